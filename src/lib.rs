@@ -1,0 +1,9 @@
+//! chatd: a chat service over TCP with file transfer over reliable UDP.
+//!
+//! Module map (dependencies point inward: binaries -> reactor -> machines):
+//! - [`timer`]: hashed timer wheel, the reactor's index from deadline to machine id.
+//! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
+#![forbid(unsafe_code)]
+
+pub mod rudp;
+pub mod timer;

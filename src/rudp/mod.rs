@@ -1,0 +1,1 @@
+//! Reliable UDP engine (placeholder until the engine lands).
