@@ -5,5 +5,7 @@
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod rudp;
 pub mod timer;
+pub mod wire;

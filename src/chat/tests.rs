@@ -1,0 +1,564 @@
+//! Chat machine tests over a recording outbox.
+
+use super::*;
+use crate::wire::Decoded;
+
+/// Records everything the machine queues, decoded back into frames per recipient.
+#[derive(Default)]
+struct Recorder {
+    sent: Vec<(ClientId, Vec<u8>)>,
+    shared_ptrs: Vec<*const u8>,
+    closed: Vec<ClientId>,
+}
+
+impl Outbox for Recorder {
+    fn send_shared(&mut self, to: ClientId, bytes: &Rc<[u8]>) {
+        self.shared_ptrs.push(bytes.as_ptr());
+        self.sent.push((to, bytes.to_vec()));
+    }
+    fn send(&mut self, to: ClientId, frame: &Frame<'_>) {
+        self.sent.push((to, frame.to_bytes()));
+    }
+    fn close(&mut self, to: ClientId) {
+        self.closed.push(to);
+    }
+}
+
+impl Recorder {
+    /// Frames queued for `id` since the last call, as debug strings (owned, easy to match).
+    #[track_caller]
+    fn take(&mut self, id: ClientId) -> Vec<String> {
+        let mut mine = Vec::new();
+        self.sent.retain(|(to, bytes)| {
+            if *to == id {
+                let Ok(Decoded::Frame { frame, .. }) = wire::decode(bytes, u32::MAX >> 8) else {
+                    panic!("machine queued an undecodable frame");
+                };
+                mine.push(format!("{frame:?}"));
+                false
+            } else {
+                true
+            }
+        });
+        mine
+    }
+}
+
+struct Catalog(io::Result<Vec<(String, u64)>>);
+
+impl FileCatalog for Catalog {
+    fn list(&mut self) -> io::Result<Vec<(String, u64)>> {
+        match &self.0 {
+            Ok(files) => Ok(files.clone()),
+            Err(err) => Err(io::Error::new(err.kind(), err.to_string())),
+        }
+    }
+}
+
+struct Fixture {
+    chat: ChatServer,
+    out: Recorder,
+    now: Instant,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with_config(ChatConfig::default())
+    }
+
+    fn with_config(config: ChatConfig) -> Self {
+        let files = vec![("a.txt".to_string(), 3), ("b.bin".to_string(), 1 << 20)];
+        Fixture {
+            chat: ChatServer::new(config, Box::new(Catalog(Ok(files)))),
+            out: Recorder::default(),
+            now: Instant::now(),
+        }
+    }
+
+    fn connect(&mut self, id: ClientId) -> Option<Instant> {
+        self.chat.handle_connect(self.now, id, &mut self.out)
+    }
+
+    #[track_caller]
+    fn feed(&mut self, id: ClientId, frame: Frame<'_>) {
+        let bytes = frame.to_bytes();
+        let used = self.chat.handle_bytes(self.now, id, &bytes, &mut self.out);
+        assert_eq!(used, bytes.len());
+    }
+
+    /// Connects and logs in `id` as `nick`, discarding everyone's output.
+    fn login(&mut self, id: ClientId, nick: &str) {
+        self.connect(id);
+        self.feed(id, Frame::Hello { version: 1, nick });
+        assert!(self.out.take(id)[0].starts_with("Welcome"));
+        self.out.sent.clear();
+    }
+}
+
+#[test]
+fn hello_is_welcomed_and_announced_to_the_others() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.connect(1);
+    f.feed(
+        1,
+        Frame::Hello {
+            version: 1,
+            nick: "bob",
+        },
+    );
+    assert_eq!(
+        f.out.take(1),
+        [r#"Welcome { version: 1, nick: "bob", users: 2 }"#]
+    );
+    assert_eq!(f.out.take(0), [r#"Joined { nick: "bob" }"#]);
+    assert_eq!(f.chat.user_count(), 2);
+    assert_eq!(
+        f.chat.poll_event(),
+        Some(ChatEvent::Joined {
+            id: 0,
+            nick: "alice".into()
+        })
+    );
+}
+
+#[test]
+fn nickname_uniqueness_ignores_case_and_a_refused_client_may_retry() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.connect(1);
+    f.feed(
+        1,
+        Frame::Hello {
+            version: 1,
+            nick: "ALICE",
+        },
+    );
+    let got = f.out.take(1);
+    assert!(
+        got[0].contains("NickTaken") && got[0].contains("closing: false"),
+        "{got:?}"
+    );
+    assert!(f.out.closed.is_empty());
+    f.feed(
+        1,
+        Frame::Hello {
+            version: 1,
+            nick: "alice2",
+        },
+    );
+    assert!(f.out.take(1)[0].starts_with("Welcome"));
+}
+
+#[test]
+fn invalid_nickname_is_refused_with_a_reason() {
+    let mut f = Fixture::new();
+    f.connect(0);
+    f.feed(
+        0,
+        Frame::Hello {
+            version: 1,
+            nick: "bad nick",
+        },
+    );
+    let got = f.out.take(0);
+    assert!(
+        got[0].contains("InvalidNick") && got[0].contains("not ' '"),
+        "{got:?}"
+    );
+    f.feed(
+        0,
+        Frame::Hello {
+            version: 1,
+            nick: "",
+        },
+    );
+    assert!(f.out.take(0)[0].contains("InvalidNick"));
+}
+
+#[test]
+fn nothing_but_hello_is_accepted_before_login() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.connect(1);
+    for frame in [
+        Frame::Say { text: "hi" },
+        Frame::Who,
+        Frame::Files,
+        Frame::Ping { token: 1 },
+        Frame::Msg {
+            to: "alice",
+            text: "x",
+        },
+        Frame::Quit { reason: "x" },
+    ] {
+        f.feed(1, frame);
+        let got = f.out.take(1);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("NotLoggedIn"), "{got:?}");
+    }
+    assert!(
+        f.out.take(0).is_empty(),
+        "nothing leaked to logged-in users"
+    );
+}
+
+#[test]
+fn wrong_version_ends_the_connection() {
+    let mut f = Fixture::new();
+    f.connect(0);
+    f.feed(
+        0,
+        Frame::Hello {
+            version: 9,
+            nick: "alice",
+        },
+    );
+    let got = f.out.take(0);
+    assert!(got[0].contains("BadVersion") && got[0].contains("closing: true"));
+    assert_eq!(f.out.closed, [0]);
+    assert_eq!(f.chat.session_count(), 0);
+}
+
+#[test]
+fn broadcast_is_encoded_once_and_reaches_everyone_but_the_sender() {
+    let mut f = Fixture::new();
+    for (id, nick) in ["a", "b", "c", "d"].iter().enumerate() {
+        f.login(id, nick);
+    }
+    f.out.shared_ptrs.clear();
+    f.feed(2, Frame::Say { text: "hello all" });
+    for id in [0, 1, 3] {
+        assert_eq!(
+            f.out.take(id),
+            [r#"Broadcast { from: "c", text: "hello all" }"#]
+        );
+    }
+    assert!(f.out.take(2).is_empty());
+    assert_eq!(f.out.shared_ptrs.len(), 3);
+    assert!(
+        f.out.shared_ptrs.windows(2).all(|w| w[0] == w[1]),
+        "one encoding shared"
+    );
+}
+
+#[test]
+fn private_message_reaches_only_its_recipient_whatever_the_case() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "Bob");
+    f.login(2, "carol");
+    f.feed(
+        0,
+        Frame::Msg {
+            to: "bob",
+            text: "psst",
+        },
+    );
+    assert_eq!(
+        f.out.take(1),
+        [r#"Private { from: "alice", text: "psst" }"#]
+    );
+    assert!(f.out.take(0).is_empty() && f.out.take(2).is_empty());
+}
+
+#[test]
+fn private_message_to_self_is_delivered() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.feed(
+        0,
+        Frame::Msg {
+            to: "alice",
+            text: "note",
+        },
+    );
+    assert_eq!(
+        f.out.take(0),
+        [r#"Private { from: "alice", text: "note" }"#]
+    );
+}
+
+#[test]
+fn private_message_to_unknown_or_departed_user_is_refused() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.feed(1, Frame::Quit { reason: "bye" });
+    f.out.take(0);
+    f.feed(
+        0,
+        Frame::Msg {
+            to: "bob",
+            text: "hello?",
+        },
+    );
+    let got = f.out.take(0);
+    assert!(
+        got[0].contains("UnknownUser") && got[0].contains("\\\"bob\\\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn empty_and_overlong_messages_are_refused() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_message_len: 10,
+        ..ChatConfig::default()
+    });
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.feed(0, Frame::Say { text: "" });
+    assert!(f.out.take(0)[0].contains("EmptyMessage"));
+    f.feed(
+        0,
+        Frame::Say {
+            text: "12345678901",
+        },
+    );
+    assert!(f.out.take(0)[0].contains("MessageTooLong"));
+    f.feed(0, Frame::Say { text: "1234567890" });
+    assert!(f.out.take(0).is_empty());
+    assert_eq!(f.out.take(1).len(), 1);
+}
+
+#[test]
+fn who_lists_everyone_online() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.connect(2); // not logged in: not listed
+    f.feed(0, Frame::Who);
+    assert_eq!(
+        f.out.take(0),
+        [r#"WhoList { more: false, nicks: ["alice", "bob"] }"#]
+    );
+}
+
+#[test]
+fn a_long_who_list_is_split_into_frames_that_fit() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_clients: 5000,
+        ..ChatConfig::default()
+    });
+    for id in 0..3000 {
+        f.login(id, &format!("user{id:0>20}"));
+    }
+    f.feed(0, Frame::Who);
+    let frames: Vec<_> = f.out.sent.iter().filter(|(to, _)| *to == 0).collect();
+    assert!(frames.len() > 1);
+    let mut total = 0;
+    for (i, (_, bytes)) in frames.iter().enumerate() {
+        assert!(bytes.len() <= wire::DEFAULT_MAX_FRAME_LEN as usize);
+        let Ok(Decoded::Frame {
+            frame: Frame::WhoList { more, nicks },
+            ..
+        }) = wire::decode(bytes, wire::DEFAULT_MAX_FRAME_LEN)
+        else {
+            panic!("not a WHO_LIST");
+        };
+        assert_eq!(more, i + 1 < frames.len());
+        total += nicks.len();
+    }
+    assert_eq!(total, 3000);
+}
+
+#[test]
+fn files_lists_the_catalog_or_says_why_not() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.feed(0, Frame::Files);
+    let got = f.out.take(0);
+    assert!(got[0].contains(r#"name: "a.txt", size: 3"#), "{got:?}");
+    let mut f = Fixture::new();
+    f.chat.catalog = Box::new(Catalog(Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "denied",
+    ))));
+    f.login(0, "alice");
+    f.feed(0, Frame::Files);
+    assert!(f.out.take(0)[0].contains("FilesUnavailable"));
+}
+
+#[test]
+fn quit_tells_the_others_with_the_reason_and_closes() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.feed(1, Frame::Quit { reason: "lunch" });
+    assert_eq!(f.out.take(0), [r#"Left { nick: "bob", reason: "lunch" }"#]);
+    assert_eq!(f.out.closed, [1]);
+    // Bytes after QUIT are ignored; the later socket close is harmless.
+    f.feed(1, Frame::Say { text: "ghost" });
+    f.chat
+        .handle_disconnect(1, CloseReason::PeerClosed, &mut f.out);
+    assert!(f.out.take(0).is_empty());
+    assert_eq!(f.chat.user_count(), 1);
+    // The nickname is free again.
+    f.login(1, "bob");
+}
+
+#[test]
+fn abrupt_disconnect_is_announced() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.login(2, "carol");
+    f.chat
+        .handle_disconnect(0, CloseReason::Io("reset".into()), &mut f.out);
+    assert_eq!(
+        f.out.take(2),
+        [r#"Left { nick: "alice", reason: "connection lost: reset" }"#]
+    );
+    // Membership stays consistent after the swap-remove: broadcasts still reach the right ones.
+    f.feed(2, Frame::Say { text: "x" });
+    assert_eq!(f.out.take(1).len(), 2);
+    assert!(f.out.take(0).is_empty());
+}
+
+#[test]
+fn oversized_frame_ends_the_connection_and_the_rest_is_ignored() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    let mut bytes = Frame::Say { text: "fine" }.to_bytes();
+    bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+    bytes.extend_from_slice(b"garbage garbage");
+    let used = f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out);
+    assert_eq!(used, bytes.len());
+    let got = f.out.take(0);
+    assert!(
+        got[0].contains("FrameTooLarge") && got[0].contains("closing: true"),
+        "{got:?}"
+    );
+    assert_eq!(f.out.closed, [0]);
+    assert_eq!(
+        f.out.take(1),
+        [
+            r#"Broadcast { from: "alice", text: "fine" }"#,
+            r#"Left { nick: "alice", reason: "frame of 4294967295 bytes exceeds the maximum of 65536" }"#
+        ]
+    );
+}
+
+#[test]
+fn unknown_and_malformed_frames_are_refused_but_keep_the_connection() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    let mut bytes = vec![0, 0, 0, 2, 0x7e, 0];
+    bytes.extend_from_slice(&[0, 0, 0, 3, 0x10, 0, 9]); // SAY with a truncated string
+    Frame::Broadcast {
+        from: "x",
+        text: "y",
+    }
+    .encode(&mut bytes); // server-only kind
+    Frame::Ping { token: 5 }.encode(&mut bytes);
+    f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out);
+    let got = f.out.take(0);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[0].contains("UnknownFrameType"));
+    assert!(got[1].contains("MalformedFrame"));
+    assert!(got[2].contains("UnknownFrameType"));
+    assert_eq!(got[3], "Pong { token: 5 }");
+    assert!(f.out.closed.is_empty());
+}
+
+#[test]
+fn partial_frame_is_left_for_later() {
+    let mut f = Fixture::new();
+    f.connect(0);
+    let bytes = Frame::Hello {
+        version: 1,
+        nick: "alice",
+    }
+    .to_bytes();
+    for cut in 0..bytes.len() {
+        assert_eq!(f.chat.handle_bytes(f.now, 0, &bytes[..cut], &mut f.out), 0);
+    }
+    assert_eq!(
+        f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out),
+        bytes.len()
+    );
+    assert!(f.out.take(0)[0].starts_with("Welcome"));
+}
+
+#[test]
+fn login_timeout_ends_a_silent_connection() {
+    let mut f = Fixture::new();
+    let deadline = f.connect(0).unwrap();
+    assert_eq!(deadline, f.now + f.chat.config().login_timeout);
+    // Early (and repeated) calls change nothing.
+    assert_eq!(f.chat.handle_timeout(f.now, 0, &mut f.out), Some(deadline));
+    assert_eq!(f.chat.handle_timeout(f.now, 0, &mut f.out), Some(deadline));
+    assert!(f.out.sent.is_empty());
+    assert_eq!(f.chat.handle_timeout(deadline, 0, &mut f.out), None);
+    assert!(f.out.take(0)[0].contains("LoginTimeout"));
+    assert_eq!(f.out.closed, [0]);
+    assert_eq!(f.chat.next_deadline(0), None);
+}
+
+#[test]
+fn keepalive_pings_an_idle_client_and_drops_it_if_silent() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    let idle = f.chat.config().keepalive_idle;
+    let ping_deadline = f.now + idle;
+    assert_eq!(f.chat.next_deadline(0), Some(ping_deadline));
+    let next = f.chat.handle_timeout(ping_deadline, 0, &mut f.out).unwrap();
+    assert_eq!(next, ping_deadline + f.chat.config().ping_timeout);
+    assert!(f.out.take(0)[0].starts_with("Ping"));
+    f.chat.handle_timeout(next, 0, &mut f.out);
+    assert!(f.out.take(0)[0].contains("PingTimeout"));
+    assert_eq!(
+        f.out.take(1),
+        [r#"Left { nick: "alice", reason: "ping timeout" }"#]
+    );
+}
+
+#[test]
+fn any_input_answers_a_keepalive_ping() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    let ping_at = f.now + f.chat.config().keepalive_idle;
+    f.chat.handle_timeout(ping_at, 0, &mut f.out);
+    f.now = ping_at + Duration::from_secs(1);
+    f.feed(0, Frame::Pong { token: 1 });
+    let next = f.chat.next_deadline(0).unwrap();
+    assert_eq!(next, f.now + f.chat.config().keepalive_idle);
+    assert_eq!(
+        f.chat
+            .handle_timeout(next - Duration::from_millis(1), 0, &mut f.out),
+        Some(next)
+    );
+    assert_eq!(f.chat.session_count(), 1);
+}
+
+#[test]
+fn a_full_server_refuses_new_connections() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_clients: 2,
+        ..ChatConfig::default()
+    });
+    assert!(f.connect(0).is_some());
+    assert!(f.connect(1).is_some());
+    assert!(f.connect(2).is_none());
+    assert!(f.out.take(2)[0].contains("ServerFull"));
+    assert_eq!(f.out.closed, [2]);
+    f.chat
+        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
+    assert!(f.connect(0).is_some());
+}
+
+#[test]
+fn shutdown_tells_every_session_and_closes_it() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.connect(1);
+    f.chat.shutdown("maintenance", &mut f.out);
+    for id in [0, 1] {
+        assert_eq!(f.out.take(id), [r#"Shutdown { reason: "maintenance" }"#]);
+    }
+    assert_eq!(f.out.closed, [0, 1]);
+    assert_eq!(f.chat.session_count(), 0);
+}

@@ -1,0 +1,129 @@
+//! Numeric error codes carried by ERROR frames: the wire's vocabulary of refusals.
+
+/// A refusal or failure, as sent in an ERROR frame. Numbers are part of the wire contract
+/// (`docs/PROTOCOL.md`, "Error codes"); never renumber, only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// HELLO carried a protocol version this server does not speak.
+    BadVersion,
+    /// Nickname breaks the length or character rules.
+    InvalidNick,
+    /// Nickname already in use (compared case-insensitively).
+    NickTaken,
+    /// A frame other than HELLO arrived before login.
+    NotLoggedIn,
+    /// HELLO arrived after a successful login.
+    AlreadyLoggedIn,
+    /// Private message to a nickname nobody holds.
+    UnknownUser,
+    /// The length field exceeds the maximum frame size.
+    FrameTooLarge,
+    /// The type byte names no known frame, or a server-only frame came from a client.
+    UnknownFrameType,
+    /// The payload does not match its frame type's layout (includes invalid UTF-8).
+    MalformedFrame,
+    /// Message text is longer than the server allows.
+    MessageTooLong,
+    /// Message text is empty.
+    EmptyMessage,
+    /// The server holds its maximum number of clients.
+    ServerFull,
+    /// No valid HELLO within the login timeout.
+    LoginTimeout,
+    /// No answer to a keepalive PING in time.
+    PingTimeout,
+    /// The client stopped reading and its output queue filled up.
+    OutputOverflow,
+    /// The shared folder could not be listed.
+    FilesUnavailable,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// A code this build does not know (kept so clients can show it).
+    Other(u16),
+}
+
+impl ErrorCode {
+    /// The number on the wire.
+    pub fn to_u16(self) -> u16 {
+        match self {
+            ErrorCode::BadVersion => 1,
+            ErrorCode::InvalidNick => 2,
+            ErrorCode::NickTaken => 3,
+            ErrorCode::NotLoggedIn => 4,
+            ErrorCode::AlreadyLoggedIn => 5,
+            ErrorCode::UnknownUser => 6,
+            ErrorCode::FrameTooLarge => 7,
+            ErrorCode::UnknownFrameType => 8,
+            ErrorCode::MalformedFrame => 9,
+            ErrorCode::MessageTooLong => 10,
+            ErrorCode::EmptyMessage => 11,
+            ErrorCode::ServerFull => 12,
+            ErrorCode::LoginTimeout => 13,
+            ErrorCode::PingTimeout => 14,
+            ErrorCode::OutputOverflow => 15,
+            ErrorCode::FilesUnavailable => 16,
+            ErrorCode::ShuttingDown => 17,
+            ErrorCode::Other(n) => n,
+        }
+    }
+
+    /// The code for a number read off the wire.
+    pub fn from_u16(n: u16) -> ErrorCode {
+        match n {
+            1 => ErrorCode::BadVersion,
+            2 => ErrorCode::InvalidNick,
+            3 => ErrorCode::NickTaken,
+            4 => ErrorCode::NotLoggedIn,
+            5 => ErrorCode::AlreadyLoggedIn,
+            6 => ErrorCode::UnknownUser,
+            7 => ErrorCode::FrameTooLarge,
+            8 => ErrorCode::UnknownFrameType,
+            9 => ErrorCode::MalformedFrame,
+            10 => ErrorCode::MessageTooLong,
+            11 => ErrorCode::EmptyMessage,
+            12 => ErrorCode::ServerFull,
+            13 => ErrorCode::LoginTimeout,
+            14 => ErrorCode::PingTimeout,
+            15 => ErrorCode::OutputOverflow,
+            16 => ErrorCode::FilesUnavailable,
+            17 => ErrorCode::ShuttingDown,
+            other => ErrorCode::Other(other),
+        }
+    }
+
+    /// A short name for people, e.g. "nick taken".
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::BadVersion => "bad version",
+            ErrorCode::InvalidNick => "invalid nick",
+            ErrorCode::NickTaken => "nick taken",
+            ErrorCode::NotLoggedIn => "not logged in",
+            ErrorCode::AlreadyLoggedIn => "already logged in",
+            ErrorCode::UnknownUser => "unknown user",
+            ErrorCode::FrameTooLarge => "frame too large",
+            ErrorCode::UnknownFrameType => "unknown frame type",
+            ErrorCode::MalformedFrame => "malformed frame",
+            ErrorCode::MessageTooLong => "message too long",
+            ErrorCode::EmptyMessage => "empty message",
+            ErrorCode::ServerFull => "server full",
+            ErrorCode::LoginTimeout => "login timeout",
+            ErrorCode::PingTimeout => "ping timeout",
+            ErrorCode::OutputOverflow => "output overflow",
+            ErrorCode::FilesUnavailable => "files unavailable",
+            ErrorCode::ShuttingDown => "shutting down",
+            ErrorCode::Other(_) => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_number() {
+        for n in 0..=40u16 {
+            assert_eq!(ErrorCode::from_u16(n).to_u16(), n);
+        }
+    }
+}
