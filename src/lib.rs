@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod chat;
+pub mod files;
+pub mod reactor;
 pub mod rudp;
 pub mod timer;
 pub mod wire;

@@ -1,0 +1,218 @@
+//! chatd: the chat daemon. Parses options, sets up logging and the shared folder, then runs
+//! the single-threaded reactor until SIGINT or SIGTERM.
+
+use chatd::chat::ChatConfig;
+use chatd::files::SharedDir;
+use chatd::reactor::{Server, ServerConfig};
+use chatd::wire;
+use getopts::Options;
+use log::{LevelFilter, info, warn};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+const USAGE: &str = "Usage: chatd [options]
+
+A chat daemon: nicknames, broadcasts, private messages and shared files.";
+
+fn options() -> Options {
+    let mut opts = Options::new();
+    opts.optopt("", "bind", "address to listen on (default 0.0.0.0)", "ADDR");
+    opts.optopt("p", "port", "TCP port to listen on (default 50000)", "PORT");
+    opts.optopt(
+        "",
+        "files",
+        "shared folder, created if missing (default ./shared)",
+        "DIR",
+    );
+    opts.optopt(
+        "",
+        "max-clients",
+        "most clients at once (default 10000)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-frame",
+        "largest frame accepted, bytes (default 65536)",
+        "BYTES",
+    );
+    opts.optopt(
+        "",
+        "max-message",
+        "longest message text, bytes (default 4096)",
+        "BYTES",
+    );
+    opts.optopt(
+        "",
+        "max-output",
+        "output queued for a client before it is dropped as not reading (default 1048576)",
+        "BYTES",
+    );
+    opts.optopt(
+        "",
+        "login-timeout",
+        "seconds a new connection has to log in (default 10)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "keepalive",
+        "seconds of client silence before a PING (default 60); the PING times out after half as long",
+        "SECS",
+    );
+    opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
+    opts.optflag("q", "quiet", "log only warnings and errors");
+    opts.optflag("h", "help", "print this help");
+    opts
+}
+
+fn parse<T: FromStr>(matches: &getopts::Matches, name: &str, default: T) -> Result<T, String> {
+    match matches.opt_str(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("invalid value for --{name}: {text:?}")),
+    }
+}
+
+fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, ServerConfig), String> {
+    let ip: IpAddr = parse(matches, "bind", IpAddr::from([0, 0, 0, 0]))?;
+    let port: u16 = parse(matches, "port", 50000)?;
+    let files = PathBuf::from(matches.opt_str("files").unwrap_or_else(|| "shared".into()));
+    let defaults = ChatConfig::default();
+    let max_frame: u32 = parse(matches, "max-frame", defaults.max_frame_len)?;
+    if !(64..=wire::MAX_FRAME_LEN_LIMIT).contains(&max_frame) {
+        return Err(format!(
+            "--max-frame must be between 64 and {}",
+            wire::MAX_FRAME_LEN_LIMIT
+        ));
+    }
+    let max_message: usize = parse(matches, "max-message", defaults.max_message_len)?;
+    if max_message == 0 || max_message > u16::MAX as usize {
+        return Err("--max-message must be between 1 and 65535".into());
+    }
+    let keepalive: u64 = parse(matches, "keepalive", defaults.keepalive_idle.as_secs())?;
+    let login: u64 = parse(matches, "login-timeout", defaults.login_timeout.as_secs())?;
+    if keepalive == 0 || login == 0 {
+        return Err("--keepalive and --login-timeout must be at least 1 second".into());
+    }
+    let max_clients: usize = parse(matches, "max-clients", defaults.max_clients)?;
+    if max_clients == 0 {
+        return Err("--max-clients must be at least 1".into());
+    }
+    let config = ServerConfig {
+        chat: ChatConfig {
+            max_frame_len: max_frame,
+            max_message_len: max_message,
+            max_clients,
+            login_timeout: Duration::from_secs(login),
+            keepalive_idle: Duration::from_secs(keepalive),
+            ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
+        },
+        max_output_bytes: parse(
+            matches,
+            "max-output",
+            ServerConfig::default().max_output_bytes,
+        )?,
+    };
+    Ok((SocketAddr::new(ip, port), files, config))
+}
+
+fn init_logging(matches: &getopts::Matches) {
+    let level = if matches.opt_present("q") {
+        LevelFilter::Warn
+    } else {
+        match matches.opt_count("v") {
+            0 => LevelFilter::Info,
+            1 => LevelFilter::Debug,
+            _ => LevelFilter::Trace,
+        }
+    };
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .build();
+    // Only fails if a logger is already set, which cannot be the case here.
+    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+}
+
+/// Lets the process hold as many sockets as `max_clients` needs, up to the hard limit.
+fn raise_fd_limit(max_clients: usize) {
+    // Clients plus the listener, epoll, signal pipe, UDP socket, log and a margin.
+    let wanted = max_clients as u64 + 64;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => warn!(
+            "open-file limit is {got}: fewer than --max-clients {max_clients} clients will fit"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = options();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let matches = match opts.parse(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("chatd: {e}\n{}", opts.usage(USAGE));
+            return ExitCode::from(2);
+        }
+    };
+    if matches.opt_present("h") {
+        print!("{}", opts.usage(USAGE));
+        return ExitCode::SUCCESS;
+    }
+    if !matches.free.is_empty() {
+        eprintln!(
+            "chatd: unexpected argument {:?} (see --help)",
+            matches.free[0]
+        );
+        return ExitCode::from(2);
+    }
+    let (addr, files, config) = match build_config(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chatd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&matches);
+    raise_fd_limit(config.chat.max_clients);
+    let shared = match SharedDir::open_or_create(&files) {
+        Ok((shared, created)) => {
+            if created {
+                info!(
+                    "created the shared folder {} (files put there are offered to everyone)",
+                    files.display()
+                );
+            }
+            shared
+        }
+        Err(e) => {
+            eprintln!("chatd: cannot use shared folder {}: {e}", files.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared_path = shared.root().display().to_string();
+    let mut server = match Server::bind(addr, config, Box::new(shared)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chatd: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = server.local_addr().map_or(addr, |a| a);
+    info!("chatd listening on {bound}, sharing {shared_path}");
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatd: event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Per-client connection state of the reactor: the socket, the unparsed input tail and the
+//! bounded output queue. Knows bytes, not frames' meaning.
+
+use crate::timer::TimerKey;
+use crate::wire::Frame;
+use mio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Most chunks handed to one `writev`: the kernel's limit is 1024; 64 already moves far more
+/// than a socket buffer holds.
+const MAX_IOVECS: usize = 64;
+/// Unicast frames are appended to the last owned chunk while it is below this size, so many
+/// small frames become one chunk (one iovec) without a fresh allocation each.
+const OWNED_CHUNK_TARGET: usize = 16 * 1024;
+
+/// One piece of queued output.
+enum Chunk {
+    /// Bytes shared with other recipients (a broadcast encoded once).
+    Shared(Rc<[u8]>),
+    /// Bytes for this recipient alone.
+    Owned(Vec<u8>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Shared(bytes) => bytes,
+            Chunk::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// The queue would exceed its byte bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// Outcome of [`OutQueue::write_to`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything queued was written.
+    All,
+    /// The socket would block with output still queued.
+    Blocked,
+}
+
+/// Output waiting for a socket, bounded in bytes. Allocates only while it holds something.
+pub struct OutQueue {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    front_written: usize,
+    /// Bytes queued and not yet written.
+    queued: usize,
+    limit: usize,
+}
+
+impl OutQueue {
+    /// An empty queue that refuses to hold more than `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        OutQueue {
+            chunks: VecDeque::new(),
+            front_written: 0,
+            queued: 0,
+            limit,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.queued
+    }
+
+    /// True when nothing waits.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    fn reserve(&mut self, bytes: usize) -> Result<(), Overflow> {
+        if self.queued + bytes > self.limit {
+            return Err(Overflow);
+        }
+        self.queued += bytes;
+        Ok(())
+    }
+
+    /// Queues bytes shared with other queues.
+    pub fn push_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), Overflow> {
+        self.reserve(bytes.len())?;
+        self.chunks.push_back(Chunk::Shared(Rc::clone(bytes)));
+        Ok(())
+    }
+
+    /// Encodes `frame` onto the end of the queue.
+    pub fn push_frame(&mut self, frame: &Frame<'_>) -> Result<(), Overflow> {
+        let len = frame.encoded_len();
+        self.reserve(len)?;
+        // Append to the last owned chunk unless it is being written from (its start is
+        // already in flight, which is fine) or is already large.
+        if let Some(Chunk::Owned(tail)) = self.chunks.back_mut()
+            && tail.len() + len <= OWNED_CHUNK_TARGET
+        {
+            frame.encode(tail);
+            return Ok(());
+        }
+        let mut tail = Vec::with_capacity(len.max(256));
+        frame.encode(&mut tail);
+        self.chunks.push_back(Chunk::Owned(tail));
+        Ok(())
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.chunks = VecDeque::new();
+        self.front_written = 0;
+        self.queued = 0;
+    }
+
+    /// Writes as much as the socket takes, several chunks per `writev`. Interrupted writes are
+    /// retried; `WouldBlock` is reported as [`Flushed::Blocked`], other errors returned.
+    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<Flushed> {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                let bytes = chunk.bytes();
+                slices[i] = IoSlice::new(if i == 0 {
+                    &bytes[self.front_written..]
+                } else {
+                    bytes
+                });
+                count += 1;
+            }
+            let written = match sink.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) => return Err(e),
+            };
+            self.consume(written);
+        }
+        // Idle clients should cost little: give the ring's storage back once drained.
+        self.clear();
+        Ok(Flushed::All)
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.queued -= written;
+        while written > 0 {
+            // `written` never exceeds what the slices held, so a front chunk exists.
+            let front_left = self.chunks[0].bytes().len() - self.front_written;
+            if written < front_left {
+                self.front_written += written;
+                return;
+            }
+            written -= front_left;
+            self.chunks.pop_front();
+            self.front_written = 0;
+        }
+    }
+}
+
+/// Where a connection is in its life, from the reactor's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Reading and writing.
+    Open,
+    /// Closing: flush the output, then half-close and wait for the peer's EOF until `linger`.
+    Closing { linger: Instant },
+}
+
+/// How far an output overflow has been handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowState {
+    /// The queue is within its bound.
+    None,
+    /// The queue overflowed and was dropped; further output is refused until the chat
+    /// machine has been told.
+    Overflowed,
+    /// The chat machine is writing its last word (an ERROR) into the emptied queue.
+    Reporting,
+}
+
+/// One accepted client.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Unparsed input: at most one incomplete frame. Empty (unallocated) most of the time,
+    /// because input is parsed straight from the reactor's scratch buffer.
+    pub input: Vec<u8>,
+    pub out: OutQueue,
+    pub state: ConnState,
+    pub overflow: OverflowState,
+    /// The peer sent EOF.
+    pub read_closed: bool,
+    /// We sent FIN (shutdown of our write side).
+    pub write_closed: bool,
+    /// WRITABLE interest is registered (only while output is pending).
+    pub writable_interest: bool,
+    /// Already in the list of connections to flush this turn.
+    pub flush_queued: bool,
+    /// The wheel entry for this connection and its deadline.
+    pub timer: Option<(TimerKey, Instant)>,
+}
+
+impl Conn {
+    /// A freshly accepted connection.
+    pub fn new(stream: TcpStream, peer: SocketAddr, out_limit: usize) -> Self {
+        Conn {
+            stream,
+            peer,
+            input: Vec::new(),
+            out: OutQueue::new(out_limit),
+            state: ConnState::Open,
+            overflow: OverflowState::None,
+            read_closed: false,
+            write_closed: false,
+            writable_interest: false,
+            flush_queued: false,
+            timer: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes at most `budget` bytes per call, then blocks once out of budget.
+    struct Trickle {
+        got: Vec<u8>,
+        per_call: usize,
+        calls_left: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.calls_left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls_left -= 1;
+            let n = buf.len().min(self.per_call);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let mut q = OutQueue::new(1 << 20);
+        let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
+        let mut expected = Vec::new();
+        for i in 0..50 {
+            let text = format!("message {i}");
+            q.push_frame(&Frame::Say { text: &text }).unwrap();
+            Frame::Say { text: &text }.encode(&mut expected);
+            q.push_shared(&shared).unwrap();
+            expected.extend_from_slice(&shared);
+        }
+        assert_eq!(q.len(), expected.len());
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: 7,
+            calls_left: 3,
+        };
+        assert_eq!(q.write_to(&mut sink).unwrap(), Flushed::Blocked);
+        assert_eq!(q.len(), expected.len() - 21);
+        sink.calls_left = usize::MAX;
+        assert_eq!(q.write_to(&mut sink).unwrap(), Flushed::All);
+        assert_eq!(sink.got, expected);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_byte_bound_is_enforced() {
+        let frame = Frame::Say { text: "0123456789" };
+        let mut q = OutQueue::new(frame.encoded_len() * 3);
+        for _ in 0..3 {
+            q.push_frame(&frame).unwrap();
+        }
+        assert_eq!(q.push_frame(&frame), Err(Overflow));
+        let shared: Rc<[u8]> = frame.to_bytes().into();
+        assert_eq!(q.push_shared(&shared), Err(Overflow));
+        assert_eq!(q.len(), frame.encoded_len() * 3);
+    }
+
+    #[test]
+    fn small_unicast_frames_share_one_chunk() {
+        let mut q = OutQueue::new(1 << 20);
+        for _ in 0..100 {
+            q.push_frame(&Frame::Pong { token: 1 }).unwrap();
+        }
+        assert_eq!(q.chunks.len(), 1);
+    }
+}
