@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chat;
+pub mod client;
 pub mod files;
 pub mod reactor;
 pub mod rudp;

@@ -1,0 +1,313 @@
+//! Test support: start the real binaries on loopback, talk to them, and wait for conditions
+//! with deadlines (never fixed sleeps).
+
+#![allow(dead_code)] // Each test file uses a different part of this module.
+
+use chatd::wire::{self, Decoded, Frame};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may wait before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Lines of a child's output stream, collected by a thread.
+pub struct Lines {
+    rx: Receiver<String>,
+    /// Everything seen so far, for failure messages.
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Lines {
+    fn spawn(stream: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_by_thread = Arc::clone(&seen);
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                seen_by_thread.lock().unwrap().push(line.clone());
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines { rx, seen }
+    }
+
+    /// Waits for a line matching `pred`, skipping others; panics with context at the deadline
+    /// or when the stream ends first.
+    #[track_caller]
+    pub fn expect(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what}; saw {:#?}", self.seen())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("stream ended before {what}; saw {:#?}", self.seen())
+                }
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle`.
+    #[track_caller]
+    pub fn expect_contains(&self, needle: &str) -> String {
+        self.expect(&format!("a line containing {needle:?}"), |l| {
+            l.contains(needle)
+        })
+    }
+
+    /// The next line, if one comes before the deadline.
+    pub fn next(&self) -> Option<String> {
+        self.rx.recv_timeout(DEADLINE).ok()
+    }
+
+    /// Everything seen so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Waits for `child` to exit, killing it and panicking at the deadline.
+#[track_caller]
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit in time");
+        }
+        thread::sleep(Duration::from_millis(5)); // polling interval, not synchronisation
+    }
+}
+
+/// Sends a signal by name (`TERM`, `KILL`, ...) with kill(1), keeping the tests free of unsafe.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// A running chatd on 127.0.0.1 with an OS-chosen port, killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub log: Lines,
+    pub files: PathBuf,
+}
+
+impl Daemon {
+    /// Starts chatd with extra arguments and waits until it listens.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let files = temp_dir("shared");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
+            .arg(&files)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chatd");
+        let log = Lines::spawn(child.stderr.take().unwrap());
+        let line = log.expect_contains("chatd listening on");
+        let port = line
+            .split("listening on 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Daemon {
+            child,
+            port,
+            log,
+            files,
+        }
+    }
+
+    /// Starts chatc as `nick` with piped stdin and stdout.
+    pub fn chatc(&self, nick: &str) -> Chatc {
+        Chatc::start(self.port, nick, Stdio::piped())
+    }
+
+    /// A raw protocol client connected to this daemon.
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.files);
+    }
+}
+
+/// A fresh, empty temporary directory unique to this test process and call.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("chatd-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running chatc, killed when dropped.
+pub struct Chatc {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub out: Lines,
+    pub err: Lines,
+}
+
+impl Chatc {
+    /// Starts chatc against `port` with the given stdin.
+    pub fn start(port: u16, nick: &str, stdin: Stdio) -> Chatc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatc"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--nick",
+                nick,
+            ])
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chatc");
+        Chatc {
+            stdin: child.stdin.take(),
+            out: Lines::spawn(child.stdout.take().unwrap()),
+            err: Lines::spawn(child.stderr.take().unwrap()),
+            child,
+        }
+    }
+
+    /// Starts chatc and waits until it is logged in.
+    pub fn logged_in(daemon: &Daemon, nick: &str) -> Chatc {
+        let c = daemon.chatc(nick);
+        c.out.expect_contains("*** logged in as");
+        c
+    }
+
+    /// Types a line.
+    pub fn line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to chatc");
+        stdin.flush().unwrap();
+    }
+
+    /// Ends input and waits for the exit status.
+    #[track_caller]
+    pub fn finish(&mut self) -> ExitStatus {
+        self.stdin = None;
+        wait_exit(&mut self.child, "chatc")
+    }
+}
+
+impl Drop for Chatc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A protocol-level client built on the library's codec, for what chatc would never send.
+pub struct RawClient {
+    pub stream: TcpStream,
+    input: Vec<u8>,
+}
+
+impl RawClient {
+    pub fn connect(port: u16) -> RawClient {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            input: Vec::new(),
+        }
+    }
+
+    /// Connects and logs in as `nick`.
+    pub fn login(port: u16, nick: &str) -> RawClient {
+        let mut c = RawClient::connect(port);
+        c.send(&Frame::Hello { version: 1, nick });
+        let welcome = c.recv().expect("WELCOME");
+        assert!(welcome.starts_with("Welcome"), "{welcome}");
+        c
+    }
+
+    pub fn send(&mut self, frame: &Frame<'_>) {
+        self.send_bytes(&frame.to_bytes());
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// The next frame as its debug string, or `None` at EOF. Panics at the deadline.
+    #[track_caller]
+    pub fn recv(&mut self) -> Option<String> {
+        loop {
+            match wire::decode(&self.input, wire::DEFAULT_MAX_FRAME_LEN) {
+                Ok(Decoded::Frame { frame, len }) => {
+                    let text = format!("{frame:?}");
+                    self.input.drain(..len);
+                    return Some(text);
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => panic!("server sent an undecodable frame: {e}"),
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
+
+    /// Skips frames until one whose debug string contains `needle`.
+    #[track_caller]
+    pub fn expect(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.recv() {
+                Some(frame) if frame.contains(needle) => return frame,
+                Some(frame) => seen.push(frame),
+                None => panic!("EOF before a frame containing {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection.
+    #[track_caller]
+    pub fn expect_eof(&mut self) {
+        while let Some(frame) = self.recv() {
+            let _ = frame;
+        }
+    }
+}
