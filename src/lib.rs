@@ -1,8 +1,23 @@
 //! chatd: a chat service over TCP with file transfer over reliable UDP.
 //!
+//! ```text
+//!  sockets <-> reactor (shell: mio, clock, signals, disk)
+//!                 |  bytes + now               ^  bytes, closes, deadlines
+//!                 v                            |
+//!              chat::ChatServer  --uses-->  wire (Frame codec)
+//!              timer::TimerWheel (deadline -> connection id)
+//! ```
+//!
 //! Module map (dependencies point inward: binaries -> reactor -> machines):
+//! - [`wire`]: chat frames, `check` then `parse`, `Frame::encode`. Start here.
+//! - [`chat`]: the server's chat state machine (login, nicknames, routing, keepalive).
 //! - [`timer`]: hashed timer wheel, the reactor's index from deadline to machine id.
+//! - [`reactor`]: chatd's single-threaded mio loop and per-client buffers.
+//! - [`files`]: the shared folder.
+//! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
+//!
+//! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
 #![forbid(unsafe_code)]
 
 pub mod chat;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Everything a change must pass before it is committed: formatting, lints, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test
