@@ -276,7 +276,7 @@ fn the_files_command_lists_the_shared_folder() {
     std::fs::write(daemon.files.join(".hidden"), "x").unwrap();
     let mut alice = Chatc::logged_in(&daemon, "alice");
     alice.line("/files");
-    alice.out.expect_contains("*** 1 shared files");
+    alice.out.expect_contains("*** 1 shared file");
     alice.out.expect_contains("5 B  notes.txt");
     assert!(alice.finish().success());
 }

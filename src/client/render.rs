@@ -91,7 +91,12 @@ pub fn size(bytes: u64) -> String {
 
 /// The shared-files list: a heading and one line per file.
 pub fn files(files: &[FileEntry<'_>]) -> Vec<String> {
-    let mut lines = vec![format!("*** {} shared files", files.len())];
+    let heading = match files.len() {
+        0 => "*** no shared files".to_string(),
+        1 => "*** 1 shared file".to_string(),
+        n => format!("*** {n} shared files"),
+    };
+    let mut lines = vec![heading];
     for file in files {
         lines.push(format!(
             "    {:>10}  {}",
@@ -141,6 +146,13 @@ mod tests {
     fn nicknames_are_escaped_too() {
         assert_eq!(joined("\x1b[31mevil"), "*** \\x1b[31mevil joined");
         assert_eq!(left("bob", "bye\x07"), "*** bob left (bye\\x07)");
+    }
+
+    #[test]
+    fn the_files_heading_counts_in_words() {
+        assert_eq!(files(&[]), ["*** no shared files"]);
+        let one = [FileEntry { name: "a", size: 1 }];
+        assert_eq!(files(&one), ["*** 1 shared file", "           1 B  a"]);
     }
 
     #[test]
