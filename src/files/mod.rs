@@ -1,10 +1,67 @@
-//! The shared folder: which files it offers. Shell-side (it reads the disk); the chat machine
-//! sees it only through the [`FileCatalog`] trait.
+//! The shared folder and files on disk: which files are offered, safe opening by name,
+//! positioned reads, `.part` files and digests. Shell-side (it touches the disk); the chat
+//! machine sees the folder only through the [`FileCatalog`] trait.
+
+pub mod digest;
+pub mod name;
+pub mod part;
 
 use crate::chat::FileCatalog;
-use std::fs;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// Why a shared file could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    BadName(name::NameError),
+    NotFound,
+    /// A symbolic link: never followed, wherever it points.
+    Symlink,
+    /// A directory, device, FIFO or socket.
+    NotRegular,
+    Io(io::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::BadName(e) => write!(f, "{e}"),
+            OpenError::NotFound => write!(f, "no such file"),
+            OpenError::Symlink => write!(f, "symbolic links are not served"),
+            OpenError::NotRegular => write!(f, "not a regular file"),
+            OpenError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A shared file opened for reading, with its size at opening time.
+pub struct FileSource {
+    file: File,
+    size: u64,
+}
+
+impl FileSource {
+    /// Size in bytes when opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` (positioned: no shared file cursor, so many
+    /// transfers can read one file). Returns 0 at or past the end.
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.file.read_at(buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+}
 
 /// The folder chatd shares.
 pub struct SharedDir {
@@ -40,12 +97,38 @@ impl SharedDir {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Opens the regular file `name` directly inside the folder for reading.
+    ///
+    /// The name must pass [`name::validate`] (one component: no `..`, separators or NUL). The
+    /// open itself refuses symlinks (`O_NOFOLLOW`, so no race between a check and the open)
+    /// and does not block on a FIFO (`O_NONBLOCK`); the type is then checked on the opened
+    /// descriptor, so devices, FIFOs and directories are refused.
+    pub fn open_shared(&self, file_name: &str) -> Result<FileSource, OpenError> {
+        name::validate(file_name).map_err(OpenError::BadName)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.root.join(file_name))
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => OpenError::Symlink,
+                Some(libc::ENOENT) => OpenError::NotFound,
+                _ => OpenError::Io(e),
+            })?;
+        let meta = file.metadata().map_err(OpenError::Io)?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::NotRegular);
+        }
+        Ok(FileSource {
+            file,
+            size: meta.len(),
+        })
+    }
 }
 
-/// True for names the folder offers: valid UTF-8 (the wire carries UTF-8), not hidden
-/// (dot files are where partial uploads will live), at most 255 bytes.
-fn is_offered_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && name.len() <= 255
+/// True for names the folder offers: those [`SharedDir::open_shared`] would accept.
+fn is_offered_name(file_name: &str) -> bool {
+    name::validate(file_name).is_ok()
 }
 
 impl FileCatalog for SharedDir {
@@ -92,5 +175,58 @@ mod tests {
         );
         assert!(!SharedDir::open_or_create(&dir).unwrap().1);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_regular_files_inside_the_folder_are_opened() {
+        let root = std::env::temp_dir().join(format!("chatd-open-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let (shared, _) = SharedDir::open_or_create(&root.join("shared")).unwrap();
+        let dir = shared.root().to_path_buf();
+        fs::write(dir.join("ok.txt"), b"fine").unwrap();
+        fs::write(root.join("secret"), b"outside").unwrap();
+        std::os::unix::fs::symlink(root.join("secret"), dir.join("out-link")).unwrap();
+        std::os::unix::fs::symlink("ok.txt", dir.join("in-link")).unwrap();
+        fs::create_dir(dir.join("subdir")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(dir.join("fifo"))
+            .status()
+            .is_ok_and(|s| s.success());
+
+        let mut f = shared.open_shared("ok.txt").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(f.size(), 4);
+        assert_eq!(f.read_at(1, &mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"ine");
+        assert_eq!(f.read_at(4, &mut buf).unwrap(), 0);
+
+        let refused = |n: &str| shared.open_shared(n).err().map(|e| e.to_string());
+        assert_eq!(
+            refused("out-link").as_deref(),
+            Some("symbolic links are not served")
+        );
+        assert_eq!(
+            refused("in-link").as_deref(),
+            Some("symbolic links are not served")
+        );
+        assert_eq!(refused("subdir").as_deref(), Some("not a regular file"));
+        assert_eq!(refused("missing").as_deref(), Some("no such file"));
+        assert_eq!(
+            refused("../secret").as_deref(),
+            Some("file name may not contain '/' or '\\'")
+        );
+        assert_eq!(
+            refused("/dev/zero").as_deref(),
+            Some("file name may not contain '/' or '\\'")
+        );
+        assert_eq!(
+            refused("..").as_deref(),
+            Some("'.' and '..' are not file names")
+        );
+        if fifo {
+            // Would hang a blocking open; must be refused at once.
+            assert_eq!(refused("fifo").as_deref(), Some("not a regular file"));
+        }
+        fs::remove_dir_all(&root).unwrap();
     }
 }
