@@ -1,0 +1,216 @@
+//! Hostile and odd input at the chat port: each gets its documented reaction (error, skip,
+//! disconnect) and the daemon keeps serving everyone else.
+
+mod support;
+
+use chatd::wire::Frame;
+use std::io::Write;
+use std::net::Shutdown;
+use support::{Chatc, Daemon, RawClient};
+
+/// A logged-in witness that must keep working through every abuse.
+fn assert_still_serving(daemon: &Daemon, witness: &mut RawClient) {
+    let mut other = RawClient::login(daemon.port, "checker");
+    other.send(&Frame::Say { text: "ping?" });
+    witness.expect(r#"Broadcast { from: "checker", text: "ping?" }"#);
+    other.send(&Frame::Quit { reason: "" });
+    other.expect_eof();
+}
+
+#[test]
+fn truncated_frame_then_eof_is_just_a_disconnect() {
+    let daemon = Daemon::start(&[]);
+    let mut witness = RawClient::login(daemon.port, "witness");
+    let mut c = RawClient::login(daemon.port, "cut");
+    let bytes = Frame::Say {
+        text: "never finished",
+    }
+    .to_bytes();
+    c.send_bytes(&bytes[..bytes.len() - 3]);
+    c.stream.shutdown(Shutdown::Write).unwrap();
+    c.expect_eof();
+    witness.expect(r#"Left { nick: "cut", reason: "connection closed" }"#);
+    assert_still_serving(&daemon, &mut witness);
+}
+
+#[test]
+fn a_frame_sent_one_byte_at_a_time_is_reassembled() {
+    let daemon = Daemon::start(&[]);
+    let mut witness = RawClient::login(daemon.port, "witness");
+    let mut slow = RawClient::login(daemon.port, "slow");
+    for byte in (Frame::Say { text: "drip" }).to_bytes() {
+        slow.stream.write_all(&[byte]).unwrap();
+    }
+    witness.expect(r#"Broadcast { from: "slow", text: "drip" }"#);
+}
+
+#[test]
+fn many_frames_in_one_write_are_all_handled_in_order() {
+    let daemon = Daemon::start(&[]);
+    let mut witness = RawClient::login(daemon.port, "witness");
+    let mut burst = RawClient::connect(daemon.port);
+    let mut bytes = Frame::Hello {
+        version: 1,
+        nick: "burst",
+    }
+    .to_bytes();
+    for i in 0..500 {
+        Frame::Say {
+            text: &format!("m{i}"),
+        }
+        .encode(&mut bytes);
+    }
+    burst.send_bytes(&bytes);
+    for i in 0..500 {
+        witness.expect(&format!(r#"text: "m{i}" }}"#));
+    }
+}
+
+#[test]
+fn invalid_utf8_is_refused_and_the_connection_goes_on() {
+    let daemon = Daemon::start(&[]);
+    let mut witness = RawClient::login(daemon.port, "witness");
+    let mut c = RawClient::login(daemon.port, "sloppy");
+    c.send_bytes(&[0, 0, 0, 5, 0x10, 0, 2, 0xc3, 0x28]);
+    c.expect("MalformedFrame");
+    c.send(&Frame::Say { text: "valid now" });
+    witness.expect(r#"Broadcast { from: "sloppy", text: "valid now" }"#);
+}
+
+#[test]
+fn empty_and_huge_nicknames_are_refused() {
+    let daemon = Daemon::start(&[]);
+    let mut c = RawClient::connect(daemon.port);
+    c.send(&Frame::Hello {
+        version: 1,
+        nick: "",
+    });
+    c.expect("InvalidNick");
+    let huge = "n".repeat(60_000);
+    c.send(&Frame::Hello {
+        version: 1,
+        nick: &huge,
+    });
+    c.expect("nickname is 60000 bytes long, the maximum is 32");
+    // Still waiting for a good HELLO.
+    c.send(&Frame::Hello {
+        version: 1,
+        nick: "fine",
+    });
+    c.expect("Welcome");
+}
+
+#[test]
+fn out_of_state_frames_are_refused() {
+    let daemon = Daemon::start(&[]);
+    let mut c = RawClient::connect(daemon.port);
+    c.send(&Frame::Welcome {
+        version: 1,
+        nick: "x",
+        users: 1,
+    });
+    c.expect("UnknownFrameType");
+    c.send(&Frame::Who);
+    c.expect("NotLoggedIn");
+    c.send(&Frame::Hello {
+        version: 1,
+        nick: "late",
+    });
+    c.expect("Welcome");
+    c.send(&Frame::Hello {
+        version: 1,
+        nick: "again",
+    });
+    c.expect("AlreadyLoggedIn");
+    c.send(&Frame::Broadcast {
+        from: "late",
+        text: "spoof",
+    });
+    c.expect("UnknownFrameType");
+}
+
+#[test]
+fn private_messages_to_self_and_to_a_departed_user() {
+    let daemon = Daemon::start(&[]);
+    let mut alice = RawClient::login(daemon.port, "alice");
+    alice.send(&Frame::Msg {
+        to: "ALICE",
+        text: "note to self",
+    });
+    alice.expect(r#"Private { from: "alice", text: "note to self" }"#);
+    let mut bob = RawClient::login(daemon.port, "bob");
+    bob.send(&Frame::Quit { reason: "bye" });
+    bob.expect_eof();
+    alice.expect(r#"Left { nick: "bob""#);
+    alice.send(&Frame::Msg {
+        to: "bob",
+        text: "still there?",
+    });
+    alice.expect("UnknownUser");
+}
+
+#[test]
+fn random_bytes_get_an_error_and_a_disconnect() {
+    let daemon = Daemon::start(&[]);
+    let mut witness = RawClient::login(daemon.port, "witness");
+    let mut state = 0x1234_5678_u64;
+    for round in 0..20 {
+        let mut junk = Vec::with_capacity(4096);
+        for _ in 0..4096 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            junk.push(state as u8);
+        }
+        let mut c = RawClient::connect(daemon.port);
+        if round % 2 == 1 {
+            c.send(&Frame::Hello {
+                version: 1,
+                nick: &format!("r{round}"),
+            });
+            c.expect("Welcome");
+        }
+        // The write may fail once the server has closed: that is the expected outcome too.
+        let _ = c.stream.write_all(&junk);
+        // Whatever the junk parsed as, the server must end with a closing ERROR and EOF, or
+        // (if the junk happened to hold only skippable frames) keep serving this client.
+        let _ = c.stream.shutdown(Shutdown::Write);
+        c.expect_eof();
+    }
+    assert_still_serving(&daemon, &mut witness);
+}
+
+#[test]
+fn a_half_closed_client_still_gets_its_answers() {
+    let daemon = Daemon::start(&[]);
+    let _alice = RawClient::login(daemon.port, "alice");
+    let mut c = RawClient::connect(daemon.port);
+    let mut bytes = Frame::Hello {
+        version: 1,
+        nick: "half",
+    }
+    .to_bytes();
+    Frame::Who.encode(&mut bytes);
+    c.send_bytes(&bytes);
+    c.stream.shutdown(Shutdown::Write).unwrap();
+    c.expect("Welcome");
+    c.expect(r#"WhoList { more: false, nicks: ["alice", "half"] }"#);
+    c.expect_eof();
+}
+
+#[test]
+fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
+    // The test process needs more than the default 1024 descriptors.
+    rlimit::increase_nofile_limit(4096).unwrap();
+    let daemon = Daemon::start(&["--login-timeout", "2"]);
+    let mut silent: Vec<RawClient> = (0..1000).map(|_| RawClient::connect(daemon.port)).collect();
+    let alice = Chatc::logged_in(&daemon, "alice");
+    let mut bob = Chatc::logged_in(&daemon, "bob");
+    bob.line("hello through the crowd");
+    alice.out.expect_contains("<bob> hello through the crowd");
+    for c in &mut silent {
+        c.expect("LoginTimeout");
+        c.expect_eof();
+    }
+    assert!(bob.finish().success());
+}
