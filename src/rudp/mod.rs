@@ -1,1 +1,2 @@
-//! Reliable UDP engine (placeholder until the engine lands).
+//! Reliable UDP engine (work in progress).
+pub mod packet;
