@@ -1,0 +1,189 @@
+//! Congestion controllers behind one narrow trait, chosen by [`CongestionKind`].
+//!
+//! The sender reports events (sent, acked, congestion, RTO) and asks for the window and the
+//! pacing rate; it never looks inside a controller. Loss detection and the per-packet records a
+//! delivery-rate controller (BBR) will need stay in the sender.
+
+mod cubic;
+mod new_reno;
+
+pub use cubic::Cubic;
+pub use new_reno::NewReno;
+
+use super::rtt::RttEstimator;
+use std::time::{Duration, Instant};
+
+/// Initial window in datagrams (RFC 9002 §7.2 uses 10, like RFC 6928).
+pub const INITIAL_WINDOW_PACKETS: u64 = 10;
+/// Minimum window in datagrams (RFC 9002 §7.2).
+pub const MIN_WINDOW_PACKETS: u64 = 2;
+
+/// Which controller a sender runs. New kinds (e.g. `Bbr`) are added as variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CongestionKind {
+    NewReno,
+    Cubic,
+}
+
+impl CongestionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionKind::NewReno => "NewReno",
+            CongestionKind::Cubic => "CUBIC",
+        }
+    }
+}
+
+/// What one ACK taught the sender, handed to the controller once per ACK.
+#[derive(Debug, Clone, Copy)]
+pub struct AckSample<'a> {
+    /// Payload bytes newly acknowledged by this ACK.
+    pub bytes_acked: u64,
+    /// Send time of the most recently sent packet among those newly acknowledged.
+    pub newest_acked_sent: Instant,
+    /// Bytes in flight after this ACK was processed.
+    pub bytes_in_flight: u64,
+    /// True when the sender did not fill the window recently (app- or flow-control-limited):
+    /// controllers must not grow the window on such ACKs (RFC 9002 §7.8).
+    pub app_limited: bool,
+    pub rtt: &'a RttEstimator,
+}
+
+/// Event interface of a congestion controller. Windows are in bytes, rates in bytes/second.
+pub trait CongestionController {
+    /// A packet of `bytes` left; `bytes_in_flight` includes it.
+    fn on_sent(&mut self, now: Instant, bytes: u64, bytes_in_flight: u64);
+    /// An ACK acknowledged new data.
+    fn on_ack(&mut self, now: Instant, sample: &AckSample<'_>);
+    /// Packets were declared lost; `largest_lost_sent` is the send time of the newest of them.
+    /// A controller reacts at most once per recovery period (RFC 9002 §7.3.2).
+    fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant);
+    /// The retransmission timer expired: collapse the window (RFC 5681 §3.1, RFC 9002 §7.6).
+    fn on_rto(&mut self, now: Instant);
+    /// Congestion window in bytes.
+    fn window(&self) -> u64;
+    /// Rate at which the pacer spreads the window, bytes per second; None = do not pace.
+    fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64>;
+    /// Whether the controller is in slow start (for stats and tests).
+    fn in_slow_start(&self) -> bool;
+}
+
+/// The controller a sender owns: an enum rather than a box, so calls are static.
+#[derive(Debug, Clone)]
+pub enum Controller {
+    NewReno(NewReno),
+    Cubic(Cubic),
+}
+
+impl Controller {
+    pub fn new(kind: CongestionKind, mss: u64) -> Controller {
+        match kind {
+            CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss)),
+            CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss)),
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn CongestionController {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
+        }
+    }
+
+    fn inner_ref(&self) -> &dyn CongestionController {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
+        }
+    }
+}
+
+impl CongestionController for Controller {
+    fn on_sent(&mut self, now: Instant, bytes: u64, bytes_in_flight: u64) {
+        self.inner().on_sent(now, bytes, bytes_in_flight)
+    }
+    fn on_ack(&mut self, now: Instant, sample: &AckSample<'_>) {
+        self.inner().on_ack(now, sample)
+    }
+    fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {
+        self.inner().on_congestion_event(now, largest_lost_sent)
+    }
+    fn on_rto(&mut self, now: Instant) {
+        self.inner().on_rto(now)
+    }
+    fn window(&self) -> u64 {
+        self.inner_ref().window()
+    }
+    fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64> {
+        self.inner_ref().pacing_rate(rtt)
+    }
+    fn in_slow_start(&self) -> bool {
+        self.inner_ref().in_slow_start()
+    }
+}
+
+/// Pacing rate shared by the window-based controllers: gain · cwnd / srtt, with the gains Linux
+/// uses (2 in slow start so the window can double, 1.25 in congestion avoidance). None before
+/// the first RTT sample: the initial window goes out unpaced.
+pub(crate) fn window_pacing_rate(cwnd: u64, slow_start: bool, rtt: &RttEstimator) -> Option<u64> {
+    if !rtt.has_sample() {
+        return None;
+    }
+    let srtt_ns = rtt.srtt().max(Duration::from_micros(1)).as_nanos();
+    let gain_pct: u128 = if slow_start { 200 } else { 125 };
+    let rate = u128::from(cwnd) * gain_pct * 10_000_000 / srtt_ns;
+    Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+}
+
+/// HyStart++ (RFC 9406) delay-increase test, shared by both controllers: leave slow start when
+/// a round's minimum RTT rose by an eighth of the previous round's, clamped to 4–16 ms. This
+/// avoids the loss burst of a slow start that overshoots a drop-tail queue.
+#[derive(Debug, Clone)]
+pub(crate) struct SlowStartExit {
+    round_end: Option<Instant>,
+    last_round_min: Option<Duration>,
+    current_round_min: Option<Duration>,
+    samples: u32,
+}
+
+impl SlowStartExit {
+    pub(crate) fn new() -> SlowStartExit {
+        SlowStartExit {
+            round_end: None,
+            last_round_min: None,
+            current_round_min: None,
+            samples: 0,
+        }
+    }
+
+    /// Called on each ACK in slow start; true means "exit slow start now".
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Instant,
+        newest_acked_sent: Instant,
+        rtt: &RttEstimator,
+    ) -> bool {
+        // A round ends when a packet sent after the round began is acknowledged.
+        match self.round_end {
+            Some(end) if newest_acked_sent < end => {}
+            _ => {
+                self.round_end = Some(now);
+                self.last_round_min = self.current_round_min.or(self.last_round_min);
+                self.current_round_min = None;
+                self.samples = 0;
+            }
+        }
+        let latest = rtt.latest();
+        self.current_round_min = Some(self.current_round_min.map_or(latest, |m| m.min(latest)));
+        self.samples += 1;
+        // RFC 9406 §4.2: N_RTT_SAMPLE = 8, eta = clamp(last/8, 4 ms, 16 ms).
+        if self.samples >= 8
+            && let (Some(cur), Some(last)) = (self.current_round_min, self.last_round_min)
+        {
+            let eta = (last / 8).clamp(Duration::from_millis(4), Duration::from_millis(16));
+            return cur >= last + eta;
+        }
+        false
+    }
+}
