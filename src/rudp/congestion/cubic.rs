@@ -89,7 +89,7 @@ impl CongestionController for Cubic {
         let acked = s.bytes_acked as f64;
         if self.cwnd < self.ssthresh {
             self.cwnd += acked;
-            if self.hystart.on_ack(now, s.newest_acked_sent, s.rtt) {
+            if self.hystart.on_ack(s.rtt) {
                 self.ssthresh = self.cwnd;
             }
             return;

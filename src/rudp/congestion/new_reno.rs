@@ -41,7 +41,7 @@ impl NewReno {
 impl CongestionController for NewReno {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _bytes_in_flight: u64) {}
 
-    fn on_ack(&mut self, now: Instant, s: &AckSample<'_>) {
+    fn on_ack(&mut self, _now: Instant, s: &AckSample<'_>) {
         if self
             .recovery_start
             .is_some_and(|start| s.newest_acked_sent <= start)
@@ -53,7 +53,7 @@ impl CongestionController for NewReno {
         }
         if self.cwnd < self.ssthresh {
             self.cwnd += s.bytes_acked;
-            if self.hystart.on_ack(now, s.newest_acked_sent, s.rtt) {
+            if self.hystart.on_ack(s.rtt) {
                 self.ssthresh = self.cwnd;
             }
         } else {
