@@ -588,3 +588,124 @@ fn machines_survive_garbage_and_foreign_datagrams() {
         while s.poll_transmit(t0, &mut buf).is_some() {}
     }
 }
+
+#[test]
+fn pacing_spreads_the_window_over_the_rtt_instead_of_bursting() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(100);
+    feed_ack(&mut s, t1, 9, sent[9].1, &[]);
+    // Slow start: cwnd 20 datagrams, paced at 2·cwnd/srtt = 579 200 B/s; bursts of 2 datagrams.
+    let mut buf = [0u8; 1472];
+    let mut burst = 0;
+    while s.poll_transmit(t1, &mut buf).is_some() {
+        burst += 1;
+    }
+    assert_eq!(burst, 2);
+    let next = s.next_deadline().expect("pacing deadline");
+    let gap = next - t1;
+    assert!(
+        gap > Duration::from_millis(2) && gap < Duration::from_millis(3),
+        "{gap:?}"
+    );
+    s.handle_timeout(next);
+    assert!(s.poll_transmit(next, &mut buf).is_some());
+    assert_eq!(s.poll_transmit(next, &mut buf), None);
+}
+
+#[test]
+fn silence_brings_a_tail_probe_then_an_rto_with_backoff() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let mut buf = [0u8; 1472];
+    // Before any RTT sample: probe after 2·333 ms.
+    let probe_at = s.next_deadline().unwrap();
+    assert_eq!(probe_at - t0, Duration::from_millis(666));
+    s.handle_timeout(probe_at);
+    assert_eq!(expect_data(&mut s, probe_at), sent[9]); // the newest data again
+    assert_eq!(s.poll_transmit(probe_at, &mut buf), None);
+    // Then the RTO, measured from the first transmission: 333 ms + 4 · 166.5 ms = 999 ms,
+    // RFC 6298 §2.1's 1 s initial RTO expressed through the RFC 9002 initial RTT.
+    let rto_at = s.next_deadline().unwrap();
+    assert_eq!(rto_at - t0, Duration::from_millis(999));
+    s.handle_timeout(rto_at);
+    assert_eq!(s.stats().rto_count, 1);
+    assert_eq!(s.stats().cwnd, 2 * 1448);
+    assert_eq!(expect_data(&mut s, rto_at), sent[0]); // go back to the first hole
+    assert_eq!(expect_data(&mut s, rto_at), sent[1]);
+    assert_eq!(s.poll_transmit(rto_at, &mut buf), None); // window of two
+    // Backed off: twice the RTO (below the 2 s max_rto), then capped.
+    let second = s.next_deadline().unwrap();
+    assert_eq!(second - rto_at, Duration::from_millis(1998));
+    s.handle_timeout(second);
+    assert_eq!(expect_data(&mut s, second), sent[0]);
+    assert_eq!(s.next_deadline().unwrap() - second, Duration::from_secs(2));
+}
+
+#[test]
+fn repeated_fin_is_answered_while_lingering_and_finished_is_reported_once() {
+    let t0 = Instant::now();
+    let cfg = config(1000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 0, 0, &[5u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(expect_ack(&mut r, t0), (0, 1000, vec![])); // the last byte is acked at once
+    let fin = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 1000 }).unwrap();
+    let fin = buf[..fin].to_vec();
+    for _ in 0..2 {
+        r.handle_datagram(t0, &fin);
+        let n = r.poll_transmit(t0, &mut buf).expect("FIN-ACK");
+        assert_eq!(packet::decode(&buf[..n]).unwrap().1, Packet::FinAck);
+    }
+    assert_eq!(r.poll_event(), Some(Event::Finished));
+    assert_eq!(r.poll_event(), None);
+    assert_eq!(r.next_deadline(), Some(t0 + cfg.linger));
+    r.handle_timeout(t0 + cfg.linger);
+    assert_eq!(r.next_deadline(), None);
+    assert!(r.is_closed());
+}
+
+#[test]
+fn fin_with_a_different_size_is_a_protocol_violation() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    let mut buf = [0u8; 64];
+    let n = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 5 }).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert!(matches!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::ProtocolViolation(_)))
+    ));
+}
+
+#[test]
+fn cancel_sends_reset_and_the_peer_reports_it() {
+    let t0 = Instant::now();
+    let (mut s, _) = sender_with_window_sent(t0);
+    let mut r = receiver_with_hole(t0);
+    s.cancel();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Failed(TransferError::Cancelled))
+    );
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(t0, &mut buf).expect("RESET");
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::PeerReset(
+            ResetReason::Cancelled
+        )))
+    );
+    assert_eq!((s.next_deadline(), r.next_deadline()), (None, None));
+}
+
+#[test]
+fn same_seed_gives_the_same_transfer_twice() {
+    let cfg = config(MIB, CongestionKind::Cubic);
+    let (a, _) = transfer(&cfg, link(0.05), link(0.05), 11);
+    let (b, _) = transfer(&cfg, link(0.05), link(0.05), 11);
+    assert_eq!(a.sender_stats, b.sender_stats);
+    assert_eq!(a.elapsed, b.elapsed);
+}
