@@ -120,6 +120,31 @@ fn main() {
         }
     }
     println!();
+    println!("Slow start amortised: 0 % loss, CUBIC, by transfer size:\n");
+    println!("| RTT | 16 MiB | 128 MiB | 1 GiB |");
+    println!("|---|---|---|---|");
+    for rtt_ms in [20, 100] {
+        let sizes: &[u64] = if quick { &[16, 128] } else { &[16, 128, 1024] };
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|&mib| {
+                let row = simulate(
+                    CongestionKind::Cubic,
+                    Duration::from_millis(rtt_ms),
+                    0.0,
+                    mib * MIB,
+                    1,
+                );
+                format!("{:.1} % (overhead {:.4})", row.goodput_pct, row.overhead)
+            })
+            .collect();
+        println!("| {rtt_ms} ms | {} |", cells.join(" | "));
+    }
+    println!(
+        "\nPayload share of the link at 1472-byte datagrams: 1448 / 1500 = {:.1} %.",
+        1448.0 / 1500.0 * 100.0
+    );
+    println!();
     println!("Engine alone (sender + receiver in one thread, no network, null sink):\n");
     println!("| datagram | MiB per CPU-second |");
     println!("|---|---|");
