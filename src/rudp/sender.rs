@@ -62,6 +62,16 @@ pub struct SentPacket {
     pub lost: u64,
     /// Round trip count (a round ends when a packet sent in it is acknowledged).
     pub round: u64,
+    /// The controller's phase tag when this packet left (`CongestionController::phase`).
+    pub phase: u8,
+}
+
+/// A packet declared lost, kept for 2·RTO to recognise spurious loss declarations.
+#[derive(Debug, Clone, Copy)]
+struct LostPacket {
+    offset: u64,
+    end: u64,
+    lost_time: Instant,
 }
 
 impl SentPacket {
@@ -100,6 +110,7 @@ pub struct Sender<S: ByteSource> {
     /// Stream bytes declared lost and not yet resent or acknowledged.
     lost: RangeSet,
     sent: VecDeque<SentPacket>,
+    recently_lost: VecDeque<LostPacket>,
     bytes_in_flight: u64,
     largest_acked: Option<u64>,
     rtt: RttEstimator,
@@ -156,6 +167,7 @@ impl<S: ByteSource> Sender<S> {
             acked: RangeSet::new(),
             lost: RangeSet::new(),
             sent: VecDeque::new(),
+            recently_lost: VecDeque::new(),
             bytes_in_flight: 0,
             largest_acked: None,
             pacer: Pacer::new(),
@@ -406,7 +418,10 @@ impl<S: ByteSource> Sender<S> {
     }
 
     fn transmit_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let room = (buf.len() - DATA_HEADER_LEN) as u64;
+        let room = buf.len().saturating_sub(DATA_HEADER_LEN) as u64;
+        if room == 0 {
+            return None; // the caller's buffer cannot hold a DATA packet
+        }
         self.pace_at = None; // re-armed below if the pacer is what holds us back
         if self.probes_due > 0 {
             self.probes_due -= 1;
@@ -527,6 +542,7 @@ impl<S: ByteSource> Sender<S> {
             tx_in_flight: self.bytes_in_flight,
             lost: self.lost_bytes,
             round: self.round,
+            phase: self.cc.phase(),
         });
         self.cc.on_sent(now, n, self.bytes_in_flight);
         if !probe {
@@ -571,6 +587,9 @@ impl<S: ByteSource> Sender<S> {
         }
         for (start, end) in ack.ranges {
             newly += self.acked.insert(start, end);
+        }
+        if newly > 0 {
+            self.detect_spurious_losses(now);
         }
         if newly > 0 && !self.lost.is_empty() {
             // Bytes acknowledged meanwhile (e.g. a late original) need no retransmission.
@@ -654,6 +673,11 @@ impl<S: ByteSource> Sender<S> {
                 let lost = &mut self.lost;
                 self.acked
                     .for_each_gap(p.offset, p.end(), |s, e| _ = lost.insert(s, e));
+                self.recently_lost.push_back(LostPacket {
+                    offset: p.offset,
+                    end: p.end(),
+                    lost_time: now,
+                });
                 largest_lost_sent =
                     Some(largest_lost_sent.map_or(p.sent_time, |t| t.max(p.sent_time)));
             } else {
@@ -684,6 +708,34 @@ impl<S: ByteSource> Sender<S> {
         newest_acked.map(|p| p.sent_time)
     }
 
+    /// A packet declared lost whose bytes are now acknowledged while all of them still wait
+    /// in the retransmission set was never lost: the acknowledgement came from its original
+    /// transmission (reordering, a delayed ACK, or a spurious RTO). Kept for 2·RTO.
+    fn detect_spurious_losses(&mut self, now: Instant) {
+        let keep = self.rtt.rto() * 2;
+        while self
+            .recently_lost
+            .front()
+            .is_some_and(|p| p.lost_time + keep < now)
+        {
+            self.recently_lost.pop_front();
+        }
+        let mut spurious = 0;
+        let (acked, lost) = (&self.acked, &self.lost);
+        self.recently_lost.retain(|p| {
+            if acked.contains(p.offset, p.end) && lost.contains(p.offset, p.end) {
+                spurious += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if spurious > 0 {
+            self.stats.spurious_losses += spurious;
+            self.cc.on_spurious_loss(now);
+        }
+    }
+
     fn detect_losses(&mut self, now: Instant) {
         let before = self.stats.packets_lost;
         let _ = self.resolve_packets(now);
@@ -704,6 +756,11 @@ impl<S: ByteSource> Sender<S> {
                 let lost = &mut self.lost;
                 self.acked
                     .for_each_gap(p.offset, p.end(), |s, e| _ = lost.insert(s, e));
+                self.recently_lost.push_back(LostPacket {
+                    offset: p.offset,
+                    end: p.end(),
+                    lost_time: now,
+                });
             }
         }
         self.sent.clear();
@@ -725,6 +782,7 @@ impl<S: ByteSource> Sender<S> {
             self.state = State::Closing;
             self.fin_at = Some(now);
             self.sent.clear();
+            self.recently_lost.clear();
             self.lost = RangeSet::new();
             self.bytes_in_flight = 0;
             self.last_progress = now;
@@ -743,6 +801,7 @@ impl<S: ByteSource> Sender<S> {
     fn close(&mut self, event: Event) {
         self.state = State::Closed;
         self.sent = VecDeque::new();
+        self.recently_lost = VecDeque::new();
         self.acked = RangeSet::new();
         self.lost = RangeSet::new();
         self.bytes_in_flight = 0;

@@ -709,3 +709,32 @@ fn same_seed_gives_the_same_transfer_twice() {
     assert_eq!(a.sender_stats, b.sender_stats);
     assert_eq!(a.elapsed, b.elapsed);
 }
+
+#[test]
+fn late_original_acked_before_its_retransmission_counts_as_spurious_loss() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(20);
+    feed_ack(&mut s, t1, 9, sent[7].1, &[(sent[9].0, sent[9].1)]);
+    let deadline = s.next_deadline().unwrap();
+    s.handle_timeout(deadline);
+    assert_eq!(s.stats().packets_lost, 1);
+    // Packet 8 was only late: its bytes are acknowledged before they were sent again.
+    feed_ack(&mut s, deadline, 9, sent[9].1, &[]);
+    assert_eq!(s.stats().spurious_losses, 1);
+    // Nothing is retransmitted; the sender goes on with new data.
+    assert_eq!(expect_data(&mut s, deadline).0, sent[9].1);
+    assert_eq!(s.stats().bytes_retransmitted, 0);
+}
+
+#[test]
+fn tiny_transmit_buffer_yields_nothing_instead_of_panicking() {
+    let t0 = Instant::now();
+    let (mut s, _) = sender_with_window_sent(t0);
+    let mut r = receiver_with_hole(t0);
+    for len in 0..=packet::DATA_HEADER_LEN {
+        let mut buf = vec![0u8; len];
+        let _ = s.poll_transmit(t0 + Duration::from_secs(1), &mut buf);
+        let _ = r.poll_transmit(t0, &mut buf);
+    }
+}

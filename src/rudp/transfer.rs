@@ -207,6 +207,8 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Retransmission timeouts (sender).
     pub rto_count: u64,
+    /// Packets declared lost whose bytes were then acknowledged before being resent (sender).
+    pub spurious_losses: u64,
     /// Smoothed RTT (sender).
     pub srtt: Duration,
     /// Congestion window in bytes (sender).

@@ -67,6 +67,15 @@ pub trait CongestionController {
     fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64>;
     /// Whether the controller is in slow start (for stats and tests).
     fn in_slow_start(&self) -> bool;
+    /// Packets declared lost turned out to have arrived (their bytes were acknowledged before
+    /// any retransmission left). Controllers that can undo a reduction do it here (RFC 9438
+    /// §4.9); the default ignores it.
+    fn on_spurious_loss(&mut self, _now: Instant) {}
+    /// Tag stored with each sent packet so a controller can later tell which of its phases a
+    /// sample belongs to (BBR: pacing gain above or below 1). Window-based controllers: 0.
+    fn phase(&self) -> u8 {
+        0
+    }
 }
 
 /// The controller a sender owns: an enum rather than a box, so calls are static.
@@ -120,6 +129,12 @@ impl CongestionController for Controller {
     }
     fn in_slow_start(&self) -> bool {
         self.inner_ref().in_slow_start()
+    }
+    fn on_spurious_loss(&mut self, now: Instant) {
+        self.inner().on_spurious_loss(now)
+    }
+    fn phase(&self) -> u8 {
+        self.inner_ref().phase()
     }
 }
 
