@@ -1,0 +1,158 @@
+//! Benchmark of the reliable-UDP engine: goodput and overhead in the simulator, and the
+//! engine's own CPU cost. Run: `cargo run --release --example rudp_bench` (add `quick` for a
+//! shorter run). Prints Markdown tables (copied into docs/PERFORMANCE.md).
+
+use chatd::rudp::packet::MAX_DATAGRAM;
+use chatd::rudp::sim::{self, Limits, LinkConfig, SimLink};
+use chatd::rudp::stream::{ByteSource, CheckingSink, GeneratorSource, NullSink};
+use chatd::rudp::{Config, CongestionKind, Receiver, Sender};
+use std::io;
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+const BANDWIDTH: u64 = 100_000_000;
+
+struct Row {
+    goodput_pct: f64,
+    overhead: f64,
+    seconds: f64,
+    rtos: u64,
+}
+
+fn simulate(kind: CongestionKind, rtt: Duration, loss: f64, total: u64, seed: u64) -> Row {
+    let mut cfg = Config::new(1, 0, total);
+    cfg.congestion = kind;
+    let mut forward = LinkConfig::new(BANDWIDTH, rtt / 2);
+    forward.loss = loss; // data path only, like the testbed (drops on the receiver's input)
+    let backward = LinkConfig::new(BANDWIDTH, rtt / 2);
+    let t0 = Instant::now();
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(seed, total), t0).expect("config");
+    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(seed, 0), t0).expect("config");
+    let mut f = SimLink::new(forward, seed);
+    let mut b = SimLink::new(backward, seed + 1000);
+    let limits = Limits {
+        max_time: Duration::from_secs(36_000),
+        max_steps: u64::MAX,
+    };
+    let out = sim::run_transfer(&mut s, &mut r, &mut f, &mut b, t0, total, limits);
+    let sink = r.into_sink();
+    assert!(
+        out.finished() && sink.mismatch.is_none() && sink.next == total,
+        "transfer failed: {out:?}"
+    );
+    let secs = out.all_delivered.expect("delivered").as_secs_f64();
+    Row {
+        goodput_pct: total as f64 * 8.0 / secs / BANDWIDTH as f64 * 100.0,
+        overhead: out.sender_stats.bytes_sent as f64 / total as f64,
+        seconds: secs,
+        rtos: out.sender_stats.rto_count,
+    }
+}
+
+/// Source repeating a 1 MiB buffer: a memcpy, like a page-cache read, without 1 GiB of RAM.
+struct RepeatSource {
+    block: Vec<u8>,
+}
+
+impl ByteSource for RepeatSource {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let at = (offset % self.block.len() as u64) as usize;
+        let n = buf.len().min(self.block.len() - at);
+        buf[..n].copy_from_slice(&self.block[at..at + n]);
+        Ok(n)
+    }
+}
+
+/// Sender and receiver wired back to back on a virtual clock; returns MiB per second of
+/// wall time of this single-threaded loop (≈ CPU time).
+fn engine_cost(datagram: usize, total: u64) -> f64 {
+    let mut cfg = Config::new(1, 0, total);
+    cfg.max_datagram = datagram;
+    cfg.recv_window = 64 * MIB;
+    let mut now = Instant::now();
+    let block: Vec<u8> = (0..MIB).map(|i| (i * 31 % 251) as u8).collect();
+    let mut s = Sender::new(cfg.clone(), RepeatSource { block }, now).expect("config");
+    let mut r = Receiver::new(cfg, NullSink::default(), now).expect("config");
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let started = Instant::now();
+    while r.sink().bytes < total {
+        while let Some(n) = s.poll_transmit(now, &mut buf) {
+            r.handle_datagram(now, &buf[..n]);
+        }
+        while let Some(n) = r.poll_transmit(now, &mut buf) {
+            s.handle_datagram(now, &buf[..n]);
+        }
+        now += Duration::from_micros(50);
+        s.handle_timeout(now);
+        r.handle_timeout(now);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    total as f64 / MIB as f64 / wall
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let size_mib = if quick { 16 } else { 128 };
+    println!(
+        "Simulator: 100 Mbit/s bottleneck, drop-tail queue of one BDP (>= 64 KiB), 28 B IP+UDP \
+         overhead per datagram charged on the link, 1472-byte datagrams, random loss on the data \
+         path, {size_mib} MiB per run, seed 1.\n"
+    );
+    println!(
+        "| controller | RTT | loss | goodput % of link | overhead (sent/delivered) | bound 1.5/(1-p) | RTOs | time s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for kind in [CongestionKind::NewReno, CongestionKind::Cubic] {
+        for rtt_ms in [20, 100] {
+            for loss_pct in [0, 1, 5, 10, 20] {
+                let p = loss_pct as f64 / 100.0;
+                let row = simulate(kind, Duration::from_millis(rtt_ms), p, size_mib * MIB, 1);
+                println!(
+                    "| {} | {rtt_ms} ms | {loss_pct} % | {:.1} | {:.3} | {:.3} | {} | {:.1} |",
+                    kind.name(),
+                    row.goodput_pct,
+                    row.overhead,
+                    1.5 / (1.0 - p),
+                    row.rtos,
+                    row.seconds
+                );
+            }
+        }
+    }
+    println!();
+    println!("Slow start amortised: 0 % loss, CUBIC, by transfer size:\n");
+    println!("| RTT | 16 MiB | 128 MiB | 1 GiB |");
+    println!("|---|---|---|---|");
+    for rtt_ms in [20, 100] {
+        let sizes: &[u64] = if quick { &[16, 128] } else { &[16, 128, 1024] };
+        let cells: Vec<String> = sizes
+            .iter()
+            .map(|&mib| {
+                let row = simulate(
+                    CongestionKind::Cubic,
+                    Duration::from_millis(rtt_ms),
+                    0.0,
+                    mib * MIB,
+                    1,
+                );
+                format!("{:.1} % (overhead {:.4})", row.goodput_pct, row.overhead)
+            })
+            .collect();
+        println!("| {rtt_ms} ms | {} |", cells.join(" | "));
+    }
+    println!(
+        "\nPayload share of the link at 1472-byte datagrams: 1448 / 1500 = {:.1} %.",
+        1448.0 / 1500.0 * 100.0
+    );
+    println!();
+    println!("Engine alone (sender + receiver in one thread, no network, null sink):\n");
+    println!("| datagram | MiB per CPU-second |");
+    println!("|---|---|");
+    let engine_total = if quick { 256 * MIB } else { 2048 * MIB };
+    for datagram in [1472usize, 9000, 65507] {
+        println!(
+            "| {datagram} | {:.0} |",
+            engine_cost(datagram, engine_total)
+        );
+    }
+}

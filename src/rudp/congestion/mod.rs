@@ -1,0 +1,181 @@
+//! Congestion controllers behind one narrow trait, chosen by [`CongestionKind`].
+//!
+//! The sender reports events (sent, acked, congestion, RTO) and asks for the window and the
+//! pacing rate; it never looks inside a controller. Loss detection and the per-packet records a
+//! delivery-rate controller (BBR) will need stay in the sender.
+
+mod cubic;
+mod new_reno;
+
+pub use cubic::Cubic;
+pub use new_reno::NewReno;
+
+use super::rtt::RttEstimator;
+use std::time::{Duration, Instant};
+
+/// Initial window in datagrams (RFC 9002 §7.2 uses 10, like RFC 6928).
+pub const INITIAL_WINDOW_PACKETS: u64 = 10;
+/// Minimum window in datagrams (RFC 9002 §7.2).
+pub const MIN_WINDOW_PACKETS: u64 = 2;
+
+/// Which controller a sender runs. New kinds (e.g. `Bbr`) are added as variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CongestionKind {
+    NewReno,
+    Cubic,
+}
+
+impl CongestionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionKind::NewReno => "NewReno",
+            CongestionKind::Cubic => "CUBIC",
+        }
+    }
+}
+
+/// What one ACK taught the sender, handed to the controller once per ACK.
+#[derive(Debug, Clone, Copy)]
+pub struct AckSample<'a> {
+    /// Payload bytes newly acknowledged by this ACK.
+    pub bytes_acked: u64,
+    /// Send time of the most recently sent packet among those newly acknowledged.
+    pub newest_acked_sent: Instant,
+    /// Bytes in flight after this ACK was processed.
+    pub bytes_in_flight: u64,
+    /// True when the sender did not fill the window recently (app- or flow-control-limited):
+    /// controllers must not grow the window on such ACKs (RFC 9002 §7.8).
+    pub app_limited: bool,
+    pub rtt: &'a RttEstimator,
+}
+
+/// Event interface of a congestion controller. Windows are in bytes, rates in bytes/second.
+pub trait CongestionController {
+    /// A packet of `bytes` left; `bytes_in_flight` includes it.
+    fn on_sent(&mut self, now: Instant, bytes: u64, bytes_in_flight: u64);
+    /// An ACK acknowledged new data.
+    fn on_ack(&mut self, now: Instant, sample: &AckSample<'_>);
+    /// Packets were declared lost; `largest_lost_sent` is the send time of the newest of them.
+    /// A controller reacts at most once per recovery period (RFC 9002 §7.3.2).
+    fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant);
+    /// The retransmission timer expired: collapse the window (RFC 5681 §3.1, RFC 9002 §7.6).
+    fn on_rto(&mut self, now: Instant);
+    /// Congestion window in bytes.
+    fn window(&self) -> u64;
+    /// Rate at which the pacer spreads the window, bytes per second; None = do not pace.
+    fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64>;
+    /// Whether the controller is in slow start (for stats and tests).
+    fn in_slow_start(&self) -> bool;
+    /// Packets declared lost turned out to have arrived (their bytes were acknowledged before
+    /// any retransmission left). Controllers that can undo a reduction do it here (RFC 9438
+    /// §4.9); the default ignores it.
+    fn on_spurious_loss(&mut self, _now: Instant) {}
+    /// Tag stored with each sent packet so a controller can later tell which of its phases a
+    /// sample belongs to (BBR: pacing gain above or below 1). Window-based controllers: 0.
+    fn phase(&self) -> u8 {
+        0
+    }
+}
+
+/// The controller a sender owns: an enum rather than a box, so calls are static.
+#[derive(Debug, Clone)]
+pub enum Controller {
+    NewReno(NewReno),
+    Cubic(Cubic),
+}
+
+impl Controller {
+    pub fn new(kind: CongestionKind, mss: u64) -> Controller {
+        match kind {
+            CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss)),
+            CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss)),
+        }
+    }
+
+    fn inner(&mut self) -> &mut dyn CongestionController {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
+        }
+    }
+
+    fn inner_ref(&self) -> &dyn CongestionController {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
+        }
+    }
+}
+
+impl CongestionController for Controller {
+    fn on_sent(&mut self, now: Instant, bytes: u64, bytes_in_flight: u64) {
+        self.inner().on_sent(now, bytes, bytes_in_flight)
+    }
+    fn on_ack(&mut self, now: Instant, sample: &AckSample<'_>) {
+        self.inner().on_ack(now, sample)
+    }
+    fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {
+        self.inner().on_congestion_event(now, largest_lost_sent)
+    }
+    fn on_rto(&mut self, now: Instant) {
+        self.inner().on_rto(now)
+    }
+    fn window(&self) -> u64 {
+        self.inner_ref().window()
+    }
+    fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64> {
+        self.inner_ref().pacing_rate(rtt)
+    }
+    fn in_slow_start(&self) -> bool {
+        self.inner_ref().in_slow_start()
+    }
+    fn on_spurious_loss(&mut self, now: Instant) {
+        self.inner().on_spurious_loss(now)
+    }
+    fn phase(&self) -> u8 {
+        self.inner_ref().phase()
+    }
+}
+
+/// Pacing rate shared by the window-based controllers: gain · cwnd / srtt, with the gains Linux
+/// uses (2 in slow start so the window can double, 1.25 in congestion avoidance). None before
+/// the first RTT sample: the initial window goes out unpaced.
+pub(crate) fn window_pacing_rate(cwnd: u64, slow_start: bool, rtt: &RttEstimator) -> Option<u64> {
+    if !rtt.has_sample() {
+        return None;
+    }
+    let srtt_ns = rtt.srtt().max(Duration::from_micros(1)).as_nanos();
+    let gain_pct: u128 = if slow_start { 200 } else { 125 };
+    let rate = u128::from(cwnd) * gain_pct * 10_000_000 / srtt_ns;
+    Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+}
+
+/// Delay-based slow-start exit after HyStart++ (RFC 9406): leave slow start once the RTT has
+/// stayed above min_rtt + eta for 8 consecutive samples, eta = min_rtt/8 clamped to 4–16 ms
+/// (RFC 9406 §4.2 constants). RFC 9406 compares per-round minima; in our simulator that fired
+/// only after the doubling round had already overflowed a one-BDP drop-tail queue, while
+/// consecutive samples react within a few ACKs and still ignore isolated jitter. This avoids
+/// the loss burst of an overshooting slow start.
+#[derive(Debug, Clone)]
+pub(crate) struct SlowStartExit {
+    above: u32,
+}
+
+impl SlowStartExit {
+    pub(crate) fn new() -> SlowStartExit {
+        SlowStartExit { above: 0 }
+    }
+
+    /// Called on each ACK in slow start; true means "exit slow start now".
+    pub(crate) fn on_ack(&mut self, rtt: &RttEstimator) -> bool {
+        let min = rtt.min_rtt();
+        let eta = (min / 8).clamp(Duration::from_millis(4), Duration::from_millis(16));
+        if rtt.latest() >= min + eta {
+            self.above += 1;
+        } else {
+            self.above = 0;
+        }
+        self.above >= 8
+    }
+}

@@ -1,0 +1,462 @@
+//! `Receiver`: the receiving half of one transfer, a sans-IO state machine.
+//!
+//! It reassembles DATA into stream order, hands bytes to a [`ByteSink`] exactly once, and
+//! reports what it has in ACKs (cumulative point, SACK ranges, flow window, largest packet
+//! number with its delay). It buffers at most one flow window of out-of-order bytes, so a slow
+//! sink throttles the sender instead of growing memory.
+
+use super::packet::{self, AckHeader, Packet, ResetReason};
+use super::ranges::RangeSet;
+use super::stream::ByteSink;
+use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::time::Instant;
+
+/// RFC 9000 §13.2.2: acknowledge at least every second ack-eliciting packet.
+const ACK_EVERY: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Client: sending HANDSHAKE until DATA arrives.
+    Handshaking,
+    /// Server: ignoring everything but a HANDSHAKE with the right token.
+    AwaitingHandshake,
+    Receiving,
+    /// Finished; still answers FIN with FIN-ACK until the deadline, in case FIN-ACK was lost.
+    Draining {
+        until: Instant,
+    },
+    Closed,
+}
+
+/// The receiving half of a transfer.
+///
+/// Call order, for the shell:
+/// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
+/// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
+/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
+/// 4. `poll_event()` until `None`: `Finished` comes once all bytes are in the sink and FIN was
+///    answered; the machine then lingers to repeat FIN-ACK, and is done when
+///    `next_deadline()` is `None`;
+/// 5. re-arm the timer with `next_deadline()`.
+pub struct Receiver<K: ByteSink> {
+    cfg: Config,
+    sink: K,
+    state: State,
+    /// Next stream offset the sink takes: everything below was delivered.
+    delivered: u64,
+    /// Stream bytes received above `delivered` (buffered, not yet in the sink).
+    received: RangeSet,
+    /// Buffered segments by offset; disjoint, all at or above `delivered`.
+    buffer: BTreeMap<u64, Vec<u8>>,
+    buffered_bytes: u64,
+    largest_pn: Option<u64>,
+    largest_pn_time: Instant,
+    unacked: u32,
+    ack_now: bool,
+    ack_at: Option<Instant>,
+    handshake_ack_due: bool,
+    fin_ack_due: bool,
+    handshake_at: Option<Instant>,
+    sink_retry_at: Option<Instant>,
+    last_progress: Instant,
+    reset_pending: Option<ResetReason>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl<K: ByteSink> Receiver<K> {
+    /// A receiver for `cfg.start..cfg.total` writing to `sink`, starting at `now`.
+    pub fn new(cfg: Config, sink: K, now: Instant) -> Result<Receiver<K>, ConfigError> {
+        cfg.validate()?;
+        let (state, handshake_at) = match cfg.handshake {
+            Handshake::None => (State::Receiving, None),
+            Handshake::Send(_) => (State::Handshaking, Some(now)),
+            Handshake::Expect(_) => (State::AwaitingHandshake, None),
+        };
+        Ok(Receiver {
+            delivered: cfg.start,
+            sink,
+            state,
+            received: RangeSet::new(),
+            buffer: BTreeMap::new(),
+            buffered_bytes: 0,
+            largest_pn: None,
+            largest_pn_time: now,
+            unacked: 0,
+            ack_now: false,
+            ack_at: None,
+            handshake_ack_due: false,
+            fin_ack_due: false,
+            handshake_at,
+            sink_retry_at: None,
+            last_progress: now,
+            reset_pending: None,
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        let packet = match packet::decode(datagram) {
+            Ok((conn, p)) if conn == self.cfg.conn_id => p,
+            _ => {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
+        };
+        self.stats.datagrams_received += 1;
+        match packet {
+            Packet::Handshake { token } => {
+                if self.cfg.handshake == Handshake::Expect(token) {
+                    if self.state == State::AwaitingHandshake {
+                        self.state = State::Receiving;
+                        self.last_progress = now;
+                    }
+                    self.handshake_ack_due = true; // repeated HANDSHAKE: our answer was lost
+                }
+            }
+            Packet::Data {
+                pn,
+                offset,
+                payload,
+            } => {
+                if self.state == State::AwaitingHandshake {
+                    self.stats.datagrams_dropped += 1; // unproven peer
+                    return;
+                }
+                if self.state == State::Handshaking {
+                    self.state = State::Receiving;
+                    self.handshake_at = None;
+                    self.last_progress = now;
+                }
+                self.on_data(now, pn, offset, payload);
+            }
+            Packet::Fin { final_size } => self.on_fin(now, final_size),
+            Packet::Reset { reason } => {
+                self.close(Some(Event::Failed(TransferError::PeerReset(reason))));
+            }
+            Packet::Ack(_) | Packet::HandshakeAck | Packet::FinAck => {
+                self.stats.datagrams_dropped += 1;
+            }
+        }
+    }
+
+    /// Fires whatever deadlines have passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Closed => return,
+            State::Draining { until } => {
+                if now >= until {
+                    self.close(None);
+                }
+                return;
+            }
+            _ => {}
+        }
+        if now >= self.last_progress + self.cfg.idle_timeout {
+            self.fail(TransferError::DeadPeer {
+                idle: self.cfg.idle_timeout,
+            });
+            return;
+        }
+        if self.sink_retry_at.is_some_and(|t| t <= now) {
+            self.sink_retry_at = None;
+            let before = self.delivered;
+            self.drain(now);
+            if self.delivered > before {
+                self.ack_now = true; // the window moved: tell the sender
+            }
+        }
+    }
+
+    /// Writes the next datagram to send into `buf` and returns its length, or None.
+    /// Call until it returns None after every `handle_*` call.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let limit = buf.len().min(self.cfg.max_datagram);
+        let buf = &mut buf[..limit];
+        let conn = self.cfg.conn_id;
+        if let Some(reason) = self.reset_pending.take() {
+            return self.count(packet::encode_control(buf, conn, &Packet::Reset { reason }));
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        if self.state == State::Handshaking {
+            if let Handshake::Send(token) = self.cfg.handshake
+                && self.handshake_at.is_some_and(|t| t <= now)
+            {
+                self.handshake_at = Some(now + self.cfg.handshake_interval);
+                return self.count(packet::encode_control(
+                    buf,
+                    conn,
+                    &Packet::Handshake { token },
+                ));
+            }
+            return None;
+        }
+        if self.handshake_ack_due {
+            self.handshake_ack_due = false;
+            return self.count(packet::encode_control(buf, conn, &Packet::HandshakeAck));
+        }
+        if self.fin_ack_due {
+            self.fin_ack_due = false;
+            return self.count(packet::encode_control(buf, conn, &Packet::FinAck));
+        }
+        let due = self.ack_now || self.ack_at.is_some_and(|t| t <= now);
+        if !due {
+            return None;
+        }
+        let largest = self.largest_pn?;
+        self.ack_now = false;
+        self.ack_at = None;
+        self.unacked = 0;
+        let cumulative = self.received.first_missing_from(self.delivered);
+        let delay_us = now
+            .saturating_duration_since(self.largest_pn_time)
+            .as_micros();
+        let header = AckHeader {
+            largest_pn: largest,
+            ack_delay_us: u32::try_from(delay_us).unwrap_or(u32::MAX),
+            cumulative,
+            window: self.window_limit(),
+        };
+        let ranges = self.received.iter().rev().filter(|&(s, _)| s > cumulative);
+        let result = packet::encode_ack(buf, conn, &header, ranges);
+        self.count(result)
+    }
+
+    /// The next event for the owner, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Earliest instant at which `handle_timeout` or `poll_transmit` has work; None once done.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Closed => None,
+            State::Draining { until } => Some(until),
+            _ => [
+                Some(self.last_progress + self.cfg.idle_timeout),
+                self.ack_at,
+                self.handshake_at,
+                self.sink_retry_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+        }
+    }
+
+    /// Ends the transfer at the owner's request: RESET(cancelled) is sent, `Failed(Cancelled)`
+    /// reported.
+    pub fn cancel(&mut self) {
+        if !matches!(self.state, State::Closed | State::Draining { .. }) {
+            self.fail(TransferError::Cancelled);
+        }
+    }
+
+    /// True once the machine has nothing left to do (finished and lingered, or failed).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.reset_pending.is_none()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn conn_id(&self) -> u64 {
+        self.cfg.conn_id
+    }
+
+    /// Bytes handed to the sink so far, as the next stream offset.
+    pub fn delivered_offset(&self) -> u64 {
+        self.delivered
+    }
+
+    pub fn sink(&self) -> &K {
+        &self.sink
+    }
+
+    pub fn into_sink(self) -> K {
+        self.sink
+    }
+
+    /// Highest stream offset (exclusive) accepted now: one window beyond the sink's progress.
+    fn window_limit(&self) -> u64 {
+        self.delivered
+            .saturating_add(self.cfg.recv_window)
+            .min(self.cfg.total)
+    }
+
+    fn on_data(&mut self, now: Instant, pn: u32, offset: u64, payload: &[u8]) {
+        let expected = self.largest_pn.map_or(0, |l| l + 1);
+        let pn = packet::expand_pn(expected, pn);
+        if self.largest_pn.is_none_or(|l| pn > l) {
+            self.largest_pn = Some(pn);
+            self.largest_pn_time = now;
+        }
+        let end = offset + payload.len() as u64;
+        if end > self.cfg.total || offset < self.cfg.start {
+            self.fail(TransferError::ProtocolViolation(
+                "DATA outside the transfer",
+            ));
+            return;
+        }
+        if matches!(self.state, State::Draining { .. }) || payload.is_empty() {
+            self.ack_now = true; // window probe, or the sender missed our last ACK
+            return;
+        }
+        // Trim to the flow window; bytes beyond it are dropped (the sender overran a window it
+        // could not yet know, e.g. the initial one).
+        let limit = self.window_limit();
+        let end = end.min(limit);
+        if end <= offset || end <= self.delivered || self.received.contains(offset, end) {
+            self.stats.datagrams_dropped += 1;
+            self.ack_now = true; // duplicate or beyond the window: resynchronise the sender
+            return;
+        }
+        let payload = &payload[..(end - offset) as usize];
+        let had_holes = !self.buffer.is_empty();
+        if offset <= self.delivered && self.buffer.is_empty() {
+            // Fast path: in order, nothing buffered. Write straight to the sink.
+            let skip = (self.delivered - offset) as usize;
+            match self.sink.write(self.delivered, &payload[skip..]) {
+                Ok(()) => {
+                    self.stats.bytes_delivered += end - self.delivered;
+                    self.delivered = end;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.store(offset, payload);
+                    self.sink_retry_at = Some(now + self.cfg.sink_retry);
+                }
+                Err(e) => {
+                    self.fail(TransferError::Sink(e.kind()));
+                    return;
+                }
+            }
+        } else {
+            if offset > self.received.first_missing_from(self.delivered) {
+                self.ack_now = true; // out of order: RFC 9000 §13.2.1 acks at once
+            }
+            self.store(offset, payload);
+            self.drain(now);
+        }
+        if had_holes {
+            self.ack_now = true; // a hole was (maybe) filled: let the sender know quickly
+        }
+        self.last_progress = now;
+        self.unacked += 1;
+        if self.unacked >= ACK_EVERY || self.delivered == self.cfg.total {
+            self.ack_now = true;
+        } else if self.ack_at.is_none() {
+            self.ack_at = Some(now + self.cfg.max_ack_delay);
+        }
+    }
+
+    /// Buffers the parts of `[offset, offset + len)` not already held.
+    fn store(&mut self, offset: u64, payload: &[u8]) {
+        let end = offset + payload.len() as u64;
+        let from = offset.max(self.delivered);
+        let buffer = &mut self.buffer;
+        let mut added = 0;
+        self.received.for_each_gap(from, end, |s, e| {
+            let piece = &payload[(s - offset) as usize..(e - offset) as usize];
+            buffer.insert(s, piece.to_vec());
+            added += e - s;
+        });
+        self.received.insert(from, end);
+        self.buffered_bytes += added;
+    }
+
+    /// Moves contiguous buffered bytes into the sink.
+    fn drain(&mut self, now: Instant) {
+        while let Some(entry) = self.buffer.first_entry() {
+            let start = *entry.key();
+            if start > self.delivered {
+                break;
+            }
+            let bytes = entry.get();
+            let end = start + bytes.len() as u64;
+            if end <= self.delivered {
+                // Cannot happen (segments are stored at or above `delivered`); be safe anyway.
+                self.buffered_bytes -= bytes.len() as u64;
+                entry.remove();
+                continue;
+            }
+            let skip = (self.delivered - start) as usize;
+            match self.sink.write(self.delivered, &bytes[skip..]) {
+                Ok(()) => {
+                    self.stats.bytes_delivered += end - self.delivered;
+                    self.delivered = end;
+                    self.buffered_bytes -= bytes.len() as u64;
+                    entry.remove();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.sink_retry_at = Some(now + self.cfg.sink_retry);
+                    break;
+                }
+                Err(e) => {
+                    self.fail(TransferError::Sink(e.kind()));
+                    return;
+                }
+            }
+        }
+        self.received.remove(0, self.delivered);
+    }
+
+    fn on_fin(&mut self, now: Instant, final_size: u64) {
+        if final_size != self.cfg.total {
+            self.fail(TransferError::ProtocolViolation(
+                "FIN with a different size",
+            ));
+            return;
+        }
+        match self.state {
+            State::Draining { .. } => self.fin_ack_due = true,
+            State::Receiving | State::Handshaking if self.delivered == self.cfg.total => {
+                self.fin_ack_due = true;
+                self.state = State::Draining {
+                    until: now + self.cfg.linger,
+                };
+                self.buffer = BTreeMap::new();
+                self.received = RangeSet::new();
+                self.events.push_back(Event::Finished);
+            }
+            // FIN before we hold everything (e.g. the sink is blocked): re-ACK, wait for more.
+            _ => self.ack_now = true,
+        }
+    }
+
+    fn count(&mut self, result: Result<usize, packet::PacketError>) -> Option<usize> {
+        let n = result.ok()?;
+        self.stats.datagrams_sent += 1;
+        self.stats.wire_bytes_sent += n as u64;
+        Some(n)
+    }
+
+    fn fail(&mut self, error: TransferError) {
+        log::debug!("conn {}: receiver failed: {error}", self.cfg.conn_id);
+        if !matches!(error, TransferError::PeerReset(_)) {
+            self.reset_pending = Some(error.reset_reason());
+        }
+        self.close(Some(Event::Failed(error)));
+    }
+
+    /// Frees the transfer state and reports `event`.
+    fn close(&mut self, event: Option<Event>) {
+        self.state = State::Closed;
+        self.buffer = BTreeMap::new();
+        self.received = RangeSet::new();
+        self.buffered_bytes = 0;
+        self.ack_at = None;
+        self.sink_retry_at = None;
+        self.events.extend(event);
+    }
+}

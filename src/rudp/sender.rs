@@ -1,0 +1,810 @@
+//! `Sender`: the sending half of one transfer, a sans-IO state machine.
+//!
+//! It reads the stream from a [`ByteSource`], sends DATA paced within the congestion and flow
+//! windows, learns from ACKs what arrived, declares losses (RFC 9002 §6: 3 packets or 9/8 RTT),
+//! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP) before falling back to
+//! an RFC 6298 RTO, and ends with FIN / FIN-ACK. It keeps per-packet delivery records so a
+//! delivery-rate controller (BBR) can be added behind the congestion trait later.
+
+use super::congestion::{AckSample, CongestionController, Controller};
+use super::pacer::Pacer;
+use super::packet::{self, AckFrame, DATA_HEADER_LEN, Packet, ResetReason};
+use super::ranges::RangeSet;
+use super::rtt::RttEstimator;
+use super::stream::ByteSource;
+use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// RFC 9002 §6.1.1 packet reordering threshold.
+const PACKET_THRESHOLD: u64 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Client: sending HANDSHAKE until the receiver answers.
+    Handshaking,
+    /// Server: silent until a HANDSHAKE with the right token arrives.
+    AwaitingHandshake,
+    Sending,
+    /// Everything acknowledged; FIN sent until FIN-ACK.
+    Closing,
+    /// Finished or failed; no state, no deadlines.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PacketState {
+    InFlight,
+    Acked,
+    Lost,
+}
+
+/// What the sender remembers about one DATA transmission. The delivery-rate fields follow
+/// draft-cheng-iccrg-delivery-rate-estimation so a BBR controller can use them unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct SentPacket {
+    pub pn: u64,
+    pub offset: u64,
+    pub len: u32,
+    pub sent_time: Instant,
+    state: PacketState,
+    /// Bytes delivered (acknowledged) when this packet left.
+    pub delivered: u64,
+    /// When `delivered` last changed before this packet left.
+    pub delivered_time: Instant,
+    /// Send time of the first packet of the current delivery-rate interval.
+    pub first_send_time: Instant,
+    /// The sender had nothing more to send (not window-limited) when this left.
+    pub app_limited: bool,
+    /// Bytes in flight right after this packet left.
+    pub tx_in_flight: u64,
+    /// Bytes declared lost when this packet left.
+    pub lost: u64,
+    /// Round trip count (a round ends when a packet sent in it is acknowledged).
+    pub round: u64,
+    /// The controller's phase tag when this packet left (`CongestionController::phase`).
+    pub phase: u8,
+}
+
+/// A packet declared lost, kept for 2·RTO to recognise spurious loss declarations.
+#[derive(Debug, Clone, Copy)]
+struct LostPacket {
+    offset: u64,
+    end: u64,
+    lost_time: Instant,
+}
+
+impl SentPacket {
+    fn end(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+}
+
+/// Why `pick_range` chose a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeKind {
+    New,
+    Retransmission,
+}
+
+/// The sending half of a transfer.
+///
+/// Call order, for the shell:
+/// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
+/// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
+/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
+/// 4. `poll_event()` until `None`; after `Finished` or `Failed` the machine is closed;
+/// 5. re-arm the timer with `next_deadline()` (`None`: nothing will ever be due).
+pub struct Sender<S: ByteSource> {
+    cfg: Config,
+    source: S,
+    state: State,
+    mss: u64,
+    next_pn: u64,
+    /// First stream byte never sent.
+    next_offset: u64,
+    /// Flow-control limit from the receiver (exclusive offset).
+    peer_window: u64,
+    /// Stream bytes acknowledged (cumulatively or by SACK).
+    acked: RangeSet,
+    /// Stream bytes declared lost and not yet resent or acknowledged.
+    lost: RangeSet,
+    sent: VecDeque<SentPacket>,
+    recently_lost: VecDeque<LostPacket>,
+    bytes_in_flight: u64,
+    largest_acked: Option<u64>,
+    rtt: RttEstimator,
+    cc: Controller,
+    pacer: Pacer,
+    // Timers (deadlines are data; see `next_deadline`).
+    loss_time: Option<Instant>,
+    pace_at: Option<Instant>,
+    last_send: Option<Instant>,
+    rto_base: Option<Instant>,
+    rto_backoff: u32,
+    tlp_sent: bool,
+    probes_due: u32,
+    window_probe_due: bool,
+    last_progress: Instant,
+    handshake_at: Option<Instant>,
+    fin_at: Option<Instant>,
+    fin_backoff: u32,
+    reset_pending: Option<ResetReason>,
+    events: VecDeque<Event>,
+    // Delivery-rate state.
+    delivered: u64,
+    delivered_time: Instant,
+    first_send_time: Instant,
+    app_limited_until: u64,
+    lost_bytes: u64,
+    round: u64,
+    next_round_delivered: u64,
+    max_in_flight_since_ack: u64,
+    stats: Stats,
+}
+
+impl<S: ByteSource> Sender<S> {
+    /// A sender for `cfg.start..cfg.total` read from `source`, starting at `now`.
+    pub fn new(cfg: Config, source: S, now: Instant) -> Result<Sender<S>, ConfigError> {
+        cfg.validate()?;
+        let mss = cfg.max_payload() as u64;
+        let (state, handshake_at) = match cfg.handshake {
+            Handshake::None => (State::Sending, None),
+            Handshake::Send(_) => (State::Handshaking, Some(now)),
+            Handshake::Expect(_) => (State::AwaitingHandshake, None),
+        };
+        let cc = Controller::new(cfg.congestion, mss);
+        let mut sender = Sender {
+            rtt: RttEstimator::new(cfg.initial_rtt, cfg.min_rto, cfg.max_rto),
+            next_offset: cfg.start,
+            // Until the first ACK the receiver is assumed to accept one initial window.
+            peer_window: cfg.start.saturating_add(cc.window()).min(cfg.total),
+            cc,
+            source,
+            state,
+            mss,
+            next_pn: 0,
+            acked: RangeSet::new(),
+            lost: RangeSet::new(),
+            sent: VecDeque::new(),
+            recently_lost: VecDeque::new(),
+            bytes_in_flight: 0,
+            largest_acked: None,
+            pacer: Pacer::new(),
+            loss_time: None,
+            pace_at: None,
+            last_send: None,
+            rto_base: None,
+            rto_backoff: 0,
+            tlp_sent: false,
+            probes_due: 0,
+            window_probe_due: false,
+            last_progress: now,
+            handshake_at,
+            fin_at: None,
+            fin_backoff: 0,
+            reset_pending: None,
+            events: VecDeque::new(),
+            delivered: 0,
+            delivered_time: now,
+            first_send_time: now,
+            app_limited_until: 0,
+            lost_bytes: 0,
+            round: 0,
+            next_round_delivered: 0,
+            max_in_flight_since_ack: 0,
+            stats: Stats::default(),
+            cfg,
+        };
+        sender.check_all_acked(now); // an empty transfer goes straight to FIN
+        Ok(sender)
+    }
+
+    /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        let packet = match packet::decode(datagram) {
+            Ok((conn, p)) if conn == self.cfg.conn_id => p,
+            _ => {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
+        };
+        self.stats.datagrams_received += 1;
+        match packet {
+            Packet::Ack(ack) => {
+                if self.state == State::Handshaking {
+                    self.begin_sending(now);
+                }
+                if matches!(self.state, State::Sending | State::Closing) {
+                    self.on_ack(now, &ack);
+                }
+            }
+            Packet::HandshakeAck => {
+                if self.state == State::Handshaking {
+                    self.begin_sending(now);
+                }
+            }
+            Packet::Handshake { token } => {
+                if self.state == State::AwaitingHandshake
+                    && self.cfg.handshake == Handshake::Expect(token)
+                {
+                    self.begin_sending(now);
+                }
+            }
+            Packet::FinAck => {
+                if self.state == State::Closing {
+                    self.close(Event::Finished);
+                }
+            }
+            Packet::Reset { reason } => self.close(Event::Failed(TransferError::PeerReset(reason))),
+            Packet::Data { .. } | Packet::Fin { .. } => self.stats.datagrams_dropped += 1,
+        }
+    }
+
+    /// Fires whatever deadlines have passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if now >= self.last_progress + self.cfg.idle_timeout {
+            self.fail(TransferError::DeadPeer {
+                idle: self.cfg.idle_timeout,
+            });
+            return;
+        }
+        if self.state != State::Sending {
+            return;
+        }
+        if self.loss_time.is_some_and(|t| t <= now) {
+            self.detect_losses(now);
+        }
+        if let Some(at) = self.retransmit_deadline()
+            && at <= now
+        {
+            if !self.tlp_sent {
+                // RFC 8985 §7: a tail loss probe before the RTO.
+                self.tlp_sent = true;
+                self.probes_due = 1;
+                self.last_send = Some(now);
+            } else {
+                self.on_rto(now);
+            }
+        }
+        if let Some(at) = self.window_probe_deadline()
+            && at <= now
+        {
+            self.window_probe_due = true;
+        }
+    }
+
+    /// Writes the next datagram to send into `buf` and returns its length, or None.
+    ///
+    /// `buf` should hold `max_datagram` bytes; a smaller buffer gives smaller DATA packets.
+    /// Call until it returns None after every `handle_*` call.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let limit = buf.len().min(self.cfg.max_datagram);
+        let buf = &mut buf[..limit];
+        if let Some(reason) = self.reset_pending.take() {
+            return self.emit_control(buf, &Packet::Reset { reason });
+        }
+        match self.state {
+            State::Closed | State::AwaitingHandshake => None,
+            State::Handshaking => {
+                let Handshake::Send(token) = self.cfg.handshake else {
+                    return None;
+                };
+                if self.handshake_at.is_some_and(|t| t <= now) {
+                    self.handshake_at = Some(now + self.cfg.handshake_interval);
+                    return self.emit_control(buf, &Packet::Handshake { token });
+                }
+                None
+            }
+            State::Closing => {
+                if self.fin_at.is_some_and(|t| t <= now) {
+                    self.fin_at = Some(now + self.rtt.rto_backed_off(self.fin_backoff));
+                    self.fin_backoff += 1;
+                    let fin = Packet::Fin {
+                        final_size: self.cfg.total,
+                    };
+                    return self.emit_control(buf, &fin);
+                }
+                None
+            }
+            State::Sending => self.transmit_data(now, buf),
+        }
+    }
+
+    /// The next event for the owner, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Earliest instant at which `handle_timeout` has work; None once closed.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let idle = Some(self.last_progress + self.cfg.idle_timeout);
+        let timers = match self.state {
+            State::Handshaking => [self.handshake_at, None, None, None],
+            State::Closing => [self.fin_at, None, None, None],
+            State::Sending => [
+                self.loss_time,
+                self.retransmit_deadline(),
+                self.window_probe_deadline(),
+                self.pace_at,
+            ],
+            _ => [None; 4],
+        };
+        timers.into_iter().flatten().chain(idle).min()
+    }
+
+    /// Ends the transfer at the owner's request: RESET(cancelled) is sent, `Failed(Cancelled)`
+    /// reported.
+    pub fn cancel(&mut self) {
+        if self.state != State::Closed {
+            self.fail(TransferError::Cancelled);
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.reset_pending.is_none()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.srtt = self.rtt.srtt();
+        s.cwnd = self.cc.window();
+        s
+    }
+
+    pub fn conn_id(&self) -> u64 {
+        self.cfg.conn_id
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Records of the packets still tracked (in flight or awaiting removal), oldest first.
+    pub fn sent_packets(&self) -> impl Iterator<Item = &SentPacket> {
+        self.sent.iter()
+    }
+
+    pub fn bytes_in_flight(&self) -> u64 {
+        self.bytes_in_flight
+    }
+
+    fn begin_sending(&mut self, now: Instant) {
+        self.state = State::Sending;
+        self.handshake_at = None;
+        self.last_progress = now;
+        self.check_all_acked(now);
+    }
+
+    /// RFC 8985 PTO = 2·SRTT (+ max_ack_delay with a single packet in flight) before the tail
+    /// probe, then the RFC 6298 RTO with exponential backoff.
+    fn retransmit_deadline(&self) -> Option<Instant> {
+        if self.bytes_in_flight == 0 {
+            return None;
+        }
+        if !self.tlp_sent {
+            let mut pto = self.rtt.srtt() * 2;
+            if self.bytes_in_flight <= self.mss {
+                pto += self.cfg.max_ack_delay;
+            }
+            let pto = pto.min(self.rtt.rto());
+            return self.last_send.map(|t| t + pto);
+        }
+        self.rto_base
+            .map(|t| t + self.rtt.rto_backed_off(self.rto_backoff))
+    }
+
+    /// When nothing is in flight, nothing is lost and the peer's window is closed, a
+    /// zero-length DATA every RTO asks for a fresh window (TCP's persist timer).
+    fn window_probe_deadline(&self) -> Option<Instant> {
+        let blocked = self.bytes_in_flight == 0
+            && self.lost.is_empty()
+            && self.next_offset >= self.peer_window
+            && self.next_offset < self.cfg.total;
+        if !blocked {
+            return None;
+        }
+        let base = self.last_send.unwrap_or(self.last_progress);
+        Some(base + self.rtt.rto_backed_off(self.rto_backoff))
+    }
+
+    fn transmit_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let room = buf.len().saturating_sub(DATA_HEADER_LEN) as u64;
+        if room == 0 {
+            return None; // the caller's buffer cannot hold a DATA packet
+        }
+        self.pace_at = None; // re-armed below if the pacer is what holds us back
+        if self.probes_due > 0 {
+            self.probes_due -= 1;
+            // Resend the newest unacknowledged data (RFC 8985 §7.3), or anything pending.
+            let newest = self
+                .sent
+                .iter()
+                .rev()
+                .find(|p| p.state == PacketState::InFlight)
+                .map(|p| (p.offset, p.end()));
+            let range = match newest {
+                Some((start, end)) => {
+                    Some((start, (end - start).min(room), RangeKind::Retransmission))
+                }
+                None => self.pick_range(room),
+            };
+            if let Some((offset, len, kind)) = range {
+                return self.send_data(now, buf, offset, len, kind, true);
+            }
+        }
+        if self.window_probe_due {
+            self.window_probe_due = false;
+            self.last_send = Some(now);
+            let len =
+                packet::encode_data(buf, self.cfg.conn_id, self.next_pn, self.next_offset, &[])
+                    .ok()?;
+            self.next_pn += 1;
+            self.count_sent(len);
+            return Some(len);
+        }
+        let Some((offset, len, kind)) = self.pick_range(room) else {
+            // Nothing to send: the window is not what limits us (app- or flow-limited).
+            if self.bytes_in_flight < self.cc.window() {
+                self.app_limited_until = (self.delivered + self.bytes_in_flight).max(1);
+            }
+            return None;
+        };
+        if self.bytes_in_flight + len > self.cc.window() {
+            return None; // congestion-window limited; an ACK will reopen it
+        }
+        let size = len + DATA_HEADER_LEN as u64;
+        let rate = self.cc.pacing_rate(&self.rtt);
+        if let Some(at) = self.pacer.earliest_send(now, rate, size) {
+            self.pace_at = Some(at);
+            return None;
+        }
+        self.send_data(now, buf, offset, len, kind, false)
+    }
+
+    /// Next range to send: lost bytes first (lowest offset), then new bytes within the flow
+    /// window. Returns (offset, length, kind).
+    fn pick_range(&self, room: u64) -> Option<(u64, u64, RangeKind)> {
+        if let Some((start, end)) = self.lost.first() {
+            return Some((start, (end - start).min(room), RangeKind::Retransmission));
+        }
+        let limit = self.peer_window.min(self.cfg.total);
+        if self.next_offset < limit {
+            let len = (limit - self.next_offset).min(room);
+            return Some((self.next_offset, len, RangeKind::New));
+        }
+        None
+    }
+
+    fn send_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        offset: u64,
+        len: u64,
+        kind: RangeKind,
+        probe: bool,
+    ) -> Option<usize> {
+        let pn = self.next_pn;
+        if packet::write_data_header(buf, self.cfg.conn_id, pn, offset).is_err() {
+            // Offsets are bounded by `total`, which `Config::validate` bounded by 2^48.
+            self.fail(TransferError::ProtocolViolation("offset beyond 2^48"));
+            return self.poll_transmit(now, buf);
+        }
+        let payload = &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len as usize];
+        let n = match self.source.read_at(offset, payload) {
+            Ok(0) if len > 0 => {
+                self.fail(TransferError::Source(std::io::ErrorKind::UnexpectedEof));
+                return self.poll_transmit(now, buf);
+            }
+            Ok(n) => n.min(len as usize) as u64,
+            Err(e) => {
+                self.fail(TransferError::Source(e.kind()));
+                return self.poll_transmit(now, buf);
+            }
+        };
+        let size = DATA_HEADER_LEN + n as usize;
+        packet::seal(&mut buf[..size]);
+        self.next_pn += 1;
+        match kind {
+            RangeKind::New => self.next_offset = self.next_offset.max(offset + n),
+            RangeKind::Retransmission => {
+                self.lost.remove(offset, offset + n);
+                self.stats.bytes_retransmitted += n;
+            }
+        }
+        if self.bytes_in_flight == 0 {
+            self.first_send_time = now;
+            self.delivered_time = now;
+            self.rto_base = Some(now);
+        }
+        self.bytes_in_flight += n;
+        self.max_in_flight_since_ack = self.max_in_flight_since_ack.max(self.bytes_in_flight);
+        self.sent.push_back(SentPacket {
+            pn,
+            offset,
+            len: n as u32, // n <= 65507
+            sent_time: now,
+            state: PacketState::InFlight,
+            delivered: self.delivered,
+            delivered_time: self.delivered_time,
+            first_send_time: self.first_send_time,
+            app_limited: self.app_limited_until != 0,
+            tx_in_flight: self.bytes_in_flight,
+            lost: self.lost_bytes,
+            round: self.round,
+            phase: self.cc.phase(),
+        });
+        self.cc.on_sent(now, n, self.bytes_in_flight);
+        if !probe {
+            self.pacer.on_sent(size as u64);
+        }
+        self.last_send = Some(now);
+        self.stats.bytes_sent += n;
+        self.count_sent(size);
+        Some(size)
+    }
+
+    fn count_sent(&mut self, size: usize) {
+        self.stats.datagrams_sent += 1;
+        self.stats.wire_bytes_sent += size as u64;
+    }
+
+    fn emit_control(&mut self, buf: &mut [u8], packet: &Packet<'_>) -> Option<usize> {
+        let n = packet::encode_control(buf, self.cfg.conn_id, packet).ok()?;
+        self.count_sent(n);
+        Some(n)
+    }
+
+    fn on_ack(&mut self, now: Instant, ack: &AckFrame<'_>) {
+        let largest = packet::expand_pn(self.next_pn.saturating_sub(1), ack.largest_pn);
+        let sent_end = self.next_offset;
+        if largest >= self.next_pn
+            || ack.cumulative > sent_end
+            || ack.ranges.clone().any(|(_, end)| end > sent_end)
+        {
+            self.fail(TransferError::ProtocolViolation("ACK for data never sent"));
+            return;
+        }
+        // Flow control: the window only moves forward.
+        let window = ack.window.min(self.cfg.total);
+        if window > self.peer_window {
+            self.peer_window = window;
+            self.last_progress = now;
+        }
+        let mut newly = 0;
+        if ack.cumulative > self.cfg.start {
+            newly += self.acked.insert(self.cfg.start, ack.cumulative);
+        }
+        for (start, end) in ack.ranges {
+            newly += self.acked.insert(start, end);
+        }
+        if newly > 0 {
+            self.detect_spurious_losses(now);
+        }
+        if newly > 0 && !self.lost.is_empty() {
+            // Bytes acknowledged meanwhile (e.g. a late original) need no retransmission.
+            if ack.cumulative > self.cfg.start {
+                self.lost.remove(self.cfg.start, ack.cumulative);
+            }
+            for (start, end) in ack.ranges {
+                self.lost.remove(start, end);
+            }
+        }
+        // RTT sample from the largest packet number, only when it is newly acknowledged.
+        if self.largest_acked.is_none_or(|l| largest > l) {
+            self.largest_acked = Some(largest);
+            if let Some(p) = self.record(largest)
+                && p.state == PacketState::InFlight
+            {
+                let delay = Duration::from_micros(u64::from(ack.ack_delay_us));
+                self.rtt
+                    .update(now.saturating_duration_since(p.sent_time), delay);
+            }
+        }
+        let acked_bytes = self.resolve_packets(now);
+        if newly > 0 {
+            self.stats.bytes_delivered += newly;
+            self.last_progress = now;
+            self.rto_backoff = 0;
+            self.tlp_sent = false;
+            self.rto_base = Some(now);
+        }
+        if let Some(newest_sent) = acked_bytes {
+            let cwnd = self.cc.window();
+            let app_limited = self.max_in_flight_since_ack * 2 < cwnd;
+            let sample = AckSample {
+                bytes_acked: newly,
+                newest_acked_sent: newest_sent,
+                bytes_in_flight: self.bytes_in_flight,
+                app_limited,
+                rtt: &self.rtt,
+            };
+            self.cc.on_ack(now, &sample);
+            self.max_in_flight_since_ack = self.bytes_in_flight;
+        }
+        self.check_all_acked(now);
+    }
+
+    fn record(&self, pn: u64) -> Option<&SentPacket> {
+        // Records are in packet-number order; window probes leave gaps, hence the search.
+        let i = self.sent.binary_search_by_key(&pn, |p| p.pn).ok()?;
+        self.sent.get(i)
+    }
+
+    /// Marks packets up to the largest acknowledged as acked (data covered) or lost
+    /// (RFC 9002 §6.1 thresholds); arms the loss timer for the rest. Returns the send time of
+    /// the newest packet newly acknowledged, if any.
+    fn resolve_packets(&mut self, now: Instant) -> Option<Instant> {
+        let largest = self.largest_acked?;
+        let loss_delay = self.rtt.loss_delay();
+        let mut newest_acked: Option<SentPacket> = None;
+        let mut largest_lost_sent: Option<Instant> = None;
+        self.loss_time = None;
+        for p in self.sent.iter_mut() {
+            if p.pn > largest {
+                break;
+            }
+            if p.state != PacketState::InFlight {
+                continue;
+            }
+            if self.acked.contains(p.offset, p.end()) {
+                p.state = PacketState::Acked;
+                self.bytes_in_flight -= u64::from(p.len);
+                self.delivered += u64::from(p.len);
+                self.delivered_time = now;
+                if newest_acked.is_none_or(|n| p.pn > n.pn) {
+                    newest_acked = Some(*p);
+                }
+            } else if p.pn + PACKET_THRESHOLD <= largest || p.sent_time + loss_delay <= now {
+                p.state = PacketState::Lost;
+                self.bytes_in_flight -= u64::from(p.len);
+                self.lost_bytes += u64::from(p.len);
+                self.stats.packets_lost += 1;
+                let lost = &mut self.lost;
+                self.acked
+                    .for_each_gap(p.offset, p.end(), |s, e| _ = lost.insert(s, e));
+                self.recently_lost.push_back(LostPacket {
+                    offset: p.offset,
+                    end: p.end(),
+                    lost_time: now,
+                });
+                largest_lost_sent =
+                    Some(largest_lost_sent.map_or(p.sent_time, |t| t.max(p.sent_time)));
+            } else {
+                let at = p.sent_time + loss_delay;
+                self.loss_time = Some(self.loss_time.map_or(at, |t| t.min(at)));
+            }
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|p| p.state != PacketState::InFlight)
+        {
+            self.sent.pop_front();
+        }
+        if let Some(p) = newest_acked {
+            self.first_send_time = p.sent_time;
+            if p.delivered >= self.next_round_delivered {
+                self.round += 1;
+                self.next_round_delivered = self.delivered;
+            }
+            if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
+                self.app_limited_until = 0;
+            }
+        }
+        if let Some(t) = largest_lost_sent {
+            self.cc.on_congestion_event(now, t);
+        }
+        newest_acked.map(|p| p.sent_time)
+    }
+
+    /// A packet declared lost whose bytes are now acknowledged while all of them still wait
+    /// in the retransmission set was never lost: the acknowledgement came from its original
+    /// transmission (reordering, a delayed ACK, or a spurious RTO). Kept for 2·RTO.
+    fn detect_spurious_losses(&mut self, now: Instant) {
+        let keep = self.rtt.rto() * 2;
+        while self
+            .recently_lost
+            .front()
+            .is_some_and(|p| p.lost_time + keep < now)
+        {
+            self.recently_lost.pop_front();
+        }
+        let mut spurious = 0;
+        let (acked, lost) = (&self.acked, &self.lost);
+        self.recently_lost.retain(|p| {
+            if acked.contains(p.offset, p.end) && lost.contains(p.offset, p.end) {
+                spurious += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if spurious > 0 {
+            self.stats.spurious_losses += spurious;
+            self.cc.on_spurious_loss(now);
+        }
+    }
+
+    fn detect_losses(&mut self, now: Instant) {
+        let before = self.stats.packets_lost;
+        let _ = self.resolve_packets(now);
+        if self.stats.packets_lost > before {
+            log::trace!("conn {}: time-threshold loss", self.cfg.conn_id);
+        }
+    }
+
+    /// RFC 6298 §5.4–5.6: everything in flight is presumed lost, the timer backs off, the
+    /// window collapses (RFC 5681 §3.1).
+    fn on_rto(&mut self, now: Instant) {
+        self.stats.rto_count += 1;
+        for p in self.sent.iter_mut() {
+            if p.state == PacketState::InFlight {
+                p.state = PacketState::Lost;
+                self.lost_bytes += u64::from(p.len);
+                self.stats.packets_lost += 1;
+                let lost = &mut self.lost;
+                self.acked
+                    .for_each_gap(p.offset, p.end(), |s, e| _ = lost.insert(s, e));
+                self.recently_lost.push_back(LostPacket {
+                    offset: p.offset,
+                    end: p.end(),
+                    lost_time: now,
+                });
+            }
+        }
+        self.sent.clear();
+        self.bytes_in_flight = 0;
+        self.loss_time = None;
+        self.rto_backoff = self.rto_backoff.saturating_add(1);
+        self.rto_base = Some(now);
+        self.cc.on_rto(now);
+        log::debug!(
+            "conn {}: RTO #{}, backoff {}",
+            self.cfg.conn_id,
+            self.stats.rto_count,
+            self.rto_backoff
+        );
+    }
+
+    fn check_all_acked(&mut self, now: Instant) {
+        if self.state == State::Sending && self.acked.contains(self.cfg.start, self.cfg.total) {
+            self.state = State::Closing;
+            self.fin_at = Some(now);
+            self.sent.clear();
+            self.recently_lost.clear();
+            self.lost = RangeSet::new();
+            self.bytes_in_flight = 0;
+            self.last_progress = now;
+        }
+    }
+
+    fn fail(&mut self, error: TransferError) {
+        log::debug!("conn {}: sender failed: {error}", self.cfg.conn_id);
+        if !matches!(error, TransferError::PeerReset(_)) {
+            self.reset_pending = Some(error.reset_reason());
+        }
+        self.close(Event::Failed(error));
+    }
+
+    /// Frees the transfer state and reports `event`.
+    fn close(&mut self, event: Event) {
+        self.state = State::Closed;
+        self.sent = VecDeque::new();
+        self.recently_lost = VecDeque::new();
+        self.acked = RangeSet::new();
+        self.lost = RangeSet::new();
+        self.bytes_in_flight = 0;
+        self.events.push_back(event);
+    }
+}

@@ -1,0 +1,740 @@
+//! Engine tests: a sender and a receiver over `sim` links, and single-machine fixtures.
+
+use super::packet::{self, AckHeader, Packet, ResetReason};
+use super::sim::{self, Limits, LinkConfig, Outcome, SimLink};
+use super::stream::{ByteSink, CheckingSink, GeneratorSource, MemorySink, MemorySource};
+use super::*;
+use std::io;
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+
+fn config(total: u64, kind: CongestionKind) -> Config {
+    let mut cfg = Config::new(42, 0, total);
+    cfg.congestion = kind;
+    cfg
+}
+
+fn link(loss: f64) -> LinkConfig {
+    let mut l = LinkConfig::new(100_000_000, Duration::from_millis(10));
+    l.loss = loss;
+    l
+}
+
+/// Transfers generator bytes `[cfg.start, cfg.total)` over the two links; returns the outcome
+/// and the checking sink.
+fn transfer(
+    cfg: &Config,
+    forward: LinkConfig,
+    backward: LinkConfig,
+    seed: u64,
+) -> (Outcome, CheckingSink) {
+    let t0 = Instant::now();
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(seed, cfg.total), t0).unwrap();
+    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(seed, cfg.start), t0).unwrap();
+    let mut fwd = SimLink::new(forward, seed);
+    let mut back = SimLink::new(backward, seed ^ 0xABCD);
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    (out, r.into_sink())
+}
+
+#[track_caller]
+fn assert_byte_exact(out: &Outcome, sink: &CheckingSink, cfg: &Config) {
+    assert!(out.finished(), "transfer did not finish: {out:#?}");
+    assert_eq!(sink.mismatch, None, "corrupted output");
+    assert_eq!(sink.next, cfg.total, "short output");
+}
+
+#[test]
+fn one_mib_completes_byte_exact_at_every_loss_rate() {
+    for kind in [CongestionKind::NewReno, CongestionKind::Cubic] {
+        for loss in [0.0, 0.01, 0.05, 0.10, 0.20, 0.30] {
+            for seed in 1..=3 {
+                let cfg = config(MIB, kind);
+                let (out, sink) = transfer(&cfg, link(loss), link(loss), seed);
+                assert_byte_exact(&out, &sink, &cfg);
+                let overhead = out.sender_stats.bytes_sent as f64 / MIB as f64;
+                assert!(
+                    overhead < 1.5 / (1.0 - loss) + 0.02,
+                    "{kind:?} loss {loss} seed {seed}: overhead {overhead:.3}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sixty_four_mib_at_five_percent_loss_completes_byte_exact() {
+    let cfg = config(64 * MIB, CongestionKind::Cubic);
+    let (out, sink) = transfer(&cfg, link(0.05), link(0.05), 64);
+    assert_byte_exact(&out, &sink, &cfg);
+}
+
+#[test]
+fn corrupted_duplicated_and_reordered_datagrams_never_corrupt_output() {
+    let mut l = link(0.02);
+    l.corrupt = 0.05;
+    l.duplicate = 0.05;
+    l.reorder = 0.05;
+    l.reorder_delay = Duration::from_millis(3);
+    for seed in 1..=3 {
+        let cfg = config(2 * MIB, CongestionKind::Cubic);
+        let (out, sink) = transfer(&cfg, l.clone(), l.clone(), seed);
+        assert_byte_exact(&out, &sink, &cfg);
+        assert!(out.forward.corrupted > 0 && out.forward.duplicated > 0);
+        assert!(out.receiver_stats.datagrams_dropped > 0);
+    }
+}
+
+#[test]
+fn bursty_gilbert_elliott_loss_completes_byte_exact() {
+    let mut l = link(0.0);
+    l.burst_loss = Some(sim::GilbertElliott {
+        good_to_bad: 0.005,
+        bad_to_good: 0.2,
+        loss_in_good: 0.001,
+        loss_in_bad: 0.7,
+    });
+    let cfg = config(4 * MIB, CongestionKind::NewReno);
+    let (out, sink) = transfer(&cfg, l.clone(), l, 9);
+    assert_byte_exact(&out, &sink, &cfg);
+    assert!(out.forward.dropped_burst > 10);
+}
+
+#[test]
+fn vanished_peer_ends_both_sides_with_dead_peer_within_the_idle_timeout() {
+    let mut cfg = config(64 * MIB, CongestionKind::Cubic);
+    cfg.idle_timeout = Duration::from_secs(2);
+    let t0 = Instant::now();
+    let cut = Duration::from_millis(500);
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
+    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
+    let mut fwd = SimLink::new(link(0.0), 1);
+    let mut back = SimLink::new(link(0.0), 2);
+    fwd.cut_at(t0 + cut);
+    back.cut_at(t0 + cut);
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    let dead = Event::Failed(TransferError::DeadPeer {
+        idle: cfg.idle_timeout,
+    });
+    for (side, result) in [("sender", &out.sender), ("receiver", &out.receiver)] {
+        let (event, at) = result.clone().expect(side);
+        assert_eq!(event, dead, "{side}");
+        // Progress stops at the cut (plus one delay of packets still on the wire).
+        assert!(
+            at >= cut + cfg.idle_timeout - Duration::from_millis(50),
+            "{side} at {at:?}"
+        );
+        assert!(
+            at <= cut + cfg.idle_timeout + Duration::from_millis(50),
+            "{side} at {at:?}"
+        );
+    }
+    assert_eq!(s.next_deadline(), None);
+    assert_eq!(r.next_deadline(), None);
+    assert!(s.sent_packets().next().is_none() && s.bytes_in_flight() == 0);
+    assert_eq!(
+        TransferError::DeadPeer {
+            idle: cfg.idle_timeout
+        }
+        .to_string(),
+        "peer unresponsive: no progress for 2000 ms"
+    );
+}
+
+#[test]
+fn resumed_transfer_moves_only_the_remaining_bytes() {
+    let mut cfg = config(3 * MIB, CongestionKind::Cubic);
+    cfg.start = 2 * MIB + 17;
+    let (out, sink) = transfer(&cfg, link(0.05), link(0.05), 5);
+    assert_byte_exact(&out, &sink, &cfg);
+    assert_eq!(out.receiver_stats.bytes_delivered, MIB - 17);
+}
+
+#[test]
+fn empty_transfer_finishes_with_fin_alone() {
+    let cfg = config(0, CongestionKind::Cubic);
+    let (out, sink) = transfer(&cfg, link(0.0), link(0.0), 1);
+    assert_byte_exact(&out, &sink, &cfg);
+    assert_eq!(out.sender_stats.bytes_sent, 0);
+}
+
+#[test]
+fn smallest_and_largest_datagram_sizes_work() {
+    for size in [packet::MIN_DATAGRAM, 9000, packet::MAX_DATAGRAM] {
+        let mut cfg = config(4 * MIB, CongestionKind::Cubic);
+        cfg.max_datagram = size;
+        let mut l = link(0.01);
+        l.bandwidth_bps = 1_000_000_000;
+        l.queue_bytes = 8 * MIB;
+        let (out, sink) = transfer(&cfg, l.clone(), l, 3);
+        assert_byte_exact(&out, &sink, &cfg);
+    }
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.max_datagram = 1199;
+    assert!(Sender::new(cfg, MemorySource::new(vec![]), Instant::now()).is_err());
+}
+
+#[test]
+fn handshake_with_the_right_token_starts_the_transfer_over_loss() {
+    let token = [7u8; 16];
+    for (sender_role, receiver_role) in [
+        (Handshake::Expect(token), Handshake::Send(token)), // download: client receives
+        (Handshake::Send(token), Handshake::Expect(token)), // upload: client sends
+    ] {
+        let mut cfg_s = config(MIB, CongestionKind::Cubic);
+        cfg_s.handshake = sender_role;
+        let mut cfg_r = cfg_s.clone();
+        cfg_r.handshake = receiver_role;
+        let t0 = Instant::now();
+        let mut s = Sender::new(cfg_s, GeneratorSource::new(1, MIB), t0).unwrap();
+        let mut r = Receiver::new(cfg_r.clone(), CheckingSink::new(1, 0), t0).unwrap();
+        let mut fwd = SimLink::new(link(0.3), 1);
+        let mut back = SimLink::new(link(0.3), 2);
+        fwd.drop_nth(0); // the first HANDSHAKE or first DATA is lost whichever way
+        back.drop_nth(0);
+        let out = sim::run_transfer(
+            &mut s,
+            &mut r,
+            &mut fwd,
+            &mut back,
+            t0,
+            MIB,
+            Limits::default(),
+        );
+        assert_byte_exact(&out, r.sink(), &cfg_r);
+    }
+}
+
+#[test]
+fn server_ignores_a_handshake_with_the_wrong_token() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Expect([1; 16]);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = packet::encode_control(&mut buf, 42, &Packet::Handshake { token: [2; 16] }).unwrap();
+    s.handle_datagram(t0, &buf[..n]);
+    assert_eq!(s.poll_transmit(t0, &mut buf), None);
+    let n = packet::encode_control(&mut buf, 42, &Packet::Handshake { token: [1; 16] }).unwrap();
+    s.handle_datagram(t0, &buf[..n]);
+    let n = s
+        .poll_transmit(t0, &mut buf)
+        .expect("data after the right token");
+    assert!(matches!(
+        packet::decode(&buf[..n]),
+        Ok((42, Packet::Data { offset: 0, .. }))
+    ));
+}
+
+/// A sink that accepts one write in `every` and says WouldBlock otherwise.
+struct SlowSink {
+    inner: CheckingSink,
+    calls: u64,
+    every: u64,
+}
+
+impl ByteSink for SlowSink {
+    fn write(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.calls += 1;
+        if !self.calls.is_multiple_of(self.every) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.inner.write(offset, bytes)
+    }
+}
+
+#[test]
+fn slow_consumer_throttles_the_sender_and_is_never_overrun() {
+    let mut cfg = config(2 * MIB, CongestionKind::Cubic);
+    cfg.recv_window = 64 * 1024;
+    cfg.sink_retry = Duration::from_millis(2);
+    let t0 = Instant::now();
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(4, cfg.total), t0).unwrap();
+    let sink = SlowSink {
+        inner: CheckingSink::new(4, 0),
+        calls: 0,
+        every: 3,
+    };
+    let mut r = Receiver::new(cfg.clone(), sink, t0).unwrap();
+    let mut fwd = SimLink::new(link(0.01), 4);
+    let mut back = SimLink::new(link(0.01), 5);
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    assert!(out.finished(), "{out:#?}");
+    assert_eq!(r.sink().inner.mismatch, None);
+    assert_eq!(r.sink().inner.next, cfg.total);
+    // 64 KiB per 2 ms at best: the sender was held to the consumer's pace.
+    assert!(out.all_delivered.unwrap() > Duration::from_millis(60));
+}
+
+/// A source that fails at a given offset.
+struct FailingSource {
+    fail_at: u64,
+}
+
+impl ByteSource for FailingSource {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset + buf.len() as u64 > self.fail_at {
+            return Err(io::Error::other("disk gone"));
+        }
+        buf.fill(1);
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn source_error_resets_the_transfer_on_both_sides() {
+    let cfg = config(MIB, CongestionKind::Cubic);
+    let t0 = Instant::now();
+    let mut s = Sender::new(cfg.clone(), FailingSource { fail_at: 100_000 }, t0).unwrap();
+    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut fwd = SimLink::new(link(0.0), 1);
+    let mut back = SimLink::new(link(0.0), 2);
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    assert_eq!(
+        out.sender.map(|(e, _)| e),
+        Some(Event::Failed(TransferError::Source(io::ErrorKind::Other)))
+    );
+    assert_eq!(
+        out.receiver.map(|(e, _)| e),
+        Some(Event::Failed(TransferError::PeerReset(
+            ResetReason::IoError
+        )))
+    );
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn lost_tail_is_recovered_by_a_probe_without_an_rto() {
+    let cfg = config(100_000, CongestionKind::Cubic);
+    let t0 = Instant::now();
+    let packets = 100_000u64.div_ceil(cfg.max_payload() as u64);
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(2, cfg.total), t0).unwrap();
+    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(2, 0), t0).unwrap();
+    let mut fwd = SimLink::new(link(0.0), 1);
+    let mut back = SimLink::new(link(0.0), 2);
+    fwd.drop_nth(packets - 1); // the very last DATA
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    assert_byte_exact(&out, r.sink(), &cfg);
+    assert_eq!(out.sender_stats.rto_count, 0);
+    // Recovered in about two RTTs (20 ms each) plus the probe timeout, not a 200 ms RTO.
+    assert!(
+        out.all_delivered.unwrap() < Duration::from_millis(200),
+        "{out:#?}"
+    );
+}
+
+// ---- single-machine fixtures ----
+
+const CONN: u64 = 42;
+
+fn sender_with_window_sent(t0: Instant) -> (Sender<GeneratorSource>, Vec<(u64, u64)>) {
+    let cfg = config(MIB, CongestionKind::NewReno);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let mut sent = Vec::new();
+    while let Some(n) = s.poll_transmit(t0, &mut buf) {
+        if let Ok((
+            _,
+            Packet::Data {
+                offset, payload, ..
+            },
+        )) = packet::decode(&buf[..n])
+        {
+            sent.push((offset, offset + payload.len() as u64));
+        }
+    }
+    (s, sent)
+}
+
+#[track_caller]
+fn feed_ack(
+    s: &mut Sender<GeneratorSource>,
+    now: Instant,
+    largest: u64,
+    cum: u64,
+    ranges: &[(u64, u64)],
+) {
+    let mut buf = [0u8; 1472];
+    let h = AckHeader {
+        largest_pn: largest,
+        ack_delay_us: 0,
+        cumulative: cum,
+        window: 16 * MIB,
+    };
+    let n = packet::encode_ack(&mut buf, CONN, &h, ranges.iter().copied()).unwrap();
+    s.handle_datagram(now, &buf[..n]);
+}
+
+#[track_caller]
+fn expect_data(s: &mut Sender<GeneratorSource>, now: Instant) -> (u64, u64) {
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(now, &mut buf).expect("a datagram");
+    match packet::decode(&buf[..n]) {
+        Ok((
+            _,
+            Packet::Data {
+                offset, payload, ..
+            },
+        )) => (offset, offset + payload.len() as u64),
+        other => panic!("expected DATA, got {other:?}"),
+    }
+}
+
+#[test]
+fn initial_window_is_ten_datagrams_sent_at_once() {
+    let t0 = Instant::now();
+    let (_, sent) = sender_with_window_sent(t0);
+    assert_eq!(sent.len(), 10);
+    assert_eq!(sent[1], (1448, 2896));
+}
+
+#[test]
+fn sack_retransmits_only_the_hole() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(20);
+    // Packet 2 lost; 0,1 cumulatively acked, 3..=9 sacked.
+    feed_ack(&mut s, t1, 9, sent[1].1, &[(sent[3].0, sent[9].1)]);
+    assert_eq!(s.stats().packets_lost, 1);
+    assert_eq!(expect_data(&mut s, t1), sent[2]);
+    // Then new data, never the sacked packets again.
+    let next = expect_data(&mut s, t1);
+    assert_eq!(next.0, sent[9].1);
+    assert_eq!(s.stats().bytes_retransmitted, sent[2].1 - sent[2].0);
+}
+
+#[test]
+fn late_packet_is_declared_lost_only_after_the_time_threshold() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(20);
+    // Packet 8 missing, 9 sacked: one packet of reordering is below the 3-packet threshold.
+    feed_ack(&mut s, t1, 9, sent[7].1, &[(sent[9].0, sent[9].1)]);
+    assert_eq!(s.stats().packets_lost, 0);
+    let deadline = s.next_deadline().unwrap();
+    // 9/8 of the 20 ms RTT after packet 8 was sent.
+    assert_eq!(deadline, t0 + Duration::from_micros(22_500));
+    s.handle_timeout(deadline - Duration::from_millis(1)); // early: harmless
+    assert_eq!(s.stats().packets_lost, 0);
+    s.handle_timeout(deadline);
+    s.handle_timeout(deadline); // twice: harmless
+    assert_eq!(s.stats().packets_lost, 1);
+}
+
+#[test]
+fn ack_for_data_never_sent_is_a_protocol_violation() {
+    let t0 = Instant::now();
+    let (mut s, _) = sender_with_window_sent(t0);
+    feed_ack(&mut s, t0, 3, 900_000, &[]);
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Failed(TransferError::ProtocolViolation(
+            "ACK for data never sent"
+        )))
+    );
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(t0, &mut buf).expect("RESET");
+    assert_eq!(
+        packet::decode(&buf[..n]).unwrap().1,
+        Packet::Reset {
+            reason: ResetReason::ProtocolViolation
+        }
+    );
+    assert!(s.is_closed());
+}
+
+fn receiver_with_hole(t0: Instant) -> Receiver<MemorySink> {
+    let cfg = config(10_000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    for (pn, offset) in [(0u64, 0u64), (2, 2000)] {
+        let n = packet::encode_data(&mut buf, CONN, pn, offset, &[offset as u8; 1000]).unwrap();
+        r.handle_datagram(t0, &buf[..n]);
+    }
+    r
+}
+
+#[track_caller]
+fn expect_ack(r: &mut Receiver<MemorySink>, now: Instant) -> (u64, u64, Vec<(u64, u64)>) {
+    let mut buf = [0u8; 1472];
+    let n = r.poll_transmit(now, &mut buf).expect("an ACK");
+    match packet::decode(&buf[..n]) {
+        Ok((_, Packet::Ack(a))) => (u64::from(a.largest_pn), a.cumulative, a.ranges.collect()),
+        other => panic!("expected ACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn out_of_order_arrival_is_acked_at_once_with_its_sack_range() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    assert_eq!(expect_ack(&mut r, t0), (2, 1000, vec![(2000, 3000)]));
+    assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None);
+    assert_eq!(r.sink().data().len(), 1000);
+}
+
+#[test]
+fn filling_the_hole_delivers_everything_in_order() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    let _ = expect_ack(&mut r, t0);
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 3, 1000, &[1u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    r.handle_datagram(t0, &buf[..n]); // duplicate: dropped, acked
+    assert_eq!(expect_ack(&mut r, t0), (3, 3000, vec![]));
+    let data = r.sink().data();
+    assert_eq!(data.len(), 3000);
+    assert!(data[..1000].iter().all(|&b| b == 0));
+    assert!(data[1000..2000].iter().all(|&b| b == 1));
+    assert!(data[2000..].iter().all(|&b| b == 208)); // 2000 as u8
+}
+
+#[test]
+fn lone_in_order_packet_is_acked_after_the_ack_delay() {
+    let t0 = Instant::now();
+    let cfg = config(10_000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 0, 0, &[0u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(r.poll_transmit(t0, &mut buf), None);
+    assert_eq!(r.next_deadline(), Some(t0 + cfg.max_ack_delay));
+    assert_eq!(
+        expect_ack(&mut r, t0 + cfg.max_ack_delay),
+        (0, 1000, vec![])
+    );
+}
+
+#[test]
+fn data_beyond_the_final_size_is_a_protocol_violation() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 5, 9500, &[0u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert!(matches!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::ProtocolViolation(_)))
+    ));
+    let n = r.poll_transmit(t0, &mut buf).expect("RESET");
+    assert!(matches!(
+        packet::decode(&buf[..n]),
+        Ok((_, Packet::Reset { .. }))
+    ));
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn machines_survive_garbage_and_foreign_datagrams() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    let (mut s, _) = sender_with_window_sent(t0);
+    let mut rng = sim::Rng::new(99);
+    let mut buf = [0u8; 1472];
+    for i in 0..5000 {
+        let len = (rng.next_u64() % 200) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if i % 2 == 0 && len > 14 {
+            d[0] = packet::VERSION;
+            d[1] = (i % 8) as u8;
+            d[2..10].copy_from_slice(&CONN.to_be_bytes());
+            packet::seal(&mut d); // valid checksum, random body
+        }
+        r.handle_datagram(t0, &d);
+        s.handle_datagram(t0, &d);
+        while r.poll_transmit(t0, &mut buf).is_some() {}
+        while s.poll_transmit(t0, &mut buf).is_some() {}
+    }
+}
+
+#[test]
+fn pacing_spreads_the_window_over_the_rtt_instead_of_bursting() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(100);
+    feed_ack(&mut s, t1, 9, sent[9].1, &[]);
+    // Slow start: cwnd 20 datagrams, paced at 2·cwnd/srtt = 579 200 B/s; bursts of 2 datagrams.
+    let mut buf = [0u8; 1472];
+    let mut burst = 0;
+    while s.poll_transmit(t1, &mut buf).is_some() {
+        burst += 1;
+    }
+    assert_eq!(burst, 2);
+    let next = s.next_deadline().expect("pacing deadline");
+    let gap = next - t1;
+    assert!(
+        gap > Duration::from_millis(2) && gap < Duration::from_millis(3),
+        "{gap:?}"
+    );
+    s.handle_timeout(next);
+    assert!(s.poll_transmit(next, &mut buf).is_some());
+    assert_eq!(s.poll_transmit(next, &mut buf), None);
+}
+
+#[test]
+fn silence_brings_a_tail_probe_then_an_rto_with_backoff() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let mut buf = [0u8; 1472];
+    // Before any RTT sample: probe after 2·333 ms.
+    let probe_at = s.next_deadline().unwrap();
+    assert_eq!(probe_at - t0, Duration::from_millis(666));
+    s.handle_timeout(probe_at);
+    assert_eq!(expect_data(&mut s, probe_at), sent[9]); // the newest data again
+    assert_eq!(s.poll_transmit(probe_at, &mut buf), None);
+    // Then the RTO, measured from the first transmission: 333 ms + 4 · 166.5 ms = 999 ms,
+    // RFC 6298 §2.1's 1 s initial RTO expressed through the RFC 9002 initial RTT.
+    let rto_at = s.next_deadline().unwrap();
+    assert_eq!(rto_at - t0, Duration::from_millis(999));
+    s.handle_timeout(rto_at);
+    assert_eq!(s.stats().rto_count, 1);
+    assert_eq!(s.stats().cwnd, 2 * 1448);
+    assert_eq!(expect_data(&mut s, rto_at), sent[0]); // go back to the first hole
+    assert_eq!(expect_data(&mut s, rto_at), sent[1]);
+    assert_eq!(s.poll_transmit(rto_at, &mut buf), None); // window of two
+    // Backed off: twice the RTO (below the 2 s max_rto), then capped.
+    let second = s.next_deadline().unwrap();
+    assert_eq!(second - rto_at, Duration::from_millis(1998));
+    s.handle_timeout(second);
+    assert_eq!(expect_data(&mut s, second), sent[0]);
+    assert_eq!(s.next_deadline().unwrap() - second, Duration::from_secs(2));
+}
+
+#[test]
+fn repeated_fin_is_answered_while_lingering_and_finished_is_reported_once() {
+    let t0 = Instant::now();
+    let cfg = config(1000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 0, 0, &[5u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(expect_ack(&mut r, t0), (0, 1000, vec![])); // the last byte is acked at once
+    let fin = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 1000 }).unwrap();
+    let fin = buf[..fin].to_vec();
+    for _ in 0..2 {
+        r.handle_datagram(t0, &fin);
+        let n = r.poll_transmit(t0, &mut buf).expect("FIN-ACK");
+        assert_eq!(packet::decode(&buf[..n]).unwrap().1, Packet::FinAck);
+    }
+    assert_eq!(r.poll_event(), Some(Event::Finished));
+    assert_eq!(r.poll_event(), None);
+    assert_eq!(r.next_deadline(), Some(t0 + cfg.linger));
+    r.handle_timeout(t0 + cfg.linger);
+    assert_eq!(r.next_deadline(), None);
+    assert!(r.is_closed());
+}
+
+#[test]
+fn fin_with_a_different_size_is_a_protocol_violation() {
+    let t0 = Instant::now();
+    let mut r = receiver_with_hole(t0);
+    let mut buf = [0u8; 64];
+    let n = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 5 }).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert!(matches!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::ProtocolViolation(_)))
+    ));
+}
+
+#[test]
+fn cancel_sends_reset_and_the_peer_reports_it() {
+    let t0 = Instant::now();
+    let (mut s, _) = sender_with_window_sent(t0);
+    let mut r = receiver_with_hole(t0);
+    s.cancel();
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Failed(TransferError::Cancelled))
+    );
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(t0, &mut buf).expect("RESET");
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::PeerReset(
+            ResetReason::Cancelled
+        )))
+    );
+    assert_eq!((s.next_deadline(), r.next_deadline()), (None, None));
+}
+
+#[test]
+fn same_seed_gives_the_same_transfer_twice() {
+    let cfg = config(MIB, CongestionKind::Cubic);
+    let (a, _) = transfer(&cfg, link(0.05), link(0.05), 11);
+    let (b, _) = transfer(&cfg, link(0.05), link(0.05), 11);
+    assert_eq!(a.sender_stats, b.sender_stats);
+    assert_eq!(a.elapsed, b.elapsed);
+}
+
+#[test]
+fn late_original_acked_before_its_retransmission_counts_as_spurious_loss() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let t1 = t0 + Duration::from_millis(20);
+    feed_ack(&mut s, t1, 9, sent[7].1, &[(sent[9].0, sent[9].1)]);
+    let deadline = s.next_deadline().unwrap();
+    s.handle_timeout(deadline);
+    assert_eq!(s.stats().packets_lost, 1);
+    // Packet 8 was only late: its bytes are acknowledged before they were sent again.
+    feed_ack(&mut s, deadline, 9, sent[9].1, &[]);
+    assert_eq!(s.stats().spurious_losses, 1);
+    // Nothing is retransmitted; the sender goes on with new data.
+    assert_eq!(expect_data(&mut s, deadline).0, sent[9].1);
+    assert_eq!(s.stats().bytes_retransmitted, 0);
+}
+
+#[test]
+fn tiny_transmit_buffer_yields_nothing_instead_of_panicking() {
+    let t0 = Instant::now();
+    let (mut s, _) = sender_with_window_sent(t0);
+    let mut r = receiver_with_hole(t0);
+    for len in 0..=packet::DATA_HEADER_LEN {
+        let mut buf = vec![0u8; len];
+        let _ = s.poll_transmit(t0 + Duration::from_secs(1), &mut buf);
+        let _ = r.poll_transmit(t0, &mut buf);
+    }
+}

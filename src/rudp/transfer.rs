@@ -1,0 +1,216 @@
+//! Vocabulary shared by the sender and receiver: configuration, events, errors, statistics.
+
+use super::congestion::CongestionKind;
+use super::packet::{self, ResetReason, TOKEN_LEN};
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// How a machine takes part in the HANDSHAKE exchange (sequence in docs/PROTOCOL-UDP.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// No handshake: the owner already knows the peer (tests, benchmarks).
+    None,
+    /// Client side: send HANDSHAKE with this token every `handshake_interval` until the peer
+    /// answers (DATA or ACK or HANDSHAKE-ACK).
+    Send([u8; TOKEN_LEN]),
+    /// Server side: send nothing until a HANDSHAKE with this token arrives.
+    Expect([u8; TOKEN_LEN]),
+}
+
+/// Settings of one transfer; the same struct configures both sides.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connection id chosen by the server.
+    pub conn_id: u64,
+    /// First stream offset transferred (non-zero when resuming).
+    pub start: u64,
+    /// End of the stream (exclusive): the file size.
+    pub total: u64,
+    /// Largest datagram sent, 1200..=65507; 1472 = Ethernet MTU − IPv4 − UDP headers.
+    pub max_datagram: usize,
+    /// Congestion controller of the sender.
+    pub congestion: CongestionKind,
+    /// RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
+    pub initial_rtt: Duration,
+    /// RTO floor (RFC 6298 §2.4 says 1 s; 200 ms is common practice and our default).
+    pub min_rto: Duration,
+    /// RTO ceiling after backoff. RFC 6298 §2.5 allows a ceiling of at least 60 s for
+    /// connections that wait minutes; a transfer declared dead after `idle_timeout` (10 s)
+    /// should still probe several times before that, so the default is 2 s: at least five
+    /// retransmission attempts fit in the idle timeout.
+    pub max_rto: Duration,
+    /// No progress for this long ends the transfer with `DeadPeer` on that side.
+    pub idle_timeout: Duration,
+    /// Receiver: longest wait before acknowledging a lone in-order packet.
+    pub max_ack_delay: Duration,
+    /// Receiver: flow window: bytes accepted beyond what the sink has taken.
+    pub recv_window: u64,
+    /// Receiver: how long it answers a repeated FIN after reporting `Finished`.
+    pub linger: Duration,
+    /// Receiver: retry delay after the sink said `WouldBlock`.
+    pub sink_retry: Duration,
+    pub handshake: Handshake,
+    /// Interval between repeated HANDSHAKE packets.
+    pub handshake_interval: Duration,
+}
+
+impl Config {
+    /// Defaults for a transfer of `[start, total)` on connection `conn_id`.
+    pub fn new(conn_id: u64, start: u64, total: u64) -> Config {
+        Config {
+            conn_id,
+            start,
+            total,
+            max_datagram: packet::DEFAULT_DATAGRAM,
+            congestion: CongestionKind::Cubic,
+            initial_rtt: Duration::from_millis(333),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(10),
+            max_ack_delay: Duration::from_millis(5),
+            recv_window: 16 * 1024 * 1024,
+            linger: Duration::from_secs(3),
+            sink_retry: Duration::from_millis(1),
+            handshake: Handshake::None,
+            handshake_interval: Duration::from_millis(250),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if !(packet::MIN_DATAGRAM..=packet::MAX_DATAGRAM).contains(&self.max_datagram) {
+            return Err(ConfigError::DatagramSize(self.max_datagram));
+        }
+        if self.start > self.total {
+            return Err(ConfigError::StartBeyondTotal {
+                start: self.start,
+                total: self.total,
+            });
+        }
+        if self.total > packet::MAX_STREAM_OFFSET {
+            return Err(ConfigError::TooLarge(self.total));
+        }
+        Ok(())
+    }
+
+    /// Payload bytes of a full DATA packet.
+    pub fn max_payload(&self) -> usize {
+        self.max_datagram - packet::DATA_HEADER_LEN
+    }
+}
+
+/// A configuration the engine refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    DatagramSize(usize),
+    StartBeyondTotal { start: u64, total: u64 },
+    TooLarge(u64),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::DatagramSize(n) => write!(
+                f,
+                "datagram size {n} outside {}..={}",
+                packet::MIN_DATAGRAM,
+                packet::MAX_DATAGRAM
+            ),
+            ConfigError::StartBeyondTotal { start, total } => {
+                write!(f, "start offset {start} beyond total {total}")
+            }
+            ConfigError::TooLarge(t) => write!(f, "transfer size {t} beyond 2^48 bytes"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a transfer failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferError {
+    /// No progress for the idle timeout.
+    DeadPeer { idle: Duration },
+    /// The peer sent RESET.
+    PeerReset(ResetReason),
+    /// Reading the local source failed.
+    Source(io::ErrorKind),
+    /// Writing the local sink failed.
+    Sink(io::ErrorKind),
+    /// The peer broke the protocol; the text says how.
+    ProtocolViolation(&'static str),
+    /// The owner called `cancel`.
+    Cancelled,
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::DeadPeer { idle } => {
+                write!(
+                    f,
+                    "peer unresponsive: no progress for {} ms",
+                    idle.as_millis()
+                )
+            }
+            TransferError::PeerReset(r) => write!(f, "reset by peer: {r}"),
+            TransferError::Source(k) => write!(f, "reading the source failed: {k}"),
+            TransferError::Sink(k) => write!(f, "writing the sink failed: {k}"),
+            TransferError::ProtocolViolation(what) => write!(f, "protocol violation: {what}"),
+            TransferError::Cancelled => write!(f, "cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}
+
+impl TransferError {
+    /// The RESET code that tells the peer about this failure.
+    pub(crate) fn reset_reason(&self) -> ResetReason {
+        match self {
+            TransferError::DeadPeer { .. } => ResetReason::DeadPeer,
+            TransferError::PeerReset(r) => *r,
+            TransferError::Source(_) | TransferError::Sink(_) => ResetReason::IoError,
+            TransferError::ProtocolViolation(_) => ResetReason::ProtocolViolation,
+            TransferError::Cancelled => ResetReason::Cancelled,
+        }
+    }
+}
+
+/// What a machine reports to its owner, through `poll_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Every byte was delivered and the FIN exchange completed.
+    Finished,
+    /// The transfer ended with an error; the machine holds no more transfer state.
+    Failed(TransferError),
+}
+
+/// Counters for progress display and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams sent (all kinds).
+    pub datagrams_sent: u64,
+    /// Bytes of all datagrams sent (UDP payloads).
+    pub wire_bytes_sent: u64,
+    /// DATA payload bytes sent, first transmissions and retransmissions.
+    pub bytes_sent: u64,
+    /// DATA payload bytes sent again after being declared lost, or as probes.
+    pub bytes_retransmitted: u64,
+    /// Sender: bytes acknowledged; receiver: bytes handed to the sink.
+    pub bytes_delivered: u64,
+    /// Sender: packets declared lost. Receiver: 0.
+    pub packets_lost: u64,
+    /// Datagrams received and accepted.
+    pub datagrams_received: u64,
+    /// Datagrams dropped: undecodable, wrong connection, duplicate or beyond the window.
+    pub datagrams_dropped: u64,
+    /// Retransmission timeouts (sender).
+    pub rto_count: u64,
+    /// Packets declared lost whose bytes were then acknowledged before being resent (sender).
+    pub spurious_losses: u64,
+    /// Smoothed RTT (sender).
+    pub srtt: Duration,
+    /// Congestion window in bytes (sender).
+    pub cwnd: u64,
+}
