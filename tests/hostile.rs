@@ -214,3 +214,17 @@ fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
     }
     assert!(bob.finish().success());
 }
+
+#[test]
+fn transfer_requests_are_answered_even_before_the_file_service_exists() {
+    let daemon = Daemon::start(&[]);
+    let mut c = RawClient::login(daemon.port, "getter");
+    c.send(&Frame::Get {
+        request: 5,
+        name: "../etc/passwd",
+        offset: 0,
+    });
+    c.expect("Refused { request: 5");
+    c.send(&Frame::Cancel { conn_id: 1 });
+    c.expect("UnknownTransfer");
+}

@@ -88,6 +88,29 @@ pub enum ChatEvent {
     },
 }
 
+/// A logged-in client's file-transfer request, for the file service (which lives in the
+/// shell: it opens files and owns the UDP socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferRequest {
+    Get {
+        client: ClientId,
+        request: u32,
+        name: String,
+        offset: u64,
+    },
+    Put {
+        client: ClientId,
+        request: u32,
+        name: String,
+        size: u64,
+        digest: [u8; wire::DIGEST_LEN],
+    },
+    Cancel {
+        client: ClientId,
+        conn_id: u64,
+    },
+}
+
 /// Why a connection ended, as far as the chat is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
@@ -129,6 +152,7 @@ pub struct ChatServer {
     next_ping_token: u64,
     catalog: Box<dyn FileCatalog>,
     events: VecDeque<ChatEvent>,
+    transfer_requests: VecDeque<TransferRequest>,
 }
 
 impl ChatServer {
@@ -143,6 +167,7 @@ impl ChatServer {
             next_ping_token: 1,
             catalog,
             events: VecDeque::new(),
+            transfer_requests: VecDeque::new(),
         }
     }
 
@@ -164,6 +189,12 @@ impl ChatServer {
     /// Next queued log event, if any.
     pub fn poll_event(&mut self) -> Option<ChatEvent> {
         self.events.pop_front()
+    }
+
+    /// Next file-transfer request from a logged-in client, if any. The shell drains these after
+    /// every call that fed input, so the queue stays short.
+    pub fn poll_transfer_request(&mut self) -> Option<TransferRequest> {
+        self.transfer_requests.pop_front()
     }
 
     /// A connection was accepted as `id`. Refuses it (ERROR then close) when the server is
@@ -460,6 +491,34 @@ impl ChatServer {
             }
             Frame::Who => self.send_who(id, out),
             Frame::Files => self.send_files(id, out),
+            Frame::Get {
+                request,
+                name,
+                offset,
+            } => self.transfer_requests.push_back(TransferRequest::Get {
+                client: id,
+                request,
+                name: name.to_string(),
+                offset,
+            }),
+            Frame::Put {
+                request,
+                name,
+                size,
+                digest,
+            } => self.transfer_requests.push_back(TransferRequest::Put {
+                client: id,
+                request,
+                name: name.to_string(),
+                size,
+                digest,
+            }),
+            Frame::Cancel { conn_id } => {
+                self.transfer_requests.push_back(TransferRequest::Cancel {
+                    client: id,
+                    conn_id,
+                })
+            }
             Frame::Quit { reason } => {
                 let reason = if reason.is_empty() { "quit" } else { reason };
                 self.end_session(id, reason, out);

@@ -535,6 +535,54 @@ fn any_input_answers_a_keepalive_ping() {
 }
 
 #[test]
+fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
+    let mut f = Fixture::new();
+    f.connect(0);
+    f.feed(
+        0,
+        Frame::Get {
+            request: 1,
+            name: "a.txt",
+            offset: 0,
+        },
+    );
+    assert!(f.out.take(0)[0].contains("NotLoggedIn"));
+    assert_eq!(f.chat.poll_transfer_request(), None);
+    f.feed(
+        0,
+        Frame::Hello {
+            version: 1,
+            nick: "alice",
+        },
+    );
+    f.feed(
+        0,
+        Frame::Get {
+            request: 2,
+            name: "a.txt",
+            offset: 5,
+        },
+    );
+    f.feed(0, Frame::Cancel { conn_id: 9 });
+    assert_eq!(
+        f.chat.poll_transfer_request(),
+        Some(TransferRequest::Get {
+            client: 0,
+            request: 2,
+            name: "a.txt".into(),
+            offset: 5
+        })
+    );
+    assert_eq!(
+        f.chat.poll_transfer_request(),
+        Some(TransferRequest::Cancel {
+            client: 0,
+            conn_id: 9
+        })
+    );
+}
+
+#[test]
 fn a_full_server_refuses_new_connections() {
     let mut f = Fixture::with_config(ChatConfig {
         max_clients: 2,

@@ -11,8 +11,11 @@
 
 mod conn;
 
-use crate::chat::{ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, FileCatalog, Outbox};
+use crate::chat::{
+    ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, FileCatalog, Outbox, TransferRequest,
+};
 use crate::timer::TimerWheel;
+use crate::wire::ErrorCode;
 use crate::wire::Frame;
 use conn::{Conn, ConnState, Flushed, OverflowState};
 use log::{debug, info, warn};
@@ -406,8 +409,10 @@ impl Server {
         self.to_close.push(id);
     }
 
-    /// After the turn's input and timers: report overflows, start closes, flush, log.
+    /// After the turn's input and timers: answer transfer requests, report overflows, start
+    /// closes, flush, log.
     fn settle(&mut self, now: Instant) {
+        self.answer_transfer_requests();
         while let Some(id) = self.overflowed.pop() {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
@@ -444,6 +449,43 @@ impl Server {
         self.to_flush = to_flush;
         while let Some(event) = self.chat.poll_event() {
             log_event(&self.conns, event);
+        }
+    }
+
+    /// File transfer over UDP is not wired into the daemon yet: every request gets a clear
+    /// refusal rather than silence, so clients can tell the feature is missing.
+    fn answer_transfer_requests(&mut self) {
+        while let Some(request) = self.chat.poll_transfer_request() {
+            let mut out = ConnOutbox::new(
+                &mut self.conns,
+                &mut self.to_flush,
+                &mut self.overflowed,
+                &mut self.to_close,
+            );
+            let text = "file transfer is not available on this server yet";
+            match request {
+                TransferRequest::Get {
+                    client, request, ..
+                }
+                | TransferRequest::Put {
+                    client, request, ..
+                } => out.send(
+                    client,
+                    &Frame::Refused {
+                        request,
+                        code: ErrorCode::TransferFailed,
+                        text,
+                    },
+                ),
+                TransferRequest::Cancel { client, .. } => out.send(
+                    client,
+                    &Frame::Error {
+                        code: ErrorCode::UnknownTransfer,
+                        closing: false,
+                        text: "no such transfer",
+                    },
+                ),
+            }
         }
     }
 

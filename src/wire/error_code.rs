@@ -38,6 +38,24 @@ pub enum ErrorCode {
     FilesUnavailable,
     /// The server is shutting down.
     ShuttingDown,
+    /// GET of a name the shared folder does not hold.
+    NoSuchFile,
+    /// A file name breaks the rules (path separators, `..`, NUL, ...).
+    BadFileName,
+    /// The name is a directory, device, FIFO or symbolic link, not a regular file.
+    NotARegularFile,
+    /// PUT of a name that already exists (never overwritten).
+    FileExists,
+    /// PUT larger than the server accepts.
+    FileTooLarge,
+    /// Not enough free space for the upload.
+    NoSpace,
+    /// Too many transfers in progress (for this client or in total).
+    TooManyTransfers,
+    /// A transfer failed on the server's side (disk error, digest mismatch, dead peer).
+    TransferFailed,
+    /// CANCEL of a transfer this client does not have.
+    UnknownTransfer,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -63,6 +81,15 @@ impl ErrorCode {
             ErrorCode::OutputOverflow => 15,
             ErrorCode::FilesUnavailable => 16,
             ErrorCode::ShuttingDown => 17,
+            ErrorCode::NoSuchFile => 18,
+            ErrorCode::BadFileName => 19,
+            ErrorCode::NotARegularFile => 20,
+            ErrorCode::FileExists => 21,
+            ErrorCode::FileTooLarge => 22,
+            ErrorCode::NoSpace => 23,
+            ErrorCode::TooManyTransfers => 24,
+            ErrorCode::TransferFailed => 25,
+            ErrorCode::UnknownTransfer => 26,
             ErrorCode::Other(n) => n,
         }
     }
@@ -87,6 +114,15 @@ impl ErrorCode {
             15 => ErrorCode::OutputOverflow,
             16 => ErrorCode::FilesUnavailable,
             17 => ErrorCode::ShuttingDown,
+            18 => ErrorCode::NoSuchFile,
+            19 => ErrorCode::BadFileName,
+            20 => ErrorCode::NotARegularFile,
+            21 => ErrorCode::FileExists,
+            22 => ErrorCode::FileTooLarge,
+            23 => ErrorCode::NoSpace,
+            24 => ErrorCode::TooManyTransfers,
+            25 => ErrorCode::TransferFailed,
+            26 => ErrorCode::UnknownTransfer,
             other => ErrorCode::Other(other),
         }
     }
@@ -111,6 +147,15 @@ impl ErrorCode {
             ErrorCode::OutputOverflow => "output overflow",
             ErrorCode::FilesUnavailable => "files unavailable",
             ErrorCode::ShuttingDown => "shutting down",
+            ErrorCode::NoSuchFile => "no such file",
+            ErrorCode::BadFileName => "bad file name",
+            ErrorCode::NotARegularFile => "not a regular file",
+            ErrorCode::FileExists => "file exists",
+            ErrorCode::FileTooLarge => "file too large",
+            ErrorCode::NoSpace => "no space",
+            ErrorCode::TooManyTransfers => "too many transfers",
+            ErrorCode::TransferFailed => "transfer failed",
+            ErrorCode::UnknownTransfer => "unknown transfer",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -24,6 +24,13 @@ pub enum FrameKind {
     Joined = 0x24,
     Left = 0x25,
     Shutdown = 0x26,
+    Get = 0x30,
+    Put = 0x31,
+    Cancel = 0x32,
+    Offer = 0x38,
+    Refused = 0x39,
+    TransferResult = 0x3a,
+    Shared = 0x3b,
 }
 
 impl FrameKind {
@@ -48,6 +55,13 @@ impl FrameKind {
             0x24 => Joined,
             0x25 => Left,
             0x26 => Shutdown,
+            0x30 => Get,
+            0x31 => Put,
+            0x32 => Cancel,
+            0x38 => Offer,
+            0x39 => Refused,
+            0x3a => TransferResult,
+            0x3b => Shared,
             _ => return None,
         })
     }
@@ -55,7 +69,10 @@ impl FrameKind {
     /// True for kinds a client may send (PING and PONG go both ways).
     pub fn is_client_kind(self) -> bool {
         use FrameKind::*;
-        matches!(self, Hello | Ping | Pong | Say | Msg | Who | Files | Quit)
+        matches!(
+            self,
+            Hello | Ping | Pong | Say | Msg | Who | Files | Quit | Get | Put | Cancel
+        )
     }
 }
 
@@ -115,7 +132,56 @@ pub enum Frame<'a> {
     Left { nick: &'a str, reason: &'a str },
     /// Server: the server is shutting down and will close the connection.
     Shutdown { reason: &'a str },
+    /// Client: asks to download `name`, having its first `offset` bytes already (resume).
+    Get {
+        request: u32,
+        name: &'a str,
+        offset: u64,
+    },
+    /// Client: asks to upload `size` bytes as `name`, whose whole-file BLAKE3 is `digest`.
+    Put {
+        request: u32,
+        name: &'a str,
+        size: u64,
+        digest: [u8; DIGEST_LEN],
+    },
+    /// Client: stop the transfer `conn_id`.
+    Cancel { conn_id: u64 },
+    /// Server: GET or PUT `request` accepted: move bytes `[start, size)` over UDP as
+    /// connection `conn_id`, proving `token` to `udp_port`.
+    Offer {
+        request: u32,
+        conn_id: u64,
+        token: [u8; TOKEN_LEN],
+        udp_port: u16,
+        start: u64,
+        size: u64,
+        digest: [u8; DIGEST_LEN],
+    },
+    /// Server: GET or PUT `request` refused.
+    Refused {
+        request: u32,
+        code: ErrorCode,
+        text: &'a str,
+    },
+    /// Server: how transfer `conn_id` ended on the server's side (uploads: stored or not).
+    TransferResult {
+        conn_id: u64,
+        ok: bool,
+        text: &'a str,
+    },
+    /// Server: `from` shared a new file.
+    Shared {
+        from: &'a str,
+        name: &'a str,
+        size: u64,
+    },
 }
+
+/// Bytes of a whole-file digest (BLAKE3) in GET/PUT/OFFER.
+pub const DIGEST_LEN: usize = 32;
+/// Bytes of a transfer token in OFFER (and the UDP HANDSHAKE).
+pub const TOKEN_LEN: usize = 16;
 
 /// Longest string a u16 length prefix can carry.
 pub(crate) const MAX_STR_LEN: usize = u16::MAX as usize;
@@ -145,6 +211,13 @@ impl Frame<'_> {
             Frame::Joined { .. } => FrameKind::Joined,
             Frame::Left { .. } => FrameKind::Left,
             Frame::Shutdown { .. } => FrameKind::Shutdown,
+            Frame::Get { .. } => FrameKind::Get,
+            Frame::Put { .. } => FrameKind::Put,
+            Frame::Cancel { .. } => FrameKind::Cancel,
+            Frame::Offer { .. } => FrameKind::Offer,
+            Frame::Refused { .. } => FrameKind::Refused,
+            Frame::TransferResult { .. } => FrameKind::TransferResult,
+            Frame::Shared { .. } => FrameKind::Shared,
         }
     }
 
@@ -168,6 +241,13 @@ impl Frame<'_> {
             Frame::Joined { nick } => str_len(nick),
             Frame::Left { nick, reason } => str_len(nick) + str_len(reason),
             Frame::Shutdown { reason } => str_len(reason),
+            Frame::Get { name, .. } => 4 + str_len(name) + 8,
+            Frame::Put { name, .. } => 4 + str_len(name) + 8 + DIGEST_LEN,
+            Frame::Cancel { .. } => 8,
+            Frame::Offer { .. } => 4 + 8 + TOKEN_LEN + 2 + 8 + 8 + DIGEST_LEN,
+            Frame::Refused { text, .. } => 4 + 2 + str_len(text),
+            Frame::TransferResult { text, .. } => 8 + 1 + str_len(text),
+            Frame::Shared { from, name, .. } => str_len(from) + str_len(name) + 8,
         }
     }
 
@@ -243,6 +323,63 @@ impl Frame<'_> {
                 put_str(out, reason);
             }
             Frame::Shutdown { reason } => put_str(out, reason),
+            Frame::Get {
+                request,
+                name,
+                offset,
+            } => {
+                put_u32(out, *request);
+                put_str(out, name);
+                put_u64(out, *offset);
+            }
+            Frame::Put {
+                request,
+                name,
+                size,
+                digest,
+            } => {
+                put_u32(out, *request);
+                put_str(out, name);
+                put_u64(out, *size);
+                out.extend_from_slice(digest);
+            }
+            Frame::Cancel { conn_id } => put_u64(out, *conn_id),
+            Frame::Offer {
+                request,
+                conn_id,
+                token,
+                udp_port,
+                start,
+                size,
+                digest,
+            } => {
+                put_u32(out, *request);
+                put_u64(out, *conn_id);
+                out.extend_from_slice(token);
+                put_u16(out, *udp_port);
+                put_u64(out, *start);
+                put_u64(out, *size);
+                out.extend_from_slice(digest);
+            }
+            Frame::Refused {
+                request,
+                code,
+                text,
+            } => {
+                put_u32(out, *request);
+                put_u16(out, code.to_u16());
+                put_str(out, text);
+            }
+            Frame::TransferResult { conn_id, ok, text } => {
+                put_u64(out, *conn_id);
+                out.push(u8::from(*ok));
+                put_str(out, text);
+            }
+            Frame::Shared { from, name, size } => {
+                put_str(out, from);
+                put_str(out, name);
+                put_u64(out, *size);
+            }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }
@@ -322,6 +459,12 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, &'static str> {
         Ok(NetworkEndian::read_u64(self.take(8)?))
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
     }
 
     fn str(&mut self) -> Result<&'a str, &'static str> {
@@ -415,6 +558,42 @@ fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &
             reason: r.str()?,
         },
         FrameKind::Shutdown => Frame::Shutdown { reason: r.str()? },
+        FrameKind::Get => Frame::Get {
+            request: r.u32()?,
+            name: r.str()?,
+            offset: r.u64()?,
+        },
+        FrameKind::Put => Frame::Put {
+            request: r.u32()?,
+            name: r.str()?,
+            size: r.u64()?,
+            digest: r.array()?,
+        },
+        FrameKind::Cancel => Frame::Cancel { conn_id: r.u64()? },
+        FrameKind::Offer => Frame::Offer {
+            request: r.u32()?,
+            conn_id: r.u64()?,
+            token: r.array()?,
+            udp_port: r.u16()?,
+            start: r.u64()?,
+            size: r.u64()?,
+            digest: r.array()?,
+        },
+        FrameKind::Refused => Frame::Refused {
+            request: r.u32()?,
+            code: ErrorCode::from_u16(r.u16()?),
+            text: r.str()?,
+        },
+        FrameKind::TransferResult => Frame::TransferResult {
+            conn_id: r.u64()?,
+            ok: r.flag()?,
+            text: r.str()?,
+        },
+        FrameKind::Shared => Frame::Shared {
+            from: r.str()?,
+            name: r.str()?,
+            size: r.u64()?,
+        },
     })
 }
 

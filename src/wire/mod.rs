@@ -9,7 +9,7 @@ mod error_code;
 mod frame;
 
 pub use error_code::ErrorCode;
-pub use frame::{FileEntry, Frame, FrameKind, truncate_to_char_boundary};
+pub use frame::{DIGEST_LEN, FileEntry, Frame, FrameKind, TOKEN_LEN, truncate_to_char_boundary};
 
 use std::fmt;
 

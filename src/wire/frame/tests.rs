@@ -75,6 +75,44 @@ fn every_frame() -> Vec<Frame<'static>> {
         Frame::Shutdown {
             reason: "server stopping",
         },
+        Frame::Get {
+            request: 7,
+            name: "notes.txt",
+            offset: 1 << 33,
+        },
+        Frame::Put {
+            request: u32::MAX,
+            name: "up.bin",
+            size: 12,
+            digest: [0xab; 32],
+        },
+        Frame::Cancel {
+            conn_id: 0xdead_beef,
+        },
+        Frame::Offer {
+            request: 7,
+            conn_id: 42,
+            token: [9; 16],
+            udp_port: 50000,
+            start: 100,
+            size: 1000,
+            digest: [1; 32],
+        },
+        Frame::Refused {
+            request: 8,
+            code: ErrorCode::NoSuchFile,
+            text: "no such file",
+        },
+        Frame::TransferResult {
+            conn_id: 42,
+            ok: true,
+            text: "stored",
+        },
+        Frame::Shared {
+            from: "alice",
+            name: "pic.png",
+            size: 2048,
+        },
     ]
 }
 
