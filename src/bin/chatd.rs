@@ -23,6 +23,12 @@ fn options() -> Options {
     opts.optopt("p", "port", "TCP port to listen on (default 50000)", "PORT");
     opts.optopt(
         "",
+        "udp-port",
+        "UDP port for file transfers (default: the TCP port's number)",
+        "PORT",
+    );
+    opts.optopt(
+        "",
         "files",
         "shared folder, created if missing (default ./shared)",
         "DIR",
@@ -117,6 +123,11 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             "max-output",
             ServerConfig::default().max_output_bytes,
         )?,
+        udp_port: match matches.opt_str("udp-port") {
+            None => None,
+            Some(_) => Some(parse(matches, "udp-port", 0u16)?),
+        },
+        ..ServerConfig::default()
     };
     Ok((SocketAddr::new(ip, port), files, config))
 }
@@ -199,7 +210,7 @@ fn main() -> ExitCode {
         }
     };
     let shared_path = shared.root().display().to_string();
-    let mut server = match Server::bind(addr, config, Box::new(shared)) {
+    let mut server = match Server::bind(addr, config, shared) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("chatd: cannot listen on {addr}: {e}");
@@ -207,7 +218,10 @@ fn main() -> ExitCode {
         }
     };
     let bound = server.local_addr().map_or(addr, |a| a);
-    info!("chatd listening on {bound}, sharing {shared_path}");
+    info!(
+        "chatd listening on {bound}, UDP port {}, sharing {shared_path}",
+        server.udp_port()
+    );
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -18,6 +18,21 @@ pub enum Command {
         reason: String,
     },
     Help,
+    /// Download `name`, stored as `local` (default: the same name).
+    Get {
+        name: String,
+        local: Option<String>,
+    },
+    /// Upload the local file at `path`.
+    Put {
+        path: String,
+    },
+    /// List transfers in progress.
+    Transfers,
+    /// Stop transfer number `id` (as `/transfers` shows it).
+    Cancel {
+        id: u32,
+    },
 }
 
 /// Why a line could not be turned into a command.
@@ -42,6 +57,10 @@ Type a line to send it to everyone. Commands:
   /msg NICK TEXT   private message to NICK
   /who             who is online
   /files           files the server shares
+  /get NAME [AS]   download NAME (into --downloads, as AS if given; resumes a .part)
+  /put PATH        upload a local file
+  /transfers       transfers in progress
+  /cancel ID       stop a transfer
   /quit [REASON]   leave (end of input does the same)
   /help            this text
 A line starting with // sends the rest, starting with /, as a plain message.";
@@ -69,6 +88,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
             Err(CommandError::Usage(match command {
                 Command::Who => "/who",
                 Command::Files => "/files",
+                Command::Transfers => "/transfers",
                 _ => "/help",
             }))
         }
@@ -92,6 +112,30 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
             reason: args.trim().to_string(),
         })),
         "help" | "?" => no_args(Command::Help),
+        "get" => {
+            let mut words = args.split_whitespace();
+            let usage = CommandError::Usage("/get NAME [LOCALNAME]");
+            let name = words.next().ok_or(usage.clone())?.to_string();
+            let local = words.next().map(str::to_string);
+            if words.next().is_some() {
+                return Err(usage);
+            }
+            Ok(Some(Command::Get { name, local }))
+        }
+        "put" => {
+            let path = args.trim();
+            if path.is_empty() {
+                return Err(CommandError::Usage("/put PATH"));
+            }
+            Ok(Some(Command::Put {
+                path: path.to_string(),
+            }))
+        }
+        "transfers" => no_args(Command::Transfers),
+        "cancel" => match args.trim().parse() {
+            Ok(id) => Ok(Some(Command::Cancel { id })),
+            Err(_) => Err(CommandError::Usage("/cancel ID (a number from /transfers)")),
+        },
         _ => Err(CommandError::Unknown(name.to_string())),
     }
 }
@@ -167,6 +211,36 @@ mod tests {
                 reason: "gone fishing".into()
             }))
         );
+    }
+
+    #[test]
+    fn transfer_commands() {
+        assert_eq!(
+            parse_line("/get notes.txt"),
+            Ok(Some(Command::Get {
+                name: "notes.txt".into(),
+                local: None
+            }))
+        );
+        assert_eq!(
+            parse_line("/get notes.txt mine.txt"),
+            Ok(Some(Command::Get {
+                name: "notes.txt".into(),
+                local: Some("mine.txt".into())
+            }))
+        );
+        assert!(parse_line("/get").is_err());
+        assert!(parse_line("/get a b c").is_err());
+        assert_eq!(
+            parse_line("/put /tmp/my file.bin"),
+            Ok(Some(Command::Put {
+                path: "/tmp/my file.bin".into()
+            }))
+        );
+        assert!(parse_line("/put").is_err());
+        assert_eq!(parse_line("/transfers"), Ok(Some(Command::Transfers)));
+        assert_eq!(parse_line("/cancel 3"), Ok(Some(Command::Cancel { id: 3 })));
+        assert!(parse_line("/cancel x").is_err());
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl FileSource {
         self.size
     }
 
+    /// The opened file's metadata (fstat), e.g. to key a digest cache by inode and mtime.
+    pub fn metadata(&self) -> io::Result<fs::Metadata> {
+        self.file.metadata()
+    }
+
     /// Reads up to `buf.len()` bytes at `offset` (positioned: no shared file cursor, so many
     /// transfers can read one file). Returns 0 at or past the end.
     pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -64,6 +69,7 @@ impl FileSource {
 }
 
 /// The folder chatd shares.
+#[derive(Debug, Clone)]
 pub struct SharedDir {
     root: PathBuf,
 }
@@ -151,6 +157,12 @@ impl FileCatalog for SharedDir {
         }
         files.sort();
         Ok(files)
+    }
+}
+
+impl crate::rudp::ByteSource for FileSource {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        FileSource::read_at(self, offset, buf)
     }
 }
 

@@ -152,6 +152,12 @@ impl PartFile {
     }
 }
 
+impl crate::rudp::ByteSink for PartFile {
+    fn write(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        PartFile::write(self, offset, bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,16 +10,18 @@
 //! that got output (one `writev` each), re-arm deadlines, drop finished connections.
 
 mod conn;
+pub mod udp;
 
 use crate::chat::{
-    ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, FileCatalog, Outbox, TransferRequest,
+    ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, Outbox, TransferRequest,
 };
+use crate::files::SharedDir;
 use crate::timer::TimerWheel;
 use crate::wire::ErrorCode;
 use crate::wire::Frame;
 use conn::{Conn, ConnState, Flushed, OverflowState};
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -28,9 +30,11 @@ use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use udp::{TransferLimits, UdpService};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+const UDP: Token = Token(2);
 /// Client tokens are slab keys offset past the fixed tokens (one reserved for UDP).
 const FIRST_CLIENT: usize = 16;
 
@@ -45,9 +49,19 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Pause before accepting again after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// What a wheel entry points at: "ask this machine", never "act".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerTarget {
+    Conn(ClientId),
+    Transfer(u64),
+}
+
 /// Everything the reactor needs to start.
 pub struct ServerConfig {
     pub chat: ChatConfig,
+    /// UDP port for file transfer; `None`: the TCP port's number.
+    pub udp_port: Option<u16>,
+    pub transfers: TransferLimits,
     /// Bytes of output a client may have queued before it is disconnected as not reading.
     pub max_output_bytes: usize,
 }
@@ -56,6 +70,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             chat: ChatConfig::default(),
+            udp_port: None,
+            transfers: TransferLimits::default(),
             max_output_bytes: 1024 * 1024,
         }
     }
@@ -68,7 +84,11 @@ pub struct Server {
     signals: Signals,
     conns: Slab<Conn>,
     chat: ChatServer,
-    wheel: TimerWheel<ClientId>,
+    shared: SharedDir,
+    udp: UdpService,
+    /// The UDP socket was read up to its budget: read again next turn.
+    udp_readable: bool,
+    wheel: TimerWheel<TimerTarget>,
     max_output_bytes: usize,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
@@ -85,16 +105,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listening socket and prepares the loop.
-    pub fn bind(
-        addr: SocketAddr,
-        config: ServerConfig,
-        catalog: Box<dyn FileCatalog>,
-    ) -> io::Result<Self> {
+    /// Binds the listening socket and the UDP socket (same address; by default the same port
+    /// number), and prepares the loop.
+    pub fn bind(addr: SocketAddr, config: ServerConfig, shared: SharedDir) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let udp_port = match config.udp_port {
+            Some(port) => port,
+            None => listener.local_addr()?.port(),
+        };
+        let mut udp_socket = UdpSocket::bind(SocketAddr::new(addr.ip(), udp_port))
+            .map_err(|e| io::Error::new(e.kind(), format!("UDP port {udp_port}: {e}")))?;
+        poll.registry().register(
+            &mut udp_socket,
+            UDP,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let udp = UdpService::new(udp_socket, config.transfers)?;
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -103,7 +132,10 @@ impl Server {
             listener,
             signals,
             conns: Slab::new(),
-            chat: ChatServer::new(config.chat, catalog),
+            chat: ChatServer::new(config.chat, Box::new(shared.clone())),
+            shared,
+            udp,
+            udp_readable: false,
             wheel: TimerWheel::new(Instant::now(), TICK),
             max_output_bytes: config.max_output_bytes,
             still_readable: Vec::new(),
@@ -119,6 +151,11 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The UDP port transfers use.
+    pub fn udp_port(&self) -> u16 {
+        self.udp.port()
     }
 
     /// Runs until SIGINT or SIGTERM, then tells clients, closes cleanly and returns.
@@ -137,10 +174,18 @@ impl Server {
             readable.clear();
             readable.append(&mut self.still_readable);
             let mut accept_ready = false;
+            let mut udp_ready = std::mem::take(&mut self.udp_readable);
+            let mut touched = Vec::new();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => accept_ready = true,
                     SIGNALS => self.handle_signals(now),
+                    UDP => {
+                        udp_ready |= event.is_readable();
+                        if event.is_writable() && self.udp.handle_writable() {
+                            touched.extend(self.udp.conn_ids());
+                        }
+                    }
                     Token(t) if t >= FIRST_CLIENT => {
                         let id = t - FIRST_CLIENT;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -159,6 +204,14 @@ impl Server {
             for &id in &readable {
                 self.read(now, id);
             }
+            if udp_ready {
+                self.udp_readable = self.udp.recv(now, &mut touched);
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            for conn_id in touched {
+                self.drive_transfer(now, conn_id);
+            }
             self.fire_timers(now);
             self.settle(now);
             if let Some(deadline) = self.shutdown_deadline
@@ -176,7 +229,7 @@ impl Server {
     /// How long poll may sleep: until the next deadline, not at all when work is pending,
     /// forever when there is nothing to wait for.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.still_readable.is_empty() {
+        if !self.still_readable.is_empty() || self.udp_readable {
             return Some(Duration::ZERO);
         }
         [
@@ -360,14 +413,35 @@ impl Server {
             self.wheel.cancel(key);
         }
         if let Some(deadline) = deadline {
-            conn.timer = Some((self.wheel.insert(deadline, id), deadline));
+            conn.timer = Some((self.wheel.insert(deadline, TimerTarget::Conn(id)), deadline));
+        }
+    }
+
+    /// Sends what a transfer has to send, then points its wheel entry at its next deadline
+    /// if that moved earlier (a later one is found when the early entry fires).
+    fn drive_transfer(&mut self, now: Instant, conn_id: u64) {
+        self.udp.drive(now, conn_id);
+        if let Some(deadline) = self.udp.deadline_to_arm(conn_id) {
+            let key = self.wheel.insert(deadline, TimerTarget::Transfer(conn_id));
+            if let Some(old) = self.udp.set_timer(conn_id, Some((key, deadline))) {
+                self.wheel.cancel(old);
+            }
         }
     }
 
     fn fire_timers(&mut self, now: Instant) {
         let mut expired = Vec::new();
         self.wheel.advance(now, &mut expired);
-        for id in expired {
+        for target in expired {
+            let id = match target {
+                TimerTarget::Conn(id) => id,
+                TimerTarget::Transfer(conn_id) => {
+                    self.udp.timer_fired(conn_id, now);
+                    self.udp.handle_timeout(now, conn_id);
+                    self.drive_transfer(now, conn_id);
+                    continue;
+                }
+            };
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
@@ -412,7 +486,7 @@ impl Server {
     /// After the turn's input and timers: answer transfer requests, report overflows, start
     /// closes, flush, log.
     fn settle(&mut self, now: Instant) {
-        self.answer_transfer_requests();
+        self.answer_transfer_requests(now);
         while let Some(id) = self.overflowed.pop() {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
@@ -452,32 +526,75 @@ impl Server {
         }
     }
 
-    /// File transfer over UDP is not wired into the daemon yet: every request gets a clear
-    /// refusal rather than silence, so clients can tell the feature is missing.
-    fn answer_transfer_requests(&mut self) {
+    /// Serves the chat machine's transfer requests: GET becomes an OFFER (or REFUSED), CANCEL
+    /// stops a transfer; then reports transfers that ended to their clients.
+    fn answer_transfer_requests(&mut self, now: Instant) {
         while let Some(request) = self.chat.poll_transfer_request() {
+            let reply = match request {
+                TransferRequest::Get {
+                    client,
+                    request,
+                    name,
+                    offset,
+                } => match self
+                    .udp
+                    .start_download(now, &self.shared, client, &name, offset)
+                {
+                    Ok(offer) => {
+                        info!(
+                            "client {client}: sending {name} bytes [{}, {}) as transfer {:016x}",
+                            offer.start, offer.size, offer.conn_id
+                        );
+                        self.drive_transfer(now, offer.conn_id);
+                        Reply::Offer(client, request, offer)
+                    }
+                    Err((code, text)) => Reply::Refused(client, request, code, text),
+                },
+                TransferRequest::Put {
+                    client, request, ..
+                } => Reply::Refused(
+                    client,
+                    request,
+                    ErrorCode::TransferFailed,
+                    "uploads are not available on this server yet".into(),
+                ),
+                TransferRequest::Cancel { client, conn_id } => {
+                    if self.udp.cancel(client, conn_id) {
+                        self.drive_transfer(now, conn_id); // sends the RESET
+                        continue;
+                    }
+                    Reply::NoSuchTransfer(client)
+                }
+            };
+            let udp_port = self.udp.port();
             let mut out = ConnOutbox::new(
                 &mut self.conns,
                 &mut self.to_flush,
                 &mut self.overflowed,
                 &mut self.to_close,
             );
-            let text = "file transfer is not available on this server yet";
-            match request {
-                TransferRequest::Get {
-                    client, request, ..
-                }
-                | TransferRequest::Put {
-                    client, request, ..
-                } => out.send(
+            match reply {
+                Reply::Offer(client, request, offer) => out.send(
+                    client,
+                    &Frame::Offer {
+                        request,
+                        conn_id: offer.conn_id,
+                        token: offer.token,
+                        udp_port,
+                        start: offer.start,
+                        size: offer.size,
+                        digest: offer.digest.0,
+                    },
+                ),
+                Reply::Refused(client, request, code, text) => out.send(
                     client,
                     &Frame::Refused {
                         request,
-                        code: ErrorCode::TransferFailed,
-                        text,
+                        code,
+                        text: &text,
                     },
                 ),
-                TransferRequest::Cancel { client, .. } => out.send(
+                Reply::NoSuchTransfer(client) => out.send(
                     client,
                     &Frame::Error {
                         code: ErrorCode::UnknownTransfer,
@@ -486,6 +603,52 @@ impl Server {
                     },
                 ),
             }
+        }
+        self.report_finished_transfers(now);
+    }
+
+    /// Tells each ended transfer's client how it went, and forgets the transfer.
+    fn report_finished_transfers(&mut self, now: Instant) {
+        let mut ended = Vec::new();
+        self.udp.take_finished(now, &mut ended);
+        for (outcome, key) in ended {
+            if let Some(key) = key {
+                self.wheel.cancel(key);
+            }
+            let text = match &outcome.result {
+                Ok(stats) => {
+                    info!(
+                        "transfer {:016x} ({}) done: {} bytes in {:.2?}, {} bytes retransmitted",
+                        outcome.conn_id,
+                        outcome.name,
+                        stats.bytes_delivered,
+                        outcome.elapsed,
+                        stats.bytes_retransmitted
+                    );
+                    "sent".to_string()
+                }
+                Err(e) => {
+                    info!(
+                        "transfer {:016x} ({}) failed: {e}",
+                        outcome.conn_id, outcome.name
+                    );
+                    e.to_string()
+                }
+            };
+            let mut out = ConnOutbox::new(
+                &mut self.conns,
+                &mut self.to_flush,
+                &mut self.overflowed,
+                &mut self.to_close,
+            );
+            out.send(
+                outcome.client,
+                &Frame::TransferResult {
+                    conn_id: outcome.conn_id,
+                    ok: outcome.result.is_ok(),
+                    text: &text,
+                },
+            );
         }
     }
 
@@ -557,6 +720,9 @@ impl Server {
             &mut self.to_close,
         );
         self.chat.handle_disconnect(id, reason, &mut out);
+        for conn_id in self.udp.client_gone(id) {
+            self.udp.drive(Instant::now(), conn_id); // sends the RESET
+        }
         let mut conn = self.conns.remove(id);
         if let Some((key, _)) = conn.timer {
             self.wheel.cancel(key);
@@ -567,6 +733,13 @@ impl Server {
             self.conns.len()
         );
     }
+}
+
+/// The answer to one transfer request.
+enum Reply {
+    Offer(ClientId, u32, udp::Offer),
+    Refused(ClientId, u32, ErrorCode, String),
+    NoSuchTransfer(ClientId),
 }
 
 fn log_event(conns: &Slab<Conn>, event: ChatEvent) {

@@ -3,15 +3,19 @@
 //! main loop, which owns the socket in a mio poll. Lines are sent in order; at end of input
 //! chatc sends QUIT and waits for the server to close, so everything it sent was processed.
 
+mod download;
+
 use chatd::client::command::{self, Command};
 use chatd::client::render;
+use chatd::files::digest::Hasher;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
+use download::{Downloads, OfferInfo};
 use getopts::Options;
 use log::{LevelFilter, debug};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,6 +74,16 @@ struct Client {
     files: Vec<(String, u64)>,
     shutdown_reason: Option<String>,
     stdout: io::BufWriter<io::Stdout>,
+    /// stdout is a terminal: progress is redrawn in place.
+    tty: bool,
+    /// A progress line without newline is on screen.
+    progress_shown: bool,
+    downloads: Downloads,
+    /// PUT requests waiting for an answer: request number -> local path.
+    puts: std::collections::HashMap<u32, String>,
+    next_put: u32,
+    /// End of input (or /quit) arrived while transfers ran: the QUIT reason to send when done.
+    quit_when_idle: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +96,12 @@ fn main() -> ExitCode {
     );
     opts.optopt("p", "port", "server port (default 50000)", "PORT");
     opts.optopt("n", "nick", "your nickname (required)", "NAME");
+    opts.optopt(
+        "d",
+        "downloads",
+        "folder downloads are saved in (default: the current folder)",
+        "DIR",
+    );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -121,7 +141,16 @@ fn main() -> ExitCode {
     };
     let _ = simplelog::WriteLogger::init(level, simplelog::Config::default(), io::stderr());
 
-    match run(&host, port, nick) {
+    let downloads =
+        std::path::PathBuf::from(matches.opt_str("downloads").unwrap_or_else(|| ".".into()));
+    if !downloads.is_dir() {
+        eprintln!(
+            "chatc: downloads folder {} does not exist",
+            downloads.display()
+        );
+        return ExitCode::from(2);
+    }
+    match run(&host, port, nick, downloads) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");
@@ -182,11 +211,12 @@ fn spawn_stdin_reader(tx: SyncSender<Input>, waker: Arc<Waker>) {
     });
 }
 
-fn run(host: &str, port: u16, nick: String) -> io::Result<Exit> {
+fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -> io::Result<Exit> {
     let std_stream = match connect(host, port) {
         Ok(s) => s,
         Err(reason) => return Ok(Exit::Failed(reason)),
     };
+    let server_ip = std_stream.peer_addr()?.ip();
     std_stream.set_nodelay(true)?;
     std_stream.set_nonblocking(true)?;
     let mut stream = TcpStream::from_std(std_stream);
@@ -209,6 +239,12 @@ fn run(host: &str, port: u16, nick: String) -> io::Result<Exit> {
         files: Vec::new(),
         shutdown_reason: None,
         stdout: io::BufWriter::new(io::stdout()),
+        tty: io::stdout().is_terminal(),
+        progress_shown: false,
+        downloads: Downloads::new(downloads_dir, server_ip),
+        puts: std::collections::HashMap::new(),
+        next_put: 1 << 31,
+        quit_when_idle: None,
     };
     client.queue(&Frame::Hello {
         version: PROTOCOL_VERSION,
@@ -216,21 +252,38 @@ fn run(host: &str, port: u16, nick: String) -> io::Result<Exit> {
     });
     let mut events = Events::with_capacity(64);
     loop {
-        let timeout = match client.phase {
-            Phase::Quitting { deadline } => {
-                Some(deadline.saturating_duration_since(Instant::now()))
-            }
+        let quit_deadline = match client.phase {
+            Phase::Quitting { deadline } => Some(deadline),
             _ => None,
         };
+        let timeout = quit_deadline
+            .into_iter()
+            .chain(client.downloads.next_deadline())
+            .min()
+            .map(|d| d.saturating_duration_since(Instant::now()));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
-        if let Some(exit) = client.turn()? {
+        let now = Instant::now();
+        for event in events.iter() {
+            if event.token().0 >= download::FIRST_TRANSFER_TOKEN {
+                client.downloads.readable(now, event.token().0);
+            }
+        }
+        client.downloads.timeouts(now);
+        if let Some(exit) = client.turn(poll.registry())? {
+            client.end_progress();
             let _ = client.stdout.flush();
-            return Ok(exit);
+            return Ok(match exit {
+                Exit::Done if client.downloads.failures() > 0 => Exit::Failed(format!(
+                    "{} transfer(s) failed",
+                    client.downloads.failures()
+                )),
+                exit => exit,
+            });
         }
         if let Err(e) = client.stdout.flush() {
             return Ok(Exit::Failed(format!(
@@ -254,15 +307,54 @@ impl Client {
 
     /// Prints one line; a write error shows up at the flush that ends the turn.
     fn say(&mut self, line: &str) {
+        self.end_progress();
         let _ = writeln!(self.stdout, "{line}");
     }
 
-    /// One loop turn: read the socket, take input lines, write the socket.
-    fn turn(&mut self) -> io::Result<Option<Exit>> {
-        if let Some(exit) = self.read_socket()? {
+    /// Clears an in-place progress line so the next output starts on a clean line.
+    fn end_progress(&mut self) {
+        if std::mem::take(&mut self.progress_shown) {
+            let _ = write!(self.stdout, "\r\x1b[K");
+        }
+    }
+
+    /// Transfer news: finished or failed downloads, and progress (in place on a terminal).
+    fn report_transfers(&mut self, now: Instant) {
+        let mut lines = Vec::new();
+        self.downloads.collect(now, &mut lines);
+        for line in lines.drain(..) {
+            self.say(&line);
+        }
+        self.downloads.progress(now, false, &mut lines);
+        if lines.is_empty() {
+            return;
+        }
+        if self.tty {
+            self.end_progress();
+            let _ = write!(self.stdout, "{}", lines.join(" | "));
+            self.progress_shown = true;
+        } else {
+            for line in lines {
+                self.say(&line);
+            }
+        }
+    }
+
+    /// One loop turn: read the socket, take input lines, report transfers, write the socket.
+    fn turn(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
+        if let Some(exit) = self.read_socket(registry)? {
             return Ok(Some(exit));
         }
         self.take_lines();
+        let now = Instant::now();
+        self.report_transfers(now);
+        if self.phase == Phase::Chatting
+            && !self.downloads.busy()
+            && self.puts.is_empty()
+            && let Some(reason) = self.quit_when_idle.take()
+        {
+            self.quit(&reason);
+        }
         if let Err(e) = self.write_socket() {
             return Ok(Some(self.lost(&e.to_string())));
         }
@@ -276,7 +368,7 @@ impl Client {
         }
     }
 
-    fn read_socket(&mut self) -> io::Result<Option<Exit>> {
+    fn read_socket(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
         let mut buf = [0u8; 64 * 1024];
         loop {
             match self.stream.read(&mut buf) {
@@ -291,7 +383,7 @@ impl Client {
                 }
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
-                    if let Some(exit) = self.handle_input()? {
+                    if let Some(exit) = self.handle_input(registry)? {
                         return Ok(Some(exit));
                     }
                 }
@@ -302,7 +394,7 @@ impl Client {
         }
     }
 
-    fn handle_input(&mut self) -> io::Result<Option<Exit>> {
+    fn handle_input(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
         let mut used = 0;
         let input = std::mem::take(&mut self.input);
         let result = loop {
@@ -310,7 +402,7 @@ impl Client {
                 Ok(Decoded::NeedMore) => break None,
                 Ok(Decoded::Frame { frame, len }) => {
                     used += len;
-                    if let Some(exit) = self.handle_frame(frame) {
+                    if let Some(exit) = self.handle_frame(frame, registry) {
                         break Some(exit);
                     }
                 }
@@ -332,8 +424,69 @@ impl Client {
         Ok(result)
     }
 
-    fn handle_frame(&mut self, frame: Frame<'_>) -> Option<Exit> {
+    fn handle_frame(&mut self, frame: Frame<'_>, registry: &mio::Registry) -> Option<Exit> {
         match frame {
+            Frame::Offer {
+                request,
+                conn_id,
+                token,
+                udp_port,
+                start,
+                size,
+                digest,
+            } => {
+                let offer = OfferInfo {
+                    request,
+                    conn_id,
+                    token,
+                    udp_port,
+                    start,
+                    size,
+                    digest,
+                };
+                match self.downloads.offered(Instant::now(), registry, offer) {
+                    Ok(line) => self.say(&line),
+                    Err(line) => {
+                        self.say(&line);
+                        self.queue(&Frame::Cancel { conn_id });
+                    }
+                }
+            }
+            Frame::Refused {
+                request,
+                code,
+                text,
+            } => {
+                if let Some(path) = self.puts.remove(&request) {
+                    let line = format!(
+                        "*** {}: upload refused: {}",
+                        render::escape(&path),
+                        render::error(code, text)
+                    );
+                    self.say(&line);
+                } else if let Some(line) = self.downloads.refused(request, code, text) {
+                    self.say(&line);
+                }
+            }
+            Frame::TransferResult { conn_id, ok, text } => {
+                self.downloads.server_result(Instant::now(), conn_id, ok);
+                if !ok {
+                    let line = format!(
+                        "*** transfer {conn_id:016x}: server says: {}",
+                        render::escape(text)
+                    );
+                    self.say(&line);
+                }
+            }
+            Frame::Shared { from, name, size } => {
+                let line = format!(
+                    "*** {} shared {} ({})",
+                    render::escape(from),
+                    render::escape(name),
+                    render::size(size)
+                );
+                self.say(&line);
+            }
             Frame::Welcome { nick, users, .. } => {
                 self.phase = Phase::Chatting;
                 let line = format!(
@@ -421,7 +574,7 @@ impl Client {
                 Input::Line(line) => self.handle_line(&line),
                 Input::Eof => {
                     self.stdin_done = true;
-                    self.quit("end of input");
+                    self.quit_when_idle = Some("end of input".into());
                 }
                 Input::Error(e) => {
                     self.stdin_done = true;
@@ -454,11 +607,85 @@ impl Client {
             Command::Msg { to, text } => self.send_text(Some(&to), &text),
             Command::Who => self.queue(&Frame::Who),
             Command::Files => self.queue(&Frame::Files),
-            Command::Quit { reason } => self.quit(&reason),
+            Command::Quit { reason } => {
+                if self.downloads.busy() {
+                    self.say(
+                        "*** transfers are running: quitting when they end (Ctrl-C stops now)",
+                    );
+                    self.stdin_done = true;
+                    self.quit_when_idle = Some(reason);
+                } else {
+                    self.quit(&reason);
+                }
+            }
+            Command::Get { name, local } => match self.downloads.request(&name, local.as_deref()) {
+                Ok((request, offset)) => self.queue(&Frame::Get {
+                    request,
+                    name: &name,
+                    offset,
+                }),
+                Err(why) => {
+                    let _ = self.stdout.flush();
+                    eprintln!("chatc: {why}");
+                }
+            },
+            Command::Put { path } => self.put(&path),
+            Command::Transfers => {
+                let mut lines = Vec::new();
+                self.downloads.progress(Instant::now(), true, &mut lines);
+                if lines.is_empty() {
+                    self.say("*** no transfers in progress");
+                }
+                for line in lines {
+                    self.say(&line);
+                }
+            }
+            Command::Cancel { id } => match self.downloads.cancel(Instant::now(), id) {
+                Some(conn_id) => self.queue(&Frame::Cancel { conn_id }),
+                None => {
+                    let _ = self.stdout.flush();
+                    eprintln!("chatc: no transfer {id} (see /transfers)");
+                }
+            },
             Command::Help => {
                 for line in command::HELP.lines() {
                     self.say(line);
                 }
+            }
+        }
+    }
+
+    /// `/put PATH`: announces the file's name, size and digest; the server answers with an
+    /// offer or a refusal.
+    fn put(&mut self, path: &str) {
+        let file_name = std::path::Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string);
+        let result = file_name
+            .ok_or_else(|| format!("{path}: not a file name"))
+            .and_then(|name| {
+                chatd::files::name::validate(&name).map_err(|e| format!("{path}: {e}"))?;
+                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                let mut hasher = Hasher::new();
+                hasher.update(&bytes);
+                Ok((name, bytes.len() as u64, hasher.finish()))
+            });
+        match result {
+            Ok((name, size, digest)) => {
+                let request = self.next_put;
+                self.next_put = self.next_put.wrapping_add(1);
+                self.puts.insert(request, path.to_string());
+                self.queue(&Frame::Put {
+                    request,
+                    name: &name,
+                    size,
+                    digest: digest.0,
+                });
+            }
+            Err(why) => {
+                let _ = self.stdout.flush();
+                eprintln!("chatc: {why}");
             }
         }
     }

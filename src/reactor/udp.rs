@@ -1,0 +1,474 @@
+//! The daemon's UDP side: one socket serving every transfer, demultiplexed by connection id.
+//!
+//! Shell code: it owns the socket, opens files and draws tokens from the OS CSPRNG; the
+//! reliable-UDP machines ([`Sender`]) decide what to send and when. The rules it enforces:
+//! a transfer's peer address is bound only by a HANDSHAKE carrying the transfer's token, and
+//! nothing is ever sent to an address that has not proved the token (no reflection or
+//! amplification); datagrams for unknown connections, with a wrong token or from an
+//! unbound address are dropped and counted, never answered.
+
+use crate::chat::ClientId;
+use crate::files::digest::{Digest, Hasher};
+use crate::files::{FileSource, OpenError, SharedDir};
+use crate::rudp::packet::{self, Packet, TOKEN_LEN};
+use crate::rudp::{Config, Event, Handshake, Sender, Stats, TransferError};
+use crate::timer::TimerKey;
+use crate::wire::ErrorCode;
+use log::{debug, info, warn};
+use mio::net::UdpSocket;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+/// Datagrams read per readiness event before other work gets a turn.
+const RECV_BUDGET: usize = 256;
+/// Largest datagram we accept (the IPv4 UDP maximum).
+const RECV_BUF_LEN: usize = 65_536;
+
+/// Limits on transfers.
+#[derive(Debug, Clone)]
+pub struct TransferLimits {
+    pub per_client: usize,
+    pub total: usize,
+    /// Largest datagram the server sends.
+    pub max_datagram: usize,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            per_client: 4,
+            total: 256,
+            max_datagram: packet::DEFAULT_DATAGRAM,
+        }
+    }
+}
+
+/// Datagrams dropped, by reason: exposed for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    pub undecodable: u64,
+    pub unknown_conn: u64,
+    pub bad_token: u64,
+    pub unproven_addr: u64,
+}
+
+/// An accepted GET, as the TCP side must announce it.
+pub struct Offer {
+    pub conn_id: u64,
+    pub token: [u8; TOKEN_LEN],
+    pub start: u64,
+    pub size: u64,
+    pub digest: Digest,
+}
+
+/// A finished or failed transfer, to report to its client.
+pub struct Outcome {
+    pub client: ClientId,
+    pub conn_id: u64,
+    pub name: String,
+    pub result: Result<Stats, TransferError>,
+    pub elapsed: Duration,
+}
+
+struct Transfer {
+    client: ClientId,
+    name: String,
+    token: [u8; TOKEN_LEN],
+    /// The address that proved the token; nothing is sent before it is known.
+    peer: Option<SocketAddr>,
+    sender: Sender<FileSource>,
+    started: Instant,
+    /// The wheel entry for this transfer and its deadline.
+    timer: Option<(TimerKey, Instant)>,
+}
+
+/// Digest of a file version, keyed by device and inode, valid while size and mtime match.
+struct CachedDigest {
+    size: u64,
+    mtime_ns: i128,
+    digest: Digest,
+}
+
+/// Every transfer of the daemon and their socket.
+pub struct UdpService {
+    socket: UdpSocket,
+    port: u16,
+    limits: TransferLimits,
+    transfers: HashMap<u64, Transfer>,
+    digests: HashMap<(u64, u64), CachedDigest>,
+    drops: DropCounters,
+    /// `send_to` would block: wait for WRITABLE before polling machines for output.
+    send_blocked: bool,
+    buf: Vec<u8>,
+}
+
+impl UdpService {
+    /// Wraps a bound socket.
+    pub fn new(socket: UdpSocket, limits: TransferLimits) -> io::Result<UdpService> {
+        let port = socket.local_addr()?.port();
+        Ok(UdpService {
+            socket,
+            port,
+            limits,
+            transfers: HashMap::new(),
+            digests: HashMap::new(),
+            drops: DropCounters::default(),
+            send_blocked: false,
+            buf: vec![0; RECV_BUF_LEN],
+        })
+    }
+
+    /// The socket, to register with the poll.
+    pub fn socket_mut(&mut self) -> &mut UdpSocket {
+        &mut self.socket
+    }
+
+    /// The UDP port clients send to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Transfers in progress.
+    pub fn len(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// True when no transfer is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.transfers.is_empty()
+    }
+
+    /// Datagrams dropped so far.
+    pub fn drops(&self) -> DropCounters {
+        self.drops
+    }
+
+    /// Sets up a download of `name` from byte `offset` for `client`.
+    pub fn start_download(
+        &mut self,
+        now: Instant,
+        shared: &SharedDir,
+        client: ClientId,
+        name: &str,
+        offset: u64,
+    ) -> Result<Offer, (ErrorCode, String)> {
+        if self.transfers.len() >= self.limits.total {
+            return Err((
+                ErrorCode::TooManyTransfers,
+                "the server is busy: too many transfers".into(),
+            ));
+        }
+        let mine = self
+            .transfers
+            .values()
+            .filter(|t| t.client == client)
+            .count();
+        if mine >= self.limits.per_client {
+            let text = format!(
+                "at most {} transfers at once per client",
+                self.limits.per_client
+            );
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
+        let mut source = shared.open_shared(name).map_err(|e| {
+            let code = match e {
+                OpenError::BadName(_) => ErrorCode::BadFileName,
+                OpenError::NotFound => ErrorCode::NoSuchFile,
+                OpenError::Symlink | OpenError::NotRegular => ErrorCode::NotARegularFile,
+                OpenError::Io(_) => ErrorCode::TransferFailed,
+            };
+            (code, format!("{name}: {e}"))
+        })?;
+        let size = source.size();
+        if offset > size {
+            let text = format!("{name}: offset {offset} is beyond the end ({size} bytes)");
+            return Err((ErrorCode::TransferFailed, text));
+        }
+        let digest = self.digest(&mut source).map_err(|e| {
+            (
+                ErrorCode::TransferFailed,
+                format!("{name}: cannot read: {e}"),
+            )
+        })?;
+        let (conn_id, token) = self.fresh_ids().map_err(|e| {
+            (
+                ErrorCode::TransferFailed,
+                format!("no randomness for a token: {e}"),
+            )
+        })?;
+        let mut config = Config::new(conn_id, offset, size);
+        config.handshake = Handshake::Expect(token);
+        config.max_datagram = self.limits.max_datagram;
+        let sender = Sender::new(config, source, now)
+            .map_err(|e| (ErrorCode::TransferFailed, format!("{name}: {e}")))?;
+        self.transfers.insert(
+            conn_id,
+            Transfer {
+                client,
+                name: name.to_string(),
+                token,
+                peer: None,
+                sender,
+                started: now,
+                timer: None,
+            },
+        );
+        debug!("transfer {conn_id:016x}: {name} [{offset}, {size}) for client {client}");
+        Ok(Offer {
+            conn_id,
+            token,
+            start: offset,
+            size,
+            digest,
+        })
+    }
+
+    /// A connection id no transfer uses and a token, both from the OS CSPRNG.
+    fn fresh_ids(&self) -> Result<(u64, [u8; TOKEN_LEN]), getrandom::Error> {
+        let mut token = [0u8; TOKEN_LEN];
+        getrandom::fill(&mut token)?;
+        loop {
+            let conn_id = getrandom::u64()?;
+            if !self.transfers.contains_key(&conn_id) {
+                return Ok((conn_id, token));
+            }
+        }
+    }
+
+    /// The file's BLAKE3, from the cache when the same version was hashed before.
+    ///
+    /// Known cost: a first request for a large file hashes it here, in the event loop
+    /// (BLAKE3 runs at GB/s, so a 1 GiB file holds the loop for a fraction of a second).
+    fn digest(&mut self, source: &mut FileSource) -> io::Result<Digest> {
+        let meta = source.metadata()?;
+        let key = (meta.dev(), meta.ino());
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        if let Some(cached) = self.digests.get(&key)
+            && cached.size == source.size()
+            && cached.mtime_ns == mtime_ns
+        {
+            return Ok(cached.digest);
+        }
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut offset = 0;
+        while offset < source.size() {
+            let n = source.read_at(offset, &mut buf)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while hashed",
+                ));
+            }
+            hasher.update(&buf[..n]);
+            offset += n as u64;
+        }
+        let digest = hasher.finish();
+        self.digests.insert(
+            key,
+            CachedDigest {
+                size: source.size(),
+                mtime_ns,
+                digest,
+            },
+        );
+        Ok(digest)
+    }
+
+    /// Reads datagrams until `WouldBlock` or the budget; returns the transfers that took input
+    /// (to drive) and whether the budget ran out (read again next turn).
+    pub fn recv(&mut self, now: Instant, touched: &mut Vec<u64>) -> bool {
+        for _ in 0..RECV_BUDGET {
+            let (len, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors (port unreachable) surface here on Linux: they concern one
+                    // peer, whose transfer will time out; the socket itself stays usable.
+                    debug!("udp recv error: {e}");
+                    continue;
+                }
+            };
+            if let Some(conn_id) = self.accept_datagram(now, from, len) {
+                touched.push(conn_id);
+            }
+        }
+        true
+    }
+
+    /// Routes one datagram to its transfer if it may go there; counts it otherwise.
+    fn accept_datagram(&mut self, now: Instant, from: SocketAddr, len: usize) -> Option<u64> {
+        let datagram = &self.buf[..len];
+        let Some(conn_id) = packet::peek_conn_id(datagram) else {
+            self.drops.undecodable += 1;
+            return None;
+        };
+        let Some(transfer) = self.transfers.get_mut(&conn_id) else {
+            self.drops.unknown_conn += 1;
+            return None;
+        };
+        if transfer.peer != Some(from) {
+            // Only a HANDSHAKE with the right token binds (or moves) the peer address.
+            match packet::decode(datagram).map(|(_, packet)| packet) {
+                Ok(Packet::Handshake { token }) if token == transfer.token => {
+                    if let Some(old) = transfer.peer {
+                        info!("transfer {conn_id:016x}: peer moved from {old} to {from}");
+                    }
+                    transfer.peer = Some(from);
+                }
+                Ok(Packet::Handshake { .. }) => {
+                    self.drops.bad_token += 1;
+                    return None;
+                }
+                Ok(_) => {
+                    self.drops.unproven_addr += 1;
+                    return None;
+                }
+                Err(_) => {
+                    self.drops.undecodable += 1;
+                    return None;
+                }
+            }
+        }
+        transfer.sender.handle_datagram(now, datagram);
+        Some(conn_id)
+    }
+
+    /// Lets transfer `conn_id` act on its due deadlines.
+    pub fn handle_timeout(&mut self, now: Instant, conn_id: u64) {
+        if let Some(t) = self.transfers.get_mut(&conn_id) {
+            t.sender.handle_timeout(now);
+        }
+    }
+
+    /// Sends what transfer `conn_id` has to send now, until paced or the socket is full.
+    pub fn drive(&mut self, now: Instant, conn_id: u64) {
+        if self.send_blocked {
+            return;
+        }
+        let Some(t) = self.transfers.get_mut(&conn_id) else {
+            return;
+        };
+        let Some(peer) = t.peer else {
+            return; // Unproven: the machine stays silent anyway.
+        };
+        while let Some(len) = t.sender.poll_transmit(now, &mut self.buf) {
+            match self.socket.send_to(&self.buf[..len], peer) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // This datagram is lost like any dropped packet; the machine recovers it.
+                    self.send_blocked = true;
+                    return;
+                }
+                Err(e) => debug!("transfer {conn_id:016x}: send to {peer} failed: {e}"),
+            }
+        }
+    }
+
+    /// The socket became writable again: returns whether sends had been blocked (then every
+    /// transfer should be driven).
+    pub fn handle_writable(&mut self) -> bool {
+        std::mem::take(&mut self.send_blocked)
+    }
+
+    /// Ids of every transfer.
+    pub fn conn_ids(&self) -> Vec<u64> {
+        self.transfers.keys().copied().collect()
+    }
+
+    /// The deadline to arm for `conn_id` if it moved earlier than what is armed (or nothing is
+    /// armed); `None` when the armed entry can stay.
+    pub fn deadline_to_arm(&self, conn_id: u64) -> Option<Instant> {
+        let t = self.transfers.get(&conn_id)?;
+        let due = t.sender.next_deadline()?;
+        match t.timer {
+            Some((_, armed)) if armed <= due => None,
+            _ => Some(due),
+        }
+    }
+
+    /// Records the wheel entry armed for `conn_id`, returning the one it replaces.
+    pub fn set_timer(
+        &mut self,
+        conn_id: u64,
+        timer: Option<(TimerKey, Instant)>,
+    ) -> Option<TimerKey> {
+        let t = self.transfers.get_mut(&conn_id)?;
+        std::mem::replace(&mut t.timer, timer).map(|(key, _)| key)
+    }
+
+    /// Forgets the wheel entry of `conn_id` once it fired.
+    pub fn timer_fired(&mut self, conn_id: u64, now: Instant) {
+        if let Some(t) = self.transfers.get_mut(&conn_id)
+            && t.timer.is_some_and(|(_, at)| at <= now)
+        {
+            t.timer = None;
+        }
+    }
+
+    /// Collects transfers that ended, removing them. Returns their wheel keys to cancel too.
+    pub fn take_finished(&mut self, now: Instant, outcomes: &mut Vec<(Outcome, Option<TimerKey>)>) {
+        let mut ended = Vec::new();
+        for (&conn_id, t) in &mut self.transfers {
+            while let Some(event) = t.sender.poll_event() {
+                let result = match event {
+                    Event::Finished => Ok(t.sender.stats()),
+                    Event::Failed(e) => Err(e),
+                };
+                ended.push((conn_id, result));
+            }
+        }
+        for (conn_id, result) in ended {
+            if let Some(t) = self.transfers.remove(&conn_id) {
+                outcomes.push((
+                    Outcome {
+                        client: t.client,
+                        conn_id,
+                        name: t.name,
+                        result,
+                        elapsed: now.saturating_duration_since(t.started),
+                    },
+                    t.timer.map(|(key, _)| key),
+                ));
+            }
+        }
+    }
+
+    /// Cancels transfer `conn_id` if `client` owns it; the machine sends RESET and reports
+    /// `Failed(Cancelled)` through [`UdpService::take_finished`].
+    pub fn cancel(&mut self, client: ClientId, conn_id: u64) -> bool {
+        match self.transfers.get_mut(&conn_id) {
+            Some(t) if t.client == client => {
+                t.sender.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The client's TCP session ended: cancels its transfers.
+    pub fn client_gone(&mut self, client: ClientId) -> Vec<u64> {
+        let ids: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.client == client)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &ids {
+            if let Some(t) = self.transfers.get_mut(id) {
+                t.sender.cancel();
+            }
+        }
+        if !ids.is_empty() {
+            warn!(
+                "client {client} left with {} transfers in progress: cancelled",
+                ids.len()
+            );
+        }
+        ids
+    }
+}
