@@ -216,7 +216,7 @@ fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
 }
 
 #[test]
-fn transfer_requests_are_answered_even_before_the_file_service_exists() {
+fn a_path_in_get_is_refused_and_cancel_of_a_stranger_transfer_too() {
     let daemon = Daemon::start(&[]);
     let mut c = RawClient::login(daemon.port, "getter");
     c.send(&Frame::Get {
@@ -224,7 +224,7 @@ fn transfer_requests_are_answered_even_before_the_file_service_exists() {
         name: "../etc/passwd",
         offset: 0,
     });
-    c.expect("Refused { request: 5");
+    c.expect("Refused { request: 5, code: BadFileName");
     c.send(&Frame::Cancel { conn_id: 1 });
     c.expect("UnknownTransfer");
 }

@@ -68,6 +68,17 @@ impl Lines {
         })
     }
 
+    /// Waits until every needle has appeared in some line, in any order.
+    #[track_caller]
+    pub fn expect_all(&self, needles: &[String]) {
+        let mut missing: Vec<&String> = needles.iter().collect();
+        while !missing.is_empty() {
+            let what = format!("lines containing {missing:?}");
+            let line = self.expect(&what, |l| missing.iter().any(|n| l.contains(n.as_str())));
+            missing.retain(|n| !line.contains(n.as_str()));
+        }
+    }
+
     /// The next line, if one comes before the deadline.
     pub fn next(&self) -> Option<String> {
         self.rx.recv_timeout(DEADLINE).ok()
@@ -77,6 +88,11 @@ impl Lines {
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
+}
+
+/// Collects the lines of a child's output stream.
+pub fn lines(stream: impl Read + Send + 'static) -> Lines {
+    Lines::spawn(stream)
 }
 
 /// Waits for `child` to exit, killing it and panicking at the deadline.

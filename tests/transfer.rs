@@ -1,0 +1,305 @@
+//! End-to-end file transfer: the real chatd and chatc on loopback, files compared byte for
+//! byte with their originals.
+
+mod support;
+
+use chatd::wire::Frame;
+use std::fs;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use support::{Chatc, Daemon, RawClient, signal, temp_dir, wait_exit};
+
+/// Writes `len` pseudo-random bytes (seeded, so failures replay) to `path`.
+fn random_file(path: &Path, len: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    fs::write(path, data).unwrap();
+}
+
+#[track_caller]
+fn assert_same_file(a: &Path, b: &Path) {
+    let (x, y) = (fs::read(a).unwrap(), fs::read(b).unwrap());
+    assert!(
+        x.len() == y.len() && x == y,
+        "{} differs from {}",
+        a.display(),
+        b.display()
+    );
+}
+
+/// chatc with a downloads folder, stdin piped.
+fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatc"))
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &daemon.port.to_string(),
+            "--nick",
+            nick,
+        ])
+        .arg("--downloads")
+        .arg(downloads)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chatc");
+    let c = Chatc {
+        stdin: child.stdin.take(),
+        out: support::lines(child.stdout.take().unwrap()),
+        err: support::lines(child.stderr.take().unwrap()),
+        child,
+    };
+    c.out.expect_contains("*** logged in as");
+    c
+}
+
+#[test]
+fn downloads_of_edge_sizes_are_byte_exact() {
+    let daemon = Daemon::start(&[]);
+    // 1448 is one full DATA payload at the default 1472-byte datagram.
+    let sizes = [0usize, 1, 1448, 1449, 10 << 20];
+    for (i, size) in sizes.iter().enumerate() {
+        random_file(
+            &daemon.files.join(format!("f{size}.bin")),
+            *size,
+            i as u64 + 1,
+        );
+    }
+    let down = temp_dir("down");
+    let mut c = chatc_in(&daemon, "getter", &down);
+    // The server runs at most 4 transfers per client at once: ask in two batches.
+    for batch in sizes.chunks(4) {
+        for size in batch {
+            c.line(&format!("/get f{size}.bin"));
+        }
+        let done: Vec<String> = batch
+            .iter()
+            .map(|size| format!("*** f{size}.bin: done:"))
+            .collect();
+        c.out.expect_all(&done);
+    }
+    assert!(c.finish().success());
+    for size in sizes {
+        let name = format!("f{size}.bin");
+        assert_same_file(&daemon.files.join(&name), &down.join(&name));
+        assert!(!down.join(format!("{name}.part")).exists());
+    }
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn a_256_mib_download_is_byte_exact() {
+    let daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("large.bin"), 256 << 20, 99);
+    let down = temp_dir("large");
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get large.bin");
+    c.out.expect_contains("*** large.bin: done:");
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("large.bin"), &down.join("large.bin"));
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn twenty_clients_download_at_once() {
+    let daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("shared.bin"), 2 << 20, 7);
+    let dirs: Vec<PathBuf> = (0..20).map(|i| temp_dir(&format!("many{i}"))).collect();
+    let mut clients: Vec<Chatc> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| chatc_in(&daemon, &format!("g{i}"), d))
+        .collect();
+    for c in &mut clients {
+        c.line("/get shared.bin");
+    }
+    for c in &mut clients {
+        c.out.expect_contains("*** shared.bin: done:");
+        assert!(c.finish().success());
+    }
+    for d in dirs {
+        assert_same_file(&daemon.files.join("shared.bin"), &d.join("shared.bin"));
+        fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn a_download_resumes_after_the_client_is_killed() {
+    let daemon = Daemon::start(&[]);
+    let original = daemon.files.join("resume.bin");
+    random_file(&original, 192 << 20, 3);
+    let down = temp_dir("resume");
+    let mut first = chatc_in(&daemon, "first", &down);
+    first.line("/get resume.bin");
+    first.out.expect_contains("*** resume.bin: downloading");
+    // Kill as soon as some bytes are on disk (a progress line shows a partial count).
+    let part = down.join("resume.bin.part");
+    first.out.expect("a progress line with some bytes", |l| {
+        l.starts_with("... [1] resume.bin:") && !l.contains(": 0% 0 B of")
+    });
+    signal(&first.child, "KILL");
+    wait_exit(&mut first.child, "killed chatc");
+    let had = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    assert!(had > 0, "nothing was written before the kill");
+    assert!(had < 192 << 20, "the transfer finished before the kill");
+    let mut second = chatc_in(&daemon, "second", &down);
+    second.line("/get resume.bin");
+    second.out.expect_contains("resuming at");
+    second.out.expect_contains("*** resume.bin: done:");
+    assert!(second.finish().success());
+    assert_same_file(&original, &down.join("resume.bin"));
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn a_killed_server_is_reported_clearly() {
+    let mut daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("big.bin"), 256 << 20, 5);
+    let down = temp_dir("dead");
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get big.bin");
+    c.out.expect_contains("*** big.bin: downloading");
+    signal(&daemon.child, "KILL");
+    wait_exit(&mut daemon.child, "killed chatd");
+    let status = wait_exit(&mut c.child, "chatc after the server died");
+    assert!(!status.success());
+    c.err.expect_contains("chatc: connection lost");
+    assert!(!down.join("big.bin").exists());
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn hostile_and_unservable_names_are_refused() {
+    let daemon = Daemon::start(&[]);
+    fs::write(daemon.files.join("ok.txt"), "fine").unwrap();
+    let outside = temp_dir("outside");
+    fs::write(outside.join("secret"), "secret").unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), daemon.files.join("link")).unwrap();
+    fs::create_dir(daemon.files.join("dir")).unwrap();
+    let mut c = RawClient::login(daemon.port, "prober");
+    let cases: &[(&str, &str)] = &[
+        ("../outside/secret", "BadFileName"),
+        ("/etc/passwd", "BadFileName"),
+        ("..", "BadFileName"),
+        ("", "BadFileName"),
+        ("a\0b", "BadFileName"),
+        (".hidden", "BadFileName"),
+        ("sub/ok.txt", "BadFileName"),
+        ("..\\ok.txt", "BadFileName"),
+        ("esc\x1b[0m", "BadFileName"),
+        ("link", "NotARegularFile"),
+        ("dir", "NotARegularFile"),
+        ("missing.txt", "NoSuchFile"),
+    ];
+    for (i, (name, code)) in cases.iter().enumerate() {
+        c.send(&Frame::Get {
+            request: i as u32,
+            name,
+            offset: 0,
+        });
+        let answer = c.expect(&format!("request: {i},"));
+        assert!(answer.contains(code), "{name:?}: {answer}");
+    }
+    c.send(&Frame::Get {
+        request: 99,
+        name: "ok.txt",
+        offset: 5,
+    });
+    c.expect("beyond the end");
+    c.send(&Frame::Get {
+        request: 100,
+        name: "ok.txt",
+        offset: 0,
+    });
+    c.expect("Offer { request: 100");
+    fs::remove_dir_all(outside).unwrap();
+}
+
+#[test]
+fn spoofed_and_garbage_datagrams_change_nothing() {
+    let daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("target.bin"), 8 << 20, 11);
+    // Learn a real connection id through a GET whose token we then get wrong.
+    let mut spy = RawClient::login(daemon.port, "spy");
+    spy.send(&Frame::Get {
+        request: 1,
+        name: "target.bin",
+        offset: 0,
+    });
+    let offer = spy.expect("Offer");
+    let conn_id: u64 = offer
+        .split("conn_id: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.trim().parse().ok())
+        .expect("conn id in offer");
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let server = ("127.0.0.1", daemon.port);
+    let mut forged: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1],
+        vec![0xff; 13],
+        vec![0; 65_000],
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    ];
+    // A HANDSHAKE-shaped datagram for the real connection with a wrong token and a junk
+    // checksum, and DATA/ACK-shaped ones for it from an unproven address.
+    for kind in 1u8..=7 {
+        let mut d = vec![1, kind];
+        d.extend_from_slice(&conn_id.to_be_bytes());
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&[0x42; 26]);
+        forged.push(d);
+    }
+    let down = temp_dir("spoof");
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get target.bin");
+    for _ in 0..20 {
+        for d in &forged {
+            let _ = attacker.send_to(d, server);
+        }
+    }
+    c.out.expect_contains("*** target.bin: done:");
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("target.bin"), &down.join("target.bin"));
+    let mut buf = [0u8; 2048];
+    assert!(
+        attacker.recv_from(&mut buf).is_err(),
+        "the server answered an unproven address"
+    );
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn an_existing_local_file_is_not_overwritten() {
+    let daemon = Daemon::start(&[]);
+    fs::write(daemon.files.join("notes.txt"), "from server").unwrap();
+    let down = temp_dir("exists");
+    fs::write(down.join("notes.txt"), "mine").unwrap();
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get notes.txt");
+    c.err.expect_contains("already exists; not overwritten");
+    c.line("/get notes.txt theirs.txt");
+    c.out.expect_contains("*** notes.txt: done:");
+    assert!(c.finish().success());
+    assert_eq!(fs::read_to_string(down.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_to_string(down.join("theirs.txt")).unwrap(),
+        "from server"
+    );
+    fs::remove_dir_all(down).unwrap();
+}
