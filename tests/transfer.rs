@@ -303,3 +303,127 @@ fn an_existing_local_file_is_not_overwritten() {
     );
     fs::remove_dir_all(down).unwrap();
 }
+
+/// Lists what a user of the shared folder would see (hidden names included, to catch
+/// leftovers).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn uploads_of_edge_sizes_are_stored_byte_exact_and_announced() {
+    let daemon = Daemon::start(&[]);
+    let local = temp_dir("up-local");
+    let sizes = [0usize, 1, 1448, 1449, 10 << 20];
+    for (i, size) in sizes.iter().enumerate() {
+        random_file(&local.join(format!("u{size}.bin")), *size, 50 + i as u64);
+    }
+    let watcher = Chatc::logged_in(&daemon, "watcher");
+    let down = temp_dir("up-down");
+    let mut c = chatc_in(&daemon, "uploader", &down);
+    for batch in sizes.chunks(4) {
+        for size in batch {
+            c.line(&format!(
+                "/put {}",
+                local.join(format!("u{size}.bin")).display()
+            ));
+        }
+        let done: Vec<String> = batch
+            .iter()
+            .map(|size| format!("*** u{size}.bin: uploaded"))
+            .collect();
+        c.out.expect_all(&done);
+    }
+    let announced: Vec<String> = sizes
+        .iter()
+        .map(|size| format!("*** uploader shared u{size}.bin"))
+        .collect();
+    watcher.out.expect_all(&announced);
+    assert!(c.finish().success());
+    for size in sizes {
+        let name = format!("u{size}.bin");
+        assert_same_file(&local.join(&name), &daemon.files.join(&name));
+    }
+    let expected: Vec<String> = {
+        let mut v: Vec<String> = sizes.iter().map(|s| format!("u{s}.bin")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listing(&daemon.files), expected, "no temporary file left");
+    fs::remove_dir_all(local).unwrap();
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn a_256_mib_upload_is_byte_exact() {
+    let daemon = Daemon::start(&[]);
+    let local = temp_dir("up-large");
+    random_file(&local.join("large.bin"), 256 << 20, 77);
+    let mut c = chatc_in(&daemon, "uploader", &local);
+    c.line(&format!("/put {}", local.join("large.bin").display()));
+    c.out.expect_contains("*** large.bin: uploaded");
+    assert!(c.finish().success());
+    assert_same_file(&local.join("large.bin"), &daemon.files.join("large.bin"));
+    fs::remove_dir_all(local).unwrap();
+}
+
+#[test]
+fn uploads_that_must_not_happen_are_refused() {
+    let daemon = Daemon::start(&["--max-upload", "1000"]);
+    fs::write(daemon.files.join("taken.txt"), "original").unwrap();
+    let mut c = RawClient::login(daemon.port, "pusher");
+    let cases: &[(&str, u64, &str)] = &[
+        ("taken.txt", 3, "FileExists"),
+        ("../escape.txt", 3, "BadFileName"),
+        ("/tmp/abs.txt", 3, "BadFileName"),
+        (".hidden", 3, "BadFileName"),
+        ("", 3, "BadFileName"),
+        ("big.bin", 1001, "FileTooLarge"),
+    ];
+    for (i, (name, size, code)) in cases.iter().enumerate() {
+        c.send(&Frame::Put {
+            request: i as u32,
+            name,
+            size: *size,
+            digest: [0; 32],
+        });
+        let answer = c.expect(&format!("request: {i},"));
+        assert!(answer.contains(code), "{name:?}: {answer}");
+    }
+    assert_eq!(
+        fs::read_to_string(daemon.files.join("taken.txt")).unwrap(),
+        "original"
+    );
+    assert_eq!(listing(&daemon.files), ["taken.txt"]);
+}
+
+#[test]
+fn a_failed_upload_leaves_nothing_in_the_shared_folder() {
+    let daemon = Daemon::start(&[]);
+    let local = temp_dir("up-killed");
+    random_file(&local.join("partial.bin"), 256 << 20, 13);
+    let mut c = chatc_in(&daemon, "quitter", &local);
+    c.line(&format!("/put {}", local.join("partial.bin").display()));
+    c.out.expect("a progress line with some bytes", |l| {
+        l.starts_with("... [1] partial.bin:") && !l.contains(": 0% 0 B of")
+    });
+    signal(&c.child, "KILL");
+    wait_exit(&mut c.child, "killed chatc");
+    // The server notices the TCP session end, cancels the transfer and removes its file.
+    daemon.log.expect_contains("(partial.bin) failed");
+    assert!(
+        listing(&daemon.files).is_empty(),
+        "{:?}",
+        listing(&daemon.files)
+    );
+    // And still serves.
+    let mut other = RawClient::login(daemon.port, "other");
+    other.send(&Frame::Files);
+    other.expect("FileList { more: false, files: [] }");
+    fs::remove_dir_all(local).unwrap();
+}

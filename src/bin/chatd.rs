@@ -3,6 +3,7 @@
 
 use chatd::chat::ChatConfig;
 use chatd::files::SharedDir;
+use chatd::reactor::udp::TransferLimits;
 use chatd::reactor::{Server, ServerConfig};
 use chatd::wire;
 use getopts::Options;
@@ -69,6 +70,12 @@ fn options() -> Options {
         "seconds of client silence before a PING (default 60); the PING times out after half as long",
         "SECS",
     );
+    opts.optopt(
+        "",
+        "max-upload",
+        "largest upload accepted, bytes (default 4294967296)",
+        "BYTES",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -127,7 +134,10 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
         },
-        ..ServerConfig::default()
+        transfers: TransferLimits {
+            max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
+            ..TransferLimits::default()
+        },
     };
     Ok((SocketAddr::new(ip, port), files, config))
 }

@@ -334,6 +334,22 @@ impl ChatServer {
         self.next_deadline(id)
     }
 
+    /// Tells everyone, the uploader included, that `from` shared a file (an upload was
+    /// stored). Nothing is said if `from` has left meanwhile.
+    pub fn announce_shared(&self, from: ClientId, name: &str, size: u64, out: &mut impl Outbox) {
+        if let Some(nick) = self.nick_of(from) {
+            self.broadcast(
+                None,
+                &Frame::Shared {
+                    from: nick,
+                    name,
+                    size,
+                },
+                out,
+            );
+        }
+    }
+
     /// Tells every client the server is going away, and closes every session.
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();

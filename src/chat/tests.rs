@@ -583,6 +583,25 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
 }
 
 #[test]
+fn a_shared_file_is_announced_to_everyone_once_encoded() {
+    let mut f = Fixture::new();
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f.chat.announce_shared(0, "pic.png", 42, &mut f.out);
+    for id in [0, 1] {
+        assert_eq!(
+            f.out.take(id),
+            [r#"Shared { from: "alice", name: "pic.png", size: 42 }"#]
+        );
+    }
+    f.chat
+        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
+    f.out.take(1);
+    f.chat.announce_shared(0, "late.png", 1, &mut f.out);
+    assert!(f.out.take(1).is_empty());
+}
+
+#[test]
 fn a_full_server_refuses_new_connections() {
     let mut f = Fixture::with_config(ChatConfig {
         max_clients: 2,

@@ -45,7 +45,33 @@ pub struct FileSource {
     size: u64,
 }
 
+/// Bytes free for an unprivileged user on the file system holding `dir`.
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 impl FileSource {
+    /// Opens a local regular file the user named (chatc's uploads): follows symlinks, as a
+    /// user's own path may, but refuses what is not a regular file.
+    pub fn open(path: &Path) -> io::Result<FileSource> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(FileSource {
+            file,
+            size: meta.len(),
+        })
+    }
+
     /// Size in bytes when opened.
     pub fn size(&self) -> u64 {
         self.size

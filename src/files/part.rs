@@ -73,6 +73,21 @@ impl PartFile {
             .create(true)
             .truncate(false)
             .open(&part_path)?;
+        Self::resume(file, part_path, final_path)
+    }
+
+    /// Creates a new, empty temporary file at `part_path` (which must not exist) that will
+    /// become `final_path`: for uploads, whose temporary name is hidden in the shared folder.
+    pub fn create(part_path: &Path, final_path: &Path) -> io::Result<PartFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(part_path)?;
+        Self::resume(file, part_path.to_path_buf(), final_path)
+    }
+
+    fn resume(file: File, part_path: PathBuf, final_path: &Path) -> io::Result<PartFile> {
         let mut part = PartFile {
             file,
             part_path,

@@ -551,13 +551,28 @@ impl Server {
                     Err((code, text)) => Reply::Refused(client, request, code, text),
                 },
                 TransferRequest::Put {
-                    client, request, ..
-                } => Reply::Refused(
                     client,
                     request,
-                    ErrorCode::TransferFailed,
-                    "uploads are not available on this server yet".into(),
-                ),
+                    name,
+                    size,
+                    digest,
+                } => match self.udp.start_upload(
+                    now,
+                    &self.shared,
+                    client,
+                    &name,
+                    size,
+                    crate::files::digest::Digest(digest),
+                ) {
+                    Ok(offer) => {
+                        info!(
+                            "client {client}: receiving {name} ({size} bytes) as transfer {:016x}",
+                            offer.conn_id
+                        );
+                        Reply::Offer(client, request, offer)
+                    }
+                    Err((code, text)) => Reply::Refused(client, request, code, text),
+                },
                 TransferRequest::Cancel { client, conn_id } => {
                     if self.udp.cancel(client, conn_id) {
                         self.drive_transfer(now, conn_id); // sends the RESET
@@ -615,24 +630,34 @@ impl Server {
             if let Some(key) = key {
                 self.wheel.cancel(key);
             }
+            let verb = match outcome.direction {
+                udp::Direction::Download => "sent",
+                udp::Direction::Upload => "stored",
+            };
             let text = match &outcome.result {
                 Ok(stats) => {
                     info!(
-                        "transfer {:016x} ({}) done: {} bytes in {:.2?}, {} bytes retransmitted",
+                        "transfer {:016x} ({}) {verb}: {} bytes in {:.2?}, {} bytes retransmitted",
                         outcome.conn_id,
                         outcome.name,
                         stats.bytes_delivered,
                         outcome.elapsed,
                         stats.bytes_retransmitted
                     );
-                    "sent".to_string()
+                    format!(
+                        "{verb} {}: {} bytes in {:.2} s, {} bytes retransmitted",
+                        outcome.name,
+                        stats.bytes_delivered,
+                        outcome.elapsed.as_secs_f64(),
+                        stats.bytes_retransmitted
+                    )
                 }
                 Err(e) => {
                     info!(
                         "transfer {:016x} ({}) failed: {e}",
                         outcome.conn_id, outcome.name
                     );
-                    e.to_string()
+                    e.clone()
                 }
             };
             let mut out = ConnOutbox::new(
@@ -649,6 +674,10 @@ impl Server {
                     text: &text,
                 },
             );
+            if outcome.direction == udp::Direction::Upload && outcome.result.is_ok() {
+                self.chat
+                    .announce_shared(outcome.client, &outcome.name, outcome.size, &mut out);
+            }
         }
     }
 

@@ -9,9 +9,10 @@
 
 use crate::chat::ClientId;
 use crate::files::digest::{Digest, Hasher};
-use crate::files::{FileSource, OpenError, SharedDir};
+use crate::files::part::PartFile;
+use crate::files::{FileSource, OpenError, SharedDir, free_space, name};
 use crate::rudp::packet::{self, Packet, TOKEN_LEN};
-use crate::rudp::{Config, Event, Handshake, Sender, Stats, TransferError};
+use crate::rudp::{Config, Event, Handshake, Receiver, Sender, Stats};
 use crate::timer::TimerKey;
 use crate::wire::ErrorCode;
 use log::{debug, info, warn};
@@ -34,6 +35,8 @@ pub struct TransferLimits {
     pub total: usize,
     /// Largest datagram the server sends.
     pub max_datagram: usize,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
 }
 
 impl Default for TransferLimits {
@@ -42,6 +45,7 @@ impl Default for TransferLimits {
             per_client: 4,
             total: 256,
             max_datagram: packet::DEFAULT_DATAGRAM,
+            max_upload: 4 << 30,
         }
     }
 }
@@ -64,22 +68,96 @@ pub struct Offer {
     pub digest: Digest,
 }
 
+/// Which way a transfer goes, seen from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Download,
+    Upload,
+}
+
 /// A finished or failed transfer, to report to its client.
 pub struct Outcome {
     pub client: ClientId,
     pub conn_id: u64,
     pub name: String,
-    pub result: Result<Stats, TransferError>,
+    pub direction: Direction,
+    /// Size of the file (uploads: as announced).
+    pub size: u64,
+    /// Statistics on success; on failure, why (an upload also fails when its size or digest
+    /// does not match, or its name was taken meanwhile).
+    pub result: Result<Stats, String>,
     pub elapsed: Duration,
+}
+
+/// The reliable-UDP machine of one transfer.
+enum Machine {
+    // Both boxed: each machine is about a kilobyte, and the table moves entries around.
+    Download(Box<Sender<FileSource>>),
+    Upload {
+        receiver: Box<Receiver<PartFile>>,
+        digest: Digest,
+    },
+}
+
+impl Machine {
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        match self {
+            Machine::Download(m) => m.handle_datagram(now, datagram),
+            Machine::Upload { receiver, .. } => receiver.handle_datagram(now, datagram),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Machine::Download(m) => m.handle_timeout(now),
+            Machine::Upload { receiver, .. } => receiver.handle_timeout(now),
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            Machine::Download(m) => m.poll_transmit(now, buf),
+            Machine::Upload { receiver, .. } => receiver.poll_transmit(now, buf),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Machine::Download(m) => m.poll_event(),
+            Machine::Upload { receiver, .. } => receiver.poll_event(),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Machine::Download(m) => m.next_deadline(),
+            Machine::Upload { receiver, .. } => receiver.next_deadline(),
+        }
+    }
+
+    fn cancel(&mut self) {
+        match self {
+            Machine::Download(m) => m.cancel(),
+            Machine::Upload { receiver, .. } => receiver.cancel(),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        match self {
+            Machine::Download(m) => m.stats(),
+            Machine::Upload { receiver, .. } => receiver.stats(),
+        }
+    }
 }
 
 struct Transfer {
     client: ClientId,
     name: String,
+    size: u64,
     token: [u8; TOKEN_LEN],
     /// The address that proved the token; nothing is sent before it is known.
     peer: Option<SocketAddr>,
-    sender: Sender<FileSource>,
+    machine: Machine,
     started: Instant,
     /// The wheel entry for this transfer and its deadline.
     timer: Option<(TimerKey, Instant)>,
@@ -146,20 +224,11 @@ impl UdpService {
         self.drops
     }
 
-    /// Sets up a download of `name` from byte `offset` for `client`.
-    pub fn start_download(
-        &mut self,
-        now: Instant,
-        shared: &SharedDir,
-        client: ClientId,
-        name: &str,
-        offset: u64,
-    ) -> Result<Offer, (ErrorCode, String)> {
+    /// Refuses a new transfer for `client` when a limit is reached.
+    fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
         if self.transfers.len() >= self.limits.total {
-            return Err((
-                ErrorCode::TooManyTransfers,
-                "the server is busy: too many transfers".into(),
-            ));
+            let text = "the server is busy: too many transfers".to_string();
+            return Err((ErrorCode::TooManyTransfers, text));
         }
         let mine = self
             .transfers
@@ -173,6 +242,110 @@ impl UdpService {
             );
             return Err((ErrorCode::TooManyTransfers, text));
         }
+        Ok(())
+    }
+
+    /// Sets up an upload of `size` bytes as `file_name`, received into a hidden temporary file
+    /// in the shared folder and put in place only once its size and digest match.
+    pub fn start_upload(
+        &mut self,
+        now: Instant,
+        shared: &SharedDir,
+        client: ClientId,
+        file_name: &str,
+        size: u64,
+        digest: Digest,
+    ) -> Result<Offer, (ErrorCode, String)> {
+        self.check_limits(client)?;
+        name::validate(file_name)
+            .map_err(|e| (ErrorCode::BadFileName, format!("{file_name}: {e}")))?;
+        let final_path = shared.root().join(file_name);
+        let in_flight = self
+            .transfers
+            .values()
+            .any(|t| matches!(t.machine, Machine::Upload { .. }) && t.name == file_name);
+        if in_flight || final_path.symlink_metadata().is_ok() {
+            let text =
+                format!("{file_name} already exists (or is being uploaded): pick another name");
+            return Err((ErrorCode::FileExists, text));
+        }
+        if size > self.limits.max_upload {
+            let max = self.limits.max_upload;
+            let text = format!("{size} bytes is more than the {max} bytes this server accepts");
+            return Err((ErrorCode::FileTooLarge, text));
+        }
+        // Keep a margin so an upload never fills the disk to the last block.
+        let free = free_space(shared.root()).map_err(|e| {
+            (
+                ErrorCode::TransferFailed,
+                format!("cannot check free space: {e}"),
+            )
+        })?;
+        if size.saturating_add(64 << 20) > free {
+            let text = format!("{size} bytes do not fit: {free} bytes free");
+            return Err((ErrorCode::NoSpace, text));
+        }
+        let (conn_id, token) = self.fresh_ids().map_err(|e| {
+            (
+                ErrorCode::TransferFailed,
+                format!("no randomness for a token: {e}"),
+            )
+        })?;
+        let part_path = shared.root().join(format!(".upload-{conn_id:016x}.part"));
+        let part = PartFile::create(&part_path, &final_path).map_err(|e| {
+            (
+                ErrorCode::TransferFailed,
+                format!("cannot create a temporary file: {e}"),
+            )
+        })?;
+        let mut config = Config::new(conn_id, 0, size);
+        config.handshake = Handshake::Expect(token);
+        config.max_datagram = self.limits.max_datagram;
+        let receiver = match Receiver::new(config, part, now) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part_path);
+                return Err((ErrorCode::TransferFailed, format!("{file_name}: {e}")));
+            }
+        };
+        self.transfers.insert(
+            conn_id,
+            Transfer {
+                client,
+                name: file_name.to_string(),
+                size,
+                token,
+                peer: None,
+                machine: Machine::Upload {
+                    receiver: Box::new(receiver),
+                    digest,
+                },
+                started: now,
+                timer: None,
+            },
+        );
+        debug!(
+            "transfer {conn_id:016x}: receiving {file_name} ({size} bytes) from client {client}"
+        );
+        Ok(Offer {
+            conn_id,
+            token,
+            start: 0,
+            size,
+            digest,
+        })
+    }
+
+    /// Sets up a download of `name` from byte `offset` for `client`.
+    pub fn start_download(
+        &mut self,
+        now: Instant,
+        shared: &SharedDir,
+        client: ClientId,
+        name: &str,
+        offset: u64,
+    ) -> Result<Offer, (ErrorCode, String)> {
+        self.check_limits(client)?;
         let mut source = shared.open_shared(name).map_err(|e| {
             let code = match e {
                 OpenError::BadName(_) => ErrorCode::BadFileName,
@@ -209,9 +382,10 @@ impl UdpService {
             Transfer {
                 client,
                 name: name.to_string(),
+                size,
                 token,
                 peer: None,
-                sender,
+                machine: Machine::Download(Box::new(sender)),
                 started: now,
                 timer: None,
             },
@@ -334,14 +508,14 @@ impl UdpService {
                 }
             }
         }
-        transfer.sender.handle_datagram(now, datagram);
+        transfer.machine.handle_datagram(now, datagram);
         Some(conn_id)
     }
 
     /// Lets transfer `conn_id` act on its due deadlines.
     pub fn handle_timeout(&mut self, now: Instant, conn_id: u64) {
         if let Some(t) = self.transfers.get_mut(&conn_id) {
-            t.sender.handle_timeout(now);
+            t.machine.handle_timeout(now);
         }
     }
 
@@ -356,7 +530,7 @@ impl UdpService {
         let Some(peer) = t.peer else {
             return; // Unproven: the machine stays silent anyway.
         };
-        while let Some(len) = t.sender.poll_transmit(now, &mut self.buf) {
+        while let Some(len) = t.machine.poll_transmit(now, &mut self.buf) {
             match self.socket.send_to(&self.buf[..len], peer) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -384,7 +558,7 @@ impl UdpService {
     /// armed); `None` when the armed entry can stay.
     pub fn deadline_to_arm(&self, conn_id: u64) -> Option<Instant> {
         let t = self.transfers.get(&conn_id)?;
-        let due = t.sender.next_deadline()?;
+        let due = t.machine.next_deadline()?;
         match t.timer {
             Some((_, armed)) if armed <= due => None,
             _ => Some(due),
@@ -410,31 +584,50 @@ impl UdpService {
         }
     }
 
-    /// Collects transfers that ended, removing them. Returns their wheel keys to cancel too.
+    /// Collects transfers that ended, removing them; an upload is verified and put in place
+    /// here, or its temporary file removed. Returns their wheel keys to cancel too.
     pub fn take_finished(&mut self, now: Instant, outcomes: &mut Vec<(Outcome, Option<TimerKey>)>) {
         let mut ended = Vec::new();
         for (&conn_id, t) in &mut self.transfers {
-            while let Some(event) = t.sender.poll_event() {
-                let result = match event {
-                    Event::Finished => Ok(t.sender.stats()),
-                    Event::Failed(e) => Err(e),
-                };
-                ended.push((conn_id, result));
+            if let Some(event) = t.machine.poll_event() {
+                ended.push((conn_id, event));
             }
         }
-        for (conn_id, result) in ended {
-            if let Some(t) = self.transfers.remove(&conn_id) {
-                outcomes.push((
-                    Outcome {
-                        client: t.client,
-                        conn_id,
-                        name: t.name,
-                        result,
-                        elapsed: now.saturating_duration_since(t.started),
-                    },
-                    t.timer.map(|(key, _)| key),
-                ));
-            }
+        for (conn_id, event) in ended {
+            let Some(t) = self.transfers.remove(&conn_id) else {
+                continue;
+            };
+            let stats = t.machine.stats();
+            let (direction, result) = match (t.machine, event) {
+                (Machine::Download(_), Event::Finished) => (Direction::Download, Ok(stats)),
+                (Machine::Download(_), Event::Failed(e)) => {
+                    (Direction::Download, Err(e.to_string()))
+                }
+                (Machine::Upload { receiver, digest }, Event::Finished) => {
+                    let stored = receiver.into_sink().finish(t.size, digest);
+                    (
+                        Direction::Upload,
+                        stored.map(|_| stats).map_err(|e| e.to_string()),
+                    )
+                }
+                (Machine::Upload { receiver, .. }, Event::Failed(e)) => {
+                    // A failed upload leaves nothing behind.
+                    let _ = receiver.into_sink().discard();
+                    (Direction::Upload, Err(e.to_string()))
+                }
+            };
+            outcomes.push((
+                Outcome {
+                    client: t.client,
+                    conn_id,
+                    name: t.name,
+                    direction,
+                    size: t.size,
+                    result,
+                    elapsed: now.saturating_duration_since(t.started),
+                },
+                t.timer.map(|(key, _)| key),
+            ));
         }
     }
 
@@ -443,7 +636,7 @@ impl UdpService {
     pub fn cancel(&mut self, client: ClientId, conn_id: u64) -> bool {
         match self.transfers.get_mut(&conn_id) {
             Some(t) if t.client == client => {
-                t.sender.cancel();
+                t.machine.cancel();
                 true
             }
             _ => false,
@@ -460,7 +653,7 @@ impl UdpService {
             .collect();
         for id in &ids {
             if let Some(t) = self.transfers.get_mut(id) {
-                t.sender.cancel();
+                t.machine.cancel();
             }
         }
         if !ids.is_empty() {

@@ -3,13 +3,11 @@
 //! main loop, which owns the socket in a mio poll. Lines are sent in order; at end of input
 //! chatc sends QUIT and waits for the server to close, so everything it sent was processed.
 
-mod download;
+mod transfers;
 
 use chatd::client::command::{self, Command};
 use chatd::client::render;
-use chatd::files::digest::Hasher;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
-use download::{Downloads, OfferInfo};
 use getopts::Options;
 use log::{LevelFilter, debug};
 use mio::net::TcpStream;
@@ -22,6 +20,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
+use transfers::{OfferInfo, Transfers};
 
 const SOCKET: Token = Token(0);
 const STDIN: Token = Token(1);
@@ -78,10 +77,7 @@ struct Client {
     tty: bool,
     /// A progress line without newline is on screen.
     progress_shown: bool,
-    downloads: Downloads,
-    /// PUT requests waiting for an answer: request number -> local path.
-    puts: std::collections::HashMap<u32, String>,
-    next_put: u32,
+    transfers: Transfers,
     /// End of input (or /quit) arrived while transfers ran: the QUIT reason to send when done.
     quit_when_idle: Option<String>,
 }
@@ -241,9 +237,7 @@ fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -
         stdout: io::BufWriter::new(io::stdout()),
         tty: io::stdout().is_terminal(),
         progress_shown: false,
-        downloads: Downloads::new(downloads_dir, server_ip),
-        puts: std::collections::HashMap::new(),
-        next_put: 1 << 31,
+        transfers: Transfers::new(downloads_dir, server_ip),
         quit_when_idle: None,
     };
     client.queue(&Frame::Hello {
@@ -258,7 +252,7 @@ fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -
         };
         let timeout = quit_deadline
             .into_iter()
-            .chain(client.downloads.next_deadline())
+            .chain(client.transfers.next_deadline())
             .min()
             .map(|d| d.saturating_duration_since(Instant::now()));
         if let Err(e) = poll.poll(&mut events, timeout) {
@@ -269,18 +263,18 @@ fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -
         }
         let now = Instant::now();
         for event in events.iter() {
-            if event.token().0 >= download::FIRST_TRANSFER_TOKEN {
-                client.downloads.readable(now, event.token().0);
+            if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
+                client.transfers.readable(now, event.token().0);
             }
         }
-        client.downloads.timeouts(now);
+        client.transfers.timeouts(now);
         if let Some(exit) = client.turn(poll.registry())? {
             client.end_progress();
             let _ = client.stdout.flush();
             return Ok(match exit {
-                Exit::Done if client.downloads.failures() > 0 => Exit::Failed(format!(
+                Exit::Done if client.transfers.failures() > 0 => Exit::Failed(format!(
                     "{} transfer(s) failed",
-                    client.downloads.failures()
+                    client.transfers.failures()
                 )),
                 exit => exit,
             });
@@ -321,11 +315,11 @@ impl Client {
     /// Transfer news: finished or failed downloads, and progress (in place on a terminal).
     fn report_transfers(&mut self, now: Instant) {
         let mut lines = Vec::new();
-        self.downloads.collect(now, &mut lines);
+        self.transfers.collect(now, &mut lines);
         for line in lines.drain(..) {
             self.say(&line);
         }
-        self.downloads.progress(now, false, &mut lines);
+        self.transfers.progress(now, false, &mut lines);
         if lines.is_empty() {
             return;
         }
@@ -349,8 +343,7 @@ impl Client {
         let now = Instant::now();
         self.report_transfers(now);
         if self.phase == Phase::Chatting
-            && !self.downloads.busy()
-            && self.puts.is_empty()
+            && !self.transfers.busy()
             && let Some(reason) = self.quit_when_idle.take()
         {
             self.quit(&reason);
@@ -444,7 +437,7 @@ impl Client {
                     size,
                     digest,
                 };
-                match self.downloads.offered(Instant::now(), registry, offer) {
+                match self.transfers.offered(Instant::now(), registry, offer) {
                     Ok(line) => self.say(&line),
                     Err(line) => {
                         self.say(&line);
@@ -457,24 +450,15 @@ impl Client {
                 code,
                 text,
             } => {
-                if let Some(path) = self.puts.remove(&request) {
-                    let line = format!(
-                        "*** {}: upload refused: {}",
-                        render::escape(&path),
-                        render::error(code, text)
-                    );
-                    self.say(&line);
-                } else if let Some(line) = self.downloads.refused(request, code, text) {
+                if let Some(line) = self.transfers.refused(request, code, text) {
                     self.say(&line);
                 }
             }
             Frame::TransferResult { conn_id, ok, text } => {
-                self.downloads.server_result(Instant::now(), conn_id, ok);
-                if !ok {
-                    let line = format!(
-                        "*** transfer {conn_id:016x}: server says: {}",
-                        render::escape(text)
-                    );
+                if let Some(line) = self
+                    .transfers
+                    .server_result(Instant::now(), conn_id, ok, text)
+                {
                     self.say(&line);
                 }
             }
@@ -608,7 +592,7 @@ impl Client {
             Command::Who => self.queue(&Frame::Who),
             Command::Files => self.queue(&Frame::Files),
             Command::Quit { reason } => {
-                if self.downloads.busy() {
+                if self.transfers.busy() {
                     self.say(
                         "*** transfers are running: quitting when they end (Ctrl-C stops now)",
                     );
@@ -618,21 +602,23 @@ impl Client {
                     self.quit(&reason);
                 }
             }
-            Command::Get { name, local } => match self.downloads.request(&name, local.as_deref()) {
-                Ok((request, offset)) => self.queue(&Frame::Get {
-                    request,
-                    name: &name,
-                    offset,
-                }),
-                Err(why) => {
-                    let _ = self.stdout.flush();
-                    eprintln!("chatc: {why}");
+            Command::Get { name, local } => {
+                match self.transfers.request_get(&name, local.as_deref()) {
+                    Ok((request, offset)) => self.queue(&Frame::Get {
+                        request,
+                        name: &name,
+                        offset,
+                    }),
+                    Err(why) => {
+                        let _ = self.stdout.flush();
+                        eprintln!("chatc: {why}");
+                    }
                 }
-            },
+            }
             Command::Put { path } => self.put(&path),
             Command::Transfers => {
                 let mut lines = Vec::new();
-                self.downloads.progress(Instant::now(), true, &mut lines);
+                self.transfers.progress(Instant::now(), true, &mut lines);
                 if lines.is_empty() {
                     self.say("*** no transfers in progress");
                 }
@@ -640,7 +626,7 @@ impl Client {
                     self.say(&line);
                 }
             }
-            Command::Cancel { id } => match self.downloads.cancel(Instant::now(), id) {
+            Command::Cancel { id } => match self.transfers.cancel(Instant::now(), id) {
                 Some(conn_id) => self.queue(&Frame::Cancel { conn_id }),
                 None => {
                     let _ = self.stdout.flush();
@@ -658,31 +644,13 @@ impl Client {
     /// `/put PATH`: announces the file's name, size and digest; the server answers with an
     /// offer or a refusal.
     fn put(&mut self, path: &str) {
-        let file_name = std::path::Path::new(path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string);
-        let result = file_name
-            .ok_or_else(|| format!("{path}: not a file name"))
-            .and_then(|name| {
-                chatd::files::name::validate(&name).map_err(|e| format!("{path}: {e}"))?;
-                let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                let mut hasher = Hasher::new();
-                hasher.update(&bytes);
-                Ok((name, bytes.len() as u64, hasher.finish()))
-            });
-        match result {
-            Ok((name, size, digest)) => {
-                let request = self.next_put;
-                self.next_put = self.next_put.wrapping_add(1);
-                self.puts.insert(request, path.to_string());
-                self.queue(&Frame::Put {
-                    request,
-                    name: &name,
-                    size,
-                    digest: digest.0,
-                });
-            }
+        match self.transfers.request_put(path) {
+            Ok((request, name, size, digest)) => self.queue(&Frame::Put {
+                request,
+                name: &name,
+                size,
+                digest: digest.0,
+            }),
             Err(why) => {
                 let _ = self.stdout.flush();
                 eprintln!("chatc: {why}");
