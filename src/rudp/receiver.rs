@@ -112,6 +112,26 @@ impl<K: ByteSink> Receiver<K> {
             }
         };
         self.stats.datagrams_received += 1;
+        match (self.state, &packet) {
+            // Until the token is proved, nothing but HANDSHAKE is heard (and nothing is sent:
+            // not even a RESET goes to an unproven address).
+            (State::AwaitingHandshake, Packet::Handshake { .. }) => {}
+            (State::AwaitingHandshake, _) => {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
+            // Finished: only repeat the answers; no second terminal event.
+            (State::Draining { .. }, Packet::Fin { .. }) => {
+                self.fin_ack_due = true;
+                return;
+            }
+            (State::Draining { .. }, Packet::Data { .. }) => {
+                self.ack_now = true;
+                return;
+            }
+            (State::Draining { .. }, _) => return,
+            _ => {}
+        }
         match packet {
             Packet::Handshake { token } => {
                 if self.cfg.handshake == Handshake::Expect(token) {
@@ -127,10 +147,6 @@ impl<K: ByteSink> Receiver<K> {
                 offset,
                 payload,
             } => {
-                if self.state == State::AwaitingHandshake {
-                    self.stats.datagrams_dropped += 1; // unproven peer
-                    return;
-                }
                 if self.state == State::Handshaking {
                     self.state = State::Receiving;
                     self.handshake_at = None;
@@ -309,8 +325,8 @@ impl<K: ByteSink> Receiver<K> {
             ));
             return;
         }
-        if matches!(self.state, State::Draining { .. }) || payload.is_empty() {
-            self.ack_now = true; // window probe, or the sender missed our last ACK
+        if payload.is_empty() {
+            self.ack_now = true; // window probe
             return;
         }
         // Trim to the flow window; bytes beyond it are dropped (the sender overran a window it
@@ -419,7 +435,6 @@ impl<K: ByteSink> Receiver<K> {
             return;
         }
         match self.state {
-            State::Draining { .. } => self.fin_ack_due = true,
             State::Receiving | State::Handshaking if self.delivered == self.cfg.total => {
                 self.fin_ack_due = true;
                 self.state = State::Draining {

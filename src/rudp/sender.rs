@@ -213,6 +213,11 @@ impl<S: ByteSource> Sender<S> {
             }
         };
         self.stats.datagrams_received += 1;
+        if self.state == State::AwaitingHandshake && !matches!(packet, Packet::Handshake { .. }) {
+            // Unproven peer: not even a RESET is heard from it.
+            self.stats.datagrams_dropped += 1;
+            return;
+        }
         match packet {
             Packet::Ack(ack) => {
                 if self.state == State::Handshaking {

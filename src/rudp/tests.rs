@@ -738,3 +738,48 @@ fn tiny_transmit_buffer_yields_nothing_instead_of_panicking() {
         let _ = r.poll_transmit(t0, &mut buf);
     }
 }
+
+#[test]
+fn unproven_server_receiver_sends_nothing_not_even_reset() {
+    let t0 = Instant::now();
+    let mut cfg = config(10_000, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Expect([3; 16]);
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let bad_fin = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 1 }).unwrap();
+    let bad_fin = buf[..bad_fin].to_vec();
+    let n = packet::encode_data(&mut buf, CONN, 0, 0, &[1u8; 100]).unwrap();
+    let data = buf[..n].to_vec();
+    for d in [&bad_fin, &data] {
+        r.handle_datagram(t0, d);
+        assert_eq!(r.poll_transmit(t0, &mut buf), None);
+        assert_eq!(r.poll_event(), None);
+    }
+    let n = packet::encode_control(&mut buf, CONN, &Packet::Handshake { token: [3; 16] }).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    let n = r.poll_transmit(t0, &mut buf).expect("HANDSHAKE-ACK");
+    assert_eq!(packet::decode(&buf[..n]).unwrap().1, Packet::HandshakeAck);
+}
+
+#[test]
+fn reset_or_bad_fin_after_finishing_adds_no_second_event() {
+    let t0 = Instant::now();
+    let cfg = config(1000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, 0, 0, &[5u8; 1000]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    let n = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 1000 }).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(r.poll_event(), Some(Event::Finished));
+    for p in [
+        Packet::Fin { final_size: 7 },
+        Packet::Reset {
+            reason: ResetReason::Cancelled,
+        },
+    ] {
+        let n = packet::encode_control(&mut buf, CONN, &p).unwrap();
+        r.handle_datagram(t0, &buf[..n]);
+    }
+    assert_eq!(r.poll_event(), None);
+}
