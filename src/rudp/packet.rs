@@ -701,6 +701,24 @@ mod tests {
     }
 
     #[test]
+    fn a_default_datagram_holds_89_sack_ranges() {
+        let mut buf = [0u8; DEFAULT_DATAGRAM];
+        let header = AckHeader {
+            largest_pn: 1,
+            ack_delay_us: 0,
+            cumulative: 0,
+            window: 1 << 40,
+        };
+        let ranges = (0..200u64).rev().map(|i| (10 * i + 1, 10 * i + 5));
+        let n = encode_ack(&mut buf, CONN, &header, ranges).unwrap();
+        let Packet::Ack(a) = decode(&buf[..n]).unwrap().1 else {
+            panic!("not an ack")
+        };
+        assert_eq!(a.ranges.len(), 89);
+        assert_eq!(a.ranges.last(), Some((1110 + 1, 1110 + 5)));
+    }
+
+    #[test]
     fn control_packets_round_trip_with_golden_lengths() {
         let cases = [
             (Packet::Handshake { token: [9; 16] }, 30),

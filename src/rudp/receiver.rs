@@ -37,8 +37,8 @@ enum State {
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
 /// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
 /// 4. `poll_event()` until `None`: `Finished` comes once all bytes are in the sink and FIN was
-///    answered; the machine then lingers to repeat FIN-ACK, and is done when
-///    `next_deadline()` is `None`;
+///    answered; the machine then lingers to repeat FIN-ACK (until `linger` passes without a
+///    FIN), and is done when `next_deadline()` is `None`;
 /// 5. re-arm the timer with `next_deadline()`.
 pub struct Receiver<K: ByteSink> {
     cfg: Config,
@@ -122,7 +122,12 @@ impl<K: ByteSink> Receiver<K> {
             }
             // Finished: only repeat the answers; no second terminal event.
             (State::Draining { .. }, Packet::Fin { .. }) => {
+                // Our FIN-ACK was lost. Stay while the sender keeps asking (it repeats FIN at
+                // most every max_rto), so only a silent sender lets us go.
                 self.fin_ack_due = true;
+                self.state = State::Draining {
+                    until: now + self.cfg.linger,
+                };
                 return;
             }
             (State::Draining { .. }, Packet::Data { .. }) => {

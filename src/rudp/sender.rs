@@ -616,7 +616,7 @@ impl<S: ByteSource> Sender<S> {
                     .update(now.saturating_duration_since(p.sent_time), delay);
             }
         }
-        let acked_bytes = self.resolve_packets(now);
+        let newest_acked_sent = self.resolve_packets(now);
         if newly > 0 {
             self.stats.bytes_delivered += newly;
             self.last_progress = now;
@@ -624,7 +624,7 @@ impl<S: ByteSource> Sender<S> {
             self.tlp_sent = false;
             self.rto_base = Some(now);
         }
-        if let Some(newest_sent) = acked_bytes {
+        if let Some(newest_sent) = newest_acked_sent {
             let cwnd = self.cc.window();
             let app_limited = self.max_in_flight_since_ack * 2 < cwnd;
             let sample = AckSample {

@@ -783,3 +783,36 @@ fn reset_or_bad_fin_after_finishing_adds_no_second_event() {
     }
     assert_eq!(r.poll_event(), None);
 }
+
+#[test]
+fn random_paths_and_configurations_always_deliver_byte_exact() {
+    let mut rng = sim::Rng::new(2024);
+    for case in 0..100 {
+        let mut pick = |lo: u64, hi: u64| lo + rng.next_u64() % (hi - lo + 1);
+        let kind = if pick(0, 1) == 0 {
+            CongestionKind::NewReno
+        } else {
+            CongestionKind::Cubic
+        };
+        let total = pick(0, 2_000_000);
+        let mut cfg = config(total, kind);
+        cfg.start = pick(0, total);
+        cfg.max_datagram = pick(1200, 9000) as usize;
+        cfg.recv_window = pick(16 * 1024, 4 * MIB);
+        cfg.min_rto = Duration::from_millis(pick(20, 300));
+        let mut l = LinkConfig::new(
+            pick(1, 1000) * 1_000_000,
+            Duration::from_millis(pick(0, 80)),
+        );
+        l.queue_bytes = pick(20_000, 2_000_000);
+        l.loss = pick(0, 25) as f64 / 100.0;
+        l.duplicate = pick(0, 5) as f64 / 100.0;
+        l.reorder = pick(0, 10) as f64 / 100.0;
+        l.reorder_delay = Duration::from_millis(pick(0, 20));
+        l.corrupt = pick(0, 5) as f64 / 100.0;
+        let (out, sink) = transfer(&cfg, l.clone(), l.clone(), case);
+        assert!(out.finished(), "case {case}: {cfg:?} {l:?}\n{out:#?}");
+        assert_eq!(sink.mismatch, None, "case {case}");
+        assert_eq!(sink.next, cfg.total, "case {case}");
+    }
+}
