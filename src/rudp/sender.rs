@@ -128,7 +128,6 @@ pub struct Sender<S: ByteSource> {
     last_progress: Instant,
     handshake_at: Option<Instant>,
     fin_at: Option<Instant>,
-    fin_backoff: u32,
     reset_pending: Option<ResetReason>,
     events: VecDeque<Event>,
     // Delivery-rate state.
@@ -182,7 +181,6 @@ impl<S: ByteSource> Sender<S> {
             last_progress: now,
             handshake_at,
             fin_at: None,
-            fin_backoff: 0,
             reset_pending: None,
             events: VecDeque::new(),
             delivered: 0,
@@ -309,8 +307,10 @@ impl<S: ByteSource> Sender<S> {
             }
             State::Closing => {
                 if self.fin_at.is_some_and(|t| t <= now) {
-                    self.fin_at = Some(now + self.rtt.rto_backed_off(self.fin_backoff));
-                    self.fin_backoff += 1;
+                    // One RTO apart, without backoff: a FIN is one tiny datagram per RTO, and
+                    // at heavy loss more tries before the idle timeout decide between
+                    // Finished and DeadPeer.
+                    self.fin_at = Some(now + self.rtt.rto());
                     let fin = Packet::Fin {
                         final_size: self.cfg.total,
                     };
