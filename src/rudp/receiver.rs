@@ -301,6 +301,11 @@ impl<K: ByteSink> Receiver<K> {
         self.delivered
     }
 
+    /// Out-of-order bytes held in memory; never more than `recv_window`.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered_bytes
+    }
+
     pub fn sink(&self) -> &K {
         &self.sink
     }

@@ -853,3 +853,21 @@ fn soak_random_paths_and_configurations() {
     };
     run_random_cases(9, 1000, &bounds);
 }
+
+#[test]
+fn receiver_never_buffers_beyond_its_window() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.recv_window = 10_000;
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    // Offset 0 never arrives; 1000-byte segments from 1000 on pile up out of order.
+    for i in 1..50u64 {
+        let n = packet::encode_data(&mut buf, CONN, i, i * 1000, &[i as u8; 1000]).unwrap();
+        r.handle_datagram(t0, &buf[..n]);
+        assert!(r.buffered_bytes() <= 10_000);
+    }
+    assert_eq!(r.buffered_bytes(), 9000); // [1000, 10000)
+    let (_, cumulative, ranges) = expect_ack(&mut r, t0);
+    assert_eq!((cumulative, ranges), (0, vec![(1000, 10_000)]));
+}
