@@ -871,3 +871,53 @@ fn receiver_never_buffers_beyond_its_window() {
     let (_, cumulative, ranges) = expect_ack(&mut r, t0);
     assert_eq!((cumulative, ranges), (0, vec![(1000, 10_000)]));
 }
+
+/// A sink whose disk fills up after `room` bytes.
+struct FullDisk {
+    room: u64,
+}
+
+impl ByteSink for FullDisk {
+    fn write(&mut self, _offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len() as u64 > self.room {
+            return Err(io::ErrorKind::StorageFull.into());
+        }
+        self.room -= bytes.len() as u64;
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_error_resets_the_transfer_on_both_sides() {
+    let cfg = config(MIB, CongestionKind::Cubic);
+    let t0 = Instant::now();
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut r = Receiver::new(cfg.clone(), FullDisk { room: 300_000 }, t0).unwrap();
+    let mut fwd = SimLink::new(link(0.0), 1);
+    let mut back = SimLink::new(link(0.0), 2);
+    let out = sim::run_transfer(
+        &mut s,
+        &mut r,
+        &mut fwd,
+        &mut back,
+        t0,
+        cfg.total,
+        Limits::default(),
+    );
+    assert_eq!(
+        out.receiver.map(|(e, _)| e),
+        Some(Event::Failed(TransferError::Sink(
+            io::ErrorKind::StorageFull
+        )))
+    );
+    assert_eq!(
+        out.sender.map(|(e, _)| e),
+        Some(Event::Failed(TransferError::PeerReset(
+            ResetReason::IoError
+        )))
+    );
+    assert_eq!(
+        TransferError::PeerReset(ResetReason::IoError).to_string(),
+        "reset by peer: I/O error"
+    );
+}
