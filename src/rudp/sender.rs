@@ -66,6 +66,15 @@ pub struct SentPacket {
     pub phase: u8,
 }
 
+/// One window reduction and the packets declared lost in it (RFC 9002 §7.3.2 recovery
+/// period: losses of packets sent before `start` belong to it).
+#[derive(Debug, Clone, Copy)]
+struct Episode {
+    start: Instant,
+    lost: u64,
+    spurious: u64,
+}
+
 /// A packet declared lost, kept for 2·RTO to recognise spurious loss declarations.
 #[derive(Debug, Clone, Copy)]
 struct LostPacket {
@@ -111,6 +120,7 @@ pub struct Sender<S: ByteSource> {
     lost: RangeSet,
     sent: VecDeque<SentPacket>,
     recently_lost: VecDeque<LostPacket>,
+    episode: Option<Episode>,
     bytes_in_flight: u64,
     largest_acked: Option<u64>,
     rtt: RttEstimator,
@@ -167,6 +177,7 @@ impl<S: ByteSource> Sender<S> {
             lost: RangeSet::new(),
             sent: VecDeque::new(),
             recently_lost: VecDeque::new(),
+            episode: None,
             bytes_in_flight: 0,
             largest_acked: None,
             pacer: Pacer::new(),
@@ -654,6 +665,7 @@ impl<S: ByteSource> Sender<S> {
         let loss_delay = self.rtt.loss_delay();
         let mut newest_acked: Option<SentPacket> = None;
         let mut largest_lost_sent: Option<Instant> = None;
+        let mut lost_count = 0;
         self.loss_time = None;
         for p in self.sent.iter_mut() {
             if p.pn > largest {
@@ -683,6 +695,7 @@ impl<S: ByteSource> Sender<S> {
                     end: p.end(),
                     lost_time: now,
                 });
+                lost_count += 1;
                 largest_lost_sent =
                     Some(largest_lost_sent.map_or(p.sent_time, |t| t.max(p.sent_time)));
             } else {
@@ -708,6 +721,16 @@ impl<S: ByteSource> Sender<S> {
             }
         }
         if let Some(t) = largest_lost_sent {
+            match &mut self.episode {
+                Some(e) if t <= e.start => e.lost += lost_count,
+                _ => {
+                    self.episode = Some(Episode {
+                        start: now,
+                        lost: lost_count,
+                        spurious: 0,
+                    })
+                }
+            }
             self.cc.on_congestion_event(now, t);
         }
         newest_acked.map(|p| p.sent_time)
@@ -726,18 +749,29 @@ impl<S: ByteSource> Sender<S> {
             self.recently_lost.pop_front();
         }
         let mut spurious = 0;
+        let mut in_episode = 0;
+        let episode_start = self.episode.map(|e| e.start);
         let (acked, lost) = (&self.acked, &self.lost);
         self.recently_lost.retain(|p| {
             if acked.contains(p.offset, p.end) && lost.contains(p.offset, p.end) {
                 spurious += 1;
+                if episode_start.is_some_and(|start| p.lost_time >= start) {
+                    in_episode += 1;
+                }
                 false
             } else {
                 true
             }
         });
-        if spurious > 0 {
-            self.stats.spurious_losses += spurious;
-            self.cc.on_spurious_loss(now);
+        self.stats.spurious_losses += spurious;
+        // Undo the reduction only when every loss that caused it was spurious (RFC 9438 §4.9).
+        if let Some(e) = &mut self.episode {
+            e.spurious += in_episode;
+            if in_episode > 0 && e.spurious >= e.lost {
+                self.episode = None;
+                self.stats.undone_reductions += 1;
+                self.cc.on_spurious_loss(now);
+            }
         }
     }
 
@@ -753,6 +787,7 @@ impl<S: ByteSource> Sender<S> {
     /// window collapses (RFC 5681 §3.1).
     fn on_rto(&mut self, now: Instant) {
         self.stats.rto_count += 1;
+        let mut lost_count = 0;
         for p in self.sent.iter_mut() {
             if p.state == PacketState::InFlight {
                 p.state = PacketState::Lost;
@@ -766,8 +801,14 @@ impl<S: ByteSource> Sender<S> {
                     end: p.end(),
                     lost_time: now,
                 });
+                lost_count += 1;
             }
         }
+        self.episode = Some(Episode {
+            start: now,
+            lost: lost_count,
+            spurious: 0,
+        });
         self.sent.clear();
         self.bytes_in_flight = 0;
         self.loss_time = None;
@@ -788,6 +829,7 @@ impl<S: ByteSource> Sender<S> {
             self.fin_at = Some(now);
             self.sent.clear();
             self.recently_lost.clear();
+            self.episode = None;
             self.lost = RangeSet::new();
             self.bytes_in_flight = 0;
             self.last_progress = now;

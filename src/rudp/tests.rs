@@ -719,9 +719,13 @@ fn late_original_acked_before_its_retransmission_counts_as_spurious_loss() {
     let deadline = s.next_deadline().unwrap();
     s.handle_timeout(deadline);
     assert_eq!(s.stats().packets_lost, 1);
+    let cwnd_before_loss = 10 * 1448 + 9 * 1448; // slow start grew by the 9 acked packets
+    assert_eq!(s.stats().cwnd, cwnd_before_loss / 2);
     // Packet 8 was only late: its bytes are acknowledged before they were sent again.
     feed_ack(&mut s, deadline, 9, sent[9].1, &[]);
     assert_eq!(s.stats().spurious_losses, 1);
+    assert_eq!(s.stats().undone_reductions, 1);
+    assert!(s.stats().cwnd >= cwnd_before_loss, "window restored");
     // Nothing is retransmitted; the sender goes on with new data.
     assert_eq!(expect_data(&mut s, deadline).0, sent[9].1);
     assert_eq!(s.stats().bytes_retransmitted, 0);

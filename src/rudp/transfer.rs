@@ -211,6 +211,8 @@ pub struct Stats {
     pub rto_count: u64,
     /// Packets declared lost whose bytes were then acknowledged before being resent (sender).
     pub spurious_losses: u64,
+    /// Window reductions undone because all their losses were spurious (sender).
+    pub undone_reductions: u64,
     /// Smoothed RTT (sender).
     pub srtt: Duration,
     /// Congestion window in bytes (sender).
