@@ -81,6 +81,8 @@ struct LostPacket {
     offset: u64,
     end: u64,
     lost_time: Instant,
+    /// When its bytes were first sent again.
+    resent: Option<Instant>,
 }
 
 impl SentPacket {
@@ -536,6 +538,11 @@ impl<S: ByteSource> Sender<S> {
             RangeKind::Retransmission => {
                 self.lost.remove(offset, offset + n);
                 self.stats.bytes_retransmitted += n;
+                for p in self.recently_lost.iter_mut() {
+                    if p.resent.is_none() && p.offset < offset + n && offset < p.end {
+                        p.resent = Some(now);
+                    }
+                }
             }
         }
         if self.bytes_in_flight == 0 {
@@ -694,6 +701,7 @@ impl<S: ByteSource> Sender<S> {
                     offset: p.offset,
                     end: p.end(),
                     lost_time: now,
+                    resent: None,
                 });
                 lost_count += 1;
                 largest_lost_sent =
@@ -736,9 +744,11 @@ impl<S: ByteSource> Sender<S> {
         newest_acked.map(|p| p.sent_time)
     }
 
-    /// A packet declared lost whose bytes are now acknowledged while all of them still wait
-    /// in the retransmission set was never lost: the acknowledgement came from its original
-    /// transmission (reordering, a delayed ACK, or a spurious RTO). Kept for 2·RTO.
+    /// A packet declared lost whose bytes are now acknowledged was never lost if the
+    /// acknowledgement cannot be for the retransmission: its bytes were not resent yet, or were
+    /// resent less than min_rtt ago (no answer can come back faster). The original then
+    /// arrived (reordering, a delayed ACK, or a spurious RTO). Records are kept for 2·RTO.
+    /// A late original arriving after the retransmission is not recognised (that needs D-SACK).
     fn detect_spurious_losses(&mut self, now: Instant) {
         let keep = self.rtt.rto() * 2;
         while self
@@ -752,16 +762,20 @@ impl<S: ByteSource> Sender<S> {
         let mut in_episode = 0;
         let episode_start = self.episode.map(|e| e.start);
         let (acked, lost) = (&self.acked, &self.lost);
+        let min_rtt = self.rtt.min_rtt();
         self.recently_lost.retain(|p| {
-            if acked.contains(p.offset, p.end) && lost.contains(p.offset, p.end) {
+            if !acked.contains(p.offset, p.end) {
+                return true;
+            }
+            let original =
+                lost.contains(p.offset, p.end) || p.resent.is_some_and(|t| now < t + min_rtt);
+            if original {
                 spurious += 1;
                 if episode_start.is_some_and(|start| p.lost_time >= start) {
                     in_episode += 1;
                 }
-                false
-            } else {
-                true
             }
+            false
         });
         self.stats.spurious_losses += spurious;
         // Undo the reduction only when every loss that caused it was spurious (RFC 9438 §4.9).
@@ -800,6 +814,7 @@ impl<S: ByteSource> Sender<S> {
                     offset: p.offset,
                     end: p.end(),
                     lost_time: now,
+                    resent: None,
                 });
                 lost_count += 1;
             }

@@ -925,3 +925,19 @@ fn sink_error_resets_the_transfer_on_both_sides() {
         "reset by peer: I/O error"
     );
 }
+
+#[test]
+fn reordering_without_loss_is_recognised_and_its_window_cuts_undone() {
+    let mut l = link(0.0);
+    l.reorder = 0.01;
+    // Later than 3 packets (declared lost), earlier than the retransmission: the ACK for the
+    // original comes back sooner than min_rtt after the retransmission left.
+    l.reorder_delay = Duration::from_millis(8);
+    let cfg = config(8 * MIB, CongestionKind::Cubic);
+    let (out, sink) = transfer(&cfg, l, link(0.0), 21);
+    assert_byte_exact(&out, &sink, &cfg);
+    let st = out.sender_stats;
+    assert!(st.spurious_losses > 0, "{st:?}");
+    assert!(st.undone_reductions > 0, "{st:?}");
+    assert!(st.spurious_losses <= st.packets_lost);
+}
