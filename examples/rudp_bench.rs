@@ -22,6 +22,18 @@ struct Row {
 }
 
 fn simulate(kind: CongestionKind, rtt: Duration, loss: f64, total: u64, seed: u64) -> Row {
+    simulate_ticked(kind, rtt, loss, total, seed, Duration::ZERO)
+}
+
+/// As `simulate`, with machine deadlines served on a reactor timer of granularity `tick`.
+fn simulate_ticked(
+    kind: CongestionKind,
+    rtt: Duration,
+    loss: f64,
+    total: u64,
+    seed: u64,
+    tick: Duration,
+) -> Row {
     let mut cfg = Config::new(1, 0, total);
     cfg.congestion = kind;
     let mut forward = LinkConfig::new(BANDWIDTH, rtt / 2);
@@ -35,6 +47,7 @@ fn simulate(kind: CongestionKind, rtt: Duration, loss: f64, total: u64, seed: u6
     let limits = Limits {
         max_time: Duration::from_secs(36_000),
         max_steps: u64::MAX,
+        timer_tick: tick,
     };
     let out = sim::run_transfer(&mut s, &mut r, &mut f, &mut b, t0, total, limits);
     let sink = r.into_sink();
@@ -151,6 +164,30 @@ fn main() {
             })
             .collect();
         println!("| {rtt_ms} ms | {} |", cells.join(" | "));
+    }
+    println!(
+        "\nReactor timer granularity: CUBIC, 128 MiB, deadlines exact vs rounded up to a 1 ms tick:\n"
+    );
+    println!("| RTT | loss | exact | 1 ms tick |");
+    println!("|---|---|---|---|");
+    for rtt_ms in [20, 100] {
+        for loss_pct in [0, 1] {
+            let p = loss_pct as f64 / 100.0;
+            let rtt = Duration::from_millis(rtt_ms);
+            let exact = simulate(CongestionKind::Cubic, rtt, p, size_mib * MIB, 1);
+            let ticked = simulate_ticked(
+                CongestionKind::Cubic,
+                rtt,
+                p,
+                size_mib * MIB,
+                1,
+                Duration::from_millis(1),
+            );
+            println!(
+                "| {rtt_ms} ms | {loss_pct} % | {:.1} % | {:.1} % |",
+                exact.goodput_pct, ticked.goodput_pct
+            );
+        }
     }
     println!(
         "\nPayload share of the link at 1472-byte datagrams: 1448 / 1500 = {:.1} %.",

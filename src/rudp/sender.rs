@@ -151,6 +151,8 @@ pub struct Sender<S: ByteSource> {
     round: u64,
     next_round_delivered: u64,
     max_in_flight_since_ack: u64,
+    /// The congestion window or the pacer held data back since the last ACK.
+    window_limited_since_ack: bool,
     stats: Stats,
 }
 
@@ -204,6 +206,7 @@ impl<S: ByteSource> Sender<S> {
             round: 0,
             next_round_delivered: 0,
             max_in_flight_since_ack: 0,
+            window_limited_since_ack: false,
             stats: Stats::default(),
             cfg,
         };
@@ -478,11 +481,13 @@ impl<S: ByteSource> Sender<S> {
             return None;
         };
         if self.bytes_in_flight + len > self.cc.window() {
+            self.window_limited_since_ack = true;
             return None; // congestion-window limited; an ACK will reopen it
         }
         let size = len + DATA_HEADER_LEN as u64;
         let rate = self.cc.pacing_rate(&self.rtt);
         if let Some(at) = self.pacer.earliest_send(now, rate, size) {
+            self.window_limited_since_ack = true;
             self.pace_at = Some(at);
             return None;
         }
@@ -644,7 +649,10 @@ impl<S: ByteSource> Sender<S> {
         }
         if let Some(newest_sent) = newest_acked_sent {
             let cwnd = self.cc.window();
-            let app_limited = self.max_in_flight_since_ack * 2 < cwnd;
+            // RFC 9002 §7.8: the window is under-used when neither it nor the pacer held data
+            // back and little was in flight. A pacing-limited sender is not app-limited.
+            let app_limited =
+                !self.window_limited_since_ack && self.max_in_flight_since_ack * 2 < cwnd;
             let sample = AckSample {
                 bytes_acked: newly,
                 newest_acked_sent: newest_sent,
@@ -654,6 +662,7 @@ impl<S: ByteSource> Sender<S> {
             };
             self.cc.on_ack(now, &sample);
             self.max_in_flight_since_ack = self.bytes_in_flight;
+            self.window_limited_since_ack = false;
         }
         self.check_all_acked(now);
     }

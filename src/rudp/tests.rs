@@ -941,3 +941,32 @@ fn reordering_without_loss_is_recognised_and_its_window_cuts_undone() {
     assert!(st.undone_reductions > 0, "{st:?}");
     assert!(st.spurious_losses <= st.packets_lost);
 }
+
+#[test]
+fn a_coarse_reactor_timer_does_not_stall_window_growth() {
+    let cfg = config(4 * MIB, CongestionKind::Cubic);
+    let run = |tick: Duration| {
+        let t0 = Instant::now();
+        let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
+        let mut r = Receiver::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
+        let mut fwd = SimLink::new(link(0.0), 1);
+        let mut back = SimLink::new(link(0.0), 2);
+        let limits = Limits {
+            timer_tick: tick,
+            ..Limits::default()
+        };
+        let out = sim::run_transfer(&mut s, &mut r, &mut fwd, &mut back, t0, cfg.total, limits);
+        assert!(out.finished());
+        out.all_delivered.unwrap()
+    };
+    let exact = run(Duration::ZERO);
+    let ms1 = run(Duration::from_millis(1));
+    let ms10 = run(Duration::from_millis(10));
+    assert!(
+        ms1 <= exact + Duration::from_millis(20),
+        "{exact:?} vs {ms1:?}"
+    );
+    // Regression: with a 10 ms tick the pacer, not the application, limited the sender, and
+    // counting that as app-limited froze the window at 22 datagrams (14.6 s instead of 0.8 s).
+    assert!(ms10 <= exact + exact / 5, "{exact:?} vs {ms10:?}");
+}
