@@ -322,7 +322,7 @@ impl<K: ByteSink> Receiver<K> {
     }
 
     fn on_data(&mut self, now: Instant, pn: u32, offset: u64, payload: &[u8]) {
-        let expected = self.largest_pn.map_or(0, |l| l + 1);
+        let expected = self.largest_pn.map_or(0, |l| l.saturating_add(1));
         let pn = packet::expand_pn(expected, pn);
         if self.largest_pn.is_none_or(|l| pn > l) {
             self.largest_pn = Some(pn);

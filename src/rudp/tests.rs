@@ -970,3 +970,32 @@ fn a_coarse_reactor_timer_does_not_stall_window_growth() {
     // counting that as app-limited froze the window at 22 datagrams (14.6 s instead of 0.8 s).
     assert!(ms10 <= exact + exact / 5, "{exact:?} vs {ms10:?}");
 }
+
+#[test]
+fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Send([9; 16]);
+    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let mut now = t0;
+    let mut handshakes = 0;
+    while let Some(deadline) = r.next_deadline() {
+        now = deadline;
+        r.handle_timeout(now);
+        while let Some(n) = r.poll_transmit(now, &mut buf) {
+            if let Ok((_, Packet::Handshake { token })) = packet::decode(&buf[..n]) {
+                assert_eq!(token, [9; 16]);
+                handshakes += 1;
+            }
+        }
+    }
+    assert_eq!(now - t0, cfg.idle_timeout);
+    assert_eq!(handshakes, 40); // every 250 ms for 10 s
+    assert_eq!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::DeadPeer {
+            idle: cfg.idle_timeout
+        }))
+    );
+}
