@@ -103,7 +103,9 @@ enum RangeKind {
 /// Call order, for the shell:
 /// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
-/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
+/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram (a shell that
+///    stops earlier to bound its work per turn must come back next turn on its own:
+///    `next_deadline` does not cover data that could go out now);
 /// 4. `poll_event()` until `None`; after `Finished` or `Failed` the machine is closed;
 /// 5. re-arm the timer with `next_deadline()` (`None`: nothing will ever be due).
 pub struct Sender<S: ByteSource> {
