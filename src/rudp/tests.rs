@@ -866,9 +866,9 @@ fn random_paths_and_configurations_always_deliver_byte_exact() {
 
 /// Longer soak: `cargo test --release rudp::tests::soak -- --ignored`: 10 000 cases, about 10 s
 /// in release.
-/// Loss up to 12 % each way, plus duplication, reordering and corruption. At 25–30 % loss
-/// each way plus corruption, about 1 case in 500 ends in DeadPeer instead: every probe for
-/// 10 s lost in one direction or the other (see docs/PERFORMANCE.md).
+/// Loss up to 12 % each way, plus duplication, reordering and corruption. With loss up to
+/// 30 % each way plus up to 10 % corruption, 1 to 3 cases in 1000 ended in DeadPeer instead:
+/// every probe for 10 s lost in one direction or the other (see docs/PERFORMANCE.md).
 #[test]
 #[ignore]
 fn soak_random_paths_and_configurations() {
