@@ -62,6 +62,8 @@ pub struct Receiver<K: ByteSink> {
     sink_retry_at: Option<Instant>,
     last_progress: Instant,
     reset_pending: Option<ResetReason>,
+    /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
+    last_now: Instant,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -93,6 +95,7 @@ impl<K: ByteSink> Receiver<K> {
             sink_retry_at: None,
             last_progress: now,
             reset_pending: None,
+            last_now: now,
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -101,6 +104,7 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -171,6 +175,7 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Fires whatever deadlines have passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         match self.state {
             State::Closed => return,
             State::Draining { until } => {
@@ -200,6 +205,7 @@ impl<K: ByteSink> Receiver<K> {
     /// Writes the next datagram to send into `buf` and returns its length, or None.
     /// Call until it returns None after every `handle_*` call.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
         let conn = self.cfg.conn_id;
@@ -234,9 +240,9 @@ impl<K: ByteSink> Receiver<K> {
         if !due {
             return None;
         }
-        let largest = self.largest_pn?;
         self.ack_now = false;
         self.ack_at = None;
+        let largest = self.largest_pn?; // nothing received yet: nothing to acknowledge
         self.unacked = 0;
         let cumulative = self.received.first_missing_from(self.delivered);
         let delay_us = now
@@ -260,6 +266,9 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Earliest instant at which `handle_timeout` or `poll_transmit` has work; None once done.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.output_waiting() {
+            return Some(self.last_now); // a shell that stopped polling early comes back at once
+        }
         match self.state {
             State::Closed => None,
             State::Draining { until } => Some(until),
@@ -312,6 +321,16 @@ impl<K: ByteSink> Receiver<K> {
 
     pub fn into_sink(self) -> K {
         self.sink
+    }
+
+    /// Whether `poll_transmit` would return a datagram right now.
+    fn output_waiting(&self) -> bool {
+        self.reset_pending.is_some()
+            || (self.state != State::Closed
+                && self.state != State::Handshaking
+                && (self.handshake_ack_due
+                    || self.fin_ack_due
+                    || (self.ack_now && self.largest_pn.is_some())))
     }
 
     /// Highest stream offset (exclusive) accepted now: one window beyond the sink's progress.

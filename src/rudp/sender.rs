@@ -104,8 +104,7 @@ enum RangeKind {
 /// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
 /// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram (a shell that
-///    stops earlier to bound its work per turn must come back next turn on its own:
-///    `next_deadline` does not cover data that could go out now);
+///    stops earlier to bound its work per turn gets `next_deadline() == now` and comes back);
 /// 4. `poll_event()` until `None`; after `Finished` or `Failed` the machine is closed;
 /// 5. re-arm the timer with `next_deadline()` (`None`: nothing will ever be due).
 pub struct Sender<S: ByteSource> {
@@ -143,6 +142,8 @@ pub struct Sender<S: ByteSource> {
     handshake_at: Option<Instant>,
     fin_at: Option<Instant>,
     reset_pending: Option<ResetReason>,
+    /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
+    last_now: Instant,
     events: VecDeque<Event>,
     // Delivery-rate state.
     delivered: u64,
@@ -199,6 +200,7 @@ impl<S: ByteSource> Sender<S> {
             handshake_at,
             fin_at: None,
             reset_pending: None,
+            last_now: now,
             events: VecDeque::new(),
             delivered: 0,
             delivered_time: now,
@@ -218,6 +220,7 @@ impl<S: ByteSource> Sender<S> {
 
     /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -267,6 +270,7 @@ impl<S: ByteSource> Sender<S> {
 
     /// Fires whatever deadlines have passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -306,6 +310,7 @@ impl<S: ByteSource> Sender<S> {
     /// `buf` should hold `max_datagram` bytes; a smaller buffer gives smaller DATA packets.
     /// Call until it returns None after every `handle_*` call.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
         if let Some(reason) = self.reset_pending.take() {
@@ -347,6 +352,9 @@ impl<S: ByteSource> Sender<S> {
 
     /// Earliest instant at which `handle_timeout` has work; None once closed.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.output_waiting() {
+            return Some(self.last_now); // a shell that stopped polling early comes back at once
+        }
         if self.state == State::Closed {
             return None;
         }
@@ -399,6 +407,22 @@ impl<S: ByteSource> Sender<S> {
 
     pub fn bytes_in_flight(&self) -> u64 {
         self.bytes_in_flight
+    }
+
+    /// Whether `poll_transmit` would return a datagram right now (pacer and windows allowing).
+    fn output_waiting(&self) -> bool {
+        if self.reset_pending.is_some() {
+            return true;
+        }
+        if self.state != State::Sending {
+            return false;
+        }
+        self.probes_due > 0
+            || self.window_probe_due
+            || (self.pace_at.is_none()
+                && self
+                    .pick_range(self.mss)
+                    .is_some_and(|(_, len, _)| self.bytes_in_flight + len <= self.cc.window()))
     }
 
     fn begin_sending(&mut self, now: Instant) {

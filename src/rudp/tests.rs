@@ -452,9 +452,10 @@ fn late_packet_is_declared_lost_only_after_the_time_threshold() {
     // Packet 8 missing, 9 sacked: one packet of reordering is below the 3-packet threshold.
     feed_ack(&mut s, t1, 9, sent[7].1, &[(sent[9].0, sent[9].1)]);
     assert_eq!(s.stats().packets_lost, 0);
-    let deadline = s.next_deadline().unwrap();
-    // 9/8 of the 20 ms RTT after packet 8 was sent.
-    assert_eq!(deadline, t0 + Duration::from_micros(22_500));
+    // The ACK opened the window: output is waiting, so the deadline is now.
+    assert_eq!(s.next_deadline(), Some(t1));
+    // The loss timer: 9/8 of the 20 ms RTT after packet 8 was sent.
+    let deadline = t0 + Duration::from_micros(22_500);
     s.handle_timeout(deadline - Duration::from_millis(1)); // early: harmless
     assert_eq!(s.stats().packets_lost, 0);
     s.handle_timeout(deadline);
@@ -639,6 +640,8 @@ fn silence_brings_a_tail_probe_then_an_rto_with_backoff() {
     assert_eq!(second - rto_at, Duration::from_millis(1998));
     s.handle_timeout(second);
     assert_eq!(expect_data(&mut s, second), sent[0]);
+    assert_eq!(s.next_deadline(), Some(second)); // room for one more: due at once
+    assert_eq!(expect_data(&mut s, second), sent[1]);
     assert_eq!(s.next_deadline().unwrap() - second, Duration::from_secs(2));
 }
 
@@ -716,7 +719,7 @@ fn late_original_acked_before_its_retransmission_counts_as_spurious_loss() {
     let (mut s, sent) = sender_with_window_sent(t0);
     let t1 = t0 + Duration::from_millis(20);
     feed_ack(&mut s, t1, 9, sent[7].1, &[(sent[9].0, sent[9].1)]);
-    let deadline = s.next_deadline().unwrap();
+    let deadline = t0 + Duration::from_micros(22_500); // the loss timer of packet 8
     s.handle_timeout(deadline);
     assert_eq!(s.stats().packets_lost, 1);
     let cwnd_before_loss = 10 * 1448 + 9 * 1448; // slow start grew by the 9 acked packets
@@ -1022,4 +1025,24 @@ fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
             idle: cfg.idle_timeout
         }))
     );
+}
+
+#[test]
+fn next_deadline_is_now_while_output_waits_so_a_work_limited_shell_comes_back() {
+    let t0 = Instant::now();
+    let cfg = config(MIB, CongestionKind::Cubic);
+    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    assert_eq!(s.next_deadline(), Some(t0)); // the initial window is waiting
+    let n = s.poll_transmit(t0, &mut buf).unwrap(); // the shell sends one and stops
+    assert_eq!(s.next_deadline(), Some(t0));
+    r.handle_datagram(t0, &buf[..n]);
+    let n = s.poll_transmit(t0, &mut buf).unwrap();
+    r.handle_datagram(t0, &buf[..n]); // second in-order packet: ACK due at once
+    assert_eq!(r.next_deadline(), Some(t0));
+    assert!(r.poll_transmit(t0, &mut buf).is_some());
+    assert_eq!(r.next_deadline(), Some(t0 + Duration::from_secs(10))); // only the idle timer
+    while s.poll_transmit(t0, &mut buf).is_some() {}
+    assert!(s.next_deadline().unwrap() > t0); // window full: wait for ACKs or the probe timer
 }
