@@ -541,9 +541,10 @@ pub fn expand_pn(expected: u64, truncated: u32) -> u64 {
 ///
 /// Four multiply-rotate lanes over 8-byte words, then a mixing finaliser. Each lane step is a
 /// bijection of the lane state, so a change confined to one 8-byte word always changes the
-/// 64-bit state; other corruption passes with probability about 2^-32. Not cryptographic: it
-/// guards against damage, not against an attacker. Chosen over CRC-32 because it runs at
-/// several GB/s without tables or SIMD.
+/// 64-bit state; only the truncation to 32 bits can hide it, so damage of any kind passes with
+/// probability about 2^-32 (CRC-32 would guarantee detection of short bursts; this does not).
+/// Not cryptographic: it guards against damage, not against an attacker. Chosen over CRC-32
+/// because it runs at several GB/s without tables or SIMD.
 pub fn checksum(datagram: &[u8]) -> u32 {
     const K: [u64; 4] = [
         0x9E37_79B9_7F4A_7C15,
