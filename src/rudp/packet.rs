@@ -541,9 +541,10 @@ pub fn expand_pn(expected: u64, truncated: u32) -> u64 {
 ///
 /// Four multiply-rotate lanes over 8-byte words, then a mixing finaliser. Each lane step is a
 /// bijection of the lane state, so a change confined to one 8-byte word always changes the
-/// 64-bit state; other corruption passes with probability about 2^-32. Not cryptographic: it
-/// guards against damage, not against an attacker. Chosen over CRC-32 because it runs at
-/// several GB/s without tables or SIMD.
+/// 64-bit state; only the truncation to 32 bits can hide it, so damage of any kind passes with
+/// probability about 2^-32 (CRC-32 would guarantee detection of short bursts; this does not).
+/// Not cryptographic: it guards against damage, not against an attacker. Chosen over CRC-32
+/// because it runs at several GB/s without tables or SIMD.
 pub fn checksum(datagram: &[u8]) -> u32 {
     const K: [u64; 4] = [
         0x9E37_79B9_7F4A_7C15,
@@ -698,6 +699,24 @@ mod tests {
             a.ranges.collect::<Vec<_>>(),
             vec![(910, 920), (810, 820), (710, 720)]
         );
+    }
+
+    #[test]
+    fn a_default_datagram_holds_89_sack_ranges() {
+        let mut buf = [0u8; DEFAULT_DATAGRAM];
+        let header = AckHeader {
+            largest_pn: 1,
+            ack_delay_us: 0,
+            cumulative: 0,
+            window: 1 << 40,
+        };
+        let ranges = (0..200u64).rev().map(|i| (10 * i + 1, 10 * i + 5));
+        let n = encode_ack(&mut buf, CONN, &header, ranges).unwrap();
+        let Packet::Ack(a) = decode(&buf[..n]).unwrap().1 else {
+            panic!("not an ack")
+        };
+        assert_eq!(a.ranges.len(), 89);
+        assert_eq!(a.ranges.last(), Some((1110 + 1, 1110 + 5)));
     }
 
     #[test]

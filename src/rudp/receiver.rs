@@ -37,8 +37,8 @@ enum State {
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
 /// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
 /// 4. `poll_event()` until `None`: `Finished` comes once all bytes are in the sink and FIN was
-///    answered; the machine then lingers to repeat FIN-ACK, and is done when
-///    `next_deadline()` is `None`;
+///    answered; the machine then lingers to repeat FIN-ACK (until `linger` passes without a
+///    FIN), and is done when `next_deadline()` is `None`;
 /// 5. re-arm the timer with `next_deadline()`.
 pub struct Receiver<K: ByteSink> {
     cfg: Config,
@@ -62,6 +62,8 @@ pub struct Receiver<K: ByteSink> {
     sink_retry_at: Option<Instant>,
     last_progress: Instant,
     reset_pending: Option<ResetReason>,
+    /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
+    last_now: Instant,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -93,6 +95,7 @@ impl<K: ByteSink> Receiver<K> {
             sink_retry_at: None,
             last_progress: now,
             reset_pending: None,
+            last_now: now,
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -101,6 +104,7 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -112,6 +116,31 @@ impl<K: ByteSink> Receiver<K> {
             }
         };
         self.stats.datagrams_received += 1;
+        match (self.state, &packet) {
+            // Until the token is proved, nothing but HANDSHAKE is heard (and nothing is sent:
+            // not even a RESET goes to an unproven address).
+            (State::AwaitingHandshake, Packet::Handshake { .. }) => {}
+            (State::AwaitingHandshake, _) => {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
+            // Finished: only repeat the answers; no second terminal event.
+            (State::Draining { .. }, Packet::Fin { .. }) => {
+                // Our FIN-ACK was lost. Stay while the sender keeps asking (it repeats FIN at
+                // most every max_rto), so only a silent sender lets us go.
+                self.fin_ack_due = true;
+                self.state = State::Draining {
+                    until: now + self.cfg.linger,
+                };
+                return;
+            }
+            (State::Draining { .. }, Packet::Data { .. }) => {
+                self.ack_now = true;
+                return;
+            }
+            (State::Draining { .. }, _) => return,
+            _ => {}
+        }
         match packet {
             Packet::Handshake { token } => {
                 if self.cfg.handshake == Handshake::Expect(token) {
@@ -127,10 +156,6 @@ impl<K: ByteSink> Receiver<K> {
                 offset,
                 payload,
             } => {
-                if self.state == State::AwaitingHandshake {
-                    self.stats.datagrams_dropped += 1; // unproven peer
-                    return;
-                }
                 if self.state == State::Handshaking {
                     self.state = State::Receiving;
                     self.handshake_at = None;
@@ -150,6 +175,7 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Fires whatever deadlines have passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         match self.state {
             State::Closed => return,
             State::Draining { until } => {
@@ -179,6 +205,7 @@ impl<K: ByteSink> Receiver<K> {
     /// Writes the next datagram to send into `buf` and returns its length, or None.
     /// Call until it returns None after every `handle_*` call.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
         let conn = self.cfg.conn_id;
@@ -213,9 +240,9 @@ impl<K: ByteSink> Receiver<K> {
         if !due {
             return None;
         }
-        let largest = self.largest_pn?;
         self.ack_now = false;
         self.ack_at = None;
+        let largest = self.largest_pn?; // nothing received yet: nothing to acknowledge
         self.unacked = 0;
         let cumulative = self.received.first_missing_from(self.delivered);
         let delay_us = now
@@ -239,6 +266,9 @@ impl<K: ByteSink> Receiver<K> {
 
     /// Earliest instant at which `handle_timeout` or `poll_transmit` has work; None once done.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.output_waiting() {
+            return Some(self.last_now); // a shell that stopped polling early comes back at once
+        }
         match self.state {
             State::Closed => None,
             State::Draining { until } => Some(until),
@@ -280,12 +310,27 @@ impl<K: ByteSink> Receiver<K> {
         self.delivered
     }
 
+    /// Out-of-order bytes held in memory; never more than `recv_window`.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered_bytes
+    }
+
     pub fn sink(&self) -> &K {
         &self.sink
     }
 
     pub fn into_sink(self) -> K {
         self.sink
+    }
+
+    /// Whether `poll_transmit` would return a datagram right now.
+    fn output_waiting(&self) -> bool {
+        self.reset_pending.is_some()
+            || (self.state != State::Closed
+                && self.state != State::Handshaking
+                && (self.handshake_ack_due
+                    || self.fin_ack_due
+                    || (self.ack_now && self.largest_pn.is_some())))
     }
 
     /// Highest stream offset (exclusive) accepted now: one window beyond the sink's progress.
@@ -296,7 +341,7 @@ impl<K: ByteSink> Receiver<K> {
     }
 
     fn on_data(&mut self, now: Instant, pn: u32, offset: u64, payload: &[u8]) {
-        let expected = self.largest_pn.map_or(0, |l| l + 1);
+        let expected = self.largest_pn.map_or(0, |l| l.saturating_add(1));
         let pn = packet::expand_pn(expected, pn);
         if self.largest_pn.is_none_or(|l| pn > l) {
             self.largest_pn = Some(pn);
@@ -309,8 +354,8 @@ impl<K: ByteSink> Receiver<K> {
             ));
             return;
         }
-        if matches!(self.state, State::Draining { .. }) || payload.is_empty() {
-            self.ack_now = true; // window probe, or the sender missed our last ACK
+        if payload.is_empty() {
+            self.ack_now = true; // window probe
             return;
         }
         // Trim to the flow window; bytes beyond it are dropped (the sender overran a window it
@@ -419,7 +464,6 @@ impl<K: ByteSink> Receiver<K> {
             return;
         }
         match self.state {
-            State::Draining { .. } => self.fin_ack_due = true,
             State::Receiving | State::Handshaking if self.delivered == self.cfg.total => {
                 self.fin_ack_due = true;
                 self.state = State::Draining {

@@ -66,12 +66,23 @@ pub struct SentPacket {
     pub phase: u8,
 }
 
+/// One window reduction and the packets declared lost in it (RFC 9002 §7.3.2 recovery
+/// period: losses of packets sent before `start` belong to it).
+#[derive(Debug, Clone, Copy)]
+struct Episode {
+    start: Instant,
+    lost: u64,
+    spurious: u64,
+}
+
 /// A packet declared lost, kept for 2·RTO to recognise spurious loss declarations.
 #[derive(Debug, Clone, Copy)]
 struct LostPacket {
     offset: u64,
     end: u64,
     lost_time: Instant,
+    /// When its bytes were first sent again.
+    resent: Option<Instant>,
 }
 
 impl SentPacket {
@@ -92,7 +103,8 @@ enum RangeKind {
 /// Call order, for the shell:
 /// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
-/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
+/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram (a shell that
+///    stops earlier to bound its work per turn gets `next_deadline() == now` and comes back);
 /// 4. `poll_event()` until `None`; after `Finished` or `Failed` the machine is closed;
 /// 5. re-arm the timer with `next_deadline()` (`None`: nothing will ever be due).
 pub struct Sender<S: ByteSource> {
@@ -111,6 +123,7 @@ pub struct Sender<S: ByteSource> {
     lost: RangeSet,
     sent: VecDeque<SentPacket>,
     recently_lost: VecDeque<LostPacket>,
+    episode: Option<Episode>,
     bytes_in_flight: u64,
     largest_acked: Option<u64>,
     rtt: RttEstimator,
@@ -128,8 +141,9 @@ pub struct Sender<S: ByteSource> {
     last_progress: Instant,
     handshake_at: Option<Instant>,
     fin_at: Option<Instant>,
-    fin_backoff: u32,
     reset_pending: Option<ResetReason>,
+    /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
+    last_now: Instant,
     events: VecDeque<Event>,
     // Delivery-rate state.
     delivered: u64,
@@ -140,6 +154,8 @@ pub struct Sender<S: ByteSource> {
     round: u64,
     next_round_delivered: u64,
     max_in_flight_since_ack: u64,
+    /// The congestion window or the pacer held data back since the last ACK.
+    window_limited_since_ack: bool,
     stats: Stats,
 }
 
@@ -168,6 +184,7 @@ impl<S: ByteSource> Sender<S> {
             lost: RangeSet::new(),
             sent: VecDeque::new(),
             recently_lost: VecDeque::new(),
+            episode: None,
             bytes_in_flight: 0,
             largest_acked: None,
             pacer: Pacer::new(),
@@ -182,8 +199,8 @@ impl<S: ByteSource> Sender<S> {
             last_progress: now,
             handshake_at,
             fin_at: None,
-            fin_backoff: 0,
             reset_pending: None,
+            last_now: now,
             events: VecDeque::new(),
             delivered: 0,
             delivered_time: now,
@@ -193,6 +210,7 @@ impl<S: ByteSource> Sender<S> {
             round: 0,
             next_round_delivered: 0,
             max_in_flight_since_ack: 0,
+            window_limited_since_ack: false,
             stats: Stats::default(),
             cfg,
         };
@@ -202,6 +220,7 @@ impl<S: ByteSource> Sender<S> {
 
     /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -213,6 +232,11 @@ impl<S: ByteSource> Sender<S> {
             }
         };
         self.stats.datagrams_received += 1;
+        if self.state == State::AwaitingHandshake && !matches!(packet, Packet::Handshake { .. }) {
+            // Unproven peer: not even a RESET is heard from it.
+            self.stats.datagrams_dropped += 1;
+            return;
+        }
         match packet {
             Packet::Ack(ack) => {
                 if self.state == State::Handshaking {
@@ -246,6 +270,7 @@ impl<S: ByteSource> Sender<S> {
 
     /// Fires whatever deadlines have passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -285,6 +310,7 @@ impl<S: ByteSource> Sender<S> {
     /// `buf` should hold `max_datagram` bytes; a smaller buffer gives smaller DATA packets.
     /// Call until it returns None after every `handle_*` call.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
         if let Some(reason) = self.reset_pending.take() {
@@ -304,8 +330,10 @@ impl<S: ByteSource> Sender<S> {
             }
             State::Closing => {
                 if self.fin_at.is_some_and(|t| t <= now) {
-                    self.fin_at = Some(now + self.rtt.rto_backed_off(self.fin_backoff));
-                    self.fin_backoff += 1;
+                    // One RTO apart, without backoff: a FIN is one tiny datagram per RTO, and
+                    // at heavy loss more tries before the idle timeout decide between
+                    // Finished and DeadPeer.
+                    self.fin_at = Some(now + self.rtt.rto());
                     let fin = Packet::Fin {
                         final_size: self.cfg.total,
                     };
@@ -324,6 +352,9 @@ impl<S: ByteSource> Sender<S> {
 
     /// Earliest instant at which `handle_timeout` has work; None once closed.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.output_waiting() {
+            return Some(self.last_now); // a shell that stopped polling early comes back at once
+        }
         if self.state == State::Closed {
             return None;
         }
@@ -376,6 +407,22 @@ impl<S: ByteSource> Sender<S> {
 
     pub fn bytes_in_flight(&self) -> u64 {
         self.bytes_in_flight
+    }
+
+    /// Whether `poll_transmit` would return a datagram right now (pacer and windows allowing).
+    fn output_waiting(&self) -> bool {
+        if self.reset_pending.is_some() {
+            return true;
+        }
+        if self.state != State::Sending {
+            return false;
+        }
+        self.probes_due > 0
+            || self.window_probe_due
+            || (self.pace_at.is_none()
+                && self
+                    .pick_range(self.mss)
+                    .is_some_and(|(_, len, _)| self.bytes_in_flight + len <= self.cc.window()))
     }
 
     fn begin_sending(&mut self, now: Instant) {
@@ -460,11 +507,13 @@ impl<S: ByteSource> Sender<S> {
             return None;
         };
         if self.bytes_in_flight + len > self.cc.window() {
+            self.window_limited_since_ack = true;
             return None; // congestion-window limited; an ACK will reopen it
         }
         let size = len + DATA_HEADER_LEN as u64;
         let rate = self.cc.pacing_rate(&self.rtt);
         if let Some(at) = self.pacer.earliest_send(now, rate, size) {
+            self.window_limited_since_ack = true;
             self.pace_at = Some(at);
             return None;
         }
@@ -520,6 +569,11 @@ impl<S: ByteSource> Sender<S> {
             RangeKind::Retransmission => {
                 self.lost.remove(offset, offset + n);
                 self.stats.bytes_retransmitted += n;
+                for p in self.recently_lost.iter_mut() {
+                    if p.resent.is_none() && p.offset < offset + n && offset < p.end {
+                        p.resent = Some(now);
+                    }
+                }
             }
         }
         if self.bytes_in_flight == 0 {
@@ -611,7 +665,7 @@ impl<S: ByteSource> Sender<S> {
                     .update(now.saturating_duration_since(p.sent_time), delay);
             }
         }
-        let acked_bytes = self.resolve_packets(now);
+        let newest_acked_sent = self.resolve_packets(now);
         if newly > 0 {
             self.stats.bytes_delivered += newly;
             self.last_progress = now;
@@ -619,9 +673,12 @@ impl<S: ByteSource> Sender<S> {
             self.tlp_sent = false;
             self.rto_base = Some(now);
         }
-        if let Some(newest_sent) = acked_bytes {
+        if let Some(newest_sent) = newest_acked_sent {
             let cwnd = self.cc.window();
-            let app_limited = self.max_in_flight_since_ack * 2 < cwnd;
+            // RFC 9002 §7.8: the window is under-used when neither it nor the pacer held data
+            // back and little was in flight. A pacing-limited sender is not app-limited.
+            let app_limited =
+                !self.window_limited_since_ack && self.max_in_flight_since_ack * 2 < cwnd;
             let sample = AckSample {
                 bytes_acked: newly,
                 newest_acked_sent: newest_sent,
@@ -631,6 +688,7 @@ impl<S: ByteSource> Sender<S> {
             };
             self.cc.on_ack(now, &sample);
             self.max_in_flight_since_ack = self.bytes_in_flight;
+            self.window_limited_since_ack = false;
         }
         self.check_all_acked(now);
     }
@@ -649,6 +707,7 @@ impl<S: ByteSource> Sender<S> {
         let loss_delay = self.rtt.loss_delay();
         let mut newest_acked: Option<SentPacket> = None;
         let mut largest_lost_sent: Option<Instant> = None;
+        let mut lost_count = 0;
         self.loss_time = None;
         for p in self.sent.iter_mut() {
             if p.pn > largest {
@@ -677,7 +736,9 @@ impl<S: ByteSource> Sender<S> {
                     offset: p.offset,
                     end: p.end(),
                     lost_time: now,
+                    resent: None,
                 });
+                lost_count += 1;
                 largest_lost_sent =
                     Some(largest_lost_sent.map_or(p.sent_time, |t| t.max(p.sent_time)));
             } else {
@@ -703,14 +764,26 @@ impl<S: ByteSource> Sender<S> {
             }
         }
         if let Some(t) = largest_lost_sent {
+            match &mut self.episode {
+                Some(e) if t <= e.start => e.lost += lost_count,
+                _ => {
+                    self.episode = Some(Episode {
+                        start: now,
+                        lost: lost_count,
+                        spurious: 0,
+                    })
+                }
+            }
             self.cc.on_congestion_event(now, t);
         }
         newest_acked.map(|p| p.sent_time)
     }
 
-    /// A packet declared lost whose bytes are now acknowledged while all of them still wait
-    /// in the retransmission set was never lost: the acknowledgement came from its original
-    /// transmission (reordering, a delayed ACK, or a spurious RTO). Kept for 2·RTO.
+    /// A packet declared lost whose bytes are now acknowledged was never lost if the
+    /// acknowledgement cannot be for the retransmission: its bytes were not resent yet, or were
+    /// resent less than min_rtt ago (no answer can come back faster). The original then
+    /// arrived (reordering, a delayed ACK, or a spurious RTO). Records are kept for 2·RTO.
+    /// A late original arriving after the retransmission is not recognised (that needs D-SACK).
     fn detect_spurious_losses(&mut self, now: Instant) {
         let keep = self.rtt.rto() * 2;
         while self
@@ -721,18 +794,33 @@ impl<S: ByteSource> Sender<S> {
             self.recently_lost.pop_front();
         }
         let mut spurious = 0;
+        let mut in_episode = 0;
+        let episode_start = self.episode.map(|e| e.start);
         let (acked, lost) = (&self.acked, &self.lost);
+        let min_rtt = self.rtt.min_rtt();
         self.recently_lost.retain(|p| {
-            if acked.contains(p.offset, p.end) && lost.contains(p.offset, p.end) {
-                spurious += 1;
-                false
-            } else {
-                true
+            if !acked.contains(p.offset, p.end) {
+                return true;
             }
+            let original =
+                lost.contains(p.offset, p.end) || p.resent.is_some_and(|t| now < t + min_rtt);
+            if original {
+                spurious += 1;
+                if episode_start.is_some_and(|start| p.lost_time >= start) {
+                    in_episode += 1;
+                }
+            }
+            false
         });
-        if spurious > 0 {
-            self.stats.spurious_losses += spurious;
-            self.cc.on_spurious_loss(now);
+        self.stats.spurious_losses += spurious;
+        // Undo the reduction only when every loss that caused it was spurious (RFC 9438 §4.9).
+        if let Some(e) = &mut self.episode {
+            e.spurious += in_episode;
+            if in_episode > 0 && e.spurious >= e.lost {
+                self.episode = None;
+                self.stats.undone_reductions += 1;
+                self.cc.on_spurious_loss(now);
+            }
         }
     }
 
@@ -748,6 +836,7 @@ impl<S: ByteSource> Sender<S> {
     /// window collapses (RFC 5681 §3.1).
     fn on_rto(&mut self, now: Instant) {
         self.stats.rto_count += 1;
+        let mut lost_count = 0;
         for p in self.sent.iter_mut() {
             if p.state == PacketState::InFlight {
                 p.state = PacketState::Lost;
@@ -760,9 +849,16 @@ impl<S: ByteSource> Sender<S> {
                     offset: p.offset,
                     end: p.end(),
                     lost_time: now,
+                    resent: None,
                 });
+                lost_count += 1;
             }
         }
+        self.episode = Some(Episode {
+            start: now,
+            lost: lost_count,
+            spurious: 0,
+        });
         self.sent.clear();
         self.bytes_in_flight = 0;
         self.loss_time = None;
@@ -783,6 +879,7 @@ impl<S: ByteSource> Sender<S> {
             self.fin_at = Some(now);
             self.sent.clear();
             self.recently_lost.clear();
+            self.episode = None;
             self.lost = RangeSet::new();
             self.bytes_in_flight = 0;
             self.last_progress = now;

@@ -327,6 +327,9 @@ pub struct Limits {
     pub max_time: Duration,
     /// Loop iterations allowed.
     pub max_steps: u64,
+    /// Granularity of the simulated reactor timer: machine deadlines are rounded up to a
+    /// multiple of it (arrivals are not), as a timer wheel with this tick would. Zero = exact.
+    pub timer_tick: Duration,
 }
 
 impl Default for Limits {
@@ -334,8 +337,20 @@ impl Default for Limits {
         Limits {
             max_time: Duration::from_secs(600),
             max_steps: 50_000_000,
+            timer_tick: Duration::ZERO,
         }
     }
+}
+
+/// Rounds `deadline` up to the next multiple of `tick` after `start` (never earlier).
+fn round_up(deadline: Instant, start: Instant, tick: Duration) -> Instant {
+    if tick.is_zero() || deadline <= start {
+        return deadline;
+    }
+    let since = (deadline - start).as_nanos();
+    let tick_ns = tick.as_nanos();
+    let ticks = since.div_ceil(tick_ns);
+    start + Duration::from_nanos(u64::try_from(ticks * tick_ns).unwrap_or(u64::MAX))
 }
 
 /// How a simulated transfer ended.
@@ -396,6 +411,8 @@ pub fn run_transfer<S: ByteSource, K: ByteSink>(
         while let Some(d) = backward.recv(now) {
             sender.handle_datagram(now, &d);
         }
+        // A timer wheel fires at tick boundaries, never early; an arrival wakes the loop too
+        // (the reactor reads the socket), and then timeouts already due are served as well.
         if sender.next_deadline().is_some_and(|t| t <= now) {
             sender.handle_timeout(now);
         }
@@ -420,9 +437,10 @@ pub fn run_transfer<S: ByteSource, K: ByteSink>(
         if out.sender.is_some() && out.receiver.is_some() {
             break;
         }
+        let tick = |d: Option<Instant>| d.map(|t| round_up(t, start, limits.timer_tick));
         let next = [
-            sender.next_deadline(),
-            receiver.next_deadline(),
+            tick(sender.next_deadline()),
+            tick(receiver.next_deadline()),
             forward.next_arrival(),
             backward.next_arrival(),
         ]
@@ -445,6 +463,22 @@ pub fn run_transfer<S: ByteSource, K: ByteSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timer_tick_rounds_deadlines_up_never_down() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(round_up(t0 + ms(3), t0, ms(1)), t0 + ms(3));
+        assert_eq!(
+            round_up(t0 + Duration::from_micros(3001), t0, ms(1)),
+            t0 + ms(4)
+        );
+        assert_eq!(
+            round_up(t0 + Duration::from_micros(1), t0, ms(5)),
+            t0 + ms(5)
+        );
+        assert_eq!(round_up(t0 + ms(7), t0, Duration::ZERO), t0 + ms(7));
+    }
 
     #[test]
     fn same_seed_same_fate_for_every_datagram() {

@@ -46,7 +46,9 @@ pub struct Config {
     pub max_ack_delay: Duration,
     /// Receiver: flow window: bytes accepted beyond what the sink has taken.
     pub recv_window: u64,
-    /// Receiver: how long it answers a repeated FIN after reporting `Finished`.
+    /// Receiver: after reporting `Finished`, it keeps answering FIN until this long passes
+    /// without one. Several FINs in a row may be lost, so the default equals the idle timeout,
+    /// which is how long the sender keeps repeating FIN.
     pub linger: Duration,
     /// Receiver: retry delay after the sink said `WouldBlock`.
     pub sink_retry: Duration,
@@ -70,7 +72,7 @@ impl Config {
             idle_timeout: Duration::from_secs(10),
             max_ack_delay: Duration::from_millis(5),
             recv_window: 16 * 1024 * 1024,
-            linger: Duration::from_secs(3),
+            linger: Duration::from_secs(10),
             sink_retry: Duration::from_millis(1),
             handshake: Handshake::None,
             handshake_interval: Duration::from_millis(250),
@@ -209,6 +211,8 @@ pub struct Stats {
     pub rto_count: u64,
     /// Packets declared lost whose bytes were then acknowledged before being resent (sender).
     pub spurious_losses: u64,
+    /// Window reductions undone because all their losses were spurious (sender).
+    pub undone_reductions: u64,
     /// Smoothed RTT (sender).
     pub srtt: Duration,
     /// Congestion window in bytes (sender).

@@ -28,7 +28,20 @@ pub struct Cubic {
     /// Reno-friendly estimate W_est in segments (RFC 9438 §4.3).
     w_est: f64,
     recovery_start: Option<Instant>,
+    /// State before the last reduction, for undo (RFC 9438 §4.9).
+    before_reduction: Option<Saved>,
     hystart: SlowStartExit,
+}
+
+/// The variables RFC 9438 §4.9 saves at a congestion event.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    cwnd: f64,
+    ssthresh: f64,
+    w_max: f64,
+    k: f64,
+    epoch_start: Option<Instant>,
+    w_est: f64,
 }
 
 impl Cubic {
@@ -43,6 +56,7 @@ impl Cubic {
             epoch_start: None,
             w_est: 0.0,
             recovery_start: None,
+            before_reduction: None,
             hystart: SlowStartExit::new(),
         }
     }
@@ -58,6 +72,17 @@ impl Cubic {
     /// W_cubic(t) of RFC 9438 §4.2, in segments.
     fn w_cubic(&self, t: f64) -> f64 {
         C * (t - self.k).powi(3) + self.w_max
+    }
+
+    fn save(&mut self) {
+        self.before_reduction = Some(Saved {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+            k: self.k,
+            epoch_start: self.epoch_start,
+            w_est: self.w_est,
+        });
     }
 
     fn start_epoch(&mut self, now: Instant) {
@@ -126,6 +151,7 @@ impl CongestionController for Cubic {
             return;
         }
         self.recovery_start = Some(now);
+        self.save();
         let cwnd = self.segments();
         // §4.7 fast convergence.
         self.w_max = if cwnd < self.w_max {
@@ -142,11 +168,24 @@ impl CongestionController for Cubic {
 
     fn on_rto(&mut self, now: Instant) {
         // §4.8: remember the curve, restart from the minimum window in slow start.
+        self.save();
         self.w_max = self.segments();
         self.ssthresh = (self.cwnd * BETA).max(self.min_window());
         self.cwnd = self.min_window();
         self.epoch_start = None;
         self.recovery_start = Some(now);
+    }
+
+    fn on_spurious_loss(&mut self, _now: Instant) {
+        if let Some(saved) = self.before_reduction.take() {
+            self.cwnd = self.cwnd.max(saved.cwnd);
+            self.ssthresh = saved.ssthresh;
+            self.w_max = saved.w_max;
+            self.k = saved.k;
+            self.epoch_start = saved.epoch_start;
+            self.w_est = saved.w_est;
+            self.recovery_start = None;
+        }
     }
 
     fn window(&self) -> u64 {
@@ -232,6 +271,20 @@ mod tests {
         }
         let w = cc.window() as f64 / MSS as f64;
         assert!((95.0..=110.0).contains(&w), "window {w} segments after K");
+    }
+
+    #[test]
+    fn spurious_loss_restores_window_and_curve() {
+        let t0 = Instant::now();
+        let mut cc = Cubic::new(MSS);
+        cc.cwnd = 100.0 * MSS as f64;
+        cc.ssthresh = 80.0 * MSS as f64;
+        cc.on_congestion_event(t0 + Duration::from_millis(1), t0);
+        assert_eq!(cc.window(), 70 * MSS);
+        cc.on_spurious_loss(t0 + Duration::from_millis(2));
+        assert_eq!(cc.window(), 100 * MSS);
+        assert_eq!(cc.ssthresh, 80.0 * MSS as f64);
+        assert_eq!(cc.w_max, 0.0);
     }
 
     #[test]

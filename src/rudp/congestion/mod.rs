@@ -67,9 +67,9 @@ pub trait CongestionController {
     fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64>;
     /// Whether the controller is in slow start (for stats and tests).
     fn in_slow_start(&self) -> bool;
-    /// Packets declared lost turned out to have arrived (their bytes were acknowledged before
-    /// any retransmission left). Controllers that can undo a reduction do it here (RFC 9438
-    /// §4.9); the default ignores it.
+    /// Every packet declared lost in the last reduction (congestion event or RTO) turned out
+    /// to have arrived (its bytes were acknowledged before any retransmission left): undo that
+    /// reduction (RFC 9438 §4.9). The default ignores it.
     fn on_spurious_loss(&mut self, _now: Instant) {}
     /// Tag stored with each sent packet so a controller can later tell which of its phases a
     /// sample belongs to (BBR: pacing gain above or below 1). Window-based controllers: 0.

@@ -17,6 +17,8 @@ pub struct NewReno {
     acked_in_ca: u64,
     /// Packets sent before this instant belong to the current recovery period.
     recovery_start: Option<Instant>,
+    /// (cwnd, ssthresh) before the last reduction, for undo.
+    before_reduction: Option<(u64, u64)>,
     hystart: SlowStartExit,
 }
 
@@ -29,6 +31,7 @@ impl NewReno {
             ssthresh: u64::MAX,
             acked_in_ca: 0,
             recovery_start: None,
+            before_reduction: None,
             hystart: SlowStartExit::new(),
         }
     }
@@ -73,16 +76,26 @@ impl CongestionController for NewReno {
             return;
         }
         self.recovery_start = Some(now);
+        self.before_reduction = Some((self.cwnd, self.ssthresh));
         self.cwnd = (self.cwnd / 2).max(self.min_window());
         self.ssthresh = self.cwnd;
         self.acked_in_ca = 0;
     }
 
     fn on_rto(&mut self, now: Instant) {
+        self.before_reduction = Some((self.cwnd, self.ssthresh));
         self.ssthresh = (self.cwnd / 2).max(self.min_window());
         self.cwnd = self.min_window();
         self.recovery_start = Some(now);
         self.acked_in_ca = 0;
+    }
+
+    fn on_spurious_loss(&mut self, _now: Instant) {
+        if let Some((cwnd, ssthresh)) = self.before_reduction.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = ssthresh;
+            self.recovery_start = None;
+        }
     }
 
     fn window(&self) -> u64 {
@@ -154,6 +167,19 @@ mod tests {
         cc.on_ack(t2 + Duration::from_millis(100), &sample(&r, 5 * MSS, t2));
         assert_eq!(cc.window(), 6 * MSS);
         assert!(!cc.in_slow_start());
+    }
+
+    #[test]
+    fn spurious_loss_restores_the_window_before_the_reduction() {
+        let t0 = Instant::now();
+        let mut cc = NewReno::new(MSS);
+        cc.on_congestion_event(t0 + Duration::from_millis(1), t0);
+        assert_eq!(cc.window(), 5 * MSS);
+        cc.on_spurious_loss(t0 + Duration::from_millis(2));
+        assert_eq!(cc.window(), 10 * MSS);
+        assert!(cc.in_slow_start());
+        cc.on_spurious_loss(t0 + Duration::from_millis(3)); // nothing left to undo
+        assert_eq!(cc.window(), 10 * MSS);
     }
 
     #[test]
