@@ -67,8 +67,9 @@ fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
 #[test]
 fn downloads_of_edge_sizes_are_byte_exact() {
     let daemon = Daemon::start(&[]);
-    // 1448 is one full DATA payload at the default 1472-byte datagram.
-    let sizes = [0usize, 1, 1448, 1449, 10 << 20];
+    // One full DATA payload and one byte more: 1448 at the ordinary 1472-byte datagram,
+    // 65483 at the 65507-byte datagram used towards a loopback peer.
+    let sizes = [0usize, 1, 1448, 1449, 65_483, 65_484, 10 << 20];
     for (i, size) in sizes.iter().enumerate() {
         random_file(
             &daemon.files.join(format!("f{size}.bin")),
@@ -319,7 +320,7 @@ fn listing(dir: &Path) -> Vec<String> {
 fn uploads_of_edge_sizes_are_stored_byte_exact_and_announced() {
     let daemon = Daemon::start(&[]);
     let local = temp_dir("up-local");
-    let sizes = [0usize, 1, 1448, 1449, 10 << 20];
+    let sizes = [0usize, 1, 1448, 1449, 65_483, 65_484, 10 << 20];
     for (i, size) in sizes.iter().enumerate() {
         random_file(&local.join(format!("u{size}.bin")), *size, 50 + i as u64);
     }

@@ -530,26 +530,37 @@ impl Server {
     /// stops a transfer; then reports transfers that ended to their clients.
     fn answer_transfer_requests(&mut self, now: Instant) {
         while let Some(request) = self.chat.poll_transfer_request() {
+            let client = match &request {
+                TransferRequest::Get { client, .. }
+                | TransferRequest::Put { client, .. }
+                | TransferRequest::Cancel { client, .. } => *client,
+            };
+            // The connection may have been dropped since its request was parsed this turn.
+            let Some(peer_ip) = self.conns.get(client).map(|c| c.peer.ip()) else {
+                continue;
+            };
             let reply = match request {
                 TransferRequest::Get {
                     client,
                     request,
                     name,
                     offset,
-                } => match self
-                    .udp
-                    .start_download(now, &self.shared, client, &name, offset)
-                {
-                    Ok(offer) => {
-                        info!(
-                            "client {client}: sending {name} bytes [{}, {}) as transfer {:016x}",
-                            offer.start, offer.size, offer.conn_id
-                        );
-                        self.drive_transfer(now, offer.conn_id);
-                        Reply::Offer(client, request, offer)
+                } => {
+                    match self
+                        .udp
+                        .start_download(now, &self.shared, client, peer_ip, &name, offset)
+                    {
+                        Ok(offer) => {
+                            info!(
+                                "client {client}: sending {name} bytes [{}, {}) as transfer {:016x}",
+                                offer.start, offer.size, offer.conn_id
+                            );
+                            self.drive_transfer(now, offer.conn_id);
+                            Reply::Offer(client, request, offer)
+                        }
+                        Err((code, text)) => Reply::Refused(client, request, code, text),
                     }
-                    Err((code, text)) => Reply::Refused(client, request, code, text),
-                },
+                }
                 TransferRequest::Put {
                     client,
                     request,
@@ -560,6 +571,7 @@ impl Server {
                     now,
                     &self.shared,
                     client,
+                    peer_ip,
                     &name,
                     size,
                     crate::files::digest::Digest(digest),

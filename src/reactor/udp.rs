@@ -19,7 +19,7 @@ use log::{debug, info, warn};
 use mio::net::UdpSocket;
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,6 @@ const RECV_BUF_LEN: usize = 65_536;
 pub struct TransferLimits {
     pub per_client: usize,
     pub total: usize,
-    /// Largest datagram the server sends.
-    pub max_datagram: usize,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
 }
@@ -44,7 +42,6 @@ impl Default for TransferLimits {
         TransferLimits {
             per_client: 4,
             total: 256,
-            max_datagram: packet::DEFAULT_DATAGRAM,
             max_upload: 4 << 30,
         }
     }
@@ -170,6 +167,21 @@ struct CachedDigest {
     digest: Digest,
 }
 
+/// Bytes asked for each UDP socket buffer: a window of large datagrams must not overflow the
+/// kernel's default (about 208 KiB, three 64 KiB datagrams). The kernel caps the request at
+/// `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges a UDP socket's buffers (best effort: the kernel's caps apply).
+pub fn set_socket_buffers(socket: &UdpSocket) {
+    if let Err(e) = rustix::net::sockopt::set_socket_recv_buffer_size(socket, SOCKET_BUFFER) {
+        debug!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(socket, SOCKET_BUFFER) {
+        debug!("cannot enlarge the UDP send buffer: {e}");
+    }
+}
+
 /// Every transfer of the daemon and their socket.
 pub struct UdpService {
     socket: UdpSocket,
@@ -184,9 +196,10 @@ pub struct UdpService {
 }
 
 impl UdpService {
-    /// Wraps a bound socket.
+    /// Wraps a bound socket, with socket buffers large enough for bursts of big datagrams.
     pub fn new(socket: UdpSocket, limits: TransferLimits) -> io::Result<UdpService> {
         let port = socket.local_addr()?.port();
+        set_socket_buffers(&socket);
         Ok(UdpService {
             socket,
             port,
@@ -247,11 +260,13 @@ impl UdpService {
 
     /// Sets up an upload of `size` bytes as `file_name`, received into a hidden temporary file
     /// in the shared folder and put in place only once its size and digest match.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the PUT and its client
     pub fn start_upload(
         &mut self,
         now: Instant,
         shared: &SharedDir,
         client: ClientId,
+        peer_ip: IpAddr,
         file_name: &str,
         size: u64,
         digest: Digest,
@@ -300,7 +315,7 @@ impl UdpService {
         })?;
         let mut config = Config::new(conn_id, 0, size);
         config.handshake = Handshake::Expect(token);
-        config.max_datagram = self.limits.max_datagram;
+        config.max_datagram = packet::max_datagram_for(peer_ip);
         let receiver = match Receiver::new(config, part, now) {
             Ok(r) => r,
             Err(e) => {
@@ -342,6 +357,7 @@ impl UdpService {
         now: Instant,
         shared: &SharedDir,
         client: ClientId,
+        peer_ip: IpAddr,
         name: &str,
         offset: u64,
     ) -> Result<Offer, (ErrorCode, String)> {
@@ -374,7 +390,7 @@ impl UdpService {
         })?;
         let mut config = Config::new(conn_id, offset, size);
         config.handshake = Handshake::Expect(token);
-        config.max_datagram = self.limits.max_datagram;
+        config.max_datagram = packet::max_datagram_for(peer_ip);
         let sender = Sender::new(config, source, now)
             .map_err(|e| (ErrorCode::TransferFailed, format!("{name}: {e}")))?;
         self.transfers.insert(

@@ -22,6 +22,20 @@ pub const MIN_DATAGRAM: usize = 1200;
 pub const MAX_DATAGRAM: usize = 65507;
 /// Default datagram size: 1500-byte Ethernet MTU - 20 IPv4 - 8 UDP.
 pub const DEFAULT_DATAGRAM: usize = 1472;
+/// The datagram size to use towards `peer`: the largest loopback carries unfragmented (its MTU
+/// is 65,536 bytes, so 65,507 bytes of IPv4 UDP payload, 65,488 over IPv6, which has a 40-byte
+/// header), else the ordinary-path default (1,472 bytes; 1,452 over IPv6).
+///
+/// Fewer, larger datagrams are what make a loopback transfer cheap: the cost is per system call.
+pub fn max_datagram_for(peer: std::net::IpAddr) -> usize {
+    match (peer.is_loopback(), peer.is_ipv4()) {
+        (true, true) => MAX_DATAGRAM,
+        (true, false) => 65_536 - 40 - 8,
+        (false, true) => DEFAULT_DATAGRAM,
+        (false, false) => 1500 - 40 - 8,
+    }
+}
+
 /// Stream offsets travel as 48 bits, so a transfer is at most 2^48 - 1 bytes (256 TiB).
 pub const MAX_STREAM_OFFSET: u64 = (1 << 48) - 1;
 /// Length of the token that HANDSHAKE proves.
@@ -606,6 +620,20 @@ fn mix_step(lane: u64, word: u64, k: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn datagram_size_follows_the_path() {
+        use std::net::IpAddr;
+        let v4_lo: IpAddr = [127, 0, 0, 1].into();
+        let v4: IpAddr = [10, 1, 2, 3].into();
+        let v6_lo: IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
+        assert_eq!(super::max_datagram_for(v4_lo), 65_507);
+        assert_eq!(super::max_datagram_for(v6_lo), 65_488);
+        assert_eq!(super::max_datagram_for(v4), 1472);
+        assert!(
+            (super::MIN_DATAGRAM..=super::MAX_DATAGRAM).contains(&super::max_datagram_for(v6_lo))
+        );
+    }
+
     use super::*;
 
     const CONN: u64 = 0x0102_0304_0506_0708;

@@ -319,8 +319,10 @@ impl Transfers {
         let mut socket = UdpSocket::bind(SocketAddr::new(any, 0))
             .and_then(|s| s.connect(server).map(|()| s))
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        chatd::reactor::udp::set_socket_buffers(&socket);
         let mut config = Config::new(offer.conn_id, offer.start, offer.size);
         config.handshake = Handshake::Send(offer.token);
+        config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();
         let (machine, verb) = match pending {
             Pending::Get { part, .. } => Receiver::new(config, *part, now)
