@@ -515,6 +515,22 @@ impl Transfers {
         ok: bool,
         text: &str,
     ) -> Option<String> {
+        // The server's verdict on an upload settles it even while our sender still waits for
+        // a FIN-ACK that was lost: the server checked size and digest before saying so.
+        if ok
+            && let Some((&token, _)) = self
+                .active
+                .iter()
+                .find(|(_, a)| a.conn_id == conn_id && matches!(a.machine, Machine::Upload(_)))
+            && let Some(active) = self.active.remove(&token)
+        {
+            let up = Uploaded {
+                name: active.name,
+                size: active.size,
+                elapsed: now.saturating_duration_since(active.started),
+            };
+            self.uploaded.insert(conn_id, up);
+        }
         if let Some(up) = self.uploaded.remove(&conn_id) {
             let name = render::escape(&up.name);
             if !ok {
