@@ -46,6 +46,9 @@ const SCRATCH_LEN: usize = 64 * 1024;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection may take to flush and see the peer's EOF.
 const LINGER: Duration = Duration::from_secs(2);
+/// Bytes of shared files hashed per loop turn for pending offers: a few milliseconds of work,
+/// so chat stays responsive while a large file is hashed.
+const HASH_BUDGET: usize = 8 << 20;
 /// Pause before accepting again after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -229,7 +232,7 @@ impl Server {
     /// How long poll may sleep: until the next deadline, not at all when work is pending,
     /// forever when there is nothing to wait for.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.still_readable.is_empty() || self.udp_readable {
+        if !self.still_readable.is_empty() || self.udp_readable || self.udp.hashing() {
             return Some(Duration::ZERO);
         }
         [
@@ -546,17 +549,20 @@ impl Server {
                     name,
                     offset,
                 } => {
-                    match self
-                        .udp
-                        .start_download(now, &self.shared, client, peer_ip, &name, offset)
-                    {
-                        Ok(offer) => {
-                            info!(
-                                "client {client}: sending {name} bytes [{}, {}) as transfer {:016x}",
-                                offer.start, offer.size, offer.conn_id
-                            );
-                            self.drive_transfer(now, offer.conn_id);
-                            Reply::Offer(client, request, offer)
+                    let started = self.udp.start_download(
+                        now,
+                        &self.shared,
+                        client,
+                        peer_ip,
+                        request,
+                        &name,
+                        offset,
+                    );
+                    match started {
+                        Ok(Some(offer)) => self.offer_download(now, client, request, &name, offer),
+                        Ok(None) => {
+                            debug!("client {client}: hashing {name} before offering it");
+                            continue;
                         }
                         Err((code, text)) => Reply::Refused(client, request, code, text),
                     }
@@ -593,45 +599,76 @@ impl Server {
                     Reply::NoSuchTransfer(client)
                 }
             };
-            let udp_port = self.udp.port();
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
-            match reply {
-                Reply::Offer(client, request, offer) => out.send(
-                    client,
-                    &Frame::Offer {
-                        request,
-                        conn_id: offer.conn_id,
-                        token: offer.token,
-                        udp_port,
-                        start: offer.start,
-                        size: offer.size,
-                        digest: offer.digest.0,
-                    },
-                ),
-                Reply::Refused(client, request, code, text) => out.send(
-                    client,
-                    &Frame::Refused {
-                        request,
-                        code,
-                        text: &text,
-                    },
-                ),
-                Reply::NoSuchTransfer(client) => out.send(
-                    client,
-                    &Frame::Error {
-                        code: ErrorCode::UnknownTransfer,
-                        closing: false,
-                        text: "no such transfer",
-                    },
-                ),
-            }
+            self.send_reply(reply);
+        }
+        let mut hashed = Vec::new();
+        self.udp.run_hash_jobs(now, HASH_BUDGET, &mut hashed);
+        for h in hashed {
+            let reply = match h.outcome {
+                Ok(offer) => self.offer_download(now, h.client, h.request, &h.name, offer),
+                Err((code, text)) => Reply::Refused(h.client, h.request, code, text),
+            };
+            self.send_reply(reply);
         }
         self.report_finished_transfers(now);
+    }
+
+    /// Logs and starts driving an accepted download; the reply to send is its OFFER.
+    fn offer_download(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        request: u32,
+        name: &str,
+        offer: udp::Offer,
+    ) -> Reply {
+        info!(
+            "client {client}: sending {name} bytes [{}, {}) as transfer {:016x}",
+            offer.start, offer.size, offer.conn_id
+        );
+        self.drive_transfer(now, offer.conn_id);
+        Reply::Offer(client, request, offer)
+    }
+
+    /// Sends the answer to one transfer request over the client's TCP connection.
+    fn send_reply(&mut self, reply: Reply) {
+        let udp_port = self.udp.port();
+        let mut out = ConnOutbox::new(
+            &mut self.conns,
+            &mut self.to_flush,
+            &mut self.overflowed,
+            &mut self.to_close,
+        );
+        match reply {
+            Reply::Offer(client, request, offer) => out.send(
+                client,
+                &Frame::Offer {
+                    request,
+                    conn_id: offer.conn_id,
+                    token: offer.token,
+                    udp_port,
+                    start: offer.start,
+                    size: offer.size,
+                    digest: offer.digest.0,
+                },
+            ),
+            Reply::Refused(client, request, code, text) => out.send(
+                client,
+                &Frame::Refused {
+                    request,
+                    code,
+                    text: &text,
+                },
+            ),
+            Reply::NoSuchTransfer(client) => out.send(
+                client,
+                &Frame::Error {
+                    code: ErrorCode::UnknownTransfer,
+                    closing: false,
+                    text: "no such transfer",
+                },
+            ),
+        }
     }
 
     /// Tells each ended transfer's client how it went, and forgets the transfer.

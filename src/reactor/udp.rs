@@ -17,7 +17,7 @@ use crate::timer::TimerKey;
 use crate::wire::ErrorCode;
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::MetadataExt;
@@ -160,6 +160,47 @@ struct Transfer {
     timer: Option<(TimerKey, Instant)>,
 }
 
+/// Which version of a file: its identity and what changes when it is rewritten.
+#[derive(Debug, Clone, Copy)]
+struct FileVersion {
+    /// Device and inode.
+    key: (u64, u64),
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileVersion {
+    fn of(source: &FileSource) -> io::Result<FileVersion> {
+        let meta = source.metadata()?;
+        Ok(FileVersion {
+            key: (meta.dev(), meta.ino()),
+            size: source.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        })
+    }
+}
+
+/// A GET waiting for its file's digest, hashed a slice per loop turn.
+struct HashJob {
+    client: ClientId,
+    request: u32,
+    peer_ip: IpAddr,
+    name: String,
+    offset: u64,
+    source: FileSource,
+    version: FileVersion,
+    hasher: Hasher,
+    hashed: u64,
+}
+
+/// The answer to a GET whose file has been hashed.
+pub struct HashedOffer {
+    pub client: ClientId,
+    pub request: u32,
+    pub name: String,
+    pub outcome: Result<Offer, (ErrorCode, String)>,
+}
+
 /// Digest of a file version, keyed by device and inode, valid while size and mtime match.
 struct CachedDigest {
     size: u64,
@@ -189,6 +230,7 @@ pub struct UdpService {
     limits: TransferLimits,
     transfers: HashMap<u64, Transfer>,
     digests: HashMap<(u64, u64), CachedDigest>,
+    hash_jobs: VecDeque<HashJob>,
     drops: DropCounters,
     /// `send_to` would block: wait for WRITABLE before polling machines for output.
     send_blocked: bool,
@@ -206,6 +248,7 @@ impl UdpService {
             limits,
             transfers: HashMap::new(),
             digests: HashMap::new(),
+            hash_jobs: VecDeque::new(),
             drops: DropCounters::default(),
             send_blocked: false,
             buf: vec![0; RECV_BUF_LEN],
@@ -239,7 +282,7 @@ impl UdpService {
 
     /// Refuses a new transfer for `client` when a limit is reached.
     fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
-        if self.transfers.len() >= self.limits.total {
+        if self.transfers.len() + self.hash_jobs.len() >= self.limits.total {
             let text = "the server is busy: too many transfers".to_string();
             return Err((ErrorCode::TooManyTransfers, text));
         }
@@ -247,7 +290,8 @@ impl UdpService {
             .transfers
             .values()
             .filter(|t| t.client == client)
-            .count();
+            .count()
+            + self.hash_jobs.iter().filter(|j| j.client == client).count();
         if mine >= self.limits.per_client {
             let text = format!(
                 "at most {} transfers at once per client",
@@ -351,18 +395,22 @@ impl UdpService {
         })
     }
 
-    /// Sets up a download of `name` from byte `offset` for `client`.
+    /// Sets up a download of `name` from byte `offset` for `client`. `Ok(Some(offer))` when the
+    /// file's digest is known; `Ok(None)` when it must be hashed first: the offer then comes
+    /// out of [`UdpService::run_hash_jobs`], so a large file never holds up the event loop.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the GET and its client
     pub fn start_download(
         &mut self,
         now: Instant,
         shared: &SharedDir,
         client: ClientId,
         peer_ip: IpAddr,
+        request: u32,
         name: &str,
         offset: u64,
-    ) -> Result<Offer, (ErrorCode, String)> {
+    ) -> Result<Option<Offer>, (ErrorCode, String)> {
         self.check_limits(client)?;
-        let mut source = shared.open_shared(name).map_err(|e| {
+        let source = shared.open_shared(name).map_err(|e| {
             let code = match e {
                 OpenError::BadName(_) => ErrorCode::BadFileName,
                 OpenError::NotFound => ErrorCode::NoSuchFile,
@@ -376,28 +424,119 @@ impl UdpService {
             let text = format!("{name}: offset {offset} is beyond the end ({size} bytes)");
             return Err((ErrorCode::TransferFailed, text));
         }
-        let digest = self.digest(&mut source).map_err(|e| {
-            (
-                ErrorCode::TransferFailed,
-                format!("{name}: cannot read: {e}"),
-            )
-        })?;
-        let (conn_id, token) = self.fresh_ids().map_err(|e| {
-            (
-                ErrorCode::TransferFailed,
-                format!("no randomness for a token: {e}"),
-            )
-        })?;
-        let mut config = Config::new(conn_id, offset, size);
-        config.handshake = Handshake::Expect(token);
-        config.max_datagram = packet::max_datagram_for(peer_ip);
-        let sender = Sender::new(config, source, now)
+        let version = FileVersion::of(&source)
             .map_err(|e| (ErrorCode::TransferFailed, format!("{name}: {e}")))?;
+        let job = HashJob {
+            client,
+            request,
+            peer_ip,
+            name: name.to_string(),
+            offset,
+            source,
+            version,
+            hasher: Hasher::new(),
+            hashed: 0,
+        };
+        match self.digests.get(&version.key) {
+            Some(cached) if cached.size == version.size && cached.mtime_ns == version.mtime_ns => {
+                let digest = cached.digest;
+                self.begin_download(now, job, digest).map(Some)
+            }
+            _ => {
+                self.hash_jobs.push_back(job);
+                Ok(None)
+            }
+        }
+    }
+
+    /// True while files are being hashed for pending offers: the loop must not sleep.
+    pub fn hashing(&self) -> bool {
+        !self.hash_jobs.is_empty()
+    }
+
+    /// Hashes up to `budget` bytes of the pending files, oldest first; each file that
+    /// completes becomes a download whose offer (or refusal) is appended to `done` with its
+    /// client and request number.
+    pub fn run_hash_jobs(&mut self, now: Instant, budget: usize, done: &mut Vec<HashedOffer>) {
+        let mut left = budget;
+        while left > 0 {
+            let Some(job) = self.hash_jobs.front_mut() else {
+                return;
+            };
+            let remaining = usize::try_from(job.version.size - job.hashed).unwrap_or(usize::MAX);
+            let step = left.min(self.buf.len()).min(remaining);
+            let mut result = Ok(());
+            if step > 0 {
+                match job.source.read_at(job.hashed, &mut self.buf[..step]) {
+                    Ok(0) => {
+                        result = Err("the file shrank while being hashed".to_string());
+                    }
+                    Ok(n) => {
+                        job.hasher.update(&self.buf[..n]);
+                        job.hashed += n as u64;
+                        left -= n;
+                    }
+                    Err(e) => result = Err(format!("cannot read: {e}")),
+                }
+            }
+            let finished = result.is_err() || job.hashed == job.version.size;
+            if !finished {
+                continue;
+            }
+            // `front_mut` just returned it, so the queue is not empty.
+            let job = self.hash_jobs.pop_front().expect("job at the front");
+            let (client, request, name) = (job.client, job.request, job.name.clone());
+            let outcome = match result {
+                Err(why) => Err((ErrorCode::TransferFailed, format!("{name}: {why}"))),
+                Ok(()) => {
+                    let digest = job.hasher.finish();
+                    self.digests.insert(
+                        job.version.key,
+                        CachedDigest {
+                            size: job.version.size,
+                            mtime_ns: job.version.mtime_ns,
+                            digest,
+                        },
+                    );
+                    self.begin_download(now, job, digest)
+                }
+            };
+            done.push(HashedOffer {
+                client,
+                request,
+                name,
+                outcome,
+            });
+        }
+    }
+
+    /// Creates the sender of a download whose digest is known.
+    fn begin_download(
+        &mut self,
+        now: Instant,
+        job: HashJob,
+        digest: Digest,
+    ) -> Result<Offer, (ErrorCode, String)> {
+        let (conn_id, token) = self.fresh_ids().map_err(|e| {
+            let text = format!("no randomness for a token: {e}");
+            (ErrorCode::TransferFailed, text)
+        })?;
+        let size = job.version.size;
+        let mut config = Config::new(conn_id, job.offset, size);
+        config.handshake = Handshake::Expect(token);
+        config.max_datagram = packet::max_datagram_for(job.peer_ip);
+        let name = job.name;
+        let sender = Sender::new(config, job.source, now)
+            .map_err(|e| (ErrorCode::TransferFailed, format!("{name}: {e}")))?;
+        debug!(
+            "transfer {conn_id:016x}: {name} [{}, {size}) for client {}",
+            job.offset, job.client
+        );
         self.transfers.insert(
             conn_id,
             Transfer {
-                client,
-                name: name.to_string(),
+                client: job.client,
+                name,
                 size,
                 token,
                 peer: None,
@@ -406,11 +545,10 @@ impl UdpService {
                 timer: None,
             },
         );
-        debug!("transfer {conn_id:016x}: {name} [{offset}, {size}) for client {client}");
         Ok(Offer {
             conn_id,
             token,
-            start: offset,
+            start: job.offset,
             size,
             digest,
         })
@@ -426,46 +564,6 @@ impl UdpService {
                 return Ok((conn_id, token));
             }
         }
-    }
-
-    /// The file's BLAKE3, from the cache when the same version was hashed before.
-    ///
-    /// Known cost: a first request for a large file hashes it here, in the event loop
-    /// (BLAKE3 runs at GB/s, so a 1 GiB file holds the loop for a fraction of a second).
-    fn digest(&mut self, source: &mut FileSource) -> io::Result<Digest> {
-        let meta = source.metadata()?;
-        let key = (meta.dev(), meta.ino());
-        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-        if let Some(cached) = self.digests.get(&key)
-            && cached.size == source.size()
-            && cached.mtime_ns == mtime_ns
-        {
-            return Ok(cached.digest);
-        }
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0;
-        while offset < source.size() {
-            let n = source.read_at(offset, &mut buf)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while hashed",
-                ));
-            }
-            hasher.update(&buf[..n]);
-            offset += n as u64;
-        }
-        let digest = hasher.finish();
-        self.digests.insert(
-            key,
-            CachedDigest {
-                size: source.size(),
-                mtime_ns,
-                digest,
-            },
-        );
-        Ok(digest)
     }
 
     /// Reads datagrams until `WouldBlock` or the budget; returns the transfers that took input
@@ -659,8 +757,9 @@ impl UdpService {
         }
     }
 
-    /// The client's TCP session ended: cancels its transfers.
+    /// The client's TCP session ended: drops its pending hashing and cancels its transfers.
     pub fn client_gone(&mut self, client: ClientId) -> Vec<u64> {
+        self.hash_jobs.retain(|j| j.client != client);
         let ids: Vec<u64> = self
             .transfers
             .iter()
