@@ -56,7 +56,7 @@
 //! assert_eq!(receiver.sink().bytes, total);
 //! ```
 //!
-//! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL-UDP.md), [`sender`], [`receiver`],
+//! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`], [`receiver`],
 //! [`rtt`] (RFC 6298), [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC), [`pacer`],
 //! [`stream`] (source/sink traits), [`transfer`] (config, events, errors, stats) and [`sim`]
 //! (seeded network simulator for tests and the benchmark).

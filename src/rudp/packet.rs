@@ -1,4 +1,4 @@
-//! Wire codec of the reliable-UDP packets (layouts in docs/PROTOCOL-UDP.md).
+//! Wire codec of the reliable-UDP packets (layouts in docs/PROTOCOL.md, part 2).
 //!
 //! Decoding checks the length of every field before reading it and verifies the checksum,
 //! so it never panics and never trusts a length field; encoding writes into a caller buffer.

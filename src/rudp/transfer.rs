@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-/// How a machine takes part in the HANDSHAKE exchange (sequence in docs/PROTOCOL-UDP.md).
+/// How a machine takes part in the HANDSHAKE exchange (sequence in docs/PROTOCOL.md, part 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handshake {
     /// No handshake: the owner already knows the peer (tests, benchmarks).
