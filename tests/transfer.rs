@@ -428,3 +428,84 @@ fn a_failed_upload_leaves_nothing_in_the_shared_folder() {
     other.expect("FileList { more: false, files: [] }");
     fs::remove_dir_all(local).unwrap();
 }
+
+#[test]
+fn a_file_truncated_while_served_fails_that_transfer_only() {
+    let daemon = Daemon::start(&[]);
+    let victim = daemon.files.join("shrinking.bin");
+    random_file(&victim, 256 << 20, 21);
+    fs::write(daemon.files.join("other.txt"), "still here").unwrap();
+    let down = temp_dir("truncated");
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get shrinking.bin");
+    c.out.expect("a progress line with some bytes", |l| {
+        l.starts_with("... [1] shrinking.bin:") && !l.contains(": 0% 0 B of")
+    });
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    c.out.expect_contains("*** shrinking.bin: failed:");
+    daemon.log.expect_contains("(shrinking.bin) failed");
+    c.line("/get other.txt");
+    c.out.expect_contains("*** other.txt: done:");
+    assert!(
+        !c.finish().success(),
+        "a failed transfer makes chatc exit non-zero"
+    );
+    assert!(!down.join("shrinking.bin").exists());
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn a_full_disk_on_the_client_fails_that_download_with_a_clear_error() {
+    let daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("big.bin"), 16 << 20, 31);
+    fs::write(daemon.files.join("small.txt"), "fits").unwrap();
+    let down = temp_dir("full");
+    let Some(_mount) = SmallTmpfs::mount(&down, "4m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    let mut c = chatc_in(&daemon, "getter", &down);
+    c.line("/get big.bin");
+    let line = c.out.expect_contains("*** big.bin: failed:");
+    assert!(
+        line.contains("cannot store the data received: no storage space"),
+        "{line}"
+    );
+    // The kept big.bin.part fills the disk: the next download fails the same clear way...
+    c.line("/get small.txt");
+    c.out
+        .expect_contains("*** small.txt: failed: cannot store the data received");
+    // ...until the user frees space; then it works, and chatd served throughout.
+    fs::remove_file(down.join("big.bin.part")).unwrap();
+    fs::remove_file(down.join("small.txt.part")).unwrap();
+    c.line("/get small.txt");
+    c.out.expect_contains("*** small.txt: done:");
+    assert_eq!(fs::read_to_string(down.join("small.txt")).unwrap(), "fits");
+}
+
+/// A small tmpfs mounted for one test, unmounted (and its folder removed) when dropped, even
+/// when the test panics.
+struct SmallTmpfs(PathBuf);
+
+impl SmallTmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<SmallTmpfs> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallTmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}

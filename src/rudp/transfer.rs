@@ -156,8 +156,8 @@ impl fmt::Display for TransferError {
                 )
             }
             TransferError::PeerReset(r) => write!(f, "reset by peer: {r}"),
-            TransferError::Source(k) => write!(f, "reading the source failed: {k}"),
-            TransferError::Sink(k) => write!(f, "writing the sink failed: {k}"),
+            TransferError::Source(k) => write!(f, "cannot read the data to send: {k}"),
+            TransferError::Sink(k) => write!(f, "cannot store the data received: {k}"),
             TransferError::ProtocolViolation(what) => write!(f, "protocol violation: {what}"),
             TransferError::Cancelled => write!(f, "cancelled"),
         }
