@@ -683,8 +683,9 @@ impl Server {
                 udp::Direction::Download => "sent",
                 udp::Direction::Upload => "stored",
             };
+            let stats = &outcome.stats;
             let text = match &outcome.result {
-                Ok(stats) => {
+                Ok(()) => {
                     info!(
                         "transfer {:016x} ({}) {verb}: {} bytes in {:.2?}, {} bytes retransmitted",
                         outcome.conn_id,
@@ -720,6 +721,8 @@ impl Server {
                 &Frame::TransferResult {
                     conn_id: outcome.conn_id,
                     ok: outcome.result.is_ok(),
+                    bytes_sent: stats.bytes_sent,
+                    bytes_retransmitted: stats.bytes_retransmitted,
                     text: &text,
                 },
             );

@@ -80,9 +80,11 @@ pub struct Outcome {
     pub direction: Direction,
     /// Size of the file (uploads: as announced).
     pub size: u64,
-    /// Statistics on success; on failure, why (an upload also fails when its size or digest
-    /// does not match, or its name was taken meanwhile).
-    pub result: Result<Stats, String>,
+    /// The machine's counters, whatever the outcome.
+    pub stats: Stats,
+    /// On failure, why (an upload also fails when its size or digest does not match, or its
+    /// name was taken meanwhile).
+    pub result: Result<(), String>,
     pub elapsed: Duration,
 }
 
@@ -713,7 +715,7 @@ impl UdpService {
             };
             let stats = t.machine.stats();
             let (direction, result) = match (t.machine, event) {
-                (Machine::Download(_), Event::Finished) => (Direction::Download, Ok(stats)),
+                (Machine::Download(_), Event::Finished) => (Direction::Download, Ok(())),
                 (Machine::Download(_), Event::Failed(e)) => {
                     (Direction::Download, Err(e.to_string()))
                 }
@@ -721,7 +723,7 @@ impl UdpService {
                     let stored = receiver.into_sink().finish(t.size, digest);
                     (
                         Direction::Upload,
-                        stored.map(|_| stats).map_err(|e| e.to_string()),
+                        stored.map(|_| ()).map_err(|e| e.to_string()),
                     )
                 }
                 (Machine::Upload { receiver, .. }, Event::Failed(e)) => {
@@ -737,6 +739,7 @@ impl UdpService {
                     name: t.name,
                     direction,
                     size: t.size,
+                    stats,
                     result,
                     elapsed: now.saturating_duration_since(t.started),
                 },

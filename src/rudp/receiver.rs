@@ -315,10 +315,18 @@ impl<K: ByteSink> Receiver<K> {
         self.buffered_bytes
     }
 
+    /// The sink, to read what it holds.
     pub fn sink(&self) -> &K {
         &self.sink
     }
 
+    /// The sink, e.g. to take a file out of an `Option` sink once `Finished` is reported
+    /// while the receiver lingers to answer repeated FINs.
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut self.sink
+    }
+
+    /// The sink, ending the receiver.
     pub fn into_sink(self) -> K {
         self.sink
     }

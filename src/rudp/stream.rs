@@ -33,6 +33,17 @@ impl<T: ByteSink + ?Sized> ByteSink for &mut T {
     }
 }
 
+/// A sink that can be taken out of a receiver that must stay alive (lingering after
+/// `Finished` to answer repeated FINs). Writing after it was taken is an error.
+impl<K: ByteSink> ByteSink for Option<K> {
+    fn write(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Some(sink) => sink.write(offset, bytes),
+            None => Err(io::Error::other("the sink was already taken")),
+        }
+    }
+}
+
 /// A source over bytes in memory; byte `i` of `data` is stream offset `i`.
 #[derive(Debug, Clone)]
 pub struct MemorySource {

@@ -164,10 +164,14 @@ pub enum Frame<'a> {
         code: ErrorCode,
         text: &'a str,
     },
-    /// Server: how transfer `conn_id` ended on the server's side (uploads: stored or not).
+    /// Server: how transfer `conn_id` ended on the server's side (uploads: stored or not),
+    /// with the server's send counters (DATA payload bytes sent, of which retransmitted;
+    /// both 0 when the server was the receiver).
     TransferResult {
         conn_id: u64,
         ok: bool,
+        bytes_sent: u64,
+        bytes_retransmitted: u64,
         text: &'a str,
     },
     /// Server: `from` shared a new file.
@@ -246,7 +250,7 @@ impl Frame<'_> {
             Frame::Cancel { .. } => 8,
             Frame::Offer { .. } => 4 + 8 + TOKEN_LEN + 2 + 8 + 8 + DIGEST_LEN,
             Frame::Refused { text, .. } => 4 + 2 + str_len(text),
-            Frame::TransferResult { text, .. } => 8 + 1 + str_len(text),
+            Frame::TransferResult { text, .. } => 8 + 1 + 8 + 8 + str_len(text),
             Frame::Shared { from, name, .. } => str_len(from) + str_len(name) + 8,
         }
     }
@@ -370,9 +374,17 @@ impl Frame<'_> {
                 put_u16(out, code.to_u16());
                 put_str(out, text);
             }
-            Frame::TransferResult { conn_id, ok, text } => {
+            Frame::TransferResult {
+                conn_id,
+                ok,
+                bytes_sent,
+                bytes_retransmitted,
+                text,
+            } => {
                 put_u64(out, *conn_id);
                 out.push(u8::from(*ok));
+                put_u64(out, *bytes_sent);
+                put_u64(out, *bytes_retransmitted);
                 put_str(out, text);
             }
             Frame::Shared { from, name, size } => {
@@ -587,6 +599,8 @@ fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &
         FrameKind::TransferResult => Frame::TransferResult {
             conn_id: r.u64()?,
             ok: r.flag()?,
+            bytes_sent: r.u64()?,
+            bytes_retransmitted: r.u64()?,
             text: r.str()?,
         },
         FrameKind::Shared => Frame::Shared {

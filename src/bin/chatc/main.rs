@@ -454,10 +454,17 @@ impl Client {
                     self.say(&line);
                 }
             }
-            Frame::TransferResult { conn_id, ok, text } => {
+            Frame::TransferResult {
+                conn_id,
+                ok,
+                bytes_sent,
+                bytes_retransmitted,
+                text,
+            } => {
+                let verdict = (ok, bytes_sent, bytes_retransmitted, text);
                 if let Some(line) = self
                     .transfers
-                    .server_result(Instant::now(), conn_id, ok, text)
+                    .server_result(Instant::now(), conn_id, verdict)
                 {
                     self.say(&line);
                 }

@@ -1,7 +1,8 @@
 //! chatc's transfers: one UDP socket and one reliable-UDP machine each. A download's receiver
 //! writes into a `.part` file that becomes the real file only when its digest matches; an
-//! upload's sender reads the local file, and the server's TRANSFER_RESULT says whether it
-//! stored it.
+//! upload's sender reads the local file. Each final line waits for the server's
+//! TRANSFER_RESULT: for an upload it is the verdict, for a download it brings the sender's
+//! retransmission count; meanwhile a finished receiver keeps answering repeated FINs.
 
 use chatd::client::render;
 use chatd::files::FileSource;
@@ -15,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// First mio token used for transfer sockets.
@@ -24,6 +25,9 @@ pub const FIRST_TRANSFER_TOKEN: usize = 16;
 const RECV_BUF_LEN: usize = 65_536;
 /// How often progress is shown.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How long a finished transfer waits for the server's TRANSFER_RESULT before its final line
+/// is printed without the server's figures.
+const VERDICT_WAIT: Duration = Duration::from_secs(3);
 
 /// A GET or PUT sent, waiting for the server's OFFER or REFUSED.
 enum Pending {
@@ -42,12 +46,29 @@ impl Pending {
 
 /// The reliable-UDP machine of one transfer.
 enum Machine {
-    // Both boxed: each machine is a kilobyte or more.
-    Download(Box<Receiver<PartFile>>),
+    // Both boxed: each machine is a kilobyte or more. The receiver's sink is an `Option` so
+    // the file can be taken out and checked while the receiver lingers.
+    Download(Box<Receiver<Option<PartFile>>>),
     Upload(Box<Sender<FileSource>>),
 }
 
-/// A transfer in progress.
+/// What a transfer achieved once its machine reported the end, before the server's word.
+enum Ended {
+    /// Stored and digest-checked locally.
+    Downloaded { path: PathBuf },
+    /// Every byte acknowledged; the server checks the digest.
+    Uploaded,
+}
+
+/// The server's TRANSFER_RESULT.
+struct Verdict {
+    ok: bool,
+    bytes_sent: u64,
+    bytes_retransmitted: u64,
+    text: String,
+}
+
+/// A transfer in progress, or ended and waiting for the server's word.
 struct Active {
     /// Number shown to the user (`/transfers`, `/cancel`).
     id: u32,
@@ -59,6 +80,10 @@ struct Active {
     socket: UdpSocket,
     machine: Machine,
     started: Instant,
+    /// Set when the machine reported success, with the time it did.
+    ended: Option<(Ended, Instant)>,
+    /// The server's word, if it came.
+    verdict: Option<Verdict>,
 }
 
 impl Active {
@@ -129,13 +154,68 @@ impl Active {
             }
         }
     }
-}
 
-/// An upload whose bytes all arrived, waiting for the server's verdict.
-struct Uploaded {
-    name: String,
-    size: u64,
-    elapsed: Duration,
+    /// The final line of a transfer that ended well here, with the server's figures when they
+    /// came; `Err` with a line when the server says it failed.
+    fn final_line(&self, ended: &Ended, ended_at: Instant) -> Result<String, String> {
+        let name = render::escape(&self.name);
+        let bytes = self.size - self.start;
+        let secs = ended_at
+            .saturating_duration_since(self.started)
+            .as_secs_f64()
+            .max(1e-6);
+        let speed = format!(
+            "{} in {secs:.2} s ({}/s, {:.1} Mbit/s)",
+            render::size(bytes),
+            render::size((bytes as f64 / secs) as u64),
+            bytes as f64 * 8.0 / secs / 1e6
+        );
+        let share = |retransmitted: u64, sent: u64| {
+            if sent == 0 {
+                "0.0% retransmitted".to_string()
+            } else {
+                format!(
+                    "{:.1}% retransmitted",
+                    100.0 * retransmitted as f64 / sent as f64
+                )
+            }
+        };
+        match (ended, &self.verdict) {
+            (_, Some(v)) if !v.ok => Err(format!(
+                "*** {name}: failed on the server: {}",
+                render::escape(&v.text)
+            )),
+            (Ended::Downloaded { path }, verdict) => {
+                let retrans = match verdict {
+                    Some(v) => share(v.bytes_retransmitted, v.bytes_sent),
+                    None => "retransmitted share unknown (no word from the server)".into(),
+                };
+                Ok(format!(
+                    "*** {name}: done: {speed}, {retrans}, digest ok, saved as {}",
+                    path.display()
+                ))
+            }
+            (Ended::Uploaded, verdict) => {
+                let stats = self.stats();
+                let retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
+                let checked = match verdict {
+                    Some(v) => format!(
+                        "the server verified the digest and {}",
+                        render::escape(&v.text)
+                    ),
+                    None => "no word from the server on its digest check".into(),
+                };
+                match verdict {
+                    Some(_) => Ok(format!(
+                        "*** {name}: uploaded {speed}, {retrans}; {checked}"
+                    )),
+                    None => Err(format!(
+                        "*** {name}: uploaded {speed}, {retrans}; {checked}"
+                    )),
+                }
+            }
+        }
+    }
 }
 
 /// An offer as received over TCP.
@@ -157,8 +237,6 @@ pub struct Transfers {
     next_id: u32,
     pending: HashMap<u32, Pending>,
     active: HashMap<usize, Active>,
-    /// Uploads sent in full, by connection id, until TRANSFER_RESULT.
-    uploaded: HashMap<u64, Uploaded>,
     next_token: usize,
     failures: usize,
     buf: Vec<u8>,
@@ -174,7 +252,6 @@ impl Transfers {
             next_id: 1,
             pending: HashMap::new(),
             active: HashMap::new(),
-            uploaded: HashMap::new(),
             next_token: FIRST_TRANSFER_TOKEN,
             failures: 0,
             buf: vec![0; RECV_BUF_LEN],
@@ -182,9 +259,9 @@ impl Transfers {
         }
     }
 
-    /// True while any transfer is asked for, running, or waiting for the server's verdict.
+    /// True while any transfer is asked for, running, or waiting for the server's word.
     pub fn busy(&self) -> bool {
-        !self.pending.is_empty() || !self.active.is_empty() || !self.uploaded.is_empty()
+        !self.pending.is_empty() || !self.active.is_empty()
     }
 
     /// Transfers that failed so far.
@@ -228,13 +305,14 @@ impl Transfers {
     /// Prepares `/put PATH`: hashes the file (reading it in chunks) and returns what a PUT
     /// carries (request, name, size, digest), or a reason to refuse locally.
     pub fn request_put(&mut self, path: &str) -> Result<(u32, String, u64, Digest), String> {
-        let file_name = Path::new(path)
+        let file_name = std::path::Path::new(path)
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("{path}: not a file name"))?
             .to_string();
         name::validate(&file_name).map_err(|e| format!("{path}: {e}"))?;
-        let mut source = FileSource::open(Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
+        let mut source =
+            FileSource::open(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
         let size = source.size();
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -325,7 +403,7 @@ impl Transfers {
         config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();
         let (machine, verb) = match pending {
-            Pending::Get { part, .. } => Receiver::new(config, *part, now)
+            Pending::Get { part, .. } => Receiver::new(config, Some(*part), now)
                 .map(|r| (Machine::Download(Box::new(r)), "downloading")),
             Pending::Put { source, .. } => Sender::new(config, source, now)
                 .map(|s| (Machine::Upload(Box::new(s)), "uploading")),
@@ -346,6 +424,8 @@ impl Transfers {
             socket,
             machine,
             started: now,
+            ended: None,
+            verdict: None,
         };
         self.next_id += 1;
         let resuming = if active.start > 0 {
@@ -391,88 +471,104 @@ impl Transfers {
         }
     }
 
-    /// The earliest transfer deadline, and the next progress line while something runs.
+    /// The earliest deadline: machines, the next progress line while something runs, and
+    /// how long an ended transfer still waits for the server's word.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let transfers = self.active.values().filter_map(Active::next_deadline).min();
-        let progress = match (self.active.is_empty(), self.last_progress) {
-            (false, Some(t)) => Some(t + PROGRESS_EVERY),
+        let machines = self.active.values().filter_map(Active::next_deadline);
+        let verdicts = self
+            .active
+            .values()
+            .filter_map(|a| a.ended.as_ref().map(|(_, at)| *at + VERDICT_WAIT));
+        let running = self.active.values().any(|a| a.ended.is_none());
+        let progress = match (running, self.last_progress) {
+            (true, Some(t)) => Some(t + PROGRESS_EVERY),
             _ => None,
         };
-        transfers.into_iter().chain(progress).min()
+        machines.chain(verdicts).chain(progress).min()
     }
 
-    /// Ended transfers: verifies and places finished downloads. Appends lines to print.
+    /// Takes in what the machines reported and prints each transfer's final line once both
+    /// its end and the server's word (or the wait for it) are in. Appends lines to print.
     pub fn collect(&mut self, now: Instant, lines: &mut Vec<String>) {
-        let mut ended = Vec::new();
+        let mut done = Vec::new();
         for (&token, active) in &mut self.active {
-            if let Some(event) = active.poll_event() {
-                ended.push((token, event));
-            }
-        }
-        for (token, event) in ended {
-            let Some(active) = self.active.remove(&token) else {
-                continue;
-            };
-            let stats = active.stats();
-            let elapsed = now.saturating_duration_since(active.started);
-            let name = render::escape(&active.name).into_owned();
-            match (active.machine, event) {
-                (Machine::Upload(_), Event::Finished) => {
-                    // Every byte is acknowledged; the server's verdict comes over TCP.
-                    let up = Uploaded {
-                        name: active.name,
-                        size: active.size,
-                        elapsed,
-                    };
-                    self.uploaded.insert(active.conn_id, up);
-                }
-                (Machine::Upload(_), Event::Failed(e)) => {
-                    self.failures += 1;
-                    lines.push(format!("*** {name}: upload failed: {e}"));
-                }
-                (Machine::Download(receiver), Event::Finished) => {
-                    let part = receiver.into_sink();
-                    match part.finish(active.size, active.digest) {
-                        Ok(path) => lines.push(summary(
-                            &name,
-                            &path,
-                            active.size - active.start,
-                            elapsed,
-                            &stats,
-                        )),
-                        Err(e) => {
-                            self.failures += 1;
-                            let kept = if matches!(e, FinishError::DigestMismatch { .. }) {
-                                "the .part file was removed"
-                            } else {
-                                "the .part file is kept"
-                            };
-                            lines.push(format!("*** {name}: failed: {e}; {kept}"));
-                        }
+            if active.ended.is_none()
+                && let Some(event) = active.poll_event()
+            {
+                match Self::ended(active, event) {
+                    Ok(ended) => active.ended = Some((ended, now)),
+                    Err(line) => {
+                        lines.push(line);
+                        self.failures += 1;
+                        done.push(token);
+                        continue;
                     }
                 }
-                (Machine::Download(_), Event::Failed(e)) => {
+            }
+            let Some((ended, at)) = &active.ended else {
+                continue;
+            };
+            if active.verdict.is_none() && now < *at + VERDICT_WAIT {
+                continue;
+            }
+            match active.final_line(ended, *at) {
+                Ok(line) => lines.push(line),
+                Err(line) => {
+                    lines.push(line);
                     self.failures += 1;
-                    lines.push(format!(
-                        "*** {name}: failed: {e}; the .part file is kept: /get {name} resumes"
-                    ));
                 }
             }
+            done.push(token);
+        }
+        for token in done {
+            self.active.remove(&token);
+        }
+    }
+
+    /// What a reported end means here: a download is verified and put in place now.
+    fn ended(active: &mut Active, event: Event) -> Result<Ended, String> {
+        let name = render::escape(&active.name).into_owned();
+        match (&mut active.machine, event) {
+            (Machine::Upload(_), Event::Finished) => Ok(Ended::Uploaded),
+            (Machine::Upload(_), Event::Failed(e)) => {
+                Err(format!("*** {name}: upload failed: {e}"))
+            }
+            (Machine::Download(receiver), Event::Finished) => {
+                // The receiver stays, to answer a repeated FIN; the file leaves it now.
+                let Some(part) = receiver.sink_mut().take() else {
+                    return Err(format!("*** {name}: failed: the file was already taken"));
+                };
+                match part.finish(active.size, active.digest) {
+                    Ok(path) => Ok(Ended::Downloaded { path }),
+                    Err(e) => {
+                        let kept = if matches!(e, FinishError::DigestMismatch { .. }) {
+                            "the .part file was removed"
+                        } else {
+                            "the .part file is kept"
+                        };
+                        Err(format!("*** {name}: failed: {e}; {kept}"))
+                    }
+                }
+            }
+            (Machine::Download(_), Event::Failed(e)) => Err(format!(
+                "*** {name}: failed: {e}; the .part file is kept: /get {name} resumes"
+            )),
         }
     }
 
     /// A progress line per running transfer, once a second at most (or when `force`d).
     pub fn progress(&mut self, now: Instant, force: bool, lines: &mut Vec<String>) {
+        let running: Vec<&Active> = {
+            let mut v: Vec<&Active> = self.active.values().filter(|a| a.ended.is_none()).collect();
+            v.sort_by_key(|a| a.id);
+            v
+        };
         if !force
-            && (self.active.is_empty()
-                || self.last_progress.is_some_and(|t| now < t + PROGRESS_EVERY))
+            && (running.is_empty() || self.last_progress.is_some_and(|t| now < t + PROGRESS_EVERY))
         {
             return;
         }
-        self.last_progress = Some(now);
-        let mut active: Vec<&Active> = self.active.values().collect();
-        active.sort_by_key(|a| a.id);
-        for a in active {
+        for a in running {
             let done = a.done();
             let elapsed = now.saturating_duration_since(a.started).as_secs_f64();
             let rate = done.saturating_sub(a.start) as f64 / elapsed.max(1e-3);
@@ -495,85 +591,68 @@ impl Transfers {
                 render::size(rate as u64)
             ));
         }
+        self.last_progress = Some(now);
     }
 
     /// `/cancel ID`: stops the machine (it sends RESET) and returns the connection id for
     /// the CANCEL frame.
     pub fn cancel(&mut self, now: Instant, id: u32) -> Option<u64> {
-        let active = self.active.values_mut().find(|a| a.id == id)?;
+        let active = self
+            .active
+            .values_mut()
+            .find(|a| a.id == id && a.ended.is_none())?;
         active.cancel();
         active.drive(now, &mut self.buf);
         Some(active.conn_id)
     }
 
-    /// The server reported a transfer's end. For an upload that is the verdict; a failure on
-    /// the server's side ends a transfer still running here. Returns a line to print.
+    /// The server's TRANSFER_RESULT. Kept for the final line; a failure on the server's side
+    /// ends a transfer still running here (returning a line to print), and the server's `ok`
+    /// settles an upload whose last FIN-ACK was lost (it checked size and digest first).
     pub fn server_result(
         &mut self,
         now: Instant,
         conn_id: u64,
-        ok: bool,
-        text: &str,
+        verdict: (bool, u64, u64, &str),
     ) -> Option<String> {
-        // The server's verdict on an upload settles it even while our sender still waits for
-        // a FIN-ACK that was lost: the server checked size and digest before saying so.
-        if ok
-            && let Some((&token, _)) = self
-                .active
-                .iter()
-                .find(|(_, a)| a.conn_id == conn_id && matches!(a.machine, Machine::Upload(_)))
-            && let Some(active) = self.active.remove(&token)
-        {
-            let up = Uploaded {
-                name: active.name,
-                size: active.size,
-                elapsed: now.saturating_duration_since(active.started),
-            };
-            self.uploaded.insert(conn_id, up);
-        }
-        if let Some(up) = self.uploaded.remove(&conn_id) {
-            let name = render::escape(&up.name);
-            if !ok {
-                self.failures += 1;
-                let why = render::escape(text);
-                return Some(format!("*** {name}: upload failed on the server: {why}"));
-            }
-            let secs = up.elapsed.as_secs_f64().max(1e-6);
-            return Some(format!(
-                "*** {name}: uploaded {} in {secs:.2} s ({}/s); the server verified and {}",
-                render::size(up.size),
-                render::size((up.size as f64 / secs) as u64),
-                render::escape(text)
-            ));
-        }
-        if ok {
-            return None; // A download reports success itself, once the file is verified.
-        }
+        let (ok, bytes_sent, bytes_retransmitted, text) = verdict;
         let active = self.active.values_mut().find(|a| a.conn_id == conn_id)?;
-        active.cancel();
-        active.drive(now, &mut self.buf);
-        Some(format!(
-            "*** {}: the server ended the transfer: {}",
-            render::escape(&active.name),
-            render::escape(text)
-        ))
+        active.verdict = Some(Verdict {
+            ok,
+            bytes_sent,
+            bytes_retransmitted,
+            text: text.to_string(),
+        });
+        match (&active.ended, &active.machine, ok) {
+            (None, Machine::Upload(_), true) => active.ended = Some((Ended::Uploaded, now)),
+            (None, _, false) => {
+                // Our own machine may have failed first (our disk is full, say) and the
+                // server only echoes our RESET: then our reason is the one to tell.
+                let line = match active.poll_event() {
+                    Some(event @ Event::Failed(_)) => match Self::ended(active, event) {
+                        Err(line) => line,
+                        Ok(_) => unreachable!("a Failed event never ends well"),
+                    },
+                    _ => {
+                        active.cancel();
+                        active.drive(now, &mut self.buf);
+                        let name = render::escape(&active.name);
+                        format!("*** {name}: failed on the server: {}", render::escape(text))
+                    }
+                };
+                let token = self
+                    .active
+                    .iter()
+                    .find(|(_, a)| a.conn_id == conn_id)
+                    .map(|(&t, _)| t);
+                if let Some(token) = token {
+                    self.active.remove(&token);
+                }
+                self.failures += 1;
+                return Some(line);
+            }
+            _ => {}
+        }
+        None
     }
-}
-
-/// The final line of a download.
-fn summary(name: &str, path: &Path, bytes: u64, elapsed: Duration, stats: &Stats) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-6);
-    let discarded = if stats.datagrams_received == 0 {
-        0.0
-    } else {
-        100.0 * stats.datagrams_dropped as f64 / stats.datagrams_received as f64
-    };
-    format!(
-        "*** {name}: done: {} in {secs:.2} s ({}/s, {:.1} Mbit/s), {discarded:.1}% of datagrams \
-         were duplicates, digest ok, saved as {}",
-        render::size(bytes),
-        render::size((bytes as f64 / secs) as u64),
-        bytes as f64 * 8.0 / secs / 1e6,
-        path.display()
-    )
 }

@@ -106,6 +106,8 @@ fn every_frame() -> Vec<Frame<'static>> {
         Frame::TransferResult {
             conn_id: 42,
             ok: true,
+            bytes_sent: 1 << 30,
+            bytes_retransmitted: 12_345,
             text: "stored",
         },
         Frame::Shared {
