@@ -282,6 +282,15 @@ fn spoofed_and_garbage_datagrams_change_nothing() {
         attacker.recv_from(&mut buf).is_err(),
         "the server answered an unproven address"
     );
+    // The drops were counted: chatd reports them when it stops.
+    signal(&daemon.child, "TERM");
+    let line = daemon.log.expect_contains("UDP datagrams dropped:");
+    assert!(
+        !line.contains(
+            "dropped: 0 undecodable, 0 for unknown connections, 0 with a wrong token, 0 from"
+        ),
+        "{line}"
+    );
     fs::remove_dir_all(down).unwrap();
 }
 

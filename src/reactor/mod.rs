@@ -220,9 +220,16 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || now >= deadline)
             {
+                let drops = self.udp.drops();
                 info!(
-                    "shut down ({} connections still open were dropped)",
-                    self.conns.len()
+                    "shut down ({} connections still open were dropped; UDP datagrams dropped: \
+                     {} undecodable, {} for unknown connections, {} with a wrong token, {} from \
+                     unproven addresses)",
+                    self.conns.len(),
+                    drops.undecodable,
+                    drops.unknown_conn,
+                    drops.bad_token,
+                    drops.unproven_addr
                 );
                 return Ok(());
             }

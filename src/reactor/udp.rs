@@ -599,6 +599,7 @@ impl UdpService {
         };
         let Some(transfer) = self.transfers.get_mut(&conn_id) else {
             self.drops.unknown_conn += 1;
+            debug!("udp: dropped a datagram from {from} for unknown connection {conn_id:016x}");
             return None;
         };
         if transfer.peer != Some(from) {
@@ -612,10 +613,12 @@ impl UdpService {
                 }
                 Ok(Packet::Handshake { .. }) => {
                     self.drops.bad_token += 1;
+                    debug!("udp: dropped a HANDSHAKE from {from} with a wrong token");
                     return None;
                 }
                 Ok(_) => {
                     self.drops.unproven_addr += 1;
+                    debug!("udp: dropped a datagram from unproven address {from}");
                     return None;
                 }
                 Err(_) => {
