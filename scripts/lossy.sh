@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# File transfers under real packet loss: chatd and chatc in two network namespaces of our own,
+# joined by a veth pair, with loss (and optionally a rate limit) on both directions, so data
+# and acknowledgements alike suffer. Optionally the same file over one plain TCP connection in
+# the same namespaces, for comparison.
+#
+#   scripts/lossy.sh [--loss PCT] [--rate RATE] [--delay MS] [--size MIB] [--runs N]
+#                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep]
+#
+#   --loss PCT     random loss on each side's input, percent (default 5; decimals allowed)
+#   --rate RATE    tc rate limit on each side's egress, e.g. 100mbit (default: none)
+#   --delay MS     one-way delay on each side (needs netem)
+#   --size MIB     size of the random file (default 16)
+#   --runs N       transfers per setting (default 1)
+#   --upload       upload (chatc -> chatd) instead of download
+#   --compare-tcp  also send the file over one TCP connection, and print our/TCP goodput
+#   --tcp-cc NAME  TCP congestion control for that connection (TCP_CONGESTION), e.g. cubic
+#   --keep         keep the namespaces and files after the run (for inspection)
+#   --sweep        loss 0, 1, 5, 10, 20 % with no rate limit and with 100mbit, comparing TCP
+#
+# Needs root, iproute2 (ip, tc) and nftables (nft); ethtool (package ethtool) to turn
+# segmentation offloads off. Touches nothing outside its own namespaces. Exit status 1 if any
+# transfer failed or a file did not match.
+set -euo pipefail
+
+loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --loss) loss=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --delay) delay=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        --upload) upload=1; shift ;;
+        --compare-tcp) compare=1; shift ;;
+        --tcp-cc) tcp_cc=$2; compare=1; shift 2 ;;
+        --keep) keep=1; shift ;;
+        --sweep) sweep=1; compare=1; shift ;;
+        -h|--help) usage ;;
+        *) echo "lossy.sh: unknown option $1" >&2; usage ;;
+    esac
+done
+
+die() { echo "lossy.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "must run as root (it creates network namespaces)"
+need() { command -v "$1" >/dev/null || die "$1 is missing: install the package $2"; }
+need ip iproute2
+need tc iproute2
+need nft nftables
+need ss iproute2
+have_ethtool=1
+command -v ethtool >/dev/null || { have_ethtool=0; echo "lossy.sh: ethtool missing (package ethtool): offloads stay on" >&2; }
+[[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
+[[ "$size" =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] || die "--size takes a whole number of MiB"
+
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bins --examples
+bin=$PWD/target/release
+
+id=$$
+ns_a="lossy-$id-srv"
+ns_b="lossy-$id-cli"
+dev_a="lsa$id"
+dev_b="lsb$id"
+ip_a=10.199.$((id % 250)).1
+ip_b=10.199.$((id % 250)).2
+tmp=$(mktemp -d /tmp/lossy.XXXXXX)
+pids=()
+
+# Kills every process inside our namespaces (`ip netns exec` may fork, so the PIDs we saw can
+# be wrappers), waiting a bounded time before SIGKILL.
+kill_ns_processes() {
+    local ns pids_in
+    for ns in "$ns_a" "$ns_b"; do
+        pids_in=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -z "$pids_in" ] || kill $pids_in 2>/dev/null || true
+    done
+    for _ in $(seq 40); do
+        pids_in="$(ip netns pids "$ns_a" 2>/dev/null || true)$(ip netns pids "$ns_b" 2>/dev/null || true)"
+        [ -n "$pids_in" ] || return 0
+        sleep 0.05
+    done
+    for ns in "$ns_a" "$ns_b"; do
+        pids_in=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -z "$pids_in" ] || kill -9 $pids_in 2>/dev/null || true
+    done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ "$keep" -eq 1 ]; then
+        echo "kept: namespaces $ns_a $ns_b (chatd still running), files in $tmp" >&2
+        exit "$rc"
+    fi
+    kill_ns_processes
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    ip netns del "$ns_a" 2>/dev/null || true
+    ip netns del "$ns_b" 2>/dev/null || true
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+in_a() { ip netns exec "$ns_a" "$@"; }
+in_b() { ip netns exec "$ns_b" "$@"; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds or time runs out.
+wait_for() {
+    local what=$1 secs=$2; shift 2
+    local end=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || die "timed out waiting for $what"
+        sleep 0.05
+    done
+}
+
+ip netns add "$ns_a"
+ip netns add "$ns_b"
+ip link add "$dev_a" netns "$ns_a" type veth peer name "$dev_b" netns "$ns_b"
+in_a ip addr add "$ip_a/24" dev "$dev_a"
+in_b ip addr add "$ip_b/24" dev "$dev_b"
+for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" ip link set lo up; done
+in_a ip link set "$dev_a" up
+in_b ip link set "$dev_b" up
+if [ "$have_ethtool" -eq 1 ]; then
+    # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike.
+    in_a ethtool -K "$dev_a" tso off gso off gro off >/dev/null 2>&1 || true
+    in_b ethtool -K "$dev_b" tso off gso off gro off >/dev/null 2>&1 || true
+fi
+
+# Impairment method: netem where the kernel has it, else nftables drop + tbf.
+method=nft
+if in_a tc qdisc add dev "$dev_a" root netem delay 0ms 2>/dev/null; then
+    in_a tc qdisc del dev "$dev_a" root
+    method=netem
+fi
+echo "lossy.sh: impairment by $method$( [ "$method" = nft ] && echo ' (no sch_netem in this kernel: loss by nftables numgen, rate by tbf; --delay needs netem)')" >&2
+[ -z "$delay" ] || [ "$method" = netem ] || die "--delay needs netem, which this kernel lacks"
+
+# impair LOSS RATE: sets loss (percent) and rate ("" for none) on both sides.
+impair() {
+    local pct=$1 r=$2 ns dev
+    for pair in "$ns_a:$dev_a" "$ns_b:$dev_b"; do
+        ns=${pair%%:*} dev=${pair##*:}
+        ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+        ip netns exec "$ns" nft delete table inet lossy 2>/dev/null || true
+        if [ "$method" = netem ]; then
+            local args=(loss "${pct}%")
+            [ -z "$delay" ] || args+=(delay "${delay}ms")
+            [ -z "$r" ] || args+=(rate "$r")
+            ip netns exec "$ns" tc qdisc add dev "$dev" root netem "${args[@]}"
+        else
+            # Drop on input: the packet has crossed the rate limiter, as on a real lossy link.
+            local per_million
+            per_million=$(awk -v p="$pct" 'BEGIN { printf "%d", p * 10000 }')
+            if [ "$per_million" -gt 0 ]; then
+                ip netns exec "$ns" nft -f - <<EOF
+table inet lossy {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "$dev" numgen random mod 1000000 < $per_million drop
+    }
+}
+EOF
+            fi
+            [ -z "$r" ] || ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$r" burst 32kb latency 25ms
+        fi
+    done
+}
+
+mkdir -p "$tmp/shared" "$tmp/client"
+head -c $((size << 20)) /dev/urandom > "$tmp/original.bin"
+if [ "$upload" -eq 1 ]; then cp "$tmp/original.bin" "$tmp/client/file.bin"; else cp "$tmp/original.bin" "$tmp/shared/file.bin"; fi
+want=$(sha256sum < "$tmp/original.bin" | cut -d' ' -f1)
+
+port=50000
+in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" -q 2> "$tmp/chatd.log" &
+pids+=($!)
+wait_for "chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$port' | grep -q LISTEN"
+
+default_cc=$(in_a sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)
+failures=0
+rows=()
+
+# one_run LOSS RATE: one transfer (and the TCP copy), appends a table row.
+one_run() {
+    local pct=$1 r=$2 secs verdict retrans got out
+    impair "$pct" "$r"
+    rm -f "$tmp/client"/file.bin.part "$tmp/shared/file.bin.tmp"
+    if [ "$upload" -eq 1 ]; then
+        rm -f "$tmp/shared/file.bin"
+        cmd="/put $tmp/client/file.bin"
+    else
+        rm -f "$tmp/client/file.bin"
+        cmd="/get file.bin"
+    fi
+    # In the background plus `wait`: a signal to this script runs its trap at once, instead
+    # of after a foreground command that may take minutes.
+    in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" \
+        --downloads "$tmp/client" <<< "$cmd" > "$tmp/chatc.out" 2>&1 &
+    wait $! || true
+    out=$(cat "$tmp/chatc.out")
+    local line
+    line=$(grep -E '\*\*\* file\.bin: (done|uploaded)' <<< "$out" | tail -1 || true)
+    if [ "$upload" -eq 1 ]; then got="$tmp/shared/file.bin"; else got="$tmp/client/file.bin"; fi
+    if [ -n "$line" ] && [ -f "$got" ] && [ "$(sha256sum < "$got" | cut -d' ' -f1)" = "$want" ]; then
+        verdict=ok
+        secs=$(sed -E 's/.* in ([0-9.]+) s .*/\1/' <<< "$line")
+        retrans=$(sed -nE 's/.* ([0-9.]+)% retransmitted.*/\1/p' <<< "$line")
+    else
+        verdict=FAILED
+        failures=$((failures + 1))
+        secs=NaN retrans=NaN
+        echo "$out" | tail -5 >&2
+    fi
+    local row
+    row=$(awk -v l="$pct" -v r="${r:-none}" -v d="${delay:-0}" -v s="$size" -v t="$secs" \
+        -v x="$retrans" -v v="$verdict" 'BEGIN {
+        mb = (t == "NaN") ? 0 : s * 1048576 / t / 1e6
+        printf "| %s %% | %s | %s ms | %s MiB | %s | %.1f | %.1f | %s %% | %s |", l, r, d, s, t, mb, mb * 8, x, v
+    }')
+    if [ "$compare" -eq 1 ]; then
+        local tport=$((port + 1)) tcp_line tcp_secs cc_args=()
+        [ -z "$tcp_cc" ] || cc_args=(--cc "$tcp_cc")
+        in_a "$bin/examples/tcp_copy" serve "$tmp/original.bin" "$tport" "${cc_args[@]}" > "$tmp/tcp_serve.out" 2>&1 &
+        local serve=$!
+        pids+=("$serve")
+        wait_for "the TCP sender to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$tport' | grep -q LISTEN"
+        in_b timeout 900 "$bin/examples/tcp_copy" fetch "$ip_a" "$tport" "$tmp/tcp.bin" "${cc_args[@]}" > "$tmp/tcp_fetch.out" 2>&1 &
+        wait $! || true
+        tcp_line=$(cat "$tmp/tcp_fetch.out")
+        wait "$serve" 2>/dev/null || true
+        if [ "$(sha256sum < "$tmp/tcp.bin" | cut -d' ' -f1)" = "$want" ]; then
+            tcp_secs=$(sed -nE 's/.* in ([0-9.]+) s .*/\1/p' <<< "$tcp_line")
+        else
+            tcp_secs=NaN
+        fi
+        local algo
+        algo=$(sed -nE 's/.* with ([a-z0-9_]+)$/\1/p' <<< "$tcp_line")
+        row+=$(awk -v s="$size" -v t="$tcp_secs" -v u="$secs" -v a="${algo:-?}" 'BEGIN {
+            tcp = (t == "NaN") ? 0 : s * 1048576 / t / 1e6
+            ours = (u == "NaN") ? 0 : s * 1048576 / u / 1e6
+            ratio = (tcp > 0) ? sprintf("%.2f", ours / tcp) : "n/a"
+            printf " %s: %.1f Mbit/s | %s |", a, tcp * 8, ratio
+        }')
+    fi
+    rows+=("$row")
+    echo "$row"
+}
+
+header="| loss | rate | delay | size | seconds | MB/s | Mbit/s | retransmitted | verdict |"
+sep="|---|---|---|---|---|---|---|---|---|"
+if [ "$compare" -eq 1 ]; then
+    header+=" TCP (${tcp_cc:-$default_cc}) | ours/TCP |"
+    sep+="---|---|"
+fi
+echo "# $( [ "$upload" -eq 1 ] && echo upload || echo download ) of ${size} MiB, impairment by $method, TCP default congestion control: $default_cc"
+echo "$header"
+echo "$sep"
+if [ "$sweep" -eq 1 ]; then
+    for r in "" 100mbit; do
+        for pct in 0 1 5 10 20; do
+            for _ in $(seq "$runs"); do one_run "$pct" "$r" > /dev/null; echo "${rows[-1]}"; done
+        done
+    done
+else
+    for _ in $(seq "$runs"); do one_run "$loss" "$rate" > /dev/null; echo "${rows[-1]}"; done
+fi
+[ "$failures" -eq 0 ] || die "$failures transfer(s) failed or did not match"
