@@ -32,8 +32,9 @@ Modes:
   paced      --clients N --rate M --secs T: latency at M broadcasts/s in total";
 
 /// Logins in flight across all workers (connected, WELCOME not yet seen): keeps chatd's listen
-/// backlog (128 with mio's default `bind`) from overflowing, which costs a 1 s SYN retransmit.
-const PENDING_LOGINS: usize = 100;
+/// backlog (4,096; 128 before it was raised) from overflowing, which costs a 1 s SYN
+/// retransmit. Settable with `--pending`.
+const PENDING_LOGINS: usize = 1000;
 /// Messages one sender writes per loop turn at most, so reading is not starved.
 const SEND_BATCH: u32 = 64;
 /// How long the run may take to deliver what was sent after the senders stop.
@@ -68,6 +69,7 @@ struct Config {
     text_len: usize,
     sources: u8,
     hold: Duration,
+    pending: usize,
 }
 
 impl Config {
@@ -161,6 +163,12 @@ fn options() -> Options {
         "idle: seconds to hold the clients after login (default 1)",
         "T",
     );
+    o.optopt(
+        "",
+        "pending",
+        "logins in flight at once, all threads (default 1000)",
+        "N",
+    );
     o.optflag("h", "help", "print this help");
     o
 }
@@ -234,6 +242,7 @@ fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
         text_len: text_len.max(STAMP_LEN),
         sources,
         hold: Duration::from_secs_f64(hold),
+        pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
     }))
 }
 
@@ -419,7 +428,7 @@ impl Worker {
         let mut next = 0;
         let mut welcomed = 0;
         while welcomed < mine.len() {
-            while next < mine.len() && next - welcomed < (PENDING_LOGINS / config.threads).max(1) {
+            while next < mine.len() && next - welcomed < (config.pending / config.threads).max(1) {
                 let client = connect(&config, mine[next])?;
                 self.clients.push(client);
                 let local = self.clients.len() - 1;

@@ -21,6 +21,7 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
+use socket2::{Domain, Socket, Type};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -39,6 +40,10 @@ const SCRATCH_LEN: usize = 64 * 1024;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection may take to flush and see the peer's EOF.
 const LINGER: Duration = Duration::from_secs(2);
+/// Connections the kernel may hold completed but not yet accepted. mio's `bind` uses 128, which
+/// a burst of logins overflows (each SYN dropped then costs the client a 1 s retransmit); the
+/// kernel caps this at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
 /// Pause before accepting again after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -89,7 +94,7 @@ impl Server {
         catalog: Box<dyn FileCatalog>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
+        let mut listener = listen(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -525,6 +530,17 @@ impl Server {
             self.conns.len()
         );
     }
+}
+
+/// A non-blocking listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // As mio and std do: a restarted daemon must not wait out TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
