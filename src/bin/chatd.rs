@@ -63,6 +63,12 @@ fn options() -> Options {
         "seconds of client silence before a PING (default 60); the PING times out after half as long",
         "SECS",
     );
+    opts.optopt(
+        "",
+        "announce-max",
+        "announce joins and leaves only while at most this many users are online (default 500)",
+        "N",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -111,6 +117,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             login_timeout: Duration::from_secs(login),
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
+            announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
         },
         max_output_bytes: parse(
             matches,

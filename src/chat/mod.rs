@@ -35,6 +35,10 @@ pub struct ChatConfig {
     pub keepalive_idle: Duration,
     /// Time a PING may stay unanswered before the client is disconnected.
     pub ping_timeout: Duration,
+    /// JOINED and LEFT are broadcast only while at most this many users are online, counting
+    /// the one joining or leaving. Above it every login would cost a frame to each of the
+    /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
+    pub announce_max_users: usize,
 }
 
 impl Default for ChatConfig {
@@ -46,6 +50,7 @@ impl Default for ChatConfig {
             login_timeout: Duration::from_secs(10),
             keepalive_idle: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            announce_max_users: 500,
         }
     }
 }
@@ -390,14 +395,16 @@ impl ChatServer {
                 *m = member_index;
             }
             let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
-            self.broadcast(
-                None,
-                &Frame::Left {
-                    nick: &nick,
-                    reason,
-                },
-                out,
-            );
+            if self.members.len() < self.config.announce_max_users {
+                self.broadcast(
+                    None,
+                    &Frame::Left {
+                        nick: &nick,
+                        reason,
+                    },
+                    out,
+                );
+            }
             self.events.push_back(ChatEvent::Left {
                 id,
                 nick,
@@ -523,7 +530,9 @@ impl ChatServer {
                 users: self.members.len() as u32,
             },
         );
-        self.broadcast(Some(id), &Frame::Joined { nick }, out);
+        if self.members.len() <= self.config.announce_max_users {
+            self.broadcast(Some(id), &Frame::Joined { nick }, out);
+        }
         self.events.push_back(ChatEvent::Joined {
             id,
             nick: nick.into(),
