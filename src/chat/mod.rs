@@ -105,8 +105,14 @@ pub enum CloseReason {
 }
 
 enum LoginState {
-    AwaitingHello { deadline: Instant },
-    LoggedIn { nick: Box<str>, member_index: usize },
+    AwaitingHello {
+        deadline: Instant,
+    },
+    /// `nick` is shared with the frames that quote it, so relaying costs no copy of it.
+    LoggedIn {
+        nick: Rc<str>,
+        member_index: usize,
+    },
 }
 
 struct Session {
@@ -134,6 +140,8 @@ pub struct ChatServer {
     next_ping_token: u64,
     catalog: Box<dyn FileCatalog>,
     events: VecDeque<ChatEvent>,
+    /// Where a broadcast is encoded before it is copied into its shared buffer.
+    encode_buf: Vec<u8>,
 }
 
 impl ChatServer {
@@ -148,6 +156,7 @@ impl ChatServer {
             next_ping_token: 1,
             catalog,
             events: VecDeque::new(),
+            encode_buf: Vec::new(),
         }
     }
 
@@ -334,6 +343,13 @@ impl ChatServer {
         self.sessions.get_mut(id).and_then(Option::as_mut)
     }
 
+    fn nick_rc(&self, id: ClientId) -> Option<Rc<str>> {
+        match &self.session(id)?.state {
+            LoginState::LoggedIn { nick, .. } => Some(Rc::clone(nick)),
+            LoginState::AwaitingHello { .. } => None,
+        }
+    }
+
     fn nick_of(&self, id: ClientId) -> Option<&str> {
         match &self.session(id)?.state {
             LoginState::LoggedIn { nick, .. } => Some(nick),
@@ -381,7 +397,7 @@ impl ChatServer {
         };
         self.session_count -= 1;
         if let LoginState::LoggedIn { nick, member_index } = session.state {
-            self.nicks.remove(&nick::fold(&nick));
+            self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);
             if let Some(&moved) = self.members.get(member_index)
                 && let Some(Session {
@@ -407,18 +423,25 @@ impl ChatServer {
             }
             self.events.push_back(ChatEvent::Left {
                 id,
-                nick,
+                nick: nick.as_ref().into(),
                 reason: reason.to_string(),
             });
         }
     }
 
-    /// Encodes `frame` once and queues it for every member but `except`.
-    fn broadcast(&self, except: Option<ClientId>, frame: &Frame<'_>, out: &mut impl Outbox) {
+    /// Encodes `frame` once, into one shared buffer, and queues it for every member but
+    /// `except`.
+    fn broadcast(&mut self, except: Option<ClientId>, frame: &Frame<'_>, out: &mut impl Outbox) {
         if self.members.len() <= usize::from(except.is_some()) {
             return;
         }
-        let bytes: Rc<[u8]> = frame.to_bytes().into();
+        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
+        self.encode_buf.clear();
+        frame.encode(&mut self.encode_buf);
+        let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
+        if self.encode_buf.capacity() > 4 * 1024 {
+            self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
+        }
         for &member in &self.members {
             if Some(member) != except {
                 out.send_shared(member, &bytes);
@@ -438,7 +461,7 @@ impl ChatServer {
             self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
             return;
         }
-        let Some(from) = self.nick_of(id).map(Box::<str>::from) else {
+        let Some(from) = self.nick_rc(id) else {
             return self.handle_frame_before_login(now, id, frame, out);
         };
         match frame {
@@ -457,7 +480,9 @@ impl ChatServer {
                 if !self.check_text(id, text, out) {
                     return;
                 }
-                match self.nicks.get(&nick::fold(to)) {
+                let mut folded = [0; nick::MAX_NICK_LEN];
+                let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
+                match target {
                     Some(&target) => out.send(target, &Frame::Private { from: &from, text }),
                     None => {
                         let text = format!("no user named {to:?} is online");
@@ -517,7 +542,7 @@ impl ChatServer {
         self.members.push(id);
         if let Some(session) = self.session_mut(id) {
             session.state = LoginState::LoggedIn {
-                nick: nick.into(),
+                nick: Rc::from(nick),
                 member_index,
             };
             session.last_input = now;
