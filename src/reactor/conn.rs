@@ -198,6 +198,9 @@ pub struct Conn {
     pub overflow: OverflowState,
     /// The peer sent EOF.
     pub read_closed: bool,
+    /// Poll said the peer closed or the socket failed: read until EOF or error, past short
+    /// reads, since no further edge will come for it.
+    pub read_to_end: bool,
     /// We sent FIN (shutdown of our write side).
     pub write_closed: bool,
     /// WRITABLE interest is registered (only while output is pending).
@@ -219,6 +222,7 @@ impl Conn {
             state: ConnState::Open,
             overflow: OverflowState::None,
             read_closed: false,
+            read_to_end: false,
             write_closed: false,
             writable_interest: false,
             flush_queued: false,

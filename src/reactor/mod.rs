@@ -145,7 +145,12 @@ impl Server {
                     SIGNALS => self.handle_signals(now),
                     Token(t) if t >= FIRST_CLIENT => {
                         let id = t - FIRST_CLIENT;
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        if event.is_read_closed() || event.is_error() {
+                            if let Some(conn) = self.conns.get_mut(id) {
+                                conn.read_to_end = true;
+                            }
+                            readable.push(id);
+                        } else if event.is_readable() {
                             readable.push(id);
                         }
                         if event.is_writable() {
@@ -272,7 +277,8 @@ impl Server {
         Ok(())
     }
 
-    /// Reads `id` until `WouldBlock`, EOF or the per-turn budget, feeding the chat machine.
+    /// Reads `id` until `WouldBlock`, a short read, EOF or the per-turn budget, feeding the chat
+    /// machine.
     fn read(&mut self, now: Instant, id: ClientId) {
         let mut budget = READ_BUDGET;
         loop {
@@ -338,6 +344,11 @@ impl Server {
                 conn.input = input;
             }
             self.rearm_after_input(id);
+            if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
+                // A short read emptied the receive queue: new bytes raise a new edge
+                // (epoll(7)), so the read that would only say WouldBlock is skipped.
+                return;
+            }
         }
     }
 
