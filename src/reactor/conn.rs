@@ -6,7 +6,6 @@ use crate::wire::Frame;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -189,7 +188,6 @@ pub enum OverflowState {
 /// One accepted client.
 pub struct Conn {
     pub stream: TcpStream,
-    pub peer: SocketAddr,
     /// Unparsed input: at most one incomplete frame. Empty (unallocated) most of the time,
     /// because input is parsed straight from the reactor's scratch buffer.
     pub input: Vec<u8>,
@@ -213,10 +211,9 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection.
-    pub fn new(stream: TcpStream, peer: SocketAddr, out_limit: usize) -> Self {
+    pub fn new(stream: TcpStream, out_limit: usize) -> Self {
         Conn {
             stream,
-            peer,
             input: Vec::new(),
             out: OutQueue::new(out_limit),
             state: ConnState::Open,

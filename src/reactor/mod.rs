@@ -262,7 +262,7 @@ impl Server {
         self.poll
             .registry()
             .register(&mut stream, Token(FIRST_CLIENT + id), Interest::READABLE)?;
-        entry.insert(Conn::new(stream, peer, self.max_output_bytes));
+        entry.insert(Conn::new(stream, self.max_output_bytes));
         debug!("client {id}: connected from {peer}");
         let mut out = ConnOutbox::new(
             &mut self.conns,
@@ -430,7 +430,7 @@ impl Server {
             };
             warn!(
                 "client {id} ({}): output queue full, disconnecting",
-                conn.peer
+                peer_name(conn)
             );
             conn.overflow = OverflowState::Reporting;
             let mut out = ConnOutbox::new(
@@ -554,12 +554,16 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// The client's address, for the log. Asked of the socket rather than kept in every `Conn`
+/// (32 bytes per client), and only when a line is actually logged.
+fn peer_name(conn: &Conn) -> String {
+    conn.stream
+        .peer_addr()
+        .map_or_else(|_| "gone".to_string(), |a| a.to_string())
+}
+
 fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
-    let peer = |id: ClientId| {
-        conns
-            .get(id)
-            .map_or_else(|| "gone".to_string(), |c| c.peer.to_string())
-    };
+    let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
