@@ -143,8 +143,11 @@ fn init_logging(matches: &getopts::Matches) {
         .set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)
         .build();
-    // Only fails if a logger is already set, which cannot be the case here.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+    // Buffered: the reactor flushes the log once per loop turn, before it sleeps, so a burst
+    // of logins costs one write, not one per line. Only fails if a logger is already set,
+    // which cannot be the case here.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
 
 /// Lets the process hold as many sockets as `max_clients` needs, up to the hard limit.
@@ -201,6 +204,7 @@ fn main() -> ExitCode {
             shared
         }
         Err(e) => {
+            log::logger().flush();
             eprintln!("chatd: cannot use shared folder {}: {e}", files.display());
             return ExitCode::FAILURE;
         }
@@ -209,13 +213,16 @@ fn main() -> ExitCode {
     let mut server = match Server::bind(addr, config, Box::new(shared)) {
         Ok(s) => s,
         Err(e) => {
+            log::logger().flush();
             eprintln!("chatd: cannot listen on {addr}: {e}");
             return ExitCode::FAILURE;
         }
     };
     let bound = server.local_addr().map_or(addr, |a| a);
     info!("chatd listening on {bound}, sharing {shared_path}");
-    match server.run() {
+    let result = server.run();
+    log::logger().flush(); // the log is buffered (see `init_logging`)
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chatd: event loop failed: {e}");

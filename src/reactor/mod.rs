@@ -128,6 +128,9 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut readable = Vec::new();
         loop {
+            // Log lines are buffered by the binary's logger: write them out before sleeping,
+            // one write per turn instead of one per line.
+            log::logger().flush();
             let timeout = self.poll_timeout(Instant::now());
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
