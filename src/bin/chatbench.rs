@@ -70,6 +70,9 @@ struct Config {
     sources: u8,
     hold: Duration,
     pending: usize,
+    /// Poll without sleeping during the run: no wake-ups for chatd to pay for, at the price
+    /// of a busy core per thread.
+    spin: bool,
 }
 
 impl Config {
@@ -169,6 +172,11 @@ fn options() -> Options {
         "logins in flight at once, all threads (default 1000)",
         "N",
     );
+    o.optflag(
+        "",
+        "spin",
+        "busy-poll during the run (each thread spins a core; chatd pays no wake-ups)",
+    );
     o.optflag("h", "help", "print this help");
     o
 }
@@ -243,6 +251,7 @@ fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
         sources,
         hold: Duration::from_secs_f64(hold),
         pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
+        spin: m.opt_present("spin"),
     }))
 }
 
@@ -365,7 +374,7 @@ impl Worker {
                 }
                 _ => self.send_windowed(),
             };
-            let wait = if busy {
+            let wait = if busy || config.spin {
                 Duration::ZERO
             } else {
                 Duration::from_millis(1)
