@@ -863,11 +863,22 @@ impl CpuShares {
             (Some(d), _, _) if d >= 0.9 => {
                 format!("chatd (busy {:.0} % of its one core)", d * 100.0)
             }
-            (Some(d), Some(b), Some(m)) if m >= 0.9 * cores => format!(
-                "the machine: all {cores} cores busy, chatd only {:.0} %, chatbench {:.0} %: client-bound, chatd is not saturated",
-                d * 100.0,
-                b * 100.0
-            ),
+            (Some(d), Some(b), Some(m)) if m >= 0.9 * cores => {
+                let rest = (m - d - b - self.softirq.unwrap_or(0.0)).max(0.0);
+                if rest >= 0.2 {
+                    format!(
+                        "the machine, shared: other processes took {:.0} % while chatd had {:.0} %: this figure understates chatd",
+                        rest * 100.0,
+                        d * 100.0
+                    )
+                } else {
+                    format!(
+                        "the machine: all {cores} cores busy, chatd only {:.0} %, chatbench {:.0} %: client-bound, chatd is not saturated",
+                        d * 100.0,
+                        b * 100.0
+                    )
+                }
+            }
             (Some(_), Some(_), Some(_)) => {
                 "nothing saturated (window, rate or wake-up latency bound)".into()
             }
