@@ -30,7 +30,7 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-clients",
-        "most clients at once (default 10000)",
+        "most clients at once (default: what the hard open-file limit allows, less 64)",
         "N",
     );
     opts.optopt(
@@ -105,7 +105,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if keepalive == 0 || login == 0 {
         return Err("--keepalive and --login-timeout must be at least 1 second".into());
     }
-    let max_clients: usize = parse(matches, "max-clients", defaults.max_clients)?;
+    let max_clients: usize = parse(matches, "max-clients", default_max_clients())?;
     if max_clients == 0 {
         return Err("--max-clients must be at least 1".into());
     }
@@ -150,10 +150,26 @@ fn init_logging(matches: &getopts::Matches) {
     let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
 
+/// File descriptors kept for the listener, epoll, signal pipe, UDP socket, log and a margin.
+const RESERVED_FDS: u64 = 64;
+/// Ceiling of the default `--max-clients` when the open-file limit is unlimited.
+const MAX_DEFAULT_CLIENTS: u64 = 1_000_000;
+
+/// As many clients as the hard open-file limit lets one process hold (19,936 under the
+/// 20,000 of our build machines), so the daemon is not the first to refuse; the library's
+/// default if the limit cannot be read.
+fn default_max_clients() -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((_, hard)) if hard > RESERVED_FDS => {
+            (hard - RESERVED_FDS).min(MAX_DEFAULT_CLIENTS) as usize
+        }
+        _ => ChatConfig::default().max_clients,
+    }
+}
+
 /// Lets the process hold as many sockets as `max_clients` needs, up to the hard limit.
 fn raise_fd_limit(max_clients: usize) {
-    // Clients plus the listener, epoll, signal pipe, UDP socket, log and a margin.
-    let wanted = max_clients as u64 + 64;
+    let wanted = max_clients as u64 + RESERVED_FDS;
     match rlimit::increase_nofile_limit(wanted) {
         Ok(got) if got < wanted => warn!(
             "open-file limit is {got}: fewer than --max-clients {max_clients} clients will fit"
