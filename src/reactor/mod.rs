@@ -84,6 +84,8 @@ pub struct Server {
     /// Set once a signal asked us to stop: the time by which we exit regardless.
     shutdown_deadline: Option<Instant>,
     scratch: Vec<u8>,
+    /// Where a connection's small output chunks are gathered for one write.
+    staging: Vec<u8>,
 }
 
 impl Server {
@@ -115,6 +117,7 @@ impl Server {
             accept_paused_until: None,
             shutdown_deadline: None,
             scratch: vec![0; SCRATCH_LEN],
+            staging: Vec::new(),
         })
     }
 
@@ -482,7 +485,7 @@ impl Server {
             return;
         };
         conn.flush_queued = false;
-        let flushed = match conn.out.write_to(&mut conn.stream) {
+        let flushed = match conn.out.write_to(&mut conn.stream, &mut self.staging) {
             Ok(flushed) => flushed,
             Err(e) => {
                 debug!("client {id}: write error: {e}");
