@@ -11,6 +11,7 @@
 //! Module map (dependencies point inward: binaries -> reactor -> machines):
 //! - [`wire`]: chat frames, `check` then `parse`, `Frame::encode`. Start here.
 //! - [`chat`]: the server's chat state machine (login, nicknames, routing, keepalive).
+//! - [`bench`]: chatbench's pure half: message stamps, latency histogram, sequence checks.
 //! - [`timer`]: hashed timer wheel, the reactor's index from deadline to machine id.
 //! - [`reactor`]: chatd's single-threaded mio loop and per-client buffers.
 //! - [`files`]: the shared folder.
@@ -20,6 +21,7 @@
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod files;

@@ -300,3 +300,20 @@ fn keepalive_pings_and_drops_a_silent_client() {
     assert!(who.contains("\"alice\""), "{who}");
     drop(alice);
 }
+
+#[test]
+fn a_message_and_eof_in_one_burst_are_both_seen() {
+    // The SAY and the FIN reach chatd together: after its short read it must still read on
+    // to the EOF, or the departure goes unnoticed until the keepalive.
+    let daemon = Daemon::start(&[]);
+    let mut alice = RawClient::login(daemon.port, "alice");
+    let mut bob = RawClient::login(daemon.port, "bob");
+    alice.expect("Joined");
+    let mut burst = Frame::Say { text: "bye now" }.to_bytes();
+    burst.extend_from_slice(&Frame::Say { text: "really" }.to_bytes());
+    bob.send_bytes(&burst);
+    bob.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    alice.expect(r#"text: "bye now""#);
+    alice.expect(r#"text: "really""#);
+    alice.expect(r#"Left { nick: "bob", reason: "connection closed" }"#);
+}

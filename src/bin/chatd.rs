@@ -37,7 +37,7 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-clients",
-        "most clients at once (default 10000)",
+        "most clients at once (default: what the hard open-file limit allows, less 64)",
         "N",
     );
     opts.optopt(
@@ -76,6 +76,12 @@ fn options() -> Options {
         "largest upload accepted, bytes (default 4294967296)",
         "BYTES",
     );
+    opts.optopt(
+        "",
+        "announce-max",
+        "announce joins and leaves only while at most this many users are online (default 500)",
+        "N",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -112,7 +118,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if keepalive == 0 || login == 0 {
         return Err("--keepalive and --login-timeout must be at least 1 second".into());
     }
-    let max_clients: usize = parse(matches, "max-clients", defaults.max_clients)?;
+    let max_clients: usize = parse(matches, "max-clients", default_max_clients())?;
     if max_clients == 0 {
         return Err("--max-clients must be at least 1".into());
     }
@@ -124,6 +130,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             login_timeout: Duration::from_secs(login),
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
+            announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
         },
         max_output_bytes: parse(
             matches,
@@ -157,14 +164,33 @@ fn init_logging(matches: &getopts::Matches) {
         .set_target_level(LevelFilter::Off)
         .set_thread_level(LevelFilter::Off)
         .build();
-    // Only fails if a logger is already set, which cannot be the case here.
-    let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
+    // Buffered: the reactor flushes the log once per loop turn, before it sleeps, so a burst
+    // of logins costs one write, not one per line. Only fails if a logger is already set,
+    // which cannot be the case here.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let _ = simplelog::WriteLogger::init(level, config, stderr);
+}
+
+/// File descriptors kept for the listener, epoll, signal pipe, UDP socket, log and a margin.
+const RESERVED_FDS: u64 = 64;
+/// Ceiling of the default `--max-clients` when the open-file limit is unlimited.
+const MAX_DEFAULT_CLIENTS: u64 = 1_000_000;
+
+/// As many clients as the hard open-file limit lets one process hold (19,936 under the
+/// 20,000 of our build machines), so the daemon is not the first to refuse; the library's
+/// default if the limit cannot be read.
+fn default_max_clients() -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((_, hard)) if hard > RESERVED_FDS => {
+            (hard - RESERVED_FDS).min(MAX_DEFAULT_CLIENTS) as usize
+        }
+        _ => ChatConfig::default().max_clients,
+    }
 }
 
 /// Lets the process hold as many sockets as `max_clients` needs, up to the hard limit.
 fn raise_fd_limit(max_clients: usize) {
-    // Clients plus the listener, epoll, signal pipe, UDP socket, log and a margin.
-    let wanted = max_clients as u64 + 64;
+    let wanted = max_clients as u64 + RESERVED_FDS;
     match rlimit::increase_nofile_limit(wanted) {
         Ok(got) if got < wanted => warn!(
             "open-file limit is {got}: fewer than --max-clients {max_clients} clients will fit"
@@ -215,6 +241,7 @@ fn main() -> ExitCode {
             shared
         }
         Err(e) => {
+            log::logger().flush();
             eprintln!("chatd: cannot use shared folder {}: {e}", files.display());
             return ExitCode::FAILURE;
         }
@@ -223,6 +250,7 @@ fn main() -> ExitCode {
     let mut server = match Server::bind(addr, config, shared) {
         Ok(s) => s,
         Err(e) => {
+            log::logger().flush();
             eprintln!("chatd: cannot listen on {addr}: {e}");
             return ExitCode::FAILURE;
         }
@@ -232,7 +260,9 @@ fn main() -> ExitCode {
         "chatd listening on {bound}, UDP port {}, sharing {shared_path}",
         server.udp_port()
     );
-    match server.run() {
+    let result = server.run();
+    log::logger().flush(); // the log is buffered (see `init_logging`)
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chatd: event loop failed: {e}");

@@ -35,6 +35,10 @@ pub struct ChatConfig {
     pub keepalive_idle: Duration,
     /// Time a PING may stay unanswered before the client is disconnected.
     pub ping_timeout: Duration,
+    /// JOINED and LEFT are broadcast only while at most this many users are online, counting
+    /// the one joining or leaving. Above it every login would cost a frame to each of the
+    /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
+    pub announce_max_users: usize,
 }
 
 impl Default for ChatConfig {
@@ -46,6 +50,7 @@ impl Default for ChatConfig {
             login_timeout: Duration::from_secs(10),
             keepalive_idle: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            announce_max_users: 500,
         }
     }
 }
@@ -123,8 +128,14 @@ pub enum CloseReason {
 }
 
 enum LoginState {
-    AwaitingHello { deadline: Instant },
-    LoggedIn { nick: Box<str>, member_index: usize },
+    AwaitingHello {
+        deadline: Instant,
+    },
+    /// `nick` is shared with the frames that quote it, so relaying costs no copy of it.
+    LoggedIn {
+        nick: Rc<str>,
+        member_index: usize,
+    },
 }
 
 struct Session {
@@ -153,6 +164,8 @@ pub struct ChatServer {
     catalog: Box<dyn FileCatalog>,
     events: VecDeque<ChatEvent>,
     transfer_requests: VecDeque<TransferRequest>,
+    /// Where a broadcast is encoded before it is copied into its shared buffer.
+    encode_buf: Vec<u8>,
 }
 
 impl ChatServer {
@@ -168,6 +181,7 @@ impl ChatServer {
             catalog,
             events: VecDeque::new(),
             transfer_requests: VecDeque::new(),
+            encode_buf: Vec::new(),
         }
     }
 
@@ -336,12 +350,18 @@ impl ChatServer {
 
     /// Tells everyone, the uploader included, that `from` shared a file (an upload was
     /// stored). Nothing is said if `from` has left meanwhile.
-    pub fn announce_shared(&self, from: ClientId, name: &str, size: u64, out: &mut impl Outbox) {
-        if let Some(nick) = self.nick_of(from) {
+    pub fn announce_shared(
+        &mut self,
+        from: ClientId,
+        name: &str,
+        size: u64,
+        out: &mut impl Outbox,
+    ) {
+        if let Some(nick) = self.nick_rc(from) {
             self.broadcast(
                 None,
                 &Frame::Shared {
-                    from: nick,
+                    from: &nick,
                     name,
                     size,
                 },
@@ -374,6 +394,13 @@ impl ChatServer {
 
     fn session_mut(&mut self, id: ClientId) -> Option<&mut Session> {
         self.sessions.get_mut(id).and_then(Option::as_mut)
+    }
+
+    fn nick_rc(&self, id: ClientId) -> Option<Rc<str>> {
+        match &self.session(id)?.state {
+            LoginState::LoggedIn { nick, .. } => Some(Rc::clone(nick)),
+            LoginState::AwaitingHello { .. } => None,
+        }
     }
 
     fn nick_of(&self, id: ClientId) -> Option<&str> {
@@ -423,7 +450,7 @@ impl ChatServer {
         };
         self.session_count -= 1;
         if let LoginState::LoggedIn { nick, member_index } = session.state {
-            self.nicks.remove(&nick::fold(&nick));
+            self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);
             if let Some(&moved) = self.members.get(member_index)
                 && let Some(Session {
@@ -437,28 +464,37 @@ impl ChatServer {
                 *m = member_index;
             }
             let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
-            self.broadcast(
-                None,
-                &Frame::Left {
-                    nick: &nick,
-                    reason,
-                },
-                out,
-            );
+            if self.members.len() < self.config.announce_max_users {
+                self.broadcast(
+                    None,
+                    &Frame::Left {
+                        nick: &nick,
+                        reason,
+                    },
+                    out,
+                );
+            }
             self.events.push_back(ChatEvent::Left {
                 id,
-                nick,
+                nick: nick.as_ref().into(),
                 reason: reason.to_string(),
             });
         }
     }
 
-    /// Encodes `frame` once and queues it for every member but `except`.
-    fn broadcast(&self, except: Option<ClientId>, frame: &Frame<'_>, out: &mut impl Outbox) {
+    /// Encodes `frame` once, into one shared buffer, and queues it for every member but
+    /// `except`.
+    fn broadcast(&mut self, except: Option<ClientId>, frame: &Frame<'_>, out: &mut impl Outbox) {
         if self.members.len() <= usize::from(except.is_some()) {
             return;
         }
-        let bytes: Rc<[u8]> = frame.to_bytes().into();
+        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
+        self.encode_buf.clear();
+        frame.encode(&mut self.encode_buf);
+        let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
+        if self.encode_buf.capacity() > 4 * 1024 {
+            self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
+        }
         for &member in &self.members {
             if Some(member) != except {
                 out.send_shared(member, &bytes);
@@ -478,7 +514,7 @@ impl ChatServer {
             self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
             return;
         }
-        let Some(from) = self.nick_of(id).map(Box::<str>::from) else {
+        let Some(from) = self.nick_rc(id) else {
             return self.handle_frame_before_login(now, id, frame, out);
         };
         match frame {
@@ -497,7 +533,9 @@ impl ChatServer {
                 if !self.check_text(id, text, out) {
                     return;
                 }
-                match self.nicks.get(&nick::fold(to)) {
+                let mut folded = [0; nick::MAX_NICK_LEN];
+                let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
+                match target {
                     Some(&target) => out.send(target, &Frame::Private { from: &from, text }),
                     None => {
                         let text = format!("no user named {to:?} is online");
@@ -585,7 +623,7 @@ impl ChatServer {
         self.members.push(id);
         if let Some(session) = self.session_mut(id) {
             session.state = LoginState::LoggedIn {
-                nick: nick.into(),
+                nick: Rc::from(nick),
                 member_index,
             };
             session.last_input = now;
@@ -598,7 +636,9 @@ impl ChatServer {
                 users: self.members.len() as u32,
             },
         );
-        self.broadcast(Some(id), &Frame::Joined { nick }, out);
+        if self.members.len() <= self.config.announce_max_users {
+            self.broadcast(Some(id), &Frame::Joined { nick }, out);
+        }
         self.events.push_back(ChatEvent::Joined {
             id,
             nick: nick.into(),

@@ -60,6 +60,16 @@ pub fn fold(nick: &str) -> Box<str> {
     nick.to_ascii_lowercase().into_boxed_str()
 }
 
+/// [`fold`] into a caller's buffer, for lookups without an allocation. `None` when `nick` is
+/// too long to be a nickname (so no holder can match it).
+pub fn fold_into<'a>(nick: &str, buf: &'a mut [u8; MAX_NICK_LEN]) -> Option<&'a str> {
+    let folded = buf.get_mut(..nick.len())?;
+    folded.copy_from_slice(nick.as_bytes());
+    folded.make_ascii_lowercase();
+    // Lowercasing ASCII bytes keeps UTF-8 valid.
+    std::str::from_utf8(folded).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +98,15 @@ mod tests {
     #[test]
     fn folding_ignores_ascii_case() {
         assert_eq!(fold("AlIcE"), fold("alice"));
+    }
+
+    #[test]
+    fn folding_into_a_buffer_matches_fold() {
+        let mut buf = [0; MAX_NICK_LEN];
+        assert_eq!(fold_into("AlIcE", &mut buf), Some("alice"));
+        let longest = "Z".repeat(MAX_NICK_LEN);
+        assert_eq!(fold_into(&longest, &mut buf), Some(&*fold(&longest)));
+        assert_eq!(fold_into(&"z".repeat(MAX_NICK_LEN + 1), &mut buf), None);
+        assert_eq!(fold_into("Ünï", &mut buf), Some("Ünï"));
     }
 }

@@ -123,6 +123,48 @@ fn hello_is_welcomed_and_announced_to_the_others() {
 }
 
 #[test]
+fn joins_and_leaves_are_not_announced_in_a_crowd_above_the_limit() {
+    let mut f = Fixture::with_config(ChatConfig {
+        announce_max_users: 2,
+        ..ChatConfig::default()
+    });
+    f.login(0, "alice");
+    f.connect(1);
+    f.feed(
+        1,
+        Frame::Hello {
+            version: 1,
+            nick: "bob",
+        },
+    );
+    assert_eq!(f.out.take(0), [r#"Joined { nick: "bob" }"#]);
+    f.out.sent.clear(); // bob's WELCOME
+    f.connect(2);
+    f.feed(
+        2,
+        Frame::Hello {
+            version: 1,
+            nick: "carol",
+        },
+    );
+    assert_eq!(
+        f.out.take(0),
+        Vec::<String>::new(),
+        "3 users: not announced"
+    );
+    assert_eq!(f.out.take(1), Vec::<String>::new());
+    f.feed(2, Frame::Quit { reason: "" });
+    assert_eq!(
+        f.out.take(0),
+        Vec::<String>::new(),
+        "3 users counting carol"
+    );
+    f.feed(1, Frame::Quit { reason: "bye" });
+    assert_eq!(f.out.take(0), [r#"Left { nick: "bob", reason: "bye" }"#]);
+    assert_eq!(f.chat.user_count(), 1);
+}
+
+#[test]
 fn nickname_uniqueness_ignores_case_and_a_refused_client_may_retry() {
     let mut f = Fixture::new();
     f.login(0, "alice");

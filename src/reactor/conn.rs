@@ -6,13 +6,16 @@ use crate::wire::Frame;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
 /// Most chunks handed to one `writev`: the kernel's limit is 1024; 64 already moves far more
 /// than a socket buffer holds.
 const MAX_IOVECS: usize = 64;
+/// Queued output up to this many bytes, in several chunks, is copied into one buffer and
+/// written with one `write`: copying a few KiB in user space costs chatd less than the
+/// kernel's per-iovec work for dozens of ~100-byte broadcast chunks.
+const GATHER_LIMIT: usize = 16 * 1024;
 /// Unicast frames are appended to the last owned chunk while it is below this size, so many
 /// small frames become one chunk (one iovec) without a fresh allocation each.
 const OWNED_CHUNK_TARGET: usize = 16 * 1024;
@@ -120,22 +123,42 @@ impl OutQueue {
         self.queued = 0;
     }
 
-    /// Writes as much as the socket takes, several chunks per `writev`. Interrupted writes are
-    /// retried; `WouldBlock` is reported as [`Flushed::Blocked`], other errors returned.
-    pub fn write_to(&mut self, sink: &mut impl Write) -> io::Result<Flushed> {
+    /// Writes as much as the socket takes: when many small chunks add up to at most
+    /// [`GATHER_LIMIT`] bytes, gathered into `staging` (a buffer the caller reuses) and written
+    /// at once; otherwise several chunks per `writev`. Interrupted writes are retried;
+    /// `WouldBlock` is reported as [`Flushed::Blocked`], other errors returned.
+    pub fn write_to(
+        &mut self,
+        sink: &mut impl Write,
+        staging: &mut Vec<u8>,
+    ) -> io::Result<Flushed> {
         while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                let bytes = chunk.bytes();
-                slices[i] = IoSlice::new(if i == 0 {
-                    &bytes[self.front_written..]
-                } else {
-                    bytes
-                });
-                count += 1;
-            }
-            let written = match sink.write_vectored(&slices[..count]) {
+            let result = if self.chunks.len() > 1 && self.queued <= GATHER_LIMIT {
+                staging.clear();
+                for (i, chunk) in self.chunks.iter().enumerate() {
+                    let bytes = chunk.bytes();
+                    staging.extend_from_slice(if i == 0 {
+                        &bytes[self.front_written..]
+                    } else {
+                        bytes
+                    });
+                }
+                sink.write(staging)
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                    let bytes = chunk.bytes();
+                    slices[i] = IoSlice::new(if i == 0 {
+                        &bytes[self.front_written..]
+                    } else {
+                        bytes
+                    });
+                    count += 1;
+                }
+                sink.write_vectored(&slices[..count])
+            };
+            let written = match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -189,7 +212,6 @@ pub enum OverflowState {
 /// One accepted client.
 pub struct Conn {
     pub stream: TcpStream,
-    pub peer: SocketAddr,
     /// Unparsed input: at most one incomplete frame. Empty (unallocated) most of the time,
     /// because input is parsed straight from the reactor's scratch buffer.
     pub input: Vec<u8>,
@@ -198,6 +220,9 @@ pub struct Conn {
     pub overflow: OverflowState,
     /// The peer sent EOF.
     pub read_closed: bool,
+    /// Poll said the peer closed or the socket failed: read until EOF or error, past short
+    /// reads, since no further edge will come for it.
+    pub read_to_end: bool,
     /// We sent FIN (shutdown of our write side).
     pub write_closed: bool,
     /// WRITABLE interest is registered (only while output is pending).
@@ -210,15 +235,15 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection.
-    pub fn new(stream: TcpStream, peer: SocketAddr, out_limit: usize) -> Self {
+    pub fn new(stream: TcpStream, out_limit: usize) -> Self {
         Conn {
             stream,
-            peer,
             input: Vec::new(),
             out: OutQueue::new(out_limit),
             state: ConnState::Open,
             overflow: OverflowState::None,
             read_closed: false,
+            read_to_end: false,
             write_closed: false,
             writable_interest: false,
             flush_queued: false,
@@ -271,12 +296,18 @@ mod tests {
             per_call: 7,
             calls_left: 3,
         };
-        assert_eq!(q.write_to(&mut sink).unwrap(), Flushed::Blocked);
+        assert_eq!(
+            q.write_to(&mut sink, &mut Vec::new()).unwrap(),
+            Flushed::Blocked
+        );
         assert!(!sink.got.is_empty());
         assert_eq!(sink.got, expected[..sink.got.len()]);
         assert_eq!(q.len(), expected.len() - sink.got.len());
         sink.calls_left = usize::MAX;
-        assert_eq!(q.write_to(&mut sink).unwrap(), Flushed::All);
+        assert_eq!(
+            q.write_to(&mut sink, &mut Vec::new()).unwrap(),
+            Flushed::All
+        );
         assert_eq!(sink.got, expected);
         assert!(q.is_empty());
     }
@@ -292,6 +323,36 @@ mod tests {
         let shared: Rc<[u8]> = frame.to_bytes().into();
         assert_eq!(q.push_shared(&shared), Err(Overflow));
         assert_eq!(q.len(), frame.encoded_len() * 3);
+    }
+
+    #[test]
+    fn small_chunks_are_gathered_into_one_write_and_big_ones_are_not() {
+        let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
+        let mut q = OutQueue::new(1 << 20);
+        for _ in 0..40 {
+            q.push_shared(&shared).unwrap();
+        }
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: usize::MAX,
+            calls_left: usize::MAX,
+        };
+        assert_eq!(
+            q.write_to(&mut sink, &mut Vec::new()).unwrap(),
+            Flushed::All
+        );
+        assert_eq!(usize::MAX - sink.calls_left, 1, "one write for 40 chunks");
+        assert_eq!(sink.got, shared.repeat(40));
+
+        let big: Rc<[u8]> = vec![7; GATHER_LIMIT].into();
+        q.push_shared(&big).unwrap();
+        q.push_shared(&shared).unwrap();
+        sink.got.clear();
+        sink.calls_left = usize::MAX;
+        let mut staging = Vec::new();
+        assert_eq!(q.write_to(&mut sink, &mut staging).unwrap(), Flushed::All);
+        assert!(staging.is_empty(), "over the limit: not copied");
+        assert_eq!(sink.got.len(), GATHER_LIMIT + shared.len());
     }
 
     #[test]

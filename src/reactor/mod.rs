@@ -26,6 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
+use socket2::{Domain, Socket, Type};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -49,6 +50,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Bytes of shared files hashed per loop turn for pending offers: a few milliseconds of work,
 /// so chat stays responsive while a large file is hashed.
 const HASH_BUDGET: usize = 8 << 20;
+/// Connections the kernel may hold completed but not yet accepted. mio's `bind` uses 128, which
+/// a burst of logins overflows (each SYN dropped then costs the client a 1 s retransmit); the
+/// kernel caps this at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
 /// Pause before accepting again after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -105,6 +110,8 @@ pub struct Server {
     /// Set once a signal asked us to stop: the time by which we exit regardless.
     shutdown_deadline: Option<Instant>,
     scratch: Vec<u8>,
+    /// Where a connection's small output chunks are gathered for one write.
+    staging: Vec<u8>,
 }
 
 impl Server {
@@ -112,7 +119,7 @@ impl Server {
     /// number), and prepares the loop.
     pub fn bind(addr: SocketAddr, config: ServerConfig, shared: SharedDir) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
+        let mut listener = listen(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let udp_port = match config.udp_port {
@@ -148,6 +155,7 @@ impl Server {
             accept_paused_until: None,
             shutdown_deadline: None,
             scratch: vec![0; SCRATCH_LEN],
+            staging: Vec::new(),
         })
     }
 
@@ -166,6 +174,9 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut readable = Vec::new();
         loop {
+            // Log lines are buffered by the binary's logger: write them out before sleeping,
+            // one write per turn instead of one per line.
+            log::logger().flush();
             let timeout = self.poll_timeout(Instant::now());
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -191,7 +202,12 @@ impl Server {
                     }
                     Token(t) if t >= FIRST_CLIENT => {
                         let id = t - FIRST_CLIENT;
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        if event.is_read_closed() || event.is_error() {
+                            if let Some(conn) = self.conns.get_mut(id) {
+                                conn.read_to_end = true;
+                            }
+                            readable.push(id);
+                        } else if event.is_readable() {
                             readable.push(id);
                         }
                         if event.is_writable() {
@@ -318,7 +334,7 @@ impl Server {
         self.poll
             .registry()
             .register(&mut stream, Token(FIRST_CLIENT + id), Interest::READABLE)?;
-        entry.insert(Conn::new(stream, peer, self.max_output_bytes));
+        entry.insert(Conn::new(stream, self.max_output_bytes));
         debug!("client {id}: connected from {peer}");
         let mut out = ConnOutbox::new(
             &mut self.conns,
@@ -333,7 +349,8 @@ impl Server {
         Ok(())
     }
 
-    /// Reads `id` until `WouldBlock`, EOF or the per-turn budget, feeding the chat machine.
+    /// Reads `id` until `WouldBlock`, a short read, EOF or the per-turn budget, feeding the chat
+    /// machine.
     fn read(&mut self, now: Instant, id: ClientId) {
         let mut budget = READ_BUDGET;
         loop {
@@ -399,6 +416,11 @@ impl Server {
                 conn.input = input;
             }
             self.rearm_after_input(id);
+            if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
+                // A short read emptied the receive queue: new bytes raise a new edge
+                // (epoll(7)), so the read that would only say WouldBlock is skipped.
+                return;
+            }
         }
     }
 
@@ -503,7 +525,7 @@ impl Server {
             };
             warn!(
                 "client {id} ({}): output queue full, disconnecting",
-                conn.peer
+                peer_name(conn)
             );
             conn.overflow = OverflowState::Reporting;
             let mut out = ConnOutbox::new(
@@ -546,7 +568,8 @@ impl Server {
                 | TransferRequest::Cancel { client, .. } => *client,
             };
             // The connection may have been dropped since its request was parsed this turn.
-            let Some(peer_ip) = self.conns.get(client).map(|c| c.peer.ip()) else {
+            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
+            let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
                 continue;
             };
             let reply = match request {
@@ -756,7 +779,7 @@ impl Server {
             return;
         };
         conn.flush_queued = false;
-        let flushed = match conn.out.write_to(&mut conn.stream) {
+        let flushed = match conn.out.write_to(&mut conn.stream, &mut self.staging) {
             Ok(flushed) => flushed,
             Err(e) => {
                 debug!("client {id}: write error: {e}");
@@ -830,12 +853,27 @@ enum Reply {
     NoSuchTransfer(ClientId),
 }
 
+/// A non-blocking listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // As mio and std do: a restarted daemon must not wait out TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// The client's address, for the log. Asked of the socket rather than kept in every `Conn`
+/// (32 bytes per client), and only when a line is actually logged.
+fn peer_name(conn: &Conn) -> String {
+    conn.stream
+        .peer_addr()
+        .map_or_else(|_| "gone".to_string(), |a| a.to_string())
+}
+
 fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
-    let peer = |id: ClientId| {
-        conns
-            .get(id)
-            .map_or_else(|| "gone".to_string(), |c| c.peer.to_string())
-    };
+    let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
