@@ -41,6 +41,9 @@ cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 # get NAME_SUFFIX: one download with chatc; prints "wall user sys" of chatc.
 get() {
     rm -f "$tmp/down/file.bin"
+    # Start each phase with no dirty pages pending, so no run pays for the previous one's
+    # writeback.
+    sync
     /usr/bin/time -f "%e %U %S" -o "$tmp/time" \
         timeout 300 "$bin/chatc" --port "$port" --nick "bench$1" --downloads "$tmp/down" \
         <<< "/get file.bin" > "$tmp/chatc.out"
@@ -55,6 +58,8 @@ mid=$(cpu_of "$chatd_pid")
 read -r wall2 user2 sys2 < <(get second)
 after=$(cpu_of "$chatd_pid")
 
+rm -f "$tmp/down/file.bin"
+sync
 /usr/bin/time -f "%e %U %S" -o "$tmp/tcp_serve_time" \
     "$bin/examples/tcp_copy" serve "$tmp/shared/file.bin" $((port + 1)) > "$tmp/tcp_serve.out" &
 serve_pid=$!

@@ -717,12 +717,17 @@ impl Server {
             let text = match &outcome.result {
                 Ok(()) => {
                     info!(
-                        "transfer {:016x} ({}) {verb}: {} bytes in {:.2?}, {} bytes retransmitted",
+                        "transfer {:016x} ({}) {verb}: {} bytes in {:.2?}, {} bytes retransmitted, \
+                         {} datagrams, srtt {:?}, cwnd {} bytes, {} RTOs",
                         outcome.conn_id,
                         outcome.name,
                         stats.bytes_delivered,
                         outcome.elapsed,
-                        stats.bytes_retransmitted
+                        stats.bytes_retransmitted,
+                        stats.datagrams_sent,
+                        stats.srtt,
+                        stats.cwnd,
+                        stats.rto_count
                     );
                     format!(
                         "{verb} {}: {} bytes in {:.2} s, {} bytes retransmitted",
