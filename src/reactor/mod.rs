@@ -90,7 +90,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     signals: Signals,
-    conns: Slab<Conn>,
+    /// Every client connection, with the lists of those to flush, overflowed or to close.
+    conns: ConnTable,
     chat: ChatServer,
     shared: SharedDir,
     udp: UdpService,
@@ -100,12 +101,6 @@ pub struct Server {
     max_output_bytes: usize,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
-    /// Connections with new output, flushed at the end of the turn.
-    to_flush: Vec<ClientId>,
-    /// Connections whose output queue overflowed during this turn.
-    overflowed: Vec<ClientId>,
-    /// Connections the chat machine asked to close.
-    to_close: Vec<ClientId>,
     accept_paused_until: Option<Instant>,
     /// Set once a signal asked us to stop: the time by which we exit regardless.
     shutdown_deadline: Option<Instant>,
@@ -141,7 +136,7 @@ impl Server {
             poll,
             listener,
             signals,
-            conns: Slab::new(),
+            conns: ConnTable::default(),
             chat: ChatServer::new(config.chat, Box::new(shared.clone())),
             shared,
             udp,
@@ -149,9 +144,6 @@ impl Server {
             wheel: TimerWheel::new(Instant::now(), TICK),
             max_output_bytes: config.max_output_bytes,
             still_readable: Vec::new(),
-            to_flush: Vec::new(),
-            overflowed: Vec::new(),
-            to_close: Vec::new(),
             accept_paused_until: None,
             shutdown_deadline: None,
             scratch: vec![0; SCRATCH_LEN],
@@ -203,7 +195,7 @@ impl Server {
                     Token(t) if t >= FIRST_CLIENT => {
                         let id = t - FIRST_CLIENT;
                         if event.is_read_closed() || event.is_error() {
-                            if let Some(conn) = self.conns.get_mut(id) {
+                            if let Some(conn) = self.conns.slab.get_mut(id) {
                                 conn.read_to_end = true;
                             }
                             readable.push(id);
@@ -234,14 +226,14 @@ impl Server {
             self.fire_timers(now);
             self.settle(now);
             if let Some(deadline) = self.shutdown_deadline
-                && (self.conns.is_empty() || now >= deadline)
+                && (self.conns.slab.is_empty() || now >= deadline)
             {
                 let drops = self.udp.drops();
                 info!(
                     "shut down ({} connections still open were dropped; UDP datagrams dropped: \
                      {} undecodable, {} for unknown connections, {} with a wrong token, {} from \
                      unproven addresses)",
-                    self.conns.len(),
+                    self.conns.slab.len(),
                     drops.undecodable,
                     drops.unknown_conn,
                     drops.bad_token,
@@ -281,19 +273,14 @@ impl Server {
             };
             info!(
                 "{name}: shutting down, telling {} clients",
-                self.conns.len()
+                self.conns.slab.len()
             );
             self.shutdown_deadline = Some(now + LINGER);
             // Stop accepting; a failure to deregister changes nothing for an exiting daemon.
             let _ = self.poll.registry().deregister(&mut self.listener);
             self.accept_paused_until = None;
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
-            self.chat.shutdown("server shutting down", &mut out);
+            let out = &mut self.conns;
+            self.chat.shutdown("server shutting down", out);
         }
     }
 
@@ -329,20 +316,15 @@ impl Server {
     ) -> io::Result<()> {
         // Chat frames are small and latency-bound: never wait for Nagle.
         stream.set_nodelay(true)?;
-        let entry = self.conns.vacant_entry();
+        let entry = self.conns.slab.vacant_entry();
         let id = entry.key();
         self.poll
             .registry()
             .register(&mut stream, Token(FIRST_CLIENT + id), Interest::READABLE)?;
         entry.insert(Conn::new(stream, self.max_output_bytes));
         debug!("client {id}: connected from {peer}");
-        let mut out = ConnOutbox::new(
-            &mut self.conns,
-            &mut self.to_flush,
-            &mut self.overflowed,
-            &mut self.to_close,
-        );
-        let deadline = self.chat.handle_connect(now, id, &mut out);
+        let out = &mut self.conns;
+        let deadline = self.chat.handle_connect(now, id, out);
         self.arm(id, deadline);
         // A connection accepted with data already waiting gets no further edge for it.
         self.still_readable.push(id);
@@ -354,7 +336,7 @@ impl Server {
     fn read(&mut self, now: Instant, id: ClientId) {
         let mut budget = READ_BUDGET;
         loop {
-            let Some(conn) = self.conns.get_mut(id) else {
+            let Some(conn) = self.conns.slab.get_mut(id) else {
                 return;
             };
             if conn.read_closed {
@@ -397,14 +379,9 @@ impl Server {
             } else {
                 &input
             };
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
-            let used = self.chat.handle_bytes(now, id, data, &mut out);
-            if let Some(conn) = self.conns.get_mut(id) {
+            let out = &mut self.conns;
+            let used = self.chat.handle_bytes(now, id, data, out);
+            if let Some(conn) = self.conns.slab.get_mut(id) {
                 if from_scratch {
                     input.extend_from_slice(&self.scratch[used..n]);
                 } else {
@@ -416,7 +393,7 @@ impl Server {
                 conn.input = input;
             }
             self.rearm_after_input(id);
-            if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
+            if n < self.scratch.len() && self.conns.slab.get(id).is_some_and(|c| !c.read_to_end) {
                 // A short read emptied the receive queue: new bytes raise a new edge
                 // (epoll(7)), so the read that would only say WouldBlock is skipped.
                 return;
@@ -429,7 +406,7 @@ impl Server {
     /// asks the machine, and re-arms (the lazy pattern keeps input off the wheel).
     fn rearm_after_input(&mut self, id: ClientId) {
         let deadline = self.chat.next_deadline(id);
-        if let (Some(d), Some(conn)) = (deadline, self.conns.get(id))
+        if let (Some(d), Some(conn)) = (deadline, self.conns.slab.get(id))
             && conn.timer.is_none_or(|(_, armed)| d < armed)
         {
             self.arm(id, Some(d));
@@ -438,7 +415,7 @@ impl Server {
 
     /// Points `id`'s single wheel entry at `deadline` (or removes it).
     fn arm(&mut self, id: ClientId, deadline: Option<Instant>) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(conn) = self.conns.slab.get_mut(id) else {
             return;
         };
         if let Some((key, _)) = conn.timer.take() {
@@ -474,7 +451,7 @@ impl Server {
                     continue;
                 }
             };
-            let Some(conn) = self.conns.get_mut(id) else {
+            let Some(conn) = self.conns.slab.get_mut(id) else {
                 continue;
             };
             // The wheel consumed the entry; forget its key.
@@ -490,14 +467,9 @@ impl Server {
                 }
                 continue;
             }
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
-            let next = self.chat.handle_timeout(now, id, &mut out);
-            if self.conns.get(id).is_some_and(|c| c.timer.is_none()) {
+            let out = &mut self.conns;
+            let next = self.chat.handle_timeout(now, id, out);
+            if self.conns.slab.get(id).is_some_and(|c| c.timer.is_none()) {
                 self.arm(id, next);
             }
         }
@@ -505,22 +477,17 @@ impl Server {
 
     /// Ends the chat session of `id` after the peer went away, keeping the socket to flush.
     fn end(&mut self, id: ClientId, reason: CloseReason) {
-        let mut out = ConnOutbox::new(
-            &mut self.conns,
-            &mut self.to_flush,
-            &mut self.overflowed,
-            &mut self.to_close,
-        );
-        self.chat.handle_disconnect(id, reason, &mut out);
-        self.to_close.push(id);
+        let out = &mut self.conns;
+        self.chat.handle_disconnect(id, reason, out);
+        self.conns.to_close.push(id);
     }
 
     /// After the turn's input and timers: answer transfer requests, report overflows, start
     /// closes, flush, log.
     fn settle(&mut self, now: Instant) {
         self.answer_transfer_requests(now);
-        while let Some(id) = self.overflowed.pop() {
-            let Some(conn) = self.conns.get_mut(id) else {
+        while let Some(id) = self.conns.overflowed.pop() {
+            let Some(conn) = self.conns.slab.get_mut(id) else {
                 continue;
             };
             warn!(
@@ -528,18 +495,13 @@ impl Server {
                 peer_name(conn)
             );
             conn.overflow = OverflowState::Reporting;
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
+            let out = &mut self.conns;
             self.chat
-                .handle_disconnect(id, CloseReason::OutputOverflow, &mut out);
-            self.to_close.push(id);
+                .handle_disconnect(id, CloseReason::OutputOverflow, out);
+            self.conns.to_close.push(id);
         }
-        while let Some(id) = self.to_close.pop() {
-            if let Some(conn) = self.conns.get_mut(id)
+        while let Some(id) = self.conns.to_close.pop() {
+            if let Some(conn) = self.conns.slab.get_mut(id)
                 && conn.state == ConnState::Open
             {
                 let linger = now + LINGER;
@@ -548,13 +510,13 @@ impl Server {
                 self.queue_flush(id);
             }
         }
-        let mut to_flush = std::mem::take(&mut self.to_flush);
+        let mut to_flush = std::mem::take(&mut self.conns.to_flush);
         for id in to_flush.drain(..) {
             self.flush(id);
         }
-        self.to_flush = to_flush;
+        self.conns.to_flush = to_flush;
         while let Some(event) = self.chat.poll_event() {
-            log_event(&self.conns, event);
+            log_event(&self.conns.slab, event);
         }
     }
 
@@ -568,7 +530,7 @@ impl Server {
                 | TransferRequest::Cancel { client, .. } => *client,
             };
             // The connection may have been dropped since its request was parsed this turn.
-            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
+            let peer = self.conns.slab.get(client).map(|c| c.stream.peer_addr());
             let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
                 continue;
             };
@@ -663,12 +625,7 @@ impl Server {
     /// Sends the answer to one transfer request over the client's TCP connection.
     fn send_reply(&mut self, reply: Reply) {
         let udp_port = self.udp.port();
-        let mut out = ConnOutbox::new(
-            &mut self.conns,
-            &mut self.to_flush,
-            &mut self.overflowed,
-            &mut self.to_close,
-        );
+        let out = &mut self.conns;
         match reply {
             Reply::Offer(client, request, offer) => out.send(
                 client,
@@ -745,12 +702,7 @@ impl Server {
                     e.clone()
                 }
             };
-            let mut out = ConnOutbox::new(
-                &mut self.conns,
-                &mut self.to_flush,
-                &mut self.overflowed,
-                &mut self.to_close,
-            );
+            let out = &mut self.conns;
             out.send(
                 outcome.client,
                 &Frame::TransferResult {
@@ -763,24 +715,24 @@ impl Server {
             );
             if outcome.direction == udp::Direction::Upload && outcome.result.is_ok() {
                 self.chat
-                    .announce_shared(outcome.client, &outcome.name, outcome.size, &mut out);
+                    .announce_shared(outcome.client, &outcome.name, outcome.size, out);
             }
         }
     }
 
     fn queue_flush(&mut self, id: ClientId) {
-        if let Some(conn) = self.conns.get_mut(id)
+        if let Some(conn) = self.conns.slab.get_mut(id)
             && !conn.flush_queued
         {
             conn.flush_queued = true;
-            self.to_flush.push(id);
+            self.conns.to_flush.push(id);
         }
     }
 
     /// Writes what `id` has queued; keeps WRITABLE interest only while output remains; on a
     /// closing connection, half-closes once drained and drops it once the peer is gone too.
     fn flush(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(conn) = self.conns.slab.get_mut(id) else {
             return;
         };
         conn.flush_queued = false;
@@ -826,27 +778,22 @@ impl Server {
 
     /// Forgets `id` at once: socket, timer and chat session.
     fn drop_conn(&mut self, id: ClientId, reason: CloseReason) {
-        if !self.conns.contains(id) {
+        if !self.conns.slab.contains(id) {
             return;
         }
-        let mut out = ConnOutbox::new(
-            &mut self.conns,
-            &mut self.to_flush,
-            &mut self.overflowed,
-            &mut self.to_close,
-        );
-        self.chat.handle_disconnect(id, reason, &mut out);
+        let out = &mut self.conns;
+        self.chat.handle_disconnect(id, reason, out);
         for conn_id in self.udp.client_gone(id) {
             self.udp.drive(Instant::now(), conn_id); // sends the RESET
         }
-        let mut conn = self.conns.remove(id);
+        let mut conn = self.conns.slab.remove(id);
         if let Some((key, _)) = conn.timer {
             self.wheel.cancel(key);
         }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         debug!(
             "client {id}: closed ({} connections left)",
-            self.conns.len()
+            self.conns.slab.len()
         );
     }
 }
@@ -898,29 +845,20 @@ fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
     }
 }
 
-/// The chat machine's view of the connections: queues bytes, collects closes and overflows.
-struct ConnOutbox<'a> {
-    conns: &'a mut Slab<Conn>,
-    to_flush: &'a mut Vec<ClientId>,
-    overflowed: &'a mut Vec<ClientId>,
-    to_close: &'a mut Vec<ClientId>,
+/// The connections, as the chat machine writes to them: queues bytes, collects closes and
+/// overflows for the reactor to act on after the call.
+#[derive(Default)]
+struct ConnTable {
+    slab: Slab<Conn>,
+    /// Connections with new output, flushed at the end of the turn.
+    to_flush: Vec<ClientId>,
+    /// Connections whose output queue overflowed during this turn.
+    overflowed: Vec<ClientId>,
+    /// Connections the chat machine asked to close.
+    to_close: Vec<ClientId>,
 }
 
-impl<'a> ConnOutbox<'a> {
-    fn new(
-        conns: &'a mut Slab<Conn>,
-        to_flush: &'a mut Vec<ClientId>,
-        overflowed: &'a mut Vec<ClientId>,
-        to_close: &'a mut Vec<ClientId>,
-    ) -> Self {
-        ConnOutbox {
-            conns,
-            to_flush,
-            overflowed,
-            to_close,
-        }
-    }
-
+impl ConnTable {
     /// Runs `push` on `to`'s queue unless it overflowed; on overflow drops the queue (the
     /// client is not reading it) and reports the client once.
     fn push(
@@ -928,7 +866,7 @@ impl<'a> ConnOutbox<'a> {
         to: ClientId,
         push: impl FnOnce(&mut conn::OutQueue) -> Result<(), conn::Overflow>,
     ) {
-        let Some(conn) = self.conns.get_mut(to) else {
+        let Some(conn) = self.slab.get_mut(to) else {
             return;
         };
         if conn.overflow == OverflowState::Overflowed {
@@ -950,7 +888,7 @@ impl<'a> ConnOutbox<'a> {
     }
 }
 
-impl Outbox for ConnOutbox<'_> {
+impl Outbox for ConnTable {
     fn send_shared(&mut self, to: ClientId, bytes: &Rc<[u8]>) {
         self.push(to, |q| q.push_shared(bytes));
     }
