@@ -611,11 +611,24 @@ impl Client {
             }
             Command::Get { name, local } => {
                 match self.transfers.request_get(&name, local.as_deref()) {
-                    Ok((request, offset)) => self.queue(&Frame::Get {
-                        request,
-                        name: &name,
-                        offset,
-                    }),
+                    Ok((request, offset)) => {
+                        // Said at once: the offer can take a moment (the server hashes a
+                        // large file before offering it).
+                        let resume = if offset > 0 {
+                            format!(", resuming after {}", render::size(offset))
+                        } else {
+                            String::new()
+                        };
+                        self.say(&format!(
+                            "*** {}: asked the server{resume}",
+                            render::escape(&name)
+                        ));
+                        self.queue(&Frame::Get {
+                            request,
+                            name: &name,
+                            offset,
+                        });
+                    }
                     Err(why) => {
                         let _ = self.stdout.flush();
                         eprintln!("chatc: {why}");
