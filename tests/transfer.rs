@@ -519,3 +519,50 @@ impl Drop for SmallTmpfs {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// Stops chatd with `signal_name` mid-download, checks chatc's report, restarts chatd on the
+/// same folder and resumes the download from the `.part` file.
+fn stop_mid_transfer_then_resume(signal_name: &str, expected_report: &str) {
+    let files = temp_dir("restart-shared");
+    let original = files.join("big.bin");
+    random_file(&original, 256 << 20, 41);
+    let down = temp_dir("restart-down");
+    let mut first = Daemon::start_in(&files, &[]);
+    let mut c = chatc_in(&first, "getter", &down);
+    c.line("/get big.bin");
+    c.out.expect("a progress line with some bytes", |l| {
+        l.starts_with("... [1] big.bin:") && !l.contains(": 0% 0 B of")
+    });
+    signal(&first.child, signal_name);
+    let chatd_status = wait_exit(&mut first.child, "chatd");
+    assert!(!wait_exit(&mut c.child, "chatc").success());
+    c.err.expect_contains(expected_report);
+    let had = fs::metadata(down.join("big.bin.part"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(had > 0 && had < 256 << 20, "partial file of {had} bytes");
+    if signal_name == "TERM" {
+        assert!(chatd_status.success(), "SIGTERM is a clean shutdown");
+    }
+
+    let second = Daemon::start_in(&files, &[]);
+    let mut c = chatc_in(&second, "again", &down);
+    c.line("/get big.bin");
+    c.out.expect_contains("resuming after");
+    c.out.expect_contains("*** big.bin: done:");
+    assert!(c.finish().success());
+    assert_same_file(&original, &down.join("big.bin"));
+    drop(second);
+    fs::remove_dir_all(files).unwrap();
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn sigterm_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
+    stop_mid_transfer_then_resume("TERM", "chatc: server shut down");
+}
+
+#[test]
+fn sigkill_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
+    stop_mid_transfer_then_resume("KILL", "chatc: connection lost");
+}

@@ -127,12 +127,21 @@ pub struct Daemon {
     pub port: u16,
     pub log: Lines,
     pub files: PathBuf,
+    /// The shared folder was made for this daemon and goes with it.
+    owns_files: bool,
 }
 
 impl Daemon {
-    /// Starts chatd with extra arguments and waits until it listens.
+    /// Starts chatd with extra arguments and a fresh shared folder, and waits until it listens.
     pub fn start(extra: &[&str]) -> Daemon {
-        let files = temp_dir("shared");
+        let mut daemon = Daemon::start_in(&temp_dir("shared"), extra);
+        daemon.owns_files = true;
+        daemon
+    }
+
+    /// Starts chatd sharing `files` (kept when the daemon is dropped, e.g. for a restart).
+    pub fn start_in(files: &std::path::Path, extra: &[&str]) -> Daemon {
+        let files = files.to_path_buf();
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
             .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
             .arg(&files)
@@ -155,6 +164,7 @@ impl Daemon {
             port,
             log,
             files,
+            owns_files: false,
         }
     }
 
@@ -173,7 +183,9 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.files);
+        if self.owns_files {
+            let _ = std::fs::remove_dir_all(&self.files);
+        }
     }
 }
 
