@@ -44,7 +44,12 @@ const TICK: Duration = Duration::from_millis(1);
 /// Size of the shared read buffer every socket is read into first.
 const SCRATCH_LEN: usize = 64 * 1024;
 /// Bytes read from one client per loop turn before the others get their turn.
-const READ_BUDGET: usize = 256 * 1024;
+const READ_BUDGET: usize = 64 * 1024;
+/// Bytes read from all clients together per loop turn. Output is written at the end of a
+/// turn, so this bounds how much one turn can add to any client's output queue (a broadcast
+/// flood read from ten clients at once must not overflow a reader that keeps up); clients
+/// left over are read first next turn.
+const TURN_READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection may take to flush and see the peer's EOF.
 const LINGER: Duration = Duration::from_secs(2);
 /// Bytes of shared files hashed per loop turn for pending offers: a few milliseconds of work,
@@ -212,8 +217,13 @@ impl Server {
             if accept_ready || self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept(now);
             }
+            let mut turn_budget = TURN_READ_BUDGET;
             for &id in &readable {
-                self.read(now, id);
+                if turn_budget == 0 {
+                    self.still_readable.push(id);
+                } else {
+                    self.read(now, id, &mut turn_budget);
+                }
             }
             if udp_ready {
                 self.udp_readable = self.udp.recv(now, &mut touched);
@@ -333,8 +343,8 @@ impl Server {
 
     /// Reads `id` until `WouldBlock`, a short read, EOF or the per-turn budget, feeding the chat
     /// machine.
-    fn read(&mut self, now: Instant, id: ClientId) {
-        let mut budget = READ_BUDGET;
+    fn read(&mut self, now: Instant, id: ClientId, turn_budget: &mut usize) {
+        let mut budget = READ_BUDGET.min(*turn_budget);
         loop {
             let Some(conn) = self.conns.slab.get_mut(id) else {
                 return;
@@ -365,6 +375,7 @@ impl Server {
                 }
             };
             budget = budget.saturating_sub(n);
+            *turn_budget = turn_budget.saturating_sub(n);
             if matches!(conn.state, ConnState::Closing { .. }) {
                 continue; // Draining towards EOF: input is discarded.
             }
@@ -510,11 +521,19 @@ impl Server {
                 self.queue_flush(id);
             }
         }
-        let mut to_flush = std::mem::take(&mut self.conns.to_flush);
-        for id in to_flush.drain(..) {
-            self.flush(id);
+        // A flush can drop a connection whose LEFT notice queues output for others: flush
+        // until nothing new is queued (each further round needs a connection dropped, so
+        // this ends). Reassigning the drained list instead once lost those late entries,
+        // and their clients, marked as queued, were never flushed again.
+        let mut batch = Vec::new();
+        while !self.conns.to_flush.is_empty() {
+            std::mem::swap(&mut batch, &mut self.conns.to_flush);
+            for id in batch.drain(..) {
+                self.flush(id);
+            }
         }
-        self.conns.to_flush = to_flush;
+        // Keep the (empty) allocation for the next turn.
+        self.conns.to_flush = batch;
         while let Some(event) = self.chat.poll_event() {
             log_event(&self.conns.slab, event);
         }

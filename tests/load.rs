@@ -1,0 +1,143 @@
+//! Slow consumers under a broadcast flood: clients that stop reading are cut off once their
+//! bounded output queue is full, chatd's memory stays bounded, and the clients that do read
+//! receive every message, once, in order.
+
+mod support;
+
+use chatd::wire::{self, Decoded, Frame};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+use support::{DEADLINE, Daemon, RawClient};
+
+const FLOODERS: usize = 10;
+const MESSAGES: usize = 10_000;
+const STALLED: usize = 100;
+const READERS: usize = 3;
+/// chatd's resident memory may not exceed this during the flood (about 100 MB of broadcasts
+/// pass through; the output queue bound is 1 MiB per client, broadcasts are shared).
+const RSS_BOUND: u64 = 64 << 20;
+
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Reads broadcasts until every flooder's messages arrived; checks exactly-once order.
+fn read_all(mut stream: TcpStream) -> Result<usize, String> {
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut next = [0usize; FLOODERS];
+    let mut got = 0;
+    let mut input = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    while got < FLOODERS * MESSAGES {
+        let mut used = 0;
+        while let Ok(Decoded::Frame { frame, len }) =
+            wire::decode(&input[used..], wire::DEFAULT_MAX_FRAME_LEN)
+        {
+            used += len;
+            let Frame::Broadcast { from, text } = frame else {
+                continue; // join and leave notices
+            };
+            let sender: usize = from[1..].parse().map_err(|_| format!("sender {from}"))?;
+            let seq: usize = text.split(' ').next().unwrap().parse().unwrap();
+            if seq != next[sender] {
+                return Err(format!("from {from}: got {seq}, expected {}", next[sender]));
+            }
+            next[sender] += 1;
+            got += 1;
+        }
+        input.drain(..used);
+        if got == FLOODERS * MESSAGES {
+            break;
+        }
+        let n = stream
+            .read(&mut buf)
+            .map_err(|e| format!("read after {got} messages (next per sender {next:?}): {e}"))?;
+        if n == 0 {
+            return Err(format!("disconnected after {got} messages"));
+        }
+        input.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+#[test]
+fn stalled_readers_are_cut_off_and_readers_get_everything_in_order() {
+    rlimit::increase_nofile_limit(4096).unwrap();
+    let daemon = Daemon::start(&[]);
+    let pid = daemon.child.id();
+    let readers: Vec<_> = (0..READERS)
+        .map(|i| {
+            let c = RawClient::login(daemon.port, &format!("reader{i}"));
+            let stream = c.stream;
+            thread::spawn(move || read_all(stream))
+        })
+        .collect();
+    // Logged in, then never read again.
+    let stalled: Vec<RawClient> = (0..STALLED)
+        .map(|i| RawClient::login(daemon.port, &format!("stalled{i}")))
+        .collect();
+    let (done_tx, done_rx) = mpsc::channel();
+    for f in 0..FLOODERS {
+        let mut c = RawClient::login(daemon.port, &format!("f{f}"));
+        let done = done_tx.clone();
+        thread::spawn(move || {
+            let pad = "x".repeat(1000);
+            let mut bytes = Vec::new();
+            for seq in 0..MESSAGES {
+                Frame::Say {
+                    text: &format!("{seq} {pad}"),
+                }
+                .encode(&mut bytes);
+            }
+            // A flooder is a member too: it receives the other flooders' broadcasts, and must
+            // read them like any client that keeps up.
+            let mut drain = c.stream.try_clone().unwrap();
+            thread::spawn(move || {
+                let mut sink = vec![0u8; 256 * 1024];
+                while matches!(drain.read(&mut sink), Ok(n) if n > 0) {}
+            });
+            let result = c.stream.write_all(&bytes).map_err(|e| e.to_string());
+            let _ = done.send(result);
+            thread::sleep(DEADLINE); // keep the connection open while readers finish
+        });
+    }
+    // Sample chatd's memory until the readers are done.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut max_rss = 0;
+    while readers.iter().any(|r| !r.is_finished()) {
+        assert!(Instant::now() < deadline, "readers did not finish in time");
+        max_rss = max_rss.max(rss_of(pid));
+        thread::sleep(Duration::from_millis(20)); // sampling period, not synchronisation
+    }
+    for r in readers {
+        let result = r.join().unwrap();
+        if result != Ok(FLOODERS * MESSAGES) {
+            let log = daemon.log.seen();
+            let tail: Vec<&String> = log.iter().rev().take(400).collect();
+            panic!("a reader got {result:?}; chatd's last log lines: {tail:#?}");
+        }
+    }
+    for _ in 0..FLOODERS {
+        assert_eq!(done_rx.recv_timeout(DEADLINE), Ok(Ok(())));
+    }
+    // Every stalled client was cut off with OUTPUT_OVERFLOW, none was left buffering.
+    for _ in 0..STALLED {
+        daemon
+            .log
+            .expect_contains("output queue full, disconnecting");
+    }
+    eprintln!("chatd peak RSS during the flood: {} KiB", max_rss / 1024);
+    assert!(
+        max_rss < RSS_BOUND,
+        "chatd used {max_rss} bytes, bound {RSS_BOUND}"
+    );
+    drop(stalled);
+}
