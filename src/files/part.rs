@@ -7,6 +7,83 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::{self, JoinHandle};
+
+/// Where a part file's digest is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// In the writing thread, as bytes are written: for the single-threaded daemon.
+    Inline,
+    /// By a worker thread that reads back what was written (from the page cache), so the
+    /// thread receiving the data only receives and writes: for chatc, where hashing on the
+    /// receiving thread was a fifth of its time. A resumed file's existing bytes are hashed
+    /// there too, instead of before the transfer starts.
+    Background,
+}
+
+/// The digest in the making.
+enum HashState {
+    // Boxed: BLAKE3's state is about 2 KiB.
+    Inline(Box<Hasher>),
+    Background(HashWorker),
+}
+
+/// A thread hashing a part file in stream order, up to the length it is told was written.
+struct HashWorker {
+    /// Lengths written so far (bounded: a writer far ahead waits for the hasher).
+    progress: SyncSender<u64>,
+    /// Set when the part file is dropped unfinished: the worker stops at its next chunk.
+    abort: Arc<AtomicBool>,
+    handle: JoinHandle<io::Result<(Digest, u64)>>,
+}
+
+impl HashWorker {
+    fn spawn(part_path: &Path) -> io::Result<HashWorker> {
+        let file = File::open(part_path)?;
+        let (progress, lengths) = mpsc::sync_channel::<u64>(4096);
+        let abort = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&abort);
+        let handle = thread::Builder::new()
+            .name("part-hash".into())
+            .spawn(move || {
+                let mut hasher = Hasher::new();
+                let mut hashed = 0u64;
+                let mut buf = vec![0u8; 1 << 20];
+                // Each message is a length already written; the channel closes after the last.
+                while let Ok(mut target) = lengths.recv() {
+                    while let Ok(more) = lengths.try_recv() {
+                        target = target.max(more);
+                    }
+                    while hashed < target {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(io::Error::other("abandoned"));
+                        }
+                        let want = buf
+                            .len()
+                            .min(usize::try_from(target - hashed).unwrap_or(usize::MAX));
+                        let n = file.read_at(&mut buf[..want], hashed)?;
+                        if n == 0 {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "the part file shrank while hashed",
+                            ));
+                        }
+                        hasher.update(&buf[..n]);
+                        hashed += n as u64;
+                    }
+                }
+                Ok((hasher.finish(), hashed))
+            })?;
+        Ok(HashWorker {
+            progress,
+            abort,
+            handle,
+        })
+    }
+}
 
 /// Why a received file could not be put in place.
 #[derive(Debug)]
@@ -48,9 +125,17 @@ pub struct PartFile {
     file: File,
     part_path: PathBuf,
     final_path: PathBuf,
-    /// Bytes written and hashed so far: the file's length up to here is trusted.
+    /// Bytes written so far (and hashed, or handed to the hashing worker).
     len: u64,
-    hasher: Hasher,
+    hash: Option<HashState>,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if let Some(HashState::Background(worker)) = &self.hash {
+            worker.abort.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl PartFile {
@@ -64,8 +149,8 @@ impl PartFile {
     /// Opens (or creates) the `.part` file for `final_path`, keeping bytes already there so a
     /// transfer can resume from [`PartFile::len`]. Those bytes are read back and hashed now, in
     /// one go: meant for the client's downloads; a daemon serving others must not call this
-    /// on a large file from its event loop.
-    pub fn open(final_path: &Path) -> io::Result<PartFile> {
+    /// on a large file from its event loop ([`Hashing::Background`] avoids the wait).
+    pub fn open(final_path: &Path, hashing: Hashing) -> io::Result<PartFile> {
         let part_path = Self::part_path_for(final_path);
         let file = OpenOptions::new()
             .read(true)
@@ -73,7 +158,7 @@ impl PartFile {
             .create(true)
             .truncate(false)
             .open(&part_path)?;
-        Self::resume(file, part_path, final_path)
+        Self::resume(file, part_path, final_path, hashing)
     }
 
     /// Creates a new, empty temporary file at `part_path` (which must not exist) that will
@@ -84,18 +169,36 @@ impl PartFile {
             .write(true)
             .create_new(true)
             .open(part_path)?;
-        Self::resume(file, part_path.to_path_buf(), final_path)
+        Self::resume(file, part_path.to_path_buf(), final_path, Hashing::Inline)
     }
 
-    fn resume(file: File, part_path: PathBuf, final_path: &Path) -> io::Result<PartFile> {
+    fn resume(
+        file: File,
+        part_path: PathBuf,
+        final_path: &Path,
+        hashing: Hashing,
+    ) -> io::Result<PartFile> {
+        let on_disk = file.metadata()?.len();
+        if hashing == Hashing::Background {
+            let worker = HashWorker::spawn(&part_path)?;
+            // The worker starts on the bytes already there; the writer goes on after them.
+            let _ = worker.progress.send(on_disk);
+            return Ok(PartFile {
+                file,
+                part_path,
+                final_path: final_path.to_path_buf(),
+                len: on_disk,
+                hash: Some(HashState::Background(worker)),
+            });
+        }
+        let mut hasher = Hasher::new();
         let mut part = PartFile {
             file,
             part_path,
             final_path: final_path.to_path_buf(),
             len: 0,
-            hasher: Hasher::new(),
+            hash: None,
         };
-        let on_disk = part.file.metadata()?.len();
         let mut buf = vec![0u8; 256 * 1024];
         while part.len < on_disk {
             let want = buf.len().min((on_disk - part.len) as usize);
@@ -103,9 +206,10 @@ impl PartFile {
             if n == 0 {
                 break; // Shrank meanwhile: resume from what is really there.
             }
-            part.hasher.update(&buf[..n]);
+            hasher.update(&buf[..n]);
             part.len += n as u64;
         }
+        part.hash = Some(HashState::Inline(Box::new(hasher)));
         Ok(part)
     }
 
@@ -128,14 +232,21 @@ impl PartFile {
             ));
         }
         self.file.write_all_at(bytes, offset)?;
-        self.hasher.update(bytes);
         self.len += bytes.len() as u64;
+        match &mut self.hash {
+            Some(HashState::Inline(hasher)) => hasher.update(bytes),
+            // Blocks only when the hasher is 4,096 writes behind: bounded memory.
+            Some(HashState::Background(worker)) if worker.progress.send(self.len).is_err() => {
+                return Err(io::Error::other("the hashing thread stopped"));
+            }
+            Some(HashState::Background(_)) | None => {}
+        }
         Ok(())
     }
 
     /// Checks size and digest, then links the file into place without ever replacing an
     /// existing file (a hard link fails if the name exists), and removes the `.part` name.
-    pub fn finish(self, size: u64, expected: Digest) -> Result<PathBuf, FinishError> {
+    pub fn finish(mut self, size: u64, expected: Digest) -> Result<PathBuf, FinishError> {
         if self.len != size {
             return Err(FinishError::Incomplete {
                 have: self.len,
@@ -144,7 +255,27 @@ impl PartFile {
         }
         // Drop anything past `size` (a stale longer .part) before trusting the file.
         self.file.set_len(size).map_err(FinishError::Io)?;
-        let actual = self.hasher.finish();
+        let actual = match self.hash.take() {
+            Some(HashState::Inline(hasher)) => hasher.finish(),
+            Some(HashState::Background(worker)) => {
+                let HashWorker {
+                    progress, handle, ..
+                } = worker;
+                drop(progress); // the last length was sent with the last write
+                let joined = handle.join().map_err(|_| {
+                    FinishError::Io(io::Error::other("the hashing thread panicked"))
+                })?;
+                let (digest, hashed) = joined.map_err(FinishError::Io)?;
+                if hashed != size {
+                    return Err(FinishError::Incomplete {
+                        have: hashed,
+                        want: size,
+                    });
+                }
+                digest
+            }
+            None => Hasher::new().finish(),
+        };
         if actual != expected {
             let _ = fs::remove_file(&self.part_path);
             return Err(FinishError::DigestMismatch { expected, actual });
@@ -153,12 +284,12 @@ impl PartFile {
         match fs::hard_link(&self.part_path, &self.final_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(FinishError::Exists(self.final_path));
+                return Err(FinishError::Exists(self.final_path.clone()));
             }
             Err(e) => return Err(FinishError::Io(e)),
         }
         fs::remove_file(&self.part_path).map_err(FinishError::Io)?;
-        Ok(self.final_path)
+        Ok(self.final_path.clone())
     }
 
     /// Gives up: removes the `.part` file.
@@ -186,76 +317,86 @@ mod tests {
 
     #[test]
     fn a_complete_file_with_the_right_digest_is_put_in_place() {
-        let d = dir("ok");
-        let target = d.join("f.bin");
-        let data = b"hello world, in pieces";
-        let mut part = PartFile::open(&target).unwrap();
-        part.write(0, &data[..5]).unwrap();
-        part.write(5, &data[5..]).unwrap();
-        assert_eq!(
-            part.finish(data.len() as u64, Digest::of(data)).unwrap(),
-            target
-        );
-        assert_eq!(fs::read(&target).unwrap(), data);
-        assert!(!PartFile::part_path_for(&target).exists());
-        fs::remove_dir_all(d).unwrap();
+        for hashing in [Hashing::Inline, Hashing::Background] {
+            let d = dir(&format!("ok-{hashing:?}"));
+            let target = d.join("f.bin");
+            let data = b"hello world, in pieces";
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            part.write(0, &data[..5]).unwrap();
+            part.write(5, &data[5..]).unwrap();
+            assert_eq!(
+                part.finish(data.len() as u64, Digest::of(data)).unwrap(),
+                target
+            );
+            assert_eq!(fs::read(&target).unwrap(), data);
+            assert!(!PartFile::part_path_for(&target).exists());
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
     fn resume_continues_after_the_bytes_on_disk_and_the_digest_covers_all() {
-        let d = dir("resume");
-        let target = d.join("f.bin");
-        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        let mut part = PartFile::open(&target).unwrap();
-        part.write(0, &data[..400_000]).unwrap();
-        drop(part); // killed mid-transfer
-        let mut part = PartFile::open(&target).unwrap();
-        assert_eq!(part.len(), 400_000);
-        assert!(
-            part.write(0, &data[..10]).is_err(),
-            "out-of-order write refused"
-        );
-        part.write(400_000, &data[400_000..]).unwrap();
-        part.finish(data.len() as u64, Digest::of(&data)).unwrap();
-        assert_eq!(fs::read(&target).unwrap(), data);
-        fs::remove_dir_all(d).unwrap();
+        for hashing in [Hashing::Inline, Hashing::Background] {
+            let d = dir(&format!("resume-{hashing:?}"));
+            let target = d.join("f.bin");
+            let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            part.write(0, &data[..400_000]).unwrap();
+            drop(part); // killed mid-transfer
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            assert_eq!(part.len(), 400_000);
+            assert!(
+                part.write(0, &data[..10]).is_err(),
+                "out-of-order write refused"
+            );
+            part.write(400_000, &data[400_000..]).unwrap();
+            part.finish(data.len() as u64, Digest::of(&data)).unwrap();
+            assert_eq!(fs::read(&target).unwrap(), data);
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
     fn a_wrong_digest_leaves_nothing_behind() {
-        let d = dir("bad");
-        let target = d.join("f.bin");
-        let mut part = PartFile::open(&target).unwrap();
-        part.write(0, b"abc").unwrap();
-        let err = part.finish(3, Digest::of(b"abd")).unwrap_err();
-        assert!(matches!(err, FinishError::DigestMismatch { .. }), "{err}");
-        assert!(!target.exists() && !PartFile::part_path_for(&target).exists());
-        fs::remove_dir_all(d).unwrap();
+        for hashing in [Hashing::Inline, Hashing::Background] {
+            let d = dir(&format!("bad-{hashing:?}"));
+            let target = d.join("f.bin");
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            part.write(0, b"abc").unwrap();
+            let err = part.finish(3, Digest::of(b"abd")).unwrap_err();
+            assert!(matches!(err, FinishError::DigestMismatch { .. }), "{err}");
+            assert!(!target.exists() && !PartFile::part_path_for(&target).exists());
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
     fn an_existing_file_is_never_overwritten() {
-        let d = dir("exists");
-        let target = d.join("f.bin");
-        fs::write(&target, b"precious").unwrap();
-        let mut part = PartFile::open(&target).unwrap();
-        part.write(0, b"new").unwrap();
-        let err = part.finish(3, Digest::of(b"new")).unwrap_err();
-        assert!(matches!(err, FinishError::Exists(_)), "{err}");
-        assert_eq!(fs::read(&target).unwrap(), b"precious");
-        fs::remove_dir_all(d).unwrap();
+        for hashing in [Hashing::Inline, Hashing::Background] {
+            let d = dir(&format!("exists-{hashing:?}"));
+            let target = d.join("f.bin");
+            fs::write(&target, b"precious").unwrap();
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            part.write(0, b"new").unwrap();
+            let err = part.finish(3, Digest::of(b"new")).unwrap_err();
+            assert!(matches!(err, FinishError::Exists(_)), "{err}");
+            assert_eq!(fs::read(&target).unwrap(), b"precious");
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
     fn a_short_file_is_incomplete() {
-        let d = dir("short");
-        let target = d.join("f.bin");
-        let mut part = PartFile::open(&target).unwrap();
-        part.write(0, b"ab").unwrap();
-        assert!(matches!(
-            part.finish(3, Digest::of(b"abc")),
-            Err(FinishError::Incomplete { have: 2, want: 3 })
-        ));
-        fs::remove_dir_all(d).unwrap();
+        for hashing in [Hashing::Inline, Hashing::Background] {
+            let d = dir(&format!("short-{hashing:?}"));
+            let target = d.join("f.bin");
+            let mut part = PartFile::open(&target, hashing).unwrap();
+            part.write(0, b"ab").unwrap();
+            assert!(matches!(
+                part.finish(3, Digest::of(b"abc")),
+                Err(FinishError::Incomplete { have: 2, want: 3 })
+            ));
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 }

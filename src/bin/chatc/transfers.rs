@@ -8,7 +8,7 @@ use chatd::client::render;
 use chatd::files::FileSource;
 use chatd::files::digest::{Digest, Hasher};
 use chatd::files::name;
-use chatd::files::part::{FinishError, PartFile};
+use chatd::files::part::{FinishError, Hashing, PartFile};
 use chatd::rudp::{Config, Event, Handshake, Receiver, Sender, Stats};
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
@@ -290,7 +290,7 @@ impl Transfers {
         if self.pending.values().any(|p| p.name() == name) {
             return Err(format!("{name} is already being asked for"));
         }
-        let part = PartFile::open(&target).map_err(|e| {
+        let part = PartFile::open(&target, Hashing::Background).map_err(|e| {
             let part_path = PartFile::part_path_for(&target);
             format!("cannot write {}: {e}", part_path.display())
         })?;
