@@ -3,13 +3,17 @@
 # reliable UDP, then the same file over one plain TCP connection, in the same run; plus chat
 # round-trip latency through chatd while a download runs and while idle.
 #
-#   scripts/bench-transfer.sh [SIZE_MIB]      (default 1024)
+#   scripts/bench-transfer.sh [SIZE_MIB] [ROUNDS]     (default 1024 MiB, 5 rounds)
 #
-# Prints wall time, goodput and the CPU seconds of each side. Every wait has a deadline;
-# temporary files and processes are removed on exit.
+# After one download that hashes the file, ROUNDS rounds each download it again (digest
+# cached) and copy it over TCP, alternating so both meet the same machine state; it prints
+# every round and the medians (this VM's page-cache writeback makes single runs vary a lot).
+# Wall time, goodput and the CPU seconds of each side. Every wait has a deadline; temporary
+# files and processes are removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
+rounds=${2:-5}
 
 cargo build --release --quiet --bins --examples
 bin=target/release
@@ -52,44 +56,63 @@ get() {
 }
 
 echo "== ${size_mib} MiB over 127.0.0.1 (chatd pid $chatd_pid, port $port)"
+bytes=$((size_mib << 20))
 before=$(cpu_of "$chatd_pid")
 read -r wall1 user1 sys1 < <(get first)
-mid=$(cpu_of "$chatd_pid")
-read -r wall2 user2 sys2 < <(get second)
 after=$(cpu_of "$chatd_pid")
-
-rm -f "$tmp/down/file.bin"
-sync
-/usr/bin/time -f "%e %U %S" -o "$tmp/tcp_serve_time" \
-    "$bin/examples/tcp_copy" serve "$tmp/shared/file.bin" $((port + 1)) > "$tmp/tcp_serve.out" &
-serve_pid=$!
-pids+=("$serve_pid")
-for _ in $(seq 100); do
-    ss -ltn "sport = :$((port + 1))" | grep -q LISTEN && break
-    sleep 0.05
-done
-/usr/bin/time -f "%e %U %S" -o "$tmp/tcp_fetch_time" \
-    "$bin/examples/tcp_copy" fetch 127.0.0.1 $((port + 1)) "$tmp/down/tcp.bin" > "$tmp/tcp_fetch.out"
-wait "$serve_pid"
-cmp -s "$tmp/shared/file.bin" "$tmp/down/tcp.bin" || { echo "TCP copy differs" >&2; exit 1; }
-read -r twall tuser tsys < "$tmp/tcp_fetch_time"
-read -r _ suser ssys < "$tmp/tcp_serve_time"
-
-bytes=$((size_mib << 20))
-awk -v b="$bytes" -v w1="$wall1" -v w2="$wall2" -v tw="$twall" \
-    -v c1u="$user1" -v c1s="$sys1" -v c2u="$user2" -v c2s="$sys2" \
-    -v d1="$(awk -v a="$before" -v b="$mid" 'BEGIN{print b-a}')" \
-    -v d2="$(awk -v a="$mid" -v b="$after" 'BEGIN{print b-a}')" \
-    -v tu="$tuser" -v ts="$tsys" -v su="$suser" -v ss="$ssys" 'BEGIN {
-    printf "| run | wall s | goodput MB/s | receiver CPU s | sender CPU s | MB per CPU-s (both) |\n"
-    printf "|---|---|---|---|---|---|\n"
-    printf "| chatd->chatc, first GET (hashes the file) | %.2f | %.0f | %.2f | %.2f | %.0f |\n", w1, b/w1/1e6, c1u+c1s, d1, b/1e6/(c1u+c1s+d1)
-    printf "| chatd->chatc, second GET (digest cached) | %.2f | %.0f | %.2f | %.2f | %.0f |\n", w2, b/w2/1e6, c2u+c2s, d2, b/1e6/(c2u+c2s+d2)
-    printf "| plain TCP, one connection | %.2f | %.0f | %.2f | %.2f | %.0f |\n", tw, b/tw/1e6, tu+ts, su+ss, b/1e6/(tu+ts+su+ss)
-    printf "\nour goodput / TCP goodput (second GET): %.2f\n", (b/w2)/(b/tw)
+awk -v b="$bytes" -v w="$wall1" -v u="$user1" -v s="$sys1" -v d="$(awk -v a="$before" -v c="$after" 'BEGIN{print c-a}')" 'BEGIN {
+    printf "first GET (chatd hashes the file first): %.2f s, %.0f MB/s, receiver CPU %.2f s, sender CPU %.2f s\n\n", w, b/w/1e6, u+s, d
 }'
-echo "(chatc wall time includes login, the receiver's digest check and the rename)"
 
+# tcp_round: one TCP copy; prints "wall receiver_cpu sender_cpu".
+tcp_round() {
+    rm -f "$tmp/down/tcp.bin"
+    sync
+    /usr/bin/time -f "%e %U %S" -o "$tmp/tcp_serve_time" \
+        "$bin/examples/tcp_copy" serve "$tmp/shared/file.bin" $((port + 1)) > "$tmp/tcp_serve.out" &
+    local serve_pid=$!
+    for _ in $(seq 100); do
+        ss -ltn "sport = :$((port + 1))" | grep -q LISTEN && break
+        sleep 0.05
+    done
+    /usr/bin/time -f "%e %U %S" -o "$tmp/tcp_fetch_time" \
+        "$bin/examples/tcp_copy" fetch 127.0.0.1 $((port + 1)) "$tmp/down/tcp.bin" > "$tmp/tcp_fetch.out"
+    wait "$serve_pid"
+    cmp -s "$tmp/shared/file.bin" "$tmp/down/tcp.bin" || { echo "TCP copy differs" >&2; exit 1; }
+    local tw tu ts su ss_
+    read -r tw tu ts < "$tmp/tcp_fetch_time"
+    read -r _ su ss_ < "$tmp/tcp_serve_time"
+    awk -v w="$tw" -v r="$(awk -v a="$tu" -v b="$ts" 'BEGIN{print a+b}')" -v s="$(awk -v a="$su" -v b="$ss_" 'BEGIN{print a+b}')" 'BEGIN{print w, r, s}'
+}
+
+echo "| round | ours: wall s | MB/s | receiver CPU s | sender CPU s | TCP: wall s | MB/s | receiver CPU s | sender CPU s | ours/TCP |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+: > "$tmp/rounds"
+for round in $(seq "$rounds"); do
+    before=$(cpu_of "$chatd_pid")
+    read -r w u s < <(get "r$round")
+    after=$(cpu_of "$chatd_pid")
+    d=$(awk -v a="$before" -v c="$after" 'BEGIN{print c-a}')
+    read -r tw tr ts < <(tcp_round)
+    echo "$w $(awk -v a="$u" -v b="$s" 'BEGIN{print a+b}') $d $tw $tr $ts" >> "$tmp/rounds"
+    awk -v b="$bytes" -v round="$round" -v w="$w" -v rc="$(awk -v a="$u" -v b2="$s" 'BEGIN{print a+b2}')" -v d="$d" \
+        -v tw="$tw" -v tr="$tr" -v ts="$ts" 'BEGIN {
+        printf "| %d | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", round, w, b/w/1e6, rc, d, tw, b/tw/1e6, tr, ts, tw/w
+    }'
+done
+# Medians over the rounds, per column.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+mw=$(cut -d' ' -f1 "$tmp/rounds" | median)
+mr=$(cut -d' ' -f2 "$tmp/rounds" | median)
+ms=$(cut -d' ' -f3 "$tmp/rounds" | median)
+mtw=$(cut -d' ' -f4 "$tmp/rounds" | median)
+mtr=$(cut -d' ' -f5 "$tmp/rounds" | median)
+mts=$(cut -d' ' -f6 "$tmp/rounds" | median)
+awk -v b="$bytes" -v w="$mw" -v r="$mr" -v s="$ms" -v tw="$mtw" -v tr="$mtr" -v ts="$mts" 'BEGIN {
+    printf "| median | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", w, b/w/1e6, r, s, tw, b/tw/1e6, tr, ts, tw/w
+    printf "\nmedian goodput, ours / TCP: %.2f; MB per CPU-second (both sides): ours %.0f, TCP %.0f\n", tw/w, b/1e6/(r+s), b/1e6/(tr+ts)
+}'
+echo "(chatc wall time includes login, the digest check and the rename; TCP's only the copy)"
 echo
 echo "== chat round trip through chatd (PING/PONG, 1000 pings, 2 ms apart)"
 printf 'idle:            '; "$bin/examples/chat_rtt" "$port" 1000 2
