@@ -12,7 +12,7 @@ use crate::files::digest::{Digest, Hasher};
 use crate::files::part::PartFile;
 use crate::files::{FileSource, OpenError, SharedDir, free_space, name};
 use crate::rudp::packet::{self, Packet, TOKEN_LEN};
-use crate::rudp::{Config, Event, Handshake, Receiver, Sender, Stats};
+use crate::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender, Stats};
 use crate::timer::TimerKey;
 use crate::wire::ErrorCode;
 use log::{debug, info, warn};
@@ -99,52 +99,18 @@ enum Machine {
 }
 
 impl Machine {
-    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+    /// The machine, whichever way the bytes go.
+    fn endpoint(&mut self) -> &mut dyn Endpoint {
         match self {
-            Machine::Download(m) => m.handle_datagram(now, datagram),
-            Machine::Upload { receiver, .. } => receiver.handle_datagram(now, datagram),
+            Machine::Download(m) => m.as_mut(),
+            Machine::Upload { receiver, .. } => receiver.as_mut(),
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn endpoint_ref(&self) -> &dyn Endpoint {
         match self {
-            Machine::Download(m) => m.handle_timeout(now),
-            Machine::Upload { receiver, .. } => receiver.handle_timeout(now),
-        }
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        match self {
-            Machine::Download(m) => m.poll_transmit(now, buf),
-            Machine::Upload { receiver, .. } => receiver.poll_transmit(now, buf),
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        match self {
-            Machine::Download(m) => m.poll_event(),
-            Machine::Upload { receiver, .. } => receiver.poll_event(),
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        match self {
-            Machine::Download(m) => m.next_deadline(),
-            Machine::Upload { receiver, .. } => receiver.next_deadline(),
-        }
-    }
-
-    fn cancel(&mut self) {
-        match self {
-            Machine::Download(m) => m.cancel(),
-            Machine::Upload { receiver, .. } => receiver.cancel(),
-        }
-    }
-
-    fn stats(&self) -> Stats {
-        match self {
-            Machine::Download(m) => m.stats(),
-            Machine::Upload { receiver, .. } => receiver.stats(),
+            Machine::Download(m) => m.as_ref(),
+            Machine::Upload { receiver, .. } => receiver.as_ref(),
         }
     }
 }
@@ -627,14 +593,14 @@ impl UdpService {
                 }
             }
         }
-        transfer.machine.handle_datagram(now, datagram);
+        transfer.machine.endpoint().handle_datagram(now, datagram);
         Some(conn_id)
     }
 
     /// Lets transfer `conn_id` act on its due deadlines.
     pub fn handle_timeout(&mut self, now: Instant, conn_id: u64) {
         if let Some(t) = self.transfers.get_mut(&conn_id) {
-            t.machine.handle_timeout(now);
+            t.machine.endpoint().handle_timeout(now);
         }
     }
 
@@ -649,7 +615,7 @@ impl UdpService {
         let Some(peer) = t.peer else {
             return; // Unproven: the machine stays silent anyway.
         };
-        while let Some(len) = t.machine.poll_transmit(now, &mut self.buf) {
+        while let Some(len) = t.machine.endpoint().poll_transmit(now, &mut self.buf) {
             match self.socket.send_to(&self.buf[..len], peer) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -677,7 +643,7 @@ impl UdpService {
     /// armed); `None` when the armed entry can stay.
     pub fn deadline_to_arm(&self, conn_id: u64) -> Option<Instant> {
         let t = self.transfers.get(&conn_id)?;
-        let due = t.machine.next_deadline()?;
+        let due = t.machine.endpoint_ref().next_deadline()?;
         match t.timer {
             Some((_, armed)) if armed <= due => None,
             _ => Some(due),
@@ -708,7 +674,7 @@ impl UdpService {
     pub fn take_finished(&mut self, now: Instant, outcomes: &mut Vec<(Outcome, Option<TimerKey>)>) {
         let mut ended = Vec::new();
         for (&conn_id, t) in &mut self.transfers {
-            if let Some(event) = t.machine.poll_event() {
+            if let Some(event) = t.machine.endpoint().poll_event() {
                 ended.push((conn_id, event));
             }
         }
@@ -716,7 +682,7 @@ impl UdpService {
             let Some(t) = self.transfers.remove(&conn_id) else {
                 continue;
             };
-            let stats = t.machine.stats();
+            let stats = t.machine.endpoint_ref().stats();
             let (direction, result) = match (t.machine, event) {
                 (Machine::Download(_), Event::Finished) => (Direction::Download, Ok(())),
                 (Machine::Download(_), Event::Failed(e)) => {
@@ -756,7 +722,7 @@ impl UdpService {
     pub fn cancel(&mut self, client: ClientId, conn_id: u64) -> bool {
         match self.transfers.get_mut(&conn_id) {
             Some(t) if t.client == client => {
-                t.machine.cancel();
+                t.machine.endpoint().cancel();
                 true
             }
             _ => false,
@@ -774,7 +740,7 @@ impl UdpService {
             .collect();
         for id in &ids {
             if let Some(t) = self.transfers.get_mut(id) {
-                t.machine.cancel();
+                t.machine.endpoint().cancel();
             }
         }
         if !ids.is_empty() {

@@ -62,6 +62,7 @@
 //! (seeded network simulator for tests and the benchmark).
 
 pub mod congestion;
+pub mod endpoint;
 pub mod pacer;
 pub mod packet;
 pub mod ranges;
@@ -73,6 +74,7 @@ pub mod stream;
 pub mod transfer;
 
 pub use congestion::CongestionKind;
+pub use endpoint::Endpoint;
 pub use receiver::Receiver;
 pub use sender::Sender;
 pub use stream::{ByteSink, ByteSource};

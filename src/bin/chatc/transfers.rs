@@ -9,7 +9,7 @@ use chatd::files::FileSource;
 use chatd::files::digest::{Digest, Hasher};
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
-use chatd::rudp::{Config, Event, Handshake, Receiver, Sender, Stats};
+use chatd::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender};
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -87,52 +87,18 @@ struct Active {
 }
 
 impl Active {
-    fn next_deadline(&self) -> Option<Instant> {
+    /// The machine, whichever way the bytes go.
+    fn endpoint(&mut self) -> &mut dyn Endpoint {
+        match &mut self.machine {
+            Machine::Download(m) => m.as_mut(),
+            Machine::Upload(m) => m.as_mut(),
+        }
+    }
+
+    fn endpoint_ref(&self) -> &dyn Endpoint {
         match &self.machine {
-            Machine::Download(m) => m.next_deadline(),
-            Machine::Upload(m) => m.next_deadline(),
-        }
-    }
-
-    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        match &mut self.machine {
-            Machine::Download(m) => m.handle_datagram(now, datagram),
-            Machine::Upload(m) => m.handle_datagram(now, datagram),
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        match &mut self.machine {
-            Machine::Download(m) => m.handle_timeout(now),
-            Machine::Upload(m) => m.handle_timeout(now),
-        }
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        match &mut self.machine {
-            Machine::Download(m) => m.poll_transmit(now, buf),
-            Machine::Upload(m) => m.poll_transmit(now, buf),
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        match &mut self.machine {
-            Machine::Download(m) => m.poll_event(),
-            Machine::Upload(m) => m.poll_event(),
-        }
-    }
-
-    fn cancel(&mut self) {
-        match &mut self.machine {
-            Machine::Download(m) => m.cancel(),
-            Machine::Upload(m) => m.cancel(),
-        }
-    }
-
-    fn stats(&self) -> Stats {
-        match &self.machine {
-            Machine::Download(m) => m.stats(),
-            Machine::Upload(m) => m.stats(),
+            Machine::Download(m) => m.as_ref(),
+            Machine::Upload(m) => m.as_ref(),
         }
     }
 
@@ -146,7 +112,7 @@ impl Active {
 
     /// Sends what the machine has to send now (handshakes, DATA, ACKs, FIN, FIN-ACK).
     fn drive(&mut self, now: Instant, buf: &mut [u8]) {
-        while let Some(len) = self.poll_transmit(now, buf) {
+        while let Some(len) = self.endpoint().poll_transmit(now, buf) {
             if self.socket.send(&buf[..len]).is_err() {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
@@ -196,7 +162,7 @@ impl Active {
                 ))
             }
             (Ended::Uploaded, verdict) => {
-                let stats = self.stats();
+                let stats = self.endpoint_ref().stats();
                 let retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
                 let checked = match verdict {
                     Some(v) => format!(
@@ -451,7 +417,7 @@ impl Transfers {
         };
         loop {
             match active.socket.recv(&mut self.buf) {
-                Ok(len) => active.handle_datagram(now, &self.buf[..len]),
+                Ok(len) => active.endpoint().handle_datagram(now, &self.buf[..len]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP port unreachable and the like: the machine's idle timeout decides.
@@ -464,8 +430,12 @@ impl Transfers {
     /// Runs due timers of every transfer.
     pub fn timeouts(&mut self, now: Instant) {
         for active in self.active.values_mut() {
-            if active.next_deadline().is_some_and(|d| d <= now) {
-                active.handle_timeout(now);
+            if active
+                .endpoint_ref()
+                .next_deadline()
+                .is_some_and(|d| d <= now)
+            {
+                active.endpoint().handle_timeout(now);
                 active.drive(now, &mut self.buf);
             }
         }
@@ -474,7 +444,10 @@ impl Transfers {
     /// The earliest deadline: machines, the next progress line while something runs, and
     /// how long an ended transfer still waits for the server's word.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let machines = self.active.values().filter_map(Active::next_deadline);
+        let machines = self
+            .active
+            .values()
+            .filter_map(|a| a.endpoint_ref().next_deadline());
         let verdicts = self
             .active
             .values()
@@ -493,7 +466,7 @@ impl Transfers {
         let mut done = Vec::new();
         for (&token, active) in &mut self.active {
             if active.ended.is_none()
-                && let Some(event) = active.poll_event()
+                && let Some(event) = active.endpoint().poll_event()
             {
                 match Self::ended(active, event) {
                     Ok(ended) => active.ended = Some((ended, now)),
@@ -601,7 +574,7 @@ impl Transfers {
             .active
             .values_mut()
             .find(|a| a.id == id && a.ended.is_none())?;
-        active.cancel();
+        active.endpoint().cancel();
         active.drive(now, &mut self.buf);
         Some(active.conn_id)
     }
@@ -628,13 +601,13 @@ impl Transfers {
             (None, _, false) => {
                 // Our own machine may have failed first (our disk is full, say) and the
                 // server only echoes our RESET: then our reason is the one to tell.
-                let line = match active.poll_event() {
+                let line = match active.endpoint().poll_event() {
                     Some(event @ Event::Failed(_)) => match Self::ended(active, event) {
                         Err(line) => line,
                         Ok(_) => unreachable!("a Failed event never ends well"),
                     },
                     _ => {
-                        active.cancel();
+                        active.endpoint().cancel();
                         active.drive(now, &mut self.buf);
                         let name = render::escape(&active.name);
                         format!("*** {name}: failed on the server: {}", render::escape(text))
