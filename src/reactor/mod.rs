@@ -103,6 +103,8 @@ pub struct Server {
     /// The UDP socket was read up to its budget: read again next turn.
     udp_readable: bool,
     wheel: TimerWheel<TimerTarget>,
+    /// Wheel entries due this turn (a field so its storage is reused).
+    expired: Vec<TimerTarget>,
     max_output_bytes: usize,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
@@ -147,6 +149,7 @@ impl Server {
             udp,
             udp_readable: false,
             wheel: TimerWheel::new(Instant::now(), TICK),
+            expired: Vec::new(),
             max_output_bytes: config.max_output_bytes,
             still_readable: Vec::new(),
             accept_paused_until: None,
@@ -169,7 +172,9 @@ impl Server {
     /// Runs until SIGINT or SIGTERM, then tells clients, closes cleanly and returns.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        // Reused every turn: no allocation per turn once they have grown.
         let mut readable = Vec::new();
+        let mut touched = Vec::new();
         loop {
             // Log lines are buffered by the binary's logger: write them out before sleeping,
             // one write per turn instead of one per line.
@@ -186,7 +191,7 @@ impl Server {
             readable.append(&mut self.still_readable);
             let mut accept_ready = false;
             let mut udp_ready = std::mem::take(&mut self.udp_readable);
-            let mut touched = Vec::new();
+            touched.clear();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => accept_ready = true,
@@ -230,7 +235,7 @@ impl Server {
             }
             touched.sort_unstable();
             touched.dedup();
-            for conn_id in touched {
+            for conn_id in touched.drain(..) {
                 self.drive_transfer(now, conn_id);
             }
             self.fire_timers(now);
@@ -450,9 +455,10 @@ impl Server {
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        let mut expired = Vec::new();
+        // Taken and put back so it is reused (nothing adds to it while its entries are handled).
+        let mut expired = std::mem::take(&mut self.expired);
         self.wheel.advance(now, &mut expired);
-        for target in expired {
+        for target in expired.drain(..) {
             let id = match target {
                 TimerTarget::Conn(id) => id,
                 TimerTarget::Transfer(conn_id) => {
@@ -484,6 +490,7 @@ impl Server {
                 self.arm(id, next);
             }
         }
+        self.expired = expired;
     }
 
     /// Ends the chat session of `id` after the peer went away, keeping the socket to flush.
