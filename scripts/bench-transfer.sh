@@ -29,7 +29,7 @@ trap cleanup EXIT INT TERM
 mkdir -p "$tmp/shared" "$tmp/down"
 head -c $((size_mib << 20)) /dev/urandom > "$tmp/shared/file.bin"
 
-"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp/shared" 2> "$tmp/chatd.log" &
+"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp/shared" --msg-rate 0 2> "$tmp/chatd.log" &
 chatd_pid=$!
 pids+=("$chatd_pid")
 port=""

@@ -51,7 +51,8 @@ fn idle_mode_logs_in_and_reports_memory() {
 
 #[test]
 fn broadcast_mode_delivers_everything_in_order() {
-    let daemon = Daemon::start(&[]);
+    // Floods on purpose: lift the per-client rate limit, as docs/PERFORMANCE.md does.
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
     let table = chatbench(
         &daemon,
         &[
@@ -75,7 +76,7 @@ fn broadcast_mode_delivers_everything_in_order() {
 
 #[test]
 fn private_mode_delivers_everything_in_order() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
     let table = chatbench(
         &daemon,
         &["private", "--pairs", "3", "--window", "10", "--secs", "1"],
@@ -101,4 +102,18 @@ fn paced_mode_delivers_everything_in_order() {
         ],
     );
     assert_nothing_lost(&table);
+}
+
+#[test]
+fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
+    let daemon = Daemon::start(&["--msg-rate", "10", "--msg-burst", "10"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))
+        .args(["private", "--pairs", "1", "--window", "50", "--secs", "1"])
+        .args(["--port", &daemon.port.to_string()])
+        .args(["--pid", &daemon.child.id().to_string()])
+        .output()
+        .expect("run chatbench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("--msg-rate 0"), "{stdout}");
 }

@@ -6,6 +6,7 @@ mod support;
 use chatd::wire::Frame;
 use std::io::Write;
 use std::net::Shutdown;
+use std::time::{Duration, Instant};
 use support::{Chatc, Daemon, RawClient};
 
 /// A logged-in witness that must keep working through every abuse.
@@ -203,7 +204,10 @@ fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
     // The test process needs more than the default 1024 descriptors.
     rlimit::increase_nofile_limit(4096).unwrap();
     let daemon = Daemon::start(&["--login-timeout", "2"]);
-    let mut silent: Vec<RawClient> = (0..1000).map(|_| RawClient::connect(daemon.port)).collect();
+    // From five addresses, under the per-address limit (256); one address is the next test.
+    let mut silent: Vec<RawClient> = (0..1000)
+        .map(|i| RawClient::connect_from(daemon.port, &format!("127.0.0.{}", 2 + i % 5)))
+        .collect();
     let alice = Chatc::logged_in(&daemon, "alice");
     let mut bob = Chatc::logged_in(&daemon, "bob");
     bob.line("hello through the crowd");
@@ -213,6 +217,125 @@ fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
         c.expect_eof();
     }
     assert!(bob.finish().success());
+}
+
+#[test]
+fn one_address_cannot_take_more_than_its_share_of_connections() {
+    let daemon = Daemon::start(&["--max-per-address", "10"]);
+    let mut held: Vec<RawClient> = (0..10)
+        .map(|_| RawClient::connect_from(daemon.port, "127.0.0.9"))
+        .collect();
+    // An answer proves the server has counted each of the ten.
+    for c in &mut held {
+        c.send(&Frame::Who);
+        c.expect("NotLoggedIn");
+    }
+    let mut eleventh = RawClient::connect_from(daemon.port, "127.0.0.9");
+    eleventh.expect("TooManyFromAddress");
+    eleventh.expect_eof();
+    // Everyone else is served as usual.
+    let alice = Chatc::logged_in(&daemon, "alice");
+    let mut bob = Chatc::logged_in(&daemon, "bob");
+    bob.line("others are unaffected");
+    alice.out.expect_contains("<bob> others are unaffected");
+    // A connection that ends frees its place: once the server has seen the close, the
+    // address may connect again (bounded retries; each refusal is immediate).
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = RawClient::connect_from(daemon.port, "127.0.0.9");
+        again.send(&Frame::Who);
+        let first = again.recv().expect("an answer");
+        if first.contains("NotLoggedIn") {
+            break;
+        }
+        assert!(first.contains("TooManyFromAddress"), "{first}");
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was never reused"
+        );
+    }
+    assert!(bob.finish().success());
+}
+
+/// `count` SAY frames "flood 0", "flood 1", ... in one buffer.
+fn flood(count: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for n in 0..count {
+        Frame::Say {
+            text: &format!("flood {n}"),
+        }
+        .encode(&mut bytes);
+    }
+    bytes
+}
+
+#[test]
+fn a_flooder_is_slowed_and_warned_and_loses_nothing_while_others_chat() {
+    // 200 frames/s after a burst of 20: 300 messages need at least 1.4 s to get through.
+    let daemon = Daemon::start(&["--msg-rate", "200", "--msg-burst", "20"]);
+    let mut reader = RawClient::login(daemon.port, "reader");
+    let mut flooder = RawClient::login(daemon.port, "flooder");
+    let bytes = flood(300);
+    let started = Instant::now();
+    flooder.send_bytes(&bytes);
+    let warning = flooder.expect("RateLimited");
+    assert!(warning.contains("closing: false"), "{warning}");
+    // Someone else talks in the middle of the flood and is heard at once, ahead of it.
+    let mut bob = RawClient::login(daemon.port, "bob");
+    bob.send(&Frame::Say { text: "meanwhile" });
+    let mut next = 0;
+    let mut bob_heard_at = None;
+    while next < 300 {
+        let frame = reader.recv().expect("the flood, in order");
+        if frame.contains("\"meanwhile\"") {
+            bob_heard_at = Some(next);
+        } else if let Some(rest) =
+            frame.strip_prefix("Broadcast { from: \"flooder\", text: \"flood ")
+        {
+            assert_eq!(rest, format!("{next}\" }}"), "lost or out of order");
+            next += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "the flood was not slowed: {elapsed:?}"
+    );
+    let heard = bob_heard_at.expect("bob's message arrived");
+    assert!(
+        heard < 250,
+        "bob waited behind the flood ({heard} of 300 first)"
+    );
+    // Warned once; still connected and served.
+    flooder.send(&Frame::Ping { token: 7 });
+    let answer = flooder.expect("Pong");
+    assert!(answer.contains("token: 7"), "{answer}");
+}
+
+#[test]
+fn a_flood_that_goes_on_is_disconnected() {
+    let daemon = Daemon::start(&[
+        "--msg-rate",
+        "100",
+        "--msg-burst",
+        "10",
+        "--flood-timeout",
+        "1",
+    ]);
+    let mut reader = RawClient::login(daemon.port, "reader");
+    let mut flooder = RawClient::login(daemon.port, "flooder");
+    let bytes = flood(1000);
+    flooder.send_bytes(&bytes);
+    flooder.expect("RateLimited, closing: false");
+    let last = flooder.expect("RateLimited");
+    assert!(last.contains("closing: true"), "{last}");
+    flooder.expect_eof();
+    reader.expect("Left { nick: \"flooder\", reason: \"flooding\" }");
+    // The daemon goes on serving.
+    let mut late = RawClient::login(daemon.port, "late");
+    late.send(&Frame::Ping { token: 1 });
+    late.expect("Pong");
 }
 
 #[test]

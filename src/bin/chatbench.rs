@@ -157,7 +157,7 @@ fn options() -> Options {
     o.optopt(
         "",
         "sources",
-        "127.0.0.x source addresses to spread clients over (default 16)",
+        "127.0.0.x source addresses to spread clients over (default 128, so 19,000 clients stay under chatd's default of 256 per address)",
         "K",
     );
     o.optopt(
@@ -224,7 +224,7 @@ fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
     }
     let threads: usize = opt(&m, "threads", 2)?;
     let text_len: usize = opt(&m, "size", 64)?;
-    let sources: u8 = opt(&m, "sources", 16)?;
+    let sources: u8 = opt(&m, "sources", 128)?;
     let secs: f64 = opt(&m, "secs", 5.0)?;
     let hold: f64 = opt(&m, "hold", 1.0)?;
     let rate: f64 = opt(&m, "rate", 200.0)?;
@@ -669,7 +669,20 @@ impl Worker {
                     text,
                 } => {
                     self.report.errors += 1;
-                    let line = format!("client {}: ERROR {}: {text}", client.index, code.name());
+                    let hint = match code {
+                        wire::ErrorCode::RateLimited => {
+                            " (chatd limits each client's rate: start it with --msg-rate 0 to benchmark floods)"
+                        }
+                        wire::ErrorCode::TooManyFromAddress => {
+                            " (raise --sources, or start chatd with a higher --max-per-address)"
+                        }
+                        _ => "",
+                    };
+                    let line = format!(
+                        "client {}: ERROR {}: {text}{hint}",
+                        client.index,
+                        code.name()
+                    );
                     self.report.first_error.get_or_insert(line);
                     if closing {
                         self.shared.failed.store(true, Ordering::Release);

@@ -42,6 +42,30 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "max-per-address",
+        "most clients from one address, IPv6 one /64 (default 256; 0: no limit)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "msg-rate",
+        "frames per second a client may send, sustained (default 50; 0: no limit)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "msg-burst",
+        "frames a client may send at once before --msg-rate applies (default 200)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "flood-timeout",
+        "seconds a client may stay at its rate limit before it is disconnected (default 30)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
         "max-frame",
         "largest frame accepted, bytes (default 65536)",
         "BYTES",
@@ -122,8 +146,17 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if max_clients == 0 {
         return Err("--max-clients must be at least 1".into());
     }
+    let msg_burst: u32 = parse(matches, "msg-burst", defaults.msg_burst)?;
+    if msg_burst == 0 {
+        return Err("--msg-burst must be at least 1".into());
+    }
+    let flood_timeout: u64 = parse(matches, "flood-timeout", defaults.flood_timeout.as_secs())?;
     let config = ServerConfig {
         chat: ChatConfig {
+            max_per_address: parse(matches, "max-per-address", defaults.max_per_address)?,
+            msg_rate: parse(matches, "msg-rate", defaults.msg_rate)?,
+            msg_burst,
+            flood_timeout: Duration::from_secs(flood_timeout),
             max_frame_len: max_frame,
             max_message_len: max_message,
             max_clients,

@@ -10,6 +10,7 @@ use crate::wire::{self, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
 use log::debug;
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,15 @@ pub struct ChatConfig {
     pub max_message_len: usize,
     /// Most sessions (logged in or not) at once; further connections get SERVER_FULL.
     pub max_clients: usize,
+    /// Most sessions from one source address (IPv6: one /64); 0 = no limit. Further
+    /// connections from it get TOO_MANY_FROM_ADDRESS.
+    pub max_per_address: usize,
+    /// Sustained frames per second a client may send; 0 = no limit.
+    pub msg_rate: u32,
+    /// Frames a client may send at once before the rate applies (the bucket's size).
+    pub msg_burst: u32,
+    /// How long a client may stay at its rate limit without a pause before it is disconnected.
+    pub flood_timeout: Duration,
     /// Time a new connection has to send a valid HELLO.
     pub login_timeout: Duration,
     /// Silence after which the server sends PING.
@@ -47,6 +57,10 @@ impl Default for ChatConfig {
             max_frame_len: wire::DEFAULT_MAX_FRAME_LEN,
             max_message_len: 4096,
             max_clients: 10_000,
+            max_per_address: 256,
+            msg_rate: 50,
+            msg_burst: 200,
+            flood_timeout: Duration::from_secs(30),
             login_timeout: Duration::from_secs(10),
             keepalive_idle: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
@@ -143,6 +157,48 @@ struct Session {
     last_input: Instant,
     /// Token and send time of an unanswered keepalive PING.
     ping: Option<(u64, Instant)>,
+    /// What the per-address limit counts this session under.
+    address: AddressKey,
+    rate: RateState,
+}
+
+/// A source address as the per-address limit counts it: IPv4 addresses one by one, IPv6 by
+/// /64 prefix (one host usually owns a whole /64, so counting single addresses would let it
+/// open 2^64 connections). IPv4-mapped IPv6 addresses count as their IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    V4(u32),
+    V6Prefix(u64),
+}
+
+impl AddressKey {
+    pub fn of(ip: IpAddr) -> AddressKey {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => AddressKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => AddressKey::V6Prefix((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// A client's token bucket in its GCRA form (ITU-T I.371): one instant, `full_at`, when the
+/// bucket would be full again, instead of a token count that needs refilling. A frame is
+/// allowed when, after charging it, the bucket would still not be overdrawn.
+#[derive(Debug, Clone, Copy)]
+struct RateState {
+    full_at: Instant,
+    /// Reading is paused until this instant, when the next token is due.
+    paused_until: Option<Instant>,
+    /// Since when the client has been at its limit without its bucket filling up again.
+    flooding_since: Option<Instant>,
+}
+
+/// What the rate limit says about the next frame.
+enum Admission {
+    Take,
+    /// Stop reading until the session's `paused_until`.
+    Pause,
+    /// The session was ended for flooding.
+    Ended,
 }
 
 /// The chat server's whole state. See the module doc for its place.
@@ -161,6 +217,8 @@ pub struct ChatServer {
     /// Logged-in clients, the broadcast list: no scan of all sessions.
     members: Vec<ClientId>,
     next_ping_token: u64,
+    /// Open sessions per source address (entries at zero are removed).
+    per_address: HashMap<AddressKey, usize>,
     catalog: Box<dyn FileCatalog>,
     events: VecDeque<ChatEvent>,
     transfer_requests: VecDeque<TransferRequest>,
@@ -178,6 +236,7 @@ impl ChatServer {
             nicks: HashMap::new(),
             members: Vec::new(),
             next_ping_token: 1,
+            per_address: HashMap::new(),
             catalog,
             events: VecDeque::new(),
             transfer_requests: VecDeque::new(),
@@ -211,12 +270,14 @@ impl ChatServer {
         self.transfer_requests.pop_front()
     }
 
-    /// A connection was accepted as `id`. Refuses it (ERROR then close) when the server is
-    /// full. Returns the session's first deadline, or `None` if it was refused.
+    /// A connection from `peer` was accepted as `id`. Refuses it (ERROR then close) when the
+    /// server is full or `peer`'s address holds its share. Returns the session's first
+    /// deadline, or `None` if it was refused.
     pub fn handle_connect(
         &mut self,
         now: Instant,
         id: ClientId,
+        peer: IpAddr,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
         if self.session_count >= self.config.max_clients {
@@ -228,6 +289,18 @@ impl ChatServer {
             out.close(id);
             return None;
         }
+        let address = AddressKey::of(peer);
+        let from_address = self.per_address.get(&address).copied().unwrap_or(0);
+        if self.config.max_per_address != 0 && from_address >= self.config.max_per_address {
+            let text = format!(
+                "too many connections from {}: {from_address}, the maximum per address",
+                peer.to_canonical()
+            );
+            self.refuse(id, ErrorCode::TooManyFromAddress, true, &text, out);
+            out.close(id);
+            return None;
+        }
+        *self.per_address.entry(address).or_insert(0) += 1;
         if self.sessions.len() <= id {
             self.sessions.resize_with(id + 1, || None);
         }
@@ -237,6 +310,12 @@ impl ChatServer {
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
             ping: None,
+            address,
+            rate: RateState {
+                full_at: now,
+                paused_until: None,
+                flooding_since: None,
+            },
         });
         self.session_count += 1;
         Some(deadline)
@@ -258,6 +337,11 @@ impl ChatServer {
             match wire::check(rest, self.config.max_frame_len) {
                 Ok(None) => return used,
                 Ok(Some(len)) => {
+                    match self.admit(now, id, out) {
+                        Admission::Take => {}
+                        Admission::Pause => return used,
+                        Admission::Ended => return buf.len(),
+                    }
                     used += len;
                     self.touch(now, id);
                     match wire::parse(&rest[..len]) {
@@ -299,11 +383,76 @@ impl ChatServer {
     /// When `id` next needs [`ChatServer::handle_timeout`], if it is open.
     pub fn next_deadline(&self, id: ClientId) -> Option<Instant> {
         let session = self.session(id)?;
-        Some(match (&session.state, session.ping) {
+        let deadline = match (&session.state, session.ping) {
             (LoginState::AwaitingHello { deadline }, _) => *deadline,
             (LoginState::LoggedIn { .. }, Some((_, sent))) => sent + self.config.ping_timeout,
             (LoginState::LoggedIn { .. }, None) => session.last_input + self.config.keepalive_idle,
+        };
+        Some(match session.rate.paused_until {
+            Some(resume) => resume.min(deadline),
+            None => deadline,
         })
+    }
+
+    /// Whether input from `id` must wait (its rate limit): the shell then stops reading the
+    /// socket, keeps what [`ChatServer::handle_bytes`] did not consume, and feeds it again
+    /// after [`ChatServer::handle_timeout`] at [`ChatServer::next_deadline`] lifts the pause.
+    pub fn input_paused(&self, id: ClientId) -> bool {
+        self.session(id)
+            .is_some_and(|s| s.rate.paused_until.is_some())
+    }
+
+    /// Charges one frame to `id`'s token bucket; see [`RateState`]. Pauses a client over its
+    /// rate (warning it the first time), and ends one that has stayed at the limit for
+    /// longer than the flood timeout.
+    fn admit(&mut self, now: Instant, id: ClientId, out: &mut impl Outbox) -> Admission {
+        let ChatConfig {
+            msg_rate,
+            msg_burst,
+            flood_timeout,
+            ..
+        } = self.config;
+        if msg_rate == 0 {
+            return Admission::Take;
+        }
+        let Some(session) = self.session_mut(id) else {
+            return Admission::Ended;
+        };
+        let rate = &mut session.rate;
+        if rate.paused_until.is_some_and(|t| now < t) {
+            return Admission::Pause;
+        }
+        rate.paused_until = None;
+        let interval = Duration::from_secs(1) / msg_rate;
+        let bucket = interval * msg_burst.max(1);
+        if rate.full_at <= now {
+            rate.flooding_since = None; // Back under the limit: a later flood warns afresh.
+        }
+        let full_at = rate.full_at.max(now) + interval;
+        if full_at <= now + bucket {
+            rate.full_at = full_at;
+            return Admission::Take;
+        }
+        let since = *rate.flooding_since.get_or_insert(now);
+        if now.duration_since(since) >= flood_timeout {
+            let text = format!(
+                "flooding: over {msg_rate} frames/s for {} s, disconnected",
+                flood_timeout.as_secs()
+            );
+            self.refuse(id, ErrorCode::RateLimited, true, &text, out);
+            self.end_session(id, "flooding", out);
+            out.close(id);
+            return Admission::Ended;
+        }
+        rate.paused_until = Some(full_at - bucket);
+        if since == now {
+            let text = format!(
+                "sending faster than {msg_rate} frames/s: slowed down; disconnected if it goes on for {} s",
+                flood_timeout.as_secs()
+            );
+            self.refuse(id, ErrorCode::RateLimited, false, &text, out);
+        }
+        Admission::Pause
     }
 
     /// Acts on `id`'s deadlines that are due at `now` (login timeout, keepalive PING, ping
@@ -314,6 +463,11 @@ impl ChatServer {
         id: ClientId,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
+        if let Some(session) = self.session_mut(id)
+            && session.rate.paused_until.is_some_and(|t| t <= now)
+        {
+            session.rate.paused_until = None; // The shell feeds the kept input again.
+        }
         let deadline = self.next_deadline(id)?;
         if now < deadline {
             return Some(deadline);
@@ -449,6 +603,12 @@ impl ChatServer {
             return;
         };
         self.session_count -= 1;
+        if let Some(count) = self.per_address.get_mut(&session.address) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_address.remove(&session.address);
+            }
+        }
         if let LoginState::LoggedIn { nick, member_index } = session.state {
             self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);

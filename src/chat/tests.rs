@@ -76,7 +76,12 @@ impl Fixture {
     }
 
     fn connect(&mut self, id: ClientId) -> Option<Instant> {
-        self.chat.handle_connect(self.now, id, &mut self.out)
+        self.connect_from(id, "127.0.0.1")
+    }
+
+    fn connect_from(&mut self, id: ClientId, peer: &str) -> Option<Instant> {
+        let peer = peer.parse().expect("test address");
+        self.chat.handle_connect(self.now, id, peer, &mut self.out)
     }
 
     #[track_caller]
@@ -381,6 +386,7 @@ fn who_lists_everyone_online() {
 fn a_long_who_list_is_split_into_frames_that_fit() {
     let mut f = Fixture::with_config(ChatConfig {
         max_clients: 5000,
+        max_per_address: 0,
         ..ChatConfig::default()
     });
     for id in 0..3000 {
@@ -670,4 +676,184 @@ fn shutdown_tells_every_session_and_closes_it() {
     }
     assert_eq!(f.out.closed, [0, 1]);
     assert_eq!(f.chat.session_count(), 0);
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_connections() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_per_address: 2,
+        ..ChatConfig::default()
+    });
+    assert!(f.connect_from(0, "10.0.0.1").is_some());
+    assert!(f.connect_from(1, "10.0.0.1").is_some());
+    assert!(f.connect_from(2, "10.0.0.1").is_none());
+    let got = f.out.take(2);
+    assert!(
+        got[0].contains("TooManyFromAddress") && got[0].contains("closing: true"),
+        "{got:?}"
+    );
+    assert_eq!(f.out.closed, [2]);
+    // Another address, and an IPv4-mapped IPv6 form of the first, counted as what they are.
+    assert!(f.connect_from(3, "10.0.0.2").is_some());
+    assert!(f.connect_from(4, "::ffff:10.0.0.1").is_none());
+    // A freed slot can be taken again.
+    f.chat
+        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
+    assert!(f.connect_from(5, "::ffff:10.0.0.1").is_some());
+    assert_eq!(f.chat.session_count(), 3);
+}
+
+#[test]
+fn ipv6_addresses_are_counted_per_64_prefix() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_per_address: 1,
+        ..ChatConfig::default()
+    });
+    assert!(f.connect_from(0, "2001:db8:1:2::1").is_some());
+    assert!(
+        f.connect_from(1, "2001:db8:1:2:ffff::9").is_none(),
+        "same /64"
+    );
+    assert!(f.connect_from(2, "2001:db8:1:3::1").is_some(), "next /64");
+}
+
+#[test]
+fn no_per_address_limit_when_it_is_zero() {
+    let mut f = Fixture::with_config(ChatConfig {
+        max_per_address: 0,
+        ..ChatConfig::default()
+    });
+    for id in 0..300 {
+        assert!(f.connect(id).is_some());
+    }
+}
+
+/// `count` SAY frames in one buffer, numbered from `first`, and their texts.
+fn says(first: usize, count: usize) -> (Vec<u8>, Vec<String>) {
+    let mut bytes = Vec::new();
+    let mut texts = Vec::new();
+    for n in first..first + count {
+        let text = format!("m{n}");
+        Frame::Say { text: &text }.encode(&mut bytes);
+        texts.push(text);
+    }
+    (bytes, texts)
+}
+
+fn rate_limited(rate: u32, burst: u32, flood_secs: u64) -> Fixture {
+    let mut f = Fixture::with_config(ChatConfig {
+        msg_rate: rate,
+        msg_burst: burst,
+        flood_timeout: Duration::from_secs(flood_secs),
+        ..ChatConfig::default()
+    });
+    f.login(0, "alice");
+    f.login(1, "bob");
+    f
+}
+
+/// The texts `id` received as broadcasts since the last call.
+fn broadcasts(f: &mut Fixture, id: ClientId) -> Vec<String> {
+    f.out
+        .take(id)
+        .into_iter()
+        .filter_map(|frame| {
+            frame
+                .strip_prefix("Broadcast { from: \"bob\", text: \"")
+                .map(|rest| rest.trim_end_matches("\" }").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_client_over_its_rate_is_slowed_and_warned_once_and_nothing_is_lost() {
+    // Ten frames/s, bursts of three; HELLO took one token at login.
+    let mut f = rate_limited(10, 3, 30);
+    let (bytes, texts) = says(0, 5);
+    let frame_len = bytes.len() / 5;
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert_eq!(
+        used,
+        2 * frame_len,
+        "the bucket held two tokens after HELLO"
+    );
+    assert!(f.chat.input_paused(1));
+    let warning = f.out.take(1);
+    assert_eq!(warning.len(), 1, "{warning:?}");
+    assert!(
+        warning[0].contains("RateLimited") && warning[0].contains("closing: false"),
+        "{warning:?}"
+    );
+    assert_eq!(broadcasts(&mut f, 0), texts[..2]);
+    // The pause lasts until the next token: 100 ms.
+    let resume = f.chat.next_deadline(1).unwrap();
+    assert_eq!(resume, f.now + Duration::from_millis(100));
+    let mut rest = bytes[used..].to_vec();
+    let mut got = 2;
+    for _ in 0..3 {
+        f.now = f.chat.next_deadline(1).unwrap();
+        f.chat.handle_timeout(f.now, 1, &mut f.out);
+        assert!(!f.chat.input_paused(1));
+        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        assert_eq!(used, frame_len, "one frame per token");
+        rest.drain(..used);
+        got += 1;
+        assert_eq!(broadcasts(&mut f, 0), texts[got - 1..got]);
+        assert!(f.out.take(1).is_empty(), "warned only once per flood");
+    }
+    assert!(rest.is_empty());
+    assert!(f.out.closed.is_empty());
+}
+
+#[test]
+fn a_client_that_goes_back_under_its_rate_is_warned_afresh_next_time() {
+    let mut f = rate_limited(10, 2, 30);
+    let (bytes, _) = says(0, 3);
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert!(used < bytes.len());
+    assert_eq!(f.out.take(1).len(), 1, "warning");
+    // Long enough for the bucket to fill again.
+    f.now += Duration::from_secs(1);
+    f.chat.handle_timeout(f.now, 1, &mut f.out);
+    let (bytes, _) = says(10, 3);
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert!(used < bytes.len());
+    assert_eq!(f.out.take(1).len(), 1, "a new flood, a new warning");
+}
+
+#[test]
+fn a_client_kept_at_its_rate_past_the_flood_timeout_is_disconnected() {
+    let mut f = rate_limited(10, 2, 3);
+    let (bytes, _) = says(0, 100);
+    let mut rest = bytes;
+    let mut rounds = 0;
+    while f.chat.session_count() == 2 {
+        rounds += 1;
+        assert!(rounds < 100, "never disconnected");
+        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        rest.drain(..used);
+        if let Some(next) = f.chat.next_deadline(1) {
+            f.now = next;
+            f.chat.handle_timeout(f.now, 1, &mut f.out);
+        }
+    }
+    // Three seconds at ten per second: about thirty frames got through.
+    assert!((28..=33).contains(&rounds), "{rounds} rounds");
+    let last = f.out.take(1);
+    assert!(
+        last.iter()
+            .any(|l| l.contains("RateLimited") && l.contains("closing: true")),
+        "{last:?}"
+    );
+    assert_eq!(f.out.closed, [1]);
+    assert!(f.out.take(0).iter().any(|l| l.starts_with("Left")));
+}
+
+#[test]
+fn no_rate_limit_when_the_rate_is_zero() {
+    let mut f = rate_limited(0, 1, 1);
+    let (bytes, texts) = says(0, 1000);
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert_eq!(used, bytes.len());
+    assert_eq!(broadcasts(&mut f, 0), texts);
 }

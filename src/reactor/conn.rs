@@ -231,6 +231,9 @@ pub struct Conn {
     pub flush_queued: bool,
     /// The wheel entry for this connection and its deadline.
     pub timer: Option<(TimerKey, Instant)>,
+    /// Reading stopped for the client's rate limit; `input` may hold complete frames not yet
+    /// fed to the chat machine.
+    pub input_paused: bool,
 }
 
 impl Conn {
@@ -248,6 +251,7 @@ impl Conn {
             writable_interest: false,
             flush_queued: false,
             timer: None,
+            input_paused: false,
         }
     }
 }

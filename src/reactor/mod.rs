@@ -339,7 +339,7 @@ impl Server {
         entry.insert(Conn::new(stream, self.max_output_bytes));
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
-        let deadline = self.chat.handle_connect(now, id, out);
+        let deadline = self.chat.handle_connect(now, id, peer.ip(), out);
         self.arm(id, deadline);
         // A connection accepted with data already waiting gets no further edge for it.
         self.still_readable.push(id);
@@ -360,6 +360,24 @@ impl Server {
             if budget == 0 {
                 self.still_readable.push(id);
                 return;
+            }
+            if self.chat.input_paused(id) {
+                // Over its rate limit: what it sends waits in the kernel (TCP pushes back);
+                // the chat deadline that lifts the pause brings it back here.
+                conn.input_paused = true;
+                return;
+            }
+            if conn.input_paused {
+                conn.input_paused = false;
+                let mut input = std::mem::take(&mut conn.input);
+                let out = &mut self.conns;
+                let used = self.chat.handle_bytes(now, id, &input, out);
+                input.drain(..used);
+                if let Some(conn) = self.conns.slab.get_mut(id) {
+                    conn.input = input;
+                }
+                self.rearm_after_input(id);
+                continue;
             }
             let n = match conn.stream.read(&mut self.scratch) {
                 Ok(0) => {
@@ -407,6 +425,9 @@ impl Server {
                     input = Vec::new(); // A big frame passed: don't keep its buffer.
                 }
                 conn.input = input;
+                if self.chat.input_paused(id) {
+                    conn.input_paused = true; // The rate limit stopped it mid-read.
+                }
             }
             self.rearm_after_input(id);
             if n < self.scratch.len() && self.conns.slab.get(id).is_some_and(|c| !c.read_to_end) {
@@ -488,6 +509,11 @@ impl Server {
             let next = self.chat.handle_timeout(now, id, out);
             if self.conns.slab.get(id).is_some_and(|c| c.timer.is_none()) {
                 self.arm(id, next);
+            }
+            if self.conns.slab.get(id).is_some_and(|c| c.input_paused)
+                && !self.chat.input_paused(id)
+            {
+                self.still_readable.push(id); // Its rate-limit pause is over.
             }
         }
         self.expired = expired;

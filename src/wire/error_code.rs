@@ -56,6 +56,11 @@ pub enum ErrorCode {
     TransferFailed,
     /// CANCEL of a transfer this client does not have.
     UnknownTransfer,
+    /// The source address already holds its maximum number of connections.
+    TooManyFromAddress,
+    /// The client sends frames faster than its rate limit: first a warning (input is slowed,
+    /// nothing is dropped), then, if the flood goes on, a closing error.
+    RateLimited,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -90,6 +95,8 @@ impl ErrorCode {
             ErrorCode::TooManyTransfers => 24,
             ErrorCode::TransferFailed => 25,
             ErrorCode::UnknownTransfer => 26,
+            ErrorCode::TooManyFromAddress => 27,
+            ErrorCode::RateLimited => 28,
             ErrorCode::Other(n) => n,
         }
     }
@@ -123,6 +130,8 @@ impl ErrorCode {
             24 => ErrorCode::TooManyTransfers,
             25 => ErrorCode::TransferFailed,
             26 => ErrorCode::UnknownTransfer,
+            27 => ErrorCode::TooManyFromAddress,
+            28 => ErrorCode::RateLimited,
             other => ErrorCode::Other(other),
         }
     }
@@ -156,6 +165,8 @@ impl ErrorCode {
             ErrorCode::TooManyTransfers => "too many transfers",
             ErrorCode::TransferFailed => "transfer failed",
             ErrorCode::UnknownTransfer => "unknown transfer",
+            ErrorCode::TooManyFromAddress => "too many from address",
+            ErrorCode::RateLimited => "rate limited",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -269,7 +269,21 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn connect(port: u16) -> RawClient {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        RawClient::connect_from(port, "127.0.0.1")
+    }
+
+    /// Connects to chatd on 127.0.0.1 from the loopback address `source` (any of
+    /// 127.0.0.0/8), so a test can be several hosts as the per-address limit counts them.
+    pub fn connect_from(port: u16, source: &str) -> RawClient {
+        use socket2::{Domain, Socket, Type};
+        let source: std::net::IpAddr = source.parse().expect("source address");
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket
+            .bind(&std::net::SocketAddr::new(source, 0).into())
+            .expect("bind source");
+        let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        socket.connect(&server.into()).expect("connect");
+        let stream: TcpStream = socket.into();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_nodelay(true).unwrap();
         RawClient {
