@@ -243,6 +243,11 @@ impl UdpService {
         self.transfers.is_empty()
     }
 
+    /// Offers still being hashed before their transfer can start.
+    pub fn hash_jobs(&self) -> usize {
+        self.hash_jobs.len()
+    }
+
     /// Datagrams dropped so far.
     pub fn drops(&self) -> DropCounters {
         self.drops
