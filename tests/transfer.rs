@@ -3,9 +3,10 @@
 
 mod support;
 
+use chatd::rudp::packet::{self, Packet};
 use chatd::wire::Frame;
 use std::fs;
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -38,12 +39,17 @@ fn assert_same_file(a: &Path, b: &Path) {
 
 /// chatc with a downloads folder, stdin piped.
 fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
+    chatc_at(daemon.port, nick, downloads)
+}
+
+/// chatc against whatever listens on `port` of 127.0.0.1, with a downloads folder.
+fn chatc_at(port: u16, nick: &str, downloads: &Path) -> Chatc {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatc"))
         .args([
             "--host",
             "127.0.0.1",
             "--port",
-            &daemon.port.to_string(),
+            &port.to_string(),
             "--nick",
             nick,
         ])
@@ -565,4 +571,198 @@ fn sigterm_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
 #[test]
 fn sigkill_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
     stop_mid_transfer_then_resume("KILL", "chatc: connection lost");
+}
+
+#[test]
+fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
+    // The test plays a server whose OFFER names a UDP port nobody listens on: the kernel
+    // answers chatc's handshakes with ICMP port unreachable.
+    let closed_port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut chatc = RawClient::from_stream(stream);
+        chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
+        chatc.send(&Frame::Welcome {
+            version: 1,
+            nick: "getter",
+            users: 1,
+        });
+        let request = chatc.recv_map(|f| match f {
+            Frame::Get { request, .. } => Some(*request),
+            _ => None,
+        });
+        chatc.send(&Frame::Offer {
+            request,
+            conn_id: 7,
+            token: [7; 16],
+            udp_port: closed_port,
+            start: 0,
+            size: 1000,
+            digest: [0; 32],
+        });
+        chatc // kept open until chatc is done
+    });
+    let down = temp_dir("icmp-client");
+    let mut c = chatc_at(port, "getter", &down);
+    let started = std::time::Instant::now();
+    c.line("/get file.bin");
+    let line = c
+        .out
+        .expect_contains(&format!("UDP port {closed_port} is unreachable"));
+    assert!(line.contains("*** file.bin: failed"), "{line}");
+    // Two handshakes (the second after the initial retransmission timeout), not the idle
+    // timeout of a silent peer.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !c.finish().success(),
+        "a failed transfer makes chatc exit non-zero"
+    );
+    drop(server.join().unwrap());
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
+fn a_client_udp_port_that_vanishes_ends_its_transfer_and_frees_it() {
+    let daemon = Daemon::start(&[]);
+    random_file(&daemon.files.join("big.bin"), 64 << 20, 11);
+    random_file(&daemon.files.join("small.bin"), 1 << 20, 12);
+    // A client that handshakes, takes one datagram and closes its UDP socket while its TCP
+    // session stays: the server's next datagrams draw ICMP port unreachable.
+    let mut raw = RawClient::login(daemon.port, "vanisher");
+    let fds_before = open_fds(&daemon);
+    raw.send(&Frame::Get {
+        request: 1,
+        name: "big.bin",
+        offset: 0,
+    });
+    let (conn_id, token, udp_port) = raw.recv_map(|f| match f {
+        Frame::Offer {
+            conn_id,
+            token,
+            udp_port,
+            ..
+        } => Some((*conn_id, *token, *udp_port)),
+        _ => None,
+    });
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(("127.0.0.1", udp_port)).unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let len = packet::encode_control(&mut buf, conn_id, &Packet::Handshake { token }).unwrap();
+    udp.send(&buf[..len]).unwrap();
+    udp.recv(&mut buf)
+        .expect("the server answers a proven handshake");
+    drop(udp);
+    // Meanwhile someone else downloads, untouched.
+    let down = temp_dir("icmp-server");
+    let mut c = chatc_in(&daemon, "other", &down);
+    c.line("/get small.bin");
+    c.out.expect_contains("*** small.bin: done:");
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("small.bin"), &down.join("small.bin"));
+    // The vanished peer's transfer ends (dead peer: no ACK within the idle timeout) and the
+    // client hears it over TCP, its chat session intact.
+    let verdict = raw.recv_map(|f| match f {
+        Frame::TransferResult {
+            conn_id: id,
+            ok,
+            text,
+            ..
+        } if *id == conn_id => Some((*ok, text.to_string())),
+        _ => None,
+    });
+    assert!(!verdict.0, "{verdict:?}");
+    raw.send(&Frame::Ping { token: 5 });
+    raw.expect("Pong { token: 5 }");
+    // Its state is gone: no transfer, no timer but the two sessions' keepalives, and no
+    // file left open.
+    let stats = stats(&daemon);
+    assert!(
+        stats.contains(" 0 transfers, 0 hash jobs, 1 timers"),
+        "{stats}"
+    );
+    assert_eq!(open_fds(&daemon), fds_before, "{stats}");
+    fs::remove_dir_all(down).unwrap();
+}
+
+/// chatd's stats line, asked for with SIGUSR1.
+fn stats(daemon: &Daemon) -> String {
+    signal(&daemon.child, "USR1");
+    daemon.log.expect_contains("stats:")
+}
+
+/// How many descriptors chatd holds, from its stats line.
+fn open_fds(daemon: &Daemon) -> usize {
+    let line = stats(daemon);
+    line.split(" open fds")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fd count in {line:?}"))
+}
+
+#[test]
+fn a_disk_that_fills_during_an_upload_fails_that_upload_only_and_leaves_nothing() {
+    let files = temp_dir("server-full");
+    // Room for the upload plus chatd's free-space margin (64 MiB), so it is accepted; the
+    // test then takes the room away while the bytes flow.
+    let Some(_mount) = SmallTmpfs::mount(&files, "600m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    };
+    let daemon = Daemon::start_in(&files, &[]);
+    let local = temp_dir("server-full-local");
+    random_file(&local.join("big.bin"), 512 << 20, 51);
+    random_file(&local.join("small.bin"), 1 << 20, 52);
+    let mut c = chatc_in(&daemon, "uploader", &local);
+    let fds_before = open_fds(&daemon);
+    c.line(&format!("/put {}", local.join("big.bin").display()));
+    c.out.expect("a progress line with some bytes", |l| {
+        l.starts_with("... [1] big.bin:") && !l.contains(": 0% 0 B of")
+    });
+    // Someone else fills the disk (in a folder of its own, not shared).
+    let filler_dir = files.join("filler");
+    fs::create_dir(&filler_dir).unwrap();
+    let mut filler = fs::File::create(filler_dir.join("fill")).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    let line = c.out.expect_contains("*** big.bin: ");
+    assert!(
+        line.contains("failed on the server: cannot store the data received: no storage space"),
+        "the server's reason, not a bare reset: {line}"
+    );
+    // Nothing of it is visible in the shared folder, and chatd lets go of it.
+    let mut lister = RawClient::login(daemon.port, "lister");
+    lister.send(&Frame::Files);
+    lister.expect("FileList { more: false, files: [] }");
+    let stats = stats(&daemon);
+    assert!(stats.contains(" 0 transfers, 0 hash jobs"), "{stats}");
+    // Once space is back, the same session uploads again; nothing else was disturbed.
+    fs::remove_dir_all(&filler_dir).unwrap();
+    c.line(&format!("/put {}", local.join("small.bin").display()));
+    c.out.expect_contains("*** small.bin: uploaded");
+    assert_same_file(&local.join("small.bin"), &files.join("small.bin"));
+    drop(lister);
+    assert!(
+        !c.finish().success(),
+        "the failed upload makes chatc exit non-zero"
+    );
+    let after = open_fds(&daemon);
+    assert!(
+        after < fds_before,
+        "{after} fds now, {fds_before} with chatc connected"
+    );
+    drop(daemon);
+    fs::remove_dir_all(local).unwrap();
 }

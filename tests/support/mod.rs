@@ -292,6 +292,41 @@ impl RawClient {
         }
     }
 
+    /// Wraps an accepted connection: the test plays the server's side of it.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        RawClient {
+            stream,
+            input: Vec::new(),
+        }
+    }
+
+    /// Skips frames until `pick` takes one, and returns what it took. Panics at EOF.
+    #[track_caller]
+    pub fn recv_map<T>(&mut self, mut pick: impl FnMut(&Frame<'_>) -> Option<T>) -> T {
+        loop {
+            match wire::decode(&self.input, u32::MAX >> 8) {
+                Ok(Decoded::Frame { frame, len }) => {
+                    let picked = pick(&frame);
+                    self.input.drain(..len);
+                    if let Some(value) = picked {
+                        return value;
+                    }
+                    continue;
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => panic!("undecodable frame: {e}"),
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!("EOF while waiting for a frame"),
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
+
     /// Connects and logs in as `nick`.
     pub fn login(port: u16, nick: &str) -> RawClient {
         let mut c = RawClient::connect(port);

@@ -9,7 +9,7 @@ use chatd::files::FileSource;
 use chatd::files::digest::{Digest, Hasher};
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
-use chatd::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender};
+use chatd::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender, TransferError};
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -25,6 +25,8 @@ pub const FIRST_TRANSFER_TOKEN: usize = 16;
 const RECV_BUF_LEN: usize = 65_536;
 /// How often progress is shown.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// ICMP port-unreachable reports, with nothing heard from the server, that end a transfer.
+const UNREACHABLE_AFTER: u32 = 2;
 /// How long a finished transfer waits for the server's TRANSFER_RESULT before its final line
 /// is printed without the server's figures.
 const VERDICT_WAIT: Duration = Duration::from_secs(3);
@@ -84,6 +86,13 @@ struct Active {
     ended: Option<(Ended, Instant)>,
     /// The server's word, if it came.
     verdict: Option<Verdict>,
+    /// The server reset the transfer (our line for it, and when): its TRANSFER_RESULT over
+    /// TCP says why in words, so the line waits for it (at most [`VERDICT_WAIT`]).
+    reset_by_server: Option<(String, Instant)>,
+    /// A datagram came from the server: from then on an ICMP error is one more loss.
+    heard_from_server: bool,
+    /// ICMP port-unreachable reports (ECONNREFUSED on the connected socket) so far.
+    refusals: u32,
 }
 
 impl Active {
@@ -113,12 +122,35 @@ impl Active {
     /// Sends what the machine has to send now (handshakes, DATA, ACKs, FIN, FIN-ACK).
     fn drive(&mut self, now: Instant, buf: &mut [u8]) {
         while let Some(len) = self.endpoint().poll_transmit(now, buf) {
-            if self.socket.send(&buf[..len]).is_err() {
+            if let Err(e) = self.socket.send(&buf[..len]) {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
+                self.note_socket_error(&e);
                 break;
             }
         }
+    }
+
+    fn note_socket_error(&mut self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            self.refusals += 1;
+        }
+    }
+
+    /// Why the transfer cannot even start: the server's UDP port answered our handshakes
+    /// only with ICMP port unreachable, and never with a datagram. One report could be a
+    /// stray or forged ICMP message (they are not authenticated), so it takes
+    /// [`UNREACHABLE_AFTER`]; once the server has been heard, ICMP errors count as losses
+    /// and the idle timeout decides.
+    fn unreachable(&self) -> Option<String> {
+        (!self.heard_from_server && self.refusals >= UNREACHABLE_AFTER).then(|| {
+            let port = self.socket.peer_addr().map_or(0, |a| a.port());
+            format!(
+                "the server's UDP port {port} is unreachable (ICMP port unreachable, {} times): \
+                 is a firewall dropping UDP?",
+                self.refusals
+            )
+        })
     }
 
     /// The final line of a transfer that ended well here, with the server's figures when they
@@ -392,6 +424,9 @@ impl Transfers {
             started: now,
             ended: None,
             verdict: None,
+            reset_by_server: None,
+            heard_from_server: false,
+            refusals: 0,
         };
         self.next_id += 1;
         let resuming = if active.start > 0 {
@@ -415,13 +450,18 @@ impl Transfers {
         let Some(active) = self.active.get_mut(&token) else {
             return;
         };
+        // A pending socket error is reported once, then reads go on until WouldBlock.
         loop {
             match active.socket.recv(&mut self.buf) {
-                Ok(len) => active.endpoint().handle_datagram(now, &self.buf[..len]),
+                Ok(len) => {
+                    active.heard_from_server = true;
+                    active.endpoint().handle_datagram(now, &self.buf[..len]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP port unreachable and the like: the machine's idle timeout decides.
-                Err(_) => break,
+                // ICMP port unreachable and the like: see `Active::unreachable`. Datagrams
+                // may still wait behind the error (edge-triggered: read on).
+                Err(e) => active.note_socket_error(&e),
             }
         }
         active.drive(now, &mut self.buf);
@@ -448,10 +488,11 @@ impl Transfers {
             .active
             .values()
             .filter_map(|a| a.endpoint_ref().next_deadline());
-        let verdicts = self
-            .active
-            .values()
-            .filter_map(|a| a.ended.as_ref().map(|(_, at)| *at + VERDICT_WAIT));
+        let verdicts = self.active.values().filter_map(|a| {
+            let ended = a.ended.as_ref().map(|(_, at)| *at);
+            let reset = a.reset_by_server.as_ref().map(|(_, at)| *at);
+            ended.or(reset).map(|at| at + VERDICT_WAIT)
+        });
         let running = self.active.values().any(|a| a.ended.is_none());
         let progress = match (running, self.last_progress) {
             (true, Some(t)) => Some(t + PROGRESS_EVERY),
@@ -466,9 +507,32 @@ impl Transfers {
         let mut done = Vec::new();
         for (&token, active) in &mut self.active {
             if active.ended.is_none()
+                && let Some(why) = active.unreachable()
+            {
+                active.endpoint().cancel();
+                let name = render::escape(&active.name);
+                lines.push(format!("*** {name}: failed: {why}"));
+                self.failures += 1;
+                done.push(token);
+                continue;
+            }
+            if let Some((line, at)) = &active.reset_by_server {
+                if now >= *at + VERDICT_WAIT {
+                    lines.push(line.clone());
+                    self.failures += 1;
+                    done.push(token);
+                }
+                continue;
+            }
+            if active.ended.is_none()
                 && let Some(event) = active.endpoint().poll_event()
             {
+                let reset = matches!(event, Event::Failed(TransferError::PeerReset(_)));
                 match Self::ended(active, event) {
+                    Err(line) if reset && active.verdict.is_none() => {
+                        active.reset_by_server = Some((line, now));
+                        continue;
+                    }
                     Ok(ended) => active.ended = Some((ended, now)),
                     Err(line) => {
                         lines.push(line);
