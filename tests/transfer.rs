@@ -766,3 +766,29 @@ fn a_disk_that_fills_during_an_upload_fails_that_upload_only_and_leaves_nothing(
     drop(daemon);
     fs::remove_dir_all(local).unwrap();
 }
+
+#[test]
+fn transfer_limits_per_client_and_in_total_are_enforced() {
+    let daemon = Daemon::start(&["--max-transfers-per-client", "1", "--max-transfers", "2"]);
+    fs::write(daemon.files.join("f.txt"), "data").unwrap();
+    // Offers nobody takes up stay open (until the dead-peer timeout): they hold their places.
+    let get = |c: &mut RawClient, request| {
+        c.send(&Frame::Get {
+            request,
+            name: "f.txt",
+            offset: 0,
+        });
+        c.recv_map(|f| match f {
+            Frame::Offer { .. } => Some("offer".to_string()),
+            Frame::Refused { code, .. } => Some(format!("{code:?}")),
+            _ => None,
+        })
+    };
+    let mut a = RawClient::login(daemon.port, "a");
+    let mut b = RawClient::login(daemon.port, "b");
+    let mut c = RawClient::login(daemon.port, "c");
+    assert_eq!(get(&mut a, 1), "offer");
+    assert_eq!(get(&mut a, 2), "TooManyTransfers", "one per client");
+    assert_eq!(get(&mut b, 3), "offer");
+    assert_eq!(get(&mut c, 4), "TooManyTransfers", "two in total");
+}

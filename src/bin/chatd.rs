@@ -96,6 +96,18 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "max-transfers-per-client",
+        "file transfers one client may run at once (default 4)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-transfers",
+        "file transfers running at once, all clients together (default 256)",
+        "N",
+    );
+    opts.optopt(
+        "",
         "max-upload",
         "largest upload accepted, bytes (default 4294967296)",
         "BYTES",
@@ -151,6 +163,15 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         return Err("--msg-burst must be at least 1".into());
     }
     let flood_timeout: u64 = parse(matches, "flood-timeout", defaults.flood_timeout.as_secs())?;
+    let per_client: usize = parse(
+        matches,
+        "max-transfers-per-client",
+        TransferLimits::default().per_client,
+    )?;
+    let total_transfers: usize = parse(matches, "max-transfers", TransferLimits::default().total)?;
+    if per_client == 0 || total_transfers == 0 {
+        return Err("--max-transfers-per-client and --max-transfers must be at least 1".into());
+    }
     let config = ServerConfig {
         chat: ChatConfig {
             max_per_address: parse(matches, "max-per-address", defaults.max_per_address)?,
@@ -175,8 +196,9 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
         },
         transfers: TransferLimits {
+            per_client,
+            total: total_transfers,
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
-            ..TransferLimits::default()
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))
