@@ -606,7 +606,8 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
             size: 1000,
             digest: [0; 32],
         });
-        chatc // kept open until chatc is done
+        // chatc says QUIT at the end of its input; a server then closes.
+        chatc.recv_map(|f| matches!(f, Frame::Quit { .. }).then_some(()));
     });
     let down = temp_dir("icmp-client");
     let mut c = chatc_at(port, "getter", &down);
@@ -627,7 +628,8 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
         !c.finish().success(),
         "a failed transfer makes chatc exit non-zero"
     );
-    drop(server.join().unwrap());
+    c.err.expect_contains("1 transfer(s) failed");
+    server.join().unwrap();
     fs::remove_dir_all(down).unwrap();
 }
 
@@ -684,8 +686,8 @@ fn a_client_udp_port_that_vanishes_ends_its_transfer_and_frees_it() {
     assert!(!verdict.0, "{verdict:?}");
     raw.send(&Frame::Ping { token: 5 });
     raw.expect("Pong { token: 5 }");
-    // Its state is gone: no transfer, no timer but the two sessions' keepalives, and no
-    // file left open.
+    // Its state is gone: no transfer, no timer but the remaining session's keepalive, and
+    // no file left open.
     let stats = stats(&daemon);
     assert!(
         stats.contains(" 0 transfers, 0 hash jobs, 1 timers"),

@@ -163,6 +163,9 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         return Err("--msg-burst must be at least 1".into());
     }
     let flood_timeout: u64 = parse(matches, "flood-timeout", defaults.flood_timeout.as_secs())?;
+    if flood_timeout == 0 {
+        return Err("--flood-timeout must be at least 1 second (a flooder is warned first)".into());
+    }
     let per_client: usize = parse(
         matches,
         "max-transfers-per-client",

@@ -188,9 +188,15 @@ struct RateState {
     full_at: Instant,
     /// Reading is paused until this instant, when the next token is due.
     paused_until: Option<Instant>,
-    /// Since when the client has been at its limit without its bucket filling up again.
+    /// When the current flood began (its first pause).
     flooding_since: Option<Instant>,
+    /// When the client was last paused.
+    last_paused: Option<Instant>,
 }
+
+/// Added to the time a bucket takes to refill before a client that was slowed counts as
+/// quiet again.
+const FLOOD_QUIET_SLACK: Duration = Duration::from_secs(1);
 
 /// What the rate limit says about the next frame.
 enum Admission {
@@ -315,6 +321,7 @@ impl ChatServer {
                 full_at: now,
                 paused_until: None,
                 flooding_since: None,
+                last_paused: None,
             },
         });
         self.session_count += 1;
@@ -425,15 +432,24 @@ impl ChatServer {
         rate.paused_until = None;
         let interval = Duration::from_secs(1) / msg_rate;
         let bucket = interval * msg_burst.max(1);
-        if rate.full_at <= now {
-            rate.flooding_since = None; // Back under the limit: a later flood warns afresh.
-        }
         let full_at = rate.full_at.max(now) + interval;
         if full_at <= now + bucket {
             rate.full_at = full_at;
             return Admission::Take;
         }
-        let since = *rate.flooding_since.get_or_insert(now);
+        // One flood is a run of pauses with no quiet spell between them long enough to refill
+        // the whole bucket (plus slack for late wake-ups: a pause ends on a timer tick, and a
+        // client with a backlog is paused again at once). A later flood is a new one: warned
+        // afresh, with its own timeout.
+        let quiet = bucket + FLOOD_QUIET_SLACK;
+        let new_flood = rate
+            .last_paused
+            .is_none_or(|t| now.duration_since(t) > quiet);
+        rate.last_paused = Some(now);
+        if new_flood {
+            rate.flooding_since = Some(now);
+        }
+        let since = rate.flooding_since.unwrap_or(now);
         if now.duration_since(since) >= flood_timeout {
             let text = format!(
                 "flooding: over {msg_rate} frames/s for {} s, disconnected",
@@ -445,7 +461,7 @@ impl ChatServer {
             return Admission::Ended;
         }
         rate.paused_until = Some(full_at - bucket);
-        if since == now {
+        if new_flood {
             let text = format!(
                 "sending faster than {msg_rate} frames/s: slowed down; disconnected if it goes on for {} s",
                 flood_timeout.as_secs()
@@ -536,6 +552,7 @@ impl ChatServer {
         self.session_count = 0;
         self.members.clear();
         self.nicks.clear();
+        self.per_address.clear();
     }
 
     fn is_open(&self, id: ClientId) -> bool {

@@ -812,8 +812,8 @@ fn a_client_that_goes_back_under_its_rate_is_warned_afresh_next_time() {
     let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
     assert!(used < bytes.len());
     assert_eq!(f.out.take(1).len(), 1, "warning");
-    // Long enough for the bucket to fill again.
-    f.now += Duration::from_secs(1);
+    // Quiet for longer than the bucket takes to refill (0.2 s) plus a second.
+    f.now += Duration::from_millis(1300);
     f.chat.handle_timeout(f.now, 1, &mut f.out);
     let (bytes, _) = says(10, 3);
     let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
@@ -856,4 +856,82 @@ fn no_rate_limit_when_the_rate_is_zero() {
     let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
     assert_eq!(used, bytes.len());
     assert_eq!(broadcasts(&mut f, 0), texts);
+}
+
+#[test]
+fn a_steady_flood_is_one_episode_even_with_a_bucket_of_one() {
+    // With a bucket of one, every pause ends with the bucket exactly full: that must not
+    // count as going back under the limit, or the flood timeout would never fire.
+    let mut f = rate_limited(10, 1, 2);
+    f.now += Duration::from_secs(1); // the token HELLO took is back
+    let (bytes, _) = says(0, 100);
+    let mut rest = bytes;
+    let mut warnings = 0;
+    while f.chat.session_count() == 2 && !rest.is_empty() {
+        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        rest.drain(..used);
+        warnings += f
+            .out
+            .take(1)
+            .iter()
+            .filter(|l| l.contains("RateLimited") && l.contains("closing: false"))
+            .count();
+        if let Some(next) = f.chat.next_deadline(1) {
+            f.now = next;
+            f.chat.handle_timeout(f.now, 1, &mut f.out);
+        }
+    }
+    assert_eq!(warnings, 1);
+    assert_eq!(
+        f.chat.session_count(),
+        1,
+        "disconnected after the flood timeout"
+    );
+}
+
+#[test]
+fn a_client_that_floods_then_sends_just_under_its_rate_starts_afresh() {
+    let mut f = rate_limited(10, 5, 3);
+    f.now += Duration::from_secs(1);
+    let (bytes, _) = says(0, 6);
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert!(used < bytes.len());
+    assert_eq!(f.out.take(1).len(), 1, "warned");
+    // Four seconds at nine frames a second: under the limit, so the flood is over...
+    for n in 0..36 {
+        f.now += Duration::from_millis(1000 / 9);
+        f.chat.handle_timeout(f.now, 1, &mut f.out);
+        let (one, _) = says(100 + n, 1);
+        assert_eq!(f.chat.handle_bytes(f.now, 1, &one, &mut f.out), one.len());
+    }
+    // ...and the next one is new: warned, not cut off for the first one's age.
+    let (bytes, _) = says(200, 20);
+    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    assert!(used < bytes.len());
+    let got = f.out.take(1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("closing: false"), "{got:?}");
+    assert!(f.out.closed.is_empty());
+}
+
+#[test]
+fn a_backlogged_flooder_woken_late_is_still_one_flood() {
+    // A busy daemon wakes a paused client late (here 15 ms, three tokens' worth): it then
+    // finds tokens to spare, but it still has a backlog, so it is the same flood.
+    let mut f = rate_limited(200, 20, 30);
+    let (bytes, _) = says(0, 400);
+    let mut rest = bytes;
+    let mut warnings = 0;
+    for _ in 0..400 {
+        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        rest.drain(..used);
+        warnings += f.out.take(1).len();
+        if rest.is_empty() {
+            break;
+        }
+        f.now = f.chat.next_deadline(1).unwrap() + Duration::from_millis(15);
+        f.chat.handle_timeout(f.now, 1, &mut f.out);
+    }
+    assert!(rest.is_empty());
+    assert_eq!(warnings, 1);
 }

@@ -575,6 +575,13 @@ impl Server {
             {
                 let linger = now + LINGER;
                 conn.state = ConnState::Closing { linger };
+                if conn.input_paused {
+                    // Its unread input is discarded from now on; read it towards EOF so the
+                    // close is not turned into a reset by bytes left in the kernel.
+                    conn.input_paused = false;
+                    conn.input = Vec::new();
+                    self.still_readable.push(id);
+                }
                 self.arm(id, Some(linger));
                 self.queue_flush(id);
             }

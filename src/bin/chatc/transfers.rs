@@ -665,8 +665,12 @@ impl Transfers {
             (None, _, false) => {
                 // Our own machine may have failed first (our disk is full, say) and the
                 // server only echoes our RESET: then our reason is the one to tell.
-                let line = match active.endpoint().poll_event() {
-                    Some(event @ Event::Failed(_)) => match Self::ended(active, event) {
+                // The server's RESET may have come in the same turn: its words are better.
+                let event = active.endpoint().poll_event();
+                let ours = matches!(&event, Some(Event::Failed(e))
+                    if !matches!(e, TransferError::PeerReset(_)));
+                let line = match event {
+                    Some(event) if ours => match Self::ended(active, event) {
                         Err(line) => line,
                         Ok(_) => unreachable!("a Failed event never ends well"),
                     },
