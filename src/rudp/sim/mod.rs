@@ -1,10 +1,15 @@
 //! Deterministic network simulator: `SimLink` models one direction of a path, `run_transfer`
-//! drives a sender and a receiver over two links on a virtual clock.
+//! drives a sender and a receiver over two links on a virtual clock, [`flows`] drives several
+//! pairs through one shared bottleneck, and [`scenarios`] holds the congestion-control
+//! scenarios S1–S18 of issue 8 with their pass criteria.
 //!
 //! Every impairment draws from its own seeded xoshiro256** stream (one set per flow) exactly
 //! once per offered datagram, so two runs (e.g. two congestion controllers) with the same seed
 //! meet the same fate for the n-th datagram of each flow. Time only moves by jumping to the
 //! next deadline, bottleneck departure or arrival. Every drop carries a [`DropCause`].
+
+pub mod flows;
+pub mod scenarios;
 
 use super::receiver::Receiver;
 use super::sender::Sender;
