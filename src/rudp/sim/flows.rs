@@ -105,15 +105,24 @@ impl FlowsOutcome {
         }
     }
 
-    /// Payload goodput of `flow` between `from` and `to` (multiples of the window), bit/s.
+    /// `t` rounded down to a window boundary: the series only know those instants.
+    fn snap(&self, t: Duration) -> Duration {
+        self.window * window_index(t, self.window) as u32
+    }
+
+    /// Payload goodput of `flow` between `from` and `to`, bit/s; both are rounded down to a
+    /// window boundary.
     pub fn goodput_bps(&self, flow: usize, from: Duration, to: Duration) -> f64 {
+        let (from, to) = (self.snap(from), self.snap(to));
         let d = &self.flows[flow].delivered;
         let bytes = self.at(d, to).saturating_sub(self.at(d, from));
         bytes as f64 * 8.0 / (to - from).as_secs_f64()
     }
 
-    /// Share of the time between `from` and `to` the bottleneck spent serialising.
+    /// Share of the time between `from` and `to` (rounded down to window boundaries) the
+    /// bottleneck spent serialising.
     pub fn utilisation(&self, from: Duration, to: Duration) -> f64 {
+        let (from, to) = (self.snap(from), self.snap(to));
         let busy = self
             .at(&self.busy, to)
             .saturating_sub(self.at(&self.busy, from));
@@ -242,7 +251,8 @@ impl RunLength {
     }
 }
 
-/// Runs `flows` through `bottleneck` from `start` for `length.duration` of virtual time.
+/// Runs `flows` through `bottleneck` from `start` for `length.duration` of virtual time, or
+/// until every flow has ended on both sides.
 /// Flow i's ACK path is seeded from `seed` and i, so its ACK losses are its own stream too;
 /// the bottleneck keeps the seed it was built with and a stream set per flow.
 pub fn run_flows(
@@ -329,17 +339,23 @@ pub fn run_flows(
                 o.receiver_event.get_or_insert((e, now - start));
             }
         }
+        let all_ended = outcomes
+            .iter()
+            .all(|o| o.sender_event.is_some() && o.receiver_event.is_some());
+        if all_ended && next_sample > now && next_sample <= end {
+            // A finished run samples its last, partial window too and ends at that window's
+            // boundary, so the series cover the whole run.
+            now = next_sample;
+        }
         while next_sample <= now && next_sample <= end {
-            for (i, o) in outcomes.iter_mut().enumerate() {
-                let d = pairs[i]
-                    .as_ref()
-                    .map_or(0, |p| p.receiver.delivered_offset());
+            for (o, p) in outcomes.iter_mut().zip(&pairs) {
+                let d = p.as_ref().map_or(0, |p| p.receiver.delivered_offset());
                 o.delivered.push(d);
             }
             busy.push(bottleneck.stats().busy);
             next_sample += length.window;
         }
-        if now >= end {
+        if now >= end || all_ended {
             break;
         }
         let mut next = [bottleneck.next_event(), Some(next_sample.min(end))]
@@ -446,6 +462,9 @@ mod tests {
         assert!(out.goodput_bps(1, ms(1000), ms(2000)) > 0.0);
         let both: f64 = (0..2).map(|f| out.goodput_bps(f, ms(1000), ms(2000))).sum();
         let util = out.utilisation(ms(1000), ms(2000));
+        // Bounds off the window grid are rounded down to it, never stretched.
+        let skewed = out.utilisation(ms(1050), ms(1999));
+        assert!(skewed <= 1.0 + 1e-3, "util {skewed}");
         assert!(util > 0.5 && util <= 1.0, "util {util}");
         // Payload goodput cannot beat the wire: 1448 of every 1500 bytes.
         assert!(

@@ -9,7 +9,7 @@
 //! state transitions) are not measurable from outside and are listed as notes.
 
 use super::flows::{FlowSpec, FlowsOutcome, RunLength, jain_index, run_flows};
-use super::{DropCause, GilbertElliott, LinkConfig, SimLink, Step, TokenBucket};
+use super::{DropCause, GilbertElliott, LinkConfig, Rng, SimLink, Step, TokenBucket};
 use crate::rudp::congestion::CongestionKind;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,13 @@ fn bottleneck(rate_bps: u64, rtt: Duration, buffer_bdp: f64) -> LinkConfig {
     let mut l = LinkConfig::new(rate_bps, Duration::ZERO);
     l.queue_bytes = bdp_bytes(rate_bps, rtt, buffer_bdp).max(3000);
     l
+}
+
+/// A start offset of 0–20 ms for flow `i`, drawn from `seed`: without random impairments a
+/// run's only randomness, so that seeds vary the phase in which competing flows meet.
+fn start_jitter(seed: u64, i: usize) -> Duration {
+    let mut rng = Rng::new(seed ^ 0x5EED_0000 ^ i as u64);
+    Duration::from_micros(rng.next_u64() % 20_000)
 }
 
 /// What one run of a case measured for the controller under test ("ours", flow 0).
@@ -302,15 +309,19 @@ fn duel(
     };
     let from = duration / 6;
     let end = duration;
-    let ours = FlowSpec::new(kind, rtt);
-    let cubic = FlowSpec::new(CongestionKind::Cubic, rtt);
-    let out = run(&[ours, cubic.clone()]);
+    let mut ours = FlowSpec::new(kind, rtt);
+    ours.start = start_jitter(seed, 0);
+    let mut cubic = FlowSpec::new(CongestionKind::Cubic, rtt);
+    cubic.start = start_jitter(seed, 1);
+    let out = run(&[ours.clone(), cubic.clone()]);
     let ours_bps = out.goodput_bps(0, from, end);
     let cubic_bps = out.goodput_bps(1, from, end);
     let reference = if vs_alone {
         run(std::slice::from_ref(&cubic)).goodput_bps(0, from, end)
     } else {
-        run(&[cubic.clone(), cubic]).goodput_bps(1, from, end)
+        let mut cubic_as_ours = cubic.clone();
+        cubic_as_ours.start = ours.start;
+        run(&[cubic_as_ours, cubic.clone()]).goodput_bps(1, from, end)
     };
     let share = ours_bps / (ours_bps + cubic_bps).max(1.0);
     let cubic_ratio = cubic_bps / reference.max(1.0);
@@ -338,9 +349,10 @@ fn fairness(
     let flows: Vec<FlowSpec> = rtts
         .iter()
         .zip(starts)
-        .map(|(&r, &s)| {
+        .enumerate()
+        .map(|(i, (&r, &s))| {
             let mut f = FlowSpec::new(kind, ms(r));
-            f.start = secs(s);
+            f.start = secs(s) + start_jitter(seed, i);
             f
         })
         .collect();
