@@ -8,8 +8,9 @@ use super::{DropCause, DropRecord, LinkConfig, LinkStats, SimLink};
 use crate::rudp::congestion::CongestionKind;
 use crate::rudp::receiver::Receiver;
 use crate::rudp::sender::Sender;
-use crate::rudp::stream::{GeneratorSource, NullSink};
+use crate::rudp::stream::{ByteSink, GeneratorSource};
 use crate::rudp::transfer::{Config, Event, Stats};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Stream size of a flow meant to last the whole run (the engine caps offsets at 2^48).
@@ -27,6 +28,73 @@ pub struct FlowSpec {
     pub forward_delay: Duration,
     /// The flow's own ACK path (its `delay` is the return half of the RTT).
     pub ack_path: LinkConfig,
+    /// How fast the receiving application takes the data (default: at once).
+    pub reader: ReaderPace,
+}
+
+/// The receiving application's pace, for app-limited runs (S14). What the reader refuses the
+/// receiver keeps and retries (`WouldBlock`), so its flow window stops growing and the
+/// sender becomes flow-control limited: the engine's own way of being app-limited, as a
+/// sender cannot be paused by its `ByteSource`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReaderPace {
+    /// Payload bit/s the reader takes at most (a token bucket of 64 KiB); None: no limit.
+    pub rate_bps: Option<u64>,
+    /// (when, for how long) after the run's start the reader takes nothing.
+    pub pause: Option<(Duration, Duration)>,
+}
+
+/// A sink that counts what it takes, at the pace of a [`ReaderPace`]; the run loop tells it
+/// the time before each call into the receiver.
+#[derive(Debug, Clone)]
+struct PacedSink {
+    pace: ReaderPace,
+    run_start: Instant,
+    now: Instant,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// Burst a rate-limited reader may take at once.
+const READER_BUCKET: f64 = 64.0 * 1024.0;
+
+impl PacedSink {
+    fn new(pace: ReaderPace, run_start: Instant, now: Instant) -> PacedSink {
+        PacedSink {
+            pace,
+            run_start,
+            now,
+            tokens: READER_BUCKET,
+            refilled: now,
+        }
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if let Some(rate) = self.pace.rate_bps {
+            let accrued = rate as f64 / 8.0 * (self.now - self.refilled).as_secs_f64();
+            self.tokens = (self.tokens + accrued).min(READER_BUCKET);
+        }
+        self.refilled = self.now;
+    }
+}
+
+impl ByteSink for PacedSink {
+    fn write(&mut self, _offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let since = self.now - self.run_start;
+        let paused = self
+            .pace
+            .pause
+            .is_some_and(|(at, len)| since >= at && since < at + len);
+        let len = bytes.len() as f64;
+        if paused || (self.pace.rate_bps.is_some() && self.tokens < len) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if self.pace.rate_bps.is_some() {
+            self.tokens -= len;
+        }
+        Ok(())
+    }
 }
 
 impl FlowSpec {
@@ -41,6 +109,7 @@ impl FlowSpec {
             start: Duration::ZERO,
             forward_delay: rtt / 2,
             ack_path: LinkConfig::new(0, rtt - rtt / 2),
+            reader: ReaderPace::default(),
         }
     }
 }
@@ -227,7 +296,7 @@ pub fn jain_index(xs: &[f64]) -> f64 {
 /// A flow's machines once it has started.
 struct Pair {
     sender: Sender<GeneratorSource>,
-    receiver: Receiver<NullSink>,
+    receiver: Receiver<PacedSink>,
 }
 
 /// Bounds of a shared-bottleneck run.
@@ -304,10 +373,13 @@ pub fn run_flows(
                 // Configs were validated by the caller's choice of sizes; a bad one is a bug
                 // in the scenario, not a simulated event.
                 let sender = Sender::new(f.config.clone(), source, now).expect("flow config");
-                let receiver =
-                    Receiver::new(f.config.clone(), NullSink::default(), now).expect("config");
+                let sink = PacedSink::new(f.reader, start, now);
+                let receiver = Receiver::new(f.config.clone(), sink, now).expect("config");
                 pairs[i] = Some(Pair { sender, receiver });
             }
+        }
+        for p in pairs.iter_mut().flatten() {
+            p.receiver.sink_mut().set_now(now);
         }
         while let Some((flow, d)) = bottleneck.recv_flow(now) {
             if let Some(p) = pairs.get_mut(flow).and_then(Option::as_mut) {
@@ -481,5 +553,20 @@ mod tests {
         assert_eq!(out.flows[1].ack_path.dropped_total(), 0);
         let total: u64 = out.flows.iter().map(|f| f.forward.offered).sum();
         assert_eq!(total, out.bottleneck.offered);
+    }
+
+    #[test]
+    fn a_paced_reader_sets_the_goodput_and_a_paused_one_takes_nothing() {
+        let mut bottleneck = SimLink::new(LinkConfig::new(100_000_000, Duration::ZERO), 1);
+        let mut slow = FlowSpec::new(CongestionKind::Cubic, ms(20));
+        slow.reader.rate_bps = Some(10_000_000);
+        let mut paused = FlowSpec::new(CongestionKind::NewReno, ms(20));
+        paused.reader.pause = Some((ms(1000), ms(700)));
+        let length = RunLength::new(ms(3000), ms(100));
+        let out = run_flows(&mut bottleneck, &[slow, paused], 1, Instant::now(), length);
+        let slow_bps = out.goodput_bps(0, ms(1000), ms(3000));
+        assert!((slow_bps / 10e6 - 1.0).abs() < 0.02, "{slow_bps}");
+        assert_eq!(out.goodput_bps(1, ms(1000), ms(1700)), 0.0);
+        assert!(out.goodput_bps(1, ms(1700), ms(3000)) > 10e6);
     }
 }

@@ -706,13 +706,52 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             Some(smp)
         }),
     });
+    let s14 = s.of(secs(20)).max(secs(16));
     v.push(Case {
         id: "S14",
-        label: "app-limited: 2 s pause; slow reader at 30 % of C".into(),
+        label: "app-limited: the reader pauses 2 s at 10 s".into(),
         rule: None,
-        note: "not simulated: ByteSource cannot pause the sender (no WouldBlock on read)",
+        note: "queue: max in the 500 ms after the restart; share: max in 8–10 s, ms; max_bw, ProbeRTT: controller-internal",
         fast: false,
-        run: Box::new(|_, _| None),
+        run: Box::new(move |kind, seed| {
+            let link = bottleneck(100_000_000, ms(20), 1.0);
+            let mut flow = FlowSpec::new(kind, ms(20));
+            flow.reader.pause = Some((secs(10), secs(2)));
+            let out = solo(kind, seed, link, flow, s14);
+            let mut smp = sample(&out, secs(13), 100e6 * PAYLOAD_SHARE, true);
+            let max = |a, b| quantile(out.queue_delays_between(a, b), 1.0);
+            let before = max(secs(8), secs(10));
+            let after = max(secs(12), secs(12) + ms(500));
+            smp.queue_delay = after;
+            smp.share = Some(before.as_secs_f64() * 1000.0);
+            smp.checks.push((
+                "restart adds no queue (≤ steady max + 1 ms)",
+                after <= before + ms(1),
+            ));
+            smp.checks.push((
+                "≥ 90% within 1 s of the restart",
+                out.goodput_bps(0, secs(13), secs(14)) >= 0.9 * 100e6 * PAYLOAD_SHARE,
+            ));
+            Some(smp)
+        }),
+    });
+    v.push(Case {
+        id: "S14",
+        label: "app-limited: the reader takes 30 % of C".into(),
+        rule: rule(0.95, 0.95),
+        note: "goodput vs the reader's 0.3·C_pl; an app-limited flow should hold no queue",
+        fast: false,
+        run: Box::new(move |kind, seed| {
+            let link = bottleneck(100_000_000, ms(20), 1.0);
+            let mut flow = FlowSpec::new(kind, ms(20));
+            let reader_bps = 0.3 * 100e6 * PAYLOAD_SHARE;
+            flow.reader.rate_bps = Some(reader_bps as u64);
+            let out = solo(kind, seed, link, flow, s14);
+            let mut smp = sample(&out, s14 / 4, reader_bps, true);
+            smp.checks
+                .push(("p95 queue ≤ 5 ms", smp.queue_delay <= ms(5)));
+            Some(smp)
+        }),
     });
     let s15 = s.of(secs(20));
     for (label, bunched) in [("20 % ACK loss", false), ("ACKs bunched every 5 ms", true)] {
