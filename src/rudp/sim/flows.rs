@@ -4,7 +4,7 @@
 //!
 //! It leaves the network to [`SimLink`] and the verdicts to [`super::scenarios`].
 
-use super::{DropCause, DropRecord, LinkConfig, LinkStats, SimLink};
+use super::{DropCause, LinkConfig, LinkStats, SimLink};
 use crate::rudp::congestion::CongestionKind;
 use crate::rudp::receiver::Receiver;
 use crate::rudp::sender::Sender;
@@ -143,6 +143,16 @@ impl FlowOutcome {
     }
 }
 
+/// A drop on the bottleneck during a run (see `sim::DropRecord`), timed since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunDrop {
+    pub at: Duration,
+    pub flow: usize,
+    pub index: u64,
+    pub data_pn: Option<u32>,
+    pub cause: DropCause,
+}
+
 /// Everything a shared-bottleneck run measured. Times are since the run's start.
 #[derive(Debug, Clone)]
 pub struct FlowsOutcome {
@@ -152,8 +162,8 @@ pub struct FlowsOutcome {
     pub bottleneck: LinkStats,
     /// The bottleneck's cumulative busy time at the end of each window.
     pub busy: Vec<Duration>,
-    /// Every drop on the bottleneck (flow, index, cause), at times since the start.
-    pub drops: Vec<(Duration, usize, u64, DropCause)>,
+    /// Every drop on the bottleneck, in time order.
+    pub drops: Vec<RunDrop>,
     /// (start of serialisation, wait in the queue) of every datagram through the bottleneck.
     pub queue_delays: Vec<(Duration, Duration)>,
     pub elapsed: Duration,
@@ -211,7 +221,7 @@ impl FlowsOutcome {
     pub fn drops_between(&self, from: Duration, to: Duration) -> usize {
         self.drops
             .iter()
-            .filter(|(t, ..)| *t >= from && *t < to)
+            .filter(|d| d.at >= from && d.at < to)
             .count()
     }
 
@@ -252,11 +262,12 @@ impl FlowsOutcome {
             h.add(f.forward.dropped_total());
             h.add(f.ack_path.dropped_total());
         }
-        for (t, flow, index, cause) in &self.drops {
-            h.add(t.as_nanos() as u64);
-            h.add(*flow as u64);
-            h.add(*index);
-            h.add(cause.index() as u64);
+        for d in &self.drops {
+            h.add(d.at.as_nanos() as u64);
+            h.add(d.flow as u64);
+            h.add(d.index);
+            h.add(d.data_pn.map_or(u64::MAX, u64::from));
+            h.add(d.cause.index() as u64);
         }
         for (t, d) in &self.queue_delays {
             h.add(t.as_nanos() as u64);
@@ -471,7 +482,13 @@ pub fn run_flows(
         drops: bottleneck
             .drop_log()
             .iter()
-            .map(|r: &DropRecord| (since(r.at), r.flow, r.index, r.cause))
+            .map(|r| RunDrop {
+                at: since(r.at),
+                flow: r.flow,
+                index: r.index,
+                data_pn: r.data_pn,
+                cause: r.cause,
+            })
             .collect(),
         queue_delays: bottleneck
             .queue_log()
@@ -544,8 +561,11 @@ mod tests {
             "{both} at {util}"
         );
         for (i, f) in out.flows.iter().enumerate() {
-            let logged = out.drops.iter().filter(|d| d.1 == i).count() as u64;
-            assert_eq!(logged, f.forward.dropped_total());
+            let logged: Vec<&RunDrop> = out.drops.iter().filter(|d| d.flow == i).collect();
+            assert_eq!(logged.len() as u64, f.forward.dropped_total());
+            // Without a handshake a flow offers only DATA (until its FIN): the n-th datagram
+            // is packet number n.
+            assert!(logged.iter().all(|d| d.data_pn == Some(d.index as u32)));
             assert!(f.forward.dropped(DropCause::RandomAfter) > 0);
             assert!(f.forward.dropped(DropCause::RandomBefore) > 0);
         }

@@ -280,7 +280,18 @@ pub struct DropRecord {
     pub flow: usize,
     /// Which datagram of its flow (0-based, in offer order).
     pub index: u64,
+    /// Low 32 bits of the packet number when the datagram was DATA: what the sender will
+    /// declare lost, so a loss classifier's verdicts can be matched with `cause`.
+    pub data_pn: Option<u32>,
     pub cause: DropCause,
+}
+
+/// The packet number of a DATA datagram (low 32 bits), None for anything else.
+fn data_pn(datagram: &[u8]) -> Option<u32> {
+    match super::packet::decode(datagram) {
+        Ok((_, super::packet::Packet::Data { pn, .. })) => Some(pn),
+        _ => None,
+    }
 }
 
 /// The impairment streams of one flow on one link, each its own xoshiro stream, and each
@@ -487,13 +498,21 @@ impl SimLink {
         f(&mut self.flow_stats[flow]);
     }
 
-    fn drop_datagram(&mut self, at: Instant, flow: usize, index: u64, cause: DropCause) {
+    fn drop_datagram(
+        &mut self,
+        at: Instant,
+        flow: usize,
+        index: u64,
+        bytes: &[u8],
+        cause: DropCause,
+    ) {
         self.count(flow, |s| s.drops[cause.index()] += 1);
         if self.record {
             self.drop_log.push(DropRecord {
                 at,
                 flow,
                 index,
+                data_pn: data_pn(bytes),
                 cause,
             });
         }
@@ -565,15 +584,15 @@ impl SimLink {
         });
         let chosen = flow == 0 && self.chosen_drops.remove(&fate.index);
         if self.cut_at.is_some_and(|t| now >= t) || chosen {
-            return self.drop_datagram(now, flow, fate.index, DropCause::Chosen);
+            return self.drop_datagram(now, flow, fate.index, datagram, DropCause::Chosen);
         }
         if fate.lose_before {
-            return self.drop_datagram(now, flow, fate.index, DropCause::RandomBefore);
+            return self.drop_datagram(now, flow, fate.index, datagram, DropCause::RandomBefore);
         }
         if let (Some(tb), Some(tokens)) = (self.cfg.policer, self.policer.as_mut()) {
             tokens.refill(&tb, now, tb.bucket_bytes);
             if tokens.bytes < size as f64 {
-                return self.drop_datagram(now, flow, fate.index, DropCause::Policer);
+                return self.drop_datagram(now, flow, fate.index, datagram, DropCause::Policer);
             }
             tokens.bytes -= size as f64;
         }
@@ -587,7 +606,7 @@ impl SimLink {
         if self.serving.is_none() {
             self.start_service(now, queued);
         } else if self.waiting_bytes + size > self.cfg.queue_bytes {
-            self.drop_datagram(now, flow, fate.index, DropCause::Overflow);
+            self.drop_datagram(now, flow, fate.index, datagram, DropCause::Overflow);
         } else {
             self.waiting_bytes += size;
             self.waiting.push_back(queued);
@@ -668,7 +687,7 @@ impl SimLink {
             flow, fate, bytes, ..
         } = q;
         if let Some(cause) = fate.lose_after {
-            return self.drop_datagram(t, flow, fate.index, cause);
+            return self.drop_datagram(t, flow, fate.index, &bytes, cause);
         }
         let extra = self.flow_delay.get(flow).copied().unwrap_or_default();
         let mut arrival = t + self.cfg.delay + extra;
