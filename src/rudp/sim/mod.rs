@@ -228,7 +228,8 @@ impl LinkConfig {
 /// A change of the link scheduled for a given instant (`SimLink::schedule`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// New bottleneck rate, for datagrams that start serialisation from then on.
+    /// New bottleneck rate (`bandwidth_bps`; a shaper's token rate stays), for datagrams that
+    /// start serialisation from then on.
     Rate(u64),
     /// New one-way propagation delay, for datagrams that leave the bottleneck from then on.
     Delay(Duration),
