@@ -6,6 +6,7 @@
 #
 #   scripts/lossy.sh [--loss PCT] [--rate RATE] [--delay MS] [--size MIB] [--runs N]
 #                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep] [--duel]
+#                    [--shape-ingress]
 #
 #   --loss PCT     random loss on each side's input, percent (default 5; decimals allowed)
 #   --rate RATE    tc rate limit on each side's egress, e.g. 100mbit (default: none)
@@ -17,6 +18,8 @@
 #   --tcp-cc NAME  TCP congestion control for that connection (TCP_CONGESTION), e.g. cubic
 #   --keep         keep the namespaces and files after the run (for inspection)
 #   --sweep        loss 0, 1, 5, 10, 20 % with no rate limit and with 100mbit, comparing TCP
+#   --shape-ingress  (nft method) put the rate limit on each side's input (an ifb device)
+#                  instead of its output, so the bottleneck queue is not a sender's own qdisc
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
@@ -26,8 +29,8 @@
 # transfer failed or a file did not match.
 set -euo pipefail
 
-loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --sweep) sweep=1; compare=1; shift ;;
         --duel) duel=1; shift ;;
+        --shape-ingress) shape_ingress=1; shift ;;
         -h|--help) usage ;;
         *) echo "lossy.sh: unknown option $1" >&2; usage ;;
     esac
@@ -147,13 +151,17 @@ if in_a tc qdisc add dev "$dev_a" root netem delay 0ms 2>/dev/null; then
 fi
 echo "lossy.sh: impairment by $method$( [ "$method" = nft ] && echo ' (no sch_netem in this kernel: loss by nftables numgen, rate by tbf; --delay needs netem)')" >&2
 [ -z "$delay" ] || [ "$method" = netem ] || die "--delay needs netem, which this kernel lacks"
+[ "$shape_ingress" -eq 0 ] || [ "$method" = nft ] || die "--shape-ingress is for the nft method (netem shapes egress)"
 
 # impair LOSS RATE: sets loss (percent) and rate ("" for none) on both sides.
 impair() {
-    local pct=$1 r=$2 ns dev
+    local pct=$1 r=$2 ns dev ifb
     for pair in "$ns_a:$dev_a" "$ns_b:$dev_b"; do
         ns=${pair%%:*} dev=${pair##*:}
+        ifb=i$dev
         ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+        ip netns exec "$ns" tc qdisc del dev "$dev" ingress 2>/dev/null || true
+        ip netns exec "$ns" ip link del "$ifb" 2>/dev/null || true
         ip netns exec "$ns" nft delete table inet lossy 2>/dev/null || true
         if [ "$method" = netem ]; then
             local args=(loss "${pct}%")
@@ -174,7 +182,18 @@ table inet lossy {
 }
 EOF
             fi
-            [ -z "$r" ] || ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$r" burst 32kb latency 25ms
+            if [ -n "$r" ] && [ "$shape_ingress" -eq 1 ]; then
+                # Everything arriving on $dev goes through the tbf of an ifb device first
+                # (then nft's input hook drops): the queue sits at the receiving side.
+                ip netns exec "$ns" ip link add "$ifb" type ifb
+                ip netns exec "$ns" ip link set "$ifb" up
+                ip netns exec "$ns" tc qdisc add dev "$ifb" root tbf rate "$r" burst 32kb latency 25ms
+                ip netns exec "$ns" tc qdisc add dev "$dev" handle ffff: ingress
+                ip netns exec "$ns" tc filter add dev "$dev" parent ffff: protocol all u32 match u32 0 0 \
+                    action mirred egress redirect dev "$ifb"
+            elif [ -n "$r" ]; then
+                ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$r" burst 32kb latency 25ms
+            fi
         fi
     done
 }
@@ -284,7 +303,7 @@ mbit() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", (t > 0) ? b * 8 / t / 1
 # `rival_started` says its transfer began, TCP CUBIC starts with a file 4x the size, so it
 # outlasts the rival. When the rival is done, CUBIC's bytes so far give its goodput over the
 # time both ran; then CUBIC is stopped. The rival's goodput is its file over its own time.
-# Prints a table row.
+# Prints a table row. `rival_seconds` prints the rival's own transfer time, 0 if it failed.
 duel_pair() {
     local label=$1 cubic_bytes cubic_secs rival_secs t_end cubic_mbit rival_mbit cubic_note=""
     start_rival
@@ -302,7 +321,8 @@ duel_pair() {
     wait "$cubic_pid" 2>/dev/null || true
     stop_tcp_senders
     cubic_secs=$(awk -v a="$cubic_start" -v b="$t_end" 'BEGIN { print b - a }')
-    rival_secs=$(rival_seconds)
+    rival_secs=$(rival_seconds) # 0: the rival failed or its file did not match
+    [ "$rival_secs" != 0 ] || failures=$((failures + 1))
     cubic_mbit=$(mbit "$cubic_bytes" "$cubic_secs")
     rival_mbit=$(mbit "$((size << 20))" "$rival_secs")
     awk -v l="$label" -v c="$cubic_mbit" -v r="$rival_mbit" -v n="$cubic_note" 'BEGIN {
@@ -321,7 +341,7 @@ stop_tcp_senders() {
 run_duel() {
     impair "$loss" 100mbit
     head -c $((size << 22)) /dev/urandom > "$tmp/big.bin"
-    echo "# duel on the 100mbit tbf, loss $loss %: the rival moves ${size} MiB; TCP CUBIC starts once the rival's transfer has begun, with $((size * 4)) MiB, and is stopped when the rival is done"
+    echo "# duel on the 100mbit tbf ($( [ "$shape_ingress" -eq 1 ] && echo "on the receiver's input" || echo "on the sender's output")), loss $loss %: the rival moves ${size} MiB; TCP CUBIC starts once the rival's transfer has begun, with $((size * 4)) MiB, and is stopped when the rival is done"
     echo "| pairing | TCP CUBIC Mbit/s | rival Mbit/s | sum | CUBIC's share |"
     echo "|---|---|---|---|---|"
     # Pairing 1: TCP CUBIC against one of our downloads (started: its part file exists).
@@ -339,7 +359,6 @@ run_duel() {
         if [ -n "$line" ] && [ "$(sha256sum < "$tmp/client/file.bin" | cut -d' ' -f1)" = "$want" ]; then
             sed -E 's/.* in ([0-9.]+) s .*/\1/' <<< "$line"
         else
-            failures=$((failures + 1))
             tail -5 "$tmp/chatc.out" >&2
             echo 0
         fi
@@ -355,7 +374,6 @@ run_duel() {
         if [ "$(sha256sum < "$tmp/bbr.bin" | cut -d' ' -f1)" = "$want" ]; then
             sed -nE 's/.* in ([0-9.]+) s .*/\1/p' "$tmp/bbr.fetch"
         else
-            failures=$((failures + 1))
             echo 0
         fi
     }
