@@ -1138,4 +1138,40 @@ mod tests {
         let got = offer_evenly(&mut link, t0, 6, 100, ms(2));
         assert_eq!(got, [ms(5), ms(5), ms(5), ms(10), ms(10), ms(15)]);
     }
+
+    #[test]
+    fn turning_one_impairment_on_leaves_the_others_fates_unchanged() {
+        let t0 = Instant::now();
+        let drops = |cfg: LinkConfig| {
+            let mut link = SimLink::new(cfg, 21);
+            link.record(true);
+            for _ in 0..2000 {
+                link.send(t0, &[0u8; 10]);
+            }
+            let of = |cause| -> BTreeSet<u64> {
+                link.drop_log()
+                    .iter()
+                    .filter(|r| r.cause == cause)
+                    .map(|r| r.index)
+                    .collect()
+            };
+            (of(DropCause::RandomAfter), of(DropCause::RandomBefore))
+        };
+        let mut cfg = LinkConfig::new(0, Duration::ZERO);
+        cfg.loss = 0.2;
+        let (after_alone, _) = drops(cfg.clone());
+        cfg.loss_before = 0.3;
+        cfg.duplicate = 0.5;
+        cfg.reorder = 0.5;
+        cfg.burst_loss = Some(GilbertElliott {
+            good_to_bad: 0.1,
+            bad_to_good: 0.5,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        });
+        let (after, before) = drops(cfg);
+        assert!(before.len() > 400);
+        // Loss after the bottleneck hits the same datagrams, less those already lost before it.
+        assert_eq!(after, after_alone.difference(&before).copied().collect());
+    }
 }

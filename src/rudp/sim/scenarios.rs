@@ -188,7 +188,31 @@ impl Scale {
 
 const WINDOW: Duration = Duration::from_millis(100);
 
-/// One flow of `kind` alone on `link` for `duration`, measured from `warmup` on.
+/// `run_flows` for flows that last the whole run: one that stopped early hit the step limit,
+/// which is an engine or simulator fault, not a verdict.
+fn run_full(
+    bottleneck: &mut SimLink,
+    flows: &[FlowSpec],
+    seed: u64,
+    start: Instant,
+    duration: Duration,
+) -> FlowsOutcome {
+    let out = run_flows(
+        bottleneck,
+        flows,
+        seed,
+        start,
+        RunLength::new(duration, WINDOW),
+    );
+    assert_eq!(
+        out.elapsed, duration,
+        "run stopped after {} steps",
+        out.steps
+    );
+    out
+}
+
+/// One flow of `kind` alone on `link` for `duration`.
 fn solo(
     kind: CongestionKind,
     seed: u64,
@@ -199,13 +223,7 @@ fn solo(
     let mut f = flow;
     f.config.congestion = kind;
     let mut b = SimLink::new(link, seed);
-    run_flows(
-        &mut b,
-        &[f],
-        seed,
-        Instant::now(),
-        RunLength::new(duration, WINDOW),
-    )
+    run_full(&mut b, &[f], seed, Instant::now(), duration)
 }
 
 /// The common figures of flow 0 between `from` and the end.
@@ -299,13 +317,7 @@ fn duel(
         let mut link = bottleneck(rate, rtt, buffer_bdp);
         link.loss = p;
         let mut b = SimLink::new(link, seed);
-        run_flows(
-            &mut b,
-            flows,
-            seed,
-            Instant::now(),
-            RunLength::new(duration, WINDOW),
-        )
+        run_full(&mut b, flows, seed, Instant::now(), duration)
     };
     let from = duration / 6;
     let end = duration;
@@ -358,13 +370,7 @@ fn fairness(
         .collect();
     let link = bottleneck(100_000_000, ms(*rtts.iter().max().unwrap_or(&20)), 1.0);
     let mut b = SimLink::new(link, seed);
-    run_flows(
-        &mut b,
-        &flows,
-        seed,
-        Instant::now(),
-        RunLength::new(duration, WINDOW),
-    )
+    run_full(&mut b, &flows, seed, Instant::now(), duration)
 }
 
 /// A finite transfer alone on an extreme path (S18): goodput over its completion time.
@@ -652,7 +658,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             id: "S12",
             label: format!("RTT step {from_ms} → {to_ms} ms at 10 s"),
             rule: None,
-            note: "queue p95 from 2 s after the step; cwnd tracking: controller-internal",
+            note: "buffer 1 BDP of the first RTT; queue p95 from 2 s after the step; cwnd tracking: controller-internal",
             fast: false,
             run: Box::new(move |kind, seed| {
                 // The step moves the bottleneck's own (data-path) delay; the flow carries
@@ -663,7 +669,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
                 let mut b = SimLink::new(link, seed);
                 b.schedule(t0 + secs(10), Step::Delay(ms(to_ms - 20)));
                 let flow = FlowSpec::new(kind, ms(20));
-                let out = run_flows(&mut b, &[flow], seed, t0, RunLength::new(s12, WINDOW));
+                let out = run_full(&mut b, &[flow], seed, t0, s12);
                 let after = secs(12);
                 let mut smp = sample(&out, secs(10), 100e6 * PAYLOAD_SHARE, true);
                 let q = quantile(out.queue_delays_between(after, s12), 0.95);
@@ -690,7 +696,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             b.schedule(t0 + secs(10), Step::Rate(20_000_000));
             b.schedule(t0 + secs(20), Step::Rate(100_000_000));
             let flow = FlowSpec::new(kind, ms(20));
-            let out = run_flows(&mut b, &[flow], seed, t0, RunLength::new(s13, WINDOW));
+            let out = run_full(&mut b, &[flow], seed, t0, s13);
             let (a, z) = (secs(10) + ms(60), secs(11));
             let dropped = out.drops_between(a, z) as f64;
             let served = out.queue_delays_between(a, z).len() as f64;
