@@ -5,7 +5,8 @@
 # the same namespaces, for comparison.
 #
 #   scripts/lossy.sh [--loss PCT] [--rate RATE] [--delay MS] [--size MIB] [--runs N]
-#                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep]
+#                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep] [--duel]
+#                    [--shape-ingress]
 #
 #   --loss PCT     random loss on each side's input, percent (default 5; decimals allowed)
 #   --rate RATE    tc rate limit on each side's egress, e.g. 100mbit (default: none)
@@ -17,17 +18,22 @@
 #   --tcp-cc NAME  TCP congestion control for that connection (TCP_CONGESTION), e.g. cubic
 #   --keep         keep the namespaces and files after the run (for inspection)
 #   --sweep        loss 0, 1, 5, 10, 20 % with no rate limit and with 100mbit, comparing TCP
+#   --shape-ingress  (nft method) put the rate limit on each side's input (an ifb device)
+#                  instead of its output, so the bottleneck queue is not a sender's own qdisc
+#   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
+#                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
+#                  through the same tbf; prints each flow's goodput and CUBIC's share
 #
 # Needs root, iproute2 (ip, tc) and nftables (nft); ethtool (package ethtool) to turn
 # segmentation offloads off. Touches nothing outside its own namespaces. Exit status 1 if any
 # transfer failed or a file did not match.
 set -euo pipefail
 
-loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        --loss) loss=$2; shift 2 ;;
+        --loss) loss=$2; loss_given=1; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --delay) delay=$2; shift 2 ;;
         --size) size=$2; shift 2 ;;
@@ -37,6 +43,8 @@ while [ $# -gt 0 ]; do
         --tcp-cc) tcp_cc=$2; compare=1; shift 2 ;;
         --keep) keep=1; shift ;;
         --sweep) sweep=1; compare=1; shift ;;
+        --duel) duel=1; shift ;;
+        --shape-ingress) shape_ingress=1; shift ;;
         -h|--help) usage ;;
         *) echo "lossy.sh: unknown option $1" >&2; usage ;;
     esac
@@ -53,6 +61,8 @@ have_ethtool=1
 command -v ethtool >/dev/null || { have_ethtool=0; echo "lossy.sh: ethtool missing (package ethtool): offloads stay on" >&2; }
 [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
 [[ "$size" =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] || die "--size takes a whole number of MiB"
+
+[ "$duel" -eq 0 ] || [ "$loss_given" -eq 1 ] || loss=0
 
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bins --examples
@@ -141,13 +151,17 @@ if in_a tc qdisc add dev "$dev_a" root netem delay 0ms 2>/dev/null; then
 fi
 echo "lossy.sh: impairment by $method$( [ "$method" = nft ] && echo ' (no sch_netem in this kernel: loss by nftables numgen, rate by tbf; --delay needs netem)')" >&2
 [ -z "$delay" ] || [ "$method" = netem ] || die "--delay needs netem, which this kernel lacks"
+[ "$shape_ingress" -eq 0 ] || [ "$method" = nft ] || die "--shape-ingress is for the nft method (netem shapes egress)"
 
 # impair LOSS RATE: sets loss (percent) and rate ("" for none) on both sides.
 impair() {
-    local pct=$1 r=$2 ns dev
+    local pct=$1 r=$2 ns dev ifb
     for pair in "$ns_a:$dev_a" "$ns_b:$dev_b"; do
         ns=${pair%%:*} dev=${pair##*:}
+        ifb=i$dev
         ip netns exec "$ns" tc qdisc del dev "$dev" root 2>/dev/null || true
+        ip netns exec "$ns" tc qdisc del dev "$dev" ingress 2>/dev/null || true
+        ip netns exec "$ns" ip link del "$ifb" 2>/dev/null || true
         ip netns exec "$ns" nft delete table inet lossy 2>/dev/null || true
         if [ "$method" = netem ]; then
             local args=(loss "${pct}%")
@@ -168,7 +182,18 @@ table inet lossy {
 }
 EOF
             fi
-            [ -z "$r" ] || ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$r" burst 32kb latency 25ms
+            if [ -n "$r" ] && [ "$shape_ingress" -eq 1 ]; then
+                # Everything arriving on $dev goes through the tbf of an ifb device first
+                # (then nft's input hook drops): the queue sits at the receiving side.
+                ip netns exec "$ns" ip link add "$ifb" type ifb
+                ip netns exec "$ns" ip link set "$ifb" up
+                ip netns exec "$ns" tc qdisc add dev "$ifb" root tbf rate "$r" burst 32kb latency 25ms
+                ip netns exec "$ns" tc qdisc add dev "$dev" handle ffff: ingress
+                ip netns exec "$ns" tc filter add dev "$dev" parent ffff: protocol all u32 match u32 0 0 \
+                    action mirred egress redirect dev "$ifb"
+            elif [ -n "$r" ]; then
+                ip netns exec "$ns" tc qdisc add dev "$dev" root tbf rate "$r" burst 32kb latency 25ms
+            fi
         fi
     done
 }
@@ -181,6 +206,7 @@ want=$(sha256sum < "$tmp/original.bin" | cut -d' ' -f1)
 port=50000
 in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" -q 2> "$tmp/chatd.log" &
 pids+=($!)
+chatd_pid=$!
 wait_for "chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$port' | grep -q LISTEN"
 
 default_cc=$(in_a sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)
@@ -252,6 +278,114 @@ one_run() {
     rows+=("$row")
     echo "$row"
 }
+
+# now_s: wall clock in seconds with nanoseconds, for the duel's shared timeline.
+now_s() { date +%s.%N; }
+
+# start_tcp NAME PORT CC FILE: a tcp_copy sender with congestion control CC on PORT in the
+# server namespace and its receiver writing $tmp/NAME.bin in the client namespace; sets
+# tcp_fetch_pid (the receiver, in the background) and tcp_start (when it was started).
+start_tcp() {
+    local name=$1 tport=$2 cc=$3 file=$4
+    in_a "$bin/examples/tcp_copy" serve "$file" "$tport" --cc "$cc" > "$tmp/$name.serve" 2>&1 &
+    pids+=($!)
+    wait_for "the TCP sender on $tport to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$tport' | grep -q LISTEN"
+    rm -f "$tmp/$name.bin"
+    tcp_start=$(now_s)
+    in_b timeout 900 "$bin/examples/tcp_copy" fetch "$ip_a" "$tport" "$tmp/$name.bin" --cc "$cc" > "$tmp/$name.fetch" 2>&1 &
+    tcp_fetch_pid=$!
+}
+
+# mbit BYTES SECONDS: goodput in Mbit/s.
+mbit() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", (t > 0) ? b * 8 / t / 1e6 : 0 }'; }
+
+# duel_pair LABEL: the rival, started by `start_rival` (which sets rival_pid), goes first; once
+# `rival_started` says its transfer began, TCP CUBIC starts with a file 4x the size, so it
+# outlasts the rival. When the rival is done, CUBIC's bytes so far give its goodput over the
+# time both ran; then CUBIC is stopped. The rival's goodput is its file over its own time.
+# Prints a table row. `rival_seconds` prints the rival's own transfer time, 0 if it failed.
+duel_pair() {
+    local label=$1 cubic_bytes cubic_secs rival_secs t_end cubic_mbit rival_mbit cubic_note=""
+    start_rival
+    wait_for "the rival transfer to start" 30 rival_started
+    start_tcp cubic "$((port + 2))" cubic "$tmp/big.bin"
+    local cubic_pid=$tcp_fetch_pid cubic_start=$tcp_start
+    wait "$rival_pid" || true
+    t_end=$(now_s)
+    cubic_bytes=$(stat -c %s "$tmp/cubic.bin" 2>/dev/null || echo 0)
+    if kill -0 "$cubic_pid" 2>/dev/null; then
+        kill "$cubic_pid" 2>/dev/null || true
+    else
+        cubic_note=" CUBIC finished first: its goodput is over its own time"
+    fi
+    wait "$cubic_pid" 2>/dev/null || true
+    stop_tcp_senders
+    cubic_secs=$(awk -v a="$cubic_start" -v b="$t_end" 'BEGIN { print b - a }')
+    rival_secs=$(rival_seconds) # 0: the rival failed or its file did not match
+    [ "$rival_secs" != 0 ] || failures=$((failures + 1))
+    cubic_mbit=$(mbit "$cubic_bytes" "$cubic_secs")
+    rival_mbit=$(mbit "$((size << 20))" "$rival_secs")
+    awk -v l="$label" -v c="$cubic_mbit" -v r="$rival_mbit" -v n="$cubic_note" 'BEGIN {
+        printf "| %s | %.1f | %.1f | %.1f | %.1f %% |%s\n", l, c, r, c + r, (c + r > 0) ? 100 * c / (c + r) : 0, n
+    }'
+}
+
+# Stops the tcp_copy senders left in the server namespace (chatd keeps running).
+stop_tcp_senders() {
+    local p
+    for p in $(ip netns pids "$ns_a" 2>/dev/null || true); do
+        if grep -q tcp_copy "/proc/$p/cmdline" 2>/dev/null; then kill "$p" 2>/dev/null || true; fi
+    done
+}
+
+run_duel() {
+    impair "$loss" 100mbit
+    head -c $((size << 22)) /dev/urandom > "$tmp/big.bin"
+    echo "# duel on the 100mbit tbf ($( [ "$shape_ingress" -eq 1 ] && echo "on the receiver's input" || echo "on the sender's output")), loss $loss %: the rival moves ${size} MiB; TCP CUBIC starts once the rival's transfer has begun, with $((size * 4)) MiB, and is stopped when the rival is done"
+    echo "| pairing | TCP CUBIC Mbit/s | rival Mbit/s | sum | CUBIC's share |"
+    echo "|---|---|---|---|---|"
+    # Pairing 1: TCP CUBIC against one of our downloads (started: its part file exists).
+    rival_started() { test -e "$tmp/client/file.bin.part" || test -e "$tmp/client/file.bin"; }
+    start_rival() {
+        rm -f "$tmp/client/file.bin" "$tmp/client/file.bin.part"
+        in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "duel$RANDOM" \
+            --downloads "$tmp/client" <<< "/get file.bin" > "$tmp/chatc.out" 2>&1 &
+        rival_pid=$!
+    }
+    # Our transfer's own time (from chatc's "done ... in X s"): excludes login and the offer.
+    rival_seconds() {
+        local line
+        line=$(grep -E '\*\*\* file\.bin: done' "$tmp/chatc.out" | tail -1 || true)
+        if [ -n "$line" ] && [ "$(sha256sum < "$tmp/client/file.bin" | cut -d' ' -f1)" = "$want" ]; then
+            sed -E 's/.* in ([0-9.]+) s .*/\1/' <<< "$line"
+        else
+            tail -5 "$tmp/chatc.out" >&2
+            echo 0
+        fi
+    }
+    duel_pair "TCP CUBIC vs ours"
+    # Pairing 2: TCP CUBIC against TCP BBR, the same way.
+    rival_started() { test -e "$tmp/bbr.bin"; }
+    start_rival() {
+        start_tcp bbr "$((port + 3))" bbr "$tmp/original.bin"
+        rival_pid=$tcp_fetch_pid
+    }
+    rival_seconds() {
+        if [ "$(sha256sum < "$tmp/bbr.bin" | cut -d' ' -f1)" = "$want" ]; then
+            sed -nE 's/.* in ([0-9.]+) s .*/\1/p' "$tmp/bbr.fetch"
+        else
+            echo 0
+        fi
+    }
+    duel_pair "TCP CUBIC vs TCP BBR"
+    [ "$failures" -eq 0 ] || die "$failures transfer(s) failed or did not match"
+    exit 0
+}
+
+if [ "$duel" -eq 1 ]; then
+    [ "$upload" -eq 0 ] || die "--duel measures downloads only"
+    run_duel
+fi
 
 header="| loss | rate | delay | size | seconds | MB/s | Mbit/s | retransmitted | verdict |"
 sep="|---|---|---|---|---|---|---|---|---|"

@@ -106,7 +106,7 @@ fn bursty_gilbert_elliott_loss_completes_byte_exact() {
     let cfg = config(4 * MIB, CongestionKind::NewReno);
     let (out, sink) = transfer(&cfg, l.clone(), l, 9);
     assert_byte_exact(&out, &sink, &cfg);
-    assert!(out.forward.dropped_burst > 10);
+    assert!(out.forward.dropped(sim::DropCause::Burst) > 10);
 }
 
 #[test]

@@ -1,0 +1,122 @@
+//! The congestion-control scenario table of issue 8 (brief §5, S1–S18) in the simulator, for
+//! each controller in `CONTROLLERS`, plus the Mathis calibration of NewReno.
+//!
+//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]`
+//! (defaults: 5 seeds, scale 1.0 = the brief's run lengths; `--scale 0.25` for a quick look).
+//! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
+//! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
+
+use chatd::rudp::CongestionKind;
+use chatd::rudp::sim::scenarios::{self, Sample, Scale, Verdict};
+use std::time::{Duration, Instant};
+
+/// Controllers the table compares; a new kind is one more entry here.
+const CONTROLLERS: &[CongestionKind] = &[CongestionKind::NewReno, CongestionKind::Cubic];
+
+fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn main() {
+    let seeds: u64 = arg("--seeds").unwrap_or(5);
+    let scale = Scale {
+        factor: arg("--scale").unwrap_or(1.0),
+    };
+    let only: Option<String> = arg("--only");
+    let wanted = |id: &str| {
+        only.as_ref()
+            .is_none_or(|o| o.split(',').any(|w| w.eq_ignore_ascii_case(id)))
+    };
+
+    if wanted("calibration") || only.is_none() {
+        println!(
+            "Calibration: NewReno alone, 100 Mbit/s, RTT 20 ms, loss on the data path only, 30 s, goodput from 6 s; Mathis = MSS/RTT·1.22/√p with MSS 1448 B and the propagation RTT\n"
+        );
+        println!("| loss | seeds 1..{seeds} sim Mbit/s | median | Mathis | median/Mathis |");
+        println!("|---|---|---|---|---|");
+        for p in [0.005, 0.01, 0.02] {
+            let mut got: Vec<f64> = (1..=seeds)
+                .map(|seed| {
+                    scenarios::calibrate_new_reno(
+                        p,
+                        Duration::from_millis(20),
+                        seed,
+                        Duration::from_secs(30),
+                    )
+                    .0
+                })
+                .collect();
+            let mathis = scenarios::mathis_bps(Duration::from_millis(20), p);
+            let list: Vec<String> = got.iter().map(|g| format!("{:.2}", g / 1e6)).collect();
+            got.sort_by(f64::total_cmp);
+            let med = got[got.len() / 2];
+            println!(
+                "| {:.1} % | {} | {:.2} | {:.2} | {:.2} |",
+                p * 100.0,
+                list.join(", "),
+                med / 1e6,
+                mathis / 1e6,
+                med / mathis
+            );
+        }
+        println!();
+    }
+
+    println!(
+        "Scenarios: seeds 1..{seeds}, scale {}; goodput ratio = goodput / the row's target (S2/S3: C_pl(1−p), C_pl = C·1448/1500)\n",
+        scale.factor
+    );
+    println!(
+        "| # | scenario | controller | goodput/target median (worst) | retrans worst | util median | queue delay median | share | verdict | note |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for case in scenarios::cases(scale) {
+        if !wanted(case.id) {
+            continue;
+        }
+        for &kind in CONTROLLERS {
+            let started = Instant::now();
+            let samples: Option<Vec<Sample>> = (1..=seeds).map(|s| case.run(kind, s)).collect();
+            let Some(samples) = samples else {
+                println!(
+                    "| {} | {} | {} | – | – | – | – | – | n/a | {} |",
+                    case.id,
+                    case.label,
+                    kind.name(),
+                    case.note
+                );
+                continue;
+            };
+            let v = Verdict::of(&case, &samples);
+            let verdict = match v.pass {
+                Some(true) => "pass".to_string(),
+                Some(false) => format!("miss: {}", v.misses.join(", ")),
+                None => "n/a".to_string(),
+            };
+            println!(
+                "| {} | {} | {} | {:.3} ({:.3}) | {:.2} % | {:.1} % | {:.2} ms | {} | {} | {} |",
+                case.id,
+                case.label,
+                kind.name(),
+                v.median_ratio,
+                v.worst_ratio,
+                v.retransmitted_worst * 100.0,
+                v.utilisation_median * 100.0,
+                v.queue_delay_median.as_secs_f64() * 1000.0,
+                v.share_median
+                    .map_or("–".to_string(), |s| format!("{s:.2}")),
+                verdict,
+                case.note,
+            );
+            eprintln!(
+                "{} {} {}: {:.1} s",
+                case.id,
+                case.label,
+                kind.name(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
