@@ -38,6 +38,11 @@ fn assert_same_file(a: &Path, b: &Path) {
 
 /// chatc with a downloads folder, stdin piped.
 fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
+    chatc_with(daemon, nick, downloads, &[])
+}
+
+/// As `chatc_in`, with extra command-line options.
+fn chatc_with(daemon: &Daemon, nick: &str, downloads: &Path, extra: &[&str]) -> Chatc {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatc"))
         .args([
             "--host",
@@ -47,6 +52,7 @@ fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
             "--nick",
             nick,
         ])
+        .args(extra)
         .arg("--downloads")
         .arg(downloads)
         .stdin(Stdio::piped())
@@ -565,4 +571,48 @@ fn sigterm_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
 #[test]
 fn sigkill_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
     stop_mid_transfer_then_resume("KILL", "chatc: connection lost");
+}
+
+#[test]
+fn bbr_chosen_on_both_sides_moves_files_byte_exact() {
+    // chatd --cc picks the controller of downloads, chatc --cc that of uploads.
+    let daemon = Daemon::start(&["--cc", "bbr"]);
+    random_file(&daemon.files.join("down.bin"), 4 << 20, 31);
+    let local = temp_dir("bbr-local");
+    random_file(&local.join("up.bin"), 4 << 20, 32);
+    let down = temp_dir("bbr-down");
+    let mut c = chatc_with(&daemon, "bbr", &down, &["--cc", "BBR"]);
+    c.line("/get down.bin");
+    c.out.expect_contains("*** down.bin: done:");
+    c.line(&format!("/put {}", local.join("up.bin").display()));
+    c.out.expect_contains("*** up.bin: uploaded");
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("down.bin"), &down.join("down.bin"));
+    assert_same_file(&local.join("up.bin"), &daemon.files.join("up.bin"));
+    fs::remove_dir_all(down).unwrap();
+    fs::remove_dir_all(local).unwrap();
+}
+
+#[test]
+fn unknown_congestion_controller_names_are_refused_with_the_known_names() {
+    let runs: [(&str, &[&str]); 2] = [
+        (env!("CARGO_BIN_EXE_chatd"), &["--cc", "vegas"]),
+        (
+            env!("CARGO_BIN_EXE_chatc"),
+            &["--nick", "x", "--cc", "vegas"],
+        ),
+    ];
+    for (bin, args) in runs {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{bin} accepted --cc vegas");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unknown congestion controller \"vegas\"")
+                && err.contains("newreno, cubic, bbr"),
+            "{bin}: {err}"
+        );
+    }
 }

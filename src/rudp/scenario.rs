@@ -88,6 +88,10 @@ pub struct Measured {
     pub rtos: u64,
     /// Datagrams the data direction dropped at its full buffer.
     pub overflow_drops: u64,
+    /// The sender's and the receiver's terminal events, if any came.
+    pub events: (Option<Event>, Option<Event>),
+    /// Packets declared lost that turned out to have arrived.
+    pub spurious_losses: u64,
 }
 
 /// Runs `s` and measures it.
@@ -191,5 +195,7 @@ pub fn run(s: &Scenario) -> Measured {
         p95_queue_delay: p95,
         rtos: stats.rto_count,
         overflow_drops: fwd.stats().dropped_queue,
+        spurious_losses: stats.spurious_losses,
+        events: (sender_event, receiver_event),
     }
 }

@@ -15,6 +15,7 @@
 use super::background_loss::{BackgroundLoss, LOSS_THRESH, SendPhase, is_excess_loss};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot, RateSample};
+use crate::rudp::packet::DATA_HEADER_LEN;
 use crate::rudp::rtt::RttEstimator;
 use std::time::{Duration, Instant};
 
@@ -1109,7 +1110,10 @@ impl CongestionController for Bbr {
 
     fn pacing_rate(&self, rtt: &RttEstimator) -> Option<u64> {
         if self.pacing_rate > 0.0 {
-            return Some((self.pacing_rate as u64).max(1));
+            // The model counts payload bytes, the pacer charges whole datagrams: convert, or
+            // the header share (24 of 1472 bytes) is lost to the pacing margin.
+            let datagram = (self.mss + DATA_HEADER_LEN as u64) as f64 / self.mss as f64;
+            return Some(((self.pacing_rate * datagram) as u64).max(1));
         }
         if !rtt.has_sample() {
             return None; // the initial window leaves unpaced, as with the other controllers

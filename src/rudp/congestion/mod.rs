@@ -27,11 +27,13 @@ pub const INITIAL_WINDOW_PACKETS: u64 = 10;
 /// Minimum window in datagrams (RFC 9002 §7.2).
 pub const MIN_WINDOW_PACKETS: u64 = 2;
 
-/// Which controller a sender runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which controller a sender runs. The default is CUBIC: BBR becomes the default only once
+/// the kernel testbed sweep (scripts/lossy.sh) confirms the simulator figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CongestionKind {
     NewReno,
+    #[default]
     Cubic,
     /// BBRv3 with the background-loss estimate (docs: `congestion/bbr.rs`).
     Bbr,

@@ -130,6 +130,12 @@ impl Path {
     }
 }
 
+/// The pacing rate in payload bytes per second (the pacer is given datagram bytes).
+fn paced(p: &Path) -> f64 {
+    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    rate * MSS as f64 / (MSS + DATA_HEADER_LEN as u64) as f64
+}
+
 /// 10 MB/s × 100 ms: a BDP of 1 MB, 1000 packets.
 const BW: u64 = 10_000_000;
 const BDP: u64 = 1_000_000;
@@ -160,7 +166,7 @@ fn startup_ends_after_three_rounds_without_25_percent_growth() {
     assert!(p.bbr.full_bw_reached());
     // In flight (3 BDP) is above the BDP: Drain, at pacing gain 0.5.
     assert_eq!(p.bbr.state(), BbrState::Drain);
-    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    let rate = paced(&p);
     let bw = p.bbr.bw() as f64;
     assert!((rate - 0.5 * 0.99 * bw).abs() < 2.0, "{rate} vs {bw}");
 }
@@ -179,7 +185,7 @@ fn drain_ends_when_in_flight_falls_to_the_bdp_and_down_then_cruises() {
     assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
     assert_eq!(p.bbr.min_rtt(), Some(RTT));
     assert_eq!(p.bbr.max_bw(), BW);
-    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    let rate = paced(&p);
     assert!(
         (rate - 0.99 * BW as f64).abs() < 2.0,
         "cruise paces at bw: {rate}"
@@ -214,7 +220,7 @@ fn cruise_refills_after_the_reno_coexistence_rounds_then_probes_up_after_one_rou
     assert_eq!(p.bbr.bw_lo(), None, "REFILL resets the lower bounds");
     p.round(BW, BDP);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
-    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    let rate = paced(&p);
     assert!((rate - 1.25 * 0.99 * BW as f64).abs() < 2.0, "{rate}");
 }
 
@@ -256,7 +262,7 @@ fn too_much_loss_in_up_sets_inflight_hi_and_goes_down() {
     // DOWN holds while in-flight exceeds the BDP, pacing at 0.9 · bw...
     p.round(BW, BDP * 6 / 5);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwDown);
-    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    let rate = paced(&p);
     assert!((rate - 0.9 * 0.99 * BW as f64).abs() < 2.0, "{rate}");
     // ...and cruises once it is at most the BDP and leaves 15 % of inflight_hi free.
     let target = (BDP as f64).min(hi as f64 * 0.85) as u64;
@@ -321,7 +327,7 @@ fn pacing_and_bdp_scale_by_one_over_one_minus_p_bg() {
     assert!((0.03..0.07).contains(&p_bg), "p_bg {p_bg}");
     let gain = p.bbr.pacing_gain;
     let expected = gain * p.bbr.bw() as f64 / (1.0 - p_bg) * 0.99;
-    let rate = p.bbr.pacing_rate(&p.rtt).unwrap() as f64;
+    let rate = paced(&p);
     assert!((rate - expected).abs() < 2.0, "{rate} vs {expected}");
     let bdp = p.bbr.bdp_multiple(1.0) as f64;
     let expected_bdp = p.bbr.bw() as f64 * 0.1 / (1.0 - p_bg);
