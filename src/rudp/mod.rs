@@ -84,4 +84,6 @@ pub use stream::{ByteSink, ByteSource};
 pub use transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
 
 #[cfg(test)]
+mod bbr_sim_tests;
+#[cfg(test)]
 mod tests;

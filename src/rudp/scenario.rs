@@ -92,6 +92,8 @@ pub struct Measured {
     pub events: (Option<Event>, Option<Event>),
     /// Packets declared lost that turned out to have arrived.
     pub spurious_losses: u64,
+    /// Smallest congestion window seen at the end of a slice, bytes.
+    pub min_cwnd: u64,
 }
 
 /// Runs `s` and measures it.
@@ -119,6 +121,7 @@ pub fn run(s: &Scenario) -> Measured {
     let mut sender_event = None;
     let mut receiver_event = None;
     let mut last = None; // (time the last byte arrived, wire bytes then)
+    let mut min_cwnd = u64::MAX;
     while (sender_event.is_none() || receiver_event.is_none()) && now - t0 < s.max_time {
         let limits = Limits {
             max_time: SLICE,
@@ -154,6 +157,9 @@ pub fn run(s: &Scenario) -> Measured {
             ));
         } else if at_warmup.is_some() && last.is_none() {
             queue_delays.push(sender.stats().srtt.saturating_sub(s.rtt));
+        }
+        if sender_event.is_none() {
+            min_cwnd = min_cwnd.min(sender.stats().cwnd);
         }
         let terminal = sender_event.is_some() && receiver_event.is_some();
         if !terminal && out.elapsed <= SLICE {
@@ -197,5 +203,6 @@ pub fn run(s: &Scenario) -> Measured {
         overflow_drops: fwd.stats().dropped_queue,
         spurious_losses: stats.spurious_losses,
         events: (sender_event, receiver_event),
+        min_cwnd,
     }
 }

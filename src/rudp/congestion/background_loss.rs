@@ -4,8 +4,11 @@
 //!
 //! Each resolved packet (acknowledged or declared lost) is attributed to the round in which it
 //! was *sent*. A send round teaches p_bg only when it cannot have been congestion: sent with a
-//! pacing gain of at most 1 (or in Startup), at least `MIN_ROUND_PACKETS` resolved, and the
-//! smallest RTT of its acknowledged packets within a margin of min_rtt (no standing queue).
+//! pacing gain of at most 1 (or in Startup), at least `MIN_ROUND_PACKETS` resolved, the
+//! smallest RTT of its acknowledged packets within a margin of min_rtt (no standing queue), and
+//! its largest RTT within that margin plus one pacer burst (no transient queue either: a buffer
+//! that overflowed was full, and the packets queued behind it said so; brief §4.2 tests only
+//! the smallest, which let overflow drops of shallow buffers count as background loss).
 
 use std::time::Duration;
 
@@ -35,13 +38,23 @@ pub enum SendPhase {
     Above,
 }
 
+/// The RTTs a send round may show and still count as sent into an empty queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Largest round minimum: min_rtt plus the brief's margin (no standing queue).
+    pub min_rtt: Duration,
+    /// Largest round maximum: the above plus one pacer burst (no overflowing queue).
+    pub max_rtt: Duration,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct RoundTally {
     round: u64,
     resolved: u64,
     lost: u64,
-    /// Smallest RTT among the round's acknowledged packets.
+    /// Smallest and largest RTT among the round's acknowledged packets.
     min_rtt: Option<Duration>,
+    max_rtt: Duration,
     any_below: bool,
     any_above: bool,
     in_use: bool,
@@ -52,6 +65,7 @@ const EMPTY_TALLY: RoundTally = RoundTally {
     resolved: 0,
     lost: 0,
     min_rtt: None,
+    max_rtt: Duration::ZERO,
     any_below: false,
     any_above: false,
     in_use: false,
@@ -115,14 +129,13 @@ impl BackgroundLoss {
     }
 
     /// One packet sent in `round` during `phase` was resolved: `rtt` is Some for an
-    /// acknowledged packet, None for a lost one. `rtt_limit` = min_rtt + margin, the largest
-    /// round minimum that still means "no standing queue".
+    /// acknowledged packet, None for a lost one. `limits` say what RTTs mean "no queue".
     pub fn on_resolved(
         &mut self,
         round: u64,
         phase: SendPhase,
         rtt: Option<Duration>,
-        rtt_limit: Duration,
+        limits: QueueLimits,
     ) {
         let slot = (round % TALLY_SLOTS as u64) as usize;
         let t = self.tallies[slot];
@@ -130,7 +143,7 @@ impl BackgroundLoss {
             return; // a straggler from a round already scored
         }
         if t.in_use && t.round < round {
-            self.score(t, rtt_limit, round);
+            self.score(t, limits, round);
             self.tallies[slot] = EMPTY_TALLY;
         }
         let t = &mut self.tallies[slot];
@@ -143,7 +156,10 @@ impl BackgroundLoss {
         }
         t.resolved += 1;
         match rtt {
-            Some(r) => t.min_rtt = Some(t.min_rtt.map_or(r, |m| m.min(r))),
+            Some(r) => {
+                t.min_rtt = Some(t.min_rtt.map_or(r, |m| m.min(r)));
+                t.max_rtt = t.max_rtt.max(r);
+            }
             None => t.lost += 1,
         }
         match phase {
@@ -154,7 +170,7 @@ impl BackgroundLoss {
     }
 
     /// Scores a finished send round; `now_round` is the round whose packets displaced it.
-    fn score(&mut self, t: RoundTally, rtt_limit: Duration, now_round: u64) {
+    fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64) {
         if t.resolved < MIN_ROUND_PACKETS {
             return;
         }
@@ -167,7 +183,8 @@ impl BackgroundLoss {
         if t.any_below {
             self.loss_below.add(loss);
         }
-        let unqueued = t.min_rtt.is_some_and(|m| m <= rtt_limit);
+        let unqueued =
+            t.min_rtt.is_some_and(|m| m <= limits.min_rtt) && t.max_rtt <= limits.max_rtt;
         if unqueued && now_round >= self.frozen_until {
             self.p_bg.add(loss);
             self.p_bg.value = self.p_bg.value.min(MAX_BACKGROUND_LOSS);
@@ -221,7 +238,11 @@ mod tests {
     fn round(bg: &mut BackgroundLoss, r: u64, phase: SendPhase, n: u64, lost: u64, rtt: u64) {
         for i in 0..n {
             let sample = (i >= lost).then(|| ms(rtt));
-            bg.on_resolved(r, phase, sample, ms(21));
+            let limits = QueueLimits {
+                min_rtt: ms(21),
+                max_rtt: ms(22),
+            };
+            bg.on_resolved(r, phase, sample, limits);
         }
     }
 
@@ -262,11 +283,21 @@ mod tests {
     fn queued_small_and_probing_rounds_teach_nothing() {
         let mut bg = BackgroundLoss::new();
         round(&mut bg, 1, SendPhase::Neutral, 100, 10, 30); // queue: 30 ms > 21 ms limit
+        // A transient queue: the minimum is fine, one packet waited 3 ms longer.
+        for i in 0..100 {
+            let rtt = if i == 55 { ms(23) } else { ms(20) };
+            let limits = QueueLimits {
+                min_rtt: ms(21),
+                max_rtt: ms(22),
+            };
+            bg.on_resolved(8, SendPhase::Neutral, (i % 10 != 0).then_some(rtt), limits);
+        }
         round(&mut bg, 2, SendPhase::Neutral, 19, 5, 20); // too few packets
         round(&mut bg, 3, SendPhase::Above, 100, 10, 20); // sent faster than the path
         for r in 4..=7 {
             round(&mut bg, r, SendPhase::Neutral, 1, 0, 20); // displace 1..=3
         }
+        round(&mut bg, 12, SendPhase::Neutral, 1, 0, 20); // displace 8
         assert_eq!(bg.rounds_learned(), 0);
         assert_eq!(bg.estimate(), 0.0);
     }

@@ -12,7 +12,7 @@
 //! Not implemented: packet conservation in the first round of recovery (§5.6.4.4), idle
 //! restart (§5.4.1), persistent-congestion restart after an RTO.
 
-use super::background_loss::{BackgroundLoss, LOSS_THRESH, SendPhase, is_excess_loss};
+use super::background_loss::{BackgroundLoss, LOSS_THRESH, QueueLimits, SendPhase, is_excess_loss};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot, RateSample};
 use crate::rudp::packet::DATA_HEADER_LEN;
@@ -193,9 +193,9 @@ pub struct Bbr {
     lost_in_round: u64,
     resolved_in_round: u64,
     loss_events_in_round: u32,
-    /// Smallest RTT sample of the current and of the previous round (brief §4.3 Startup rule).
-    round_min_rtt: Option<Duration>,
-    prev_round_min_rtt: Option<Duration>,
+    /// Largest RTT sample of the current and of the previous round (Startup's loss exit).
+    round_max_rtt: Duration,
+    prev_round_max_rtt: Duration,
     // Startup (§5.3.1).
     full_bw: u64,
     full_bw_count: u32,
@@ -262,8 +262,8 @@ impl Bbr {
             lost_in_round: 0,
             resolved_in_round: 0,
             loss_events_in_round: 0,
-            round_min_rtt: None,
-            prev_round_min_rtt: None,
+            round_max_rtt: Duration::ZERO,
+            prev_round_max_rtt: Duration::ZERO,
             full_bw: 0,
             full_bw_count: 0,
             full_bw_now: false,
@@ -407,6 +407,32 @@ impl Bbr {
             Duration::ZERO
         };
         min + min.mul_f64(MIN_RTT_MARGIN) + packet_time * 2
+    }
+
+    /// What RTTs of a send round mean "no queue" for the background-loss estimate: min_rtt
+    /// plus the margin for the round's minimum, plus one pacer burst for its maximum.
+    fn queue_limits(&self) -> QueueLimits {
+        let Some(min_rtt) = self.min_rtt else {
+            return QueueLimits {
+                min_rtt: Duration::MAX,
+                max_rtt: Duration::MAX,
+            };
+        };
+        let (packet, burst) = if self.bw > 0 {
+            let bw = self.bw as f64;
+            (
+                Duration::from_secs_f64(self.mss as f64 / bw),
+                Duration::from_secs_f64(self.send_quantum() as f64 / bw),
+            )
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
+        // The maximum gets the pacer burst and two packet times but not the 5 %: a buffer of
+        // 0.1 BDP holds 5 % + a burst and would otherwise never look full.
+        QueueLimits {
+            min_rtt: self.rtt_limit(),
+            max_rtt: min_rtt + packet * 2 + burst,
+        }
     }
 
     /// The loss test of §5.5.10.2 IsInflightTooHigh, or the excess-loss test (brief §4.3).
@@ -566,9 +592,9 @@ impl Bbr {
             self.round_count += 1;
             self.rounds_since_bw_probe += 1;
             self.round_start = true;
-            self.prev_round_min_rtt = self.round_min_rtt.take();
+            self.prev_round_max_rtt = std::mem::take(&mut self.round_max_rtt);
         }
-        self.round_min_rtt = Some(self.round_min_rtt.map_or(rs.rtt, |m| m.min(rs.rtt)));
+        self.round_max_rtt = self.round_max_rtt.max(rs.rtt);
     }
 
     fn sample_is_app_limited(rs: &RateSample) -> bool {
@@ -701,8 +727,11 @@ impl Bbr {
 
     /// §5.3.1.3 BBRCheckStartupHighLoss, on every ACK with the current loss round's counts
     /// (before they are reset at its end). With p_bg on, loss ends Startup only when it is in
-    /// excess of p_bg *and* the last round saw a queue (brief §4.3). Loss events are counted
-    /// as lost packets, not as lost ranges: stricter, and needs no packet numbers.
+    /// excess of p_bg *and* this or the last round saw a queue. Brief §4.3 asks for the round's
+    /// minimum RTT above the margin; in a shallow buffer Startup overflows the queue at the
+    /// end of a round whose minimum is still at the floor, so we test the round's maximum
+    /// against the margin plus one pacer burst. Loss events are counted as lost packets, not
+    /// as lost ranges: stricter, and needs no packet numbers.
     fn check_startup_high_loss(&mut self, rs: &RateSample) {
         if self.state == BbrState::Startup
             && !self.full_bw_reached
@@ -710,11 +739,8 @@ impl Bbr {
             && self.loss_events_in_round > STARTUP_FULL_LOSS_COUNT
             && self.too_much_loss(self.lost_in_round, self.resolved_in_round, rs.tx_in_flight)
         {
-            let queued = !self.cfg.background_loss
-                || self
-                    .prev_round_min_rtt
-                    .or(self.round_min_rtt)
-                    .is_some_and(|m| m > self.rtt_limit());
+            let max_rtt = self.prev_round_max_rtt.max(self.round_max_rtt);
+            let queued = !self.cfg.background_loss || max_rtt > self.queue_limits().max_rtt;
             if queued {
                 self.full_bw_reached = true;
                 let floor = self.bdp_multiple(1.0);
@@ -998,9 +1024,9 @@ impl CongestionController for Bbr {
         if self.cfg.background_loss {
             let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
             let rtt = now.saturating_duration_since(sent.sent_time);
-            let limit = self.rtt_limit();
+            let limits = self.queue_limits();
             self.background
-                .on_resolved(sent.round, phase, Some(rtt), limit);
+                .on_resolved(sent.round, phase, Some(rtt), limits);
         }
     }
 
@@ -1017,8 +1043,8 @@ impl CongestionController for Bbr {
         self.loss_events_in_round = self.loss_events_in_round.saturating_add(1);
         if self.cfg.background_loss {
             let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
-            let limit = self.rtt_limit();
-            self.background.on_resolved(sent.round, phase, None, limit);
+            let limits = self.queue_limits();
+            self.background.on_resolved(sent.round, phase, None, limits);
         }
         // §5.5.10.2 BBRHandleLostPacket: a probe learns at once when it went too far.
         if !self.bw_probe_samples {
@@ -1080,11 +1106,13 @@ impl CongestionController for Bbr {
     }
 
     fn on_rto(&mut self, now: Instant) {
-        // §5.6.4.4 (and brief §4.3): keep the model; cwnd = in flight (0) + one packet until
-        // something sent after the timeout is acknowledged.
+        // Keep the model; shrink cwnd until something sent after the timeout is acknowledged.
+        // The draft (§5.6.4.4) and brief §4.3 say in flight (0 here) + one packet; we keep
+        // MinPipeCwnd (brief S18: cwnd ≥ 4 packets): at 50 % loss both ways one packet per
+        // backed-off RTO hardly ever completes a round trip, four usually do.
         self.save_cwnd();
         self.undo = Some(self.undo_point());
-        self.cwnd = self.mss;
+        self.cwnd = self.min_pipe_cwnd();
         self.rto_recovery = Some(now);
         self.recovery_start = Some(now);
     }

@@ -397,11 +397,11 @@ fn startup_ignores_loss_without_a_queue_when_p_bg_is_on() {
 }
 
 #[test]
-fn rto_collapses_cwnd_then_restores_it_when_new_data_is_acked() {
+fn rto_collapses_cwnd_to_four_packets_then_restores_it_when_new_data_is_acked() {
     let mut p = cruising(plain());
     let before = p.bbr.window();
     p.bbr.on_rto(p.now);
-    assert_eq!(p.bbr.window(), MSS);
+    assert_eq!(p.bbr.window(), 4 * MSS);
     p.now += Duration::from_millis(1);
     p.round(BW, BDP / 2);
     assert!(p.bbr.window() >= before, "{} < {before}", p.bbr.window());
