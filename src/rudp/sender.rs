@@ -490,7 +490,8 @@ impl<S: ByteSource> Sender<S> {
         }
         let size = len + DATA_HEADER_LEN as u64;
         let rate = self.cc.pacing_rate(&self.rtt);
-        if let Some(at) = self.pacer.earliest_send(now, rate, size) {
+        let quantum = self.cc.send_quantum();
+        if let Some(at) = self.pacer.earliest_send(now, rate, size, quantum) {
             self.window_limited_since_ack = true;
             self.pace_at = Some(at);
             return None;

@@ -95,6 +95,8 @@ pub struct BackgroundLoss {
     tallies: [RoundTally; TALLY_SLOTS],
     guard_hits: u32,
     frozen_until: u64,
+    /// Consecutive small rounds pooled until they reach `MIN_ROUND_PACKETS`.
+    pool: Option<RoundTally>,
     /// Rounds scored into p_bg so far (for tests and stats).
     rounds_learned: u64,
 }
@@ -114,6 +116,7 @@ impl BackgroundLoss {
             tallies: [EMPTY_TALLY; TALLY_SLOTS],
             guard_hits: 0,
             frozen_until: 0,
+            pool: None,
             rounds_learned: 0,
         }
     }
@@ -171,7 +174,24 @@ impl BackgroundLoss {
 
     /// Scores a finished send round; `now_round` is the round whose packets displaced it.
     fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64) {
+        // Rounds too small to say anything (a BDP under 20 packets: 1 ms at 100 Mbit/s) are
+        // pooled with the next ones of the same kind until together they are large enough;
+        // a round of another kind restarts the pool.
+        let t = match self.pool.take() {
+            Some(p) if p.any_above == t.any_above && p.any_below == t.any_below => RoundTally {
+                resolved: p.resolved + t.resolved,
+                lost: p.lost + t.lost,
+                min_rtt: match (p.min_rtt, t.min_rtt) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+                max_rtt: p.max_rtt.max(t.max_rtt),
+                ..t
+            },
+            _ => t,
+        };
         if t.resolved < MIN_ROUND_PACKETS {
+            self.pool = Some(t);
             return;
         }
         let loss = t.lost as f64 / t.resolved as f64;
@@ -277,6 +297,18 @@ mod tests {
         assert!((bg.estimate() - 0.10).abs() < 1e-12);
         round(&mut bg, 13, SendPhase::Neutral, 50, 0, 20);
         assert!((bg.estimate() - 0.0875).abs() < 1e-12);
+    }
+
+    #[test]
+    fn small_rounds_are_pooled_until_they_hold_twenty_packets() {
+        let mut bg = BackgroundLoss::new();
+        // Rounds of 10 packets, 1 lost each: rounds 1 and 2 together are one 10 % sample.
+        for r in 1..=6 {
+            round(&mut bg, r, SendPhase::Neutral, 10, 1, 20);
+        }
+        // Rounds 1 and 2 are scored (displaced by 5 and 6): one pooled sample.
+        assert_eq!(bg.rounds_learned(), 1);
+        assert!((bg.estimate() - 0.10).abs() < 1e-12);
     }
 
     #[test]

@@ -334,10 +334,18 @@ impl Bbr {
         }
     }
 
-    /// §5.6.3 send quantum: 1 ms of the pacing rate, within [2 packets, 64 KiB].
-    pub fn send_quantum(&self) -> u64 {
-        let q = (self.pacing_rate * QUANTUM_TIME_NS / 1e9) as u64;
-        q.clamp(2 * self.mss, MAX_QUANTUM_BYTES.max(2 * self.mss))
+    /// §5.6.3 send quantum: 1 ms of the pacing rate, within [2 packets, 64 KiB]; and, ours,
+    /// at most a quarter of the BDP (at least 2 packets). At 1 ms RTT the draft's quantum is
+    /// a whole BDP: each burst filled a one-BDP buffer by itself (3 % retransmitted on a clean
+    /// path) and hid queue overflow from the RTT test of the background-loss estimate.
+    pub fn quantum_bytes(&self) -> u64 {
+        let floor = 2 * self.mss;
+        let q = ((self.pacing_rate * QUANTUM_TIME_NS / 1e9) as u64)
+            .clamp(floor, MAX_QUANTUM_BYTES.max(floor));
+        match self.min_rtt {
+            Some(_) if self.bw > 0 => q.min((self.bdp_multiple(1.0) / 4).max(floor)),
+            _ => q,
+        }
     }
 
     // ---- Helpers ----------------------------------------------------------------------
@@ -362,7 +370,7 @@ impl Bbr {
     /// §5.6.4.2 BBRQuantizationBudget: room for the offload budget, MinPipeCwnd, UP's extra.
     fn quantization_budget(&self, inflight: u64) -> u64 {
         let mut inflight = inflight
-            .max(3 * self.send_quantum())
+            .max(3 * self.quantum_bytes())
             .max(self.min_pipe_cwnd());
         if self.state == BbrState::ProbeBwUp {
             inflight += 2 * self.mss;
@@ -422,7 +430,7 @@ impl Bbr {
             let bw = self.bw as f64;
             (
                 Duration::from_secs_f64(self.mss as f64 / bw),
-                Duration::from_secs_f64(self.send_quantum() as f64 / bw),
+                Duration::from_secs_f64(self.quantum_bytes() as f64 / bw),
             )
         } else {
             (Duration::ZERO, Duration::ZERO)
@@ -1152,6 +1160,10 @@ impl CongestionController for Bbr {
 
     fn in_slow_start(&self) -> bool {
         self.state == BbrState::Startup
+    }
+
+    fn send_quantum(&self) -> Option<u64> {
+        Some(self.quantum_bytes())
     }
 
     fn phase(&self) -> u8 {

@@ -129,6 +129,11 @@ pub trait CongestionController {
     fn phase(&self) -> u8 {
         0
     }
+    /// Largest burst the pacer may send at once, bytes (draft-ietf-ccwg-bbr §5.6.3 send
+    /// quantum). None: the pacer's own rule (1 ms of the rate, 2 datagrams to 64 KiB).
+    fn send_quantum(&self) -> Option<u64> {
+        None
+    }
     /// One packet of `bytes` was acknowledged; `sent` is its snapshot from when it left.
     /// Called for each packet, in send order, before the ACK's `on_ack`. Default: ignored.
     fn on_packet_acked(&mut self, _now: Instant, _bytes: u64, _sent: &PacketSnapshot) {}
@@ -213,6 +218,9 @@ impl CongestionController for Controller {
     }
     fn phase(&self) -> u8 {
         self.inner_ref().phase()
+    }
+    fn send_quantum(&self) -> Option<u64> {
+        self.inner_ref().send_quantum()
     }
     fn on_packet_acked(&mut self, now: Instant, bytes: u64, sent: &PacketSnapshot) {
         self.inner().on_packet_acked(now, bytes, sent)
