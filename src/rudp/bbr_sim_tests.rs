@@ -153,10 +153,11 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
     }
 }
 
-/// Every S2/S5/S6 target of the brief on 5 seeds, medians and worst seeds; lists each miss
-/// with its gap, then fails if there is one. Known misses (see the report in the commit log):
-/// RTT 1 ms (retransmissions from pacer bursts into an 8-packet buffer; goodput at 5-20 %),
-/// 100 ms at 10-20 %, S5 at 0.1 BDP retransmissions.
+/// Every S2/S5 target of the brief on 5 seeds, medians and worst seeds; lists each miss with
+/// its gap, then fails if there is one. Known misses (docs/PERFORMANCE.md, "BBR with a
+/// background-loss estimate"): retransmissions at RTT 1 ms and 0-5 % loss (Startup and UP
+/// probes overflow an 8-datagram buffer), goodput at 100 ms and 10 % (median) and 20 % (worst
+/// seed).
 #[test]
 #[ignore = "long sweep (minutes in a debug build); run with --ignored --release"]
 fn brief_targets_full_sweep() {
