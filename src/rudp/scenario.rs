@@ -72,7 +72,8 @@ pub struct Measured {
     pub finished: bool,
     /// Virtual time until the last byte was delivered (or the run stopped).
     pub elapsed: Duration,
-    /// Payload bit/s delivered after the warm-up.
+    /// Payload bit/s received after the warm-up (bytes already received then, even if still
+    /// waiting behind a hole, do not count).
     pub goodput_bps: f64,
     /// `goodput_bps` over C_pl·(1 − loss): C_pl is the payload share of the link rate for
     /// full-size datagrams; 1.0 = everything the link could carry that random loss let through.
@@ -150,11 +151,10 @@ pub fn run(s: &Scenario) -> Measured {
             last = Some((slice_start + d - t0, fwd.stats().wire_bytes));
         }
         if at_warmup.is_none() && now - t0 >= s.warmup {
-            at_warmup = Some((
-                now - t0,
-                receiver.delivered_offset(),
-                fwd.stats().wire_bytes,
-            ));
+            // Bytes received by then, in order or waiting behind a hole: those delivered later
+            // arrived before the window and must not count in it.
+            let received = receiver.delivered_offset() + receiver.buffered_bytes();
+            at_warmup = Some((now - t0, received, fwd.stats().wire_bytes));
         } else if at_warmup.is_some() && last.is_none() {
             queue_delays.push(sender.stats().srtt.saturating_sub(s.rtt));
         }
