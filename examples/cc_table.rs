@@ -86,9 +86,9 @@ fn main() {
     let only: Option<&String> = args.iter().find(|a| a.starts_with('S'));
     let seeds: &[u64] = if quick { &[1] } else { &[1, 2, 3, 4, 5] };
     println!(
-        "| scenario | controller | goodput % of C_pl(1-p) (median / worst) | util % | retrans % | queue delay mean / p95 ms | RTOs | finished |"
+        "| scenario | controller | goodput % of C_pl(1-p) (median / worst) | without the tail (median / worst) | util % | retrans % | queue delay mean / p95 ms | RTOs | finished |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for row in rows(quick) {
         if only.is_some_and(|o| !row.name.starts_with(o.as_str())) {
             continue;
@@ -105,6 +105,8 @@ fn main() {
                 .collect();
             let good: Vec<f64> = runs.iter().map(|m| m.goodput_share * 100.0).collect();
             let worst = good.iter().copied().fold(f64::INFINITY, f64::min);
+            let steady: Vec<f64> = runs.iter().map(|m| m.steady_share * 100.0).collect();
+            let steady_worst = steady.iter().copied().fold(f64::INFINITY, f64::min);
             let util = median(runs.iter().map(|m| m.util * 100.0).collect());
             let retrans = median(runs.iter().map(|m| m.retrans_share * 100.0).collect());
             let qmean = median(
@@ -120,11 +122,13 @@ fn main() {
             let rtos: u64 = runs.iter().map(|m| m.rtos).sum();
             let finished = runs.iter().filter(|m| m.finished).count();
             println!(
-                "| {} | {} | {:.1} / {:.1} | {:.1} | {:.2} | {:.1} / {:.1} | {} | {}/{} |",
+                "| {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.2} | {:.1} / {:.1} | {} | {}/{} |",
                 row.name,
                 kind.name(),
                 median(good),
                 worst,
+                median(steady),
+                steady_worst,
                 util,
                 retrans,
                 qmean,

@@ -78,6 +78,10 @@ pub struct Measured {
     /// `goodput_bps` over C_pl·(1 − loss): C_pl is the payload share of the link rate for
     /// full-size datagrams; 1.0 = everything the link could carry that random loss let through.
     pub goodput_share: f64,
+    /// As `goodput_share`, but the window ends when all but the last 4 BDP of the transfer
+    /// had been received: without the tail, whose lost packets take extra round trips while
+    /// the link idles (0 when the transfer is too short for such a window).
+    pub steady_share: f64,
     /// Bottleneck busy share after the warm-up (lost datagrams used it too).
     pub util: f64,
     /// Payload bytes sent again over payload bytes sent, the whole transfer.
@@ -122,6 +126,8 @@ pub fn run(s: &Scenario) -> Measured {
     let mut sender_event = None;
     let mut receiver_event = None;
     let mut last = None; // (time the last byte arrived, wire bytes then)
+    let tail_mark = s.total.saturating_sub(4 * s.bdp_bytes());
+    let mut at_tail: Option<(Duration, u64)> = None; // (time, bytes received then)
     let mut min_cwnd = u64::MAX;
     while (sender_event.is_none() || receiver_event.is_none()) && now - t0 < s.max_time {
         let limits = Limits {
@@ -144,6 +150,10 @@ pub fn run(s: &Scenario) -> Measured {
         }
         if let Some((e, _)) = out.receiver {
             receiver_event.get_or_insert(e);
+        }
+        let received = receiver.delivered_offset() + receiver.buffered_bytes();
+        if at_tail.is_none() && at_warmup.is_some() && received >= tail_mark {
+            at_tail = Some((now - t0, received));
         }
         if let Some(d) = out.all_delivered
             && last.is_none()
@@ -175,6 +185,10 @@ pub fn run(s: &Scenario) -> Measured {
     let (w_time, w_delivered, w_wire) = at_warmup.unwrap_or((Duration::ZERO, 0, 0));
     let window = end.saturating_sub(w_time).as_secs_f64().max(1e-9);
     let goodput_bps = (receiver.delivered_offset() - w_delivered) as f64 * 8.0 / window;
+    let steady_bps = at_tail.map_or(0.0, |(t, received)| {
+        let secs = t.saturating_sub(w_time).as_secs_f64().max(1e-9);
+        received.saturating_sub(w_delivered) as f64 * 8.0 / secs
+    });
     let payload = (datagram - DATA_HEADER_LEN as u64) as f64;
     let c_pl = s.rate_bps as f64 * payload / (datagram + overhead) as f64;
     let util = (wire_end - w_wire) as f64 * 8.0 / (s.rate_bps as f64 * window);
@@ -195,6 +209,7 @@ pub fn run(s: &Scenario) -> Measured {
         elapsed: end,
         goodput_bps,
         goodput_share: goodput_bps / (c_pl * (1.0 - s.loss)),
+        steady_share: steady_bps / (c_pl * (1.0 - s.loss)),
         util,
         retrans_share: stats.bytes_retransmitted as f64 / stats.bytes_sent.max(1) as f64,
         mean_queue_delay: mean,
