@@ -158,7 +158,7 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
 /// Every S2/S5 target of the brief on 5 seeds, steady-state medians and worst seeds; lists
 /// each miss with its gap, then fails if there is one. Known misses (docs/PERFORMANCE.md,
 /// "BBR with a background-loss estimate"): retransmissions at RTT 1 ms and 0-5 % loss;
-/// worst seeds at 20 ms / 10-20 % and 100 ms / 20 %.
+/// worst seeds at 20 % loss, 20 and 100 ms.
 #[test]
 #[ignore = "long sweep (minutes in a debug build); run with --ignored --release"]
 fn brief_targets_full_sweep() {
