@@ -11,7 +11,12 @@ use chatd::rudp::sim::scenarios::{self, Sample, Scale, Verdict};
 use std::time::{Duration, Instant};
 
 /// Controllers the table compares; a new kind is one more entry here.
-const CONTROLLERS: &[CongestionKind] = &[CongestionKind::NewReno, CongestionKind::Cubic];
+const CONTROLLERS: &[CongestionKind] = &[
+    CongestionKind::NewReno,
+    CongestionKind::Cubic,
+    CongestionKind::Bbr,
+    CongestionKind::BbrPlain,
+];
 
 fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
     let args: Vec<String> = std::env::args().collect();

@@ -1,5 +1,6 @@
 //! Benchmark of the reliable-UDP engine: goodput and overhead in the simulator, and the
-//! engine's own CPU cost. Run: `cargo run --release --example rudp_bench` (add `quick` for a
+//! engine's own CPU cost. Run: `cargo run --release --example rudp_bench` (add `engine` for the
+//! engine's cost alone, CUBIC and BBR; add `quick` for a
 //! shorter run). Prints Markdown tables (copied into docs/PERFORMANCE.md).
 
 use chatd::rudp::packet::MAX_DATAGRAM;
@@ -116,8 +117,9 @@ fn thread_cpu_time() -> Option<Duration> {
 
 /// Sender and receiver wired back to back on a virtual clock; returns MiB per CPU-second of
 /// this single-threaded loop (thread CPU time where Linux provides it, else wall time).
-fn engine_cost(datagram: usize, total: u64) -> f64 {
+fn engine_cost(kind: CongestionKind, datagram: usize, total: u64) -> f64 {
     let mut cfg = Config::new(1, 0, total);
+    cfg.congestion = kind;
     cfg.max_datagram = datagram;
     cfg.recv_window = 64 * MIB;
     let mut now = Instant::now();
@@ -147,6 +149,9 @@ fn engine_cost(datagram: usize, total: u64) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    if std::env::args().any(|a| a == "engine") {
+        return engine_table(quick);
+    }
     let size_mib = if quick { 16 } else { 128 };
     println!(
         "Simulator: 100 Mbit/s bottleneck, drop-tail queue of one BDP (>= 64 KiB), 28 B IP+UDP \
@@ -247,14 +252,21 @@ fn main() {
         1448.0 / 1500.0 * 100.0
     );
     println!();
+    engine_table(quick);
+}
+
+/// The engine's own cost with the default controller (CUBIC) and with BBR, whose per-packet
+/// callbacks are not no-ops. `rudp_bench engine` prints only this table.
+fn engine_table(quick: bool) {
     println!("Engine alone (sender + receiver in one thread, no network, null sink):\n");
-    println!("| datagram | MiB per CPU-second |");
-    println!("|---|---|");
+    println!("| datagram | MiB per CPU-second, CUBIC | MiB per CPU-second, BBR |");
+    println!("|---|---|---|");
     let engine_total = if quick { 256 * MIB } else { 2048 * MIB };
     for datagram in [1472usize, 9000, 65507] {
         println!(
-            "| {datagram} | {:.0} |",
-            engine_cost(datagram, engine_total)
+            "| {datagram} | {:.0} | {:.0} |",
+            engine_cost(CongestionKind::Cubic, datagram, engine_total),
+            engine_cost(CongestionKind::Bbr, datagram, engine_total)
         );
     }
 }

@@ -39,11 +39,12 @@ fn assert_same_file(a: &Path, b: &Path) {
 
 /// chatc with a downloads folder, stdin piped.
 fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
-    chatc_at(daemon.port, nick, downloads)
+    chatc_with(daemon.port, nick, downloads, &[])
 }
 
-/// chatc against whatever listens on `port` of 127.0.0.1, with a downloads folder.
-fn chatc_at(port: u16, nick: &str, downloads: &Path) -> Chatc {
+/// chatc against whatever listens on `port` of 127.0.0.1, with a downloads folder and extra
+/// command-line options.
+fn chatc_with(port: u16, nick: &str, downloads: &Path, extra: &[&str]) -> Chatc {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatc"))
         .args([
             "--host",
@@ -53,6 +54,7 @@ fn chatc_at(port: u16, nick: &str, downloads: &Path) -> Chatc {
             "--nick",
             nick,
         ])
+        .args(extra)
         .arg("--downloads")
         .arg(downloads)
         .stdin(Stdio::piped())
@@ -610,7 +612,7 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
         chatc.recv_map(|f| matches!(f, Frame::Quit { .. }).then_some(()));
     });
     let down = temp_dir("icmp-client");
-    let mut c = chatc_at(port, "getter", &down);
+    let mut c = chatc_with(port, "getter", &down, &[]);
     let started = std::time::Instant::now();
     c.line("/get file.bin");
     let line = c
@@ -770,6 +772,26 @@ fn a_disk_that_fills_during_an_upload_fails_that_upload_only_and_leaves_nothing(
 }
 
 #[test]
+fn bbr_chosen_on_both_sides_moves_files_byte_exact() {
+    // chatd --cc picks the controller of downloads, chatc --cc that of uploads.
+    let daemon = Daemon::start(&["--cc", "bbr"]);
+    random_file(&daemon.files.join("down.bin"), 4 << 20, 31);
+    let local = temp_dir("bbr-local");
+    random_file(&local.join("up.bin"), 4 << 20, 32);
+    let down = temp_dir("bbr-down");
+    let mut c = chatc_with(daemon.port, "bbr", &down, &["--cc", "BBR"]);
+    c.line("/get down.bin");
+    c.out.expect_contains("*** down.bin: done:");
+    c.line(&format!("/put {}", local.join("up.bin").display()));
+    c.out.expect_contains("*** up.bin: uploaded");
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("down.bin"), &down.join("down.bin"));
+    assert_same_file(&local.join("up.bin"), &daemon.files.join("up.bin"));
+    fs::remove_dir_all(down).unwrap();
+    fs::remove_dir_all(local).unwrap();
+}
+
+#[test]
 fn transfer_limits_per_client_and_in_total_are_enforced() {
     let daemon = Daemon::start(&["--max-transfers-per-client", "1", "--max-transfers", "2"]);
     fs::write(daemon.files.join("f.txt"), "data").unwrap();
@@ -793,4 +815,28 @@ fn transfer_limits_per_client_and_in_total_are_enforced() {
     assert_eq!(get(&mut a, 2), "TooManyTransfers", "one per client");
     assert_eq!(get(&mut b, 3), "offer");
     assert_eq!(get(&mut c, 4), "TooManyTransfers", "two in total");
+}
+
+#[test]
+fn unknown_congestion_controller_names_are_refused_with_the_known_names() {
+    let runs: [(&str, &[&str]); 2] = [
+        (env!("CARGO_BIN_EXE_chatd"), &["--cc", "vegas"]),
+        (
+            env!("CARGO_BIN_EXE_chatc"),
+            &["--nick", "x", "--cc", "vegas"],
+        ),
+    ];
+    for (bin, args) in runs {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{bin} accepted --cc vegas");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unknown congestion controller \"vegas\"")
+                && err.contains("newreno, cubic, bbr"),
+            "{bin}: {err}"
+        );
+    }
 }

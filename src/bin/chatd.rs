@@ -5,6 +5,7 @@ use chatd::chat::ChatConfig;
 use chatd::files::SharedDir;
 use chatd::reactor::udp::TransferLimits;
 use chatd::reactor::{Server, ServerConfig};
+use chatd::rudp::CongestionKind;
 use chatd::wire;
 use getopts::Options;
 use log::{LevelFilter, info, warn};
@@ -118,6 +119,12 @@ fn options() -> Options {
         "announce joins and leaves only while at most this many users are online (default 500)",
         "N",
     );
+    opts.optopt(
+        "",
+        "cc",
+        "congestion controller of downloads: newreno, cubic, bbr or bbr-plain (default cubic)",
+        "NAME",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -202,6 +209,10 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             per_client,
             total: total_transfers,
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
+            congestion: match matches.opt_str("cc") {
+                None => CongestionKind::default(),
+                Some(name) => CongestionKind::parse(&name).map_err(|e| format!("--cc: {e}"))?,
+            },
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))

@@ -12,7 +12,7 @@ use crate::files::digest::{Digest, Hasher};
 use crate::files::part::PartFile;
 use crate::files::{FileSource, OpenError, SharedDir, free_space, name};
 use crate::rudp::packet::{self, Packet, TOKEN_LEN};
-use crate::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender, Stats};
+use crate::rudp::{Config, CongestionKind, Endpoint, Event, Handshake, Receiver, Sender, Stats};
 use crate::timer::TimerKey;
 use crate::wire::ErrorCode;
 use log::{debug, info, warn};
@@ -35,6 +35,8 @@ pub struct TransferLimits {
     pub total: usize,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
+    /// Congestion controller of the downloads we send (uploads: the client's choice).
+    pub congestion: CongestionKind,
 }
 
 impl Default for TransferLimits {
@@ -43,6 +45,7 @@ impl Default for TransferLimits {
             per_client: 4,
             total: 256,
             max_upload: 4 << 30,
+            congestion: CongestionKind::default(),
         }
     }
 }
@@ -496,6 +499,7 @@ impl UdpService {
         })?;
         let size = job.version.size;
         let mut config = Config::new(conn_id, job.offset, size);
+        config.congestion = self.limits.congestion;
         config.handshake = Handshake::Expect(token);
         config.max_datagram = packet::max_datagram_for(job.peer_ip);
         let name = job.name;

@@ -57,17 +57,20 @@
 //! ```
 //!
 //! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`], [`receiver`],
-//! [`rtt`] (RFC 6298), [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC), [`pacer`],
-//! [`stream`] (source/sink traits), [`transfer`] (config, events, errors, stats) and [`sim`]
-//! (seeded network simulator for tests and the benchmark).
+//! [`rtt`] (RFC 6298), [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR), [`delivery_rate`] (rate samples), [`pacer`],
+//! [`stream`] (source/sink traits), [`transfer`] (config, events, errors, stats), [`sim`]
+//! (seeded network simulator for tests and the benchmark) and [`scenario`] (congestion-control
+//! scenarios measured on it).
 
 pub mod congestion;
+pub mod delivery_rate;
 pub mod endpoint;
 pub mod pacer;
 pub mod packet;
 pub mod ranges;
 pub mod receiver;
 pub mod rtt;
+pub mod scenario;
 pub mod sender;
 pub mod sim;
 pub mod stream;
@@ -80,5 +83,7 @@ pub use sender::Sender;
 pub use stream::{ByteSink, ByteSource};
 pub use transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
 
+#[cfg(test)]
+mod bbr_sim_tests;
 #[cfg(test)]
 mod tests;

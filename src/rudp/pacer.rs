@@ -34,15 +34,20 @@ impl Pacer {
         }
     }
 
-    fn capacity(rate: u64, datagram: u64) -> u64 {
+    /// Bucket size: the controller's quantum if it has one (never under one datagram), else
+    /// 1 ms of the rate within [2 datagrams, 64 KiB].
+    fn capacity(rate: u64, datagram: u64, quantum: Option<u64>) -> u64 {
+        if let Some(q) = quantum {
+            return q.max(datagram);
+        }
         let per_burst = (u128::from(rate) * BURST_TIME.as_nanos() / 1_000_000_000) as u64;
         per_burst
             .min(MAX_BURST_BYTES)
             .max(MIN_BURST_PACKETS * datagram)
     }
 
-    fn refill(&mut self, now: Instant, rate: u64, datagram: u64) {
-        let cap = Pacer::capacity(rate, datagram);
+    fn refill(&mut self, now: Instant, rate: u64, datagram: u64, quantum: Option<u64>) {
+        let cap = Pacer::capacity(rate, datagram, quantum);
         match self.last_refill {
             None => self.tokens = cap,
             Some(last) => {
@@ -57,10 +62,16 @@ impl Pacer {
     }
 
     /// Earliest time a datagram of `size` bytes may leave at `rate` bytes/s, or None if now.
-    /// `rate` None means unpaced.
-    pub fn earliest_send(&mut self, now: Instant, rate: Option<u64>, size: u64) -> Option<Instant> {
+    /// `rate` None means unpaced; `quantum` is the largest burst (None: the default rule).
+    pub fn earliest_send(
+        &mut self,
+        now: Instant,
+        rate: Option<u64>,
+        size: u64,
+        quantum: Option<u64>,
+    ) -> Option<Instant> {
         let rate = rate?.max(1);
-        self.refill(now, rate, size);
+        self.refill(now, rate, size, quantum);
         if self.tokens >= size {
             return None;
         }
@@ -82,7 +93,7 @@ mod tests {
     #[test]
     fn unpaced_rate_never_delays() {
         let mut p = Pacer::new();
-        assert_eq!(p.earliest_send(Instant::now(), None, 1500), None);
+        assert_eq!(p.earliest_send(Instant::now(), None, 1500, None), None);
     }
 
     #[test]
@@ -91,13 +102,13 @@ mod tests {
         let mut p = Pacer::new();
         let rate = 1_500_000; // 1000 datagrams of 1500 B per second
         // Burst of two datagrams (1 ms at this rate is 1500 B, below the 2-datagram floor).
-        assert_eq!(p.earliest_send(t0, Some(rate), 1500), None);
+        assert_eq!(p.earliest_send(t0, Some(rate), 1500, None), None);
         p.on_sent(1500);
-        assert_eq!(p.earliest_send(t0, Some(rate), 1500), None);
+        assert_eq!(p.earliest_send(t0, Some(rate), 1500, None), None);
         p.on_sent(1500);
-        let next = p.earliest_send(t0, Some(rate), 1500).expect("paced");
+        let next = p.earliest_send(t0, Some(rate), 1500, None).expect("paced");
         assert_eq!(next - t0, Duration::from_millis(1));
-        assert_eq!(p.earliest_send(next, Some(rate), 1500), None);
+        assert_eq!(p.earliest_send(next, Some(rate), 1500, None), None);
     }
 
     #[test]
@@ -105,10 +116,10 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacer::new();
         let rate = 12_500_000; // 100 Mbit/s: 12 500 B per ms
-        let _ = p.earliest_send(t0, Some(rate), 1500);
+        let _ = p.earliest_send(t0, Some(rate), 1500, None);
         let later = t0 + Duration::from_secs(1);
         let mut sent = 0;
-        while p.earliest_send(later, Some(rate), 1500).is_none() {
+        while p.earliest_send(later, Some(rate), 1500, None).is_none() {
             p.on_sent(1500);
             sent += 1;
         }

@@ -3,10 +3,12 @@
 //! It reads the stream from a [`ByteSource`], sends DATA paced within the congestion and flow
 //! windows, learns from ACKs what arrived, declares losses (RFC 9002 §6: 3 packets or 9/8 RTT),
 //! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP) before falling back to
-//! an RFC 6298 RTO, and ends with FIN / FIN-ACK. It keeps per-packet delivery records so a
-//! delivery-rate controller (BBR) can be added behind the congestion trait later.
+//! an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet carries a delivery-rate snapshot
+//! ([`DeliveryRate`]); the controller hears of each packet acknowledged or lost and gets one
+//! rate sample per ACK.
 
 use super::congestion::{AckSample, CongestionController, Controller};
+use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
 use super::packet::{self, AckFrame, DATA_HEADER_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
@@ -39,31 +41,15 @@ enum PacketState {
     Lost,
 }
 
-/// What the sender remembers about one DATA transmission. The delivery-rate fields follow
-/// draft-cheng-iccrg-delivery-rate-estimation so a BBR controller can use them unchanged.
+/// What the sender remembers about one DATA transmission: where its bytes are, and the
+/// delivery-rate snapshot (draft-cheng-iccrg-delivery-rate-estimation) taken when it left.
 #[derive(Debug, Clone, Copy)]
 pub struct SentPacket {
     pub pn: u64,
     pub offset: u64,
     pub len: u32,
-    pub sent_time: Instant,
     state: PacketState,
-    /// Bytes delivered (acknowledged) when this packet left.
-    pub delivered: u64,
-    /// When `delivered` last changed before this packet left.
-    pub delivered_time: Instant,
-    /// Send time of the first packet of the current delivery-rate interval.
-    pub first_send_time: Instant,
-    /// The sender had nothing more to send (not window-limited) when this left.
-    pub app_limited: bool,
-    /// Bytes in flight right after this packet left.
-    pub tx_in_flight: u64,
-    /// Bytes declared lost when this packet left.
-    pub lost: u64,
-    /// Round trip count (a round ends when a packet sent in it is acknowledged).
-    pub round: u64,
-    /// The controller's phase tag when this packet left (`CongestionController::phase`).
-    pub phase: u8,
+    pub sent: PacketSnapshot,
 }
 
 /// One window reduction and the packets declared lost in it (RFC 9002 §7.3.2 recovery
@@ -145,17 +131,13 @@ pub struct Sender<S: ByteSource> {
     /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
     last_now: Instant,
     events: VecDeque<Event>,
-    // Delivery-rate state.
-    delivered: u64,
-    delivered_time: Instant,
-    first_send_time: Instant,
-    app_limited_until: u64,
-    lost_bytes: u64,
-    round: u64,
-    next_round_delivered: u64,
+    /// Delivery counters, per-packet snapshots and packet-timed rounds.
+    rate: DeliveryRate,
     max_in_flight_since_ack: u64,
     /// The congestion window or the pacer held data back since the last ACK.
     window_limited_since_ack: bool,
+    /// The congestion window itself held data back since the last ACK (BBR's cwnd-limited).
+    cwnd_limited_since_ack: bool,
     stats: Stats,
 }
 
@@ -202,15 +184,10 @@ impl<S: ByteSource> Sender<S> {
             reset_pending: None,
             last_now: now,
             events: VecDeque::new(),
-            delivered: 0,
-            delivered_time: now,
-            first_send_time: now,
-            app_limited_until: 0,
-            lost_bytes: 0,
-            round: 0,
-            next_round_delivered: 0,
+            rate: DeliveryRate::new(now),
             max_in_flight_since_ack: 0,
             window_limited_since_ack: false,
+            cwnd_limited_since_ack: false,
             stats: Stats::default(),
             cfg,
         };
@@ -502,17 +479,19 @@ impl<S: ByteSource> Sender<S> {
         let Some((offset, len, kind)) = self.pick_range(room) else {
             // Nothing to send: the window is not what limits us (app- or flow-limited).
             if self.bytes_in_flight < self.cc.window() {
-                self.app_limited_until = (self.delivered + self.bytes_in_flight).max(1);
+                self.rate.on_app_limited(self.bytes_in_flight);
             }
             return None;
         };
         if self.bytes_in_flight + len > self.cc.window() {
             self.window_limited_since_ack = true;
+            self.cwnd_limited_since_ack = true;
             return None; // congestion-window limited; an ACK will reopen it
         }
         let size = len + DATA_HEADER_LEN as u64;
         let rate = self.cc.pacing_rate(&self.rtt);
-        if let Some(at) = self.pacer.earliest_send(now, rate, size) {
+        let quantum = self.cc.send_quantum();
+        if let Some(at) = self.pacer.earliest_send(now, rate, size, quantum) {
             self.window_limited_since_ack = true;
             self.pace_at = Some(at);
             return None;
@@ -577,26 +556,20 @@ impl<S: ByteSource> Sender<S> {
             }
         }
         if self.bytes_in_flight == 0 {
-            self.first_send_time = now;
-            self.delivered_time = now;
             self.rto_base = Some(now);
         }
+        let in_flight_before = self.bytes_in_flight;
         self.bytes_in_flight += n;
         self.max_in_flight_since_ack = self.max_in_flight_since_ack.max(self.bytes_in_flight);
+        let snapshot =
+            self.rate
+                .on_send(now, in_flight_before, self.bytes_in_flight, self.cc.phase());
         self.sent.push_back(SentPacket {
             pn,
             offset,
             len: n as u32, // n <= 65507
-            sent_time: now,
             state: PacketState::InFlight,
-            delivered: self.delivered,
-            delivered_time: self.delivered_time,
-            first_send_time: self.first_send_time,
-            app_limited: self.app_limited_until != 0,
-            tx_in_flight: self.bytes_in_flight,
-            lost: self.lost_bytes,
-            round: self.round,
-            phase: self.cc.phase(),
+            sent: snapshot,
         });
         self.cc.on_sent(now, n, self.bytes_in_flight);
         if !probe {
@@ -662,10 +635,12 @@ impl<S: ByteSource> Sender<S> {
             {
                 let delay = Duration::from_micros(u64::from(ack.ack_delay_us));
                 self.rtt
-                    .update(now.saturating_duration_since(p.sent_time), delay);
+                    .update(now.saturating_duration_since(p.sent.sent_time), delay);
             }
         }
         let newest_acked_sent = self.resolve_packets(now);
+        let min_rtt = self.rtt.has_sample().then(|| self.rtt.min_rtt());
+        let rate_sample = self.rate.finish_ack(now, min_rtt);
         if newly > 0 {
             self.stats.bytes_delivered += newly;
             self.last_progress = now;
@@ -673,7 +648,7 @@ impl<S: ByteSource> Sender<S> {
             self.tlp_sent = false;
             self.rto_base = Some(now);
         }
-        if let Some(newest_sent) = newest_acked_sent {
+        if let (Some(newest_sent), Some(rate)) = (newest_acked_sent, rate_sample) {
             let cwnd = self.cc.window();
             // RFC 9002 §7.8: the window is under-used when neither it nor the pacer held data
             // back and little was in flight. A pacing-limited sender is not app-limited.
@@ -684,11 +659,14 @@ impl<S: ByteSource> Sender<S> {
                 newest_acked_sent: newest_sent,
                 bytes_in_flight: self.bytes_in_flight,
                 app_limited,
+                cwnd_limited: self.cwnd_limited_since_ack,
+                rate,
                 rtt: &self.rtt,
             };
             self.cc.on_ack(now, &sample);
             self.max_in_flight_since_ack = self.bytes_in_flight;
             self.window_limited_since_ack = false;
+            self.cwnd_limited_since_ack = false;
         }
         self.check_all_acked(now);
     }
@@ -719,15 +697,17 @@ impl<S: ByteSource> Sender<S> {
             if self.acked.contains(p.offset, p.end()) {
                 p.state = PacketState::Acked;
                 self.bytes_in_flight -= u64::from(p.len);
-                self.delivered += u64::from(p.len);
-                self.delivered_time = now;
+                self.rate.on_packet_acked(now, u64::from(p.len), &p.sent);
+                self.cc.on_packet_acked(now, u64::from(p.len), &p.sent);
                 if newest_acked.is_none_or(|n| p.pn > n.pn) {
                     newest_acked = Some(*p);
                 }
-            } else if p.pn + PACKET_THRESHOLD <= largest || p.sent_time + loss_delay <= now {
+            } else if p.pn + PACKET_THRESHOLD <= largest || p.sent.sent_time + loss_delay <= now {
                 p.state = PacketState::Lost;
                 self.bytes_in_flight -= u64::from(p.len);
-                self.lost_bytes += u64::from(p.len);
+                let lost_since = self.rate.on_packet_lost(u64::from(p.len), &p.sent);
+                self.cc
+                    .on_packet_lost(now, u64::from(p.len), &p.sent, lost_since);
                 self.stats.packets_lost += 1;
                 let lost = &mut self.lost;
                 self.acked
@@ -739,10 +719,10 @@ impl<S: ByteSource> Sender<S> {
                     resent: None,
                 });
                 lost_count += 1;
-                largest_lost_sent =
-                    Some(largest_lost_sent.map_or(p.sent_time, |t| t.max(p.sent_time)));
+                let sent_time = p.sent.sent_time;
+                largest_lost_sent = Some(largest_lost_sent.map_or(sent_time, |t| t.max(sent_time)));
             } else {
-                let at = p.sent_time + loss_delay;
+                let at = p.sent.sent_time + loss_delay;
                 self.loss_time = Some(self.loss_time.map_or(at, |t| t.min(at)));
             }
         }
@@ -752,16 +732,6 @@ impl<S: ByteSource> Sender<S> {
             .is_some_and(|p| p.state != PacketState::InFlight)
         {
             self.sent.pop_front();
-        }
-        if let Some(p) = newest_acked {
-            self.first_send_time = p.sent_time;
-            if p.delivered >= self.next_round_delivered {
-                self.round += 1;
-                self.next_round_delivered = self.delivered;
-            }
-            if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
-                self.app_limited_until = 0;
-            }
         }
         if let Some(t) = largest_lost_sent {
             match &mut self.episode {
@@ -776,7 +746,7 @@ impl<S: ByteSource> Sender<S> {
             }
             self.cc.on_congestion_event(now, t);
         }
-        newest_acked.map(|p| p.sent_time)
+        newest_acked.map(|p| p.sent.sent_time)
     }
 
     /// A packet declared lost whose bytes are now acknowledged was never lost if the
@@ -840,7 +810,9 @@ impl<S: ByteSource> Sender<S> {
         for p in self.sent.iter_mut() {
             if p.state == PacketState::InFlight {
                 p.state = PacketState::Lost;
-                self.lost_bytes += u64::from(p.len);
+                let lost_since = self.rate.on_packet_lost(u64::from(p.len), &p.sent);
+                self.cc
+                    .on_packet_lost(now, u64::from(p.len), &p.sent, lost_since);
                 self.stats.packets_lost += 1;
                 let lost = &mut self.lost;
                 self.acked

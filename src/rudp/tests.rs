@@ -533,6 +533,38 @@ fn filling_the_hole_delivers_everything_in_order() {
 }
 
 #[test]
+fn retransmission_filling_an_old_hole_is_reported_even_when_ranges_overflow_the_ack() {
+    // 120 ranges of 100 bytes 100 apart (more than the 89 an ACK of 1472 bytes holds), then
+    // the hole between the two lowest ranges is filled, as a retransmission would.
+    let t0 = Instant::now();
+    let cfg = config(100_000, CongestionKind::Cubic);
+    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    for i in 0..120u64 {
+        let offset = 200 + i * 200;
+        let n = packet::encode_data(&mut buf, CONN, i, offset, &[7; 100]).unwrap();
+        r.handle_datagram(t0, &buf[..n]);
+    }
+    let (_, _, ranges) = expect_ack(&mut r, t0);
+    assert_eq!(ranges.len(), 89);
+    assert_eq!(ranges[0], (200 + 119 * 200, 200 + 119 * 200 + 100));
+    let n = packet::encode_data(&mut buf, CONN, 120, 300, &[7; 100]).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    let (_, cumulative, ranges) = expect_ack(&mut r, t0);
+    assert_eq!(cumulative, 0);
+    // The 85 highest ranges (89 less the 4 slots kept for recent arrivals), then the merged
+    // lowest one [200, 500) that holds the latest arrival; the other recent arrivals are in
+    // the highest ranges already.
+    assert_eq!(ranges.len(), 86);
+    assert_eq!(ranges[84], (200 + 35 * 200, 200 + 35 * 200 + 100));
+    assert_eq!(ranges[85], (200, 500));
+    assert!(
+        ranges.windows(2).all(|w| w[0].0 > w[1].1),
+        "strictly descending"
+    );
+}
+
+#[test]
 fn lone_in_order_packet_is_acked_after_the_ack_delay() {
     let t0 = Instant::now();
     let cfg = config(10_000, CongestionKind::Cubic);

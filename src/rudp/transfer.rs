@@ -65,7 +65,7 @@ impl Config {
             start,
             total,
             max_datagram: packet::DEFAULT_DATAGRAM,
-            congestion: CongestionKind::Cubic,
+            congestion: CongestionKind::default(),
             initial_rtt: Duration::from_millis(333),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(2),

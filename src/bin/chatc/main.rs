@@ -7,6 +7,7 @@ mod transfers;
 
 use chatd::client::command::{self, Command};
 use chatd::client::render;
+use chatd::rudp::CongestionKind;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
 use getopts::Options;
 use log::{LevelFilter, debug};
@@ -98,6 +99,12 @@ fn main() -> ExitCode {
         "folder downloads are saved in (default: the current folder)",
         "DIR",
     );
+    opts.optopt(
+        "",
+        "cc",
+        "congestion controller of uploads: newreno, cubic, bbr or bbr-plain (default cubic)",
+        "NAME",
+    );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,6 +137,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let congestion = match matches.opt_str("cc").map(|n| CongestionKind::parse(&n)) {
+        None => CongestionKind::default(),
+        Some(Ok(kind)) => kind,
+        Some(Err(e)) => {
+            eprintln!("chatc: --cc: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let level = match matches.opt_count("v") {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Debug,
@@ -146,7 +161,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match run(&host, port, nick, downloads) {
+    match run(&host, port, nick, downloads, congestion) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");
@@ -207,7 +222,13 @@ fn spawn_stdin_reader(tx: SyncSender<Input>, waker: Arc<Waker>) {
     });
 }
 
-fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -> io::Result<Exit> {
+fn run(
+    host: &str,
+    port: u16,
+    nick: String,
+    downloads_dir: std::path::PathBuf,
+    congestion: CongestionKind,
+) -> io::Result<Exit> {
     let std_stream = match connect(host, port) {
         Ok(s) => s,
         Err(reason) => return Ok(Exit::Failed(reason)),
@@ -237,7 +258,7 @@ fn run(host: &str, port: u16, nick: String, downloads_dir: std::path::PathBuf) -
         stdout: io::BufWriter::new(io::stdout()),
         tty: io::stdout().is_terminal(),
         progress_shown: false,
-        transfers: Transfers::new(downloads_dir, server_ip),
+        transfers: Transfers::new(downloads_dir, server_ip, congestion),
         quit_when_idle: None,
     };
     client.queue(&Frame::Hello {

@@ -9,7 +9,9 @@ use chatd::files::FileSource;
 use chatd::files::digest::{Digest, Hasher};
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
-use chatd::rudp::{Config, Endpoint, Event, Handshake, Receiver, Sender, TransferError};
+use chatd::rudp::{
+    Config, CongestionKind, Endpoint, Event, Handshake, Receiver, Sender, TransferError,
+};
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -231,6 +233,8 @@ pub struct OfferInfo {
 pub struct Transfers {
     dir: PathBuf,
     server_ip: IpAddr,
+    /// Congestion controller of our uploads (`--cc`).
+    congestion: CongestionKind,
     next_request: u32,
     next_id: u32,
     pending: HashMap<u32, Pending>,
@@ -242,10 +246,11 @@ pub struct Transfers {
 }
 
 impl Transfers {
-    pub fn new(dir: PathBuf, server_ip: IpAddr) -> Transfers {
+    pub fn new(dir: PathBuf, server_ip: IpAddr, congestion: CongestionKind) -> Transfers {
         Transfers {
             dir,
             server_ip,
+            congestion,
             next_request: 1,
             next_id: 1,
             pending: HashMap::new(),
@@ -397,6 +402,7 @@ impl Transfers {
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
         chatd::reactor::udp::set_socket_buffers(&socket);
         let mut config = Config::new(offer.conn_id, offer.start, offer.size);
+        config.congestion = self.congestion;
         config.handshake = Handshake::Send(offer.token);
         config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();

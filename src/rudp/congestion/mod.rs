@@ -1,16 +1,25 @@
 //! Congestion controllers behind one narrow trait, chosen by [`CongestionKind`].
 //!
-//! The sender reports events (sent, acked, congestion, RTO) and asks for the window and the
-//! pacing rate; it never looks inside a controller. Loss detection and the per-packet records a
-//! delivery-rate controller (BBR) will need stay in the sender.
+//! The sender reports events (sent, acked, congestion, RTO, and per packet: acknowledged or
+//! lost with its delivery snapshot) and asks for the window and the pacing rate; it never looks
+//! inside a controller. Loss detection and the per-packet records stay in the sender; the
+//! window-based controllers ignore the per-packet events, BBR lives on them.
 
+mod background_loss;
+mod bbr;
 mod cubic;
 mod new_reno;
+mod windowed_filter;
 
+pub use background_loss::{BackgroundLoss, is_excess_loss};
+pub use bbr::{Bbr, BbrConfig, BbrState};
 pub use cubic::Cubic;
 pub use new_reno::NewReno;
+pub use windowed_filter::MaxFilter;
 
+pub use super::delivery_rate::{PacketSnapshot, RateSample};
 use super::rtt::RttEstimator;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 /// Initial window in datagrams (RFC 9002 §7.2 uses 10, like RFC 6928).
@@ -18,22 +27,61 @@ pub const INITIAL_WINDOW_PACKETS: u64 = 10;
 /// Minimum window in datagrams (RFC 9002 §7.2).
 pub const MIN_WINDOW_PACKETS: u64 = 2;
 
-/// Which controller a sender runs. New kinds (e.g. `Bbr`) are added as variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which controller a sender runs. The default is CUBIC: BBR becomes the default only once
+/// the kernel testbed sweep (scripts/lossy.sh) confirms the simulator figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CongestionKind {
     NewReno,
+    #[default]
     Cubic,
+    /// BBRv3 with the background-loss estimate (docs: `congestion/bbr.rs`).
+    Bbr,
+    /// BBRv3 as the draft specifies it, without the background-loss estimate (for A/B runs).
+    BbrPlain,
 }
 
 impl CongestionKind {
+    /// The kinds a user can name on the command line, in the spelling `parse` accepts.
+    pub const NAMES: [&'static str; 4] = ["newreno", "cubic", "bbr", "bbr-plain"];
+
     pub fn name(self) -> &'static str {
         match self {
             CongestionKind::NewReno => "NewReno",
             CongestionKind::Cubic => "CUBIC",
+            CongestionKind::Bbr => "BBR",
+            CongestionKind::BbrPlain => "BBR (plain v3)",
+        }
+    }
+
+    /// Parses a command-line name (case-insensitive): one of [`CongestionKind::NAMES`].
+    pub fn parse(name: &str) -> Result<CongestionKind, UnknownCongestionKind> {
+        match name.to_ascii_lowercase().as_str() {
+            "newreno" => Ok(CongestionKind::NewReno),
+            "cubic" => Ok(CongestionKind::Cubic),
+            "bbr" => Ok(CongestionKind::Bbr),
+            "bbr-plain" => Ok(CongestionKind::BbrPlain),
+            _ => Err(UnknownCongestionKind(name.to_string())),
         }
     }
 }
+
+/// A congestion controller name that `CongestionKind::parse` does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCongestionKind(pub String);
+
+impl fmt::Display for UnknownCongestionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown congestion controller {:?}; expected one of: {}",
+            self.0,
+            CongestionKind::NAMES.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownCongestionKind {}
 
 /// What one ACK taught the sender, handed to the controller once per ACK.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +95,11 @@ pub struct AckSample<'a> {
     /// True when the sender did not fill the window recently (app- or flow-control-limited):
     /// controllers must not grow the window on such ACKs (RFC 9002 §7.8).
     pub app_limited: bool,
+    /// The congestion window (not the pacer, not the application) held data back since the
+    /// previous ACK (BBR's "cwnd-limited").
+    pub cwnd_limited: bool,
+    /// The delivery-rate sample of this ACK (draft-ietf-ccwg-bbr §4.5.2.3).
+    pub rate: RateSample,
     pub rtt: &'a RttEstimator,
 }
 
@@ -72,9 +125,28 @@ pub trait CongestionController {
     /// reduction (RFC 9438 §4.9). The default ignores it.
     fn on_spurious_loss(&mut self, _now: Instant) {}
     /// Tag stored with each sent packet so a controller can later tell which of its phases a
-    /// sample belongs to (BBR: pacing gain above or below 1). Window-based controllers: 0.
+    /// sample belongs to (BBR: its state). Window-based controllers: 0.
     fn phase(&self) -> u8 {
         0
+    }
+    /// Largest burst the pacer may send at once, bytes (draft-ietf-ccwg-bbr §5.6.3 send
+    /// quantum). None: the pacer's own rule (1 ms of the rate, 2 datagrams to 64 KiB).
+    fn send_quantum(&self) -> Option<u64> {
+        None
+    }
+    /// One packet of `bytes` was acknowledged; `sent` is its snapshot from when it left.
+    /// Called for each packet, in send order, before the ACK's `on_ack`. Default: ignored.
+    fn on_packet_acked(&mut self, _now: Instant, _bytes: u64, _sent: &PacketSnapshot) {}
+    /// One packet of `bytes` was declared lost (by threshold or RTO); `lost_since_sent` is
+    /// C.lost − P.lost, this packet included. Called before `on_congestion_event`/`on_rto`.
+    /// Default: ignored.
+    fn on_packet_lost(
+        &mut self,
+        _now: Instant,
+        _bytes: u64,
+        _sent: &PacketSnapshot,
+        _lost_since_sent: u64,
+    ) {
     }
 }
 
@@ -83,6 +155,7 @@ pub trait CongestionController {
 pub enum Controller {
     NewReno(NewReno),
     Cubic(Cubic),
+    Bbr(Box<Bbr>),
 }
 
 impl Controller {
@@ -90,6 +163,14 @@ impl Controller {
         match kind {
             CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss)),
             CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss)),
+            CongestionKind::Bbr => Controller::Bbr(Box::new(Bbr::new(mss, BbrConfig::default()))),
+            CongestionKind::BbrPlain => Controller::Bbr(Box::new(Bbr::new(
+                mss,
+                BbrConfig {
+                    background_loss: false,
+                    ..BbrConfig::default()
+                },
+            ))),
         }
     }
 
@@ -97,6 +178,7 @@ impl Controller {
         match self {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
+            Controller::Bbr(c) => &mut **c,
         }
     }
 
@@ -104,6 +186,7 @@ impl Controller {
         match self {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
+            Controller::Bbr(c) => &**c,
         }
     }
 }
@@ -135,6 +218,22 @@ impl CongestionController for Controller {
     }
     fn phase(&self) -> u8 {
         self.inner_ref().phase()
+    }
+    fn send_quantum(&self) -> Option<u64> {
+        self.inner_ref().send_quantum()
+    }
+    fn on_packet_acked(&mut self, now: Instant, bytes: u64, sent: &PacketSnapshot) {
+        self.inner().on_packet_acked(now, bytes, sent)
+    }
+    fn on_packet_lost(
+        &mut self,
+        now: Instant,
+        bytes: u64,
+        sent: &PacketSnapshot,
+        lost_since_sent: u64,
+    ) {
+        self.inner()
+            .on_packet_lost(now, bytes, sent, lost_since_sent)
     }
 }
 

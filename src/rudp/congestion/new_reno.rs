@@ -114,6 +114,7 @@ impl CongestionController for NewReno {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rudp::congestion::RateSample;
     use std::time::Duration;
 
     const MSS: u64 = 1000;
@@ -124,6 +125,8 @@ mod tests {
             newest_acked_sent: sent,
             bytes_in_flight: 0,
             app_limited: false,
+            cwnd_limited: true,
+            rate: RateSample::default(),
             rtt,
         }
     }

@@ -1,0 +1,230 @@
+//! Congestion-control scenarios of design brief loss-tolerant-cc.md §5 on the simulator: one
+//! transfer over a bottleneck of given rate, RTT, buffer and random loss, measured after a
+//! warm-up (goodput, bottleneck utilisation, retransmitted share, queueing delay).
+//!
+//! It drives `sim::run_transfer` in short slices of virtual time so it can read the counters
+//! between slices; the simulation itself is exactly `run_transfer`'s. Used by the BBR
+//! simulator tests and `examples/cc_table.rs`.
+
+use super::congestion::CongestionKind;
+use super::packet::DATA_HEADER_LEN;
+use super::receiver::Receiver;
+use super::sender::Sender;
+use super::sim::{self, DropCause, Limits, LinkConfig, SimLink};
+use super::stream::{CheckingSink, GeneratorSource};
+use super::transfer::{Config, Event};
+use std::time::{Duration, Instant};
+
+/// Virtual time between two readings of the counters.
+const SLICE: Duration = Duration::from_millis(5);
+
+/// One path and one transfer.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub kind: CongestionKind,
+    /// Bottleneck rate, both directions, bit/s.
+    pub rate_bps: u64,
+    /// Round-trip propagation delay.
+    pub rtt: Duration,
+    /// Drop-tail buffer of the data direction in bandwidth-delay products (at least 2
+    /// datagrams).
+    pub queue_bdp: f64,
+    /// Bernoulli loss of the data direction, after the bottleneck.
+    pub loss: f64,
+    /// Bernoulli loss of the ACK direction.
+    pub ack_loss: f64,
+    /// Bytes transferred.
+    pub total: u64,
+    pub seed: u64,
+    /// Figures are taken from this point of virtual time on (to leave Startup out).
+    pub warmup: Duration,
+    /// Give up after this much virtual time.
+    pub max_time: Duration,
+}
+
+impl Scenario {
+    /// A clean path: `rate_bps`, `rtt`, one BDP of buffer, no loss, 1 s warm-up.
+    pub fn new(kind: CongestionKind, rate_bps: u64, rtt: Duration, total: u64) -> Scenario {
+        Scenario {
+            kind,
+            rate_bps,
+            rtt,
+            queue_bdp: 1.0,
+            loss: 0.0,
+            ack_loss: 0.0,
+            total,
+            seed: 1,
+            warmup: Duration::from_secs(1),
+            max_time: Duration::from_secs(600),
+        }
+    }
+
+    /// Bandwidth-delay product in bytes.
+    pub fn bdp_bytes(&self) -> u64 {
+        (u128::from(self.rate_bps) * self.rtt.as_nanos() / 8_000_000_000) as u64
+    }
+}
+
+/// What a scenario measured. Shares are fractions (0.95 = 95 %).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Both sides reported `Finished`, with byte-exact output.
+    pub finished: bool,
+    /// Virtual time until the last byte was delivered (or the run stopped).
+    pub elapsed: Duration,
+    /// Payload bit/s received after the warm-up (bytes already received then, even if still
+    /// waiting behind a hole, do not count).
+    pub goodput_bps: f64,
+    /// `goodput_bps` over C_pl·(1 − loss): C_pl is the payload share of the link rate for
+    /// full-size datagrams; 1.0 = everything the link could carry that random loss let through.
+    pub goodput_share: f64,
+    /// As `goodput_share`, but the window ends when all but the last 4 BDP of the transfer
+    /// had been received: without the tail, whose lost packets take extra round trips while
+    /// the link idles (0 when the transfer is too short for such a window).
+    pub steady_share: f64,
+    /// Bottleneck busy share after the warm-up (lost datagrams used it too).
+    pub util: f64,
+    /// As `util`, over `steady_share`'s window (the tail's idle round trips left out).
+    pub steady_util: f64,
+    /// Payload bytes sent again over payload bytes sent, the whole transfer.
+    pub retrans_share: f64,
+    /// Queueing delay after the warm-up, read as the sender's smoothed RTT minus the
+    /// propagation RTT every 5 ms: mean and 95th percentile.
+    pub mean_queue_delay: Duration,
+    pub p95_queue_delay: Duration,
+    pub rtos: u64,
+    /// Datagrams the data direction dropped at its full buffer.
+    pub overflow_drops: u64,
+    /// The sender's and the receiver's terminal events, if any came.
+    pub events: (Option<Event>, Option<Event>),
+    /// Packets declared lost that turned out to have arrived.
+    pub spurious_losses: u64,
+    /// Smallest congestion window seen at the end of a slice, bytes.
+    pub min_cwnd: u64,
+}
+
+/// Runs `s` and measures it.
+pub fn run(s: &Scenario) -> Measured {
+    let mut cfg = Config::new(1, 0, s.total);
+    cfg.congestion = s.kind;
+    let datagram = (cfg.max_datagram) as u64;
+    let mut forward = LinkConfig::new(s.rate_bps, s.rtt / 2);
+    forward.queue_bytes = ((s.bdp_bytes() as f64 * s.queue_bdp) as u64).max(2 * datagram);
+    forward.loss = s.loss;
+    let mut backward = LinkConfig::new(s.rate_bps, s.rtt / 2);
+    backward.loss = s.ack_loss;
+    let overhead = forward.overhead_bytes;
+    let t0 = Instant::now();
+    let mut sender =
+        Sender::new(cfg.clone(), GeneratorSource::new(s.seed, s.total), t0).expect("config");
+    let mut receiver =
+        Receiver::new(cfg.clone(), CheckingSink::new(s.seed, 0), t0).expect("config");
+    let mut fwd = SimLink::new(forward, s.seed);
+    let mut back = SimLink::new(backward, s.seed ^ 0xACC);
+
+    let mut now = t0;
+    let mut at_warmup: Option<(Duration, u64, u64)> = None; // (time, delivered, wire bytes)
+    let mut queue_delays: Vec<Duration> = Vec::new();
+    let mut sender_event = None;
+    let mut receiver_event = None;
+    let mut last = None; // (time the last byte arrived, wire bytes then)
+    let tail_mark = s.total.saturating_sub(4 * s.bdp_bytes());
+    let mut at_tail: Option<(Duration, u64, u64)> = None; // (time, bytes received, wire bytes)
+    let mut min_cwnd = u64::MAX;
+    while (sender_event.is_none() || receiver_event.is_none()) && now - t0 < s.max_time {
+        let limits = Limits {
+            max_time: SLICE,
+            ..Limits::default()
+        };
+        let out = sim::run_transfer(
+            &mut sender,
+            &mut receiver,
+            &mut fwd,
+            &mut back,
+            now,
+            s.total,
+            limits,
+        );
+        let slice_start = now;
+        now += out.elapsed;
+        if let Some((e, _)) = out.sender {
+            sender_event.get_or_insert(e);
+        }
+        if let Some((e, _)) = out.receiver {
+            receiver_event.get_or_insert(e);
+        }
+        let received = receiver.delivered_offset() + receiver.buffered_bytes();
+        if at_tail.is_none() && at_warmup.is_some() && received >= tail_mark {
+            at_tail = Some((now - t0, received, fwd.stats().wire_bytes));
+        }
+        if let Some(d) = out.all_delivered
+            && last.is_none()
+        {
+            last = Some((slice_start + d - t0, fwd.stats().wire_bytes));
+        }
+        if at_warmup.is_none() && now - t0 >= s.warmup {
+            // Bytes received by then, in order or waiting behind a hole: those delivered later
+            // arrived before the window and must not count in it.
+            let received = receiver.delivered_offset() + receiver.buffered_bytes();
+            at_warmup = Some((now - t0, received, fwd.stats().wire_bytes));
+        } else if at_warmup.is_some() && last.is_none() {
+            queue_delays.push(sender.stats().srtt.saturating_sub(s.rtt));
+        }
+        if sender_event.is_none() {
+            min_cwnd = min_cwnd.min(sender.stats().cwnd);
+        }
+        let terminal = sender_event.is_some() && receiver_event.is_some();
+        if !terminal && out.elapsed <= SLICE {
+            break; // nothing scheduled any more: stalled
+        }
+    }
+    let sink_ok = {
+        let sink = receiver.sink();
+        sink.mismatch.is_none() && sink.next == s.total
+    };
+    let stats = sender.stats();
+    let (end, wire_end) = last.unwrap_or((now - t0, fwd.stats().wire_bytes));
+    let (w_time, w_delivered, w_wire) = at_warmup.unwrap_or((Duration::ZERO, 0, 0));
+    let window = end.saturating_sub(w_time).as_secs_f64().max(1e-9);
+    let goodput_bps = (receiver.delivered_offset() - w_delivered) as f64 * 8.0 / window;
+    let steady_bps = at_tail.map_or(0.0, |(t, received, _)| {
+        let secs = t.saturating_sub(w_time).as_secs_f64().max(1e-9);
+        received.saturating_sub(w_delivered) as f64 * 8.0 / secs
+    });
+    let payload = (datagram - DATA_HEADER_LEN as u64) as f64;
+    let c_pl = s.rate_bps as f64 * payload / (datagram + overhead) as f64;
+    let util = (wire_end - w_wire) as f64 * 8.0 / (s.rate_bps as f64 * window);
+    let steady_util = at_tail.map_or(0.0, |(t, _, wire)| {
+        let secs = t.saturating_sub(w_time).as_secs_f64().max(1e-9);
+        wire.saturating_sub(w_wire) as f64 * 8.0 / (s.rate_bps as f64 * secs)
+    });
+    queue_delays.sort();
+    let mean = if queue_delays.is_empty() {
+        Duration::ZERO
+    } else {
+        queue_delays.iter().sum::<Duration>() / queue_delays.len() as u32
+    };
+    let p95 = queue_delays
+        .get(queue_delays.len() * 95 / 100)
+        .copied()
+        .unwrap_or_default();
+    Measured {
+        finished: sender_event == Some(Event::Finished)
+            && receiver_event == Some(Event::Finished)
+            && sink_ok,
+        elapsed: end,
+        goodput_bps,
+        goodput_share: goodput_bps / (c_pl * (1.0 - s.loss)),
+        steady_share: steady_bps / (c_pl * (1.0 - s.loss)),
+        util,
+        steady_util,
+        retrans_share: stats.bytes_retransmitted as f64 / stats.bytes_sent.max(1) as f64,
+        mean_queue_delay: mean,
+        p95_queue_delay: p95,
+        rtos: stats.rto_count,
+        overflow_drops: fwd.stats().dropped(DropCause::Overflow),
+        spurious_losses: stats.spurious_losses,
+        events: (sender_event, receiver_event),
+        min_cwnd,
+    }
+}
