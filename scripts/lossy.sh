@@ -20,6 +20,8 @@
 #   --sweep        loss 0, 1, 5, 10, 20 % with no rate limit and with 100mbit, comparing TCP
 #   --shape-ingress  (nft method) put the rate limit on each side's input (an ifb device)
 #                  instead of its output, so the bottleneck queue is not a sender's own qdisc
+#   --cc NAME      our congestion controller (chatd --cc for downloads, chatc --cc for
+#                  uploads): newreno, cubic, bbr, bbr-plain (default: the programs' default)
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
@@ -29,8 +31,8 @@
 # transfer failed or a file did not match.
 set -euo pipefail
 
-loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc=
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --sweep) sweep=1; compare=1; shift ;;
         --duel) duel=1; shift ;;
+        --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
         -h|--help) usage ;;
         *) echo "lossy.sh: unknown option $1" >&2; usage ;;
@@ -204,7 +207,9 @@ if [ "$upload" -eq 1 ]; then cp "$tmp/original.bin" "$tmp/client/file.bin"; else
 want=$(sha256sum < "$tmp/original.bin" | cut -d' ' -f1)
 
 port=50000
-in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" -q 2> "$tmp/chatd.log" &
+our_cc_args=()
+[ -z "$our_cc" ] || our_cc_args=(--cc "$our_cc")
+in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" -q "${our_cc_args[@]}" 2> "$tmp/chatd.log" &
 pids+=($!)
 chatd_pid=$!
 wait_for "chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$port' | grep -q LISTEN"
@@ -227,7 +232,7 @@ one_run() {
     fi
     # In the background plus `wait`: a signal to this script runs its trap at once, instead
     # of after a foreground command that may take minutes.
-    in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" \
+    in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" "${our_cc_args[@]}" \
         --downloads "$tmp/client" <<< "$cmd" > "$tmp/chatc.out" 2>&1 &
     wait $! || true
     out=$(cat "$tmp/chatc.out")
@@ -393,7 +398,7 @@ if [ "$compare" -eq 1 ]; then
     header+=" TCP (${tcp_cc:-$default_cc}) | ours/TCP |"
     sep+="---|---|"
 fi
-echo "# $( [ "$upload" -eq 1 ] && echo upload || echo download ) of ${size} MiB, impairment by $method, TCP default congestion control: $default_cc"
+echo "# $( [ "$upload" -eq 1 ] && echo upload || echo download ) of ${size} MiB, impairment by $method, TCP default congestion control: $default_cc, ours: ${our_cc:-default}"
 echo "$header"
 echo "$sep"
 if [ "$sweep" -eq 1 ]; then
