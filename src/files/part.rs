@@ -38,6 +38,11 @@ const HASH_NOTIFY_BYTES: u64 = 1 << 20;
 /// Messages the writer may be ahead of the hasher before it waits: at most this many
 /// [`HASH_NOTIFY_BYTES`] are written and not yet hashed.
 const HASH_QUEUE: usize = 64;
+/// The worker flushes what it has hashed to disk once per this many bytes, so the download's
+/// closing `fsync` (before the file is linked into place) finds little left to write: the
+/// disk works while data still arrives instead of after (that `fsync` alone took 0.5 s of a
+/// 1 GiB download over loopback).
+const SYNC_EVERY_BYTES: u64 = 64 << 20;
 
 /// A thread hashing a part file in stream order, up to the length it is told was written.
 struct HashWorker {
@@ -61,6 +66,7 @@ impl HashWorker {
             .spawn(move || {
                 let mut hasher = Hasher::new();
                 let mut hashed = 0u64;
+                let mut synced = 0u64;
                 let mut buf = vec![0u8; 1 << 20];
                 // Each message is a length already written; the channel closes after the last.
                 while let Ok(mut target) = lengths.recv() {
@@ -83,6 +89,11 @@ impl HashWorker {
                         }
                         hasher.update(&buf[..n]);
                         hashed += n as u64;
+                    }
+                    if hashed - synced >= SYNC_EVERY_BYTES {
+                        // An error here comes back from the closing fsync, which decides.
+                        let _ = file.sync_data();
+                        synced = hashed;
                     }
                 }
                 Ok((hasher.finish(), hashed))
