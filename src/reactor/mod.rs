@@ -192,6 +192,7 @@ impl Server {
             let mut accept_ready = false;
             let mut udp_ready = std::mem::take(&mut self.udp_readable);
             touched.clear();
+            self.udp.begin_turn(&mut touched);
             for event in events.iter() {
                 match event.token() {
                     LISTENER => accept_ready = true,
@@ -256,7 +257,11 @@ impl Server {
     /// How long poll may sleep: until the next deadline, not at all when work is pending,
     /// forever when there is nothing to wait for.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.still_readable.is_empty() || self.udp_readable || self.udp.hashing() {
+        if !self.still_readable.is_empty()
+            || self.udp_readable
+            || self.udp.hashing()
+            || self.udp.sends_pending()
+        {
             return Some(Duration::ZERO);
         }
         [

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 
 /// Datagrams read per readiness event before other work gets a turn.
 const RECV_BUDGET: usize = 256;
+/// Bytes of datagrams sent per loop turn over all transfers (each transfer driven in a turn
+/// still sends at least one) before chat input gets a turn again; the rest goes out next
+/// turn, at once. A sender may release 32 datagrams at once (the pacer's burst), and 32
+/// loopback sends of 64 KiB kept chat waiting about 1-2 ms.
+const TURN_SEND_BUDGET: usize = 256 << 10;
 /// Largest datagram we accept (the IPv4 UDP maximum).
 const RECV_BUF_LEN: usize = 65_536;
 
@@ -205,6 +210,10 @@ pub struct UdpService {
     drops: DropCounters,
     /// `send_to` would block: wait for WRITABLE before polling machines for output.
     send_blocked: bool,
+    /// Bytes this turn may still send ([`TURN_SEND_BUDGET`]).
+    send_budget: usize,
+    /// Transfers that stopped sending on the budget: driven again next turn.
+    send_pending: Vec<u64>,
     buf: Vec<u8>,
 }
 
@@ -222,6 +231,8 @@ impl UdpService {
             hash_jobs: VecDeque::new(),
             drops: DropCounters::default(),
             send_blocked: false,
+            send_budget: TURN_SEND_BUDGET,
+            send_pending: Vec::new(),
             buf: vec![0; RECV_BUF_LEN],
         })
     }
@@ -613,7 +624,21 @@ impl UdpService {
         }
     }
 
-    /// Sends what transfer `conn_id` has to send now, until paced or the socket is full.
+    /// Starts a loop turn: the send budget is full again, and the transfers the last turn's
+    /// budget stopped are appended to `touched`, to be driven.
+    pub fn begin_turn(&mut self, touched: &mut Vec<u64>) {
+        self.send_budget = TURN_SEND_BUDGET;
+        touched.append(&mut self.send_pending);
+    }
+
+    /// True when a transfer stopped on the turn's send budget: the loop must not sleep.
+    pub fn sends_pending(&self) -> bool {
+        !self.send_pending.is_empty()
+    }
+
+    /// Sends what transfer `conn_id` has to send now, until paced, the socket is full or the
+    /// turn's send budget is spent (at least one datagram goes out, so a RESET is never held
+    /// back behind others' data).
     pub fn drive(&mut self, now: Instant, conn_id: u64) {
         if self.send_blocked {
             return;
@@ -624,7 +649,19 @@ impl UdpService {
         let Some(peer) = t.peer else {
             return; // Unproven: the machine stays silent anyway.
         };
-        while let Some(len) = t.machine.endpoint().poll_transmit(now, &mut self.buf) {
+        let mut sent_any = false;
+        loop {
+            if sent_any && self.send_budget == 0 {
+                // It may have more to send. Its `next_deadline` would say so, but the wheel's
+                // tick comes back up to a millisecond late: drive it again next turn instead.
+                self.send_pending.push(conn_id);
+                return;
+            }
+            let Some(len) = t.machine.endpoint().poll_transmit(now, &mut self.buf) else {
+                return;
+            };
+            sent_any = true;
+            self.send_budget = self.send_budget.saturating_sub(len);
             match self.socket.send_to(&self.buf[..len], peer) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -10,8 +10,14 @@ use std::time::{Duration, Instant};
 const BURST_TIME: Duration = Duration::from_millis(1);
 /// ...but at least this many datagrams...
 const MIN_BURST_PACKETS: u64 = 2;
-/// ...and at most this many bytes.
+/// ...and at most this many bytes, or this many datagrams when that is more. The bucket holds
+/// what may leave per timer tick, so its cap is the highest rate a tick-driven sender reaches:
+/// a cap of 64 KiB alone let two 64 KiB loopback datagrams (the floor) out per wake-up, and a
+/// loopback sender waited for ACKs and ticks with the receiver idle. Counting datagrams, as
+/// quinn's pacer does (`MAX_BURST_SIZE` in MTUs), lets 1 ms of a fast path's rate out per tick
+/// while small datagrams keep the byte cap.
 const MAX_BURST_BYTES: u64 = 64 * 1024;
+const MAX_BURST_PACKETS: u64 = 32;
 
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -42,7 +48,7 @@ impl Pacer {
         }
         let per_burst = (u128::from(rate) * BURST_TIME.as_nanos() / 1_000_000_000) as u64;
         per_burst
-            .min(MAX_BURST_BYTES)
+            .min(MAX_BURST_BYTES.max(MAX_BURST_PACKETS * datagram))
             .max(MIN_BURST_PACKETS * datagram)
     }
 
@@ -109,6 +115,23 @@ mod tests {
         let next = p.earliest_send(t0, Some(rate), 1500, None).expect("paced");
         assert_eq!(next - t0, Duration::from_millis(1));
         assert_eq!(p.earliest_send(next, Some(rate), 1500, None), None);
+    }
+
+    #[test]
+    fn a_fast_path_with_large_datagrams_bursts_a_tick_worth_of_datagrams() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new();
+        let size = 65_507;
+        let rate = 10_000_000_000; // 10 GB/s: a millisecond is far above the cap
+        let _ = p.earliest_send(t0, Some(rate), size);
+        let later = t0 + Duration::from_millis(5);
+        let mut sent = 0;
+        while p.earliest_send(later, Some(rate), size).is_none() {
+            p.on_sent(size);
+            sent += 1;
+        }
+        // A 64 KiB cap alone would have let two datagrams (the floor) out per tick.
+        assert_eq!(sent, MAX_BURST_PACKETS);
     }
 
     #[test]
