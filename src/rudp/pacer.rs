@@ -123,10 +123,10 @@ mod tests {
         let mut p = Pacer::new();
         let size = 65_507;
         let rate = 10_000_000_000; // 10 GB/s: a millisecond is far above the cap
-        let _ = p.earliest_send(t0, Some(rate), size);
+        let _ = p.earliest_send(t0, Some(rate), size, None);
         let later = t0 + Duration::from_millis(5);
         let mut sent = 0;
-        while p.earliest_send(later, Some(rate), size).is_none() {
+        while p.earliest_send(later, Some(rate), size, None).is_none() {
             p.on_sent(size);
             sent += 1;
         }

@@ -61,6 +61,9 @@ const PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
 /// §5.6.3: pacing quantum: 1 ms of the pacing rate, at least two packets, at most 64 KiB.
 const QUANTUM_TIME_NS: f64 = 1_000_000.0;
 const MAX_QUANTUM_BYTES: u64 = 64 * 1024;
+/// ...or this many packets when that is more: with 64 KiB loopback datagrams the byte cap
+/// alone lets one datagram out per 1 ms timer tick (the pacer's rule, `pacer.rs`).
+const MAX_QUANTUM_PACKETS: u64 = 32;
 /// Brief §4.2 margin over min_rtt that still means "no queue": 5 % plus two packet times.
 const MIN_RTT_MARGIN: f64 = 0.05;
 
@@ -342,7 +345,7 @@ impl Bbr {
     pub fn quantum_bytes(&self) -> u64 {
         let floor = 2 * self.mss;
         ((self.pacing_rate * QUANTUM_TIME_NS / 1e9) as u64)
-            .clamp(floor, MAX_QUANTUM_BYTES.max(floor))
+            .clamp(floor, MAX_QUANTUM_BYTES.max(MAX_QUANTUM_PACKETS * self.mss))
     }
 
     // ---- Helpers ----------------------------------------------------------------------
