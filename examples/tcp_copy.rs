@@ -17,14 +17,6 @@ fn set_cc(stream: &TcpStream, cc: Option<&str>) -> io::Result<String> {
     Ok(rustix::net::sockopt::tcp_congestion(stream)?)
 }
 
-/// The file is written in pieces of this size, as chatc writes downloads (`files::part`), so
-/// both receivers meet the page cache the same way. On the build VM, chatc's 1 MiB writes were
-/// at times slow in the copy into (large) page-cache folios, and in some bench rounds the TCP
-/// receiver with 1 MiB writes took 1.3-2.8 CPU-seconds per GiB instead of 0.33, which made the
-/// reference slow and flattered our ratio; with 64 KiB pieces TCP was as fast or faster in
-/// each of 4 alternating pairs.
-const WRITE_PIECE: usize = 64 << 10;
-
 fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0;
@@ -35,9 +27,7 @@ fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        for piece in buf[..n].chunks(WRITE_PIECE) {
-            to.write_all(piece)?;
-        }
+        to.write_all(&buf[..n])?;
         total += n as u64;
     }
 }
