@@ -3,7 +3,8 @@
 # reliable UDP, then the same file over one plain TCP connection, in the same run; plus chat
 # round-trip latency through chatd while a download runs and while idle.
 #
-#   scripts/bench-transfer.sh [SIZE_MIB] [ROUNDS]     (default 1024 MiB, 5 rounds)
+#   scripts/bench-transfer.sh [SIZE_MIB] [ROUNDS] [CC]   (default 1024 MiB, 5 rounds, chatd's
+#                                                        default congestion controller)
 #
 # After one download that hashes the file, ROUNDS rounds each download it again (digest
 # cached) and copy it over TCP, alternating so both meet the same machine state; it prints
@@ -14,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 rounds=${2:-5}
+cc_args=()
+[ -z "${3:-}" ] || cc_args=(--cc "$3")
 
 cargo build --release --quiet --bins --examples
 bin=target/release
@@ -29,7 +32,7 @@ trap cleanup EXIT INT TERM
 mkdir -p "$tmp/shared" "$tmp/down"
 head -c $((size_mib << 20)) /dev/urandom > "$tmp/shared/file.bin"
 
-"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp/shared" --msg-rate 0 2> "$tmp/chatd.log" &
+"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp/shared" --msg-rate 0 "${cc_args[@]}" 2> "$tmp/chatd.log" &
 chatd_pid=$!
 pids+=("$chatd_pid")
 port=""

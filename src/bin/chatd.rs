@@ -122,7 +122,7 @@ fn options() -> Options {
     opts.optopt(
         "",
         "cc",
-        "congestion controller of downloads: newreno, cubic, bbr or bbr-plain (default cubic)",
+        "congestion controller of downloads: newreno, cubic, bbr or bbr-plain (default bbr)",
         "NAME",
     );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");

@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     opts.optopt(
         "",
         "cc",
-        "congestion controller of uploads: newreno, cubic, bbr or bbr-plain (default cubic)",
+        "congestion controller of uploads: newreno, cubic, bbr or bbr-plain (default bbr)",
         "NAME",
     );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");

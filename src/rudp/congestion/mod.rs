@@ -33,9 +33,9 @@ pub const MIN_WINDOW_PACKETS: u64 = 2;
 #[non_exhaustive]
 pub enum CongestionKind {
     NewReno,
-    #[default]
     Cubic,
     /// BBRv3 with the background-loss estimate (docs: `congestion/bbr.rs`).
+    #[default]
     Bbr,
     /// BBRv3 as the draft specifies it, without the background-loss estimate (for A/B runs).
     BbrPlain,
