@@ -337,9 +337,12 @@ impl Bbr {
         }
     }
 
-    /// §5.6.3 send quantum: 1 ms of the pacing rate, within [2 packets, 64 KiB]. Not less:
-    /// the reactor's timer wheel ticks every millisecond, so a sender paced below one tick's
-    /// worth per wake-up cannot reach its rate. A cap at a quarter of the BDP (tried for the
+    /// §5.6.3 send quantum: 1 ms of the pacing rate, within [2 packets, 64 KiB or 32
+    /// packets]. Not less: the reactor wakes a paced sender on a 1 ms timer tick (`epoll_wait`
+    /// counts milliseconds), and ACKs on a sub-ms path come too soon after a send to have
+    /// refilled a datagram's worth, so a sender paced below one tick's worth per wake-up cannot
+    /// reach its rate. The price: on a 1 ms path the quantum is a whole BDP (the simulator's
+    /// S2 at 1 ms retransmits 9-40 %). A cap at a quarter of the BDP (tried for the
     /// simulator's 1 ms-RTT retransmissions) held a 100 Mbit/s veth+tbf path with a 0.1 ms
     /// RTT to 15.7 Mbit/s: two packets per tick.
     pub fn quantum_bytes(&self) -> u64 {
