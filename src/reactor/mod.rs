@@ -762,18 +762,23 @@ impl Server {
             let stats = &outcome.stats;
             let text = match &outcome.result {
                 Ok(()) => {
+                    // The sender's congestion figures mean something only when we sent.
+                    let sender_figures = match outcome.direction {
+                        udp::Direction::Download => format!(
+                            ", srtt {:?}, cwnd {} bytes, {} RTOs",
+                            stats.srtt, stats.cwnd, stats.rto_count
+                        ),
+                        udp::Direction::Upload => String::new(),
+                    };
                     info!(
                         "transfer {:016x} ({}) {verb}: {} bytes in {:.2?}, {} bytes retransmitted, \
-                         {} datagrams, srtt {:?}, cwnd {} bytes, {} RTOs",
+                         {} datagrams{sender_figures}",
                         outcome.conn_id,
                         outcome.name,
                         stats.bytes_delivered,
                         outcome.elapsed,
                         stats.bytes_retransmitted,
                         stats.datagrams_sent,
-                        stats.srtt,
-                        stats.cwnd,
-                        stats.rto_count
                     );
                     format!(
                         "{verb} {}: {} bytes in {:.2} s, {} bytes retransmitted",
