@@ -109,6 +109,7 @@ impl BbrState {
         match self {
             BbrState::Drain | BbrState::ProbeBwDown => SendPhase::Below,
             BbrState::ProbeBwUp => SendPhase::Above,
+            BbrState::Startup => SendPhase::Startup,
             _ => SendPhase::Neutral,
         }
     }
@@ -603,6 +604,7 @@ impl Bbr {
             self.round_count += 1;
             self.rounds_since_bw_probe += 1;
             self.round_start = true;
+            log::trace!(target: "chatd::pbg", "round {} state={:?} pbg={:.4} bw={} maxbw={} minrtt={:?} pacing={:.0} cwnd={} hi={:?} lo={:?}", self.round_count, self.state, self.background_loss(), self.bw, self.max_bw, self.min_rtt, self.pacing_rate, self.cwnd, self.inflight_hi, self.inflight_lo);
             self.prev_round_max_rtt = std::mem::take(&mut self.round_max_rtt);
         }
         self.round_max_rtt = self.round_max_rtt.max(rs.rtt);
@@ -990,7 +992,14 @@ impl Bbr {
             let srtt = rtt.srtt().as_secs_f64().max(1e-6);
             self.pacing_rate = STARTUP_PACING_GAIN * self.cwnd as f64 / srtt;
         }
-        let rate = self.pacing_gain * self.bw as f64 * self.loss_scale() * (1.0 - PACING_MARGIN);
+        let mut gain = self.pacing_gain * self.loss_scale();
+        if self.pacing_gain < 1.0 && self.cfg.background_loss && self.background.rate_dependent() {
+            // The guard saw loss grow with our rate (a policer): send the rounds that teach
+            // p_bg as plain v3 would, below the delivery rate, where a policer drops nothing
+            // of ours and only rate-independent loss remains.
+            gain = self.pacing_gain;
+        }
+        let rate = gain * self.bw as f64 * (1.0 - PACING_MARGIN);
         if self.full_bw_reached || rate > self.pacing_rate {
             self.pacing_rate = rate;
         }
@@ -1052,6 +1061,7 @@ impl CongestionController for Bbr {
         self.lost_in_round += bytes;
         self.resolved_in_round += bytes;
         self.loss_events_in_round = self.loss_events_in_round.saturating_add(1);
+        log::trace!(target: "chatd::pbg", "lost round={} phase={} sent={:?}", sent.round, sent.phase, sent.sent_time);
         if self.cfg.background_loss {
             let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
             let limits = self.queue_limits();
