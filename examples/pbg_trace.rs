@@ -2,9 +2,11 @@
 //! controller's `chatd::pbg` trace lines (rounds, scored send rounds, guard tests, losses)
 //! and every bottleneck drop of flow 0 with its `DropCause`, on stdout, one per line.
 //!
-//! `cargo run --release --example pbg_trace -- S10|S10r|S8|S8f|S7 [seed] [secs]`
-//! (S10r: the policer plus 5 % random loss; S8f: S8 at 100 Mbit/s × 20 ms; S7: 100 Mbit/s ×
-//! 20 ms, buffer 1 BDP). `scripts/pbg_score.py` folds the output into a confusion matrix.
+//! `cargo run --release --example pbg_trace -- CASE [seed] [secs]`
+//! (S10r: the policer plus 5 % random loss; S8f: S8 at 100 Mbit/s × 20 ms; S7 / S7h / S7d:
+//! against CUBIC at 100 Mbit/s × 20 ms, buffer 1 / 0.5 / 4 BDP; S2 / S2a / S2x: alone with
+//! 5 / 1 / 10 % loss both ways; `CC=plain` for plain v3). `scripts/pbg_score.py` folds the
+//! output into a confusion matrix.
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, RunLength, run_flows};
@@ -45,6 +47,7 @@ fn main() {
         "S8f" => (100_000_000, 20, 1.0, 0.01, false, true),
         "S7" => (100_000_000, 20, 1.0, 0.0, false, true),
         "S7h" => (100_000_000, 20, 0.5, 0.0, false, true),
+        "S7d" => (100_000_000, 20, 4.0, 0.0, false, true),
         "S2" => (100_000_000, 20, 1.0, 0.05, false, false),
         "S2a" => (100_000_000, 20, 1.0, 0.01, false, false),
         "S2x" => (100_000_000, 20, 1.0, 0.10, false, false),
