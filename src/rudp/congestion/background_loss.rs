@@ -3,12 +3,19 @@
 //! Design brief loss-tolerant-cc.md §4.2–4.3; BBR (`bbr.rs`) feeds it and uses it.
 //!
 //! Each resolved packet (acknowledged or declared lost) is attributed to the round in which it
-//! was *sent*. A send round teaches p_bg only when it cannot have been congestion: sent with a
-//! pacing gain of at most 1 (or in Startup), at least `MIN_ROUND_PACKETS` resolved, the
-//! smallest RTT of its acknowledged packets within a margin of min_rtt (no standing queue), and
-//! its largest RTT within that margin plus one pacer burst (no transient queue either: a buffer
-//! that overflowed was full, and the packets queued behind it said so; brief §4.2 tests only
-//! the smallest, which let overflow drops of shallow buffers count as background loss).
+//! was *sent*, and to the phase it was sent in; a round's packets of each phase are scored
+//! apart. Packets teach p_bg only when they cannot have been congestion: sent with a pacing
+//! gain of at most 1 (or in Startup while its loss does not grow with its rate), at least
+//! `MIN_ROUND_PACKETS` resolved, the smallest RTT of the acknowledged ones within a margin of
+//! min_rtt (no standing queue), and their largest RTT within that margin plus one pacer burst
+//! (no transient queue either: a buffer that overflowed was full, and the packets queued
+//! behind it said so; brief §4.2 tests only the smallest, which let overflow drops of shallow
+//! buffers count as background loss).
+//!
+//! The rate-independence guard compares unqueued probes (gain > 1) with rounds at gain ≤ 1.
+//! Once it fires, only rounds sent below gain 1 teach p_bg, and BBR sends those without the
+//! 1/(1 − p_bg) scale: at gain 1 we pace at bw/(1 − p_bg), above what a policer passes, so its
+//! drops would confirm any p_bg (`docs/PERFORMANCE.md`, S10).
 
 use std::time::Duration;
 
@@ -32,10 +39,27 @@ const GUARD_FREEZE_ROUNDS: u64 = 64;
 pub enum SendPhase {
     /// Pacing gain below 1 (Drain, ProbeBW DOWN): counts for p_bg and for ℓ_low.
     Below,
-    /// Gain 1, or Startup (whose early rounds see no queue): counts for p_bg.
+    /// Gain 1 (CRUISE, REFILL, ProbeRTT): counts for p_bg.
     Neutral,
+    /// Startup: counts for p_bg while its loss is not in excess of what earlier rounds
+    /// taught (each round sends twice the last: loss that grows with it is a policer's or
+    /// a queue's, and the first such rounds show no queue).
+    Startup,
     /// Gain above 1 (ProbeBW UP): never p_bg; counts for ℓ_up.
     Above,
+}
+
+impl SendPhase {
+    const COUNT: usize = 4;
+
+    fn index(self) -> usize {
+        match self {
+            SendPhase::Below => 0,
+            SendPhase::Neutral => 1,
+            SendPhase::Above => 2,
+            SendPhase::Startup => 3,
+        }
+    }
 }
 
 /// The RTTs a send round may show and still count as sent into an empty queue.
@@ -57,6 +81,7 @@ struct RoundTally {
     max_rtt: Duration,
     any_below: bool,
     any_above: bool,
+    startup: bool,
     in_use: bool,
 }
 
@@ -68,6 +93,7 @@ const EMPTY_TALLY: RoundTally = RoundTally {
     max_rtt: Duration::ZERO,
     any_below: false,
     any_above: false,
+    startup: false,
     in_use: false,
 };
 
@@ -89,14 +115,23 @@ impl Ewma {
 #[derive(Debug, Clone)]
 pub struct BackgroundLoss {
     p_bg: Ewma,
-    /// Loss rate of rounds sent below gain 1 and above it (the rate-independence guard).
+    /// Loss rate of rounds sent at gain 1 or below (DOWN, CRUISE, REFILL, ProbeRTT; not
+    /// Startup) and above it (UP): the rate-independence guard compares them.
     loss_below: Ewma,
     loss_above: Ewma,
-    tallies: [RoundTally; TALLY_SLOTS],
+    /// Per phase (`SendPhase::index`), the send rounds still resolving.
+    tallies: [[RoundTally; TALLY_SLOTS]; SendPhase::COUNT],
+    /// Newest send round seen resolving.
+    newest_round: u64,
     guard_hits: u32,
+    /// Guard tests in a row that found no rate dependence (ends `rate_dependent`).
+    guard_clean: u32,
+    /// The guard found loss growing with our rate: only rounds sent below gain 1 teach p_bg
+    /// (at gain 1 we pace at bw/(1 − p_bg), so a policer's drops would confirm themselves).
+    rate_dependent: bool,
     frozen_until: u64,
-    /// Consecutive small rounds pooled until they reach `MIN_ROUND_PACKETS`.
-    pool: Option<RoundTally>,
+    /// Per phase, consecutive small rounds pooled until they reach `MIN_ROUND_PACKETS`.
+    pool: [Option<RoundTally>; SendPhase::COUNT],
     /// Rounds scored into p_bg so far (for tests and stats).
     rounds_learned: u64,
 }
@@ -113,10 +148,13 @@ impl BackgroundLoss {
             p_bg: Ewma::default(),
             loss_below: Ewma::default(),
             loss_above: Ewma::default(),
-            tallies: [EMPTY_TALLY; TALLY_SLOTS],
+            tallies: [[EMPTY_TALLY; TALLY_SLOTS]; SendPhase::COUNT],
+            newest_round: 0,
             guard_hits: 0,
+            guard_clean: 0,
+            rate_dependent: false,
             frozen_until: 0,
-            pool: None,
+            pool: [None; SendPhase::COUNT],
             rounds_learned: 0,
         }
     }
@@ -124,6 +162,12 @@ impl BackgroundLoss {
     /// The current estimate, 0 until a qualifying round was scored, at most 0.30.
     pub fn estimate(&self) -> f64 {
         self.p_bg.value.clamp(0.0, MAX_BACKGROUND_LOSS)
+    }
+
+    /// The guard found loss growing with our rate and no clean test since: only rounds sent
+    /// below gain 1 teach p_bg, and BBR sends those at no more than its delivery rate.
+    pub fn rate_dependent(&self) -> bool {
+        self.rate_dependent
     }
 
     /// Send rounds scored into p_bg so far.
@@ -140,16 +184,16 @@ impl BackgroundLoss {
         rtt: Option<Duration>,
         limits: QueueLimits,
     ) {
-        let slot = (round % TALLY_SLOTS as u64) as usize;
-        let t = self.tallies[slot];
-        if t.in_use && t.round > round {
+        if round + TALLY_SLOTS as u64 <= self.newest_round {
             return; // a straggler from a round already scored
         }
-        if t.in_use && t.round < round {
-            self.score(t, limits, round);
-            self.tallies[slot] = EMPTY_TALLY;
+        if round > self.newest_round {
+            self.newest_round = round;
+            self.score_finished(limits, round);
         }
-        let t = &mut self.tallies[slot];
+        let class = phase.index();
+        let slot = (round % TALLY_SLOTS as u64) as usize;
+        let t = &mut self.tallies[class][slot];
         if !t.in_use {
             *t = RoundTally {
                 round,
@@ -168,17 +212,50 @@ impl BackgroundLoss {
         match phase {
             SendPhase::Below => t.any_below = true,
             SendPhase::Above => t.any_above = true,
+            SendPhase::Startup => t.startup = true,
             SendPhase::Neutral => {}
+        }
+    }
+
+    /// Scores, oldest first, the tallies of every round `TALLY_SLOTS` or more older than
+    /// `now_round`: a round's packets of each phase are scored apart, so the few packets a
+    /// round sends in ProbeBW DOWN after an UP probe are not lost among the probe's.
+    fn score_finished(&mut self, limits: QueueLimits, now_round: u64) {
+        loop {
+            let mut oldest: Option<(usize, usize)> = None;
+            for class in 0..SendPhase::COUNT {
+                for slot in 0..TALLY_SLOTS {
+                    let t = &self.tallies[class][slot];
+                    let due = t.in_use && t.round + TALLY_SLOTS as u64 <= now_round;
+                    if due && oldest.is_none_or(|(c, s)| t.round < self.tallies[c][s].round) {
+                        oldest = Some((class, slot));
+                    }
+                }
+            }
+            let Some((class, slot)) = oldest else {
+                return;
+            };
+            let t = std::mem::replace(&mut self.tallies[class][slot], EMPTY_TALLY);
+            self.score(t, limits, now_round);
         }
     }
 
     /// Scores a finished send round; `now_round` is the round whose packets displaced it.
     fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64) {
         // Rounds too small to say anything (a BDP under 20 packets: 1 ms at 100 Mbit/s) are
-        // pooled with the next ones of the same kind until together they are large enough;
-        // a round of another kind restarts the pool.
-        let t = match self.pool.take() {
-            Some(p) if p.any_above == t.any_above && p.any_below == t.any_below => RoundTally {
+        // pooled with the next ones of the same phase until together they are large enough.
+        let class = if t.any_above {
+            SendPhase::Above
+        } else if t.any_below {
+            SendPhase::Below
+        } else if t.startup {
+            SendPhase::Startup
+        } else {
+            SendPhase::Neutral
+        }
+        .index();
+        let t = match self.pool[class].take() {
+            Some(p) => RoundTally {
                 resolved: p.resolved + t.resolved,
                 lost: p.lost + t.lost,
                 min_rtt: match (p.min_rtt, t.min_rtt) {
@@ -188,28 +265,47 @@ impl BackgroundLoss {
                 max_rtt: p.max_rtt.max(t.max_rtt),
                 ..t
             },
-            _ => t,
+            None => t,
         };
         if t.resolved < MIN_ROUND_PACKETS {
-            self.pool = Some(t);
+            self.pool[class] = Some(t);
             return;
         }
         let loss = t.lost as f64 / t.resolved as f64;
-        if t.any_above {
-            self.loss_above.add(loss);
-            self.check_guard(t.resolved, now_round);
-            return;
-        }
-        if t.any_below {
-            self.loss_below.add(loss);
-        }
         let unqueued =
             t.min_rtt.is_some_and(|m| m <= limits.min_rtt) && t.max_rtt <= limits.max_rtt;
-        if unqueued && now_round >= self.frozen_until {
+        if t.any_above {
+            // Only probes that met no queue test rate independence: drops behind a queue
+            // are the excess test's business; drops without one, growing with the rate, are
+            // a policer's.
+            if unqueued {
+                self.loss_above.add(loss);
+                self.check_guard(t.resolved, now_round);
+            }
+            log::trace!(target: "chatd::pbg", "score round={} kind=above n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned=0 pbg={:.4} low={:.4} up={:.4} hits={}", t.round, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
+            return;
+        }
+        if !t.startup {
+            self.loss_below.add(loss);
+        }
+        // A Startup round that lost more than the earlier rounds allow (the excess test,
+        // in packets) was sent faster than something lets through.
+        let rate_grew = t.startup
+            && self.p_bg.samples > 0
+            && is_excess_loss(t.lost, t.resolved, t.resolved, self.p_bg.value, 1);
+        let learned = unqueued
+            && !rate_grew
+            && if self.rate_dependent {
+                t.any_below
+            } else {
+                now_round >= self.frozen_until
+            };
+        if learned {
             self.p_bg.add(loss);
             self.p_bg.value = self.p_bg.value.min(MAX_BACKGROUND_LOSS);
             self.rounds_learned += 1;
         }
+        log::trace!(target: "chatd::pbg", "score round={} kind={} n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned={} pbg={:.4} low={:.4} up={:.4} hits={}", t.round, if t.any_below {"below"} else {"neutral"}, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, learned as u8, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
     }
 
     /// Rate-independence guard (brief §4.2): when rounds sent faster lose clearly more than
@@ -223,13 +319,23 @@ impl BackgroundLoss {
         let sigma = (low * (1.0 - low) / resolved as f64).sqrt();
         if self.loss_above.value - low > LOSS_THRESH + 3.0 * sigma {
             self.guard_hits += 1;
+            self.guard_clean = 0;
         } else {
             self.guard_hits = 0;
+            self.guard_clean += 1;
+            if self.guard_clean >= 2 {
+                self.rate_dependent = false;
+            }
         }
+        log::trace!(target: "chatd::pbg", "guard diff={:.4} thresh={:.4} hits={}", self.loss_above.value - low, LOSS_THRESH + 3.0 * sigma, self.guard_hits);
         if self.guard_hits >= 2 {
             self.p_bg.value = self.p_bg.value.min(low);
+            // Relearn: the next round sent below gain 1 replaces the capped value instead of
+            // moving it by an eighth (below-gain rounds come once per ProbeBW cycle).
+            self.p_bg.samples = 0;
             self.frozen_until = now_round + GUARD_FREEZE_ROUNDS;
             self.guard_hits = 0;
+            self.rate_dependent = true;
         }
     }
 }
@@ -264,6 +370,20 @@ mod tests {
             };
             bg.on_resolved(r, phase, sample, limits);
         }
+    }
+
+    /// Four slow rounds losing 1 % (p_bg = ℓ_low = 1 %), then a Startup round losing 4 %
+    /// (it passes the Startup test: 4 − 1 < 2 + 3·√(100·0.01·0.99) ≈ 4.98 packets, and lifts
+    /// p_bg to (4·1 % + 4 %)/5 = 1.6 % but not ℓ_low), then two probes losing 20 % at `rtt`.
+    fn background_with_two_lossy_probes(rtt: u64) -> BackgroundLoss {
+        let mut bg = BackgroundLoss::new();
+        for r in 1..=4 {
+            round(&mut bg, r, SendPhase::Below, 100, 1, 20);
+        }
+        round(&mut bg, 5, SendPhase::Startup, 100, 4, 20);
+        round(&mut bg, 6, SendPhase::Above, 100, 20, rtt);
+        round(&mut bg, 7, SendPhase::Above, 100, 20, rtt);
+        bg
     }
 
     #[test]
@@ -336,21 +456,87 @@ mod tests {
 
     #[test]
     fn guard_caps_p_bg_when_faster_rounds_lose_more() {
-        let mut bg = BackgroundLoss::new();
-        // Slow rounds lose 1 %, unqueued: p_bg ≈ 1 %. Then a mislearned 10 % round, then
-        // probing rounds losing 20 % twice: the guard caps p_bg at the slow rounds' 1 %.
-        for r in 1..=4 {
-            round(&mut bg, r, SendPhase::Below, 100, 1, 20);
-        }
-        round(&mut bg, 5, SendPhase::Neutral, 100, 10, 20);
-        round(&mut bg, 6, SendPhase::Above, 100, 20, 20);
-        round(&mut bg, 7, SendPhase::Above, 100, 20, 20);
+        // Unqueued probes: 0.20 − 0.01 > 0.02 + 3·√(0.01·0.99/100) ≈ 0.0499, twice: p_bg is
+        // capped at ℓ_low, 1 %.
+        let mut bg = background_with_two_lossy_probes(20);
         round(&mut bg, 8, SendPhase::Neutral, 1, 0, 20); // scores 4
-        round(&mut bg, 9, SendPhase::Neutral, 1, 0, 20); // scores 5: p_bg = (4·1 % + 10 %)/5
-        assert!((bg.estimate() - 0.028).abs() < 1e-9, "{}", bg.estimate());
+        round(&mut bg, 9, SendPhase::Neutral, 1, 0, 20); // scores 5
+        assert!((bg.estimate() - 0.016).abs() < 1e-9, "{}", bg.estimate());
         round(&mut bg, 10, SendPhase::Neutral, 1, 0, 20); // scores 6: first guard hit
+        assert!(!bg.rate_dependent());
         round(&mut bg, 11, SendPhase::Neutral, 1, 0, 20); // scores 7: second: capped
         assert!((bg.estimate() - 0.01).abs() < 1e-9, "{}", bg.estimate());
+        assert!(bg.rate_dependent());
+    }
+
+    #[test]
+    fn after_the_guard_only_rounds_below_gain_one_teach_and_the_first_replaces() {
+        let mut bg = background_with_two_lossy_probes(20);
+        // Round 8 at gain 1 loses 5 % (a policer's drops at k·bw): scored when round 12
+        // starts, after the guard fired on 6 and 7, it teaches nothing.
+        round(&mut bg, 8, SendPhase::Neutral, 100, 5, 20);
+        // Round 9 sent below gain 1 loses 3 %: it replaces the capped 1 % outright.
+        round(&mut bg, 9, SendPhase::Below, 100, 3, 20);
+        for r in 10..=13 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert!((bg.estimate() - 0.03).abs() < 1e-9, "{}", bg.estimate());
+    }
+
+    #[test]
+    fn startup_rounds_losing_more_than_the_earlier_ones_teach_nothing() {
+        let mut bg = BackgroundLoss::new();
+        // A policer at half the link: Startup's first rounds pass it whole, the fifth loses
+        // a third (S10's trace, seed 1). 55 − 0 > 0.02·170 + 0: not background.
+        for (r, n, lost) in [(1, 30, 0), (2, 26, 0), (3, 46, 0), (4, 90, 0), (5, 170, 55)] {
+            round(&mut bg, r, SendPhase::Startup, n, lost, 20);
+        }
+        for r in 6..=9 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert_eq!(bg.rounds_learned(), 4);
+        assert_eq!(bg.estimate(), 0.0);
+        // The same rounds under 20 % random loss teach p_bg from the first round on.
+        let mut bg = BackgroundLoss::new();
+        for (r, n, lost) in [
+            (1, 30, 6),
+            (2, 26, 5),
+            (3, 46, 9),
+            (4, 90, 18),
+            (5, 170, 34),
+        ] {
+            round(&mut bg, r, SendPhase::Startup, n, lost, 20);
+        }
+        for r in 6..=9 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert_eq!(bg.rounds_learned(), 5);
+        assert!((bg.estimate() - 0.2).abs() < 0.01, "{}", bg.estimate());
+    }
+
+    #[test]
+    fn probes_behind_a_queue_do_not_feed_the_guard() {
+        // Two probes that overflowed a queue (RTT 30 ms against the 22 ms limit).
+        let mut bg = background_with_two_lossy_probes(30);
+        for r in 8..=11 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert!((bg.estimate() - 0.016).abs() < 1e-9, "{}", bg.estimate());
+        assert!(!bg.rate_dependent());
+    }
+
+    #[test]
+    fn a_rounds_packets_are_scored_per_phase() {
+        let mut bg = BackgroundLoss::new();
+        // One send round: a probe's 100 packets lose 20, then 30 packets of DOWN lose none.
+        // Scored together they would be one probing round; apart, DOWN's 30 teach p_bg = 0.
+        round(&mut bg, 1, SendPhase::Above, 100, 20, 20);
+        round(&mut bg, 1, SendPhase::Below, 30, 0, 20);
+        for r in 2..=5 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert_eq!(bg.rounds_learned(), 1);
+        assert_eq!(bg.estimate(), 0.0);
     }
 
     #[test]

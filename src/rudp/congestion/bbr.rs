@@ -32,6 +32,8 @@ const UP_PACING_GAIN: f64 = 1.25;
 const UP_CWND_GAIN: f64 = 2.25;
 /// §5.3.4.3: ProbeRTT keeps half a BDP in flight.
 const PROBE_RTT_CWND_GAIN: f64 = 0.5;
+/// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on).
+const STANDING_QUEUE_CWND_GAIN: f64 = 1.25;
 /// §2.8: multiplicative cut of the short-term bounds per lossy round.
 const BETA: f64 = 0.7;
 /// §2.8: share of inflight_hi left free in CRUISE for other flows.
@@ -109,6 +111,7 @@ impl BbrState {
         match self {
             BbrState::Drain | BbrState::ProbeBwDown => SendPhase::Below,
             BbrState::ProbeBwUp => SendPhase::Above,
+            BbrState::Startup => SendPhase::Startup,
             _ => SendPhase::Neutral,
         }
     }
@@ -196,6 +199,11 @@ pub struct Bbr {
     lost_in_round: u64,
     resolved_in_round: u64,
     loss_events_in_round: u32,
+    /// Smallest RTT sample of the current loss round: above the brief's margin, the round
+    /// saw a standing queue.
+    loss_round_min_rtt: Option<Duration>,
+    /// The last loss round saw a standing queue.
+    queued_round: bool,
     /// Largest RTT sample of the current and of the previous round (Startup's loss exit).
     round_max_rtt: Duration,
     prev_round_max_rtt: Duration,
@@ -265,6 +273,8 @@ impl Bbr {
             lost_in_round: 0,
             resolved_in_round: 0,
             loss_events_in_round: 0,
+            loss_round_min_rtt: None,
+            queued_round: false,
             round_max_rtt: Duration::ZERO,
             prev_round_max_rtt: Duration::ZERO,
             full_bw: 0,
@@ -603,6 +613,7 @@ impl Bbr {
             self.round_count += 1;
             self.rounds_since_bw_probe += 1;
             self.round_start = true;
+            log::trace!(target: "chatd::pbg", "round {} state={:?} pbg={:.4} bw={} maxbw={} minrtt={:?} pacing={:.0} cwnd={} hi={:?} lo={:?}", self.round_count, self.state, self.background_loss(), self.bw, self.max_bw, self.min_rtt, self.pacing_rate, self.cwnd, self.inflight_hi, self.inflight_lo);
             self.prev_round_max_rtt = std::mem::take(&mut self.round_max_rtt);
         }
         self.round_max_rtt = self.round_max_rtt.max(rs.rtt);
@@ -618,6 +629,7 @@ impl Bbr {
         self.loss_round_start = false;
         self.bw_latest = self.bw_latest.max(rs.delivery_rate().unwrap_or(0));
         self.inflight_latest = self.inflight_latest.max(rs.delivered);
+        self.loss_round_min_rtt = Some(self.loss_round_min_rtt.map_or(rs.rtt, |m| m.min(rs.rtt)));
         if rs.prior_delivered >= self.loss_round_delivered {
             self.loss_round_delivered = self.delivered;
             self.loss_round_start = true;
@@ -649,6 +661,10 @@ impl Bbr {
             return;
         }
         self.adapt_lower_bounds_from_congestion();
+        self.queued_round = self
+            .loss_round_min_rtt
+            .is_some_and(|m| m > self.rtt_limit());
+        self.loss_round_min_rtt = None;
         self.loss_in_round = false;
         self.lost_in_round = 0;
         self.resolved_in_round = 0;
@@ -990,7 +1006,14 @@ impl Bbr {
             let srtt = rtt.srtt().as_secs_f64().max(1e-6);
             self.pacing_rate = STARTUP_PACING_GAIN * self.cwnd as f64 / srtt;
         }
-        let rate = self.pacing_gain * self.bw as f64 * self.loss_scale() * (1.0 - PACING_MARGIN);
+        let mut gain = self.pacing_gain * self.loss_scale();
+        if self.pacing_gain < 1.0 && self.cfg.background_loss && self.background.rate_dependent() {
+            // The guard saw loss grow with our rate (a policer): send the rounds that teach
+            // p_bg as plain v3 would, below the delivery rate, where a policer drops nothing
+            // of ours and only rate-independent loss remains.
+            gain = self.pacing_gain;
+        }
+        let rate = gain * self.bw as f64 * (1.0 - PACING_MARGIN);
         if self.full_bw_reached || rate > self.pacing_rate {
             self.pacing_rate = rate;
         }
@@ -1021,6 +1044,20 @@ impl Bbr {
             cap = self.inflight_with_headroom();
         }
         cap = cap.min(self.inflight_lo.unwrap_or(u64::MAX));
+        if self.cfg.background_loss
+            && self.queued_round
+            && self.state.is_probe_bw()
+            && self.state != BbrState::ProbeBwUp
+        {
+            // A standing queue under p_bg: pacing at k·max_bw overshoots by the max filter's
+            // luck, and the loss test (rightly) calls the queue's few drops background. The
+            // queue is ours, and a loss-based flow sharing it slows with the RTT: hold what
+            // we keep in flight to STANDING_QUEUE_CWND_GAIN BDPs until the queue is gone,
+            // plus p_bg of a BDP: lost packets count as in flight until detected, about one
+            // more round trip.
+            let gain = STANDING_QUEUE_CWND_GAIN + self.background_loss();
+            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain)));
+        }
         cap = cap.max(self.min_pipe_cwnd());
         self.cwnd = self.cwnd.min(cap);
     }
@@ -1052,6 +1089,7 @@ impl CongestionController for Bbr {
         self.lost_in_round += bytes;
         self.resolved_in_round += bytes;
         self.loss_events_in_round = self.loss_events_in_round.saturating_add(1);
+        log::trace!(target: "chatd::pbg", "lost round={} phase={} sent={:?}", sent.round, sent.phase, sent.sent_time);
         if self.cfg.background_loss {
             let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
             let limits = self.queue_limits();

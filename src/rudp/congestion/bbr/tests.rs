@@ -430,3 +430,26 @@ fn spurious_loss_restores_the_bounds_of_before_the_episode() {
     assert_eq!(p.bbr.bw(), BW);
     assert!(p.bbr.window() >= cwnd);
 }
+
+#[test]
+fn a_standing_queue_holds_cwnd_to_a_quarter_bdp_above_the_bdp_with_p_bg_on() {
+    // 10 MB/s × 100 ms, no loss (p_bg = 0): unqueued CRUISE keeps cwnd_gain 2, 2 MB.
+    let mut p = cruising(BbrConfig::default());
+    p.round(BW, BDP);
+    assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
+    // Rounds whose every RTT is 120 ms (limit: 100 ms + 5 % + 2 packet times = 105.2 ms):
+    // a standing queue; cwnd is held to 1.25 BDP = 1.25 MB.
+    p.round_with(BW, Duration::from_millis(120), BDP, 0);
+    p.round_with(BW, Duration::from_millis(120), BDP, 0);
+    assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
+    assert_eq!(p.bbr.window(), BDP * 5 / 4);
+    // The queue gone, the bound goes with it.
+    p.round(BW, BDP);
+    p.round(BW, BDP);
+    assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
+    // Plain v3 has no such bound.
+    let mut p = cruising(plain());
+    p.round_with(BW, Duration::from_millis(120), BDP, 0);
+    p.round_with(BW, Duration::from_millis(120), BDP, 0);
+    assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
+}

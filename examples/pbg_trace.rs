@@ -1,0 +1,97 @@
+//! Traces BBR's background-loss estimate through one simulated run, for diagnosis: prints the
+//! controller's `chatd::pbg` trace lines (rounds, scored send rounds, guard tests, losses)
+//! and every bottleneck drop of flow 0 with its `DropCause`, on stdout, one per line.
+//!
+//! `cargo run --release --example pbg_trace -- CASE [seed] [secs]`
+//! (S10r: the policer plus 5 % random loss; S8f: S8 at 100 Mbit/s × 20 ms; S7 / S7h / S7d:
+//! against CUBIC at 100 Mbit/s × 20 ms, buffer 1 / 0.5 / 4 BDP; S2 / S2a / S2x: alone with
+//! 5 / 1 / 10 % loss both ways; `CC=plain` for plain v3). `scripts/pbg_score.py` folds the
+//! output into a confusion matrix.
+
+use chatd::rudp::CongestionKind;
+use chatd::rudp::sim::flows::{FlowSpec, RunLength, run_flows};
+use chatd::rudp::sim::{LinkConfig, SimLink, TokenBucket};
+use std::time::{Duration, Instant};
+
+struct Stdout;
+
+impl log::Log for Stdout {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target() == "chatd::pbg"
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            println!("{}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGER: Stdout = Stdout;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map_or("S10", String::as_str);
+    let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let kind = match std::env::var("CC").as_deref() {
+        Ok("plain") => CongestionKind::BbrPlain,
+        _ => CongestionKind::Bbr,
+    };
+    log::set_logger(&LOGGER).expect("one logger");
+    log::set_max_level(log::LevelFilter::Trace);
+    let (rate, rtt, buffer, loss, policer, cubic) = match which {
+        "S10" => (100_000_000u64, 20u64, 1.0, 0.0, true, false),
+        "S10r" => (100_000_000, 20, 1.0, 0.05, true, false),
+        "S8" => (25_000_000, 30, 1.0, 0.01, false, true),
+        "S8f" => (100_000_000, 20, 1.0, 0.01, false, true),
+        "S7" => (100_000_000, 20, 1.0, 0.0, false, true),
+        "S7h" => (100_000_000, 20, 0.5, 0.0, false, true),
+        "S7d" => (100_000_000, 20, 4.0, 0.0, false, true),
+        "S2" => (100_000_000, 20, 1.0, 0.05, false, false),
+        "S2a" => (100_000_000, 20, 1.0, 0.01, false, false),
+        "S2x" => (100_000_000, 20, 1.0, 0.10, false, false),
+        other => panic!("unknown case {other}"),
+    };
+    let rtt = Duration::from_millis(rtt);
+    let mut link = LinkConfig::new(rate, Duration::ZERO);
+    link.queue_bytes = ((rate as f64 / 8.0 * rtt.as_secs_f64() * buffer) as u64).max(3000);
+    link.loss = loss;
+    if policer {
+        link.policer = Some(TokenBucket {
+            rate_bps: rate / 2,
+            bucket_bytes: 64 * 1024,
+        });
+    }
+    let mut flows = vec![FlowSpec::new(kind, rtt)];
+    if which.starts_with("S2") {
+        flows[0].ack_path.loss = loss;
+    }
+    if cubic {
+        let mut c = FlowSpec::new(CongestionKind::Cubic, rtt);
+        c.start = Duration::from_millis(7);
+        flows.push(c);
+    }
+    let start = Instant::now();
+    println!("start {start:?}");
+    let mut b = SimLink::new(link, seed);
+    let out = run_flows(
+        &mut b,
+        &flows,
+        seed,
+        start,
+        RunLength::new(Duration::from_secs(secs), Duration::from_millis(100)),
+    );
+    for d in out.drops.iter().filter(|d| d.flow == 0) {
+        println!("drop at_ns={} cause={}", d.at.as_nanos(), d.cause.name());
+    }
+    let from = Duration::from_secs(secs / 6);
+    let end = Duration::from_secs(secs);
+    for (i, _) in flows.iter().enumerate() {
+        println!(
+            "result flow={i} goodput_mbps={:.2} retrans={:.4}",
+            out.goodput_bps(i, from, end) / 1e6,
+            out.flows[i].retransmitted_share()
+        );
+    }
+}
