@@ -15,6 +15,7 @@
 use super::background_loss::{BackgroundLoss, LOSS_THRESH, QueueLimits, SendPhase, is_excess_loss};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot, RateSample};
+use crate::rudp::pacer::burst_quantum;
 use crate::rudp::packet::DATA_HEADER_LEN;
 use crate::rudp::rtt::RttEstimator;
 use std::time::{Duration, Instant};
@@ -60,12 +61,6 @@ const EXTRA_ACKED_FILTER_ROUNDS: u64 = 10;
 const MAX_RENO_ROUNDS: u64 = 63;
 /// §5.3.3.5: wall-clock wait between probes, 2 s plus up to 1 s of randomness.
 const PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
-/// §5.6.3: pacing quantum: 1 ms of the pacing rate, at least two packets, at most 64 KiB.
-const QUANTUM_TIME_NS: f64 = 1_000_000.0;
-const MAX_QUANTUM_BYTES: u64 = 64 * 1024;
-/// ...or this many packets when that is more: with 64 KiB loopback datagrams the byte cap
-/// alone lets one datagram out per 1 ms timer tick (the pacer's rule, `pacer.rs`).
-const MAX_QUANTUM_PACKETS: u64 = 32;
 /// Brief §4.2 margin over min_rtt that still means "no queue": 5 % plus two packet times.
 const MIN_RTT_MARGIN: f64 = 0.05;
 
@@ -347,18 +342,10 @@ impl Bbr {
         }
     }
 
-    /// §5.6.3 send quantum: 1 ms of the pacing rate, within [2 packets, 64 KiB or 32
-    /// packets]. Not less: the reactor wakes a paced sender on a 1 ms timer tick (`epoll_wait`
-    /// counts milliseconds), and ACKs on a sub-ms path come too soon after a send to have
-    /// refilled a datagram's worth, so a sender paced below one tick's worth per wake-up cannot
-    /// reach its rate. The price: on a 1 ms path the quantum is a whole BDP (the simulator's
-    /// S2 at 1 ms retransmits 9-40 %). A cap at a quarter of the BDP (tried for the
-    /// simulator's 1 ms-RTT retransmissions) held a 100 Mbit/s veth+tbf path with a 0.1 ms
-    /// RTT to 15.7 Mbit/s: two packets per tick.
+    /// §5.6.3 send quantum: the pacer's burst rule ([`burst_quantum`], which says why it is
+    /// no smaller) at the model's pacing rate, so before the model has a rate it is 2 packets.
     pub fn quantum_bytes(&self) -> u64 {
-        let floor = 2 * self.mss;
-        ((self.pacing_rate * QUANTUM_TIME_NS / 1e9) as u64)
-            .clamp(floor, MAX_QUANTUM_BYTES.max(MAX_QUANTUM_PACKETS * self.mss))
+        burst_quantum(self.pacing_rate as u64, self.mss)
     }
 
     // ---- Helpers ----------------------------------------------------------------------
