@@ -43,31 +43,11 @@ fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
 }
 
 /// chatc against whatever listens on `port` of 127.0.0.1, with a downloads folder and extra
-/// command-line options.
+/// command-line options, logged in.
 fn chatc_with(port: u16, nick: &str, downloads: &Path, extra: &[&str]) -> Chatc {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatc"))
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--nick",
-            nick,
-        ])
-        .args(extra)
-        .arg("--downloads")
-        .arg(downloads)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn chatc");
-    let c = Chatc {
-        stdin: child.stdin.take(),
-        out: support::lines(child.stdout.take().unwrap()),
-        err: support::lines(child.stderr.take().unwrap()),
-        child,
-    };
+    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    args.extend([std::ffi::OsStr::new("--downloads"), downloads.as_os_str()]);
+    let c = Chatc::start_with(port, nick, Stdio::piped(), &args);
     c.out.expect_contains("*** logged in as");
     c
 }

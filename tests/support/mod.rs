@@ -90,11 +90,6 @@ impl Lines {
     }
 }
 
-/// Collects the lines of a child's output stream.
-pub fn lines(stream: impl Read + Send + 'static) -> Lines {
-    Lines::spawn(stream)
-}
-
 /// Waits for `child` to exit, killing it and panicking at the deadline.
 #[track_caller]
 pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
@@ -210,6 +205,16 @@ pub struct Chatc {
 impl Chatc {
     /// Starts chatc against `port` with the given stdin.
     pub fn start(port: u16, nick: &str, stdin: Stdio) -> Chatc {
+        Chatc::start_with::<&str>(port, nick, stdin, &[])
+    }
+
+    /// As [`Chatc::start`], with extra command-line arguments.
+    pub fn start_with<S: AsRef<std::ffi::OsStr>>(
+        port: u16,
+        nick: &str,
+        stdin: Stdio,
+        extra: &[S],
+    ) -> Chatc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatc"))
             .args([
                 "--host",
@@ -219,6 +224,7 @@ impl Chatc {
                 "--nick",
                 nick,
             ])
+            .args(extra)
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
