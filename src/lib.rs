@@ -17,6 +17,7 @@
 //! - [`files`]: the shared folder.
 //! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
+//! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
 #![forbid(unsafe_code)]
@@ -27,5 +28,6 @@ pub mod client;
 pub mod files;
 pub mod reactor;
 pub mod rudp;
+pub mod sleep;
 pub mod timer;
 pub mod wire;

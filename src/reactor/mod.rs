@@ -16,6 +16,7 @@ use crate::chat::{
     ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, Outbox, TransferRequest,
 };
 use crate::files::SharedDir;
+use crate::sleep::Sleeper;
 use crate::timer::TimerWheel;
 use crate::wire::ErrorCode;
 use crate::wire::Frame;
@@ -36,11 +37,14 @@ use udp::{TransferLimits, UdpService};
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const UDP: Token = Token(2);
+const SLEEPER: Token = Token(3);
 /// Client tokens are slab keys offset past the fixed tokens (one reserved for UDP).
 const FIRST_CLIENT: usize = 16;
 
-/// The timer wheel's resolution: poll timeouts are whole milliseconds anyway.
-const TICK: Duration = Duration::from_millis(1);
+/// The timer wheel's resolution. Deadlines fire up to one tick late, and [`Sleeper`] wakes
+/// the loop to the microsecond, so this is what bounds a paced sender's timing error: a
+/// fraction of the shortest burst interval ([`crate::rudp::pacer::burst_quantum`]).
+const TICK: Duration = Duration::from_micros(50);
 /// Size of the shared read buffer every socket is read into first.
 const SCRATCH_LEN: usize = 64 * 1024;
 /// Bytes read from one client per loop turn before the others get their turn.
@@ -93,6 +97,8 @@ impl Default for ServerConfig {
 /// The daemon: bind with [`Server::bind`], then [`Server::run`] until a signal stops it.
 pub struct Server {
     poll: Poll,
+    /// Wakes the poll at near deadlines to the microsecond (pacing).
+    sleeper: Sleeper,
     listener: TcpListener,
     signals: Signals,
     /// Every client connection, with the lists of those to flush, overflowed or to close.
@@ -139,8 +145,10 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
         Ok(Server {
             poll,
+            sleeper,
             listener,
             signals,
             conns: ConnTable::default(),
@@ -179,8 +187,8 @@ impl Server {
             // Log lines are buffered by the binary's logger: write them out before sleeping,
             // one write per turn instead of one per line.
             log::logger().flush();
-            let timeout = self.poll_timeout(Instant::now());
-            if let Err(err) = self.poll.poll(&mut events, timeout) {
+            let deadline = self.poll_deadline(Instant::now());
+            if let Err(err) = self.sleeper.poll(&mut self.poll, &mut events, deadline) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -197,6 +205,7 @@ impl Server {
                 match event.token() {
                     LISTENER => accept_ready = true,
                     SIGNALS => self.handle_signals(now),
+                    SLEEPER => self.sleeper.fired(),
                     UDP => {
                         udp_ready |= event.is_readable();
                         if event.is_writable() && self.udp.handle_writable() {
@@ -254,15 +263,15 @@ impl Server {
         }
     }
 
-    /// How long poll may sleep: until the next deadline, not at all when work is pending,
-    /// forever when there is nothing to wait for.
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+    /// Until when poll may sleep: the next deadline, `now` (not at all) when work is pending,
+    /// `None` (forever) when there is nothing to wait for.
+    fn poll_deadline(&self, now: Instant) -> Option<Instant> {
         if !self.still_readable.is_empty()
             || self.udp_readable
             || self.udp.hashing()
             || self.udp.sends_pending()
         {
-            return Some(Duration::ZERO);
+            return Some(now);
         }
         [
             self.wheel.next_deadline(),
@@ -272,7 +281,6 @@ impl Server {
         .into_iter()
         .flatten()
         .min()
-        .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     /// One line of what the daemon holds, on SIGUSR1 and at exit: how an operator (and the

@@ -8,6 +8,7 @@ mod transfers;
 use chatd::client::command::{self, Command};
 use chatd::client::render;
 use chatd::rudp::CongestionKind;
+use chatd::sleep::Sleeper;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
 use getopts::Options;
 use log::{LevelFilter, debug};
@@ -25,6 +26,8 @@ use transfers::{OfferInfo, Transfers};
 
 const SOCKET: Token = Token(0);
 const STDIN: Token = Token(1);
+/// The timerfd that wakes the loop to the microsecond for paced uploads.
+const SLEEPER: Token = Token(2);
 /// Input lines buffered between the stdin thread and the loop: bounds memory when the server
 /// is slower than a piped file.
 const LINE_QUEUE: usize = 256;
@@ -265,18 +268,18 @@ fn run(
         version: PROTOCOL_VERSION,
         nick: &client.nick.clone(),
     });
+    let mut sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
     let mut events = Events::with_capacity(64);
     loop {
         let quit_deadline = match client.phase {
             Phase::Quitting { deadline } => Some(deadline),
             _ => None,
         };
-        let timeout = quit_deadline
+        let deadline = quit_deadline
             .into_iter()
             .chain(client.transfers.next_deadline())
-            .min()
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        if let Err(e) = poll.poll(&mut events, timeout) {
+            .min();
+        if let Err(e) = sleeper.poll(&mut poll, &mut events, deadline) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -284,7 +287,9 @@ fn run(
         }
         let now = Instant::now();
         for event in events.iter() {
-            if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
+            if event.token() == SLEEPER {
+                sleeper.fired();
+            } else if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
                 client.transfers.readable(now, event.token().0);
             }
         }
