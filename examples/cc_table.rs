@@ -1,8 +1,9 @@
 //! Congestion-control scenario table (design brief loss-tolerant-cc.md §5) for NewReno, CUBIC,
 //! BBR (with the background-loss estimate) and plain BBRv3, on identical seeds.
 //! Run: `cargo run --release --example cc_table` (add `quick` for one seed and fewer rows, or
-//! a scenario name such as `S2` to run only that group). Prints Markdown tables: median of the
-//! seeds, and the worst seed for goodput.
+//! a scenario name such as `S2` or `S2 100ms` to run only those rows, `seeds=N` for seeds 1..=N
+//! instead of 1..=5, `cc=bbr` for one controller). Prints Markdown tables: median of the seeds,
+//! and the worst seed for goodput.
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::scenario::{self, Measured, Scenario};
@@ -84,7 +85,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "quick");
     let only: Option<&String> = args.iter().find(|a| a.starts_with('S'));
-    let seeds: &[u64] = if quick { &[1] } else { &[1, 2, 3, 4, 5] };
+    let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key));
+    let seed_count: u64 = match value("seeds=") {
+        Some(n) => n.parse().expect("seeds=N takes a number"),
+        None if quick => 1,
+        None => 5,
+    };
+    let seeds: Vec<u64> = (1..=seed_count).collect();
+    let kinds: Vec<CongestionKind> = match value("cc=") {
+        Some(name) => {
+            vec![CongestionKind::parse(name).unwrap_or_else(|e| panic!("cc={name}: {e}"))]
+        }
+        None => KINDS.to_vec(),
+    };
     println!(
         "| scenario | controller | goodput % of C_pl(1-p) (median / worst) | without the tail (median / worst) | util % | retrans % | queue delay mean / p95 ms | RTOs | finished |"
     );
@@ -93,7 +106,7 @@ fn main() {
         if only.is_some_and(|o| !row.name.starts_with(o.as_str())) {
             continue;
         }
-        for kind in KINDS {
+        for &kind in &kinds {
             let runs: Vec<Measured> = seeds
                 .iter()
                 .map(|&seed| {
