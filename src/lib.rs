@@ -18,6 +18,7 @@
 //! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
+//! - [`units`]: byte counts with K/M/G suffixes on the command line.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
 #![forbid(unsafe_code)]
@@ -30,4 +31,5 @@ pub mod reactor;
 pub mod rudp;
 pub mod sleep;
 pub mod timer;
+pub mod units;
 pub mod wire;

@@ -37,6 +37,13 @@ fn assert_same_file(a: &Path, b: &Path) {
     );
 }
 
+/// Fault tests act mid-transfer, once chatc's once-a-second progress line shows bytes: a rate
+/// cap (`--max-rate` on the sending side) keeps their transfers running for seconds however
+/// fast the machine is, where an uncapped 256 MiB loopback transfer can end within a second.
+const MID_TRANSFER_RATE: &str = "32M";
+/// Three seconds at [`MID_TRANSFER_RATE`].
+const MID_TRANSFER_SIZE: usize = 96 << 20;
+
 /// chatc with a downloads folder, stdin piped.
 fn chatc_in(daemon: &Daemon, nick: &str, downloads: &Path) -> Chatc {
     chatc_with(daemon.port, nick, downloads, &[])
@@ -125,9 +132,9 @@ fn twenty_clients_download_at_once() {
 
 #[test]
 fn a_download_resumes_after_the_client_is_killed() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start(&["--max-rate", MID_TRANSFER_RATE]);
     let original = daemon.files.join("resume.bin");
-    random_file(&original, 192 << 20, 3);
+    random_file(&original, MID_TRANSFER_SIZE, 3);
     let down = temp_dir("resume");
     let mut first = chatc_in(&daemon, "first", &down);
     first.line("/get resume.bin");
@@ -141,7 +148,10 @@ fn a_download_resumes_after_the_client_is_killed() {
     wait_exit(&mut first.child, "killed chatc");
     let had = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     assert!(had > 0, "nothing was written before the kill");
-    assert!(had < 192 << 20, "the transfer finished before the kill");
+    assert!(
+        had < MID_TRANSFER_SIZE as u64,
+        "the transfer finished before the kill"
+    );
     let mut second = chatc_in(&daemon, "second", &down);
     second.line("/get resume.bin");
     second.out.expect_contains("resuming at");
@@ -404,8 +414,13 @@ fn uploads_that_must_not_happen_are_refused() {
 fn a_failed_upload_leaves_nothing_in_the_shared_folder() {
     let daemon = Daemon::start(&[]);
     let local = temp_dir("up-killed");
-    random_file(&local.join("partial.bin"), 256 << 20, 13);
-    let mut c = chatc_in(&daemon, "quitter", &local);
+    random_file(&local.join("partial.bin"), MID_TRANSFER_SIZE, 13);
+    let mut c = chatc_with(
+        daemon.port,
+        "quitter",
+        &local,
+        &["--max-rate", MID_TRANSFER_RATE],
+    );
     c.line(&format!("/put {}", local.join("partial.bin").display()));
     c.out.expect("a progress line with some bytes", |l| {
         l.starts_with("... [1] partial.bin:") && !l.contains(": 0% 0 B of")
@@ -428,9 +443,9 @@ fn a_failed_upload_leaves_nothing_in_the_shared_folder() {
 
 #[test]
 fn a_file_truncated_while_served_fails_that_transfer_only() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start(&["--max-rate", MID_TRANSFER_RATE]);
     let victim = daemon.files.join("shrinking.bin");
-    random_file(&victim, 256 << 20, 21);
+    random_file(&victim, MID_TRANSFER_SIZE, 21);
     fs::write(daemon.files.join("other.txt"), "still here").unwrap();
     let down = temp_dir("truncated");
     let mut c = chatc_in(&daemon, "getter", &down);
@@ -513,9 +528,9 @@ impl Drop for SmallTmpfs {
 fn stop_mid_transfer_then_resume(signal_name: &str, expected_report: &str) {
     let files = temp_dir("restart-shared");
     let original = files.join("big.bin");
-    random_file(&original, 256 << 20, 41);
+    random_file(&original, MID_TRANSFER_SIZE, 41);
     let down = temp_dir("restart-down");
-    let mut first = Daemon::start_in(&files, &[]);
+    let mut first = Daemon::start_in(&files, &["--max-rate", MID_TRANSFER_RATE]);
     let mut c = chatc_in(&first, "getter", &down);
     c.line("/get big.bin");
     c.out.expect("a progress line with some bytes", |l| {
@@ -528,7 +543,10 @@ fn stop_mid_transfer_then_resume(signal_name: &str, expected_report: &str) {
     let had = fs::metadata(down.join("big.bin.part"))
         .map(|m| m.len())
         .unwrap_or(0);
-    assert!(had > 0 && had < 256 << 20, "partial file of {had} bytes");
+    assert!(
+        had > 0 && had < MID_TRANSFER_SIZE as u64,
+        "partial file of {had} bytes"
+    );
     if signal_name == "TERM" {
         assert!(chatd_status.success(), "SIGTERM is a clean shutdown");
     }
@@ -700,15 +718,20 @@ fn a_disk_that_fills_during_an_upload_fails_that_upload_only_and_leaves_nothing(
     let files = temp_dir("server-full");
     // Room for the upload plus chatd's free-space margin (64 MiB), so it is accepted; the
     // test then takes the room away while the bytes flow.
-    let Some(_mount) = SmallTmpfs::mount(&files, "600m") else {
+    let Some(_mount) = SmallTmpfs::mount(&files, "200m") else {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
     };
     let daemon = Daemon::start_in(&files, &[]);
     let local = temp_dir("server-full-local");
-    random_file(&local.join("big.bin"), 512 << 20, 51);
+    random_file(&local.join("big.bin"), MID_TRANSFER_SIZE, 51);
     random_file(&local.join("small.bin"), 1 << 20, 52);
-    let mut c = chatc_in(&daemon, "uploader", &local);
+    let mut c = chatc_with(
+        daemon.port,
+        "uploader",
+        &local,
+        &["--max-rate", MID_TRANSFER_RATE],
+    );
     let fds_before = open_fds(&daemon);
     c.line(&format!("/put {}", local.join("big.bin").display()));
     c.out.expect("a progress line with some bytes", |l| {
@@ -819,4 +842,35 @@ fn unknown_congestion_controller_names_are_refused_with_the_known_names() {
             "{bin}: {err}"
         );
     }
+}
+
+#[test]
+fn max_rate_caps_downloads_on_chatd_and_uploads_on_chatc() {
+    // 2 MiB at 1 MiB/s, where uncapped loopback takes milliseconds: at least 1.875 s each
+    // way, as the pacer lets its first burst of two datagrams (2 x 64 KiB on loopback) go at
+    // once.
+    let daemon = Daemon::start(&["--max-rate", "1M"]);
+    random_file(&daemon.files.join("down.bin"), 2 << 20, 61);
+    let local = temp_dir("capped-local");
+    random_file(&local.join("up.bin"), 2 << 20, 62);
+    let down = temp_dir("capped-down");
+    let mut c = chatc_with(daemon.port, "capped", &down, &["--max-rate", "1024k"]);
+    for (command, done) in [
+        ("/get down.bin".to_string(), "*** down.bin: done:"),
+        (
+            format!("/put {}", local.join("up.bin").display()),
+            "*** up.bin: uploaded",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        c.line(&command);
+        c.out.expect_contains(done);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1850), "{command}: {took:?}");
+    }
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("down.bin"), &down.join("down.bin"));
+    assert_same_file(&local.join("up.bin"), &daemon.files.join("up.bin"));
+    fs::remove_dir_all(down).unwrap();
+    fs::remove_dir_all(local).unwrap();
 }

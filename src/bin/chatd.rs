@@ -109,6 +109,13 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "max-rate",
+        "most each download sends per second, bytes with an optional K, M or G suffix, \
+         e.g. 10M (default 0: no limit; uploads are paced by the client's --max-rate)",
+        "RATE",
+    );
+    opts.optopt(
+        "",
         "max-upload",
         "largest upload accepted, bytes (default 4294967296)",
         "BYTES",
@@ -209,6 +216,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             per_client,
             total: total_transfers,
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
+            max_rate: max_rate(matches)?,
             congestion: match matches.opt_str("cc") {
                 None => CongestionKind::default(),
                 Some(name) => CongestionKind::parse(&name).map_err(|e| format!("--cc: {e}"))?,
@@ -216,6 +224,17 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))
+}
+
+/// `--max-rate`: None when absent or 0.
+fn max_rate(matches: &getopts::Matches) -> Result<Option<u64>, String> {
+    match matches.opt_str("max-rate") {
+        None => Ok(None),
+        Some(text) => {
+            let rate = chatd::units::parse_bytes(&text).map_err(|e| format!("--max-rate: {e}"))?;
+            Ok(Some(rate).filter(|&r| r > 0))
+        }
+    }
 }
 
 fn init_logging(matches: &getopts::Matches) {

@@ -42,6 +42,8 @@ pub struct TransferLimits {
     pub max_upload: u64,
     /// Congestion controller of the downloads we send (uploads: the client's choice).
     pub congestion: CongestionKind,
+    /// Most a download sends per second, bytes on the wire (None: no cap).
+    pub max_rate: Option<u64>,
 }
 
 impl Default for TransferLimits {
@@ -51,6 +53,7 @@ impl Default for TransferLimits {
             total: 256,
             max_upload: 4 << 30,
             congestion: CongestionKind::default(),
+            max_rate: None,
         }
     }
 }
@@ -511,6 +514,7 @@ impl UdpService {
         let size = job.version.size;
         let mut config = Config::new(conn_id, job.offset, size);
         config.congestion = self.limits.congestion;
+        config.max_rate = self.limits.max_rate;
         config.handshake = Handshake::Expect(token);
         config.max_datagram = packet::max_datagram_for(job.peer_ip);
         let name = job.name;

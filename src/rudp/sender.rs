@@ -489,10 +489,23 @@ impl<S: ByteSource> Sender<S> {
             return None; // congestion-window limited; an ACK will reopen it
         }
         let size = len + DATA_HEADER_LEN as u64;
-        let rate = self.cc.pacing_rate(&self.rtt);
-        let quantum = self.cc.send_quantum();
+        let cc_rate = self.cc.pacing_rate(&self.rtt);
+        // The user's cap binds when it is below what the controller would pace at.
+        let capped = self
+            .cfg
+            .max_rate
+            .filter(|&cap| cc_rate.is_none_or(|r| cap < r));
+        let rate = capped.or(cc_rate);
+        // A controller's quantum is sized for its own rate; under the cap, the pacer's rule.
+        let quantum = self.cc.send_quantum().filter(|_| capped.is_none());
         if let Some(at) = self.pacer.earliest_send(now, rate, size, quantum) {
-            self.window_limited_since_ack = true;
+            if capped.is_some() {
+                // Held back by the user, not the network: app-limited, so the controller
+                // neither takes these rates for the path's nor grows a window it is not using.
+                self.rate.on_app_limited(self.bytes_in_flight);
+            } else {
+                self.window_limited_since_ack = true;
+            }
             self.pace_at = Some(at);
             return None;
         }

@@ -1080,3 +1080,51 @@ fn next_deadline_is_now_while_output_waits_so_a_work_limited_shell_comes_back() 
     while s.poll_transmit(t0, &mut buf).is_some() {}
     assert!(s.next_deadline().unwrap() > t0); // window full: wait for ACKs or the probe timer
 }
+
+#[test]
+fn a_rate_cap_holds_every_controller_to_it_and_below_it_the_path_rules() {
+    // 12.5 MB/s path (100 Mbit/s, 20 ms RTT): a 4 MB/s cap binds, a 50 MB/s cap does not.
+    let total = 8 << 20;
+    for kind in [
+        CongestionKind::NewReno,
+        CongestionKind::Cubic,
+        CongestionKind::Bbr,
+    ] {
+        let mut cfg = config(total, kind);
+        cfg.max_rate = Some(4_000_000);
+        let (out, sink) = transfer(&cfg, link(0.0), link(0.0), 7);
+        assert_byte_exact(&out, &sink, &cfg);
+        let took = out.all_delivered.unwrap().as_secs_f64();
+        // Headers count against the cap, so the payload rate is a little under it; the
+        // first burst and the handshake are the slack.
+        let payload_rate = total as f64 / took;
+        assert!(
+            payload_rate <= 4_000_000.0 && payload_rate > 3_600_000.0,
+            "{}: {payload_rate:.0} B/s",
+            kind.name()
+        );
+        let mut loose = config(total, kind);
+        loose.max_rate = Some(50_000_000);
+        let (fast, _) = transfer(&loose, link(0.0), link(0.0), 7);
+        let (free, _) = transfer(&config(total, kind), link(0.0), link(0.0), 7);
+        // Equal, or nearly: BBR's first pacing rate, before any RTT sample, is above it.
+        let (fast, free) = (fast.all_delivered.unwrap(), free.all_delivered.unwrap());
+        assert!(
+            fast.abs_diff(free) <= free / 100,
+            "{}: {fast:?} vs {free:?}",
+            kind.name()
+        );
+    }
+}
+
+#[test]
+fn a_zero_rate_cap_is_refused() {
+    let mut cfg = config(1000, CongestionKind::Cubic);
+    cfg.max_rate = Some(0);
+    let t0 = Instant::now();
+    let err = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).err();
+    assert_eq!(
+        err.map(|e| e.to_string()),
+        Some("a rate limit of 0 bytes/s".into())
+    );
+}

@@ -31,6 +31,10 @@ pub struct Config {
     pub max_datagram: usize,
     /// Congestion controller of the sender.
     pub congestion: CongestionKind,
+    /// Sender: the most it sends, in bytes per second on the wire (headers and
+    /// retransmissions included), whatever the controller allows; None: no cap. The user's
+    /// or operator's bandwidth limit, like curl's `--limit-rate`.
+    pub max_rate: Option<u64>,
     /// RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
     pub initial_rtt: Duration,
     /// RTO floor (RFC 6298 §2.4 says 1 s; 200 ms is common practice and our default).
@@ -66,6 +70,7 @@ impl Config {
             total,
             max_datagram: packet::DEFAULT_DATAGRAM,
             congestion: CongestionKind::default(),
+            max_rate: None,
             initial_rtt: Duration::from_millis(333),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(2),
@@ -92,6 +97,9 @@ impl Config {
         if self.total > packet::MAX_STREAM_OFFSET {
             return Err(ConfigError::TooLarge(self.total));
         }
+        if self.max_rate == Some(0) {
+            return Err(ConfigError::ZeroRate);
+        }
         Ok(())
     }
 
@@ -107,6 +115,7 @@ pub enum ConfigError {
     DatagramSize(usize),
     StartBeyondTotal { start: u64, total: u64 },
     TooLarge(u64),
+    ZeroRate,
 }
 
 impl fmt::Display for ConfigError {
@@ -122,6 +131,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "start offset {start} beyond total {total}")
             }
             ConfigError::TooLarge(t) => write!(f, "transfer size {t} beyond 2^48 bytes"),
+            ConfigError::ZeroRate => write!(f, "a rate limit of 0 bytes/s"),
         }
     }
 }

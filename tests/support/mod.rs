@@ -328,6 +328,8 @@ impl RawClient {
             match self.stream.read(&mut buf) {
                 Ok(0) => panic!("EOF while waiting for a frame"),
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                // A read with a timeout is not restarted after a signal (signal(7)).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => panic!("recv: {e}"),
             }
         }
@@ -368,6 +370,7 @@ impl RawClient {
                 Ok(0) => return None,
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => panic!("recv: {e}"),
             }
         }

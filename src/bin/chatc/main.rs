@@ -9,6 +9,7 @@ use chatd::client::command::{self, Command};
 use chatd::client::render;
 use chatd::rudp::CongestionKind;
 use chatd::sleep::Sleeper;
+use chatd::units;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
 use getopts::Options;
 use log::{LevelFilter, debug};
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
-use transfers::{OfferInfo, Transfers};
+use transfers::{OfferInfo, Transfers, UploadSettings};
 
 const SOCKET: Token = Token(0);
 const STDIN: Token = Token(1);
@@ -108,6 +109,13 @@ fn main() -> ExitCode {
         "congestion controller of uploads: newreno, cubic, bbr or bbr-plain (default bbr)",
         "NAME",
     );
+    opts.optopt(
+        "",
+        "max-rate",
+        "most each upload sends per second, bytes with an optional K, M or G suffix, e.g. \
+         10M (default 0: no limit; downloads are paced by the server's --max-rate)",
+        "RATE",
+    );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -148,6 +156,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let max_rate = match matches.opt_str("max-rate").map(|t| units::parse_bytes(&t)) {
+        None => None,
+        Some(Ok(rate)) => Some(rate).filter(|&r| r > 0),
+        Some(Err(e)) => {
+            eprintln!("chatc: --max-rate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let uploads = UploadSettings {
+        congestion,
+        max_rate,
+    };
     let level = match matches.opt_count("v") {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Debug,
@@ -164,7 +184,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match run(&host, port, nick, downloads, congestion) {
+    match run(&host, port, nick, downloads, uploads) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");
@@ -230,7 +250,7 @@ fn run(
     port: u16,
     nick: String,
     downloads_dir: std::path::PathBuf,
-    congestion: CongestionKind,
+    uploads: UploadSettings,
 ) -> io::Result<Exit> {
     let std_stream = match connect(host, port) {
         Ok(s) => s,
@@ -261,7 +281,7 @@ fn run(
         stdout: io::BufWriter::new(io::stdout()),
         tty: io::stdout().is_terminal(),
         progress_shown: false,
-        transfers: Transfers::new(downloads_dir, server_ip, congestion),
+        transfers: Transfers::new(downloads_dir, server_ip, uploads),
         quit_when_idle: None,
     };
     client.queue(&Frame::Hello {

@@ -229,12 +229,20 @@ pub struct OfferInfo {
     pub digest: [u8; DIGEST_LEN],
 }
 
+/// How this chatc sends its uploads (downloads are the server's to pace).
+#[derive(Debug, Clone, Copy)]
+pub struct UploadSettings {
+    /// Congestion controller (`--cc`).
+    pub congestion: CongestionKind,
+    /// Most an upload sends per second, bytes on the wire (`--max-rate`; None: no cap).
+    pub max_rate: Option<u64>,
+}
+
 /// Every transfer of this chatc.
 pub struct Transfers {
     dir: PathBuf,
     server_ip: IpAddr,
-    /// Congestion controller of our uploads (`--cc`).
-    congestion: CongestionKind,
+    uploads: UploadSettings,
     next_request: u32,
     next_id: u32,
     pending: HashMap<u32, Pending>,
@@ -246,11 +254,11 @@ pub struct Transfers {
 }
 
 impl Transfers {
-    pub fn new(dir: PathBuf, server_ip: IpAddr, congestion: CongestionKind) -> Transfers {
+    pub fn new(dir: PathBuf, server_ip: IpAddr, uploads: UploadSettings) -> Transfers {
         Transfers {
             dir,
             server_ip,
-            congestion,
+            uploads,
             next_request: 1,
             next_id: 1,
             pending: HashMap::new(),
@@ -402,7 +410,8 @@ impl Transfers {
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
         chatd::reactor::udp::set_socket_buffers(&socket);
         let mut config = Config::new(offer.conn_id, offer.start, offer.size);
-        config.congestion = self.congestion;
+        config.congestion = self.uploads.congestion;
+        config.max_rate = self.uploads.max_rate;
         config.handshake = Handshake::Send(offer.token);
         config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();
