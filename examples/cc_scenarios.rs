@@ -1,8 +1,10 @@
 //! The congestion-control scenario table of issue 8 (brief §5, S1–S18) in the simulator, for
 //! each controller in `CONTROLLERS`, plus the Mathis calibration of NewReno.
 //!
-//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]`
-//! (defaults: 5 seeds, scale 1.0 = the brief's run lengths; `--scale 0.25` for a quick look).
+//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]
+//! [--cc bbr,bbr-v1]` (defaults: 5 seeds, scale 1.0 = the brief's run lengths, the controllers
+//! of `CONTROLLERS`; `--scale 0.25` for a quick look; `--cc` also knows the simulator-only
+//! models, e.g. `bbr-v1`, S2's BBRv1 yardstick).
 //! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
 //! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
 
@@ -30,6 +32,13 @@ fn main() {
         factor: arg("--scale").unwrap_or(1.0),
     };
     let only: Option<String> = arg("--only");
+    let controllers: Vec<CongestionKind> = match arg::<String>("--cc") {
+        None => CONTROLLERS.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|n| CongestionKind::parse_with_models(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .collect(),
+    };
     let wanted = |id: &str| {
         only.as_ref()
             .is_none_or(|o| o.split(',').any(|w| w.eq_ignore_ascii_case(id)))
@@ -81,7 +90,7 @@ fn main() {
         if !wanted(case.id) {
             continue;
         }
-        for &kind in CONTROLLERS {
+        for &kind in &controllers {
             let started = Instant::now();
             let samples: Option<Vec<Sample>> = (1..=seeds).map(|s| case.run(kind, s)).collect();
             let Some(samples) = samples else {
