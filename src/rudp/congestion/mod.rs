@@ -9,13 +9,15 @@ mod background_loss;
 mod bbr;
 mod bbr_v1;
 mod cubic;
+mod loss_verdict;
 mod new_reno;
 mod windowed_filter;
 
-pub use background_loss::{BackgroundLoss, is_excess_loss};
+pub use background_loss::{BackgroundLoss, SendPhase, is_excess_loss};
 pub use bbr::{Bbr, BbrConfig, BbrState};
 pub use bbr_v1::{BbrV1, BbrV1Config, BbrV1Mode};
 pub use cubic::Cubic;
+pub use loss_verdict::{LossVerdict, ScoredRounds};
 pub use new_reno::NewReno;
 pub use windowed_filter::MaxFilter;
 
@@ -167,6 +169,12 @@ pub trait CongestionController {
         _lost_since_sent: u64,
     ) {
     }
+    /// The next verdict of the controller's loss classifier on a send round it scored (BBR's
+    /// background-loss estimate), oldest first, for harnesses that score the classifier
+    /// against the simulator's drop labels. Default: the controller classifies nothing.
+    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        None
+    }
 }
 
 /// The controller a sender owns: an enum rather than a box, so calls are static.
@@ -259,6 +267,9 @@ impl CongestionController for Controller {
     ) {
         self.inner()
             .on_packet_lost(now, bytes, sent, lost_since_sent)
+    }
+    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        self.inner().poll_loss_verdict()
     }
 }
 
