@@ -1,12 +1,19 @@
 //! The congestion-control scenario table of issue 8 (brief §5, S1–S18) in the simulator, for
 //! each controller in `CONTROLLERS`, plus the Mathis calibration of NewReno.
 //!
-//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]`
-//! (defaults: 5 seeds, scale 1.0 = the brief's run lengths; `--scale 0.25` for a quick look).
+//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]
+//! [--cc bbr,bbr-v1] [--matrix]` (defaults: 5 seeds, scale 1.0 = the brief's run lengths, the controllers
+//! of `CONTROLLERS`; `--scale 0.25` for a quick look; `--cc` also knows the simulator-only
+//! models, e.g. `bbr-v1`, S2's BBRv1 yardstick; `--matrix` adds, for controllers with a loss
+//! classifier, the confusion matrix of each row: bottleneck drops of the flow under test by
+//! the simulator's label against the classifier's verdict, summed over the seeds).
 //! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
 //! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
 
 use chatd::rudp::CongestionKind;
+use chatd::rudp::congestion::LossVerdict;
+use chatd::rudp::sim::DropCause;
+use chatd::rudp::sim::loss_matrix::LossMatrix;
 use chatd::rudp::sim::scenarios::{self, Sample, Scale, Verdict};
 use std::time::{Duration, Instant};
 
@@ -24,12 +31,46 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
     args.get(i + 1)?.parse().ok()
 }
 
+/// Markdown rows of `m`, one per drop label that occurred, prefixed by the table's row name.
+fn matrix_rows(row: &str, m: &LossMatrix) -> Vec<String> {
+    DropCause::ALL
+        .iter()
+        .filter(|&&c| m.drops(c) > 0)
+        .map(|&c| {
+            let counts: Vec<String> = LossVerdict::ALL
+                .iter()
+                .map(|&v| Some(v))
+                .chain([None])
+                .map(|v| m.count(c, v).to_string())
+                .collect();
+            let share = m
+                .congestion_share(c)
+                .map_or("–".to_string(), |s| format!("{:.1} %", s * 100.0));
+            format!(
+                "| {row} | {} | {} | {} | {share} |",
+                c.name(),
+                m.drops(c),
+                counts.join(" | ")
+            )
+        })
+        .collect()
+}
+
 fn main() {
     let seeds: u64 = arg("--seeds").unwrap_or(5);
     let scale = Scale {
         factor: arg("--scale").unwrap_or(1.0),
     };
     let only: Option<String> = arg("--only");
+    let with_matrix = std::env::args().any(|a| a == "--matrix");
+    let mut matrices: Vec<String> = Vec::new();
+    let controllers: Vec<CongestionKind> = match arg::<String>("--cc") {
+        None => CONTROLLERS.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|n| CongestionKind::parse_with_models(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .collect(),
+    };
     let wanted = |id: &str| {
         only.as_ref()
             .is_none_or(|o| o.split(',').any(|w| w.eq_ignore_ascii_case(id)))
@@ -81,7 +122,7 @@ fn main() {
         if !wanted(case.id) {
             continue;
         }
-        for &kind in CONTROLLERS {
+        for &kind in &controllers {
             let started = Instant::now();
             let samples: Option<Vec<Sample>> = (1..=seeds).map(|s| case.run(kind, s)).collect();
             let Some(samples) = samples else {
@@ -115,6 +156,13 @@ fn main() {
                 verdict,
                 case.note,
             );
+            if with_matrix && v.loss_matrix.scored() > 0 {
+                let row = format!("{} | {} | {}", case.id, case.label, kind.name());
+                matrices.extend(matrix_rows(&row, &v.loss_matrix));
+                if v.loss_matrix.missed_verdicts > 0 {
+                    eprintln!("{row}: {} verdicts missed", v.loss_matrix.missed_verdicts);
+                }
+            }
             eprintln!(
                 "{} {} {}: {:.1} s",
                 case.id,
@@ -122,6 +170,18 @@ fn main() {
                 kind.name(),
                 started.elapsed().as_secs_f64()
             );
+        }
+    }
+    if !matrices.is_empty() {
+        println!(
+            "\nLoss classifier: bottleneck drops of the flow under test by the simulator's label, against the verdict on the lost packet's send round (seeds summed; unscored: never declared lost, or its round not scored by the end); not background = scored and not learned as background / all drops\n"
+        );
+        println!(
+            "| # | scenario | controller | drop label | drops | background | queue | probe | startup excess | guard | unscored | not background |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in matrices {
+            println!("{row}");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! ([`DeliveryRate`]); the controller hears of each packet acknowledged or lost and gets one
 //! rate sample per ACK.
 
-use super::congestion::{AckSample, CongestionController, Controller};
+use super::congestion::{AckSample, CongestionController, Controller, ScoredRounds};
 use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
 use super::packet::{self, AckFrame, DATA_HEADER_LEN, Packet, ResetReason};
@@ -325,6 +325,12 @@ impl<S: ByteSource> Sender<S> {
     /// The next event for the owner, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next verdict of the controller's loss classifier (see
+    /// `CongestionController::poll_loss_verdict`), for harnesses; None for most controllers.
+    pub fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        self.cc.poll_loss_verdict()
     }
 
     /// Earliest instant at which `handle_timeout` has work; None once closed.

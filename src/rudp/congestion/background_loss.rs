@@ -17,6 +17,7 @@
 //! 1/(1 − p_bg) scale: at gain 1 we pace at bw/(1 − p_bg), above what a policer passes, so its
 //! drops would confirm any p_bg (`docs/PERFORMANCE.md`, S10).
 
+use super::loss_verdict::{LossVerdict, ScoredRounds, VerdictQueue};
 use std::time::Duration;
 
 /// Draft-ietf-ccwg-bbr's BBRLossThresh: 2 % of the data in flight may be lost before a probe
@@ -35,7 +36,7 @@ const TALLY_SLOTS: usize = 4;
 const GUARD_FREEZE_ROUNDS: u64 = 64;
 
 /// How the phase a packet was sent in relates to p_bg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SendPhase {
     /// Pacing gain below 1 (Drain, ProbeBW DOWN): counts for p_bg and for ℓ_low.
     Below,
@@ -74,6 +75,8 @@ pub struct QueueLimits {
 #[derive(Debug, Clone, Copy)]
 struct RoundTally {
     round: u64,
+    /// The oldest round pooled into this tally (`round` itself when none was).
+    first_round: u64,
     resolved: u64,
     lost: u64,
     /// Smallest and largest RTT among the round's acknowledged packets.
@@ -87,6 +90,7 @@ struct RoundTally {
 
 const EMPTY_TALLY: RoundTally = RoundTally {
     round: 0,
+    first_round: 0,
     resolved: 0,
     lost: 0,
     min_rtt: None,
@@ -134,6 +138,8 @@ pub struct BackgroundLoss {
     pool: [Option<RoundTally>; SendPhase::COUNT],
     /// Rounds scored into p_bg so far (for tests and stats).
     rounds_learned: u64,
+    /// The verdict on each scored round that lost packets, for harnesses (`poll_verdict`).
+    verdicts: VerdictQueue,
 }
 
 impl Default for BackgroundLoss {
@@ -156,6 +162,7 @@ impl BackgroundLoss {
             frozen_until: 0,
             pool: [None; SendPhase::COUNT],
             rounds_learned: 0,
+            verdicts: VerdictQueue::new(),
         }
     }
 
@@ -173,6 +180,11 @@ impl BackgroundLoss {
     /// Send rounds scored into p_bg so far.
     pub fn rounds_learned(&self) -> u64 {
         self.rounds_learned
+    }
+
+    /// The next verdict on a scored send round that lost packets, oldest first.
+    pub fn poll_verdict(&mut self) -> Option<ScoredRounds> {
+        self.verdicts.pop()
     }
 
     /// One packet sent in `round` during `phase` was resolved: `rtt` is Some for an
@@ -197,6 +209,7 @@ impl BackgroundLoss {
         if !t.in_use {
             *t = RoundTally {
                 round,
+                first_round: round,
                 in_use: true,
                 ..EMPTY_TALLY
             };
@@ -244,7 +257,7 @@ impl BackgroundLoss {
     fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64) {
         // Rounds too small to say anything (a BDP under 20 packets: 1 ms at 100 Mbit/s) are
         // pooled with the next ones of the same phase until together they are large enough.
-        let class = if t.any_above {
+        let phase = if t.any_above {
             SendPhase::Above
         } else if t.any_below {
             SendPhase::Below
@@ -252,10 +265,11 @@ impl BackgroundLoss {
             SendPhase::Startup
         } else {
             SendPhase::Neutral
-        }
-        .index();
+        };
+        let class = phase.index();
         let t = match self.pool[class].take() {
             Some(p) => RoundTally {
+                first_round: p.first_round,
                 resolved: p.resolved + t.resolved,
                 lost: p.lost + t.lost,
                 min_rtt: match (p.min_rtt, t.min_rtt) {
@@ -282,6 +296,7 @@ impl BackgroundLoss {
                 self.loss_above.add(loss);
                 self.check_guard(t.resolved, now_round);
             }
+            self.record_verdict(&t, phase, LossVerdict::Probe);
             log::trace!(target: "chatd::pbg", "score round={} kind=above n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned=0 pbg={:.4} low={:.4} up={:.4} hits={}", t.round, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
             return;
         }
@@ -305,7 +320,31 @@ impl BackgroundLoss {
             self.p_bg.value = self.p_bg.value.min(MAX_BACKGROUND_LOSS);
             self.rounds_learned += 1;
         }
+        let verdict = if learned {
+            LossVerdict::Background
+        } else if !unqueued {
+            LossVerdict::Queue
+        } else if rate_grew {
+            LossVerdict::StartupExcess
+        } else {
+            LossVerdict::Guard
+        };
+        self.record_verdict(&t, phase, verdict);
         log::trace!(target: "chatd::pbg", "score round={} kind={} n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned={} pbg={:.4} low={:.4} up={:.4} hits={}", t.round, if t.any_below {"below"} else {"neutral"}, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, learned as u8, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
+    }
+
+    /// Queues the verdict on a scored tally, if it lost anything.
+    fn record_verdict(&mut self, t: &RoundTally, phase: SendPhase, verdict: LossVerdict) {
+        if t.lost > 0 {
+            self.verdicts.push(ScoredRounds {
+                seq: 0,
+                phase,
+                first_round: t.first_round,
+                last_round: t.round,
+                lost: t.lost,
+                verdict,
+            });
+        }
     }
 
     /// Rate-independence guard (brief §4.2): when rounds sent faster lose clearly more than
@@ -537,6 +576,43 @@ mod tests {
         }
         assert_eq!(bg.rounds_learned(), 1);
         assert_eq!(bg.estimate(), 0.0);
+    }
+
+    #[test]
+    fn each_scored_round_that_lost_packets_gets_a_verdict() {
+        let mut bg = BackgroundLoss::new();
+        round(&mut bg, 1, SendPhase::Neutral, 100, 5, 20); // learned: background
+        round(&mut bg, 2, SendPhase::Neutral, 100, 5, 30); // 30 ms > 21 ms: a queue
+        round(&mut bg, 3, SendPhase::Above, 100, 5, 20); // a probe
+        round(&mut bg, 4, SendPhase::Neutral, 100, 0, 20); // lost nothing: no verdict
+        round(&mut bg, 5, SendPhase::Below, 10, 1, 20); // too small: pooled with 6
+        round(&mut bg, 6, SendPhase::Below, 10, 1, 20);
+        for r in 7..=10 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20); // displace 1..=6
+        }
+        let got: Vec<(u64, SendPhase, u64, u64, u64, LossVerdict)> =
+            std::iter::from_fn(|| bg.poll_verdict())
+                .map(|v| {
+                    (
+                        v.seq,
+                        v.phase,
+                        v.first_round,
+                        v.last_round,
+                        v.lost,
+                        v.verdict,
+                    )
+                })
+                .collect();
+        use LossVerdict::*;
+        assert_eq!(
+            got,
+            [
+                (0, SendPhase::Neutral, 1, 1, 5, Background),
+                (1, SendPhase::Neutral, 2, 2, 5, Queue),
+                (2, SendPhase::Above, 3, 3, 5, Probe),
+                (3, SendPhase::Below, 5, 6, 2, Background),
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! Not implemented: packet conservation in the first round of recovery (§5.6.4.4), idle
 //! restart (§5.4.1), persistent-congestion restart after an RTO.
 
+use super::ScoredRounds;
 use super::background_loss::{BackgroundLoss, LOSS_THRESH, QueueLimits, SendPhase, is_excess_loss};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot, RateSample};
@@ -333,6 +334,11 @@ impl Bbr {
 
     pub fn full_bw_reached(&self) -> bool {
         self.full_bw_reached
+    }
+
+    /// How the background-loss estimate counts a packet sent with phase tag `tag`.
+    pub fn send_phase(tag: u8) -> SendPhase {
+        BbrState::from_tag(tag).map_or(SendPhase::Above, |s| s.send_phase())
     }
 
     /// The background-loss estimate in use: 0 when the estimate is switched off.
@@ -1209,6 +1215,10 @@ impl CongestionController for Bbr {
 
     fn phase(&self) -> u8 {
         self.state as u8
+    }
+
+    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        self.background.poll_verdict()
     }
 }
 

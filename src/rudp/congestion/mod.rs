@@ -7,13 +7,17 @@
 
 mod background_loss;
 mod bbr;
+mod bbr_v1;
 mod cubic;
+mod loss_verdict;
 mod new_reno;
 mod windowed_filter;
 
-pub use background_loss::{BackgroundLoss, is_excess_loss};
+pub use background_loss::{BackgroundLoss, SendPhase, is_excess_loss};
 pub use bbr::{Bbr, BbrConfig, BbrState};
+pub use bbr_v1::{BbrV1, BbrV1Config, BbrV1Mode};
 pub use cubic::Cubic;
+pub use loss_verdict::{LossVerdict, ScoredRounds};
 pub use new_reno::NewReno;
 pub use windowed_filter::MaxFilter;
 
@@ -39,6 +43,9 @@ pub enum CongestionKind {
     Bbr,
     /// BBRv3 as the draft specifies it, without the background-loss estimate (for A/B runs).
     BbrPlain,
+    /// A BBRv1 model (`congestion/bbr_v1.rs`): a yardstick for the simulator harnesses, not
+    /// offered by `parse` (see [`CongestionKind::parse_with_models`]).
+    BbrV1,
 }
 
 impl CongestionKind {
@@ -51,6 +58,7 @@ impl CongestionKind {
             CongestionKind::Cubic => "CUBIC",
             CongestionKind::Bbr => "BBR",
             CongestionKind::BbrPlain => "BBR (plain v3)",
+            CongestionKind::BbrV1 => "BBRv1 model",
         }
     }
 
@@ -62,6 +70,19 @@ impl CongestionKind {
             "bbr" => Ok(CongestionKind::Bbr),
             "bbr-plain" => Ok(CongestionKind::BbrPlain),
             _ => Err(UnknownCongestionKind(name.to_string())),
+        }
+    }
+
+    /// Kinds only the simulator harnesses offer (yardsticks, not products), in the spelling
+    /// `parse_with_models` accepts.
+    pub const MODEL_NAMES: [&'static str; 1] = ["bbr-v1"];
+
+    /// Parses a harness's controller name: one of [`CongestionKind::NAMES`] or
+    /// [`CongestionKind::MODEL_NAMES`].
+    pub fn parse_with_models(name: &str) -> Result<CongestionKind, UnknownCongestionKind> {
+        match name.to_ascii_lowercase().as_str() {
+            "bbr-v1" => Ok(CongestionKind::BbrV1),
+            _ => CongestionKind::parse(name),
         }
     }
 }
@@ -148,6 +169,12 @@ pub trait CongestionController {
         _lost_since_sent: u64,
     ) {
     }
+    /// The next verdict of the controller's loss classifier on a send round it scored (BBR's
+    /// background-loss estimate), oldest first, for harnesses that score the classifier
+    /// against the simulator's drop labels. Default: the controller classifies nothing.
+    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        None
+    }
 }
 
 /// The controller a sender owns: an enum rather than a box, so calls are static.
@@ -156,6 +183,7 @@ pub enum Controller {
     NewReno(NewReno),
     Cubic(Cubic),
     Bbr(Box<Bbr>),
+    BbrV1(Box<BbrV1>),
 }
 
 impl Controller {
@@ -171,6 +199,9 @@ impl Controller {
                     ..BbrConfig::default()
                 },
             ))),
+            CongestionKind::BbrV1 => {
+                Controller::BbrV1(Box::new(BbrV1::new(mss, BbrV1Config::default())))
+            }
         }
     }
 
@@ -179,6 +210,7 @@ impl Controller {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
             Controller::Bbr(c) => &mut **c,
+            Controller::BbrV1(c) => &mut **c,
         }
     }
 
@@ -187,6 +219,7 @@ impl Controller {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
             Controller::Bbr(c) => &**c,
+            Controller::BbrV1(c) => &**c,
         }
     }
 }
@@ -234,6 +267,9 @@ impl CongestionController for Controller {
     ) {
         self.inner()
             .on_packet_lost(now, bytes, sent, lost_since_sent)
+    }
+    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+        self.inner().poll_loss_verdict()
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! It leaves the network to [`SimLink`] and the verdicts to [`super::scenarios`].
 
+use super::loss_matrix::{LossLedger, LossMatrix};
 use super::{DropCause, LinkConfig, LinkStats, SimLink};
 use crate::rudp::congestion::CongestionKind;
 use crate::rudp::receiver::Receiver;
@@ -130,6 +131,8 @@ pub struct FlowOutcome {
     pub forward: LinkStats,
     /// Its ACK path: every drop there is an ACK-path drop.
     pub ack_path: LinkStats,
+    /// Its bottleneck drops by cause against its controller's verdicts on them.
+    pub loss_matrix: LossMatrix,
 }
 
 impl FlowOutcome {
@@ -293,6 +296,13 @@ impl Fnv {
     }
 }
 
+/// Hands the verdicts `sender`'s controller gave since the last call to `ledger`.
+fn take_verdicts(sender: &mut Sender<GeneratorSource>, ledger: &mut LossLedger) {
+    while let Some(v) = sender.poll_loss_verdict() {
+        ledger.on_verdict(v);
+    }
+}
+
 /// Jain's fairness index of `xs`: (Σx)² / (n·Σx²), 1 when all are equal, 1/n when one takes
 /// everything. Empty or all-zero input: 1 (nobody is treated worse than anybody else).
 pub fn jain_index(xs: &[f64]) -> f64 {
@@ -372,8 +382,10 @@ pub fn run_flows(
             receiver_stats: Stats::default(),
             forward: LinkStats::default(),
             ack_path: LinkStats::default(),
+            loss_matrix: LossMatrix::default(),
         })
         .collect();
+    let mut ledgers: Vec<LossLedger> = flows.iter().map(|_| LossLedger::default()).collect();
     let mut busy = Vec::new();
     let mut buf = vec![0u8; crate::rudp::packet::MAX_DATAGRAM];
     let end = start + length.duration;
@@ -404,17 +416,23 @@ pub fn run_flows(
         }
         for (i, p) in pairs.iter_mut().enumerate() {
             let Some(p) = p else { continue };
+            let ledger = &mut ledgers[i];
             while let Some(d) = acks[i].recv(now) {
                 p.sender.handle_datagram(now, &d);
+                take_verdicts(&mut p.sender, ledger);
             }
             if p.sender.next_deadline().is_some_and(|t| t <= now) {
                 p.sender.handle_timeout(now);
+                take_verdicts(&mut p.sender, ledger);
             }
             if p.receiver.next_deadline().is_some_and(|t| t <= now) {
                 p.receiver.handle_timeout(now);
             }
             while let Some(n) = p.sender.poll_transmit(now, &mut buf) {
                 bottleneck.send_flow(now, i, &buf[..n]);
+                if let Some(sent) = p.sender.sent_packets().last() {
+                    ledger.on_sent(sent.pn, &sent.sent);
+                }
             }
             while let Some(n) = p.receiver.poll_transmit(now, &mut buf) {
                 acks[i].send(now, &buf[..n]);
@@ -470,6 +488,18 @@ pub fn run_flows(
             None => break,
         }
     }
+    let since = |t: Instant| t.saturating_duration_since(start);
+    let drops: Vec<RunDrop> = bottleneck
+        .drop_log()
+        .iter()
+        .map(|r| RunDrop {
+            at: since(r.at),
+            flow: r.flow,
+            index: r.index,
+            data_pn: r.data_pn,
+            cause: r.cause,
+        })
+        .collect();
     for (i, o) in outcomes.iter_mut().enumerate() {
         if let Some(p) = &pairs[i] {
             o.sender_stats = p.sender.stats();
@@ -477,24 +507,14 @@ pub fn run_flows(
         }
         o.forward = bottleneck.flow_stats(i);
         o.ack_path = acks[i].stats();
+        o.loss_matrix = ledgers[i].matrix(drops.iter().filter(|d| d.flow == i));
     }
-    let since = |t: Instant| t.saturating_duration_since(start);
     FlowsOutcome {
         window: length.window,
         flows: outcomes,
         bottleneck: bottleneck.stats(),
         busy,
-        drops: bottleneck
-            .drop_log()
-            .iter()
-            .map(|r| RunDrop {
-                at: since(r.at),
-                flow: r.flow,
-                index: r.index,
-                data_pn: r.data_pn,
-                cause: r.cause,
-            })
-            .collect(),
+        drops,
         queue_delays: bottleneck
             .queue_log()
             .iter()

@@ -9,6 +9,7 @@
 //! next deadline, bottleneck departure or arrival. Every drop carries a [`DropCause`].
 
 pub mod flows;
+pub mod loss_matrix;
 pub mod scenarios;
 
 use super::receiver::Receiver;
