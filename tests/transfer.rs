@@ -634,6 +634,49 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
 }
 
 #[test]
+fn a_slow_offer_gets_a_still_waiting_line_instead_of_silence() {
+    // The test plays a server that takes its time to offer (as chatd does while it hashes a
+    // large file the first time), then refuses.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go_on, wait) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut chatc = RawClient::from_stream(stream);
+        chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
+        chatc.send(&Frame::Welcome {
+            version: 1,
+            nick: "getter",
+            users: 1,
+        });
+        let request = chatc.recv_map(|f| match f {
+            Frame::Get { request, .. } => Some(*request),
+            _ => None,
+        });
+        wait.recv_timeout(Duration::from_secs(20)).unwrap();
+        chatc.send(&Frame::Refused {
+            request,
+            code: chatd::wire::ErrorCode::NoSuchFile,
+            text: "gone meanwhile",
+        });
+        chatc.recv_map(|f| matches!(f, Frame::Quit { .. }).then_some(()));
+    });
+    let down = temp_dir("slow-offer");
+    let mut c = chatc_with(port, "getter", &down, &[]);
+    let started = std::time::Instant::now();
+    c.line("/get big.iso");
+    c.out.expect_contains("*** big.iso: asked the server");
+    c.out
+        .expect_contains("*** big.iso: still waiting for the server");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    go_on.send(()).unwrap();
+    c.out.expect_contains("gone meanwhile");
+    c.finish();
+    server.join().unwrap();
+    fs::remove_dir_all(down).unwrap();
+}
+
+#[test]
 fn a_client_udp_port_that_vanishes_ends_its_transfer_and_frees_it() {
     let daemon = Daemon::start(&[]);
     random_file(&daemon.files.join("big.bin"), 64 << 20, 11);

@@ -656,7 +656,10 @@ impl Client {
                 }
             }
             Command::Get { name, local } => {
-                match self.transfers.request_get(&name, local.as_deref()) {
+                match self
+                    .transfers
+                    .request_get(Instant::now(), &name, local.as_deref())
+                {
                     Ok((request, offset)) => {
                         // Said at once: the offer can take a moment (the server hashes a
                         // large file before offering it).

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 pub const FIRST_TRANSFER_TOKEN: usize = 16;
 /// Largest datagram accepted.
 const RECV_BUF_LEN: usize = 65_536;
+/// A GET unanswered this long gets a line saying chatc still waits: the server hashes a file
+/// before offering it the first time, seconds for gigabytes, and silence looks like a hang.
+const STILL_WAITING_AFTER: Duration = Duration::from_secs(2);
 /// How often progress is shown.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// ICMP port-unreachable reports, with nothing heard from the server, that end a transfer.
@@ -35,9 +38,17 @@ const VERDICT_WAIT: Duration = Duration::from_secs(3);
 
 /// A GET or PUT sent, waiting for the server's OFFER or REFUSED.
 enum Pending {
-    // Boxed: a part file carries its BLAKE3 state (about 2 KiB).
-    Get { name: String, part: Box<PartFile> },
-    Put { name: String, source: FileSource },
+    // Boxed: a part file carries its BLAKE3 state (about 2 KiB). `waiting` is when the GET
+    // went out, until chatc has said it is still waiting (then None).
+    Get {
+        name: String,
+        part: Box<PartFile>,
+        waiting: Option<Instant>,
+    },
+    Put {
+        name: String,
+        source: FileSource,
+    },
 }
 
 impl Pending {
@@ -288,7 +299,12 @@ impl Transfers {
 
     /// Prepares `/get NAME [LOCAL]`: returns the request number and resume offset to put in
     /// a GET, or a reason to refuse locally.
-    pub fn request_get(&mut self, name: &str, local: Option<&str>) -> Result<(u32, u64), String> {
+    pub fn request_get(
+        &mut self,
+        now: Instant,
+        name: &str,
+        local: Option<&str>,
+    ) -> Result<(u32, u64), String> {
         let local = local.unwrap_or(name);
         name::validate(local).map_err(|e| format!("cannot save as {local:?}: {e}"))?;
         let target = self.dir.join(local);
@@ -309,7 +325,15 @@ impl Transfers {
         let request = self.next_request();
         let name = name.to_string();
         let part = Box::new(part);
-        self.pending.insert(request, Pending::Get { name, part });
+        let waiting = Some(now);
+        self.pending.insert(
+            request,
+            Pending::Get {
+                name,
+                part,
+                waiting,
+            },
+        );
         Ok((request, offset))
     }
 
@@ -513,12 +537,35 @@ impl Transfers {
             (true, Some(t)) => Some(t + PROGRESS_EVERY),
             _ => None,
         };
-        machines.chain(verdicts).chain(progress).min()
+        let still_waiting = self.pending.values().filter_map(|p| match p {
+            Pending::Get {
+                waiting: Some(since),
+                ..
+            } => Some(*since + STILL_WAITING_AFTER),
+            _ => None,
+        });
+        machines
+            .chain(verdicts)
+            .chain(progress)
+            .chain(still_waiting)
+            .min()
     }
 
     /// Takes in what the machines reported and prints each transfer's final line once both
     /// its end and the server's word (or the wait for it) are in. Appends lines to print.
     pub fn collect(&mut self, now: Instant, lines: &mut Vec<String>) {
+        for pending in self.pending.values_mut() {
+            if let Pending::Get { name, waiting, .. } = pending
+                && waiting.is_some_and(|since| now >= since + STILL_WAITING_AFTER)
+            {
+                *waiting = None;
+                let name = render::escape(name);
+                lines.push(format!(
+                    "*** {name}: still waiting for the server (it reads a large file through \
+                     once to hash it before sending it)"
+                ));
+            }
+        }
         let mut done = Vec::new();
         for (&token, active) in &mut self.active {
             if active.ended.is_none()
