@@ -3,6 +3,7 @@
 //! main loop, which owns the socket in a mio poll. Lines are sent in order; at end of input
 //! chatc sends QUIT and waits for the server to close, so everything it sent was processed.
 
+mod put_hasher;
 mod transfers;
 
 use chatd::client::command::{self, Command};
@@ -281,7 +282,7 @@ fn run(
         stdout: io::BufWriter::new(io::stdout()),
         tty: io::stdout().is_terminal(),
         progress_shown: false,
-        transfers: Transfers::new(downloads_dir, server_ip, uploads),
+        transfers: Transfers::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
         quit_when_idle: None,
     };
     client.queue(&Frame::Hello {
@@ -386,6 +387,7 @@ impl Client {
             return Ok(Some(exit));
         }
         self.take_lines();
+        self.send_puts();
         let now = Instant::now();
         self.report_transfers(now);
         if self.phase == Phase::Chatting
@@ -710,19 +712,29 @@ impl Client {
         }
     }
 
-    /// `/put PATH`: announces the file's name, size and digest; the server answers with an
-    /// offer or a refusal.
+    /// `/put PATH`: queues the file to be hashed; [`Client::send_puts`] announces it.
     fn put(&mut self, path: &str) {
-        match self.transfers.request_put(path) {
-            Ok((request, name, size, digest)) => self.queue(&Frame::Put {
-                request,
-                name: &name,
-                size,
-                digest: digest.0,
-            }),
-            Err(why) => {
-                let _ = self.stdout.flush();
-                eprintln!("chatc: {why}");
+        if let Err(why) = self.transfers.request_put(path) {
+            let _ = self.stdout.flush();
+            eprintln!("chatc: {why}");
+        }
+    }
+
+    /// Announces each hashed `/put` file's name, size and digest; the server answers with an
+    /// offer or a refusal.
+    fn send_puts(&mut self) {
+        for hashed in self.transfers.hashed_puts() {
+            match hashed {
+                Ok((request, name, size, digest)) => self.queue(&Frame::Put {
+                    request,
+                    name: &name,
+                    size,
+                    digest: digest.0,
+                }),
+                Err(why) => {
+                    let _ = self.stdout.flush();
+                    eprintln!("chatc: {why}");
+                }
             }
         }
     }

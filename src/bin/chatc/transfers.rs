@@ -6,7 +6,7 @@
 
 use chatd::client::render;
 use chatd::files::FileSource;
-use chatd::files::digest::{Digest, Hasher};
+use chatd::files::digest::Digest;
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
 use chatd::rudp::{
@@ -14,12 +14,15 @@ use chatd::rudp::{
 };
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry, Token, Waker};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::put_hasher::{Hashed, PutHasher};
 
 /// First mio token used for transfer sockets.
 pub const FIRST_TRANSFER_TOKEN: usize = 16;
@@ -254,6 +257,10 @@ pub struct Transfers {
     dir: PathBuf,
     server_ip: IpAddr,
     uploads: UploadSettings,
+    /// Wakes the loop when a `/put` file is hashed.
+    waker: Arc<Waker>,
+    /// Started at the first `/put`.
+    put_hasher: Option<PutHasher>,
     next_request: u32,
     next_id: u32,
     pending: HashMap<u32, Pending>,
@@ -265,11 +272,18 @@ pub struct Transfers {
 }
 
 impl Transfers {
-    pub fn new(dir: PathBuf, server_ip: IpAddr, uploads: UploadSettings) -> Transfers {
+    pub fn new(
+        dir: PathBuf,
+        server_ip: IpAddr,
+        uploads: UploadSettings,
+        waker: Arc<Waker>,
+    ) -> Transfers {
         Transfers {
             dir,
             server_ip,
             uploads,
+            waker,
+            put_hasher: None,
             next_request: 1,
             next_id: 1,
             pending: HashMap::new(),
@@ -337,35 +351,54 @@ impl Transfers {
         Ok((request, offset))
     }
 
-    /// Prepares `/put PATH`: hashes the file (reading it in chunks) and returns what a PUT
-    /// carries (request, name, size, digest), or a reason to refuse locally.
-    pub fn request_put(&mut self, path: &str) -> Result<(u32, String, u64, Digest), String> {
+    /// Prepares `/put PATH`: opens the file and queues it to be hashed off the loop; the PUT
+    /// goes out once [`Transfers::hashed_puts`] has its digest. Refuses locally what cannot be
+    /// sent.
+    pub fn request_put(&mut self, path: &str) -> Result<(), String> {
         let file_name = std::path::Path::new(path)
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("{path}: not a file name"))?
             .to_string();
         name::validate(&file_name).map_err(|e| format!("{path}: {e}"))?;
-        let mut source =
+        let source =
             FileSource::open(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
-        let size = source.size();
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0;
-        while offset < size {
-            let n = source
-                .read_at(offset, &mut buf)
-                .map_err(|e| format!("cannot read {path}: {e}"))?;
-            if n == 0 {
-                return Err(format!("{path} shrank while being read"));
-            }
-            hasher.update(&buf[..n]);
-            offset += n as u64;
+        if self.put_hasher.is_none() {
+            let started = PutHasher::start(Arc::clone(&self.waker))
+                .map_err(|e| format!("cannot start hashing {path}: {e}"))?;
+            self.put_hasher = Some(started);
         }
         let request = self.next_request();
-        let name = file_name.clone();
+        if let Some(hasher) = &self.put_hasher {
+            hasher.queue(request, path.into(), source.size())?;
+        }
+        let name = file_name;
         self.pending.insert(request, Pending::Put { name, source });
-        Ok((request, file_name, size, hasher.finish()))
+        Ok(())
+    }
+
+    /// PUTs whose files are hashed: (request, name, size, digest) to send, or a line saying
+    /// why a file could not be read (its request is then forgotten).
+    pub fn hashed_puts(&mut self) -> Vec<Result<(u32, String, u64, Digest), String>> {
+        let Some(hasher) = &self.put_hasher else {
+            return Vec::new();
+        };
+        let mut ready = Vec::new();
+        for Hashed { request, digest } in hasher.finished() {
+            let Some(Pending::Put { name, source }) = self.pending.get(&request) else {
+                continue;
+            };
+            match digest {
+                Ok(digest) => ready.push(Ok((request, name.clone(), source.size(), digest))),
+                Err(why) => {
+                    // As when the file cannot be opened: said, and not counted as a failed
+                    // transfer (none started).
+                    self.pending.remove(&request);
+                    ready.push(Err(why));
+                }
+            }
+        }
+        ready
     }
 
     /// The server refused GET or PUT `request`: says why and forgets it.
