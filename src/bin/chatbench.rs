@@ -13,7 +13,6 @@ use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
 use getopts::Options;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, Socket, Type};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -715,15 +714,20 @@ impl Worker {
 /// A client socket bound to one of the 127.0.0.x source addresses, connected (blocking, which
 /// on loopback completes in the kernel's handshake without waiting for accept), HELLO written.
 fn connect(config: &Config, index: usize) -> io::Result<Client> {
-    let socket = Socket::new(Domain::for_address(config.server), Type::STREAM, None)?;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+    let family = match config.server {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     if let IpAddr::V4(v4) = config.server.ip()
         && v4.is_loopback()
     {
         let source = Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources)) as u8);
-        socket.bind(&SocketAddr::new(IpAddr::V4(source), 0).into())?;
+        rustix::net::bind(&socket, &SocketAddr::new(IpAddr::V4(source), 0))?;
     }
-    socket.connect(&config.server.into())?;
-    socket.set_tcp_nodelay(true)?;
+    rustix::net::connect(&socket, &config.server)?;
+    sockopt::set_tcp_nodelay(&socket, true)?;
     let mut output = Vec::new();
     Frame::Hello {
         version: PROTOCOL_VERSION,

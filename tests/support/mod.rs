@@ -281,14 +281,18 @@ impl RawClient {
     /// Connects to chatd on 127.0.0.1 from the loopback address `source` (any of
     /// 127.0.0.0/8), so a test can be several hosts as the per-address limit counts them.
     pub fn connect_from(port: u16, source: &str) -> RawClient {
-        use socket2::{Domain, Socket, Type};
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
         let source: std::net::IpAddr = source.parse().expect("source address");
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-        socket
-            .bind(&std::net::SocketAddr::new(source, 0).into())
-            .expect("bind source");
+        let socket = rustix::net::socket_with(
+            AddressFamily::INET,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        rustix::net::bind(&socket, &std::net::SocketAddr::new(source, 0)).expect("bind source");
         let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        socket.connect(&server.into()).expect("connect");
+        rustix::net::connect(&socket, &server).expect("connect");
         let stream: TcpStream = socket.into();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_nodelay(true).unwrap();
