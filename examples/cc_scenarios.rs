@@ -1,8 +1,10 @@
 //! The congestion-control scenario table of issue 8 (brief §5, S1–S18) in the simulator, for
 //! each controller in `CONTROLLERS`, plus the Mathis calibration of NewReno.
 //!
-//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]`
-//! (defaults: 5 seeds, scale 1.0 = the brief's run lengths; `--scale 0.25` for a quick look).
+//! `cargo run --release --example cc_scenarios [--seeds N] [--scale F] [--only S7,S11]
+//! [--cc bbr,cubic]` (defaults: 5 seeds, scale 1.0 = the brief's run lengths, every controller
+//! in `CONTROLLERS`; `--scale 0.25` for a quick look). A case judged against another
+//! controller (S9 against plain v3) runs that one too, printed or not.
 //! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
 //! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
 
@@ -30,6 +32,13 @@ fn main() {
         factor: arg("--scale").unwrap_or(1.0),
     };
     let only: Option<String> = arg("--only");
+    let controllers: Vec<CongestionKind> = match arg::<String>("--cc") {
+        Some(names) => names
+            .split(',')
+            .map(|n| CongestionKind::parse(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .collect(),
+        None => CONTROLLERS.to_vec(),
+    };
     let wanted = |id: &str| {
         only.as_ref()
             .is_none_or(|o| o.split(',').any(|w| w.eq_ignore_ascii_case(id)))
@@ -81,10 +90,28 @@ fn main() {
         if !wanted(case.id) {
             continue;
         }
-        for &kind in CONTROLLERS {
+        // Runs per controller, kept so that a case judged against another controller (S9
+        // against plain v3) reuses that controller's runs of the same seeds.
+        let mut runs: Vec<(CongestionKind, Option<Vec<Sample>>)> = Vec::new();
+        let mut run_once = |kind: CongestionKind| -> Option<Vec<Sample>> {
+            if let Some((_, samples)) = runs.iter().find(|(k, _)| *k == kind) {
+                return samples.clone();
+            }
             let started = Instant::now();
             let samples: Option<Vec<Sample>> = (1..=seeds).map(|s| case.run(kind, s)).collect();
-            let Some(samples) = samples else {
+            eprintln!(
+                "{} {} {}: {:.1} s",
+                case.id,
+                case.label,
+                kind.name(),
+                started.elapsed().as_secs_f64()
+            );
+            runs.push((kind, samples.clone()));
+            samples
+        };
+        let reference = case.reference.and_then(|r| run_once(r.kind));
+        for &kind in controllers.iter() {
+            let Some(mut samples) = run_once(kind) else {
                 println!(
                     "| {} | {} | {} | – | – | – | – | – | n/a | {} |",
                     case.id,
@@ -94,6 +121,9 @@ fn main() {
                 );
                 continue;
             };
+            if let Some(reference) = &reference {
+                case.judge_against(&mut samples, reference);
+            }
             let v = Verdict::of(&case, &samples);
             let verdict = match v.pass {
                 Some(true) => "pass".to_string(),
@@ -114,13 +144,6 @@ fn main() {
                     .map_or("–".to_string(), |s| format!("{s:.2}")),
                 verdict,
                 case.note,
-            );
-            eprintln!(
-                "{} {} {}: {:.1} s",
-                case.id,
-                case.label,
-                kind.name(),
-                started.elapsed().as_secs_f64()
             );
         }
     }
