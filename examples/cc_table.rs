@@ -1,7 +1,8 @@
 //! Congestion-control scenario table (design brief loss-tolerant-cc.md §5) for NewReno, CUBIC,
 //! BBR (with the background-loss estimate) and plain BBRv3, on identical seeds.
 //! Run: `cargo run --release --example cc_table` (add `quick` for one seed and fewer rows, or
-//! a scenario name such as `S2` to run only that group). Prints Markdown tables: median of the
+//! a scenario name such as `S2` to run only that group; `--cc bbr,bbr-plain` for some of the
+//! controllers). Prints Markdown tables: median of the
 //! seeds, and the worst seed for goodput.
 
 use chatd::rudp::CongestionKind;
@@ -84,6 +85,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "quick");
     let only: Option<&String> = args.iter().find(|a| a.starts_with('S'));
+    let kinds: Vec<CongestionKind> = match args.iter().position(|a| a == "--cc") {
+        Some(i) => args
+            .get(i + 1)
+            .expect("--cc needs a list of names")
+            .split(',')
+            .map(|n| CongestionKind::parse(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .collect(),
+        None => KINDS.to_vec(),
+    };
     let seeds: &[u64] = if quick { &[1] } else { &[1, 2, 3, 4, 5] };
     println!(
         "| scenario | controller | goodput % of C_pl(1-p) (median / worst) | without the tail (median / worst) | util % | retrans % | queue delay mean / p95 ms | RTOs | finished |"
@@ -93,7 +103,7 @@ fn main() {
         if only.is_some_and(|o| !row.name.starts_with(o.as_str())) {
             continue;
         }
-        for kind in KINDS {
+        for &kind in &kinds {
             let runs: Vec<Measured> = seeds
                 .iter()
                 .map(|&seed| {
