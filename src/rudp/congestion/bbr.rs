@@ -33,8 +33,9 @@ const UP_PACING_GAIN: f64 = 1.25;
 const UP_CWND_GAIN: f64 = 2.25;
 /// §5.3.4.3: ProbeRTT keeps half a BDP in flight.
 const PROBE_RTT_CWND_GAIN: f64 = 0.5;
-/// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on).
-const STANDING_QUEUE_CWND_GAIN: f64 = 1.25;
+/// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on): one
+/// BDP fills the pipe, so whatever sits in the queue above it is not ours to keep.
+const STANDING_QUEUE_CWND_GAIN: f64 = 1.0;
 /// §2.8: multiplicative cut of the short-term bounds per lossy round.
 const BETA: f64 = 0.7;
 /// §2.8: share of inflight_hi left free in CRUISE for other flows.
@@ -1041,9 +1042,10 @@ impl Bbr {
             // queue is ours, and a loss-based flow sharing it slows with the RTT: hold what
             // we keep in flight to STANDING_QUEUE_CWND_GAIN BDPs until the queue is gone,
             // plus p_bg of a BDP: lost packets count as in flight until detected, about one
-            // more round trip.
+            // more round trip; plus extra_acked, as in the cwnd itself: with ACKs lost or
+            // bunched, one BDP alone would leave the pipe idle between them.
             let gain = STANDING_QUEUE_CWND_GAIN + self.background_loss();
-            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain)));
+            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain) + extra_acked));
         }
         cap = cap.max(self.min_pipe_cwnd());
         self.cwnd = self.cwnd.min(cap);

@@ -432,17 +432,19 @@ fn spurious_loss_restores_the_bounds_of_before_the_episode() {
 }
 
 #[test]
-fn a_standing_queue_holds_cwnd_to_a_quarter_bdp_above_the_bdp_with_p_bg_on() {
+fn a_standing_queue_holds_cwnd_to_one_bdp_with_p_bg_on() {
     // 10 MB/s × 100 ms, no loss (p_bg = 0): unqueued CRUISE keeps cwnd_gain 2, 2 MB.
     let mut p = cruising(BbrConfig::default());
     p.round(BW, BDP);
     assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
     // Rounds whose every RTT is 120 ms (limit: 100 ms + 5 % + 2 packet times = 105.2 ms):
-    // a standing queue; cwnd is held to 1.25 BDP = 1.25 MB.
+    // a standing queue; cwnd is held to 1 BDP = 1 MB plus extra_acked (these ACKs come in
+    // tens of packets, a little above the rate at times: 15 kB).
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
-    assert_eq!(p.bbr.window(), BDP * 5 / 4);
+    let cwnd = p.bbr.window();
+    assert!((BDP..=BDP * 51 / 50).contains(&cwnd), "cwnd {cwnd}");
     // The queue gone, the bound goes with it.
     p.round(BW, BDP);
     p.round(BW, BDP);
