@@ -181,6 +181,9 @@ pub struct Bbr {
     probe_rtt_min_delay: Option<Duration>,
     probe_rtt_min_stamp: Option<Instant>,
     probe_rtt_expired: bool,
+    /// min_rtt rose when its window expired and no ProbeRTT has confirmed it since: until
+    /// one does, samples near it must not put ProbeRTT off (they may sit on our own queue).
+    min_rtt_unconfirmed: bool,
     extra_acked_filter: MaxFilter,
     extra_acked_interval_start: Option<Instant>,
     extra_acked_delivered: u64,
@@ -256,6 +259,7 @@ impl Bbr {
             probe_rtt_min_delay: None,
             probe_rtt_min_stamp: None,
             probe_rtt_expired: false,
+            min_rtt_unconfirmed: false,
             extra_acked_filter: MaxFilter::new(EXTRA_ACKED_FILTER_ROUNDS),
             extra_acked_interval_start: None,
             extra_acked_delivered: 0,
@@ -932,6 +936,7 @@ impl Bbr {
             self.probe_rtt_min_stamp = Some(now);
         } else if self.cfg.min_rtt_margin_refresh
             && self.state != BbrState::ProbeRtt
+            && !self.min_rtt_unconfirmed
             && rtt <= self.rtt_limit()
         {
             // A sample at the floor within the margin: the path shows no queue, so there is
@@ -944,6 +949,9 @@ impl Bbr {
         if let Some(d) = self.probe_rtt_min_delay
             && (self.min_rtt.is_none_or(|m| d < m) || min_rtt_expired)
         {
+            if self.min_rtt.is_some_and(|m| d > m) {
+                self.min_rtt_unconfirmed = true;
+            }
             self.min_rtt = Some(d);
             self.min_rtt_stamp = self.probe_rtt_min_stamp;
         }
@@ -978,6 +986,7 @@ impl Bbr {
                 }
                 if self.probe_rtt_round_done && now > done {
                     self.probe_rtt_min_stamp = Some(now);
+                    self.min_rtt_unconfirmed = false;
                     self.restore_cwnd();
                     self.exit_probe_rtt(now);
                 }

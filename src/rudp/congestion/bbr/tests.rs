@@ -373,6 +373,52 @@ fn samples_within_the_margin_keep_probe_rtt_away_when_enabled() {
 }
 
 #[test]
+fn a_min_rtt_that_rose_on_expiry_needs_a_probe_rtt_before_the_margin_counts() {
+    // In flight as the state allows: ProbeRTT ends only once it is down to half a BDP.
+    let round = |p: &mut Path, rtt: Duration| {
+        let in_flight = if p.bbr.state() == BbrState::ProbeRtt {
+            BDP / 2
+        } else {
+            BDP * 9 / 10
+        };
+        p.round_with(BW, rtt, in_flight, 0);
+    };
+    // 11 s at the floor: the margin keeps ProbeRTT away and renews min_rtt at 10 s.
+    let mut p = cruising(BbrConfig::default());
+    while p.now - p.start < Duration::from_secs(11) {
+        round(&mut p, RTT + Duration::from_millis(1));
+        assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    }
+    // Then a queue of 50 ms that no ProbeRTT drains (another flow's, or a longer path):
+    // ProbeRTT comes after 5 s and finds 150 ms; min_rtt's window expires later, and
+    // min_rtt rises to 150 ms.
+    let queued = RTT + Duration::from_millis(50);
+    let mut rounds = 0;
+    while p.bbr.min_rtt() != Some(queued) {
+        round(&mut p, queued);
+        rounds += 1;
+        assert!(rounds < 100, "min_rtt still {:?}", p.bbr.min_rtt());
+    }
+    assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    // Samples at the new floor are within its margin, yet they do not keep ProbeRTT away:
+    // the floor may sit on our own queue, and only ProbeRTT can tell.
+    let mut probed = false;
+    for _ in 0..40 {
+        round(&mut p, queued);
+        probed |= p.bbr.state() == BbrState::ProbeRtt;
+    }
+    assert!(probed, "no ProbeRTT within 6 s of the risen min_rtt");
+    // That ProbeRTT found the same floor: from then on the margin keeps ProbeRTT away.
+    while p.bbr.state() == BbrState::ProbeRtt {
+        round(&mut p, queued);
+    }
+    for _ in 0..60 {
+        round(&mut p, queued);
+        assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    }
+}
+
+#[test]
 fn startup_high_loss_ends_startup_in_plain_v3() {
     let mut p = Path::new(plain());
     p.round(BW / 8, 3 * BDP);
