@@ -1050,10 +1050,13 @@ impl Bbr {
             // luck, and the loss test (rightly) calls the queue's few drops background. The
             // queue is ours, and a loss-based flow sharing it slows with the RTT: hold what
             // we keep in flight to STANDING_QUEUE_CWND_GAIN BDPs until the queue is gone,
-            // plus p_bg of a BDP: lost packets count as in flight until detected, about one
-            // more round trip; plus extra_acked, as in the cwnd itself: with ACKs lost or
-            // bunched, one BDP alone would leave the pipe idle between them.
-            let gain = STANDING_QUEUE_CWND_GAIN + self.background_loss();
+            // plus 2·p_bg of a BDP for what loss keeps in flight beyond the BDP's own
+            // 1/(1 − p_bg): a lost packet counts until it is declared lost, later than an ACK
+            // would have come, and its retransmission is in flight for another round trip
+            // (with p_bg once, S2 at 100 ms and 5 % fell to 0.982 of the goodput target);
+            // plus extra_acked, as in the cwnd itself: with ACKs lost or bunched, one BDP
+            // alone would leave the pipe idle between them.
+            let gain = STANDING_QUEUE_CWND_GAIN + 2.0 * self.background_loss();
             cap = cap.min(self.quantization_budget(self.bdp_multiple(gain) + extra_acked));
         }
         cap = cap.max(self.min_pipe_cwnd());
