@@ -6,7 +6,8 @@
 //! of `CONTROLLERS`; `--scale 0.25` for a quick look; `--cc` also knows the simulator-only
 //! models, e.g. `bbr-v1`, S2's BBRv1 yardstick; `--matrix` adds, for controllers with a loss
 //! classifier, the confusion matrix of each row: bottleneck drops of the flow under test by
-//! the simulator's label against the classifier's verdict, summed over the seeds).
+//! the simulator's label against the classifier's verdict, summed over the seeds). A case judged against another
+//! controller (S9 against plain v3) runs that one too, printed or not.
 //! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
 //! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
 
@@ -122,10 +123,28 @@ fn main() {
         if !wanted(case.id) {
             continue;
         }
-        for &kind in &controllers {
+        // Runs per controller, kept so that a case judged against another controller (S9
+        // against plain v3) reuses that controller's runs of the same seeds.
+        let mut runs: Vec<(CongestionKind, Option<Vec<Sample>>)> = Vec::new();
+        let mut run_once = |kind: CongestionKind| -> Option<Vec<Sample>> {
+            if let Some((_, samples)) = runs.iter().find(|(k, _)| *k == kind) {
+                return samples.clone();
+            }
             let started = Instant::now();
             let samples: Option<Vec<Sample>> = (1..=seeds).map(|s| case.run(kind, s)).collect();
-            let Some(samples) = samples else {
+            eprintln!(
+                "{} {} {}: {:.1} s",
+                case.id,
+                case.label,
+                kind.name(),
+                started.elapsed().as_secs_f64()
+            );
+            runs.push((kind, samples.clone()));
+            samples
+        };
+        let reference = case.reference.and_then(|r| run_once(r.kind));
+        for &kind in controllers.iter() {
+            let Some(mut samples) = run_once(kind) else {
                 println!(
                     "| {} | {} | {} | – | – | – | – | – | n/a | {} |",
                     case.id,
@@ -135,6 +154,9 @@ fn main() {
                 );
                 continue;
             };
+            if let Some(reference) = &reference {
+                case.judge_against(&mut samples, reference);
+            }
             let v = Verdict::of(&case, &samples);
             let verdict = match v.pass {
                 Some(true) => "pass".to_string(),
@@ -163,13 +185,6 @@ fn main() {
                     eprintln!("{row}: {} verdicts missed", v.loss_matrix.missed_verdicts);
                 }
             }
-            eprintln!(
-                "{} {} {}: {:.1} s",
-                case.id,
-                case.label,
-                kind.name(),
-                started.elapsed().as_secs_f64()
-            );
         }
     }
     if !matrices.is_empty() {

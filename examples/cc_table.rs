@@ -2,8 +2,8 @@
 //! BBR (with the background-loss estimate) and plain BBRv3, on identical seeds.
 //! Run: `cargo run --release --example cc_table` (add `quick` for one seed and fewer rows, or
 //! a scenario name such as `S2` or `S2 100ms` to run only those rows, `seeds=N` for seeds 1..=N
-//! instead of 1..=5, `cc=bbr` for one controller). Prints Markdown tables: median of the seeds,
-//! and the worst seed for goodput.
+//! instead of 1..=5, `--cc bbr,bbr-plain` for some of the controllers). Prints Markdown
+//! tables: median of the seeds, and the worst seed for goodput.
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::scenario::{self, Measured, Scenario};
@@ -85,17 +85,19 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "quick");
     let only: Option<&String> = args.iter().find(|a| a.starts_with('S'));
-    let value = |key: &str| args.iter().find_map(|a| a.strip_prefix(key));
-    let seed_count: u64 = match value("seeds=") {
+    let seed_count: u64 = match args.iter().find_map(|a| a.strip_prefix("seeds=")) {
         Some(n) => n.parse().expect("seeds=N takes a number"),
         None if quick => 1,
         None => 5,
     };
     let seeds: Vec<u64> = (1..=seed_count).collect();
-    let kinds: Vec<CongestionKind> = match value("cc=") {
-        Some(name) => {
-            vec![CongestionKind::parse(name).unwrap_or_else(|e| panic!("cc={name}: {e}"))]
-        }
+    let kinds: Vec<CongestionKind> = match args.iter().position(|a| a == "--cc") {
+        Some(i) => args
+            .get(i + 1)
+            .expect("--cc needs a list of names")
+            .split(',')
+            .map(|n| CongestionKind::parse(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .collect(),
         None => KINDS.to_vec(),
     };
     println!(

@@ -36,8 +36,9 @@ const UP_CWND_GAIN: f64 = 2.25;
 const DRAFT_QUANTUM_TIME: Duration = Duration::from_millis(1);
 /// §5.3.4.3: ProbeRTT keeps half a BDP in flight.
 const PROBE_RTT_CWND_GAIN: f64 = 0.5;
-/// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on).
-const STANDING_QUEUE_CWND_GAIN: f64 = 1.25;
+/// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on): one
+/// BDP fills the pipe, so whatever sits in the queue above it is not ours to keep.
+const STANDING_QUEUE_CWND_GAIN: f64 = 1.0;
 /// §2.8: multiplicative cut of the short-term bounds per lossy round.
 const BETA: f64 = 0.7;
 /// §2.8: share of inflight_hi left free in CRUISE for other flows.
@@ -183,6 +184,9 @@ pub struct Bbr {
     probe_rtt_min_delay: Option<Duration>,
     probe_rtt_min_stamp: Option<Instant>,
     probe_rtt_expired: bool,
+    /// min_rtt rose when its window expired and no ProbeRTT has confirmed it since: until
+    /// one does, samples near it must not put ProbeRTT off (they may sit on our own queue).
+    min_rtt_unconfirmed: bool,
     extra_acked_filter: MaxFilter,
     extra_acked_interval_start: Option<Instant>,
     extra_acked_delivered: u64,
@@ -258,6 +262,7 @@ impl Bbr {
             probe_rtt_min_delay: None,
             probe_rtt_min_stamp: None,
             probe_rtt_expired: false,
+            min_rtt_unconfirmed: false,
             extra_acked_filter: MaxFilter::new(EXTRA_ACKED_FILTER_ROUNDS),
             extra_acked_interval_start: None,
             extra_acked_delivered: 0,
@@ -950,6 +955,7 @@ impl Bbr {
             self.probe_rtt_min_stamp = Some(now);
         } else if self.cfg.min_rtt_margin_refresh
             && self.state != BbrState::ProbeRtt
+            && !self.min_rtt_unconfirmed
             && rtt <= self.rtt_limit()
         {
             // A sample at the floor within the margin: the path shows no queue, so there is
@@ -962,6 +968,9 @@ impl Bbr {
         if let Some(d) = self.probe_rtt_min_delay
             && (self.min_rtt.is_none_or(|m| d < m) || min_rtt_expired)
         {
+            if self.min_rtt.is_some_and(|m| d > m) {
+                self.min_rtt_unconfirmed = true;
+            }
             self.min_rtt = Some(d);
             self.min_rtt_stamp = self.probe_rtt_min_stamp;
         }
@@ -996,6 +1005,7 @@ impl Bbr {
                 }
                 if self.probe_rtt_round_done && now > done {
                     self.probe_rtt_min_stamp = Some(now);
+                    self.min_rtt_unconfirmed = false;
                     self.restore_cwnd();
                     self.exit_probe_rtt(now);
                 }
@@ -1059,10 +1069,14 @@ impl Bbr {
             // luck, and the loss test (rightly) calls the queue's few drops background. The
             // queue is ours, and a loss-based flow sharing it slows with the RTT: hold what
             // we keep in flight to STANDING_QUEUE_CWND_GAIN BDPs until the queue is gone,
-            // plus p_bg of a BDP: lost packets count as in flight until detected, about one
-            // more round trip.
-            let gain = STANDING_QUEUE_CWND_GAIN + self.background_loss();
-            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain)));
+            // plus 2·p_bg of a BDP for what loss keeps in flight beyond the BDP's own
+            // 1/(1 − p_bg): a lost packet counts until it is declared lost, later than an ACK
+            // would have come, and its retransmission is in flight for another round trip
+            // (with p_bg once, S2 at 100 ms and 5 % fell to 0.982 of the goodput target);
+            // plus extra_acked, as in the cwnd itself: with ACKs lost or bunched, one BDP
+            // alone would leave the pipe idle between them.
+            let gain = STANDING_QUEUE_CWND_GAIN + 2.0 * self.background_loss();
+            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain) + extra_acked));
         }
         cap = cap.max(self.min_pipe_cwnd());
         self.cwnd = self.cwnd.min(cap);

@@ -88,13 +88,36 @@ pub struct Case {
     pub note: &'static str,
     /// Short enough to run as a `cargo test` in debug builds.
     pub fast: bool,
+    /// A criterion that compares each seed with another controller's run of the same seed.
+    pub reference: Option<Reference>,
     run: Box<dyn Fn(CongestionKind, u64) -> Option<Sample>>,
+}
+
+/// A criterion judged against another controller on the same seed (S9: CUBIC's share against
+/// ours and against plain v3): the table runs `kind` too and calls `check` per seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference {
+    pub kind: CongestionKind,
+    /// (criterion, held) for our sample and the reference's sample of the same seed.
+    pub check: fn(ours: &Sample, reference: &Sample) -> (&'static str, bool),
 }
 
 impl Case {
     /// Runs the case for `kind` on `seed`; None when the case is not simulated (yet).
     pub fn run(&self, kind: CongestionKind, seed: u64) -> Option<Sample> {
         (self.run)(kind, seed)
+    }
+
+    /// Adds the reference criterion to each sample; `reference[i]` is the reference
+    /// controller's run of the seed of `samples[i]`. No reference: nothing to add.
+    pub fn judge_against(&self, samples: &mut [Sample], reference: &[Sample]) {
+        let Some(r) = self.reference else {
+            return;
+        };
+        for (ours, theirs) in samples.iter_mut().zip(reference) {
+            let check = (r.check)(ours, theirs);
+            ours.checks.push(check);
+        }
     }
 }
 
@@ -295,6 +318,7 @@ fn random_loss_case(id: &'static str, p: f64, rtt: Duration, before: bool, s: Sc
         rule: rule(0.985, 0.97),
         note: "goodput vs 0.985·C_pl(1−p), worst 0.97; measured after the first quarter",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let mut link = bottleneck(100_000_000, rtt, 1.0);
             let mut flow = FlowSpec::new(kind, rtt);
@@ -468,6 +492,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "measured after 5 s; queue delay p95",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let link = bottleneck(100_000_000, ms(20), 1.0);
             let out = solo(kind, seed, link, FlowSpec::new(kind, ms(20)), s1);
@@ -517,6 +542,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: rule(0.90, 0.0),
             note: "goodput vs 0.90·C_pl(1−p̄); Startup exit on the first burst: controller-internal",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| {
                 let mut link = bottleneck(100_000_000, ms(20), 1.0);
                 link.burst_loss = Some(ge);
@@ -539,6 +565,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "share: overflow drops the loss classifier scored as congestion / all overflow drops (BBR only)",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| Some(shallow_buffer(kind, seed, buffer, s5))),
         });
     }
@@ -549,6 +576,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "queue delay: mean",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let link = bottleneck(100_000_000, ms(20), 8.0);
             let out = solo(kind, seed, link, FlowSpec::new(kind, ms(20)), s6);
@@ -572,6 +600,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
                 rule: None,
                 note: "share: ours/(ours+CUBIC) after the first sixth; goodput vs half of C_pl",
                 fast: false,
+                reference: None,
                 run: Box::new(move |kind, seed| {
                     Some(duel(kind, seed, rate, rtt, buffer, 0.0, s7, false))
                 }),
@@ -589,6 +618,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "share: CUBIC's goodput / CUBIC alone on the lossy link",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| Some(duel(kind, seed, rate, rtt, 1.0, 0.01, s7, true))),
         });
     }
@@ -596,11 +626,21 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         id: "S9",
         label: "vs CUBIC, buffer 0.1 BDP, 100 Mbit/s × 20 ms".into(),
         rule: None,
-        note: "share: ours/(ours+CUBIC); the criterion needs a plain-BBRv3 reference: not judged",
+        note: "share: ours/(ours+CUBIC); judged: CUBIC's share ≥ 0.8× its share against plain v3, same seed",
         fast: false,
+        reference: Some(Reference {
+            kind: CongestionKind::BbrPlain,
+            check: |ours, plain| {
+                let cubic_share = |s: &Sample| 1.0 - s.share.unwrap_or(1.0);
+                (
+                    "CUBIC ≥ 0.8× its share vs plain v3",
+                    cubic_share(ours) >= 0.8 * cubic_share(plain),
+                )
+            },
+        }),
         run: Box::new(move |kind, seed| {
             let mut smp = duel(kind, seed, 100_000_000, ms(20), 0.1, 0.0, s7, false);
-            smp.checks.clear();
+            smp.checks.retain(|c| c.0 == "no transfer failed");
             Some(smp)
         }),
     });
@@ -612,6 +652,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "goodput vs 0.5·C_pl(1−p); p_bg: controller-internal",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| {
                 let p = pct / 100.0;
                 let mut link = bottleneck(100_000_000, ms(20), 1.0);
@@ -649,6 +690,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "share: Jain's index of the flows' goodputs after 10 s",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| {
                 let out = fairness(kind, seed, &rtts, &starts, s11);
                 let from = secs(10).min(s11 / 2);
@@ -669,6 +711,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "share: the late flow's goodput in its 5th second / fair share",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let dur = s11.max(secs(16));
             let out = fairness(kind, seed, &[20, 20], &[0, 10], dur);
@@ -688,6 +731,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "buffer 1 BDP of the first RTT; queue p95 from 2 s after the step; cwnd tracking: controller-internal",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| {
                 // The step moves the bottleneck's own (data-path) delay; the flow carries
                 // 10 ms each way, so RTT = 20 ms + the bottleneck's delay.
@@ -717,6 +761,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "goodput: 21–24 s vs C_pl; loss from 3 RTTs to 1 s after the drop",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let link = bottleneck(100_000_000, ms(20), 1.0);
             let t0 = Instant::now();
@@ -747,6 +792,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "queue: max in the 500 ms after the restart; share: max in 8–10 s, ms; max_bw, ProbeRTT: controller-internal",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let link = bottleneck(100_000_000, ms(20), 1.0);
             let mut flow = FlowSpec::new(kind, ms(20));
@@ -775,6 +821,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: rule(0.95, 0.95),
         note: "goodput vs the reader's 0.3·C_pl; an app-limited flow should hold no queue",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let link = bottleneck(100_000_000, ms(20), 1.0);
             let mut flow = FlowSpec::new(kind, ms(20));
@@ -795,6 +842,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "bw-estimate criterion: controller-internal",
             fast: false,
+            reference: None,
             run: Box::new(move |kind, seed| {
                 let link = bottleneck(100_000_000, ms(20), 1.0);
                 let mut flow = FlowSpec::new(kind, ms(20));
@@ -817,6 +865,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "share: reductions undone / packets declared lost",
         fast: false,
+        reference: None,
         run: Box::new(move |kind, seed| {
             let mut link = bottleneck(100_000_000, ms(20), 1.0);
             link.reorder = 0.01;
@@ -835,6 +884,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         rule: None,
         note: "controller unit tests, not a network scenario",
         fast: false,
+        reference: None,
         run: Box::new(|_, _| None),
     });
     for (label, rate, rtt, p, bytes) in [
@@ -860,6 +910,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
             rule: None,
             note: "goodput: file size / completion time",
             fast: true,
+            reference: None,
             run: Box::new(move |kind, seed| Some(extreme(kind, seed, rate, rtt, p, bytes))),
         });
     }
@@ -909,6 +960,7 @@ mod tests {
             rule: rule(0.985, 0.97),
             note: "",
             fast: true,
+            reference: None,
             run: Box::new(|_, _| None),
         };
         let all = [
@@ -928,6 +980,34 @@ mod tests {
             ms(5)
         );
         assert_eq!(quantile(vec![ms(3), ms(1), ms(2)], 0.5), ms(2));
+    }
+
+    /// The first row of scenario `id` at a tenth of the brief's lengths.
+    fn short_case(id: &str) -> Case {
+        cases(Scale { factor: 0.1 })
+            .into_iter()
+            .find(|c| c.id == id)
+            .expect(id)
+    }
+
+    /// S9's criterion: CUBIC's share against us is compared with its share against plain v3
+    /// on the same seed, one check per seed.
+    #[test]
+    fn s9_is_judged_against_plain_v3_per_seed() {
+        let case = short_case("S9");
+        assert_eq!(
+            case.reference.map(|r| r.kind),
+            Some(CongestionKind::BbrPlain)
+        );
+        let with_share = |share: f64| Sample {
+            share: Some(share),
+            ..sample_with(100.0, true)
+        };
+        // CUBIC keeps 0.15 against us, 0.18 against plain v3: 0.83×, held; 0.14: 0.78×, not.
+        let mut ours = [with_share(0.85), with_share(0.86)];
+        case.judge_against(&mut ours, &[with_share(0.82), with_share(0.82)]);
+        let s9: Vec<bool> = ours.iter().map(|s| s.checks[1].1).collect();
+        assert_eq!(s9, [true, false]);
     }
 
     /// S18's extremes (the fast cases): no panic or overflow anywhere; the 64 kbit/s × 2 s
@@ -1005,10 +1085,7 @@ mod tests {
     /// policed rate's payload share plus one bucket over the run.
     #[test]
     fn policed_flow_never_beats_the_policer() {
-        let case = cases(Scale { factor: 0.1 })
-            .into_iter()
-            .find(|c| c.id == "S10")
-            .expect("S10");
+        let case = short_case("S10");
         for kind in [CongestionKind::NewReno, CongestionKind::Cubic] {
             let smp = case.run(kind, 2).expect("simulated");
             assert!(

@@ -373,6 +373,52 @@ fn samples_within_the_margin_keep_probe_rtt_away_when_enabled() {
 }
 
 #[test]
+fn a_min_rtt_that_rose_on_expiry_needs_a_probe_rtt_before_the_margin_counts() {
+    // In flight as the state allows: ProbeRTT ends only once it is down to half a BDP.
+    let round = |p: &mut Path, rtt: Duration| {
+        let in_flight = if p.bbr.state() == BbrState::ProbeRtt {
+            BDP / 2
+        } else {
+            BDP * 9 / 10
+        };
+        p.round_with(BW, rtt, in_flight, 0);
+    };
+    // 11 s at the floor: the margin keeps ProbeRTT away and renews min_rtt at 10 s.
+    let mut p = cruising(BbrConfig::default());
+    while p.now - p.start < Duration::from_secs(11) {
+        round(&mut p, RTT + Duration::from_millis(1));
+        assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    }
+    // Then a queue of 50 ms that no ProbeRTT drains (another flow's, or a longer path):
+    // ProbeRTT comes after 5 s and finds 150 ms; min_rtt's window expires later, and
+    // min_rtt rises to 150 ms.
+    let queued = RTT + Duration::from_millis(50);
+    let mut rounds = 0;
+    while p.bbr.min_rtt() != Some(queued) {
+        round(&mut p, queued);
+        rounds += 1;
+        assert!(rounds < 100, "min_rtt still {:?}", p.bbr.min_rtt());
+    }
+    assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    // Samples at the new floor are within its margin, yet they do not keep ProbeRTT away:
+    // the floor may sit on our own queue, and only ProbeRTT can tell.
+    let mut probed = false;
+    for _ in 0..40 {
+        round(&mut p, queued);
+        probed |= p.bbr.state() == BbrState::ProbeRtt;
+    }
+    assert!(probed, "no ProbeRTT within 6 s of the risen min_rtt");
+    // That ProbeRTT found the same floor: from then on the margin keeps ProbeRTT away.
+    while p.bbr.state() == BbrState::ProbeRtt {
+        round(&mut p, queued);
+    }
+    for _ in 0..60 {
+        round(&mut p, queued);
+        assert_ne!(p.bbr.state(), BbrState::ProbeRtt);
+    }
+}
+
+#[test]
 fn startup_high_loss_ends_startup_in_plain_v3() {
     let mut p = Path::new(plain());
     p.round(BW / 8, 3 * BDP);
@@ -434,17 +480,19 @@ fn spurious_loss_restores_the_bounds_of_before_the_episode() {
 }
 
 #[test]
-fn a_standing_queue_holds_cwnd_to_a_quarter_bdp_above_the_bdp_with_p_bg_on() {
+fn a_standing_queue_holds_cwnd_to_one_bdp_with_p_bg_on() {
     // 10 MB/s × 100 ms, no loss (p_bg = 0): unqueued CRUISE keeps cwnd_gain 2, 2 MB.
     let mut p = cruising(BbrConfig::default());
     p.round(BW, BDP);
     assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
     // Rounds whose every RTT is 120 ms (limit: 100 ms + 5 % + 2 packet times = 105.2 ms):
-    // a standing queue; cwnd is held to 1.25 BDP = 1.25 MB.
+    // a standing queue; cwnd is held to 1 BDP = 1 MB plus extra_acked (these ACKs come in
+    // tens of packets, a little above the rate at times: 15 kB).
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
-    assert_eq!(p.bbr.window(), BDP * 5 / 4);
+    let cwnd = p.bbr.window();
+    assert!((BDP..=BDP * 51 / 50).contains(&cwnd), "cwnd {cwnd}");
     // The queue gone, the bound goes with it.
     p.round(BW, BDP);
     p.round(BW, BDP);
