@@ -134,6 +134,8 @@ pub struct BackgroundLoss {
     pool: [Option<RoundTally>; SendPhase::COUNT],
     /// Rounds scored into p_bg so far (for tests and stats).
     rounds_learned: u64,
+    /// Packets of those rounds: how much the estimate rests on.
+    packets_learned: u64,
 }
 
 impl Default for BackgroundLoss {
@@ -156,6 +158,7 @@ impl BackgroundLoss {
             frozen_until: 0,
             pool: [None; SendPhase::COUNT],
             rounds_learned: 0,
+            packets_learned: 0,
         }
     }
 
@@ -214,6 +217,18 @@ impl BackgroundLoss {
             SendPhase::Above => t.any_above = true,
             SendPhase::Startup => t.startup = true,
             SendPhase::Neutral => {}
+        }
+    }
+
+    /// A packet of `round` sent in `phase`, declared lost, has arrived after all (reordering:
+    /// a path whose delay drops overtakes what is in flight). Not a loss of any kind: take it
+    /// back while its round is still being tallied. Scored rounds keep it (rare: a spurious
+    /// loss is recognised within about one RTT of its declaration, before the round is scored).
+    pub fn on_spurious(&mut self, round: u64, phase: SendPhase) {
+        let slot = (round % TALLY_SLOTS as u64) as usize;
+        let t = &mut self.tallies[phase.index()][slot];
+        if t.in_use && t.round == round && t.lost > 0 {
+            t.lost -= 1;
         }
     }
 
@@ -289,10 +304,18 @@ impl BackgroundLoss {
             self.loss_below.add(loss);
         }
         // A Startup round that lost more than the earlier rounds allow (the excess test,
-        // in packets) was sent faster than something lets through.
+        // in packets) was sent faster than something lets through. What they allow is p_bg
+        // or, while it rests on few packets, the most their losses leave plausible: with no
+        // loss in n packets, p up to 3/n (the "rule of three", 95 %). Without it, one random
+        // loss in Startup's second round of 20-40 packets is "excess" over a p_bg of 0 learned
+        // from the first 30, and whether p_bg is ever bootstrapped hangs on that one packet.
+        let plausible = self
+            .p_bg
+            .value
+            .max(3.0 / self.packets_learned.max(1) as f64);
         let rate_grew = t.startup
             && self.p_bg.samples > 0
-            && is_excess_loss(t.lost, t.resolved, t.resolved, self.p_bg.value, 1);
+            && is_excess_loss(t.lost, t.resolved, t.resolved, plausible.min(1.0), 1);
         let learned = unqueued
             && !rate_grew
             && if self.rate_dependent {
@@ -304,6 +327,7 @@ impl BackgroundLoss {
             self.p_bg.add(loss);
             self.p_bg.value = self.p_bg.value.min(MAX_BACKGROUND_LOSS);
             self.rounds_learned += 1;
+            self.packets_learned += t.resolved;
         }
         log::trace!(target: "chatd::pbg", "score round={} kind={} n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned={} pbg={:.4} low={:.4} up={:.4} hits={}", t.round, if t.any_below {"below"} else {"neutral"}, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, learned as u8, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
     }
@@ -401,6 +425,31 @@ mod tests {
         // Round 1 is scored (round 5 displaces it): the first sample is taken as is.
         assert!((bg.estimate() - 0.05).abs() < 1e-12);
         assert_eq!(bg.rounds_learned(), 1);
+    }
+
+    #[test]
+    fn losses_that_prove_spurious_before_their_round_is_scored_are_taken_back() {
+        // Round 1 "loses" 30 of 100 (reordering), 20 of which arrive while it is still
+        // tallied; rounds 2-5 lose nothing. Round 1 is scored at 10 %, not 30 %.
+        let mut bg = BackgroundLoss::new();
+        round(&mut bg, 1, SendPhase::Neutral, 100, 30, 20);
+        for _ in 0..20 {
+            bg.on_spurious(1, SendPhase::Neutral);
+        }
+        // A notice for another phase or round changes nothing.
+        bg.on_spurious(1, SendPhase::Below);
+        bg.on_spurious(2, SendPhase::Neutral);
+        for r in 2..=5 {
+            round(&mut bg, r, SendPhase::Neutral, 100, 0, 20);
+        }
+        assert!((bg.estimate() - 0.10).abs() < 1e-12);
+        // Once scored, a round keeps its count.
+        bg.on_spurious(1, SendPhase::Neutral);
+        round(&mut bg, 6, SendPhase::Neutral, 100, 0, 20);
+        assert!(
+            (bg.estimate() - 0.05).abs() < 1e-12,
+            "rounds 1 and 2: (10 % + 0) / 2"
+        );
     }
 
     #[test]
