@@ -93,13 +93,11 @@ fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
     let mut plain = path(CongestionKind::BbrPlain, 100 * MBIT, ms(20), 0.05, 1.5);
     plain.max_time = with.elapsed * 2;
     let plain = scenario::run(&plain);
-    // With p_bg: S2's target, read on the steady state as everywhere in this module.
     assert!(
-        plain.goodput_share < 0.5 && with.steady_share >= 0.985,
-        "plain v3 {:.3}, with p_bg {:.3} (steady {:.3})",
+        plain.goodput_share < 0.5 && with.goodput_share > 0.985,
+        "plain v3 {:.3}, with p_bg {:.3}",
         plain.goodput_share,
-        with.goodput_share,
-        with.steady_share
+        with.goodput_share
     );
 }
 

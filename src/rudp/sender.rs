@@ -69,8 +69,6 @@ struct LostPacket {
     lost_time: Instant,
     /// When its bytes were first sent again.
     resent: Option<Instant>,
-    /// Its snapshot from when it left, for the controller if the loss proves spurious.
-    sent: PacketSnapshot,
 }
 
 impl SentPacket {
@@ -719,7 +717,6 @@ impl<S: ByteSource> Sender<S> {
                     end: p.end(),
                     lost_time: now,
                     resent: None,
-                    sent: p.sent,
                 });
                 lost_count += 1;
                 let sent_time = p.sent.sent_time;
@@ -769,7 +766,7 @@ impl<S: ByteSource> Sender<S> {
         let mut spurious = 0;
         let mut in_episode = 0;
         let episode_start = self.episode.map(|e| e.start);
-        let (acked, lost, cc) = (&self.acked, &self.lost, &mut self.cc);
+        let (acked, lost) = (&self.acked, &self.lost);
         let min_rtt = self.rtt.min_rtt();
         self.recently_lost.retain(|p| {
             if !acked.contains(p.offset, p.end) {
@@ -779,7 +776,6 @@ impl<S: ByteSource> Sender<S> {
                 lost.contains(p.offset, p.end) || p.resent.is_some_and(|t| now < t + min_rtt);
             if original {
                 spurious += 1;
-                cc.on_packet_spurious(now, p.end - p.offset, &p.sent);
                 if episode_start.is_some_and(|start| p.lost_time >= start) {
                     in_episode += 1;
                 }
@@ -826,7 +822,6 @@ impl<S: ByteSource> Sender<S> {
                     end: p.end(),
                     lost_time: now,
                     resent: None,
-                    sent: p.sent,
                 });
                 lost_count += 1;
             }

@@ -1099,13 +1099,6 @@ impl CongestionController for Bbr {
         }
     }
 
-    fn on_packet_spurious(&mut self, _now: Instant, _bytes: u64, sent: &PacketSnapshot) {
-        if self.cfg.background_loss {
-            let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
-            self.background.on_spurious(sent.round, phase);
-        }
-    }
-
     fn on_ack(&mut self, now: Instant, s: &AckSample<'_>) {
         let rs = s.rate;
         self.cwnd_limited = s.cwnd_limited;

@@ -148,9 +148,6 @@ pub trait CongestionController {
         _lost_since_sent: u64,
     ) {
     }
-    /// One packet of `bytes` declared lost earlier turned out to have arrived (its original
-    /// was acknowledged; see `on_spurious_loss`); `sent` is its snapshot. Default: ignored.
-    fn on_packet_spurious(&mut self, _now: Instant, _bytes: u64, _sent: &PacketSnapshot) {}
 }
 
 /// The controller a sender owns: an enum rather than a box, so calls are static.
@@ -237,9 +234,6 @@ impl CongestionController for Controller {
     ) {
         self.inner()
             .on_packet_lost(now, bytes, sent, lost_since_sent)
-    }
-    fn on_packet_spurious(&mut self, now: Instant, bytes: u64, sent: &PacketSnapshot) {
-        self.inner().on_packet_spurious(now, bytes, sent)
     }
 }
 
