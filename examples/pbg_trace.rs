@@ -5,12 +5,15 @@
 //! `cargo run --release --example pbg_trace -- CASE [seed] [secs]`
 //! (S10r: the policer plus 5 % random loss; S8f: S8 at 100 Mbit/s × 20 ms; S7 / S7h / S7d:
 //! against CUBIC at 100 Mbit/s × 20 ms, buffer 1 / 0.5 / 4 BDP; S2 / S2a / S2x: alone with
-//! 5 / 1 / 10 % loss both ways; `CC=plain` for plain v3). `scripts/pbg_score.py` folds the
-//! output into a confusion matrix.
+//! 5 / 1 / 10 % loss both ways; S4: Gilbert-Elliott bursts, mean 2.5 %; S13: rate 100 → 20 Mbit/s at 10 s, back at 20 s; S12d: RTT
+//! 60 → 20 ms at 10 s, both 0–3 s later by seed as in `cc_scenarios`; `CC=plain` for plain v3). `scripts/pbg_score.py` folds the output into
+//! a confusion matrix. `bin` lines: per 20 ms of the bottleneck, drops, datagrams served and
+//! the largest queueing delay, for the step cases' timelines.
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, RunLength, run_flows};
-use chatd::rudp::sim::{LinkConfig, SimLink, TokenBucket};
+use chatd::rudp::sim::scenarios::step_phase;
+use chatd::rudp::sim::{GilbertElliott, LinkConfig, SimLink, Step, TokenBucket};
 use std::time::{Duration, Instant};
 
 struct Stdout;
@@ -51,6 +54,9 @@ fn main() {
         "S2" => (100_000_000, 20, 1.0, 0.05, false, false),
         "S2a" => (100_000_000, 20, 1.0, 0.01, false, false),
         "S2x" => (100_000_000, 20, 1.0, 0.10, false, false),
+        "S4" => (100_000_000, 20, 1.0, 0.0, false, false),
+        "S13" => (100_000_000, 20, 1.0, 0.0, false, false),
+        "S12d" => (100_000_000, 60, 1.0, 0.0, false, false),
         other => panic!("unknown case {other}"),
     };
     let rtt = Duration::from_millis(rtt);
@@ -63,7 +69,29 @@ fn main() {
             bucket_bytes: 64 * 1024,
         });
     }
+    // The step cases move their steps by seed as in `cc_scenarios`.
+    if which == "S4" {
+        // Gilbert-Elliott as in `cc_scenarios`: bursts of ~16 ms at 50 % loss, mean 2.5 %.
+        link.burst_loss = Some(GilbertElliott {
+            good_to_bad: 0.05 / 0.95 / 133.0,
+            bad_to_good: 1.0 / 133.0,
+            loss_in_good: 0.0,
+            loss_in_bad: 0.5,
+        });
+    }
+    let ten = Instant::now() + Duration::from_secs(10) + Duration::from_millis(step_phase(seed));
+    let mut steps = Vec::new();
+    if which == "S13" {
+        steps.push((ten, Step::Rate(20_000_000)));
+        steps.push((ten + Duration::from_secs(10), Step::Rate(100_000_000)));
+    }
     let mut flows = vec![FlowSpec::new(kind, rtt)];
+    if which == "S12d" {
+        // As the S12 case: the flow carries 20 ms, the bottleneck the rest of the RTT.
+        link.delay = rtt - Duration::from_millis(20);
+        flows[0] = FlowSpec::new(kind, Duration::from_millis(20));
+        steps.push((ten, Step::Delay(Duration::ZERO)));
+    }
     if which.starts_with("S2") {
         flows[0].ack_path.loss = loss;
     }
@@ -72,9 +100,12 @@ fn main() {
         c.start = Duration::from_millis(7);
         flows.push(c);
     }
-    let start = Instant::now();
+    let start = ten - Duration::from_secs(10) - Duration::from_millis(step_phase(seed));
     println!("start {start:?}");
     let mut b = SimLink::new(link, seed);
+    for (at, step) in steps {
+        b.schedule(at, step);
+    }
     let out = run_flows(
         &mut b,
         &flows,
@@ -84,6 +115,20 @@ fn main() {
     );
     for d in out.drops.iter().filter(|d| d.flow == 0) {
         println!("drop at_ns={} cause={}", d.at.as_nanos(), d.cause.name());
+    }
+    let bin = Duration::from_millis(20);
+    let bins = (Duration::from_secs(secs).as_nanos() / bin.as_nanos()) as u32;
+    for i in 0..bins {
+        let (a, z) = (bin * i, bin * (i + 1));
+        let served = out.queue_delays_between(a, z);
+        let qmax = served.iter().max().copied().unwrap_or_default();
+        println!(
+            "bin t_ms={} drops={} served={} qmax_ms={:.1}",
+            a.as_millis(),
+            out.drops_between(a, z),
+            served.len(),
+            qmax.as_secs_f64() * 1e3
+        );
     }
     let from = Duration::from_secs(secs / 6);
     let end = Duration::from_secs(secs);

@@ -140,6 +140,8 @@ pub struct BackgroundLoss {
     rounds_learned: u64,
     /// The verdict on each scored round that lost packets, for harnesses (`poll_verdict`).
     verdicts: VerdictQueue,
+    /// Packets of those rounds: how much the estimate rests on.
+    packets_learned: u64,
 }
 
 impl Default for BackgroundLoss {
@@ -163,6 +165,7 @@ impl BackgroundLoss {
             pool: [None; SendPhase::COUNT],
             rounds_learned: 0,
             verdicts: VerdictQueue::new(),
+            packets_learned: 0,
         }
     }
 
@@ -304,10 +307,18 @@ impl BackgroundLoss {
             self.loss_below.add(loss);
         }
         // A Startup round that lost more than the earlier rounds allow (the excess test,
-        // in packets) was sent faster than something lets through.
+        // in packets) was sent faster than something lets through. What they allow is p_bg
+        // or, while it rests on few packets, the most their losses leave plausible: with no
+        // loss in n packets, p up to 3/n (the "rule of three", 95 %). Without it, one random
+        // loss in Startup's second round of 20-40 packets is "excess" over a p_bg of 0 learned
+        // from the first 30, and whether p_bg is ever bootstrapped hangs on that one packet.
+        let plausible = self
+            .p_bg
+            .value
+            .max(3.0 / self.packets_learned.max(1) as f64);
         let rate_grew = t.startup
             && self.p_bg.samples > 0
-            && is_excess_loss(t.lost, t.resolved, t.resolved, self.p_bg.value, 1);
+            && is_excess_loss(t.lost, t.resolved, t.resolved, plausible.min(1.0), 1);
         let learned = unqueued
             && !rate_grew
             && if self.rate_dependent {
@@ -319,6 +330,7 @@ impl BackgroundLoss {
             self.p_bg.add(loss);
             self.p_bg.value = self.p_bg.value.min(MAX_BACKGROUND_LOSS);
             self.rounds_learned += 1;
+            self.packets_learned += t.resolved;
         }
         let verdict = if learned {
             LossVerdict::Background
@@ -520,6 +532,21 @@ mod tests {
             round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
         }
         assert!((bg.estimate() - 0.03).abs() < 1e-9, "{}", bg.estimate());
+    }
+
+    #[test]
+    fn one_loss_in_startup_after_a_clean_first_round_is_not_rate_growth() {
+        // 30 packets without loss say little: p up to 3/30 = 10 % fits them. One loss in the
+        // next 23 packets (4.3 %) is within that, so the round teaches p_bg. Judged against
+        // p_bg = 0 it would be "excess" (1 > 0.02·23) and p_bg would stay at 0.
+        let mut bg = BackgroundLoss::new();
+        round(&mut bg, 1, SendPhase::Startup, 30, 0, 20);
+        round(&mut bg, 2, SendPhase::Startup, 23, 1, 20);
+        for r in 3..=6 {
+            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20);
+        }
+        assert_eq!(bg.rounds_learned(), 2);
+        assert!((bg.estimate() - 1.0 / 46.0).abs() < 1e-12, "(0 + 1/23) / 2");
     }
 
     #[test]
