@@ -1,60 +1,44 @@
 //! `Pacer`: spreads the congestion window over the RTT (token bucket with a small burst).
 //!
 //! The sender asks it for the earliest send time of the next datagram; that instant is one of
-//! the sender's deadlines, so the reactor's timer serves it. Bursts of a quarter millisecond's
-//! worth (at least two datagrams) keep the wake-ups to a few thousand a second.
+//! the sender's deadlines, so the reactor's timer serves it. Bursts of up to ~1 ms worth (at
+//! least two datagrams) keep the cost per wake-up low with a 1 ms timer tick.
 
 use std::time::{Duration, Instant};
 
 /// Burst quantum: the bucket holds this much time's worth of the pacing rate...
-const BURST_TIME: Duration = Duration::from_micros(250);
+const BURST_TIME: Duration = Duration::from_millis(1);
 /// ...but at least this many datagrams...
 const MIN_BURST_PACKETS: u64 = 2;
 /// ...and at most this many bytes, or this many datagrams when that is more. The bucket holds
-/// what may leave per wake-up, so its cap bounds the rate a timer-driven sender reaches: a cap
-/// of 64 KiB alone let two 64 KiB loopback datagrams (the floor) out per wake-up, and a
-/// loopback sender waited for ACKs and timers with the receiver idle. Counting datagrams, as
-/// quinn's pacer does (`MAX_BURST_SIZE` in MTUs), lets a fast path's quantum out per wake-up
+/// what may leave per timer tick, so its cap is the highest rate a tick-driven sender reaches:
+/// a cap of 64 KiB alone let two 64 KiB loopback datagrams (the floor) out per wake-up, and a
+/// loopback sender waited for ACKs and ticks with the receiver idle. Counting datagrams, as
+/// quinn's pacer does (`MAX_BURST_SIZE` in MTUs), lets 1 ms of a fast path's rate out per tick
 /// while small datagrams keep the byte cap.
 const MAX_BURST_BYTES: u64 = 64 * 1024;
 const MAX_BURST_PACKETS: u64 = 32;
 
 /// The largest burst a sender paced at `rate` bytes/s may send at once with datagrams of
-/// `datagram` bytes: [`quantum`] of 250 µs. BBR's send quantum and offload budget use it too.
-///
-/// A burst must cover the time between wake-ups, or the sender cannot reach its rate: when
-/// the loops slept in `epoll_wait`'s milliseconds, a quarter-BDP cap held a 100 Mbit/s
-/// veth+tbf path (0.1 ms RTT) to 15.7 Mbit/s, so the burst was 1 ms of rate, and on a 1 ms
-/// path that is a whole BDP per burst (and BBR's budget of three bursts, three BDPs): 9-42 %
-/// of a simulated 1 ms path's datagrams were retransmissions. The loops now wake to the
-/// microsecond ([`crate::sleep`]), so a quarter of that suffices; a burst stays above the
-/// timer wheel's 50 µs resolution.
+/// `datagram` bytes: 1 ms of the rate, at least 2 datagrams, at most 64 KiB or 32 datagrams
+/// (whichever is more). BBR's send quantum (draft-ietf-ccwg-bbr §5.6.3) follows the same rule
+/// at its model's rate. It cannot be smaller: the reactor wakes a paced sender on a 1 ms timer
+/// tick (`epoll_wait` counts milliseconds), and on a sub-ms path ACKs come too soon after a
+/// send to have refilled a datagram's worth, so a sender allowed less than a tick's worth per
+/// wake-up cannot reach its rate (a quarter-BDP cap once held a 100 Mbit/s veth+tbf path with
+/// a 0.1 ms RTT to 15.7 Mbit/s). The price: on a 1 ms path one burst is a whole BDP.
 pub fn burst_quantum(rate: u64, datagram: u64) -> u64 {
-    quantum(BURST_TIME, rate, datagram)
-}
-
-/// `time`'s worth of `rate` in bytes, at least 2 datagrams, at most 64 KiB or 32 datagrams
-/// (whichever is more).
-pub fn quantum(time: Duration, rate: u64, datagram: u64) -> u64 {
-    let per_burst = (u128::from(rate) * time.as_nanos() / 1_000_000_000) as u64;
+    let per_burst = (u128::from(rate) * BURST_TIME.as_nanos() / 1_000_000_000) as u64;
     per_burst
         .min(MAX_BURST_BYTES.max(MAX_BURST_PACKETS * datagram))
         .max(MIN_BURST_PACKETS * datagram)
 }
-
-/// A sender woken this much after its send time may still send what it was owed: a loop
-/// delayed by other work or by the scheduler keeps its rate instead of losing all credit
-/// beyond one burst (with bursts of 250 µs, a wake-up 0.3 ms late on a busy machine would
-/// otherwise cost a third of the rate). An idle sender still banks one burst only.
-const CATCH_UP_TIME: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone)]
 pub struct Pacer {
     /// Send credit in bytes.
     tokens: u64,
     last_refill: Option<Instant>,
-    /// The send time the last delay promised, until the next refill: how late a wake-up is.
-    due: Option<Instant>,
 }
 
 impl Default for Pacer {
@@ -68,7 +52,6 @@ impl Pacer {
         Pacer {
             tokens: 0,
             last_refill: None,
-            due: None,
         }
     }
 
@@ -82,25 +65,15 @@ impl Pacer {
     }
 
     fn refill(&mut self, now: Instant, rate: u64, datagram: u64, quantum: Option<u64>) {
-        let late = self
-            .due
-            .take()
-            .map_or(Duration::ZERO, |due| now.saturating_duration_since(due))
-            .min(CATCH_UP_TIME);
-        let owed = u128::from(rate) * late.as_nanos() / 1_000_000_000;
-        let cap = Pacer::capacity(rate, datagram, quantum)
-            .saturating_add(u64::try_from(owed).unwrap_or(u64::MAX));
+        let cap = Pacer::capacity(rate, datagram, quantum);
         match self.last_refill {
             None => self.tokens = cap,
             Some(last) => {
                 let elapsed = now.saturating_duration_since(last).as_nanos();
                 let add = u128::from(rate) * elapsed / 1_000_000_000;
-                // Credit above the cap, owed to a late wake-up, is kept until spent (within one
-                // call's sends, or later if the window stopped them): it is bounded by the cap
-                // plus the catch-up time either way.
                 self.tokens = u64::try_from(u128::from(self.tokens) + add)
                     .unwrap_or(u64::MAX)
-                    .min(cap.max(self.tokens));
+                    .min(cap);
             }
         }
         self.last_refill = Some(now);
@@ -122,9 +95,7 @@ impl Pacer {
         }
         let missing = size - self.tokens;
         let wait_ns = (u128::from(missing) * 1_000_000_000).div_ceil(u128::from(rate));
-        let due = now + Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX));
-        self.due = Some(due);
-        Some(due)
+        Some(now + Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX)))
     }
 
     /// A datagram of `size` bytes left: spend its credit.
@@ -179,7 +150,7 @@ mod tests {
     fn idle_time_does_not_bank_more_than_one_burst() {
         let t0 = Instant::now();
         let mut p = Pacer::new();
-        let rate = 12_500_000; // 100 Mbit/s
+        let rate = 12_500_000; // 100 Mbit/s: 12 500 B per ms
         let _ = p.earliest_send(t0, Some(rate), 1500, None);
         let later = t0 + Duration::from_secs(1);
         let mut sent = 0;
@@ -187,32 +158,6 @@ mod tests {
             p.on_sent(1500);
             sent += 1;
         }
-        assert_eq!(sent, 2); // 3 125 B of credit: 250 µs at 100 Mbit/s
-    }
-
-    #[test]
-    fn a_late_wake_up_sends_what_was_owed_up_to_the_catch_up_time() {
-        let t0 = Instant::now();
-        let rate = 12_500_000; // 100 Mbit/s: 1500 B every 120 µs
-        let sent_at = |late: Duration| {
-            let mut p = Pacer::new();
-            while p.earliest_send(t0, Some(rate), 1500, None).is_none() {
-                p.on_sent(1500);
-            }
-            let due = p.earliest_send(t0, Some(rate), 1500, None).expect("paced");
-            let woke = due + late;
-            let mut sent = 0;
-            while p.earliest_send(woke, Some(rate), 1500, None).is_none() {
-                p.on_sent(1500);
-                sent += 1;
-            }
-            sent
-        };
-        // On time: the datagram that was due.
-        assert_eq!(sent_at(Duration::ZERO), 1);
-        // 600 µs late: that one plus 600 µs of rate (7 500 B), not capped at one burst.
-        assert_eq!(sent_at(Duration::from_micros(600)), 6);
-        // 5 ms late: the burst plus 1 ms of rate at most.
-        assert_eq!(sent_at(Duration::from_millis(5)), 10);
+        assert_eq!(sent, 8); // 12 500 B of credit
     }
 }

@@ -1027,9 +1027,7 @@ fn a_coarse_reactor_timer_does_not_stall_window_growth() {
     );
     // Regression: with a 10 ms tick the pacer, not the application, limited the sender, and
     // counting that as app-limited froze the window at 22 datagrams (14.6 s instead of 0.8 s).
-    // A tick 40 times the pacer's 250 µs burst costs some time by itself (22 %: 514 ms
-    // against 422), so the bound is looser than that, and far below the freeze.
-    assert!(ms10 <= exact + exact / 2, "{exact:?} vs {ms10:?}");
+    assert!(ms10 <= exact + exact / 5, "{exact:?} vs {ms10:?}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use super::ScoredRounds;
 use super::background_loss::{BackgroundLoss, LOSS_THRESH, QueueLimits, SendPhase, is_excess_loss};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot, RateSample};
-use crate::rudp::pacer::{self, burst_quantum};
+use crate::rudp::pacer::burst_quantum;
 use crate::rudp::packet::DATA_HEADER_LEN;
 use crate::rudp::rtt::RttEstimator;
 use std::time::{Duration, Instant};
@@ -32,8 +32,6 @@ const DOWN_PACING_GAIN: f64 = 0.9;
 const UP_PACING_GAIN: f64 = 1.25;
 /// §5.3.3.6: UP needs room for the probe's extra data in flight.
 const UP_CWND_GAIN: f64 = 2.25;
-/// §5.6.3: the send quantum's time at the pacing rate (Linux's TSO autosizing).
-const DRAFT_QUANTUM_TIME: Duration = Duration::from_millis(1);
 /// §5.3.4.3: ProbeRTT keeps half a BDP in flight.
 const PROBE_RTT_CWND_GAIN: f64 = 0.5;
 /// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on): one
@@ -355,20 +353,9 @@ impl Bbr {
         }
     }
 
-    /// §5.6.3 send quantum as the draft sizes it, 1 ms of the model's pacing rate (at least 2
-    /// packets, at most 64 KiB): here only the allowance for a burst's queue in "this round
-    /// met no queue" ([`Bbr::queue_limits`]). Our actual bursts are smaller
-    /// ([`Bbr::burst_bytes`]), but that allowance also absorbs ACK clustering: set to the
-    /// burst, it cost S2 at 100 ms and 20 % loss 2 points of steady goodput (median of 15
-    /// seeds, 97.0 against 99.2), as fewer rounds taught p_bg.
+    /// §5.6.3 send quantum: the pacer's burst rule ([`burst_quantum`], which says why it is
+    /// no smaller) at the model's pacing rate, so before the model has a rate it is 2 packets.
     pub fn quantum_bytes(&self) -> u64 {
-        pacer::quantum(DRAFT_QUANTUM_TIME, self.pacing_rate as u64, self.mss)
-    }
-
-    /// The pacer's burst at the model's pacing rate ([`burst_quantum`]): what may leave at
-    /// once, so also what the offload budget must leave room for. Before the model has a
-    /// rate it is 2 packets.
-    pub fn burst_bytes(&self) -> u64 {
         burst_quantum(self.pacing_rate as u64, self.mss)
     }
 
@@ -394,7 +381,7 @@ impl Bbr {
     /// §5.6.4.2 BBRQuantizationBudget: room for the offload budget, MinPipeCwnd, UP's extra.
     fn quantization_budget(&self, inflight: u64) -> u64 {
         let mut inflight = inflight
-            .max(3 * self.burst_bytes())
+            .max(3 * self.quantum_bytes())
             .max(self.min_pipe_cwnd());
         if self.state == BbrState::ProbeBwUp {
             inflight += 2 * self.mss;
@@ -1224,7 +1211,7 @@ impl CongestionController for Bbr {
     }
 
     fn send_quantum(&self) -> Option<u64> {
-        Some(self.burst_bytes())
+        Some(self.quantum_bytes())
     }
 
     fn phase(&self) -> u8 {
