@@ -2,12 +2,11 @@
 //! timerfd and reads the clock).
 //!
 //! `epoll_wait` counts its timeout in whole milliseconds and mio rounds up, so a loop that
-//! sleeps through it alone wakes up to 1 ms after a deadline. A paced sender woken that way must
-//! send 1 ms of its rate per wake-up to keep its rate, and on a short path 1 ms of rate is a
-//! whole BDP: every burst overflowed a one-BDP bottleneck buffer (9-40 % of the datagrams of a
-//! simulated 1 ms path were retransmissions). A timerfd in the same epoll set fires at the
-//! deadline to the microsecond, so bursts can be a fraction of a millisecond
-//! ([`crate::rudp::pacer::burst_quantum`]). Poll's own rounded timeout stays as a safety net.
+//! sleeps through it alone wakes up to 1 ms after a deadline: a paced sender's datagrams then
+//! leave in clumps on millisecond ticks instead of at their send times, and any pacer burst
+//! smaller than 1 ms of the rate would cap the rate. A timerfd in the same epoll set fires at
+//! the deadline to the microsecond. Poll's own rounded timeout stays as a safety net.
+//! (Bursts of 250 µs, which this allows, were measured and not kept: `rudp::pacer` says why.)
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -54,7 +53,7 @@ impl Sleeper {
     }
 
     /// Polls until an event, or until `deadline` (`None`: no deadline). A deadline less than
-    /// [`FINE_BELOW`] away wakes the poll within microseconds of it, through the timer.
+    /// 10 ms away wakes the poll within microseconds of it, through the timer.
     pub fn poll(
         &mut self,
         poll: &mut Poll,

@@ -42,7 +42,7 @@ const FIRST_CLIENT: usize = 16;
 
 /// The timer wheel's resolution. Deadlines fire up to one tick late, and [`Sleeper`] wakes
 /// the loop to the microsecond, so this is what bounds a paced sender's timing error: a
-/// fraction of the shortest burst interval ([`crate::rudp::pacer::burst_quantum`]).
+/// small fraction of a pacer burst ([`crate::rudp::pacer::burst_quantum`]).
 const TICK: Duration = Duration::from_micros(50);
 /// Size of the shared read buffer every socket is read into first.
 const SCRATCH_LEN: usize = 64 * 1024;
