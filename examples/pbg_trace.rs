@@ -5,7 +5,7 @@
 //! `cargo run --release --example pbg_trace -- CASE [seed] [secs]`
 //! (S10r: the policer plus 5 % random loss; S8f: S8 at 100 Mbit/s × 20 ms; S7 / S7h / S7d:
 //! against CUBIC at 100 Mbit/s × 20 ms, buffer 1 / 0.5 / 4 BDP; S2 / S2a / S2x: alone with
-//! 5 / 1 / 10 % loss both ways; S4: Gilbert-Elliott bursts, mean 2.5 %; S13: rate 100 → 20 Mbit/s at 10 s, back at 20 s; S12d: RTT
+//! 5 / 1 / 10 % loss both ways; S3 / S3a: 5 / 2 % loss before the bottleneck, data path only; S4: Gilbert-Elliott bursts, mean 2.5 %; S13: rate 100 → 20 Mbit/s at 10 s, back at 20 s; S12d: RTT
 //! 60 → 20 ms at 10 s, both 0–3 s later by seed as in `cc_scenarios`; `CC=plain` for plain v3). `scripts/pbg_score.py` folds the output into
 //! a confusion matrix. `bin` lines: per 20 ms of the bottleneck, drops, datagrams served and
 //! the largest queueing delay, for the step cases' timelines.
@@ -54,6 +54,9 @@ fn main() {
         "S2" => (100_000_000, 20, 1.0, 0.05, false, false),
         "S2a" => (100_000_000, 20, 1.0, 0.01, false, false),
         "S2x" => (100_000_000, 20, 1.0, 0.10, false, false),
+        // S3: the same random loss, before the bottleneck (set below).
+        "S3" => (100_000_000, 20, 1.0, 0.05, false, false),
+        "S3a" => (100_000_000, 20, 1.0, 0.02, false, false),
         "S4" => (100_000_000, 20, 1.0, 0.0, false, false),
         "S13" => (100_000_000, 20, 1.0, 0.0, false, false),
         "S12d" => (100_000_000, 60, 1.0, 0.0, false, false),
@@ -62,7 +65,11 @@ fn main() {
     let rtt = Duration::from_millis(rtt);
     let mut link = LinkConfig::new(rate, Duration::ZERO);
     link.queue_bytes = ((rate as f64 / 8.0 * rtt.as_secs_f64() * buffer) as u64).max(3000);
-    link.loss = loss;
+    if which.starts_with("S3") {
+        link.loss_before = loss;
+    } else {
+        link.loss = loss;
+    }
     if policer {
         link.policer = Some(TokenBucket {
             rate_bps: rate / 2,
