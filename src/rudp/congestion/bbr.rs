@@ -874,13 +874,13 @@ impl Bbr {
                 self.cycle_count += 1;
             }
             self.ack_phase = AckPhase::Init;
-            // The draft keeps the loss test armed until it fires; Linux's v2/v3 code disarms it
-            // here, and so do we: from now on the samples are DOWN's and CRUISE's, not the
-            // probe's. Armed through CRUISE, with random loss the excess-loss test eventually
-            // fires by chance (a 3σ test on every loss for 2-3 s) and sets inflight_hi to
-            // CRUISE's own in-flight, about 1 BDP; CRUISE then holds cwnd to 0.85 of that and
-            // the pipe idles 15 % of the time until the next probe (S3 at 2 and 5 %:
-            // `examples/s3_idle`, docs/PERFORMANCE.md).
+            // The draft keeps the loss test armed until it fires; Linux's BBRv2 code
+            // (bbr2_adapt_upper_bounds) disarms it here, and so do we: from now on the samples
+            // are DOWN's and CRUISE's, not the probe's. Armed through CRUISE, with random loss
+            // the excess-loss test eventually fires by chance (a 3σ test on every loss for
+            // 2-3 s) and sets inflight_hi to CRUISE's own in-flight, about 1 BDP; CRUISE then
+            // holds cwnd to 0.85 of that and the pipe idles 15 % of the time until the next
+            // probe (S3 at 2 and 5 %: `examples/s3_idle`, docs/PERFORMANCE.md).
             self.bw_probe_samples = false;
         }
         if self.bw_probe_samples
