@@ -874,10 +874,20 @@ impl Bbr {
                 self.cycle_count += 1;
             }
             self.ack_phase = AckPhase::Init;
+            // The draft keeps the loss test armed until it fires; Linux's BBRv2 code
+            // (bbr2_adapt_upper_bounds) disarms it here, and so do we: from now on the samples
+            // are DOWN's and CRUISE's, not the probe's. Armed through CRUISE, with random loss
+            // the excess-loss test eventually fires by chance (a 3σ test on every loss for
+            // 2-3 s) and sets inflight_hi to CRUISE's own in-flight, about 1 BDP; CRUISE then
+            // holds cwnd to 0.85 of that and the pipe idles 15 % of the time until the next
+            // probe (S3 at 2 and 5 %: `examples/s3_idle`, docs/PERFORMANCE.md).
+            self.bw_probe_samples = false;
         }
         if self.bw_probe_samples
             && self.too_much_loss(rs.lost, rs.delivered + rs.lost, rs.tx_in_flight)
         {
+            // For `examples/s3_idle`: which loss test set inflight_hi, and on what.
+            log::trace!(target: "chatd::bbr_too_high", "too_high path=ack state={:?} lost={} resolved={} tx_in_flight={} pbg={:.4}", self.state, rs.lost, rs.delivered + rs.lost, rs.tx_in_flight, self.background_loss());
             self.handle_inflight_too_high(now, Self::sample_is_app_limited(rs), rs.tx_in_flight);
             return;
         }
@@ -1115,6 +1125,8 @@ impl CongestionController for Bbr {
             let lost_prev = lost_since_sent.saturating_sub(bytes) as f64;
             let lost_prefix = ((thresh * inflight_prev - lost_prev) / (1.0 - thresh)).max(0.0);
             let at_loss = (inflight_prev + lost_prefix) as u64;
+            // For `examples/s3_idle`, as in adapt_upper_bounds.
+            log::trace!(target: "chatd::bbr_too_high", "too_high path=lost state={:?} lost={} resolved={} tx_in_flight={} at_loss={} pbg={:.4}", self.state, lost_since_sent, resolved, sent.tx_in_flight, at_loss, self.background_loss());
             self.handle_inflight_too_high(now, sent.app_limited, at_loss);
         }
     }
@@ -1146,6 +1158,8 @@ impl CongestionController for Bbr {
         self.bound_bw_for_model();
         self.set_pacing_rate(s.rtt);
         self.set_cwnd(&rs);
+        // For `examples/s3_idle`: the state each ACK leaves, to charge bottleneck idle time to.
+        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best());
     }
 
     fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {
