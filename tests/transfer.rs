@@ -573,6 +573,24 @@ fn sigkill_mid_download_is_reported_and_the_download_resumes_after_a_restart() {
     stop_mid_transfer_then_resume("KILL", "chatc: connection lost");
 }
 
+/// The test plays chatd for one chatc: accepts it, welcomes it as "getter" and waits for its
+/// GET; returns the connection and the GET's request number.
+fn play_server_until_get(listener: &TcpListener) -> (RawClient, u32) {
+    let (stream, _) = listener.accept().unwrap();
+    let mut chatc = RawClient::from_stream(stream);
+    chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
+    chatc.send(&Frame::Welcome {
+        version: 1,
+        nick: "getter",
+        users: 1,
+    });
+    let request = chatc.recv_map(|f| match f {
+        Frame::Get { request, .. } => Some(*request),
+        _ => None,
+    });
+    (chatc, request)
+}
+
 #[test]
 fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
     // The test plays a server whose OFFER names a UDP port nobody listens on: the kernel
@@ -585,18 +603,7 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut chatc = RawClient::from_stream(stream);
-        chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
-        chatc.send(&Frame::Welcome {
-            version: 1,
-            nick: "getter",
-            users: 1,
-        });
-        let request = chatc.recv_map(|f| match f {
-            Frame::Get { request, .. } => Some(*request),
-            _ => None,
-        });
+        let (mut chatc, request) = play_server_until_get(&listener);
         chatc.send(&Frame::Offer {
             request,
             conn_id: 7,
@@ -641,18 +648,7 @@ fn a_slow_offer_gets_a_still_waiting_line_instead_of_silence() {
     let port = listener.local_addr().unwrap().port();
     let (go_on, wait) = std::sync::mpsc::channel::<()>();
     let server = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut chatc = RawClient::from_stream(stream);
-        chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
-        chatc.send(&Frame::Welcome {
-            version: 1,
-            nick: "getter",
-            users: 1,
-        });
-        let request = chatc.recv_map(|f| match f {
-            Frame::Get { request, .. } => Some(*request),
-            _ => None,
-        });
+        let (mut chatc, request) = play_server_until_get(&listener);
         wait.recv_timeout(Duration::from_secs(20)).unwrap();
         chatc.send(&Frame::Refused {
             request,
