@@ -6,7 +6,7 @@
 #
 #   scripts/lossy.sh [--loss PCT] [--rate RATE] [--delay MS] [--size MIB] [--runs N]
 #                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep] [--duel]
-#                    [--shape-ingress]
+#                    [--shape-ingress] [--log FILE]
 #
 #   --loss PCT     random loss on each side's input, percent (default 5; decimals allowed)
 #   --rate RATE    tc rate limit on each side's egress, e.g. 100mbit (default: none)
@@ -22,6 +22,8 @@
 #                  instead of its output, so the bottleneck queue is not a sender's own qdisc
 #   --cc NAME      our congestion controller (chatd --cc for downloads, chatc --cc for
 #                  uploads): newreno, cubic, bbr, bbr-plain (default: the programs' default)
+#   --log FILE     append chatd's log at info level (a line per transfer: time, bytes
+#                  retransmitted, srtt, cwnd, RTOs) to FILE, to see what a slow run did
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
@@ -31,8 +33,8 @@
 # transfer failed or a file did not match.
 set -euo pipefail
 
-loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc=
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -48,6 +50,7 @@ while [ $# -gt 0 ]; do
         --duel) duel=1; shift ;;
         --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
+        --log) log_file=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "lossy.sh: unknown option $1" >&2; usage ;;
     esac
@@ -103,6 +106,7 @@ kill_ns_processes() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    [ -z "$log_file" ] || cat "$tmp/chatd.log" >> "$log_file" 2>/dev/null || true
     if [ "$keep" -eq 1 ]; then
         echo "kept: namespaces $ns_a $ns_b (chatd still running), files in $tmp" >&2
         exit "$rc"
@@ -209,7 +213,9 @@ want=$(sha256sum < "$tmp/original.bin" | cut -d' ' -f1)
 port=50000
 our_cc_args=()
 [ -z "$our_cc" ] || our_cc_args=(--cc "$our_cc")
-in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" -q "${our_cc_args[@]}" 2> "$tmp/chatd.log" &
+chatd_quiet=(-q)
+[ -z "$log_file" ] || chatd_quiet=(${LOSSY_CHATD_V:-})
+in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" "${chatd_quiet[@]}" "${our_cc_args[@]}" 2> "$tmp/chatd.log" &
 pids+=($!)
 chatd_pid=$!
 wait_for "chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$port' | grep -q LISTEN"

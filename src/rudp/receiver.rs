@@ -65,6 +65,8 @@ pub struct Receiver<K: ByteSink> {
     handshake_ack_due: bool,
     fin_ack_due: bool,
     handshake_at: Option<Instant>,
+    /// HANDSHAKE packets sent so far (their spacing grows with the count).
+    handshakes_sent: u32,
     sink_retry_at: Option<Instant>,
     last_progress: Instant,
     reset_pending: Option<ResetReason>,
@@ -100,6 +102,7 @@ impl<K: ByteSink> Receiver<K> {
             handshake_ack_due: false,
             fin_ack_due: false,
             handshake_at,
+            handshakes_sent: 0,
             sink_retry_at: None,
             last_progress: now,
             reset_pending: None,
@@ -227,7 +230,8 @@ impl<K: ByteSink> Receiver<K> {
             if let Handshake::Send(token) = self.cfg.handshake
                 && self.handshake_at.is_some_and(|t| t <= now)
             {
-                self.handshake_at = Some(now + self.cfg.handshake_interval);
+                self.handshakes_sent += 1;
+                self.handshake_at = Some(now + self.cfg.handshake_retry(self.handshakes_sent));
                 return self.count(packet::encode_control(
                     buf,
                     conn,

@@ -2,8 +2,8 @@
 //!
 //! It reads the stream from a [`ByteSource`], sends DATA paced within the congestion and flow
 //! windows, learns from ACKs what arrived, declares losses (RFC 9002 §6: 3 packets or 9/8 RTT),
-//! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP) before falling back to
-//! an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet carries a delivery-rate snapshot
+//! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP, repeated with RFC 9002
+//! backoff) before falling back to an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet carries a delivery-rate snapshot
 //! ([`DeliveryRate`]); the controller hears of each packet acknowledged or lost and gets one
 //! rate sample per ACK.
 
@@ -12,7 +12,7 @@ use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
 use super::packet::{self, AckFrame, DATA_HEADER_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
-use super::rtt::RttEstimator;
+use super::rtt::{GRANULARITY, RttEstimator};
 use super::stream::ByteSource;
 use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
 use std::collections::VecDeque;
@@ -78,6 +78,15 @@ impl SentPacket {
 }
 
 /// Why `pick_range` chose a range.
+/// Which retransmission timer is next (see `Sender::retransmit_timer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetransmitTimer {
+    /// Send one probe packet, outside the congestion window; nothing is declared lost.
+    Probe,
+    /// Everything in flight is presumed lost and the window collapses.
+    Rto,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeKind {
     New,
@@ -121,12 +130,17 @@ pub struct Sender<S: ByteSource> {
     last_send: Option<Instant>,
     rto_base: Option<Instant>,
     rto_backoff: u32,
-    tlp_sent: bool,
+    /// Probe timeouts fired since new data was last acknowledged (each doubles the next).
+    probes_sent: u32,
     probes_due: u32,
     window_probe_due: bool,
     last_progress: Instant,
     handshake_at: Option<Instant>,
+    /// HANDSHAKE packets sent so far (their spacing grows with the count).
+    handshakes_sent: u32,
     fin_at: Option<Instant>,
+    /// FIN packets sent so far (their spacing grows with the count).
+    fins_sent: u32,
     reset_pending: Option<ResetReason>,
     /// Latest `now` seen, so `next_deadline` can say "at once" when output is waiting.
     last_now: Instant,
@@ -175,12 +189,14 @@ impl<S: ByteSource> Sender<S> {
             last_send: None,
             rto_base: None,
             rto_backoff: 0,
-            tlp_sent: false,
+            probes_sent: 0,
             probes_due: 0,
             window_probe_due: false,
             last_progress: now,
             handshake_at,
+            handshakes_sent: 0,
             fin_at: None,
+            fins_sent: 0,
             reset_pending: None,
             last_now: now,
             events: VecDeque::new(),
@@ -263,16 +279,18 @@ impl<S: ByteSource> Sender<S> {
         if self.loss_time.is_some_and(|t| t <= now) {
             self.detect_losses(now);
         }
-        if let Some(at) = self.retransmit_deadline()
+        if let Some((at, timer)) = self.retransmit_timer()
             && at <= now
         {
-            if !self.tlp_sent {
-                // RFC 8985 §7: a tail loss probe before the RTO.
-                self.tlp_sent = true;
-                self.probes_due = 1;
-                self.last_send = Some(now);
-            } else {
-                self.on_rto(now);
+            match timer {
+                RetransmitTimer::Probe => {
+                    // RFC 9002 §6.2.4: up to two datagrams per probe timeout. The first probe
+                    // is RFC 8985's single TLP; a later one means probes are being lost.
+                    self.probes_due = if self.probes_sent == 0 { 1 } else { 2 };
+                    self.probes_sent += 1;
+                    self.last_send = Some(now);
+                }
+                RetransmitTimer::Rto => self.on_rto(now),
             }
         }
         if let Some(at) = self.window_probe_deadline()
@@ -300,17 +318,21 @@ impl<S: ByteSource> Sender<S> {
                     return None;
                 };
                 if self.handshake_at.is_some_and(|t| t <= now) {
-                    self.handshake_at = Some(now + self.cfg.handshake_interval);
+                    self.handshakes_sent += 1;
+                    self.handshake_at = Some(now + self.cfg.handshake_retry(self.handshakes_sent));
                     return self.emit_control(buf, &Packet::Handshake { token });
                 }
                 None
             }
             State::Closing => {
                 if self.fin_at.is_some_and(|t| t <= now) {
-                    // One RTO apart, without backoff: a FIN is one tiny datagram per RTO, and
-                    // at heavy loss more tries before the idle timeout decide between
+                    // Repeated like a lone packet's probe, doubling up to one RTO apart, and
+                    // then at that pace without further backoff: a FIN is one tiny datagram,
+                    // a lost one (or its FIN-ACK) should cost milliseconds, not a 200 ms RTO,
+                    // and at heavy loss more tries before the idle timeout decide between
                     // Finished and DeadPeer.
-                    self.fin_at = Some(now + self.rtt.rto());
+                    self.fin_at = Some(now + self.probe_timeout(true, self.fins_sent));
+                    self.fins_sent += 1;
                     let fin = Packet::Fin {
                         final_size: self.cfg.total,
                     };
@@ -347,7 +369,7 @@ impl<S: ByteSource> Sender<S> {
             State::Closing => [self.fin_at, None, None, None],
             State::Sending => [
                 self.loss_time,
-                self.retransmit_deadline(),
+                self.retransmit_timer().map(|(at, _)| at),
                 self.window_probe_deadline(),
                 self.pace_at,
             ],
@@ -415,22 +437,45 @@ impl<S: ByteSource> Sender<S> {
         self.check_all_acked(now);
     }
 
-    /// RFC 8985 PTO = 2·SRTT (+ max_ack_delay with a single packet in flight) before the tail
-    /// probe, then the RFC 6298 RTO with exponential backoff.
-    fn retransmit_deadline(&self) -> Option<Instant> {
+    /// The next retransmission timer: probe timeouts, then the RTO.
+    ///
+    /// The first probe is RFC 8985's tail loss probe, PTO = 2·SRTT (+ max_ack_delay with a
+    /// single packet in flight), at least the clock granularity. Until new data is acknowledged
+    /// further probes follow, each after twice the previous wait (RFC 9002 §6.2.1's backoff), as
+    /// long as they come before the RFC 6298 RTO, which still fires on schedule and with its own
+    /// backoff. On a short path under heavy random loss a probe or its ACK is lost often (36 %
+    /// at 20 % loss each way), and one probe then left a 200 ms RTO floor to wait out; on a
+    /// long path the second probe already falls after the RTO, as before. After an RTO only the
+    /// RTO runs, until new data is acknowledged.
+    fn retransmit_timer(&self) -> Option<(Instant, RetransmitTimer)> {
         if self.bytes_in_flight == 0 {
             return None;
         }
-        if !self.tlp_sent {
-            let mut pto = self.rtt.srtt() * 2;
-            if self.bytes_in_flight <= self.mss {
-                pto += self.cfg.max_ack_delay;
+        let rto_at = self
+            .rto_base
+            .map(|t| t + self.rtt.rto_backed_off(self.rto_backoff));
+        if self.rto_backoff == 0 {
+            let pto = self.probe_timeout(self.bytes_in_flight <= self.mss, self.probes_sent);
+            let probe_at = self.last_send.map(|t| t + pto);
+            // The first probe always goes out (as before: its wait is capped at the RTO).
+            if let Some(at) = probe_at
+                && (self.probes_sent == 0 || rto_at.is_none_or(|rto| at < rto))
+            {
+                return Some((at, RetransmitTimer::Probe));
             }
-            let pto = pto.min(self.rtt.rto());
-            return self.last_send.map(|t| t + pto);
         }
-        self.rto_base
-            .map(|t| t + self.rtt.rto_backed_off(self.rto_backoff))
+        rto_at.map(|at| (at, RetransmitTimer::Rto))
+    }
+
+    /// The wait before probe number `backoff` (0 for the first): 2·SRTT, plus max_ack_delay
+    /// when the peer may be holding back a lone packet's ACK, at least the clock granularity,
+    /// doubled `backoff` times and capped at the RTO.
+    fn probe_timeout(&self, lone_packet: bool, backoff: u32) -> Duration {
+        let mut pto = (self.rtt.srtt() * 2).max(GRANULARITY);
+        if lone_packet {
+            pto += self.cfg.max_ack_delay;
+        }
+        pto.saturating_mul(1 << backoff.min(16)).min(self.rtt.rto())
     }
 
     /// When nothing is in flight, nothing is lost and the peer's window is closed, a
@@ -455,20 +500,23 @@ impl<S: ByteSource> Sender<S> {
         self.pace_at = None; // re-armed below if the pacer is what holds us back
         if self.probes_due > 0 {
             self.probes_due -= 1;
-            // Resend the newest unacknowledged data (RFC 8985 §7.3), or anything pending.
-            let newest = self
-                .sent
-                .iter()
-                .rev()
-                .find(|p| p.state == PacketState::InFlight)
-                .map(|p| (p.offset, p.end()));
-            let range = match newest {
-                Some((start, end)) => {
-                    Some((start, (end - start).min(room), RangeKind::Retransmission))
-                }
-                None => self.pick_range(room),
+            // Data known lost or never sent (RFC 8985 §7.3 and RFC 9002 §6.2.4 prefer new
+            // data), else the newest unacknowledged packet once more: a second probe with
+            // nothing else to carry duplicates the tail, so one lost datagram is not the end.
+            let newest = || {
+                self.sent
+                    .iter()
+                    .rev()
+                    .find(|p| p.state == PacketState::InFlight)
+                    .map(|p| {
+                        (
+                            p.offset,
+                            (p.end() - p.offset).min(room),
+                            RangeKind::Retransmission,
+                        )
+                    })
             };
-            if let Some((offset, len, kind)) = range {
+            if let Some((offset, len, kind)) = self.pick_range(room).or_else(newest) {
                 return self.send_data(now, buf, offset, len, kind, true);
             }
         }
@@ -664,7 +712,7 @@ impl<S: ByteSource> Sender<S> {
             self.stats.bytes_delivered += newly;
             self.last_progress = now;
             self.rto_backoff = 0;
-            self.tlp_sent = false;
+            self.probes_sent = 0;
             self.rto_base = Some(now);
         }
         if let (Some(newest_sent), Some(rate)) = (newest_acked_sent, rate_sample) {
@@ -856,6 +904,12 @@ impl<S: ByteSource> Sender<S> {
         self.rto_backoff = self.rto_backoff.saturating_add(1);
         self.rto_base = Some(now);
         self.cc.on_rto(now);
+        // A lone packet left to resend (the tail) goes out twice, as RFC 9002 §6.2.4 allows:
+        // otherwise at heavy loss each backed-off RTO is a single coin toss, and the idle
+        // timeout allows only a handful of them once the RTO reaches its ceiling.
+        if self.lost.iter().map(|(s, e)| e - s).sum::<u64>() <= self.mss {
+            self.probes_due = 2;
+        }
         log::debug!(
             "conn {}: RTO #{}, backoff {}",
             self.cfg.conn_id,

@@ -368,12 +368,11 @@ fn lost_tail_is_recovered_by_a_probe_without_an_rto() {
 
 const CONN: u64 = 42;
 
-fn sender_with_window_sent(t0: Instant) -> (Sender<GeneratorSource>, Vec<(u64, u64)>) {
-    let cfg = config(MIB, CongestionKind::NewReno);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+/// Every DATA the sender puts out at `now`, as byte ranges.
+fn drain_data(s: &mut Sender<GeneratorSource>, now: Instant) -> Vec<(u64, u64)> {
     let mut buf = [0u8; 1472];
-    let mut sent = Vec::new();
-    while let Some(n) = s.poll_transmit(t0, &mut buf) {
+    let mut out = Vec::new();
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
         if let Ok((
             _,
             Packet::Data {
@@ -381,9 +380,16 @@ fn sender_with_window_sent(t0: Instant) -> (Sender<GeneratorSource>, Vec<(u64, u
             },
         )) = packet::decode(&buf[..n])
         {
-            sent.push((offset, offset + payload.len() as u64));
+            out.push((offset, offset + payload.len() as u64));
         }
     }
+    out
+}
+
+fn sender_with_window_sent(t0: Instant) -> (Sender<GeneratorSource>, Vec<(u64, u64)>) {
+    let cfg = config(MIB, CongestionKind::NewReno);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let sent = drain_data(&mut s, t0);
     (s, sent)
 }
 
@@ -1038,25 +1044,95 @@ fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
     let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let mut now = t0;
-    let mut handshakes = 0;
+    let mut sent_at = Vec::new();
     while let Some(deadline) = r.next_deadline() {
         now = deadline;
         r.handle_timeout(now);
         while let Some(n) = r.poll_transmit(now, &mut buf) {
             if let Ok((_, Packet::Handshake { token })) = packet::decode(&buf[..n]) {
                 assert_eq!(token, [9; 16]);
-                handshakes += 1;
+                sent_at.push((now - t0).as_millis());
             }
         }
     }
     assert_eq!(now - t0, cfg.idle_timeout);
-    assert_eq!(handshakes, 40); // every 250 ms for 10 s
+    // 50, 100 and 200 ms apart, then every 250 ms (handshake_interval) until the idle timeout.
+    assert_eq!(sent_at[..6], [0, 50, 150, 350, 600, 850]);
+    assert_eq!(sent_at.len(), 4 + 38);
     assert_eq!(
         r.poll_event(),
         Some(Event::Failed(TransferError::DeadPeer {
             idle: cfg.idle_timeout
         }))
     );
+}
+
+#[test]
+fn silence_on_a_short_path_brings_probes_with_backoff_before_the_rto() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    // One RTT sample of 10 ms: SRTT 10 ms, RTO at its 200 ms floor, probe timeout 20 ms.
+    let t1 = t0 + Duration::from_millis(10);
+    feed_ack(&mut s, t1, 0, sent[0].1, &[]);
+    assert!(!drain_data(&mut s, t1).is_empty()); // the window slid: new data went out
+    // Probes at 20, 40 and 80 ms intervals: one datagram (the RFC 8985 TLP), then two each.
+    let mut at = t1;
+    for (wait, datagrams) in [(20, 1), (40, 2), (80, 2)] {
+        let due = s.next_deadline().unwrap();
+        assert_eq!(due - at, Duration::from_millis(wait));
+        at = due;
+        s.handle_timeout(at);
+        assert_eq!(drain_data(&mut s, at).len(), datagrams);
+        assert_eq!(s.stats().rto_count, 0);
+    }
+    // The next probe would come 160 ms later, after the RTO: the RTO fires on time instead.
+    let rto_at = s.next_deadline().unwrap();
+    assert_eq!(rto_at - t1, Duration::from_millis(200));
+    s.handle_timeout(rto_at);
+    assert_eq!(s.stats().rto_count, 1);
+    assert_eq!(expect_data(&mut s, rto_at), sent[1]); // back to the first hole
+}
+
+#[test]
+fn a_lone_lost_tail_packet_goes_out_twice_after_an_rto() {
+    let t0 = Instant::now();
+    let cfg = config(1000, CongestionKind::NewReno);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
+    assert_eq!(drain_data(&mut s, t0), [(0, 1000)]);
+    // The probe (2·333 ms + max_ack_delay) goes unanswered, then the RTO fires.
+    let probe_at = s.next_deadline().unwrap();
+    s.handle_timeout(probe_at);
+    assert_eq!(drain_data(&mut s, probe_at), [(0, 1000)]);
+    let rto_at = s.next_deadline().unwrap();
+    s.handle_timeout(rto_at);
+    assert_eq!(s.stats().rto_count, 1);
+    assert_eq!(drain_data(&mut s, rto_at), [(0, 1000), (0, 1000)]);
+}
+
+#[test]
+fn fin_repeats_at_the_probe_pace_doubling_up_to_the_rto() {
+    let t0 = Instant::now();
+    let cfg = config(1000, CongestionKind::Cubic);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
+    assert_eq!(drain_data(&mut s, t0), [(0, 1000)]);
+    let t1 = t0 + Duration::from_millis(10); // SRTT 10 ms, RTO 200 ms
+    feed_ack(&mut s, t1, 0, 1000, &[]);
+    let mut buf = [0u8; 1472];
+    let mut at = t1;
+    let mut gaps = Vec::new();
+    for _ in 0..7 {
+        let due = s.next_deadline().unwrap();
+        gaps.push((due - at).as_millis());
+        at = due;
+        s.handle_timeout(at);
+        let n = s.poll_transmit(at, &mut buf).expect("FIN");
+        assert!(matches!(
+            packet::decode(&buf[..n]),
+            Ok((_, Packet::Fin { final_size: 1000 }))
+        ));
+    }
+    // 2·SRTT + max_ack_delay = 25 ms, doubled each time, then one RTO apart.
+    assert_eq!(gaps, [0, 25, 50, 100, 200, 200, 200]);
 }
 
 #[test]

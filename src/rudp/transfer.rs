@@ -57,9 +57,13 @@ pub struct Config {
     /// Receiver: retry delay after the sink said `WouldBlock`.
     pub sink_retry: Duration,
     pub handshake: Handshake,
-    /// Interval between repeated HANDSHAKE packets.
+    /// Longest interval between repeated HANDSHAKE packets (see `handshake_retry`).
     pub handshake_interval: Duration,
 }
+
+/// Wait before the first repeated HANDSHAKE; each later one doubles, up to
+/// `Config::handshake_interval`.
+const FIRST_HANDSHAKE_RETRY: Duration = Duration::from_millis(50);
 
 impl Config {
     /// Defaults for a transfer of `[start, total)` on connection `conn_id`.
@@ -82,6 +86,16 @@ impl Config {
             handshake: Handshake::None,
             handshake_interval: Duration::from_millis(250),
         }
+    }
+
+    /// How long to wait after the `sent`-th HANDSHAKE (1 for the first) before repeating it:
+    /// 50 ms, then doubling up to `handshake_interval`. The client cannot know the path's RTT
+    /// yet, and a lost HANDSHAKE delays the whole transfer, so the first repeat comes soon; it
+    /// is one small datagram, and at most a handful go out on a slow path before the answer.
+    pub(crate) fn handshake_retry(&self, sent: u32) -> Duration {
+        FIRST_HANDSHAKE_RETRY
+            .saturating_mul(1 << sent.saturating_sub(1).min(16))
+            .min(self.handshake_interval)
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
