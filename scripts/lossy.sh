@@ -23,7 +23,9 @@
 #   --cc NAME      our congestion controller (chatd --cc for downloads, chatc --cc for
 #                  uploads): newreno, cubic, bbr, bbr-plain (default: the programs' default)
 #   --log FILE     append chatd's log at info level (a line per transfer: time, bytes
-#                  retransmitted, srtt, cwnd, RTOs) to FILE, to see what a slow run did
+#                  retransmitted, srtt, cwnd, RTOs) and chatc's output to FILE, to see
+#                  what a slow run did; LOSSY_CHATD_V=-vv in the environment logs every
+#                  ACK's controller state, LOSSY_CHATC_V=-v chatc's protocol details
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
@@ -34,7 +36,7 @@
 set -euo pipefail
 
 loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -239,9 +241,10 @@ one_run() {
     # In the background plus `wait`: a signal to this script runs its trap at once, instead
     # of after a foreground command that may take minutes.
     in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" "${our_cc_args[@]}" \
-        --downloads "$tmp/client" <<< "$cmd" > "$tmp/chatc.out" 2>&1 &
+        ${LOSSY_CHATC_V:-} --downloads "$tmp/client" <<< "$cmd" > "$tmp/chatc.out" 2>&1 &
     wait $! || true
     out=$(cat "$tmp/chatc.out")
+    [ -z "$log_file" ] || { echo "--- chatc:"; cat "$tmp/chatc.out"; } >> "$log_file"
     local line
     line=$(grep -E '\*\*\* file\.bin: (done|uploaded)' <<< "$out" | tail -1 || true)
     if [ "$upload" -eq 1 ]; then got="$tmp/shared/file.bin"; else got="$tmp/client/file.bin"; fi

@@ -63,6 +63,19 @@ impl RttEstimator {
         }
     }
 
+    /// Replaces the initial guess with `guess` when it is smaller and no sample came yet: a
+    /// better prior (RFC 9002 §6.2.2 lets a sender use one), e.g. how long the handshake took,
+    /// while the first packets are still unacknowledged.
+    pub fn improve_initial(&mut self, guess: Duration) {
+        if self.smoothed.is_none() && guess < self.initial {
+            let guess = guess.max(GRANULARITY);
+            self.initial = guess;
+            self.latest = guess;
+            self.min = guess;
+            self.var = guess / 2;
+        }
+    }
+
     /// Smoothed RTT, or the initial guess before any sample.
     pub fn srtt(&self) -> Duration {
         self.smoothed.unwrap_or(self.initial)

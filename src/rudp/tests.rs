@@ -1202,3 +1202,34 @@ fn a_zero_rate_cap_is_refused() {
         Some("a rate limit of 0 bytes/s".into())
     );
 }
+
+#[test]
+fn the_handshake_time_stands_in_for_the_rtt_until_the_first_ack() {
+    let token = [3u8; 16];
+    let mut buf = [0u8; 1472];
+    // Server side: created with its OFFER; the client's HANDSHAKE answers it 4 ms later.
+    // A slow handshake (400 ms) is no better than the 333 ms initial guess: 2 × 333 ms.
+    for (handshake_after, probe_after) in [(4, 8), (400, 666)] {
+        let t0 = Instant::now();
+        let mut cfg = config(MIB, CongestionKind::Bbr);
+        cfg.handshake = Handshake::Expect(token);
+        let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+        let t1 = t0 + Duration::from_millis(handshake_after);
+        let n = packet::encode_control(&mut buf, CONN, &Packet::Handshake { token }).unwrap();
+        s.handle_datagram(t1, &buf[..n]);
+        assert_eq!(drain_data(&mut s, t1).len(), 10);
+        let probe = s.next_deadline().unwrap() - t1;
+        assert_eq!(probe, Duration::from_millis(probe_after));
+    }
+    // Client side: our one HANDSHAKE was answered after 6 ms.
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Bbr);
+    cfg.handshake = Handshake::Send(token);
+    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    assert!(s.poll_transmit(t0, &mut buf).is_some()); // the HANDSHAKE
+    let t1 = t0 + Duration::from_millis(6);
+    let n = packet::encode_control(&mut buf, CONN, &Packet::HandshakeAck).unwrap();
+    s.handle_datagram(t1, &buf[..n]);
+    assert_eq!(drain_data(&mut s, t1).len(), 10);
+    assert_eq!(s.next_deadline().unwrap() - t1, Duration::from_millis(12));
+}
