@@ -146,6 +146,26 @@ impl Default for BbrConfig {
     }
 }
 
+/// The limit cwnd sits at after an ACK (§5.6.4.4's steps and our standing-queue bound), for
+/// traces that ask what held a flow's in-flight data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CwndBound {
+    /// Below the model's cwnd_gain·BDP and still growing by the data acked.
+    Growing,
+    /// At cwnd_gain·BDP + extra_acked.
+    Model,
+    /// ProbeRTT's half BDP.
+    ProbeRtt,
+    /// inflight_hi (DOWN, REFILL, UP).
+    InflightHi,
+    /// inflight_hi less the headroom (CRUISE, ProbeRTT).
+    Headroom,
+    InflightLo,
+    /// The standing-queue bound (p_bg on).
+    StandingQueue,
+    MinPipe,
+}
+
 /// State saved when a loss episode begins, restored if all its losses prove spurious (§5.6.4.5).
 #[derive(Debug, Clone, Copy)]
 struct Undo {
@@ -1032,8 +1052,9 @@ impl Bbr {
         }
     }
 
-    /// §5.6.4.4 BBRSetCwnd with BBRBoundCwndForProbeRTT and BBRBoundCwndForModel.
-    fn set_cwnd(&mut self, rs: &RateSample) {
+    /// §5.6.4.4 BBRSetCwnd with BBRBoundCwndForProbeRTT and BBRBoundCwndForModel; returns
+    /// which limit the new cwnd sits at (for the `chatd::bbr_ack` trace).
+    fn set_cwnd(&mut self, rs: &RateSample) -> CwndBound {
         let extra_acked = if self.full_bw_reached {
             self.extra_acked_filter.best()
         } else {
@@ -1046,17 +1067,29 @@ impl Bbr {
         } else if self.cwnd < max_inflight || self.delivered < INITIAL_WINDOW_PACKETS * self.mss {
             self.cwnd += rs.newly_acked;
         }
+        let mut bound = if self.cwnd >= max_inflight {
+            CwndBound::Model
+        } else {
+            CwndBound::Growing
+        };
         self.cwnd = self.cwnd.max(self.min_pipe_cwnd());
-        if self.state == BbrState::ProbeRtt {
-            self.cwnd = self.cwnd.min(self.probe_rtt_cwnd());
+        if self.state == BbrState::ProbeRtt && self.probe_rtt_cwnd() < self.cwnd {
+            self.cwnd = self.probe_rtt_cwnd();
+            bound = CwndBound::ProbeRtt;
         }
-        let mut cap = u64::MAX;
+        // The tightest of the caps below, and its name.
+        let mut cap = (u64::MAX, bound);
+        let mut tighten = |limit: u64, name: CwndBound| {
+            if limit < cap.0 {
+                cap = (limit, name);
+            }
+        };
         if self.state.is_probe_bw() && self.state != BbrState::ProbeBwCruise {
-            cap = self.inflight_hi.unwrap_or(u64::MAX);
+            tighten(self.inflight_hi.unwrap_or(u64::MAX), CwndBound::InflightHi);
         } else if matches!(self.state, BbrState::ProbeRtt | BbrState::ProbeBwCruise) {
-            cap = self.inflight_with_headroom();
+            tighten(self.inflight_with_headroom(), CwndBound::Headroom);
         }
-        cap = cap.min(self.inflight_lo.unwrap_or(u64::MAX));
+        tighten(self.inflight_lo.unwrap_or(u64::MAX), CwndBound::InflightLo);
         if self.cfg.background_loss
             && self.queued_round
             && self.state.is_probe_bw()
@@ -1073,10 +1106,24 @@ impl Bbr {
             // plus extra_acked, as in the cwnd itself: with ACKs lost or bunched, one BDP
             // alone would leave the pipe idle between them.
             let gain = STANDING_QUEUE_CWND_GAIN + 2.0 * self.background_loss();
-            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain) + extra_acked));
+            tighten(
+                self.quantization_budget(self.bdp_multiple(gain) + extra_acked),
+                CwndBound::StandingQueue,
+            );
         }
-        cap = cap.max(self.min_pipe_cwnd());
-        self.cwnd = self.cwnd.min(cap);
+        let (mut cap, cap_bound) = cap;
+        if cap < self.min_pipe_cwnd() {
+            cap = self.min_pipe_cwnd();
+        }
+        if cap < self.cwnd {
+            self.cwnd = cap;
+            bound = if cap == self.min_pipe_cwnd() {
+                CwndBound::MinPipe
+            } else {
+                cap_bound
+            };
+        }
+        bound
     }
 }
 
@@ -1157,9 +1204,10 @@ impl CongestionController for Bbr {
         self.advance_latest_delivery_signals(&rs);
         self.bound_bw_for_model();
         self.set_pacing_rate(s.rtt);
-        self.set_cwnd(&rs);
-        // For `examples/s3_idle`: the state each ACK leaves, to charge bottleneck idle time to.
-        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best());
+        let bound = self.set_cwnd(&rs);
+        // For `examples/s3_idle` and `s11_breakdown`: the state each ACK leaves, to charge
+        // bottleneck idle time and goodput shares to.
+        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={} bwlo={:?} minrtt_us={} bound={bound:?}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best(), self.bw_lo, self.min_rtt.map_or(0, |d| d.as_micros()));
     }
 
     fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {
