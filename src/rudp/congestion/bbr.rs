@@ -132,6 +132,9 @@ pub struct BbrConfig {
     /// RTT samples within the brief's margin of min_rtt also refresh the ProbeRTT timer, so an
     /// unqueued path rarely pays for ProbeRTT (brief §4.3, after picoquic). Off: plain v3.
     pub min_rtt_margin_refresh: bool,
+    /// UP keeps in flight what bw needs through the round trip it sees plus its probe, not
+    /// only UP_CWND_GAIN times min_rtt (`probe_up_inflight`). Off: the draft's UP.
+    pub probe_up_at_seen_rtt: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
 }
@@ -141,6 +144,7 @@ impl Default for BbrConfig {
         BbrConfig {
             background_loss: true,
             min_rtt_margin_refresh: true,
+            probe_up_at_seen_rtt: true,
             seed: 0x5EED_BB12,
         }
     }
@@ -224,6 +228,9 @@ pub struct Bbr {
     loss_round_min_rtt: Option<Duration>,
     /// The last loss round saw a standing queue.
     queued_round: bool,
+    /// Smallest RTT sample of the last complete loss round: min_rtt plus the queue that stood
+    /// through it.
+    last_round_min_rtt: Option<Duration>,
     /// Largest RTT sample of the current and of the previous round (Startup's loss exit).
     round_max_rtt: Duration,
     prev_round_max_rtt: Duration,
@@ -296,6 +303,7 @@ impl Bbr {
             loss_events_in_round: 0,
             loss_round_min_rtt: None,
             queued_round: false,
+            last_round_min_rtt: None,
             round_max_rtt: Duration::ZERO,
             prev_round_max_rtt: Duration::ZERO,
             full_bw: 0,
@@ -427,6 +435,26 @@ impl Bbr {
                 let headroom = ((HEADROOM * hi as f64) as u64).max(self.mss);
                 hi.saturating_sub(headroom).max(self.min_pipe_cwnd())
             }
+        }
+    }
+
+    /// What UP keeps in flight at least: what sending at bw needs through the round trip it
+    /// sees (min_rtt plus the queue that stood through the last round), plus the probe's own
+    /// (UP_PACING_GAIN − 1) of a BDP. The draft's UP_CWND_GAIN BDPs assume the round trip is
+    /// min_rtt; behind a queue that other flows keep standing, a flow whose min_rtt is short
+    /// against that queue then probes with hardly more in flight than its current rate needs,
+    /// its max_bw cannot rise and its share stays where it is (S11, 10 vs 40 ms:
+    /// `examples/s11_breakdown`, docs/PERFORMANCE.md). The queue is carried at gain 1, not
+    /// UP_PACING_GAIN: the probe is 25 % of the path's BDP, not of the queue, which after an
+    /// RTT rise (a stale min_rtt, S12) is path too. 0 outside UP, and when switched off.
+    fn probe_up_inflight(&self) -> u64 {
+        match (self.state, self.last_round_min_rtt) {
+            (BbrState::ProbeBwUp, Some(seen)) if self.cfg.probe_up_at_seen_rtt => {
+                let bdp_seen = self.bw as f64 * seen.as_secs_f64() * self.loss_scale();
+                let probe = (UP_PACING_GAIN - 1.0) * self.bdp_multiple(1.0) as f64;
+                (bdp_seen + probe) as u64
+            }
+            _ => 0,
         }
     }
 
@@ -682,7 +710,7 @@ impl Bbr {
         self.queued_round = self
             .loss_round_min_rtt
             .is_some_and(|m| m > self.rtt_limit());
-        self.loss_round_min_rtt = None;
+        self.last_round_min_rtt = self.loss_round_min_rtt.take();
         self.loss_in_round = false;
         self.lost_in_round = 0;
         self.resolved_in_round = 0;
@@ -1060,8 +1088,10 @@ impl Bbr {
         } else {
             0
         };
-        let max_inflight =
-            self.quantization_budget(self.bdp_multiple(self.cwnd_gain) + extra_acked);
+        let model = self
+            .bdp_multiple(self.cwnd_gain)
+            .max(self.probe_up_inflight());
+        let max_inflight = self.quantization_budget(model + extra_acked);
         if self.full_bw_reached {
             self.cwnd = (self.cwnd + rs.newly_acked).min(max_inflight);
         } else if self.cwnd < max_inflight || self.delivered < INITIAL_WINDOW_PACKETS * self.mss {
