@@ -7,6 +7,9 @@
 //! rate (p_bg) is neither congestion nor a reason to send slower: the pacing rate and the BDP
 //! are scaled by 1/(1 − p_bg) and every "loss > 2 %" test of the draft becomes "loss in excess
 //! of p_bg". With it off (`CongestionKind::BbrPlain`) this is plain v3, for A/B runs.
+//! Beyond the draft, and also off in plain v3: UP keeps in flight what bw needs through the
+//! round trip it sees, plus its probe (`probe_up_inflight`), so that a flow with a short RTT
+//! can still probe behind a queue that others keep standing.
 //!
 //! Units: bytes, bytes per second, `Duration`. Section numbers below are the draft's.
 //! Not implemented: packet conservation in the first round of recovery (§5.6.4.4), idle
