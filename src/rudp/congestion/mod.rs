@@ -196,6 +196,7 @@ impl Controller {
                 mss,
                 BbrConfig {
                     background_loss: false,
+                    probe_up_at_seen_rtt: false,
                     ..BbrConfig::default()
                 },
             ))),

@@ -11,6 +11,7 @@ fn plain() -> BbrConfig {
     BbrConfig {
         background_loss: false,
         min_rtt_margin_refresh: false,
+        probe_up_at_seen_rtt: false,
         seed: 7,
     }
 }
@@ -268,6 +269,34 @@ fn too_much_loss_in_up_sets_inflight_hi_and_goes_down() {
     let target = (BDP as f64).min(hi as f64 * 0.85) as u64;
     p.round(BW, target);
     assert_eq!(p.bbr.state(), BbrState::ProbeBwCruise);
+}
+
+#[test]
+fn up_keeps_its_pacing_gain_in_flight_through_a_queue_that_others_keep_standing() {
+    for at_seen_rtt in [false, true] {
+        let cfg = BbrConfig {
+            min_rtt_margin_refresh: true,
+            probe_up_at_seen_rtt: at_seen_rtt,
+            ..plain()
+        };
+        let mut p = cruising(cfg);
+        while p.bbr.state() != BbrState::ProbeBwUp {
+            p.round(BW, BDP);
+        }
+        // Other flows keep two min_rtt of queue standing: every RTT is 3 · min_rtt, and
+        // sending at bw alone needs 3 BDP in flight.
+        p.round_with(BW, 3 * RTT, 3 * BDP, 0);
+        p.round_with(BW, 3 * RTT, 3 * BDP, 0);
+        assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
+        let cwnd = p.bbr.window() as f64 / BDP as f64;
+        if at_seen_rtt {
+            // bw · 3 min_rtt, plus the probe's 0.25 BDP.
+            assert!(cwnd >= 3.25, "cwnd {cwnd} BDP");
+        } else {
+            // The draft's 2.25 BDP, plus extra_acked: less than the 3 BDP of bw itself.
+            assert!(cwnd < 3.0, "cwnd {cwnd} BDP");
+        }
+    }
 }
 
 #[test]
