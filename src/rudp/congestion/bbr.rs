@@ -134,6 +134,9 @@ pub struct BbrConfig {
     pub min_rtt_margin_refresh: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
+    /// A lossy round outside probing cuts bw_lo and inflight_lo (§5.5.10.3). Off only in the
+    /// simulator's counterfactual `CongestionKind::BbrNoLowerCut`, to price those cuts (S4).
+    pub loss_cuts_lower_bounds: bool,
 }
 
 impl Default for BbrConfig {
@@ -142,6 +145,7 @@ impl Default for BbrConfig {
             background_loss: true,
             min_rtt_margin_refresh: true,
             seed: 0x5EED_BB12,
+            loss_cuts_lower_bounds: true,
         }
     }
 }
@@ -692,7 +696,12 @@ impl Bbr {
         } else {
             self.loss_in_round
         };
-        if !congested {
+        if self.loss_in_round {
+            // For `examples/s1_s4_breakdown`: each lossy round's verdict (the bounds after it
+            // follow in the ACK's `chatd::bbr_ack` line).
+            log::trace!(target: "chatd::bbr_lo", "loss_round state={:?} lost={} resolved={} pbg={:.4} congested={congested}", self.state, self.lost_in_round, self.resolved_in_round, self.background_loss());
+        }
+        if !congested || !self.cfg.loss_cuts_lower_bounds {
             return;
         }
         // InitLowerBounds.

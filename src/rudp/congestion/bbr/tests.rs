@@ -12,6 +12,7 @@ fn plain() -> BbrConfig {
         background_loss: false,
         min_rtt_margin_refresh: false,
         seed: 7,
+        loss_cuts_lower_bounds: true,
     }
 }
 
