@@ -390,7 +390,7 @@ fn s4(seeds: u64, secs: u64, ge: GilbertElliott, kinds: &[CongestionKind]) {
         "S4 p̄={p:.4}, {secs} s from {from:?}. idle columns: % of the window; rec = after a burst, in 20 ms round trips"
     );
     println!(
-        "controller seed ratio ceiling util% | idle: burst rec<1 rec1-2 rec2-5 rec5-10 rec10+ | idle bounds_cut no_cut | bursts rounds_cut/burst rounds_bg/burst bw_floor lo_floor/bdp hi_fall recovery_ms_med unrecovered | startup_end_s first_burst_s | cuts cuts_near_overflow overflow_drops | cut_episodes median_ms share_of_window%"
+        "controller seed ratio ceiling util% | idle: burst rec<1 rec1-2 rec2-5 rec5-10 rec10+ | idle bounds_cut no_cut | bursts rounds_cut/burst rounds_bg/burst bw_floor lo_floor/bdp hi_fall recovery_ms_med unrecovered | startup_end_s exit_by first_burst_s | cuts cuts_near_overflow overflow_drops | cut_episodes median_ms share_of_window%"
     );
     for &kind in kinds {
         for seed in 1..=seeds {
@@ -442,11 +442,14 @@ fn s4(seeds: u64, secs: u64, ge: GilbertElliott, kinds: &[CongestionKind]) {
                 idle_by_bounds[usize::from(!cut)] += idle;
             }
             // Brief: no Startup exit on the first burst.
-            let startup_end = run
-                .acks
-                .iter()
-                .find(|a| a.state != "Startup")
-                .map_or(f64::NAN, |a| run.since_start(a).as_secs_f64());
+            // Startup's loss exit sets inflight_hi, its bandwidth-plateau exit does not.
+            let startup_exit = run.acks.iter().find(|a| a.state != "Startup");
+            let startup_end = startup_exit.map_or(f64::NAN, |a| run.since_start(a).as_secs_f64());
+            let startup_by = match startup_exit.map(|a| a.hi.is_some()) {
+                Some(true) => "loss",
+                Some(false) => "plateau",
+                None => "-",
+            };
             // Cuts whose round may hold overflow drops (one in the 40 ms before its verdict):
             // those the counterfactual's "no cuts at all" removes beyond the bursts'.
             let cuts: Vec<Duration> = run
@@ -513,7 +516,7 @@ fn s4(seeds: u64, secs: u64, ge: GilbertElliott, kinds: &[CongestionKind]) {
                 }
             };
             println!(
-                "{:<24} {seed} {ratio:.3} {ceiling:.3} {:.1} | {:.2} {:.2} {:.2} {:.2} {:.2} {:.2} | {} {} | {} {} {} {} {} {} {:.0} {} | {startup_end:.3} {:.3} | {} {cuts_near_overflow} {} | {} {episode_ms:.0} {:.1}",
+                "{:<24} {seed} {ratio:.3} {ceiling:.3} {:.1} | {:.2} {:.2} {:.2} {:.2} {:.2} {:.2} | {} {} | {} {} {} {} {} {} {:.0} {} | {startup_end:.3} {startup_by} {:.3} | {} {cuts_near_overflow} {} | {} {episode_ms:.0} {:.1}",
                 kind.name(),
                 out.utilisation(from, duration) * 100.0,
                 pct(idle_by_phase[0]),
