@@ -140,6 +140,9 @@ pub struct BbrConfig {
     pub probe_up_at_seen_rtt: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
+    /// A lossy round outside probing cuts bw_lo and inflight_lo (§5.5.10.3). Off only in the
+    /// simulator's counterfactual `CongestionKind::BbrNoLowerCut`, to price those cuts (S4).
+    pub loss_cuts_lower_bounds: bool,
 }
 
 impl Default for BbrConfig {
@@ -149,6 +152,7 @@ impl Default for BbrConfig {
             min_rtt_margin_refresh: true,
             probe_up_at_seen_rtt: true,
             seed: 0x5EED_BB12,
+            loss_cuts_lower_bounds: true,
         }
     }
 }
@@ -245,6 +249,8 @@ pub struct Bbr {
     // ProbeBW (§5.3.3).
     cycle_count: u64,
     cycle_stamp: Option<Instant>,
+    /// When the current (or last) UP began, if the rounds before it showed no queue.
+    probe_up_unqueued_since: Option<Instant>,
     ack_phase: AckPhase,
     bw_probe_wait: Duration,
     rounds_since_bw_probe: u64,
@@ -315,6 +321,7 @@ impl Bbr {
             full_bw_reached: false,
             cycle_count: 0,
             cycle_stamp: None,
+            probe_up_unqueued_since: None,
             ack_phase: AckPhase::Init,
             bw_probe_wait: PROBE_WAIT_BASE,
             rounds_since_bw_probe: 0,
@@ -612,6 +619,7 @@ impl Bbr {
         self.pacing_gain = UP_PACING_GAIN;
         self.cwnd_gain = UP_CWND_GAIN;
         self.cycle_stamp.get_or_insert(now);
+        self.probe_up_unqueued_since = (!self.queued_round).then_some(now);
         self.raise_inflight_hi_slope();
     }
 
@@ -743,7 +751,12 @@ impl Bbr {
         } else {
             self.loss_in_round
         };
-        if !congested {
+        if self.loss_in_round {
+            // For `examples/s1_s4_breakdown`: each lossy round's verdict (the bounds after it
+            // follow in the ACK's `chatd::bbr_ack` line).
+            log::trace!(target: "chatd::bbr_lo", "loss_round state={:?} lost={} resolved={} pbg={:.4} congested={congested}", self.state, self.lost_in_round, self.resolved_in_round, self.background_loss());
+        }
+        if !congested || !self.cfg.loss_cuts_lower_bounds {
             return;
         }
         // InitLowerBounds.
@@ -868,7 +881,7 @@ impl Bbr {
                 self.bw_probe_samples = true;
                 self.start_probe_bw_up(now, rs);
             }
-            BbrState::ProbeBwUp if self.check_time_to_go_down(rs) => {
+            BbrState::ProbeBwUp if self.check_time_to_go_down(now, rs, s.bytes_in_flight) => {
                 self.start_probe_bw_down(now);
             }
             _ => {}
@@ -884,7 +897,28 @@ impl Bbr {
     }
 
     /// §5.3.3.6 BBRCheckTimeToGoDown.
-    fn check_time_to_go_down(&mut self, rs: &RateSample) -> bool {
+    fn check_time_to_go_down(
+        &mut self,
+        now: Instant,
+        rs: &RateSample,
+        bytes_in_flight: u64,
+    ) -> bool {
+        // BBRv2's queue exit (Linux tcp_bbr2.c, `is_queuing`): after a min_rtt of probing,
+        // more than 1.25 BDP in flight is queue, not a bigger pipe. The v3 pseudocode only
+        // ends UP on a bandwidth plateau, three rounds at gain 1.25 that each add a quarter
+        // BDP of queue (S1: 18 ms at 20 ms, p95 5.09 ms). Only when the rounds before UP had
+        // no queue: a queue that was there before is another flow's, and leaving UP on it
+        // cedes the link to CUBIC (S7 at 1-4 BDP: share 0.06-0.20 when applied always). Plus
+        // 2·p_bg BDP for what random loss keeps in flight (as the standing-queue bound in
+        // set_cwnd; without it S2 at 20 ms × 15-20 % fell to 0.981-0.984).
+        let probed_a_round = self
+            .probe_up_unqueued_since
+            .zip(self.min_rtt)
+            .is_some_and(|(up, min_rtt)| now >= up + min_rtt);
+        let queue_gain = UP_PACING_GAIN + 2.0 * self.background_loss();
+        if probed_a_round && bytes_in_flight > self.inflight(queue_gain) {
+            return true;
+        }
         if self.cwnd_limited && self.inflight_hi.is_some_and(|hi| self.cwnd >= hi) {
             self.reset_full_bw();
             self.full_bw = rs.delivery_rate().unwrap_or(0);

@@ -13,6 +13,7 @@ fn plain() -> BbrConfig {
         min_rtt_margin_refresh: false,
         probe_up_at_seen_rtt: false,
         seed: 7,
+        loss_cuts_lower_bounds: true,
     }
 }
 
@@ -308,6 +309,26 @@ fn loss_below_the_threshold_in_up_keeps_probing() {
     p.round_with(BW, RTT, BDP * 6 / 5, 10); // under 1 %
     assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
     assert_eq!(p.bbr.inflight_hi(), None);
+}
+
+#[test]
+fn up_ends_after_a_min_rtt_above_1_25_bdp_in_flight_unless_a_queue_came_before() {
+    // No queue before UP: more than 1.25 BDP in flight after a min_rtt of probing is ours.
+    let mut p = cruising(plain());
+    while p.bbr.state() != BbrState::ProbeBwUp {
+        p.round(BW, BDP);
+    }
+    p.round(BW, BDP * 13 / 10);
+    assert_eq!(p.bbr.state(), BbrState::ProbeBwDown);
+    // The rounds before UP met a standing queue (RTT 1.3 min_rtt): another flow's, so UP
+    // goes on to the bandwidth plateau as the draft's pseudocode has it.
+    let mut q = cruising(plain());
+    let queued = RTT * 13 / 10;
+    while q.bbr.state() != BbrState::ProbeBwUp {
+        q.round_with(BW, queued, BDP, 0);
+    }
+    q.round_with(BW, queued, BDP * 13 / 10, 0);
+    assert_eq!(q.bbr.state(), BbrState::ProbeBwUp);
 }
 
 #[test]
