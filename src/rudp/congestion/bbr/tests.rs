@@ -281,11 +281,12 @@ fn up_keeps_its_pacing_gain_in_flight_through_a_queue_that_others_keep_standing(
             ..plain()
         };
         let mut p = cruising(cfg);
+        // Other flows keep two min_rtt of queue standing, before the probe too (so UP's queue
+        // exit stays off: the queue is not ours): every RTT is 3 · min_rtt, and sending at bw
+        // alone needs 3 BDP in flight.
         while p.bbr.state() != BbrState::ProbeBwUp {
-            p.round(BW, BDP);
+            p.round_with(BW, 3 * RTT, BDP, 0);
         }
-        // Other flows keep two min_rtt of queue standing: every RTT is 3 · min_rtt, and
-        // sending at bw alone needs 3 BDP in flight.
         p.round_with(BW, 3 * RTT, 3 * BDP, 0);
         p.round_with(BW, 3 * RTT, 3 * BDP, 0);
         assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
