@@ -2,8 +2,9 @@
 //! BBR (with the background-loss estimate) and plain BBRv3, on identical seeds.
 //! Run: `cargo run --release --example cc_table` (add `quick` for one seed and fewer rows, or
 //! a scenario name such as `S2` or `S2 100ms` to run only those rows, `seeds=N` for seeds 1..=N
-//! instead of 1..=5, `--cc bbr,bbr-plain` for some of the controllers). Prints Markdown
-//! tables: median of the seeds, and the worst seed for goodput.
+//! instead of 1..=5, `--cc bbr,bbr-plain` for some of the controllers, `per-seed` for a line per
+//! seed before each row). Prints Markdown tables: median of the seeds, and the worst seed for
+//! goodput.
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::scenario::{self, Measured, Scenario};
@@ -84,6 +85,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "quick");
+    let per_seed = args.iter().any(|a| a == "per-seed");
     let only: Option<&String> = args.iter().find(|a| a.starts_with('S'));
     let seed_count: u64 = match args.iter().find_map(|a| a.strip_prefix("seeds=")) {
         Some(n) => n.parse().expect("seeds=N takes a number"),
@@ -118,6 +120,18 @@ fn main() {
                     scenario::run(&s)
                 })
                 .collect();
+            if per_seed {
+                for (seed, m) in seeds.iter().zip(&runs) {
+                    println!(
+                        "seed {seed}: goodput {:.1} % steady {:.1} % RTOs {} overflow {} elapsed {:.2} s",
+                        m.goodput_share * 100.0,
+                        m.steady_share * 100.0,
+                        m.rtos,
+                        m.overflow_drops,
+                        m.elapsed.as_secs_f64()
+                    );
+                }
+            }
             let good: Vec<f64> = runs.iter().map(|m| m.goodput_share * 100.0).collect();
             let worst = good.iter().copied().fold(f64::INFINITY, f64::min);
             let steady: Vec<f64> = runs.iter().map(|m| m.steady_share * 100.0).collect();

@@ -19,6 +19,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "support/bbr_trace.rs"]
+mod bbr_trace;
+use bbr_trace::{ack_at_ns, instant_ns, optional, value};
+
 /// One ACK's controller state, as the `chatd::bbr_ack` trace line gives it.
 #[derive(Clone)]
 struct AckState {
@@ -38,23 +42,6 @@ static ACKS: Mutex<Vec<AckState>> = Mutex::new(Vec::new());
 
 struct Collect;
 
-/// The nanoseconds of an `Instant`'s Debug text (`tv_sec: S, tv_nsec: N`).
-fn instant_ns(text: &str) -> u128 {
-    let field = |name: &str| -> u128 {
-        let rest = &text[text.find(name).expect("field") + name.len()..];
-        let end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        rest[..end].parse().expect("digits")
-    };
-    field("tv_sec: ") * 1_000_000_000 + field("tv_nsec: ")
-}
-
-fn value<'a>(line: &'a str, key: &str) -> &'a str {
-    let rest = &line[line.find(key).expect("key") + key.len()..];
-    &rest[..rest.find(' ').unwrap_or(rest.len())]
-}
-
 impl log::Log for Collect {
     fn enabled(&self, m: &log::Metadata) -> bool {
         m.target().starts_with("chatd::bbr_")
@@ -68,9 +55,11 @@ impl log::Log for Collect {
             println!("{line}");
             return;
         }
-        let at = &line[line.find("at=").expect("at")..line.find("} ").expect("}")];
+        if r.target() != "chatd::bbr_ack" {
+            return;
+        }
         let s = AckState {
-            at_ns: instant_ns(at),
+            at_ns: ack_at_ns(&line),
             state: value(&line, "state=").to_string(),
             cwnd: value(&line, "cwnd=").parse().expect("cwnd"),
             inflight: value(&line, "inflight=").parse().expect("inflight"),
@@ -79,10 +68,7 @@ impl log::Log for Collect {
             bdp: value(&line, "bdp=").parse().expect("bdp"),
             bw: value(&line, "bw=").parse().expect("bw"),
             pacing: value(&line, "pacing=").parse().expect("pacing"),
-            hi: value(&line, "hi=")
-                .strip_prefix("Some(")
-                .and_then(|v| v.strip_suffix(')'))
-                .map(|v| v.parse().expect("hi")),
+            hi: optional(&line, "hi="),
         };
         ACKS.lock().expect("lock").push(s);
     }

@@ -7,6 +7,9 @@
 //! rate (p_bg) is neither congestion nor a reason to send slower: the pacing rate and the BDP
 //! are scaled by 1/(1 − p_bg) and every "loss > 2 %" test of the draft becomes "loss in excess
 //! of p_bg". With it off (`CongestionKind::BbrPlain`) this is plain v3, for A/B runs.
+//! Beyond the draft, and also off in plain v3: UP keeps in flight what bw needs through the
+//! round trip it sees, plus its probe (`probe_up_inflight`), so that a flow with a short RTT
+//! can still probe behind a queue that others keep standing.
 //!
 //! Units: bytes, bytes per second, `Duration`. Section numbers below are the draft's.
 //! Not implemented: packet conservation in the first round of recovery (§5.6.4.4), idle
@@ -132,8 +135,14 @@ pub struct BbrConfig {
     /// RTT samples within the brief's margin of min_rtt also refresh the ProbeRTT timer, so an
     /// unqueued path rarely pays for ProbeRTT (brief §4.3, after picoquic). Off: plain v3.
     pub min_rtt_margin_refresh: bool,
+    /// UP keeps in flight what bw needs through the round trip it sees plus its probe, not
+    /// only UP_CWND_GAIN times min_rtt (`probe_up_inflight`). Off: the draft's UP.
+    pub probe_up_at_seen_rtt: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
+    /// A lossy round outside probing cuts bw_lo and inflight_lo (§5.5.10.3). Off only in the
+    /// simulator's counterfactual `CongestionKind::BbrNoLowerCut`, to price those cuts (S4).
+    pub loss_cuts_lower_bounds: bool,
 }
 
 impl Default for BbrConfig {
@@ -141,9 +150,31 @@ impl Default for BbrConfig {
         BbrConfig {
             background_loss: true,
             min_rtt_margin_refresh: true,
+            probe_up_at_seen_rtt: true,
             seed: 0x5EED_BB12,
+            loss_cuts_lower_bounds: true,
         }
     }
+}
+
+/// The limit cwnd sits at after an ACK (§5.6.4.4's steps and our standing-queue bound), for
+/// traces that ask what held a flow's in-flight data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CwndBound {
+    /// Below the model's cwnd_gain·BDP and still growing by the data acked.
+    Growing,
+    /// At cwnd_gain·BDP + extra_acked.
+    Model,
+    /// ProbeRTT's half BDP.
+    ProbeRtt,
+    /// inflight_hi (DOWN, REFILL, UP).
+    InflightHi,
+    /// inflight_hi less the headroom (CRUISE, ProbeRTT).
+    Headroom,
+    InflightLo,
+    /// The standing-queue bound (p_bg on).
+    StandingQueue,
+    MinPipe,
 }
 
 /// State saved when a loss episode begins, restored if all its losses prove spurious (§5.6.4.5).
@@ -204,6 +235,9 @@ pub struct Bbr {
     loss_round_min_rtt: Option<Duration>,
     /// The last loss round saw a standing queue.
     queued_round: bool,
+    /// Smallest RTT sample of the last complete loss round: min_rtt plus the queue that stood
+    /// through it.
+    last_round_min_rtt: Option<Duration>,
     /// Largest RTT sample of the current and of the previous round (Startup's loss exit).
     round_max_rtt: Duration,
     prev_round_max_rtt: Duration,
@@ -215,6 +249,8 @@ pub struct Bbr {
     // ProbeBW (§5.3.3).
     cycle_count: u64,
     cycle_stamp: Option<Instant>,
+    /// When the current (or last) UP began, if the rounds before it showed no queue.
+    probe_up_unqueued_since: Option<Instant>,
     ack_phase: AckPhase,
     bw_probe_wait: Duration,
     rounds_since_bw_probe: u64,
@@ -276,6 +312,7 @@ impl Bbr {
             loss_events_in_round: 0,
             loss_round_min_rtt: None,
             queued_round: false,
+            last_round_min_rtt: None,
             round_max_rtt: Duration::ZERO,
             prev_round_max_rtt: Duration::ZERO,
             full_bw: 0,
@@ -284,6 +321,7 @@ impl Bbr {
             full_bw_reached: false,
             cycle_count: 0,
             cycle_stamp: None,
+            probe_up_unqueued_since: None,
             ack_phase: AckPhase::Init,
             bw_probe_wait: PROBE_WAIT_BASE,
             rounds_since_bw_probe: 0,
@@ -407,6 +445,26 @@ impl Bbr {
                 let headroom = ((HEADROOM * hi as f64) as u64).max(self.mss);
                 hi.saturating_sub(headroom).max(self.min_pipe_cwnd())
             }
+        }
+    }
+
+    /// What UP keeps in flight at least: what sending at bw needs through the round trip it
+    /// sees (min_rtt plus the queue that stood through the last round), plus the probe's own
+    /// (UP_PACING_GAIN − 1) of a BDP. The draft's UP_CWND_GAIN BDPs assume the round trip is
+    /// min_rtt; behind a queue that other flows keep standing, a flow whose min_rtt is short
+    /// against that queue then probes with hardly more in flight than its current rate needs,
+    /// its max_bw cannot rise and its share stays where it is (S11, 10 vs 40 ms:
+    /// `examples/s11_breakdown`, docs/PERFORMANCE.md). The queue is carried at gain 1, not
+    /// UP_PACING_GAIN: the probe is 25 % of the path's BDP, not of the queue, which after an
+    /// RTT rise (a stale min_rtt, S12) is path too. 0 outside UP, and when switched off.
+    fn probe_up_inflight(&self) -> u64 {
+        match (self.state, self.last_round_min_rtt) {
+            (BbrState::ProbeBwUp, Some(seen)) if self.cfg.probe_up_at_seen_rtt => {
+                let bdp_seen = self.bw as f64 * seen.as_secs_f64() * self.loss_scale();
+                let probe = (UP_PACING_GAIN - 1.0) * self.bdp_multiple(1.0) as f64;
+                (bdp_seen + probe) as u64
+            }
+            _ => 0,
         }
     }
 
@@ -561,6 +619,7 @@ impl Bbr {
         self.pacing_gain = UP_PACING_GAIN;
         self.cwnd_gain = UP_CWND_GAIN;
         self.cycle_stamp.get_or_insert(now);
+        self.probe_up_unqueued_since = (!self.queued_round).then_some(now);
         self.raise_inflight_hi_slope();
     }
 
@@ -662,7 +721,7 @@ impl Bbr {
         self.queued_round = self
             .loss_round_min_rtt
             .is_some_and(|m| m > self.rtt_limit());
-        self.loss_round_min_rtt = None;
+        self.last_round_min_rtt = self.loss_round_min_rtt.take();
         self.loss_in_round = false;
         self.lost_in_round = 0;
         self.resolved_in_round = 0;
@@ -692,7 +751,12 @@ impl Bbr {
         } else {
             self.loss_in_round
         };
-        if !congested {
+        if self.loss_in_round {
+            // For `examples/s1_s4_breakdown`: each lossy round's verdict (the bounds after it
+            // follow in the ACK's `chatd::bbr_ack` line).
+            log::trace!(target: "chatd::bbr_lo", "loss_round state={:?} lost={} resolved={} pbg={:.4} congested={congested}", self.state, self.lost_in_round, self.resolved_in_round, self.background_loss());
+        }
+        if !congested || !self.cfg.loss_cuts_lower_bounds {
             return;
         }
         // InitLowerBounds.
@@ -817,7 +881,7 @@ impl Bbr {
                 self.bw_probe_samples = true;
                 self.start_probe_bw_up(now, rs);
             }
-            BbrState::ProbeBwUp if self.check_time_to_go_down(rs) => {
+            BbrState::ProbeBwUp if self.check_time_to_go_down(now, rs, s.bytes_in_flight) => {
                 self.start_probe_bw_down(now);
             }
             _ => {}
@@ -833,7 +897,28 @@ impl Bbr {
     }
 
     /// §5.3.3.6 BBRCheckTimeToGoDown.
-    fn check_time_to_go_down(&mut self, rs: &RateSample) -> bool {
+    fn check_time_to_go_down(
+        &mut self,
+        now: Instant,
+        rs: &RateSample,
+        bytes_in_flight: u64,
+    ) -> bool {
+        // BBRv2's queue exit (Linux tcp_bbr2.c, `is_queuing`): after a min_rtt of probing,
+        // more than 1.25 BDP in flight is queue, not a bigger pipe. The v3 pseudocode only
+        // ends UP on a bandwidth plateau, three rounds at gain 1.25 that each add a quarter
+        // BDP of queue (S1: 18 ms at 20 ms, p95 5.09 ms). Only when the rounds before UP had
+        // no queue: a queue that was there before is another flow's, and leaving UP on it
+        // cedes the link to CUBIC (S7 at 1-4 BDP: share 0.06-0.20 when applied always). Plus
+        // 2·p_bg BDP for what random loss keeps in flight (as the standing-queue bound in
+        // set_cwnd; without it S2 at 20 ms × 15-20 % fell to 0.981-0.984).
+        let probed_a_round = self
+            .probe_up_unqueued_since
+            .zip(self.min_rtt)
+            .is_some_and(|(up, min_rtt)| now >= up + min_rtt);
+        let queue_gain = UP_PACING_GAIN + 2.0 * self.background_loss();
+        if probed_a_round && bytes_in_flight > self.inflight(queue_gain) {
+            return true;
+        }
         if self.cwnd_limited && self.inflight_hi.is_some_and(|hi| self.cwnd >= hi) {
             self.reset_full_bw();
             self.full_bw = rs.delivery_rate().unwrap_or(0);
@@ -1032,31 +1117,46 @@ impl Bbr {
         }
     }
 
-    /// §5.6.4.4 BBRSetCwnd with BBRBoundCwndForProbeRTT and BBRBoundCwndForModel.
-    fn set_cwnd(&mut self, rs: &RateSample) {
+    /// §5.6.4.4 BBRSetCwnd with BBRBoundCwndForProbeRTT and BBRBoundCwndForModel; returns
+    /// which limit the new cwnd sits at (for the `chatd::bbr_ack` trace).
+    fn set_cwnd(&mut self, rs: &RateSample) -> CwndBound {
         let extra_acked = if self.full_bw_reached {
             self.extra_acked_filter.best()
         } else {
             0
         };
-        let max_inflight =
-            self.quantization_budget(self.bdp_multiple(self.cwnd_gain) + extra_acked);
+        let model = self
+            .bdp_multiple(self.cwnd_gain)
+            .max(self.probe_up_inflight());
+        let max_inflight = self.quantization_budget(model + extra_acked);
         if self.full_bw_reached {
             self.cwnd = (self.cwnd + rs.newly_acked).min(max_inflight);
         } else if self.cwnd < max_inflight || self.delivered < INITIAL_WINDOW_PACKETS * self.mss {
             self.cwnd += rs.newly_acked;
         }
+        let mut bound = if self.cwnd >= max_inflight {
+            CwndBound::Model
+        } else {
+            CwndBound::Growing
+        };
         self.cwnd = self.cwnd.max(self.min_pipe_cwnd());
-        if self.state == BbrState::ProbeRtt {
-            self.cwnd = self.cwnd.min(self.probe_rtt_cwnd());
+        if self.state == BbrState::ProbeRtt && self.probe_rtt_cwnd() < self.cwnd {
+            self.cwnd = self.probe_rtt_cwnd();
+            bound = CwndBound::ProbeRtt;
         }
-        let mut cap = u64::MAX;
+        // The tightest of the caps below, and its name.
+        let mut cap = (u64::MAX, bound);
+        let mut tighten = |limit: u64, name: CwndBound| {
+            if limit < cap.0 {
+                cap = (limit, name);
+            }
+        };
         if self.state.is_probe_bw() && self.state != BbrState::ProbeBwCruise {
-            cap = self.inflight_hi.unwrap_or(u64::MAX);
+            tighten(self.inflight_hi.unwrap_or(u64::MAX), CwndBound::InflightHi);
         } else if matches!(self.state, BbrState::ProbeRtt | BbrState::ProbeBwCruise) {
-            cap = self.inflight_with_headroom();
+            tighten(self.inflight_with_headroom(), CwndBound::Headroom);
         }
-        cap = cap.min(self.inflight_lo.unwrap_or(u64::MAX));
+        tighten(self.inflight_lo.unwrap_or(u64::MAX), CwndBound::InflightLo);
         if self.cfg.background_loss
             && self.queued_round
             && self.state.is_probe_bw()
@@ -1073,10 +1173,24 @@ impl Bbr {
             // plus extra_acked, as in the cwnd itself: with ACKs lost or bunched, one BDP
             // alone would leave the pipe idle between them.
             let gain = STANDING_QUEUE_CWND_GAIN + 2.0 * self.background_loss();
-            cap = cap.min(self.quantization_budget(self.bdp_multiple(gain) + extra_acked));
+            tighten(
+                self.quantization_budget(self.bdp_multiple(gain) + extra_acked),
+                CwndBound::StandingQueue,
+            );
         }
-        cap = cap.max(self.min_pipe_cwnd());
-        self.cwnd = self.cwnd.min(cap);
+        let (mut cap, cap_bound) = cap;
+        if cap < self.min_pipe_cwnd() {
+            cap = self.min_pipe_cwnd();
+        }
+        if cap < self.cwnd {
+            self.cwnd = cap;
+            bound = if cap == self.min_pipe_cwnd() {
+                CwndBound::MinPipe
+            } else {
+                cap_bound
+            };
+        }
+        bound
     }
 }
 
@@ -1157,9 +1271,10 @@ impl CongestionController for Bbr {
         self.advance_latest_delivery_signals(&rs);
         self.bound_bw_for_model();
         self.set_pacing_rate(s.rtt);
-        self.set_cwnd(&rs);
-        // For `examples/s3_idle`: the state each ACK leaves, to charge bottleneck idle time to.
-        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best());
+        let bound = self.set_cwnd(&rs);
+        // For `examples/s3_idle` and `s11_breakdown`: the state each ACK leaves, to charge
+        // bottleneck idle time and goodput shares to.
+        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={} bwlo={:?} minrtt_us={} bound={bound:?}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best(), self.bw_lo, self.min_rtt.map_or(0, |d| d.as_micros()));
     }
 
     fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {

@@ -46,6 +46,9 @@ pub enum CongestionKind {
     /// A BBRv1 model (`congestion/bbr_v1.rs`): a yardstick for the simulator harnesses, not
     /// offered by `parse` (see [`CongestionKind::parse_with_models`]).
     BbrV1,
+    /// BBR with p_bg whose lossy rounds never cut bw_lo / inflight_lo: a counterfactual that
+    /// prices those cuts (S4), not offered by `parse`.
+    BbrNoLowerCut,
 }
 
 impl CongestionKind {
@@ -59,6 +62,7 @@ impl CongestionKind {
             CongestionKind::Bbr => "BBR",
             CongestionKind::BbrPlain => "BBR (plain v3)",
             CongestionKind::BbrV1 => "BBRv1 model",
+            CongestionKind::BbrNoLowerCut => "BBR, no lower-bound cuts",
         }
     }
 
@@ -75,13 +79,14 @@ impl CongestionKind {
 
     /// Kinds only the simulator harnesses offer (yardsticks, not products), in the spelling
     /// `parse_with_models` accepts.
-    pub const MODEL_NAMES: [&'static str; 1] = ["bbr-v1"];
+    pub const MODEL_NAMES: [&'static str; 2] = ["bbr-v1", "bbr-no-lo-cut"];
 
     /// Parses a harness's controller name: one of [`CongestionKind::NAMES`] or
     /// [`CongestionKind::MODEL_NAMES`].
     pub fn parse_with_models(name: &str) -> Result<CongestionKind, UnknownCongestionKind> {
         match name.to_ascii_lowercase().as_str() {
             "bbr-v1" => Ok(CongestionKind::BbrV1),
+            "bbr-no-lo-cut" => Ok(CongestionKind::BbrNoLowerCut),
             _ => CongestionKind::parse(name),
         }
     }
@@ -196,6 +201,14 @@ impl Controller {
                 mss,
                 BbrConfig {
                     background_loss: false,
+                    probe_up_at_seen_rtt: false,
+                    ..BbrConfig::default()
+                },
+            ))),
+            CongestionKind::BbrNoLowerCut => Controller::Bbr(Box::new(Bbr::new(
+                mss,
+                BbrConfig {
+                    loss_cuts_lower_bounds: false,
                     ..BbrConfig::default()
                 },
             ))),

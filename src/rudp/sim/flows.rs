@@ -416,6 +416,9 @@ pub fn run_flows(
         }
         for (i, p) in pairs.iter_mut().enumerate() {
             let Some(p) = p else { continue };
+            // Controllers do not know their flow: this line tells a trace collector whose
+            // trace lines follow, and when since the run's start (`examples/s11_breakdown`).
+            log::trace!(target: "chatd::sim_flow", "{i} {}", (now - start).as_nanos());
             let ledger = &mut ledgers[i];
             while let Some(d) = acks[i].recv(now) {
                 p.sender.handle_datagram(now, &d);

@@ -503,6 +503,23 @@ fn shallow_buffer(kind: CongestionKind, seed: u64, buffer: f64, duration: Durati
     smp
 }
 
+/// S4's Gilbert–Elliott chain: bad for 5 % of the datagrams, ~133 datagrams (16 ms at
+/// 100 Mbit/s) per burst, half of them lost there: mean 2.5 %.
+pub const S4_LONG_BURSTS: GilbertElliott = GilbertElliott {
+    good_to_bad: 0.05 / 0.95 / 133.0,
+    bad_to_good: 1.0 / 133.0,
+    loss_in_good: 0.0,
+    loss_in_bad: 0.5,
+};
+
+/// S4's short bursts: 2–10 datagrams (6 on average), all lost, 5 % of the datagrams.
+pub const S4_SHORT_BURSTS: GilbertElliott = GilbertElliott {
+    good_to_bad: 0.05 / 0.95 / 6.0,
+    bad_to_good: 1.0 / 6.0,
+    loss_in_good: 0.0,
+    loss_in_bad: 1.0,
+};
+
 /// Every scenario row of the brief, in order. `scale` shortens the runs.
 pub fn cases(scale: Scale) -> Vec<Case> {
     let s = scale;
@@ -537,26 +554,8 @@ pub fn cases(scale: Scale) -> Vec<Case> {
     }
     let s4 = s.of(secs(20));
     for (label, ge) in [
-        (
-            "Gilbert–Elliott 2.5 %, ~16 ms bursts",
-            // Bad 5 % of the datagrams, ~133 datagrams (16 ms at 100 Mbit/s) per burst,
-            // half of them lost there: mean 2.5 %.
-            GilbertElliott {
-                good_to_bad: 0.05 / 0.95 / 133.0,
-                bad_to_good: 1.0 / 133.0,
-                loss_in_good: 0.0,
-                loss_in_bad: 0.5,
-            },
-        ),
-        (
-            "bursts of 2–10 datagrams, 5 %",
-            GilbertElliott {
-                good_to_bad: 0.05 / 0.95 / 6.0,
-                bad_to_good: 1.0 / 6.0,
-                loss_in_good: 0.0,
-                loss_in_bad: 1.0,
-            },
-        ),
+        ("Gilbert–Elliott 2.5 %, ~16 ms bursts", S4_LONG_BURSTS),
+        ("bursts of 2–10 datagrams, 5 %", S4_SHORT_BURSTS),
     ] {
         v.push(Case {
             id: "S4",

@@ -11,7 +11,9 @@ fn plain() -> BbrConfig {
     BbrConfig {
         background_loss: false,
         min_rtt_margin_refresh: false,
+        probe_up_at_seen_rtt: false,
         seed: 7,
+        loss_cuts_lower_bounds: true,
     }
 }
 
@@ -271,6 +273,35 @@ fn too_much_loss_in_up_sets_inflight_hi_and_goes_down() {
 }
 
 #[test]
+fn up_keeps_its_pacing_gain_in_flight_through_a_queue_that_others_keep_standing() {
+    for at_seen_rtt in [false, true] {
+        let cfg = BbrConfig {
+            min_rtt_margin_refresh: true,
+            probe_up_at_seen_rtt: at_seen_rtt,
+            ..plain()
+        };
+        let mut p = cruising(cfg);
+        // Other flows keep two min_rtt of queue standing, before the probe too (so UP's queue
+        // exit stays off: the queue is not ours): every RTT is 3 · min_rtt, and sending at bw
+        // alone needs 3 BDP in flight.
+        while p.bbr.state() != BbrState::ProbeBwUp {
+            p.round_with(BW, 3 * RTT, BDP, 0);
+        }
+        p.round_with(BW, 3 * RTT, 3 * BDP, 0);
+        p.round_with(BW, 3 * RTT, 3 * BDP, 0);
+        assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
+        let cwnd = p.bbr.window() as f64 / BDP as f64;
+        if at_seen_rtt {
+            // bw · 3 min_rtt, plus the probe's 0.25 BDP.
+            assert!(cwnd >= 3.25, "cwnd {cwnd} BDP");
+        } else {
+            // The draft's 2.25 BDP, plus extra_acked: less than the 3 BDP of bw itself.
+            assert!(cwnd < 3.0, "cwnd {cwnd} BDP");
+        }
+    }
+}
+
+#[test]
 fn loss_below_the_threshold_in_up_keeps_probing() {
     let mut p = cruising(plain());
     while p.bbr.state() != BbrState::ProbeBwUp {
@@ -279,6 +310,26 @@ fn loss_below_the_threshold_in_up_keeps_probing() {
     p.round_with(BW, RTT, BDP * 6 / 5, 10); // under 1 %
     assert_eq!(p.bbr.state(), BbrState::ProbeBwUp);
     assert_eq!(p.bbr.inflight_hi(), None);
+}
+
+#[test]
+fn up_ends_after_a_min_rtt_above_1_25_bdp_in_flight_unless_a_queue_came_before() {
+    // No queue before UP: more than 1.25 BDP in flight after a min_rtt of probing is ours.
+    let mut p = cruising(plain());
+    while p.bbr.state() != BbrState::ProbeBwUp {
+        p.round(BW, BDP);
+    }
+    p.round(BW, BDP * 13 / 10);
+    assert_eq!(p.bbr.state(), BbrState::ProbeBwDown);
+    // The rounds before UP met a standing queue (RTT 1.3 min_rtt): another flow's, so UP
+    // goes on to the bandwidth plateau as the draft's pseudocode has it.
+    let mut q = cruising(plain());
+    let queued = RTT * 13 / 10;
+    while q.bbr.state() != BbrState::ProbeBwUp {
+        q.round_with(BW, queued, BDP, 0);
+    }
+    q.round_with(BW, queued, BDP * 13 / 10, 0);
+    assert_eq!(q.bbr.state(), BbrState::ProbeBwUp);
 }
 
 #[test]
