@@ -274,6 +274,8 @@ one_run() {
         in_b timeout 900 "$bin/examples/tcp_copy" fetch "$ip_a" "$tport" "$tmp/tcp.bin" "${cc_args[@]}" > "$tmp/tcp_fetch.out" 2>&1 &
         wait $! || true
         tcp_line=$(cat "$tmp/tcp_fetch.out")
+        # A receiver that timed out leaves its sender blocked: stop it (a finished one is gone).
+        stop_tcp_senders
         wait "$serve" 2>/dev/null || true
         if [ "$(sha256sum < "$tmp/tcp.bin" | cut -d' ' -f1)" = "$want" ]; then
             tcp_secs=$(sed -nE 's/.* in ([0-9.]+) s .*/\1/p' <<< "$tcp_line")
