@@ -1233,3 +1233,29 @@ fn the_handshake_time_stands_in_for_the_rtt_until_the_first_ack() {
     assert_eq!(drain_data(&mut s, t1).len(), 10);
     assert_eq!(s.next_deadline().unwrap() - t1, Duration::from_millis(12));
 }
+
+#[test]
+fn a_batch_read_before_polling_gets_its_ack_twice_and_a_pair_once() {
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1472];
+    // Packets in order, all read before the shell polls: 2 → one ACK; 3 → one; 4 and 10 →
+    // two ACKs were due, so the one ACK goes out twice (no more).
+    for (packets, acks) in [(2u64, 1), (3, 1), (4, 2), (10, 2)] {
+        let cfg = config(MIB, CongestionKind::Cubic);
+        let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+        for pn in 0..packets {
+            let n = packet::encode_data(&mut buf, CONN, pn, pn * 1000, &[1u8; 1000]).unwrap();
+            r.handle_datagram(t0, &buf[..n]);
+        }
+        let mut sent = Vec::new();
+        while let Some(n) = r.poll_transmit(t0, &mut buf) {
+            sent.push(buf[..n].to_vec());
+        }
+        assert_eq!(sent.len(), acks, "{packets} packets");
+        assert!(
+            sent.iter().all(|a| *a == sent[0]),
+            "the repeat is the same ACK"
+        );
+        assert!(matches!(packet::decode(&sent[0]), Ok((_, Packet::Ack(_)))));
+    }
+}
