@@ -3,9 +3,9 @@
 //! It reads the stream from a [`ByteSource`], sends DATA paced within the congestion and flow
 //! windows, learns from ACKs what arrived, declares losses (RFC 9002 §6: 3 packets or 9/8 RTT),
 //! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP, repeated with RFC 9002
-//! backoff) before falling back to an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet carries a delivery-rate snapshot
-//! ([`DeliveryRate`]); the controller hears of each packet acknowledged or lost and gets one
-//! rate sample per ACK.
+//! backoff) before falling back to an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet
+//! carries a delivery-rate snapshot ([`DeliveryRate`]); the controller hears of each packet
+//! acknowledged or lost and gets one rate sample per ACK.
 
 use super::congestion::{AckSample, CongestionController, Controller, ScoredRounds};
 use super::delivery_rate::{DeliveryRate, PacketSnapshot};
@@ -77,16 +77,16 @@ impl SentPacket {
     }
 }
 
-/// Why `pick_range` chose a range.
 /// Which retransmission timer is next (see `Sender::retransmit_timer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RetransmitTimer {
-    /// Send one probe packet, outside the congestion window; nothing is declared lost.
+    /// Send probe packets, outside the congestion window; nothing is declared lost.
     Probe,
     /// Everything in flight is presumed lost and the window collapses.
     Rto,
 }
 
+/// Why `pick_range` chose a range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeKind {
     New,
@@ -929,7 +929,8 @@ impl<S: ByteSource> Sender<S> {
         // A lone packet left to resend (the tail) goes out twice, as RFC 9002 §6.2.4 allows:
         // otherwise at heavy loss each backed-off RTO is a single coin toss, and the idle
         // timeout allows only a handful of them once the RTO reaches its ceiling.
-        if self.lost.iter().map(|(s, e)| e - s).sum::<u64>() <= self.mss {
+        let to_resend: u64 = self.lost.iter().map(|(s, e)| e - s).sum();
+        if (1..=self.mss).contains(&to_resend) {
             self.probes_due = 2;
         }
         log::debug!(
