@@ -29,6 +29,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Parses a `--max-rate` style limit in bytes per second: None for 0, which means no limit.
+pub fn parse_rate(text: &str) -> Result<Option<u64>, String> {
+    parse_bytes(text).map(|rate| Some(rate).filter(|&r| r > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +47,13 @@ mod tests {
         assert_eq!(parse_bytes("2G"), Ok(2 << 30));
         assert_eq!(parse_bytes(" 1T "), Ok(1 << 40));
         assert_eq!(parse_bytes("0"), Ok(0));
+    }
+
+    #[test]
+    fn a_zero_rate_is_no_limit() {
+        assert_eq!(parse_rate("0"), Ok(None));
+        assert_eq!(parse_rate("10M"), Ok(Some(10 << 20)));
+        assert!(parse_rate("fast").is_err());
     }
 
     #[test]

@@ -230,10 +230,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
 fn max_rate(matches: &getopts::Matches) -> Result<Option<u64>, String> {
     match matches.opt_str("max-rate") {
         None => Ok(None),
-        Some(text) => {
-            let rate = chatd::units::parse_bytes(&text).map_err(|e| format!("--max-rate: {e}"))?;
-            Ok(Some(rate).filter(|&r| r > 0))
-        }
+        Some(text) => chatd::units::parse_rate(&text).map_err(|e| format!("--max-rate: {e}")),
     }
 }
 

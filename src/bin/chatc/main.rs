@@ -157,9 +157,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let max_rate = match matches.opt_str("max-rate").map(|t| units::parse_bytes(&t)) {
+    let max_rate = match matches.opt_str("max-rate").map(|t| units::parse_rate(&t)) {
         None => None,
-        Some(Ok(rate)) => Some(rate).filter(|&r| r > 0),
+        Some(Ok(rate)) => rate,
         Some(Err(e)) => {
             eprintln!("chatc: --max-rate: {e}");
             return ExitCode::from(2);
