@@ -72,6 +72,15 @@ impl FileSource {
         })
     }
 
+    /// A second handle on the same open file (the same inode, whatever happens to its path
+    /// meanwhile), e.g. for another thread: reads are positioned, so the two never interfere.
+    pub fn try_clone(&self) -> io::Result<FileSource> {
+        Ok(FileSource {
+            file: self.file.try_clone()?,
+            size: self.size,
+        })
+    }
+
     /// Size in bytes when opened.
     pub fn size(&self) -> u64 {
         self.size

@@ -14,10 +14,13 @@ const QUEUE: usize = 64;
 /// Bytes read per call.
 const CHUNK: usize = 1 << 20;
 
-/// A file to hash for request `request`.
+/// A file to hash for request `request`: the very file the upload will send (a handle on the
+/// same open file, not its path again, which may name another file by now).
 struct Job {
     request: u32,
+    /// For messages.
     path: PathBuf,
+    source: FileSource,
     size: u64,
 }
 
@@ -42,14 +45,9 @@ impl PutHasher {
             .spawn(move || {
                 // Ends when the loop drops its sender, or stops listening.
                 for job in todo {
-                    let digest = hash(&job);
-                    if finished
-                        .send(Hashed {
-                            request: job.request,
-                            digest,
-                        })
-                        .is_err()
-                    {
+                    let request = job.request;
+                    let digest = hash(job);
+                    if finished.send(Hashed { request, digest }).is_err() {
                         return;
                     }
                     let _ = waker.wake();
@@ -58,12 +56,20 @@ impl PutHasher {
         Ok(PutHasher { jobs, done })
     }
 
-    /// Queues `path`, expected to hold `size` bytes, for request `request`.
-    pub fn queue(&self, request: u32, path: PathBuf, size: u64) -> Result<(), String> {
+    /// Queues `source` (opened from `path`), expected to hold `size` bytes, for request
+    /// `request`.
+    pub fn queue(
+        &self,
+        request: u32,
+        path: PathBuf,
+        source: FileSource,
+        size: u64,
+    ) -> Result<(), String> {
         self.jobs
             .try_send(Job {
                 request,
                 path,
+                source,
                 size,
             })
             .map_err(|e| match e {
@@ -81,9 +87,9 @@ impl PutHasher {
 }
 
 /// Reads the file through; it must still be `size` bytes long (the PUT announces that size).
-fn hash(job: &Job) -> Result<Digest, String> {
+fn hash(job: Job) -> Result<Digest, String> {
     let shown = job.path.display();
-    let mut source = FileSource::open(&job.path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut source = job.source;
     let mut hasher = Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     let mut offset = 0;
@@ -131,10 +137,13 @@ mod tests {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
         let hasher = PutHasher::start(waker).unwrap();
-        hasher.queue(1, file.clone(), data.len() as u64).unwrap();
+        let open = || FileSource::open(&file).unwrap();
+        hasher
+            .queue(1, file.clone(), open(), data.len() as u64)
+            .unwrap();
         // Announced longer than it is: the file "shrank" before the worker read it.
         hasher
-            .queue(2, file.clone(), data.len() as u64 + 10)
+            .queue(2, file.clone(), open(), data.len() as u64 + 10)
             .unwrap();
         let first = next_result(&mut poll, &hasher);
         assert_eq!(first.request, 1);

@@ -363,15 +363,18 @@ impl Transfers {
         name::validate(&file_name).map_err(|e| format!("{path}: {e}"))?;
         let source =
             FileSource::open(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
-        if self.put_hasher.is_none() {
-            let started = PutHasher::start(Arc::clone(&self.waker))
-                .map_err(|e| format!("cannot start hashing {path}: {e}"))?;
-            self.put_hasher = Some(started);
-        }
+        let for_hashing = source
+            .try_clone()
+            .map_err(|e| format!("cannot hash {path}: {e}"))?;
         let request = self.next_request();
-        if let Some(hasher) = &self.put_hasher {
-            hasher.queue(request, path.into(), source.size())?;
-        }
+        let hasher = match &mut self.put_hasher {
+            Some(hasher) => hasher,
+            None => self.put_hasher.insert(
+                PutHasher::start(Arc::clone(&self.waker))
+                    .map_err(|e| format!("cannot start hashing {path}: {e}"))?,
+            ),
+        };
+        hasher.queue(request, path.into(), for_hashing, source.size())?;
         let name = file_name;
         self.pending.insert(request, Pending::Put { name, source });
         Ok(())
