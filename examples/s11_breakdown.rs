@@ -14,8 +14,9 @@
 //! each flow's max_bw rose: its own state, the other flow's, the queue at that moment.
 //!
 //! `cargo run --release --example s11_breakdown -- [seeds] [secs] [window_s]`
-//! (defaults 5, 30, 5; `CC=plain` for plain v3, `CC=v1` for the BBRv1 model, which has no
-//! trace: goodput, Jain and drops only).
+//! (defaults 5, 30, 5; `CC=plain` for plain v3, `CC=up-seen-rtt` for BBR with S11's UP rule,
+//! measured and left off, `CC=v1` for the BBRv1 model, which has no trace: goodput, Jain and
+//! drops only).
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, FlowsOutcome, RunLength, jain_index, run_flows};
@@ -315,6 +316,7 @@ fn main() {
     let kind = match std::env::var("CC").as_deref() {
         Ok("plain") => CongestionKind::BbrPlain,
         Ok("v1") => CongestionKind::BbrV1,
+        Ok("up-seen-rtt") => CongestionKind::BbrUpAtSeenRtt,
         _ => CongestionKind::Bbr,
     };
     log::set_logger(&LOGGER).expect("one logger");

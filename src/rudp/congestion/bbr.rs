@@ -141,7 +141,8 @@ pub struct BbrConfig {
     /// simulator, but the round trip it sees may be our own queue, and then it feeds on it: on
     /// the kernel testbed (veth + tbf, min_rtt ~37 µs, our queue 1-20 ms) UP's window grew to
     /// 337 KB (240 BDP), 10 % loss runs fell from 86.0 to 81.8-84.4 Mbit/s with 13-17 %
-    /// retransmitted, and one 20 % run to 36.5 Mbit/s (docs/PERFORMANCE.md, S11).
+    /// retransmitted, and one 20 % run to 36.5 Mbit/s (docs/PERFORMANCE.md, S11). On only in
+    /// the simulator's counterfactual `CongestionKind::BbrUpAtSeenRtt`.
     pub probe_up_at_seen_rtt: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
@@ -1206,7 +1207,7 @@ impl CongestionController for Bbr {
         self.delivered += bytes;
         self.resolved_in_round += bytes;
         if self.cfg.background_loss {
-            let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
+            let phase = Self::send_phase(sent.phase);
             let rtt = now.saturating_duration_since(sent.sent_time);
             let limits = self.queue_limits();
             self.background
@@ -1227,7 +1228,7 @@ impl CongestionController for Bbr {
         self.loss_events_in_round = self.loss_events_in_round.saturating_add(1);
         log::trace!(target: "chatd::pbg", "lost round={} phase={} sent={:?}", sent.round, sent.phase, sent.sent_time);
         if self.cfg.background_loss {
-            let phase = BbrState::from_tag(sent.phase).map_or(SendPhase::Above, |s| s.send_phase());
+            let phase = Self::send_phase(sent.phase);
             let limits = self.queue_limits();
             self.background.on_resolved(sent.round, phase, None, limits);
         }

@@ -49,6 +49,10 @@ pub enum CongestionKind {
     /// BBR with p_bg whose lossy rounds never cut bw_lo / inflight_lo: a counterfactual that
     /// prices those cuts (S4), not offered by `parse`.
     BbrNoLowerCut,
+    /// BBR with p_bg whose UP keeps in flight what bw needs through the round trip it sees
+    /// (`BbrConfig::probe_up_at_seen_rtt`): S11's fix, measured and not kept, not offered by
+    /// `parse`.
+    BbrUpAtSeenRtt,
 }
 
 impl CongestionKind {
@@ -63,6 +67,7 @@ impl CongestionKind {
             CongestionKind::BbrPlain => "BBR (plain v3)",
             CongestionKind::BbrV1 => "BBRv1 model",
             CongestionKind::BbrNoLowerCut => "BBR, no lower-bound cuts",
+            CongestionKind::BbrUpAtSeenRtt => "BBR, UP at the seen RTT",
         }
     }
 
@@ -79,7 +84,7 @@ impl CongestionKind {
 
     /// Kinds only the simulator harnesses offer (yardsticks, not products), in the spelling
     /// `parse_with_models` accepts.
-    pub const MODEL_NAMES: [&'static str; 2] = ["bbr-v1", "bbr-no-lo-cut"];
+    pub const MODEL_NAMES: [&'static str; 3] = ["bbr-v1", "bbr-no-lo-cut", "bbr-up-seen-rtt"];
 
     /// Parses a harness's controller name: one of [`CongestionKind::NAMES`] or
     /// [`CongestionKind::MODEL_NAMES`].
@@ -87,6 +92,7 @@ impl CongestionKind {
         match name.to_ascii_lowercase().as_str() {
             "bbr-v1" => Ok(CongestionKind::BbrV1),
             "bbr-no-lo-cut" => Ok(CongestionKind::BbrNoLowerCut),
+            "bbr-up-seen-rtt" => Ok(CongestionKind::BbrUpAtSeenRtt),
             _ => CongestionKind::parse(name),
         }
     }
@@ -201,7 +207,6 @@ impl Controller {
                 mss,
                 BbrConfig {
                     background_loss: false,
-                    probe_up_at_seen_rtt: false,
                     ..BbrConfig::default()
                 },
             ))),
@@ -209,6 +214,13 @@ impl Controller {
                 mss,
                 BbrConfig {
                     loss_cuts_lower_bounds: false,
+                    ..BbrConfig::default()
+                },
+            ))),
+            CongestionKind::BbrUpAtSeenRtt => Controller::Bbr(Box::new(Bbr::new(
+                mss,
+                BbrConfig {
+                    probe_up_at_seen_rtt: true,
                     ..BbrConfig::default()
                 },
             ))),
