@@ -10,10 +10,14 @@
 //! a confusion matrix. `bin` lines: per 20 ms of the bottleneck, drops, datagrams served and
 //! the largest queueing delay, for the step cases' timelines.
 
+#[path = "support/bbr_trace.rs"]
+#[allow(dead_code)] // each example uses part of it
+mod bbr_trace;
+
 use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, RunLength, run_flows};
-use chatd::rudp::sim::scenarios::step_phase;
-use chatd::rudp::sim::{GilbertElliott, LinkConfig, SimLink, Step, TokenBucket};
+use chatd::rudp::sim::scenarios::{S4_LONG_BURSTS, step_phase};
+use chatd::rudp::sim::{LinkConfig, SimLink, Step, TokenBucket};
 use std::time::{Duration, Instant};
 
 struct Stdout;
@@ -37,10 +41,7 @@ fn main() {
     let which = args.get(1).map_or("S10", String::as_str);
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let kind = match std::env::var("CC").as_deref() {
-        Ok("plain") => CongestionKind::BbrPlain,
-        _ => CongestionKind::Bbr,
-    };
+    let kind = bbr_trace::kind_from_env();
     log::set_logger(&LOGGER).expect("one logger");
     log::set_max_level(log::LevelFilter::Trace);
     let (rate, rtt, buffer, loss, policer, cubic) = match which {
@@ -76,17 +77,13 @@ fn main() {
             bucket_bytes: 64 * 1024,
         });
     }
-    // The step cases move their steps by seed as in `cc_scenarios`.
     if which == "S4" {
         // Gilbert-Elliott as in `cc_scenarios`: bursts of ~16 ms at 50 % loss, mean 2.5 %.
-        link.burst_loss = Some(GilbertElliott {
-            good_to_bad: 0.05 / 0.95 / 133.0,
-            bad_to_good: 1.0 / 133.0,
-            loss_in_good: 0.0,
-            loss_in_bad: 0.5,
-        });
+        link.burst_loss = Some(S4_LONG_BURSTS);
     }
-    let ten = Instant::now() + Duration::from_secs(10) + Duration::from_millis(step_phase(seed));
+    // The step cases move their steps by seed as in `cc_scenarios`.
+    let start = Instant::now();
+    let ten = start + Duration::from_secs(10) + Duration::from_millis(step_phase(seed));
     let mut steps = Vec::new();
     if which == "S13" {
         steps.push((ten, Step::Rate(20_000_000)));
@@ -107,7 +104,6 @@ fn main() {
         c.start = Duration::from_millis(7);
         flows.push(c);
     }
-    let start = ten - Duration::from_secs(10) - Duration::from_millis(step_phase(seed));
     println!("start {start:?}");
     let mut b = SimLink::new(link, seed);
     for (at, step) in steps {

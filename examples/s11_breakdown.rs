@@ -14,13 +14,18 @@
 //! each flow's max_bw rose: its own state, the other flow's, the queue at that moment.
 //!
 //! `cargo run --release --example s11_breakdown -- [seeds] [secs] [window_s]`
-//! (defaults 5, 30, 5; `CC=plain` for plain v3, `CC=up-seen-rtt` for BBR with S11's UP rule,
+//! (defaults 5, 30, 5; `CC=plain` for plain v3, `CC=bbr-up-seen-rtt` for BBR with S11's UP rule,
 //! measured and left off, `CC=v1` for the BBRv1 model, which has no trace: goodput, Jain and
 //! drops only).
 
-use chatd::rudp::CongestionKind;
+#[path = "support/bbr_trace.rs"]
+#[allow(dead_code)] // each example uses part of it
+mod bbr_trace;
+
+use bbr_trace::{optional, value};
 use chatd::rudp::sim::flows::{FlowSpec, FlowsOutcome, RunLength, jain_index, run_flows};
-use chatd::rudp::sim::{DropCause, LinkConfig, Rng, SimLink};
+use chatd::rudp::sim::scenarios::start_jitter;
+use chatd::rudp::sim::{DropCause, LinkConfig, SimLink};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -29,12 +34,6 @@ const RTTS_MS: [u64; 2] = [10, 40];
 const RATE_BPS: u64 = 100_000_000;
 /// Jain's index is taken from here to the end, as `cc_scenarios` does.
 const JAIN_FROM: Duration = Duration::from_secs(10);
-
-/// As `scenarios::start_jitter`.
-fn start_jitter(seed: u64, i: usize) -> Duration {
-    let mut rng = Rng::new(seed ^ 0x5EED_0000 ^ i as u64);
-    Duration::from_micros(rng.next_u64() % 20_000)
-}
 
 /// One ACK's controller state, as the `chatd::bbr_ack` trace line gives it.
 #[derive(Clone)]
@@ -70,19 +69,6 @@ static COLLECTED: Mutex<Collected> = Mutex::new(Collected {
 
 struct Collect;
 
-/// The text after ` key=` up to the next space.
-fn value<'a>(line: &'a str, key: &str) -> &'a str {
-    let pattern = format!(" {key}=");
-    let rest = &line[line.find(&pattern).expect("key") + pattern.len()..];
-    &rest[..rest.find(' ').unwrap_or(rest.len())]
-}
-
-fn option(text: &str) -> Option<u64> {
-    text.strip_prefix("Some(")
-        .and_then(|v| v.strip_suffix(')'))
-        .map(|v| v.parse().expect("number"))
-}
-
 impl log::Log for Collect {
     fn enabled(&self, m: &log::Metadata) -> bool {
         m.target() == "chatd::bbr_ack" || m.target() == "chatd::sim_flow"
@@ -102,18 +88,18 @@ impl log::Log for Collect {
         }
         let s = AckState {
             at_ns: c.at_ns,
-            state: value(&line, "state").to_string(),
-            bound: value(&line, "bound").to_string(),
-            cwnd: value(&line, "cwnd").parse().expect("cwnd"),
-            inflight: value(&line, "inflight").parse().expect("inflight"),
-            cwnd_limited: value(&line, "cwnd_limited") == "true",
-            bdp: value(&line, "bdp").parse().expect("bdp"),
-            bw: value(&line, "bw").parse().expect("bw"),
-            max_bw: value(&line, "maxbw").parse().expect("maxbw"),
-            bw_lo: option(value(&line, "bwlo")),
-            lo: option(value(&line, "lo")),
-            hi: option(value(&line, "hi")),
-            min_rtt_us: value(&line, "minrtt_us").parse().expect("minrtt"),
+            state: value(&line, "state=").to_string(),
+            bound: value(&line, "bound=").to_string(),
+            cwnd: value(&line, "cwnd=").parse().expect("cwnd"),
+            inflight: value(&line, "inflight=").parse().expect("inflight"),
+            cwnd_limited: value(&line, "cwnd_limited=") == "true",
+            bdp: value(&line, "bdp=").parse().expect("bdp"),
+            bw: value(&line, "bw=").parse().expect("bw"),
+            max_bw: value(&line, "maxbw=").parse().expect("maxbw"),
+            bw_lo: optional(&line, "bwlo="),
+            lo: optional(&line, "lo="),
+            hi: optional(&line, "hi="),
+            min_rtt_us: value(&line, "minrtt_us=").parse().expect("minrtt"),
         };
         let flow = c.flow;
         if c.acks.len() <= flow {
@@ -313,12 +299,7 @@ fn main() {
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(30.0);
     let window: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5.0);
-    let kind = match std::env::var("CC").as_deref() {
-        Ok("plain") => CongestionKind::BbrPlain,
-        Ok("v1") => CongestionKind::BbrV1,
-        Ok("up-seen-rtt") => CongestionKind::BbrUpAtSeenRtt,
-        _ => CongestionKind::Bbr,
-    };
+    let kind = bbr_trace::kind_from_env();
     log::set_logger(&LOGGER).expect("one logger");
     log::set_max_level(log::LevelFilter::Trace);
     let duration = Duration::from_secs_f64(secs);

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[path = "support/bbr_trace.rs"]
+#[allow(dead_code)] // each example uses part of it
 mod bbr_trace;
 use bbr_trace::{ack_at_ns, instant_ns, optional, value};
 

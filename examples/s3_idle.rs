@@ -12,7 +12,6 @@
 //! cut, with the overflow drops of the 40 ms before and the time since the last UP ended; with
 //! `GAPS=N`, the first N idle gaps over 0.5 ms and the state before each.
 
-use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, RunLength, run_flows};
 use chatd::rudp::sim::{DropCause, LinkConfig, SimLink};
 use std::collections::BTreeMap;
@@ -88,10 +87,7 @@ fn main() {
     let p: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5.0) / 100.0;
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(15.0);
-    let kind = match std::env::var("CC").as_deref() {
-        Ok("plain") => CongestionKind::BbrPlain,
-        _ => CongestionKind::Bbr,
-    };
+    let kind = bbr_trace::kind_from_env();
     log::set_logger(&LOGGER).expect("one logger");
     log::set_max_level(log::LevelFilter::Trace);
     let rate = 100_000_000u64;

@@ -13,17 +13,12 @@
 
 use chatd::rudp::CongestionKind;
 use chatd::rudp::sim::flows::{FlowSpec, FlowsOutcome, RunLength, run_flows};
-use chatd::rudp::sim::{DropCause, LinkConfig, Rng, SimLink};
+use chatd::rudp::sim::scenarios::start_jitter;
+use chatd::rudp::sim::{DropCause, LinkConfig, SimLink};
 use std::time::{Duration, Instant};
 
 /// Payload bits of one full packet.
 const PACKET_BITS: f64 = 1448.0 * 8.0;
-
-/// As `scenarios::start_jitter`.
-fn start_jitter(seed: u64, i: usize) -> Duration {
-    let mut rng = Rng::new(seed ^ 0x5EED_0000 ^ i as u64);
-    Duration::from_micros(rng.next_u64() % 20_000)
-}
 
 struct Row {
     cubic_mbps: f64,

@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
         --duel) duel=1; shift ;;
         --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
-        --log) log_file=$2; shift 2 ;;
+        --log) log_file=$(realpath -m -- "$2"); shift 2 ;;  # the script cds to the repo
         -h|--help) usage ;;
         *) echo "lossy.sh: unknown option $1" >&2; usage ;;
     esac

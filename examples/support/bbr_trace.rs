@@ -1,5 +1,5 @@
 //! Parsing of the controller's `chatd::bbr_*` trace lines, shared by the diagnosis examples
-//! (`s3_idle`, `s1_s4_breakdown`): the lines carry `key=value` fields and an `Instant`'s Debug
+//! (`s3_idle`, `s1_s4_breakdown`, `s11_breakdown`): the lines carry `key=value` fields and an `Instant`'s Debug
 //! text, which the examples turn back into nanoseconds to line them up with the simulator's
 //! own timeline.
 
@@ -15,9 +15,11 @@ pub fn instant_ns(text: &str) -> u128 {
     field("tv_sec: ") * 1_000_000_000 + field("tv_nsec: ")
 }
 
-/// The text after `key` up to the next space.
+/// The text after ` key` (a field starts after a space, so `lo=` never matches `bwlo=`) up
+/// to the next space.
 pub fn value<'a>(line: &'a str, key: &str) -> &'a str {
-    let rest = &line[line.find(key).expect("key") + key.len()..];
+    let pattern = format!(" {key}");
+    let rest = &line[line.find(&pattern).expect("key") + pattern.len()..];
     &rest[..rest.find(' ').unwrap_or(rest.len())]
 }
 
@@ -32,4 +34,20 @@ pub fn optional(line: &str, key: &str) -> Option<u64> {
         .strip_prefix("Some(")
         .and_then(|v| v.strip_suffix(')'))
         .map(|v| v.parse().expect("number"))
+}
+
+/// The controller the `CC` environment variable names: unset means BBR; `plain` and `v1` are
+/// short for `bbr-plain` and `bbr-v1`; otherwise any name `parse_with_models` takes. An unknown
+/// name ends the program rather than running BBR under another name.
+pub fn kind_from_env() -> chatd::rudp::CongestionKind {
+    use chatd::rudp::CongestionKind;
+    match std::env::var("CC").as_deref() {
+        Err(_) => CongestionKind::Bbr,
+        Ok("plain") => CongestionKind::BbrPlain,
+        Ok("v1") => CongestionKind::BbrV1,
+        Ok(name) => CongestionKind::parse_with_models(name).unwrap_or_else(|e| {
+            eprintln!("CC: {e}");
+            std::process::exit(2)
+        }),
+    }
 }

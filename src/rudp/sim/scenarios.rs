@@ -48,7 +48,7 @@ fn bottleneck(rate_bps: u64, rtt: Duration, buffer_bdp: f64) -> LinkConfig {
 
 /// A start offset of 0–20 ms for flow `i`, drawn from `seed`: without random impairments a
 /// run's only randomness, so that seeds vary the phase in which competing flows meet.
-fn start_jitter(seed: u64, i: usize) -> Duration {
+pub fn start_jitter(seed: u64, i: usize) -> Duration {
     let mut rng = Rng::new(seed ^ 0x5EED_0000 ^ i as u64);
     Duration::from_micros(rng.next_u64() % 20_000)
 }
