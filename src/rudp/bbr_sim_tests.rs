@@ -185,19 +185,9 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
 #[ignore = "long sweep (minutes in a debug build); run with --ignored --release"]
 fn brief_targets_full_sweep() {
     let mut misses = Vec::new();
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     for rtt in [1, 20, 100] {
         for p in [0.0, 0.01, 0.05, 0.10, 0.20] {
-            let runs: Vec<Measured> = (1..=5)
-                .map(|seed| {
-                    let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(rtt), p, 4.0);
-                    s.seed = seed;
-                    scenario::run(&s)
-                })
-                .collect();
+            let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(rtt), p, 4.0));
             let good = median(runs.iter().map(|m| m.steady_share).collect());
             let worst = runs.iter().map(|m| m.steady_share).fold(1e9, f64::min);
             let retrans = median(runs.iter().map(|m| m.retrans_share).collect());
