@@ -6,7 +6,7 @@
 use chatd::rudp::packet::MAX_DATAGRAM;
 use chatd::rudp::sim::{self, Limits, LinkConfig, SimLink};
 use chatd::rudp::stream::{ByteSource, CheckingSink, GeneratorSource, NullSink};
-use chatd::rudp::{Config, CongestionKind, Receiver, Sender};
+use chatd::rudp::{Config, CongestionKind, ReceiverWithSink, SenderWithSource};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -41,8 +41,9 @@ fn simulate_ticked(
     forward.loss = loss; // data path only, like the testbed (drops on the receiver's input)
     let backward = LinkConfig::new(BANDWIDTH, rtt / 2);
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(seed, total), t0).expect("config");
-    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(seed, 0), t0).expect("config");
+    let mut s =
+        SenderWithSource::new(cfg.clone(), GeneratorSource::new(seed, total), t0).expect("config");
+    let mut r = ReceiverWithSink::new(cfg.clone(), CheckingSink::new(seed, 0), t0).expect("config");
     let mut f = SimLink::new(forward, seed);
     let mut b = SimLink::new(backward, seed + 1000);
     let limits = Limits {
@@ -51,7 +52,7 @@ fn simulate_ticked(
         timer_tick: tick,
     };
     let out = sim::run_transfer(&mut s, &mut r, &mut f, &mut b, t0, total, limits);
-    let sink = r.into_sink();
+    let sink = r.sink;
     assert!(
         out.finished() && sink.mismatch.is_none() && sink.next == total,
         "transfer failed: {out:?}"
@@ -73,8 +74,9 @@ fn fast_path(datagram: usize, total: u64) -> Row {
     let mut link = LinkConfig::new(FAST, Duration::from_micros(25));
     link.queue_bytes = MIB;
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, total), t0).expect("config");
-    let mut r = Receiver::new(cfg, CheckingSink::new(1, 0), t0).expect("config");
+    let mut s =
+        SenderWithSource::new(cfg.clone(), GeneratorSource::new(1, total), t0).expect("config");
+    let mut r = ReceiverWithSink::new(cfg, CheckingSink::new(1, 0), t0).expect("config");
     let mut f = SimLink::new(link.clone(), 1);
     let mut b = SimLink::new(link, 2);
     let limits = Limits {
@@ -82,7 +84,7 @@ fn fast_path(datagram: usize, total: u64) -> Row {
         ..Limits::default()
     };
     let out = sim::run_transfer(&mut s, &mut r, &mut f, &mut b, t0, total, limits);
-    let sink = r.into_sink();
+    let sink = r.sink;
     assert!(out.finished() && sink.mismatch.is_none() && sink.next == total);
     let secs = out.all_delivered.expect("delivered").as_secs_f64();
     Row {
@@ -124,12 +126,12 @@ fn engine_cost(kind: CongestionKind, datagram: usize, total: u64) -> f64 {
     cfg.recv_window = 64 * MIB;
     let mut now = Instant::now();
     let block: Vec<u8> = (0..MIB).map(|i| (i * 31 % 251) as u8).collect();
-    let mut s = Sender::new(cfg.clone(), RepeatSource { block }, now).expect("config");
-    let mut r = Receiver::new(cfg, NullSink::default(), now).expect("config");
+    let mut s = SenderWithSource::new(cfg.clone(), RepeatSource { block }, now).expect("config");
+    let mut r = ReceiverWithSink::new(cfg, NullSink::default(), now).expect("config");
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let started = Instant::now();
     let cpu_started = thread_cpu_time();
-    while r.sink().bytes < total {
+    while r.sink.bytes < total {
         while let Some(n) = s.poll_transmit(now, &mut buf) {
             r.handle_datagram(now, &buf[..n]);
         }

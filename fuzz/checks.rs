@@ -6,7 +6,7 @@
 
 use chatd::client::command::{Command, parse_line};
 use chatd::rudp::stream::MemorySink;
-use chatd::rudp::{Config, Receiver};
+use chatd::rudp::{Config, ReceiverWithSink};
 use chatd::wire::{self, Decoded};
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ pub fn receiver(data: &[u8]) {
     let mut config = Config::new(7, 0, total);
     config.recv_window = 64 * 1024;
     let mut now = Instant::now();
-    let Ok(mut rx) = Receiver::new(config, MemorySink::new(0), now) else {
+    let Ok(mut rx) = ReceiverWithSink::new(config, MemorySink::new(0), now) else {
         return;
     };
     let mut rest = &data[2..];
@@ -54,9 +54,12 @@ pub fn receiver(data: &[u8]) {
         }
         while rx.poll_transmit(now, &mut out).is_some() {}
         while rx.poll_event().is_some() {}
-        assert!(rx.delivered_offset() <= total, "delivered past the end");
         assert!(
-            rx.buffered_bytes() <= 64 * 1024 + 65_536,
+            rx.machine.delivered_offset() <= total,
+            "delivered past the end"
+        );
+        assert!(
+            rx.machine.buffered_bytes() <= 64 * 1024 + 65_536,
             "buffered past the window"
         );
     }

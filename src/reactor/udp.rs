@@ -12,7 +12,9 @@ use crate::files::digest::{Digest, Hasher};
 use crate::files::part::PartFile;
 use crate::files::{FileSource, OpenError, SharedDir, free_space, name};
 use crate::rudp::packet::{self, Packet, TOKEN_LEN};
-use crate::rudp::{Config, CongestionKind, Endpoint, Event, Handshake, Receiver, Sender, Stats};
+use crate::rudp::{
+    Config, CongestionKind, Endpoint, Event, Handshake, ReceiverWithSink, SenderWithSource, Stats,
+};
 use crate::timer::TimerKey;
 use crate::wire::ErrorCode;
 use log::{debug, info, warn};
@@ -102,9 +104,9 @@ pub struct Outcome {
 /// The reliable-UDP machine of one transfer.
 enum Machine {
     // Both boxed: each machine is about a kilobyte, and the table moves entries around.
-    Download(Box<Sender<FileSource>>),
+    Download(Box<SenderWithSource<FileSource>>),
     Upload {
-        receiver: Box<Receiver<PartFile>>,
+        receiver: Box<ReceiverWithSink<PartFile>>,
         digest: Digest,
     },
 }
@@ -350,7 +352,7 @@ impl UdpService {
         let mut config = Config::new(conn_id, 0, size);
         config.handshake = Handshake::Expect(token);
         config.max_datagram = packet::max_datagram_for(peer_ip);
-        let receiver = match Receiver::new(config, part, now) {
+        let receiver = match ReceiverWithSink::new(config, part, now) {
             Ok(r) => r,
             Err(e) => {
                 let _ = std::fs::remove_file(&part_path);
@@ -518,7 +520,7 @@ impl UdpService {
         config.handshake = Handshake::Expect(token);
         config.max_datagram = packet::max_datagram_for(job.peer_ip);
         let name = job.name;
-        let sender = Sender::new(config, job.source, now)
+        let sender = SenderWithSource::new(config, job.source, now)
             .map_err(|e| (ErrorCode::TransferFailed, format!("{name}: {e}")))?;
         debug!(
             "transfer {conn_id:016x}: {name} [{}, {size}) for client {}",
@@ -739,7 +741,7 @@ impl UdpService {
                     (Direction::Download, Err(e.to_string()))
                 }
                 (Machine::Upload { receiver, digest }, Event::Finished) => {
-                    let stored = receiver.into_sink().finish(t.size, digest);
+                    let stored = receiver.sink.finish(t.size, digest);
                     (
                         Direction::Upload,
                         stored.map(|_| ()).map_err(|e| e.to_string()),
@@ -747,7 +749,7 @@ impl UdpService {
                 }
                 (Machine::Upload { receiver, .. }, Event::Failed(e)) => {
                     // A failed upload leaves nothing behind.
-                    let _ = receiver.into_sink().discard();
+                    let _ = receiver.sink.discard();
                     (Direction::Upload, Err(e.to_string()))
                 }
             };

@@ -1,30 +1,35 @@
 //! Reliable UDP engine: sans-IO sender and receiver for one transfer of a known size.
 //!
-//! Data flow (the shell owns the socket, the clock and the timer wheel):
+//! Data flow (the shell owns the socket, the clock, the timer wheel and the bytes):
 //!
 //! ```text
-//!  ByteSource ──read_at──▶ Sender ──DATA/FIN──▶ (UDP) ──▶ Receiver ──write──▶ ByteSink
-//!                            ▲                                 │
-//!                            └──────── ACK / FIN-ACK ◀─────────┘
+//!  file ──Fill──▶ Sender ──DATA/FIN──▶ (UDP) ──▶ Receiver ──Deliver──▶ file
+//!                   ▲                                 │
+//!                   └──────── ACK / FIN-ACK ◀─────────┘
 //! ```
 //!
 //! Both machines take `now: Instant` with every call and hand back datagrams through
 //! `poll_transmit(now, buf)`, outcomes through `poll_event()` and their next timer through
-//! `next_deadline()`; the call order is in the docs of [`Sender`] and [`Receiver`].
+//! `next_deadline()`; the call order is in the docs of [`Sender`] and [`Receiver`]. Neither
+//! touches the bytes' storage: a DATA the sender writes names the stream range the shell copies
+//! in ([`Fill`]); a DATA the receiver accepts in order names the datagram bytes the shell
+//! stores ([`Deliver`]). [`shell`] pairs each machine with a [`ByteSource`] or [`ByteSink`]
+//! for shells that have their bytes at hand.
 //!
 //! A shell turn, with the two machines wired back to back instead of through sockets (the
-//! reactor does the same with `recv_from`/`send_to` and its timer wheel):
+//! reactor does the same with `recv_from`/`send_to`, its timer wheel and its files):
 //!
 //! ```
-//! use chatd::rudp::stream::{GeneratorSource, NullSink};
+//! use chatd::rudp::stream::{ByteSink, GeneratorSource, NullSink};
 //! use chatd::rudp::{Config, Event, Receiver, Sender};
 //! use std::time::{Duration, Instant};
 //!
 //! let total = 1 << 20;
 //! let cfg = Config::new(7, 0, total); // conn id 7, bytes [0, 1 MiB)
 //! let mut now = Instant::now();
-//! let mut sender = Sender::new(cfg.clone(), GeneratorSource::new(1, total), now).unwrap();
-//! let mut receiver = Receiver::new(cfg, NullSink::default(), now).unwrap();
+//! let mut sender = Sender::new(cfg.clone(), now).unwrap();
+//! let mut receiver = Receiver::new(cfg, now).unwrap();
+//! let (mut source, mut sink) = (GeneratorSource::new(1, total), NullSink::default());
 //! let mut buf = vec![0u8; 1472];
 //! let mut finished = 0;
 //! while finished < 2 {
@@ -36,8 +41,20 @@
 //!     let mut moved = true;
 //!     while moved {
 //!         moved = false;
-//!         while let Some(n) = sender.poll_transmit(now, &mut buf) {
-//!             receiver.handle_datagram(now, &buf[..n]);
+//!         while let Some(tx) = sender.poll_transmit(now, &mut buf) {
+//!             let datagram = &mut buf[..tx.len];
+//!             if let Some(fill) = tx.fill {
+//!                 fill.perform(datagram, &mut source).unwrap(); // the payload, then the seal
+//!             }
+//!             if let Some(deliver) = receiver.handle_datagram(now, datagram) {
+//!                 let bytes = &datagram[deliver.range.clone()];
+//!                 let stored = sink.write(deliver.offset, bytes).map_err(|e| e.kind());
+//!                 receiver.handle_deliver(now, &deliver, bytes, stored);
+//!             }
+//!             while let Some((offset, bytes)) = receiver.poll_buffered() {
+//!                 let stored = sink.write(offset, bytes).map_err(|e| e.kind());
+//!                 receiver.handle_buffered(now, stored);
+//!             }
 //!             moved = true;
 //!         }
 //!         while let Some(n) = receiver.poll_transmit(now, &mut buf) {
@@ -53,14 +70,15 @@
 //!     let next = [sender.next_deadline(), receiver.next_deadline()].into_iter().flatten().min();
 //!     now = next.map_or(now, |t| t.max(now)) + Duration::from_micros(10);
 //! }
-//! assert_eq!(receiver.sink().bytes, total);
+//! assert_eq!(sink.bytes, total);
 //! ```
 //!
-//! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`], [`receiver`],
-//! [`rtt`] (RFC 6298), [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR), [`delivery_rate`] (rate samples), [`pacer`],
-//! [`stream`] (source/sink traits), [`transfer`] (config, events, errors, stats), [`sim`]
-//! (seeded network simulator for tests and the benchmark) and [`scenario`] (congestion-control
-//! scenarios measured on it).
+//! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`],
+//! [`receiver`], [`transmit`] (the ranges handed to the shell), [`shell`], [`rtt`] (RFC 6298),
+//! [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR), [`delivery_rate`] (rate
+//! samples), [`pacer`], [`stream`] (source/sink traits), [`transfer`] (config, events, errors,
+//! stats), [`sim`] (seeded network simulator for tests and the benchmark) and [`scenario`]
+//! (congestion-control scenarios measured on it).
 
 pub mod congestion;
 pub mod delivery_rate;
@@ -72,16 +90,20 @@ pub mod receiver;
 pub mod rtt;
 pub mod scenario;
 pub mod sender;
+pub mod shell;
 pub mod sim;
 pub mod stream;
 pub mod transfer;
+pub mod transmit;
 
 pub use congestion::CongestionKind;
 pub use endpoint::Endpoint;
 pub use receiver::Receiver;
 pub use sender::Sender;
+pub use shell::{ReceiverWithSink, SenderWithSource};
 pub use stream::{ByteSink, ByteSource};
 pub use transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+pub use transmit::{Deliver, Fill, Transmit};
 
 #[cfg(test)]
 mod bbr_sim_tests;

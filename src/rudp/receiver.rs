@@ -1,14 +1,17 @@
 //! `Receiver`: the receiving half of one transfer, a sans-IO state machine.
 //!
-//! It reassembles DATA into stream order, hands bytes to a [`ByteSink`] exactly once, and
-//! reports what it has in ACKs (cumulative point, SACK ranges, flow window, largest packet
-//! number with its delay). It buffers at most one flow window of out-of-order bytes, so a slow
-//! sink throttles the sender instead of growing memory.
+//! It reassembles DATA into stream order and reports what it has in ACKs (cumulative point,
+//! SACK ranges, flow window, largest packet number with its delay). It never stores bytes
+//! itself: in-order DATA comes back to the shell as a [`Deliver`] (which datagram bytes go to
+//! which stream offset), out-of-order bytes wait in memory and are handed out in order by
+//! [`Receiver::poll_buffered`]; the shell stores them and reports how that went. It buffers at
+//! most one flow window of out-of-order bytes, so a slow sink throttles the sender instead of
+//! growing memory.
 
-use super::packet::{self, AckHeader, Packet, ResetReason};
+use super::packet::{self, AckHeader, DATA_HEADER_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
-use super::stream::ByteSink;
 use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+use super::transmit::Deliver;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::time::Instant;
@@ -36,18 +39,25 @@ enum State {
 /// The receiving half of a transfer.
 ///
 /// Call order, for the shell:
-/// 1. `handle_datagram(now, bytes)` for each datagram of this connection id;
+/// 1. `handle_datagram(now, bytes)` for each datagram of this connection id; when it returns a
+///    [`Deliver`], store those datagram bytes and report with `handle_deliver` before anything
+///    else;
 /// 2. `handle_timeout(now)` when `next_deadline()` has passed (early, late or twice is harmless);
-/// 3. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
-/// 4. `poll_event()` until `None`: `Finished` comes once all bytes are in the sink and FIN was
+/// 3. after either: store what `poll_buffered()` hands out, reporting each with
+///    `handle_buffered`, until it returns `None` or `handle_buffered` says to stop;
+/// 4. `poll_transmit(now, buf)` until it returns `None`, sending each datagram;
+/// 5. `poll_event()` until `None`: `Finished` comes once all bytes are stored and FIN was
 ///    answered; the machine then lingers to repeat FIN-ACK (until `linger` passes without a
 ///    FIN), and is done when `next_deadline()` is `None`;
-/// 5. re-arm the timer with `next_deadline()`.
-pub struct Receiver<K: ByteSink> {
+/// 6. re-arm the timer with `next_deadline()`.
+///
+/// "Stored" means whatever the shell's sink does with the bytes (a file write, a copy to a
+/// writer thread); `WouldBlock` means "full, not taken": the receiver keeps the bytes, stops
+/// growing its flow window and offers them again after `sink_retry`.
+pub struct Receiver {
     cfg: Config,
-    sink: K,
     state: State,
-    /// Next stream offset the sink takes: everything below was delivered.
+    /// Next stream offset the sink takes: everything below was stored.
     delivered: u64,
     /// Stream bytes received above `delivered` (buffered, not yet in the sink).
     received: RangeSet,
@@ -76,9 +86,9 @@ pub struct Receiver<K: ByteSink> {
     stats: Stats,
 }
 
-impl<K: ByteSink> Receiver<K> {
-    /// A receiver for `cfg.start..cfg.total` writing to `sink`, starting at `now`.
-    pub fn new(cfg: Config, sink: K, now: Instant) -> Result<Receiver<K>, ConfigError> {
+impl Receiver {
+    /// A receiver for `cfg.start..cfg.total`, starting at `now`.
+    pub fn new(cfg: Config, now: Instant) -> Result<Receiver, ConfigError> {
         cfg.validate()?;
         let (state, handshake_at) = match cfg.handshake {
             Handshake::None => (State::Receiving, None),
@@ -87,7 +97,6 @@ impl<K: ByteSink> Receiver<K> {
         };
         Ok(Receiver {
             delivered: cfg.start,
-            sink,
             state,
             received: RangeSet::new(),
             buffer: BTreeMap::new(),
@@ -114,16 +123,17 @@ impl<K: ByteSink> Receiver<K> {
     }
 
     /// Feeds one received datagram. Undecodable or foreign datagrams are counted and ignored.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+    /// Returns the bytes of an in-order DATA to store now (see the call order).
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Option<Deliver> {
         self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
-            return;
+            return None;
         }
         let packet = match packet::decode(datagram) {
             Ok((conn, p)) if conn == self.cfg.conn_id => p,
             _ => {
                 self.stats.datagrams_dropped += 1;
-                return;
+                return None;
             }
         };
         self.stats.datagrams_received += 1;
@@ -133,7 +143,7 @@ impl<K: ByteSink> Receiver<K> {
             (State::AwaitingHandshake, Packet::Handshake { .. }) => {}
             (State::AwaitingHandshake, _) => {
                 self.stats.datagrams_dropped += 1;
-                return;
+                return None;
             }
             // Finished: only repeat the answers; no second terminal event.
             (State::Draining { .. }, Packet::Fin { .. }) => {
@@ -143,13 +153,13 @@ impl<K: ByteSink> Receiver<K> {
                 self.state = State::Draining {
                     until: now + self.cfg.linger,
                 };
-                return;
+                return None;
             }
             (State::Draining { .. }, Packet::Data { .. }) => {
                 self.ack_now = true;
-                return;
+                return None;
             }
-            (State::Draining { .. }, _) => return,
+            (State::Draining { .. }, _) => return None,
             _ => {}
         }
         match packet {
@@ -172,7 +182,7 @@ impl<K: ByteSink> Receiver<K> {
                     self.handshake_at = None;
                     self.last_progress = now;
                 }
-                self.on_data(now, pn, offset, payload);
+                return self.on_data(now, pn, offset, payload);
             }
             Packet::Fin { final_size } => self.on_fin(now, final_size),
             Packet::Reset { reason } => {
@@ -180,6 +190,71 @@ impl<K: ByteSink> Receiver<K> {
             }
             Packet::Ack(_) | Packet::HandshakeAck | Packet::FinAck => {
                 self.stats.datagrams_dropped += 1;
+            }
+        }
+        None
+    }
+
+    /// How storing the bytes of the [`Deliver`] that `handle_datagram` returned went; `bytes`
+    /// are those datagram bytes (kept in memory if the sink said `WouldBlock`).
+    pub fn handle_deliver(
+        &mut self,
+        now: Instant,
+        deliver: &Deliver,
+        bytes: &[u8],
+        result: Result<(), io::ErrorKind>,
+    ) {
+        debug_assert_eq!(
+            deliver.offset, self.delivered,
+            "a Deliver is stored at once"
+        );
+        debug_assert_eq!(deliver.range.len(), bytes.len());
+        match result {
+            Ok(()) => self.delivered_up_to(deliver.offset + bytes.len() as u64),
+            Err(io::ErrorKind::WouldBlock) => {
+                self.store(deliver.offset, bytes);
+                self.sink_retry_at = Some(now + self.cfg.sink_retry);
+            }
+            Err(kind) => self.fail(TransferError::Sink(kind)),
+        }
+    }
+
+    /// Buffered bytes now in stream order, for the sink: `(offset, bytes)`. Report the outcome
+    /// with [`Receiver::handle_buffered`] before polling again.
+    pub fn poll_buffered(&self) -> Option<(u64, &[u8])> {
+        if self.sink_retry_at.is_some() || matches!(self.state, State::Closed) {
+            return None; // the sink said it is full: wait for the retry
+        }
+        let (&start, bytes) = self.buffer.first_key_value()?;
+        if start > self.delivered {
+            return None; // a hole first
+        }
+        // Segments are stored at or above `delivered`, so `start == delivered` here.
+        let skip = usize::try_from(self.delivered - start).unwrap_or(usize::MAX);
+        Some((self.delivered, bytes.get(skip..)?))
+    }
+
+    /// How storing the bytes `poll_buffered` handed out went. Returns whether the shell may go
+    /// on with the next ones.
+    pub fn handle_buffered(&mut self, now: Instant, result: Result<(), io::ErrorKind>) -> bool {
+        match result {
+            Ok(()) => {
+                let Some((start, bytes)) = self.buffer.pop_first() else {
+                    return false;
+                };
+                self.buffered_bytes -= bytes.len() as u64;
+                self.delivered_up_to(start + bytes.len() as u64);
+                self.received.remove(0, self.delivered);
+                self.ack_now = true; // the window moved (a hole filled, or the sink caught up)
+                true
+            }
+            Err(io::ErrorKind::WouldBlock) => {
+                self.sink_retry_at = Some(now + self.cfg.sink_retry);
+                false
+            }
+            Err(kind) => {
+                self.fail(TransferError::Sink(kind));
+                false
             }
         }
     }
@@ -204,12 +279,7 @@ impl<K: ByteSink> Receiver<K> {
             return;
         }
         if self.sink_retry_at.is_some_and(|t| t <= now) {
-            self.sink_retry_at = None;
-            let before = self.delivered;
-            self.drain(now);
-            if self.delivered > before {
-                self.ack_now = true; // the window moved: tell the sender
-            }
+            self.sink_retry_at = None; // `poll_buffered` offers the kept bytes again
         }
     }
 
@@ -392,22 +462,6 @@ impl<K: ByteSink> Receiver<K> {
         self.buffered_bytes
     }
 
-    /// The sink, to read what it holds.
-    pub fn sink(&self) -> &K {
-        &self.sink
-    }
-
-    /// The sink, e.g. to take a file out of an `Option` sink once `Finished` is reported
-    /// while the receiver lingers to answer repeated FINs.
-    pub fn sink_mut(&mut self) -> &mut K {
-        &mut self.sink
-    }
-
-    /// The sink, ending the receiver.
-    pub fn into_sink(self) -> K {
-        self.sink
-    }
-
     /// Whether `poll_transmit` would return a datagram right now.
     fn output_waiting(&self) -> bool {
         self.reset_pending.is_some()
@@ -425,7 +479,7 @@ impl<K: ByteSink> Receiver<K> {
             .min(self.cfg.total)
     }
 
-    fn on_data(&mut self, now: Instant, pn: u32, offset: u64, payload: &[u8]) {
+    fn on_data(&mut self, now: Instant, pn: u32, offset: u64, payload: &[u8]) -> Option<Deliver> {
         let expected = self.largest_pn.map_or(0, |l| l.saturating_add(1));
         let pn = packet::expand_pn(expected, pn);
         if self.largest_pn.is_none_or(|l| pn > l) {
@@ -437,11 +491,11 @@ impl<K: ByteSink> Receiver<K> {
             self.fail(TransferError::ProtocolViolation(
                 "DATA outside the transfer",
             ));
-            return;
+            return None;
         }
         if payload.is_empty() {
             self.ack_now = true; // window probe
-            return;
+            return None;
         }
         // Trim to the flow window; bytes beyond it are dropped (the sender overran a window it
         // could not yet know, e.g. the initial one).
@@ -450,45 +504,47 @@ impl<K: ByteSink> Receiver<K> {
         if end <= offset || end <= self.delivered || self.received.contains(offset, end) {
             self.stats.datagrams_dropped += 1;
             self.ack_now = true; // duplicate or beyond the window: resynchronise the sender
-            return;
+            return None;
         }
         let payload = &payload[..(end - offset) as usize];
         self.recent_offsets[self.recent_next] = offset;
         self.recent_next = (self.recent_next + 1) % RECENT_ARRIVALS;
         let had_holes = !self.buffer.is_empty();
-        if offset <= self.delivered && self.buffer.is_empty() {
-            // Fast path: in order, nothing buffered. Write straight to the sink.
+        let mut deliver = None;
+        if offset <= self.delivered && self.buffer.is_empty() && self.sink_retry_at.is_none() {
+            // Fast path: in order, nothing buffered: the shell stores it from the datagram.
             let skip = (self.delivered - offset) as usize;
-            match self.sink.write(self.delivered, &payload[skip..]) {
-                Ok(()) => {
-                    self.stats.bytes_delivered += end - self.delivered;
-                    self.delivered = end;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.store(offset, payload);
-                    self.sink_retry_at = Some(now + self.cfg.sink_retry);
-                }
-                Err(e) => {
-                    self.fail(TransferError::Sink(e.kind()));
-                    return;
-                }
-            }
+            deliver = Some(Deliver {
+                offset: self.delivered,
+                range: DATA_HEADER_LEN + skip..DATA_HEADER_LEN + payload.len(),
+            });
         } else {
             if offset > self.received.first_missing_from(self.delivered) {
                 self.ack_now = true; // out of order: RFC 9000 §13.2.1 acks at once
             }
             self.store(offset, payload);
-            self.drain(now);
         }
         if had_holes {
             self.ack_now = true; // a hole was (maybe) filled: let the sender know quickly
         }
         self.last_progress = now;
         self.unacked += 1;
-        if self.unacked >= ACK_EVERY || self.delivered == self.cfg.total {
+        if self.unacked >= ACK_EVERY || end == self.cfg.total {
             self.ack_now = true;
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + self.cfg.max_ack_delay);
+        }
+        deliver
+    }
+
+    /// Bytes below `end` are stored.
+    fn delivered_up_to(&mut self, end: u64) {
+        if end > self.delivered {
+            self.stats.bytes_delivered += end - self.delivered;
+            self.delivered = end;
+        }
+        if self.delivered == self.cfg.total {
+            self.ack_now = true;
         }
     }
 
@@ -505,42 +561,6 @@ impl<K: ByteSink> Receiver<K> {
         });
         self.received.insert(from, end);
         self.buffered_bytes += added;
-    }
-
-    /// Moves contiguous buffered bytes into the sink.
-    fn drain(&mut self, now: Instant) {
-        while let Some(entry) = self.buffer.first_entry() {
-            let start = *entry.key();
-            if start > self.delivered {
-                break;
-            }
-            let bytes = entry.get();
-            let end = start + bytes.len() as u64;
-            if end <= self.delivered {
-                // Cannot happen (segments are stored at or above `delivered`); be safe anyway.
-                self.buffered_bytes -= bytes.len() as u64;
-                entry.remove();
-                continue;
-            }
-            let skip = (self.delivered - start) as usize;
-            match self.sink.write(self.delivered, &bytes[skip..]) {
-                Ok(()) => {
-                    self.stats.bytes_delivered += end - self.delivered;
-                    self.delivered = end;
-                    self.buffered_bytes -= bytes.len() as u64;
-                    entry.remove();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.sink_retry_at = Some(now + self.cfg.sink_retry);
-                    break;
-                }
-                Err(e) => {
-                    self.fail(TransferError::Sink(e.kind()));
-                    return;
-                }
-            }
-        }
-        self.received.remove(0, self.delivered);
     }
 
     fn on_fin(&mut self, now: Instant, final_size: u64) {

@@ -8,8 +8,7 @@
 
 use super::congestion::CongestionKind;
 use super::packet::DATA_HEADER_LEN;
-use super::receiver::Receiver;
-use super::sender::Sender;
+use super::shell::{ReceiverWithSink, SenderWithSource};
 use super::sim::{self, DropCause, Limits, LinkConfig, SimLink};
 use super::stream::{CheckingSink, GeneratorSource};
 use super::transfer::{Config, Event};
@@ -115,10 +114,10 @@ pub fn run(s: &Scenario) -> Measured {
     backward.loss = s.ack_loss;
     let overhead = forward.overhead_bytes;
     let t0 = Instant::now();
-    let mut sender =
-        Sender::new(cfg.clone(), GeneratorSource::new(s.seed, s.total), t0).expect("config");
+    let mut sender = SenderWithSource::new(cfg.clone(), GeneratorSource::new(s.seed, s.total), t0)
+        .expect("config");
     let mut receiver =
-        Receiver::new(cfg.clone(), CheckingSink::new(s.seed, 0), t0).expect("config");
+        ReceiverWithSink::new(cfg.clone(), CheckingSink::new(s.seed, 0), t0).expect("config");
     let mut fwd = SimLink::new(forward, s.seed);
     let mut back = SimLink::new(backward, s.seed ^ 0xACC);
 
@@ -153,7 +152,7 @@ pub fn run(s: &Scenario) -> Measured {
         if let Some((e, _)) = out.receiver {
             receiver_event.get_or_insert(e);
         }
-        let received = receiver.delivered_offset() + receiver.buffered_bytes();
+        let received = receiver.machine.delivered_offset() + receiver.machine.buffered_bytes();
         if at_tail.is_none() && at_warmup.is_some() && received >= tail_mark {
             at_tail = Some((now - t0, received, fwd.stats().wire_bytes));
         }
@@ -165,7 +164,7 @@ pub fn run(s: &Scenario) -> Measured {
         if at_warmup.is_none() && now - t0 >= s.warmup {
             // Bytes received by then, in order or waiting behind a hole: those delivered later
             // arrived before the window and must not count in it.
-            let received = receiver.delivered_offset() + receiver.buffered_bytes();
+            let received = receiver.machine.delivered_offset() + receiver.machine.buffered_bytes();
             at_warmup = Some((now - t0, received, fwd.stats().wire_bytes));
         } else if at_warmup.is_some() && last.is_none() {
             queue_delays.push(sender.stats().srtt.saturating_sub(s.rtt));
@@ -179,14 +178,14 @@ pub fn run(s: &Scenario) -> Measured {
         }
     }
     let sink_ok = {
-        let sink = receiver.sink();
+        let sink = receiver.sink;
         sink.mismatch.is_none() && sink.next == s.total
     };
     let stats = sender.stats();
     let (end, wire_end) = last.unwrap_or((now - t0, fwd.stats().wire_bytes));
     let (w_time, w_delivered, w_wire) = at_warmup.unwrap_or((Duration::ZERO, 0, 0));
     let window = end.saturating_sub(w_time).as_secs_f64().max(1e-9);
-    let goodput_bps = (receiver.delivered_offset() - w_delivered) as f64 * 8.0 / window;
+    let goodput_bps = (receiver.machine.delivered_offset() - w_delivered) as f64 * 8.0 / window;
     let steady_bps = at_tail.map_or(0.0, |(t, received, _)| {
         let secs = t.saturating_sub(w_time).as_secs_f64().max(1e-9);
         received.saturating_sub(w_delivered) as f64 * 8.0 / secs

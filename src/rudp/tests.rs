@@ -30,8 +30,9 @@ fn transfer(
     seed: u64,
 ) -> (Outcome, CheckingSink) {
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(seed, cfg.total), t0).unwrap();
-    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(seed, cfg.start), t0).unwrap();
+    let mut s =
+        SenderWithSource::new(cfg.clone(), GeneratorSource::new(seed, cfg.total), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), CheckingSink::new(seed, cfg.start), t0).unwrap();
     let mut fwd = SimLink::new(forward, seed);
     let mut back = SimLink::new(backward, seed ^ 0xABCD);
     let out = sim::run_transfer(
@@ -43,7 +44,7 @@ fn transfer(
         cfg.total,
         Limits::default(),
     );
-    (out, r.into_sink())
+    (out, r.sink)
 }
 
 #[track_caller]
@@ -115,8 +116,8 @@ fn vanished_peer_ends_both_sides_with_dead_peer_within_the_idle_timeout() {
     cfg.idle_timeout = Duration::from_secs(2);
     let t0 = Instant::now();
     let cut = Duration::from_millis(500);
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
-    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
     let mut fwd = SimLink::new(link(0.0), 1);
     let mut back = SimLink::new(link(0.0), 2);
     fwd.cut_at(t0 + cut);
@@ -148,7 +149,7 @@ fn vanished_peer_ends_both_sides_with_dead_peer_within_the_idle_timeout() {
     }
     assert_eq!(s.next_deadline(), None);
     assert_eq!(r.next_deadline(), None);
-    assert!(s.sent_packets().next().is_none() && s.bytes_in_flight() == 0);
+    assert!(s.machine.sent_packets().next().is_none() && s.machine.bytes_in_flight() == 0);
     assert_eq!(
         TransferError::DeadPeer {
             idle: cfg.idle_timeout
@@ -188,7 +189,7 @@ fn smallest_and_largest_datagram_sizes_work() {
     }
     let mut cfg = config(MIB, CongestionKind::Cubic);
     cfg.max_datagram = 1199;
-    assert!(Sender::new(cfg, MemorySource::new(vec![]), Instant::now()).is_err());
+    assert!(SenderWithSource::new(cfg, MemorySource::new(vec![]), Instant::now()).is_err());
 }
 
 #[test]
@@ -203,8 +204,8 @@ fn handshake_with_the_right_token_starts_the_transfer_over_loss() {
         let mut cfg_r = cfg_s.clone();
         cfg_r.handshake = receiver_role;
         let t0 = Instant::now();
-        let mut s = Sender::new(cfg_s, GeneratorSource::new(1, MIB), t0).unwrap();
-        let mut r = Receiver::new(cfg_r.clone(), CheckingSink::new(1, 0), t0).unwrap();
+        let mut s = SenderWithSource::new(cfg_s, GeneratorSource::new(1, MIB), t0).unwrap();
+        let mut r = ReceiverWithSink::new(cfg_r.clone(), CheckingSink::new(1, 0), t0).unwrap();
         let mut fwd = SimLink::new(link(0.3), 1);
         let mut back = SimLink::new(link(0.3), 2);
         fwd.drop_nth(0); // the first HANDSHAKE or first DATA is lost whichever way
@@ -218,7 +219,7 @@ fn handshake_with_the_right_token_starts_the_transfer_over_loss() {
             MIB,
             Limits::default(),
         );
-        assert_byte_exact(&out, r.sink(), &cfg_r);
+        assert_byte_exact(&out, &r.sink, &cfg_r);
     }
 }
 
@@ -227,7 +228,7 @@ fn server_ignores_a_handshake_with_the_wrong_token() {
     let t0 = Instant::now();
     let mut cfg = config(MIB, CongestionKind::Cubic);
     cfg.handshake = Handshake::Expect([1; 16]);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
     let mut buf = [0u8; 1500];
     let n = packet::encode_control(&mut buf, 42, &Packet::Handshake { token: [2; 16] }).unwrap();
     s.handle_datagram(t0, &buf[..n]);
@@ -266,13 +267,13 @@ fn slow_consumer_throttles_the_sender_and_is_never_overrun() {
     cfg.recv_window = 64 * 1024;
     cfg.sink_retry = Duration::from_millis(2);
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(4, cfg.total), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), GeneratorSource::new(4, cfg.total), t0).unwrap();
     let sink = SlowSink {
         inner: CheckingSink::new(4, 0),
         calls: 0,
         every: 3,
     };
-    let mut r = Receiver::new(cfg.clone(), sink, t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), sink, t0).unwrap();
     let mut fwd = SimLink::new(link(0.01), 4);
     let mut back = SimLink::new(link(0.01), 5);
     let out = sim::run_transfer(
@@ -285,8 +286,8 @@ fn slow_consumer_throttles_the_sender_and_is_never_overrun() {
         Limits::default(),
     );
     assert!(out.finished(), "{out:#?}");
-    assert_eq!(r.sink().inner.mismatch, None);
-    assert_eq!(r.sink().inner.next, cfg.total);
+    assert_eq!(r.sink.inner.mismatch, None);
+    assert_eq!(r.sink.inner.next, cfg.total);
     // 64 KiB per 2 ms at best: the sender was held to the consumer's pace.
     assert!(out.all_delivered.unwrap() > Duration::from_millis(60));
 }
@@ -310,8 +311,8 @@ impl ByteSource for FailingSource {
 fn source_error_resets_the_transfer_on_both_sides() {
     let cfg = config(MIB, CongestionKind::Cubic);
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), FailingSource { fail_at: 100_000 }, t0).unwrap();
-    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), FailingSource { fail_at: 100_000 }, t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
     let mut fwd = SimLink::new(link(0.0), 1);
     let mut back = SimLink::new(link(0.0), 2);
     let out = sim::run_transfer(
@@ -341,8 +342,8 @@ fn lost_tail_is_recovered_by_a_probe_without_an_rto() {
     let cfg = config(100_000, CongestionKind::Cubic);
     let t0 = Instant::now();
     let packets = 100_000u64.div_ceil(cfg.max_payload() as u64);
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(2, cfg.total), t0).unwrap();
-    let mut r = Receiver::new(cfg.clone(), CheckingSink::new(2, 0), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), GeneratorSource::new(2, cfg.total), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), CheckingSink::new(2, 0), t0).unwrap();
     let mut fwd = SimLink::new(link(0.0), 1);
     let mut back = SimLink::new(link(0.0), 2);
     fwd.drop_nth(packets - 1); // the very last DATA
@@ -355,7 +356,7 @@ fn lost_tail_is_recovered_by_a_probe_without_an_rto() {
         cfg.total,
         Limits::default(),
     );
-    assert_byte_exact(&out, r.sink(), &cfg);
+    assert_byte_exact(&out, &r.sink, &cfg);
     assert_eq!(out.sender_stats.rto_count, 0);
     // Recovered in about two RTTs (20 ms each) plus the probe timeout, not a 200 ms RTO.
     assert!(
@@ -369,7 +370,7 @@ fn lost_tail_is_recovered_by_a_probe_without_an_rto() {
 const CONN: u64 = 42;
 
 /// Every DATA the sender puts out at `now`, as byte ranges.
-fn drain_data(s: &mut Sender<GeneratorSource>, now: Instant) -> Vec<(u64, u64)> {
+fn drain_data(s: &mut SenderWithSource<GeneratorSource>, now: Instant) -> Vec<(u64, u64)> {
     let mut buf = [0u8; 1472];
     let mut out = Vec::new();
     while let Some(n) = s.poll_transmit(now, &mut buf) {
@@ -386,16 +387,16 @@ fn drain_data(s: &mut Sender<GeneratorSource>, now: Instant) -> Vec<(u64, u64)> 
     out
 }
 
-fn sender_with_window_sent(t0: Instant) -> (Sender<GeneratorSource>, Vec<(u64, u64)>) {
+fn sender_with_window_sent(t0: Instant) -> (SenderWithSource<GeneratorSource>, Vec<(u64, u64)>) {
     let cfg = config(MIB, CongestionKind::NewReno);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
     let sent = drain_data(&mut s, t0);
     (s, sent)
 }
 
 #[track_caller]
 fn feed_ack(
-    s: &mut Sender<GeneratorSource>,
+    s: &mut SenderWithSource<GeneratorSource>,
     now: Instant,
     largest: u64,
     cum: u64,
@@ -413,7 +414,7 @@ fn feed_ack(
 }
 
 #[track_caller]
-fn expect_data(s: &mut Sender<GeneratorSource>, now: Instant) -> (u64, u64) {
+fn expect_data(s: &mut SenderWithSource<GeneratorSource>, now: Instant) -> (u64, u64) {
     let mut buf = [0u8; 1472];
     let n = s.poll_transmit(now, &mut buf).expect("a datagram");
     match packet::decode(&buf[..n]) {
@@ -488,12 +489,12 @@ fn ack_for_data_never_sent_is_a_protocol_violation() {
             reason: ResetReason::ProtocolViolation
         }
     );
-    assert!(s.is_closed());
+    assert!(s.machine.is_closed());
 }
 
-fn receiver_with_hole(t0: Instant) -> Receiver<MemorySink> {
+fn receiver_with_hole(t0: Instant) -> ReceiverWithSink<MemorySink> {
     let cfg = config(10_000, CongestionKind::Cubic);
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     for (pn, offset) in [(0u64, 0u64), (2, 2000)] {
         let n = packet::encode_data(&mut buf, CONN, pn, offset, &[offset as u8; 1000]).unwrap();
@@ -503,7 +504,7 @@ fn receiver_with_hole(t0: Instant) -> Receiver<MemorySink> {
 }
 
 #[track_caller]
-fn expect_ack(r: &mut Receiver<MemorySink>, now: Instant) -> (u64, u64, Vec<(u64, u64)>) {
+fn expect_ack(r: &mut ReceiverWithSink<MemorySink>, now: Instant) -> (u64, u64, Vec<(u64, u64)>) {
     let mut buf = [0u8; 1472];
     let n = r.poll_transmit(now, &mut buf).expect("an ACK");
     match packet::decode(&buf[..n]) {
@@ -518,7 +519,7 @@ fn out_of_order_arrival_is_acked_at_once_with_its_sack_range() {
     let mut r = receiver_with_hole(t0);
     assert_eq!(expect_ack(&mut r, t0), (2, 1000, vec![(2000, 3000)]));
     assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None);
-    assert_eq!(r.sink().data().len(), 1000);
+    assert_eq!(r.sink.data().len(), 1000);
 }
 
 #[test]
@@ -531,7 +532,7 @@ fn filling_the_hole_delivers_everything_in_order() {
     r.handle_datagram(t0, &buf[..n]);
     r.handle_datagram(t0, &buf[..n]); // duplicate: dropped, acked
     assert_eq!(expect_ack(&mut r, t0), (3, 3000, vec![]));
-    let data = r.sink().data();
+    let data = r.sink.data();
     assert_eq!(data.len(), 3000);
     assert!(data[..1000].iter().all(|&b| b == 0));
     assert!(data[1000..2000].iter().all(|&b| b == 1));
@@ -544,7 +545,7 @@ fn retransmission_filling_an_old_hole_is_reported_even_when_ranges_overflow_the_
     // the hole between the two lowest ranges is filled, as a retransmission would.
     let t0 = Instant::now();
     let cfg = config(100_000, CongestionKind::Cubic);
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     for i in 0..120u64 {
         let offset = 200 + i * 200;
@@ -574,7 +575,7 @@ fn retransmission_filling_an_old_hole_is_reported_even_when_ranges_overflow_the_
 fn lone_in_order_packet_is_acked_after_the_ack_delay() {
     let t0 = Instant::now();
     let cfg = config(10_000, CongestionKind::Cubic);
-    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let n = packet::encode_data(&mut buf, CONN, 0, 0, &[0u8; 1000]).unwrap();
     r.handle_datagram(t0, &buf[..n]);
@@ -687,7 +688,7 @@ fn silence_brings_a_tail_probe_then_an_rto_with_backoff() {
 fn repeated_fin_is_answered_while_lingering_and_finished_is_reported_once() {
     let t0 = Instant::now();
     let cfg = config(1000, CongestionKind::Cubic);
-    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let n = packet::encode_data(&mut buf, CONN, 0, 0, &[5u8; 1000]).unwrap();
     r.handle_datagram(t0, &buf[..n]);
@@ -704,7 +705,7 @@ fn repeated_fin_is_answered_while_lingering_and_finished_is_reported_once() {
     assert_eq!(r.next_deadline(), Some(t0 + cfg.linger));
     r.handle_timeout(t0 + cfg.linger);
     assert_eq!(r.next_deadline(), None);
-    assert!(r.is_closed());
+    assert!(r.machine.is_closed());
 }
 
 #[test]
@@ -789,7 +790,7 @@ fn unproven_server_receiver_sends_nothing_not_even_reset() {
     let t0 = Instant::now();
     let mut cfg = config(10_000, CongestionKind::Cubic);
     cfg.handshake = Handshake::Expect([3; 16]);
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let bad_fin = packet::encode_control(&mut buf, CONN, &Packet::Fin { final_size: 1 }).unwrap();
     let bad_fin = buf[..bad_fin].to_vec();
@@ -810,7 +811,7 @@ fn unproven_server_receiver_sends_nothing_not_even_reset() {
 fn reset_or_bad_fin_after_finishing_adds_no_second_event() {
     let t0 = Instant::now();
     let cfg = config(1000, CongestionKind::Cubic);
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let n = packet::encode_data(&mut buf, CONN, 0, 0, &[5u8; 1000]).unwrap();
     r.handle_datagram(t0, &buf[..n]);
@@ -879,8 +880,9 @@ fn run_random_cases(seed: u64, cases: u64, bounds: &CaseBounds) {
         cfg_s.handshake = sender_role;
         let mut cfg_r = cfg.clone();
         cfg_r.handshake = receiver_role;
-        let mut s = Sender::new(cfg_s, GeneratorSource::new(case, cfg.total), t0).unwrap();
-        let mut r = Receiver::new(cfg_r, CheckingSink::new(case, cfg.start), t0).unwrap();
+        let mut s =
+            SenderWithSource::new(cfg_s, GeneratorSource::new(case, cfg.total), t0).unwrap();
+        let mut r = ReceiverWithSink::new(cfg_r, CheckingSink::new(case, cfg.start), t0).unwrap();
         let mut fwd = SimLink::new(l.clone(), case);
         let mut back = SimLink::new(l.clone(), case ^ 0xABCD);
         let limits = Limits {
@@ -889,7 +891,7 @@ fn run_random_cases(seed: u64, cases: u64, bounds: &CaseBounds) {
         };
         let out = sim::run_transfer(&mut s, &mut r, &mut fwd, &mut back, t0, cfg.total, limits);
         assert!(out.finished(), "case {case}: {cfg:?} {l:?}\n{out:#?}");
-        let sink = r.sink();
+        let sink = r.sink;
         assert_eq!(sink.mismatch, None, "case {case}");
         assert_eq!(sink.next, cfg.total, "case {case}");
     }
@@ -928,15 +930,15 @@ fn receiver_never_buffers_beyond_its_window() {
     let t0 = Instant::now();
     let mut cfg = config(MIB, CongestionKind::Cubic);
     cfg.recv_window = 10_000;
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     // Offset 0 never arrives; 1000-byte segments from 1000 on pile up out of order.
     for i in 1..50u64 {
         let n = packet::encode_data(&mut buf, CONN, i, i * 1000, &[i as u8; 1000]).unwrap();
         r.handle_datagram(t0, &buf[..n]);
-        assert!(r.buffered_bytes() <= 10_000);
+        assert!(r.machine.buffered_bytes() <= 10_000);
     }
-    assert_eq!(r.buffered_bytes(), 9000); // [1000, 10000)
+    assert_eq!(r.machine.buffered_bytes(), 9000); // [1000, 10000)
     let (_, cumulative, ranges) = expect_ack(&mut r, t0);
     assert_eq!((cumulative, ranges), (0, vec![(1000, 10_000)]));
 }
@@ -960,8 +962,8 @@ impl ByteSink for FullDisk {
 fn sink_error_resets_the_transfer_on_both_sides() {
     let cfg = config(MIB, CongestionKind::Cubic);
     let t0 = Instant::now();
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
-    let mut r = Receiver::new(cfg.clone(), FullDisk { room: 300_000 }, t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), FullDisk { room: 300_000 }, t0).unwrap();
     let mut fwd = SimLink::new(link(0.0), 1);
     let mut back = SimLink::new(link(0.0), 2);
     let out = sim::run_transfer(
@@ -1012,8 +1014,9 @@ fn a_coarse_reactor_timer_does_not_stall_window_growth() {
     let cfg = config(4 * MIB, CongestionKind::Cubic);
     let run = |tick: Duration| {
         let t0 = Instant::now();
-        let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
-        let mut r = Receiver::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
+        let mut s =
+            SenderWithSource::new(cfg.clone(), GeneratorSource::new(1, cfg.total), t0).unwrap();
+        let mut r = ReceiverWithSink::new(cfg.clone(), CheckingSink::new(1, 0), t0).unwrap();
         let mut fwd = SimLink::new(link(0.0), 1);
         let mut back = SimLink::new(link(0.0), 2);
         let limits = Limits {
@@ -1041,7 +1044,7 @@ fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
     let t0 = Instant::now();
     let mut cfg = config(MIB, CongestionKind::Cubic);
     cfg.handshake = Handshake::Send([9; 16]);
-    let mut r = Receiver::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     let mut now = t0;
     let mut sent_at = Vec::new();
@@ -1097,7 +1100,7 @@ fn silence_on_a_short_path_brings_probes_with_backoff_before_the_rto() {
 fn a_lone_lost_tail_packet_goes_out_twice_after_an_rto() {
     let t0 = Instant::now();
     let cfg = config(1000, CongestionKind::NewReno);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
     assert_eq!(drain_data(&mut s, t0), [(0, 1000)]);
     // The probe (2·333 ms + max_ack_delay) goes unanswered, then the RTO fires.
     let probe_at = s.next_deadline().unwrap();
@@ -1113,7 +1116,7 @@ fn a_lone_lost_tail_packet_goes_out_twice_after_an_rto() {
 fn fin_repeats_at_the_probe_pace_doubling_up_to_the_rto() {
     let t0 = Instant::now();
     let cfg = config(1000, CongestionKind::Cubic);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, 1000), t0).unwrap();
     assert_eq!(drain_data(&mut s, t0), [(0, 1000)]);
     let t1 = t0 + Duration::from_millis(10); // SRTT 10 ms, RTO 200 ms
     feed_ack(&mut s, t1, 0, 1000, &[]);
@@ -1139,8 +1142,8 @@ fn fin_repeats_at_the_probe_pace_doubling_up_to_the_rto() {
 fn next_deadline_is_now_while_output_waits_so_a_work_limited_shell_comes_back() {
     let t0 = Instant::now();
     let cfg = config(MIB, CongestionKind::Cubic);
-    let mut s = Sender::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
-    let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg.clone(), GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
     let mut buf = [0u8; 1472];
     assert_eq!(s.next_deadline(), Some(t0)); // the initial window is waiting
     let n = s.poll_transmit(t0, &mut buf).unwrap(); // the shell sends one and stops
@@ -1196,7 +1199,7 @@ fn a_zero_rate_cap_is_refused() {
     let mut cfg = config(1000, CongestionKind::Cubic);
     cfg.max_rate = Some(0);
     let t0 = Instant::now();
-    let err = Sender::new(cfg, GeneratorSource::new(1, 1000), t0).err();
+    let err = SenderWithSource::new(cfg, GeneratorSource::new(1, 1000), t0).err();
     assert_eq!(
         err.map(|e| e.to_string()),
         Some("a rate limit of 0 bytes/s".into())
@@ -1213,7 +1216,7 @@ fn the_handshake_time_stands_in_for_the_rtt_until_the_first_ack() {
         let t0 = Instant::now();
         let mut cfg = config(MIB, CongestionKind::Bbr);
         cfg.handshake = Handshake::Expect(token);
-        let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+        let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
         let t1 = t0 + Duration::from_millis(handshake_after);
         let n = packet::encode_control(&mut buf, CONN, &Packet::Handshake { token }).unwrap();
         s.handle_datagram(t1, &buf[..n]);
@@ -1225,7 +1228,7 @@ fn the_handshake_time_stands_in_for_the_rtt_until_the_first_ack() {
     let t0 = Instant::now();
     let mut cfg = config(MIB, CongestionKind::Bbr);
     cfg.handshake = Handshake::Send(token);
-    let mut s = Sender::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
     assert!(s.poll_transmit(t0, &mut buf).is_some()); // the HANDSHAKE
     let t1 = t0 + Duration::from_millis(6);
     let n = packet::encode_control(&mut buf, CONN, &Packet::HandshakeAck).unwrap();
@@ -1242,7 +1245,7 @@ fn a_batch_read_before_polling_gets_its_ack_twice_and_a_pair_once() {
     // two ACKs were due, so the one ACK goes out twice (no more).
     for (packets, acks) in [(2u64, 1), (3, 1), (4, 2), (10, 2)] {
         let cfg = config(MIB, CongestionKind::Cubic);
-        let mut r = Receiver::new(cfg, MemorySink::new(0), t0).unwrap();
+        let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
         for pn in 0..packets {
             let n = packet::encode_data(&mut buf, CONN, pn, pn * 1000, &[1u8; 1000]).unwrap();
             r.handle_datagram(t0, &buf[..n]);

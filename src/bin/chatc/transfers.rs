@@ -10,7 +10,8 @@ use chatd::files::digest::Digest;
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
 use chatd::rudp::{
-    Config, CongestionKind, Endpoint, Event, Handshake, Receiver, Sender, TransferError,
+    Config, CongestionKind, Endpoint, Event, Handshake, ReceiverWithSink, SenderWithSource,
+    TransferError,
 };
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
@@ -66,8 +67,8 @@ impl Pending {
 enum Machine {
     // Both boxed: each machine is a kilobyte or more. The receiver's sink is an `Option` so
     // the file can be taken out and checked while the receiver lingers.
-    Download(Box<Receiver<Option<PartFile>>>),
-    Upload(Box<Sender<FileSource>>),
+    Download(Box<ReceiverWithSink<Option<PartFile>>>),
+    Upload(Box<SenderWithSource<FileSource>>),
 }
 
 /// What a transfer achieved once its machine reported the end, before the server's word.
@@ -130,7 +131,7 @@ impl Active {
     /// Bytes through so far: delivered to disk (download) or acknowledged (upload).
     fn done(&self) -> u64 {
         match &self.machine {
-            Machine::Download(m) => m.delivered_offset(),
+            Machine::Download(m) => m.machine.delivered_offset(),
             Machine::Upload(m) => self.start + m.stats().bytes_delivered,
         }
     }
@@ -476,9 +477,9 @@ impl Transfers {
         config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();
         let (machine, verb) = match pending {
-            Pending::Get { part, .. } => Receiver::new(config, Some(*part), now)
+            Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)
                 .map(|r| (Machine::Download(Box::new(r)), "downloading")),
-            Pending::Put { source, .. } => Sender::new(config, source, now)
+            Pending::Put { source, .. } => SenderWithSource::new(config, source, now)
                 .map(|s| (Machine::Upload(Box::new(s)), "uploading")),
         }
         .map_err(|e| format!("bad offer: {e}"))?;
@@ -670,7 +671,7 @@ impl Transfers {
             }
             (Machine::Download(receiver), Event::Finished) => {
                 // The receiver stays, to answer a repeated FIN; the file leaves it now.
-                let Some(part) = receiver.sink_mut().take() else {
+                let Some(part) = receiver.sink.take() else {
                     return Err(format!("*** {name}: failed: the file was already taken"));
                 };
                 match part.finish(active.size, active.digest) {

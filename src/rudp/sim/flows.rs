@@ -7,8 +7,7 @@
 use super::loss_matrix::{LossLedger, LossMatrix};
 use super::{DropCause, LinkConfig, LinkStats, SimLink};
 use crate::rudp::congestion::CongestionKind;
-use crate::rudp::receiver::Receiver;
-use crate::rudp::sender::Sender;
+use crate::rudp::shell::{ReceiverWithSink, SenderWithSource};
 use crate::rudp::stream::{ByteSink, GeneratorSource};
 use crate::rudp::transfer::{Config, Event, Stats};
 use std::io;
@@ -297,8 +296,8 @@ impl Fnv {
 }
 
 /// Hands the verdicts `sender`'s controller gave since the last call to `ledger`.
-fn take_verdicts(sender: &mut Sender<GeneratorSource>, ledger: &mut LossLedger) {
-    while let Some(v) = sender.poll_loss_verdict() {
+fn take_verdicts(sender: &mut SenderWithSource<GeneratorSource>, ledger: &mut LossLedger) {
+    while let Some(v) = sender.machine.poll_loss_verdict() {
         ledger.on_verdict(v);
     }
 }
@@ -316,8 +315,8 @@ pub fn jain_index(xs: &[f64]) -> f64 {
 
 /// A flow's machines once it has started.
 struct Pair {
-    sender: Sender<GeneratorSource>,
-    receiver: Receiver<PacedSink>,
+    sender: SenderWithSource<GeneratorSource>,
+    receiver: ReceiverWithSink<PacedSink>,
 }
 
 /// Bounds of a shared-bottleneck run.
@@ -400,14 +399,15 @@ pub fn run_flows(
                 let source = GeneratorSource::new(gen_seed, f.config.total);
                 // Configs were validated by the caller's choice of sizes; a bad one is a bug
                 // in the scenario, not a simulated event.
-                let sender = Sender::new(f.config.clone(), source, now).expect("flow config");
+                let sender =
+                    SenderWithSource::new(f.config.clone(), source, now).expect("flow config");
                 let sink = PacedSink::new(f.reader, start, now);
-                let receiver = Receiver::new(f.config.clone(), sink, now).expect("config");
+                let receiver = ReceiverWithSink::new(f.config.clone(), sink, now).expect("config");
                 pairs[i] = Some(Pair { sender, receiver });
             }
         }
         for p in pairs.iter_mut().flatten() {
-            p.receiver.sink_mut().set_now(now);
+            p.receiver.sink.set_now(now);
         }
         while let Some((flow, d)) = bottleneck.recv_flow(now) {
             if let Some(p) = pairs.get_mut(flow).and_then(Option::as_mut) {
@@ -433,7 +433,7 @@ pub fn run_flows(
             }
             while let Some(n) = p.sender.poll_transmit(now, &mut buf) {
                 bottleneck.send_flow(now, i, &buf[..n]);
-                if let Some(sent) = p.sender.sent_packets().last() {
+                if let Some(sent) = p.sender.machine.sent_packets().last() {
                     ledger.on_sent(sent.pn, &sent.sent);
                 }
             }
@@ -458,7 +458,9 @@ pub fn run_flows(
         }
         while next_sample <= now && next_sample <= end {
             for (o, p) in outcomes.iter_mut().zip(&pairs) {
-                let d = p.as_ref().map_or(0, |p| p.receiver.delivered_offset());
+                let d = p
+                    .as_ref()
+                    .map_or(0, |p| p.receiver.machine.delivered_offset());
                 o.delivered.push(d);
             }
             busy.push(bottleneck.stats().busy);

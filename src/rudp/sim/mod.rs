@@ -12,8 +12,7 @@ pub mod flows;
 pub mod loss_matrix;
 pub mod scenarios;
 
-use super::receiver::Receiver;
-use super::sender::Sender;
+use super::shell::{ReceiverWithSink, SenderWithSource};
 use super::stream::{ByteSink, ByteSource};
 use super::transfer::{Event, Stats};
 use std::cmp::Reverse;
@@ -815,8 +814,8 @@ impl Outcome {
 /// machines reported a terminal event, nothing is scheduled any more, or `limits` are hit.
 /// `total` is the transfer's end offset, used to note when the last byte was delivered.
 pub fn run_transfer<S: ByteSource, K: ByteSink>(
-    sender: &mut Sender<S>,
-    receiver: &mut Receiver<K>,
+    sender: &mut SenderWithSource<S>,
+    receiver: &mut ReceiverWithSink<K>,
     forward: &mut SimLink,
     backward: &mut SimLink,
     start: Instant,
@@ -864,7 +863,7 @@ pub fn run_transfer<S: ByteSource, K: ByteSink>(
         while let Some(e) = receiver.poll_event() {
             out.receiver.get_or_insert((e, now - start));
         }
-        if out.all_delivered.is_none() && receiver.delivered_offset() >= total {
+        if out.all_delivered.is_none() && receiver.machine.delivered_offset() >= total {
             out.all_delivered = Some(now - start);
         }
         if out.sender.is_some() && out.receiver.is_some() {
