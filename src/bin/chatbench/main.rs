@@ -8,8 +8,11 @@
 //! (nanoseconds since one `Instant` shared by all threads), so receivers compute latency and
 //! check ordering per sender. The pure parts live in `chatd::bench`; this file is the shell.
 
+mod figures;
+
 use chatd::bench::{Histogram, STAMP_LEN, SeqCounts, SeqTracker, Stamp};
 use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
+use figures::{ms, pct, thousands};
 use getopts::Options;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -906,26 +909,6 @@ impl CpuShares {
 
 // ---------------------------------------------------------------------------------------------
 // Main.
-
-fn pct(cores: Option<f64>) -> String {
-    cores.map_or("n/a".into(), |c| format!("{:.0} %", c * 100.0))
-}
-
-fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n);
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-fn ms(ns: u64) -> String {
-    format!("{:.3}", ns as f64 / 1e6)
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
