@@ -9,6 +9,7 @@
 //! check ordering per sender. The pure parts live in `chatd::bench`; this file is the shell.
 
 mod figures;
+mod procfs;
 
 use chatd::bench::{Histogram, STAMP_LEN, SeqCounts, SeqTracker, Stamp};
 use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
@@ -16,6 +17,7 @@ use figures::{ms, pct, thousands};
 use getopts::Options;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use procfs::{cpu_secs, find_chatd, machine_secs, open_fds, rss_bytes};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,8 +45,6 @@ const SEND_BATCH: u32 = 64;
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// How long logging in may take at most.
 const LOGIN_LIMIT: Duration = Duration::from_secs(120);
-/// Linux reports process times in USER_HZ, fixed at 100 per second by the ABI.
-const USER_HZ: f64 = 100.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -751,68 +751,6 @@ fn connect(config: &Config, index: usize) -> io::Result<Client> {
         seq: 0,
         tracker: SeqTracker::new(config.slots()),
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc readings.
-
-/// CPU seconds (user + system) of a process, all threads.
-fn cpu_secs(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which may hold spaces: state is field 3, utime 14.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
-}
-
-/// Resident set size in bytes.
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-fn open_fds(pid: u32) -> Option<usize> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
-}
-
-/// The only process named chatd, if there is exactly one.
-fn find_chatd() -> Result<Option<u32>, String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "chatd") {
-            found.push(pid);
-        }
-    }
-    match found.as_slice() {
-        [] => Ok(None),
-        [pid] => Ok(Some(*pid)),
-        _ => Err(format!("several chatd processes ({found:?}): pass --pid")),
-    }
-}
-
-/// Whole-machine CPU seconds from the first line of /proc/stat: (busy, softirq), where busy
-/// counts every state but idle and iowait. Softirq matters on loopback: the kernel's TCP
-/// receive path runs there, and with IRQ time accounting no process is charged for it.
-fn machine_secs() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy = v.get(..8)?.iter().sum::<f64>() - v[3] - v[4];
-    Some((busy / USER_HZ, v[6] / USER_HZ))
 }
 
 /// CPU of chatd, of chatbench and of the whole machine over a span of wall time.
