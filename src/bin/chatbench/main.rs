@@ -8,12 +8,14 @@
 //! (nanoseconds since one `Instant` shared by all threads), so receivers compute latency and
 //! check ordering per sender. The pure parts live in `chatd::bench`; this file is the shell.
 
+mod config;
 mod cpu_shares;
 mod figures;
 mod procfs;
 
 use chatd::bench::{Histogram, STAMP_LEN, SeqCounts, SeqTracker, Stamp};
 use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
+use config::{Config, Mode};
 use cpu_shares::CpuSpan;
 use figures::{ms, thousands};
 use getopts::Options;
@@ -47,68 +49,6 @@ const SEND_BATCH: u32 = 64;
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// How long logging in may take at most.
 const LOGIN_LIMIT: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Idle,
-    Broadcast,
-    Private,
-    Paced,
-}
-
-#[derive(Debug, Clone)]
-struct Config {
-    mode: Mode,
-    server: SocketAddr,
-    pid: Option<u32>,
-    /// Clients logged in, in total.
-    clients: usize,
-    /// Clients that send (indices `0..senders`).
-    senders: usize,
-    window: u32,
-    run: Duration,
-    /// Broadcasts per second in total (paced mode).
-    rate: f64,
-    threads: usize,
-    text_len: usize,
-    sources: u8,
-    hold: Duration,
-    pending: usize,
-    /// Poll without sleeping during the run: no wake-ups for chatd to pay for, at the price
-    /// of a busy core per thread.
-    spin: bool,
-}
-
-impl Config {
-    /// Number of sequence slots each receiver tracks.
-    fn slots(&self) -> usize {
-        match self.mode {
-            Mode::Idle => 0,
-            Mode::Broadcast | Mode::Paced => self.senders,
-            Mode::Private => 1,
-        }
-    }
-
-    /// Slot of `sender` at receiver `me`, if `me` should hear from it.
-    fn slot(&self, me: usize, sender: usize) -> Option<usize> {
-        match self.mode {
-            Mode::Idle => None,
-            Mode::Broadcast | Mode::Paced => {
-                (sender < self.senders && sender != me).then_some(sender)
-            }
-            Mode::Private => (sender == me ^ 1).then_some(0),
-        }
-    }
-
-    /// Worker thread of client `index`; the two clients of a pair share one.
-    fn worker_of(&self, index: usize) -> usize {
-        (index / 2) % self.threads
-    }
-
-    fn nick(index: usize) -> String {
-        format!("b{}x{index}", std::process::id())
-    }
-}
 
 fn options() -> Options {
     let mut o = Options::new();
