@@ -4,31 +4,37 @@
 //! lost/duplicated/reordered counts (must be zero), and the CPU of chatd and of chatbench
 //! itself, so a client-bound run is visible as such.
 //!
-//! Every message text starts with a [`Stamp`]: sender index, sequence number and send time
-//! (nanoseconds since one `Instant` shared by all threads), so receivers compute latency and
-//! check ordering per sender. The pure parts live in `chatd::bench`; this file is the shell.
+//! Every message text starts with a [`chatd::bench::Stamp`]: sender index, sequence number
+//! and send time (nanoseconds since one `Instant` shared by all threads), so receivers compute
+//! latency and check ordering per sender. The pure parts live in `chatd::bench`; this binary
+//! is the shell. This file reads the options and moves the run through its phases; then:
+//! - `config.rs`: what the run does (mode, counts, who hears whom);
+//! - `shared.rs`: the phase and counters the threads share;
+//! - `worker.rs`: one thread's clients and poll loop; `client.rs`: one client's connection;
+//! - `procfs.rs` and `cpu_shares.rs`: chatd's memory, fds and CPU, and the machine's;
+//! - `results.rs` and `figures.rs`: the printed table and how each figure is written.
 
 mod client;
 mod config;
 mod cpu_shares;
 mod figures;
 mod procfs;
+mod results;
 mod shared;
 mod worker;
 
 use chatd::bench::STAMP_LEN;
 use config::{Config, Mode};
-use cpu_shares::CpuSpan;
-use figures::{ms, thousands};
+use cpu_shares::{CpuShares, CpuSpan};
 use getopts::Options;
-use procfs::{find_chatd, open_fds, rss_bytes};
+use procfs::{Footprint, find_chatd, rss_bytes};
+use results::Results;
 use shared::{PHASE_DONE, PHASE_DRAIN, PHASE_RUN, Shared};
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use worker::{Report, Worker};
 
@@ -47,6 +53,7 @@ const PENDING_LOGINS: usize = 1000;
 /// How long logging in may take at most.
 const LOGIN_LIMIT: Duration = Duration::from_secs(120);
 
+/// The options chatbench takes, besides the mode.
 fn options() -> Options {
     let mut o = Options::new();
     o.optopt("", "host", "chatd address (default 127.0.0.1)", "ADDR");
@@ -122,6 +129,7 @@ fn options() -> Options {
     o
 }
 
+/// Option `--name` parsed as a `T`, or `default` when it is absent.
 fn opt<T: std::str::FromStr>(m: &getopts::Matches, name: &str, default: T) -> Result<T, String> {
     match m.opt_str(name) {
         None => Ok(default),
@@ -131,6 +139,7 @@ fn opt<T: std::str::FromStr>(m: &getopts::Matches, name: &str, default: T) -> Re
     }
 }
 
+/// The run the command line asks for; `Ok(None)` once `--help` has printed the usage.
 fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
     let opts = options();
     let m = opts.parse(args).map_err(|e| e.to_string())?;
@@ -240,99 +249,19 @@ fn main() -> ExitCode {
 /// Runs the benchmark and prints the table; Ok(false) when something was lost or failed.
 fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
     let shared = Arc::new(Shared::new(config.clone()));
-    let rss_before = pid.and_then(rss_bytes);
-    let fds_before = pid.and_then(open_fds);
+    let before = Footprint::read(pid);
     let login_cpu = CpuSpan::start(pid);
-    let mut handles = Vec::new();
-    for w in 0..config.threads {
-        let worker = Worker::new(w, Arc::clone(&shared)).map_err(|e| format!("poll: {e}"))?;
-        handles.push(
-            thread::Builder::new()
-                .name(format!("worker{w}"))
-                .spawn(move || worker.run())
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let login_deadline = Instant::now() + LOGIN_LIMIT;
-    while shared.logged_in.load(Ordering::Acquire) < config.clients
-        && !shared.failed.load(Ordering::Acquire)
-        && Instant::now() < login_deadline
-    {
-        thread::sleep(Duration::from_micros(200));
-    }
+    let workers = spawn_workers(&shared)?;
+    wait_for_logins(&shared);
     let login = login_cpu.end(pid);
-    let login_secs = login.wall;
     let logged = shared.logged_in.load(Ordering::Acquire);
-    let rss_after = pid.and_then(rss_bytes);
-    let fds_after = pid.and_then(open_fds);
-
-    let mut table = String::new();
-    let row = |t: &mut String, k: &str, v: String| {
-        let _ = writeln!(t, "| {k} | {v} |");
-    };
-    let _ = writeln!(table, "| figure | value |\n|---|---|");
-    row(
-        &mut table,
-        "logins",
-        format!(
-            "{logged} of {} in {login_secs:.3} s: {} logins/s",
-            config.clients,
-            thousands(logged as f64 / login_secs)
-        ),
-    );
-    row(
-        &mut table,
-        "CPU while logging in: chatd / chatbench / machine",
-        login.line(),
-    );
+    let after = Footprint::read(pid);
+    let mut rss_held = None;
     let mut run_cpu = None;
     if config.mode == Mode::Idle {
-        let per_client = match (rss_before, rss_after) {
-            (Some(a), Some(b)) => format!(
-                "{} B",
-                thousands((b as f64 - a as f64) / logged.max(1) as f64)
-            ),
-            _ => "n/a".into(),
-        };
-        let kib = |b: Option<u64>| {
-            b.map_or("n/a".into(), |b| {
-                format!("{} KiB", thousands(b as f64 / 1024.0))
-            })
-        };
-        row(
-            &mut table,
-            "chatd RSS before / after",
-            format!("{} / {}", kib(rss_before), kib(rss_after)),
-        );
-        row(&mut table, "chatd RSS per idle client", per_client);
-        let fds = |f: Option<usize>| f.map_or("n/a".into(), |f| f.to_string());
-        row(
-            &mut table,
-            "chatd open fds before / after",
-            format!("{} / {}", fds(fds_before), fds(fds_after)),
-        );
-        let hold_until = Instant::now() + config.hold;
-        while Instant::now() < hold_until && !shared.failed.load(Ordering::Acquire) {
-            thread::sleep(Duration::from_millis(10));
-        }
-        let rss_held = pid.and_then(rss_bytes);
-        row(
-            &mut table,
-            &format!("chatd RSS after holding {:.0} s", config.hold.as_secs_f64()),
-            kib(rss_held),
-        );
-        shared.phase.store(PHASE_DONE, Ordering::Release);
+        rss_held = hold_clients(&shared, pid);
     } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
-        let cpu = CpuSpan::start(pid);
-        shared
-            .run_start_ns
-            .store(shared.now_ns(), Ordering::Release);
-        shared.phase.store(PHASE_RUN, Ordering::Release);
-        while shared.stopped.load(Ordering::Acquire) < config.threads {
-            thread::sleep(Duration::from_millis(1));
-        }
-        run_cpu = Some(cpu.end(pid));
-        shared.phase.store(PHASE_DRAIN, Ordering::Release);
+        run_cpu = Some(send_and_stop(&shared, pid));
     } else {
         shared.phase.store(PHASE_DONE, Ordering::Release);
         shared.stopped.store(config.threads, Ordering::Release);
@@ -342,120 +271,77 @@ fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
         shared.phase.store(PHASE_DONE, Ordering::Release);
     }
     let mut report = Report::default();
-    for h in handles {
-        let r = h
+    for worker in workers {
+        let r = worker
             .join()
             .map_err(|_| "a worker thread panicked".to_string())?;
         report.merge(r);
     }
-    let sent = shared.sent_total();
-    if config.mode == Mode::Idle {
-        row(
-            &mut table,
-            "clients still connected at the end",
-            format!("{} of {}", report.held, config.clients),
-        );
-    }
-    if let Some(cpu) = run_cpu {
-        let secs = cpu.wall;
-        let what = match config.mode {
-            Mode::Private => "private relays/s",
-            _ => "deliveries/s (summed over receivers)",
-        };
-        row(
-            &mut table,
-            "messages sent",
-            format!(
-                "{} ({}/s)",
-                thousands(sent as f64),
-                thousands(sent as f64 / secs)
-            ),
-        );
-        row(
-            &mut table,
-            what,
-            thousands(report.delivered_in_run as f64 / secs),
-        );
-        // Less sensitive to other load on the machine than the rate: chatd's CPU per message.
-        if let Some(chatd) = cpu.chatd {
-            let ns = chatd * secs * 1e9 / report.delivered_in_run.max(1) as f64;
-            row(&mut table, "chatd CPU per delivery", format!("{ns:.0} ns"));
-        }
-        let l = &report.latency;
-        row(
-            &mut table,
-            "latency p50 / p99 / p999 / max (ms)",
-            format!(
-                "{} / {} / {} / {}",
-                ms(l.quantile(0.5)),
-                ms(l.quantile(0.99)),
-                ms(l.quantile(0.999)),
-                ms(l.max())
-            ),
-        );
-        row(
-            &mut table,
-            "CPU during the run: chatd / chatbench / machine",
-            cpu.line(),
-        );
-        row(&mut table, "bottleneck", cpu.verdict());
-    }
-    let c = report.counts;
-    if config.mode != Mode::Idle {
-        row(
-            &mut table,
-            "received (in order)",
-            thousands(c.received as f64),
-        );
-        row(
-            &mut table,
-            "lost / duplicated / reordered",
-            format!("{} / {} / {}", c.lost, c.duplicated, c.reordered),
-        );
-    }
-    row(
-        &mut table,
-        "errors / disconnects",
-        format!("{} / {}", report.errors, report.disconnected),
-    );
-    let header = match config.mode {
-        Mode::Idle => format!("idle: {} clients", config.clients),
-        Mode::Broadcast => format!(
-            "broadcast: {} receivers + {} senders, window {}, {:.0} s",
-            config.clients - config.senders,
-            config.senders,
-            config.window,
-            config.run.as_secs_f64()
-        ),
-        Mode::Private => format!(
-            "private: {} pairs, window {}, {:.0} s",
-            config.clients / 2,
-            config.window,
-            config.run.as_secs_f64()
-        ),
-        Mode::Paced => format!(
-            "paced: {} clients, {} broadcasts/s, {:.0} s",
-            config.clients,
-            config.rate,
-            config.run.as_secs_f64()
-        ),
+    let results = Results {
+        pid,
+        logged,
+        login,
+        before,
+        after,
+        rss_held,
+        run_cpu,
+        report,
+        sent: shared.sent_total(),
     };
-    println!(
-        "chatbench {header}; {}-byte texts, {} threads, {} source addresses, chatd pid {}\n",
-        config.text_len,
-        config.threads,
-        config.sources,
-        pid.map_or("unknown".into(), |p| p.to_string())
-    );
-    print!("{table}");
-    if let Some(e) = &report.first_error {
-        println!("\nfirst error: {e}");
+    results.print(&config);
+    Ok(results.is_clean(&config))
+}
+
+/// Starts one thread per worker; each begins logging in its clients at once.
+fn spawn_workers(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<Report>>, String> {
+    let mut handles = Vec::new();
+    for w in 0..shared.config.threads {
+        let worker = Worker::new(w, Arc::clone(shared)).map_err(|e| format!("poll: {e}"))?;
+        handles.push(
+            thread::Builder::new()
+                .name(format!("worker{w}"))
+                .spawn(move || worker.run())
+                .map_err(|e| e.to_string())?,
+        );
     }
-    let clean = c.lost == 0
-        && c.duplicated == 0
-        && c.reordered == 0
-        && report.errors == 0
-        && report.disconnected == 0
-        && logged == config.clients;
-    Ok(clean)
+    Ok(handles)
+}
+
+/// Waits until every client is logged in, a worker failed, or `LOGIN_LIMIT` passed.
+fn wait_for_logins(shared: &Shared) {
+    let login_deadline = Instant::now() + LOGIN_LIMIT;
+    while shared.logged_in.load(Ordering::Acquire) < shared.config.clients
+        && !shared.failed.load(Ordering::Acquire)
+        && Instant::now() < login_deadline
+    {
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Idle mode: holds the clients for `--hold` (less if one fails), reads chatd's RSS, and
+/// lets the workers finish.
+fn hold_clients(shared: &Shared, pid: Option<u32>) -> Option<u64> {
+    let hold_until = Instant::now() + shared.config.hold;
+    while Instant::now() < hold_until && !shared.failed.load(Ordering::Acquire) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let rss_held = pid.and_then(rss_bytes);
+    shared.phase.store(PHASE_DONE, Ordering::Release);
+    rss_held
+}
+
+/// Load modes: starts the senders, waits until every worker's senders stopped, and lets the
+/// workers drain. Returns the CPU used while they sent.
+fn send_and_stop(shared: &Shared, pid: Option<u32>) -> CpuShares {
+    let cpu = CpuSpan::start(pid);
+    shared
+        .run_start_ns
+        .store(shared.now_ns(), Ordering::Release);
+    shared.phase.store(PHASE_RUN, Ordering::Release);
+    while shared.stopped.load(Ordering::Acquire) < shared.config.threads {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let run_cpu = cpu.end(pid);
+    shared.phase.store(PHASE_DRAIN, Ordering::Release);
+    run_cpu
 }

@@ -36,8 +36,25 @@ fn rss_bytes_in_status(status: &str) -> Option<u64> {
 }
 
 /// Open file descriptors of a process: for chatd, its sockets plus a few fixed ones.
-pub fn open_fds(pid: u32) -> Option<usize> {
+fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// chatd's memory and open files at one moment; `None` where /proc gave no reading.
+pub struct Footprint {
+    /// Resident set size in bytes.
+    pub rss: Option<u64>,
+    pub fds: Option<usize>,
+}
+
+impl Footprint {
+    /// Reads the footprint of process `pid`, or none if the pid is unknown.
+    pub fn read(pid: Option<u32>) -> Footprint {
+        Footprint {
+            rss: pid.and_then(rss_bytes),
+            fds: pid.and_then(open_fds),
+        }
+    }
 }
 
 /// The only process named chatd, if there is exactly one.
