@@ -251,7 +251,7 @@ fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
     let shared = Arc::new(Shared::new(config.clone()));
     let before = Footprint::read(pid);
     let login_cpu = CpuSpan::start(pid);
-    let workers = spawn_workers(&shared)?;
+    let worker_threads = spawn_workers(&shared)?;
     wait_for_logins(&shared);
     let login = login_cpu.end(pid);
     let logged = shared.logged_in.load(Ordering::Acquire);
@@ -263,6 +263,7 @@ fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
     } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
         run_cpu = Some(send_and_stop(&shared, pid));
     } else {
+        // Logins failed or ran out of time: call the run off.
         shared.phase.store(PHASE_DONE, Ordering::Release);
         shared.stopped.store(config.threads, Ordering::Release);
     }
@@ -271,8 +272,8 @@ fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
         shared.phase.store(PHASE_DONE, Ordering::Release);
     }
     let mut report = Report::default();
-    for worker in workers {
-        let r = worker
+    for thread in worker_threads {
+        let r = thread
             .join()
             .map_err(|_| "a worker thread panicked".to_string())?;
         report.merge(r);
