@@ -1,0 +1,69 @@
+//! One benchmark client: its connection to chatd, the bytes waiting either way, and the
+//! sequence checks of what it receives. Driving it (reading, writing, sending on schedule)
+//! is the worker's.
+
+use crate::config::Config;
+use chatd::bench::SeqTracker;
+use chatd::wire::{Frame, PROTOCOL_VERSION};
+use mio::net::TcpStream;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+pub struct Client {
+    /// Index among all clients of the run, across workers.
+    pub index: usize,
+    pub stream: TcpStream,
+    /// Bytes read but not yet decoded into whole frames.
+    pub input: Vec<u8>,
+    /// Frames queued to send; `written` of them have gone to the socket.
+    pub output: Vec<u8>,
+    pub written: usize,
+    pub logged_in: bool,
+    pub closed: bool,
+    /// Next sequence number to send.
+    pub seq: u32,
+    pub tracker: SeqTracker,
+}
+
+impl Client {
+    /// A client socket bound to one of the 127.0.0.x source addresses, connected (blocking,
+    /// which on loopback completes in the kernel's handshake without waiting for accept),
+    /// HELLO written.
+    pub fn connect(config: &Config, index: usize) -> io::Result<Client> {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+        let family = match config.server {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
+        };
+        let socket =
+            rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+        if let IpAddr::V4(v4) = config.server.ip()
+            && v4.is_loopback()
+        {
+            let source = Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources)) as u8);
+            rustix::net::bind(&socket, &SocketAddr::new(IpAddr::V4(source), 0))?;
+        }
+        rustix::net::connect(&socket, &config.server)?;
+        sockopt::set_tcp_nodelay(&socket, true)?;
+        let mut output = Vec::new();
+        Frame::Hello {
+            version: PROTOCOL_VERSION,
+            nick: &Config::nick(index),
+        }
+        .encode(&mut output);
+        let mut stream: std::net::TcpStream = socket.into();
+        stream.write_all(&output)?;
+        stream.set_nonblocking(true)?;
+        Ok(Client {
+            index,
+            stream: TcpStream::from_std(stream),
+            input: Vec::new(),
+            output: Vec::new(),
+            written: 0,
+            logged_in: false,
+            closed: false,
+            seq: 0,
+            tracker: SeqTracker::new(config.slots()),
+        })
+    }
+}

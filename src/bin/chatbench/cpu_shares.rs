@@ -1,0 +1,103 @@
+//! CPU use over a span of wall time, in cores, of chatd, of chatbench and of the whole
+//! machine, and what those shares say about the bottleneck. The /proc readings themselves
+//! are `procfs.rs`'s.
+
+use crate::figures::pct;
+use crate::procfs::{cpu_secs, machine_secs};
+use std::thread;
+use std::time::Instant;
+
+/// CPU of chatd, of chatbench and of the whole machine over a span of wall time.
+pub struct CpuSpan {
+    wall: Instant,
+    chatd: Option<f64>,
+    me: Option<f64>,
+    machine: Option<(f64, f64)>,
+}
+
+/// CPU used over a span, in cores (1.0 = one core busy throughout).
+pub struct CpuShares {
+    /// Length of the span in seconds.
+    pub wall: f64,
+    /// chatd's share, all its threads, if its pid is known.
+    pub chatd: Option<f64>,
+    me: Option<f64>,
+    /// Every process and the kernel.
+    machine: Option<f64>,
+    softirq: Option<f64>,
+}
+
+impl CpuSpan {
+    /// Takes the readings a span starts from; `pid` is chatd's, if known.
+    pub fn start(pid: Option<u32>) -> CpuSpan {
+        CpuSpan {
+            wall: Instant::now(),
+            chatd: pid.and_then(|p| cpu_secs(&p.to_string())),
+            me: cpu_secs("self"),
+            machine: machine_secs(),
+        }
+    }
+
+    /// CPU shares since `start`.
+    pub fn end(&self, pid: Option<u32>) -> CpuShares {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let chatd = pid.and_then(|p| cpu_secs(&p.to_string()));
+        let me = cpu_secs("self");
+        let machine = machine_secs();
+        let share = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / wall);
+        CpuShares {
+            wall,
+            chatd: share(self.chatd, chatd),
+            me: share(self.me, me),
+            machine: share(self.machine.map(|m| m.0), machine.map(|m| m.0)),
+            softirq: share(self.machine.map(|m| m.1), machine.map(|m| m.1)),
+        }
+    }
+}
+
+impl CpuShares {
+    /// "chatd / chatbench / machine (softirq, rest)" in percent of one core; the rest is
+    /// other processes (a concurrent build or test run makes a figure suspect).
+    pub fn line(&self) -> String {
+        let rest = (|| Some((self.machine? - self.chatd? - self.me? - self.softirq?).max(0.0)))();
+        format!(
+            "{} / {} / {} ({} softirq, {} other processes)",
+            pct(self.chatd),
+            pct(self.me),
+            pct(self.machine),
+            pct(self.softirq),
+            pct(rest)
+        )
+    }
+
+    /// Names the likely bottleneck: chatd has one core; chatbench, chatd and the kernel's
+    /// loopback work share the machine's cores.
+    pub fn verdict(&self) -> String {
+        let cores = thread::available_parallelism().map_or(2, |n| n.get()) as f64;
+        match (self.chatd, self.me, self.machine) {
+            (Some(d), _, _) if d >= 0.9 => {
+                format!("chatd (busy {:.0} % of its one core)", d * 100.0)
+            }
+            (Some(d), Some(b), Some(m)) if m >= 0.9 * cores => {
+                let rest = (m - d - b - self.softirq.unwrap_or(0.0)).max(0.0);
+                if rest >= 0.2 {
+                    format!(
+                        "the machine, shared: other processes took {:.0} % while chatd had {:.0} %: this figure understates chatd",
+                        rest * 100.0,
+                        d * 100.0
+                    )
+                } else {
+                    format!(
+                        "the machine: all {cores} cores busy, chatd only {:.0} %, chatbench {:.0} %: client-bound, chatd is not saturated",
+                        d * 100.0,
+                        b * 100.0
+                    )
+                }
+            }
+            (Some(_), Some(_), Some(_)) => {
+                "nothing saturated (window, rate or wake-up latency bound)".into()
+            }
+            _ => "unknown (no /proc readings)".into(),
+        }
+    }
+}

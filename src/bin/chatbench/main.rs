@@ -1,0 +1,348 @@
+//! chatbench: load generator for a running chatd on loopback. Logs in many clients (spread
+//! over worker threads, each with its own `mio::Poll`, and over several 127.0.0.x source
+//! addresses), drives one load pattern, and prints a table: throughput, latency percentiles,
+//! lost/duplicated/reordered counts (must be zero), and the CPU of chatd and of chatbench
+//! itself, so a client-bound run is visible as such.
+//!
+//! Every message text starts with a [`chatd::bench::Stamp`]: sender index, sequence number
+//! and send time (nanoseconds since one `Instant` shared by all threads), so receivers compute
+//! latency and check ordering per sender. The pure parts live in `chatd::bench`; this binary
+//! is the shell. This file reads the options and moves the run through its phases; then:
+//! - `config.rs`: what the run does (mode, counts, who hears whom);
+//! - `shared.rs`: the phase and counters the threads share;
+//! - `worker.rs`: one thread's clients and poll loop; `client.rs`: one client's connection;
+//! - `procfs.rs` and `cpu_shares.rs`: chatd's memory, fds and CPU, and the machine's;
+//! - `results.rs` and `figures.rs`: the printed table and how each figure is written.
+
+mod client;
+mod config;
+mod cpu_shares;
+mod figures;
+mod procfs;
+mod results;
+mod shared;
+mod worker;
+
+use chatd::bench::STAMP_LEN;
+use config::{Config, Mode};
+use cpu_shares::{CpuShares, CpuSpan};
+use getopts::Options;
+use procfs::{Footprint, find_chatd, rss_bytes};
+use results::Results;
+use shared::{PHASE_DONE, PHASE_DRAIN, PHASE_RUN, Shared};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+use worker::{Report, Worker};
+
+const USAGE: &str = "Usage: chatbench MODE [options]
+
+Modes:
+  idle       --clients N: log in N clients, report logins/s and chatd's RSS and fds per client
+  broadcast  --clients R --senders S --window W --secs T: fan-out deliveries/s and latency
+  private    --pairs P --window W --secs T: private relays/s and latency
+  paced      --clients N --rate M --secs T: latency at M broadcasts/s in total";
+
+/// Logins in flight across all workers (connected, WELCOME not yet seen): keeps chatd's listen
+/// backlog (4,096; 128 before it was raised) from overflowing, which costs a 1 s SYN
+/// retransmit. Settable with `--pending`.
+const PENDING_LOGINS: usize = 1000;
+/// How long logging in may take at most.
+const LOGIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// The options chatbench takes, besides the mode.
+fn options() -> Options {
+    let mut o = Options::new();
+    o.optopt("", "host", "chatd address (default 127.0.0.1)", "ADDR");
+    o.optopt("p", "port", "chatd port (default 50000)", "PORT");
+    o.optopt(
+        "",
+        "pid",
+        "chatd's process id, for /proc readings (default: find it)",
+        "PID",
+    );
+    o.optopt(
+        "",
+        "clients",
+        "clients (idle, paced) or receivers (broadcast)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "senders",
+        "broadcast senders, on top of the receivers (default 1)",
+        "S",
+    );
+    o.optopt(
+        "",
+        "pairs",
+        "private: pairs of clients messaging each other",
+        "P",
+    );
+    o.optopt(
+        "",
+        "window",
+        "messages a sender may have undelivered (default 100)",
+        "W",
+    );
+    o.optopt("", "secs", "seconds of load (default 5)", "T");
+    o.optopt(
+        "",
+        "rate",
+        "paced: broadcasts per second in total (default 200)",
+        "M",
+    );
+    o.optopt("", "threads", "client threads (default 2)", "N");
+    o.optopt(
+        "",
+        "size",
+        "message text bytes (default 64, at least 34)",
+        "BYTES",
+    );
+    o.optopt(
+        "",
+        "sources",
+        "127.0.0.x source addresses to spread clients over (default 128, so 19,000 clients stay under chatd's default of 256 per address)",
+        "K",
+    );
+    o.optopt(
+        "",
+        "hold",
+        "idle: seconds to hold the clients after login (default 1)",
+        "T",
+    );
+    o.optopt(
+        "",
+        "pending",
+        "logins in flight at once, all threads (default 1000)",
+        "N",
+    );
+    o.optflag(
+        "",
+        "spin",
+        "busy-poll during the run (each thread spins a core; chatd pays no wake-ups)",
+    );
+    o.optflag("h", "help", "print this help");
+    o
+}
+
+/// Option `--name` parsed as a `T`, or `default` when it is absent.
+fn opt<T: std::str::FromStr>(m: &getopts::Matches, name: &str, default: T) -> Result<T, String> {
+    match m.opt_str(name) {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("invalid value for --{name}: {s:?}")),
+    }
+}
+
+/// The run the command line asks for; `Ok(None)` once `--help` has printed the usage.
+fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
+    let opts = options();
+    let m = opts.parse(args).map_err(|e| e.to_string())?;
+    if m.opt_present("h") {
+        print!("{}", opts.usage(USAGE));
+        return Ok(None);
+    }
+    let mode = match m.free.first().map(String::as_str) {
+        Some("idle") => Mode::Idle,
+        Some("broadcast") => Mode::Broadcast,
+        Some("private") => Mode::Private,
+        Some("paced") => Mode::Paced,
+        Some(other) => return Err(format!("unknown mode {other:?}")),
+        None => return Err("missing mode (idle, broadcast, private or paced)".into()),
+    };
+    let host: IpAddr = opt(&m, "host", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    let port: u16 = opt(&m, "port", 50000)?;
+    let pid = m
+        .opt_str("pid")
+        .map(|p| p.parse().map_err(|_| format!("invalid --pid {p:?}")));
+    let clients: usize = opt(&m, "clients", 100)?;
+    let senders_opt: usize = opt(&m, "senders", 1)?;
+    let pairs: usize = opt(&m, "pairs", 100)?;
+    let (clients, senders) = match mode {
+        Mode::Idle => (clients, 0),
+        Mode::Broadcast => (clients + senders_opt, senders_opt),
+        Mode::Private => (2 * pairs, 2 * pairs),
+        Mode::Paced => (clients, clients),
+    };
+    if clients == 0 || clients >= 1_000_000 {
+        return Err("between 1 and 999,999 clients".into());
+    }
+    let threads: usize = opt(&m, "threads", 2)?;
+    let text_len: usize = opt(&m, "size", 64)?;
+    let sources: u8 = opt(&m, "sources", 128)?;
+    let secs: f64 = opt(&m, "secs", 5.0)?;
+    let hold: f64 = opt(&m, "hold", 1.0)?;
+    let rate: f64 = opt(&m, "rate", 200.0)?;
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if threads == 0
+        || sources == 0
+        || !positive(secs)
+        || !(positive(hold) || hold == 0.0)
+        || !positive(rate)
+    {
+        return Err("--threads, --sources, --secs and --rate must be positive".into());
+    }
+    Ok(Some(Config {
+        mode,
+        server: SocketAddr::new(host, port),
+        pid: pid.transpose()?,
+        clients,
+        senders,
+        window: opt(&m, "window", 100)?,
+        run: Duration::from_secs_f64(secs),
+        rate,
+        threads: threads.min(clients),
+        text_len: text_len.max(STAMP_LEN),
+        sources,
+        hold: Duration::from_secs_f64(hold),
+        pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
+        spin: m.opt_present("spin"),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match parse_config(&args) {
+        Ok(Some(c)) => c,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatbench: {e}\n{}", options().usage(USAGE));
+            return ExitCode::from(2);
+        }
+    };
+    let pid = match config.pid {
+        Some(p) => Some(p),
+        None => match find_chatd() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("chatbench: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // One socket per client plus a few per thread; the hard limit is the ceiling.
+    let wanted = config.clients as u64 + 64 + 4 * config.threads as u64;
+    if let Ok(got) = rlimit::increase_nofile_limit(wanted)
+        && got < wanted
+    {
+        eprintln!("chatbench: open-file limit {got} is below the {wanted} this run needs");
+        return ExitCode::from(2);
+    }
+    match run(config, pid) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("chatbench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the benchmark and prints the table; Ok(false) when something was lost or failed.
+fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
+    let shared = Arc::new(Shared::new(config.clone()));
+    let before = Footprint::read(pid);
+    let login_cpu = CpuSpan::start(pid);
+    let worker_threads = spawn_workers(&shared)?;
+    wait_for_logins(&shared);
+    let login = login_cpu.end(pid);
+    let logged = shared.logged_in.load(Ordering::Acquire);
+    let after = Footprint::read(pid);
+    let mut rss_held = None;
+    let mut run_cpu = None;
+    if config.mode == Mode::Idle {
+        rss_held = hold_clients(&shared, pid);
+    } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
+        run_cpu = Some(send_and_stop(&shared, pid));
+    } else {
+        // Logins failed or ran out of time: call the run off.
+        shared.phase.store(PHASE_DONE, Ordering::Release);
+        shared.stopped.store(config.threads, Ordering::Release);
+    }
+    // A failed login leaves workers waiting for a run: let them through.
+    if shared.failed.load(Ordering::Acquire) {
+        shared.phase.store(PHASE_DONE, Ordering::Release);
+    }
+    let mut report = Report::default();
+    for thread in worker_threads {
+        let r = thread
+            .join()
+            .map_err(|_| "a worker thread panicked".to_string())?;
+        report.merge(r);
+    }
+    let results = Results {
+        pid,
+        logged,
+        login,
+        before,
+        after,
+        rss_held,
+        run_cpu,
+        report,
+        sent: shared.sent_total(),
+    };
+    results.print(&config);
+    Ok(results.is_clean(&config))
+}
+
+/// Starts one thread per worker; each begins logging in its clients at once.
+fn spawn_workers(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<Report>>, String> {
+    let mut handles = Vec::new();
+    for w in 0..shared.config.threads {
+        let worker = Worker::new(w, Arc::clone(shared)).map_err(|e| format!("poll: {e}"))?;
+        handles.push(
+            thread::Builder::new()
+                .name(format!("worker{w}"))
+                .spawn(move || worker.run())
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(handles)
+}
+
+/// Waits until every client is logged in, a worker failed, or `LOGIN_LIMIT` passed.
+fn wait_for_logins(shared: &Shared) {
+    let login_deadline = Instant::now() + LOGIN_LIMIT;
+    while shared.logged_in.load(Ordering::Acquire) < shared.config.clients
+        && !shared.failed.load(Ordering::Acquire)
+        && Instant::now() < login_deadline
+    {
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Idle mode: holds the clients for `--hold` (less if one fails), reads chatd's RSS, and
+/// lets the workers finish.
+fn hold_clients(shared: &Shared, pid: Option<u32>) -> Option<u64> {
+    let hold_until = Instant::now() + shared.config.hold;
+    while Instant::now() < hold_until && !shared.failed.load(Ordering::Acquire) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let rss_held = pid.and_then(rss_bytes);
+    shared.phase.store(PHASE_DONE, Ordering::Release);
+    rss_held
+}
+
+/// Load modes: starts the senders, waits until every worker's senders stopped, and lets the
+/// workers drain. Returns the CPU used while they sent.
+fn send_and_stop(shared: &Shared, pid: Option<u32>) -> CpuShares {
+    let cpu = CpuSpan::start(pid);
+    shared
+        .run_start_ns
+        .store(shared.now_ns(), Ordering::Release);
+    shared.phase.store(PHASE_RUN, Ordering::Release);
+    while shared.stopped.load(Ordering::Acquire) < shared.config.threads {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let run_cpu = cpu.end(pid);
+    shared.phase.store(PHASE_DRAIN, Ordering::Release);
+    run_cpu
+}

@@ -1,0 +1,221 @@
+//! What a run measured and how it is printed: the heading, the table of figures, the first
+//! error, and whether the run was clean (the exit status). The measuring is `main.rs`'s and
+//! the workers'; how a single figure is written is `figures.rs`'s.
+
+use crate::config::{Config, Mode};
+use crate::cpu_shares::CpuShares;
+use crate::figures::{ms, thousands};
+use crate::procfs::Footprint;
+use crate::worker::Report;
+use std::fmt::Write as _;
+
+/// Everything the table shows, gathered by `main::run`.
+pub struct Results {
+    /// chatd's pid, if known.
+    pub pid: Option<u32>,
+    /// Clients that got their WELCOME before the logins ended.
+    pub logged: usize,
+    /// CPU while logging in; its `wall` is how long the logins took.
+    pub login: CpuShares,
+    /// chatd before the logins and after them.
+    pub before: Footprint,
+    pub after: Footprint,
+    /// Idle mode: chatd's RSS after holding the clients.
+    pub rss_held: Option<u64>,
+    /// CPU while the senders sent; `None` in idle mode and when the run was called off.
+    pub run_cpu: Option<CpuShares>,
+    /// The workers' reports, merged.
+    pub report: Report,
+    /// Messages sent by all senders together.
+    pub sent: u64,
+}
+
+impl Results {
+    /// Prints the heading, the table and the first error, if any, to stdout.
+    pub fn print(&self, config: &Config) {
+        println!("{}\n", self.heading(config));
+        print!("{}", self.table(config));
+        if let Some(e) = &self.report.first_error {
+            println!("\nfirst error: {e}");
+        }
+    }
+
+    /// True when everyone logged in and nothing was lost, duplicated, reordered or failed.
+    pub fn is_clean(&self, config: &Config) -> bool {
+        let c = &self.report.counts;
+        c.lost == 0
+            && c.duplicated == 0
+            && c.reordered == 0
+            && self.report.errors == 0
+            && self.report.disconnected == 0
+            && self.logged == config.clients
+    }
+
+    /// One line: what was run, against which chatd.
+    fn heading(&self, config: &Config) -> String {
+        let header = match config.mode {
+            Mode::Idle => format!("idle: {} clients", config.clients),
+            Mode::Broadcast => format!(
+                "broadcast: {} receivers + {} senders, window {}, {:.0} s",
+                config.clients - config.senders,
+                config.senders,
+                config.window,
+                config.run.as_secs_f64()
+            ),
+            Mode::Private => format!(
+                "private: {} pairs, window {}, {:.0} s",
+                config.clients / 2,
+                config.window,
+                config.run.as_secs_f64()
+            ),
+            Mode::Paced => format!(
+                "paced: {} clients, {} broadcasts/s, {:.0} s",
+                config.clients,
+                config.rate,
+                config.run.as_secs_f64()
+            ),
+        };
+        format!(
+            "chatbench {header}; {}-byte texts, {} threads, {} source addresses, chatd pid {}",
+            config.text_len,
+            config.threads,
+            config.sources,
+            self.pid.map_or("unknown".into(), |p| p.to_string())
+        )
+    }
+
+    /// The figures as a Markdown table, one row a figure.
+    fn table(&self, config: &Config) -> String {
+        let mut table = String::new();
+        let _ = writeln!(table, "| figure | value |\n|---|---|");
+        let login_secs = self.login.wall;
+        row(
+            &mut table,
+            "logins",
+            format!(
+                "{} of {} in {login_secs:.3} s: {} logins/s",
+                self.logged,
+                config.clients,
+                thousands(self.logged as f64 / login_secs)
+            ),
+        );
+        row(
+            &mut table,
+            "CPU while logging in: chatd / chatbench / machine",
+            self.login.line(),
+        );
+        if config.mode == Mode::Idle {
+            self.idle_rows(config, &mut table);
+        }
+        if let Some(cpu) = &self.run_cpu {
+            self.run_rows(config, cpu, &mut table);
+        }
+        let c = &self.report.counts;
+        if config.mode != Mode::Idle {
+            row(
+                &mut table,
+                "received (in order)",
+                thousands(c.received as f64),
+            );
+            row(
+                &mut table,
+                "lost / duplicated / reordered",
+                format!("{} / {} / {}", c.lost, c.duplicated, c.reordered),
+            );
+        }
+        row(
+            &mut table,
+            "errors / disconnects",
+            format!("{} / {}", self.report.errors, self.report.disconnected),
+        );
+        table
+    }
+
+    /// Idle mode: chatd's memory and open files per client, and who stayed connected.
+    fn idle_rows(&self, config: &Config, table: &mut String) {
+        let (rss_before, rss_after) = (self.before.rss, self.after.rss);
+        let per_client = match (rss_before, rss_after) {
+            (Some(a), Some(b)) => format!(
+                "{} B",
+                thousands((b as f64 - a as f64) / self.logged.max(1) as f64)
+            ),
+            _ => "n/a".into(),
+        };
+        let kib = |b: Option<u64>| {
+            b.map_or("n/a".into(), |b| {
+                format!("{} KiB", thousands(b as f64 / 1024.0))
+            })
+        };
+        row(
+            table,
+            "chatd RSS before / after",
+            format!("{} / {}", kib(rss_before), kib(rss_after)),
+        );
+        row(table, "chatd RSS per idle client", per_client);
+        let fds = |f: Option<usize>| f.map_or("n/a".into(), |f| f.to_string());
+        row(
+            table,
+            "chatd open fds before / after",
+            format!("{} / {}", fds(self.before.fds), fds(self.after.fds)),
+        );
+        row(
+            table,
+            &format!("chatd RSS after holding {:.0} s", config.hold.as_secs_f64()),
+            kib(self.rss_held),
+        );
+        row(
+            table,
+            "clients still connected at the end",
+            format!("{} of {}", self.report.held, config.clients),
+        );
+    }
+
+    /// The load modes: throughput, latency and CPU while the senders sent.
+    fn run_rows(&self, config: &Config, cpu: &CpuShares, table: &mut String) {
+        let secs = cpu.wall;
+        let what = match config.mode {
+            Mode::Private => "private relays/s",
+            _ => "deliveries/s (summed over receivers)",
+        };
+        let sent = self.sent;
+        row(
+            table,
+            "messages sent",
+            format!(
+                "{} ({}/s)",
+                thousands(sent as f64),
+                thousands(sent as f64 / secs)
+            ),
+        );
+        let delivered = self.report.delivered_in_run;
+        row(table, what, thousands(delivered as f64 / secs));
+        // Less sensitive to other load on the machine than the rate: chatd's CPU per message.
+        if let Some(chatd) = cpu.chatd {
+            let ns = chatd * secs * 1e9 / delivered.max(1) as f64;
+            row(table, "chatd CPU per delivery", format!("{ns:.0} ns"));
+        }
+        let l = &self.report.latency;
+        row(
+            table,
+            "latency p50 / p99 / p999 / max (ms)",
+            format!(
+                "{} / {} / {} / {}",
+                ms(l.quantile(0.5)),
+                ms(l.quantile(0.99)),
+                ms(l.quantile(0.999)),
+                ms(l.max())
+            ),
+        );
+        row(
+            table,
+            "CPU during the run: chatd / chatbench / machine",
+            cpu.line(),
+        );
+        row(table, "bottleneck", cpu.verdict());
+    }
+}
+
+/// Appends one table row.
+fn row(table: &mut String, figure: &str, value: String) {
+    let _ = writeln!(table, "| {figure} | {value} |");
+}
