@@ -1,5 +1,5 @@
 //! chatbench's pure half: the stamp every benchmark message carries, the latency histogram
-//! and the per-sender sequence check. No sockets or clocks: `src/bin/chatbench.rs` is the shell.
+//! and the per-sender sequence check. No sockets or clocks: `src/bin/chatbench/` is the shell.
 
 mod histogram;
 mod sequence;
