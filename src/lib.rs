@@ -31,5 +31,6 @@ pub mod reactor;
 pub mod rudp;
 pub mod sleep;
 pub mod timer;
+pub mod transfers;
 pub mod units;
 pub mod wire;

@@ -359,6 +359,11 @@ impl PartFile {
         Ok(part)
     }
 
+    /// Where the bytes are kept until the file is put in place.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
     /// Bytes already received (the offset to resume from).
     pub fn len(&self) -> u64 {
         self.len

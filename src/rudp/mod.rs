@@ -102,7 +102,7 @@ pub use receiver::Receiver;
 pub use sender::Sender;
 pub use shell::{ReceiverWithSink, SenderWithSource};
 pub use stream::{ByteSink, ByteSource};
-pub use transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+pub use transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
 pub use transmit::{Deliver, Fill, Transmit};
 
 #[cfg(test)]

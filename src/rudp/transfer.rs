@@ -6,6 +6,17 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+/// A transfer's connection id: chosen by the server, carried by every datagram, and the key
+/// by which the server finds the transfer a datagram belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// How a machine takes part in the HANDSHAKE exchange (sequence in docs/PROTOCOL.md, part 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handshake {

@@ -182,10 +182,10 @@ pub enum Frame<'a> {
     },
 }
 
-/// Bytes of a whole-file digest (BLAKE3) in GET/PUT/OFFER.
-pub const DIGEST_LEN: usize = 32;
-/// Bytes of a transfer token in OFFER (and the UDP HANDSHAKE).
-pub const TOKEN_LEN: usize = 16;
+/// Bytes of a whole-file digest (BLAKE3) in PUT and OFFER: the digest's own length.
+pub use crate::files::digest::DIGEST_LEN;
+/// Bytes of a transfer token in OFFER: the token the UDP HANDSHAKE proves.
+pub use crate::rudp::packet::TOKEN_LEN;
 
 /// Longest string a u16 length prefix can carry.
 pub(crate) const MAX_STR_LEN: usize = u16::MAX as usize;

@@ -1,0 +1,850 @@
+//! The daemon's UDP side as a machine (quinn's `Endpoint`): every transfer by connection id,
+//! the address each must prove before it is sent a byte, the admission rules and limits of
+//! GET and PUT, the digest index, and the replies to GET, PUT and CANCEL and TRANSFER_RESULT.
+//!
+//! Sans-IO: it is fed requests (from the chat machine, through the shell), datagrams, disk
+//! results and `now`; it hands out datagrams to send (with the file range the shell copies
+//! in), disk work ([`DiskRequest`]) and replies for the client's chat connection ([`Reply`]).
+//! It owns no socket, file or clock, and no timer: each transfer has a deadline the shell
+//! indexes in its wheel.
+
+pub mod disk;
+mod digest_index;
+mod ids;
+mod reply;
+mod transfer;
+
+pub use crate::rudp::ConnId;
+pub use disk::{DiskRequest, DiskResult, FileVersion, OpenFailure, Room};
+pub use reply::{Ending, Offer, Reply};
+
+use crate::chat::ClientId;
+use crate::files::digest::Digest;
+use crate::files::name;
+use crate::rudp::packet::{self, Packet};
+use crate::rudp::{Config, CongestionKind, Deliver, Event, Fill, Handshake, Receiver, Sender};
+use crate::wire::ErrorCode;
+use digest_index::DigestIndex;
+use ids::IdSource;
+use log::debug;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+use transfer::{Half, Stage, Transfer};
+
+/// Free space an upload must leave on the shared folder's file system, so that an upload
+/// never fills the disk to the last block.
+pub const UPLOAD_FREE_MARGIN: u64 = 64 << 20;
+
+/// Limits on transfers.
+#[derive(Debug, Clone)]
+pub struct TransferLimits {
+    pub per_client: usize,
+    pub total: usize,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
+    /// Congestion controller of the downloads we send (uploads: the client's choice).
+    pub congestion: CongestionKind,
+    /// Most a download sends per second, bytes on the wire (None: no cap).
+    pub max_rate: Option<u64>,
+}
+
+impl Default for TransferLimits {
+    fn default() -> Self {
+        TransferLimits {
+            per_client: 4,
+            total: 256,
+            max_upload: 4 << 30,
+            congestion: CongestionKind::default(),
+            max_rate: None,
+        }
+    }
+}
+
+/// Which way a transfer goes, seen from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Download,
+    Upload,
+}
+
+impl Direction {
+    /// What the server did with the file, for TRANSFER_RESULT and the log.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Direction::Download => "sent",
+            Direction::Upload => "stored",
+        }
+    }
+}
+
+/// Datagrams dropped, by reason: exposed for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    pub undecodable: u64,
+    pub unknown_conn: u64,
+    pub bad_token: u64,
+    pub unproven_addr: u64,
+}
+
+/// A datagram to send, from [`Transfers::poll_transmit`]: the first `len` bytes of the
+/// caller's buffer go to `to` once the [`Fill`], if any, is performed (a failed fill is
+/// reported with [`Transfers::handle_source_error`] and the datagram is not sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub conn: ConnId,
+    pub to: SocketAddr,
+    pub len: usize,
+    pub fill: Option<Fill>,
+}
+
+/// Every transfer of the daemon.
+///
+/// Call order, for the shell:
+/// - a logged-in client's GET, PUT or CANCEL: `handle_get` / `handle_put` / `handle_cancel`;
+///   its chat session ended: `handle_client_gone`;
+/// - after any call: perform every `poll_disk()` request and feed each result (now, or when
+///   the disk worker finishes) to `handle_disk`; queue every `poll_reply()` for its client;
+/// - a datagram: `handle_datagram`; a returned [`Deliver`] is stored in that transfer's part
+///   file and reported with `handle_deliver`; then `poll_buffered` / `handle_buffered` for
+///   that transfer until `None` or `false`;
+/// - a transfer's deadline passed: `handle_timeout` (early, late or twice is harmless), then
+///   the same buffered drain;
+/// - then `poll_transmit` until `None` (or the turn's send budget; the rest waits in the
+///   queue, `has_output()` says so);
+/// - finally `poll_touched()` until `None`: the transfers whose `next_deadline` may have
+///   moved, to re-arm (a transfer that is gone has none).
+pub struct Transfers {
+    limits: TransferLimits,
+    udp_port: u16,
+    ids: IdSource,
+    transfers: HashMap<ConnId, Transfer>,
+    digests: DigestIndex,
+    disk: VecDeque<DiskRequest>,
+    replies: VecDeque<Reply>,
+    /// Transfers that may have datagrams to send, in the order they got work.
+    ready: VecDeque<ConnId>,
+    /// Transfers whose deadline may have moved since the shell last asked.
+    touched: Vec<ConnId>,
+    drops: DropCounters,
+}
+
+impl Transfers {
+    /// No transfers yet. `udp_port` is announced in OFFERs; `seed` (32 bytes from the OS's
+    /// CSPRNG) keys the connection ids and tokens.
+    pub fn new(limits: TransferLimits, udp_port: u16, seed: [u8; 32]) -> Transfers {
+        Transfers {
+            limits,
+            udp_port,
+            ids: IdSource::new(seed),
+            transfers: HashMap::new(),
+            digests: DigestIndex::default(),
+            disk: VecDeque::new(),
+            replies: VecDeque::new(),
+            ready: VecDeque::new(),
+            touched: Vec::new(),
+            drops: DropCounters::default(),
+        }
+    }
+
+    /// The UDP port clients send to.
+    pub fn udp_port(&self) -> u16 {
+        self.udp_port
+    }
+
+    /// Transfers admitted and not yet forgotten (being prepared, running or ending).
+    pub fn len(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// True when no transfer is known.
+    pub fn is_empty(&self) -> bool {
+        self.transfers.is_empty()
+    }
+
+    /// Files being hashed before their offers can go out.
+    pub fn hash_jobs(&self) -> usize {
+        self.digests.jobs()
+    }
+
+    /// Datagrams dropped so far.
+    pub fn drops(&self) -> DropCounters {
+        self.drops
+    }
+
+    /// Next disk work for the shell.
+    pub fn poll_disk(&mut self) -> Option<DiskRequest> {
+        self.disk.pop_front()
+    }
+
+    /// Next reply for a client's chat connection.
+    pub fn poll_reply(&mut self) -> Option<Reply> {
+        self.replies.pop_front()
+    }
+
+    /// Next transfer whose deadline may have moved (or which is gone).
+    pub fn poll_touched(&mut self) -> Option<ConnId> {
+        let conn = self.touched.pop()?;
+        if let Some(t) = self.transfers.get_mut(&conn) {
+            t.touched = false;
+        }
+        Some(conn)
+    }
+
+    /// True while a transfer may have datagrams to send: the shell must not sleep.
+    pub fn has_output(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// When transfer `conn` next needs `handle_timeout`; `None` if it needs none (or is gone).
+    pub fn next_deadline(&self, conn: ConnId) -> Option<Instant> {
+        self.transfers.get(&conn)?.next_deadline()
+    }
+
+    /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
+    /// `peer_ip`. Refusals, in the order they are checked: the transfer limits, the name's
+    /// rules, then (once the shell opened it) the file's existence and type, the offset.
+    pub fn handle_get(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        offset: u64,
+    ) {
+        if let Err(refusal) = self.check_limits(client) {
+            return self.refuse(client, request, refusal);
+        }
+        if let Err(e) = name::validate(file_name) {
+            let text = format!("{file_name}: {e}");
+            return self.refuse(client, request, (ErrorCode::BadFileName, text));
+        }
+        let conn = self.admit(
+            now,
+            client,
+            peer_ip,
+            request,
+            file_name,
+            Stage::Opening { offset },
+        );
+        self.disk.push_back(DiskRequest::Open {
+            conn,
+            name: file_name.to_string(),
+        });
+    }
+
+    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip`.
+    /// Refusals, in the order they are checked: the transfer limits, the name's rules, an
+    /// upload of that name under way, then (once the shell looked) an existing file of that
+    /// name, the size limit, the free space ([`UPLOAD_FREE_MARGIN`] kept).
+    #[allow(clippy::too_many_arguments)] // each is one fact of the PUT and its client
+    pub fn handle_put(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        size: u64,
+        digest: Digest,
+    ) {
+        if let Err(refusal) = self.check_limits(client) {
+            return self.refuse(client, request, refusal);
+        }
+        if let Err(e) = name::validate(file_name) {
+            let text = format!("{file_name}: {e}");
+            return self.refuse(client, request, (ErrorCode::BadFileName, text));
+        }
+        let uploading = self
+            .transfers
+            .values()
+            .any(|t| t.direction == Direction::Upload && t.name == file_name);
+        if uploading {
+            return self.refuse(client, request, exists_refusal(file_name));
+        }
+        let conn = self.admit(
+            now,
+            client,
+            peer_ip,
+            request,
+            file_name,
+            Stage::CheckingRoom { size, digest },
+        );
+        self.disk.push_back(DiskRequest::CheckRoom {
+            conn,
+            name: file_name.to_string(),
+        });
+    }
+
+    /// A CANCEL of transfer `conn` by `client`: the transfer sends RESET and ends with
+    /// "cancelled"; a transfer the client does not have gets an ERROR.
+    pub fn handle_cancel(&mut self, now: Instant, client: ClientId, conn: ConnId) {
+        let cancelled = self
+            .transfers
+            .get_mut(&conn)
+            .is_some_and(|t| t.client == client && t.cancel());
+        if cancelled {
+            self.mark_ready(conn);
+        } else {
+            self.replies.push_back(Reply::NoSuchTransfer { client });
+        }
+        self.settle(now, conn);
+    }
+
+    /// `client`'s chat session ended: transfers being prepared are dropped, running ones
+    /// cancelled (each sends RESET). Returns how many were running.
+    pub fn handle_client_gone(&mut self, now: Instant, client: ClientId) -> usize {
+        let mine: Vec<ConnId> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.client == client)
+            .map(|(&conn, _)| conn)
+            .collect();
+        let mut running = 0;
+        for conn in mine {
+            let Some(t) = self.transfers.get_mut(&conn) else {
+                continue;
+            };
+            if t.is_prepared() {
+                if let Stage::Hashing { version, .. } = &t.stage {
+                    self.digests.stop_waiting(version, conn);
+                }
+                self.forget(conn);
+            } else if t.cancel() {
+                running += 1;
+                self.mark_ready(conn);
+                self.settle(now, conn);
+            }
+        }
+        running
+    }
+
+    /// The outcome of a [`DiskRequest`].
+    pub fn handle_disk(&mut self, now: Instant, result: DiskResult) {
+        match result {
+            DiskResult::Opened { conn, result } => self.on_opened(now, conn, result),
+            DiskResult::Hashed { version, result } => {
+                let waiters = self.digests.finish(version, result.as_ref().ok().copied());
+                for conn in waiters {
+                    let Some(t) = self.transfers.get(&conn) else {
+                        continue;
+                    };
+                    let Stage::Hashing { offset, .. } = t.stage else {
+                        continue;
+                    };
+                    match &result {
+                        Ok(digest) => self.begin_download(now, conn, offset, version.size, *digest),
+                        Err(why) => {
+                            let text = format!("{}: {why}", t.name);
+                            self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+                        }
+                    }
+                }
+            }
+            DiskResult::Room { conn, result } => self.on_room(conn, result),
+            DiskResult::Created { conn, result } => self.on_created(now, conn, result),
+            DiskResult::Stored { conn, result } => self.on_stored(conn, result),
+        }
+    }
+
+    /// Routes one datagram from `from` to its transfer if it may go there; counts it
+    /// otherwise. Returns the bytes an upload must store now (see the call order).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<(ConnId, Deliver)> {
+        let Some(conn) = packet::peek_conn_id(datagram).map(ConnId) else {
+            self.drops.undecodable += 1;
+            return None;
+        };
+        let Some(transfer) = self.transfers.get_mut(&conn).filter(|t| !t.is_prepared()) else {
+            self.drops.unknown_conn += 1;
+            debug!("udp: dropped a datagram from {from} for unknown connection {conn}");
+            return None;
+        };
+        if transfer.peer != Some(from) {
+            // Only a HANDSHAKE with the right token binds (or moves) the peer address: nothing
+            // is ever sent to an address that has not proved the token.
+            match packet::decode(datagram).map(|(_, packet)| packet) {
+                Ok(Packet::Handshake { token }) if token == transfer.token => {
+                    if let Some(old) = transfer.peer {
+                        debug!("transfer {conn}: peer moved from {old} to {from}");
+                    }
+                    transfer.peer = Some(from);
+                }
+                Ok(Packet::Handshake { .. }) => {
+                    self.drops.bad_token += 1;
+                    debug!("udp: dropped a HANDSHAKE from {from} with a wrong token");
+                    return None;
+                }
+                Ok(_) => {
+                    self.drops.unproven_addr += 1;
+                    debug!("udp: dropped a datagram from unproven address {from}");
+                    return None;
+                }
+                Err(_) => {
+                    self.drops.undecodable += 1;
+                    return None;
+                }
+            }
+        }
+        let deliver = transfer.half_mut()?.handle_datagram(now, datagram);
+        self.mark_ready(conn);
+        self.settle(now, conn);
+        deliver.map(|d| (conn, d))
+    }
+
+    /// How storing the bytes of a [`Deliver`] from `handle_datagram` went.
+    pub fn handle_deliver(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        deliver: &Deliver,
+        bytes: &[u8],
+        result: Result<(), io::ErrorKind>,
+    ) {
+        if let Some(Half::Receiver(r)) = self.transfers.get_mut(&conn).and_then(Transfer::half_mut)
+        {
+            r.handle_deliver(now, deliver, bytes, result);
+        }
+        self.settle(now, conn);
+    }
+
+    /// Bytes of upload `conn` now in order for its part file: `(offset, bytes)`.
+    pub fn poll_buffered(&self, conn: ConnId) -> Option<(u64, &[u8])> {
+        match self.transfers.get(&conn)?.half()? {
+            Half::Receiver(r) => r.poll_buffered(),
+            Half::Sender(_) => None,
+        }
+    }
+
+    /// How storing the bytes `poll_buffered` handed out went; whether to go on.
+    pub fn handle_buffered(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        result: Result<(), io::ErrorKind>,
+    ) -> bool {
+        let go_on = match self.transfers.get_mut(&conn).and_then(Transfer::half_mut) {
+            Some(Half::Receiver(r)) => r.handle_buffered(now, result),
+            _ => false,
+        };
+        self.mark_ready(conn);
+        self.settle(now, conn);
+        go_on
+    }
+
+    /// Lets transfer `conn` act on its due deadlines.
+    pub fn handle_timeout(&mut self, now: Instant, conn: ConnId) {
+        if let Some(half) = self.transfers.get_mut(&conn).and_then(Transfer::half_mut) {
+            half.handle_timeout(now);
+            self.mark_ready(conn);
+        }
+        self.settle(now, conn);
+    }
+
+    /// The stream bytes of a download's [`Fill`] could not be read: the transfer fails.
+    pub fn handle_source_error(&mut self, now: Instant, conn: ConnId, kind: io::ErrorKind) {
+        if let Some(Half::Sender(s)) = self.transfers.get_mut(&conn).and_then(Transfer::half_mut) {
+            s.handle_source_error(kind);
+        }
+        self.settle(now, conn);
+    }
+
+    /// The next datagram to send, written into `buf`, transfer by transfer in the order they
+    /// got work; `None` when none has anything to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+        while let Some(&conn) = self.ready.front() {
+            let next = match self.transfers.get_mut(&conn) {
+                Some(t) => match (t.peer, t.half_mut()) {
+                    (Some(to), Some(half)) => half.poll_transmit(now, buf).map(|tx| (to, tx)),
+                    _ => None,
+                },
+                None => None,
+            };
+            self.touch(conn);
+            if let Some((to, tx)) = next {
+                return Some(Outgoing {
+                    conn,
+                    to,
+                    len: tx.len,
+                    fill: tx.fill,
+                });
+            }
+            self.ready.pop_front();
+            if let Some(t) = self.transfers.get_mut(&conn) {
+                t.ready = false;
+                if matches!(t.stage, Stage::Ending(_)) {
+                    self.forget(conn); // its last datagrams (a RESET) are out
+                }
+            }
+        }
+        None
+    }
+
+    /// Refuses a new transfer for `client` when a limit is reached.
+    fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
+        if self.transfers.len() >= self.limits.total {
+            let text = "the server is busy: too many transfers".to_string();
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
+        let mine = self
+            .transfers
+            .values()
+            .filter(|t| t.client == client)
+            .count();
+        if mine >= self.limits.per_client {
+            let text = format!(
+                "at most {} transfers at once per client",
+                self.limits.per_client
+            );
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
+        Ok(())
+    }
+
+    /// Records a transfer being prepared under a fresh connection id and token.
+    fn admit(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        stage: Stage,
+    ) -> ConnId {
+        let (conn, token) = loop {
+            let (conn, token) = self.ids.draw();
+            if !self.transfers.contains_key(&conn) {
+                break (conn, token);
+            }
+        };
+        self.transfers.insert(
+            conn,
+            Transfer::new(client, request, file_name, peer_ip, token, now, stage),
+        );
+        conn
+    }
+
+    fn refuse(&mut self, client: ClientId, request: u32, (code, text): (ErrorCode, String)) {
+        debug!("client {client}: refusing request {request}: {text}");
+        self.replies.push_back(Reply::Refused {
+            client,
+            request,
+            code,
+            text,
+        });
+    }
+
+    /// A transfer still being prepared cannot start: REFUSED, and the shell drops its file.
+    fn fail_preparation(&mut self, conn: ConnId, code: ErrorCode, text: String) {
+        let Some(t) = self.transfers.get(&conn) else {
+            return;
+        };
+        let (client, request) = (t.client, t.request);
+        self.forget(conn);
+        self.refuse(client, request, (code, text));
+    }
+
+    fn on_opened(&mut self, now: Instant, conn: ConnId, result: Result<FileVersion, OpenFailure>) {
+        let Some(Stage::Opening { offset }) = self.transfers.get(&conn).map(|t| &t.stage) else {
+            return;
+        };
+        let offset = *offset;
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let version = match result {
+            Ok(version) => version,
+            Err(failure) => {
+                let (code, why) = match failure {
+                    OpenFailure::NotFound => (ErrorCode::NoSuchFile, "no such file".to_string()),
+                    OpenFailure::NotRegular(why) => (ErrorCode::NotARegularFile, why),
+                    OpenFailure::Io(why) => (ErrorCode::TransferFailed, why),
+                };
+                let text = format!("{}: {why}", t.name);
+                return self.fail_preparation(conn, code, text);
+            }
+        };
+        if offset > version.size {
+            let text = format!(
+                "{}: offset {offset} is beyond the end ({} bytes)",
+                t.name, version.size
+            );
+            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+        }
+        if let Some(digest) = self.digests.lookup(&version) {
+            return self.begin_download(now, conn, offset, version.size, digest);
+        }
+        debug!("transfer {conn}: hashing {} before offering it", t.name);
+        t.stage = Stage::Hashing { offset, version };
+        if self.digests.wait_for(version, conn) {
+            self.disk.push_back(DiskRequest::Hash { conn, version });
+        }
+    }
+
+    /// Creates the sender of a download of `[offset, size)` whose digest is known, and offers
+    /// it.
+    fn begin_download(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        offset: u64,
+        size: u64,
+        digest: Digest,
+    ) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let mut config = Config::new(conn.0, offset, size);
+        config.congestion = self.limits.congestion;
+        config.max_rate = self.limits.max_rate;
+        config.handshake = Handshake::Expect(t.token);
+        config.max_datagram = packet::max_datagram_for(t.peer_ip);
+        let sender = match Sender::new(config, now) {
+            Ok(sender) => sender,
+            Err(e) => {
+                let text = format!("{}: {e}", t.name);
+                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        };
+        t.stage = Stage::Running {
+            half: Half::Sender(Box::new(sender)),
+            size,
+            digest,
+        };
+        let offer = Offer {
+            conn,
+            token: t.token,
+            start: offset,
+            size,
+            digest,
+        };
+        self.replies.push_back(Reply::Offer {
+            client: t.client,
+            request: t.request,
+            direction: Direction::Download,
+            name: t.name.clone(),
+            offer,
+        });
+        self.touch(conn);
+    }
+
+    fn on_room(&mut self, conn: ConnId, result: Result<Room, String>) {
+        let Some(Stage::CheckingRoom { size, digest }) = self.transfers.get(&conn).map(|t| &t.stage)
+        else {
+            return;
+        };
+        let (size, digest) = (*size, *digest);
+        let room = match result {
+            Ok(room) => room,
+            Err(e) => {
+                let text = format!("cannot check free space: {e}");
+                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        };
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        if room.exists {
+            let (code, text) = exists_refusal(&t.name);
+            return self.fail_preparation(conn, code, text);
+        }
+        if size > self.limits.max_upload {
+            let max = self.limits.max_upload;
+            let text = format!("{size} bytes is more than the {max} bytes this server accepts");
+            return self.fail_preparation(conn, ErrorCode::FileTooLarge, text);
+        }
+        if size.saturating_add(UPLOAD_FREE_MARGIN) > room.free {
+            let text = format!("{size} bytes do not fit: {} bytes free", room.free);
+            return self.fail_preparation(conn, ErrorCode::NoSpace, text);
+        }
+        t.stage = Stage::Creating { size, digest };
+        let name = t.name.clone();
+        self.disk.push_back(DiskRequest::CreatePart { conn, name });
+    }
+
+    /// The part file of upload `conn` exists (or could not be made): the receiver starts and
+    /// the PUT is offered.
+    fn on_created(&mut self, now: Instant, conn: ConnId, result: Result<(), String>) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let Stage::Creating { size, digest } = t.stage else {
+            return;
+        };
+        if let Err(e) = result {
+            let text = format!("cannot create a temporary file: {e}");
+            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+        }
+        let mut config = Config::new(conn.0, 0, size);
+        config.handshake = Handshake::Expect(t.token);
+        config.max_datagram = packet::max_datagram_for(t.peer_ip);
+        let receiver = match Receiver::new(config, now) {
+            Ok(receiver) => receiver,
+            Err(e) => {
+                let text = format!("{}: {e}", t.name);
+                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        };
+        t.stage = Stage::Running {
+            half: Half::Receiver(Box::new(receiver)),
+            size,
+            digest,
+        };
+        let offer = Offer {
+            conn,
+            token: t.token,
+            start: 0,
+            size,
+            digest,
+        };
+        self.replies.push_back(Reply::Offer {
+            client: t.client,
+            request: t.request,
+            direction: Direction::Upload,
+            name: t.name.clone(),
+            offer,
+        });
+        self.touch(conn);
+    }
+
+    /// Upload `conn` was put in place (or could not be): TRANSFER_RESULT, and on success the
+    /// announcement.
+    fn on_stored(&mut self, conn: ConnId, result: Result<(), String>) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let Stage::Storing {
+            size,
+            stats,
+            elapsed,
+            ..
+        } = t.stage
+        else {
+            return;
+        };
+        let stored = result.is_ok();
+        let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+        self.replies.push_back(Reply::Ended {
+            client: t.client,
+            ending,
+        });
+        if stored {
+            self.replies.push_back(Reply::Shared {
+                from: t.client,
+                name: t.name.clone(),
+                size,
+            });
+        }
+        self.end(conn);
+    }
+
+    /// Takes in what transfer `conn`'s machine reported: a download that ended is reported;
+    /// an upload that received everything is stored first.
+    fn settle(&mut self, now: Instant, conn: ConnId) {
+        self.touch(conn);
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let event = match &mut t.stage {
+            Stage::Running { half, .. } => half.poll_event(),
+            Stage::Storing { half, .. } | Stage::Ending(half) => {
+                while half.poll_event().is_some() {} // reported already
+                None
+            }
+            _ => None,
+        };
+        let Some(event) = event else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(t.started);
+        let stage = std::mem::replace(&mut t.stage, Stage::Opening { offset: 0 });
+        let Stage::Running { half, size, digest } = stage else {
+            unreachable!("only a running machine reports an event here");
+        };
+        let stats = half.stats();
+        match (&half, event) {
+            (Half::Receiver(_), Event::Finished) => {
+                t.stage = Stage::Storing {
+                    half,
+                    size,
+                    stats,
+                    elapsed,
+                };
+                self.disk.push_back(DiskRequest::Store { conn, size, digest });
+            }
+            (_, event) => {
+                let result = match event {
+                    Event::Finished => Ok(()),
+                    Event::Failed(e) => Err(e.to_string()),
+                };
+                let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+                self.replies.push_back(Reply::Ended {
+                    client: t.client,
+                    ending,
+                });
+                t.stage = Stage::Ending(half);
+                self.end(conn);
+            }
+        }
+    }
+
+    /// Transfer `conn` was reported: the shell releases its file, and the machine goes once its
+    /// last datagrams are out.
+    fn end(&mut self, conn: ConnId) {
+        if let Some(t) = self.transfers.get_mut(&conn) {
+            if let Stage::Storing { .. } | Stage::Running { .. } = t.stage {
+                let stage = std::mem::replace(&mut t.stage, Stage::Opening { offset: 0 });
+                if let Stage::Storing { half, .. } | Stage::Running { half, .. } = stage {
+                    t.stage = Stage::Ending(half);
+                }
+            }
+            self.disk.push_back(DiskRequest::Release { conn });
+            self.mark_ready(conn);
+        }
+    }
+
+    fn mark_ready(&mut self, conn: ConnId) {
+        if let Some(t) = self.transfers.get_mut(&conn)
+            && !t.ready
+        {
+            t.ready = true;
+            self.ready.push_back(conn);
+        }
+    }
+
+    fn touch(&mut self, conn: ConnId) {
+        match self.transfers.get_mut(&conn) {
+            Some(t) if t.touched => {}
+            Some(t) => {
+                t.touched = true;
+                self.touched.push(conn);
+            }
+            None => self.touched.push(conn),
+        }
+    }
+
+    /// Drops transfer `conn`; one still being prepared has its file released first.
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(t) = self.transfers.remove(&conn) {
+            if t.is_prepared() {
+                self.disk.push_back(DiskRequest::Release { conn });
+            }
+            self.touched.push(conn);
+        }
+    }
+}
+
+/// The refusal of a PUT whose name is taken.
+fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
+    let text = format!("{file_name} already exists (or is being uploaded): pick another name");
+    (ErrorCode::FileExists, text)
+}
+
+#[cfg(test)]
+mod tests;

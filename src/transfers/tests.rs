@@ -1,0 +1,696 @@
+//! The transfers machine's rules, without sockets or files: each test plays the shell (answers
+//! the disk requests, moves datagrams) and, where a transfer runs, chatc's side with the real
+//! rudp machines.
+
+use super::*;
+use crate::rudp::stream::{ByteSink, MemorySink, MemorySource};
+use crate::rudp::{ReceiverWithSink, SenderWithSource};
+use std::time::Duration;
+
+const PORT: u16 = 5000;
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn client(n: usize) -> ClientId {
+    n
+}
+
+fn machine() -> Transfers {
+    Transfers::new(TransferLimits::default(), PORT, [9; 32])
+}
+
+fn version(inode: u64, size: u64) -> FileVersion {
+    FileVersion {
+        device: 1,
+        inode,
+        size,
+        mtime_ns: 1_000,
+    }
+}
+
+fn peer(port: u16) -> SocketAddr {
+    SocketAddr::new(LOOPBACK, port)
+}
+
+#[track_caller]
+fn expect_disk(t: &mut Transfers) -> DiskRequest {
+    t.poll_disk().expect("a disk request")
+}
+
+#[track_caller]
+fn expect_reply(t: &mut Transfers) -> Reply {
+    t.poll_reply().expect("a reply")
+}
+
+#[track_caller]
+fn expect_quiet(t: &mut Transfers) {
+    assert_eq!(t.poll_disk(), None);
+    assert_eq!(t.poll_reply(), None);
+}
+
+#[track_caller]
+fn expect_refused(t: &mut Transfers, want: ErrorCode, text: &str) {
+    match expect_reply(t) {
+        Reply::Refused { code, text: got, .. } => {
+            assert_eq!(code, want, "{got}");
+            assert!(got.contains(text), "{got:?} lacks {text:?}");
+        }
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_offer(t: &mut Transfers) -> Offer {
+    match expect_reply(t) {
+        Reply::Offer { offer, .. } => offer,
+        other => panic!("expected OFFER, got {other:?}"),
+    }
+}
+
+/// A GET of `name` answered up to its OFFER: the file opens as `v`, whose digest is `digest`
+/// (hashed now unless the machine knows it).
+fn offered_get(t: &mut Transfers, now: Instant, who: usize, name: &str, v: FileVersion) -> Offer {
+    t.handle_get(now, client(who), LOOPBACK, 1, name, 0);
+    let DiskRequest::Open { conn, .. } = expect_disk(t) else {
+        panic!("expected Open");
+    };
+    t.handle_disk(
+        now,
+        DiskResult::Opened {
+            conn,
+            result: Ok(v),
+        },
+    );
+    if let Some(DiskRequest::Hash { version, .. }) = t.poll_disk() {
+        let digest = Ok(Digest::of(b"file"));
+        t.handle_disk(
+            now,
+            DiskResult::Hashed {
+                version,
+                result: digest,
+            },
+        );
+    }
+    expect_offer(t)
+}
+
+/// A PUT of `size` bytes as `name` answered up to its OFFER.
+fn offered_put(t: &mut Transfers, now: Instant, who: usize, name: &str, size: u64) -> Offer {
+    t.handle_put(now, client(who), LOOPBACK, 2, name, size, Digest::of(b"up"));
+    let DiskRequest::CheckRoom { conn, .. } = expect_disk(t) else {
+        panic!("expected CheckRoom");
+    };
+    let room = Room {
+        exists: false,
+        free: 1 << 40,
+    };
+    t.handle_disk(
+        now,
+        DiskResult::Room {
+            conn,
+            result: Ok(room),
+        },
+    );
+    assert_eq!(
+        expect_disk(t),
+        DiskRequest::CreatePart {
+            conn,
+            name: name.into()
+        }
+    );
+    t.handle_disk(now, DiskResult::Created { conn, result: Ok(()) });
+    expect_offer(t)
+}
+
+/// The client's side of a transfer, as chatc runs it.
+enum Peer {
+    Downloading(ReceiverWithSink<MemorySink>),
+    Uploading(SenderWithSource<MemorySource>),
+}
+
+impl Peer {
+    fn for_offer(offer: &Offer, upload: Option<Vec<u8>>, now: Instant) -> Peer {
+        let mut config = rudp::Config::new(offer.conn.0, offer.start, offer.size);
+        config.handshake = rudp::Handshake::Send(offer.token);
+        config.max_datagram = packet::max_datagram_for(LOOPBACK);
+        match upload {
+            None => Peer::Downloading(
+                ReceiverWithSink::new(config, MemorySink::new(offer.start), now).unwrap(),
+            ),
+            Some(bytes) => Peer::Uploading(
+                SenderWithSource::new(config, MemorySource::new(bytes), now).unwrap(),
+            ),
+        }
+    }
+}
+
+use crate::rudp;
+
+/// Plays the shell and the network until both sides are quiet and nothing is due before
+/// `until`: the machine's downloads read `file`, its uploads land in `stored`.
+fn run(
+    t: &mut Transfers,
+    peer: &mut Peer,
+    from: SocketAddr,
+    file: &[u8],
+    stored: &mut MemorySink,
+    mut now: Instant,
+    until: Instant,
+) -> Instant {
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let mut source = MemorySource::new(file.to_vec());
+    for _ in 0..100_000 {
+        let mut moved = false;
+        // Client -> server.
+        loop {
+            let n = match peer {
+                Peer::Downloading(r) => r.poll_transmit(now, &mut buf),
+                Peer::Uploading(s) => s.poll_transmit(now, &mut buf),
+            };
+            let Some(n) = n else { break };
+            moved = true;
+            let datagram = buf[..n].to_vec();
+            if let Some((conn, deliver)) = t.handle_datagram(now, from, &datagram) {
+                let bytes = &datagram[deliver.range.clone()];
+                let result = stored.write(deliver.offset, bytes).map_err(|e| e.kind());
+                t.handle_deliver(now, conn, &deliver, bytes, result);
+                while let Some((offset, bytes)) = t.poll_buffered(conn) {
+                    let result = stored.write(offset, bytes).map_err(|e| e.kind());
+                    if !t.handle_buffered(now, conn, result) {
+                        break;
+                    }
+                }
+            }
+        }
+        // Server -> client.
+        while let Some(out) = t.poll_transmit(now, &mut buf) {
+            moved = true;
+            assert_eq!(out.to, from, "sent only to the proved address");
+            if let Some(fill) = &out.fill {
+                fill.perform(&mut buf[..out.len], &mut source).unwrap();
+            }
+            match peer {
+                Peer::Downloading(r) => r.handle_datagram(now, &buf[..out.len]),
+                Peer::Uploading(s) => s.handle_datagram(now, &buf[..out.len]),
+            }
+        }
+        if moved {
+            continue;
+        }
+        let mut due: Vec<Instant> = Vec::new();
+        while let Some(conn) = t.poll_touched() {
+            due.extend(t.next_deadline(conn));
+        }
+        // Every transfer the test runs is touched by its last input, so this covers them.
+        due.extend(match peer {
+            Peer::Downloading(r) => r.next_deadline(),
+            Peer::Uploading(s) => s.next_deadline(),
+        });
+        let Some(next) = due.into_iter().min().filter(|&d| d <= until) else {
+            return now;
+        };
+        now = now.max(next);
+        match peer {
+            Peer::Downloading(r) => r.handle_timeout(now),
+            Peer::Uploading(s) => s.handle_timeout(now),
+        }
+        for conn in t.transfers.keys().copied().collect::<Vec<_>>() {
+            t.handle_timeout(now, conn);
+        }
+    }
+    panic!("the run did not settle");
+}
+
+#[test]
+fn a_cold_file_is_hashed_once_for_every_get_and_then_offered_at_once() {
+    let mut t = machine();
+    let now = Instant::now();
+    let v = version(1, 100);
+    let mut asked = Vec::new();
+    for who in [1, 2] {
+        t.handle_get(now, client(who), LOOPBACK, 7, "a.txt", 0);
+        let DiskRequest::Open { conn, name } = expect_disk(&mut t) else {
+            panic!("expected Open");
+        };
+        assert_eq!(name, "a.txt");
+        t.handle_disk(
+            now,
+            DiskResult::Opened {
+                conn,
+                result: Ok(v),
+            },
+        );
+        asked.push(conn);
+        if who == 1 {
+            assert_eq!(
+                expect_disk(&mut t),
+                DiskRequest::Hash {
+                    conn: asked[0],
+                    version: v
+                }
+            );
+        }
+    }
+    expect_quiet(&mut t);
+    assert_eq!(t.hash_jobs(), 1);
+    let digest = Digest::of(b"contents");
+    t.handle_disk(
+        now,
+        DiskResult::Hashed {
+            version: v,
+            result: Ok(digest),
+        },
+    );
+    for (who, conn) in [1, 2].into_iter().zip(&asked) {
+        match expect_reply(&mut t) {
+            Reply::Offer {
+                client: c,
+                request,
+                direction,
+                offer,
+                ..
+            } => {
+                assert_eq!((c, request, direction), (client(who), 7, Direction::Download));
+                assert_eq!((offer.conn, offer.start, offer.size), (*conn, 0, 100));
+                assert_eq!(offer.digest, digest);
+                let frame = Reply::Offer {
+                    client: c,
+                    request,
+                    direction,
+                    name: "a.txt".into(),
+                    offer: offer.clone(),
+                };
+                assert!(matches!(
+                    frame.frame(PORT),
+                    Some(crate::wire::Frame::Offer { udp_port: PORT, .. })
+                ));
+            }
+            other => panic!("expected OFFER, got {other:?}"),
+        }
+    }
+    // A third GET of the same version needs no hashing.
+    let offer = offered_get(&mut t, now, 3, "a.txt", v);
+    assert_eq!(offer.digest, digest);
+    expect_quiet(&mut t);
+    assert_ne!(asked[0], asked[1], "every transfer has its own id");
+}
+
+#[test]
+fn a_failed_hash_refuses_every_waiter() {
+    let mut t = machine();
+    let now = Instant::now();
+    let v = version(1, 100);
+    for who in [1, 2] {
+        t.handle_get(now, client(who), LOOPBACK, 1, "a.txt", 0);
+        let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+            panic!()
+        };
+        t.handle_disk(
+            now,
+            DiskResult::Opened {
+                conn,
+                result: Ok(v),
+            },
+        );
+        if who == 1 {
+            assert!(matches!(expect_disk(&mut t), DiskRequest::Hash { .. }));
+        }
+    }
+    let result = Err("the file shrank while being hashed".to_string());
+    t.handle_disk(now, DiskResult::Hashed { version: v, result });
+    for _ in 0..2 {
+        expect_refused(&mut t, ErrorCode::TransferFailed, "a.txt: the file shrank");
+        assert!(matches!(expect_disk(&mut t), DiskRequest::Release { .. }));
+    }
+    assert!(t.is_empty());
+}
+
+#[test]
+fn get_refusals_name_the_rule_and_release_the_file() {
+    let now = Instant::now();
+    let mut t = machine();
+    t.handle_get(now, client(1), LOOPBACK, 1, "../etc/passwd", 0);
+    expect_refused(&mut t, ErrorCode::BadFileName, "../etc/passwd: ");
+    expect_quiet(&mut t); // refused before any disk work
+    let cases = [
+        (OpenFailure::NotFound, ErrorCode::NoSuchFile, "f: no such file"),
+        (
+            OpenFailure::NotRegular("symbolic links are not served".into()),
+            ErrorCode::NotARegularFile,
+            "f: symbolic links are not served",
+        ),
+        (
+            OpenFailure::Io("permission denied".into()),
+            ErrorCode::TransferFailed,
+            "f: permission denied",
+        ),
+    ];
+    for (failure, code, text) in cases {
+        t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+        let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+            panic!()
+        };
+        let result = Err(failure);
+        t.handle_disk(now, DiskResult::Opened { conn, result });
+        expect_refused(&mut t, code, text);
+        assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
+    }
+    t.handle_get(now, client(1), LOOPBACK, 1, "f", 101);
+    let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+        panic!()
+    };
+    let result = Ok(version(1, 100));
+    t.handle_disk(now, DiskResult::Opened { conn, result });
+    expect_refused(
+        &mut t,
+        ErrorCode::TransferFailed,
+        "f: offset 101 is beyond the end (100 bytes)",
+    );
+    assert!(t.is_empty());
+}
+
+#[test]
+fn limits_count_transfers_being_prepared() {
+    let now = Instant::now();
+    let mut t = Transfers::new(
+        TransferLimits {
+            per_client: 2,
+            total: 3,
+            ..TransferLimits::default()
+        },
+        PORT,
+        [1; 32],
+    );
+    for _ in 0..2 {
+        t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+        assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
+    }
+    t.handle_put(now, client(1), LOOPBACK, 2, "g", 1, Digest::of(b""));
+    expect_refused(
+        &mut t,
+        ErrorCode::TooManyTransfers,
+        "at most 2 transfers at once per client",
+    );
+    t.handle_get(now, client(2), LOOPBACK, 1, "f", 0);
+    assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
+    t.handle_get(now, client(3), LOOPBACK, 1, "f", 0);
+    expect_refused(&mut t, ErrorCode::TooManyTransfers, "too many transfers");
+    // A client that leaves frees its slots.
+    assert_eq!(t.handle_client_gone(now, client(1)), 0);
+    t.handle_get(now, client(3), LOOPBACK, 1, "f", 0);
+    assert!(matches!(expect_disk(&mut t), DiskRequest::Release { .. }));
+}
+
+#[test]
+fn put_refusals_in_their_order() {
+    let now = Instant::now();
+    let mut t = machine();
+    let digest = Digest::of(b"x");
+    let ask = |t: &mut Transfers, name: &str, size: u64, room: Room| {
+        t.handle_put(now, client(1), LOOPBACK, 3, name, size, digest);
+        let DiskRequest::CheckRoom { conn, .. } = expect_disk(t) else {
+            panic!("expected CheckRoom");
+        };
+        let result = Ok(room);
+        t.handle_disk(now, DiskResult::Room { conn, result });
+        conn
+    };
+    let plenty = Room {
+        exists: false,
+        free: 1 << 40,
+    };
+    // An existing name wins over every size rule.
+    let taken = Room {
+        exists: true,
+        ..plenty
+    };
+    let conn = ask(&mut t, "a", 5 << 30, taken);
+    expect_refused(&mut t, ErrorCode::FileExists, "a already exists");
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
+    ask(&mut t, "a", (4 << 30) + 1, plenty);
+    expect_refused(&mut t, ErrorCode::FileTooLarge, "4294967297 bytes is more than");
+    expect_disk(&mut t);
+    let tight = Room {
+        exists: false,
+        free: 100 + UPLOAD_FREE_MARGIN - 1,
+    };
+    ask(&mut t, "a", 100, tight);
+    expect_refused(&mut t, ErrorCode::NoSpace, "100 bytes do not fit");
+    expect_disk(&mut t);
+    // Just enough: the margin is kept exactly.
+    let enough = Room {
+        free: 100 + UPLOAD_FREE_MARGIN,
+        ..tight
+    };
+    let conn = ask(&mut t, "a", 100, enough);
+    assert!(matches!(expect_disk(&mut t), DiskRequest::CreatePart { .. }));
+    // While it is being created, a second PUT of the name is refused at once.
+    t.handle_put(now, client(2), LOOPBACK, 4, "a", 1, digest);
+    expect_refused(&mut t, ErrorCode::FileExists, "being uploaded");
+    expect_quiet(&mut t);
+    let result = Err("No space left on device".to_string());
+    t.handle_disk(now, DiskResult::Created { conn, result });
+    expect_refused(
+        &mut t,
+        ErrorCode::TransferFailed,
+        "cannot create a temporary file: No space",
+    );
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
+    t.handle_put(now, client(1), LOOPBACK, 3, "bad/name", 1, digest);
+    expect_refused(&mut t, ErrorCode::BadFileName, "bad/name");
+    expect_quiet(&mut t);
+}
+
+#[test]
+fn nothing_is_sent_before_the_token_is_proved() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 5000));
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    assert_eq!(t.poll_transmit(now, &mut buf), None);
+    // Anything but a HANDSHAKE with the token, from an unproved address, is dropped.
+    let ack = packet::encode_control(&mut buf, offer.conn.0, &Packet::FinAck).unwrap();
+    let datagram = buf[..ack].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
+    let wrong = Packet::Handshake { token: [0; 16] };
+    let n = packet::encode_control(&mut buf, offer.conn.0, &wrong).unwrap();
+    let datagram = buf[..n].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
+    let n = packet::encode_control(&mut buf, offer.conn.0 ^ 1, &wrong).unwrap();
+    let datagram = buf[..n].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
+    assert_eq!(t.handle_datagram(now, peer(9), b"\x01"), None);
+    assert_eq!(
+        t.drops(),
+        DropCounters {
+            undecodable: 1,
+            unknown_conn: 1,
+            bad_token: 1,
+            unproven_addr: 1,
+        }
+    );
+    assert_eq!(t.poll_transmit(now, &mut buf), None, "still silent");
+    // The HANDSHAKE with the token binds the address; the first DATA goes there.
+    let right = Packet::Handshake { token: offer.token };
+    let n = packet::encode_control(&mut buf, offer.conn.0, &right).unwrap();
+    let datagram = buf[..n].to_vec();
+    t.handle_datagram(now, peer(9), &datagram);
+    let out = t.poll_transmit(now, &mut buf).expect("DATA");
+    assert_eq!((out.conn, out.to), (offer.conn, peer(9)));
+    let fill = out.fill.expect("DATA names its bytes");
+    assert_eq!(fill.offset, 0);
+}
+
+#[test]
+fn a_download_runs_to_its_transfer_result_and_is_forgotten() {
+    let now = Instant::now();
+    let mut t = machine();
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, file.len() as u64));
+    let mut client_side = Peer::for_offer(&offer, None, now);
+    let mut unused = MemorySink::new(0);
+    run(
+        &mut t,
+        &mut client_side,
+        peer(9),
+        &file,
+        &mut unused,
+        now,
+        now + Duration::from_secs(5),
+    );
+    let Peer::Downloading(r) = &client_side else {
+        unreachable!()
+    };
+    assert_eq!(r.sink.data(), &file[..]);
+    match expect_reply(&mut t) {
+        Reply::Ended { client: c, ending } => {
+            assert_eq!(c, client(1));
+            assert_eq!(ending.result, Ok(()));
+            assert!(ending.text.starts_with("sent f: 300000 bytes in "), "{}", ending.text);
+        }
+        other => panic!("expected the result, got {other:?}"),
+    }
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+    assert!(t.is_empty(), "forgotten once its last datagram left");
+    assert_eq!(t.next_deadline(offer.conn), None);
+}
+
+#[test]
+fn an_upload_is_stored_then_reported_and_announced() {
+    let now = Instant::now();
+    let mut t = machine();
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 13) as u8).collect();
+    let offer = offered_put(&mut t, now, 1, "up.bin", bytes.len() as u64);
+    let mut client_side = Peer::for_offer(&offer, Some(bytes.clone()), now);
+    let mut stored = MemorySink::new(0);
+    let end = now + Duration::from_secs(5);
+    run(&mut t, &mut client_side, peer(9), &[], &mut stored, now, end);
+    assert_eq!(stored.data(), &bytes[..]);
+    // Only once the part file is stored does the client hear of it.
+    let store = DiskRequest::Store {
+        conn: offer.conn,
+        size: bytes.len() as u64,
+        digest: Digest::of(b"up"),
+    };
+    assert_eq!(expect_disk(&mut t), store);
+    expect_quiet(&mut t);
+    let result = Ok(());
+    t.handle_disk(end, DiskResult::Stored { conn: offer.conn, result });
+    match expect_reply(&mut t) {
+        Reply::Ended { ending, .. } => {
+            assert!(ending.text.starts_with("stored up.bin: 200000 bytes"), "{}", ending.text);
+            assert_eq!(ending.direction, Direction::Upload);
+        }
+        other => panic!("expected the result, got {other:?}"),
+    }
+    assert_eq!(
+        expect_reply(&mut t),
+        Reply::Shared {
+            from: client(1),
+            name: "up.bin".into(),
+            size: 200_000
+        }
+    );
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+}
+
+#[test]
+fn an_upload_that_cannot_be_stored_is_reported_failed_and_not_announced() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_put(&mut t, now, 1, "up.bin", 10_000);
+    let mut client_side = Peer::for_offer(&offer, Some(vec![7; 10_000]), now);
+    let mut stored = MemorySink::new(0);
+    let end = now + Duration::from_secs(5);
+    run(&mut t, &mut client_side, peer(9), &[], &mut stored, now, end);
+    assert!(matches!(expect_disk(&mut t), DiskRequest::Store { .. }));
+    let result = Err("digest mismatch: expected 00, got 11".to_string());
+    t.handle_disk(end, DiskResult::Stored { conn: offer.conn, result });
+    match expect_reply(&mut t) {
+        Reply::Ended { ending, .. } => assert!(ending.text.starts_with("digest mismatch")),
+        other => panic!("expected the result, got {other:?}"),
+    }
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+    expect_quiet(&mut t);
+}
+
+#[test]
+fn cancel_is_honoured_for_the_owner_only() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 10_000_000));
+    let mut client_side = Peer::for_offer(&offer, None, now);
+    let mut unused = MemorySink::new(0);
+    let file = vec![1u8; 10_000_000];
+    // Let it start, then stop the clock before it ends.
+    run(&mut t, &mut client_side, peer(9), &file, &mut unused, now, now);
+    t.handle_cancel(now, client(2), offer.conn);
+    assert_eq!(
+        expect_reply(&mut t),
+        Reply::NoSuchTransfer { client: client(2) }
+    );
+    t.handle_cancel(now, client(1), offer.conn);
+    match expect_reply(&mut t) {
+        Reply::Ended { ending, .. } => assert_eq!(ending.text, "cancelled"),
+        other => panic!("expected the result, got {other:?}"),
+    }
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let out = t.poll_transmit(now, &mut buf).expect("the RESET");
+    assert!(matches!(
+        packet::decode(&buf[..out.len]),
+        Ok((_, Packet::Reset { .. }))
+    ));
+    assert_eq!(t.poll_transmit(now, &mut buf), None);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn a_client_leaving_while_its_file_is_hashed_drops_its_get_but_not_the_job() {
+    let now = Instant::now();
+    let mut t = machine();
+    let v = version(1, 100);
+    t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+    let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+        panic!()
+    };
+    let result = Ok(v);
+    t.handle_disk(now, DiskResult::Opened { conn, result });
+    assert!(matches!(expect_disk(&mut t), DiskRequest::Hash { .. }));
+    t.handle_client_gone(now, client(1));
+    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
+    let result = Ok(Digest::of(b"f"));
+    t.handle_disk(now, DiskResult::Hashed { version: v, result });
+    expect_quiet(&mut t);
+    // The digest was kept: the next GET is offered without hashing.
+    offered_get(&mut t, now, 2, "f", v);
+    expect_quiet(&mut t);
+}
+
+#[test]
+fn a_read_failure_resets_the_download() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 5000));
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let right = Packet::Handshake { token: offer.token };
+    let n = packet::encode_control(&mut buf, offer.conn.0, &right).unwrap();
+    let datagram = buf[..n].to_vec();
+    t.handle_datagram(now, peer(9), &datagram);
+    let out = t.poll_transmit(now, &mut buf).expect("DATA");
+    assert!(out.fill.is_some());
+    t.handle_source_error(now, offer.conn, io::ErrorKind::UnexpectedEof);
+    match expect_reply(&mut t) {
+        Reply::Ended { ending, .. } => {
+            assert!(ending.text.contains("cannot read"), "{}", ending.text)
+        }
+        other => panic!("expected the result, got {other:?}"),
+    }
+    let out = t.poll_transmit(now, &mut buf).expect("the RESET");
+    assert_eq!(out.fill, None);
+    assert!(matches!(
+        packet::decode(&buf[..out.len]),
+        Ok((_, Packet::Reset { .. }))
+    ));
+}
+
+#[test]
+fn touched_transfers_report_their_deadlines_and_their_end() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 100));
+    let mut touched = Vec::new();
+    while let Some(conn) = t.poll_touched() {
+        touched.push(conn);
+    }
+    assert_eq!(touched, [offer.conn]);
+    // Waiting for its HANDSHAKE: the idle timeout is its deadline.
+    assert!(t.next_deadline(offer.conn).is_some_and(|d| d > now));
+    t.handle_client_gone(now, client(1));
+    let mut buf = vec![0u8; 64];
+    while t.poll_transmit(now, &mut buf).is_some() {}
+    let mut touched = Vec::new();
+    while let Some(conn) = t.poll_touched() {
+        touched.push(conn);
+    }
+    assert!(touched.contains(&offer.conn));
+    assert_eq!(t.next_deadline(offer.conn), None, "gone");
+}
