@@ -685,6 +685,37 @@ fn silence_brings_a_tail_probe_then_an_rto_with_backoff() {
 }
 
 #[test]
+fn a_tail_probe_waits_for_the_users_rate_cap() {
+    // Regression: probes skipped the pacer, so under `--max-rate` a late ACK let new data out
+    // early (tests/transfer.rs saw a capped upload finish 3 % too soon on a loaded machine).
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::NewReno);
+    cfg.max_rate = Some(100_000); // bytes/s: 1,472-byte datagrams 14.72 ms apart
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let burst = drain_data(&mut s, t0);
+    assert_eq!(burst.len(), 2, "the pacer's first burst");
+    let next_paced = s.next_deadline().unwrap();
+    assert!(next_paced > t0);
+    // The first datagram's ACK arrives; the second stays in flight past its probe timeout.
+    feed_ack(&mut s, t0 + Duration::from_millis(1), 0, burst[0].1, &[]);
+    let probe_at = t0 + Duration::from_millis(10);
+    s.handle_timeout(probe_at);
+    let mut buf = [0u8; 1472];
+    assert!(
+        probe_at < next_paced,
+        "the probe falls before the next paced send"
+    );
+    assert_eq!(s.poll_transmit(probe_at, &mut buf), None, "held by the cap");
+    let paced = s.next_deadline().unwrap();
+    assert!(paced > probe_at, "{paced:?}");
+    s.handle_timeout(paced);
+    assert!(
+        s.poll_transmit(paced, &mut buf).is_some(),
+        "the probe, paced"
+    );
+}
+
+#[test]
 fn repeated_fin_is_answered_while_lingering_and_finished_is_reported_once() {
     let t0 = Instant::now();
     let cfg = config(1000, CongestionKind::Cubic);

@@ -408,7 +408,8 @@ impl Sender {
         if self.state != State::Sending {
             return false;
         }
-        self.probes_due > 0
+        // A probe held back by the user's rate cap waits for `pace_at`.
+        (self.probes_due > 0 && self.pace_at.is_none())
             || self.window_probe_due
             || (self.pace_at.is_none()
                 && self
