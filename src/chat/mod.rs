@@ -9,13 +9,35 @@ pub mod nick;
 use crate::wire::{self, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
 use log::debug;
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// A client connection, as numbered by the reactor (its slab key). Reused after release.
-pub type ClientId = usize;
+/// A client connection, as numbered by the shell. Ids are small and dense (the reactor uses
+/// its slab keys), because the machine keeps its sessions in a table indexed by them; an id is
+/// reused once its connection has been released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(usize);
+
+impl ClientId {
+    /// The id numbered `index` by the shell.
+    pub const fn new(index: usize) -> ClientId {
+        ClientId(index)
+    }
+
+    /// The number the shell gave this id.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Largest payload the server puts in one list frame, so every frame it sends fits in a
 /// client's default maximum ([`wire::DEFAULT_MAX_FRAME_LEN`]) with room to spare.
@@ -307,12 +329,15 @@ impl ChatServer {
             return None;
         }
         *self.per_address.entry(address).or_insert(0) += 1;
-        if self.sessions.len() <= id {
-            self.sessions.resize_with(id + 1, || None);
+        if self.sessions.len() <= id.index() {
+            self.sessions.resize_with(id.index() + 1, || None);
         }
-        debug_assert!(self.sessions[id].is_none(), "id {id} reused while open");
+        debug_assert!(
+            self.sessions[id.index()].is_none(),
+            "id {id} reused while open"
+        );
         let deadline = now + self.config.login_timeout;
-        self.sessions[id] = Some(Session {
+        self.sessions[id.index()] = Some(Session {
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
             ping: None,
@@ -543,8 +568,9 @@ impl ChatServer {
     /// Tells every client the server is going away, and closes every session.
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();
-        for id in 0..self.sessions.len() {
-            if self.sessions[id].take().is_some() {
+        for (index, session) in self.sessions.iter_mut().enumerate() {
+            if session.take().is_some() {
+                let id = ClientId::new(index);
                 out.send_shared(id, &bytes);
                 out.close(id);
             }
@@ -560,11 +586,11 @@ impl ChatServer {
     }
 
     fn session(&self, id: ClientId) -> Option<&Session> {
-        self.sessions.get(id).and_then(Option::as_ref)
+        self.sessions.get(id.index()).and_then(Option::as_ref)
     }
 
     fn session_mut(&mut self, id: ClientId) -> Option<&mut Session> {
-        self.sessions.get_mut(id).and_then(Option::as_mut)
+        self.sessions.get_mut(id.index()).and_then(Option::as_mut)
     }
 
     fn nick_rc(&self, id: ClientId) -> Option<Rc<str>> {
@@ -616,7 +642,7 @@ impl ChatServer {
 
     /// Forgets `id`: frees its nickname and, if it was logged in, tells the others it left.
     fn end_session(&mut self, id: ClientId, reason: &str, out: &mut impl Outbox) {
-        let Some(session) = self.sessions.get_mut(id).and_then(Option::take) else {
+        let Some(session) = self.sessions.get_mut(id.index()).and_then(Option::take) else {
             return;
         };
         self.session_count -= 1;
@@ -636,7 +662,7 @@ impl ChatServer {
                             member_index: m, ..
                         },
                     ..
-                }) = self.sessions[moved].as_mut()
+                }) = self.sessions[moved.index()].as_mut()
             {
                 *m = member_index;
             }

@@ -3,6 +3,11 @@
 use super::*;
 use crate::wire::Decoded;
 
+/// The client the shell numbered `index`.
+fn client(index: usize) -> ClientId {
+    ClientId::new(index)
+}
+
 /// Records everything the machine queues, decoded back into frames per recipient.
 #[derive(Default)]
 struct Recorder {
@@ -103,25 +108,25 @@ impl Fixture {
 #[test]
 fn hello_is_welcomed_and_announced_to_the_others() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.connect(1);
+    f.login(client(0), "alice");
+    f.connect(client(1));
     f.feed(
-        1,
+        client(1),
         Frame::Hello {
             version: 1,
             nick: "bob",
         },
     );
     assert_eq!(
-        f.out.take(1),
+        f.out.take(client(1)),
         [r#"Welcome { version: 1, nick: "bob", users: 2 }"#]
     );
-    assert_eq!(f.out.take(0), [r#"Joined { nick: "bob" }"#]);
+    assert_eq!(f.out.take(client(0)), [r#"Joined { nick: "bob" }"#]);
     assert_eq!(f.chat.user_count(), 2);
     assert_eq!(
         f.chat.poll_event(),
         Some(ChatEvent::Joined {
-            id: 0,
+            id: client(0),
             nick: "alice".into()
         })
     );
@@ -133,101 +138,104 @@ fn joins_and_leaves_are_not_announced_in_a_crowd_above_the_limit() {
         announce_max_users: 2,
         ..ChatConfig::default()
     });
-    f.login(0, "alice");
-    f.connect(1);
+    f.login(client(0), "alice");
+    f.connect(client(1));
     f.feed(
-        1,
+        client(1),
         Frame::Hello {
             version: 1,
             nick: "bob",
         },
     );
-    assert_eq!(f.out.take(0), [r#"Joined { nick: "bob" }"#]);
+    assert_eq!(f.out.take(client(0)), [r#"Joined { nick: "bob" }"#]);
     f.out.sent.clear(); // bob's WELCOME
-    f.connect(2);
+    f.connect(client(2));
     f.feed(
-        2,
+        client(2),
         Frame::Hello {
             version: 1,
             nick: "carol",
         },
     );
     assert_eq!(
-        f.out.take(0),
+        f.out.take(client(0)),
         Vec::<String>::new(),
         "3 users: not announced"
     );
-    assert_eq!(f.out.take(1), Vec::<String>::new());
-    f.feed(2, Frame::Quit { reason: "" });
+    assert_eq!(f.out.take(client(1)), Vec::<String>::new());
+    f.feed(client(2), Frame::Quit { reason: "" });
     assert_eq!(
-        f.out.take(0),
+        f.out.take(client(0)),
         Vec::<String>::new(),
         "3 users counting carol"
     );
-    f.feed(1, Frame::Quit { reason: "bye" });
-    assert_eq!(f.out.take(0), [r#"Left { nick: "bob", reason: "bye" }"#]);
+    f.feed(client(1), Frame::Quit { reason: "bye" });
+    assert_eq!(
+        f.out.take(client(0)),
+        [r#"Left { nick: "bob", reason: "bye" }"#]
+    );
     assert_eq!(f.chat.user_count(), 1);
 }
 
 #[test]
 fn nickname_uniqueness_ignores_case_and_a_refused_client_may_retry() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.connect(1);
+    f.login(client(0), "alice");
+    f.connect(client(1));
     f.feed(
-        1,
+        client(1),
         Frame::Hello {
             version: 1,
             nick: "ALICE",
         },
     );
-    let got = f.out.take(1);
+    let got = f.out.take(client(1));
     assert!(
         got[0].contains("NickTaken") && got[0].contains("closing: false"),
         "{got:?}"
     );
     assert!(f.out.closed.is_empty());
     f.feed(
-        1,
+        client(1),
         Frame::Hello {
             version: 1,
             nick: "alice2",
         },
     );
-    assert!(f.out.take(1)[0].starts_with("Welcome"));
+    assert!(f.out.take(client(1))[0].starts_with("Welcome"));
 }
 
 #[test]
 fn invalid_nickname_is_refused_with_a_reason() {
     let mut f = Fixture::new();
-    f.connect(0);
+    f.connect(client(0));
     f.feed(
-        0,
+        client(0),
         Frame::Hello {
             version: 1,
             nick: "bad nick",
         },
     );
-    let got = f.out.take(0);
+    let got = f.out.take(client(0));
     assert!(
         got[0].contains("InvalidNick") && got[0].contains("not ' '"),
         "{got:?}"
     );
     f.feed(
-        0,
+        client(0),
         Frame::Hello {
             version: 1,
             nick: "",
         },
     );
-    assert!(f.out.take(0)[0].contains("InvalidNick"));
+    assert!(f.out.take(client(0))[0].contains("InvalidNick"));
 }
 
 #[test]
 fn nothing_but_hello_is_accepted_before_login() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.connect(1);
+    f.login(client(0), "alice");
+    f.connect(client(1));
     for frame in [
         Frame::Say { text: "hi" },
         Frame::Who,
@@ -239,13 +247,13 @@ fn nothing_but_hello_is_accepted_before_login() {
         },
         Frame::Quit { reason: "x" },
     ] {
-        f.feed(1, frame);
-        let got = f.out.take(1);
+        f.feed(client(1), frame);
+        let got = f.out.take(client(1));
         assert_eq!(got.len(), 1);
         assert!(got[0].contains("NotLoggedIn"), "{got:?}");
     }
     assert!(
-        f.out.take(0).is_empty(),
+        f.out.take(client(0)).is_empty(),
         "nothing leaked to logged-in users"
     );
 }
@@ -253,17 +261,17 @@ fn nothing_but_hello_is_accepted_before_login() {
 #[test]
 fn wrong_version_ends_the_connection() {
     let mut f = Fixture::new();
-    f.connect(0);
+    f.connect(client(0));
     f.feed(
-        0,
+        client(0),
         Frame::Hello {
             version: 9,
             nick: "alice",
         },
     );
-    let got = f.out.take(0);
+    let got = f.out.take(client(0));
     assert!(got[0].contains("BadVersion") && got[0].contains("closing: true"));
-    assert_eq!(f.out.closed, [0]);
+    assert_eq!(f.out.closed, [client(0)]);
     assert_eq!(f.chat.session_count(), 0);
 }
 
@@ -271,17 +279,17 @@ fn wrong_version_ends_the_connection() {
 fn broadcast_is_encoded_once_and_reaches_everyone_but_the_sender() {
     let mut f = Fixture::new();
     for (id, nick) in ["a", "b", "c", "d"].iter().enumerate() {
-        f.login(id, nick);
+        f.login(client(id), nick);
     }
     f.out.shared_ptrs.clear();
-    f.feed(2, Frame::Say { text: "hello all" });
+    f.feed(client(2), Frame::Say { text: "hello all" });
     for id in [0, 1, 3] {
         assert_eq!(
-            f.out.take(id),
+            f.out.take(client(id)),
             [r#"Broadcast { from: "c", text: "hello all" }"#]
         );
     }
-    assert!(f.out.take(2).is_empty());
+    assert!(f.out.take(client(2)).is_empty());
     assert_eq!(f.out.shared_ptrs.len(), 3);
     assert!(
         f.out.shared_ptrs.windows(2).all(|w| w[0] == w[1]),
@@ -292,36 +300,36 @@ fn broadcast_is_encoded_once_and_reaches_everyone_but_the_sender() {
 #[test]
 fn private_message_reaches_only_its_recipient_whatever_the_case() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "Bob");
-    f.login(2, "carol");
+    f.login(client(0), "alice");
+    f.login(client(1), "Bob");
+    f.login(client(2), "carol");
     f.feed(
-        0,
+        client(0),
         Frame::Msg {
             to: "bob",
             text: "psst",
         },
     );
     assert_eq!(
-        f.out.take(1),
+        f.out.take(client(1)),
         [r#"Private { from: "alice", text: "psst" }"#]
     );
-    assert!(f.out.take(0).is_empty() && f.out.take(2).is_empty());
+    assert!(f.out.take(client(0)).is_empty() && f.out.take(client(2)).is_empty());
 }
 
 #[test]
 fn private_message_to_self_is_delivered() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
+    f.login(client(0), "alice");
     f.feed(
-        0,
+        client(0),
         Frame::Msg {
             to: "alice",
             text: "note",
         },
     );
     assert_eq!(
-        f.out.take(0),
+        f.out.take(client(0)),
         [r#"Private { from: "alice", text: "note" }"#]
     );
 }
@@ -329,18 +337,18 @@ fn private_message_to_self_is_delivered() {
 #[test]
 fn private_message_to_unknown_or_departed_user_is_refused() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.feed(1, Frame::Quit { reason: "bye" });
-    f.out.take(0);
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.feed(client(1), Frame::Quit { reason: "bye" });
+    f.out.take(client(0));
     f.feed(
-        0,
+        client(0),
         Frame::Msg {
             to: "bob",
             text: "hello?",
         },
     );
-    let got = f.out.take(0);
+    let got = f.out.take(client(0));
     assert!(
         got[0].contains("UnknownUser") && got[0].contains("\\\"bob\\\""),
         "{got:?}"
@@ -353,31 +361,31 @@ fn empty_and_overlong_messages_are_refused() {
         max_message_len: 10,
         ..ChatConfig::default()
     });
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.feed(0, Frame::Say { text: "" });
-    assert!(f.out.take(0)[0].contains("EmptyMessage"));
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.feed(client(0), Frame::Say { text: "" });
+    assert!(f.out.take(client(0))[0].contains("EmptyMessage"));
     f.feed(
-        0,
+        client(0),
         Frame::Say {
             text: "12345678901",
         },
     );
-    assert!(f.out.take(0)[0].contains("MessageTooLong"));
-    f.feed(0, Frame::Say { text: "1234567890" });
-    assert!(f.out.take(0).is_empty());
-    assert_eq!(f.out.take(1).len(), 1);
+    assert!(f.out.take(client(0))[0].contains("MessageTooLong"));
+    f.feed(client(0), Frame::Say { text: "1234567890" });
+    assert!(f.out.take(client(0)).is_empty());
+    assert_eq!(f.out.take(client(1)).len(), 1);
 }
 
 #[test]
 fn who_lists_everyone_online() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.connect(2); // not logged in: not listed
-    f.feed(0, Frame::Who);
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.connect(client(2)); // not logged in: not listed
+    f.feed(client(0), Frame::Who);
     assert_eq!(
-        f.out.take(0),
+        f.out.take(client(0)),
         [r#"WhoList { more: false, nicks: ["alice", "bob"] }"#]
     );
 }
@@ -390,10 +398,15 @@ fn a_long_who_list_is_split_into_frames_that_fit() {
         ..ChatConfig::default()
     });
     for id in 0..3000 {
-        f.login(id, &format!("user{id:0>20}"));
+        f.login(client(id), &format!("user{id:0>20}"));
     }
-    f.feed(0, Frame::Who);
-    let frames: Vec<_> = f.out.sent.iter().filter(|(to, _)| *to == 0).collect();
+    f.feed(client(0), Frame::Who);
+    let frames: Vec<_> = f
+        .out
+        .sent
+        .iter()
+        .filter(|(to, _)| *to == client(0))
+        .collect();
     assert!(frames.len() > 1);
     let mut total = 0;
     for (i, (_, bytes)) in frames.iter().enumerate() {
@@ -414,74 +427,77 @@ fn a_long_who_list_is_split_into_frames_that_fit() {
 #[test]
 fn files_lists_the_catalog_or_says_why_not() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.feed(0, Frame::Files);
-    let got = f.out.take(0);
+    f.login(client(0), "alice");
+    f.feed(client(0), Frame::Files);
+    let got = f.out.take(client(0));
     assert!(got[0].contains(r#"name: "a.txt", size: 3"#), "{got:?}");
     let mut f = Fixture::new();
     f.chat.catalog = Box::new(Catalog(Err(io::Error::new(
         io::ErrorKind::PermissionDenied,
         "denied",
     ))));
-    f.login(0, "alice");
-    f.feed(0, Frame::Files);
-    assert!(f.out.take(0)[0].contains("FilesUnavailable"));
+    f.login(client(0), "alice");
+    f.feed(client(0), Frame::Files);
+    assert!(f.out.take(client(0))[0].contains("FilesUnavailable"));
 }
 
 #[test]
 fn quit_tells_the_others_with_the_reason_and_closes() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.feed(1, Frame::Quit { reason: "lunch" });
-    assert_eq!(f.out.take(0), [r#"Left { nick: "bob", reason: "lunch" }"#]);
-    assert_eq!(f.out.closed, [1]);
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.feed(client(1), Frame::Quit { reason: "lunch" });
+    assert_eq!(
+        f.out.take(client(0)),
+        [r#"Left { nick: "bob", reason: "lunch" }"#]
+    );
+    assert_eq!(f.out.closed, [client(1)]);
     // Bytes after QUIT are ignored; the later socket close is harmless.
-    f.feed(1, Frame::Say { text: "ghost" });
+    f.feed(client(1), Frame::Say { text: "ghost" });
     f.chat
-        .handle_disconnect(1, CloseReason::PeerClosed, &mut f.out);
-    assert!(f.out.take(0).is_empty());
+        .handle_disconnect(client(1), CloseReason::PeerClosed, &mut f.out);
+    assert!(f.out.take(client(0)).is_empty());
     assert_eq!(f.chat.user_count(), 1);
     // The nickname is free again.
-    f.login(1, "bob");
+    f.login(client(1), "bob");
 }
 
 #[test]
 fn abrupt_disconnect_is_announced() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.login(2, "carol");
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.login(client(2), "carol");
     f.chat
-        .handle_disconnect(0, CloseReason::Io("reset".into()), &mut f.out);
+        .handle_disconnect(client(0), CloseReason::Io("reset".into()), &mut f.out);
     assert_eq!(
-        f.out.take(2),
+        f.out.take(client(2)),
         [r#"Left { nick: "alice", reason: "connection lost: reset" }"#]
     );
     // Membership stays consistent after the swap-remove: broadcasts still reach the right ones.
-    f.feed(2, Frame::Say { text: "x" });
-    assert_eq!(f.out.take(1).len(), 2);
-    assert!(f.out.take(0).is_empty());
+    f.feed(client(2), Frame::Say { text: "x" });
+    assert_eq!(f.out.take(client(1)).len(), 2);
+    assert!(f.out.take(client(0)).is_empty());
 }
 
 #[test]
 fn oversized_frame_ends_the_connection_and_the_rest_is_ignored() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
     let mut bytes = Frame::Say { text: "fine" }.to_bytes();
     bytes.extend_from_slice(&u32::MAX.to_be_bytes());
     bytes.extend_from_slice(b"garbage garbage");
-    let used = f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(0), &bytes, &mut f.out);
     assert_eq!(used, bytes.len());
-    let got = f.out.take(0);
+    let got = f.out.take(client(0));
     assert!(
         got[0].contains("FrameTooLarge") && got[0].contains("closing: true"),
         "{got:?}"
     );
-    assert_eq!(f.out.closed, [0]);
+    assert_eq!(f.out.closed, [client(0)]);
     assert_eq!(
-        f.out.take(1),
+        f.out.take(client(1)),
         [
             r#"Broadcast { from: "alice", text: "fine" }"#,
             r#"Left { nick: "alice", reason: "frame of 4294967295 bytes exceeds the maximum of 65536" }"#
@@ -492,7 +508,7 @@ fn oversized_frame_ends_the_connection_and_the_rest_is_ignored() {
 #[test]
 fn unknown_and_malformed_frames_are_refused_but_keep_the_connection() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
+    f.login(client(0), "alice");
     let mut bytes = vec![0, 0, 0, 2, 0x7e, 0];
     bytes.extend_from_slice(&[0, 0, 0, 3, 0x10, 0, 9]); // SAY with a truncated string
     Frame::Broadcast {
@@ -501,8 +517,8 @@ fn unknown_and_malformed_frames_are_refused_but_keep_the_connection() {
     }
     .encode(&mut bytes); // server-only kind
     Frame::Ping { token: 5 }.encode(&mut bytes);
-    f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out);
-    let got = f.out.take(0);
+    f.chat.handle_bytes(f.now, client(0), &bytes, &mut f.out);
+    let got = f.out.take(client(0));
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(got[0].contains("UnknownFrameType"));
     assert!(got[1].contains("MalformedFrame"));
@@ -514,52 +530,65 @@ fn unknown_and_malformed_frames_are_refused_but_keep_the_connection() {
 #[test]
 fn partial_frame_is_left_for_later() {
     let mut f = Fixture::new();
-    f.connect(0);
+    f.connect(client(0));
     let bytes = Frame::Hello {
         version: 1,
         nick: "alice",
     }
     .to_bytes();
     for cut in 0..bytes.len() {
-        assert_eq!(f.chat.handle_bytes(f.now, 0, &bytes[..cut], &mut f.out), 0);
+        assert_eq!(
+            f.chat
+                .handle_bytes(f.now, client(0), &bytes[..cut], &mut f.out),
+            0
+        );
     }
     assert_eq!(
-        f.chat.handle_bytes(f.now, 0, &bytes, &mut f.out),
+        f.chat.handle_bytes(f.now, client(0), &bytes, &mut f.out),
         bytes.len()
     );
-    assert!(f.out.take(0)[0].starts_with("Welcome"));
+    assert!(f.out.take(client(0))[0].starts_with("Welcome"));
 }
 
 #[test]
 fn login_timeout_ends_a_silent_connection() {
     let mut f = Fixture::new();
-    let deadline = f.connect(0).unwrap();
+    let deadline = f.connect(client(0)).unwrap();
     assert_eq!(deadline, f.now + f.chat.config().login_timeout);
     // Early (and repeated) calls change nothing.
-    assert_eq!(f.chat.handle_timeout(f.now, 0, &mut f.out), Some(deadline));
-    assert_eq!(f.chat.handle_timeout(f.now, 0, &mut f.out), Some(deadline));
+    assert_eq!(
+        f.chat.handle_timeout(f.now, client(0), &mut f.out),
+        Some(deadline)
+    );
+    assert_eq!(
+        f.chat.handle_timeout(f.now, client(0), &mut f.out),
+        Some(deadline)
+    );
     assert!(f.out.sent.is_empty());
-    assert_eq!(f.chat.handle_timeout(deadline, 0, &mut f.out), None);
-    assert!(f.out.take(0)[0].contains("LoginTimeout"));
-    assert_eq!(f.out.closed, [0]);
-    assert_eq!(f.chat.next_deadline(0), None);
+    assert_eq!(f.chat.handle_timeout(deadline, client(0), &mut f.out), None);
+    assert!(f.out.take(client(0))[0].contains("LoginTimeout"));
+    assert_eq!(f.out.closed, [client(0)]);
+    assert_eq!(f.chat.next_deadline(client(0)), None);
 }
 
 #[test]
 fn keepalive_pings_an_idle_client_and_drops_it_if_silent() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
     let idle = f.chat.config().keepalive_idle;
     let ping_deadline = f.now + idle;
-    assert_eq!(f.chat.next_deadline(0), Some(ping_deadline));
-    let next = f.chat.handle_timeout(ping_deadline, 0, &mut f.out).unwrap();
+    assert_eq!(f.chat.next_deadline(client(0)), Some(ping_deadline));
+    let next = f
+        .chat
+        .handle_timeout(ping_deadline, client(0), &mut f.out)
+        .unwrap();
     assert_eq!(next, ping_deadline + f.chat.config().ping_timeout);
-    assert!(f.out.take(0)[0].starts_with("Ping"));
-    f.chat.handle_timeout(next, 0, &mut f.out);
-    assert!(f.out.take(0)[0].contains("PingTimeout"));
+    assert!(f.out.take(client(0))[0].starts_with("Ping"));
+    f.chat.handle_timeout(next, client(0), &mut f.out);
+    assert!(f.out.take(client(0))[0].contains("PingTimeout"));
     assert_eq!(
-        f.out.take(1),
+        f.out.take(client(1)),
         [r#"Left { nick: "alice", reason: "ping timeout" }"#]
     );
 }
@@ -567,16 +596,16 @@ fn keepalive_pings_an_idle_client_and_drops_it_if_silent() {
 #[test]
 fn any_input_answers_a_keepalive_ping() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
+    f.login(client(0), "alice");
     let ping_at = f.now + f.chat.config().keepalive_idle;
-    f.chat.handle_timeout(ping_at, 0, &mut f.out);
+    f.chat.handle_timeout(ping_at, client(0), &mut f.out);
     f.now = ping_at + Duration::from_secs(1);
-    f.feed(0, Frame::Pong { token: 1 });
-    let next = f.chat.next_deadline(0).unwrap();
+    f.feed(client(0), Frame::Pong { token: 1 });
+    let next = f.chat.next_deadline(client(0)).unwrap();
     assert_eq!(next, f.now + f.chat.config().keepalive_idle);
     assert_eq!(
         f.chat
-            .handle_timeout(next - Duration::from_millis(1), 0, &mut f.out),
+            .handle_timeout(next - Duration::from_millis(1), client(0), &mut f.out),
         Some(next)
     );
     assert_eq!(f.chat.session_count(), 1);
@@ -585,37 +614,37 @@ fn any_input_answers_a_keepalive_ping() {
 #[test]
 fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
     let mut f = Fixture::new();
-    f.connect(0);
+    f.connect(client(0));
     f.feed(
-        0,
+        client(0),
         Frame::Get {
             request: 1,
             name: "a.txt",
             offset: 0,
         },
     );
-    assert!(f.out.take(0)[0].contains("NotLoggedIn"));
+    assert!(f.out.take(client(0))[0].contains("NotLoggedIn"));
     assert_eq!(f.chat.poll_transfer_request(), None);
     f.feed(
-        0,
+        client(0),
         Frame::Hello {
             version: 1,
             nick: "alice",
         },
     );
     f.feed(
-        0,
+        client(0),
         Frame::Get {
             request: 2,
             name: "a.txt",
             offset: 5,
         },
     );
-    f.feed(0, Frame::Cancel { conn_id: 9 });
+    f.feed(client(0), Frame::Cancel { conn_id: 9 });
     assert_eq!(
         f.chat.poll_transfer_request(),
         Some(TransferRequest::Get {
-            client: 0,
+            client: client(0),
             request: 2,
             name: "a.txt".into(),
             offset: 5
@@ -624,7 +653,7 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
     assert_eq!(
         f.chat.poll_transfer_request(),
         Some(TransferRequest::Cancel {
-            client: 0,
+            client: client(0),
             conn_id: 9
         })
     );
@@ -633,20 +662,20 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
 #[test]
 fn a_shared_file_is_announced_to_everyone_once_encoded() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.login(1, "bob");
-    f.chat.announce_shared(0, "pic.png", 42, &mut f.out);
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
+    f.chat.announce_shared(client(0), "pic.png", 42, &mut f.out);
     for id in [0, 1] {
         assert_eq!(
-            f.out.take(id),
+            f.out.take(client(id)),
             [r#"Shared { from: "alice", name: "pic.png", size: 42 }"#]
         );
     }
     f.chat
-        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
-    f.out.take(1);
-    f.chat.announce_shared(0, "late.png", 1, &mut f.out);
-    assert!(f.out.take(1).is_empty());
+        .handle_disconnect(client(0), CloseReason::PeerClosed, &mut f.out);
+    f.out.take(client(1));
+    f.chat.announce_shared(client(0), "late.png", 1, &mut f.out);
+    assert!(f.out.take(client(1)).is_empty());
 }
 
 #[test]
@@ -655,26 +684,29 @@ fn a_full_server_refuses_new_connections() {
         max_clients: 2,
         ..ChatConfig::default()
     });
-    assert!(f.connect(0).is_some());
-    assert!(f.connect(1).is_some());
-    assert!(f.connect(2).is_none());
-    assert!(f.out.take(2)[0].contains("ServerFull"));
-    assert_eq!(f.out.closed, [2]);
+    assert!(f.connect(client(0)).is_some());
+    assert!(f.connect(client(1)).is_some());
+    assert!(f.connect(client(2)).is_none());
+    assert!(f.out.take(client(2))[0].contains("ServerFull"));
+    assert_eq!(f.out.closed, [client(2)]);
     f.chat
-        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
-    assert!(f.connect(0).is_some());
+        .handle_disconnect(client(0), CloseReason::PeerClosed, &mut f.out);
+    assert!(f.connect(client(0)).is_some());
 }
 
 #[test]
 fn shutdown_tells_every_session_and_closes_it() {
     let mut f = Fixture::new();
-    f.login(0, "alice");
-    f.connect(1);
+    f.login(client(0), "alice");
+    f.connect(client(1));
     f.chat.shutdown("maintenance", &mut f.out);
     for id in [0, 1] {
-        assert_eq!(f.out.take(id), [r#"Shutdown { reason: "maintenance" }"#]);
+        assert_eq!(
+            f.out.take(client(id)),
+            [r#"Shutdown { reason: "maintenance" }"#]
+        );
     }
-    assert_eq!(f.out.closed, [0, 1]);
+    assert_eq!(f.out.closed, [client(0), client(1)]);
     assert_eq!(f.chat.session_count(), 0);
 }
 
@@ -684,22 +716,22 @@ fn one_address_holds_at_most_its_share_of_connections() {
         max_per_address: 2,
         ..ChatConfig::default()
     });
-    assert!(f.connect_from(0, "10.0.0.1").is_some());
-    assert!(f.connect_from(1, "10.0.0.1").is_some());
-    assert!(f.connect_from(2, "10.0.0.1").is_none());
-    let got = f.out.take(2);
+    assert!(f.connect_from(client(0), "10.0.0.1").is_some());
+    assert!(f.connect_from(client(1), "10.0.0.1").is_some());
+    assert!(f.connect_from(client(2), "10.0.0.1").is_none());
+    let got = f.out.take(client(2));
     assert!(
         got[0].contains("TooManyFromAddress") && got[0].contains("closing: true"),
         "{got:?}"
     );
-    assert_eq!(f.out.closed, [2]);
+    assert_eq!(f.out.closed, [client(2)]);
     // Another address, and an IPv4-mapped IPv6 form of the first, counted as what they are.
-    assert!(f.connect_from(3, "10.0.0.2").is_some());
-    assert!(f.connect_from(4, "::ffff:10.0.0.1").is_none());
+    assert!(f.connect_from(client(3), "10.0.0.2").is_some());
+    assert!(f.connect_from(client(4), "::ffff:10.0.0.1").is_none());
     // A freed slot can be taken again.
     f.chat
-        .handle_disconnect(0, CloseReason::PeerClosed, &mut f.out);
-    assert!(f.connect_from(5, "::ffff:10.0.0.1").is_some());
+        .handle_disconnect(client(0), CloseReason::PeerClosed, &mut f.out);
+    assert!(f.connect_from(client(5), "::ffff:10.0.0.1").is_some());
     assert_eq!(f.chat.session_count(), 3);
 }
 
@@ -709,12 +741,15 @@ fn ipv6_addresses_are_counted_per_64_prefix() {
         max_per_address: 1,
         ..ChatConfig::default()
     });
-    assert!(f.connect_from(0, "2001:db8:1:2::1").is_some());
+    assert!(f.connect_from(client(0), "2001:db8:1:2::1").is_some());
     assert!(
-        f.connect_from(1, "2001:db8:1:2:ffff::9").is_none(),
+        f.connect_from(client(1), "2001:db8:1:2:ffff::9").is_none(),
         "same /64"
     );
-    assert!(f.connect_from(2, "2001:db8:1:3::1").is_some(), "next /64");
+    assert!(
+        f.connect_from(client(2), "2001:db8:1:3::1").is_some(),
+        "next /64"
+    );
 }
 
 #[test]
@@ -724,7 +759,7 @@ fn no_per_address_limit_when_it_is_zero() {
         ..ChatConfig::default()
     });
     for id in 0..300 {
-        assert!(f.connect(id).is_some());
+        assert!(f.connect(client(id)).is_some());
     }
 }
 
@@ -747,8 +782,8 @@ fn rate_limited(rate: u32, burst: u32, flood_secs: u64) -> Fixture {
         flood_timeout: Duration::from_secs(flood_secs),
         ..ChatConfig::default()
     });
-    f.login(0, "alice");
-    f.login(1, "bob");
+    f.login(client(0), "alice");
+    f.login(client(1), "bob");
     f
 }
 
@@ -771,35 +806,38 @@ fn a_client_over_its_rate_is_slowed_and_warned_once_and_nothing_is_lost() {
     let mut f = rate_limited(10, 3, 30);
     let (bytes, texts) = says(0, 5);
     let frame_len = bytes.len() / 5;
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert_eq!(
         used,
         2 * frame_len,
         "the bucket held two tokens after HELLO"
     );
-    assert!(f.chat.input_paused(1));
-    let warning = f.out.take(1);
+    assert!(f.chat.input_paused(client(1)));
+    let warning = f.out.take(client(1));
     assert_eq!(warning.len(), 1, "{warning:?}");
     assert!(
         warning[0].contains("RateLimited") && warning[0].contains("closing: false"),
         "{warning:?}"
     );
-    assert_eq!(broadcasts(&mut f, 0), texts[..2]);
+    assert_eq!(broadcasts(&mut f, client(0)), texts[..2]);
     // The pause lasts until the next token: 100 ms.
-    let resume = f.chat.next_deadline(1).unwrap();
+    let resume = f.chat.next_deadline(client(1)).unwrap();
     assert_eq!(resume, f.now + Duration::from_millis(100));
     let mut rest = bytes[used..].to_vec();
     let mut got = 2;
     for _ in 0..3 {
-        f.now = f.chat.next_deadline(1).unwrap();
-        f.chat.handle_timeout(f.now, 1, &mut f.out);
-        assert!(!f.chat.input_paused(1));
-        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        f.now = f.chat.next_deadline(client(1)).unwrap();
+        f.chat.handle_timeout(f.now, client(1), &mut f.out);
+        assert!(!f.chat.input_paused(client(1)));
+        let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         assert_eq!(used, frame_len, "one frame per token");
         rest.drain(..used);
         got += 1;
-        assert_eq!(broadcasts(&mut f, 0), texts[got - 1..got]);
-        assert!(f.out.take(1).is_empty(), "warned only once per flood");
+        assert_eq!(broadcasts(&mut f, client(0)), texts[got - 1..got]);
+        assert!(
+            f.out.take(client(1)).is_empty(),
+            "warned only once per flood"
+        );
     }
     assert!(rest.is_empty());
     assert!(f.out.closed.is_empty());
@@ -809,16 +847,16 @@ fn a_client_over_its_rate_is_slowed_and_warned_once_and_nothing_is_lost() {
 fn a_client_that_goes_back_under_its_rate_is_warned_afresh_next_time() {
     let mut f = rate_limited(10, 2, 30);
     let (bytes, _) = says(0, 3);
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(1).len(), 1, "warning");
+    assert_eq!(f.out.take(client(1)).len(), 1, "warning");
     // Quiet for longer than the bucket takes to refill (0.2 s) plus a second.
     f.now += Duration::from_millis(1300);
-    f.chat.handle_timeout(f.now, 1, &mut f.out);
+    f.chat.handle_timeout(f.now, client(1), &mut f.out);
     let (bytes, _) = says(10, 3);
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(1).len(), 1, "a new flood, a new warning");
+    assert_eq!(f.out.take(client(1)).len(), 1, "a new flood, a new warning");
 }
 
 #[test]
@@ -830,32 +868,32 @@ fn a_client_kept_at_its_rate_past_the_flood_timeout_is_disconnected() {
     while f.chat.session_count() == 2 {
         rounds += 1;
         assert!(rounds < 100, "never disconnected");
-        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         rest.drain(..used);
-        if let Some(next) = f.chat.next_deadline(1) {
+        if let Some(next) = f.chat.next_deadline(client(1)) {
             f.now = next;
-            f.chat.handle_timeout(f.now, 1, &mut f.out);
+            f.chat.handle_timeout(f.now, client(1), &mut f.out);
         }
     }
     // Three seconds at ten per second: about thirty frames got through.
     assert!((28..=33).contains(&rounds), "{rounds} rounds");
-    let last = f.out.take(1);
+    let last = f.out.take(client(1));
     assert!(
         last.iter()
             .any(|l| l.contains("RateLimited") && l.contains("closing: true")),
         "{last:?}"
     );
-    assert_eq!(f.out.closed, [1]);
-    assert!(f.out.take(0).iter().any(|l| l.starts_with("Left")));
+    assert_eq!(f.out.closed, [client(1)]);
+    assert!(f.out.take(client(0)).iter().any(|l| l.starts_with("Left")));
 }
 
 #[test]
 fn no_rate_limit_when_the_rate_is_zero() {
     let mut f = rate_limited(0, 1, 1);
     let (bytes, texts) = says(0, 1000);
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert_eq!(used, bytes.len());
-    assert_eq!(broadcasts(&mut f, 0), texts);
+    assert_eq!(broadcasts(&mut f, client(0)), texts);
 }
 
 #[test]
@@ -868,17 +906,17 @@ fn a_steady_flood_is_one_episode_even_with_a_bucket_of_one() {
     let mut rest = bytes;
     let mut warnings = 0;
     while f.chat.session_count() == 2 && !rest.is_empty() {
-        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         rest.drain(..used);
         warnings += f
             .out
-            .take(1)
+            .take(client(1))
             .iter()
             .filter(|l| l.contains("RateLimited") && l.contains("closing: false"))
             .count();
-        if let Some(next) = f.chat.next_deadline(1) {
+        if let Some(next) = f.chat.next_deadline(client(1)) {
             f.now = next;
-            f.chat.handle_timeout(f.now, 1, &mut f.out);
+            f.chat.handle_timeout(f.now, client(1), &mut f.out);
         }
     }
     assert_eq!(warnings, 1);
@@ -894,21 +932,24 @@ fn a_client_that_floods_then_sends_just_under_its_rate_starts_afresh() {
     let mut f = rate_limited(10, 5, 3);
     f.now += Duration::from_secs(1);
     let (bytes, _) = says(0, 6);
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(1).len(), 1, "warned");
+    assert_eq!(f.out.take(client(1)).len(), 1, "warned");
     // Four seconds at nine frames a second: under the limit, so the flood is over...
     for n in 0..36 {
         f.now += Duration::from_millis(1000 / 9);
-        f.chat.handle_timeout(f.now, 1, &mut f.out);
+        f.chat.handle_timeout(f.now, client(1), &mut f.out);
         let (one, _) = says(100 + n, 1);
-        assert_eq!(f.chat.handle_bytes(f.now, 1, &one, &mut f.out), one.len());
+        assert_eq!(
+            f.chat.handle_bytes(f.now, client(1), &one, &mut f.out),
+            one.len()
+        );
     }
     // ...and the next one is new: warned, not cut off for the first one's age.
     let (bytes, _) = says(200, 20);
-    let used = f.chat.handle_bytes(f.now, 1, &bytes, &mut f.out);
+    let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    let got = f.out.take(1);
+    let got = f.out.take(client(1));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("closing: false"), "{got:?}");
     assert!(f.out.closed.is_empty());
@@ -923,14 +964,14 @@ fn a_backlogged_flooder_woken_late_is_still_one_flood() {
     let mut rest = bytes;
     let mut warnings = 0;
     for _ in 0..400 {
-        let used = f.chat.handle_bytes(f.now, 1, &rest, &mut f.out);
+        let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         rest.drain(..used);
-        warnings += f.out.take(1).len();
+        warnings += f.out.take(client(1)).len();
         if rest.is_empty() {
             break;
         }
-        f.now = f.chat.next_deadline(1).unwrap() + Duration::from_millis(15);
-        f.chat.handle_timeout(f.now, 1, &mut f.out);
+        f.now = f.chat.next_deadline(client(1)).unwrap() + Duration::from_millis(15);
+        f.chat.handle_timeout(f.now, client(1), &mut f.out);
     }
     assert!(rest.is_empty());
     assert_eq!(warnings, 1);

@@ -26,7 +26,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
-use slab::Slab;
+use slab::{Slab, VacantEntry};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -211,10 +211,12 @@ impl Server {
                             touched.extend(self.udp.conn_ids());
                         }
                     }
-                    Token(t) if t >= FIRST_CLIENT => {
-                        let id = t - FIRST_CLIENT;
+                    token => {
+                        let Some(id) = client_of(token) else {
+                            continue;
+                        };
                         if event.is_read_closed() || event.is_error() {
-                            if let Some(conn) = self.conns.slab.get_mut(id) {
+                            if let Some(conn) = self.conns.get_mut(id) {
                                 conn.read_to_end = true;
                             }
                             readable.push(id);
@@ -225,7 +227,6 @@ impl Server {
                             self.queue_flush(id);
                         }
                     }
-                    Token(_) => {}
                 }
             }
             if accept_ready || self.accept_paused_until.is_some_and(|t| now >= t) {
@@ -368,11 +369,10 @@ impl Server {
     ) -> io::Result<()> {
         // Chat frames are small and latency-bound: never wait for Nagle.
         stream.set_nodelay(true)?;
-        let entry = self.conns.slab.vacant_entry();
-        let id = entry.key();
+        let (id, entry) = self.conns.vacant_entry();
         self.poll
             .registry()
-            .register(&mut stream, Token(FIRST_CLIENT + id), Interest::READABLE)?;
+            .register(&mut stream, token_of(id), Interest::READABLE)?;
         entry.insert(Conn::new(stream, self.max_output_bytes));
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
@@ -388,7 +388,7 @@ impl Server {
     fn read(&mut self, now: Instant, id: ClientId, turn_budget: &mut usize) {
         let mut budget = READ_BUDGET.min(*turn_budget);
         loop {
-            let Some(conn) = self.conns.slab.get_mut(id) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
             if conn.read_closed {
@@ -410,7 +410,7 @@ impl Server {
                 let out = &mut self.conns;
                 let used = self.chat.handle_bytes(now, id, &input, out);
                 input.drain(..used);
-                if let Some(conn) = self.conns.slab.get_mut(id) {
+                if let Some(conn) = self.conns.get_mut(id) {
                     conn.input = input;
                 }
                 self.rearm_after_input(id);
@@ -452,7 +452,7 @@ impl Server {
             };
             let out = &mut self.conns;
             let used = self.chat.handle_bytes(now, id, data, out);
-            if let Some(conn) = self.conns.slab.get_mut(id) {
+            if let Some(conn) = self.conns.get_mut(id) {
                 if from_scratch {
                     input.extend_from_slice(&self.scratch[used..n]);
                 } else {
@@ -467,7 +467,7 @@ impl Server {
                 }
             }
             self.rearm_after_input(id);
-            if n < self.scratch.len() && self.conns.slab.get(id).is_some_and(|c| !c.read_to_end) {
+            if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
                 // A short read emptied the receive queue: new bytes raise a new edge
                 // (epoll(7)), so the read that would only say WouldBlock is skipped.
                 return;
@@ -480,7 +480,7 @@ impl Server {
     /// asks the machine, and re-arms (the lazy pattern keeps input off the wheel).
     fn rearm_after_input(&mut self, id: ClientId) {
         let deadline = self.chat.next_deadline(id);
-        if let (Some(d), Some(conn)) = (deadline, self.conns.slab.get(id))
+        if let (Some(d), Some(conn)) = (deadline, self.conns.get(id))
             && conn.timer.is_none_or(|(_, armed)| d < armed)
         {
             self.arm(id, Some(d));
@@ -489,7 +489,7 @@ impl Server {
 
     /// Points `id`'s single wheel entry at `deadline` (or removes it).
     fn arm(&mut self, id: ClientId, deadline: Option<Instant>) {
-        let Some(conn) = self.conns.slab.get_mut(id) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         if let Some((key, _)) = conn.timer.take() {
@@ -526,7 +526,7 @@ impl Server {
                     continue;
                 }
             };
-            let Some(conn) = self.conns.slab.get_mut(id) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
             // The wheel consumed the entry; forget its key.
@@ -544,12 +544,10 @@ impl Server {
             }
             let out = &mut self.conns;
             let next = self.chat.handle_timeout(now, id, out);
-            if self.conns.slab.get(id).is_some_and(|c| c.timer.is_none()) {
+            if self.conns.get(id).is_some_and(|c| c.timer.is_none()) {
                 self.arm(id, next);
             }
-            if self.conns.slab.get(id).is_some_and(|c| c.input_paused)
-                && !self.chat.input_paused(id)
-            {
+            if self.conns.get(id).is_some_and(|c| c.input_paused) && !self.chat.input_paused(id) {
                 self.still_readable.push(id); // Its rate-limit pause is over.
             }
         }
@@ -568,7 +566,7 @@ impl Server {
     fn settle(&mut self, now: Instant) {
         self.answer_transfer_requests(now);
         while let Some(id) = self.conns.overflowed.pop() {
-            let Some(conn) = self.conns.slab.get_mut(id) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
             warn!(
@@ -582,7 +580,7 @@ impl Server {
             self.conns.to_close.push(id);
         }
         while let Some(id) = self.conns.to_close.pop() {
-            if let Some(conn) = self.conns.slab.get_mut(id)
+            if let Some(conn) = self.conns.get_mut(id)
                 && conn.state == ConnState::Open
             {
                 let linger = now + LINGER;
@@ -612,7 +610,7 @@ impl Server {
         // Keep the (empty) allocation for the next turn.
         self.conns.to_flush = batch;
         while let Some(event) = self.chat.poll_event() {
-            log_event(&self.conns.slab, event);
+            log_event(&self.conns, event);
         }
     }
 
@@ -626,7 +624,7 @@ impl Server {
                 | TransferRequest::Cancel { client, .. } => *client,
             };
             // The connection may have been dropped since its request was parsed this turn.
-            let peer = self.conns.slab.get(client).map(|c| c.stream.peer_addr());
+            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
             let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
                 continue;
             };
@@ -822,7 +820,7 @@ impl Server {
     }
 
     fn queue_flush(&mut self, id: ClientId) {
-        if let Some(conn) = self.conns.slab.get_mut(id)
+        if let Some(conn) = self.conns.get_mut(id)
             && !conn.flush_queued
         {
             conn.flush_queued = true;
@@ -833,7 +831,7 @@ impl Server {
     /// Writes what `id` has queued; keeps WRITABLE interest only while output remains; on a
     /// closing connection, half-closes once drained and drops it once the peer is gone too.
     fn flush(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.slab.get_mut(id) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.flush_queued = false;
@@ -852,7 +850,7 @@ impl Server {
             } else {
                 Interest::READABLE
             };
-            let token = Token(FIRST_CLIENT + id);
+            let token = token_of(id);
             if let Err(e) = self
                 .poll
                 .registry()
@@ -879,7 +877,7 @@ impl Server {
 
     /// Forgets `id` at once: socket, timer and chat session.
     fn drop_conn(&mut self, id: ClientId, reason: CloseReason) {
-        if !self.conns.slab.contains(id) {
+        if !self.conns.contains(id) {
             return;
         }
         let out = &mut self.conns;
@@ -887,7 +885,7 @@ impl Server {
         for conn_id in self.udp.client_gone(id) {
             self.udp.drive(Instant::now(), conn_id); // sends the RESET
         }
-        let mut conn = self.conns.slab.remove(id);
+        let mut conn = self.conns.remove(id);
         if let Some((key, _)) = conn.timer {
             self.wheel.cancel(key);
         }
@@ -930,7 +928,7 @@ fn peer_name(conn: &Conn) -> String {
         .map_or_else(|_| "gone".to_string(), |a| a.to_string())
 }
 
-fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
+fn log_event(conns: &ConnTable, event: ChatEvent) {
     let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
@@ -964,6 +962,42 @@ struct ConnTable {
     to_close: Vec<ClientId>,
 }
 
+/// The poll token of client `id`: its slab key offset past the fixed tokens.
+fn token_of(id: ClientId) -> Token {
+    Token(FIRST_CLIENT + id.index())
+}
+
+/// The client a poll token stands for, if it is a client's.
+fn client_of(token: Token) -> Option<ClientId> {
+    token.0.checked_sub(FIRST_CLIENT).map(ClientId::new)
+}
+
+/// Slab keys are client ids: these are the only places that turn one into the other (with
+/// [`token_of`] and [`client_of`] for poll tokens).
+impl ConnTable {
+    /// A free slot and the id its connection will have.
+    fn vacant_entry(&mut self) -> (ClientId, VacantEntry<'_, Conn>) {
+        let entry = self.slab.vacant_entry();
+        (ClientId::new(entry.key()), entry)
+    }
+
+    fn get(&self, id: ClientId) -> Option<&Conn> {
+        self.slab.get(id.index())
+    }
+
+    fn get_mut(&mut self, id: ClientId) -> Option<&mut Conn> {
+        self.slab.get_mut(id.index())
+    }
+
+    fn contains(&self, id: ClientId) -> bool {
+        self.slab.contains(id.index())
+    }
+
+    fn remove(&mut self, id: ClientId) -> Conn {
+        self.slab.remove(id.index())
+    }
+}
+
 impl ConnTable {
     /// Runs `push` on `to`'s queue unless it overflowed; on overflow drops the queue (the
     /// client is not reading it) and reports the client once.
@@ -972,7 +1006,7 @@ impl ConnTable {
         to: ClientId,
         push: impl FnOnce(&mut conn::OutQueue) -> Result<(), conn::Overflow>,
     ) {
-        let Some(conn) = self.slab.get_mut(to) else {
+        let Some(conn) = self.get_mut(to) else {
             return;
         };
         if conn.overflow == OverflowState::Overflowed {
