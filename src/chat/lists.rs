@@ -3,6 +3,7 @@
 
 use super::{ChatServer, ClientId, Outbox};
 use crate::wire::{ErrorCode, FileEntry, Frame};
+use std::io;
 
 /// Largest payload the server puts in one list frame, so every frame it sends fits in a
 /// client's default maximum ([`crate::wire::DEFAULT_MAX_FRAME_LEN`]) with room to spare.
@@ -28,8 +29,13 @@ impl ChatServer {
     }
 
     /// Answers FILES: every file the shared folder offers, or why it cannot be listed.
-    pub(super) fn send_files(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let files = match self.catalog.list() {
+    pub(super) fn send_file_list(
+        &mut self,
+        id: ClientId,
+        listing: io::Result<Vec<(String, u64)>>,
+        out: &mut impl Outbox,
+    ) {
+        let files = match listing {
             Ok(files) => files,
             Err(err) => {
                 let text = format!("cannot list the shared folder: {err}");

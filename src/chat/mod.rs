@@ -67,12 +67,6 @@ pub trait Outbox {
     fn close(&mut self, to: ClientId);
 }
 
-/// The shared folder as the chat machine sees it.
-pub trait FileCatalog {
-    /// Name and size of every file offered, in the order to show them.
-    fn list(&mut self) -> io::Result<Vec<(String, u64)>>;
-}
-
 /// What happened, for the daemon's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
@@ -94,10 +88,11 @@ pub enum ChatEvent {
     },
 }
 
-/// A logged-in client's file-transfer request, for the file service (which lives in the
-/// shell: it opens files and owns the UDP socket).
+/// Work a logged-in client asked for that only the shell can do, because it touches the disk
+/// or the UDP socket. The shell answers transfers itself; a listing it hands back through
+/// [`ChatServer::handle_file_list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferRequest {
+pub enum ChatRequest {
     Get {
         client: ClientId,
         request: u32,
@@ -115,6 +110,22 @@ pub enum TransferRequest {
         client: ClientId,
         conn_id: u64,
     },
+    /// FILES: list the shared folder.
+    ListFiles {
+        client: ClientId,
+    },
+}
+
+impl ChatRequest {
+    /// The client that asked.
+    pub fn client(&self) -> ClientId {
+        match self {
+            ChatRequest::Get { client, .. }
+            | ChatRequest::Put { client, .. }
+            | ChatRequest::Cancel { client, .. }
+            | ChatRequest::ListFiles { client } => *client,
+        }
+    }
 }
 
 /// Why a connection ended, as far as the chat is concerned.
@@ -134,7 +145,8 @@ pub enum CloseReason {
 /// [`ChatServer::handle_bytes`] with what it read (keep the unconsumed tail);
 /// [`ChatServer::handle_timeout`] when the session's deadline (from
 /// [`ChatServer::next_deadline`]) passes; [`ChatServer::handle_disconnect`] when the socket
-/// ends. After each, drain [`ChatServer::poll_event`].
+/// ends. After each, drain [`ChatServer::poll_event`] and [`ChatServer::poll_request`]; answer
+/// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later.
 pub struct ChatServer {
     config: ChatConfig,
     sessions: Vec<Option<Session>>,
@@ -146,16 +158,15 @@ pub struct ChatServer {
     next_ping_token: u64,
     /// Open sessions per source address (entries at zero are removed).
     per_address: AddressCounts,
-    catalog: Box<dyn FileCatalog>,
     events: VecDeque<ChatEvent>,
-    transfer_requests: VecDeque<TransferRequest>,
+    requests: VecDeque<ChatRequest>,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
 }
 
 impl ChatServer {
     /// A server with no sessions.
-    pub fn new(config: ChatConfig, catalog: Box<dyn FileCatalog>) -> Self {
+    pub fn new(config: ChatConfig) -> Self {
         ChatServer {
             config,
             sessions: Vec::new(),
@@ -164,9 +175,8 @@ impl ChatServer {
             members: Vec::new(),
             next_ping_token: 1,
             per_address: AddressCounts::default(),
-            catalog,
             events: VecDeque::new(),
-            transfer_requests: VecDeque::new(),
+            requests: VecDeque::new(),
             encode_buf: Vec::new(),
         }
     }
@@ -191,10 +201,10 @@ impl ChatServer {
         self.events.pop_front()
     }
 
-    /// Next file-transfer request from a logged-in client, if any. The shell drains these after
-    /// every call that fed input, so the queue stays short.
-    pub fn poll_transfer_request(&mut self) -> Option<TransferRequest> {
-        self.transfer_requests.pop_front()
+    /// Next request from a logged-in client for work the shell does, if any. The shell drains
+    /// these after every call that fed input, so the queue stays short.
+    pub fn poll_request(&mut self) -> Option<ChatRequest> {
+        self.requests.pop_front()
     }
 
     /// A connection from `peer` was accepted as `id`. Refuses it (ERROR then close) when the
@@ -242,6 +252,7 @@ impl ChatServer {
             ping: None,
             address,
             rate: RateState::new(now),
+            files_requested: 0,
         });
         self.session_count += 1;
         Some(deadline)
@@ -395,6 +406,26 @@ impl ChatServer {
                 out,
             );
         }
+    }
+
+    /// The shell's answer to `client`'s [`ChatRequest::ListFiles`]: the shared folder's files
+    /// (name and size, in the order to show them), or why they could not be listed. Sends the
+    /// FILE_LIST frames, or a FILES_UNAVAILABLE error. Nothing is sent if `client` has left
+    /// since it asked (even if its id now belongs to another connection) or never asked.
+    pub fn handle_file_list(
+        &mut self,
+        client: ClientId,
+        listing: io::Result<Vec<(String, u64)>>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(session) = self.session_mut(client) else {
+            return;
+        };
+        if session.files_requested == 0 {
+            return;
+        }
+        session.files_requested -= 1;
+        self.send_file_list(client, listing, out);
     }
 
     /// Tells every client the server is going away, and closes every session.

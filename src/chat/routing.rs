@@ -1,7 +1,7 @@
 //! Routing: what a logged-in client's frames do (relay, private message, requests for the
 //! shell) and the broadcast that encodes a frame once for every member.
 
-use super::{ChatServer, ClientId, Outbox, TransferRequest, nick};
+use super::{ChatRequest, ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
 use std::time::Instant;
@@ -75,12 +75,18 @@ impl ChatServer {
                 }
             }
             Frame::Who => self.send_who(id, out),
-            Frame::Files => self.send_files(id, out),
+            Frame::Files => {
+                if let Some(session) = self.session_mut(id) {
+                    session.files_requested = session.files_requested.saturating_add(1);
+                }
+                self.requests
+                    .push_back(ChatRequest::ListFiles { client: id });
+            }
             Frame::Get {
                 request,
                 name,
                 offset,
-            } => self.transfer_requests.push_back(TransferRequest::Get {
+            } => self.requests.push_back(ChatRequest::Get {
                 client: id,
                 request,
                 name: name.to_string(),
@@ -91,19 +97,17 @@ impl ChatServer {
                 name,
                 size,
                 digest,
-            } => self.transfer_requests.push_back(TransferRequest::Put {
+            } => self.requests.push_back(ChatRequest::Put {
                 client: id,
                 request,
                 name: name.to_string(),
                 size,
                 digest,
             }),
-            Frame::Cancel { conn_id } => {
-                self.transfer_requests.push_back(TransferRequest::Cancel {
-                    client: id,
-                    conn_id,
-                })
-            }
+            Frame::Cancel { conn_id } => self.requests.push_back(ChatRequest::Cancel {
+                client: id,
+                conn_id,
+            }),
             Frame::Quit { reason } => {
                 let reason = if reason.is_empty() { "quit" } else { reason };
                 self.end_session(id, reason, out);

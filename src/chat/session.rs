@@ -29,6 +29,9 @@ pub(super) struct Session {
     /// What the per-address limit counts this session under.
     pub(super) address: AddressKey,
     pub(super) rate: RateState,
+    /// FILES requests handed to the shell and not answered yet: an answer is sent only to
+    /// the session that asked, not to a later one given the same id.
+    pub(super) files_requested: u32,
 }
 
 impl ChatServer {

@@ -12,9 +12,7 @@
 mod conn;
 pub mod udp;
 
-use crate::chat::{
-    ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, Outbox, TransferRequest,
-};
+use crate::chat::{ChatConfig, ChatEvent, ChatRequest, ChatServer, ClientId, CloseReason, Outbox};
 use crate::files::SharedDir;
 use crate::sleep::Sleeper;
 use crate::timer::TimerWheel;
@@ -151,7 +149,7 @@ impl Server {
             listener,
             signals,
             conns: ConnTable::default(),
-            chat: ChatServer::new(config.chat, Box::new(shared.clone())),
+            chat: ChatServer::new(config.chat),
             shared,
             udp,
             udp_readable: false,
@@ -561,10 +559,10 @@ impl Server {
         self.conns.to_close.push(id);
     }
 
-    /// After the turn's input and timers: answer transfer requests, report overflows, start
+    /// After the turn's input and timers: answer the chat machine's requests, report overflows, start
     /// closes, flush, log.
     fn settle(&mut self, now: Instant) {
-        self.answer_transfer_requests(now);
+        self.answer_requests(now);
         while let Some(id) = self.conns.overflowed.pop() {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
@@ -614,22 +612,19 @@ impl Server {
         }
     }
 
-    /// Serves the chat machine's transfer requests: GET becomes an OFFER (or REFUSED), CANCEL
-    /// stops a transfer; then reports transfers that ended to their clients.
-    fn answer_transfer_requests(&mut self, now: Instant) {
-        while let Some(request) = self.chat.poll_transfer_request() {
-            let client = match &request {
-                TransferRequest::Get { client, .. }
-                | TransferRequest::Put { client, .. }
-                | TransferRequest::Cancel { client, .. } => *client,
-            };
+    /// Serves the chat machine's requests: FILES gets the folder's listing, GET becomes an
+    /// OFFER (or REFUSED), CANCEL stops a transfer; then reports transfers that ended to their
+    /// clients.
+    fn answer_requests(&mut self, now: Instant) {
+        while let Some(request) = self.chat.poll_request() {
+            let client = request.client();
             // The connection may have been dropped since its request was parsed this turn.
             let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
             let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
                 continue;
             };
             let reply = match request {
-                TransferRequest::Get {
+                ChatRequest::Get {
                     client,
                     request,
                     name,
@@ -653,7 +648,7 @@ impl Server {
                         Err((code, text)) => Reply::Refused(client, request, code, text),
                     }
                 }
-                TransferRequest::Put {
+                ChatRequest::Put {
                     client,
                     request,
                     name,
@@ -677,12 +672,16 @@ impl Server {
                     }
                     Err((code, text)) => Reply::Refused(client, request, code, text),
                 },
-                TransferRequest::Cancel { client, conn_id } => {
+                ChatRequest::Cancel { client, conn_id } => {
                     if self.udp.cancel(client, conn_id) {
                         self.drive_transfer(now, conn_id); // sends the RESET
                         continue;
                     }
                     Reply::NoSuchTransfer(client)
+                }
+                ChatRequest::ListFiles { client } => {
+                    self.list_files(client);
+                    continue;
                 }
             };
             self.send_reply(reply);
@@ -697,6 +696,14 @@ impl Server {
             self.send_reply(reply);
         }
         self.report_finished_transfers(now);
+    }
+
+    /// Answers a FILES request with the shared folder's listing. Reads the folder on the loop's
+    /// thread for now: the one place to change to list it elsewhere (the machine takes the
+    /// answer whenever it comes).
+    fn list_files(&mut self, client: ClientId) {
+        let listing = self.shared.list();
+        self.chat.handle_file_list(client, listing, &mut self.conns);
     }
 
     /// Logs and starts driving an accepted download; the reply to send is its OFFER.

@@ -58,17 +58,6 @@ impl Recorder {
     }
 }
 
-struct Catalog(io::Result<Vec<(String, u64)>>);
-
-impl FileCatalog for Catalog {
-    fn list(&mut self) -> io::Result<Vec<(String, u64)>> {
-        match &self.0 {
-            Ok(files) => Ok(files.clone()),
-            Err(err) => Err(io::Error::new(err.kind(), err.to_string())),
-        }
-    }
-}
-
 struct Fixture {
     chat: ChatServer,
     out: Recorder,
@@ -81,9 +70,8 @@ impl Fixture {
     }
 
     fn with_config(config: ChatConfig) -> Self {
-        let files = vec![("a.txt".to_string(), 3), ("b.bin".to_string(), 1 << 20)];
         Fixture {
-            chat: ChatServer::new(config, Box::new(Catalog(Ok(files)))),
+            chat: ChatServer::new(config),
             out: Recorder::default(),
             now: Instant::now(),
         }
@@ -112,4 +100,21 @@ impl Fixture {
         assert!(self.out.take(id)[0].starts_with("Welcome"));
         self.out.sent.clear();
     }
+
+    /// Takes the FILES request the machine handed out and answers it, as the shell would.
+    #[track_caller]
+    fn answer_list_files(&mut self, listing: io::Result<Vec<(String, u64)>>) {
+        let Some(ChatRequest::ListFiles { client }) = self.chat.poll_request() else {
+            panic!("no FILES request was handed out");
+        };
+        self.chat.handle_file_list(client, listing, &mut self.out);
+    }
+}
+
+/// A shared folder's listing, as the shell hands it back.
+fn two_files() -> io::Result<Vec<(String, u64)>> {
+    Ok(vec![
+        ("a.txt".to_string(), 3),
+        ("b.bin".to_string(), 1 << 20),
+    ])
 }

@@ -117,7 +117,7 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
         },
     );
     assert!(f.out.take(client(0))[0].contains("NotLoggedIn"));
-    assert_eq!(f.chat.poll_transfer_request(), None);
+    assert_eq!(f.chat.poll_request(), None);
     f.feed(
         client(0),
         Frame::Hello {
@@ -135,8 +135,8 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
     );
     f.feed(client(0), Frame::Cancel { conn_id: 9 });
     assert_eq!(
-        f.chat.poll_transfer_request(),
-        Some(TransferRequest::Get {
+        f.chat.poll_request(),
+        Some(ChatRequest::Get {
             client: client(0),
             request: 2,
             name: "a.txt".into(),
@@ -144,8 +144,8 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
         })
     );
     assert_eq!(
-        f.chat.poll_transfer_request(),
-        Some(TransferRequest::Cancel {
+        f.chat.poll_request(),
+        Some(ChatRequest::Cancel {
             client: client(0),
             conn_id: 9
         })

@@ -153,6 +153,7 @@ fn nothing_but_hello_is_accepted_before_login() {
         f.out.take(client(0)).is_empty(),
         "nothing leaked to logged-in users"
     );
+    assert_eq!(f.chat.poll_request(), None, "nor handed to the shell");
 }
 
 #[test]
