@@ -31,6 +31,9 @@ pub struct ChatConfig {
     /// the one joining or leaving. Above it every login would cost a frame to each of the
     /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
     pub announce_max_users: usize,
+    /// Bytes of output a client may have queued and not read; a frame that would pass this
+    /// ends the client (it is not reading) with OUTPUT_OVERFLOW.
+    pub max_output_bytes: usize,
 }
 
 impl Default for ChatConfig {
@@ -47,6 +50,7 @@ impl Default for ChatConfig {
             keepalive_idle: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
             announce_max_users: 500,
+            max_output_bytes: 1024 * 1024,
         }
     }
 }

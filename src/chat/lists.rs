@@ -4,6 +4,7 @@
 use super::{ChatServer, ClientId, Outbox};
 use crate::wire::{ErrorCode, FileEntry, Frame};
 use std::io;
+use std::rc::Rc;
 
 /// Largest payload the server puts in one list frame, so every frame it sends fits in a
 /// client's default maximum ([`crate::wire::DEFAULT_MAX_FRAME_LEN`]) with room to spare.
@@ -11,19 +12,22 @@ const LIST_FRAME_BUDGET: usize = 60 * 1024;
 
 impl ChatServer {
     /// Answers WHO: every logged-in nickname.
-    pub(super) fn send_who(&self, id: ClientId, out: &mut impl Outbox) {
-        let nicks: Vec<&str> = self
+    pub(super) fn send_who(&mut self, id: ClientId, out: &mut impl Outbox) {
+        // Shared handles, so the nicknames do not borrow `self` while the frames are queued.
+        let held: Vec<Rc<str>> = self
             .members
             .iter()
-            .filter_map(|&m| self.nick_of(m))
+            .filter_map(|&m| self.nick_rc(m))
             .collect();
+        let nicks: Vec<&str> = held.iter().map(|n| &**n).collect();
         for (chunk, more) in chunks_by_size(&nicks, |n| 2 + n.len()) {
-            out.send(
+            self.output.send(
                 id,
                 &Frame::WhoList {
                     more,
                     nicks: chunk.to_vec(),
                 },
+                out,
             );
         }
     }
@@ -48,12 +52,13 @@ impl ChatServer {
             .map(|(name, size)| FileEntry { name, size: *size })
             .collect();
         for (chunk, more) in chunks_by_size(&entries, |f| 2 + f.name.len() + 8) {
-            out.send(
+            self.output.send(
                 id,
                 &Frame::FileList {
                     more,
                     files: chunk.to_vec(),
                 },
+                out,
             );
         }
     }

@@ -13,16 +13,19 @@ mod address;
 mod config;
 mod lists;
 pub mod nick;
+mod output;
 mod rate;
 mod routing;
 mod session;
 
 pub use address::AddressKey;
 pub use config::ChatConfig;
+pub use output::Outbox;
 
 use crate::wire::{self, ErrorCode, Frame};
 use address::AddressCounts;
 use log::debug;
+use output::OutputBound;
 use rate::{Admission, RateState};
 use session::{LoginState, Session};
 use std::collections::{HashMap, VecDeque};
@@ -56,17 +59,6 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// Where the chat machine's output goes. The reactor implements it over its connections;
-/// tests implement it over vectors.
-pub trait Outbox {
-    /// Queues bytes shared by several recipients (a broadcast, encoded once).
-    fn send_shared(&mut self, to: ClientId, bytes: &Rc<[u8]>);
-    /// Queues one frame for one recipient.
-    fn send(&mut self, to: ClientId, frame: &Frame<'_>);
-    /// Ends the connection once what is queued for it has been sent.
-    fn close(&mut self, to: ClientId);
-}
-
 /// What happened, for the daemon's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
@@ -78,6 +70,12 @@ pub enum ChatEvent {
         id: ClientId,
         nick: Box<str>,
         reason: String,
+    },
+    /// A client stopped reading: a frame would have taken its output queue past
+    /// [`ChatConfig::max_output_bytes`], so the queue was dropped and the client is being
+    /// disconnected (a [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
+    OutputOverflow {
+        id: ClientId,
     },
     /// A refusal sent to a client, and whether it ended the connection.
     Refused {
@@ -135,8 +133,6 @@ pub enum CloseReason {
     PeerClosed,
     /// A socket error (reset, ...).
     Io(String),
-    /// The client's output queue overflowed: it stopped reading.
-    OutputOverflow,
 }
 
 /// The chat server's whole state. See the module doc for its place.
@@ -146,7 +142,13 @@ pub enum CloseReason {
 /// [`ChatServer::handle_timeout`] when the session's deadline (from
 /// [`ChatServer::next_deadline`]) passes; [`ChatServer::handle_disconnect`] when the socket
 /// ends. After each, drain [`ChatServer::poll_event`] and [`ChatServer::poll_request`]; answer
-/// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later.
+/// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later, and
+/// send the shell's own frames to a client through [`ChatServer::relay`].
+///
+/// The machine decides what the shell's queues hold: every frame passes the per-client bound
+/// ([`ChatConfig::max_output_bytes`], checked with [`Outbox::queued`]), and a client that
+/// would pass it is ended by the machine itself ([`Outbox::discard`], then OUTPUT_OVERFLOW,
+/// then close), so the shell's queues need no limit of their own.
 pub struct ChatServer {
     config: ChatConfig,
     sessions: Vec<Option<Session>>,
@@ -160,6 +162,8 @@ pub struct ChatServer {
     per_address: AddressCounts,
     events: VecDeque<ChatEvent>,
     requests: VecDeque<ChatRequest>,
+    /// Every frame queued passes through it; it knows who overflowed.
+    output: OutputBound,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
 }
@@ -168,6 +172,7 @@ impl ChatServer {
     /// A server with no sessions.
     pub fn new(config: ChatConfig) -> Self {
         ChatServer {
+            output: OutputBound::new(config.max_output_bytes),
             config,
             sessions: Vec::new(),
             session_count: 0,
@@ -224,6 +229,7 @@ impl ChatServer {
             );
             self.refuse(id, ErrorCode::ServerFull, true, &text, out);
             out.close(id);
+            self.end_overflowed(out); // its ERROR alone may not fit a tiny bound
             return None;
         }
         let address = AddressKey::of(peer);
@@ -235,6 +241,7 @@ impl ChatServer {
             );
             self.refuse(id, ErrorCode::TooManyFromAddress, true, &text, out);
             out.close(id);
+            self.end_overflowed(out);
             return None;
         }
         self.per_address.add(address);
@@ -272,12 +279,11 @@ impl ChatServer {
         while self.is_open(id) {
             let rest = &buf[used..];
             match wire::check(rest, self.config.max_frame_len) {
-                Ok(None) => return used,
+                Ok(None) => break,
                 Ok(Some(len)) => {
                     match self.admit(now, id, out) {
                         Admission::Take => {}
-                        Admission::Pause => return used,
-                        Admission::Ended => return buf.len(),
+                        Admission::Pause | Admission::Ended => break,
                     }
                     used += len;
                     self.touch(now, id);
@@ -295,8 +301,11 @@ impl ChatServer {
                     out.close(id);
                 }
             }
+            // Frame by frame, so a sender that overflowed on its own answers stops here.
+            self.end_overflowed(out);
         }
-        buf.len()
+        self.end_overflowed(out); // a rate-limit warning may have overflowed
+        if self.is_open(id) { used } else { buf.len() }
     }
 
     /// The connection of `id` ended (EOF, error, or the shell dropped it). Idempotent.
@@ -307,14 +316,9 @@ impl ChatServer {
         let text = match &reason {
             CloseReason::PeerClosed => "connection closed".to_string(),
             CloseReason::Io(err) => format!("connection lost: {err}"),
-            CloseReason::OutputOverflow => {
-                let text = "output queue full: client is not reading";
-                self.refuse(id, ErrorCode::OutputOverflow, true, text, out);
-                out.close(id);
-                text.to_string()
-            }
         };
         self.end_session(id, &text, out);
+        self.end_overflowed(out); // the LEFT notice may have overflowed others
     }
 
     /// When `id` next needs [`ChatServer::handle_timeout`], if it is open.
@@ -373,16 +377,15 @@ impl ChatServer {
             self.refuse(id, code, true, text, out);
             self.end_session(id, code.name(), out);
             out.close(id);
-            return None;
-        }
-        if ping_due {
+        } else if ping_due {
             let token = self.next_ping_token;
             self.next_ping_token += 1;
             if let Some(session) = self.session_mut(id) {
                 session.ping = Some((token, now));
             }
-            out.send(id, &Frame::Ping { token });
+            self.output.send(id, &Frame::Ping { token }, out);
         }
+        self.end_overflowed(out);
         self.next_deadline(id)
     }
 
@@ -406,6 +409,17 @@ impl ChatServer {
                 out,
             );
         }
+        self.end_overflowed(out);
+    }
+
+    /// Queues a frame the shell composed for `to` (a transfer's OFFER, REFUSED or
+    /// TRANSFER_RESULT) under the same output bound as the chat's own frames. Nothing is sent
+    /// if `to` has no session: it has left, or was ended and has had its last word.
+    pub fn relay(&mut self, to: ClientId, frame: &Frame<'_>, out: &mut impl Outbox) {
+        if self.is_open(to) {
+            self.output.send(to, frame, out);
+            self.end_overflowed(out);
+        }
     }
 
     /// The shell's answer to `client`'s [`ChatRequest::ListFiles`]: the shared folder's files
@@ -426,6 +440,7 @@ impl ChatServer {
         }
         session.files_requested -= 1;
         self.send_file_list(client, listing, out);
+        self.end_overflowed(out);
     }
 
     /// Tells every client the server is going away, and closes every session.
@@ -434,10 +449,11 @@ impl ChatServer {
         for (index, session) in self.sessions.iter_mut().enumerate() {
             if session.take().is_some() {
                 let id = ClientId::new(index);
-                out.send_shared(id, &bytes);
+                self.output.send_shared(id, &bytes, out);
                 out.close(id);
             }
         }
+        self.drop_overflowed(out);
         self.session_count = 0;
         self.members.clear();
         self.nicks.clear();
@@ -463,13 +479,6 @@ impl ChatServer {
         }
     }
 
-    fn nick_of(&self, id: ClientId) -> Option<&str> {
-        match &self.session(id)?.state {
-            LoginState::LoggedIn { nick, .. } => Some(nick),
-            LoginState::AwaitingHello { .. } => None,
-        }
-    }
-
     /// Any whole frame proves the client alive: it answers an outstanding PING.
     fn touch(&mut self, now: Instant, id: ClientId) {
         if let Some(session) = self.session_mut(id) {
@@ -487,13 +496,14 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         debug!("client {id}: refusing with {code:?}: {text}");
-        out.send(
+        self.output.send(
             id,
             &Frame::Error {
                 code,
                 closing,
                 text,
             },
+            out,
         );
         self.events.push_back(ChatEvent::Refused {
             id,

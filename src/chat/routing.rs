@@ -27,7 +27,7 @@ impl ChatServer {
         }
         for &member in &self.members {
             if Some(member) != except {
-                out.send_shared(member, &bytes);
+                self.output.send_shared(member, &bytes, out);
             }
         }
     }
@@ -53,7 +53,7 @@ impl ChatServer {
                 let text = format!("already logged in as {from}");
                 self.refuse(id, ErrorCode::AlreadyLoggedIn, false, &text, out);
             }
-            Frame::Ping { token } => out.send(id, &Frame::Pong { token }),
+            Frame::Ping { token } => self.output.send(id, &Frame::Pong { token }, out),
             Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
             Frame::Say { text } => {
                 if self.check_text(id, text, out) {
@@ -67,7 +67,10 @@ impl ChatServer {
                 let mut folded = [0; nick::MAX_NICK_LEN];
                 let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
                 match target {
-                    Some(&target) => out.send(target, &Frame::Private { from: &from, text }),
+                    Some(&target) => {
+                        self.output
+                            .send(target, &Frame::Private { from: &from, text }, out)
+                    }
                     None => {
                         let text = format!("no user named {to:?} is online");
                         self.refuse(id, ErrorCode::UnknownUser, false, &text, out);

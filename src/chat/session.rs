@@ -78,13 +78,14 @@ impl ChatServer {
             };
             session.last_input = now;
         }
-        out.send(
+        self.output.send(
             id,
             &Frame::Welcome {
                 version: PROTOCOL_VERSION,
                 nick,
                 users: self.members.len() as u32,
             },
+            out,
         );
         if self.members.len() <= self.config.announce_max_users {
             self.broadcast(Some(id), &Frame::Joined { nick }, out);

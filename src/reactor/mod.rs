@@ -18,7 +18,7 @@ use crate::sleep::Sleeper;
 use crate::timer::TimerWheel;
 use crate::wire::ErrorCode;
 use crate::wire::Frame;
-use conn::{Conn, ConnState, Flushed, OverflowState};
+use conn::{Conn, ConnState, Flushed};
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
@@ -71,24 +71,12 @@ enum TimerTarget {
 }
 
 /// Everything the reactor needs to start.
+#[derive(Default)]
 pub struct ServerConfig {
     pub chat: ChatConfig,
     /// UDP port for file transfer; `None`: the TCP port's number.
     pub udp_port: Option<u16>,
     pub transfers: TransferLimits,
-    /// Bytes of output a client may have queued before it is disconnected as not reading.
-    pub max_output_bytes: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            chat: ChatConfig::default(),
-            udp_port: None,
-            transfers: TransferLimits::default(),
-            max_output_bytes: 1024 * 1024,
-        }
-    }
 }
 
 /// The daemon: bind with [`Server::bind`], then [`Server::run`] until a signal stops it.
@@ -98,7 +86,7 @@ pub struct Server {
     sleeper: Sleeper,
     listener: TcpListener,
     signals: Signals,
-    /// Every client connection, with the lists of those to flush, overflowed or to close.
+    /// Every client connection, with the lists of those to flush or to close.
     conns: ConnTable,
     chat: ChatServer,
     shared: SharedDir,
@@ -108,7 +96,6 @@ pub struct Server {
     wheel: TimerWheel<TimerTarget>,
     /// Wheel entries due this turn (a field so its storage is reused).
     expired: Vec<TimerTarget>,
-    max_output_bytes: usize,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
     accept_paused_until: Option<Instant>,
@@ -155,7 +142,6 @@ impl Server {
             udp_readable: false,
             wheel: TimerWheel::new(Instant::now(), TICK),
             expired: Vec::new(),
-            max_output_bytes: config.max_output_bytes,
             still_readable: Vec::new(),
             accept_paused_until: None,
             shutdown_deadline: None,
@@ -371,7 +357,7 @@ impl Server {
         self.poll
             .registry()
             .register(&mut stream, token_of(id), Interest::READABLE)?;
-        entry.insert(Conn::new(stream, self.max_output_bytes));
+        entry.insert(Conn::new(stream));
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
         let deadline = self.chat.handle_connect(now, id, peer.ip(), out);
@@ -559,24 +545,10 @@ impl Server {
         self.conns.to_close.push(id);
     }
 
-    /// After the turn's input and timers: answer the chat machine's requests, report overflows, start
-    /// closes, flush, log.
+    /// After the turn's input and timers: answer the chat machine's requests, start closes,
+    /// flush, log.
     fn settle(&mut self, now: Instant) {
         self.answer_requests(now);
-        while let Some(id) = self.conns.overflowed.pop() {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            warn!(
-                "client {id} ({}): output queue full, disconnecting",
-                peer_name(conn)
-            );
-            conn.overflow = OverflowState::Reporting;
-            let out = &mut self.conns;
-            self.chat
-                .handle_disconnect(id, CloseReason::OutputOverflow, out);
-            self.conns.to_close.push(id);
-        }
         while let Some(id) = self.conns.to_close.pop() {
             if let Some(conn) = self.conns.get_mut(id)
                 && conn.state == ConnState::Open
@@ -723,12 +695,13 @@ impl Server {
         Reply::Offer(client, request, offer)
     }
 
-    /// Sends the answer to one transfer request over the client's TCP connection.
+    /// Sends the answer to one transfer request over the client's TCP connection (through the
+    /// chat machine, which keeps the client's output within its bound).
     fn send_reply(&mut self, reply: Reply) {
         let udp_port = self.udp.port();
         let out = &mut self.conns;
         match reply {
-            Reply::Offer(client, request, offer) => out.send(
+            Reply::Offer(client, request, offer) => self.chat.relay(
                 client,
                 &Frame::Offer {
                     request,
@@ -739,22 +712,25 @@ impl Server {
                     size: offer.size,
                     digest: offer.digest.0,
                 },
+                out,
             ),
-            Reply::Refused(client, request, code, text) => out.send(
+            Reply::Refused(client, request, code, text) => self.chat.relay(
                 client,
                 &Frame::Refused {
                     request,
                     code,
                     text: &text,
                 },
+                out,
             ),
-            Reply::NoSuchTransfer(client) => out.send(
+            Reply::NoSuchTransfer(client) => self.chat.relay(
                 client,
                 &Frame::Error {
                     code: ErrorCode::UnknownTransfer,
                     closing: false,
                     text: "no such transfer",
                 },
+                out,
             ),
         }
     }
@@ -809,7 +785,7 @@ impl Server {
                 }
             };
             let out = &mut self.conns;
-            out.send(
+            self.chat.relay(
                 outcome.client,
                 &Frame::TransferResult {
                     conn_id: outcome.conn_id,
@@ -818,6 +794,7 @@ impl Server {
                     bytes_retransmitted: stats.bytes_retransmitted,
                     text: &text,
                 },
+                out,
             );
             if outcome.direction == udp::Direction::Upload && outcome.result.is_ok() {
                 self.chat
@@ -940,6 +917,12 @@ fn log_event(conns: &ConnTable, event: ChatEvent) {
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
+        ChatEvent::OutputOverflow { id } => {
+            warn!(
+                "client {id} ({}): output queue full, disconnecting",
+                peer(id)
+            );
+        }
         ChatEvent::Refused {
             id,
             code,
@@ -956,15 +939,13 @@ fn log_event(conns: &ConnTable, event: ChatEvent) {
     }
 }
 
-/// The connections, as the chat machine writes to them: queues bytes, collects closes and
-/// overflows for the reactor to act on after the call.
+/// The connections, as the chat machine writes to them: queues bytes (within the bound the
+/// machine keeps), collects closes for the reactor to act on after the call.
 #[derive(Default)]
 struct ConnTable {
     slab: Slab<Conn>,
     /// Connections with new output, flushed at the end of the turn.
     to_flush: Vec<ClientId>,
-    /// Connections whose output queue overflowed during this turn.
-    overflowed: Vec<ClientId>,
     /// Connections the chat machine asked to close.
     to_close: Vec<ClientId>,
 }
@@ -1006,28 +987,12 @@ impl ConnTable {
 }
 
 impl ConnTable {
-    /// Runs `push` on `to`'s queue unless it overflowed; on overflow drops the queue (the
-    /// client is not reading it) and reports the client once.
-    fn push(
-        &mut self,
-        to: ClientId,
-        push: impl FnOnce(&mut conn::OutQueue) -> Result<(), conn::Overflow>,
-    ) {
+    /// Runs `push` on `to`'s queue and has the connection flushed this turn.
+    fn push(&mut self, to: ClientId, push: impl FnOnce(&mut conn::OutQueue)) {
         let Some(conn) = self.get_mut(to) else {
             return;
         };
-        if conn.overflow == OverflowState::Overflowed {
-            return;
-        }
-        if push(&mut conn.out).is_err() {
-            if conn.overflow == OverflowState::Reporting {
-                return; // Even the last word does not fit: it is dropped with the connection.
-            }
-            conn.out.clear();
-            conn.overflow = OverflowState::Overflowed;
-            self.overflowed.push(to);
-            return;
-        }
+        push(&mut conn.out);
         if !conn.flush_queued {
             conn.flush_queued = true;
             self.to_flush.push(to);
@@ -1046,5 +1011,15 @@ impl Outbox for ConnTable {
 
     fn close(&mut self, to: ClientId) {
         self.to_close.push(to);
+    }
+
+    fn queued(&self, to: ClientId) -> usize {
+        self.get(to).map_or(0, |conn| conn.out.len())
+    }
+
+    fn discard(&mut self, to: ClientId) {
+        if let Some(conn) = self.get_mut(to) {
+            conn.out.clear();
+        }
     }
 }

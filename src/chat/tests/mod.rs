@@ -4,6 +4,7 @@
 mod framing;
 mod limits;
 mod lists;
+mod output;
 mod rate;
 mod routing;
 mod session;
@@ -17,10 +18,14 @@ fn client(index: usize) -> ClientId {
     ClientId::new(index)
 }
 
-/// Records everything the machine queues, decoded back into frames per recipient.
+/// Records everything the machine queues, decoded back into frames per recipient. What it
+/// holds for a client counts as queued until taken: a client that reads is one whose frames
+/// the test takes.
 #[derive(Default)]
 struct Recorder {
     sent: Vec<(ClientId, Vec<u8>)>,
+    /// Bytes in `sent` per recipient.
+    queued: HashMap<ClientId, usize>,
     shared_ptrs: Vec<*const u8>,
     closed: Vec<ClientId>,
 }
@@ -28,20 +33,39 @@ struct Recorder {
 impl Outbox for Recorder {
     fn send_shared(&mut self, to: ClientId, bytes: &Rc<[u8]>) {
         self.shared_ptrs.push(bytes.as_ptr());
-        self.sent.push((to, bytes.to_vec()));
+        self.record(to, bytes.to_vec());
     }
     fn send(&mut self, to: ClientId, frame: &Frame<'_>) {
-        self.sent.push((to, frame.to_bytes()));
+        self.record(to, frame.to_bytes());
     }
     fn close(&mut self, to: ClientId) {
         self.closed.push(to);
     }
+    fn queued(&self, to: ClientId) -> usize {
+        self.queued.get(&to).copied().unwrap_or(0)
+    }
+    fn discard(&mut self, to: ClientId) {
+        self.sent.retain(|(recipient, _)| *recipient != to);
+        self.queued.remove(&to);
+    }
 }
 
 impl Recorder {
+    fn record(&mut self, to: ClientId, bytes: Vec<u8>) {
+        *self.queued.entry(to).or_insert(0) += bytes.len();
+        self.sent.push((to, bytes));
+    }
+
+    /// Forgets everything queued, for everyone (they all read it).
+    fn clear(&mut self) {
+        self.sent.clear();
+        self.queued.clear();
+    }
+
     /// Frames queued for `id` since the last call, as debug strings (owned, easy to match).
     #[track_caller]
     fn take(&mut self, id: ClientId) -> Vec<String> {
+        self.queued.remove(&id);
         let mut mine = Vec::new();
         self.sent.retain(|(to, bytes)| {
             if *to == id {
@@ -98,7 +122,7 @@ impl Fixture {
         self.connect(id);
         self.feed(id, Frame::Hello { version: 1, nick });
         assert!(self.out.take(id)[0].starts_with("Welcome"));
-        self.out.sent.clear();
+        self.out.clear();
     }
 
     /// Takes the FILES request the machine handed out and answers it, as the shell would.

@@ -45,7 +45,7 @@ fn joins_and_leaves_are_not_announced_in_a_crowd_above_the_limit() {
         },
     );
     assert_eq!(f.out.take(client(0)), [r#"Joined { nick: "bob" }"#]);
-    f.out.sent.clear(); // bob's WELCOME
+    f.out.clear(); // bob's WELCOME
     f.connect(client(2));
     f.feed(
         client(2),
