@@ -1,13 +1,16 @@
-//! Server chat state: the login machine, nicknames, routing and per-client keepalive.
+//! Server chat state: the login machine, nicknames, routing, per-client keepalive and
+//! output bounds.
 //!
 //! Sans-IO: [`ChatServer`] is fed a client's raw bytes and `now`, and answers through an
-//! [`Outbox`] (bytes to queue, connections to close) plus [`ChatEvent`]s for the log. It never
-//! touches a socket or the clock; the reactor moves its bytes.
+//! [`Outbox`] (bytes to queue, connections to close) plus [`ChatEvent`]s for the log and
+//! [`ChatRequest`]s for work only the shell can do (disk, UDP). It never touches a socket, the
+//! clock or the disk; the reactor moves its bytes.
 //!
 //! Here: [`ChatServer`], its entry points and what they exchange with the shell. By concept:
 //! `config` (limits and timers), `session` (login and the end of a session), `routing` (what
-//! a logged-in client's frames do), `lists` (WHO and FILES split into frames), `rate` (the
-//! per-client rate limit), `address` (per-address limits), `nick` (nickname rules).
+//! a logged-in client's frames do), `lists` (WHO and FILES split into frames), `output` (the
+//! [`Outbox`] and the per-client output bound), `rate` (the per-client rate limit), `address`
+//! (per-address limits), `nick` (nickname rules).
 
 mod address;
 mod config;
