@@ -202,12 +202,8 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
             announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
+            max_output_bytes: parse(matches, "max-output", defaults.max_output_bytes)?,
         },
-        max_output_bytes: parse(
-            matches,
-            "max-output",
-            ServerConfig::default().max_output_bytes,
-        )?,
         udp_port: match matches.opt_str("udp-port") {
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),

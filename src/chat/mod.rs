@@ -1,89 +1,65 @@
-//! Server chat state: the login machine, nicknames, routing and per-client keepalive.
+//! Server chat state: the login machine, nicknames, routing, per-client keepalive and
+//! output bounds.
 //!
 //! Sans-IO: [`ChatServer`] is fed a client's raw bytes and `now`, and answers through an
-//! [`Outbox`] (bytes to queue, connections to close) plus [`ChatEvent`]s for the log. It never
-//! touches a socket or the clock; the reactor moves its bytes.
+//! [`Outbox`] (bytes to queue, connections to close) plus [`ChatEvent`]s for the log and
+//! [`ChatRequest`]s for work only the shell can do (disk, UDP). It never touches a socket, the
+//! clock or the disk; the reactor moves its bytes.
+//!
+//! Here: [`ChatServer`], its entry points and what they exchange with the shell. By concept:
+//! `config` (limits and timers), `session` (login and the end of a session), `routing` (what
+//! a logged-in client's frames do), `lists` (WHO and FILES split into frames), `output` (the
+//! [`Outbox`] and the per-client output bound), `rate` (the per-client rate limit), `address`
+//! (per-address limits), `nick` (nickname rules).
 
+mod address;
+mod config;
+mod lists;
 pub mod nick;
+mod output;
+mod rate;
+mod routing;
+mod session;
 
-use crate::wire::{self, ErrorCode, FileEntry, Frame, PROTOCOL_VERSION};
+pub use address::AddressKey;
+pub use config::ChatConfig;
+pub use output::Outbox;
+
+use crate::wire::{self, ErrorCode, Frame};
+use address::AddressCounts;
 use log::debug;
+use output::OutputBound;
+use rate::{Admission, RateState};
+use session::{LoginState, Session};
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// A client connection, as numbered by the reactor (its slab key). Reused after release.
-pub type ClientId = usize;
+/// A client connection, as numbered by the shell. Ids are small and dense (the reactor uses
+/// its slab keys), because the machine keeps its sessions in a table indexed by them; an id is
+/// reused once its connection has been released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(usize);
 
-/// Largest payload the server puts in one list frame, so every frame it sends fits in a
-/// client's default maximum ([`wire::DEFAULT_MAX_FRAME_LEN`]) with room to spare.
-const LIST_FRAME_BUDGET: usize = 60 * 1024;
+impl ClientId {
+    /// The id numbered `index` by the shell.
+    pub const fn new(index: usize) -> ClientId {
+        ClientId(index)
+    }
 
-/// Chat limits and timers.
-#[derive(Debug, Clone)]
-pub struct ChatConfig {
-    /// Largest length field accepted from a client (type byte plus payload).
-    pub max_frame_len: u32,
-    /// Longest message text, in bytes.
-    pub max_message_len: usize,
-    /// Most sessions (logged in or not) at once; further connections get SERVER_FULL.
-    pub max_clients: usize,
-    /// Most sessions from one source address (IPv6: one /64); 0 = no limit. Further
-    /// connections from it get TOO_MANY_FROM_ADDRESS.
-    pub max_per_address: usize,
-    /// Sustained frames per second a client may send; 0 = no limit.
-    pub msg_rate: u32,
-    /// Frames a client may send at once before the rate applies (the bucket's size).
-    pub msg_burst: u32,
-    /// How long a client may stay at its rate limit without a pause before it is disconnected.
-    pub flood_timeout: Duration,
-    /// Time a new connection has to send a valid HELLO.
-    pub login_timeout: Duration,
-    /// Silence after which the server sends PING.
-    pub keepalive_idle: Duration,
-    /// Time a PING may stay unanswered before the client is disconnected.
-    pub ping_timeout: Duration,
-    /// JOINED and LEFT are broadcast only while at most this many users are online, counting
-    /// the one joining or leaving. Above it every login would cost a frame to each of the
-    /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
-    pub announce_max_users: usize,
-}
-
-impl Default for ChatConfig {
-    fn default() -> Self {
-        ChatConfig {
-            max_frame_len: wire::DEFAULT_MAX_FRAME_LEN,
-            max_message_len: 4096,
-            max_clients: 10_000,
-            max_per_address: 256,
-            msg_rate: 50,
-            msg_burst: 200,
-            flood_timeout: Duration::from_secs(30),
-            login_timeout: Duration::from_secs(10),
-            keepalive_idle: Duration::from_secs(60),
-            ping_timeout: Duration::from_secs(30),
-            announce_max_users: 500,
-        }
+    /// The number the shell gave this id.
+    pub const fn index(self) -> usize {
+        self.0
     }
 }
 
-/// Where the chat machine's output goes. The reactor implements it over its connections;
-/// tests implement it over vectors.
-pub trait Outbox {
-    /// Queues bytes shared by several recipients (a broadcast, encoded once).
-    fn send_shared(&mut self, to: ClientId, bytes: &Rc<[u8]>);
-    /// Queues one frame for one recipient.
-    fn send(&mut self, to: ClientId, frame: &Frame<'_>);
-    /// Ends the connection once what is queued for it has been sent.
-    fn close(&mut self, to: ClientId);
-}
-
-/// The shared folder as the chat machine sees it.
-pub trait FileCatalog {
-    /// Name and size of every file offered, in the order to show them.
-    fn list(&mut self) -> io::Result<Vec<(String, u64)>>;
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
 /// What happened, for the daemon's log.
@@ -98,6 +74,12 @@ pub enum ChatEvent {
         nick: Box<str>,
         reason: String,
     },
+    /// A client stopped reading: a frame would have taken its output queue past
+    /// [`ChatConfig::max_output_bytes`], so the queue was dropped and the client is being
+    /// disconnected (a [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
+    OutputOverflow {
+        id: ClientId,
+    },
     /// A refusal sent to a client, and whether it ended the connection.
     Refused {
         id: ClientId,
@@ -107,10 +89,11 @@ pub enum ChatEvent {
     },
 }
 
-/// A logged-in client's file-transfer request, for the file service (which lives in the
-/// shell: it opens files and owns the UDP socket).
+/// Work a logged-in client asked for that only the shell can do, because it touches the disk
+/// or the UDP socket. The shell answers transfers itself; a listing it hands back through
+/// [`ChatServer::handle_file_list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferRequest {
+pub enum ChatRequest {
     Get {
         client: ClientId,
         request: u32,
@@ -128,6 +111,22 @@ pub enum TransferRequest {
         client: ClientId,
         conn_id: u64,
     },
+    /// FILES: list the shared folder.
+    ListFiles {
+        client: ClientId,
+    },
+}
+
+impl ChatRequest {
+    /// The client that asked.
+    pub fn client(&self) -> ClientId {
+        match self {
+            ChatRequest::Get { client, .. }
+            | ChatRequest::Put { client, .. }
+            | ChatRequest::Cancel { client, .. }
+            | ChatRequest::ListFiles { client } => *client,
+        }
+    }
 }
 
 /// Why a connection ended, as far as the chat is concerned.
@@ -137,74 +136,6 @@ pub enum CloseReason {
     PeerClosed,
     /// A socket error (reset, ...).
     Io(String),
-    /// The client's output queue overflowed: it stopped reading.
-    OutputOverflow,
-}
-
-enum LoginState {
-    AwaitingHello {
-        deadline: Instant,
-    },
-    /// `nick` is shared with the frames that quote it, so relaying costs no copy of it.
-    LoggedIn {
-        nick: Rc<str>,
-        member_index: usize,
-    },
-}
-
-struct Session {
-    state: LoginState,
-    last_input: Instant,
-    /// Token and send time of an unanswered keepalive PING.
-    ping: Option<(u64, Instant)>,
-    /// What the per-address limit counts this session under.
-    address: AddressKey,
-    rate: RateState,
-}
-
-/// A source address as the per-address limit counts it: IPv4 addresses one by one, IPv6 by
-/// /64 prefix (one host usually owns a whole /64, so counting single addresses would let it
-/// open 2^64 connections). IPv4-mapped IPv6 addresses count as their IPv4 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    V4(u32),
-    V6Prefix(u64),
-}
-
-impl AddressKey {
-    pub fn of(ip: IpAddr) -> AddressKey {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => AddressKey::V4(u32::from(v4)),
-            IpAddr::V6(v6) => AddressKey::V6Prefix((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
-
-/// A client's token bucket in its GCRA form (ITU-T I.371): one instant, `full_at`, when the
-/// bucket would be full again, instead of a token count that needs refilling. A frame is
-/// allowed when, after charging it, the bucket would still not be overdrawn.
-#[derive(Debug, Clone, Copy)]
-struct RateState {
-    full_at: Instant,
-    /// Reading is paused until this instant, when the next token is due.
-    paused_until: Option<Instant>,
-    /// When the current flood began (its first pause).
-    flooding_since: Option<Instant>,
-    /// When the client was last paused.
-    last_paused: Option<Instant>,
-}
-
-/// Added to the time a bucket takes to refill before a client that was slowed counts as
-/// quiet again.
-const FLOOD_QUIET_SLACK: Duration = Duration::from_secs(1);
-
-/// What the rate limit says about the next frame.
-enum Admission {
-    Take,
-    /// Stop reading until the session's `paused_until`.
-    Pause,
-    /// The session was ended for flooding.
-    Ended,
 }
 
 /// The chat server's whole state. See the module doc for its place.
@@ -213,7 +144,14 @@ enum Admission {
 /// [`ChatServer::handle_bytes`] with what it read (keep the unconsumed tail);
 /// [`ChatServer::handle_timeout`] when the session's deadline (from
 /// [`ChatServer::next_deadline`]) passes; [`ChatServer::handle_disconnect`] when the socket
-/// ends. After each, drain [`ChatServer::poll_event`].
+/// ends. After each, drain [`ChatServer::poll_event`] and [`ChatServer::poll_request`]; answer
+/// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later, and
+/// send the shell's own frames to a client through [`ChatServer::relay`].
+///
+/// The machine decides what the shell's queues hold: every frame passes the per-client bound
+/// ([`ChatConfig::max_output_bytes`], checked with [`Outbox::queued`]), and a client that
+/// would pass it is ended by the machine itself ([`Outbox::discard`], then OUTPUT_OVERFLOW,
+/// then close), so the shell's queues need no limit of their own.
 pub struct ChatServer {
     config: ChatConfig,
     sessions: Vec<Option<Session>>,
@@ -224,28 +162,29 @@ pub struct ChatServer {
     members: Vec<ClientId>,
     next_ping_token: u64,
     /// Open sessions per source address (entries at zero are removed).
-    per_address: HashMap<AddressKey, usize>,
-    catalog: Box<dyn FileCatalog>,
+    per_address: AddressCounts,
     events: VecDeque<ChatEvent>,
-    transfer_requests: VecDeque<TransferRequest>,
+    requests: VecDeque<ChatRequest>,
+    /// Every frame queued passes through it; it knows who overflowed.
+    output: OutputBound,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
 }
 
 impl ChatServer {
     /// A server with no sessions.
-    pub fn new(config: ChatConfig, catalog: Box<dyn FileCatalog>) -> Self {
+    pub fn new(config: ChatConfig) -> Self {
         ChatServer {
+            output: OutputBound::new(config.max_output_bytes),
             config,
             sessions: Vec::new(),
             session_count: 0,
             nicks: HashMap::new(),
             members: Vec::new(),
             next_ping_token: 1,
-            per_address: HashMap::new(),
-            catalog,
+            per_address: AddressCounts::default(),
             events: VecDeque::new(),
-            transfer_requests: VecDeque::new(),
+            requests: VecDeque::new(),
             encode_buf: Vec::new(),
         }
     }
@@ -270,10 +209,10 @@ impl ChatServer {
         self.events.pop_front()
     }
 
-    /// Next file-transfer request from a logged-in client, if any. The shell drains these after
-    /// every call that fed input, so the queue stays short.
-    pub fn poll_transfer_request(&mut self) -> Option<TransferRequest> {
-        self.transfer_requests.pop_front()
+    /// Next request from a logged-in client for work the shell does, if any. The shell drains
+    /// these after every call that fed input, so the queue stays short.
+    pub fn poll_request(&mut self) -> Option<ChatRequest> {
+        self.requests.pop_front()
     }
 
     /// A connection from `peer` was accepted as `id`. Refuses it (ERROR then close) when the
@@ -293,10 +232,11 @@ impl ChatServer {
             );
             self.refuse(id, ErrorCode::ServerFull, true, &text, out);
             out.close(id);
+            self.end_overflowed(out); // its ERROR alone may not fit a tiny bound
             return None;
         }
         let address = AddressKey::of(peer);
-        let from_address = self.per_address.get(&address).copied().unwrap_or(0);
+        let from_address = self.per_address.count(address);
         if self.config.max_per_address != 0 && from_address >= self.config.max_per_address {
             let text = format!(
                 "too many connections from {}: {from_address}, the maximum per address",
@@ -304,25 +244,25 @@ impl ChatServer {
             );
             self.refuse(id, ErrorCode::TooManyFromAddress, true, &text, out);
             out.close(id);
+            self.end_overflowed(out);
             return None;
         }
-        *self.per_address.entry(address).or_insert(0) += 1;
-        if self.sessions.len() <= id {
-            self.sessions.resize_with(id + 1, || None);
+        self.per_address.add(address);
+        if self.sessions.len() <= id.index() {
+            self.sessions.resize_with(id.index() + 1, || None);
         }
-        debug_assert!(self.sessions[id].is_none(), "id {id} reused while open");
+        debug_assert!(
+            self.sessions[id.index()].is_none(),
+            "id {id} reused while open"
+        );
         let deadline = now + self.config.login_timeout;
-        self.sessions[id] = Some(Session {
+        self.sessions[id.index()] = Some(Session {
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
             ping: None,
             address,
-            rate: RateState {
-                full_at: now,
-                paused_until: None,
-                flooding_since: None,
-                last_paused: None,
-            },
+            rate: RateState::new(now),
+            files_requested: 0,
         });
         self.session_count += 1;
         Some(deadline)
@@ -342,12 +282,11 @@ impl ChatServer {
         while self.is_open(id) {
             let rest = &buf[used..];
             match wire::check(rest, self.config.max_frame_len) {
-                Ok(None) => return used,
+                Ok(None) => break,
                 Ok(Some(len)) => {
                     match self.admit(now, id, out) {
                         Admission::Take => {}
-                        Admission::Pause => return used,
-                        Admission::Ended => return buf.len(),
+                        Admission::Pause | Admission::Ended => break,
                     }
                     used += len;
                     self.touch(now, id);
@@ -365,8 +304,11 @@ impl ChatServer {
                     out.close(id);
                 }
             }
+            // Frame by frame, so a sender that overflowed on its own answers stops here.
+            self.end_overflowed(out);
         }
-        buf.len()
+        self.end_overflowed(out); // a rate-limit warning may have overflowed
+        if self.is_open(id) { used } else { buf.len() }
     }
 
     /// The connection of `id` ended (EOF, error, or the shell dropped it). Idempotent.
@@ -377,14 +319,9 @@ impl ChatServer {
         let text = match &reason {
             CloseReason::PeerClosed => "connection closed".to_string(),
             CloseReason::Io(err) => format!("connection lost: {err}"),
-            CloseReason::OutputOverflow => {
-                let text = "output queue full: client is not reading";
-                self.refuse(id, ErrorCode::OutputOverflow, true, text, out);
-                out.close(id);
-                text.to_string()
-            }
         };
         self.end_session(id, &text, out);
+        self.end_overflowed(out); // the LEFT notice may have overflowed others
     }
 
     /// When `id` next needs [`ChatServer::handle_timeout`], if it is open.
@@ -407,68 +344,6 @@ impl ChatServer {
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id)
             .is_some_and(|s| s.rate.paused_until.is_some())
-    }
-
-    /// Charges one frame to `id`'s token bucket; see [`RateState`]. Pauses a client over its
-    /// rate (warning it the first time), and ends one that has stayed at the limit for
-    /// longer than the flood timeout.
-    fn admit(&mut self, now: Instant, id: ClientId, out: &mut impl Outbox) -> Admission {
-        let ChatConfig {
-            msg_rate,
-            msg_burst,
-            flood_timeout,
-            ..
-        } = self.config;
-        if msg_rate == 0 {
-            return Admission::Take;
-        }
-        let Some(session) = self.session_mut(id) else {
-            return Admission::Ended;
-        };
-        let rate = &mut session.rate;
-        if rate.paused_until.is_some_and(|t| now < t) {
-            return Admission::Pause;
-        }
-        rate.paused_until = None;
-        let interval = Duration::from_secs(1) / msg_rate;
-        let bucket = interval * msg_burst.max(1);
-        let full_at = rate.full_at.max(now) + interval;
-        if full_at <= now + bucket {
-            rate.full_at = full_at;
-            return Admission::Take;
-        }
-        // One flood is a run of pauses with no quiet spell between them long enough to refill
-        // the whole bucket (plus slack for late wake-ups: a pause ends on a timer tick, and a
-        // client with a backlog is paused again at once). A later flood is a new one: warned
-        // afresh, with its own timeout.
-        let quiet = bucket + FLOOD_QUIET_SLACK;
-        let new_flood = rate
-            .last_paused
-            .is_none_or(|t| now.duration_since(t) > quiet);
-        rate.last_paused = Some(now);
-        if new_flood {
-            rate.flooding_since = Some(now);
-        }
-        let since = rate.flooding_since.unwrap_or(now);
-        if now.duration_since(since) >= flood_timeout {
-            let text = format!(
-                "flooding: over {msg_rate} frames/s for {} s, disconnected",
-                flood_timeout.as_secs()
-            );
-            self.refuse(id, ErrorCode::RateLimited, true, &text, out);
-            self.end_session(id, "flooding", out);
-            out.close(id);
-            return Admission::Ended;
-        }
-        rate.paused_until = Some(full_at - bucket);
-        if new_flood {
-            let text = format!(
-                "sending faster than {msg_rate} frames/s: slowed down; disconnected if it goes on for {} s",
-                flood_timeout.as_secs()
-            );
-            self.refuse(id, ErrorCode::RateLimited, false, &text, out);
-        }
-        Admission::Pause
     }
 
     /// Acts on `id`'s deadlines that are due at `now` (login timeout, keepalive PING, ping
@@ -505,16 +380,15 @@ impl ChatServer {
             self.refuse(id, code, true, text, out);
             self.end_session(id, code.name(), out);
             out.close(id);
-            return None;
-        }
-        if ping_due {
+        } else if ping_due {
             let token = self.next_ping_token;
             self.next_ping_token += 1;
             if let Some(session) = self.session_mut(id) {
                 session.ping = Some((token, now));
             }
-            out.send(id, &Frame::Ping { token });
+            self.output.send(id, &Frame::Ping { token }, out);
         }
+        self.end_overflowed(out);
         self.next_deadline(id)
     }
 
@@ -538,17 +412,51 @@ impl ChatServer {
                 out,
             );
         }
+        self.end_overflowed(out);
+    }
+
+    /// Queues a frame the shell composed for `to` (a transfer's OFFER, REFUSED or
+    /// TRANSFER_RESULT) under the same output bound as the chat's own frames. Nothing is sent
+    /// if `to` has no session: it has left, or was ended and has had its last word.
+    pub fn relay(&mut self, to: ClientId, frame: &Frame<'_>, out: &mut impl Outbox) {
+        if self.is_open(to) {
+            self.output.send(to, frame, out);
+            self.end_overflowed(out);
+        }
+    }
+
+    /// The shell's answer to `client`'s [`ChatRequest::ListFiles`]: the shared folder's files
+    /// (name and size, in the order to show them), or why they could not be listed. Sends the
+    /// FILE_LIST frames, or a FILES_UNAVAILABLE error. Nothing is sent if `client` has left
+    /// since it asked (even if its id now belongs to another connection) or never asked.
+    pub fn handle_file_list(
+        &mut self,
+        client: ClientId,
+        listing: io::Result<Vec<(String, u64)>>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(session) = self.session_mut(client) else {
+            return;
+        };
+        if session.files_requested == 0 {
+            return;
+        }
+        session.files_requested -= 1;
+        self.send_file_list(client, listing, out);
+        self.end_overflowed(out);
     }
 
     /// Tells every client the server is going away, and closes every session.
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();
-        for id in 0..self.sessions.len() {
-            if self.sessions[id].take().is_some() {
-                out.send_shared(id, &bytes);
+        for (index, session) in self.sessions.iter_mut().enumerate() {
+            if session.take().is_some() {
+                let id = ClientId::new(index);
+                self.output.send_shared(id, &bytes, out);
                 out.close(id);
             }
         }
+        self.drop_overflowed(out);
         self.session_count = 0;
         self.members.clear();
         self.nicks.clear();
@@ -560,23 +468,16 @@ impl ChatServer {
     }
 
     fn session(&self, id: ClientId) -> Option<&Session> {
-        self.sessions.get(id).and_then(Option::as_ref)
+        self.sessions.get(id.index()).and_then(Option::as_ref)
     }
 
     fn session_mut(&mut self, id: ClientId) -> Option<&mut Session> {
-        self.sessions.get_mut(id).and_then(Option::as_mut)
+        self.sessions.get_mut(id.index()).and_then(Option::as_mut)
     }
 
     fn nick_rc(&self, id: ClientId) -> Option<Rc<str>> {
         match &self.session(id)?.state {
             LoginState::LoggedIn { nick, .. } => Some(Rc::clone(nick)),
-            LoginState::AwaitingHello { .. } => None,
-        }
-    }
-
-    fn nick_of(&self, id: ClientId) -> Option<&str> {
-        match &self.session(id)?.state {
-            LoginState::LoggedIn { nick, .. } => Some(nick),
             LoginState::AwaitingHello { .. } => None,
         }
     }
@@ -598,13 +499,14 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         debug!("client {id}: refusing with {code:?}: {text}");
-        out.send(
+        self.output.send(
             id,
             &Frame::Error {
                 code,
                 closing,
                 text,
             },
+            out,
         );
         self.events.push_back(ChatEvent::Refused {
             id,
@@ -613,297 +515,6 @@ impl ChatServer {
             text: text.to_string(),
         });
     }
-
-    /// Forgets `id`: frees its nickname and, if it was logged in, tells the others it left.
-    fn end_session(&mut self, id: ClientId, reason: &str, out: &mut impl Outbox) {
-        let Some(session) = self.sessions.get_mut(id).and_then(Option::take) else {
-            return;
-        };
-        self.session_count -= 1;
-        if let Some(count) = self.per_address.get_mut(&session.address) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_address.remove(&session.address);
-            }
-        }
-        if let LoginState::LoggedIn { nick, member_index } = session.state {
-            self.nicks.remove(&*nick::fold(&nick));
-            self.members.swap_remove(member_index);
-            if let Some(&moved) = self.members.get(member_index)
-                && let Some(Session {
-                    state:
-                        LoginState::LoggedIn {
-                            member_index: m, ..
-                        },
-                    ..
-                }) = self.sessions[moved].as_mut()
-            {
-                *m = member_index;
-            }
-            let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
-            if self.members.len() < self.config.announce_max_users {
-                self.broadcast(
-                    None,
-                    &Frame::Left {
-                        nick: &nick,
-                        reason,
-                    },
-                    out,
-                );
-            }
-            self.events.push_back(ChatEvent::Left {
-                id,
-                nick: nick.as_ref().into(),
-                reason: reason.to_string(),
-            });
-        }
-    }
-
-    /// Encodes `frame` once, into one shared buffer, and queues it for every member but
-    /// `except`.
-    fn broadcast(&mut self, except: Option<ClientId>, frame: &Frame<'_>, out: &mut impl Outbox) {
-        if self.members.len() <= usize::from(except.is_some()) {
-            return;
-        }
-        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
-        self.encode_buf.clear();
-        frame.encode(&mut self.encode_buf);
-        let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
-        if self.encode_buf.capacity() > 4 * 1024 {
-            self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
-        }
-        for &member in &self.members {
-            if Some(member) != except {
-                out.send_shared(member, &bytes);
-            }
-        }
-    }
-
-    fn handle_frame(
-        &mut self,
-        now: Instant,
-        id: ClientId,
-        frame: Frame<'_>,
-        out: &mut impl Outbox,
-    ) {
-        if !frame.kind().is_client_kind() {
-            let text = format!("{:?} frames are sent by servers only", frame.kind());
-            self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
-            return;
-        }
-        let Some(from) = self.nick_rc(id) else {
-            return self.handle_frame_before_login(now, id, frame, out);
-        };
-        match frame {
-            Frame::Hello { .. } => {
-                let text = format!("already logged in as {from}");
-                self.refuse(id, ErrorCode::AlreadyLoggedIn, false, &text, out);
-            }
-            Frame::Ping { token } => out.send(id, &Frame::Pong { token }),
-            Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
-            Frame::Say { text } => {
-                if self.check_text(id, text, out) {
-                    self.broadcast(Some(id), &Frame::Broadcast { from: &from, text }, out);
-                }
-            }
-            Frame::Msg { to, text } => {
-                if !self.check_text(id, text, out) {
-                    return;
-                }
-                let mut folded = [0; nick::MAX_NICK_LEN];
-                let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
-                match target {
-                    Some(&target) => out.send(target, &Frame::Private { from: &from, text }),
-                    None => {
-                        let text = format!("no user named {to:?} is online");
-                        self.refuse(id, ErrorCode::UnknownUser, false, &text, out);
-                    }
-                }
-            }
-            Frame::Who => self.send_who(id, out),
-            Frame::Files => self.send_files(id, out),
-            Frame::Get {
-                request,
-                name,
-                offset,
-            } => self.transfer_requests.push_back(TransferRequest::Get {
-                client: id,
-                request,
-                name: name.to_string(),
-                offset,
-            }),
-            Frame::Put {
-                request,
-                name,
-                size,
-                digest,
-            } => self.transfer_requests.push_back(TransferRequest::Put {
-                client: id,
-                request,
-                name: name.to_string(),
-                size,
-                digest,
-            }),
-            Frame::Cancel { conn_id } => {
-                self.transfer_requests.push_back(TransferRequest::Cancel {
-                    client: id,
-                    conn_id,
-                })
-            }
-            Frame::Quit { reason } => {
-                let reason = if reason.is_empty() { "quit" } else { reason };
-                self.end_session(id, reason, out);
-                out.close(id);
-            }
-            // Server-only kinds were refused above.
-            _ => debug_assert!(
-                false,
-                "server-only frame {:?} reached routing",
-                frame.kind()
-            ),
-        }
-    }
-
-    fn handle_frame_before_login(
-        &mut self,
-        now: Instant,
-        id: ClientId,
-        frame: Frame<'_>,
-        out: &mut impl Outbox,
-    ) {
-        let Frame::Hello { version, nick } = frame else {
-            let text = format!("send HELLO first, not {:?}", frame.kind());
-            self.refuse(id, ErrorCode::NotLoggedIn, false, &text, out);
-            return;
-        };
-        if version != PROTOCOL_VERSION {
-            let text = format!(
-                "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
-            );
-            self.refuse(id, ErrorCode::BadVersion, true, &text, out);
-            self.end_session(id, "bad version", out);
-            out.close(id);
-            return;
-        }
-        if let Err(err) = nick::validate(nick) {
-            self.refuse(id, ErrorCode::InvalidNick, false, &err.to_string(), out);
-            return;
-        }
-        let folded = nick::fold(nick);
-        if self.nicks.contains_key(&folded) {
-            let text = format!("nickname {nick:?} is taken");
-            self.refuse(id, ErrorCode::NickTaken, false, &text, out);
-            return;
-        }
-        self.nicks.insert(folded, id);
-        let member_index = self.members.len();
-        self.members.push(id);
-        if let Some(session) = self.session_mut(id) {
-            session.state = LoginState::LoggedIn {
-                nick: Rc::from(nick),
-                member_index,
-            };
-            session.last_input = now;
-        }
-        out.send(
-            id,
-            &Frame::Welcome {
-                version: PROTOCOL_VERSION,
-                nick,
-                users: self.members.len() as u32,
-            },
-        );
-        if self.members.len() <= self.config.announce_max_users {
-            self.broadcast(Some(id), &Frame::Joined { nick }, out);
-        }
-        self.events.push_back(ChatEvent::Joined {
-            id,
-            nick: nick.into(),
-        });
-    }
-
-    /// Refuses empty or overlong message text; true when `text` may be relayed.
-    fn check_text(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) -> bool {
-        if text.is_empty() {
-            self.refuse(id, ErrorCode::EmptyMessage, false, "message is empty", out);
-            return false;
-        }
-        if text.len() > self.config.max_message_len {
-            let text = format!(
-                "message is {} bytes long, the maximum is {}",
-                text.len(),
-                self.config.max_message_len
-            );
-            self.refuse(id, ErrorCode::MessageTooLong, false, &text, out);
-            return false;
-        }
-        true
-    }
-
-    fn send_who(&self, id: ClientId, out: &mut impl Outbox) {
-        let nicks: Vec<&str> = self
-            .members
-            .iter()
-            .filter_map(|&m| self.nick_of(m))
-            .collect();
-        for (chunk, more) in chunks_by_size(&nicks, |n| 2 + n.len()) {
-            out.send(
-                id,
-                &Frame::WhoList {
-                    more,
-                    nicks: chunk.to_vec(),
-                },
-            );
-        }
-    }
-
-    fn send_files(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let files = match self.catalog.list() {
-            Ok(files) => files,
-            Err(err) => {
-                let text = format!("cannot list the shared folder: {err}");
-                self.refuse(id, ErrorCode::FilesUnavailable, false, &text, out);
-                return;
-            }
-        };
-        let entries: Vec<FileEntry<'_>> = files
-            .iter()
-            .map(|(name, size)| FileEntry { name, size: *size })
-            .collect();
-        for (chunk, more) in chunks_by_size(&entries, |f| 2 + f.name.len() + 8) {
-            out.send(
-                id,
-                &Frame::FileList {
-                    more,
-                    files: chunk.to_vec(),
-                },
-            );
-        }
-    }
-}
-
-/// Splits `items` into runs whose encoded size stays within [`LIST_FRAME_BUDGET`], each with
-/// a flag saying whether another run follows. An empty list yields one empty run, so the
-/// client always gets an answer.
-fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<(&[T], bool)> {
-    let mut runs = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, item) in items.iter().enumerate() {
-        let item_bytes = size(item);
-        if i > start && (bytes + item_bytes > LIST_FRAME_BUDGET || i - start == u16::MAX as usize) {
-            runs.push(&items[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += item_bytes;
-    }
-    runs.push(&items[start..]);
-    let last = runs.len() - 1;
-    runs.into_iter()
-        .enumerate()
-        .map(|(i, run)| (run, i < last))
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! The shared folder and files on disk: which files are offered, safe opening by name,
 //! positioned reads, `.part` files and digests. Shell-side (it touches the disk); the chat
-//! machine sees the folder only through the [`FileCatalog`] trait.
+//! machine never reads the folder: it asks, and the shell answers with [`SharedDir::list`].
 
 pub mod digest;
 pub mod name;
 pub mod part;
 
-use crate::chat::FileCatalog;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -165,16 +164,10 @@ impl SharedDir {
             size: meta.len(),
         })
     }
-}
 
-/// True for names the folder offers: those [`SharedDir::open_shared`] would accept.
-fn is_offered_name(file_name: &str) -> bool {
-    name::validate(file_name).is_ok()
-}
-
-impl FileCatalog for SharedDir {
-    /// Regular files directly in the folder (no symlinks, devices or subfolders), by name.
-    fn list(&mut self) -> io::Result<Vec<(String, u64)>> {
+    /// Name and size of the regular files directly in the folder (no symlinks, devices or
+    /// subfolders), sorted by name: what FILES lists. Reads the whole directory.
+    pub fn list(&self) -> io::Result<Vec<(String, u64)>> {
         let mut files = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let entry = entry?;
@@ -195,6 +188,11 @@ impl FileCatalog for SharedDir {
     }
 }
 
+/// True for names the folder offers: those [`SharedDir::open_shared`] would accept.
+fn is_offered_name(file_name: &str) -> bool {
+    name::validate(file_name).is_ok()
+}
+
 impl crate::rudp::ByteSource for FileSource {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         FileSource::read_at(self, offset, buf)
@@ -209,7 +207,7 @@ mod tests {
     fn lists_regular_files_only_sorted_by_name() {
         let dir = std::env::temp_dir().join(format!("chatd-files-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let (mut shared, created) = SharedDir::open_or_create(&dir).unwrap();
+        let (shared, created) = SharedDir::open_or_create(&dir).unwrap();
         assert!(created);
         fs::write(dir.join("b.txt"), b"bb").unwrap();
         fs::write(dir.join("a.txt"), b"a").unwrap();

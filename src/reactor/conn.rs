@@ -1,5 +1,6 @@
 //! Per-client connection state of the reactor: the socket, the unparsed input tail and the
-//! bounded output queue. Knows bytes, not frames' meaning.
+//! output queue. Knows bytes, not frames' meaning; how much a queue may hold is the chat
+//! machine's decision (it asks [`OutQueue::len`] before queuing).
 
 use crate::timer::TimerKey;
 use crate::wire::Frame;
@@ -37,10 +38,6 @@ impl Chunk {
     }
 }
 
-/// The queue would exceed its byte bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overflow;
-
 /// Outcome of [`OutQueue::write_to`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
@@ -50,29 +47,20 @@ pub enum Flushed {
     Blocked,
 }
 
-/// Output waiting for a socket, bounded in bytes. Allocates only while it holds something.
+/// Output waiting for a socket. Allocates only while it holds something. It has no bound of
+/// its own: the chat machine, which decides what is queued, keeps each client's within its
+/// bound.
+#[derive(Default)]
 pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     front_written: usize,
     /// Bytes queued and not yet written.
     queued: usize,
-    limit: usize,
 }
 
 impl OutQueue {
-    /// An empty queue that refuses to hold more than `limit` bytes.
-    pub fn new(limit: usize) -> Self {
-        OutQueue {
-            chunks: VecDeque::new(),
-            front_written: 0,
-            queued: 0,
-            limit,
-        }
-    }
-
     /// Bytes waiting to be written.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queued
     }
@@ -83,37 +71,27 @@ impl OutQueue {
         self.queued == 0
     }
 
-    fn reserve(&mut self, bytes: usize) -> Result<(), Overflow> {
-        if self.queued + bytes > self.limit {
-            return Err(Overflow);
-        }
-        self.queued += bytes;
-        Ok(())
-    }
-
     /// Queues bytes shared with other queues.
-    pub fn push_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), Overflow> {
-        self.reserve(bytes.len())?;
+    pub fn push_shared(&mut self, bytes: &Rc<[u8]>) {
+        self.queued += bytes.len();
         self.chunks.push_back(Chunk::Shared(Rc::clone(bytes)));
-        Ok(())
     }
 
     /// Encodes `frame` onto the end of the queue.
-    pub fn push_frame(&mut self, frame: &Frame<'_>) -> Result<(), Overflow> {
+    pub fn push_frame(&mut self, frame: &Frame<'_>) {
         let len = frame.encoded_len();
-        self.reserve(len)?;
+        self.queued += len;
         // Append to the last owned chunk unless it is being written from (its start is
         // already in flight, which is fine) or is already large.
         if let Some(Chunk::Owned(tail)) = self.chunks.back_mut()
             && tail.len() + len <= OWNED_CHUNK_TARGET
         {
             frame.encode(tail);
-            return Ok(());
+            return;
         }
         let mut tail = Vec::with_capacity(len.max(256));
         frame.encode(&mut tail);
         self.chunks.push_back(Chunk::Owned(tail));
-        Ok(())
     }
 
     /// Drops everything queued.
@@ -197,18 +175,6 @@ pub enum ConnState {
     Closing { linger: Instant },
 }
 
-/// How far an output overflow has been handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverflowState {
-    /// The queue is within its bound.
-    None,
-    /// The queue overflowed and was dropped; further output is refused until the chat
-    /// machine has been told.
-    Overflowed,
-    /// The chat machine is writing its last word (an ERROR) into the emptied queue.
-    Reporting,
-}
-
 /// One accepted client.
 pub struct Conn {
     pub stream: TcpStream,
@@ -217,7 +183,6 @@ pub struct Conn {
     pub input: Vec<u8>,
     pub out: OutQueue,
     pub state: ConnState,
-    pub overflow: OverflowState,
     /// The peer sent EOF.
     pub read_closed: bool,
     /// Poll said the peer closed or the socket failed: read until EOF or error, past short
@@ -238,13 +203,12 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection.
-    pub fn new(stream: TcpStream, out_limit: usize) -> Self {
+    pub fn new(stream: TcpStream) -> Self {
         Conn {
             stream,
             input: Vec::new(),
-            out: OutQueue::new(out_limit),
+            out: OutQueue::default(),
             state: ConnState::Open,
-            overflow: OverflowState::None,
             read_closed: false,
             read_to_end: false,
             write_closed: false,
@@ -284,14 +248,14 @@ mod tests {
 
     #[test]
     fn partial_writes_resume_where_they_stopped() {
-        let mut q = OutQueue::new(1 << 20);
+        let mut q = OutQueue::default();
         let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
         let mut expected = Vec::new();
         for i in 0..50 {
             let text = format!("message {i}");
-            q.push_frame(&Frame::Say { text: &text }).unwrap();
+            q.push_frame(&Frame::Say { text: &text });
             Frame::Say { text: &text }.encode(&mut expected);
-            q.push_shared(&shared).unwrap();
+            q.push_shared(&shared);
             expected.extend_from_slice(&shared);
         }
         assert_eq!(q.len(), expected.len());
@@ -317,24 +281,11 @@ mod tests {
     }
 
     #[test]
-    fn the_byte_bound_is_enforced() {
-        let frame = Frame::Say { text: "0123456789" };
-        let mut q = OutQueue::new(frame.encoded_len() * 3);
-        for _ in 0..3 {
-            q.push_frame(&frame).unwrap();
-        }
-        assert_eq!(q.push_frame(&frame), Err(Overflow));
-        let shared: Rc<[u8]> = frame.to_bytes().into();
-        assert_eq!(q.push_shared(&shared), Err(Overflow));
-        assert_eq!(q.len(), frame.encoded_len() * 3);
-    }
-
-    #[test]
     fn small_chunks_are_gathered_into_one_write_and_big_ones_are_not() {
         let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
-        let mut q = OutQueue::new(1 << 20);
+        let mut q = OutQueue::default();
         for _ in 0..40 {
-            q.push_shared(&shared).unwrap();
+            q.push_shared(&shared);
         }
         let mut sink = Trickle {
             got: Vec::new(),
@@ -349,8 +300,8 @@ mod tests {
         assert_eq!(sink.got, shared.repeat(40));
 
         let big: Rc<[u8]> = vec![7; GATHER_LIMIT].into();
-        q.push_shared(&big).unwrap();
-        q.push_shared(&shared).unwrap();
+        q.push_shared(&big);
+        q.push_shared(&shared);
         sink.got.clear();
         sink.calls_left = usize::MAX;
         let mut staging = Vec::new();
@@ -361,9 +312,9 @@ mod tests {
 
     #[test]
     fn small_unicast_frames_share_one_chunk() {
-        let mut q = OutQueue::new(1 << 20);
+        let mut q = OutQueue::default();
         for _ in 0..100 {
-            q.push_frame(&Frame::Pong { token: 1 }).unwrap();
+            q.push_frame(&Frame::Pong { token: 1 });
         }
         assert_eq!(q.chunks.len(), 1);
     }

@@ -12,21 +12,19 @@
 mod conn;
 pub mod udp;
 
-use crate::chat::{
-    ChatConfig, ChatEvent, ChatServer, ClientId, CloseReason, Outbox, TransferRequest,
-};
+use crate::chat::{ChatConfig, ChatEvent, ChatRequest, ChatServer, ClientId, CloseReason, Outbox};
 use crate::files::SharedDir;
 use crate::sleep::Sleeper;
 use crate::timer::TimerWheel;
 use crate::wire::ErrorCode;
 use crate::wire::Frame;
-use conn::{Conn, ConnState, Flushed, OverflowState};
+use conn::{Conn, ConnState, Flushed};
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
-use slab::Slab;
+use slab::{Slab, VacantEntry};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
@@ -73,24 +71,12 @@ enum TimerTarget {
 }
 
 /// Everything the reactor needs to start.
+#[derive(Default)]
 pub struct ServerConfig {
     pub chat: ChatConfig,
     /// UDP port for file transfer; `None`: the TCP port's number.
     pub udp_port: Option<u16>,
     pub transfers: TransferLimits,
-    /// Bytes of output a client may have queued before it is disconnected as not reading.
-    pub max_output_bytes: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            chat: ChatConfig::default(),
-            udp_port: None,
-            transfers: TransferLimits::default(),
-            max_output_bytes: 1024 * 1024,
-        }
-    }
 }
 
 /// The daemon: bind with [`Server::bind`], then [`Server::run`] until a signal stops it.
@@ -100,7 +86,7 @@ pub struct Server {
     sleeper: Sleeper,
     listener: TcpListener,
     signals: Signals,
-    /// Every client connection, with the lists of those to flush, overflowed or to close.
+    /// Every client connection, with the lists of those to flush or to close.
     conns: ConnTable,
     chat: ChatServer,
     shared: SharedDir,
@@ -110,7 +96,6 @@ pub struct Server {
     wheel: TimerWheel<TimerTarget>,
     /// Wheel entries due this turn (a field so its storage is reused).
     expired: Vec<TimerTarget>,
-    max_output_bytes: usize,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
     accept_paused_until: Option<Instant>,
@@ -151,13 +136,12 @@ impl Server {
             listener,
             signals,
             conns: ConnTable::default(),
-            chat: ChatServer::new(config.chat, Box::new(shared.clone())),
+            chat: ChatServer::new(config.chat),
             shared,
             udp,
             udp_readable: false,
             wheel: TimerWheel::new(Instant::now(), TICK),
             expired: Vec::new(),
-            max_output_bytes: config.max_output_bytes,
             still_readable: Vec::new(),
             accept_paused_until: None,
             shutdown_deadline: None,
@@ -211,10 +195,12 @@ impl Server {
                             touched.extend(self.udp.conn_ids());
                         }
                     }
-                    Token(t) if t >= FIRST_CLIENT => {
-                        let id = t - FIRST_CLIENT;
+                    token => {
+                        let Some(id) = client_of(token) else {
+                            continue;
+                        };
                         if event.is_read_closed() || event.is_error() {
-                            if let Some(conn) = self.conns.slab.get_mut(id) {
+                            if let Some(conn) = self.conns.get_mut(id) {
                                 conn.read_to_end = true;
                             }
                             readable.push(id);
@@ -225,7 +211,6 @@ impl Server {
                             self.queue_flush(id);
                         }
                     }
-                    Token(_) => {}
                 }
             }
             if accept_ready || self.accept_paused_until.is_some_and(|t| now >= t) {
@@ -368,12 +353,11 @@ impl Server {
     ) -> io::Result<()> {
         // Chat frames are small and latency-bound: never wait for Nagle.
         stream.set_nodelay(true)?;
-        let entry = self.conns.slab.vacant_entry();
-        let id = entry.key();
+        let (id, entry) = self.conns.vacant_entry();
         self.poll
             .registry()
-            .register(&mut stream, Token(FIRST_CLIENT + id), Interest::READABLE)?;
-        entry.insert(Conn::new(stream, self.max_output_bytes));
+            .register(&mut stream, token_of(id), Interest::READABLE)?;
+        entry.insert(Conn::new(stream));
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
         let deadline = self.chat.handle_connect(now, id, peer.ip(), out);
@@ -388,7 +372,7 @@ impl Server {
     fn read(&mut self, now: Instant, id: ClientId, turn_budget: &mut usize) {
         let mut budget = READ_BUDGET.min(*turn_budget);
         loop {
-            let Some(conn) = self.conns.slab.get_mut(id) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 return;
             };
             if conn.read_closed {
@@ -410,7 +394,7 @@ impl Server {
                 let out = &mut self.conns;
                 let used = self.chat.handle_bytes(now, id, &input, out);
                 input.drain(..used);
-                if let Some(conn) = self.conns.slab.get_mut(id) {
+                if let Some(conn) = self.conns.get_mut(id) {
                     conn.input = input;
                 }
                 self.rearm_after_input(id);
@@ -452,7 +436,7 @@ impl Server {
             };
             let out = &mut self.conns;
             let used = self.chat.handle_bytes(now, id, data, out);
-            if let Some(conn) = self.conns.slab.get_mut(id) {
+            if let Some(conn) = self.conns.get_mut(id) {
                 if from_scratch {
                     input.extend_from_slice(&self.scratch[used..n]);
                 } else {
@@ -467,7 +451,7 @@ impl Server {
                 }
             }
             self.rearm_after_input(id);
-            if n < self.scratch.len() && self.conns.slab.get(id).is_some_and(|c| !c.read_to_end) {
+            if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
                 // A short read emptied the receive queue: new bytes raise a new edge
                 // (epoll(7)), so the read that would only say WouldBlock is skipped.
                 return;
@@ -480,7 +464,7 @@ impl Server {
     /// asks the machine, and re-arms (the lazy pattern keeps input off the wheel).
     fn rearm_after_input(&mut self, id: ClientId) {
         let deadline = self.chat.next_deadline(id);
-        if let (Some(d), Some(conn)) = (deadline, self.conns.slab.get(id))
+        if let (Some(d), Some(conn)) = (deadline, self.conns.get(id))
             && conn.timer.is_none_or(|(_, armed)| d < armed)
         {
             self.arm(id, Some(d));
@@ -489,7 +473,7 @@ impl Server {
 
     /// Points `id`'s single wheel entry at `deadline` (or removes it).
     fn arm(&mut self, id: ClientId, deadline: Option<Instant>) {
-        let Some(conn) = self.conns.slab.get_mut(id) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         if let Some((key, _)) = conn.timer.take() {
@@ -526,7 +510,7 @@ impl Server {
                     continue;
                 }
             };
-            let Some(conn) = self.conns.slab.get_mut(id) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
             // The wheel consumed the entry; forget its key.
@@ -544,12 +528,10 @@ impl Server {
             }
             let out = &mut self.conns;
             let next = self.chat.handle_timeout(now, id, out);
-            if self.conns.slab.get(id).is_some_and(|c| c.timer.is_none()) {
+            if self.conns.get(id).is_some_and(|c| c.timer.is_none()) {
                 self.arm(id, next);
             }
-            if self.conns.slab.get(id).is_some_and(|c| c.input_paused)
-                && !self.chat.input_paused(id)
-            {
+            if self.conns.get(id).is_some_and(|c| c.input_paused) && !self.chat.input_paused(id) {
                 self.still_readable.push(id); // Its rate-limit pause is over.
             }
         }
@@ -563,26 +545,12 @@ impl Server {
         self.conns.to_close.push(id);
     }
 
-    /// After the turn's input and timers: answer transfer requests, report overflows, start
-    /// closes, flush, log.
+    /// After the turn's input and timers: answer the chat machine's requests, start closes,
+    /// flush, log.
     fn settle(&mut self, now: Instant) {
-        self.answer_transfer_requests(now);
-        while let Some(id) = self.conns.overflowed.pop() {
-            let Some(conn) = self.conns.slab.get_mut(id) else {
-                continue;
-            };
-            warn!(
-                "client {id} ({}): output queue full, disconnecting",
-                peer_name(conn)
-            );
-            conn.overflow = OverflowState::Reporting;
-            let out = &mut self.conns;
-            self.chat
-                .handle_disconnect(id, CloseReason::OutputOverflow, out);
-            self.conns.to_close.push(id);
-        }
+        self.answer_requests(now);
         while let Some(id) = self.conns.to_close.pop() {
-            if let Some(conn) = self.conns.slab.get_mut(id)
+            if let Some(conn) = self.conns.get_mut(id)
                 && conn.state == ConnState::Open
             {
                 let linger = now + LINGER;
@@ -612,26 +580,23 @@ impl Server {
         // Keep the (empty) allocation for the next turn.
         self.conns.to_flush = batch;
         while let Some(event) = self.chat.poll_event() {
-            log_event(&self.conns.slab, event);
+            log_event(&self.conns, event);
         }
     }
 
-    /// Serves the chat machine's transfer requests: GET becomes an OFFER (or REFUSED), CANCEL
-    /// stops a transfer; then reports transfers that ended to their clients.
-    fn answer_transfer_requests(&mut self, now: Instant) {
-        while let Some(request) = self.chat.poll_transfer_request() {
-            let client = match &request {
-                TransferRequest::Get { client, .. }
-                | TransferRequest::Put { client, .. }
-                | TransferRequest::Cancel { client, .. } => *client,
-            };
+    /// Serves the chat machine's requests: FILES gets the folder's listing, GET becomes an
+    /// OFFER (or REFUSED), CANCEL stops a transfer; then reports transfers that ended to their
+    /// clients.
+    fn answer_requests(&mut self, now: Instant) {
+        while let Some(request) = self.chat.poll_request() {
+            let client = request.client();
             // The connection may have been dropped since its request was parsed this turn.
-            let peer = self.conns.slab.get(client).map(|c| c.stream.peer_addr());
+            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
             let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
                 continue;
             };
             let reply = match request {
-                TransferRequest::Get {
+                ChatRequest::Get {
                     client,
                     request,
                     name,
@@ -655,7 +620,7 @@ impl Server {
                         Err((code, text)) => Reply::Refused(client, request, code, text),
                     }
                 }
-                TransferRequest::Put {
+                ChatRequest::Put {
                     client,
                     request,
                     name,
@@ -679,12 +644,16 @@ impl Server {
                     }
                     Err((code, text)) => Reply::Refused(client, request, code, text),
                 },
-                TransferRequest::Cancel { client, conn_id } => {
+                ChatRequest::Cancel { client, conn_id } => {
                     if self.udp.cancel(client, conn_id) {
                         self.drive_transfer(now, conn_id); // sends the RESET
                         continue;
                     }
                     Reply::NoSuchTransfer(client)
+                }
+                ChatRequest::ListFiles { client } => {
+                    self.list_files(client);
+                    continue;
                 }
             };
             self.send_reply(reply);
@@ -699,6 +668,14 @@ impl Server {
             self.send_reply(reply);
         }
         self.report_finished_transfers(now);
+    }
+
+    /// Answers a FILES request with the shared folder's listing. Reads the folder on the loop's
+    /// thread for now: the one place to change to list it elsewhere (the machine takes the
+    /// answer whenever it comes).
+    fn list_files(&mut self, client: ClientId) {
+        let listing = self.shared.list();
+        self.chat.handle_file_list(client, listing, &mut self.conns);
     }
 
     /// Logs and starts driving an accepted download; the reply to send is its OFFER.
@@ -718,12 +695,13 @@ impl Server {
         Reply::Offer(client, request, offer)
     }
 
-    /// Sends the answer to one transfer request over the client's TCP connection.
+    /// Sends the answer to one transfer request over the client's TCP connection (through the
+    /// chat machine, which keeps the client's output within its bound).
     fn send_reply(&mut self, reply: Reply) {
         let udp_port = self.udp.port();
         let out = &mut self.conns;
         match reply {
-            Reply::Offer(client, request, offer) => out.send(
+            Reply::Offer(client, request, offer) => self.chat.relay(
                 client,
                 &Frame::Offer {
                     request,
@@ -734,22 +712,25 @@ impl Server {
                     size: offer.size,
                     digest: offer.digest.0,
                 },
+                out,
             ),
-            Reply::Refused(client, request, code, text) => out.send(
+            Reply::Refused(client, request, code, text) => self.chat.relay(
                 client,
                 &Frame::Refused {
                     request,
                     code,
                     text: &text,
                 },
+                out,
             ),
-            Reply::NoSuchTransfer(client) => out.send(
+            Reply::NoSuchTransfer(client) => self.chat.relay(
                 client,
                 &Frame::Error {
                     code: ErrorCode::UnknownTransfer,
                     closing: false,
                     text: "no such transfer",
                 },
+                out,
             ),
         }
     }
@@ -804,7 +785,7 @@ impl Server {
                 }
             };
             let out = &mut self.conns;
-            out.send(
+            self.chat.relay(
                 outcome.client,
                 &Frame::TransferResult {
                     conn_id: outcome.conn_id,
@@ -813,6 +794,7 @@ impl Server {
                     bytes_retransmitted: stats.bytes_retransmitted,
                     text: &text,
                 },
+                out,
             );
             if outcome.direction == udp::Direction::Upload && outcome.result.is_ok() {
                 self.chat
@@ -822,7 +804,7 @@ impl Server {
     }
 
     fn queue_flush(&mut self, id: ClientId) {
-        if let Some(conn) = self.conns.slab.get_mut(id)
+        if let Some(conn) = self.conns.get_mut(id)
             && !conn.flush_queued
         {
             conn.flush_queued = true;
@@ -833,7 +815,7 @@ impl Server {
     /// Writes what `id` has queued; keeps WRITABLE interest only while output remains; on a
     /// closing connection, half-closes once drained and drops it once the peer is gone too.
     fn flush(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.slab.get_mut(id) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.flush_queued = false;
@@ -852,7 +834,7 @@ impl Server {
             } else {
                 Interest::READABLE
             };
-            let token = Token(FIRST_CLIENT + id);
+            let token = token_of(id);
             if let Err(e) = self
                 .poll
                 .registry()
@@ -879,7 +861,7 @@ impl Server {
 
     /// Forgets `id` at once: socket, timer and chat session.
     fn drop_conn(&mut self, id: ClientId, reason: CloseReason) {
-        if !self.conns.slab.contains(id) {
+        if !self.conns.contains(id) {
             return;
         }
         let out = &mut self.conns;
@@ -887,7 +869,7 @@ impl Server {
         for conn_id in self.udp.client_gone(id) {
             self.udp.drive(Instant::now(), conn_id); // sends the RESET
         }
-        let mut conn = self.conns.slab.remove(id);
+        let mut conn = self.conns.remove(id);
         if let Some((key, _)) = conn.timer {
             self.wheel.cancel(key);
         }
@@ -930,11 +912,17 @@ fn peer_name(conn: &Conn) -> String {
         .map_or_else(|_| "gone".to_string(), |a| a.to_string())
 }
 
-fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
+fn log_event(conns: &ConnTable, event: ChatEvent) {
     let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
+        ChatEvent::OutputOverflow { id } => {
+            warn!(
+                "client {id} ({}): output queue full, disconnecting",
+                peer(id)
+            );
+        }
         ChatEvent::Refused {
             id,
             code,
@@ -951,42 +939,60 @@ fn log_event(conns: &Slab<Conn>, event: ChatEvent) {
     }
 }
 
-/// The connections, as the chat machine writes to them: queues bytes, collects closes and
-/// overflows for the reactor to act on after the call.
+/// The connections, as the chat machine writes to them: queues bytes (within the bound the
+/// machine keeps), collects closes for the reactor to act on after the call.
 #[derive(Default)]
 struct ConnTable {
     slab: Slab<Conn>,
     /// Connections with new output, flushed at the end of the turn.
     to_flush: Vec<ClientId>,
-    /// Connections whose output queue overflowed during this turn.
-    overflowed: Vec<ClientId>,
     /// Connections the chat machine asked to close.
     to_close: Vec<ClientId>,
 }
 
+/// The poll token of client `id`: its slab key offset past the fixed tokens.
+fn token_of(id: ClientId) -> Token {
+    Token(FIRST_CLIENT + id.index())
+}
+
+/// The client a poll token stands for, if it is a client's.
+fn client_of(token: Token) -> Option<ClientId> {
+    token.0.checked_sub(FIRST_CLIENT).map(ClientId::new)
+}
+
+/// Slab keys are client ids: these are the only places that turn one into the other (with
+/// [`token_of`] and [`client_of`] for poll tokens).
 impl ConnTable {
-    /// Runs `push` on `to`'s queue unless it overflowed; on overflow drops the queue (the
-    /// client is not reading it) and reports the client once.
-    fn push(
-        &mut self,
-        to: ClientId,
-        push: impl FnOnce(&mut conn::OutQueue) -> Result<(), conn::Overflow>,
-    ) {
-        let Some(conn) = self.slab.get_mut(to) else {
+    /// A free slot and the id its connection will have.
+    fn vacant_entry(&mut self) -> (ClientId, VacantEntry<'_, Conn>) {
+        let entry = self.slab.vacant_entry();
+        (ClientId::new(entry.key()), entry)
+    }
+
+    fn get(&self, id: ClientId) -> Option<&Conn> {
+        self.slab.get(id.index())
+    }
+
+    fn get_mut(&mut self, id: ClientId) -> Option<&mut Conn> {
+        self.slab.get_mut(id.index())
+    }
+
+    fn contains(&self, id: ClientId) -> bool {
+        self.slab.contains(id.index())
+    }
+
+    fn remove(&mut self, id: ClientId) -> Conn {
+        self.slab.remove(id.index())
+    }
+}
+
+impl ConnTable {
+    /// Runs `push` on `to`'s queue and has the connection flushed this turn.
+    fn push(&mut self, to: ClientId, push: impl FnOnce(&mut conn::OutQueue)) {
+        let Some(conn) = self.get_mut(to) else {
             return;
         };
-        if conn.overflow == OverflowState::Overflowed {
-            return;
-        }
-        if push(&mut conn.out).is_err() {
-            if conn.overflow == OverflowState::Reporting {
-                return; // Even the last word does not fit: it is dropped with the connection.
-            }
-            conn.out.clear();
-            conn.overflow = OverflowState::Overflowed;
-            self.overflowed.push(to);
-            return;
-        }
+        push(&mut conn.out);
         if !conn.flush_queued {
             conn.flush_queued = true;
             self.to_flush.push(to);
@@ -1005,5 +1011,15 @@ impl Outbox for ConnTable {
 
     fn close(&mut self, to: ClientId) {
         self.to_close.push(to);
+    }
+
+    fn queued(&self, to: ClientId) -> usize {
+        self.get(to).map_or(0, |conn| conn.out.len())
+    }
+
+    fn discard(&mut self, to: ClientId) {
+        if let Some(conn) = self.get_mut(to) {
+            conn.out.clear();
+        }
     }
 }

@@ -1,0 +1,56 @@
+//! The chat machine's limits and timers, as the daemon's options set them.
+
+use crate::wire;
+use std::time::Duration;
+
+/// Chat limits and timers.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Largest length field accepted from a client (type byte plus payload).
+    pub max_frame_len: u32,
+    /// Longest message text, in bytes.
+    pub max_message_len: usize,
+    /// Most sessions (logged in or not) at once; further connections get SERVER_FULL.
+    pub max_clients: usize,
+    /// Most sessions from one source address (IPv6: one /64); 0 = no limit. Further
+    /// connections from it get TOO_MANY_FROM_ADDRESS.
+    pub max_per_address: usize,
+    /// Sustained frames per second a client may send; 0 = no limit.
+    pub msg_rate: u32,
+    /// Frames a client may send at once before the rate applies (the bucket's size).
+    pub msg_burst: u32,
+    /// How long a client may stay at its rate limit without a pause before it is disconnected.
+    pub flood_timeout: Duration,
+    /// Time a new connection has to send a valid HELLO.
+    pub login_timeout: Duration,
+    /// Silence after which the server sends PING.
+    pub keepalive_idle: Duration,
+    /// Time a PING may stay unanswered before the client is disconnected.
+    pub ping_timeout: Duration,
+    /// JOINED and LEFT are broadcast only while at most this many users are online, counting
+    /// the one joining or leaving. Above it every login would cost a frame to each of the
+    /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
+    pub announce_max_users: usize,
+    /// Bytes of output a client may have queued and not read; a frame that would pass this
+    /// ends the client (it is not reading) with OUTPUT_OVERFLOW.
+    pub max_output_bytes: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            max_frame_len: wire::DEFAULT_MAX_FRAME_LEN,
+            max_message_len: 4096,
+            max_clients: 10_000,
+            max_per_address: 256,
+            msg_rate: 50,
+            msg_burst: 200,
+            flood_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(10),
+            keepalive_idle: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(30),
+            announce_max_users: 500,
+            max_output_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Routing: what a logged-in client's frames do (relay, private message, requests for the
+//! shell) and the broadcast that encodes a frame once for every member.
+
+use super::{ChatRequest, ChatServer, ClientId, Outbox, nick};
+use crate::wire::{ErrorCode, Frame};
+use std::rc::Rc;
+use std::time::Instant;
+
+impl ChatServer {
+    /// Encodes `frame` once, into one shared buffer, and queues it for every member but
+    /// `except`.
+    pub(super) fn broadcast(
+        &mut self,
+        except: Option<ClientId>,
+        frame: &Frame<'_>,
+        out: &mut impl Outbox,
+    ) {
+        if self.members.len() <= usize::from(except.is_some()) {
+            return;
+        }
+        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
+        self.encode_buf.clear();
+        frame.encode(&mut self.encode_buf);
+        let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
+        if self.encode_buf.capacity() > 4 * 1024 {
+            self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
+        }
+        for &member in &self.members {
+            if Some(member) != except {
+                self.output.send_shared(member, &bytes, out);
+            }
+        }
+    }
+
+    /// Handles one whole frame from `id`: routed if it is logged in, else to the login step.
+    pub(super) fn handle_frame(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        frame: Frame<'_>,
+        out: &mut impl Outbox,
+    ) {
+        if !frame.kind().is_client_kind() {
+            let text = format!("{:?} frames are sent by servers only", frame.kind());
+            self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
+            return;
+        }
+        let Some(from) = self.nick_rc(id) else {
+            return self.handle_frame_before_login(now, id, frame, out);
+        };
+        match frame {
+            Frame::Hello { .. } => {
+                let text = format!("already logged in as {from}");
+                self.refuse(id, ErrorCode::AlreadyLoggedIn, false, &text, out);
+            }
+            Frame::Ping { token } => self.output.send(id, &Frame::Pong { token }, out),
+            Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
+            Frame::Say { text } => {
+                if self.check_text(id, text, out) {
+                    self.broadcast(Some(id), &Frame::Broadcast { from: &from, text }, out);
+                }
+            }
+            Frame::Msg { to, text } => {
+                if !self.check_text(id, text, out) {
+                    return;
+                }
+                let mut folded = [0; nick::MAX_NICK_LEN];
+                let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
+                match target {
+                    Some(&target) => {
+                        self.output
+                            .send(target, &Frame::Private { from: &from, text }, out)
+                    }
+                    None => {
+                        let text = format!("no user named {to:?} is online");
+                        self.refuse(id, ErrorCode::UnknownUser, false, &text, out);
+                    }
+                }
+            }
+            Frame::Who => self.send_who(id, out),
+            Frame::Files => {
+                if let Some(session) = self.session_mut(id) {
+                    session.files_requested = session.files_requested.saturating_add(1);
+                }
+                self.requests
+                    .push_back(ChatRequest::ListFiles { client: id });
+            }
+            Frame::Get {
+                request,
+                name,
+                offset,
+            } => self.requests.push_back(ChatRequest::Get {
+                client: id,
+                request,
+                name: name.to_string(),
+                offset,
+            }),
+            Frame::Put {
+                request,
+                name,
+                size,
+                digest,
+            } => self.requests.push_back(ChatRequest::Put {
+                client: id,
+                request,
+                name: name.to_string(),
+                size,
+                digest,
+            }),
+            Frame::Cancel { conn_id } => self.requests.push_back(ChatRequest::Cancel {
+                client: id,
+                conn_id,
+            }),
+            Frame::Quit { reason } => {
+                let reason = if reason.is_empty() { "quit" } else { reason };
+                self.end_session(id, reason, out);
+                out.close(id);
+            }
+            // Server-only kinds were refused above.
+            _ => debug_assert!(
+                false,
+                "server-only frame {:?} reached routing",
+                frame.kind()
+            ),
+        }
+    }
+
+    /// Refuses empty or overlong message text; true when `text` may be relayed.
+    fn check_text(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) -> bool {
+        if text.is_empty() {
+            self.refuse(id, ErrorCode::EmptyMessage, false, "message is empty", out);
+            return false;
+        }
+        if text.len() > self.config.max_message_len {
+            let text = format!(
+                "message is {} bytes long, the maximum is {}",
+                text.len(),
+                self.config.max_message_len
+            );
+            self.refuse(id, ErrorCode::MessageTooLong, false, &text, out);
+            return false;
+        }
+        true
+    }
+}
