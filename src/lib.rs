@@ -30,6 +30,7 @@ pub mod files;
 pub mod reactor;
 pub mod rudp;
 pub mod sleep;
+pub mod socket;
 pub mod timer;
 pub mod transfers;
 pub mod units;

@@ -3,9 +3,9 @@
 
 use chatd::chat::ChatConfig;
 use chatd::files::SharedDir;
-use chatd::reactor::udp::TransferLimits;
 use chatd::reactor::{Server, ServerConfig};
 use chatd::rudp::CongestionKind;
+use chatd::transfers::TransferLimits;
 use chatd::wire;
 use getopts::Options;
 use log::{LevelFilter, info, warn};

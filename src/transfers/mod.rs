@@ -8,8 +8,9 @@
 //! It owns no socket, file or clock, and no timer: each transfer has a deadline the shell
 //! indexes in its wheel.
 
-pub mod disk;
+mod admission;
 mod digest_index;
+pub mod disk;
 mod ids;
 mod reply;
 mod transfer;
@@ -19,17 +20,15 @@ pub use disk::{DiskRequest, DiskResult, FileVersion, OpenFailure, Room};
 pub use reply::{Ending, Offer, Reply};
 
 use crate::chat::ClientId;
-use crate::files::digest::Digest;
-use crate::files::name;
 use crate::rudp::packet::{self, Packet};
-use crate::rudp::{Config, CongestionKind, Deliver, Event, Fill, Handshake, Receiver, Sender};
+use crate::rudp::{CongestionKind, Deliver, Event, Fill};
 use crate::wire::ErrorCode;
 use digest_index::DigestIndex;
 use ids::IdSource;
 use log::debug;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 use transfer::{Half, Stage, Transfer};
 
@@ -200,82 +199,6 @@ impl Transfers {
     /// When transfer `conn` next needs `handle_timeout`; `None` if it needs none (or is gone).
     pub fn next_deadline(&self, conn: ConnId) -> Option<Instant> {
         self.transfers.get(&conn)?.next_deadline()
-    }
-
-    /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
-    /// `peer_ip`. Refusals, in the order they are checked: the transfer limits, the name's
-    /// rules, then (once the shell opened it) the file's existence and type, the offset.
-    pub fn handle_get(
-        &mut self,
-        now: Instant,
-        client: ClientId,
-        peer_ip: IpAddr,
-        request: u32,
-        file_name: &str,
-        offset: u64,
-    ) {
-        if let Err(refusal) = self.check_limits(client) {
-            return self.refuse(client, request, refusal);
-        }
-        if let Err(e) = name::validate(file_name) {
-            let text = format!("{file_name}: {e}");
-            return self.refuse(client, request, (ErrorCode::BadFileName, text));
-        }
-        let conn = self.admit(
-            now,
-            client,
-            peer_ip,
-            request,
-            file_name,
-            Stage::Opening { offset },
-        );
-        self.disk.push_back(DiskRequest::Open {
-            conn,
-            name: file_name.to_string(),
-        });
-    }
-
-    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip`.
-    /// Refusals, in the order they are checked: the transfer limits, the name's rules, an
-    /// upload of that name under way, then (once the shell looked) an existing file of that
-    /// name, the size limit, the free space ([`UPLOAD_FREE_MARGIN`] kept).
-    #[allow(clippy::too_many_arguments)] // each is one fact of the PUT and its client
-    pub fn handle_put(
-        &mut self,
-        now: Instant,
-        client: ClientId,
-        peer_ip: IpAddr,
-        request: u32,
-        file_name: &str,
-        size: u64,
-        digest: Digest,
-    ) {
-        if let Err(refusal) = self.check_limits(client) {
-            return self.refuse(client, request, refusal);
-        }
-        if let Err(e) = name::validate(file_name) {
-            let text = format!("{file_name}: {e}");
-            return self.refuse(client, request, (ErrorCode::BadFileName, text));
-        }
-        let uploading = self
-            .transfers
-            .values()
-            .any(|t| t.direction == Direction::Upload && t.name == file_name);
-        if uploading {
-            return self.refuse(client, request, exists_refusal(file_name));
-        }
-        let conn = self.admit(
-            now,
-            client,
-            peer_ip,
-            request,
-            file_name,
-            Stage::CheckingRoom { size, digest },
-        );
-        self.disk.push_back(DiskRequest::CheckRoom {
-            conn,
-            name: file_name.to_string(),
-        });
     }
 
     /// A CANCEL of transfer `conn` by `client`: the transfer sends RESET and ends with
@@ -486,233 +409,6 @@ impl Transfers {
         None
     }
 
-    /// Refuses a new transfer for `client` when a limit is reached.
-    fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
-        if self.transfers.len() >= self.limits.total {
-            let text = "the server is busy: too many transfers".to_string();
-            return Err((ErrorCode::TooManyTransfers, text));
-        }
-        let mine = self
-            .transfers
-            .values()
-            .filter(|t| t.client == client)
-            .count();
-        if mine >= self.limits.per_client {
-            let text = format!(
-                "at most {} transfers at once per client",
-                self.limits.per_client
-            );
-            return Err((ErrorCode::TooManyTransfers, text));
-        }
-        Ok(())
-    }
-
-    /// Records a transfer being prepared under a fresh connection id and token.
-    fn admit(
-        &mut self,
-        now: Instant,
-        client: ClientId,
-        peer_ip: IpAddr,
-        request: u32,
-        file_name: &str,
-        stage: Stage,
-    ) -> ConnId {
-        let (conn, token) = loop {
-            let (conn, token) = self.ids.draw();
-            if !self.transfers.contains_key(&conn) {
-                break (conn, token);
-            }
-        };
-        self.transfers.insert(
-            conn,
-            Transfer::new(client, request, file_name, peer_ip, token, now, stage),
-        );
-        conn
-    }
-
-    fn refuse(&mut self, client: ClientId, request: u32, (code, text): (ErrorCode, String)) {
-        debug!("client {client}: refusing request {request}: {text}");
-        self.replies.push_back(Reply::Refused {
-            client,
-            request,
-            code,
-            text,
-        });
-    }
-
-    /// A transfer still being prepared cannot start: REFUSED, and the shell drops its file.
-    fn fail_preparation(&mut self, conn: ConnId, code: ErrorCode, text: String) {
-        let Some(t) = self.transfers.get(&conn) else {
-            return;
-        };
-        let (client, request) = (t.client, t.request);
-        self.forget(conn);
-        self.refuse(client, request, (code, text));
-    }
-
-    fn on_opened(&mut self, now: Instant, conn: ConnId, result: Result<FileVersion, OpenFailure>) {
-        let Some(Stage::Opening { offset }) = self.transfers.get(&conn).map(|t| &t.stage) else {
-            return;
-        };
-        let offset = *offset;
-        let Some(t) = self.transfers.get_mut(&conn) else {
-            return;
-        };
-        let version = match result {
-            Ok(version) => version,
-            Err(failure) => {
-                let (code, why) = match failure {
-                    OpenFailure::NotFound => (ErrorCode::NoSuchFile, "no such file".to_string()),
-                    OpenFailure::NotRegular(why) => (ErrorCode::NotARegularFile, why),
-                    OpenFailure::Io(why) => (ErrorCode::TransferFailed, why),
-                };
-                let text = format!("{}: {why}", t.name);
-                return self.fail_preparation(conn, code, text);
-            }
-        };
-        if offset > version.size {
-            let text = format!(
-                "{}: offset {offset} is beyond the end ({} bytes)",
-                t.name, version.size
-            );
-            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
-        }
-        if let Some(digest) = self.digests.lookup(&version) {
-            return self.begin_download(now, conn, offset, version.size, digest);
-        }
-        debug!("transfer {conn}: hashing {} before offering it", t.name);
-        t.stage = Stage::Hashing { offset, version };
-        if self.digests.wait_for(version, conn) {
-            self.disk.push_back(DiskRequest::Hash { conn, version });
-        }
-    }
-
-    /// Creates the sender of a download of `[offset, size)` whose digest is known, and offers
-    /// it.
-    fn begin_download(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        offset: u64,
-        size: u64,
-        digest: Digest,
-    ) {
-        let Some(t) = self.transfers.get_mut(&conn) else {
-            return;
-        };
-        let mut config = Config::new(conn.0, offset, size);
-        config.congestion = self.limits.congestion;
-        config.max_rate = self.limits.max_rate;
-        config.handshake = Handshake::Expect(t.token);
-        config.max_datagram = packet::max_datagram_for(t.peer_ip);
-        let sender = match Sender::new(config, now) {
-            Ok(sender) => sender,
-            Err(e) => {
-                let text = format!("{}: {e}", t.name);
-                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
-            }
-        };
-        t.stage = Stage::Running {
-            half: Half::Sender(Box::new(sender)),
-            size,
-            digest,
-        };
-        let offer = Offer {
-            conn,
-            token: t.token,
-            start: offset,
-            size,
-            digest,
-        };
-        self.replies.push_back(Reply::Offer {
-            client: t.client,
-            request: t.request,
-            direction: Direction::Download,
-            name: t.name.clone(),
-            offer,
-        });
-        self.touch(conn);
-    }
-
-    fn on_room(&mut self, conn: ConnId, result: Result<Room, String>) {
-        let Some(Stage::CheckingRoom { size, digest }) = self.transfers.get(&conn).map(|t| &t.stage)
-        else {
-            return;
-        };
-        let (size, digest) = (*size, *digest);
-        let room = match result {
-            Ok(room) => room,
-            Err(e) => {
-                let text = format!("cannot check free space: {e}");
-                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
-            }
-        };
-        let Some(t) = self.transfers.get_mut(&conn) else {
-            return;
-        };
-        if room.exists {
-            let (code, text) = exists_refusal(&t.name);
-            return self.fail_preparation(conn, code, text);
-        }
-        if size > self.limits.max_upload {
-            let max = self.limits.max_upload;
-            let text = format!("{size} bytes is more than the {max} bytes this server accepts");
-            return self.fail_preparation(conn, ErrorCode::FileTooLarge, text);
-        }
-        if size.saturating_add(UPLOAD_FREE_MARGIN) > room.free {
-            let text = format!("{size} bytes do not fit: {} bytes free", room.free);
-            return self.fail_preparation(conn, ErrorCode::NoSpace, text);
-        }
-        t.stage = Stage::Creating { size, digest };
-        let name = t.name.clone();
-        self.disk.push_back(DiskRequest::CreatePart { conn, name });
-    }
-
-    /// The part file of upload `conn` exists (or could not be made): the receiver starts and
-    /// the PUT is offered.
-    fn on_created(&mut self, now: Instant, conn: ConnId, result: Result<(), String>) {
-        let Some(t) = self.transfers.get_mut(&conn) else {
-            return;
-        };
-        let Stage::Creating { size, digest } = t.stage else {
-            return;
-        };
-        if let Err(e) = result {
-            let text = format!("cannot create a temporary file: {e}");
-            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
-        }
-        let mut config = Config::new(conn.0, 0, size);
-        config.handshake = Handshake::Expect(t.token);
-        config.max_datagram = packet::max_datagram_for(t.peer_ip);
-        let receiver = match Receiver::new(config, now) {
-            Ok(receiver) => receiver,
-            Err(e) => {
-                let text = format!("{}: {e}", t.name);
-                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
-            }
-        };
-        t.stage = Stage::Running {
-            half: Half::Receiver(Box::new(receiver)),
-            size,
-            digest,
-        };
-        let offer = Offer {
-            conn,
-            token: t.token,
-            start: 0,
-            size,
-            digest,
-        };
-        self.replies.push_back(Reply::Offer {
-            client: t.client,
-            request: t.request,
-            direction: Direction::Upload,
-            name: t.name.clone(),
-            offer,
-        });
-        self.touch(conn);
-    }
-
     /// Upload `conn` was put in place (or could not be): TRANSFER_RESULT, and on success the
     /// announcement.
     fn on_stored(&mut self, conn: ConnId, result: Result<(), String>) {
@@ -776,7 +472,8 @@ impl Transfers {
                     stats,
                     elapsed,
                 };
-                self.disk.push_back(DiskRequest::Store { conn, size, digest });
+                self.disk
+                    .push_back(DiskRequest::Store { conn, size, digest });
             }
             (_, event) => {
                 let result = match event {
@@ -838,12 +535,6 @@ impl Transfers {
             self.touched.push(conn);
         }
     }
-}
-
-/// The refusal of a PUT whose name is taken.
-fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
-    let text = format!("{file_name} already exists (or is being uploaded): pick another name");
-    (ErrorCode::FileExists, text)
 }
 
 #[cfg(test)]

@@ -3,15 +3,17 @@
 //! rudp machines.
 
 use super::*;
+use crate::files::digest::Digest;
 use crate::rudp::stream::{ByteSink, MemorySink, MemorySource};
 use crate::rudp::{ReceiverWithSink, SenderWithSource};
+use std::net::IpAddr;
 use std::time::Duration;
 
 const PORT: u16 = 5000;
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn client(n: usize) -> ClientId {
-    n
+    ClientId::new(n)
 }
 
 fn machine() -> Transfers {
@@ -50,7 +52,9 @@ fn expect_quiet(t: &mut Transfers) {
 #[track_caller]
 fn expect_refused(t: &mut Transfers, want: ErrorCode, text: &str) {
     match expect_reply(t) {
-        Reply::Refused { code, text: got, .. } => {
+        Reply::Refused {
+            code, text: got, ..
+        } => {
             assert_eq!(code, want, "{got}");
             assert!(got.contains(text), "{got:?} lacks {text:?}");
         }
@@ -117,11 +121,18 @@ fn offered_put(t: &mut Transfers, now: Instant, who: usize, name: &str, size: u6
             name: name.into()
         }
     );
-    t.handle_disk(now, DiskResult::Created { conn, result: Ok(()) });
+    t.handle_disk(
+        now,
+        DiskResult::Created {
+            conn,
+            result: Ok(()),
+        },
+    );
     expect_offer(t)
 }
 
 /// The client's side of a transfer, as chatc runs it.
+#[allow(clippy::large_enum_variant)] // one per test
 enum Peer {
     Downloading(ReceiverWithSink<MemorySink>),
     Uploading(SenderWithSource<MemorySource>),
@@ -269,7 +280,10 @@ fn a_cold_file_is_hashed_once_for_every_get_and_then_offered_at_once() {
                 offer,
                 ..
             } => {
-                assert_eq!((c, request, direction), (client(who), 7, Direction::Download));
+                assert_eq!(
+                    (c, request, direction),
+                    (client(who), 7, Direction::Download)
+                );
                 assert_eq!((offer.conn, offer.start, offer.size), (*conn, 0, 100));
                 assert_eq!(offer.digest, digest);
                 let frame = Reply::Offer {
@@ -332,7 +346,11 @@ fn get_refusals_name_the_rule_and_release_the_file() {
     expect_refused(&mut t, ErrorCode::BadFileName, "../etc/passwd: ");
     expect_quiet(&mut t); // refused before any disk work
     let cases = [
-        (OpenFailure::NotFound, ErrorCode::NoSuchFile, "f: no such file"),
+        (
+            OpenFailure::NotFound,
+            ErrorCode::NoSuchFile,
+            "f: no such file",
+        ),
         (
             OpenFailure::NotRegular("symbolic links are not served".into()),
             ErrorCode::NotARegularFile,
@@ -427,7 +445,11 @@ fn put_refusals_in_their_order() {
     expect_refused(&mut t, ErrorCode::FileExists, "a already exists");
     assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
     ask(&mut t, "a", (4 << 30) + 1, plenty);
-    expect_refused(&mut t, ErrorCode::FileTooLarge, "4294967297 bytes is more than");
+    expect_refused(
+        &mut t,
+        ErrorCode::FileTooLarge,
+        "4294967297 bytes is more than",
+    );
     expect_disk(&mut t);
     let tight = Room {
         exists: false,
@@ -442,7 +464,10 @@ fn put_refusals_in_their_order() {
         ..tight
     };
     let conn = ask(&mut t, "a", 100, enough);
-    assert!(matches!(expect_disk(&mut t), DiskRequest::CreatePart { .. }));
+    assert!(matches!(
+        expect_disk(&mut t),
+        DiskRequest::CreatePart { .. }
+    ));
     // While it is being created, a second PUT of the name is refused at once.
     t.handle_put(now, client(2), LOOPBACK, 4, "a", 1, digest);
     expect_refused(&mut t, ErrorCode::FileExists, "being uploaded");
@@ -525,11 +550,18 @@ fn a_download_runs_to_its_transfer_result_and_is_forgotten() {
         Reply::Ended { client: c, ending } => {
             assert_eq!(c, client(1));
             assert_eq!(ending.result, Ok(()));
-            assert!(ending.text.starts_with("sent f: 300000 bytes in "), "{}", ending.text);
+            assert!(
+                ending.text.starts_with("sent f: 300000 bytes in "),
+                "{}",
+                ending.text
+            );
         }
         other => panic!("expected the result, got {other:?}"),
     }
-    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+    assert_eq!(
+        expect_disk(&mut t),
+        DiskRequest::Release { conn: offer.conn }
+    );
     assert!(t.is_empty(), "forgotten once its last datagram left");
     assert_eq!(t.next_deadline(offer.conn), None);
 }
@@ -543,7 +575,15 @@ fn an_upload_is_stored_then_reported_and_announced() {
     let mut client_side = Peer::for_offer(&offer, Some(bytes.clone()), now);
     let mut stored = MemorySink::new(0);
     let end = now + Duration::from_secs(5);
-    run(&mut t, &mut client_side, peer(9), &[], &mut stored, now, end);
+    run(
+        &mut t,
+        &mut client_side,
+        peer(9),
+        &[],
+        &mut stored,
+        now,
+        end,
+    );
     assert_eq!(stored.data(), &bytes[..]);
     // Only once the part file is stored does the client hear of it.
     let store = DiskRequest::Store {
@@ -554,10 +594,20 @@ fn an_upload_is_stored_then_reported_and_announced() {
     assert_eq!(expect_disk(&mut t), store);
     expect_quiet(&mut t);
     let result = Ok(());
-    t.handle_disk(end, DiskResult::Stored { conn: offer.conn, result });
+    t.handle_disk(
+        end,
+        DiskResult::Stored {
+            conn: offer.conn,
+            result,
+        },
+    );
     match expect_reply(&mut t) {
         Reply::Ended { ending, .. } => {
-            assert!(ending.text.starts_with("stored up.bin: 200000 bytes"), "{}", ending.text);
+            assert!(
+                ending.text.starts_with("stored up.bin: 200000 bytes"),
+                "{}",
+                ending.text
+            );
             assert_eq!(ending.direction, Direction::Upload);
         }
         other => panic!("expected the result, got {other:?}"),
@@ -570,7 +620,10 @@ fn an_upload_is_stored_then_reported_and_announced() {
             size: 200_000
         }
     );
-    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+    assert_eq!(
+        expect_disk(&mut t),
+        DiskRequest::Release { conn: offer.conn }
+    );
 }
 
 #[test]
@@ -581,15 +634,32 @@ fn an_upload_that_cannot_be_stored_is_reported_failed_and_not_announced() {
     let mut client_side = Peer::for_offer(&offer, Some(vec![7; 10_000]), now);
     let mut stored = MemorySink::new(0);
     let end = now + Duration::from_secs(5);
-    run(&mut t, &mut client_side, peer(9), &[], &mut stored, now, end);
+    run(
+        &mut t,
+        &mut client_side,
+        peer(9),
+        &[],
+        &mut stored,
+        now,
+        end,
+    );
     assert!(matches!(expect_disk(&mut t), DiskRequest::Store { .. }));
     let result = Err("digest mismatch: expected 00, got 11".to_string());
-    t.handle_disk(end, DiskResult::Stored { conn: offer.conn, result });
+    t.handle_disk(
+        end,
+        DiskResult::Stored {
+            conn: offer.conn,
+            result,
+        },
+    );
     match expect_reply(&mut t) {
         Reply::Ended { ending, .. } => assert!(ending.text.starts_with("digest mismatch")),
         other => panic!("expected the result, got {other:?}"),
     }
-    assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn: offer.conn });
+    assert_eq!(
+        expect_disk(&mut t),
+        DiskRequest::Release { conn: offer.conn }
+    );
     expect_quiet(&mut t);
 }
 
@@ -602,7 +672,15 @@ fn cancel_is_honoured_for_the_owner_only() {
     let mut unused = MemorySink::new(0);
     let file = vec![1u8; 10_000_000];
     // Let it start, then stop the clock before it ends.
-    run(&mut t, &mut client_side, peer(9), &file, &mut unused, now, now);
+    run(
+        &mut t,
+        &mut client_side,
+        peer(9),
+        &file,
+        &mut unused,
+        now,
+        now,
+    );
     t.handle_cancel(now, client(2), offer.conn);
     assert_eq!(
         expect_reply(&mut t),

@@ -1,8 +1,8 @@
 //! One transfer as the transfers machine keeps it: who asked, the address that proved its
 //! token, and its stage, from the first disk question to its last datagram.
 
-use super::disk::FileVersion;
 use super::Direction;
+use super::disk::FileVersion;
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::rudp::packet::TOKEN_LEN;

@@ -469,7 +469,7 @@ impl Transfers {
         let mut socket = UdpSocket::bind(SocketAddr::new(any, 0))
             .and_then(|s| s.connect(server).map(|()| s))
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-        chatd::reactor::udp::set_socket_buffers(&socket);
+        chatd::socket::set_udp_buffers(&socket);
         let mut config = Config::new(offer.conn_id, offer.start, offer.size);
         config.congestion = self.uploads.congestion;
         config.max_rate = self.uploads.max_rate;

@@ -1,0 +1,251 @@
+//! The shell around the transfers machine: feeds it the UDP socket's datagrams, the chat
+//! machine's requests and the disk's results; performs the disk work it asks; sends its
+//! datagrams within the turn's budget; queues its replies on the clients' connections; keeps
+//! its deadlines in the wheel. It decides nothing about transfers.
+
+use super::Server;
+use super::disk::Done;
+use super::timers::TimerTarget;
+use crate::chat::{ChatRequest, ClientId};
+use crate::files::digest::Digest;
+use crate::rudp::packet;
+use crate::transfers::{ConnId, Direction, Reply};
+use log::{debug, info};
+use std::io;
+use std::time::Instant;
+
+/// Datagrams read per readiness event before other work gets a turn.
+const RECV_BUDGET: usize = 256;
+/// Bytes of datagrams sent per loop turn over all transfers before chat input gets a turn
+/// again; the rest goes out next turn, at once. A sender may release 32 datagrams at once (the
+/// pacer's burst), and 32 loopback sends of 64 KiB kept chat waiting about 1-2 ms.
+const TURN_SEND_BUDGET: usize = 256 << 10;
+/// Room for the largest datagram (received or sent).
+pub(super) const DATAGRAM_BUF_LEN: usize = 65_536;
+
+impl Server {
+    /// Reads datagrams until `WouldBlock` or the budget (then again next turn), feeding each
+    /// to the transfers machine and storing what an upload delivers.
+    pub(super) fn receive_datagrams(&mut self, now: Instant) {
+        for _ in 0..RECV_BUDGET {
+            let Some((len, from)) = self.udp.recv(&mut self.datagram) else {
+                return;
+            };
+            let datagram = &self.datagram[..len];
+            if let Some((conn, deliver)) = self.transfers.handle_datagram(now, from, datagram) {
+                let bytes = &datagram[deliver.range.clone()];
+                let result = self.disk.store(conn, deliver.offset, bytes);
+                let result = result.map_err(|e| e.kind());
+                self.transfers
+                    .handle_deliver(now, conn, &deliver, bytes, result);
+                self.store_buffered(now, conn);
+            }
+        }
+        self.udp_readable = true;
+    }
+
+    /// Stores the bytes upload `conn` holds in order, until it has none or the disk refuses.
+    fn store_buffered(&mut self, now: Instant, conn: ConnId) {
+        while let Some((offset, bytes)) = self.transfers.poll_buffered(conn) {
+            let result = self.disk.store(conn, offset, bytes).map_err(|e| e.kind());
+            if !self.transfers.handle_buffered(now, conn, result) {
+                return;
+            }
+        }
+    }
+
+    /// Transfer `conn`'s deadline passed.
+    pub(super) fn transfer_timeout(&mut self, now: Instant, conn: ConnId) {
+        self.transfers.handle_timeout(now, conn);
+        self.store_buffered(now, conn);
+    }
+
+    /// Hands the chat machine's requests on: GET, PUT and CANCEL to the transfers machine,
+    /// FILES to the disk worker (one listing serves every client that asks meanwhile).
+    pub(super) fn serve_chat_requests(&mut self, now: Instant) {
+        while let Some(request) = self.chat.poll_request() {
+            let client = request.client();
+            // The connection may have been dropped since its request was parsed this turn.
+            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
+            let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
+                continue;
+            };
+            match request {
+                ChatRequest::Get {
+                    request,
+                    name,
+                    offset,
+                    ..
+                } => self
+                    .transfers
+                    .handle_get(now, client, peer_ip, request, &name, offset),
+                ChatRequest::Put {
+                    request,
+                    name,
+                    size,
+                    digest,
+                    ..
+                } => self.transfers.handle_put(
+                    now,
+                    client,
+                    peer_ip,
+                    request,
+                    &name,
+                    size,
+                    Digest(digest),
+                ),
+                ChatRequest::Cancel { conn_id, .. } => {
+                    self.transfers.handle_cancel(now, client, ConnId(conn_id))
+                }
+                ChatRequest::ListFiles { .. } => self.list_files(client),
+            }
+        }
+    }
+
+    /// Has the shared folder listed for `client`, unless a listing is already under way.
+    fn list_files(&mut self, client: ClientId) {
+        self.listing_for.push(client);
+        if self.listing_for.len() > 1 {
+            return;
+        }
+        if let Err(why) = self.disk.list() {
+            self.answer_listing(Err(why));
+        }
+    }
+
+    /// The listing every waiting client gets.
+    fn answer_listing(&mut self, listing: Result<Vec<(String, u64)>, String>) {
+        for client in std::mem::take(&mut self.listing_for) {
+            let listing = listing.clone().map_err(io::Error::other);
+            self.chat.handle_file_list(client, listing, &mut self.conns);
+        }
+    }
+
+    /// Performs what the transfers machine asks of the disk: quick requests at once (whose
+    /// results may ask for more), slow ones on the workers.
+    pub(super) fn perform_disk_work(&mut self, now: Instant) {
+        while let Some(request) = self.transfers.poll_disk() {
+            if let Some(result) = self.disk.perform(request) {
+                self.transfers.handle_disk(now, result);
+            }
+        }
+    }
+
+    /// Takes in what the disk workers finished.
+    pub(super) fn take_disk_results(&mut self, now: Instant) {
+        while let Some(done) = self.disk.poll_done() {
+            match done {
+                Done::Transfer(result) => self.transfers.handle_disk(now, result),
+                Done::Listed(listing) => self.answer_listing(listing),
+            }
+        }
+    }
+
+    /// Sends the transfers' datagrams, copying a download's bytes in from its file, until none
+    /// is due, the socket is full, or the turn's budget is spent.
+    pub(super) fn send_datagrams(&mut self, now: Instant) {
+        let mut budget = TURN_SEND_BUDGET;
+        while budget > 0 && !self.udp.is_blocked() {
+            let Some(out) = self.transfers.poll_transmit(now, &mut self.datagram) else {
+                return;
+            };
+            let datagram = &mut self.datagram[..out.len];
+            if let Some(fill) = &out.fill
+                && let Err(e) = self.disk.fill(out.conn, fill, datagram)
+            {
+                debug!("transfer {}: cannot read its file: {e}", out.conn);
+                self.transfers.handle_source_error(now, out.conn, e.kind());
+                continue;
+            }
+            self.udp.send(datagram, out.to);
+            budget = budget.saturating_sub(out.len);
+        }
+    }
+
+    /// Queues the transfers machine's replies on their clients' connections (through the chat
+    /// machine, which keeps each client's output within its bound) and logs the transfers
+    /// that began and ended.
+    pub(super) fn deliver_transfer_replies(&mut self) {
+        let udp_port = self.udp.port();
+        while let Some(reply) = self.transfers.poll_reply() {
+            log_reply(&reply);
+            match &reply {
+                Reply::Shared { from, name, size } => {
+                    self.chat
+                        .announce_shared(*from, name, *size, &mut self.conns);
+                }
+                reply => {
+                    if let Some(frame) = reply.frame(udp_port) {
+                        self.chat.relay(reply.client(), &frame, &mut self.conns);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Points the wheel at the deadlines of the transfers that may have moved them.
+    pub(super) fn rearm_transfers(&mut self) {
+        while let Some(conn) = self.transfers.poll_touched() {
+            let deadline = self.transfers.next_deadline(conn);
+            self.timers
+                .arm_if_earlier(TimerTarget::Transfer(conn), deadline);
+        }
+    }
+}
+
+/// The daemon's log line for a transfer that began or ended.
+fn log_reply(reply: &Reply) {
+    match reply {
+        Reply::Offer {
+            client,
+            direction: Direction::Download,
+            name,
+            offer,
+            ..
+        } => info!(
+            "client {client}: sending {name} bytes [{}, {}) as transfer {}",
+            offer.start, offer.size, offer.conn
+        ),
+        Reply::Offer {
+            client,
+            direction: Direction::Upload,
+            name,
+            offer,
+            ..
+        } => info!(
+            "client {client}: receiving {name} ({} bytes) as transfer {}",
+            offer.size, offer.conn
+        ),
+        Reply::Ended { ending, .. } => {
+            let stats = &ending.stats;
+            match &ending.result {
+                Ok(()) => {
+                    // The sender's congestion figures mean something only when we sent.
+                    let sender_figures = match ending.direction {
+                        Direction::Download => format!(
+                            ", srtt {:?}, cwnd {} bytes, {} RTOs",
+                            stats.srtt, stats.cwnd, stats.rto_count
+                        ),
+                        Direction::Upload => String::new(),
+                    };
+                    info!(
+                        "transfer {} ({}) {}: {} bytes in {:.2?}, {} bytes retransmitted, \
+                         {} datagrams{sender_figures}",
+                        ending.conn,
+                        ending.name,
+                        ending.direction.verb(),
+                        stats.bytes_delivered,
+                        ending.elapsed,
+                        stats.bytes_retransmitted,
+                        stats.datagrams_sent,
+                    );
+                }
+                Err(e) => info!("transfer {} ({}) failed: {e}", ending.conn, ending.name),
+            }
+        }
+        Reply::Refused { .. } | Reply::NoSuchTransfer { .. } | Reply::Shared { .. } => {}
+    }
+}
+
+/// Largest datagram the engine sends fits the buffer.
+const _: () = assert!(packet::MAX_DATAGRAM <= DATAGRAM_BUF_LEN);

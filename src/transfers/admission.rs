@@ -1,0 +1,323 @@
+//! Admission: whether a GET or PUT may start, in the order its rules apply, and the disk
+//! questions asked on the way (is the file there, what version, is there room), until the
+//! transfer is offered or refused.
+
+use super::disk::{DiskRequest, FileVersion, OpenFailure, Room};
+use super::transfer::{Half, Stage, Transfer};
+use super::{ConnId, Direction, Offer, Reply, Transfers, UPLOAD_FREE_MARGIN};
+use crate::chat::ClientId;
+use crate::files::digest::Digest;
+use crate::files::name;
+use crate::rudp::packet;
+use crate::rudp::{Config, Handshake, Receiver, Sender};
+use crate::wire::ErrorCode;
+use log::debug;
+use std::net::IpAddr;
+use std::time::Instant;
+
+impl Transfers {
+    /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
+    /// `peer_ip`. Refusals, in the order they are checked: the transfer limits, the name's
+    /// rules, then (once the shell opened it) the file's existence and type, the offset.
+    pub fn handle_get(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        offset: u64,
+    ) {
+        if let Err(refusal) = self.check_limits(client) {
+            return self.refuse(client, request, refusal);
+        }
+        if let Err(e) = name::validate(file_name) {
+            let text = format!("{file_name}: {e}");
+            return self.refuse(client, request, (ErrorCode::BadFileName, text));
+        }
+        let conn = self.admit(
+            now,
+            client,
+            peer_ip,
+            request,
+            file_name,
+            Stage::Opening { offset },
+        );
+        self.disk.push_back(DiskRequest::Open {
+            conn,
+            name: file_name.to_string(),
+        });
+    }
+
+    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip`.
+    /// Refusals, in the order they are checked: the transfer limits, the name's rules, an
+    /// upload of that name under way, then (once the shell looked) an existing file of that
+    /// name, the size limit, the free space ([`UPLOAD_FREE_MARGIN`] kept).
+    #[allow(clippy::too_many_arguments)] // each is one fact of the PUT and its client
+    pub fn handle_put(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        size: u64,
+        digest: Digest,
+    ) {
+        if let Err(refusal) = self.check_limits(client) {
+            return self.refuse(client, request, refusal);
+        }
+        if let Err(e) = name::validate(file_name) {
+            let text = format!("{file_name}: {e}");
+            return self.refuse(client, request, (ErrorCode::BadFileName, text));
+        }
+        let uploading = self
+            .transfers
+            .values()
+            .any(|t| t.direction == Direction::Upload && t.name == file_name);
+        if uploading {
+            return self.refuse(client, request, exists_refusal(file_name));
+        }
+        let conn = self.admit(
+            now,
+            client,
+            peer_ip,
+            request,
+            file_name,
+            Stage::CheckingRoom { size, digest },
+        );
+        self.disk.push_back(DiskRequest::CheckRoom {
+            conn,
+            name: file_name.to_string(),
+        });
+    }
+
+    /// Refuses a new transfer for `client` when a limit is reached.
+    fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
+        if self.transfers.len() >= self.limits.total {
+            let text = "the server is busy: too many transfers".to_string();
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
+        let mine = self
+            .transfers
+            .values()
+            .filter(|t| t.client == client)
+            .count();
+        if mine >= self.limits.per_client {
+            let text = format!(
+                "at most {} transfers at once per client",
+                self.limits.per_client
+            );
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
+        Ok(())
+    }
+
+    /// Records a transfer being prepared under a fresh connection id and token.
+    fn admit(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        request: u32,
+        file_name: &str,
+        stage: Stage,
+    ) -> ConnId {
+        let (conn, token) = loop {
+            let (conn, token) = self.ids.draw();
+            if !self.transfers.contains_key(&conn) {
+                break (conn, token);
+            }
+        };
+        self.transfers.insert(
+            conn,
+            Transfer::new(client, request, file_name, peer_ip, token, now, stage),
+        );
+        conn
+    }
+
+    fn refuse(&mut self, client: ClientId, request: u32, (code, text): (ErrorCode, String)) {
+        debug!("client {client}: refusing request {request}: {text}");
+        self.replies.push_back(Reply::Refused {
+            client,
+            request,
+            code,
+            text,
+        });
+    }
+
+    /// A transfer still being prepared cannot start: REFUSED, and the shell drops its file.
+    pub(super) fn fail_preparation(&mut self, conn: ConnId, code: ErrorCode, text: String) {
+        let Some(t) = self.transfers.get(&conn) else {
+            return;
+        };
+        let (client, request) = (t.client, t.request);
+        self.forget(conn);
+        self.refuse(client, request, (code, text));
+    }
+
+    pub(super) fn on_opened(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        result: Result<FileVersion, OpenFailure>,
+    ) {
+        let Some(Stage::Opening { offset }) = self.transfers.get(&conn).map(|t| &t.stage) else {
+            return;
+        };
+        let offset = *offset;
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let version = match result {
+            Ok(version) => version,
+            Err(failure) => {
+                let (code, why) = match failure {
+                    OpenFailure::NotFound => (ErrorCode::NoSuchFile, "no such file".to_string()),
+                    OpenFailure::NotRegular(why) => (ErrorCode::NotARegularFile, why),
+                    OpenFailure::Io(why) => (ErrorCode::TransferFailed, why),
+                };
+                let text = format!("{}: {why}", t.name);
+                return self.fail_preparation(conn, code, text);
+            }
+        };
+        if offset > version.size {
+            let text = format!(
+                "{}: offset {offset} is beyond the end ({} bytes)",
+                t.name, version.size
+            );
+            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+        }
+        if let Some(digest) = self.digests.lookup(&version) {
+            return self.begin_download(now, conn, offset, version.size, digest);
+        }
+        debug!("transfer {conn}: hashing {} before offering it", t.name);
+        t.stage = Stage::Hashing { offset, version };
+        if self.digests.wait_for(version, conn) {
+            self.disk.push_back(DiskRequest::Hash { conn, version });
+        }
+    }
+
+    /// Creates the sender of a download of `[offset, size)` whose digest is known, and offers
+    /// it.
+    pub(super) fn begin_download(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        offset: u64,
+        size: u64,
+        digest: Digest,
+    ) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let mut config = config_for(conn, t, offset, size);
+        config.congestion = self.limits.congestion;
+        config.max_rate = self.limits.max_rate;
+        match Sender::new(config, now) {
+            Ok(sender) => self.offer(conn, Half::Sender(Box::new(sender)), offset, size, digest),
+            Err(e) => {
+                let text = format!("{}: {e}", t.name);
+                self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        }
+    }
+
+    /// Starts transfer `conn`'s machine and offers `[start, size)` to its client.
+    fn offer(&mut self, conn: ConnId, half: Half, start: u64, size: u64, digest: Digest) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        t.stage = Stage::Running { half, size, digest };
+        let offer = Offer {
+            conn,
+            token: t.token,
+            start,
+            size,
+            digest,
+        };
+        self.replies.push_back(Reply::Offer {
+            client: t.client,
+            request: t.request,
+            direction: t.direction,
+            name: t.name.clone(),
+            offer,
+        });
+        self.touch(conn);
+    }
+
+    pub(super) fn on_room(&mut self, conn: ConnId, result: Result<Room, String>) {
+        let Some(Stage::CheckingRoom { size, digest }) =
+            self.transfers.get(&conn).map(|t| &t.stage)
+        else {
+            return;
+        };
+        let (size, digest) = (*size, *digest);
+        let room = match result {
+            Ok(room) => room,
+            Err(e) => {
+                let text = format!("cannot check free space: {e}");
+                return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        };
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        if room.exists {
+            let (code, text) = exists_refusal(&t.name);
+            return self.fail_preparation(conn, code, text);
+        }
+        if size > self.limits.max_upload {
+            let max = self.limits.max_upload;
+            let text = format!("{size} bytes is more than the {max} bytes this server accepts");
+            return self.fail_preparation(conn, ErrorCode::FileTooLarge, text);
+        }
+        if size.saturating_add(UPLOAD_FREE_MARGIN) > room.free {
+            let text = format!("{size} bytes do not fit: {} bytes free", room.free);
+            return self.fail_preparation(conn, ErrorCode::NoSpace, text);
+        }
+        t.stage = Stage::Creating { size, digest };
+        let name = t.name.clone();
+        self.disk.push_back(DiskRequest::CreatePart { conn, name });
+    }
+
+    /// The part file of upload `conn` exists (or could not be made): the receiver starts and
+    /// the PUT is offered.
+    pub(super) fn on_created(&mut self, now: Instant, conn: ConnId, result: Result<(), String>) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let Stage::Creating { size, digest } = t.stage else {
+            return;
+        };
+        if let Err(e) = result {
+            let text = format!("cannot create a temporary file: {e}");
+            return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+        }
+        match Receiver::new(config_for(conn, t, 0, size), now) {
+            Ok(receiver) => {
+                let half = Half::Receiver(Box::new(receiver));
+                self.offer(conn, half, 0, size, digest);
+            }
+            Err(e) => {
+                let text = format!("{}: {e}", t.name);
+                self.fail_preparation(conn, ErrorCode::TransferFailed, text);
+            }
+        }
+    }
+}
+
+/// The refusal of a PUT whose name is taken.
+fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
+    let text = format!("{file_name} already exists (or is being uploaded): pick another name");
+    (ErrorCode::FileExists, text)
+}
+
+/// The engine's settings for transfer `t` of `[start, size)`: its id, the token its peer must
+/// prove before anything is sent, the datagram size for its path.
+fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
+    let mut config = Config::new(conn.0, start, size);
+    config.handshake = Handshake::Expect(t.token);
+    config.max_datagram = packet::max_datagram_for(t.peer_ip);
+    config
+}
