@@ -1,0 +1,138 @@
+//! The fixed-size control packets: HANDSHAKE (the token), HANDSHAKE-ACK, FIN (the final
+//! size), FIN-ACK and RESET (a [`ResetReason`]). Each is exactly its kind's fixed length.
+
+use super::{
+    AckHeader, Packet, PacketError, TOKEN_LEN, check_room, encode_ack, encode_data, field, seal,
+    write_common,
+};
+use byteorder::{ByteOrder, NetworkEndian};
+use std::fmt;
+
+/// Why a transfer was reset; a wire code (u16) in RESET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// The owner cancelled the transfer.
+    Cancelled,
+    /// Reading the source or writing the sink failed.
+    IoError,
+    /// The peer made no progress for the idle timeout.
+    DeadPeer,
+    /// The peer sent something the protocol forbids.
+    ProtocolViolation,
+    /// A code this version does not know; kept so it can be reported.
+    Unknown(u16),
+}
+
+impl ResetReason {
+    pub fn code(self) -> u16 {
+        match self {
+            ResetReason::Cancelled => 1,
+            ResetReason::IoError => 2,
+            ResetReason::DeadPeer => 3,
+            ResetReason::ProtocolViolation => 4,
+            ResetReason::Unknown(c) => c,
+        }
+    }
+
+    pub fn from_code(code: u16) -> ResetReason {
+        match code {
+            1 => ResetReason::Cancelled,
+            2 => ResetReason::IoError,
+            3 => ResetReason::DeadPeer,
+            4 => ResetReason::ProtocolViolation,
+            c => ResetReason::Unknown(c),
+        }
+    }
+}
+
+impl fmt::Display for ResetReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResetReason::Cancelled => write!(f, "cancelled"),
+            ResetReason::IoError => write!(f, "I/O error"),
+            ResetReason::DeadPeer => write!(f, "dead peer"),
+            ResetReason::ProtocolViolation => write!(f, "protocol violation"),
+            ResetReason::Unknown(c) => write!(f, "unknown reason {c}"),
+        }
+    }
+}
+
+/// `packet`, if `buf` is exactly its fixed length: control packets have no variable part.
+pub(super) fn exact_len(
+    buf: &[u8],
+    packet: Packet<'static>,
+) -> Result<Packet<'static>, PacketError> {
+    let expected = packet.kind().fixed_len();
+    if buf.len() == expected {
+        Ok(packet)
+    } else {
+        Err(PacketError::BadLength {
+            len: buf.len(),
+            expected,
+        })
+    }
+}
+
+/// Decodes a HANDSHAKE whose fixed part [`decode`](super::decode) has checked.
+pub(super) fn decode_handshake(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
+    let mut token = [0u8; TOKEN_LEN];
+    token.copy_from_slice(&buf[field::TOKEN..field::TOKEN + TOKEN_LEN]);
+    exact_len(buf, Packet::Handshake { token })
+}
+
+/// Decodes a FIN whose fixed part [`decode`](super::decode) has checked.
+pub(super) fn decode_fin(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
+    let final_size = NetworkEndian::read_u64(&buf[field::FINAL_SIZE..field::FINAL_SIZE + 8]);
+    exact_len(buf, Packet::Fin { final_size })
+}
+
+/// Decodes a RESET whose fixed part [`decode`](super::decode) has checked.
+pub(super) fn decode_reset(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
+    let code = NetworkEndian::read_u16(&buf[field::REASON..field::REASON + 2]);
+    let reason = ResetReason::from_code(code);
+    exact_len(buf, Packet::Reset { reason })
+}
+
+/// Encodes one of the small control packets (not DATA or ACK); returns the length.
+pub fn encode_control(
+    buf: &mut [u8],
+    conn_id: u64,
+    packet: &Packet<'_>,
+) -> Result<usize, PacketError> {
+    let kind = packet.kind();
+    let len = kind.fixed_len();
+    check_room(buf, len)?;
+    write_common(buf, kind, conn_id);
+    match packet {
+        Packet::Handshake { token } => {
+            buf[field::TOKEN..field::TOKEN + TOKEN_LEN].copy_from_slice(token)
+        }
+        Packet::Fin { final_size } => NetworkEndian::write_u64(
+            &mut buf[field::FINAL_SIZE..field::FINAL_SIZE + 8],
+            *final_size,
+        ),
+        Packet::Reset { reason } => {
+            NetworkEndian::write_u16(&mut buf[field::REASON..field::REASON + 2], reason.code())
+        }
+        Packet::HandshakeAck | Packet::FinAck => {}
+        Packet::Data {
+            pn,
+            offset,
+            payload,
+        } => return encode_data(buf, conn_id, u64::from(*pn), *offset, payload),
+        Packet::Ack(a) => {
+            let header = AckHeader {
+                largest_pn: u64::from(a.largest_pn),
+                ack_delay_us: a.ack_delay_us,
+                cumulative: a.cumulative,
+                window: a.window,
+            };
+            return encode_ack(buf, conn_id, &header, a.ranges);
+        }
+    }
+    seal(&mut buf[..len]);
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests;

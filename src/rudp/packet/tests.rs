@@ -1,0 +1,148 @@
+//! Decoder-wide tests: the datagram size per path, header checks, every truncation point,
+//! garbage, wrong lengths and oversize. The fixture here ([`CONN`], [`encode_fixed`]) serves
+//! the kinds' own tests too.
+
+use super::*;
+
+/// The connection id every test packet carries.
+pub(super) const CONN: u64 = 0x0102_0304_0506_0708;
+
+/// Encodes a control packet into a vector of exactly its length.
+pub(super) fn encode_fixed(p: &Packet<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let n = encode_control(&mut buf, CONN, p).expect("fits");
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn datagram_size_follows_the_path() {
+    use std::net::IpAddr;
+    let v4_lo: IpAddr = [127, 0, 0, 1].into();
+    let v4: IpAddr = [10, 1, 2, 3].into();
+    let v6_lo: IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
+    assert_eq!(super::max_datagram_for(v4_lo), 65_507);
+    assert_eq!(super::max_datagram_for(v6_lo), 65_488);
+    assert_eq!(super::max_datagram_for(v4), 1472);
+    assert!((super::MIN_DATAGRAM..=super::MAX_DATAGRAM).contains(&super::max_datagram_for(v6_lo)));
+}
+
+#[test]
+fn every_truncation_point_is_refused() {
+    let mut samples = vec![
+        encode_fixed(&Packet::Handshake { token: [1; 16] }),
+        encode_fixed(&Packet::Fin { final_size: 5 }),
+        encode_fixed(&Packet::Reset {
+            reason: ResetReason::Cancelled,
+        }),
+    ];
+    let mut buf = [0u8; 100];
+    let n = encode_ack(
+        &mut buf,
+        CONN,
+        &AckHeader {
+            largest_pn: 3,
+            ack_delay_us: 1,
+            cumulative: 10,
+            window: 100,
+        },
+        [(20u64, 30u64)].into_iter(),
+    )
+    .unwrap();
+    samples.push(buf[..n].to_vec());
+    let n = encode_data(&mut buf, CONN, 1, 0, b"0123456789").unwrap();
+    samples.push(buf[..n].to_vec());
+    for s in samples {
+        for cut in 0..s.len() {
+            assert!(decode(&s[..cut]).is_err(), "cut {cut} of {s:?}");
+        }
+    }
+}
+
+#[test]
+fn garbage_never_panics_and_is_almost_always_refused() {
+    let mut rng = 0x1234_5678u64;
+    let mut accepted = 0;
+    for i in 0..20_000 {
+        let len = i % 120;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng as u8
+            })
+            .collect();
+        if decode(&bytes).is_ok() {
+            accepted += 1;
+        }
+        let mut v = bytes.clone();
+        if v.len() > 2 {
+            v[0] = VERSION;
+            v[1] = (i % 9) as u8;
+        }
+        let _ = decode(&v);
+    }
+    assert_eq!(accepted, 0);
+}
+
+#[test]
+fn wrong_length_and_bad_ranges_are_refused() {
+    let mut v = encode_fixed(&Packet::FinAck);
+    v.push(0);
+    seal(&mut v);
+    assert_eq!(
+        decode(&v),
+        Err(PacketError::BadLength {
+            len: 15,
+            expected: 14
+        })
+    );
+    let mut buf = [0u8; 100];
+    let h = AckHeader {
+        largest_pn: 1,
+        ack_delay_us: 0,
+        cumulative: 100,
+        window: 1000,
+    };
+    for bad in [
+        vec![(50u64, 60u64)],         // below cumulative
+        vec![(200, 200)],             // empty
+        vec![(200, 300), (250, 400)], // ascending/overlapping
+        vec![(200, 300), (300, 400)], // ascending adjacent
+    ] {
+        let n = encode_ack(&mut buf, CONN, &h, bad.into_iter()).unwrap();
+        assert_eq!(decode(&buf[..n]), Err(PacketError::BadRanges));
+    }
+    // A range count promising more ranges than there are bytes.
+    let n = encode_ack(&mut buf, CONN, &h, [(200u64, 300u64)].into_iter()).unwrap();
+    buf[39] = 9;
+    seal(&mut buf[..n]);
+    assert!(matches!(
+        decode(&buf[..n]),
+        Err(PacketError::BadLength { .. })
+    ));
+}
+
+#[test]
+fn oversize_and_bad_headers_are_refused() {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let payload = vec![0xAB; MAX_DATAGRAM - DATA_HEADER_LEN];
+    let n = encode_data(&mut buf, CONN, 1, 0, &payload).unwrap();
+    assert_eq!(n, MAX_DATAGRAM);
+    assert!(decode(&buf).is_ok());
+    assert_eq!(
+        encode_data(&mut buf, CONN, 1, MAX_STREAM_OFFSET - 1, b"ab"),
+        Err(PacketError::OffsetTooLarge(MAX_STREAM_OFFSET - 1))
+    );
+    assert!(matches!(
+        encode_data(&mut [0u8; 10], CONN, 1, 0, b""),
+        Err(PacketError::BufferTooSmall { .. })
+    ));
+    let mut v = encode_fixed(&Packet::FinAck);
+    v[0] = 2;
+    assert_eq!(decode(&v), Err(PacketError::BadVersion(2)));
+    v[0] = VERSION;
+    v[1] = 99;
+    assert_eq!(decode(&v), Err(PacketError::UnknownKind(99)));
+}
