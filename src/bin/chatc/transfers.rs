@@ -4,14 +4,15 @@
 //! TRANSFER_RESULT: for an upload it is the verdict, for a download it brings the sender's
 //! retransmission count; meanwhile a finished receiver keeps answering repeated FINs.
 
+mod local_end;
+
 use chatd::client::render;
 use chatd::files::FileSource;
 use chatd::files::digest::Digest;
 use chatd::files::name;
 use chatd::files::part::{FinishError, Hashing, PartFile};
 use chatd::rudp::{
-    Config, CongestionKind, Endpoint, Event, Handshake, ReceiverWithSink, SenderWithSource,
-    TransferError,
+    Config, CongestionKind, Event, Handshake, ReceiverWithSink, SenderWithSource, TransferError,
 };
 use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
 use mio::net::UdpSocket;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::put_hasher::{Hashed, PutHasher};
+use local_end::LocalEnd;
 
 /// First mio token used for transfer sockets.
 pub const FIRST_TRANSFER_TOKEN: usize = 16;
@@ -63,14 +65,6 @@ impl Pending {
     }
 }
 
-/// The reliable-UDP machine of one transfer.
-enum Machine {
-    // Both boxed: each machine is a kilobyte or more. The receiver's sink is an `Option` so
-    // the file can be taken out and checked while the receiver lingers.
-    Download(Box<ReceiverWithSink<Option<PartFile>>>),
-    Upload(Box<SenderWithSource<FileSource>>),
-}
-
 /// What a transfer achieved once its machine reported the end, before the server's word.
 enum Ended {
     /// Stored and digest-checked locally.
@@ -97,7 +91,7 @@ struct Active {
     start: u64,
     digest: Digest,
     socket: UdpSocket,
-    machine: Machine,
+    local_end: LocalEnd,
     started: Instant,
     /// Set when the machine reported success, with the time it did.
     ended: Option<(Ended, Instant)>,
@@ -113,32 +107,17 @@ struct Active {
 }
 
 impl Active {
-    /// The machine, whichever way the bytes go.
-    fn endpoint(&mut self) -> &mut dyn Endpoint {
-        match &mut self.machine {
-            Machine::Download(m) => m.as_mut(),
-            Machine::Upload(m) => m.as_mut(),
-        }
-    }
-
-    fn endpoint_ref(&self) -> &dyn Endpoint {
-        match &self.machine {
-            Machine::Download(m) => m.as_ref(),
-            Machine::Upload(m) => m.as_ref(),
-        }
-    }
-
     /// Bytes through so far: delivered to disk (download) or acknowledged (upload).
     fn done(&self) -> u64 {
-        match &self.machine {
-            Machine::Download(m) => m.machine.delivered_offset(),
-            Machine::Upload(m) => self.start + m.stats().bytes_delivered,
+        match &self.local_end {
+            LocalEnd::Download(receiver) => receiver.machine.delivered_offset(),
+            LocalEnd::Upload(sender) => self.start + sender.stats().bytes_delivered,
         }
     }
 
     /// Sends what the machine has to send now (handshakes, DATA, ACKs, FIN, FIN-ACK).
     fn drive(&mut self, now: Instant, buf: &mut [u8]) {
-        while let Some(len) = self.endpoint().poll_transmit(now, buf) {
+        while let Some(len) = self.local_end.poll_transmit(now, buf) {
             if let Err(e) = self.socket.send(&buf[..len]) {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
@@ -211,7 +190,7 @@ impl Active {
                 ))
             }
             (Ended::Uploaded, verdict) => {
-                let stats = self.endpoint_ref().stats();
+                let stats = self.local_end.stats();
                 let retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
                 let checked = match verdict {
                     Some(v) => format!(
@@ -476,11 +455,11 @@ impl Transfers {
         config.handshake = Handshake::Send(offer.token);
         config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
         let name = pending.name().to_string();
-        let (machine, verb) = match pending {
+        let (local_end, verb) = match pending {
             Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)
-                .map(|r| (Machine::Download(Box::new(r)), "downloading")),
+                .map(|r| (LocalEnd::Download(Box::new(r)), "downloading")),
             Pending::Put { source, .. } => SenderWithSource::new(config, source, now)
-                .map(|s| (Machine::Upload(Box::new(s)), "uploading")),
+                .map(|s| (LocalEnd::Upload(Box::new(s)), "uploading")),
         }
         .map_err(|e| format!("bad offer: {e}"))?;
         let token = self.next_token;
@@ -496,7 +475,7 @@ impl Transfers {
             start: offer.start,
             digest: Digest(offer.digest),
             socket,
-            machine,
+            local_end,
             started: now,
             ended: None,
             verdict: None,
@@ -531,7 +510,7 @@ impl Transfers {
             match active.socket.recv(&mut self.buf) {
                 Ok(len) => {
                     active.heard_from_server = true;
-                    active.endpoint().handle_datagram(now, &self.buf[..len]);
+                    active.local_end.handle_datagram(now, &self.buf[..len]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -546,12 +525,8 @@ impl Transfers {
     /// Runs due timers of every transfer.
     pub fn timeouts(&mut self, now: Instant) {
         for active in self.active.values_mut() {
-            if active
-                .endpoint_ref()
-                .next_deadline()
-                .is_some_and(|d| d <= now)
-            {
-                active.endpoint().handle_timeout(now);
+            if active.local_end.next_deadline().is_some_and(|d| d <= now) {
+                active.local_end.handle_timeout(now);
                 active.drive(now, &mut self.buf);
             }
         }
@@ -563,7 +538,7 @@ impl Transfers {
         let machines = self
             .active
             .values()
-            .filter_map(|a| a.endpoint_ref().next_deadline());
+            .filter_map(|a| a.local_end.next_deadline());
         let verdicts = self.active.values().filter_map(|a| {
             let ended = a.ended.as_ref().map(|(_, at)| *at);
             let reset = a.reset_by_server.as_ref().map(|(_, at)| *at);
@@ -608,7 +583,7 @@ impl Transfers {
             if active.ended.is_none()
                 && let Some(why) = active.unreachable()
             {
-                active.endpoint().cancel();
+                active.local_end.cancel();
                 let name = render::escape(&active.name);
                 lines.push(format!("*** {name}: failed: {why}"));
                 self.failures += 1;
@@ -624,7 +599,7 @@ impl Transfers {
                 continue;
             }
             if active.ended.is_none()
-                && let Some(event) = active.endpoint().poll_event()
+                && let Some(event) = active.local_end.poll_event()
             {
                 let reset = matches!(event, Event::Failed(TransferError::PeerReset(_)));
                 match Self::ended(active, event) {
@@ -664,12 +639,12 @@ impl Transfers {
     /// What a reported end means here: a download is verified and put in place now.
     fn ended(active: &mut Active, event: Event) -> Result<Ended, String> {
         let name = render::escape(&active.name).into_owned();
-        match (&mut active.machine, event) {
-            (Machine::Upload(_), Event::Finished) => Ok(Ended::Uploaded),
-            (Machine::Upload(_), Event::Failed(e)) => {
+        match (&mut active.local_end, event) {
+            (LocalEnd::Upload(_), Event::Finished) => Ok(Ended::Uploaded),
+            (LocalEnd::Upload(_), Event::Failed(e)) => {
                 Err(format!("*** {name}: upload failed: {e}"))
             }
-            (Machine::Download(receiver), Event::Finished) => {
+            (LocalEnd::Download(receiver), Event::Finished) => {
                 // The receiver stays, to answer a repeated FIN; the file leaves it now.
                 let Some(part) = receiver.sink.take() else {
                     return Err(format!("*** {name}: failed: the file was already taken"));
@@ -686,7 +661,7 @@ impl Transfers {
                     }
                 }
             }
-            (Machine::Download(_), Event::Failed(e)) => Err(format!(
+            (LocalEnd::Download(_), Event::Failed(e)) => Err(format!(
                 "*** {name}: failed: {e}; the .part file is kept: /get {name} resumes"
             )),
         }
@@ -737,7 +712,7 @@ impl Transfers {
             .active
             .values_mut()
             .find(|a| a.id == id && a.ended.is_none())?;
-        active.endpoint().cancel();
+        active.local_end.cancel();
         active.drive(now, &mut self.buf);
         Some(active.conn_id)
     }
@@ -759,13 +734,13 @@ impl Transfers {
             bytes_retransmitted,
             text: text.to_string(),
         });
-        match (&active.ended, &active.machine, ok) {
-            (None, Machine::Upload(_), true) => active.ended = Some((Ended::Uploaded, now)),
+        match (&active.ended, &active.local_end, ok) {
+            (None, LocalEnd::Upload(_), true) => active.ended = Some((Ended::Uploaded, now)),
             (None, _, false) => {
                 // Our own machine may have failed first (our disk is full, say) and the
                 // server only echoes our RESET: then our reason is the one to tell.
                 // The server's RESET may have come in the same turn: its words are better.
-                let event = active.endpoint().poll_event();
+                let event = active.local_end.poll_event();
                 let ours = matches!(&event, Some(Event::Failed(e))
                     if !matches!(e, TransferError::PeerReset(_)));
                 let line = match event {
@@ -774,7 +749,7 @@ impl Transfers {
                         Ok(_) => unreachable!("a Failed event never ends well"),
                     },
                     _ => {
-                        active.endpoint().cancel();
+                        active.local_end.cancel();
                         active.drive(now, &mut self.buf);
                         let name = render::escape(&active.name);
                         format!("*** {name}: failed on the server: {}", render::escape(text))
