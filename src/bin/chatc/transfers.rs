@@ -3,214 +3,38 @@
 //! upload's sender reads the local file. Each final line waits for the server's
 //! TRANSFER_RESULT: for an upload it is the verdict, for a download it brings the sender's
 //! retransmission count; meanwhile a finished receiver keeps answering repeated FINs.
+//!
+//! This file is the table of them all and what the loop and the server's frames feed it.
+//! GETs and PUTs not yet offered are in `requests.rs`; one running transfer in `active.rs`,
+//! its direction-specific half in `local_end.rs`, how it ends and its final line in
+//! `outcome.rs`; progress lines in `progress.rs`.
 
+mod active;
 mod local_end;
+mod outcome;
+mod progress;
+mod requests;
 
+use crate::put_hasher::PutHasher;
+use active::Active;
 use chatd::client::render;
-use chatd::files::FileSource;
-use chatd::files::digest::Digest;
-use chatd::files::name;
-use chatd::files::part::{FinishError, Hashing, PartFile};
-use chatd::rudp::{
-    Config, CongestionKind, Event, Handshake, ReceiverWithSink, SenderWithSource, TransferError,
-};
-use chatd::wire::{DIGEST_LEN, ErrorCode, TOKEN_LEN};
-use mio::net::UdpSocket;
+use chatd::rudp::{CongestionKind, Event, TransferError};
+use chatd::wire::{DIGEST_LEN, TOKEN_LEN};
+use local_end::LocalEnd;
 use mio::{Interest, Registry, Token, Waker};
+use outcome::{Ended, VERDICT_WAIT, Verdict};
+use requests::Pending;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crate::put_hasher::{Hashed, PutHasher};
-use local_end::LocalEnd;
+use std::time::Instant;
 
 /// First mio token used for transfer sockets.
 pub const FIRST_TRANSFER_TOKEN: usize = 16;
 /// Largest datagram accepted.
 const RECV_BUF_LEN: usize = 65_536;
-/// A GET unanswered this long gets a line saying chatc still waits: the server hashes a file
-/// before offering it the first time, seconds for gigabytes, and silence looks like a hang.
-const STILL_WAITING_AFTER: Duration = Duration::from_secs(2);
-/// How often progress is shown.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-/// ICMP port-unreachable reports, with nothing heard from the server, that end a transfer.
-const UNREACHABLE_AFTER: u32 = 2;
-/// How long a finished transfer waits for the server's TRANSFER_RESULT before its final line
-/// is printed without the server's figures.
-const VERDICT_WAIT: Duration = Duration::from_secs(3);
-
-/// A GET or PUT sent, waiting for the server's OFFER or REFUSED.
-enum Pending {
-    // Boxed: a part file carries its BLAKE3 state (about 2 KiB). `waiting` is when the GET
-    // went out, until chatc has said it is still waiting (then None).
-    Get {
-        name: String,
-        part: Box<PartFile>,
-        waiting: Option<Instant>,
-    },
-    Put {
-        name: String,
-        source: FileSource,
-    },
-}
-
-impl Pending {
-    fn name(&self) -> &str {
-        match self {
-            Pending::Get { name, .. } | Pending::Put { name, .. } => name,
-        }
-    }
-}
-
-/// What a transfer achieved once its machine reported the end, before the server's word.
-enum Ended {
-    /// Stored and digest-checked locally.
-    Downloaded { path: PathBuf },
-    /// Every byte acknowledged; the server checks the digest.
-    Uploaded,
-}
-
-/// The server's TRANSFER_RESULT.
-struct Verdict {
-    ok: bool,
-    bytes_sent: u64,
-    bytes_retransmitted: u64,
-    text: String,
-}
-
-/// A transfer in progress, or ended and waiting for the server's word.
-struct Active {
-    /// Number shown to the user (`/transfers`, `/cancel`).
-    id: u32,
-    conn_id: u64,
-    name: String,
-    size: u64,
-    start: u64,
-    digest: Digest,
-    socket: UdpSocket,
-    local_end: LocalEnd,
-    started: Instant,
-    /// Set when the machine reported success, with the time it did.
-    ended: Option<(Ended, Instant)>,
-    /// The server's word, if it came.
-    verdict: Option<Verdict>,
-    /// The server reset the transfer (our line for it, and when): its TRANSFER_RESULT over
-    /// TCP says why in words, so the line waits for it (at most [`VERDICT_WAIT`]).
-    reset_by_server: Option<(String, Instant)>,
-    /// A datagram came from the server: from then on an ICMP error is one more loss.
-    heard_from_server: bool,
-    /// ICMP port-unreachable reports (ECONNREFUSED on the connected socket) so far.
-    refusals: u32,
-}
-
-impl Active {
-    /// Bytes through so far: delivered to disk (download) or acknowledged (upload).
-    fn done(&self) -> u64 {
-        match &self.local_end {
-            LocalEnd::Download(receiver) => receiver.machine.delivered_offset(),
-            LocalEnd::Upload(sender) => self.start + sender.stats().bytes_delivered,
-        }
-    }
-
-    /// Sends what the machine has to send now (handshakes, DATA, ACKs, FIN, FIN-ACK).
-    fn drive(&mut self, now: Instant, buf: &mut [u8]) {
-        while let Some(len) = self.local_end.poll_transmit(now, buf) {
-            if let Err(e) = self.socket.send(&buf[..len]) {
-                // A full socket buffer or an ICMP error: like a lost packet, the machines
-                // recover (or the idle timeout decides).
-                self.note_socket_error(&e);
-                break;
-            }
-        }
-    }
-
-    fn note_socket_error(&mut self, e: &io::Error) {
-        if e.kind() == io::ErrorKind::ConnectionRefused {
-            self.refusals += 1;
-        }
-    }
-
-    /// Why the transfer cannot even start: the server's UDP port answered our handshakes
-    /// only with ICMP port unreachable, and never with a datagram. One report could be a
-    /// stray or forged ICMP message (they are not authenticated), so it takes
-    /// [`UNREACHABLE_AFTER`]; once the server has been heard, ICMP errors count as losses
-    /// and the idle timeout decides.
-    fn unreachable(&self) -> Option<String> {
-        (!self.heard_from_server && self.refusals >= UNREACHABLE_AFTER).then(|| {
-            let port = self.socket.peer_addr().map_or(0, |a| a.port());
-            format!(
-                "the server's UDP port {port} is unreachable (ICMP port unreachable, {} times): \
-                 is a firewall dropping UDP?",
-                self.refusals
-            )
-        })
-    }
-
-    /// The final line of a transfer that ended well here, with the server's figures when they
-    /// came; `Err` with a line when the server says it failed.
-    fn final_line(&self, ended: &Ended, ended_at: Instant) -> Result<String, String> {
-        let name = render::escape(&self.name);
-        let bytes = self.size - self.start;
-        let secs = ended_at
-            .saturating_duration_since(self.started)
-            .as_secs_f64()
-            .max(1e-6);
-        let speed = format!(
-            "{} in {secs:.2} s ({}/s, {:.1} Mbit/s)",
-            render::size(bytes),
-            render::size((bytes as f64 / secs) as u64),
-            bytes as f64 * 8.0 / secs / 1e6
-        );
-        let share = |retransmitted: u64, sent: u64| {
-            if sent == 0 {
-                "0.0% retransmitted".to_string()
-            } else {
-                format!(
-                    "{:.1}% retransmitted",
-                    100.0 * retransmitted as f64 / sent as f64
-                )
-            }
-        };
-        match (ended, &self.verdict) {
-            (_, Some(v)) if !v.ok => Err(format!(
-                "*** {name}: failed on the server: {}",
-                render::escape(&v.text)
-            )),
-            (Ended::Downloaded { path }, verdict) => {
-                let retrans = match verdict {
-                    Some(v) => share(v.bytes_retransmitted, v.bytes_sent),
-                    None => "retransmitted share unknown (no word from the server)".into(),
-                };
-                Ok(format!(
-                    "*** {name}: done: {speed}, {retrans}, digest ok, saved as {}",
-                    path.display()
-                ))
-            }
-            (Ended::Uploaded, verdict) => {
-                let stats = self.local_end.stats();
-                let retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
-                let checked = match verdict {
-                    Some(v) => format!(
-                        "the server verified the digest and {}",
-                        render::escape(&v.text)
-                    ),
-                    None => "no word from the server on its digest check".into(),
-                };
-                match verdict {
-                    Some(_) => Ok(format!(
-                        "*** {name}: uploaded {speed}, {retrans}; {checked}"
-                    )),
-                    None => Err(format!(
-                        "*** {name}: uploaded {speed}, {retrans}; {checked}"
-                    )),
-                }
-            }
-        }
-    }
-}
 
 /// An offer as received over TCP.
 pub struct OfferInfo {
@@ -285,121 +109,6 @@ impl Transfers {
         self.failures
     }
 
-    fn next_request(&mut self) -> u32 {
-        let request = self.next_request;
-        self.next_request = self.next_request.wrapping_add(1);
-        request
-    }
-
-    /// Prepares `/get NAME [LOCAL]`: returns the request number and resume offset to put in
-    /// a GET, or a reason to refuse locally.
-    pub fn request_get(
-        &mut self,
-        now: Instant,
-        name: &str,
-        local: Option<&str>,
-    ) -> Result<(u32, u64), String> {
-        let local = local.unwrap_or(name);
-        name::validate(local).map_err(|e| format!("cannot save as {local:?}: {e}"))?;
-        let target = self.dir.join(local);
-        if target.exists() {
-            return Err(format!(
-                "{} already exists; not overwritten (/get {name} OTHERNAME saves elsewhere)",
-                target.display()
-            ));
-        }
-        if self.pending.values().any(|p| p.name() == name) {
-            return Err(format!("{name} is already being asked for"));
-        }
-        let part = PartFile::open(&target, Hashing::Background).map_err(|e| {
-            let part_path = PartFile::part_path_for(&target);
-            format!("cannot write {}: {e}", part_path.display())
-        })?;
-        let offset = part.len();
-        let request = self.next_request();
-        let name = name.to_string();
-        let part = Box::new(part);
-        let waiting = Some(now);
-        self.pending.insert(
-            request,
-            Pending::Get {
-                name,
-                part,
-                waiting,
-            },
-        );
-        Ok((request, offset))
-    }
-
-    /// Prepares `/put PATH`: opens the file and queues it to be hashed off the loop; the PUT
-    /// goes out once [`Transfers::hashed_puts`] has its digest. Refuses locally what cannot be
-    /// sent.
-    pub fn request_put(&mut self, path: &str) -> Result<(), String> {
-        let file_name = std::path::Path::new(path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| format!("{path}: not a file name"))?
-            .to_string();
-        name::validate(&file_name).map_err(|e| format!("{path}: {e}"))?;
-        let source =
-            FileSource::open(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))?;
-        let for_hashing = source
-            .try_clone()
-            .map_err(|e| format!("cannot hash {path}: {e}"))?;
-        let request = self.next_request();
-        let hasher = match &mut self.put_hasher {
-            Some(hasher) => hasher,
-            None => self.put_hasher.insert(
-                PutHasher::start(Arc::clone(&self.waker))
-                    .map_err(|e| format!("cannot start hashing {path}: {e}"))?,
-            ),
-        };
-        hasher.queue(request, path.into(), for_hashing, source.size())?;
-        let name = file_name;
-        self.pending.insert(request, Pending::Put { name, source });
-        Ok(())
-    }
-
-    /// PUTs whose files are hashed: (request, name, size, digest) to send, or a line saying
-    /// why a file could not be read (its request is then forgotten).
-    pub fn hashed_puts(&mut self) -> Vec<Result<(u32, String, u64, Digest), String>> {
-        let Some(hasher) = &self.put_hasher else {
-            return Vec::new();
-        };
-        let mut ready = Vec::new();
-        for Hashed { request, digest } in hasher.finished() {
-            let Some(Pending::Put { name, source }) = self.pending.get(&request) else {
-                continue;
-            };
-            match digest {
-                Ok(digest) => ready.push(Ok((request, name.clone(), source.size(), digest))),
-                Err(why) => {
-                    // As when the file cannot be opened: said, and not counted as a failed
-                    // transfer (none started).
-                    self.pending.remove(&request);
-                    ready.push(Err(why));
-                }
-            }
-        }
-        ready
-    }
-
-    /// The server refused GET or PUT `request`: says why and forgets it.
-    pub fn refused(&mut self, request: u32, code: ErrorCode, text: &str) -> Option<String> {
-        let pending = self.pending.remove(&request)?;
-        let name = render::escape(pending.name()).into_owned();
-        if let Pending::Get { part, .. } = pending
-            && part.is_empty()
-        {
-            let _ = part.discard();
-        }
-        self.failures += 1;
-        Some(format!(
-            "*** {name}: refused: {}",
-            render::error(code, text)
-        ))
-    }
-
     /// The server offered GET or PUT `request`: opens the UDP socket and starts the machine.
     /// Ok: a line to print. Err: a line to print, and the offer is abandoned.
     pub fn offered(
@@ -428,61 +137,19 @@ impl Transfers {
         offer: OfferInfo,
         pending: Pending,
     ) -> Result<String, String> {
-        let expected_start = match &pending {
-            Pending::Get { part, .. } => part.len(),
-            Pending::Put { .. } => 0,
-        };
-        if offer.start != expected_start {
-            let start = offer.start;
-            return Err(format!(
-                "server offered from byte {start}, expected {expected_start}"
-            ));
-        }
-        let server = SocketAddr::new(self.server_ip, offer.udp_port);
-        let any: IpAddr = if server.is_ipv4() {
-            [0, 0, 0, 0].into()
-        } else {
-            [0u16; 8].into()
-        };
-        // A connected socket: the kernel drops datagrams from anyone but the server.
-        let mut socket = UdpSocket::bind(SocketAddr::new(any, 0))
-            .and_then(|s| s.connect(server).map(|()| s))
-            .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-        chatd::socket::set_udp_buffers(&socket);
-        let mut config = Config::new(offer.conn_id, offer.start, offer.size);
-        config.congestion = self.uploads.congestion;
-        config.max_rate = self.uploads.max_rate;
-        config.handshake = Handshake::Send(offer.token);
-        config.max_datagram = chatd::rudp::packet::max_datagram_for(self.server_ip);
-        let name = pending.name().to_string();
-        let (local_end, verb) = match pending {
-            Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)
-                .map(|r| (LocalEnd::Download(Box::new(r)), "downloading")),
-            Pending::Put { source, .. } => SenderWithSource::new(config, source, now)
-                .map(|s| (LocalEnd::Upload(Box::new(s)), "uploading")),
-        }
-        .map_err(|e| format!("bad offer: {e}"))?;
+        let (mut active, verb) = Active::open(
+            now,
+            self.next_id,
+            self.server_ip,
+            self.uploads,
+            offer,
+            pending,
+        )?;
         let token = self.next_token;
         self.next_token += 1;
         registry
-            .register(&mut socket, Token(token), Interest::READABLE)
+            .register(&mut active.socket, Token(token), Interest::READABLE)
             .map_err(|e| format!("cannot watch the UDP socket: {e}"))?;
-        let mut active = Active {
-            id: self.next_id,
-            conn_id: offer.conn_id,
-            name,
-            size: offer.size,
-            start: offer.start,
-            digest: Digest(offer.digest),
-            socket,
-            local_end,
-            started: now,
-            ended: None,
-            verdict: None,
-            reset_by_server: None,
-            heard_from_server: false,
-            refusals: 0,
-        };
         self.next_id += 1;
         let resuming = if active.start > 0 {
             format!(", resuming at {}", render::size(active.start))
@@ -544,40 +211,17 @@ impl Transfers {
             let reset = a.reset_by_server.as_ref().map(|(_, at)| *at);
             ended.or(reset).map(|at| at + VERDICT_WAIT)
         });
-        let running = self.active.values().any(|a| a.ended.is_none());
-        let progress = match (running, self.last_progress) {
-            (true, Some(t)) => Some(t + PROGRESS_EVERY),
-            _ => None,
-        };
-        let still_waiting = self.pending.values().filter_map(|p| match p {
-            Pending::Get {
-                waiting: Some(since),
-                ..
-            } => Some(*since + STILL_WAITING_AFTER),
-            _ => None,
-        });
         machines
             .chain(verdicts)
-            .chain(progress)
-            .chain(still_waiting)
+            .chain(self.next_progress())
+            .chain(self.next_still_waiting())
             .min()
     }
 
     /// Takes in what the machines reported and prints each transfer's final line once both
     /// its end and the server's word (or the wait for it) are in. Appends lines to print.
     pub fn collect(&mut self, now: Instant, lines: &mut Vec<String>) {
-        for pending in self.pending.values_mut() {
-            if let Pending::Get { name, waiting, .. } = pending
-                && waiting.is_some_and(|since| now >= since + STILL_WAITING_AFTER)
-            {
-                *waiting = None;
-                let name = render::escape(name);
-                lines.push(format!(
-                    "*** {name}: still waiting for the server (it reads a large file through \
-                     once to hash it before sending it)"
-                ));
-            }
-        }
+        self.still_waiting(now, lines);
         let mut done = Vec::new();
         for (&token, active) in &mut self.active {
             if active.ended.is_none()
@@ -602,7 +246,7 @@ impl Transfers {
                 && let Some(event) = active.local_end.poll_event()
             {
                 let reset = matches!(event, Event::Failed(TransferError::PeerReset(_)));
-                match Self::ended(active, event) {
+                match active.outcome(event) {
                     Err(line) if reset && active.verdict.is_none() => {
                         active.reset_by_server = Some((line, now));
                         continue;
@@ -634,75 +278,6 @@ impl Transfers {
         for token in done {
             self.active.remove(&token);
         }
-    }
-
-    /// What a reported end means here: a download is verified and put in place now.
-    fn ended(active: &mut Active, event: Event) -> Result<Ended, String> {
-        let name = render::escape(&active.name).into_owned();
-        match (&mut active.local_end, event) {
-            (LocalEnd::Upload(_), Event::Finished) => Ok(Ended::Uploaded),
-            (LocalEnd::Upload(_), Event::Failed(e)) => {
-                Err(format!("*** {name}: upload failed: {e}"))
-            }
-            (LocalEnd::Download(receiver), Event::Finished) => {
-                // The receiver stays, to answer a repeated FIN; the file leaves it now.
-                let Some(part) = receiver.sink.take() else {
-                    return Err(format!("*** {name}: failed: the file was already taken"));
-                };
-                match part.finish(active.size, active.digest) {
-                    Ok(path) => Ok(Ended::Downloaded { path }),
-                    Err(e) => {
-                        let kept = if matches!(e, FinishError::DigestMismatch { .. }) {
-                            "the .part file was removed"
-                        } else {
-                            "the .part file is kept"
-                        };
-                        Err(format!("*** {name}: failed: {e}; {kept}"))
-                    }
-                }
-            }
-            (LocalEnd::Download(_), Event::Failed(e)) => Err(format!(
-                "*** {name}: failed: {e}; the .part file is kept: /get {name} resumes"
-            )),
-        }
-    }
-
-    /// A progress line per running transfer, once a second at most (or when `force`d).
-    pub fn progress(&mut self, now: Instant, force: bool, lines: &mut Vec<String>) {
-        let running: Vec<&Active> = {
-            let mut v: Vec<&Active> = self.active.values().filter(|a| a.ended.is_none()).collect();
-            v.sort_by_key(|a| a.id);
-            v
-        };
-        if !force
-            && (running.is_empty() || self.last_progress.is_some_and(|t| now < t + PROGRESS_EVERY))
-        {
-            return;
-        }
-        for a in running {
-            let done = a.done();
-            let elapsed = now.saturating_duration_since(a.started).as_secs_f64();
-            let rate = done.saturating_sub(a.start) as f64 / elapsed.max(1e-3);
-            let eta = if rate > 0.0 {
-                format!("{:.0} s", a.size.saturating_sub(done) as f64 / rate)
-            } else {
-                "?".into()
-            };
-            let percent = if a.size == 0 {
-                100.0
-            } else {
-                100.0 * done as f64 / a.size as f64
-            };
-            lines.push(format!(
-                "... [{}] {}: {percent:.0}% {} of {}, {}/s, ETA {eta}",
-                a.id,
-                render::escape(&a.name),
-                render::size(done),
-                render::size(a.size),
-                render::size(rate as u64)
-            ));
-        }
-        self.last_progress = Some(now);
     }
 
     /// `/cancel ID`: stops the machine (it sends RESET) and returns the connection id for
@@ -744,7 +319,7 @@ impl Transfers {
                 let ours = matches!(&event, Some(Event::Failed(e))
                     if !matches!(e, TransferError::PeerReset(_)));
                 let line = match event {
-                    Some(event) if ours => match Self::ended(active, event) {
+                    Some(event) if ours => match active.outcome(event) {
                         Err(line) => line,
                         Ok(_) => unreachable!("a Failed event never ends well"),
                     },
