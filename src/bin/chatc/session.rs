@@ -1,0 +1,271 @@
+//! One session with the server: the TCP connection, the login phase, the queues both ways, and
+//! the loop that drives it together with stdin and the transfers. Lines are sent in order; at
+//! end of input chatc sends QUIT and waits for the server to close, so everything it sent was
+//! processed. What the server's frames do is in `server_frames.rs`, what the user's lines do
+//! in `commands.rs`.
+
+mod commands;
+mod server_frames;
+
+use crate::screen::Screen;
+use crate::stdin_reader::{self, Input};
+use crate::transfers::{self, Transfers, UploadSettings};
+use chatd::client::render;
+use chatd::sleep::Sleeper;
+use chatd::wire::{Frame, PROTOCOL_VERSION};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const SOCKET: Token = Token(0);
+const STDIN: Token = Token(1);
+/// The timerfd that wakes the loop to the microsecond for paced uploads.
+const SLEEPER: Token = Token(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// After QUIT, how long to wait for the server to close before giving up.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the session ended, and so the exit status.
+pub enum Exit {
+    /// We quit and the server closed: success.
+    Done,
+    /// Anything else: a one-line reason, non-zero exit.
+    Failed(String),
+}
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    LoggingIn,
+    Chatting,
+    /// QUIT sent: wait for the server's EOF until the deadline.
+    Quitting {
+        deadline: Instant,
+    },
+}
+
+/// Everything the loop drives: the connection and its queues, stdin's lines, the screen and
+/// the transfers.
+struct Session {
+    stream: TcpStream,
+    nick: String,
+    phase: Phase,
+    out: VecDeque<u8>,
+    input: Vec<u8>,
+    lines: Receiver<Input>,
+    stdin_done: bool,
+    who: Vec<String>,
+    files: Vec<(String, u64)>,
+    shutdown_reason: Option<String>,
+    screen: Screen,
+    transfers: Transfers,
+    /// End of input (or /quit) arrived while transfers ran: the QUIT reason to send when done.
+    quit_when_idle: Option<String>,
+}
+
+fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("cannot resolve {host}: no addresses");
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("cannot connect to {host}:{port}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Connects, logs in as `nick` and runs the session until it ends.
+pub fn run(
+    host: &str,
+    port: u16,
+    nick: String,
+    downloads_dir: PathBuf,
+    uploads: UploadSettings,
+) -> io::Result<Exit> {
+    let std_stream = match connect(host, port) {
+        Ok(s) => s,
+        Err(reason) => return Ok(Exit::Failed(reason)),
+    };
+    let server_ip = std_stream.peer_addr()?.ip();
+    std_stream.set_nodelay(true)?;
+    std_stream.set_nonblocking(true)?;
+    let mut stream = TcpStream::from_std(std_stream);
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), STDIN)?);
+    let lines = stdin_reader::spawn(Arc::clone(&waker));
+
+    let mut session = Session {
+        stream,
+        nick,
+        phase: Phase::LoggingIn,
+        out: VecDeque::new(),
+        input: Vec::new(),
+        lines,
+        stdin_done: false,
+        who: Vec::new(),
+        files: Vec::new(),
+        shutdown_reason: None,
+        screen: Screen::new(),
+        transfers: Transfers::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
+        quit_when_idle: None,
+    };
+    session.queue(&Frame::Hello {
+        version: PROTOCOL_VERSION,
+        nick: &session.nick.clone(),
+    });
+    let mut sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
+    let mut events = Events::with_capacity(64);
+    loop {
+        let quit_deadline = match session.phase {
+            Phase::Quitting { deadline } => Some(deadline),
+            _ => None,
+        };
+        let deadline = quit_deadline
+            .into_iter()
+            .chain(session.transfers.next_deadline())
+            .min();
+        if let Err(e) = sleeper.poll(&mut poll, &mut events, deadline) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let now = Instant::now();
+        for event in events.iter() {
+            if event.token() == SLEEPER {
+                sleeper.fired();
+            } else if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
+                session.transfers.readable(now, event.token().0);
+            }
+        }
+        session.transfers.timeouts(now);
+        if let Some(exit) = session.turn(poll.registry())? {
+            session.screen.end_progress();
+            let _ = session.screen.flush();
+            return Ok(match exit {
+                Exit::Done if session.transfers.failures() > 0 => Exit::Failed(format!(
+                    "{} transfer(s) failed",
+                    session.transfers.failures()
+                )),
+                exit => exit,
+            });
+        }
+        if let Err(e) = session.screen.flush() {
+            return Ok(Exit::Failed(format!(
+                "cannot write to standard output: {e}"
+            )));
+        }
+        if let Phase::Quitting { deadline } = session.phase
+            && Instant::now() >= deadline
+        {
+            return Ok(Exit::Failed(
+                "the server did not close the connection after QUIT".into(),
+            ));
+        }
+    }
+}
+
+impl Session {
+    fn queue(&mut self, frame: &Frame<'_>) {
+        self.out.extend(frame.to_bytes());
+    }
+
+    /// Transfer news: finished or failed downloads, and progress (in place on a terminal).
+    fn report_transfers(&mut self, now: Instant) {
+        let mut lines = Vec::new();
+        self.transfers.collect(now, &mut lines);
+        for line in lines.drain(..) {
+            self.screen.say(&line);
+        }
+        self.transfers.progress(now, false, &mut lines);
+        self.screen.show_progress(lines);
+    }
+
+    /// One loop turn: read the socket, take input lines, report transfers, write the socket.
+    fn turn(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
+        if let Some(exit) = self.read_socket(registry)? {
+            return Ok(Some(exit));
+        }
+        self.take_lines();
+        self.send_puts();
+        let now = Instant::now();
+        self.report_transfers(now);
+        if self.phase == Phase::Chatting
+            && !self.transfers.busy()
+            && let Some(reason) = self.quit_when_idle.take()
+        {
+            self.quit(&reason);
+        }
+        if let Err(e) = self.write_socket() {
+            return Ok(Some(self.lost(&e.to_string())));
+        }
+        Ok(None)
+    }
+
+    fn lost(&self, why: &str) -> Exit {
+        match &self.shutdown_reason {
+            Some(reason) => Exit::Failed(format!("server shut down: {}", render::escape(reason))),
+            None => Exit::Failed(format!("connection lost: {why}")),
+        }
+    }
+
+    fn read_socket(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    return Ok(Some(match self.phase {
+                        Phase::Quitting { .. } => Exit::Done,
+                        Phase::LoggingIn => {
+                            Exit::Failed("the server closed the connection before login".into())
+                        }
+                        Phase::Chatting => self.lost("the server closed the connection"),
+                    }));
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    if let Some(exit) = self.handle_input(registry)? {
+                        return Ok(Some(exit));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(Some(self.lost(&e.to_string()))),
+            }
+        }
+    }
+
+    fn quit(&mut self, reason: &str) {
+        self.queue(&Frame::Quit { reason });
+        self.phase = Phase::Quitting {
+            deadline: Instant::now() + QUIT_TIMEOUT,
+        };
+    }
+
+    fn write_socket(&mut self) -> io::Result<()> {
+        while !self.out.is_empty() {
+            let (front, _) = self.out.as_slices();
+            match self.stream.write(front) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
