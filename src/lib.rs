@@ -18,6 +18,7 @@
 //! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
+//! - [`socket`]: socket options the daemon's and the client's loops share.
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
