@@ -82,7 +82,6 @@
 
 pub mod congestion;
 pub mod delivery_rate;
-pub mod endpoint;
 pub mod pacer;
 pub mod packet;
 pub mod ranges;
@@ -97,7 +96,6 @@ pub mod transfer;
 pub mod transmit;
 
 pub use congestion::CongestionKind;
-pub use endpoint::Endpoint;
 pub use receiver::Receiver;
 pub use sender::Sender;
 pub use shell::{ReceiverWithSink, SenderWithSource};
