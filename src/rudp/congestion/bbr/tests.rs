@@ -2,6 +2,7 @@
 //! driven by hand-built rate samples on an idealised path, checked against the draft's text.
 
 use super::*;
+use crate::rudp::congestion::RateSample;
 use crate::rudp::rtt::RttEstimator;
 
 const MSS: u64 = 1000;
