@@ -11,19 +11,20 @@
 //! Prints Markdown; each row: median and worst goodput over the target, worst retransmitted
 //! share, median utilisation and queue delay, the row's share figure, pass / miss / n/a.
 
+use chatd::lab::Contender;
+use chatd::lab::sim::DropCause;
+use chatd::lab::sim::loss_matrix::LossMatrix;
+use chatd::lab::sim::scenarios::{self, Sample, Scale, Verdict};
 use chatd::rudp::CongestionKind;
 use chatd::rudp::congestion::LossVerdict;
-use chatd::rudp::sim::DropCause;
-use chatd::rudp::sim::loss_matrix::LossMatrix;
-use chatd::rudp::sim::scenarios::{self, Sample, Scale, Verdict};
 use std::time::{Duration, Instant};
 
 /// Controllers the table compares; a new kind is one more entry here.
-const CONTROLLERS: &[CongestionKind] = &[
-    CongestionKind::NewReno,
-    CongestionKind::Cubic,
-    CongestionKind::Bbr,
-    CongestionKind::BbrPlain,
+const CONTROLLERS: &[Contender] = &[
+    Contender::Product(CongestionKind::NewReno),
+    Contender::Product(CongestionKind::Cubic),
+    Contender::Product(CongestionKind::Bbr),
+    Contender::Product(CongestionKind::BbrPlain),
 ];
 
 fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -65,11 +66,11 @@ fn main() {
     let only: Option<String> = arg("--only");
     let with_matrix = std::env::args().any(|a| a == "--matrix");
     let mut matrices: Vec<String> = Vec::new();
-    let controllers: Vec<CongestionKind> = match arg::<String>("--cc") {
+    let controllers: Vec<Contender> = match arg::<String>("--cc") {
         None => CONTROLLERS.to_vec(),
         Some(list) => list
             .split(',')
-            .map(|n| CongestionKind::parse_with_models(n).unwrap_or_else(|e| panic!("--cc: {e}")))
+            .map(|n| Contender::parse(n).unwrap_or_else(|e| panic!("--cc: {e}")))
             .collect(),
     };
     let wanted = |id: &str| {
@@ -125,8 +126,8 @@ fn main() {
         }
         // Runs per controller, kept so that a case judged against another controller (S9
         // against plain v3) reuses that controller's runs of the same seeds.
-        let mut runs: Vec<(CongestionKind, Option<Vec<Sample>>)> = Vec::new();
-        let mut run_once = |kind: CongestionKind| -> Option<Vec<Sample>> {
+        let mut runs: Vec<(Contender, Option<Vec<Sample>>)> = Vec::new();
+        let mut run_once = |kind: Contender| -> Option<Vec<Sample>> {
             if let Some((_, samples)) = runs.iter().find(|(k, _)| *k == kind) {
                 return samples.clone();
             }

@@ -6,8 +6,8 @@
 //! seed before each row). Prints Markdown tables: median of the seeds, and the worst seed for
 //! goodput.
 
+use chatd::lab::scenario::{self, Measured, Scenario};
 use chatd::rudp::CongestionKind;
-use chatd::rudp::scenario::{self, Measured, Scenario};
 use std::time::Duration;
 
 const MBIT: u64 = 1_000_000;
@@ -39,7 +39,7 @@ fn sized(mut s: Scenario, steady: f64) -> Scenario {
 fn rows(quick: bool) -> Vec<Row> {
     let steady = if quick { 2.0 } else { 4.0 };
     let mut rows = Vec::new();
-    let base = |rtt| Scenario::new(CongestionKind::Cubic, 100 * MBIT, rtt, 0);
+    let base = |rtt| Scenario::new(CongestionKind::Cubic.into(), 100 * MBIT, rtt, 0);
     rows.push(Row {
         name: "S1 clean 100M 20ms 1BDP".into(),
         base: sized(base(ms(20)), steady),
@@ -115,7 +115,7 @@ fn main() {
                 .iter()
                 .map(|&seed| {
                     let mut s = row.base.clone();
-                    s.kind = kind;
+                    s.kind = kind.into();
                     s.seed = seed;
                     scenario::run(&s)
                 })

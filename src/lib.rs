@@ -27,6 +27,8 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod files;
+#[cfg(any(test, feature = "lab"))]
+pub mod lab;
 pub mod reactor;
 pub mod rudp;
 pub mod sleep;

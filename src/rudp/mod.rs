@@ -88,10 +88,8 @@ pub mod packet;
 pub mod ranges;
 pub mod receiver;
 pub mod rtt;
-pub mod scenario;
 pub mod sender;
 pub mod shell;
-pub mod sim;
 pub mod stream;
 pub mod transfer;
 pub mod transmit;
@@ -105,7 +103,5 @@ pub use stream::{ByteSink, ByteSource};
 pub use transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
 pub use transmit::{Deliver, Fill, Transmit};
 
-#[cfg(test)]
-mod bbr_sim_tests;
 #[cfg(test)]
 mod tests;

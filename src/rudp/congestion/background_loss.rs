@@ -1,6 +1,6 @@
 //! `BackgroundLoss`: an estimate p_bg of the loss rate that does not depend on our sending rate
 //! (a lossy radio link, a noisy cable), and the excess-loss test that tells congestion from it.
-//! Design brief loss-tolerant-cc.md §4.2–4.3; BBR (`bbr.rs`) feeds it and uses it.
+//! Design brief loss-tolerant-cc.md §4.2–4.3; BBR (`bbr/`) feeds it and uses it.
 //!
 //! Each resolved packet (acknowledged or declared lost) is attributed to the round in which it
 //! was *sent*, and to the phase it was sent in; a round's packets of each phase are scored

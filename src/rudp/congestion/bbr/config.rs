@@ -16,12 +16,12 @@ pub struct BbrConfig {
     /// the kernel testbed (veth + tbf, min_rtt ~37 µs, our queue 1-20 ms) UP's window grew to
     /// 337 KB (240 BDP), 10 % loss runs fell from 86.0 to 81.8-84.4 Mbit/s with 13-17 %
     /// retransmitted, and one 20 % run to 36.5 Mbit/s (docs/PERFORMANCE.md, S11). On only in
-    /// the simulator's counterfactual `CongestionKind::BbrUpAtSeenRtt`.
+    /// the lab's counterfactual `lab::Contender::BbrUpAtSeenRtt`.
     pub probe_up_at_seen_rtt: bool,
     /// Seed of the probe-timing randomness (§5.3.3.5).
     pub seed: u64,
     /// A lossy round outside probing cuts bw_lo and inflight_lo (§5.5.10.3). Off only in the
-    /// simulator's counterfactual `CongestionKind::BbrNoLowerCut`, to price those cuts (S4).
+    /// lab's counterfactual `lab::Contender::BbrNoLowerCut`, to price those cuts (S4).
     pub loss_cuts_lower_bounds: bool,
 }
 

@@ -6,12 +6,12 @@
 //! between slices; the simulation itself is exactly `run_transfer`'s. Used by the BBR
 //! simulator tests and `examples/cc_table.rs`.
 
-use super::congestion::CongestionKind;
-use super::packet::DATA_HEADER_LEN;
-use super::shell::{ReceiverWithSink, SenderWithSource};
+use super::Contender;
 use super::sim::{self, DropCause, Limits, LinkConfig, SimLink};
-use super::stream::{CheckingSink, GeneratorSource};
-use super::transfer::{Config, Event};
+use crate::rudp::packet::DATA_HEADER_LEN;
+use crate::rudp::shell::ReceiverWithSink;
+use crate::rudp::stream::{CheckingSink, GeneratorSource};
+use crate::rudp::transfer::{Config, Event};
 use std::time::{Duration, Instant};
 
 /// Virtual time between two readings of the counters.
@@ -20,7 +20,7 @@ const SLICE: Duration = Duration::from_millis(5);
 /// One path and one transfer.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    pub kind: CongestionKind,
+    pub kind: Contender,
     /// Bottleneck rate, both directions, bit/s.
     pub rate_bps: u64,
     /// Round-trip propagation delay.
@@ -43,7 +43,7 @@ pub struct Scenario {
 
 impl Scenario {
     /// A clean path: `rate_bps`, `rtt`, one BDP of buffer, no loss, 1 s warm-up.
-    pub fn new(kind: CongestionKind, rate_bps: u64, rtt: Duration, total: u64) -> Scenario {
+    pub fn new(kind: Contender, rate_bps: u64, rtt: Duration, total: u64) -> Scenario {
         Scenario {
             kind,
             rate_bps,
@@ -104,8 +104,7 @@ pub struct Measured {
 
 /// Runs `s` and measures it.
 pub fn run(s: &Scenario) -> Measured {
-    let mut cfg = Config::new(1, 0, s.total);
-    cfg.congestion = s.kind;
+    let cfg = Config::new(1, 0, s.total);
     let datagram = (cfg.max_datagram) as u64;
     let mut forward = LinkConfig::new(s.rate_bps, s.rtt / 2);
     forward.queue_bytes = ((s.bdp_bytes() as f64 * s.queue_bdp) as u64).max(2 * datagram);
@@ -114,8 +113,8 @@ pub fn run(s: &Scenario) -> Measured {
     backward.loss = s.ack_loss;
     let overhead = forward.overhead_bytes;
     let t0 = Instant::now();
-    let mut sender = SenderWithSource::new(cfg.clone(), GeneratorSource::new(s.seed, s.total), t0)
-        .expect("config");
+    let source = GeneratorSource::new(s.seed, s.total);
+    let mut sender = s.kind.sender(cfg.clone(), source, t0).expect("config");
     let mut receiver =
         ReceiverWithSink::new(cfg.clone(), CheckingSink::new(s.seed, 0), t0).expect("config");
     let mut fwd = SimLink::new(forward, s.seed);

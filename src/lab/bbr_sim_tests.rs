@@ -9,8 +9,9 @@
 //! extra round trips on an idle link in any controller); the whole-window figure is held to
 //! 95 %.
 
-use super::congestion::CongestionKind;
+use super::Contender;
 use super::scenario::{self, Measured, Scenario};
+use crate::rudp::CongestionKind;
 use std::time::Duration;
 
 const MBIT: u64 = 1_000_000;
@@ -21,7 +22,7 @@ fn ms(v: u64) -> Duration {
 
 /// A path of `rate`, `rtt`, one BDP of buffer and Bernoulli loss `p` in both directions,
 /// carrying `steady` seconds of data after a warm-up of 20 RTTs (at least 0.5 s).
-fn path(kind: CongestionKind, rate: u64, rtt: Duration, p: f64, steady: f64) -> Scenario {
+fn path(kind: Contender, rate: u64, rtt: Duration, p: f64, steady: f64) -> Scenario {
     let mut s = Scenario::new(kind, rate, rtt, 0);
     s.loss = p;
     s.ack_loss = p;
@@ -79,7 +80,13 @@ fn assert_s2_targets(runs: &[Measured], p: f64) {
 
 #[test]
 fn s1_clean_path_is_full_after_startup_with_almost_no_retransmission() {
-    let m = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5));
+    let m = run_finished(&path(
+        CongestionKind::Bbr.into(),
+        100 * MBIT,
+        ms(20),
+        0.0,
+        1.5,
+    ));
     assert!(m.goodput_share >= 0.985, "{m:?}");
     // The brief's S1 reads utilisation after Startup; the transfer's tail (its last flights
     // draining) is not part of it.
@@ -90,11 +97,17 @@ fn s1_clean_path_is_full_after_startup_with_almost_no_retransmission() {
 #[test]
 fn s2_random_loss_at_20_ms_keeps_the_payload_rate_where_cubic_collapses() {
     for p in [0.01, 0.05, 0.20] {
-        let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), p, 1.5));
+        let runs = run_seeds(&path(
+            CongestionKind::Bbr.into(),
+            100 * MBIT,
+            ms(20),
+            p,
+            1.5,
+        ));
         assert_s2_targets(&runs, p);
         let bbr = &runs[0];
         // CUBIC on the same seed and the same losses, for as long as BBR needed.
-        let mut cubic = path(CongestionKind::Cubic, 100 * MBIT, ms(20), p, 1.5);
+        let mut cubic = path(CongestionKind::Cubic.into(), 100 * MBIT, ms(20), p, 1.5);
         cubic.max_time = bbr.elapsed;
         let cubic = scenario::run(&cubic);
         assert!(
@@ -109,8 +122,20 @@ fn s2_random_loss_at_20_ms_keeps_the_payload_rate_where_cubic_collapses() {
 #[test]
 fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
     // A/B on one seed: the same 5 % loss pattern, with and without p_bg.
-    let with = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.05, 1.5));
-    let mut plain = path(CongestionKind::BbrPlain, 100 * MBIT, ms(20), 0.05, 1.5);
+    let with = run_finished(&path(
+        CongestionKind::Bbr.into(),
+        100 * MBIT,
+        ms(20),
+        0.05,
+        1.5,
+    ));
+    let mut plain = path(
+        CongestionKind::BbrPlain.into(),
+        100 * MBIT,
+        ms(20),
+        0.05,
+        1.5,
+    );
     plain.max_time = with.elapsed * 2;
     let plain = scenario::run(&plain);
     assert!(
@@ -124,15 +149,27 @@ fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
 #[test]
 fn s2_one_percent_loss_at_1_and_100_ms_keeps_the_payload_rate() {
     // Goodput only at 1 ms: its retransmissions miss the target (docs/PERFORMANCE.md).
-    let m = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(1), 0.01, 1.0));
+    let m = run_finished(&path(
+        CongestionKind::Bbr.into(),
+        100 * MBIT,
+        ms(1),
+        0.01,
+        1.0,
+    ));
     assert!(m.steady_share >= 0.985, "RTT 1 ms: {m:?}");
-    let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(100), 0.01, 2.0));
+    let runs = run_seeds(&path(
+        CongestionKind::Bbr.into(),
+        100 * MBIT,
+        ms(100),
+        0.01,
+        2.0,
+    ));
     assert_s2_targets(&runs, 0.01);
 }
 
 #[test]
 fn s5_shallow_quarter_bdp_buffer_is_used_with_few_retransmissions() {
-    let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5);
+    let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 1.5);
     s.queue_bdp = 0.25;
     let m = run_finished(&s);
     assert!(m.util >= 0.90, "{m:?}");
@@ -141,13 +178,13 @@ fn s5_shallow_quarter_bdp_buffer_is_used_with_few_retransmissions() {
 
 #[test]
 fn s6_deep_buffer_is_not_filled() {
-    let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5);
+    let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 1.5);
     s.queue_bdp = 8.0;
     let m = run_finished(&s);
     assert!(m.util >= 0.95, "{m:?}");
     assert!(m.mean_queue_delay <= ms(10), "half of min_rtt: {m:?}");
     // CUBIC fills the same buffer (8 BDP = 160 ms of queue).
-    s.kind = CongestionKind::Cubic;
+    s.kind = CongestionKind::Cubic.into();
     let cubic = run_finished(&s);
     assert!(cubic.mean_queue_delay > m.mean_queue_delay * 4, "{cubic:?}");
 }
@@ -163,7 +200,7 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
     ];
     for (rate, rtt, p, total) in cases {
         for kind in [CongestionKind::Bbr, CongestionKind::BbrPlain] {
-            let mut s = Scenario::new(kind, rate, rtt, total);
+            let mut s = Scenario::new(kind.into(), rate, rtt, total);
             s.loss = p;
             s.ack_loss = p;
             s.warmup = Duration::ZERO;
@@ -187,7 +224,13 @@ fn brief_targets_full_sweep() {
     let mut misses = Vec::new();
     for rtt in [1, 20, 100] {
         for p in [0.0, 0.01, 0.05, 0.10, 0.20] {
-            let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(rtt), p, 4.0));
+            let runs = run_seeds(&path(
+                CongestionKind::Bbr.into(),
+                100 * MBIT,
+                ms(rtt),
+                p,
+                4.0,
+            ));
             let good = median(runs.iter().map(|m| m.steady_share).collect());
             let worst = runs.iter().map(|m| m.steady_share).fold(1e9, f64::min);
             let retrans = median(runs.iter().map(|m| m.retrans_share).collect());
@@ -205,7 +248,7 @@ fn brief_targets_full_sweep() {
         }
     }
     for q in [0.1, 0.25] {
-        let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 4.0);
+        let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 4.0);
         s.queue_bdp = q;
         let m = scenario::run(&s);
         if m.util < 0.90 || m.retrans_share > 0.02 {

@@ -3,7 +3,7 @@
 //! calibration of the simulator. `examples/cc_scenarios.rs` prints the table; the fast cases
 //! also run as tests of the simulator's mechanics.
 //!
-//! A case measures one controller ("ours", any `CongestionKind`) on one seed and returns a
+//! A case measures one controller ("ours", any [`Contender`]) on one seed and returns a
 //! [`Sample`]; [`Verdict`] folds the samples of several seeds into medians, worst cases and a
 //! pass, miss or n/a. Criteria about a controller's internals (bandwidth estimate, p_bg,
 //! state transitions) are not measurable from outside and are listed as notes.
@@ -11,6 +11,7 @@
 use super::flows::{FlowSpec, FlowsOutcome, RunLength, jain_index, run_flows};
 use super::loss_matrix::LossMatrix;
 use super::{DropCause, GilbertElliott, LinkConfig, Rng, SimLink, Step, TokenBucket};
+use crate::lab::Contender;
 use crate::rudp::congestion::CongestionKind;
 use std::time::{Duration, Instant};
 
@@ -112,21 +113,21 @@ pub struct Case {
     pub fast: bool,
     /// A criterion that compares each seed with another controller's run of the same seed.
     pub reference: Option<Reference>,
-    run: Box<dyn Fn(CongestionKind, u64) -> Option<Sample>>,
+    run: Box<dyn Fn(Contender, u64) -> Option<Sample>>,
 }
 
 /// A criterion judged against another controller on the same seed (S9: CUBIC's share against
 /// ours and against plain v3): the table runs `kind` too and calls `check` per seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Reference {
-    pub kind: CongestionKind,
+    pub kind: Contender,
     /// (criterion, held) for our sample and the reference's sample of the same seed.
     pub check: fn(ours: &Sample, reference: &Sample) -> (&'static str, bool),
 }
 
 impl Case {
     /// Runs the case for `kind` on `seed`; None when the case is not simulated (yet).
-    pub fn run(&self, kind: CongestionKind, seed: u64) -> Option<Sample> {
+    pub fn run(&self, kind: Contender, seed: u64) -> Option<Sample> {
         (self.run)(kind, seed)
     }
 
@@ -271,14 +272,14 @@ fn run_full(
 
 /// One flow of `kind` alone on `link` for `duration`.
 fn solo(
-    kind: CongestionKind,
+    kind: Contender,
     seed: u64,
     link: LinkConfig,
     flow: FlowSpec,
     duration: Duration,
 ) -> FlowsOutcome {
     let mut f = flow;
-    f.config.congestion = kind;
+    f.controller = kind;
     let mut b = SimLink::new(link, seed);
     run_full(&mut b, &[f], seed, Instant::now(), duration)
 }
@@ -315,8 +316,8 @@ fn sample(out: &FlowsOutcome, from: Duration, target_bps: f64, p95: bool) -> Sam
 pub fn calibrate_new_reno(p: f64, rtt: Duration, seed: u64, duration: Duration) -> (f64, f64) {
     let mut link = bottleneck(100_000_000, rtt, 1.0);
     link.loss = p;
-    let flow = FlowSpec::new(CongestionKind::NewReno, rtt);
-    let out = solo(CongestionKind::NewReno, seed, link, flow, duration);
+    let flow = FlowSpec::new(CongestionKind::NewReno.into(), rtt);
+    let out = solo(CongestionKind::NewReno.into(), seed, link, flow, duration);
     let from = duration / 5;
     (out.goodput_bps(0, from, duration), mathis_bps(rtt, p))
 }
@@ -367,7 +368,7 @@ fn random_loss_case(id: &'static str, p: f64, rtt: Duration, before: bool, s: Sc
 /// the reference (CUBIC against CUBIC, or CUBIC alone when `vs_alone`). Share: ours / both.
 #[allow(clippy::too_many_arguments)]
 fn duel(
-    kind: CongestionKind,
+    kind: Contender,
     seed: u64,
     rate: u64,
     rtt: Duration,
@@ -386,7 +387,7 @@ fn duel(
     let end = duration;
     let mut ours = FlowSpec::new(kind, rtt);
     ours.start = start_jitter(seed, 0);
-    let mut cubic = FlowSpec::new(CongestionKind::Cubic, rtt);
+    let mut cubic = FlowSpec::new(CongestionKind::Cubic.into(), rtt);
     cubic.start = start_jitter(seed, 1);
     let out = run(&[ours.clone(), cubic.clone()]);
     let ours_bps = out.goodput_bps(0, from, end);
@@ -415,7 +416,7 @@ fn duel(
 
 /// Several flows of `kind` at `rtts`, starting at `starts`; share = Jain's index after 10 s.
 fn fairness(
-    kind: CongestionKind,
+    kind: Contender,
     seed: u64,
     rtts: &[u64],
     starts: &[u64],
@@ -437,14 +438,7 @@ fn fairness(
 }
 
 /// A finite transfer alone on an extreme path (S18): goodput over its completion time.
-fn extreme(
-    kind: CongestionKind,
-    seed: u64,
-    rate: u64,
-    rtt: Duration,
-    p: f64,
-    bytes: u64,
-) -> Sample {
+fn extreme(kind: Contender, seed: u64, rate: u64, rtt: Duration, p: f64, bytes: u64) -> Sample {
     let mut link = bottleneck(rate, rtt, 1.0);
     link.loss = p;
     let mut flow = FlowSpec::new(kind, rtt);
@@ -452,7 +446,7 @@ fn extreme(
     flow.ack_path.loss = p;
     let limit = secs(600);
     let mut b = SimLink::new(link, seed);
-    flow.config.congestion = kind;
+    flow.controller = kind;
     let out = run_flows(
         &mut b,
         &[flow],
@@ -485,13 +479,13 @@ fn extreme(
 pub const OVERFLOW_AS_CONGESTION: f64 = 0.9;
 
 /// S5: alone behind a drop-tail queue of `buffer` BDPs (100 Mbit/s, 20 ms), no random loss.
-fn shallow_buffer(kind: CongestionKind, seed: u64, buffer: f64, duration: Duration) -> Sample {
+fn shallow_buffer(kind: Contender, seed: u64, buffer: f64, duration: Duration) -> Sample {
     let link = bottleneck(100_000_000, ms(20), buffer);
     let out = solo(kind, seed, link, FlowSpec::new(kind, ms(20)), duration);
     let mut smp = sample(&out, duration / 4, 100e6 * PAYLOAD_SHARE, true);
     smp.checks.push(("util ≥ 90%", smp.utilisation >= 0.90));
     smp.checks.push(("retrans ≤ 2%", smp.retransmitted <= 0.02));
-    if kind == CongestionKind::Bbr {
+    if kind == Contender::Product(CongestionKind::Bbr) {
         // Only BBR with the background-loss estimate classifies its losses.
         let share = smp.loss_matrix.congestion_share(DropCause::Overflow);
         smp.share = share;
@@ -650,7 +644,7 @@ pub fn cases(scale: Scale) -> Vec<Case> {
         note: "share: ours/(ours+CUBIC); judged: CUBIC's share ≥ 0.8× its share against plain v3, same seed",
         fast: false,
         reference: Some(Reference {
-            kind: CongestionKind::BbrPlain,
+            kind: Contender::Product(CongestionKind::BbrPlain),
             check: |ours, plain| {
                 let cubic_share = |s: &Sample| 1.0 - s.share.unwrap_or(1.0);
                 (
@@ -1025,7 +1019,7 @@ mod tests {
         let case = short_case("S9");
         assert_eq!(
             case.reference.map(|r| r.kind),
-            Some(CongestionKind::BbrPlain)
+            Some(Contender::Product(CongestionKind::BbrPlain))
         );
         let with_share = |share: f64| Sample {
             share: Some(share),
@@ -1046,7 +1040,7 @@ mod tests {
     fn extreme_paths_finish_for_every_window_controller() {
         for case in cases(Scale { factor: 0.1 }).iter().filter(|c| c.fast) {
             for kind in [CongestionKind::NewReno, CongestionKind::Cubic] {
-                let smp = case.run(kind, 1).expect("simulated");
+                let smp = case.run(kind.into(), 1).expect("simulated");
                 if case.label.contains("50 % loss") {
                     continue;
                 }
@@ -1068,7 +1062,7 @@ mod tests {
     #[test]
     fn bbr_classifies_shallow_buffer_overflow_as_congestion() {
         for buffer in [0.1, 0.25] {
-            let smp = shallow_buffer(CongestionKind::Bbr, 1, buffer, secs(3));
+            let smp = shallow_buffer(CongestionKind::Bbr.into(), 1, buffer, secs(3));
             let m = &smp.loss_matrix;
             let overflow = m.drops(DropCause::Overflow);
             assert!(
@@ -1095,7 +1089,7 @@ mod tests {
     #[test]
     fn bbr_learns_random_loss_but_not_overflow_as_background() {
         let case = random_loss_case("S2", 0.05, ms(20), false, Scale { factor: 0.2 });
-        let smp = case.run(CongestionKind::Bbr, 1).expect("simulated");
+        let smp = case.run(CongestionKind::Bbr.into(), 1).expect("simulated");
         let m = &smp.loss_matrix;
         let random = m.drops(DropCause::RandomAfter);
         assert!(random >= 500, "{m:?}");
@@ -1115,7 +1109,7 @@ mod tests {
     fn policed_flow_never_beats_the_policer() {
         let case = short_case("S10");
         for kind in [CongestionKind::NewReno, CongestionKind::Cubic] {
-            let smp = case.run(kind, 2).expect("simulated");
+            let smp = case.run(kind.into(), 2).expect("simulated");
             assert!(
                 smp.goodput_bps <= 50e6 * PAYLOAD_SHARE * 1.02,
                 "{kind:?}: {smp:?}"

@@ -12,9 +12,10 @@ pub mod flows;
 pub mod loss_matrix;
 pub mod scenarios;
 
-use super::shell::{ReceiverWithSink, SenderWithSource};
-use super::stream::{ByteSink, ByteSource};
-use super::transfer::{Event, Stats};
+use crate::rudp::packet::{self, Packet};
+use crate::rudp::shell::{ReceiverWithSink, SenderWithSource};
+use crate::rudp::stream::{ByteSink, ByteSource};
+use crate::rudp::transfer::{Event, Stats};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
@@ -289,8 +290,8 @@ pub struct DropRecord {
 
 /// The packet number of a DATA datagram (low 32 bits), None for anything else.
 fn data_pn(datagram: &[u8]) -> Option<u32> {
-    match super::packet::decode(datagram) {
-        Ok((_, super::packet::Packet::Data { pn, .. })) => Some(pn),
+    match packet::decode(datagram) {
+        Ok((_, Packet::Data { pn, .. })) => Some(pn),
         _ => None,
     }
 }
@@ -822,7 +823,7 @@ pub fn run_transfer<S: ByteSource, K: ByteSink>(
     total: u64,
     limits: Limits,
 ) -> Outcome {
-    let mut buf = vec![0u8; super::packet::MAX_DATAGRAM];
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
     let mut now = start;
     let mut out = Outcome {
         sender: None,
