@@ -5,7 +5,7 @@
 
 use super::bbr_v1::{BbrV1, BbrV1Config};
 use crate::rudp::Sender;
-use crate::rudp::congestion::{Bbr, BbrConfig, CongestionKind, Controller};
+use crate::rudp::congestion::{Bbr, BbrConfig, CongestionKind, Controller, Tracing};
 use crate::rudp::shell::SenderWithSource;
 use crate::rudp::stream::ByteSource;
 use crate::rudp::transfer::{Config, ConfigError};
@@ -59,11 +59,22 @@ impl Contender {
         }
     }
 
-    /// The controller for packets of `mss` payload bytes.
+    /// The controller for packets of `mss` payload bytes. Every BBR records its trace
+    /// (`Tracing::On`): the lab reads the loss classifier's verdicts from it, and nothing BBR
+    /// decides depends on it.
     pub fn controller(self, mss: u64) -> Controller {
-        let bbr = |cfg: BbrConfig| Controller::Bbr(Box::new(Bbr::new(mss, cfg)));
+        let bbr = |cfg: BbrConfig| {
+            let cfg = BbrConfig {
+                trace: Tracing::On,
+                ..cfg
+            };
+            Controller::Bbr(Box::new(Bbr::new(mss, cfg)))
+        };
         match self {
-            Contender::Product(kind) => Controller::new(kind, mss),
+            Contender::Product(kind) => match kind.bbr_config() {
+                Some(cfg) => bbr(cfg),
+                None => Controller::new(kind, mss),
+            },
             Contender::BbrV1 => Controller::Lab(Box::new(BbrV1::new(mss, BbrV1Config::default()))),
             Contender::BbrNoLowerCut => bbr(BbrConfig {
                 loss_cuts_lower_bounds: false,
@@ -114,6 +125,59 @@ impl std::error::Error for UnknownContender {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::sim::{self, Limits, LinkConfig, SimLink};
+    use crate::rudp::congestion::TraceEvent;
+    use crate::rudp::shell::ReceiverWithSink;
+    use crate::rudp::stream::{CheckingSink, GeneratorSource};
+    use std::time::Duration;
+
+    /// The lab's BBR records its trace, the product's does not, and the two make the same
+    /// decisions: the same transfer over the same lossy links takes the same course.
+    #[test]
+    fn the_labs_traced_bbr_decides_as_the_products() {
+        let total = 4 << 20;
+        let mut cfg = Config::new(1, 0, total);
+        cfg.congestion = CongestionKind::Bbr;
+        let run = |lab: bool| {
+            let t0 = Instant::now();
+            let source = GeneratorSource::new(3, total);
+            let mut s = if lab {
+                Contender::Product(CongestionKind::Bbr)
+                    .sender(cfg.clone(), source, t0)
+                    .unwrap()
+            } else {
+                SenderWithSource::new(cfg.clone(), source, t0).unwrap()
+            };
+            let sink = CheckingSink::new(3, 0);
+            let mut r = ReceiverWithSink::new(cfg.clone(), sink, t0).unwrap();
+            let mut link = LinkConfig::new(100_000_000, Duration::from_millis(10));
+            link.loss = 0.05;
+            let mut fwd = SimLink::new(link.clone(), 3);
+            let mut back = SimLink::new(link, 4);
+            let out = sim::run_transfer(
+                &mut s,
+                &mut r,
+                &mut fwd,
+                &mut back,
+                t0,
+                total,
+                Limits::default(),
+            );
+            assert!(out.finished(), "{out:?}");
+            let events: Vec<TraceEvent> = std::iter::from_fn(|| s.machine.poll_trace()).collect();
+            (out.sender_stats, out.elapsed, out.steps, events)
+        };
+        let (product, lab) = (run(false), run(true));
+        assert_eq!((product.0, product.1, product.2), (lab.0, lab.1, lab.2));
+        assert!(product.3.is_empty(), "the product records nothing");
+        // The newest events, kept for a poller that never came (the verdicts reach the loss
+        // matrix: `scenario` tests).
+        assert!(
+            lab.3.iter().any(|e| matches!(e, TraceEvent::Ack(_))),
+            "{:?}",
+            lab.3
+        );
+    }
 
     #[test]
     fn parses_user_kinds_and_lab_variants_and_names_them_as_before() {

@@ -7,6 +7,7 @@
 use super::loss_matrix::{LossLedger, LossMatrix};
 use super::{DropCause, LinkConfig, LinkStats, SimLink};
 use crate::lab::Contender;
+use crate::rudp::congestion::TraceEvent;
 use crate::rudp::shell::{ReceiverWithSink, SenderWithSource};
 use crate::rudp::stream::{ByteSink, GeneratorSource};
 use crate::rudp::transfer::{Config, Event, Stats};
@@ -296,10 +297,13 @@ impl Fnv {
     }
 }
 
-/// Hands the verdicts `sender`'s controller gave since the last call to `ledger`.
+/// Hands the verdicts `sender`'s controller gave since the last call to `ledger`; the rest of
+/// its trace is not needed here.
 fn take_verdicts(sender: &mut SenderWithSource<GeneratorSource>, ledger: &mut LossLedger) {
-    while let Some(v) = sender.machine.poll_loss_verdict() {
-        ledger.on_verdict(v);
+    while let Some(event) = sender.machine.poll_trace() {
+        if let TraceEvent::Verdict(v) = event {
+            ledger.on_verdict(v);
+        }
     }
 }
 
@@ -419,9 +423,6 @@ pub fn run_flows(
         }
         for (i, p) in pairs.iter_mut().enumerate() {
             let Some(p) = p else { continue };
-            // Controllers do not know their flow: this line tells a trace collector whose
-            // trace lines follow, and when since the run's start (`examples/s11_breakdown`).
-            log::trace!(target: "chatd::sim_flow", "{i} {}", (now - start).as_nanos());
             let ledger = &mut ledgers[i];
             while let Some(d) = acks[i].recv(now) {
                 p.sender.handle_datagram(now, &d);

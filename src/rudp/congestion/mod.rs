@@ -1,15 +1,27 @@
-//! Congestion controllers behind one narrow trait, chosen by [`CongestionKind`].
+//! Congestion controllers behind one narrow trait, [`CongestionController`], chosen by
+//! [`CongestionKind`] (default: BBR) and owned by the sender as a [`Controller`]: an enum, so
+//! the calls are static.
 //!
-//! The sender reports events (sent, acked, congestion, RTO, and per packet: acknowledged or
-//! lost with its delivery snapshot) and asks for the window and the pacing rate; it never looks
-//! inside a controller. Loss detection and the per-packet records stay in the sender; the
-//! window-based controllers ignore the per-packet events, BBR lives on them.
+//! The sender reports events: each packet acknowledged (`on_packet_acked`, with the
+//! delivery-rate snapshot it left with) or declared lost (`on_packet_lost`), then the ACK with
+//! its rate sample (`on_ack`); each packet sent (`on_sent`); a loss episode
+//! (`on_congestion_event`), a retransmission timeout (`on_rto`) and a reduction that proved
+//! spurious (`on_spurious_loss`). It asks for the window, the pacing rate, the send quantum and
+//! the phase tag to store with the next packet, and may poll typed trace events
+//! (`poll_trace`, for the lab). Loss detection and the per-packet records stay in the sender,
+//! which never looks inside a controller. NewReno and CUBIC are window-based and ignore the
+//! per-packet events; BBR lives on them.
+//!
+//! Files: `new_reno.rs` (RFC 9002 §7), `cubic.rs` (RFC 9438), `bbr/` (BBRv3 with the
+//! background-loss estimate of `background_loss.rs`, whose verdicts are `loss_verdict.rs`),
+//! `windowed_filter.rs` (BBR's max filters), `trace.rs` (the trace events).
 
 mod background_loss;
 mod bbr;
 mod cubic;
 mod loss_verdict;
 mod new_reno;
+mod trace;
 mod windowed_filter;
 
 pub use background_loss::{BackgroundLoss, SendPhase, is_excess_loss};
@@ -17,6 +29,7 @@ pub use bbr::{Bbr, BbrConfig, BbrState};
 pub use cubic::Cubic;
 pub use loss_verdict::{LossVerdict, ScoredRounds};
 pub use new_reno::NewReno;
+pub use trace::{AckTrace, CwndBound, LossRoundTrace, LossTest, TooHighTrace, TraceEvent, Tracing};
 pub use windowed_filter::MaxFilter;
 
 pub use super::delivery_rate::{PacketSnapshot, RateSample};
@@ -164,10 +177,11 @@ pub trait CongestionController {
         _lost_since_sent: u64,
     ) {
     }
-    /// The next verdict of the controller's loss classifier on a send round it scored (BBR's
-    /// background-loss estimate), oldest first, for harnesses that score the classifier
-    /// against the simulator's drop labels. Default: the controller classifies nothing.
-    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+    /// The next event of the controller's trace, oldest first (see [`TraceEvent`]); None
+    /// when none is waiting. Recorded only when the controller's config asks for it (BBR:
+    /// `BbrConfig::trace`); for the lab, which reads its state and the loss classifier's
+    /// verdicts from it. Default: the controller traces nothing.
+    fn poll_trace(&mut self) -> Option<TraceEvent> {
         None
     }
 }
@@ -262,8 +276,8 @@ impl CongestionController for Controller {
         self.inner()
             .on_packet_lost(now, bytes, sent, lost_since_sent)
     }
-    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
-        self.inner().poll_loss_verdict()
+    fn poll_trace(&mut self) -> Option<TraceEvent> {
+        self.inner().poll_trace()
     }
 }
 

@@ -16,7 +16,7 @@ mod transmit;
 use recovery::{Episode, LostPacket};
 use timers::RetransmitTimer;
 
-use super::congestion::{CongestionController, Controller, ScoredRounds};
+use super::congestion::{CongestionController, Controller, TraceEvent};
 use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
 use super::packet::{self, Packet, ResetReason};
@@ -344,10 +344,10 @@ impl Sender {
         self.events.pop_front()
     }
 
-    /// The next verdict of the controller's loss classifier (see
-    /// `CongestionController::poll_loss_verdict`), for harnesses; None for most controllers.
-    pub fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
-        self.cc.poll_loss_verdict()
+    /// The next event of the controller's trace (`CongestionController::poll_trace`), for the
+    /// lab; call until None after each input. None unless the controller records one.
+    pub fn poll_trace(&mut self) -> Option<TraceEvent> {
+        self.cc.poll_trace()
     }
 
     /// Earliest instant at which `handle_timeout` has work; None once closed.

@@ -1,5 +1,8 @@
 //! `BbrConfig`: the switches of the loss-tolerant additions to BBRv3 and the seed of its probe
-//! timing, so that plain v3 and the simulator's counterfactuals run on identical seeds.
+//! timing, so that plain v3 and the simulator's counterfactuals run on identical seeds; and
+//! whether it records its trace.
+
+use crate::rudp::congestion::trace::Tracing;
 
 /// Switches of the loss-tolerant additions, so that plain v3 can run on identical seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,10 @@ pub struct BbrConfig {
     /// A lossy round outside probing cuts bw_lo and inflight_lo (§5.5.10.3). Off only in the
     /// lab's counterfactual `lab::Contender::BbrNoLowerCut`, to price those cuts (S4).
     pub loss_cuts_lower_bounds: bool,
+    /// Record trace events for `CongestionController::poll_trace` (per ACK, per lossy loss
+    /// round, per inflight-too-high verdict, the loss classifier's verdicts). Off in the
+    /// product; the lab turns it on. Nothing the controller decides depends on it.
+    pub trace: Tracing,
 }
 
 impl Default for BbrConfig {
@@ -33,6 +40,7 @@ impl Default for BbrConfig {
             probe_up_at_seen_rtt: false,
             seed: 0x5EED_BB12,
             loss_cuts_lower_bounds: true,
+            trace: Tracing::Off,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::{AckPhase, Bbr, BbrState};
 use crate::rudp::congestion::background_loss::{LOSS_THRESH, is_excess_loss};
+use crate::rudp::congestion::trace::{LossRoundTrace, LossTest, TooHighTrace, TraceEvent};
 use crate::rudp::congestion::{PacketSnapshot, RateSample};
 use std::time::Instant;
 
@@ -77,10 +78,14 @@ impl Bbr {
         } else {
             self.loss_in_round
         };
-        if self.loss_in_round {
-            // For `examples/s1_s4_breakdown`: each lossy round's verdict (the bounds after it
-            // follow in the ACK's `chatd::bbr_ack` line).
-            log::trace!(target: "chatd::bbr_lo", "loss_round state={:?} lost={} resolved={} pbg={:.4} congested={congested}", self.state, self.lost_in_round, self.resolved_in_round, self.background_loss());
+        if self.loss_in_round && self.trace.is_on() {
+            self.trace.push(TraceEvent::LossRound(LossRoundTrace {
+                state: self.state,
+                lost: self.lost_in_round,
+                resolved: self.resolved_in_round,
+                background_loss: self.background_loss(),
+                congested,
+            }));
         }
         if !congested || !self.cfg.loss_cuts_lower_bounds {
             return;
@@ -115,14 +120,20 @@ impl Bbr {
             // the excess-loss test eventually fires by chance (a 3σ test on every loss for
             // 2-3 s) and sets inflight_hi to CRUISE's own in-flight, about 1 BDP; CRUISE then
             // holds cwnd to 0.85 of that and the pipe idles 15 % of the time until the next
-            // probe (S3 at 2 and 5 %: `examples/s3_idle`, docs/PERFORMANCE.md).
+            // probe (S3 at 2 and 5 %: docs/PERFORMANCE.md, "S3: where the bottleneck idled").
             self.bw_probe_samples = false;
         }
         if self.bw_probe_samples
             && self.too_much_loss(rs.lost, rs.delivered + rs.lost, rs.tx_in_flight)
         {
-            // For `examples/s3_idle`: which loss test set inflight_hi, and on what.
-            log::trace!(target: "chatd::bbr_too_high", "too_high path=ack state={:?} lost={} resolved={} tx_in_flight={} pbg={:.4}", self.state, rs.lost, rs.delivered + rs.lost, rs.tx_in_flight, self.background_loss());
+            let resolved = rs.delivered + rs.lost;
+            self.trace_too_high(
+                LossTest::Ack,
+                rs.lost,
+                resolved,
+                rs.tx_in_flight,
+                rs.tx_in_flight,
+            );
             self.handle_inflight_too_high(now, Self::sample_is_app_limited(rs), rs.tx_in_flight);
             return;
         }
@@ -200,9 +211,31 @@ impl Bbr {
             let lost_prev = lost_since_sent.saturating_sub(bytes) as f64;
             let lost_prefix = ((thresh * inflight_prev - lost_prev) / (1.0 - thresh)).max(0.0);
             let at_loss = (inflight_prev + lost_prefix) as u64;
-            // For `examples/s3_idle`, as in adapt_upper_bounds.
-            log::trace!(target: "chatd::bbr_too_high", "too_high path=lost state={:?} lost={} resolved={} tx_in_flight={} at_loss={} pbg={:.4}", self.state, lost_since_sent, resolved, sent.tx_in_flight, at_loss, self.background_loss());
+            let (lost, tx_in_flight) = (lost_since_sent, sent.tx_in_flight);
+            self.trace_too_high(LossTest::LostPacket, lost, resolved, tx_in_flight, at_loss);
             self.handle_inflight_too_high(now, sent.app_limited, at_loss);
+        }
+    }
+
+    /// Records that `test` found in flight too high (for `poll_trace`).
+    fn trace_too_high(
+        &mut self,
+        test: LossTest,
+        lost: u64,
+        resolved: u64,
+        tx_in_flight: u64,
+        inflight_at_loss: u64,
+    ) {
+        if self.trace.is_on() {
+            self.trace.push(TraceEvent::InflightTooHigh(TooHighTrace {
+                test,
+                state: self.state,
+                lost,
+                resolved,
+                tx_in_flight,
+                inflight_at_loss,
+                background_loss: self.background_loss(),
+            }));
         }
     }
 }

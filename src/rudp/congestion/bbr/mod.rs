@@ -34,8 +34,8 @@ mod state;
 pub use config::BbrConfig;
 pub use state::BbrState;
 
-use super::ScoredRounds;
 use super::background_loss::{BackgroundLoss, SendPhase};
+use super::trace::{AckTrace, CwndBound, TraceEvent, TraceLog};
 use super::windowed_filter::MaxFilter;
 use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, PacketSnapshot};
 use crate::rudp::packet::DATA_HEADER_LEN;
@@ -150,6 +150,8 @@ pub struct Bbr {
     rto_recovery: Option<Instant>,
     background: BackgroundLoss,
     rng: u64,
+    /// Events for `poll_trace`, recorded only when `cfg.trace` is on.
+    trace: TraceLog,
 }
 
 impl Bbr {
@@ -218,6 +220,7 @@ impl Bbr {
             rto_recovery: None,
             background: BackgroundLoss::new(),
             rng: cfg.seed | 1,
+            trace: TraceLog::new(cfg.trace),
         };
         bbr.enter_startup();
         bbr
@@ -291,6 +294,29 @@ impl Bbr {
     fn restore_cwnd(&mut self) {
         self.cwnd = self.cwnd.max(self.prior_cwnd);
     }
+
+    /// The state this ACK left, for `poll_trace`; `bound` is what `set_cwnd` capped cwnd at.
+    fn ack_trace(&self, bound: CwndBound, s: &AckSample<'_>) -> AckTrace {
+        AckTrace {
+            state: self.state,
+            round: self.round_count,
+            cwnd: self.cwnd,
+            bound,
+            bytes_in_flight: s.bytes_in_flight,
+            cwnd_limited: s.cwnd_limited,
+            queued_round: self.queued_round,
+            bdp: self.bdp_multiple(1.0),
+            inflight_hi: self.inflight_hi,
+            inflight_lo: self.inflight_lo,
+            bw: self.bw,
+            max_bw: self.max_bw,
+            bw_lo: self.bw_lo,
+            pacing_rate: self.pacing_rate,
+            extra_acked: self.extra_acked_filter.best(),
+            min_rtt: self.min_rtt,
+            background_loss: self.background_loss(),
+        }
+    }
 }
 
 impl CongestionController for Bbr {
@@ -303,8 +329,9 @@ impl CongestionController for Bbr {
             let phase = Self::send_phase(sent.phase);
             let rtt = now.saturating_duration_since(sent.sent_time);
             let limits = self.queue_limits();
+            let trace = &mut self.trace;
             self.background
-                .on_resolved(sent.round, phase, Some(rtt), limits);
+                .on_resolved(sent.round, phase, Some(rtt), limits, trace);
         }
     }
 
@@ -319,11 +346,12 @@ impl CongestionController for Bbr {
         self.lost_in_round += bytes;
         self.resolved_in_round += bytes;
         self.loss_events_in_round = self.loss_events_in_round.saturating_add(1);
-        log::trace!(target: "chatd::pbg", "lost round={} phase={} sent={:?}", sent.round, sent.phase, sent.sent_time);
         if self.cfg.background_loss {
             let phase = Self::send_phase(sent.phase);
             let limits = self.queue_limits();
-            self.background.on_resolved(sent.round, phase, None, limits);
+            let trace = &mut self.trace;
+            self.background
+                .on_resolved(sent.round, phase, None, limits, trace);
         }
         self.handle_lost_packet(now, bytes, sent, lost_since_sent);
     }
@@ -340,7 +368,7 @@ impl CongestionController for Bbr {
         if self.recovery_start.is_some_and(|start| sent > start) {
             self.recovery_start = None; // a packet sent after the episode began was acked
         }
-        self.update_round(now, &rs);
+        self.update_round(&rs);
         self.update_latest_delivery_signals(&rs);
         self.check_startup_high_loss(&rs);
         self.update_congestion_signals(&rs);
@@ -355,9 +383,10 @@ impl CongestionController for Bbr {
         self.bound_bw_for_model();
         self.set_pacing_rate(s.rtt);
         let bound = self.set_cwnd(&rs);
-        // For `examples/s3_idle` and `s11_breakdown`: the state each ACK leaves, to charge
-        // bottleneck idle time and goodput shares to.
-        log::trace!(target: "chatd::bbr_ack", "ack at={now:?} state={:?} cwnd={} inflight={} cwnd_limited={} queued_round={} bdp={} hi={:?} lo={:?} bw={} maxbw={} pacing={:.0} pbg={:.4} extra={} bwlo={:?} minrtt_us={} bound={bound:?}", self.state, self.cwnd, s.bytes_in_flight, s.cwnd_limited, self.queued_round, self.bdp_multiple(1.0), self.inflight_hi, self.inflight_lo, self.bw, self.max_bw, self.pacing_rate, self.background_loss(), self.extra_acked_filter.best(), self.bw_lo, self.min_rtt.map_or(0, |d| d.as_micros()));
+        if self.trace.is_on() {
+            let event = self.ack_trace(bound, s);
+            self.trace.push(TraceEvent::Ack(event));
+        }
     }
 
     fn on_congestion_event(&mut self, now: Instant, largest_lost_sent: Instant) {
@@ -430,8 +459,8 @@ impl CongestionController for Bbr {
         self.state as u8
     }
 
-    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
-        self.background.poll_verdict()
+    fn poll_trace(&mut self) -> Option<TraceEvent> {
+        self.trace.pop()
     }
 }
 

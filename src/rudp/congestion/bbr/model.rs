@@ -22,14 +22,13 @@ impl Bbr {
     }
 
     /// §5.5.1 packet-timed rounds, counted on our own `start_round` resets.
-    pub(super) fn update_round(&mut self, now: Instant, rs: &RateSample) {
+    pub(super) fn update_round(&mut self, rs: &RateSample) {
         self.round_start = false;
         if rs.prior_delivered >= self.next_round_delivered {
             self.start_round();
             self.round_count += 1;
             self.rounds_since_bw_probe += 1;
             self.round_start = true;
-            log::trace!(target: "chatd::pbg", "round {} at={now:?} state={:?} pbg={:.4} bw={} maxbw={} minrtt={:?} pacing={:.0} cwnd={} hi={:?} lo={:?}", self.round_count, self.state, self.background_loss(), self.bw, self.max_bw, self.min_rtt, self.pacing_rate, self.cwnd, self.inflight_hi, self.inflight_lo);
             self.prev_round_max_rtt = std::mem::take(&mut self.round_max_rtt);
         }
         self.round_max_rtt = self.round_max_rtt.max(rs.rtt);

@@ -1,30 +1,11 @@
 //! What BBR hands the sender (draft-ietf-ccwg-bbr §5.6): the pacing rate, the cwnd with the
-//! bounds that cap it (and which one did, [`CwndBound`]), and the send quantum.
+//! bounds that cap it (and which one did, `CwndBound`), and the send quantum.
 
 use super::{Bbr, BbrState, INITIAL_WINDOW_PACKETS, STARTUP_PACING_GAIN, UP_PACING_GAIN};
 use crate::rudp::congestion::RateSample;
+use crate::rudp::congestion::trace::CwndBound;
 use crate::rudp::pacer::burst_quantum;
 use crate::rudp::rtt::RttEstimator;
-
-/// The limit cwnd sits at after an ACK (§5.6.4.4's steps and our standing-queue bound), for
-/// traces that ask what held a flow's in-flight data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CwndBound {
-    /// Below the model's cwnd_gain·BDP and still growing by the data acked.
-    Growing,
-    /// At cwnd_gain·BDP + extra_acked.
-    Model,
-    /// ProbeRTT's half BDP.
-    ProbeRtt,
-    /// inflight_hi (DOWN, REFILL, UP).
-    InflightHi,
-    /// inflight_hi less the headroom (CRUISE, ProbeRTT).
-    Headroom,
-    InflightLo,
-    /// The standing-queue bound (p_bg on).
-    StandingQueue,
-    MinPipe,
-}
 
 /// In-flight bound, in BDPs (sent units), while rounds show a standing queue (p_bg on): one
 /// BDP fills the pipe, so whatever sits in the queue above it is not ours to keep.
@@ -45,7 +26,7 @@ impl Bbr {
     /// min_rtt; behind a queue that other flows keep standing, a flow whose min_rtt is short
     /// against that queue then probes with hardly more in flight than its current rate needs,
     /// its max_bw cannot rise and its share stays where it is (S11, 10 vs 40 ms:
-    /// `examples/s11_breakdown`, docs/PERFORMANCE.md). The queue is carried at gain 1, not
+    /// docs/PERFORMANCE.md, "S11: what splits 10 vs 40 ms"). The queue is carried at gain 1, not
     /// UP_PACING_GAIN: the probe is 25 % of the path's BDP, not of the queue, which after an
     /// RTT rise (a stale min_rtt, S12) is path too. 0 outside UP, and when switched off.
     pub(super) fn probe_up_inflight(&self) -> u64 {
@@ -80,7 +61,7 @@ impl Bbr {
     }
 
     /// §5.6.4.4 BBRSetCwnd with BBRBoundCwndForProbeRTT and BBRBoundCwndForModel; returns
-    /// which limit the new cwnd sits at (for the `chatd::bbr_ack` trace).
+    /// which limit the new cwnd sits at (for the trace's `AckTrace::bound`).
     pub(super) fn set_cwnd(&mut self, rs: &RateSample) -> CwndBound {
         let extra_acked = if self.full_bw_reached {
             self.extra_acked_filter.best()
