@@ -2,7 +2,7 @@
 //! with its own controller, start time, extra propagation delay and ACK path; sampled in time
 //! windows for per-flow goodput, bottleneck utilisation and queueing delay.
 //!
-//! It leaves the network to [`SimLink`] and the verdicts to [`super::scenarios`].
+//! It leaves the network to [`SimLink`] and the verdicts to `lab::scenario`.
 
 use super::loss_matrix::{LossLedger, LossMatrix};
 use super::{DropCause, LinkConfig, LinkStats, SimLink};

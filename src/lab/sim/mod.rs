@@ -1,9 +1,8 @@
 //! Deterministic network simulator: a [`SimLink`] models one direction of a path (`link.rs`,
 //! with the impairments of `impairment.rs`), [`run_transfer`] drives a sender and a receiver
 //! over two links on a virtual clock (`transfer.rs`), [`flows`] drives several pairs through one
-//! shared bottleneck, [`loss_matrix`] sets a loss classifier's verdicts beside the simulator's
-//! drop labels, and [`scenarios`] holds the congestion-control scenarios S1–S18 of issue 8 with
-//! their pass criteria.
+//! shared bottleneck, and [`loss_matrix`] sets a loss classifier's verdicts beside the
+//! simulator's drop labels. The scenarios that use them are `lab::scenario`'s.
 //!
 //! Every impairment draws from its own seeded xoshiro256** stream ([`Rng`], one set per flow)
 //! exactly once per offered datagram, so two runs (e.g. two congestion controllers) with the
@@ -15,7 +14,6 @@ mod impairment;
 mod link;
 pub mod loss_matrix;
 mod rng;
-pub mod scenarios;
 mod transfer;
 
 pub use impairment::{DropCause, GilbertElliott, TokenBucket};

@@ -1,7 +1,7 @@
 //! BBR on the simulator: the design brief's scenarios (loss-tolerant-cc.md §5) that run fast
 //! enough for every `cargo test`, each against CUBIC or plain BBRv3 on identical seeds where a
 //! comparison says something. The full sweep, with every target of the brief asserted, is the
-//! ignored `brief_targets_full_sweep` (and `examples/cc_table.rs` prints it as a table).
+//! ignored `brief_targets_full_sweep` (and `cc_scenarios --transfers` prints it as a table).
 //!
 //! Goodput shares are of C_pl·(1 − p): the payload share of the link rate that random loss
 //! lets through (1448 of 1500 bytes per full datagram). The S2 targets are checked on the
@@ -9,8 +9,7 @@
 //! extra round trips on an idle link in any controller); the whole-window figure is held to
 //! 95 %.
 
-use super::Contender;
-use super::scenario::{self, Measured, Scenario};
+use super::transfer::{Measured, Transfer, measure};
 use crate::rudp::CongestionKind;
 use std::time::Duration;
 
@@ -22,25 +21,22 @@ fn ms(v: u64) -> Duration {
 
 /// A path of `rate`, `rtt`, one BDP of buffer and Bernoulli loss `p` in both directions,
 /// carrying `steady` seconds of data after a warm-up of 20 RTTs (at least 0.5 s).
-fn path(kind: Contender, rate: u64, rtt: Duration, p: f64, steady: f64) -> Scenario {
-    let mut s = Scenario::new(kind, rate, rtt, 0);
+fn path(kind: CongestionKind, rate: u64, rtt: Duration, p: f64, steady: f64) -> Transfer {
+    let mut s = Transfer::new(kind.into(), rate, rtt, 0);
     s.loss = p;
     s.ack_loss = p;
-    s.warmup = (rtt * 20).max(ms(500));
-    let secs = s.warmup.as_secs_f64() + steady;
-    s.total = (rate as f64 / 8.0 * secs * (1.0 - p)) as u64;
-    s
+    s.sized(steady)
 }
 
 #[track_caller]
-fn run_finished(s: &Scenario) -> Measured {
-    let m = scenario::run(s);
+fn run_finished(s: &Transfer) -> Measured {
+    let m = measure(s);
     assert!(m.finished, "{:?} did not finish: {m:?}", s.kind);
     m
 }
 
 /// Runs `s` on seeds 1..=5 (each must finish).
-fn run_seeds(s: &Scenario) -> Vec<Measured> {
+fn run_seeds(s: &Transfer) -> Vec<Measured> {
     (1..=5)
         .map(|seed| {
             let mut s = s.clone();
@@ -80,13 +76,7 @@ fn assert_s2_targets(runs: &[Measured], p: f64) {
 
 #[test]
 fn s1_clean_path_is_full_after_startup_with_almost_no_retransmission() {
-    let m = run_finished(&path(
-        CongestionKind::Bbr.into(),
-        100 * MBIT,
-        ms(20),
-        0.0,
-        1.5,
-    ));
+    let m = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5));
     assert!(m.goodput_share >= 0.985, "{m:?}");
     // The brief's S1 reads utilisation after Startup; the transfer's tail (its last flights
     // draining) is not part of it.
@@ -97,19 +87,13 @@ fn s1_clean_path_is_full_after_startup_with_almost_no_retransmission() {
 #[test]
 fn s2_random_loss_at_20_ms_keeps_the_payload_rate_where_cubic_collapses() {
     for p in [0.01, 0.05, 0.20] {
-        let runs = run_seeds(&path(
-            CongestionKind::Bbr.into(),
-            100 * MBIT,
-            ms(20),
-            p,
-            1.5,
-        ));
+        let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), p, 1.5));
         assert_s2_targets(&runs, p);
         let bbr = &runs[0];
         // CUBIC on the same seed and the same losses, for as long as BBR needed.
-        let mut cubic = path(CongestionKind::Cubic.into(), 100 * MBIT, ms(20), p, 1.5);
+        let mut cubic = path(CongestionKind::Cubic, 100 * MBIT, ms(20), p, 1.5);
         cubic.max_time = bbr.elapsed;
-        let cubic = scenario::run(&cubic);
+        let cubic = measure(&cubic);
         assert!(
             cubic.goodput_share < bbr.goodput_share / 4.0,
             "p = {p}: CUBIC {:.3} vs BBR {:.3}",
@@ -122,22 +106,10 @@ fn s2_random_loss_at_20_ms_keeps_the_payload_rate_where_cubic_collapses() {
 #[test]
 fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
     // A/B on one seed: the same 5 % loss pattern, with and without p_bg.
-    let with = run_finished(&path(
-        CongestionKind::Bbr.into(),
-        100 * MBIT,
-        ms(20),
-        0.05,
-        1.5,
-    ));
-    let mut plain = path(
-        CongestionKind::BbrPlain.into(),
-        100 * MBIT,
-        ms(20),
-        0.05,
-        1.5,
-    );
+    let with = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.05, 1.5));
+    let mut plain = path(CongestionKind::BbrPlain, 100 * MBIT, ms(20), 0.05, 1.5);
     plain.max_time = with.elapsed * 2;
-    let plain = scenario::run(&plain);
+    let plain = measure(&plain);
     assert!(
         plain.goodput_share < 0.5 && with.goodput_share > 0.985,
         "plain v3 {:.3}, with p_bg {:.3}",
@@ -149,27 +121,15 @@ fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
 #[test]
 fn s2_one_percent_loss_at_1_and_100_ms_keeps_the_payload_rate() {
     // Goodput only at 1 ms: its retransmissions miss the target (docs/PERFORMANCE.md).
-    let m = run_finished(&path(
-        CongestionKind::Bbr.into(),
-        100 * MBIT,
-        ms(1),
-        0.01,
-        1.0,
-    ));
+    let m = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(1), 0.01, 1.0));
     assert!(m.steady_share >= 0.985, "RTT 1 ms: {m:?}");
-    let runs = run_seeds(&path(
-        CongestionKind::Bbr.into(),
-        100 * MBIT,
-        ms(100),
-        0.01,
-        2.0,
-    ));
+    let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(100), 0.01, 2.0));
     assert_s2_targets(&runs, 0.01);
 }
 
 #[test]
 fn s5_shallow_quarter_bdp_buffer_is_used_with_few_retransmissions() {
-    let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 1.5);
+    let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5);
     s.queue_bdp = 0.25;
     let m = run_finished(&s);
     assert!(m.util >= 0.90, "{m:?}");
@@ -178,7 +138,7 @@ fn s5_shallow_quarter_bdp_buffer_is_used_with_few_retransmissions() {
 
 #[test]
 fn s6_deep_buffer_is_not_filled() {
-    let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 1.5);
+    let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 1.5);
     s.queue_bdp = 8.0;
     let m = run_finished(&s);
     assert!(m.util >= 0.95, "{m:?}");
@@ -200,7 +160,7 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
     ];
     for (rate, rtt, p, total) in cases {
         for kind in [CongestionKind::Bbr, CongestionKind::BbrPlain] {
-            let mut s = Scenario::new(kind.into(), rate, rtt, total);
+            let mut s = Transfer::new(kind.into(), rate, rtt, total);
             s.loss = p;
             s.ack_loss = p;
             s.warmup = Duration::ZERO;
@@ -224,13 +184,7 @@ fn brief_targets_full_sweep() {
     let mut misses = Vec::new();
     for rtt in [1, 20, 100] {
         for p in [0.0, 0.01, 0.05, 0.10, 0.20] {
-            let runs = run_seeds(&path(
-                CongestionKind::Bbr.into(),
-                100 * MBIT,
-                ms(rtt),
-                p,
-                4.0,
-            ));
+            let runs = run_seeds(&path(CongestionKind::Bbr, 100 * MBIT, ms(rtt), p, 4.0));
             let good = median(runs.iter().map(|m| m.steady_share).collect());
             let worst = runs.iter().map(|m| m.steady_share).fold(1e9, f64::min);
             let retrans = median(runs.iter().map(|m| m.retrans_share).collect());
@@ -248,9 +202,9 @@ fn brief_targets_full_sweep() {
         }
     }
     for q in [0.1, 0.25] {
-        let mut s = path(CongestionKind::Bbr.into(), 100 * MBIT, ms(20), 0.0, 4.0);
+        let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 4.0);
         s.queue_bdp = q;
-        let m = scenario::run(&s);
+        let m = measure(&s);
         if m.util < 0.90 || m.retrans_share > 0.02 {
             misses.push(format!("S5 {q} BDP: {m:?}"));
         }
