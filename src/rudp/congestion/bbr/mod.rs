@@ -383,8 +383,14 @@ impl CongestionController for Bbr {
         self.bound_bw_for_model();
         self.set_pacing_rate(s.rtt);
         let bound = self.set_cwnd(&rs);
-        if self.trace.is_on() {
+        // Every ACK's state, for the lab's trace and, human-readable, for `chatd -vv` on a real
+        // path (scripts/lossy.sh LOSSY_CHATD_V=-vv). No tool reads the log line's format.
+        let log = log::log_enabled!(target: "chatd::bbr", log::Level::Trace);
+        if self.trace.is_on() || log {
             let event = self.ack_trace(bound, s);
+            if log {
+                log::trace!(target: "chatd::bbr", "ack at {now:?}: {event:?}");
+            }
             self.trace.push(TraceEvent::Ack(event));
         }
     }
