@@ -17,6 +17,8 @@
 //! - [`files`]: the shared folder.
 //! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
+//! - `lab` (tests and the cargo feature `lab` only): the network simulator, the
+//!   congestion-control scenario harness and the BBRv1 model; not part of chatd.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
 //!
