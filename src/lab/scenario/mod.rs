@@ -45,7 +45,8 @@ pub struct Sample {
     pub utilisation: f64,
     /// The queueing delay the case judges (p95 or mean, see the case's note).
     pub queue_delay: Duration,
-    /// Queueing delay, mean and 95th percentile, whichever the case judges.
+    /// Queueing delay over the same window, mean and 95th percentile (`queue_delay` is one of
+    /// them).
     pub queue_delay_mean: Duration,
     pub queue_delay_p95: Duration,
     /// Goodput without the tail of a finite transfer (up to when all but its last 4 BDP had
