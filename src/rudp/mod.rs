@@ -74,12 +74,12 @@
 //! ```
 //!
 //! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`],
-//! [`receiver`], [`endpoint`] (the surface both share), [`transmit`] (the ranges handed to
-//! the shell), [`shell`], [`rtt`] (RFC 6298), [`ranges`] (SACK sets), [`congestion`] (NewReno,
-//! CUBIC, BBR; the default is BBR), [`delivery_rate`] (rate samples), [`pacer`], [`stream`]
-//! (source/sink traits), [`transfer`] (config, events, errors, stats). The network simulator
-//! the engine's tests run on, and the congestion-control scenarios, are not the engine's: they
-//! are the lab (`crate::lab`, compiled for tests and with the feature `lab`).
+//! [`receiver`], [`transmit`] (the ranges handed to the shell), [`shell`], [`rtt`] (RFC 6298),
+//! [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR; the default is BBR),
+//! [`delivery_rate`] (rate samples), [`pacer`], [`stream`] (source/sink traits), [`transfer`]
+//! (config, events, errors, stats). The network simulator the engine's tests run on, and the
+//! congestion-control scenarios, are not the engine's: they are the lab (`crate::lab`,
+//! compiled for tests and with the feature `lab`).
 
 pub mod congestion;
 pub mod delivery_rate;
