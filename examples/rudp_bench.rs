@@ -3,8 +3,8 @@
 //! engine's cost alone, CUBIC and BBR; add `quick` for a
 //! shorter run). Prints Markdown tables (copied into docs/PERFORMANCE.md).
 
+use chatd::lab::sim::{self, Limits, LinkConfig, SimLink};
 use chatd::rudp::packet::MAX_DATAGRAM;
-use chatd::rudp::sim::{self, Limits, LinkConfig, SimLink};
 use chatd::rudp::stream::{ByteSource, CheckingSink, GeneratorSource, NullSink};
 use chatd::rudp::{Config, CongestionKind, ReceiverWithSink, SenderWithSource};
 use std::io;

@@ -17,6 +17,8 @@
 //! - [`files`]: the shared folder.
 //! - [`client`]: chatc's command parsing and display.
 //! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
+//! - `lab` (tests and the cargo feature `lab` only): the network simulator, the
+//!   congestion-control scenario harness and the BBRv1 model; not part of chatd.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`socket`]: socket options the daemon's and the client's loops share.
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
@@ -28,6 +30,8 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod files;
+#[cfg(any(test, feature = "lab"))]
+pub mod lab;
 pub mod reactor;
 pub mod rudp;
 pub mod sleep;

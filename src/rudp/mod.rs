@@ -75,10 +75,11 @@
 //!
 //! Files: [`packet`] (wire codec, layouts in docs/PROTOCOL.md, part 2), [`sender`],
 //! [`receiver`], [`transmit`] (the ranges handed to the shell), [`shell`], [`rtt`] (RFC 6298),
-//! [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR), [`delivery_rate`] (rate
-//! samples), [`pacer`], [`stream`] (source/sink traits), [`transfer`] (config, events, errors,
-//! stats), [`sim`] (seeded network simulator for tests and the benchmark) and [`scenario`]
-//! (congestion-control scenarios measured on it).
+//! [`ranges`] (SACK sets), [`congestion`] (NewReno, CUBIC, BBR; the default is BBR),
+//! [`delivery_rate`] (rate samples), [`pacer`], [`stream`] (source/sink traits), [`transfer`]
+//! (config, events, errors, stats). The network simulator the engine's tests run on, and the
+//! congestion-control scenarios, are not the engine's: they are the lab (`crate::lab`,
+//! compiled for tests and with the feature `lab`).
 
 pub mod congestion;
 pub mod delivery_rate;
@@ -87,10 +88,8 @@ pub mod packet;
 pub mod ranges;
 pub mod receiver;
 pub mod rtt;
-pub mod scenario;
 pub mod sender;
 pub mod shell;
-pub mod sim;
 pub mod stream;
 pub mod transfer;
 pub mod transmit;
@@ -103,7 +102,5 @@ pub use stream::{ByteSink, ByteSource};
 pub use transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
 pub use transmit::{Deliver, Fill, Transmit};
 
-#[cfg(test)]
-mod bbr_sim_tests;
 #[cfg(test)]
 mod tests;

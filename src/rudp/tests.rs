@@ -1,9 +1,9 @@
 //! Engine tests: a sender and a receiver over `sim` links, and single-machine fixtures.
 
 use super::packet::{self, AckHeader, Packet, ResetReason};
-use super::sim::{self, Limits, LinkConfig, Outcome, SimLink};
 use super::stream::{ByteSink, CheckingSink, GeneratorSource, MemorySink, MemorySource};
 use super::*;
+use crate::lab::sim::{self, Limits, LinkConfig, Outcome, SimLink};
 use std::io;
 use std::time::{Duration, Instant};
 

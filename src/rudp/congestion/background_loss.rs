@@ -1,6 +1,6 @@
 //! `BackgroundLoss`: an estimate p_bg of the loss rate that does not depend on our sending rate
 //! (a lossy radio link, a noisy cable), and the excess-loss test that tells congestion from it.
-//! Design brief loss-tolerant-cc.md §4.2–4.3; BBR (`bbr.rs`) feeds it and uses it.
+//! Design brief loss-tolerant-cc.md §4.2–4.3; BBR (`bbr/`) feeds it and uses it.
 //!
 //! Each resolved packet (acknowledged or declared lost) is attributed to the round in which it
 //! was *sent*, and to the phase it was sent in; a round's packets of each phase are scored
@@ -17,7 +17,8 @@
 //! 1/(1 − p_bg) scale: at gain 1 we pace at bw/(1 − p_bg), above what a policer passes, so its
 //! drops would confirm any p_bg (`docs/PERFORMANCE.md`, S10).
 
-use super::loss_verdict::{LossVerdict, ScoredRounds, VerdictQueue};
+use super::loss_verdict::{LossVerdict, ScoredRounds};
+use super::trace::{TraceEvent, TraceLog};
 use std::time::Duration;
 
 /// Draft-ietf-ccwg-bbr's BBRLossThresh: 2 % of the data in flight may be lost before a probe
@@ -138,8 +139,8 @@ pub struct BackgroundLoss {
     pool: [Option<RoundTally>; SendPhase::COUNT],
     /// Rounds scored into p_bg so far (for tests and stats).
     rounds_learned: u64,
-    /// The verdict on each scored round that lost packets, for harnesses (`poll_verdict`).
-    verdicts: VerdictQueue,
+    /// Sequence number of the next verdict on a scored round that lost packets.
+    next_verdict: u64,
     /// Packets of those rounds: how much the estimate rests on.
     packets_learned: u64,
 }
@@ -164,7 +165,7 @@ impl BackgroundLoss {
             frozen_until: 0,
             pool: [None; SendPhase::COUNT],
             rounds_learned: 0,
-            verdicts: VerdictQueue::new(),
+            next_verdict: 0,
             packets_learned: 0,
         }
     }
@@ -185,26 +186,23 @@ impl BackgroundLoss {
         self.rounds_learned
     }
 
-    /// The next verdict on a scored send round that lost packets, oldest first.
-    pub fn poll_verdict(&mut self) -> Option<ScoredRounds> {
-        self.verdicts.pop()
-    }
-
     /// One packet sent in `round` during `phase` was resolved: `rtt` is Some for an
-    /// acknowledged packet, None for a lost one. `limits` say what RTTs mean "no queue".
-    pub fn on_resolved(
+    /// acknowledged packet, None for a lost one. `limits` say what RTTs mean "no queue". The
+    /// verdict on each send round this scores that lost packets goes to `trace`.
+    pub(crate) fn on_resolved(
         &mut self,
         round: u64,
         phase: SendPhase,
         rtt: Option<Duration>,
         limits: QueueLimits,
+        trace: &mut TraceLog,
     ) {
         if round + TALLY_SLOTS as u64 <= self.newest_round {
             return; // a straggler from a round already scored
         }
         if round > self.newest_round {
             self.newest_round = round;
-            self.score_finished(limits, round);
+            self.score_finished(limits, round, trace);
         }
         let class = phase.index();
         let slot = (round % TALLY_SLOTS as u64) as usize;
@@ -236,7 +234,7 @@ impl BackgroundLoss {
     /// Scores, oldest first, the tallies of every round `TALLY_SLOTS` or more older than
     /// `now_round`: a round's packets of each phase are scored apart, so the few packets a
     /// round sends in ProbeBW DOWN after an UP probe are not lost among the probe's.
-    fn score_finished(&mut self, limits: QueueLimits, now_round: u64) {
+    fn score_finished(&mut self, limits: QueueLimits, now_round: u64, trace: &mut TraceLog) {
         loop {
             let mut oldest: Option<(usize, usize)> = None;
             for class in 0..SendPhase::COUNT {
@@ -252,12 +250,12 @@ impl BackgroundLoss {
                 return;
             };
             let t = std::mem::replace(&mut self.tallies[class][slot], EMPTY_TALLY);
-            self.score(t, limits, now_round);
+            self.score(t, limits, now_round, trace);
         }
     }
 
     /// Scores a finished send round; `now_round` is the round whose packets displaced it.
-    fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64) {
+    fn score(&mut self, t: RoundTally, limits: QueueLimits, now_round: u64, trace: &mut TraceLog) {
         // Rounds too small to say anything (a BDP under 20 packets: 1 ms at 100 Mbit/s) are
         // pooled with the next ones of the same phase until together they are large enough.
         let phase = if t.any_above {
@@ -299,8 +297,7 @@ impl BackgroundLoss {
                 self.loss_above.add(loss);
                 self.check_guard(t.resolved, now_round);
             }
-            self.record_verdict(&t, phase, LossVerdict::Probe);
-            log::trace!(target: "chatd::pbg", "score round={} kind=above n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned=0 pbg={:.4} low={:.4} up={:.4} hits={}", t.round, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
+            self.record_verdict(&t, phase, LossVerdict::Probe, trace);
             return;
         }
         if !t.startup {
@@ -341,22 +338,29 @@ impl BackgroundLoss {
         } else {
             LossVerdict::Guard
         };
-        self.record_verdict(&t, phase, verdict);
-        log::trace!(target: "chatd::pbg", "score round={} kind={} n={} lost={} minrtt={:?} maxrtt={:?} lim={:?}/{:?} learned={} pbg={:.4} low={:.4} up={:.4} hits={}", t.round, if t.any_below {"below"} else {"neutral"}, t.resolved, t.lost, t.min_rtt, t.max_rtt, limits.min_rtt, limits.max_rtt, learned as u8, self.p_bg.value, self.loss_below.value, self.loss_above.value, self.guard_hits);
+        self.record_verdict(&t, phase, verdict, trace);
     }
 
-    /// Queues the verdict on a scored tally, if it lost anything.
-    fn record_verdict(&mut self, t: &RoundTally, phase: SendPhase, verdict: LossVerdict) {
-        if t.lost > 0 {
-            self.verdicts.push(ScoredRounds {
-                seq: 0,
-                phase,
-                first_round: t.first_round,
-                last_round: t.round,
-                lost: t.lost,
-                verdict,
-            });
+    /// Records the verdict on a scored tally in `trace`, if it lost anything.
+    fn record_verdict(
+        &mut self,
+        t: &RoundTally,
+        phase: SendPhase,
+        verdict: LossVerdict,
+        trace: &mut TraceLog,
+    ) {
+        if t.lost == 0 {
+            return;
         }
+        trace.push(TraceEvent::Verdict(ScoredRounds {
+            seq: self.next_verdict,
+            phase,
+            first_round: t.first_round,
+            last_round: t.round,
+            lost: t.lost,
+            verdict,
+        }));
+        self.next_verdict += 1;
     }
 
     /// Rate-independence guard (brief §4.2): when rounds sent faster lose clearly more than
@@ -378,7 +382,6 @@ impl BackgroundLoss {
                 self.rate_dependent = false;
             }
         }
-        log::trace!(target: "chatd::pbg", "guard diff={:.4} thresh={:.4} hits={}", self.loss_above.value - low, LOSS_THRESH + 3.0 * sigma, self.guard_hits);
         if self.guard_hits >= 2 {
             self.p_bg.value = self.p_bg.value.min(low);
             // Relearn: the next round sent below gain 1 replaces the capped value instead of
@@ -406,6 +409,7 @@ pub fn is_excess_loss(lost: u64, resolved: u64, tx_in_flight: u64, p_bg: f64, ms
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rudp::congestion::trace::Tracing;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -413,13 +417,26 @@ mod tests {
 
     /// Resolves one round of `n` packets, `lost` of them lost, the acked ones at `rtt`.
     fn round(bg: &mut BackgroundLoss, r: u64, phase: SendPhase, n: u64, lost: u64, rtt: u64) {
+        round_traced(bg, &mut TraceLog::new(Tracing::Off), r, phase, n, lost, rtt);
+    }
+
+    /// As `round`, recording the verdicts in `trace`.
+    fn round_traced(
+        bg: &mut BackgroundLoss,
+        trace: &mut TraceLog,
+        r: u64,
+        phase: SendPhase,
+        n: u64,
+        lost: u64,
+        rtt: u64,
+    ) {
         for i in 0..n {
             let sample = (i >= lost).then(|| ms(rtt));
             let limits = QueueLimits {
                 min_rtt: ms(21),
                 max_rtt: ms(22),
             };
-            bg.on_resolved(r, phase, sample, limits);
+            bg.on_resolved(r, phase, sample, limits, trace);
         }
     }
 
@@ -493,7 +510,14 @@ mod tests {
                 min_rtt: ms(21),
                 max_rtt: ms(22),
             };
-            bg.on_resolved(8, SendPhase::Neutral, (i % 10 != 0).then_some(rtt), limits);
+            let acked = (i % 10 != 0).then_some(rtt);
+            bg.on_resolved(
+                8,
+                SendPhase::Neutral,
+                acked,
+                limits,
+                &mut TraceLog::new(Tracing::Off),
+            );
         }
         round(&mut bg, 2, SendPhase::Neutral, 19, 5, 20); // too few packets
         round(&mut bg, 3, SendPhase::Above, 100, 10, 20); // sent faster than the path
@@ -608,17 +632,23 @@ mod tests {
     #[test]
     fn each_scored_round_that_lost_packets_gets_a_verdict() {
         let mut bg = BackgroundLoss::new();
-        round(&mut bg, 1, SendPhase::Neutral, 100, 5, 20); // learned: background
-        round(&mut bg, 2, SendPhase::Neutral, 100, 5, 30); // 30 ms > 21 ms: a queue
-        round(&mut bg, 3, SendPhase::Above, 100, 5, 20); // a probe
-        round(&mut bg, 4, SendPhase::Neutral, 100, 0, 20); // lost nothing: no verdict
-        round(&mut bg, 5, SendPhase::Below, 10, 1, 20); // too small: pooled with 6
-        round(&mut bg, 6, SendPhase::Below, 10, 1, 20);
+        let mut trace = TraceLog::new(Tracing::On);
+        let t = &mut trace;
+        round_traced(&mut bg, t, 1, SendPhase::Neutral, 100, 5, 20); // learned: background
+        round_traced(&mut bg, t, 2, SendPhase::Neutral, 100, 5, 30); // 30 ms > 21 ms: a queue
+        round_traced(&mut bg, t, 3, SendPhase::Above, 100, 5, 20); // a probe
+        round_traced(&mut bg, t, 4, SendPhase::Neutral, 100, 0, 20); // lost nothing: no verdict
+        round_traced(&mut bg, t, 5, SendPhase::Below, 10, 1, 20); // too small: pooled with 6
+        round_traced(&mut bg, t, 6, SendPhase::Below, 10, 1, 20);
         for r in 7..=10 {
-            round(&mut bg, r, SendPhase::Neutral, 1, 0, 20); // displace 1..=6
+            round_traced(&mut bg, t, r, SendPhase::Neutral, 1, 0, 20); // displace 1..=6
         }
         let got: Vec<(u64, SendPhase, u64, u64, u64, LossVerdict)> =
-            std::iter::from_fn(|| bg.poll_verdict())
+            std::iter::from_fn(|| trace.pop())
+                .map(|e| match e {
+                    TraceEvent::Verdict(v) => v,
+                    other => panic!("only verdicts: {other:?}"),
+                })
                 .map(|v| {
                     (
                         v.seq,

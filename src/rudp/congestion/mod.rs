@@ -1,24 +1,35 @@
-//! Congestion controllers behind one narrow trait, chosen by [`CongestionKind`].
+//! Congestion controllers behind one narrow trait, [`CongestionController`], chosen by
+//! [`CongestionKind`] (default: BBR) and owned by the sender as a [`Controller`]: an enum, so
+//! the calls are static.
 //!
-//! The sender reports events (sent, acked, congestion, RTO, and per packet: acknowledged or
-//! lost with its delivery snapshot) and asks for the window and the pacing rate; it never looks
-//! inside a controller. Loss detection and the per-packet records stay in the sender; the
-//! window-based controllers ignore the per-packet events, BBR lives on them.
+//! The sender reports events: each packet acknowledged (`on_packet_acked`, with the
+//! delivery-rate snapshot it left with) or declared lost (`on_packet_lost`), then the ACK with
+//! its rate sample (`on_ack`); each packet sent (`on_sent`); a loss episode
+//! (`on_congestion_event`), a retransmission timeout (`on_rto`) and a reduction that proved
+//! spurious (`on_spurious_loss`). It asks for the window, the pacing rate, the send quantum and
+//! the phase tag to store with the next packet, and may poll typed trace events
+//! (`poll_trace`, for the lab). Loss detection and the per-packet records stay in the sender,
+//! which never looks inside a controller. NewReno and CUBIC are window-based and ignore the
+//! per-packet events; BBR lives on them.
+//!
+//! Files: `new_reno.rs` (RFC 9002 §7), `cubic.rs` (RFC 9438), `bbr/` (BBRv3 with the
+//! background-loss estimate of `background_loss.rs`, whose verdicts are `loss_verdict.rs`),
+//! `windowed_filter.rs` (BBR's max filters), `trace.rs` (the trace events).
 
 mod background_loss;
 mod bbr;
-mod bbr_v1;
 mod cubic;
 mod loss_verdict;
 mod new_reno;
+mod trace;
 mod windowed_filter;
 
 pub use background_loss::{BackgroundLoss, SendPhase, is_excess_loss};
 pub use bbr::{Bbr, BbrConfig, BbrState};
-pub use bbr_v1::{BbrV1, BbrV1Config, BbrV1Mode};
 pub use cubic::Cubic;
 pub use loss_verdict::{LossVerdict, ScoredRounds};
 pub use new_reno::NewReno;
+pub use trace::{AckTrace, CwndBound, LossRoundTrace, LossTest, TooHighTrace, TraceEvent, Tracing};
 pub use windowed_filter::MaxFilter;
 
 pub use super::delivery_rate::{PacketSnapshot, RateSample};
@@ -31,28 +42,20 @@ pub const INITIAL_WINDOW_PACKETS: u64 = 10;
 /// Minimum window in datagrams (RFC 9002 §7.2).
 pub const MIN_WINDOW_PACKETS: u64 = 2;
 
-/// Which controller a sender runs. The default is CUBIC: BBR becomes the default only once
-/// the kernel testbed sweep (scripts/lossy.sh) confirms the simulator figures.
+/// Which controller a sender runs: the kinds a user can choose (`--cc`). The default is BBR
+/// with the background-loss estimate (docs/PERFORMANCE.md, "Choice of the default controller").
+/// Variants only the simulator measures (a BBRv1 model, counterfactual BBR switches) are the
+/// lab's (`lab::Contender`), not kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CongestionKind {
     NewReno,
     Cubic,
-    /// BBRv3 with the background-loss estimate (docs: `congestion/bbr.rs`).
+    /// BBRv3 with the background-loss estimate (docs: `congestion/bbr/mod.rs`).
     #[default]
     Bbr,
     /// BBRv3 as the draft specifies it, without the background-loss estimate (for A/B runs).
     BbrPlain,
-    /// A BBRv1 model (`congestion/bbr_v1.rs`): a yardstick for the simulator harnesses, not
-    /// offered by `parse` (see [`CongestionKind::parse_with_models`]).
-    BbrV1,
-    /// BBR with p_bg whose lossy rounds never cut bw_lo / inflight_lo: a counterfactual that
-    /// prices those cuts (S4), not offered by `parse`.
-    BbrNoLowerCut,
-    /// BBR with p_bg whose UP keeps in flight what bw needs through the round trip it sees
-    /// (`BbrConfig::probe_up_at_seen_rtt`): S11's fix, measured and not kept, not offered by
-    /// `parse`.
-    BbrUpAtSeenRtt,
 }
 
 impl CongestionKind {
@@ -65,9 +68,6 @@ impl CongestionKind {
             CongestionKind::Cubic => "CUBIC",
             CongestionKind::Bbr => "BBR",
             CongestionKind::BbrPlain => "BBR (plain v3)",
-            CongestionKind::BbrV1 => "BBRv1 model",
-            CongestionKind::BbrNoLowerCut => "BBR, no lower-bound cuts",
-            CongestionKind::BbrUpAtSeenRtt => "BBR, UP at the seen RTT",
         }
     }
 
@@ -82,18 +82,15 @@ impl CongestionKind {
         }
     }
 
-    /// Kinds only the simulator harnesses offer (yardsticks, not products), in the spelling
-    /// `parse_with_models` accepts.
-    pub const MODEL_NAMES: [&'static str; 3] = ["bbr-v1", "bbr-no-lo-cut", "bbr-up-seen-rtt"];
-
-    /// Parses a harness's controller name: one of [`CongestionKind::NAMES`] or
-    /// [`CongestionKind::MODEL_NAMES`].
-    pub fn parse_with_models(name: &str) -> Result<CongestionKind, UnknownCongestionKind> {
-        match name.to_ascii_lowercase().as_str() {
-            "bbr-v1" => Ok(CongestionKind::BbrV1),
-            "bbr-no-lo-cut" => Ok(CongestionKind::BbrNoLowerCut),
-            "bbr-up-seen-rtt" => Ok(CongestionKind::BbrUpAtSeenRtt),
-            _ => CongestionKind::parse(name),
+    /// The switches of a BBR kind; None for the window-based controllers.
+    pub fn bbr_config(self) -> Option<BbrConfig> {
+        match self {
+            CongestionKind::NewReno | CongestionKind::Cubic => None,
+            CongestionKind::Bbr => Some(BbrConfig::default()),
+            CongestionKind::BbrPlain => Some(BbrConfig {
+                background_loss: false,
+                ..BbrConfig::default()
+            }),
         }
     }
 }
@@ -180,52 +177,36 @@ pub trait CongestionController {
         _lost_since_sent: u64,
     ) {
     }
-    /// The next verdict of the controller's loss classifier on a send round it scored (BBR's
-    /// background-loss estimate), oldest first, for harnesses that score the classifier
-    /// against the simulator's drop labels. Default: the controller classifies nothing.
-    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
+    /// The next event of the controller's trace, oldest first (see [`TraceEvent`]); None
+    /// when none is waiting. Recorded only when the controller's config asks for it (BBR:
+    /// `BbrConfig::trace`); for the lab, which reads its state and the loss classifier's
+    /// verdicts from it. Default: the controller traces nothing.
+    fn poll_trace(&mut self) -> Option<TraceEvent> {
         None
     }
 }
 
 /// The controller a sender owns: an enum rather than a box, so calls are static.
-#[derive(Debug, Clone)]
 pub enum Controller {
     NewReno(NewReno),
     Cubic(Cubic),
     Bbr(Box<Bbr>),
-    BbrV1(Box<BbrV1>),
+    /// A controller only the lab runs (its BBRv1 model): the one boxed call, and only in
+    /// builds with the lab (tests, feature `lab`).
+    #[cfg(any(test, feature = "lab"))]
+    Lab(Box<dyn CongestionController + Send>),
 }
 
 impl Controller {
+    /// The controller of `kind` for datagrams of `mss` payload bytes.
     pub fn new(kind: CongestionKind, mss: u64) -> Controller {
         match kind {
             CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss)),
             CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss)),
-            CongestionKind::Bbr => Controller::Bbr(Box::new(Bbr::new(mss, BbrConfig::default()))),
-            CongestionKind::BbrPlain => Controller::Bbr(Box::new(Bbr::new(
-                mss,
-                BbrConfig {
-                    background_loss: false,
-                    ..BbrConfig::default()
-                },
-            ))),
-            CongestionKind::BbrNoLowerCut => Controller::Bbr(Box::new(Bbr::new(
-                mss,
-                BbrConfig {
-                    loss_cuts_lower_bounds: false,
-                    ..BbrConfig::default()
-                },
-            ))),
-            CongestionKind::BbrUpAtSeenRtt => Controller::Bbr(Box::new(Bbr::new(
-                mss,
-                BbrConfig {
-                    probe_up_at_seen_rtt: true,
-                    ..BbrConfig::default()
-                },
-            ))),
-            CongestionKind::BbrV1 => {
-                Controller::BbrV1(Box::new(BbrV1::new(mss, BbrV1Config::default())))
+            // `bbr_config` is Some for every BBR kind.
+            CongestionKind::Bbr | CongestionKind::BbrPlain => {
+                let cfg = kind.bbr_config().unwrap_or_default();
+                Controller::Bbr(Box::new(Bbr::new(mss, cfg)))
             }
         }
     }
@@ -235,7 +216,8 @@ impl Controller {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
             Controller::Bbr(c) => &mut **c,
-            Controller::BbrV1(c) => &mut **c,
+            #[cfg(any(test, feature = "lab"))]
+            Controller::Lab(c) => &mut **c,
         }
     }
 
@@ -244,7 +226,8 @@ impl Controller {
             Controller::NewReno(c) => c,
             Controller::Cubic(c) => c,
             Controller::Bbr(c) => &**c,
-            Controller::BbrV1(c) => &**c,
+            #[cfg(any(test, feature = "lab"))]
+            Controller::Lab(c) => &**c,
         }
     }
 }
@@ -293,8 +276,8 @@ impl CongestionController for Controller {
         self.inner()
             .on_packet_lost(now, bytes, sent, lost_since_sent)
     }
-    fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
-        self.inner().poll_loss_verdict()
+    fn poll_trace(&mut self) -> Option<TraceEvent> {
+        self.inner().poll_trace()
     }
 }
 

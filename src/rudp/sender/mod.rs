@@ -16,7 +16,7 @@ mod transmit;
 use recovery::{Episode, LostPacket};
 use timers::RetransmitTimer;
 
-use super::congestion::{CongestionController, Controller, ScoredRounds};
+use super::congestion::{CongestionController, Controller, TraceEvent};
 use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
 use super::packet::{self, Packet, ResetReason};
@@ -130,8 +130,22 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for `cfg.start..cfg.total`, starting at `now`.
+    /// A sender for `cfg.start..cfg.total`, starting at `now`, with the controller
+    /// `cfg.congestion` names.
     pub fn new(cfg: Config, now: Instant) -> Result<Sender, ConfigError> {
+        cfg.validate()?;
+        let cc = Controller::new(cfg.congestion, cfg.max_payload() as u64);
+        Sender::with_controller(cfg, cc, now)
+    }
+
+    /// As [`Sender::new`], with a controller the caller built (for `cfg.max_payload()` bytes
+    /// of payload per packet) instead of the one `cfg.congestion` names: the lab's way to run
+    /// controller variants that are not user kinds.
+    pub fn with_controller(
+        cfg: Config,
+        cc: Controller,
+        now: Instant,
+    ) -> Result<Sender, ConfigError> {
         cfg.validate()?;
         let mss = cfg.max_payload() as u64;
         let (state, handshake_at) = match cfg.handshake {
@@ -139,7 +153,6 @@ impl Sender {
             Handshake::Send(_) => (State::Handshaking, Some(now)),
             Handshake::Expect(_) => (State::AwaitingHandshake, None),
         };
-        let cc = Controller::new(cfg.congestion, mss);
         let mut sender = Sender {
             rtt: RttEstimator::new(cfg.initial_rtt, cfg.min_rto, cfg.max_rto),
             next_offset: cfg.start,
@@ -331,10 +344,10 @@ impl Sender {
         self.events.pop_front()
     }
 
-    /// The next verdict of the controller's loss classifier (see
-    /// `CongestionController::poll_loss_verdict`), for harnesses; None for most controllers.
-    pub fn poll_loss_verdict(&mut self) -> Option<ScoredRounds> {
-        self.cc.poll_loss_verdict()
+    /// The next event of the controller's trace (`CongestionController::poll_trace`), for the
+    /// lab; call until None after each input. None unless the controller records one.
+    pub fn poll_trace(&mut self) -> Option<TraceEvent> {
+        self.cc.poll_trace()
     }
 
     /// Earliest instant at which `handle_timeout` has work; None once closed.

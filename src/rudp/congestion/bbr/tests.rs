@@ -2,6 +2,8 @@
 //! driven by hand-built rate samples on an idealised path, checked against the draft's text.
 
 use super::*;
+use crate::rudp::congestion::RateSample;
+use crate::rudp::congestion::trace::{LossTest, TooHighTrace, Tracing};
 use crate::rudp::rtt::RttEstimator;
 
 const MSS: u64 = 1000;
@@ -14,6 +16,15 @@ fn plain() -> BbrConfig {
         probe_up_at_seen_rtt: false,
         seed: 7,
         loss_cuts_lower_bounds: true,
+        trace: Tracing::Off,
+    }
+}
+
+/// `cfg` with its trace recorded.
+fn traced(cfg: BbrConfig) -> BbrConfig {
+    BbrConfig {
+        trace: Tracing::On,
+        ..cfg
     }
 }
 
@@ -31,6 +42,11 @@ struct Path {
 }
 
 impl Path {
+    /// Every event the controller's trace holds now, oldest first.
+    fn trace(&mut self) -> Vec<TraceEvent> {
+        std::iter::from_fn(|| self.bbr.poll_trace()).collect()
+    }
+
     fn new(cfg: BbrConfig) -> Path {
         let mut rtt = RttEstimator::new(RTT, Duration::from_millis(200), Duration::from_secs(2));
         rtt.update(RTT, Duration::ZERO);
@@ -551,4 +567,126 @@ fn a_standing_queue_holds_cwnd_to_one_bdp_with_p_bg_on() {
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     p.round_with(BW, Duration::from_millis(120), BDP, 0);
     assert!(p.bbr.window() >= 2 * BDP, "cwnd {}", p.bbr.window());
+}
+
+#[test]
+fn the_trace_is_recorded_only_when_asked_and_tells_the_state_each_ack_left() {
+    let mut quiet = Path::new(plain());
+    quiet.round(BW / 16, BDP);
+    assert_eq!(quiet.trace(), []);
+    let mut p = Path::new(traced(plain()));
+    // 62.5 kB in a round of 100 ms: 6 ACKs of 10 packets.
+    p.round(BW / 16, BDP);
+    let acks: Vec<AckTrace> = p
+        .trace()
+        .into_iter()
+        .map(|e| match e {
+            TraceEvent::Ack(a) => a,
+            other => panic!("a clean Startup round traces ACKs only: {other:?}"),
+        })
+        .collect();
+    assert_eq!(acks.len(), 6);
+    assert!(acks.iter().all(|a| a.state == BbrState::Startup));
+    assert!(
+        acks.iter()
+            .all(|a| a.bytes_in_flight == BDP && a.cwnd_limited)
+    );
+    assert!(
+        acks.windows(2).all(|w| w[0].cwnd < w[1].cwnd),
+        "Startup grows cwnd"
+    );
+    let last = acks[5];
+    assert_eq!(
+        (last.cwnd, last.bw, last.max_bw, last.min_rtt, last.round),
+        (
+            p.bbr.window(),
+            p.bbr.bw(),
+            p.bbr.max_bw(),
+            p.bbr.min_rtt(),
+            1
+        )
+    );
+    assert_eq!(last.bdp, p.bbr.bdp_multiple(1.0));
+    assert_eq!(last.background_loss, p.bbr.background_loss());
+}
+
+#[test]
+fn tracing_changes_no_decision() {
+    let mut quiet = cruising(BbrConfig::default());
+    let mut loud = cruising(traced(BbrConfig::default()));
+    for i in 0..60u64 {
+        let lost = [0, 10, 40][(i % 3) as usize];
+        for p in [&mut quiet, &mut loud] {
+            p.round_with(BW, RTT, BDP * 11 / 10, lost);
+            p.trace();
+        }
+        let look = |p: &Path| {
+            let b = &p.bbr;
+            (
+                b.state(),
+                b.window(),
+                b.pacing_rate(&p.rtt),
+                b.inflight_hi(),
+                b.bw_lo(),
+            )
+        };
+        assert_eq!(look(&quiet), look(&loud), "round {i}");
+    }
+}
+
+#[test]
+fn a_lossy_round_outside_probing_is_traced_with_its_verdict() {
+    let mut p = cruising(traced(plain()));
+    p.trace();
+    p.round_with(BW / 2, RTT, BDP * 9 / 10, 1);
+    p.round(BW / 2, BDP * 9 / 10); // the loss round ends at this round's start
+    let events = p.trace();
+    let verdict = events.iter().find_map(|e| match e {
+        TraceEvent::LossRound(r) => Some(*r),
+        _ => None,
+    });
+    let r = verdict.expect("the loss round's verdict");
+    assert_eq!(
+        (r.state, r.lost, r.congested),
+        (BbrState::ProbeBwCruise, MSS, true)
+    );
+    assert!(r.resolved > BDP / 4, "{r:?}");
+    // The ACKs after it carry the cut bounds.
+    let Some(TraceEvent::Ack(last)) = events.last() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(last.bw_lo, Some(BW * 7 / 10));
+    assert_eq!(last.inflight_lo, p.bbr.inflight_lo());
+}
+
+#[test]
+fn too_much_loss_in_up_is_traced_with_the_test_that_found_it() {
+    let mut p = cruising(traced(plain()));
+    while p.bbr.state() != BbrState::ProbeBwUp {
+        p.round(BW, BDP);
+        p.trace();
+    }
+    p.round_with(BW, RTT, BDP * 6 / 5, 36);
+    let high: Vec<TooHighTrace> = p
+        .trace()
+        .into_iter()
+        .filter_map(|e| match e {
+            TraceEvent::InflightTooHigh(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    // The first packet past the threshold: once found, the probe's samples are over.
+    assert_eq!(high.len(), 1, "{high:?}");
+    let t = high[0];
+    assert_eq!(
+        (t.test, t.state),
+        (LossTest::LostPacket, BbrState::ProbeBwUp)
+    );
+    assert_eq!(t.tx_in_flight, BDP * 6 / 5);
+    assert!(t.lost * 50 > t.tx_in_flight, "more than 2 %: {t:?}");
+    let hi = p.bbr.inflight_hi().expect("inflight_hi set");
+    assert!(
+        hi >= t.inflight_at_loss && t.inflight_at_loss < t.tx_in_flight,
+        "{hi} {t:?}"
+    );
 }

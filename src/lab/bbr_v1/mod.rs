@@ -1,7 +1,7 @@
 //! A BBRv1 model (Cardwell et al., "BBR: Congestion-Based Congestion Control", ACM Queue 2016,
 //! and Linux `tcp_bbr.c` of that time): the yardstick the design brief's S2 measures our BBR
 //! against ("beats a sim BBRv1-like model at every p"). Not a product controller: only the
-//! simulator harnesses offer it (`CongestionKind::BbrV1`, not in `CongestionKind::NAMES`).
+//! lab offers it (`Contender::BbrV1`), through the lab-only `Controller::Lab`.
 //!
 //! Modelled: Startup at pacing and cwnd gain 2/ln 2 until max_bw grew less than 25 % in three
 //! rounds; Drain at 1/2.885 until in flight ≤ BDP; ProbeBW's eight phases 1.25, 0.75, 1 × 6,
@@ -19,8 +19,9 @@
 //! Not modelled: the long-term ("policer") bandwidth mode, idle restart, and what later kernels
 //! added (ACK-aggregation cwnd, 1 % pacing margin).
 
-use super::windowed_filter::MaxFilter;
-use super::{AckSample, CongestionController, INITIAL_WINDOW_PACKETS, RateSample};
+use crate::rudp::congestion::{
+    AckSample, CongestionController, INITIAL_WINDOW_PACKETS, MaxFilter, RateSample,
+};
 use crate::rudp::pacer::burst_quantum;
 use crate::rudp::packet::DATA_HEADER_LEN;
 use crate::rudp::rtt::RttEstimator;

@@ -1,7 +1,7 @@
 //! BBR on the simulator: the design brief's scenarios (loss-tolerant-cc.md §5) that run fast
 //! enough for every `cargo test`, each against CUBIC or plain BBRv3 on identical seeds where a
 //! comparison says something. The full sweep, with every target of the brief asserted, is the
-//! ignored `brief_targets_full_sweep` (and `examples/cc_table.rs` prints it as a table).
+//! ignored `brief_targets_full_sweep` (and `cc_scenarios --transfers` prints it as a table).
 //!
 //! Goodput shares are of C_pl·(1 − p): the payload share of the link rate that random loss
 //! lets through (1448 of 1500 bytes per full datagram). The S2 targets are checked on the
@@ -9,8 +9,8 @@
 //! extra round trips on an idle link in any controller); the whole-window figure is held to
 //! 95 %.
 
-use super::congestion::CongestionKind;
-use super::scenario::{self, Measured, Scenario};
+use super::transfer::{Measured, Transfer, measure};
+use crate::rudp::CongestionKind;
 use std::time::Duration;
 
 const MBIT: u64 = 1_000_000;
@@ -21,25 +21,22 @@ fn ms(v: u64) -> Duration {
 
 /// A path of `rate`, `rtt`, one BDP of buffer and Bernoulli loss `p` in both directions,
 /// carrying `steady` seconds of data after a warm-up of 20 RTTs (at least 0.5 s).
-fn path(kind: CongestionKind, rate: u64, rtt: Duration, p: f64, steady: f64) -> Scenario {
-    let mut s = Scenario::new(kind, rate, rtt, 0);
+fn path(kind: CongestionKind, rate: u64, rtt: Duration, p: f64, steady: f64) -> Transfer {
+    let mut s = Transfer::new(kind.into(), rate, rtt, 0);
     s.loss = p;
     s.ack_loss = p;
-    s.warmup = (rtt * 20).max(ms(500));
-    let secs = s.warmup.as_secs_f64() + steady;
-    s.total = (rate as f64 / 8.0 * secs * (1.0 - p)) as u64;
-    s
+    s.sized(steady)
 }
 
 #[track_caller]
-fn run_finished(s: &Scenario) -> Measured {
-    let m = scenario::run(s);
+fn run_finished(s: &Transfer) -> Measured {
+    let m = measure(s);
     assert!(m.finished, "{:?} did not finish: {m:?}", s.kind);
     m
 }
 
 /// Runs `s` on seeds 1..=5 (each must finish).
-fn run_seeds(s: &Scenario) -> Vec<Measured> {
+fn run_seeds(s: &Transfer) -> Vec<Measured> {
     (1..=5)
         .map(|seed| {
             let mut s = s.clone();
@@ -96,7 +93,7 @@ fn s2_random_loss_at_20_ms_keeps_the_payload_rate_where_cubic_collapses() {
         // CUBIC on the same seed and the same losses, for as long as BBR needed.
         let mut cubic = path(CongestionKind::Cubic, 100 * MBIT, ms(20), p, 1.5);
         cubic.max_time = bbr.elapsed;
-        let cubic = scenario::run(&cubic);
+        let cubic = measure(&cubic);
         assert!(
             cubic.goodput_share < bbr.goodput_share / 4.0,
             "p = {p}: CUBIC {:.3} vs BBR {:.3}",
@@ -112,7 +109,7 @@ fn s2_background_loss_estimate_beats_plain_v3_on_identical_losses() {
     let with = run_finished(&path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.05, 1.5));
     let mut plain = path(CongestionKind::BbrPlain, 100 * MBIT, ms(20), 0.05, 1.5);
     plain.max_time = with.elapsed * 2;
-    let plain = scenario::run(&plain);
+    let plain = measure(&plain);
     assert!(
         plain.goodput_share < 0.5 && with.goodput_share > 0.985,
         "plain v3 {:.3}, with p_bg {:.3}",
@@ -147,7 +144,7 @@ fn s6_deep_buffer_is_not_filled() {
     assert!(m.util >= 0.95, "{m:?}");
     assert!(m.mean_queue_delay <= ms(10), "half of min_rtt: {m:?}");
     // CUBIC fills the same buffer (8 BDP = 160 ms of queue).
-    s.kind = CongestionKind::Cubic;
+    s.kind = CongestionKind::Cubic.into();
     let cubic = run_finished(&s);
     assert!(cubic.mean_queue_delay > m.mean_queue_delay * 4, "{cubic:?}");
 }
@@ -163,7 +160,7 @@ fn s18_extreme_paths_finish_byte_exact_with_cwnd_of_at_least_four_packets() {
     ];
     for (rate, rtt, p, total) in cases {
         for kind in [CongestionKind::Bbr, CongestionKind::BbrPlain] {
-            let mut s = Scenario::new(kind, rate, rtt, total);
+            let mut s = Transfer::new(kind.into(), rate, rtt, total);
             s.loss = p;
             s.ack_loss = p;
             s.warmup = Duration::ZERO;
@@ -207,7 +204,7 @@ fn brief_targets_full_sweep() {
     for q in [0.1, 0.25] {
         let mut s = path(CongestionKind::Bbr, 100 * MBIT, ms(20), 0.0, 4.0);
         s.queue_bdp = q;
-        let m = scenario::run(&s);
+        let m = measure(&s);
         if m.util < 0.90 || m.retrans_share > 0.02 {
             misses.push(format!("S5 {q} BDP: {m:?}"));
         }

@@ -1,17 +1,21 @@
-//! Congestion-control scenarios of design brief loss-tolerant-cc.md §5 on the simulator: one
-//! transfer over a bottleneck of given rate, RTT, buffer and random loss, measured after a
-//! warm-up (goodput, bottleneck utilisation, retransmitted share, queueing delay).
+//! One finite transfer alone on a path ([`Transfer`]: rate, RTT, buffer, random loss both
+//! ways), measured after a warm-up ([`measure`]: goodput, goodput without the transfer's tail,
+//! bottleneck utilisation, retransmitted share, queueing delay), and the cases that measure the
+//! brief's S1, S2, S5 and S6 this way ([`transfer_cases`]).
 //!
 //! It drives `sim::run_transfer` in short slices of virtual time so it can read the counters
-//! between slices; the simulation itself is exactly `run_transfer`'s. Used by the BBR
-//! simulator tests and `examples/cc_table.rs`.
+//! between slices; the simulation itself is exactly `run_transfer`'s. The BBR tests
+//! (`bbr_tests.rs`) use it directly.
 
-use super::congestion::CongestionKind;
-use super::packet::DATA_HEADER_LEN;
-use super::shell::{ReceiverWithSink, SenderWithSource};
-use super::sim::{self, DropCause, Limits, LinkConfig, SimLink};
-use super::stream::{CheckingSink, GeneratorSource};
-use super::transfer::{Config, Event};
+use super::{Case, Sample, ms};
+use crate::lab::Contender;
+use crate::lab::sim::loss_matrix::LossMatrix;
+use crate::lab::sim::{self, DropCause, Limits, LinkConfig, SimLink};
+use crate::rudp::congestion::CongestionKind;
+use crate::rudp::packet::DATA_HEADER_LEN;
+use crate::rudp::shell::ReceiverWithSink;
+use crate::rudp::stream::{CheckingSink, GeneratorSource};
+use crate::rudp::transfer::{Config, Event};
 use std::time::{Duration, Instant};
 
 /// Virtual time between two readings of the counters.
@@ -19,8 +23,8 @@ const SLICE: Duration = Duration::from_millis(5);
 
 /// One path and one transfer.
 #[derive(Debug, Clone)]
-pub struct Scenario {
-    pub kind: CongestionKind,
+pub struct Transfer {
+    pub kind: Contender,
     /// Bottleneck rate, both directions, bit/s.
     pub rate_bps: u64,
     /// Round-trip propagation delay.
@@ -41,10 +45,10 @@ pub struct Scenario {
     pub max_time: Duration,
 }
 
-impl Scenario {
+impl Transfer {
     /// A clean path: `rate_bps`, `rtt`, one BDP of buffer, no loss, 1 s warm-up.
-    pub fn new(kind: CongestionKind, rate_bps: u64, rtt: Duration, total: u64) -> Scenario {
-        Scenario {
+    pub fn new(kind: Contender, rate_bps: u64, rtt: Duration, total: u64) -> Transfer {
+        Transfer {
             kind,
             rate_bps,
             rtt,
@@ -56,6 +60,15 @@ impl Scenario {
             warmup: Duration::from_secs(1),
             max_time: Duration::from_secs(600),
         }
+    }
+
+    /// This path with a warm-up of 20 RTTs (at least 0.5 s: Startup takes about a dozen) and
+    /// a transfer size that lasts about `steady` seconds more at the link rate.
+    pub fn sized(mut self, steady: f64) -> Transfer {
+        self.warmup = (self.rtt * 20).max(ms(500));
+        let secs = self.warmup.as_secs_f64() + steady;
+        self.total = (self.rate_bps as f64 / 8.0 * secs * (1.0 - self.loss)) as u64;
+        self
     }
 
     /// Bandwidth-delay product in bytes.
@@ -74,6 +87,8 @@ pub struct Measured {
     /// Payload bit/s received after the warm-up (bytes already received then, even if still
     /// waiting behind a hole, do not count).
     pub goodput_bps: f64,
+    /// C_pl·(1 − loss), bit/s: what the link could carry that random loss let through.
+    pub target_bps: f64,
     /// `goodput_bps` over C_pl·(1 − loss): C_pl is the payload share of the link rate for
     /// full-size datagrams; 1.0 = everything the link could carry that random loss let through.
     pub goodput_share: f64,
@@ -81,6 +96,8 @@ pub struct Measured {
     /// had been received: without the tail, whose lost packets take extra round trips while
     /// the link idles (0 when the transfer is too short for such a window).
     pub steady_share: f64,
+    /// The goodput of `steady_share`'s window, bit/s.
+    pub steady_goodput_bps: f64,
     /// Bottleneck busy share after the warm-up (lost datagrams used it too).
     pub util: f64,
     /// As `util`, over `steady_share`'s window (the tail's idle round trips left out).
@@ -103,9 +120,8 @@ pub struct Measured {
 }
 
 /// Runs `s` and measures it.
-pub fn run(s: &Scenario) -> Measured {
-    let mut cfg = Config::new(1, 0, s.total);
-    cfg.congestion = s.kind;
+pub fn measure(s: &Transfer) -> Measured {
+    let cfg = Config::new(1, 0, s.total);
     let datagram = (cfg.max_datagram) as u64;
     let mut forward = LinkConfig::new(s.rate_bps, s.rtt / 2);
     forward.queue_bytes = ((s.bdp_bytes() as f64 * s.queue_bdp) as u64).max(2 * datagram);
@@ -114,8 +130,8 @@ pub fn run(s: &Scenario) -> Measured {
     backward.loss = s.ack_loss;
     let overhead = forward.overhead_bytes;
     let t0 = Instant::now();
-    let mut sender = SenderWithSource::new(cfg.clone(), GeneratorSource::new(s.seed, s.total), t0)
-        .expect("config");
+    let source = GeneratorSource::new(s.seed, s.total);
+    let mut sender = s.kind.sender(cfg.clone(), source, t0).expect("config");
     let mut receiver =
         ReceiverWithSink::new(cfg.clone(), CheckingSink::new(s.seed, 0), t0).expect("config");
     let mut fwd = SimLink::new(forward, s.seed);
@@ -192,6 +208,7 @@ pub fn run(s: &Scenario) -> Measured {
     });
     let payload = (datagram - DATA_HEADER_LEN as u64) as f64;
     let c_pl = s.rate_bps as f64 * payload / (datagram + overhead) as f64;
+    let target_bps = c_pl * (1.0 - s.loss);
     let util = (wire_end - w_wire) as f64 * 8.0 / (s.rate_bps as f64 * window);
     let steady_util = at_tail.map_or(0.0, |(t, _, wire)| {
         let secs = t.saturating_sub(w_time).as_secs_f64().max(1e-9);
@@ -213,8 +230,10 @@ pub fn run(s: &Scenario) -> Measured {
             && sink_ok,
         elapsed: end,
         goodput_bps,
-        goodput_share: goodput_bps / (c_pl * (1.0 - s.loss)),
-        steady_share: steady_bps / (c_pl * (1.0 - s.loss)),
+        target_bps,
+        goodput_share: goodput_bps / target_bps,
+        steady_share: steady_bps / target_bps,
+        steady_goodput_bps: steady_bps,
         util,
         steady_util,
         retrans_share: stats.bytes_retransmitted as f64 / stats.bytes_sent.max(1) as f64,
@@ -226,4 +245,83 @@ pub fn run(s: &Scenario) -> Measured {
         events: (sender_event, receiver_event),
         min_cwnd,
     }
+}
+
+/// The case's figures of a measured transfer: the queueing delay judged is the p95, and the
+/// one criterion is that it finished.
+fn sample(m: &Measured) -> Sample {
+    Sample {
+        goodput_bps: m.goodput_bps,
+        target_bps: m.target_bps,
+        retransmitted: m.retrans_share,
+        utilisation: m.util,
+        queue_delay: m.p95_queue_delay,
+        queue_delay_mean: m.mean_queue_delay,
+        queue_delay_p95: m.p95_queue_delay,
+        steady_goodput_bps: Some(m.steady_goodput_bps),
+        rtos: m.rtos,
+        overflow_drops: m.overflow_drops,
+        elapsed: m.elapsed,
+        share: None,
+        checks: vec![("finishes", m.finished)],
+        loss_matrix: LossMatrix::default(),
+    }
+}
+
+/// How long the transfers of [`transfer_cases`] last, and at which loss rates S2 runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableLength {
+    /// About 4 s of data after the warm-up; S2 at 0, 1, 5, 10 and 20 % loss.
+    Full,
+    /// About 2 s; S2 at 0, 1, 5 and 20 %.
+    Quick,
+}
+
+/// S1, S2 (1, 20 and 100 ms), S5 and S6 as one finite transfer each, on 100 Mbit/s with one
+/// BDP of buffer unless stated, loss both ways after the bottleneck.
+pub fn transfer_cases(length: TableLength) -> Vec<Case> {
+    let (steady, losses): (f64, &[f64]) = match length {
+        TableLength::Full => (4.0, &[0.0, 0.01, 0.05, 0.10, 0.20]),
+        TableLength::Quick => (2.0, &[0.0, 0.01, 0.05, 0.20]),
+    };
+    let base = |rtt| Transfer::new(CongestionKind::Cubic.into(), 100_000_000, rtt, 0);
+    let mut paths = vec![("S1", "clean 100M 20ms 1BDP".to_string(), base(ms(20)))];
+    for rtt in [1, 20, 100] {
+        for &p in losses {
+            let mut t = base(ms(rtt));
+            t.loss = p;
+            t.ack_loss = p;
+            paths.push(("S2", format!("{rtt}ms loss {:.0}%", p * 100.0), t));
+        }
+    }
+    for q in [0.1, 0.25] {
+        let mut t = base(ms(20));
+        t.queue_bdp = q;
+        paths.push(("S5", format!("buffer {q} BDP"), t));
+    }
+    let mut t = base(ms(20));
+    t.queue_bdp = 8.0;
+    paths.push(("S6", "buffer 8 BDP".to_string(), t));
+    paths
+        .into_iter()
+        .map(|(id, label, path)| {
+            let path = path.sized(steady);
+            Case {
+                id,
+                label,
+                rule: None,
+                note: "one finite transfer after a warm-up of 20 RTTs; goodput vs C_pl(1−p)",
+                fast: false,
+                reference: None,
+                run: Box::new(move |kind, seed| {
+                    let t = Transfer {
+                        kind,
+                        seed,
+                        ..path.clone()
+                    };
+                    Some(sample(&measure(&t)))
+                }),
+            }
+        })
+        .collect()
 }

@@ -2,11 +2,12 @@
 //! with its own controller, start time, extra propagation delay and ACK path; sampled in time
 //! windows for per-flow goodput, bottleneck utilisation and queueing delay.
 //!
-//! It leaves the network to [`SimLink`] and the verdicts to [`super::scenarios`].
+//! It leaves the network to [`SimLink`] and the verdicts to `lab::scenario`.
 
 use super::loss_matrix::{LossLedger, LossMatrix};
 use super::{DropCause, LinkConfig, LinkStats, SimLink};
-use crate::rudp::congestion::CongestionKind;
+use crate::lab::Contender;
+use crate::rudp::congestion::TraceEvent;
 use crate::rudp::shell::{ReceiverWithSink, SenderWithSource};
 use crate::rudp::stream::{ByteSink, GeneratorSource};
 use crate::rudp::transfer::{Config, Event, Stats};
@@ -19,8 +20,10 @@ pub const ENDLESS: u64 = 1 << 44;
 /// One sender/receiver pair of a shared-bottleneck run.
 #[derive(Debug, Clone)]
 pub struct FlowSpec {
-    /// Transfer settings; `config.congestion` picks the controller, `config.total` the size.
+    /// Transfer settings; `config.total` is the size (`config.congestion` is not read).
     pub config: Config,
+    /// The flow's controller.
+    pub controller: Contender,
     /// When the sender starts, after the run's start.
     pub start: Duration,
     /// One-way propagation delay of this flow's data after the shared bottleneck (on top of
@@ -101,11 +104,10 @@ impl FlowSpec {
     /// A flow of `kind` lasting the whole run, with a propagation RTT of `rtt` when the
     /// bottleneck link itself has no delay: half on the data path, half on a clean, infinitely
     /// fast ACK path.
-    pub fn new(kind: CongestionKind, rtt: Duration) -> FlowSpec {
-        let mut config = Config::new(1, 0, ENDLESS);
-        config.congestion = kind;
+    pub fn new(controller: Contender, rtt: Duration) -> FlowSpec {
         FlowSpec {
-            config,
+            config: Config::new(1, 0, ENDLESS),
+            controller,
             start: Duration::ZERO,
             forward_delay: rtt / 2,
             ack_path: LinkConfig::new(0, rtt - rtt / 2),
@@ -117,7 +119,7 @@ impl FlowSpec {
 /// What one flow did.
 #[derive(Debug, Clone)]
 pub struct FlowOutcome {
-    pub congestion: CongestionKind,
+    pub controller: Contender,
     pub start: Duration,
     /// Bytes the receiver had delivered in order at the end of each window (cumulative).
     pub delivered: Vec<u64>,
@@ -295,10 +297,13 @@ impl Fnv {
     }
 }
 
-/// Hands the verdicts `sender`'s controller gave since the last call to `ledger`.
+/// Hands the verdicts `sender`'s controller gave since the last call to `ledger`; the rest of
+/// its trace is not needed here.
 fn take_verdicts(sender: &mut SenderWithSource<GeneratorSource>, ledger: &mut LossLedger) {
-    while let Some(v) = sender.machine.poll_loss_verdict() {
-        ledger.on_verdict(v);
+    while let Some(event) = sender.machine.poll_trace() {
+        if let TraceEvent::Verdict(v) = event {
+            ledger.on_verdict(v);
+        }
     }
 }
 
@@ -372,7 +377,7 @@ pub fn run_flows(
     let mut outcomes: Vec<FlowOutcome> = flows
         .iter()
         .map(|f| FlowOutcome {
-            congestion: f.config.congestion,
+            controller: f.controller,
             start: f.start,
             delivered: Vec::new(),
             sender_event: None,
@@ -399,8 +404,10 @@ pub fn run_flows(
                 let source = GeneratorSource::new(gen_seed, f.config.total);
                 // Configs were validated by the caller's choice of sizes; a bad one is a bug
                 // in the scenario, not a simulated event.
-                let sender =
-                    SenderWithSource::new(f.config.clone(), source, now).expect("flow config");
+                let sender = f
+                    .controller
+                    .sender(f.config.clone(), source, now)
+                    .expect("flow config");
                 let sink = PacedSink::new(f.reader, start, now);
                 let receiver = ReceiverWithSink::new(f.config.clone(), sink, now).expect("config");
                 pairs[i] = Some(Pair { sender, receiver });
@@ -416,9 +423,6 @@ pub fn run_flows(
         }
         for (i, p) in pairs.iter_mut().enumerate() {
             let Some(p) = p else { continue };
-            // Controllers do not know their flow: this line tells a trace collector whose
-            // trace lines follow, and when since the run's start (`examples/s11_breakdown`).
-            log::trace!(target: "chatd::sim_flow", "{i} {}", (now - start).as_nanos());
             let ledger = &mut ledgers[i];
             while let Some(d) = acks[i].recv(now) {
                 p.sender.handle_datagram(now, &d);
@@ -533,6 +537,7 @@ pub fn run_flows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rudp::CongestionKind;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -555,9 +560,9 @@ mod tests {
         link.loss = 0.01;
         link.loss_before = 0.005;
         let mut bottleneck = SimLink::new(link, seed);
-        let mut a = FlowSpec::new(CongestionKind::Cubic, ms(10));
+        let mut a = FlowSpec::new(CongestionKind::Cubic.into(), ms(10));
         a.ack_path.loss = 0.05;
-        let mut b = FlowSpec::new(CongestionKind::NewReno, ms(40));
+        let mut b = FlowSpec::new(CongestionKind::NewReno.into(), ms(40));
         b.start = ms(500);
         let length = RunLength::new(ms(2000), ms(100));
         run_flows(&mut bottleneck, &[a, b], seed, Instant::now(), length)
@@ -608,9 +613,9 @@ mod tests {
     #[test]
     fn a_paced_reader_sets_the_goodput_and_a_paused_one_takes_nothing() {
         let mut bottleneck = SimLink::new(LinkConfig::new(100_000_000, Duration::ZERO), 1);
-        let mut slow = FlowSpec::new(CongestionKind::Cubic, ms(20));
+        let mut slow = FlowSpec::new(CongestionKind::Cubic.into(), ms(20));
         slow.reader.rate_bps = Some(10_000_000);
-        let mut paused = FlowSpec::new(CongestionKind::NewReno, ms(20));
+        let mut paused = FlowSpec::new(CongestionKind::NewReno.into(), ms(20));
         paused.reader.pause = Some((ms(1000), ms(700)));
         let length = RunLength::new(ms(3000), ms(100));
         let out = run_flows(&mut bottleneck, &[slow, paused], 1, Instant::now(), length);
