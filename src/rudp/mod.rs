@@ -103,4 +103,6 @@ pub use transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, Transfe
 pub use transmit::{Deliver, Fill, Transmit};
 
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
 mod tests;

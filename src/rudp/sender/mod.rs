@@ -471,3 +471,6 @@ impl Sender {
         self.events.push_back(event);
     }
 }
+
+#[cfg(test)]
+mod tests;

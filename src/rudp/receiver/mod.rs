@@ -611,3 +611,6 @@ impl Receiver {
         self.events.extend(event);
     }
 }
+
+#[cfg(test)]
+mod tests;
