@@ -6,7 +6,7 @@
 use chatd::lab::sim::{self, Limits, LinkConfig, SimLink};
 use chatd::rudp::packet::MAX_DATAGRAM;
 use chatd::rudp::stream::{ByteSource, CheckingSink, GeneratorSource, NullSink};
-use chatd::rudp::{Config, CongestionKind, ReceiverWithSink, SenderWithSource};
+use chatd::rudp::{Config, CongestionKind, ConnId, ReceiverWithSink, SenderWithSource};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ fn simulate_ticked(
     seed: u64,
     tick: Duration,
 ) -> Row {
-    let mut cfg = Config::new(1, 0, total);
+    let mut cfg = Config::new(ConnId(1), 0, total);
     cfg.congestion = kind;
     let mut forward = LinkConfig::new(BANDWIDTH, rtt / 2);
     forward.loss = loss; // data path only, like the testbed (drops on the receiver's input)
@@ -69,7 +69,7 @@ fn simulate_ticked(
 /// A 10 Gbit/s path with a 50 µs RTT, served on a 1 ms timer tick.
 fn fast_path(datagram: usize, total: u64) -> Row {
     const FAST: u64 = 10_000_000_000;
-    let mut cfg = Config::new(1, 0, total);
+    let mut cfg = Config::new(ConnId(1), 0, total);
     cfg.max_datagram = datagram;
     let mut link = LinkConfig::new(FAST, Duration::from_micros(25));
     link.queue_bytes = MIB;
@@ -120,7 +120,7 @@ fn thread_cpu_time() -> Option<Duration> {
 /// Sender and receiver wired back to back on a virtual clock; returns MiB per CPU-second of
 /// this single-threaded loop (thread CPU time where Linux provides it, else wall time).
 fn engine_cost(kind: CongestionKind, datagram: usize, total: u64) -> f64 {
-    let mut cfg = Config::new(1, 0, total);
+    let mut cfg = Config::new(ConnId(1), 0, total);
     cfg.congestion = kind;
     cfg.max_datagram = datagram;
     cfg.recv_window = 64 * MIB;

@@ -6,7 +6,7 @@
 
 use chatd::client::command::{Command, parse_line};
 use chatd::rudp::stream::MemorySink;
-use chatd::rudp::{Config, ReceiverWithSink};
+use chatd::rudp::{Config, ConnId, ReceiverWithSink};
 use chatd::wire::{self, Decoded};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ pub fn receiver(data: &[u8]) {
         return;
     }
     let total = u64::from(u16::from_be_bytes([data[0], data[1]])) * 37;
-    let mut config = Config::new(7, 0, total);
+    let mut config = Config::new(ConnId(7), 0, total);
     config.recv_window = 64 * 1024;
     let mut now = Instant::now();
     let Ok(mut rx) = ReceiverWithSink::new(config, MemorySink::new(0), now) else {

@@ -126,6 +126,7 @@ impl std::error::Error for UnknownContender {}
 mod tests {
     use super::*;
     use crate::lab::sim::{self, Limits, LinkConfig, SimLink};
+    use crate::rudp::ConnId;
     use crate::rudp::congestion::TraceEvent;
     use crate::rudp::shell::ReceiverWithSink;
     use crate::rudp::stream::{CheckingSink, GeneratorSource};
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn the_labs_traced_bbr_decides_as_the_products() {
         let total = 4 << 20;
-        let mut cfg = Config::new(1, 0, total);
+        let mut cfg = Config::new(ConnId(1), 0, total);
         cfg.congestion = CongestionKind::Bbr;
         let run = |lab: bool| {
             let t0 = Instant::now();

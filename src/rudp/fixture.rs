@@ -7,7 +7,7 @@
 use super::packet::{self, AckHeader, Packet};
 use super::shell::{ReceiverWithSink, SenderWithSource};
 use super::stream::{ByteSink, ByteSource, CheckingSink, GeneratorSource, MemorySink};
-use super::{Config, CongestionKind};
+use super::{Config, CongestionKind, ConnId};
 use crate::lab::sim::{self, Limits, LinkConfig, Outcome, SimLink};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ pub const CONN: u64 = 42;
 
 /// A transfer of `[0, total)` on connection 42 with controller `kind`, otherwise defaults.
 pub fn config(total: u64, kind: CongestionKind) -> Config {
-    let mut cfg = Config::new(CONN, 0, total);
+    let mut cfg = Config::new(ConnId(CONN), 0, total);
     cfg.congestion = kind;
     cfg
 }

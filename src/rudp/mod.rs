@@ -21,11 +21,11 @@
 //!
 //! ```
 //! use chatd::rudp::stream::{ByteSink, GeneratorSource, NullSink};
-//! use chatd::rudp::{Config, Event, Receiver, Sender};
+//! use chatd::rudp::{Config, ConnId, Event, Receiver, Sender};
 //! use std::time::{Duration, Instant};
 //!
 //! let total = 1 << 20;
-//! let cfg = Config::new(7, 0, total); // conn id 7, bytes [0, 1 MiB)
+//! let cfg = Config::new(ConnId(7), 0, total); // conn id 7, bytes [0, 1 MiB)
 //! let mut now = Instant::now();
 //! let mut sender = Sender::new(cfg.clone(), now).unwrap();
 //! let mut receiver = Receiver::new(cfg, now).unwrap();

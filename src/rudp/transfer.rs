@@ -33,7 +33,7 @@ pub enum Handshake {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Connection id chosen by the server.
-    pub conn_id: u64,
+    pub conn_id: ConnId,
     /// First stream offset transferred (non-zero when resuming).
     pub start: u64,
     /// End of the stream (exclusive): the file size.
@@ -78,7 +78,7 @@ const FIRST_HANDSHAKE_RETRY: Duration = Duration::from_millis(50);
 
 impl Config {
     /// Defaults for a transfer of `[start, total)` on connection `conn_id`.
-    pub fn new(conn_id: u64, start: u64, total: u64) -> Config {
+    pub fn new(conn_id: ConnId, start: u64, total: u64) -> Config {
         Config {
             conn_id,
             start,

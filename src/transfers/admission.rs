@@ -316,7 +316,7 @@ fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
 /// The engine's settings for transfer `t` of `[start, size)`: its id, the token its peer must
 /// prove before anything is sent, the datagram size for its path.
 fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
-    let mut config = Config::new(conn.0, start, size);
+    let mut config = Config::new(conn, start, size);
     config.handshake = Handshake::Expect(t.token);
     config.max_datagram = packet::max_datagram_for(t.peer_ip);
     config

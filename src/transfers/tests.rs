@@ -140,7 +140,7 @@ enum Peer {
 
 impl Peer {
     fn for_offer(offer: &Offer, upload: Option<Vec<u8>>, now: Instant) -> Peer {
-        let mut config = rudp::Config::new(offer.conn.0, offer.start, offer.size);
+        let mut config = rudp::Config::new(offer.conn, offer.start, offer.size);
         config.handshake = rudp::Handshake::Send(offer.token);
         config.max_datagram = packet::max_datagram_for(LOOPBACK);
         match upload {

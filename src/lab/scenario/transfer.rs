@@ -15,7 +15,7 @@ use crate::rudp::congestion::CongestionKind;
 use crate::rudp::packet::DATA_HEADER_LEN;
 use crate::rudp::shell::ReceiverWithSink;
 use crate::rudp::stream::{CheckingSink, GeneratorSource};
-use crate::rudp::transfer::{Config, Event};
+use crate::rudp::transfer::{Config, ConnId, Event};
 use std::time::{Duration, Instant};
 
 /// Virtual time between two readings of the counters.
@@ -121,7 +121,7 @@ pub struct Measured {
 
 /// Runs `s` and measures it.
 pub fn measure(s: &Transfer) -> Measured {
-    let cfg = Config::new(1, 0, s.total);
+    let cfg = Config::new(ConnId(1), 0, s.total);
     let datagram = (cfg.max_datagram) as u64;
     let mut forward = LinkConfig::new(s.rate_bps, s.rtt / 2);
     forward.queue_bytes = ((s.bdp_bytes() as f64 * s.queue_bdp) as u64).max(2 * datagram);

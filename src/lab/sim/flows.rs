@@ -10,7 +10,7 @@ use crate::lab::Contender;
 use crate::rudp::congestion::TraceEvent;
 use crate::rudp::shell::{ReceiverWithSink, SenderWithSource};
 use crate::rudp::stream::{ByteSink, GeneratorSource};
-use crate::rudp::transfer::{Config, Event, Stats};
+use crate::rudp::transfer::{Config, ConnId, Event, Stats};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ impl FlowSpec {
     /// fast ACK path.
     pub fn new(controller: Contender, rtt: Duration) -> FlowSpec {
         FlowSpec {
-            config: Config::new(1, 0, ENDLESS),
+            config: Config::new(ConnId(1), 0, ENDLESS),
             controller,
             start: Duration::ZERO,
             forward_delay: rtt / 2,

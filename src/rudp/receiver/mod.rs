@@ -10,7 +10,7 @@
 
 use super::packet::{self, AckHeader, DATA_HEADER_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
-use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+use super::transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
 use super::transmit::Deliver;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -130,7 +130,7 @@ impl Receiver {
             return None;
         }
         let packet = match packet::decode(datagram) {
-            Ok((conn, p)) if conn == self.cfg.conn_id => p,
+            Ok((conn, p)) if conn == self.cfg.conn_id.0 => p,
             _ => {
                 self.stats.datagrams_dropped += 1;
                 return None;
@@ -289,7 +289,7 @@ impl Receiver {
         self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
-        let conn = self.cfg.conn_id;
+        let conn = self.cfg.conn_id.0;
         if let Some(reason) = self.reset_pending.take() {
             return self.count(packet::encode_control(buf, conn, &Packet::Reset { reason }));
         }
@@ -448,7 +448,7 @@ impl Receiver {
         self.stats
     }
 
-    pub fn conn_id(&self) -> u64 {
+    pub fn conn_id(&self) -> ConnId {
         self.cfg.conn_id
     }
 

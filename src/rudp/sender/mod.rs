@@ -22,7 +22,7 @@ use super::pacer::Pacer;
 use super::packet::{self, Packet, ResetReason};
 use super::ranges::RangeSet;
 use super::rtt::RttEstimator;
-use super::transfer::{Config, ConfigError, Event, Handshake, Stats, TransferError};
+use super::transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
 use super::transmit::Transmit;
 use std::collections::VecDeque;
 use std::io;
@@ -205,7 +205,7 @@ impl Sender {
             return;
         }
         let packet = match packet::decode(datagram) {
-            Ok((conn, p)) if conn == self.cfg.conn_id => p,
+            Ok((conn, p)) if conn == self.cfg.conn_id.0 => p,
             _ => {
                 self.stats.datagrams_dropped += 1;
                 return;
@@ -400,7 +400,7 @@ impl Sender {
         s
     }
 
-    pub fn conn_id(&self) -> u64 {
+    pub fn conn_id(&self) -> ConnId {
         self.cfg.conn_id
     }
 

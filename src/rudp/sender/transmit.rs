@@ -60,7 +60,7 @@ impl Sender {
             self.window_probe_due = false;
             self.last_send = Some(now);
             let len =
-                packet::encode_data(buf, self.cfg.conn_id, self.next_pn, self.next_offset, &[])
+                packet::encode_data(buf, self.cfg.conn_id.0, self.next_pn, self.next_offset, &[])
                     .ok()?;
             self.next_pn += 1;
             self.count_sent(len);
@@ -128,7 +128,7 @@ impl Sender {
         bypass_pacer: bool,
     ) -> Option<Transmit> {
         let pn = self.next_pn;
-        if packet::write_data_header(buf, self.cfg.conn_id, pn, offset).is_err() {
+        if packet::write_data_header(buf, self.cfg.conn_id.0, pn, offset).is_err() {
             // Offsets are bounded by `total`, which `Config::validate` bounded by 2^48.
             self.fail(TransferError::ProtocolViolation("offset beyond 2^48"));
             return self.poll_transmit(now, buf);
@@ -183,7 +183,7 @@ impl Sender {
     }
 
     pub(super) fn emit_control(&mut self, buf: &mut [u8], packet: &Packet<'_>) -> Option<Transmit> {
-        let len = packet::encode_control(buf, self.cfg.conn_id, packet).ok()?;
+        let len = packet::encode_control(buf, self.cfg.conn_id.0, packet).ok()?;
         self.count_sent(len);
         Some(Transmit { len, fill: None })
     }

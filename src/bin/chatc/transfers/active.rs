@@ -7,7 +7,7 @@ use super::outcome::{Ended, Verdict};
 use super::requests::Pending;
 use super::{OfferInfo, UploadSettings};
 use chatd::files::digest::Digest;
-use chatd::rudp::{Config, Handshake, ReceiverWithSink, SenderWithSource};
+use chatd::rudp::{Config, ConnId, Handshake, ReceiverWithSink, SenderWithSource};
 use mio::net::UdpSocket;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -75,7 +75,7 @@ impl Active {
             .and_then(|s| s.connect(server).map(|()| s))
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
         chatd::socket::set_udp_buffers(&socket);
-        let mut config = Config::new(offer.conn_id, offer.start, offer.size);
+        let mut config = Config::new(ConnId(offer.conn_id), offer.start, offer.size);
         config.congestion = uploads.congestion;
         config.max_rate = uploads.max_rate;
         config.handshake = Handshake::Send(offer.token);
