@@ -37,6 +37,24 @@ impl LineEditor {
         self.insert(text);
     }
 
+    /// Replaces the whole text by `before` and `after` with the cursor between them (the
+    /// rest of a paste, what followed the cursor).
+    pub fn set_around_cursor(&mut self, before: &str, after: &str) {
+        self.set(before);
+        let cursor = self.cursor;
+        self.insert(after);
+        self.cursor = cursor;
+    }
+
+    /// Replaces the text from byte `start` to the cursor by `with` (a completion), leaving the
+    /// cursor after it. `start` must be a char boundary at or before the cursor.
+    pub fn replace_before_cursor(&mut self, start: usize, with: &str) {
+        let start = start.min(self.cursor);
+        self.text.replace_range(start..self.cursor, "");
+        self.cursor = start;
+        self.insert(with);
+    }
+
     /// Takes the text out, leaving an empty line (Enter).
     pub fn take(&mut self) -> String {
         self.cursor = 0;
@@ -170,9 +188,40 @@ impl LineEditor {
     }
 }
 
+/// Splits pasted text into the whole lines it holds (each ended by a line break, the text
+/// before the cursor prefixed to the first) and what follows the last break, which stays in
+/// the editor to go on typing. Tabs become spaces; CR LF and lone CR end lines too.
+pub fn paste_lines(before_cursor: &str, pasted: &str) -> (Vec<String>, String) {
+    let pasted = pasted
+        .replace("\r\n", "\n")
+        .replace(['\r'], "\n")
+        .replace('\t', " ");
+    let mut parts: Vec<&str> = pasted.split('\n').collect();
+    let rest = parts.pop().unwrap_or_default().to_string();
+    let mut lines: Vec<String> = parts.into_iter().map(str::to_string).collect();
+    if let Some(first) = lines.first_mut() {
+        first.insert_str(0, before_cursor);
+    }
+    (lines, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paste_splits_into_whole_lines_and_a_rest() {
+        assert_eq!(paste_lines("", "one"), (vec![], "one".to_string()));
+        assert_eq!(
+            paste_lines("> ", "one\r\ntwo\rthree\nfo\tur"),
+            (strings(&["> one", "two", "three"]), "fo ur".to_string())
+        );
+        assert_eq!(paste_lines("", "a\n"), (strings(&["a"]), String::new()));
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
 
     /// An editor holding `text` with the cursor where `|` is.
     fn editor(marked: &str) -> LineEditor {
@@ -265,6 +314,15 @@ mod tests {
         let mut e = editor("a| big-word x");
         e.kill_word_forward();
         check(&e, "a|-word x");
+    }
+
+    #[test]
+    fn completions_replace_the_word_before_the_cursor() {
+        let mut e = editor("/msg ca| hi");
+        e.replace_before_cursor(5, "carol ");
+        check(&e, "/msg carol |hi");
+        e.set_around_cursor("rest", " after");
+        check(&e, "rest| after");
     }
 
     #[test]

@@ -38,6 +38,15 @@ impl Colour {
     }
 }
 
+/// Where a plain line goes today: to everyone. Once there are rooms, the current room's name
+/// takes its place in the prompt.
+pub const EVERYONE: &str = "everyone";
+
+/// The prompt for lines that go to `target`: `everyone> `.
+pub fn prompt_for(target: &str) -> String {
+    format!("{target}> ")
+}
+
 /// What a line is, which decides how it looks. Text here is raw, as the server sent it.
 #[derive(Debug, Clone, Copy)]
 pub enum Shown<'a> {
@@ -114,11 +123,9 @@ impl Styler {
         Styled { text: out, alert }
     }
 
-    /// The prompt: where a plain line goes (`everyone`; a room once there are rooms).
-    pub fn prompt(&self, target: &str) -> (String, usize) {
-        let plain = format!("{target}> ");
-        let width = plain.chars().count();
-        (self.paint(BOLD, &plain), width)
+    /// A prompt's plain text, styled.
+    pub fn prompt(&self, plain: &str) -> String {
+        self.paint(BOLD, plain)
     }
 
     /// A status line (transfers' progress), dimmed.
@@ -251,7 +258,7 @@ mod tests {
             let text = s.line(shown, 1, 2).text;
             assert!(!text.contains('\x1b'), "{text:?}");
         }
-        assert_eq!(s.prompt("everyone"), ("everyone> ".to_string(), 10));
+        assert_eq!(s.prompt(&prompt_for(EVERYONE)), "everyone> ");
     }
 
     #[test]
