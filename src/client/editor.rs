@@ -320,7 +320,7 @@ mod tests {
     fn completions_replace_the_word_before_the_cursor() {
         let mut e = editor("/msg ca| hi");
         e.replace_before_cursor(5, "carol ");
-        check(&e, "/msg carol |hi");
+        check(&e, "/msg carol | hi");
         e.set_around_cursor("rest", " after");
         check(&e, "rest| after");
     }
