@@ -51,6 +51,19 @@ impl fmt::Display for CommandError {
     }
 }
 
+/// Every command's name, as Tab completes them (aliases such as `/m` left out).
+pub const COMMAND_NAMES: &[&str] = &[
+    "msg",
+    "who",
+    "files",
+    "get",
+    "put",
+    "transfers",
+    "cancel",
+    "quit",
+    "help",
+];
+
 /// The `/help` text.
 pub const HELP: &str = "\
 Type a line to send it to everyone. Commands:

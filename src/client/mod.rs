@@ -1,5 +1,12 @@
 //! chatc's pure half: what a typed line means ([`command`]) and how server frames are shown
-//! ([`render`]). No sockets or terminals here; `src/bin/chatc.rs` is the shell.
+//! ([`render`]); at a terminal, the line being edited ([`editor`]), its [`history`], Tab
+//! [`completion`], who is online and what is shared ([`roster`]), and how lines are styled
+//! ([`style`]). No sockets or terminals here; `src/bin/chatc/` is the shell.
 
 pub mod command;
+pub mod completion;
+pub mod editor;
+pub mod history;
 pub mod render;
+pub mod roster;
+pub mod style;

@@ -6,11 +6,40 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 /// True for characters that must not reach a terminal raw: C0 and C1 controls and DEL (escape
-/// sequences start with ESC or CSI), and invisible characters that reorder or break lines
-/// (bidi overrides and isolates, line and paragraph separators).
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// sequences start with ESC or CSI), invisible characters that reorder or break lines (line and
+/// paragraph separators), and every format character: Unicode general category Cf (zero-width
+/// spaces and joiners, soft hyphen, bidi marks, overrides and isolates, BOM) and the whole tag
+/// block. Invisible, they can hide or fake text: a nickname that looks like another's.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format(c)
+}
+
+/// General category Cf as of Unicode 16.0 (`DerivedGeneralCategory.txt`), plus the rest of the
+/// tag block U+E0000..U+E007F (unassigned there today, and tags if ever assigned).
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 /// `text` with every unsafe character shown as an escape (`\x1b`, `\u{202e}`) and backslashes
@@ -134,6 +163,60 @@ mod tests {
     fn bidi_overrides_are_shown_not_obeyed() {
         assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escape("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+    }
+
+    /// Every format character (category Cf) and the tag block are shown as escapes, in both
+    /// modes: one code point per row, with why it is dangerous.
+    #[test]
+    fn invisible_and_format_characters_are_shown_as_escapes() {
+        let table: &[(char, &str)] = &[
+            ('\u{ad}', "\\xad"),         // soft hyphen: invisible unless at a line break
+            ('\u{600}', "\\u{600}"),     // Arabic number sign
+            ('\u{61c}', "\\u{61c}"),     // Arabic letter mark (bidi)
+            ('\u{180e}', "\\u{180e}"),   // Mongolian vowel separator
+            ('\u{200b}', "\\u{200b}"),   // zero-width space: "bob" vs "b\u{200b}ob"
+            ('\u{200c}', "\\u{200c}"),   // zero-width non-joiner
+            ('\u{200d}', "\\u{200d}"),   // zero-width joiner
+            ('\u{200e}', "\\u{200e}"),   // left-to-right mark
+            ('\u{200f}', "\\u{200f}"),   // right-to-left mark
+            ('\u{202a}', "\\u{202a}"),   // left-to-right embedding
+            ('\u{202e}', "\\u{202e}"),   // right-to-left override
+            ('\u{2028}', "\\u{2028}"),   // line separator (Zl)
+            ('\u{2029}', "\\u{2029}"),   // paragraph separator (Zp)
+            ('\u{2060}', "\\u{2060}"),   // word joiner
+            ('\u{2064}', "\\u{2064}"),   // invisible plus
+            ('\u{2066}', "\\u{2066}"),   // left-to-right isolate
+            ('\u{2069}', "\\u{2069}"),   // pop directional isolate
+            ('\u{206f}', "\\u{206f}"),   // nominal digit shapes (deprecated)
+            ('\u{feff}', "\\u{feff}"),   // BOM / zero-width no-break space
+            ('\u{fff9}', "\\u{fff9}"),   // interlinear annotation anchor
+            ('\u{110bd}', "\\u{110bd}"), // Kaithi number sign
+            ('\u{1343f}', "\\u{1343f}"), // Egyptian hieroglyph format control
+            ('\u{1bca0}', "\\u{1bca0}"), // shorthand format letter overlap
+            ('\u{1d173}', "\\u{1d173}"), // musical symbol begin beam
+            ('\u{e0000}', "\\u{e0000}"), // tag block, unassigned
+            ('\u{e0001}', "\\u{e0001}"), // language tag
+            ('\u{e0041}', "\\u{e0041}"), // tag latin capital A: hidden text
+            ('\u{e007f}', "\\u{e007f}"), // cancel tag
+        ];
+        for &(c, shown) in table {
+            assert!(is_unsafe(c), "U+{:04X} must be escaped", c as u32);
+            assert_eq!(escape(&c.to_string()), shown, "U+{:04X}", c as u32);
+        }
+        // Visible neighbours of those ranges are left alone.
+        for c in [
+            '\u{ac}',
+            '\u{ae}',
+            '\u{2010}',
+            '\u{2070}',
+            '\u{fefe}',
+            '\u{e0080}',
+            'é',
+            '✓',
+        ] {
+            assert!(!is_unsafe(c), "U+{:04X} is visible", c as u32);
+        }
+        assert_eq!(joined("b\u{200b}ob"), "*** b\\u{200b}ob joined");
     }
 
     #[test]

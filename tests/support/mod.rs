@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod pty;
+
 use chatd::wire::{self, Decoded, Frame};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,15 +1,18 @@
 //! chatc: the line-mode chat client. `main` reads the options, sets up logging and maps how
 //! the session ended to the exit status; the session (`session.rs`) connects and runs the loop,
-//! which owns the socket in a mio poll, with lines from a stdin thread (`stdin_reader.rs`),
-//! output through `screen.rs` and file transfers in `transfers.rs`.
+//! which owns the socket in a mio poll, with lines from a stdin thread (`stdin_reader.rs`) or,
+//! at a terminal, from the line editor's key thread (`terminal/`), output through `screen.rs`
+//! and file transfers in `transfers.rs`.
 
 mod put_hasher;
 mod screen;
 mod session;
 mod stdin_reader;
+mod terminal;
 mod transfers;
 
 use chatd::client::command;
+use chatd::client::style::{Colour, Styler};
 use chatd::rudp::CongestionKind;
 use chatd::units;
 use getopts::Options;
@@ -21,7 +24,9 @@ use transfers::UploadSettings;
 
 const USAGE: &str = "Usage: chatc [--host HOST] [--port PORT] --nick NAME
 
-Reads lines from standard input: a plain line is sent to everyone, /help lists commands.";
+Reads lines from standard input: a plain line is sent to everyone, /help lists commands.
+At a terminal (standard input and output both terminals) lines are edited in place, with
+history (Up, Down, Ctrl-R), Tab completion, timestamps and colours; see README.";
 
 fn main() -> ExitCode {
     let mut opts = Options::new();
@@ -51,6 +56,23 @@ fn main() -> ExitCode {
         "most each upload sends per second, bytes with an optional K, M or G suffix, e.g. \
          10M (default 0: no limit; downloads are paced by the server's --max-rate)",
         "RATE",
+    );
+    opts.optflag(
+        "",
+        "no-color",
+        "at a terminal, no colours or highlighting (as does NO_COLOR in the environment)",
+    );
+    opts.optflag(
+        "",
+        "no-bell",
+        "at a terminal, no bell for private messages and mentions of your nickname",
+    );
+    opts.optopt(
+        "",
+        "history",
+        "at a terminal, where typed lines are kept (default $XDG_STATE_HOME/chatc/history \
+         or ~/.local/state/chatc/history; an empty FILE keeps none)",
+        "FILE",
     );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
@@ -120,7 +142,26 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match session::run(&host, port, nick, downloads, uploads) {
+    let terminal = terminal::is_interactive().then(|| terminal::TerminalSettings {
+        styler: Styler {
+            own_nick: nick.clone(),
+            colour: Colour::choose(
+                matches.opt_present("no-color"),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            ),
+        },
+        bell: if matches.opt_present("no-bell") {
+            terminal::Bell::Off
+        } else {
+            terminal::Bell::On
+        },
+        history_path: match matches.opt_str("history") {
+            Some(path) if path.is_empty() => None,
+            Some(path) => Some(path.into()),
+            None => terminal::default_history_path(),
+        },
+    });
+    match session::run(&host, port, nick, downloads, uploads, terminal) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");

@@ -9,6 +9,7 @@ mod server_frames;
 
 use crate::screen::Screen;
 use crate::stdin_reader::{self, Input};
+use crate::terminal::{self, TerminalMode, TerminalSettings};
 use crate::transfers::{self, Transfers, UploadSettings};
 use chatd::client::render;
 use chatd::sleep::Sleeper;
@@ -27,6 +28,9 @@ const SOCKET: Token = Token(0);
 const STDIN: Token = Token(1);
 /// The timerfd that wakes the loop to the microsecond for paced uploads.
 const SLEEPER: Token = Token(2);
+/// SIGTERM and SIGHUP at a terminal: leave through the same exit as the rest, so the terminal
+/// is restored (a script's chatc keeps the default action).
+const SIGNALS: Token = Token(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After QUIT, how long to wait for the server to close before giving up.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +70,12 @@ struct Session {
     transfers: Transfers,
     /// End of input (or /quit) arrived while transfers ran: the QUIT reason to send when done.
     quit_when_idle: Option<String>,
+    /// WHO and FILES asked for completion, whose answers are not shown (answers come in
+    /// order, so the next ones are these).
+    quiet_who: usize,
+    quiet_files: usize,
+    /// Ctrl-C or a signal at a terminal: the reason to stop now.
+    stop_now: Option<String>,
 }
 
 fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
@@ -83,13 +93,15 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
     Err(last)
 }
 
-/// Connects, logs in as `nick` and runs the session until it ends.
+/// Connects, logs in as `nick` and runs the session until it ends: at a terminal with the
+/// line editor when `terminal` is given, else as the scriptable line client.
 pub fn run(
     host: &str,
     port: u16,
     nick: String,
     downloads_dir: PathBuf,
     uploads: UploadSettings,
+    terminal: Option<TerminalSettings>,
 ) -> io::Result<Exit> {
     let std_stream = match connect(host, port) {
         Ok(s) => s,
@@ -99,11 +111,28 @@ pub fn run(
     std_stream.set_nodelay(true)?;
     std_stream.set_nonblocking(true)?;
     let mut stream = TcpStream::from_std(std_stream);
-    let mut poll = Poll::new()?;
+    let poll = Poll::new()?;
     poll.registry()
         .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), STDIN)?);
-    let lines = stdin_reader::spawn(Arc::clone(&waker));
+    // Dropped when `run` returns, whichever way: the terminal is restored.
+    let mut _terminal_mode = None;
+    let mut signals = None;
+    let (screen, lines) = match terminal {
+        None => (Screen::plain(), stdin_reader::spawn(Arc::clone(&waker))),
+        Some(settings) => {
+            let mut watched = signal_hook_mio::v1_0::Signals::new([
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ])?;
+            poll.registry()
+                .register(&mut watched, SIGNALS, Interest::READABLE)?;
+            signals = Some(watched);
+            _terminal_mode = Some(TerminalMode::enter()?);
+            let (console, lines) = terminal::start(settings, Arc::clone(&waker));
+            (Screen::terminal(console), lines)
+        }
+    };
 
     let mut session = Session {
         stream,
@@ -116,67 +145,84 @@ pub fn run(
         who: Vec::new(),
         files: Vec::new(),
         shutdown_reason: None,
-        screen: Screen::new(),
+        screen,
         transfers: Transfers::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
         quit_when_idle: None,
+        quiet_who: 0,
+        quiet_files: 0,
+        stop_now: None,
     };
     session.queue(&Frame::Hello {
         version: PROTOCOL_VERSION,
         nick: &session.nick.clone(),
     });
-    let mut sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
-    let mut events = Events::with_capacity(64);
-    loop {
-        let quit_deadline = match session.phase {
-            Phase::Quitting { deadline } => Some(deadline),
-            _ => None,
-        };
-        let deadline = quit_deadline
-            .into_iter()
-            .chain(session.transfers.next_deadline())
-            .min();
-        if let Err(e) = sleeper.poll(&mut poll, &mut events, deadline) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let now = Instant::now();
-        for event in events.iter() {
-            if event.token() == SLEEPER {
-                sleeper.fired();
-            } else if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
-                session.transfers.readable(now, event.token().0);
-            }
-        }
-        session.transfers.timeouts(now);
-        if let Some(exit) = session.turn(poll.registry())? {
-            session.screen.end_progress();
-            let _ = session.screen.flush();
-            return Ok(match exit {
-                Exit::Done if session.transfers.failures() > 0 => Exit::Failed(format!(
-                    "{} transfer(s) failed",
-                    session.transfers.failures()
-                )),
-                exit => exit,
-            });
-        }
-        if let Err(e) = session.screen.flush() {
-            return Ok(Exit::Failed(format!(
-                "cannot write to standard output: {e}"
-            )));
-        }
-        if let Phase::Quitting { deadline } = session.phase
-            && Instant::now() >= deadline
-        {
-            return Ok(Exit::Failed(
-                "the server did not close the connection after QUIT".into(),
-            ));
-        }
-    }
+    let sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
+    let result = session.drive(poll, sleeper, signals);
+    session.screen.close();
+    result
 }
 
 impl Session {
+    /// The loop: wait, take `now`, feed the transfers, then a turn; until the session ends.
+    fn drive(
+        &mut self,
+        mut poll: Poll,
+        mut sleeper: Sleeper,
+        mut signals: Option<signal_hook_mio::v1_0::Signals>,
+    ) -> io::Result<Exit> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            let quit_deadline = match self.phase {
+                Phase::Quitting { deadline } => Some(deadline),
+                _ => None,
+            };
+            let deadline = quit_deadline
+                .into_iter()
+                .chain(self.transfers.next_deadline())
+                .min();
+            if let Err(e) = sleeper.poll(&mut poll, &mut events, deadline) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                if event.token() == SLEEPER {
+                    sleeper.fired();
+                } else if event.token() == SIGNALS
+                    && let Some(signals) = &mut signals
+                    && signals.pending().next().is_some()
+                {
+                    self.stop_now = Some("terminated by a signal".into());
+                } else if event.token().0 >= transfers::FIRST_TRANSFER_TOKEN {
+                    self.transfers.readable(now, event.token().0);
+                }
+            }
+            self.transfers.timeouts(now);
+            if let Some(exit) = self.turn(poll.registry())? {
+                return Ok(match exit {
+                    Exit::Done if self.transfers.failures() > 0 => {
+                        Exit::Failed(format!("{} transfer(s) failed", self.transfers.failures()))
+                    }
+                    exit => exit,
+                });
+            }
+            if let Err(e) = self.screen.flush() {
+                return Ok(Exit::Failed(format!(
+                    "cannot write to standard output: {e}"
+                )));
+            }
+            if let Phase::Quitting { deadline } = self.phase
+                && Instant::now() >= deadline
+            {
+                return Ok(Exit::Failed(
+                    "the server did not close the connection after QUIT".into(),
+                ));
+            }
+        }
+    }
+
     fn queue(&mut self, frame: &Frame<'_>) {
         self.out.extend(frame.to_bytes());
     }
@@ -189,7 +235,8 @@ impl Session {
             self.screen.say(&line);
         }
         self.transfers.progress(now, false, &mut lines);
-        self.screen.show_progress(lines);
+        let running = self.transfers.running();
+        self.screen.show_progress(lines, running);
     }
 
     /// One loop turn: read the socket, take input lines, report transfers, write the socket.
@@ -198,6 +245,9 @@ impl Session {
             return Ok(Some(exit));
         }
         self.take_lines();
+        if let Some(why) = self.stop_now.take() {
+            return Ok(Some(Exit::Failed(why)));
+        }
         self.send_puts();
         let now = Instant::now();
         self.report_transfers(now);

@@ -12,11 +12,16 @@ use std::thread;
 /// is slower than a piped file.
 const LINE_QUEUE: usize = 256;
 
-/// What the stdin thread hands the loop; after `Eof` or `Error` it hands nothing more.
+/// What the stdin thread (or, at a terminal, the key thread) hands the loop; after `Eof` or
+/// `Error` the stdin thread hands nothing more.
 pub enum Input {
     Line(String),
     Eof,
     Error(io::Error),
+    /// Ctrl-C at a terminal: stop now.
+    Interrupt,
+    /// Tab wants shared file names and none are known: ask the server quietly.
+    FetchFiles,
 }
 
 /// Starts the thread and returns the loop's end of its channel. The waker is shared (`Arc`):

@@ -6,6 +6,7 @@ use super::{Phase, Session};
 use crate::stdin_reader::Input;
 use chatd::client::command::{self, Command};
 use chatd::client::render;
+use chatd::client::style::Shown;
 use chatd::wire::Frame;
 use std::sync::mpsc::TryRecvError;
 use std::time::Instant;
@@ -33,8 +34,17 @@ impl Session {
                 }
                 Input::Error(e) => {
                     self.stdin_done = true;
-                    eprintln!("chatc: cannot read standard input: {e}");
+                    self.screen
+                        .complain(&format!("cannot read standard input: {e}"));
                     self.quit("input error");
+                }
+                Input::Interrupt => {
+                    self.stop_now = Some("interrupted".into());
+                    return;
+                }
+                Input::FetchFiles => {
+                    self.quiet_files += 1;
+                    self.queue(&Frame::Files);
                 }
             }
         }
@@ -49,6 +59,15 @@ impl Session {
                 return;
             }
         };
+        // At a terminal the typed line leaves the input row: it is echoed as sent.
+        match &command {
+            Command::Say(text) => self.screen.show(Shown::Own { to: None, text }),
+            Command::Msg { to, text } => self.screen.show(Shown::Own { to: Some(to), text }),
+            _ if self.screen.console().is_some() => {
+                self.screen.show(Shown::Notice(&render::escape(line)));
+            }
+            _ => {}
+        }
         match command {
             Command::Say(text) => self.send_text(None, &text),
             Command::Msg { to, text } => self.send_text(Some(&to), &text),

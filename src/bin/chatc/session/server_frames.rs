@@ -5,6 +5,7 @@
 use super::{Exit, Phase, Session};
 use crate::transfers::OfferInfo;
 use chatd::client::render;
+use chatd::client::style::Shown;
 use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame};
 use log::debug;
 use std::io;
@@ -96,6 +97,9 @@ impl Session {
                 }
             }
             Frame::Shared { from, name, size } => {
+                if let Some(mut console) = self.screen.console() {
+                    console.roster.shared(name);
+                }
                 let line = format!(
                     "*** {} shared {} ({})",
                     render::escape(from),
@@ -111,6 +115,11 @@ impl Session {
                     render::escape(nick)
                 );
                 self.screen.say(&line);
+                if self.screen.console().is_some() {
+                    // Who is online, for Tab: asked without showing the answer.
+                    self.quiet_who += 1;
+                    self.queue(&Frame::Who);
+                }
             }
             Frame::Error {
                 code,
@@ -138,15 +147,32 @@ impl Session {
             }
             Frame::Ping { token } => self.queue(&Frame::Pong { token }),
             Frame::Pong { .. } => {}
-            Frame::Broadcast { from, text } => self.screen.say(&render::broadcast(from, text)),
-            Frame::Private { from, text } => self.screen.say(&render::private(from, text)),
-            Frame::Joined { nick } => self.screen.say(&render::joined(nick)),
-            Frame::Left { nick, reason } => self.screen.say(&render::left(nick, reason)),
+            Frame::Broadcast { from, text } => self.screen.show(Shown::Broadcast { from, text }),
+            Frame::Private { from, text } => self.screen.show(Shown::Private { from, text }),
+            Frame::Joined { nick } => {
+                if let Some(mut console) = self.screen.console() {
+                    console.roster.joined(nick);
+                }
+                self.screen.say(&render::joined(nick));
+            }
+            Frame::Left { nick, reason } => {
+                if let Some(mut console) = self.screen.console() {
+                    console.roster.left(nick);
+                }
+                self.screen.say(&render::left(nick, reason));
+            }
             Frame::WhoList { more, nicks } => {
                 self.who.extend(nicks.iter().map(|n| n.to_string()));
                 if !more {
                     let who = std::mem::take(&mut self.who);
-                    self.screen.say(&render::who(&who));
+                    if let Some(mut console) = self.screen.console() {
+                        console.roster.set_online(&who);
+                    }
+                    if self.quiet_who > 0 {
+                        self.quiet_who -= 1;
+                    } else {
+                        self.screen.say(&render::who(&who));
+                    }
                 }
             }
             Frame::FileList { more, files } => {
@@ -154,6 +180,18 @@ impl Session {
                     .extend(files.iter().map(|f| (f.name.to_string(), f.size)));
                 if !more {
                     let files = std::mem::take(&mut self.files);
+                    if let Some(mut console) = self.screen.console() {
+                        console
+                            .roster
+                            .set_files(files.iter().map(|(name, _)| name.as_str()));
+                        if self.quiet_files > 0 {
+                            console.files_listed();
+                        }
+                    }
+                    if self.quiet_files > 0 {
+                        self.quiet_files -= 1;
+                        return None;
+                    }
                     let entries: Vec<FileEntry<'_>> = files
                         .iter()
                         .map(|(name, size)| FileEntry { name, size: *size })

@@ -48,10 +48,15 @@ impl Transfers {
         self.last_progress = Some(now);
     }
 
+    /// True while a transfer runs (asked for, or ended and waiting for the server's word,
+    /// does not count): the status row stays.
+    pub fn running(&self) -> bool {
+        self.active.values().any(|a| a.ended.is_none())
+    }
+
     /// When the next progress line is due: only while something runs.
     pub(super) fn next_progress(&self) -> Option<Instant> {
-        let running = self.active.values().any(|a| a.ended.is_none());
-        match (running, self.last_progress) {
+        match (self.running(), self.last_progress) {
             (true, Some(t)) => Some(t + PROGRESS_EVERY),
             _ => None,
         }
