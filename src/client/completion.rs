@@ -69,7 +69,7 @@ pub enum Completion {
 
 /// How candidates are compared with the typed word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Case {
+pub enum LetterCase {
     /// Nicknames and commands: the server compares nicknames case-insensitively.
     Ignore,
     /// File names and paths.
@@ -78,13 +78,13 @@ pub enum Case {
 
 /// Completes `word` among `candidates`. A unique match gets `then` appended (`" "`, or `": "`
 /// for a nickname that starts a line), unless it ends in `/` (a folder: go on typing into it).
-pub fn complete<I>(word: &str, candidates: I, case: Case, then: &str) -> Completion
+pub fn complete<I>(word: &str, candidates: I, case: LetterCase, then: &str) -> Completion
 where
     I: IntoIterator<Item = String>,
 {
     let starts = |c: &str| match case {
-        Case::Exact => c.starts_with(word),
-        Case::Ignore => c
+        LetterCase::Exact => c.starts_with(word),
+        LetterCase::Ignore => c
             .get(..word.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(word)),
     };
@@ -180,19 +180,19 @@ mod tests {
     fn a_unique_match_completes_with_its_separator() {
         let nicks = strings(&["alice", "Carol", "bob"]);
         assert_eq!(
-            complete("ca", nicks.clone(), Case::Ignore, " "),
+            complete("ca", nicks.clone(), LetterCase::Ignore, " "),
             Completion::Replace("Carol ".into())
         );
         assert_eq!(
-            complete("b", nicks, Case::Ignore, ": "),
+            complete("b", nicks, LetterCase::Ignore, ": "),
             Completion::Replace("bob: ".into())
         );
         assert_eq!(
-            complete("/wh", commands(), Case::Ignore, " "),
+            complete("/wh", commands(), LetterCase::Ignore, " "),
             Completion::Replace("/who ".into())
         );
         assert_eq!(
-            complete("sr", strings(&["src/"]), Case::Exact, " "),
+            complete("sr", strings(&["src/"]), LetterCase::Exact, " "),
             Completion::Replace("src/".into())
         );
     }
@@ -201,18 +201,21 @@ mod tests {
     fn several_matches_complete_their_common_prefix_then_list() {
         let files = strings(&["notes-2024.txt", "notes-2025.txt", "video.mp4"]);
         assert_eq!(
-            complete("no", files.clone(), Case::Exact, " "),
+            complete("no", files.clone(), LetterCase::Exact, " "),
             Completion::Replace("notes-202".into())
         );
         assert_eq!(
-            complete("notes-202", files.clone(), Case::Exact, " "),
+            complete("notes-202", files.clone(), LetterCase::Exact, " "),
             Completion::Choices(strings(&["notes-2024.txt", "notes-2025.txt"]))
         );
         assert_eq!(
-            complete("x", files.clone(), Case::Exact, " "),
+            complete("x", files.clone(), LetterCase::Exact, " "),
             Completion::NoMatch
         );
-        assert_eq!(complete("No", files, Case::Exact, " "), Completion::NoMatch);
+        assert_eq!(
+            complete("No", files, LetterCase::Exact, " "),
+            Completion::NoMatch
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! sequence checks of what it receives. Driving it (reading, writing, sending on schedule)
 //! is the worker's.
 
-use crate::config::Config;
+use crate::config::RunConfig;
 use chatd::bench::SeqTracker;
 use chatd::wire::{Frame, PROTOCOL_VERSION};
 use mio::net::TcpStream;
@@ -29,7 +29,7 @@ impl Client {
     /// A client socket bound to one of the 127.0.0.x source addresses, connected (blocking,
     /// which on loopback completes in the kernel's handshake without waiting for accept),
     /// HELLO written.
-    pub fn connect(config: &Config, index: usize) -> io::Result<Client> {
+    pub fn connect(config: &RunConfig, index: usize) -> io::Result<Client> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
         let family = match config.server {
             SocketAddr::V4(_) => AddressFamily::INET,
@@ -48,7 +48,7 @@ impl Client {
         let mut output = Vec::new();
         Frame::Hello {
             version: PROTOCOL_VERSION,
-            nick: &Config::nick(index),
+            nick: &RunConfig::nick(index),
         }
         .encode(&mut output);
         let mut stream: std::net::TcpStream = socket.into();

@@ -20,7 +20,7 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct RunConfig {
     pub mode: Mode,
     pub server: SocketAddr,
     /// chatd's pid as given by --pid; `main` finds it when not given.
@@ -50,7 +50,7 @@ pub struct Config {
     pub spin: bool,
 }
 
-impl Config {
+impl RunConfig {
     /// Number of sequence slots each receiver tracks.
     pub fn slots(&self) -> usize {
         match self.mode {
@@ -87,8 +87,8 @@ mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn config(mode: Mode, clients: usize, senders: usize, threads: usize) -> Config {
-        Config {
+    fn config(mode: Mode, clients: usize, senders: usize, threads: usize) -> RunConfig {
+        RunConfig {
             mode,
             server: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000),
             pid: None,

@@ -24,7 +24,7 @@ mod shared;
 mod worker;
 
 use chatd::bench::STAMP_LEN;
-use config::{Config, Mode};
+use config::{Mode, RunConfig};
 use cpu_shares::{CpuShares, CpuSpan};
 use getopts::Options;
 use procfs::{Footprint, find_chatd, rss_bytes};
@@ -140,7 +140,7 @@ fn opt<T: std::str::FromStr>(m: &getopts::Matches, name: &str, default: T) -> Re
 }
 
 /// The run the command line asks for; `Ok(None)` once `--help` has printed the usage.
-fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
+fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
     let opts = options();
     let m = opts.parse(args).map_err(|e| e.to_string())?;
     if m.opt_present("h") {
@@ -187,7 +187,7 @@ fn parse_config(args: &[String]) -> Result<Option<Config>, String> {
     {
         return Err("--threads, --sources, --secs and --rate must be positive".into());
     }
-    Ok(Some(Config {
+    Ok(Some(RunConfig {
         mode,
         server: SocketAddr::new(host, port),
         pid: pid.transpose()?,
@@ -247,7 +247,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs the benchmark and prints the table; Ok(false) when something was lost or failed.
-fn run(config: Config, pid: Option<u32>) -> Result<bool, String> {
+fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
     let shared = Arc::new(Shared::new(config.clone()));
     let before = Footprint::read(pid);
     let login_cpu = CpuSpan::start(pid);

@@ -2,7 +2,7 @@
 //! error, and whether the run was clean (the exit status). The measuring is `main.rs`'s and
 //! the workers'; how a single figure is written is `figures.rs`'s.
 
-use crate::config::{Config, Mode};
+use crate::config::{Mode, RunConfig};
 use crate::cpu_shares::CpuShares;
 use crate::figures::{ms, thousands};
 use crate::procfs::Footprint;
@@ -32,7 +32,7 @@ pub struct Results {
 
 impl Results {
     /// Prints the heading, the table and the first error, if any, to stdout.
-    pub fn print(&self, config: &Config) {
+    pub fn print(&self, config: &RunConfig) {
         println!("{}\n", self.heading(config));
         print!("{}", self.table(config));
         if let Some(e) = &self.report.first_error {
@@ -41,7 +41,7 @@ impl Results {
     }
 
     /// True when everyone logged in and nothing was lost, duplicated, reordered or failed.
-    pub fn is_clean(&self, config: &Config) -> bool {
+    pub fn is_clean(&self, config: &RunConfig) -> bool {
         let c = &self.report.counts;
         c.lost == 0
             && c.duplicated == 0
@@ -52,7 +52,7 @@ impl Results {
     }
 
     /// One line: what was run, against which chatd.
-    fn heading(&self, config: &Config) -> String {
+    fn heading(&self, config: &RunConfig) -> String {
         let header = match config.mode {
             Mode::Idle => format!("idle: {} clients", config.clients),
             Mode::Broadcast => format!(
@@ -85,7 +85,7 @@ impl Results {
     }
 
     /// The figures as a Markdown table, one row a figure.
-    fn table(&self, config: &Config) -> String {
+    fn table(&self, config: &RunConfig) -> String {
         let mut table = String::new();
         let _ = writeln!(table, "| figure | value |\n|---|---|");
         let login_secs = self.login.wall;
@@ -132,7 +132,7 @@ impl Results {
     }
 
     /// Idle mode: chatd's memory and open files per client, and who stayed connected.
-    fn idle_rows(&self, config: &Config, table: &mut String) {
+    fn idle_rows(&self, config: &RunConfig, table: &mut String) {
         let (rss_before, rss_after) = (self.before.rss, self.after.rss);
         let per_client = match (rss_before, rss_after) {
             (Some(a), Some(b)) => format!(
@@ -171,7 +171,7 @@ impl Results {
     }
 
     /// The load modes: throughput, latency and CPU while the senders sent.
-    fn run_rows(&self, config: &Config, cpu: &CpuShares, table: &mut String) {
+    fn run_rows(&self, config: &RunConfig, cpu: &CpuShares, table: &mut String) {
         let secs = cpu.wall;
         let what = match config.mode {
             Mode::Private => "private relays/s",

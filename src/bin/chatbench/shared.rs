@@ -2,7 +2,7 @@
 //! moves on and the workers follow, and the counters both sides read (logins, messages sent,
 //! how far each broadcast sender's window has been seen).
 
-use crate::config::Config;
+use crate::config::RunConfig;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ pub const PHASE_DRAIN: u8 = 2;
 pub const PHASE_DONE: u8 = 3;
 
 pub struct Shared {
-    pub config: Config,
+    pub config: RunConfig,
     /// Zero of every timestamp.
     pub start: Instant,
     pub phase: AtomicU8,
@@ -32,7 +32,7 @@ pub struct Shared {
 
 impl Shared {
     /// The state at the start of the logins, with `start` as the zero of every timestamp.
-    pub fn new(config: Config) -> Shared {
+    pub fn new(config: RunConfig) -> Shared {
         Shared {
             start: Instant::now(),
             phase: AtomicU8::new(PHASE_LOGIN),

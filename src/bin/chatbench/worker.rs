@@ -3,7 +3,7 @@
 //! (or at the paced rate), checks what arrives, and hands back a [`Report`] at the end.
 
 use crate::client::Client;
-use crate::config::{Config, Mode};
+use crate::config::{Mode, RunConfig};
 use crate::shared::{PHASE_DONE, PHASE_LOGIN, PHASE_RUN, Shared};
 use chatd::bench::{Histogram, SeqCounts, Stamp};
 use chatd::wire::{self, Decoded, Frame};
@@ -71,7 +71,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// The worker `id` of `shared.config.threads`, with the clients `Config::worker_of` gives
+    /// The worker `id` of `shared.config.threads`, with the clients `RunConfig::worker_of` gives
     /// it; in broadcast mode its first receiver observes the senders' windows.
     pub fn new(id: usize, shared: Arc<Shared>) -> io::Result<Worker> {
         let config = &shared.config;
@@ -262,7 +262,7 @@ impl Worker {
             }
             let count = room.min(SEND_BATCH);
             busy |= room > SEND_BATCH;
-            let to = (config.mode == Mode::Private).then(|| Config::nick(index ^ 1));
+            let to = (config.mode == Mode::Private).then(|| RunConfig::nick(index ^ 1));
             for _ in 0..count {
                 self.queue_message(local, to.as_deref());
             }

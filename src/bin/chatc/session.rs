@@ -10,7 +10,7 @@ mod server_frames;
 use crate::screen::Screen;
 use crate::stdin_reader::{self, Input};
 use crate::terminal::{self, TerminalMode, TerminalSettings};
-use crate::transfers::{self, Transfers, UploadSettings};
+use crate::transfers::{self, TransferTable, UploadSettings};
 use chatd::client::render;
 use chatd::sleep::Sleeper;
 use chatd::wire::{Frame, PROTOCOL_VERSION};
@@ -67,7 +67,7 @@ struct Session {
     files: Vec<(String, u64)>,
     shutdown_reason: Option<String>,
     screen: Screen,
-    transfers: Transfers,
+    transfers: TransferTable,
     /// End of input (or /quit) arrived while transfers ran: the QUIT reason to send when done.
     quit_when_idle: Option<String>,
     /// WHO and FILES asked for completion, whose answers are not shown (answers come in
@@ -146,7 +146,7 @@ pub fn run(
         files: Vec::new(),
         shutdown_reason: None,
         screen,
-        transfers: Transfers::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
+        transfers: TransferTable::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
         quit_when_idle: None,
         quiet_who: 0,
         quiet_files: 0,

@@ -22,7 +22,7 @@ use chatd::rudp::{CongestionKind, Event, TransferError};
 use chatd::wire::{DIGEST_LEN, TOKEN_LEN};
 use local_end::LocalEnd;
 use mio::{Interest, Registry, Token, Waker};
-use outcome::{Ended, VERDICT_WAIT, Verdict};
+use outcome::{Ended, ServerVerdict, VERDICT_WAIT};
 use requests::Pending;
 use std::collections::HashMap;
 use std::io;
@@ -57,7 +57,7 @@ pub struct UploadSettings {
 }
 
 /// Every transfer of this chatc.
-pub struct Transfers {
+pub struct TransferTable {
     dir: PathBuf,
     server_ip: IpAddr,
     uploads: UploadSettings,
@@ -75,14 +75,14 @@ pub struct Transfers {
     last_progress: Option<Instant>,
 }
 
-impl Transfers {
+impl TransferTable {
     pub fn new(
         dir: PathBuf,
         server_ip: IpAddr,
         uploads: UploadSettings,
         waker: Arc<Waker>,
-    ) -> Transfers {
-        Transfers {
+    ) -> TransferTable {
+        TransferTable {
             dir,
             server_ip,
             uploads,
@@ -303,7 +303,7 @@ impl Transfers {
     ) -> Option<String> {
         let (ok, bytes_sent, bytes_retransmitted, text) = verdict;
         let active = self.active.values_mut().find(|a| a.conn_id == conn_id)?;
-        active.verdict = Some(Verdict {
+        active.verdict = Some(ServerVerdict {
             ok,
             bytes_sent,
             bytes_retransmitted,

@@ -319,7 +319,7 @@ pub fn jain_index(xs: &[f64]) -> f64 {
 }
 
 /// A flow's machines once it has started.
-struct Pair {
+struct FlowEnds {
     sender: SenderWithSource<GeneratorSource>,
     receiver: ReceiverWithSink<PacedSink>,
 }
@@ -373,7 +373,7 @@ pub fn run_flows(
     for (i, f) in flows.iter().enumerate() {
         bottleneck.set_flow_delay(i, f.forward_delay);
     }
-    let mut pairs: Vec<Option<Pair>> = flows.iter().map(|_| None).collect();
+    let mut pairs: Vec<Option<FlowEnds>> = flows.iter().map(|_| None).collect();
     let mut outcomes: Vec<FlowOutcome> = flows
         .iter()
         .map(|f| FlowOutcome {
@@ -410,7 +410,7 @@ pub fn run_flows(
                     .expect("flow config");
                 let sink = PacedSink::new(f.reader, start, now);
                 let receiver = ReceiverWithSink::new(f.config.clone(), sink, now).expect("config");
-                pairs[i] = Some(Pair { sender, receiver });
+                pairs[i] = Some(FlowEnds { sender, receiver });
             }
         }
         for p in pairs.iter_mut().flatten() {

@@ -8,7 +8,7 @@ use super::history_file::HistoryFile;
 use super::painter::{InputView, Painter};
 use super::{local_hour_minute, paths};
 use crate::stdin_reader::Input;
-use chatd::client::completion::{self, Case, Completion, WordKind};
+use chatd::client::completion::{self, Completion, LetterCase, WordKind};
 use chatd::client::editor::{LineEditor, paste_lines};
 use chatd::client::history::History;
 use chatd::client::render;
@@ -416,16 +416,16 @@ impl Console {
         let nick_then = if word.start == 0 { ": " } else { " " };
         let completed = match word.kind {
             WordKind::Command => {
-                completion::complete(&typed, completion::commands(), Case::Ignore, " ")
+                completion::complete(&typed, completion::commands(), LetterCase::Ignore, " ")
             }
             WordKind::Nick => {
                 let nicks = self.roster.nicks().map(str::to_string);
-                completion::complete(&typed, nicks, Case::Ignore, nick_then)
+                completion::complete(&typed, nicks, LetterCase::Ignore, nick_then)
             }
             WordKind::SharedFile => match self.roster.files() {
                 Some(files) => {
                     let files = files.map(str::to_string);
-                    completion::complete(&typed, files, Case::Exact, " ")
+                    completion::complete(&typed, files, LetterCase::Exact, " ")
                 }
                 None => {
                     // Asked quietly; `files_listed` completes when the answer comes.
@@ -435,7 +435,7 @@ impl Console {
                 }
             },
             WordKind::LocalPath => {
-                completion::complete(&typed, paths::candidates(&typed), Case::Exact, " ")
+                completion::complete(&typed, paths::candidates(&typed), LetterCase::Exact, " ")
             }
             WordKind::Nothing => return,
         };

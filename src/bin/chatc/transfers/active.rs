@@ -3,7 +3,7 @@
 //! final line are in `outcome.rs`.
 
 use super::local_end::LocalEnd;
-use super::outcome::{Ended, Verdict};
+use super::outcome::{Ended, ServerVerdict};
 use super::requests::Pending;
 use super::{OfferInfo, UploadSettings};
 use chatd::files::digest::Digest;
@@ -31,7 +31,7 @@ pub(super) struct Active {
     /// Set when the machine reported success, with the time it did.
     pub(super) ended: Option<(Ended, Instant)>,
     /// The server's word, if it came.
-    pub(super) verdict: Option<Verdict>,
+    pub(super) verdict: Option<ServerVerdict>,
     /// The server reset the transfer (our line for it, and when): its TRANSFER_RESULT over
     /// TCP says why in words, so the line waits for it (at most
     /// [`VERDICT_WAIT`](super::outcome::VERDICT_WAIT)).

@@ -23,7 +23,7 @@ pub(super) enum Ended {
 }
 
 /// The server's TRANSFER_RESULT.
-pub(super) struct Verdict {
+pub(super) struct ServerVerdict {
     pub(super) ok: bool,
     pub(super) bytes_sent: u64,
     pub(super) bytes_retransmitted: u64,

@@ -1,7 +1,7 @@
 //! Progress lines: one per running transfer with how far it got, its rate and the time left,
 //! at most once every [`PROGRESS_EVERY`] unless asked for (`/transfers`).
 
-use super::Transfers;
+use super::TransferTable;
 use super::active::Active;
 use chatd::client::render;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// How often progress is shown.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-impl Transfers {
+impl TransferTable {
     /// A progress line per running transfer, once a second at most (or when `force`d).
     pub fn progress(&mut self, now: Instant, force: bool, lines: &mut Vec<String>) {
         let running: Vec<&Active> = {

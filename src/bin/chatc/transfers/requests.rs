@@ -2,7 +2,7 @@
 //! file's digest computed off the loop, the server's refusal, and the notice that a GET still
 //! waits while the server hashes a large file.
 
-use super::Transfers;
+use super::TransferTable;
 use crate::put_hasher::{Hashed, PutHasher};
 use chatd::client::render;
 use chatd::files::FileSource;
@@ -40,7 +40,7 @@ impl Pending {
     }
 }
 
-impl Transfers {
+impl TransferTable {
     fn next_request(&mut self) -> u32 {
         let request = self.next_request;
         self.next_request = self.next_request.wrapping_add(1);
@@ -88,7 +88,7 @@ impl Transfers {
     }
 
     /// Prepares `/put PATH`: opens the file and queues it to be hashed off the loop; the PUT
-    /// goes out once [`Transfers::hashed_puts`] has its digest. Refuses locally what cannot be
+    /// goes out once [`TransferTable::hashed_puts`] has its digest. Refuses locally what cannot be
     /// sent.
     pub fn request_put(&mut self, path: &str) -> Result<(), String> {
         let file_name = std::path::Path::new(path)
