@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo clippy --all-targets --features lab -- -D warnings
+cargo clippy --all-targets --all-features -- -D warnings
 cargo test

@@ -1,27 +1,41 @@
-//! chatd: a chat service over TCP with file transfer over reliable UDP.
+//! chatd: a chat service over TCP with file transfer over our own reliable UDP.
 //!
 //! ```text
-//!  sockets <-> reactor (shell: mio, clock, signals, disk)
-//!                 |  bytes + now               ^  bytes, closes, deadlines
-//!                 v                            |
-//!              chat::ChatServer  --uses-->  wire (Frame codec)
-//!              timer::TimerWheel (deadline -> connection id)
+//!   TCP clients        UDP datagrams         disk workers (hash, store, list)
+//!        |                   |                        ^ |
+//!        v                   v                        | v
+//!  reactor: the shell (mio loop, clock, signals, sockets, files, the one timer wheel)
+//!        | bytes, now        | datagrams, now         | disk requests and results
+//!        v                   v                        |
+//!  chat::ChatServer  --requests-->  transfers::Transfers  --drives-->  rudp::{Sender, Receiver}
+//!   (login, nicks,               (demux by ConnId, address     (selective repeat, SACK, RTO,
+//!    routing, bounds)              proof, admission, digests)     BBR/CUBIC, pacing)
+//!        |                               |                               |
+//!        +--------- wire (chat frames) --+------ rudp::packet (datagrams) +
 //! ```
 //!
-//! Module map (dependencies point inward: binaries -> reactor -> machines):
+//! Machines (sans-IO: bytes, packets and `now` in; bytes, requests and deadlines out):
 //! - [`wire`]: chat frames, `check` then `parse`, `Frame::encode`. Start here.
-//! - [`chat`]: the server's chat state machine (login, nicknames, routing, keepalive).
-//! - [`bench`]: chatbench's pure half: message stamps, latency histogram, sequence checks.
-//! - [`timer`]: hashed timer wheel, the reactor's index from deadline to machine id.
-//! - [`reactor`]: chatd's single-threaded mio loop and per-client buffers.
-//! - [`files`]: the shared folder.
-//! - [`client`]: chatc's command parsing and display.
-//! - [`rudp`]: the reliable-UDP transport engine (sans-IO sender and receiver).
-//! - `lab` (tests and the cargo feature `lab` only): the network simulator, the
-//!   congestion-control scenario harness and the BBRv1 model; not part of chatd.
+//! - [`chat`]: the server's chat state machine (login, nicknames, routing, rate limits,
+//!   keepalive, each client's output bound).
+//! - [`transfers`]: the daemon's UDP side (quinn's `Endpoint`): every transfer, who may send
+//!   to it, whether a GET or PUT may start, and what the client is told.
+//! - [`rudp`]: the reliable-UDP engine: one transfer's [`rudp::Sender`] and [`rudp::Receiver`],
+//!   the datagram codec, RTT, SACK ranges, congestion control and pacing.
+//! - [`timer`]: the hashed timer wheel the reactor indexes deadlines with.
+//! - [`client`]: chatc's pure half: command parsing, display, the terminal line editor.
+//! - [`bench`](mod@bench): chatbench's pure half: message stamps, latency histogram, sequence checks.
+//!
+//! Shell (sockets, the clock, files, threads; no protocol decisions):
+//! - [`reactor`]: chatd's single-threaded mio loop, its connections, UDP socket and disk.
+//! - [`files`]: the shared folder: safe names, safe opening, part files, digests.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`socket`]: socket options the daemon's and the client's loops share.
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
+//! - The programs: `src/bin/chatd.rs`, `src/bin/chatc/`, `src/bin/chatbench/`.
+//!
+//! Lab (feature `lab`, and tests): `lab`, the seeded network simulator and the
+//! congestion-control scenario harness; never in a release build.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
 #![forbid(unsafe_code)]

@@ -14,9 +14,9 @@
 //! perform the disk work it asks; send its datagrams; queue its replies; re-arm the deadlines
 //! that moved; start closes and flush every connection that got output (one `writev` each).
 //!
-//! Files: [`clients`] (the TCP side), [`transfer_shell`] (the UDP and disk side), [`timers`]
-//! (the one timer index), [`conn`] and [`out_queue`] (per-client state), [`udp`] (the
-//! socket), [`disk`] (open files and the disk workers).
+//! Files: `clients` (the TCP side), `transfer_shell` (the UDP and disk side), `timers` (the
+//! one timer index), `conn` and `out_queue` (per-client state), `udp` (the socket), `disk`
+//! (open files and the disk workers).
 
 mod clients;
 mod conn;

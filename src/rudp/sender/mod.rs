@@ -2,7 +2,7 @@
 //!
 //! It decides which stream bytes go out in which DATA packet, paced within the congestion and
 //! flow windows; it never holds or reads them: each DATA it writes names the byte range the
-//! shell copies in (a [`Fill`]), so a retransmission re-reads the file instead of keeping it
+//! shell copies in (a [`Fill`](super::Fill)), so a retransmission re-reads the file instead of keeping it
 //! in memory. Itlearns from ACKs what arrived, declares losses (RFC 9002 §6: 3 packets or 9/8 RTT),
 //! retransmits only the lost byte ranges, probes the tail (RFC 8985 TLP, repeated with RFC 9002
 //! backoff) before falling back to an RFC 6298 RTO, and ends with FIN / FIN-ACK. Every packet
