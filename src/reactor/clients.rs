@@ -4,7 +4,7 @@
 
 use super::conn::{Conn, ConnState};
 use super::out_queue::{Flushed, OutQueue};
-use super::timers::TimerTarget;
+use super::timers::{TimerTarget, Timers};
 use super::{FIRST_CLIENT, LINGER, Server};
 use crate::chat::{ChatEvent, ClientId, CloseReason, Outbox};
 use crate::wire::Frame;
@@ -114,7 +114,7 @@ impl Server {
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
         let deadline = self.chat.handle_connect(now, id, peer.ip(), out);
-        self.timers.arm(TimerTarget::Client(id), deadline);
+        self.arm_client(id, deadline, Arming::Now);
         // A connection accepted with data already waiting gets no further edge for it.
         self.still_readable.push(id);
         Ok(())
@@ -228,33 +228,43 @@ impl Server {
     /// Input can only push the chat deadline later or set a sooner one (a PING answered
     /// brings nothing sooner): the lazy re-arm keeps input off the wheel.
     fn rearm_after_input(&mut self, id: ClientId) {
-        if self.conns.contains(id) {
-            let deadline = self.chat.next_deadline(id);
-            self.timers
-                .arm_if_earlier(TimerTarget::Client(id), deadline);
+        let deadline = self.chat.next_deadline(id);
+        self.arm_client(id, deadline, Arming::IfEarlier);
+    }
+
+    /// Points client `id`'s wheel entry at `deadline` (or removes it).
+    fn arm_client(&mut self, id: ClientId, deadline: Option<Instant>, arming: Arming) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let target = TimerTarget::Client(id);
+        match arming {
+            Arming::Now => self.timers.arm(&mut conn.timer, target, deadline),
+            Arming::IfEarlier => self
+                .timers
+                .arm_if_earlier(&mut conn.timer, target, deadline),
         }
     }
 
     /// Client `id`'s deadline passed: a closing connection's linger, or the chat machine's
     /// (login, keepalive, rate-limit pause).
     pub(super) fn client_timeout(&mut self, now: Instant, id: ClientId) {
-        let Some(conn) = self.conns.get(id) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        Timers::fired(&mut conn.timer, now);
         if let ConnState::Closing { linger } = conn.state {
             if now >= linger {
                 debug!("client {id}: linger expired, dropping");
                 self.drop_conn(now, id, CloseReason::PeerClosed);
             } else {
-                self.timers.arm(TimerTarget::Client(id), Some(linger));
+                self.arm_client(id, Some(linger), Arming::Now);
             }
             return;
         }
         let out = &mut self.conns;
         let next = self.chat.handle_timeout(now, id, out);
-        if self.conns.contains(id) {
-            self.timers.arm_if_earlier(TimerTarget::Client(id), next);
-        }
+        self.arm_client(id, next, Arming::IfEarlier);
         if self.conns.get(id).is_some_and(|c| c.input_paused) && !self.chat.input_paused(id) {
             self.still_readable.push(id); // Its rate-limit pause is over.
         }
@@ -283,7 +293,7 @@ impl Server {
                     conn.input = Vec::new();
                     self.still_readable.push(id);
                 }
-                self.timers.arm(TimerTarget::Client(id), Some(linger));
+                self.arm_client(id, Some(linger), Arming::Now);
                 self.queue_flush(id);
             }
         }
@@ -374,13 +384,22 @@ impl Server {
             warn!("client {id} left with {cancelled} transfers in progress: cancelled");
         }
         let mut conn = self.conns.remove(id);
-        self.timers.arm(TimerTarget::Client(id), None);
+        self.timers
+            .arm(&mut conn.timer, TimerTarget::Client(id), None);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         debug!(
             "client {id}: closed ({} connections left)",
             self.conns.len()
         );
     }
+}
+
+/// How a client's new deadline is armed.
+enum Arming {
+    /// Whatever was armed.
+    Now,
+    /// Only when earlier than what is armed (see [`Timers::arm_if_earlier`]).
+    IfEarlier,
 }
 
 /// The client's address, for the log. Asked of the socket rather than kept in every `Conn`

@@ -2,6 +2,7 @@
 //! output queue and where the connection is in its life.
 
 use super::out_queue::OutQueue;
+use super::timers::Armed;
 use mio::net::TcpStream;
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ pub struct Conn {
     pub writable_interest: bool,
     /// Already in the list of connections to flush this turn.
     pub flush_queued: bool,
+    /// Its entry in the reactor's timer index.
+    pub timer: Armed,
     /// Reading stopped for the client's rate limit; `input` may hold complete frames not yet
     /// fed to the chat machine.
     pub input_paused: bool,
@@ -52,6 +55,7 @@ impl Conn {
             writable_interest: false,
             flush_queued: false,
             input_paused: false,
+            timer: None,
         }
     }
 }

@@ -19,10 +19,14 @@ pub enum TimerTarget {
     Transfer(ConnId),
 }
 
+/// A target's wheel entry and its deadline, kept with the target's other state (a client's
+/// in its connection, where it costs no allocation of its own; a transfer's in the index).
+pub type Armed = Option<(TimerKey, Instant)>;
+
 /// One wheel entry per target, at most.
 pub struct Timers {
     wheel: TimerWheel<TimerTarget>,
-    armed: HashMap<TimerTarget, (TimerKey, Instant)>,
+    transfers: HashMap<ConnId, (TimerKey, Instant)>,
 }
 
 impl Timers {
@@ -30,40 +34,60 @@ impl Timers {
     pub fn new(origin: Instant, tick: Duration) -> Timers {
         Timers {
             wheel: TimerWheel::new(origin, tick),
-            armed: HashMap::new(),
+            transfers: HashMap::new(),
         }
     }
 
-    /// Points `target`'s entry at `deadline`, or removes it.
-    pub fn arm(&mut self, target: TimerTarget, deadline: Option<Instant>) {
-        if let Some((key, _)) = self.armed.remove(&target) {
+    /// Points `target`'s entry, kept in `slot`, at `deadline`, or removes it.
+    pub fn arm(&mut self, slot: &mut Armed, target: TimerTarget, deadline: Option<Instant>) {
+        if let Some((key, _)) = slot.take() {
             self.wheel.cancel(key);
         }
-        if let Some(deadline) = deadline {
-            let key = self.wheel.insert(deadline, target);
-            self.armed.insert(target, (key, deadline));
-        }
+        *slot = deadline.map(|deadline| (self.wheel.insert(deadline, target), deadline));
     }
 
     /// Arms `deadline` only when it is earlier than what is armed, or nothing is: a later
     /// deadline is found when the earlier entry fires and the machine is asked (this keeps
     /// input, which mostly pushes deadlines later, off the wheel). `None` removes the entry.
-    pub fn arm_if_earlier(&mut self, target: TimerTarget, deadline: Option<Instant>) {
-        match (deadline, self.armed.get(&target)) {
-            (Some(d), Some(&(_, armed))) if armed <= d => {}
-            _ => self.arm(target, deadline),
+    pub fn arm_if_earlier(
+        &mut self,
+        slot: &mut Armed,
+        target: TimerTarget,
+        deadline: Option<Instant>,
+    ) {
+        match (deadline, *slot) {
+            (Some(d), Some((_, armed))) if armed <= d => {}
+            _ => self.arm(slot, target, deadline),
         }
     }
 
-    /// Hands out the targets whose entries are due at `now` (appended to `due`); each is
-    /// then unarmed.
+    /// [`Timers::arm_if_earlier`] for transfer `conn`, whose slot the index keeps.
+    pub fn arm_transfer_if_earlier(&mut self, conn: ConnId, deadline: Option<Instant>) {
+        let mut slot = self.transfers.remove(&conn);
+        self.arm_if_earlier(&mut slot, TimerTarget::Transfer(conn), deadline);
+        if let Some(armed) = slot {
+            self.transfers.insert(conn, armed);
+        }
+    }
+
+    /// Hands out the targets whose entries are due at `now` (appended to `due`). A transfer's
+    /// slot is emptied here; a client's holder empties it with [`Timers::fired`].
     pub fn expire(&mut self, now: Instant, due: &mut Vec<TimerTarget>) {
         let from = due.len();
         self.wheel.advance(now, due);
         for target in &due[from..] {
-            if self.armed.get(target).is_some_and(|&(_, at)| at <= now) {
-                self.armed.remove(target);
+            if let TimerTarget::Transfer(conn) = target
+                && self.transfers.get(conn).is_some_and(|&(_, at)| at <= now)
+            {
+                self.transfers.remove(conn);
             }
+        }
+    }
+
+    /// Empties `slot` if its entry was due at `now` (the wheel has handed it out).
+    pub fn fired(slot: &mut Armed, now: Instant) {
+        if slot.is_some_and(|(_, at)| at <= now) {
+            *slot = None;
         }
     }
 
@@ -87,22 +111,28 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut timers = Timers::new(t0, Duration::from_micros(50));
-        let a = TimerTarget::Transfer(ConnId(1));
-        timers.arm(a, Some(t0 + ms(10)));
-        timers.arm(a, Some(t0 + ms(20)));
+        let a = TimerTarget::Client(ClientId::new(3));
+        let mut slot: Armed = None;
+        timers.arm(&mut slot, a, Some(t0 + ms(10)));
+        timers.arm(&mut slot, a, Some(t0 + ms(20)));
         assert_eq!(timers.len(), 1);
-        timers.arm_if_earlier(a, Some(t0 + ms(30)));
-        assert_eq!(timers.armed[&a].1, t0 + ms(20), "later: left alone");
-        timers.arm_if_earlier(a, Some(t0 + ms(5)));
-        assert_eq!(timers.armed[&a].1, t0 + ms(5));
+        timers.arm_if_earlier(&mut slot, a, Some(t0 + ms(30)));
+        assert_eq!(slot.unwrap().1, t0 + ms(20), "later: left alone");
+        timers.arm_if_earlier(&mut slot, a, Some(t0 + ms(5)));
+        assert_eq!(slot.unwrap().1, t0 + ms(5));
+        let b = ConnId(9);
+        timers.arm_transfer_if_earlier(b, Some(t0 + ms(6)));
+        timers.arm_transfer_if_earlier(b, Some(t0 + ms(7)));
+        assert_eq!(timers.len(), 2);
         let mut due = Vec::new();
         timers.expire(t0 + ms(6), &mut due);
-        assert_eq!(due, [a]);
-        assert_eq!(timers.len(), 0);
+        assert_eq!(due, [a, TimerTarget::Transfer(b)]);
+        Timers::fired(&mut slot, t0 + ms(6));
+        assert_eq!((slot, timers.len()), (None, 0));
         // Once fired, any deadline arms it again.
-        timers.arm_if_earlier(a, Some(t0 + ms(40)));
+        timers.arm_transfer_if_earlier(b, Some(t0 + ms(40)));
         assert_eq!(timers.len(), 1);
-        timers.arm(a, None);
+        timers.arm_transfer_if_earlier(b, None);
         assert_eq!(timers.len(), 0);
     }
 }

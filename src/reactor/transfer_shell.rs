@@ -5,7 +5,6 @@
 
 use super::Server;
 use super::disk::Done;
-use super::timers::TimerTarget;
 use crate::chat::{ChatRequest, ClientId};
 use crate::files::digest::Digest;
 use crate::rudp::packet;
@@ -187,8 +186,7 @@ impl Server {
     pub(super) fn rearm_transfers(&mut self) {
         while let Some(conn) = self.transfers.poll_touched() {
             let deadline = self.transfers.next_deadline(conn);
-            self.timers
-                .arm_if_earlier(TimerTarget::Transfer(conn), deadline);
+            self.timers.arm_transfer_if_earlier(conn, deadline);
         }
     }
 }
