@@ -22,8 +22,9 @@ pub use packet_number::expand_pn;
 use byteorder::{ByteOrder, NetworkEndian};
 use std::fmt;
 
-/// Protocol version carried in byte 0 of every datagram.
-pub const VERSION: u8 = 1;
+/// Protocol version carried in byte 0 of every datagram. Version 2 replaced version 1's
+/// checksum of our own with CRC-32C; a datagram of any other version is refused.
+pub const VERSION: u8 = 2;
 /// Common header: version, type, connection id, checksum.
 pub const COMMON_LEN: usize = 14;
 /// DATA header: common header, truncated packet number, 48-bit stream offset.
