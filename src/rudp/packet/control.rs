@@ -1,5 +1,5 @@
-//! The small control packets: HANDSHAKE (the token, then padding), HANDSHAKE-ACK, FIN (the
-//! final size), FIN-ACK, RESET (a [`ResetReason`]), PATH_CHALLENGE and PATH_RESPONSE (8 opaque
+//! The small control packets: HANDSHAKE (the token, then padding), HANDSHAKE_ACK, FIN (the
+//! final size), FIN_ACK, RESET (a [`ResetReason`]), PATH_CHALLENGE and PATH_RESPONSE (8 opaque
 //! bytes). Each is exactly its kind's fixed length, but for HANDSHAKE, which may be padded.
 
 use super::{
