@@ -257,8 +257,8 @@ fn spoofed_and_garbage_datagrams_change_nothing() {
     ];
     // A HANDSHAKE-shaped datagram for the real connection with a wrong token and a junk
     // checksum, and DATA/ACK-shaped ones for it from an unproven address.
-    for kind in 1u8..=7 {
-        let mut d = vec![1, kind];
+    for kind in 1u8..=9 {
+        let mut d = vec![packet::VERSION, kind];
         d.extend_from_slice(&conn_id.to_be_bytes());
         d.extend_from_slice(&[0; 4]);
         d.extend_from_slice(&[0x42; 26]);

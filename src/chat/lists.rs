@@ -1,7 +1,7 @@
 //! Lists too long for one frame (WHO, FILES): split into frames that fit a client's default
 //! frame size, each saying whether more follow.
 
-use super::{ChatServer, ClientId, Outbox};
+use super::{ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, FileEntry, Frame};
 use std::io;
 use std::rc::Rc;
@@ -11,14 +11,18 @@ use std::rc::Rc;
 const LIST_FRAME_BUDGET: usize = 60 * 1024;
 
 impl ChatServer {
-    /// Answers WHO: every logged-in nickname.
+    /// Answers WHO: every logged-in nickname, as its holder typed it, sorted by its folded
+    /// form (ASCII lower case, byte by byte): the order a reader expects, whatever order the
+    /// server keeps its members in.
     pub(super) fn send_who(&mut self, id: ClientId, out: &mut impl Outbox) {
         // Shared handles, so the nicknames do not borrow `self` while the frames are queued.
-        let held: Vec<Rc<str>> = self
+        let mut held: Vec<Rc<str>> = self
             .members
             .iter()
             .filter_map(|&m| self.nick_rc(m))
             .collect();
+        // Folded forms are unique among members, so the order is total.
+        held.sort_unstable_by(|a, b| nick::cmp_folded(a, b));
         let nicks: Vec<&str> = held.iter().map(|n| &**n).collect();
         for (chunk, more) in chunks_by_size(&nicks, |n| 2 + n.len()) {
             self.output.send(

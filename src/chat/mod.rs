@@ -138,6 +138,11 @@ pub enum CloseReason {
     Io(String),
 }
 
+/// Longest ERROR text the server sends, in bytes. A refusal may quote what the peer sent (a
+/// MSG to an unknown name of 60 KB, escaped): cut here, it is never echoed whole, and an ERROR
+/// frame stays far below any client's frame limit.
+const MAX_ERROR_TEXT: usize = 1024;
+
 /// The chat server's whole state. See the module doc for its place.
 ///
 /// Call order for the shell: [`ChatServer::handle_connect`] when a connection is accepted;
@@ -490,6 +495,7 @@ impl ChatServer {
         }
     }
 
+    /// Sends `id` an ERROR with `code`, its text cut to [`MAX_ERROR_TEXT`] bytes.
     fn refuse(
         &mut self,
         id: ClientId,
@@ -498,6 +504,7 @@ impl ChatServer {
         text: &str,
         out: &mut impl Outbox,
     ) {
+        let text = wire::truncate_to_char_boundary(text, MAX_ERROR_TEXT);
         debug!("client {id}: refusing with {code:?}: {text}");
         self.output.send(
             id,

@@ -60,6 +60,13 @@ pub fn fold(nick: &str) -> Box<str> {
     nick.to_ascii_lowercase().into_boxed_str()
 }
 
+/// Orders two nicknames as their [`fold`]ed forms compare, without allocating.
+pub fn cmp_folded(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
 /// [`fold`] into a caller's buffer, for lookups without an allocation. `None` when `nick` is
 /// too long to be a nickname (so no holder can match it).
 pub fn fold_into<'a>(nick: &str, buf: &'a mut [u8; MAX_NICK_LEN]) -> Option<&'a str> {
@@ -98,6 +105,18 @@ mod tests {
     #[test]
     fn folding_ignores_ascii_case() {
         assert_eq!(fold("AlIcE"), fold("alice"));
+    }
+
+    #[test]
+    fn folded_order_ignores_ascii_case() {
+        use std::cmp::Ordering::*;
+        assert_eq!(cmp_folded("alice", "Bob"), Less);
+        assert_eq!(cmp_folded("BOB", "bob"), Equal);
+        assert_eq!(cmp_folded("b", "B-1"), Less, "a prefix first");
+        assert_eq!(cmp_folded("a_b", "aZ"), Less, "'_' sorts before letters");
+        for (a, b) in [("Zed", "amy"), ("x-1", "X_1"), ("q", "Q")] {
+            assert_eq!(cmp_folded(a, b), fold(a).cmp(&fold(b)), "{a} {b}");
+        }
     }
 
     #[test]

@@ -535,7 +535,7 @@ fn machines_survive_garbage_and_foreign_datagrams() {
         let mut d: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if i % 2 == 0 && len > 14 {
             d[0] = packet::VERSION;
-            d[1] = (i % 8) as u8;
+            d[1] = (i % 10) as u8;
             d[2..10].copy_from_slice(&CONN.to_be_bytes());
             packet::seal(&mut d); // valid checksum, random body
         }

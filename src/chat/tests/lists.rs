@@ -42,6 +42,24 @@ fn who_lists_everyone_online() {
 }
 
 #[test]
+fn who_lists_nicknames_as_typed_sorted_case_insensitively() {
+    let mut f = Fixture::new();
+    for (id, nick) in ["carol", "Bob", "dave", "alice", "Eve"].iter().enumerate() {
+        f.login(client(id), nick);
+    }
+    // Members are kept in no particular order: a departure reorders them.
+    f.chat
+        .handle_disconnect(client(0), CloseReason::PeerClosed, &mut f.out);
+    f.login(client(0), "Carl");
+    f.out.clear();
+    f.feed(client(1), Frame::Who);
+    assert_eq!(
+        f.out.take(client(1)),
+        [r#"WhoList { more: false, nicks: ["alice", "Bob", "Carl", "dave", "Eve"] }"#]
+    );
+}
+
+#[test]
 fn a_long_who_list_is_split_into_frames_that_fit() {
     let mut f = Fixture::with_config(ChatConfig {
         max_clients: 5000,
@@ -51,8 +69,27 @@ fn a_long_who_list_is_split_into_frames_that_fit() {
     for id in 0..3000 {
         f.login(client(id), &format!("user{id:0>20}"));
     }
+    f.chat
+        .handle_disconnect(client(7), CloseReason::PeerClosed, &mut f.out);
+    f.out.clear();
     f.feed(client(0), Frame::Who);
-    assert_split_list(&f, client(0), 3000);
+    assert_split_list(&f, client(0), 2999);
+    // Sorted across the frames, not only within each.
+    let nicks: Vec<String> = f
+        .out
+        .sent
+        .iter()
+        .flat_map(
+            |(_, bytes)| match wire::decode(bytes, wire::DEFAULT_MAX_FRAME_LEN) {
+                Ok(Decoded::Frame {
+                    frame: Frame::WhoList { nicks, .. },
+                    ..
+                }) => nicks.into_iter().map(str::to_string).collect(),
+                _ => Vec::new(),
+            },
+        )
+        .collect();
+    assert!(nicks.is_sorted(), "WHO order across frames");
 }
 
 #[test]

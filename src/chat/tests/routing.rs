@@ -83,6 +83,25 @@ fn private_message_to_unknown_or_departed_user_is_refused() {
 }
 
 #[test]
+fn a_refusal_quotes_a_hostile_name_cut_short() {
+    let mut f = Fixture::new();
+    f.login(client(0), "alice");
+    // Each control character escapes to five: whole, the quote would pass every frame limit.
+    let to = "\u{1}".repeat(60_000);
+    f.feed(client(0), Frame::Msg { to: &to, text: "x" });
+    let sent: Vec<_> = f.out.sent.iter().filter(|(c, _)| *c == client(0)).collect();
+    assert_eq!(sent.len(), 1);
+    let bytes = &sent[0].1;
+    assert!(
+        bytes.len() <= 5 + 2 + 1 + 2 + MAX_ERROR_TEXT,
+        "{} bytes",
+        bytes.len()
+    );
+    let got = f.out.take(client(0));
+    assert!(got[0].contains("UnknownUser"), "{got:?}");
+}
+
+#[test]
 fn empty_and_overlong_messages_are_refused() {
     let mut f = Fixture::with_config(ChatConfig {
         max_message_len: 10,

@@ -1,9 +1,10 @@
-//! The fixed-size control packets: HANDSHAKE (the token), HANDSHAKE-ACK, FIN (the final
-//! size), FIN-ACK and RESET (a [`ResetReason`]). Each is exactly its kind's fixed length.
+//! The small control packets: HANDSHAKE (the token, then padding), HANDSHAKE_ACK, FIN (the
+//! final size), FIN_ACK, RESET (a [`ResetReason`]), PATH_CHALLENGE and PATH_RESPONSE (8 opaque
+//! bytes). Each is exactly its kind's fixed length, but for HANDSHAKE, which may be padded.
 
 use super::{
-    AckHeader, Packet, PacketError, TOKEN_LEN, check_room, encode_ack, encode_data, field, seal,
-    write_common,
+    AckHeader, PATH_DATA_LEN, Packet, PacketError, PacketKind, TOKEN_LEN, check_room, encode_ack,
+    encode_data, field, seal, write_common,
 };
 use byteorder::{ByteOrder, NetworkEndian};
 use std::fmt;
@@ -73,11 +74,13 @@ pub(super) fn exact_len(
     }
 }
 
-/// Decodes a HANDSHAKE whose fixed part [`decode`](super::decode) has checked.
+/// Decodes a HANDSHAKE whose fixed part [`decode`](super::decode) has checked. Bytes after
+/// the token are padding (see [`encode_padded_handshake`]): covered by the checksum, otherwise
+/// ignored, whatever they hold.
 pub(super) fn decode_handshake(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
     let mut token = [0u8; TOKEN_LEN];
     token.copy_from_slice(&buf[field::TOKEN..field::TOKEN + TOKEN_LEN]);
-    exact_len(buf, Packet::Handshake { token })
+    Ok(Packet::Handshake { token })
 }
 
 /// Decodes a FIN whose fixed part [`decode`](super::decode) has checked.
@@ -91,6 +94,35 @@ pub(super) fn decode_reset(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
     let code = NetworkEndian::read_u16(&buf[field::REASON..field::REASON + 2]);
     let reason = ResetReason::from_code(code);
     exact_len(buf, Packet::Reset { reason })
+}
+
+/// Decodes a PATH_CHALLENGE or PATH_RESPONSE, as `packet` builds it from its data, whose
+/// fixed part [`decode`](super::decode) has checked.
+pub(super) fn decode_path(
+    buf: &[u8],
+    packet: fn([u8; PATH_DATA_LEN]) -> Packet<'static>,
+) -> Result<Packet<'static>, PacketError> {
+    let mut data = [0u8; PATH_DATA_LEN];
+    data.copy_from_slice(&buf[field::PATH_DATA..field::PATH_DATA + PATH_DATA_LEN]);
+    exact_len(buf, packet(data))
+}
+
+/// Encodes a HANDSHAKE padded with zero bytes after its token to `padded_len` bytes (at
+/// least its own 30); returns the length. A client pads to
+/// [`HANDSHAKE_PADDED_LEN`](super::HANDSHAKE_PADDED_LEN) so that the server's
+/// anti-amplification allowance covers its first flight.
+pub fn encode_padded_handshake(
+    buf: &mut [u8],
+    conn_id: u64,
+    token: [u8; TOKEN_LEN],
+    padded_len: usize,
+) -> Result<usize, PacketError> {
+    let len = padded_len.max(PacketKind::Handshake.fixed_len());
+    check_room(buf, len)?;
+    let unpadded = encode_control(buf, conn_id, &Packet::Handshake { token })?;
+    buf[unpadded..len].fill(0);
+    seal(&mut buf[..len]);
+    Ok(len)
 }
 
 /// Encodes one of the small control packets (not DATA or ACK); returns the length.
@@ -113,6 +145,9 @@ pub fn encode_control(
         ),
         Packet::Reset { reason } => {
             NetworkEndian::write_u16(&mut buf[field::REASON..field::REASON + 2], reason.code())
+        }
+        Packet::PathChallenge { data } | Packet::PathResponse { data } => {
+            buf[field::PATH_DATA..field::PATH_DATA + PATH_DATA_LEN].copy_from_slice(data)
         }
         Packet::HandshakeAck | Packet::FinAck => {}
         Packet::Data {

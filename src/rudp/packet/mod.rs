@@ -1,8 +1,9 @@
 //! Wire codec of the reliable-UDP packets (layouts in docs/PROTOCOL.md, part 2): the common
 //! header and its field offsets, datagram sizes, [`PacketKind`], the decoded [`Packet`],
 //! [`decode`] and [`PacketError`]. Each kind's body has its own file (`data.rs`, `ack.rs` with
-//! the SACK ranges, `control.rs` for the fixed-size kinds), beside the checksum that seals every
-//! datagram (`checksum.rs`) and packet-number expansion (`packet_number.rs`).
+//! the SACK ranges, `control.rs` for the small kinds: handshake, path validation, closing),
+//! beside the checksum that seals every datagram (`checksum.rs`) and packet-number expansion
+//! (`packet_number.rs`).
 //!
 //! Decoding checks the length of every field before reading it and verifies the checksum,
 //! so it never panics and never trusts a length field; encoding writes into a caller buffer.
@@ -15,15 +16,16 @@ mod packet_number;
 
 pub use ack::{AckFrame, AckHeader, SackRanges, encode_ack};
 pub use checksum::{checksum, seal};
-pub use control::{ResetReason, encode_control};
+pub use control::{ResetReason, encode_control, encode_padded_handshake};
 pub use data::{encode_data, write_data_header};
 pub use packet_number::expand_pn;
 
 use byteorder::{ByteOrder, NetworkEndian};
 use std::fmt;
 
-/// Protocol version carried in byte 0 of every datagram.
-pub const VERSION: u8 = 1;
+/// Protocol version carried in byte 0 of every datagram. Version 2 replaced version 1's
+/// checksum of our own with CRC-32C; a datagram of any other version is refused.
+pub const VERSION: u8 = 2;
 /// Common header: version, type, connection id, checksum.
 pub const COMMON_LEN: usize = 14;
 /// DATA header: common header, truncated packet number, 48-bit stream offset.
@@ -56,6 +58,14 @@ pub fn max_datagram_for(peer: std::net::IpAddr) -> usize {
 pub const MAX_STREAM_OFFSET: u64 = (1 << 48) - 1;
 /// Length of the token that HANDSHAKE proves.
 pub const TOKEN_LEN: usize = 16;
+/// Length of the opaque data a PATH_CHALLENGE carries and its PATH_RESPONSE echoes
+/// (RFC 9000 §19.17).
+pub const PATH_DATA_LEN: usize = 8;
+/// The size a client pads its HANDSHAKE datagrams to, so that a server that sends an unproven
+/// address at most three times what it received from it (RFC 9000 §8.1) may answer with a
+/// full first flight; the smallest datagram every path carries (RFC 9000 §14.1 pads QUIC's
+/// Initial packets the same way).
+pub const HANDSHAKE_PADDED_LEN: usize = MIN_DATAGRAM;
 
 /// Field offsets, defined once.
 mod field {
@@ -70,6 +80,7 @@ mod field {
     pub const ACK_WINDOW: usize = 30; // u64
     pub const ACK_RANGE_COUNT: usize = 38; // u16
     pub const TOKEN: usize = 14; // [u8; 16] (HANDSHAKE)
+    pub const PATH_DATA: usize = 14; // [u8; 8] (PATH_CHALLENGE, PATH_RESPONSE)
     pub const FINAL_SIZE: usize = 14; // u64 (FIN)
     pub const REASON: usize = 14; // u16 (RESET)
 }
@@ -84,10 +95,13 @@ pub enum PacketKind {
     Fin = 5,
     FinAck = 6,
     Reset = 7,
+    PathChallenge = 8,
+    PathResponse = 9,
 }
 
 impl PacketKind {
-    fn from_u8(b: u8) -> Option<PacketKind> {
+    /// The kind named by a type byte, if any.
+    pub fn from_u8(b: u8) -> Option<PacketKind> {
         Some(match b {
             1 => PacketKind::Data,
             2 => PacketKind::Ack,
@@ -96,11 +110,13 @@ impl PacketKind {
             5 => PacketKind::Fin,
             6 => PacketKind::FinAck,
             7 => PacketKind::Reset,
+            8 => PacketKind::PathChallenge,
+            9 => PacketKind::PathResponse,
             _ => return None,
         })
     }
 
-    /// Exact length of this kind's fixed part (DATA and ACK may carry more).
+    /// Exact length of this kind's fixed part (DATA and ACK may carry more, HANDSHAKE padding).
     fn fixed_len(self) -> usize {
         match self {
             PacketKind::Data => DATA_HEADER_LEN,
@@ -109,6 +125,7 @@ impl PacketKind {
             PacketKind::HandshakeAck | PacketKind::FinAck => COMMON_LEN,
             PacketKind::Fin => COMMON_LEN + 8,
             PacketKind::Reset => COMMON_LEN + 2,
+            PacketKind::PathChallenge | PacketKind::PathResponse => COMMON_LEN + PATH_DATA_LEN,
         }
     }
 }
@@ -179,6 +196,15 @@ pub enum Packet<'a> {
     Reset {
         reason: ResetReason,
     },
+    /// Asks the peer to prove it receives at the address this datagram goes to (RFC 9000
+    /// §8.2): it answers with a PATH_RESPONSE carrying the same `data`.
+    PathChallenge {
+        data: [u8; PATH_DATA_LEN],
+    },
+    /// The answer to the PATH_CHALLENGE whose `data` it echoes.
+    PathResponse {
+        data: [u8; PATH_DATA_LEN],
+    },
 }
 
 impl Packet<'_> {
@@ -191,6 +217,8 @@ impl Packet<'_> {
             Packet::Fin { .. } => PacketKind::Fin,
             Packet::FinAck => PacketKind::FinAck,
             Packet::Reset { .. } => PacketKind::Reset,
+            Packet::PathChallenge { .. } => PacketKind::PathChallenge,
+            Packet::PathResponse { .. } => PacketKind::PathResponse,
         }
     }
 }
@@ -236,6 +264,12 @@ pub fn decode(buf: &[u8]) -> Result<(u64, Packet<'_>), PacketError> {
         PacketKind::Fin => control::decode_fin(buf)?,
         PacketKind::FinAck => control::exact_len(buf, Packet::FinAck)?,
         PacketKind::Reset => control::decode_reset(buf)?,
+        PacketKind::PathChallenge => {
+            control::decode_path(buf, |data| Packet::PathChallenge { data })?
+        }
+        PacketKind::PathResponse => {
+            control::decode_path(buf, |data| Packet::PathResponse { data })?
+        }
     };
     Ok((conn_id, packet))
 }

@@ -188,7 +188,12 @@ impl Receiver {
             Packet::Reset { reason } => {
                 self.close(Some(Event::Failed(TransferError::PeerReset(reason))));
             }
-            Packet::Ack(_) | Packet::HandshakeAck | Packet::FinAck => {
+            // Path validation is not wired into the machines yet: ignored, counted as dropped.
+            Packet::Ack(_)
+            | Packet::HandshakeAck
+            | Packet::FinAck
+            | Packet::PathChallenge { .. }
+            | Packet::PathResponse { .. } => {
                 self.stats.datagrams_dropped += 1;
             }
         }

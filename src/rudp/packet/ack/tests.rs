@@ -23,7 +23,7 @@ fn ack_golden_bytes_both_ways() {
     .unwrap();
     assert_eq!(n, ACK_HEADER_LEN + 2 * ACK_RANGE_LEN);
     let b = &buf[..n];
-    assert_eq!(&b[0..10], &[1, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(&b[0..10], &[2, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(&b[14..18], &[0, 0, 0, 7]);
     assert_eq!(&b[18..22], &[0, 0, 1, 44]);
     assert_eq!(&b[22..30], &1000u64.to_be_bytes());

@@ -1,7 +1,11 @@
-//! The control packets: round trips with their golden lengths, and the RESET code on the wire.
+//! The control packets: round trips with their golden lengths, the RESET code and the path
+//! validation packets on the wire, and HANDSHAKE padding.
 
 use crate::rudp::packet::tests::{CONN, encode_fixed};
-use crate::rudp::packet::{Packet, ResetReason, decode};
+use crate::rudp::packet::{
+    HANDSHAKE_PADDED_LEN, Packet, PacketError, ResetReason, decode, encode_control,
+    encode_padded_handshake, seal,
+};
 
 #[test]
 fn control_packets_round_trip_with_golden_lengths() {
@@ -16,6 +20,8 @@ fn control_packets_round_trip_with_golden_lengths() {
             },
             16,
         ),
+        (Packet::PathChallenge { data: [3; 8] }, 22),
+        (Packet::PathResponse { data: [4; 8] }, 22),
     ];
     for (p, len) in cases {
         let bytes = encode_fixed(&p);
@@ -27,4 +33,76 @@ fn control_packets_round_trip_with_golden_lengths() {
         reason: ResetReason::IoError,
     });
     assert_eq!(&reset[14..16], &[0, 2]);
+}
+
+#[test]
+fn path_challenge_and_response_golden_bytes_both_ways() {
+    let data = [0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
+    // Version 2, type, connection id, CRC-32C (checked against an independent
+    // implementation), the 8 bytes of data.
+    let challenge = [
+        2, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x03, 0x98, 0xc2, 0x72, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6,
+        0x07, 0x18,
+    ];
+    let response = [
+        2, 9, 1, 2, 3, 4, 5, 6, 7, 8, 0x0e, 0x92, 0xbf, 0x9f, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6,
+        0x07, 0x18,
+    ];
+    assert_eq!(encode_fixed(&Packet::PathChallenge { data }), challenge);
+    assert_eq!(encode_fixed(&Packet::PathResponse { data }), response);
+    assert_eq!(
+        decode(&challenge),
+        Ok((CONN, Packet::PathChallenge { data }))
+    );
+    assert_eq!(decode(&response), Ok((CONN, Packet::PathResponse { data })));
+}
+
+#[test]
+fn path_packets_are_exactly_22_bytes() {
+    for p in [
+        Packet::PathChallenge { data: [1; 8] },
+        Packet::PathResponse { data: [1; 8] },
+    ] {
+        let mut long = encode_fixed(&p);
+        long.push(0);
+        seal(&mut long);
+        assert_eq!(
+            decode(&long),
+            Err(PacketError::BadLength {
+                len: 23,
+                expected: 22
+            })
+        );
+        let mut short = encode_fixed(&p);
+        short.pop();
+        seal(&mut short);
+        assert_eq!(
+            decode(&short),
+            Err(PacketError::Truncated { len: 21, need: 22 })
+        );
+    }
+}
+
+#[test]
+fn a_padded_handshake_decodes_to_its_token() {
+    let token = [0x5a; 16];
+    let mut buf = vec![0xff; 2048];
+    let n = encode_padded_handshake(&mut buf, 9, token, HANDSHAKE_PADDED_LEN).unwrap();
+    assert_eq!(n, 1200);
+    assert!(buf[30..n].iter().all(|&b| b == 0), "padding is zeros");
+    assert_eq!(decode(&buf[..n]), Ok((9, Packet::Handshake { token })));
+    // The padding is covered by the checksum but its contents are ignored.
+    buf[500] = 7;
+    assert_eq!(decode(&buf[..n]), Err(PacketError::BadChecksum));
+    seal(&mut buf[..n]);
+    assert_eq!(decode(&buf[..n]), Ok((9, Packet::Handshake { token })));
+    // Asked for less than a HANDSHAKE, it writes the plain 30 bytes.
+    let n = encode_padded_handshake(&mut buf, 9, token, 0).unwrap();
+    let mut plain = [0u8; 64];
+    let m = encode_control(&mut plain, 9, &Packet::Handshake { token }).unwrap();
+    assert_eq!(&buf[..n], &plain[..m]);
+    assert!(matches!(
+        encode_padded_handshake(&mut buf[..100], 9, token, 1200),
+        Err(PacketError::BufferTooSmall { .. })
+    ));
 }
