@@ -68,6 +68,10 @@ pub struct Config {
     /// Receiver: retry delay after the sink said `WouldBlock`.
     pub sink_retry: Duration,
     pub handshake: Handshake,
+    /// Sender: the secret its skipped packet numbers are drawn from (an ACK naming one is
+    /// invented, RFC 9000 §21.4). Draw it from a CSPRNG: a peer that knows it can predict
+    /// the skips. Zero by default, for tests.
+    pub skip_key: [u8; 32],
     /// Longest interval between repeated HANDSHAKE packets (see `handshake_retry`).
     pub handshake_interval: Duration,
 }
@@ -95,6 +99,7 @@ impl Config {
             linger: Duration::from_secs(10),
             sink_retry: Duration::from_millis(1),
             handshake: Handshake::None,
+            skip_key: [0; 32],
             handshake_interval: Duration::from_millis(250),
         }
     }

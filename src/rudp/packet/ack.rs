@@ -1,11 +1,17 @@
-//! ACK: the cumulative point, the flow-control window, the delay and up to a datagram's worth
-//! of SACK ranges above the cumulative point, highest first. Decoding validates the ranges
-//! before handing them out; encoding keeps as many as fit.
+//! ACK: the cumulative point, the flow-control window, the delay and up to
+//! [`MAX_ACK_RANGES`] SACK ranges above the cumulative point, highest first. Decoding validates
+//! the ranges before handing them out; encoding keeps as many as fit.
 
 use super::{
     ACK_HEADER_LEN, ACK_RANGE_LEN, PacketError, PacketKind, check_room, field, seal, write_common,
 };
 use byteorder::{ByteOrder, NetworkEndian};
+
+/// Most SACK ranges one ACK may carry. It bounds the work one ACK can cost the sender (each
+/// range is merged into its acknowledged set); an ACK with more is malformed. A receiver with
+/// more holes reports the highest ones and its latest arrivals (QUIC implementations bound
+/// theirs the same way; quinn keeps 64).
+pub const MAX_ACK_RANGES: usize = 256;
 
 /// ACK body: what the receiver has, newest knowledge only (ACKs are cumulative, losing one costs
 /// nothing but timing).
@@ -58,6 +64,9 @@ impl Iterator for SackRanges<'_> {
 /// all above the cumulative point.
 pub(super) fn decode_ack(buf: &[u8]) -> Result<AckFrame<'_>, PacketError> {
     let count = NetworkEndian::read_u16(&buf[field::ACK_RANGE_COUNT..field::ACK_RANGE_COUNT + 2]);
+    if usize::from(count) > MAX_ACK_RANGES {
+        return Err(PacketError::BadRanges);
+    }
     let expected = ACK_HEADER_LEN + count as usize * ACK_RANGE_LEN;
     if buf.len() != expected {
         return Err(PacketError::BadLength {
@@ -97,7 +106,7 @@ pub struct AckHeader {
 }
 
 /// Encodes an ACK with as many of `ranges` (`[start, end)`, highest first, all above
-/// `cumulative`) as fit in `buf`; returns the length.
+/// `cumulative`) as fit in `buf`, at most [`MAX_ACK_RANGES`]; returns the length.
 pub fn encode_ack(
     buf: &mut [u8],
     conn_id: u64,
@@ -121,7 +130,7 @@ pub fn encode_ack(
     );
     let room = (buf.len() - ACK_HEADER_LEN) / ACK_RANGE_LEN;
     let mut count = 0usize;
-    for (start, end) in ranges.take(room.min(u16::MAX as usize)) {
+    for (start, end) in ranges.take(room.min(MAX_ACK_RANGES)) {
         let at = ACK_HEADER_LEN + count * ACK_RANGE_LEN;
         NetworkEndian::write_u64(&mut buf[at..at + 8], start);
         NetworkEndian::write_u64(&mut buf[at + 8..at + 16], end);
@@ -129,7 +138,7 @@ pub fn encode_ack(
     }
     NetworkEndian::write_u16(
         &mut buf[field::ACK_RANGE_COUNT..field::ACK_RANGE_COUNT + 2],
-        count as u16, // bounded by u16::MAX above
+        count as u16, // bounded by MAX_ACK_RANGES above
     );
     let len = ACK_HEADER_LEN + count * ACK_RANGE_LEN;
     seal(&mut buf[..len]);

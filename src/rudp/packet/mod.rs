@@ -14,7 +14,7 @@ mod control;
 mod data;
 mod packet_number;
 
-pub use ack::{AckFrame, AckHeader, SackRanges, encode_ack};
+pub use ack::{AckFrame, AckHeader, MAX_ACK_RANGES, SackRanges, encode_ack};
 pub use checksum::{checksum, seal};
 pub use control::{ResetReason, encode_control, encode_padded_handshake};
 pub use data::{encode_data, write_data_header};

@@ -8,7 +8,7 @@
 //! most one flow window of out-of-order bytes, so a slow sink throttles the sender instead of
 //! growing memory.
 
-use super::packet::{self, AckHeader, DATA_HEADER_LEN, Packet, ResetReason};
+use super::packet::{self, DATA_HEADER_LEN, HANDSHAKE_PADDED_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
 use super::transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
 use super::transmit::Deliver;
@@ -64,6 +64,8 @@ pub struct Receiver {
     /// Buffered segments by offset; disjoint, all at or above `delivered`.
     buffer: BTreeMap<u64, Vec<u8>>,
     buffered_bytes: u64,
+    /// Most the out-of-order buffer may cost (see [`SEGMENT_COST`]); the owner may lower it.
+    buffer_limit: u64,
     largest_pn: Option<u64>,
     largest_pn_time: Instant,
     /// Start offsets of the most recently accepted DATA, a ring (see `range_to_add`).
@@ -74,6 +76,8 @@ pub struct Receiver {
     ack_at: Option<Instant>,
     handshake_ack_due: bool,
     fin_ack_due: bool,
+    /// The data of the latest PATH_CHALLENGE, to echo in a PATH_RESPONSE.
+    path_response_due: Option<[u8; 8]>,
     handshake_at: Option<Instant>,
     /// HANDSHAKE packets sent so far (their spacing grows with the count).
     handshakes_sent: u32,
@@ -85,6 +89,11 @@ pub struct Receiver {
     events: VecDeque<Event>,
     stats: Stats,
 }
+
+mod ack;
+mod buffer;
+
+pub use buffer::SEGMENT_COST;
 
 impl Receiver {
     /// A receiver for `cfg.start..cfg.total`, starting at `now`.
@@ -101,6 +110,7 @@ impl Receiver {
             received: RangeSet::new(),
             buffer: BTreeMap::new(),
             buffered_bytes: 0,
+            buffer_limit: cfg.recv_window,
             largest_pn: None,
             largest_pn_time: now,
             recent_offsets: [u64::MAX; RECENT_ARRIVALS],
@@ -110,6 +120,7 @@ impl Receiver {
             ack_at: None,
             handshake_ack_due: false,
             fin_ack_due: false,
+            path_response_due: None,
             handshake_at,
             handshakes_sent: 0,
             sink_retry_at: None,
@@ -137,6 +148,13 @@ impl Receiver {
             }
         };
         self.stats.datagrams_received += 1;
+        if let Packet::PathChallenge { data } = packet
+            && self.state != State::AwaitingHandshake
+        {
+            // The server checks we are reachable where it hears us from: echo at once.
+            self.path_response_due = Some(data);
+            return None;
+        }
         match (self.state, &packet) {
             // Until the token is proved, nothing but HANDSHAKE is heard (and nothing is sent:
             // not even a RESET goes to an unproven address).
@@ -188,7 +206,7 @@ impl Receiver {
             Packet::Reset { reason } => {
                 self.close(Some(Event::Failed(TransferError::PeerReset(reason))));
             }
-            // Path validation is not wired into the machines yet: ignored, counted as dropped.
+            // A PATH_CHALLENGE was answered above; the rest is not for a receiver.
             Packet::Ack(_)
             | Packet::HandshakeAck
             | Packet::FinAck
@@ -221,46 +239,6 @@ impl Receiver {
                 self.sink_retry_at = Some(now + self.cfg.sink_retry);
             }
             Err(kind) => self.fail(TransferError::Sink(kind)),
-        }
-    }
-
-    /// Buffered bytes now in stream order, for the sink: `(offset, bytes)`. Report the outcome
-    /// with [`Receiver::handle_buffered`] before polling again.
-    pub fn poll_buffered(&self) -> Option<(u64, &[u8])> {
-        if self.sink_retry_at.is_some() || matches!(self.state, State::Closed) {
-            return None; // the sink said it is full: wait for the retry
-        }
-        let (&start, bytes) = self.buffer.first_key_value()?;
-        if start > self.delivered {
-            return None; // a hole first
-        }
-        // Segments are stored at or above `delivered`, so `start == delivered` here.
-        let skip = usize::try_from(self.delivered - start).unwrap_or(usize::MAX);
-        Some((self.delivered, bytes.get(skip..)?))
-    }
-
-    /// How storing the bytes `poll_buffered` handed out went. Returns whether the shell may go
-    /// on with the next ones.
-    pub fn handle_buffered(&mut self, now: Instant, result: Result<(), io::ErrorKind>) -> bool {
-        match result {
-            Ok(()) => {
-                let Some((start, bytes)) = self.buffer.pop_first() else {
-                    return false;
-                };
-                self.buffered_bytes -= bytes.len() as u64;
-                self.delivered_up_to(start + bytes.len() as u64);
-                self.received.remove(0, self.delivered);
-                self.ack_now = true; // the window moved (a hole filled, or the sink caught up)
-                true
-            }
-            Err(io::ErrorKind::WouldBlock) => {
-                self.sink_retry_at = Some(now + self.cfg.sink_retry);
-                false
-            }
-            Err(kind) => {
-                self.fail(TransferError::Sink(kind));
-                false
-            }
         }
     }
 
@@ -301,16 +279,23 @@ impl Receiver {
         if self.state == State::Closed {
             return None;
         }
+        if let Some(data) = self.path_response_due.take() {
+            let response = Packet::PathResponse { data };
+            return self.count(packet::encode_control(buf, conn, &response));
+        }
         if self.state == State::Handshaking {
             if let Handshake::Send(token) = self.cfg.handshake
                 && self.handshake_at.is_some_and(|t| t <= now)
             {
                 self.handshakes_sent += 1;
                 self.handshake_at = Some(now + self.cfg.handshake_retry(self.handshakes_sent));
-                return self.count(packet::encode_control(
+                // Padded, so the server's allowance before it has checked our address (three
+                // times what it received) covers its answer and first data.
+                return self.count(packet::encode_padded_handshake(
                     buf,
                     conn,
-                    &Packet::Handshake { token },
+                    token,
+                    HANDSHAKE_PADDED_LEN,
                 ));
             }
             return None;
@@ -323,92 +308,7 @@ impl Receiver {
             self.fin_ack_due = false;
             return self.count(packet::encode_control(buf, conn, &Packet::FinAck));
         }
-        let due = self.ack_now || self.ack_at.is_some_and(|t| t <= now);
-        if !due {
-            return None;
-        }
-        self.ack_now = false;
-        self.ack_at = None;
-        let largest = self.largest_pn?; // nothing received yet: nothing to acknowledge
-        // Two or more ACKs came due while the shell read a batch of datagrams (it polls once
-        // the socket is drained): send this one twice, never more than were due. One ACK for
-        // a whole flight, lost, silenced the flight: at 20 % loss each way one start in five
-        // then waited for the sender's first probe.
-        if self.unacked >= 2 * ACK_EVERY {
-            self.ack_now = true;
-        }
-        self.unacked = 0;
-        let cumulative = self.received.first_missing_from(self.delivered);
-        let delay_us = now
-            .saturating_duration_since(self.largest_pn_time)
-            .as_micros();
-        let header = AckHeader {
-            largest_pn: largest,
-            ack_delay_us: u32::try_from(delay_us).unwrap_or(u32::MAX),
-            cumulative,
-            window: self.window_limit(),
-        };
-        // Highest ranges first, as many as fit. When there are more, the last slots report the
-        // ranges holding the latest arrivals instead: under heavy loss a retransmission fills
-        // an old, low hole, and if only the highest ranges were reported the sender would not
-        // hear of it until the cumulative point passed it, and would declare it lost again (at
-        // 100 ms and 20 % loss a fifth of the losses it declared were such).
-        let room = buf.len().saturating_sub(packet::ACK_HEADER_LEN) / packet::ACK_RANGE_LEN;
-        let above = move |&(s, _): &(u64, u64)| s > cumulative;
-        let highest = self.received.iter().rev().filter(above);
-        let (extra, n) = self.ranges_to_add(room, cumulative);
-        let result = if n > 0 {
-            // The extras lie below the lowest of these; unused slots stay empty.
-            let ranges = highest
-                .take(room - RECENT_ARRIVALS)
-                .chain(extra.into_iter().take(n));
-            packet::encode_ack(buf, conn, &header, ranges)
-        } else {
-            packet::encode_ack(buf, conn, &header, highest)
-        };
-        self.count(result)
-    }
-
-    /// When more SACK ranges exist above `cumulative` than the `room` an ACK has: the ranges
-    /// holding the latest arrivals that the highest ranges would leave out, highest first, to
-    /// fill the last slots (their count is the second value; 0: send the highest ranges).
-    fn ranges_to_add(
-        &self,
-        room: usize,
-        cumulative: u64,
-    ) -> ([(u64, u64); RECENT_ARRIVALS], usize) {
-        let mut extra = [(0, 0); RECENT_ARRIVALS];
-        if self.received.len() <= room || room <= RECENT_ARRIVALS {
-            return (extra, 0); // everything fits (the cheap, common case)
-        }
-        let above = |&(s, _): &(u64, u64)| s > cumulative;
-        // Ranges below the lowest one kept in the reduced list are left out.
-        let Some((lowest_kept, _)) = self
-            .received
-            .iter()
-            .rev()
-            .filter(above)
-            .nth(room - RECENT_ARRIVALS - 1)
-        else {
-            return (extra, 0);
-        };
-        let mut n = 0;
-        for &offset in &self.recent_offsets {
-            let range = self
-                .received
-                .iter()
-                .filter(above)
-                .find(|&(s, e)| s <= offset && offset < e);
-            if let Some(r) = range
-                && r.0 < lowest_kept
-                && !extra[..n].contains(&r)
-            {
-                extra[n] = r;
-                n += 1;
-            }
-        }
-        extra[..n].sort_by_key(|r| std::cmp::Reverse(r.0));
-        (extra, n)
+        self.transmit_ack(now, buf)
     }
 
     /// The next event for the owner, if any.
@@ -467,9 +367,26 @@ impl Receiver {
         self.buffered_bytes
     }
 
+    /// What the out-of-order buffer costs: its bytes plus [`SEGMENT_COST`] per segment.
+    pub fn buffer_cost(&self) -> u64 {
+        self.buffered_bytes + self.buffer.len() as u64 * SEGMENT_COST
+    }
+
+    /// Caps what the out-of-order buffer may cost from now on (at most the flow window): an
+    /// owner holding many receivers shares one budget this way. Bytes already kept stay.
+    pub fn set_buffer_limit(&mut self, limit: u64) {
+        self.buffer_limit = limit.min(self.cfg.recv_window);
+    }
+
+    /// Whether `len` more out-of-order bytes, in one more segment, fit the buffer's limit.
+    fn fits(&self, len: u64) -> bool {
+        self.buffer_cost() + len + SEGMENT_COST <= self.buffer_limit
+    }
+
     /// Whether `poll_transmit` would return a datagram right now.
     fn output_waiting(&self) -> bool {
         self.reset_pending.is_some()
+            || (self.state != State::Closed && self.path_response_due.is_some())
             || (self.state != State::Closed
                 && self.state != State::Handshaking
                 && (self.handshake_ack_due
@@ -523,6 +440,12 @@ impl Receiver {
                 offset: self.delivered,
                 range: DATA_HEADER_LEN + skip..DATA_HEADER_LEN + payload.len(),
             });
+        } else if offset > self.delivered && !self.fits(end - offset) {
+            // Over its memory limit: neither kept nor acknowledged, so the sender sends it
+            // again once the hole below has filled.
+            self.stats.datagrams_dropped += 1;
+            self.ack_now = true;
+            return None;
         } else {
             if offset > self.received.first_missing_from(self.delivered) {
                 self.ack_now = true; // out of order: RFC 9000 §13.2.1 acks at once
@@ -551,21 +474,6 @@ impl Receiver {
         if self.delivered == self.cfg.total {
             self.ack_now = true;
         }
-    }
-
-    /// Buffers the parts of `[offset, offset + len)` not already held.
-    fn store(&mut self, offset: u64, payload: &[u8]) {
-        let end = offset + payload.len() as u64;
-        let from = offset.max(self.delivered);
-        let buffer = &mut self.buffer;
-        let mut added = 0;
-        self.received.for_each_gap(from, end, |s, e| {
-            let piece = &payload[(s - offset) as usize..(e - offset) as usize];
-            buffer.insert(s, piece.to_vec());
-            added += e - s;
-        });
-        self.received.insert(from, end);
-        self.buffered_bytes += added;
     }
 
     fn on_fin(&mut self, now: Instant, final_size: u64) {

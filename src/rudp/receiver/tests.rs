@@ -1,7 +1,9 @@
 //! The receiver alone: fed DATA, FIN and garbage by hand, its ACKs read back.
 
 use crate::rudp::fixture::*;
+use crate::rudp::packet::MAX_ACK_RANGES;
 use crate::rudp::packet::{self, Packet, ResetReason};
+use crate::rudp::receiver::SEGMENT_COST;
 use crate::rudp::stream::MemorySink;
 use crate::rudp::*;
 use std::time::Instant;
@@ -193,10 +195,61 @@ fn receiver_never_buffers_beyond_its_window() {
         let n = packet::encode_data(&mut buf, CONN, i, i * 1000, &[i as u8; 1000]).unwrap();
         r.handle_datagram(t0, &buf[..n]);
         assert!(r.machine.buffered_bytes() <= 10_000);
+        assert!(r.machine.buffer_cost() <= 10_000);
     }
-    assert_eq!(r.machine.buffered_bytes(), 9000); // [1000, 10000)
+    // Each segment costs its bytes plus SEGMENT_COST: eight fit in 10,000, not nine.
+    assert_eq!(r.machine.buffered_bytes(), 8000); // [1000, 9000)
     let (_, cumulative, ranges) = expect_ack(&mut r, t0);
-    assert_eq!((cumulative, ranges), (0, vec![(1000, 10_000)]));
+    assert_eq!((cumulative, ranges), (0, vec![(1000, 9000)]));
+}
+
+#[test]
+fn tiny_out_of_order_segments_cannot_grow_memory_past_the_limit() {
+    // Regression (the UDP-trust issue): 200,000 one-byte segments cost about 88 bytes of RSS
+    // per byte buffered. Each is charged SEGMENT_COST now, so the limit holds the memory.
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.recv_window = 64 * 1024;
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
+    r.machine.set_buffer_limit(16 * 1024);
+    let mut buf = [0u8; 1472];
+    for i in 1..5000u64 {
+        let n = packet::encode_data(&mut buf, CONN, i, i * 2, &[1]).unwrap();
+        r.handle_datagram(t0, &buf[..n]);
+    }
+    let kept = r.machine.buffered_bytes();
+    assert_eq!(kept, 16 * 1024 / (1 + SEGMENT_COST));
+    assert!(r.machine.buffer_cost() <= 16 * 1024);
+    // What was dropped was never acknowledged: the ACK lists only kept ranges (as many as
+    // fit its 1,472 bytes), all at or below the last one kept.
+    let (_, _, ranges) = expect_ack(&mut r, t0);
+    let room = (1472 - packet::ACK_HEADER_LEN) / packet::ACK_RANGE_LEN;
+    assert_eq!(ranges.len(), room.min(MAX_ACK_RANGES));
+    assert!(ranges.iter().all(|&(_, end)| end <= 2 * kept + 1));
+}
+
+#[test]
+fn a_path_challenge_is_echoed_at_once_even_while_handshaking() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Send([5; 16]);
+    let mut r = ReceiverWithSink::new(cfg, MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = r.poll_transmit(t0, &mut buf).expect("HANDSHAKE");
+    assert_eq!(
+        n,
+        packet::HANDSHAKE_PADDED_LEN,
+        "padded for the server's allowance"
+    );
+    let data = [9, 8, 7, 6, 5, 4, 3, 2];
+    let n = packet::encode_control(&mut buf, CONN, &Packet::PathChallenge { data }).unwrap();
+    r.handle_datagram(t0, &buf[..n]);
+    assert_eq!(r.next_deadline(), Some(t0), "due at once");
+    let n = r.poll_transmit(t0, &mut buf).expect("PATH_RESPONSE");
+    assert_eq!(
+        packet::decode(&buf[..n]),
+        Ok((CONN, Packet::PathResponse { data }))
+    );
 }
 
 #[test]

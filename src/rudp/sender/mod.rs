@@ -9,17 +9,19 @@
 //! carries a delivery-rate snapshot ([`DeliveryRate`]); the controller hears of each packet
 //! acknowledged or lost and gets one rate sample per ACK.
 
+mod audit;
 mod recovery;
 mod timers;
 mod transmit;
 
+use audit::AckAudit;
 use recovery::{Episode, LostPacket};
 use timers::RetransmitTimer;
 
 use super::congestion::{CongestionController, Controller, TraceEvent};
 use super::delivery_rate::{DeliveryRate, PacketSnapshot};
 use super::pacer::Pacer;
-use super::packet::{self, Packet, ResetReason};
+use super::packet::{self, HANDSHAKE_PADDED_LEN, Packet, ResetReason};
 use super::ranges::RangeSet;
 use super::rtt::RttEstimator;
 use super::transfer::{Config, ConfigError, ConnId, Event, Handshake, Stats, TransferError};
@@ -88,6 +90,10 @@ pub struct Sender {
     /// Stream bytes declared lost and not yet resent or acknowledged.
     lost: RangeSet,
     sent: VecDeque<SentPacket>,
+    /// Skipped packet numbers and what each packet carried: to judge ACKs.
+    audit: AckAudit,
+    /// The data of the latest PATH_CHALLENGE, to echo in a PATH_RESPONSE.
+    path_response_due: Option<[u8; 8]>,
     recently_lost: VecDeque<LostPacket>,
     episode: Option<Episode>,
     bytes_in_flight: u64,
@@ -165,6 +171,8 @@ impl Sender {
             acked: RangeSet::new(),
             lost: RangeSet::new(),
             sent: VecDeque::new(),
+            audit: AckAudit::new(cfg.skip_key, cfg.start),
+            path_response_due: None,
             recently_lost: VecDeque::new(),
             episode: None,
             bytes_in_flight: 0,
@@ -212,6 +220,13 @@ impl Sender {
             }
         };
         self.stats.datagrams_received += 1;
+        if let Packet::PathChallenge { data } = packet
+            && self.state != State::AwaitingHandshake
+        {
+            // The server checks we are reachable where it hears us from: echo at once.
+            self.path_response_due = Some(data);
+            return;
+        }
         if self.state == State::AwaitingHandshake && !matches!(packet, Packet::Handshake { .. }) {
             // Unproven peer: not even a RESET is heard from it.
             self.stats.datagrams_dropped += 1;
@@ -244,7 +259,7 @@ impl Sender {
                 }
             }
             Packet::Reset { reason } => self.close(Event::Failed(TransferError::PeerReset(reason))),
-            // Path validation is not wired into the machines yet: ignored, counted as dropped.
+            // A PATH_CHALLENGE was answered above; the rest is not for a sender.
             Packet::Data { .. }
             | Packet::Fin { .. }
             | Packet::PathChallenge { .. }
@@ -307,6 +322,11 @@ impl Sender {
         if let Some(reason) = self.reset_pending.take() {
             return self.emit_control(buf, &Packet::Reset { reason });
         }
+        if self.state != State::Closed
+            && let Some(data) = self.path_response_due.take()
+        {
+            return self.emit_control(buf, &Packet::PathResponse { data });
+        }
         match self.state {
             State::Closed | State::AwaitingHandshake => None,
             State::Handshaking => {
@@ -319,7 +339,14 @@ impl Sender {
                     }
                     self.handshakes_sent += 1;
                     self.handshake_at = Some(now + self.cfg.handshake_retry(self.handshakes_sent));
-                    return self.emit_control(buf, &Packet::Handshake { token });
+                    // Padded, so the server's allowance before it has checked our address
+                    // (three times what it received) covers its answer.
+                    let conn = self.cfg.conn_id.0;
+                    let len =
+                        packet::encode_padded_handshake(buf, conn, token, HANDSHAKE_PADDED_LEN)
+                            .ok()?;
+                    self.count_sent(len);
+                    return Some(Transmit { len, fill: None });
                 }
                 None
             }
@@ -419,7 +446,9 @@ impl Sender {
 
     /// Whether `poll_transmit` would return a datagram right now (pacer and windows allowing).
     fn output_waiting(&self) -> bool {
-        if self.reset_pending.is_some() {
+        if self.reset_pending.is_some()
+            || (self.state != State::Closed && self.path_response_due.is_some())
+        {
             return true;
         }
         if self.state != State::Sending {

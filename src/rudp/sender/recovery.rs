@@ -52,6 +52,11 @@ impl Sender {
             self.fail(TransferError::ProtocolViolation("ACK for data never sent"));
             return;
         }
+        let highest = ack.ranges.clone().next().map_or(0, |(_, end)| end);
+        if let Err(dishonest) = self.audit.check(largest, highest.max(ack.cumulative)) {
+            self.fail(TransferError::ProtocolViolation(dishonest.reason()));
+            return;
+        }
         // Flow control: the window only moves forward.
         let window = ack.window.min(self.cfg.total);
         if window > self.peer_window {
@@ -89,6 +94,10 @@ impl Sender {
             }
         }
         let newest_acked_sent = self.resolve_packets(now);
+        if self.state == State::Closed {
+            return; // the ACK was found dishonest
+        }
+        self.audit.on_resolved_through(largest);
         let min_rtt = self.rtt.has_sample().then(|| self.rtt.min_rtt());
         let rate_sample = self.rate.finish_ack(now, min_rtt);
         if newly > 0 {
@@ -154,6 +163,12 @@ impl Sender {
                     newest_acked = Some(p);
                 }
             } else if p.pn + PACKET_THRESHOLD <= largest || p.sent.sent_time + loss_delay <= now {
+                if self.is_split(&p)
+                    && let Err(dishonest) = self.audit.on_split_packet()
+                {
+                    self.fail(TransferError::ProtocolViolation(dishonest.reason()));
+                    return None;
+                }
                 self.sent[i].state = PacketState::Lost;
                 self.bytes_in_flight -= u64::from(p.len);
                 self.declare_lost(now, &p);
@@ -241,6 +256,15 @@ impl Sender {
         }
     }
 
+    /// Whether ACKs acknowledged part of packet `p`'s bytes but not all: a receiver gets whole
+    /// payloads, so only a peer that invents its ranges (or trims to its window) does that.
+    fn is_split(&self, p: &SentPacket) -> bool {
+        let mut missing = 0;
+        self.acked
+            .for_each_gap(p.offset, p.end(), |s, e| missing += e - s);
+        missing != 0 && missing != u64::from(p.len)
+    }
+
     /// Packet `p` is lost: the controller and the rate sampler hear of it, its bytes not
     /// acknowledged meanwhile are to be resent, and it is remembered to recognise a spurious
     /// declaration. The caller marks it lost and settles `bytes_in_flight`.
@@ -249,9 +273,9 @@ impl Sender {
         self.cc
             .on_packet_lost(now, u64::from(p.len), &p.sent, lost_since);
         self.stats.packets_lost += 1;
-        let lost = &mut self.lost;
-        self.acked
-            .for_each_gap(p.offset, p.end(), |s, e| _ = lost.insert(s, e));
+        // Whole packets go again, whatever part of one an ACK claimed: retransmissions are
+        // never smaller pieces than the packets sent, however an ACK's ranges cut them.
+        self.lost.insert(p.offset, p.end());
         self.recently_lost.push_back(LostPacket {
             offset: p.offset,
             end: p.end(),

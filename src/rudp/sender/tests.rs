@@ -308,3 +308,147 @@ fn the_handshake_time_stands_in_for_the_rtt_until_the_first_ack() {
     assert_eq!(drain_data(&mut s, t1).len(), 10);
     assert_eq!(s.next_deadline().unwrap() - t1, Duration::from_millis(12));
 }
+
+/// Every DATA the sender puts out at `now`: (packet number, start, end).
+fn drain_numbered(s: &mut SenderWithSource<GeneratorSource>, now: Instant) -> Vec<(u64, u64, u64)> {
+    let mut buf = [0u8; 1472];
+    let mut out = Vec::new();
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        if let Ok((
+            _,
+            Packet::Data {
+                pn,
+                offset,
+                payload,
+            },
+        )) = packet::decode(&buf[..n])
+        {
+            out.push((u64::from(pn), offset, offset + payload.len() as u64));
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn expect_reset_for(s: &mut SenderWithSource<GeneratorSource>, now: Instant, why: &'static str) {
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Failed(TransferError::ProtocolViolation(why)))
+    );
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(now, &mut buf).expect("RESET");
+    assert!(matches!(
+        packet::decode(&buf[..n]),
+        Ok((_, Packet::Reset { .. }))
+    ));
+}
+
+#[test]
+fn an_ack_naming_a_skipped_packet_number_resets_the_transfer() {
+    // RFC 9000 §21.4: a peer acknowledging what it never received names, sooner or later, a
+    // packet number that was never sent.
+    let t0 = Instant::now();
+    let mut cfg = config(64 * MIB, CongestionKind::NewReno);
+    cfg.skip_key = [42; 32];
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, 64 * MIB), t0).unwrap();
+    let mut sent = Vec::new();
+    let mut now = t0;
+    while sent.len() < 400 {
+        let flight = drain_numbered(&mut s, now);
+        assert!(!flight.is_empty(), "the window opens with each ACK");
+        let &(largest, _, end) = flight.last().unwrap();
+        sent.extend(flight);
+        now += Duration::from_millis(10);
+        feed_ack(&mut s, now, largest, end, &[]);
+    }
+    let pns: Vec<u64> = sent.iter().map(|&(pn, _, _)| pn).collect();
+    let skipped: Vec<u64> = (0..*pns.last().unwrap())
+        .filter(|pn| !pns.contains(pn))
+        .collect();
+    assert!(!skipped.is_empty() && skipped.len() < 20, "{skipped:?}");
+    assert_eq!(s.poll_event(), None, "honest ACKs never name one");
+    let &(_, _, end) = sent.last().unwrap();
+    feed_ack(&mut s, now, skipped[skipped.len() - 1], end, &[]);
+    expect_reset_for(&mut s, now, "ACK of a packet number never sent");
+}
+
+#[test]
+fn an_ack_of_bytes_its_packets_did_not_carry_resets_the_transfer() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    assert_eq!(sent.len(), 10);
+    // Packet 2 is the largest it names, yet it claims all ten packets' bytes.
+    feed_ack(&mut s, t0 + Duration::from_millis(5), 2, sent[9].1, &[]);
+    expect_reset_for(&mut s, t0, "ACK of bytes its packets did not carry");
+}
+
+#[test]
+fn ack_ranges_that_keep_splitting_packets_reset_the_transfer() {
+    // The SACK abuse of the UDP-trust issue: ranges acknowledging every other piece of each
+    // packet made the sender resend thousands of 1-byte pieces.
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let now = t0 + Duration::from_millis(5);
+    feed_ack(&mut s, now, 9, sent[9].1, &[]); // honest: the window grows
+    let mut flight = Vec::new();
+    for ms in 0..20 {
+        // The pacer spreads the window: collect what leaves over a few milliseconds.
+        flight.extend(drain_numbered(&mut s, now + Duration::from_millis(ms)));
+    }
+    assert!(flight.len() >= 12, "{}", flight.len());
+    let now = now + Duration::from_millis(20);
+    let &(largest, _, _) = flight.last().unwrap();
+    let cumulative = flight[0].1;
+    let mut ranges: Vec<(u64, u64)> = flight
+        .iter()
+        .flat_map(|&(_, start, _)| [(start + 100, start + 200), (start + 300, start + 400)])
+        .collect();
+    ranges.reverse(); // highest first
+    feed_ack(
+        &mut s,
+        now + Duration::from_millis(5),
+        largest,
+        cumulative,
+        &ranges,
+    );
+    expect_reset_for(&mut s, now, "ACK ranges that split packets");
+}
+
+#[test]
+fn a_packet_acknowledged_in_part_goes_again_whole() {
+    let t0 = Instant::now();
+    let (mut s, sent) = sender_with_window_sent(t0);
+    let (start, end) = sent[0];
+    // Packets 1-9 acknowledged whole, packet 0 in part only: it is lost, and resent whole.
+    feed_ack(
+        &mut s,
+        t0 + Duration::from_millis(5),
+        9,
+        0,
+        &[(sent[1].0, sent[9].1), (start + 100, start + 200)],
+    );
+    assert_eq!(s.poll_event(), None);
+    assert_eq!(
+        expect_data(&mut s, t0 + Duration::from_millis(5)),
+        (start, end)
+    );
+}
+
+#[test]
+fn a_client_sender_pads_its_handshake_and_echoes_a_path_challenge() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Send([3; 16]);
+    let mut s = SenderWithSource::new(cfg, GeneratorSource::new(1, MIB), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let n = s.poll_transmit(t0, &mut buf).expect("HANDSHAKE");
+    assert_eq!(n, packet::HANDSHAKE_PADDED_LEN);
+    let data = [1, 2, 3, 4, 5, 6, 7, 8];
+    let n = packet::encode_control(&mut buf, CONN, &Packet::PathChallenge { data }).unwrap();
+    s.handle_datagram(t0, &buf[..n]);
+    let n = s.poll_transmit(t0, &mut buf).expect("PATH_RESPONSE");
+    assert_eq!(
+        packet::decode(&buf[..n]),
+        Ok((CONN, Packet::PathResponse { data }))
+    );
+}

@@ -59,10 +59,9 @@ impl Sender {
         if self.window_probe_due {
             self.window_probe_due = false;
             self.last_send = Some(now);
+            let pn = self.audit.take_pn(&mut self.next_pn);
             let len =
-                packet::encode_data(buf, self.cfg.conn_id.0, self.next_pn, self.next_offset, &[])
-                    .ok()?;
-            self.next_pn += 1;
+                packet::encode_data(buf, self.cfg.conn_id.0, pn, self.next_offset, &[]).ok()?;
             self.count_sent(len);
             return Some(Transmit { len, fill: None });
         }
@@ -127,7 +126,7 @@ impl Sender {
         kind: RangeKind,
         bypass_pacer: bool,
     ) -> Option<Transmit> {
-        let pn = self.next_pn;
+        let pn = self.audit.take_pn(&mut self.next_pn);
         if packet::write_data_header(buf, self.cfg.conn_id.0, pn, offset).is_err() {
             // Offsets are bounded by `total`, which `Config::validate` bounded by 2^48.
             self.fail(TransferError::ProtocolViolation("offset beyond 2^48"));
@@ -136,9 +135,11 @@ impl Sender {
         // `len` was chosen to fit `buf`, which `transmit_data` bounded to a datagram.
         let n = len;
         let size = DATA_HEADER_LEN + n as usize;
-        self.next_pn += 1;
         match kind {
-            RangeKind::New => self.next_offset = self.next_offset.max(offset + n),
+            RangeKind::New => {
+                self.next_offset = self.next_offset.max(offset + n);
+                self.audit.on_new_data(pn, offset + n);
+            }
             RangeKind::Retransmission => {
                 self.lost.remove(offset, offset + n);
                 self.stats.bytes_retransmitted += n;
