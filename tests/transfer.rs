@@ -10,7 +10,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use support::{Chatc, Daemon, RawClient, signal, temp_dir, wait_exit};
+use support::{Chatc, Daemon, RawClient, signal, temp_dir, wait_exit, wait_until};
 
 /// Writes `len` pseudo-random bytes (seeded, so failures replay) to `path`.
 fn random_file(path: &Path, len: usize, seed: u64) {
@@ -427,13 +427,12 @@ fn a_failed_upload_leaves_nothing_in_the_shared_folder() {
     });
     signal(&c.child, "KILL");
     wait_exit(&mut c.child, "killed chatc");
-    // The server notices the TCP session end, cancels the transfer and removes its file.
+    // The server notices the TCP session end, cancels the transfer and removes its file (on
+    // its disk worker, so just after it logs the failure).
     daemon.log.expect_contains("(partial.bin) failed");
-    assert!(
-        listing(&daemon.files).is_empty(),
-        "{:?}",
-        listing(&daemon.files)
-    );
+    wait_until("the part file is removed", || {
+        listing(&daemon.files).is_empty()
+    });
     // And still serves.
     let mut other = RawClient::login(daemon.port, "other");
     other.send(&Frame::Files);

@@ -109,6 +109,30 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "max-transfers-per-address",
+        "file transfers one source address (IPv6: one /64) may run at once (default 64)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "transfer-stall",
+        "end a transfer that moves less than 64 KiB in this many seconds (default 30)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "max-upload-buffer",
+        "bytes all uploads together may hold out of order in memory (default 67108864)",
+        "BYTES",
+    );
+    opts.optflag(
+        "",
+        "udp-from-any-address",
+        "hear a transfer's datagrams from any address, not only the chat connection's \
+         (each address must still prove it receives before it is sent much)",
+    );
+    opts.optopt(
+        "",
         "max-rate",
         "most each download sends per second, bytes with an optional K, M or G suffix, \
          e.g. 10M (default 0: no limit; uploads are paced by the client's --max-rate)",
@@ -186,8 +210,25 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         TransferLimits::default().per_client,
     )?;
     let total_transfers: usize = parse(matches, "max-transfers", TransferLimits::default().total)?;
-    if per_client == 0 || total_transfers == 0 {
-        return Err("--max-transfers-per-client and --max-transfers must be at least 1".into());
+    let per_address: usize = parse(
+        matches,
+        "max-transfers-per-address",
+        TransferLimits::default().per_address,
+    )?;
+    if per_client == 0 || total_transfers == 0 || per_address == 0 {
+        return Err(
+            "--max-transfers-per-client, --max-transfers-per-address and --max-transfers must \
+             be at least 1"
+                .into(),
+        );
+    }
+    let stall: u64 = parse(
+        matches,
+        "transfer-stall",
+        TransferLimits::default().stall_window.as_secs(),
+    )?;
+    if stall == 0 {
+        return Err("--transfer-stall must be at least 1 second".into());
     }
     let config = ServerConfig {
         chat: ChatConfig {
@@ -210,13 +251,22 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
         transfers: TransferLimits {
             per_client,
+            per_address,
             total: total_transfers,
+            stall_window: Duration::from_secs(stall),
+            max_buffered: parse(
+                matches,
+                "max-upload-buffer",
+                TransferLimits::default().max_buffered,
+            )?,
+            udp_from_any_address: matches.opt_present("udp-from-any-address"),
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
             max_rate: max_rate(matches)?,
             congestion: match matches.opt_str("cc") {
                 None => CongestionKind::default(),
                 Some(name) => CongestionKind::parse(&name).map_err(|e| format!("--cc: {e}"))?,
             },
+            ..TransferLimits::default()
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))

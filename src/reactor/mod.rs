@@ -268,8 +268,9 @@ impl Server {
             .unwrap_or_else(|_| "?".into());
         info!(
             "stats: {} connections ({} sessions, {} users), {} transfers, {} hash jobs, \
-             {} timers, {} open fds; UDP datagrams dropped: {} undecodable, {} for unknown \
-             connections, {} with a wrong token, {} from unproven addresses",
+             {} timers, {} open fds, {} bytes of uploads held out of order; UDP datagrams \
+             dropped: {} undecodable, {} for unknown connections, {} with a wrong token, {} from \
+             unproven addresses, {} from foreign addresses",
             self.conns.len(),
             self.chat.session_count(),
             self.chat.user_count(),
@@ -277,10 +278,12 @@ impl Server {
             self.transfers.hash_jobs(),
             self.timers.len(),
             open_fds,
+            self.transfers.buffered(),
             drops.undecodable,
             drops.unknown_conn,
             drops.bad_token,
-            drops.unproven_addr
+            drops.unproven_addr,
+            drops.foreign_addr
         );
     }
 

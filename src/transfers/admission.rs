@@ -5,12 +5,13 @@
 use super::disk::{DiskRequest, FileVersion, OpenFailure, Room};
 use super::transfer::{Half, Stage, Transfer};
 use super::{ConnId, Direction, Offer, Reply, Transfers, UPLOAD_FREE_MARGIN};
+use crate::chat::AddressKey;
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::files::name;
 use crate::rudp::packet;
 use crate::rudp::{Config, Handshake, Receiver, Sender};
-use crate::wire::ErrorCode;
+use crate::wire::{ErrorCode, truncate_to_char_boundary};
 use log::debug;
 use std::net::IpAddr;
 use std::time::Instant;
@@ -28,11 +29,11 @@ impl Transfers {
         file_name: &str,
         offset: u64,
     ) {
-        if let Err(refusal) = self.check_limits(client) {
+        if let Err(refusal) = self.check_limits(client, peer_ip) {
             return self.refuse(client, request, refusal);
         }
         if let Err(e) = name::validate(file_name) {
-            let text = format!("{file_name}: {e}");
+            let text = format!("{}: {e}", shown(file_name));
             return self.refuse(client, request, (ErrorCode::BadFileName, text));
         }
         let conn = self.admit(
@@ -64,11 +65,11 @@ impl Transfers {
         size: u64,
         digest: Digest,
     ) {
-        if let Err(refusal) = self.check_limits(client) {
+        if let Err(refusal) = self.check_limits(client, peer_ip) {
             return self.refuse(client, request, refusal);
         }
         if let Err(e) = name::validate(file_name) {
-            let text = format!("{file_name}: {e}");
+            let text = format!("{}: {e}", shown(file_name));
             return self.refuse(client, request, (ErrorCode::BadFileName, text));
         }
         let uploading = self
@@ -93,7 +94,7 @@ impl Transfers {
     }
 
     /// Refuses a new transfer for `client` when a limit is reached.
-    fn check_limits(&self, client: ClientId) -> Result<(), (ErrorCode, String)> {
+    fn check_limits(&self, client: ClientId, peer_ip: IpAddr) -> Result<(), (ErrorCode, String)> {
         if self.transfers.len() >= self.limits.total {
             let text = "the server is busy: too many transfers".to_string();
             return Err((ErrorCode::TooManyTransfers, text));
@@ -110,7 +111,34 @@ impl Transfers {
             );
             return Err((ErrorCode::TooManyTransfers, text));
         }
+        let address = AddressKey::of(peer_ip);
+        let from_address = self
+            .transfers
+            .values()
+            .filter(|t| AddressKey::of(t.peer_ip) == address)
+            .count();
+        if from_address >= self.limits.per_address {
+            let text = format!(
+                "at most {} transfers at once from one address",
+                self.limits.per_address
+            );
+            return Err((ErrorCode::TooManyTransfers, text));
+        }
         Ok(())
+    }
+
+    /// Bytes the uploads under way, but `except`, have still to write: the free space they
+    /// will take, which a new upload may not count on.
+    fn bytes_to_come(&self, except: ConnId) -> u64 {
+        self.transfers
+            .iter()
+            .filter(|&(&conn, t)| conn != except && t.direction == Direction::Upload)
+            .map(|(_, t)| match &t.stage {
+                Stage::Creating { size, .. } => *size,
+                Stage::Running { half, size, .. } => size.saturating_sub(half.progress()),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Records a transfer being prepared under a fresh connection id and token.
@@ -131,7 +159,7 @@ impl Transfers {
         };
         self.transfers.insert(
             conn,
-            Transfer::new(client, request, file_name, peer_ip, token, now, stage),
+            Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage),
         );
         conn
     }
@@ -214,6 +242,7 @@ impl Transfers {
         let mut config = config_for(conn, t, offset, size);
         config.congestion = self.limits.congestion;
         config.max_rate = self.limits.max_rate;
+        config.skip_key = self.ids.draw_key();
         match Sender::new(config, now) {
             Ok(sender) => self.offer(conn, Half::Sender(Box::new(sender)), offset, size, digest),
             Err(e) => {
@@ -260,6 +289,7 @@ impl Transfers {
                 return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
             }
         };
+        let to_come = self.bytes_to_come(conn);
         let Some(t) = self.transfers.get_mut(&conn) else {
             return;
         };
@@ -272,8 +302,18 @@ impl Transfers {
             let text = format!("{size} bytes is more than the {max} bytes this server accepts");
             return self.fail_preparation(conn, ErrorCode::FileTooLarge, text);
         }
-        if size.saturating_add(UPLOAD_FREE_MARGIN) > room.free {
-            let text = format!("{size} bytes do not fit: {} bytes free", room.free);
+        // The uploads under way will take their space too: what they have still to write is
+        // not free for this one.
+        if size.saturating_add(UPLOAD_FREE_MARGIN) > room.free.saturating_sub(to_come) {
+            let text = if to_come > 0 {
+                format!(
+                    "{size} bytes do not fit: {} bytes free, {to_come} of them promised to \
+                     uploads under way",
+                    room.free
+                )
+            } else {
+                format!("{size} bytes do not fit: {} bytes free", room.free)
+            };
             return self.fail_preparation(conn, ErrorCode::NoSpace, text);
         }
         t.stage = Stage::Creating { size, digest };
@@ -320,4 +360,18 @@ fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
     config.handshake = Handshake::Expect(t.token);
     config.max_datagram = packet::max_datagram_for(t.peer_ip);
     config
+}
+
+/// Longest part of a refused name quoted back (a valid name is at most 255 bytes; a refused
+/// one may be 65,000, and a reply must never echo hostile input whole).
+const SHOWN_NAME_MAX: usize = 255;
+
+/// `file_name` as a refusal quotes it: cut to [`SHOWN_NAME_MAX`] bytes, marked when cut.
+fn shown(file_name: &str) -> String {
+    let kept = truncate_to_char_boundary(file_name, SHOWN_NAME_MAX);
+    if kept.len() == file_name.len() {
+        kept.to_string()
+    } else {
+        format!("{kept}... ({} bytes)", file_name.len())
+    }
 }

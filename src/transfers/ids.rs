@@ -21,11 +21,29 @@ impl IdSource {
         }
     }
 
-    /// A fresh connection id and token.
-    pub fn draw(&mut self) -> (ConnId, [u8; TOKEN_LEN]) {
+    /// 32 fresh bytes.
+    fn block(&mut self) -> [u8; 32] {
         let block = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
         self.counter += 1;
-        let bytes = block.as_bytes();
+        *block.as_bytes()
+    }
+
+    /// A fresh secret, e.g. the key a sender draws its skipped packet numbers from.
+    pub fn draw_key(&mut self) -> [u8; 32] {
+        self.block()
+    }
+
+    /// A fresh PATH_CHALLENGE.
+    pub fn draw_challenge(&mut self) -> [u8; 8] {
+        let mut data = [0u8; 8];
+        data.copy_from_slice(&self.block()[..8]);
+        data
+    }
+
+    /// A fresh connection id and token.
+    pub fn draw(&mut self) -> (ConnId, [u8; TOKEN_LEN]) {
+        let block = self.block();
+        let bytes = &block;
         let mut id = [0u8; 8];
         id.copy_from_slice(&bytes[..8]);
         let mut token = [0u8; TOKEN_LEN];

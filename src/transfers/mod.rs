@@ -9,9 +9,11 @@
 //! indexes in its wheel.
 
 mod admission;
+mod datagrams;
 mod digest_index;
 pub mod disk;
 mod ids;
+mod path;
 mod reply;
 mod transfer;
 
@@ -20,16 +22,14 @@ pub use disk::{DiskRequest, DiskResult, FileVersion, OpenFailure, Room};
 pub use reply::{Ending, Offer, Reply};
 
 use crate::chat::ClientId;
-use crate::rudp::packet::{self, Packet};
 use crate::rudp::{CongestionKind, Deliver, Event, Fill};
 use crate::wire::ErrorCode;
 use digest_index::DigestIndex;
 use ids::IdSource;
-use log::debug;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use transfer::{Half, Stage, Transfer};
 
 /// Free space an upload must leave on the shared folder's file system, so that an upload
@@ -40,6 +40,10 @@ pub const UPLOAD_FREE_MARGIN: u64 = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct TransferLimits {
     pub per_client: usize,
+    /// Transfers from one source address (IPv6: one /64) together, as for connections: a
+    /// quarter of all slots by default, so one host cannot take them all, while an office
+    /// behind one NAT still can run many.
+    pub per_address: usize,
     pub total: usize,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
@@ -47,16 +51,32 @@ pub struct TransferLimits {
     pub congestion: CongestionKind,
     /// Most a download sends per second, bytes on the wire (None: no cap).
     pub max_rate: Option<u64>,
+    /// A running transfer must move at least `stall_min_bytes` in every `stall_window`, or
+    /// it is ended: a slot held by a trickle is a slot taken from everyone else.
+    pub stall_window: Duration,
+    pub stall_min_bytes: u64,
+    /// Most the out-of-order bytes of every upload together may cost (each segment charged
+    /// its bytes plus [`crate::rudp::receiver::SEGMENT_COST`]).
+    pub max_buffered: u64,
+    /// Hear a transfer's datagrams from any address, not only the chat connection's (for
+    /// clients whose UDP leaves through another address than their TCP). Each address must
+    /// still prove it receives before it is sent more than three times what it sent.
+    pub udp_from_any_address: bool,
 }
 
 impl Default for TransferLimits {
     fn default() -> Self {
         TransferLimits {
             per_client: 4,
+            per_address: 64,
             total: 256,
             max_upload: 4 << 30,
             congestion: CongestionKind::default(),
             max_rate: None,
+            stall_window: Duration::from_secs(30),
+            stall_min_bytes: 64 << 10,
+            max_buffered: 64 << 20,
+            udp_from_any_address: false,
         }
     }
 }
@@ -85,6 +105,8 @@ pub struct DropCounters {
     pub unknown_conn: u64,
     pub bad_token: u64,
     pub unproven_addr: u64,
+    /// From another IP address than the chat connection's.
+    pub foreign_addr: u64,
 }
 
 /// A datagram to send, from [`Transfers::poll_transmit`]: the first `len` bytes of the
@@ -127,6 +149,8 @@ pub struct Transfers {
     /// Transfers whose deadline may have moved since the shell last asked.
     touched: Vec<ConnId>,
     drops: DropCounters,
+    /// What every upload's out-of-order bytes cost together (see `max_buffered`).
+    buffered: u64,
 }
 
 impl Transfers {
@@ -144,6 +168,7 @@ impl Transfers {
             ready: VecDeque::new(),
             touched: Vec::new(),
             drops: DropCounters::default(),
+            buffered: 0,
         }
     }
 
@@ -172,6 +197,11 @@ impl Transfers {
         self.drops
     }
 
+    /// What the uploads' out-of-order bytes cost together now.
+    pub fn buffered(&self) -> u64 {
+        self.buffered
+    }
+
     /// Next disk work for the shell.
     pub fn poll_disk(&mut self) -> Option<DiskRequest> {
         self.disk.pop_front()
@@ -198,7 +228,13 @@ impl Transfers {
 
     /// When transfer `conn` next needs `handle_timeout`; `None` if it needs none (or is gone).
     pub fn next_deadline(&self, conn: ConnId) -> Option<Instant> {
-        self.transfers.get(&conn)?.next_deadline()
+        let t = self.transfers.get(&conn)?;
+        let progress_check = matches!(t.stage, Stage::Running { .. })
+            .then(|| t.checkpoint.0 + self.limits.stall_window);
+        [t.next_deadline(), progress_check]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// A CANCEL of transfer `conn` by `client`: the transfer sends RESET and ends with
@@ -272,55 +308,6 @@ impl Transfers {
         }
     }
 
-    /// Routes one datagram from `from` to its transfer if it may go there; counts it
-    /// otherwise. Returns the bytes an upload must store now (see the call order).
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        datagram: &[u8],
-    ) -> Option<(ConnId, Deliver)> {
-        let Some(conn) = packet::peek_conn_id(datagram).map(ConnId) else {
-            self.drops.undecodable += 1;
-            return None;
-        };
-        let Some(transfer) = self.transfers.get_mut(&conn).filter(|t| !t.is_prepared()) else {
-            self.drops.unknown_conn += 1;
-            debug!("udp: dropped a datagram from {from} for unknown connection {conn}");
-            return None;
-        };
-        if transfer.peer != Some(from) {
-            // Only a HANDSHAKE with the right token binds (or moves) the peer address: nothing
-            // is ever sent to an address that has not proved the token.
-            match packet::decode(datagram).map(|(_, packet)| packet) {
-                Ok(Packet::Handshake { token }) if token == transfer.token => {
-                    if let Some(old) = transfer.peer {
-                        debug!("transfer {conn}: peer moved from {old} to {from}");
-                    }
-                    transfer.peer = Some(from);
-                }
-                Ok(Packet::Handshake { .. }) => {
-                    self.drops.bad_token += 1;
-                    debug!("udp: dropped a HANDSHAKE from {from} with a wrong token");
-                    return None;
-                }
-                Ok(_) => {
-                    self.drops.unproven_addr += 1;
-                    debug!("udp: dropped a datagram from unproven address {from}");
-                    return None;
-                }
-                Err(_) => {
-                    self.drops.undecodable += 1;
-                    return None;
-                }
-            }
-        }
-        let deliver = transfer.half_mut()?.handle_datagram(now, datagram);
-        self.mark_ready(conn);
-        self.settle(now, conn);
-        deliver.map(|d| (conn, d))
-    }
-
     /// How storing the bytes of a [`Deliver`] from `handle_datagram` went.
     pub fn handle_deliver(
         &mut self,
@@ -334,6 +321,7 @@ impl Transfers {
         {
             r.handle_deliver(now, deliver, bytes, result);
         }
+        self.sync_buffered(conn);
         self.settle(now, conn);
     }
 
@@ -356,18 +344,56 @@ impl Transfers {
             Some(Half::Receiver(r)) => r.handle_buffered(now, result),
             _ => false,
         };
+        self.sync_buffered(conn);
         self.mark_ready(conn);
         self.settle(now, conn);
         go_on
     }
 
-    /// Lets transfer `conn` act on its due deadlines.
+    /// Lets transfer `conn` act on its due deadlines, and ends it if it stalled.
     pub fn handle_timeout(&mut self, now: Instant, conn: ConnId) {
+        self.check_progress(now, conn);
         if let Some(half) = self.transfers.get_mut(&conn).and_then(Transfer::half_mut) {
             half.handle_timeout(now);
             self.mark_ready(conn);
         }
+        self.sync_buffered(conn);
         self.settle(now, conn);
+    }
+
+    /// A running transfer that moved less than `stall_min_bytes` in the last `stall_window`
+    /// is cancelled (RESET; its TRANSFER_RESULT says it stalled).
+    fn check_progress(&mut self, now: Instant, conn: ConnId) {
+        let (window, min_bytes) = (self.limits.stall_window, self.limits.stall_min_bytes);
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let Stage::Running { half, .. } = &t.stage else {
+            return;
+        };
+        if now < t.checkpoint.0 + window {
+            return;
+        }
+        let moved = half.progress();
+        if moved.saturating_sub(t.checkpoint.1) >= min_bytes {
+            t.checkpoint = (now, moved);
+        } else if t.cancel() {
+            t.stalled = true;
+            self.mark_ready(conn);
+        }
+    }
+
+    /// Brings the total of the uploads' out-of-order costs up to date with transfer `conn`.
+    fn sync_buffered(&mut self, conn: ConnId) {
+        let Some(t) = self.transfers.get_mut(&conn) else {
+            return;
+        };
+        let cost = match t.half() {
+            Some(Half::Receiver(r)) if !matches!(t.stage, Stage::Ending(_)) => r.buffer_cost(),
+            _ => 0,
+        };
+        self.buffered = self.buffered - t.buffered + cost;
+        t.buffered = cost;
     }
 
     /// The stream bytes of a download's [`Fill`] could not be read: the transfer fails.
@@ -376,37 +402,6 @@ impl Transfers {
             s.handle_source_error(kind);
         }
         self.settle(now, conn);
-    }
-
-    /// The next datagram to send, written into `buf`, transfer by transfer in the order they
-    /// got work; `None` when none has anything to send now.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
-        while let Some(&conn) = self.ready.front() {
-            let next = match self.transfers.get_mut(&conn) {
-                Some(t) => match (t.peer, t.half_mut()) {
-                    (Some(to), Some(half)) => half.poll_transmit(now, buf).map(|tx| (to, tx)),
-                    _ => None,
-                },
-                None => None,
-            };
-            self.touch(conn);
-            if let Some((to, tx)) = next {
-                return Some(Outgoing {
-                    conn,
-                    to,
-                    len: tx.len,
-                    fill: tx.fill,
-                });
-            }
-            self.ready.pop_front();
-            if let Some(t) = self.transfers.get_mut(&conn) {
-                t.ready = false;
-                if matches!(t.stage, Stage::Ending(_)) {
-                    self.forget(conn); // its last datagrams (a RESET) are out
-                }
-            }
-        }
-        None
     }
 
     /// Upload `conn` was put in place (or could not be): TRANSFER_RESULT, and on success the
@@ -478,6 +473,11 @@ impl Transfers {
             (_, event) => {
                 let result = match event {
                     Event::Finished => Ok(()),
+                    Event::Failed(_) if t.stalled => Err(format!(
+                        "stalled: less than {} bytes moved in {} s",
+                        self.limits.stall_min_bytes,
+                        self.limits.stall_window.as_secs()
+                    )),
                     Event::Failed(e) => Err(e.to_string()),
                 };
                 let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
@@ -495,6 +495,7 @@ impl Transfers {
     /// last datagrams are out.
     fn end(&mut self, conn: ConnId) {
         if let Some(t) = self.transfers.get_mut(&conn) {
+            self.buffered -= std::mem::take(&mut t.buffered);
             if let Stage::Storing { .. } | Stage::Running { .. } = t.stage {
                 let stage = std::mem::replace(&mut t.stage, Stage::Opening { offset: 0 });
                 if let Stage::Storing { half, .. } | Stage::Running { half, .. } = stage {
@@ -529,6 +530,7 @@ impl Transfers {
     /// Drops transfer `conn`; one still being prepared has its file released first.
     fn forget(&mut self, conn: ConnId) {
         if let Some(t) = self.transfers.remove(&conn) {
+            self.buffered -= t.buffered;
             if t.is_prepared() {
                 self.disk.push_back(DiskRequest::Release { conn });
             }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::files::digest::Digest;
+use crate::rudp::packet::{self, Packet};
 use crate::rudp::stream::{ByteSink, MemorySink, MemorySource};
 use crate::rudp::{ReceiverWithSink, SenderWithSource};
 use std::net::IpAddr;
@@ -129,6 +130,28 @@ fn offered_put(t: &mut Transfers, now: Instant, who: usize, name: &str, size: u6
         },
     );
     expect_offer(t)
+}
+
+/// Plays chatc's first exchange on the UDP side from `from`: the HANDSHAKE with the offer's
+/// token, then the echo of the server's PATH_CHALLENGE.
+fn prove_path(t: &mut Transfers, now: Instant, offer: &Offer, from: SocketAddr) {
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
+    let datagram = buf[..n].to_vec();
+    t.handle_datagram(now, from, &datagram);
+    let data = loop {
+        // Other transfers' datagrams may come first.
+        let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
+        if let Ok((_, Packet::PathChallenge { data })) = packet::decode(&buf[..out.len])
+            && out.conn == offer.conn
+        {
+            assert_eq!(out.to, from);
+            break data;
+        }
+    };
+    let n = packet::encode_control(&mut buf, offer.conn.0, &Packet::PathResponse { data }).unwrap();
+    let datagram = buf[..n].to_vec();
+    t.handle_datagram(now, from, &datagram);
 }
 
 /// The client's side of a transfer, as chatc runs it.
@@ -511,12 +534,27 @@ fn nothing_is_sent_before_the_token_is_proved() {
             unknown_conn: 1,
             bad_token: 1,
             unproven_addr: 1,
+            foreign_addr: 0,
         }
     );
     assert_eq!(t.poll_transmit(now, &mut buf), None, "still silent");
-    // The HANDSHAKE with the token binds the address; the first DATA goes there.
+    // The HANDSHAKE with the token binds the address, which is challenged first; once it
+    // echoes the challenge, the first DATA goes there.
     let right = Packet::Handshake { token: offer.token };
     let n = packet::encode_control(&mut buf, offer.conn.0, &right).unwrap();
+    let datagram = buf[..n].to_vec();
+    t.handle_datagram(now, peer(9), &datagram);
+    let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
+    let Ok((_, Packet::PathChallenge { data })) = packet::decode(&buf[..out.len]) else {
+        panic!("expected a challenge");
+    };
+    assert_eq!(out.to, peer(9));
+    assert_eq!(
+        t.poll_transmit(now, &mut buf),
+        None,
+        "90 bytes allowed: no 64 KiB DATA"
+    );
+    let n = packet::encode_control(&mut buf, offer.conn.0, &Packet::PathResponse { data }).unwrap();
     let datagram = buf[..n].to_vec();
     t.handle_datagram(now, peer(9), &datagram);
     let out = t.poll_transmit(now, &mut buf).expect("DATA");
@@ -729,10 +767,7 @@ fn a_read_failure_resets_the_download() {
     let mut t = machine();
     let offer = offered_get(&mut t, now, 1, "f", version(1, 5000));
     let mut buf = vec![0u8; packet::MAX_DATAGRAM];
-    let right = Packet::Handshake { token: offer.token };
-    let n = packet::encode_control(&mut buf, offer.conn.0, &right).unwrap();
-    let datagram = buf[..n].to_vec();
-    t.handle_datagram(now, peer(9), &datagram);
+    prove_path(&mut t, now, &offer, peer(9));
     let out = t.poll_transmit(now, &mut buf).expect("DATA");
     assert!(out.fill.is_some());
     t.handle_source_error(now, offer.conn, io::ErrorKind::UnexpectedEof);
@@ -771,4 +806,258 @@ fn touched_transfers_report_their_deadlines_and_their_end() {
     }
     assert!(touched.contains(&offer.conn));
     assert_eq!(t.next_deadline(offer.conn), None, "gone");
+}
+
+/// A machine whose limits `change` adjusts.
+fn machine_with(change: impl FnOnce(&mut TransferLimits)) -> Transfers {
+    let mut limits = TransferLimits::default();
+    change(&mut limits);
+    Transfers::new(limits, PORT, [9; 32])
+}
+
+/// Every datagram the machine sends now: (to, length, packet kind byte).
+fn drain_out(t: &mut Transfers, now: Instant) -> Vec<(SocketAddr, usize, u8)> {
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let mut out = Vec::new();
+    while let Some(o) = t.poll_transmit(now, &mut buf) {
+        out.push((o.to, o.len, buf[1]));
+    }
+    out
+}
+
+#[test]
+fn a_forged_source_address_is_not_heard_and_not_answered() {
+    // Reflection (the UDP-trust issue): a client that got a token over TCP sent the HANDSHAKE
+    // with another host's address as its source, and chatd streamed the file there.
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 50_000_000));
+    let victim: SocketAddr = "127.0.0.2:7777".parse().unwrap();
+    let mut buf = vec![0u8; 1500];
+    let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
+    assert_eq!(t.handle_datagram(now, victim, &buf[..n]), None);
+    assert_eq!(t.drops().foreign_addr, 1);
+    assert_eq!(drain_out(&mut t, now), []);
+}
+
+#[test]
+fn an_unproved_address_gets_at_most_three_times_what_it_sent() {
+    // Allowed from any address, a forged source is challenged, and that is all it gets.
+    let now = Instant::now();
+    let mut t = machine_with(|l| l.udp_from_any_address = true);
+    let lan: IpAddr = "10.0.0.1".parse().unwrap(); // 1,472-byte datagrams on this path
+    t.handle_get(now, client(1), lan, 1, "f", 0);
+    let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+        panic!()
+    };
+    let result = Ok(version(1, 50_000_000));
+    t.handle_disk(now, DiskResult::Opened { conn, result });
+    expect_disk(&mut t); // Hash
+    let result = Ok(Digest::of(b"x"));
+    t.handle_disk(
+        now,
+        DiskResult::Hashed {
+            version: version(1, 50_000_000),
+            result,
+        },
+    );
+    let offer = expect_offer(&mut t);
+    let victim: SocketAddr = "10.0.0.9:7777".parse().unwrap();
+    let mut buf = vec![0u8; 1500];
+    let mut received = 0;
+    let mut sent = 0;
+    for i in 0..20 {
+        let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
+        t.handle_datagram(now + Duration::from_millis(i * 50), victim, &buf[..n]);
+        received += n;
+        for (to, len, _) in drain_out(&mut t, now + Duration::from_millis(i * 50)) {
+            assert_eq!(to, victim);
+            sent += len;
+        }
+        assert!(sent <= 3 * received, "{sent} sent for {received} received");
+    }
+    assert!(
+        sent > 0,
+        "the challenge and a first flight within the allowance"
+    );
+}
+
+#[test]
+fn a_peer_that_moves_is_challenged_again_at_its_new_address() {
+    let now = Instant::now();
+    let mut t = machine();
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 50_000_000));
+    prove_path(&mut t, now, &offer, peer(9));
+    assert!(
+        !drain_out(&mut t, now).is_empty(),
+        "DATA flows to the proved address"
+    );
+    // Its NAT rebinds: an ACK arrives from another port.
+    let mut buf = vec![0u8; 1500];
+    let ack = packet::AckHeader {
+        largest_pn: 0,
+        ack_delay_us: 0,
+        cumulative: 0,
+        window: 1 << 20,
+    };
+    let n = packet::encode_ack(&mut buf, offer.conn.0, &ack, std::iter::empty()).unwrap();
+    t.handle_datagram(now, peer(10), &buf[..n]);
+    let out = drain_out(&mut t, now);
+    assert_eq!(
+        out.first().map(|&(to, _, kind)| (to, kind)),
+        Some((peer(10), 8))
+    );
+    let sent: usize = out.iter().map(|&(_, len, _)| len).sum();
+    assert!(sent <= 3 * n, "{sent} bytes to an unproved address for {n}");
+}
+
+#[test]
+fn a_transfer_that_stalls_is_ended_and_says_so() {
+    // Slot exhaustion (the UDP-trust issue): uploads kept alive with a byte every 4 s held
+    // every slot. A transfer must move stall_min_bytes per stall_window.
+    let now = Instant::now();
+    let mut t = machine_with(|l| l.stall_window = Duration::from_secs(3));
+    let offer = offered_put(&mut t, now, 1, "up.bin", 1 << 20);
+    prove_path(&mut t, now, &offer, peer(9));
+    let mut buf = vec![0u8; 1500];
+    let mut at = now;
+    for i in 0..4u64 {
+        // One byte per second, in order, keeps the idle timeout away.
+        at = now + Duration::from_secs(i);
+        let n = packet::encode_data(&mut buf, offer.conn.0, i, i, &[7]).unwrap();
+        if let Some((conn, d)) = t.handle_datagram(at, peer(9), &buf[..n]) {
+            let bytes = buf[d.range.clone()].to_vec();
+            t.handle_deliver(at, conn, &d, &bytes, Ok(()));
+        }
+    }
+    let due = t.next_deadline(offer.conn).unwrap();
+    assert!(
+        due <= now + Duration::from_secs(3),
+        "the progress check is due"
+    );
+    t.handle_timeout(at.max(due), offer.conn);
+    match expect_reply(&mut t) {
+        Reply::Ended { ending, .. } => {
+            assert!(
+                ending
+                    .text
+                    .starts_with("stalled: less than 65536 bytes moved in 3 s")
+            )
+        }
+        other => panic!("expected the result, got {other:?}"),
+    }
+    assert_eq!(drain_out(&mut t, at)[0].2, 7, "RESET");
+}
+
+#[test]
+fn uploads_under_way_keep_their_space() {
+    // Four 180 MiB uploads were all admitted on a 256 MiB disk.
+    let now = Instant::now();
+    let mut t = machine();
+    let room = |free| Room {
+        exists: false,
+        free,
+    };
+    let size = 180 << 20;
+    let mut admitted = 0;
+    for i in 0..4 {
+        t.handle_put(
+            now,
+            client(i),
+            LOOPBACK,
+            1,
+            &format!("f{i}"),
+            size,
+            Digest::of(b""),
+        );
+        let DiskRequest::CheckRoom { conn, .. } = expect_disk(&mut t) else {
+            panic!()
+        };
+        // The shell reports what the disk has free; nothing was written yet.
+        t.handle_disk(
+            now,
+            DiskResult::Room {
+                conn,
+                result: Ok(room(256 << 20)),
+            },
+        );
+        match t.poll_disk() {
+            Some(DiskRequest::CreatePart { conn, .. }) => {
+                t.handle_disk(
+                    now,
+                    DiskResult::Created {
+                        conn,
+                        result: Ok(()),
+                    },
+                );
+                expect_offer(&mut t);
+                admitted += 1;
+            }
+            Some(DiskRequest::Release { .. }) => {
+                expect_refused(&mut t, ErrorCode::NoSpace, "promised to uploads under way")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted, 1);
+}
+
+#[test]
+fn one_address_holds_a_bounded_share_of_the_transfer_slots() {
+    let now = Instant::now();
+    let mut t = machine_with(|l| l.per_address = 3);
+    for i in 0..3 {
+        t.handle_get(now, client(i), LOOPBACK, 1, "f", 0);
+        assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
+    }
+    t.handle_get(now, client(9), LOOPBACK, 1, "f", 0);
+    expect_refused(&mut t, ErrorCode::TooManyTransfers, "from one address");
+    let other: IpAddr = "127.0.0.5".parse().unwrap();
+    t.handle_get(now, client(9), other, 1, "f", 0);
+    assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
+}
+
+#[test]
+fn a_refusal_quotes_a_hostile_name_cut_short() {
+    let now = Instant::now();
+    let mut t = machine();
+    let name = "\u{1}".repeat(65_000);
+    t.handle_get(now, client(1), LOOPBACK, 1, &name, 0);
+    match expect_reply(&mut t) {
+        Reply::Refused { text, .. } => {
+            assert!(text.len() < 400, "{} bytes", text.len());
+            assert!(text.contains("(65000 bytes)"));
+        }
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+}
+
+#[test]
+fn uploads_share_one_budget_for_their_out_of_order_bytes() {
+    // Upload memory (the UDP-trust issue): out-of-order data filling every upload's window
+    // took chatd's RSS to 2.33 GB. All uploads together now hold at most max_buffered.
+    let now = Instant::now();
+    let budget = 200_000;
+    let mut t = machine_with(|l| l.max_buffered = budget);
+    let mut buf = vec![0u8; 1500];
+    for u in 0..4 {
+        let offer = offered_put(&mut t, now, u, &format!("u{u}"), 10 << 20);
+        prove_path(
+            &mut t,
+            now,
+            &offer,
+            SocketAddr::new(LOOPBACK, 100 + u as u16),
+        );
+        for i in 1..200u64 {
+            // Offset 0 never comes: everything else waits in memory, or is refused.
+            let n = packet::encode_data(&mut buf, offer.conn.0, i, i * 1400, &[1; 1400]).unwrap();
+            t.handle_datagram(now, SocketAddr::new(LOOPBACK, 100 + u as u16), &buf[..n]);
+            assert!(t.buffered() <= budget, "{}", t.buffered());
+        }
+    }
+    assert!(
+        t.buffered() > budget / 2,
+        "the budget is used: {}",
+        t.buffered()
+    );
 }

@@ -1,13 +1,14 @@
 //! One transfer as the transfers machine keeps it: who asked, the address that proved its
 //! token, and its stage, from the first disk question to its last datagram.
 
-use super::Direction;
 use super::disk::FileVersion;
+use super::path::Path;
+use super::{ConnId, Direction};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::rudp::packet::TOKEN_LEN;
 use crate::rudp::{Deliver, Event, Receiver, Sender, Stats, Transmit};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// The reliable-UDP machine of a transfer: the daemon sends downloads and receives uploads.
@@ -71,6 +72,14 @@ impl Half {
             Half::Receiver(r) => r.stats(),
         }
     }
+
+    /// Bytes through so far: acknowledged (we send) or stored in order (we receive).
+    pub(super) fn progress(&self) -> u64 {
+        match self {
+            Half::Sender(s) => s.stats().bytes_delivered,
+            Half::Receiver(r) => r.stats().bytes_delivered,
+        }
+    }
 }
 
 /// Where a transfer is in its life.
@@ -103,6 +112,7 @@ pub(super) enum Stage {
 
 /// A transfer admitted by the machine.
 pub(super) struct Transfer {
+    pub(super) conn: ConnId,
     pub(super) client: ClientId,
     /// The client's number for its GET or PUT, quoted in OFFER and REFUSED.
     pub(super) request: u32,
@@ -111,8 +121,15 @@ pub(super) struct Transfer {
     /// The chat connection's address: the datagram size depends on the path.
     pub(super) peer_ip: IpAddr,
     pub(super) token: [u8; TOKEN_LEN],
-    /// The address that proved the token; nothing is sent before it is known.
-    pub(super) peer: Option<SocketAddr>,
+    /// The address that proved the token, and how far it proved it receives; nothing is sent
+    /// before it is known.
+    pub(super) path: Option<Path>,
+    /// What its out-of-order bytes cost, as last counted (uploads).
+    pub(super) buffered: u64,
+    /// When its progress was last checked, and its bytes through then (see `stall_window`).
+    pub(super) checkpoint: (Instant, u64),
+    /// Ended by the machine for making too little progress.
+    pub(super) stalled: bool,
     pub(super) started: Instant,
     pub(super) stage: Stage,
     /// In the machine's queue of transfers that may have datagrams to send.
@@ -122,7 +139,9 @@ pub(super) struct Transfer {
 }
 
 impl Transfer {
+    #[allow(clippy::too_many_arguments)] // each is one fact of the request
     pub(super) fn new(
+        conn: ConnId,
         client: ClientId,
         request: u32,
         name: &str,
@@ -136,13 +155,17 @@ impl Transfer {
             _ => Direction::Upload,
         };
         Transfer {
+            conn,
             client,
             request,
             name: name.to_string(),
             direction,
             peer_ip,
             token,
-            peer: None,
+            path: None,
+            buffered: 0,
+            checkpoint: (now, 0),
+            stalled: false,
             started: now,
             stage,
             ready: false,

@@ -80,6 +80,10 @@ impl Active {
         config.max_rate = uploads.max_rate;
         config.handshake = Handshake::Send(offer.token);
         config.max_datagram = chatd::rudp::packet::max_datagram_for(server_ip);
+        // The secret an upload's skipped packet numbers are drawn from (a server that invents
+        // ACKs names one, sooner or later); without randomness an upload still runs, judged
+        // less strictly.
+        let _ = getrandom::fill(&mut config.skip_key);
         let name = pending.name().to_string();
         let (local_end, verb) = match pending {
             Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)

@@ -1,0 +1,160 @@
+//! The datagram side of the transfers machine: which transfer a datagram belongs to, whether
+//! its sender may be heard (the token proved, the chat connection's IP address unless allowed
+//! otherwise), and what may be sent back to an address that has not yet proved it receives
+//! ([`Path`]: at most three times what it sent, RFC 9000 §8), with the challenge that proves
+//! it. A PATH_RESPONSE is this machine's business; everything else goes to the transfer's
+//! engine.
+
+use super::path::Path;
+use super::transfer::{Half, Stage, Transfer};
+use super::{ConnId, Outgoing, Transfers};
+use crate::rudp::Deliver;
+use crate::rudp::packet::{self, Packet, PacketKind};
+use log::debug;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Bytes of a PATH_CHALLENGE on the wire.
+const CHALLENGE_LEN: usize = 22;
+
+impl Transfers {
+    /// Routes one datagram from `from` to its transfer if it may go there; counts it
+    /// otherwise. Returns the bytes an upload must store now (see the call order).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<(ConnId, Deliver)> {
+        let Some(conn) = packet::peek_conn_id(datagram).map(ConnId) else {
+            self.drops.undecodable += 1;
+            return None;
+        };
+        let Some(t) = self.transfers.get_mut(&conn).filter(|t| !t.is_prepared()) else {
+            self.drops.unknown_conn += 1;
+            debug!("udp: dropped a datagram from {from} for unknown connection {conn}");
+            return None;
+        };
+        if !self.limits.udp_from_any_address && from.ip().to_canonical() != t.peer_ip.to_canonical()
+        {
+            // Not the address the chat connection comes from: a forged source, most likely.
+            self.drops.foreign_addr += 1;
+            debug!("udp: dropped a datagram from {from}, not the chat connection's address");
+            return None;
+        }
+        if t.path.as_ref().is_none_or(|p| p.addr != from) {
+            // A HANDSHAKE with the token binds an address; once one was validated, any sound
+            // datagram may move the transfer (NAT rebinding). Either way the new address must
+            // prove itself before it gets more than three times what it sends.
+            let validated_before = t.path.as_ref().is_some_and(Path::is_validated);
+            match packet::decode(datagram).map(|(_, packet)| packet) {
+                Ok(Packet::Handshake { token }) if token == t.token => {}
+                Ok(Packet::Handshake { .. }) => {
+                    self.drops.bad_token += 1;
+                    debug!("udp: dropped a HANDSHAKE from {from} with a wrong token");
+                    return None;
+                }
+                Ok(_) if validated_before => {}
+                Ok(_) => {
+                    self.drops.unproven_addr += 1;
+                    debug!("udp: dropped a datagram from unproven address {from}");
+                    return None;
+                }
+                Err(_) => {
+                    self.drops.undecodable += 1;
+                    return None;
+                }
+            }
+            if let Some(old) = &t.path {
+                debug!("transfer {conn}: peer moved from {} to {from}", old.addr);
+            }
+            t.path = Some(Path::new(from, self.ids.draw_challenge()));
+        }
+        let path = t.path.as_mut()?; // just set if it was missing
+        path.on_received(datagram.len());
+        let kind = datagram.get(1).copied().and_then(PacketKind::from_u8);
+        if matches!(
+            kind,
+            Some(PacketKind::PathResponse | PacketKind::PathChallenge)
+        ) {
+            if let Ok((_, Packet::PathResponse { data })) = packet::decode(datagram)
+                && path.on_response(data)
+            {
+                debug!("transfer {conn}: {from} validated");
+            }
+            self.mark_ready(conn); // validated, or still due a challenge: may send now
+            return None;
+        }
+        // Out-of-order bytes share one budget over every upload.
+        let buffer_limit = t.buffered + self.limits.max_buffered.saturating_sub(self.buffered);
+        let deliver = match t.half_mut()? {
+            Half::Receiver(r) => {
+                r.set_buffer_limit(buffer_limit);
+                r.handle_datagram(now, datagram)
+            }
+            half => half.handle_datagram(now, datagram),
+        };
+        self.sync_buffered(conn);
+        self.mark_ready(conn);
+        self.settle(now, conn);
+        deliver.map(|d| (conn, d))
+    }
+
+    /// The next datagram to send, written into `buf`, transfer by transfer in the order they
+    /// got work; `None` when none has anything to send now. A transfer whose address is not
+    /// validated sends its challenge first, and nothing past its allowance.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+        while let Some(&conn) = self.ready.front() {
+            let next = self
+                .transfers
+                .get_mut(&conn)
+                .and_then(|t| next_datagram(t, now, buf));
+            self.touch(conn);
+            if let Some(out) = next {
+                return Some(Outgoing { conn, ..out });
+            }
+            self.ready.pop_front();
+            if let Some(t) = self.transfers.get_mut(&conn) {
+                t.ready = false;
+                if matches!(t.stage, Stage::Ending(_)) {
+                    self.forget(conn); // its last datagrams (a RESET) are out
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Transfer `t`'s next datagram to its address, within what the address may be sent.
+fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+    let max_datagram = packet::max_datagram_for(t.peer_ip);
+    let conn_id = t.conn.0;
+    let path = t.path.as_mut()?;
+    let to = path.addr;
+    if let Some(data) = path.challenge_due(now)
+        && path.may_send(CHALLENGE_LEN)
+    {
+        let len = packet::encode_control(buf, conn_id, &Packet::PathChallenge { data }).ok()?;
+        path.on_challenged(now);
+        path.on_sent(len);
+        return Some(Outgoing {
+            conn: t.conn,
+            to,
+            len,
+            fill: None,
+        });
+    }
+    if !path.may_send(max_datagram) {
+        return None; // until the address proves itself or sends more
+    }
+    let tx = t.half_mut()?.poll_transmit(now, buf)?;
+    if let Some(path) = t.path.as_mut() {
+        path.on_sent(tx.len);
+    }
+    Some(Outgoing {
+        conn: t.conn,
+        to,
+        len: tx.len,
+        fill: tx.fill,
+    })
+}
