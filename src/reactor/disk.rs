@@ -15,7 +15,7 @@ use crate::rudp::Fill;
 use crate::transfers::{ConnId, DiskRequest, DiskResult, FileVersion, OpenFailure, Room};
 use log::debug;
 use mio::{Registry, Token, Waker};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -40,12 +40,16 @@ enum OpenFile {
     Part(PartFile),
 }
 
-/// Work for a worker thread.
+/// A file to hash, for the hash worker.
+struct HashJob {
+    version: FileVersion,
+    file: FileSource,
+    hasher: Hasher,
+    hashed: u64,
+}
+
+/// Work for the store worker.
 enum Job {
-    Hash {
-        version: FileVersion,
-        file: FileSource,
-    },
     Store {
         conn: ConnId,
         part: PartFile,
@@ -71,7 +75,7 @@ pub struct Disk {
     files: HashMap<ConnId, OpenFile>,
     /// Hashing, which may take seconds per file, has its own thread so it never holds up a
     /// store or a listing.
-    hash_jobs: SyncSender<Job>,
+    hash_jobs: SyncSender<HashJob>,
     other_jobs: SyncSender<Job>,
     done: Receiver<Done>,
 }
@@ -81,8 +85,8 @@ impl Disk {
     pub fn new(shared: SharedDir, registry: &Registry, token: Token) -> io::Result<Disk> {
         let waker = Arc::new(Waker::new(registry, token)?);
         let (done_tx, done) = mpsc::channel();
-        let hash_jobs = spawn_worker("disk-hash", Arc::clone(&waker), done_tx.clone())?;
-        let other_jobs = spawn_worker("disk-store", waker, done_tx)?;
+        let hash_jobs = spawn_hasher(Arc::clone(&waker), done_tx.clone())?;
+        let other_jobs = spawn_storer(waker, done_tx)?;
         Ok(Disk {
             shared,
             files: HashMap::new(),
@@ -111,7 +115,12 @@ impl Disk {
                 };
                 match file {
                     Ok(file) => {
-                        let job = Job::Hash { version, file };
+                        let job = HashJob {
+                            version,
+                            file,
+                            hasher: Hasher::new(),
+                            hashed: 0,
+                        };
                         submit(&self.hash_jobs, job).err().map(failed)
                     }
                     Err(e) => Some(failed(format!("cannot read: {e}"))),
@@ -210,7 +219,7 @@ impl Disk {
 }
 
 /// Queues `job` without waiting; a full queue is a failure with a reason.
-fn submit(queue: &SyncSender<Job>, job: Job) -> Result<(), String> {
+fn submit<J>(queue: &SyncSender<J>, job: J) -> Result<(), String> {
     match queue.try_send(job) {
         Ok(()) => Ok(()),
         Err(TrySendError::Full(_)) => Err("the server's disk is busy: try again".into()),
@@ -218,22 +227,70 @@ fn submit(queue: &SyncSender<Job>, job: Job) -> Result<(), String> {
     }
 }
 
-fn spawn_worker(
-    name: &str,
-    waker: Arc<Waker>,
-    done: mpsc::Sender<Done>,
-) -> io::Result<SyncSender<Job>> {
-    let (jobs, queued) = mpsc::sync_channel::<Job>(QUEUE);
+/// Bytes one hash job reads before the next job gets its turn: a few milliseconds, so a small
+/// file asked for behind a large one is hashed at once, and the files of many clients advance
+/// together.
+const HASH_SLICE: u64 = 4 << 20;
+
+/// Starts the thread `name` at the workers' priority, running `body`.
+fn spawn_thread(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
     thread::Builder::new().name(name.into()).spawn(move || {
         // Best effort: at worst the worker competes at the loop's priority.
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICE);
+        body();
+    })?;
+    Ok(())
+}
+
+/// Hands `result` to the loop and wakes it; false once the daemon is gone.
+fn report(done: &mpsc::Sender<Done>, waker: &Waker, result: Done) -> bool {
+    if done.send(result).is_err() {
+        return false;
+    }
+    let _ = waker.wake();
+    true
+}
+
+/// The hash worker: every job it holds advances a slice at a time, in turn.
+fn spawn_hasher(waker: Arc<Waker>, done: mpsc::Sender<Done>) -> io::Result<SyncSender<HashJob>> {
+    let (jobs, queued) = mpsc::sync_channel::<HashJob>(QUEUE);
+    spawn_thread("disk-hash", move || {
+        let mut active: VecDeque<HashJob> = VecDeque::new();
+        let mut buf = vec![0u8; HASH_CHUNK];
+        loop {
+            if active.is_empty() {
+                // The queue closes when the daemon drops its `Disk`.
+                let Ok(job) = queued.recv() else {
+                    return;
+                };
+                active.push_back(job);
+            }
+            active.extend(queued.try_iter());
+            let Some(mut job) = active.pop_front() else {
+                continue;
+            };
+            match hash_slice(&mut job, &mut buf) {
+                None => active.push_back(job),
+                Some(result) => {
+                    let version = job.version;
+                    let result = Done::Transfer(DiskResult::Hashed { version, result });
+                    if !report(&done, &waker, result) {
+                        return;
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(jobs)
+}
+
+/// The store worker: stores, removals and listings, one after another.
+fn spawn_storer(waker: Arc<Waker>, done: mpsc::Sender<Done>) -> io::Result<SyncSender<Job>> {
+    let (jobs, queued) = mpsc::sync_channel::<Job>(QUEUE);
+    spawn_thread("disk-store", move || {
         // The queue closes when the daemon drops its `Disk`.
         while let Ok(job) = queued.recv() {
             let result = match job {
-                Job::Hash { version, file } => Done::Transfer(DiskResult::Hashed {
-                    version,
-                    result: hash(file, version.size),
-                }),
                 Job::Store {
                     conn,
                     part,
@@ -249,34 +306,33 @@ fn spawn_worker(
                 }
                 Job::List(shared) => Done::Listed(shared.list().map_err(|e| e.to_string())),
             };
-            if done.send(result).is_err() {
-                return; // the daemon is gone
+            if !report(&done, &waker, result) {
+                return;
             }
-            let _ = waker.wake();
         }
     })?;
     Ok(jobs)
 }
 
-/// The digest of the first `size` bytes of `file`.
-fn hash(mut file: FileSource, size: u64) -> Result<Digest, String> {
-    let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
-    let mut hashed = 0u64;
-    while hashed < size {
+/// Hashes up to [`HASH_SLICE`] more bytes of `job`'s file; its digest (or why not) once all
+/// `version.size` bytes are in.
+fn hash_slice(job: &mut HashJob, buf: &mut [u8]) -> Option<Result<Digest, String>> {
+    let size = job.version.size;
+    let stop = size.min(job.hashed + HASH_SLICE);
+    while job.hashed < stop {
         let want = buf
             .len()
-            .min(usize::try_from(size - hashed).unwrap_or(usize::MAX));
-        match file.read_at(hashed, &mut buf[..want]) {
-            Ok(0) => return Err("the file shrank while being hashed".into()),
+            .min(usize::try_from(stop - job.hashed).unwrap_or(usize::MAX));
+        match job.file.read_at(job.hashed, &mut buf[..want]) {
+            Ok(0) => return Some(Err("the file shrank while being hashed".into())),
             Ok(n) => {
-                hasher.update(&buf[..n]);
-                hashed += n as u64;
+                job.hasher.update(&buf[..n]);
+                job.hashed += n as u64;
             }
-            Err(e) => return Err(format!("cannot read: {e}")),
+            Err(e) => return Some(Err(format!("cannot read: {e}"))),
         }
     }
-    Ok(hasher.finish())
+    (job.hashed == size).then(|| Ok(std::mem::take(&mut job.hasher).finish()))
 }
 
 /// Checks, makes durable and links an upload; a failed one leaves nothing behind.
@@ -286,4 +342,52 @@ fn store(part: PartFile, size: u64, digest: Digest) -> Result<(), String> {
         let _ = std::fs::remove_file(&part_path);
         e.to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_hashed_a_slice_at_a_time_to_the_same_digest() {
+        let dir = std::env::temp_dir().join(format!("chatd-disk-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bytes: Vec<u8> = (0..(HASH_SLICE as usize * 2 + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(dir.join("f"), &bytes).unwrap();
+        let file = FileSource::open(&dir.join("f")).unwrap();
+        let meta = file.metadata().unwrap();
+        let version = FileVersion {
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: bytes.len() as u64,
+            mtime_ns: 0,
+        };
+        let mut job = HashJob {
+            version,
+            file,
+            hasher: Hasher::new(),
+            hashed: 0,
+        };
+        let mut buf = vec![0u8; HASH_CHUNK];
+        assert_eq!(hash_slice(&mut job, &mut buf), None);
+        assert_eq!(
+            job.hashed, HASH_SLICE,
+            "one slice, then the next job's turn"
+        );
+        assert_eq!(hash_slice(&mut job, &mut buf), None);
+        assert_eq!(hash_slice(&mut job, &mut buf), Some(Ok(Digest::of(&bytes))));
+        // A file that shrank under the job is reported, not hashed short.
+        job.version.size += 1;
+        job.hashed = 0;
+        job.hasher = Hasher::new();
+        let result = (0..4).find_map(|_| hash_slice(&mut job, &mut buf));
+        assert_eq!(
+            result,
+            Some(Err("the file shrank while being hashed".into()))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

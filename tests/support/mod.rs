@@ -396,6 +396,32 @@ impl RawClient {
         }
     }
 
+    /// The next frame as its debug string if one arrives within `wait`, else `None`.
+    #[track_caller]
+    pub fn recv_within(&mut self, wait: Duration) -> Option<String> {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let frame = loop {
+            match wire::decode(&self.input, wire::DEFAULT_MAX_FRAME_LEN) {
+                Ok(Decoded::Frame { frame, len }) => {
+                    let text = format!("{frame:?}");
+                    self.input.drain(..len);
+                    break Some(text);
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => panic!("server sent an undecodable frame: {e}"),
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => break None,
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break None, // timed out (WouldBlock / TimedOut) or gone
+            }
+        };
+        self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        frame
+    }
+
     /// Skips frames until one whose debug string contains `needle`.
     #[track_caller]
     pub fn expect(&mut self, needle: &str) -> String {
