@@ -375,24 +375,10 @@ impl RawClient {
     /// The next frame as its debug string, or `None` at EOF. Panics at the deadline.
     #[track_caller]
     pub fn recv(&mut self) -> Option<String> {
-        loop {
-            match wire::decode(&self.input, wire::DEFAULT_MAX_FRAME_LEN) {
-                Ok(Decoded::Frame { frame, len }) => {
-                    let text = format!("{frame:?}");
-                    self.input.drain(..len);
-                    return Some(text);
-                }
-                Ok(Decoded::NeedMore) => {}
-                Err(e) => panic!("server sent an undecodable frame: {e}"),
-            }
-            let mut buf = [0u8; 4096];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return None,
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("recv: {e}"),
-            }
+        match self.read_frame() {
+            Ok(frame) => frame,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("recv: {e}"),
         }
     }
 
@@ -400,26 +386,32 @@ impl RawClient {
     #[track_caller]
     pub fn recv_within(&mut self, wait: Duration) -> Option<String> {
         self.stream.set_read_timeout(Some(wait)).unwrap();
-        let frame = loop {
+        let frame = self.read_frame().ok().flatten(); // timed out, or gone
+        self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        frame
+    }
+
+    /// Reads until a whole frame is in: its debug string, `None` at EOF, or the read's error.
+    #[track_caller]
+    fn read_frame(&mut self) -> std::io::Result<Option<String>> {
+        loop {
             match wire::decode(&self.input, wire::DEFAULT_MAX_FRAME_LEN) {
                 Ok(Decoded::Frame { frame, len }) => {
                     let text = format!("{frame:?}");
                     self.input.drain(..len);
-                    break Some(text);
+                    return Ok(Some(text));
                 }
                 Ok(Decoded::NeedMore) => {}
                 Err(e) => panic!("server sent an undecodable frame: {e}"),
             }
             let mut buf = [0u8; 4096];
             match self.stream.read(&mut buf) {
-                Ok(0) => break None,
+                Ok(0) => return Ok(None),
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break None, // timed out (WouldBlock / TimedOut) or gone
+                Err(e) => return Err(e),
             }
-        };
-        self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        frame
+        }
     }
 
     /// Skips frames until one whose debug string contains `needle`.
