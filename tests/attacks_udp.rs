@@ -51,6 +51,7 @@ fn offer(raw: &mut RawClient, name: &str, put: Option<u64>) -> Offered {
             token: *token,
             udp_port: *udp_port,
         }),
+        Frame::Refused { text, .. } => panic!("{name}: refused: {text}"),
         _ => None,
     })
 }
@@ -386,4 +387,78 @@ fn a_small_file_is_offered_while_a_large_one_is_hashed_for_many() {
     signal(&daemon.child, "USR1");
     let stats = daemon.log.expect_contains("stats:");
     assert!(stats.contains("0 hash jobs"), "{stats}");
+}
+
+/// chatd's resident memory, KiB.
+fn rss_kib(daemon: &Daemon) -> u64 {
+    fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The figure for docs/SECURITY.md, not a check: `cargo test --release --test attacks_udp --
+/// --ignored --nocapture`. 256 uploads from 64 connections on four addresses each fill their
+/// window with out-of-order data (64 KiB segments, then one-byte ones); chatd's RSS before,
+/// at the peak, and once the clients have left.
+#[test]
+#[ignore]
+fn measure_memory_under_the_out_of_order_upload_attack() {
+    let daemon = Daemon::start(&["--max-transfers-per-client", "4"]);
+    let idle = rss_kib(&daemon);
+    let mut sessions = Vec::new();
+    let mut uploads = Vec::new();
+    for c in 0..64 {
+        let source = format!("127.0.0.{}", 1 + c % 4);
+        let mut raw = RawClient::connect_from(daemon.port, &source);
+        let nick = format!("filler{c}");
+        raw.send(&Frame::Hello {
+            version: 1,
+            nick: &nick,
+        });
+        raw.expect("Welcome");
+        for u in 0..4 {
+            let offered = offer(&mut raw, &format!("up{c}-{u}.bin"), Some(32 << 20));
+            let udp = udp_on(&source, &offered);
+            prove(&udp, &offered);
+            uploads.push((udp, offered));
+        }
+        sessions.push(raw);
+    }
+    let mut peak = idle;
+    let mut buf = vec![0u8; 65_536];
+    for (segment_len, per_upload) in [(65_000usize, 258u64), (1, 2_000)] {
+        let payload = vec![1u8; segment_len];
+        for k in 1..=per_upload {
+            for (udp, offered) in &uploads {
+                // Everything beyond a hole at offset 0 that never fills.
+                let offset = k * (segment_len as u64 + 1);
+                let n =
+                    packet::encode_data(&mut buf, offered.conn_id, k, offset, &payload).unwrap();
+                let _ = udp.send(&buf[..n]);
+            }
+            if k % 32 == 0 {
+                peak = peak.max(rss_kib(&daemon));
+            }
+        }
+        peak = peak.max(rss_kib(&daemon));
+    }
+    signal(&daemon.child, "USR1");
+    let held = daemon.log.expect_contains("held out of order");
+    drop(uploads);
+    drop(sessions);
+    support::wait_until("the uploads end", || {
+        signal(&daemon.child, "USR1");
+        daemon
+            .log
+            .expect_contains("stats:")
+            .contains(" 0 transfers")
+    });
+    let after = rss_kib(&daemon);
+    eprintln!(
+        "out-of-order upload attack: chatd RSS idle {idle} KiB, peak {peak} KiB, after the \
+         clients left {after} KiB; {held}"
+    );
 }

@@ -249,6 +249,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
         },
+        release_memory: Some(release_memory),
         transfers: TransferLimits {
             per_client,
             per_address,
@@ -270,6 +271,17 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))
+}
+
+/// Gives the heap's free memory back to the operating system: glibc keeps what is freed for
+/// reuse, so after uploads filled their out-of-order buffers (an attack can, up to
+/// `--max-upload-buffer`) the daemon's RSS would stay at that peak.
+fn release_memory() {
+    // SAFETY: malloc_trim takes no pointers and only returns free pages to the kernel
+    // (madvise/brk); glibc's allocator is thread-safe, so the disk workers may run meanwhile.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// `--max-rate`: None when absent or 0.

@@ -66,7 +66,14 @@ pub struct ServerConfig {
     /// UDP port for file transfer; `None`: the TCP port's number.
     pub udp_port: Option<u16>,
     pub transfers: TransferLimits,
+    /// Gives freed heap memory back to the operating system (glibc keeps what `free` returns
+    /// for reuse); called once the uploads' out-of-order buffers, which can grow to tens of
+    /// MiB, have emptied again. The binary provides it.
+    pub release_memory: Option<fn()>,
 }
+
+/// Out-of-order upload buffers this large, once emptied, are worth giving back.
+const RELEASE_AFTER_BUFFERED: u64 = 8 << 20;
 
 /// The daemon: bind with [`Server::bind`], then [`Server::run`] until a signal stops it.
 pub struct Server {
@@ -86,6 +93,9 @@ pub struct Server {
     udp_readable: bool,
     /// Clients waiting for the shared folder's listing; one worker job serves them all.
     listing_for: Vec<ClientId>,
+    release_memory: Option<fn()>,
+    /// The most the uploads' out-of-order buffers held since memory was last released.
+    buffered_peak: u64,
     /// Wheel entries due this turn (a field so its storage is reused).
     expired: Vec<TimerTarget>,
     /// Connections read up to their budget, to read again next turn.
@@ -135,6 +145,8 @@ impl Server {
             timers: Timers::new(Instant::now(), TICK),
             udp_readable: false,
             listing_for: Vec::new(),
+            release_memory: config.release_memory,
+            buffered_peak: 0,
             expired: Vec::new(),
             still_readable: Vec::new(),
             accept_paused_until: None,
@@ -208,6 +220,7 @@ impl Server {
             self.send_datagrams(now);
             self.deliver_transfer_replies();
             self.rearm_transfers();
+            self.release_memory_once_unused();
             self.settle(now);
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || now >= deadline)
@@ -241,6 +254,19 @@ impl Server {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Once the uploads' out-of-order buffers emptied after holding much, gives the memory
+    /// back: after an attack that filled them, the daemon's RSS returns near idle.
+    fn release_memory_once_unused(&mut self) {
+        let buffered = self.transfers.buffered();
+        self.buffered_peak = self.buffered_peak.max(buffered);
+        if buffered == 0 && self.buffered_peak >= RELEASE_AFTER_BUFFERED {
+            self.buffered_peak = 0;
+            if let Some(release) = self.release_memory {
+                release();
+            }
+        }
     }
 
     /// Asks each machine whose deadline is due to act on it.
