@@ -10,24 +10,29 @@
 //! `config` (limits and timers), `session` (login and the end of a session), `routing` (what
 //! a logged-in client's frames do), `lists` (WHO and FILES split into frames), `output` (the
 //! [`Outbox`] and the per-client output bound), `rate` (the per-client rate limit), `address`
-//! (per-address limits), `nick` (nickname rules).
+//! (per-address limits), `nick` (nickname rules), `log_budget` (log lines per source
+//! address), `peer_text` (a peer's string in the server's own words).
 
 mod address;
 mod config;
 mod lists;
+mod log_budget;
 pub mod nick;
 mod output;
+pub mod peer_text;
 mod rate;
 mod routing;
 mod session;
 
 pub use address::AddressKey;
 pub use config::ChatConfig;
+pub use log_budget::{LINES_PER_WINDOW, WINDOW as LOG_WINDOW};
 pub use output::Outbox;
 
 use crate::wire::{self, ErrorCode, Frame};
 use address::AddressCounts;
 use log::debug;
+use log_budget::LogBudget;
 use output::OutputBound;
 use rate::{Admission, RateState};
 use session::{LoginState, Session};
@@ -62,7 +67,10 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// What happened, for the daemon's log.
+/// What happened, for the daemon's log: one line each. Every string a peer chose is cut and
+/// escaped already ([`peer_text`]), and each source address may cause at most
+/// [`LINES_PER_WINDOW`] events a [`LOG_WINDOW`]; the rest are counted, and reported by one
+/// [`ChatEvent::Suppressed`] when the window closes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
     Joined {
@@ -72,6 +80,7 @@ pub enum ChatEvent {
     Left {
         id: ClientId,
         nick: Box<str>,
+        /// The reason, as [`peer_text::quote`] shows a peer's string.
         reason: String,
     },
     /// A client stopped reading: a frame would have taken its output queue past
@@ -86,6 +95,11 @@ pub enum ChatEvent {
         code: ErrorCode,
         closing: bool,
         text: String,
+    },
+    /// `lines` more events from `source` were not logged in the window that just closed.
+    Suppressed {
+        source: AddressKey,
+        lines: u64,
     },
 }
 
@@ -138,9 +152,9 @@ pub enum CloseReason {
     Io(String),
 }
 
-/// Longest ERROR text the server sends, in bytes. A refusal may quote what the peer sent (a
-/// MSG to an unknown name of 60 KB, escaped): cut here, it is never echoed whole, and an ERROR
-/// frame stays far below any client's frame limit.
+/// Longest ERROR text the server sends, in bytes. A refusal quotes a peer's string cut short
+/// ([`peer_text`]); this cut is the last guard, so an ERROR frame stays far below any
+/// client's frame limit.
 const MAX_ERROR_TEXT: usize = 1024;
 
 /// The chat server's whole state. See the module doc for its place.
@@ -148,7 +162,8 @@ const MAX_ERROR_TEXT: usize = 1024;
 /// Call order for the shell: [`ChatServer::handle_connect`] when a connection is accepted;
 /// [`ChatServer::handle_bytes`] with what it read (keep the unconsumed tail);
 /// [`ChatServer::handle_timeout`] when the session's deadline (from
-/// [`ChatServer::next_deadline`]) passes; [`ChatServer::handle_disconnect`] when the socket
+/// [`ChatServer::next_deadline`]) passes, and [`ChatServer::handle_server_timeout`] when
+/// [`ChatServer::next_server_deadline`] does; [`ChatServer::handle_disconnect`] when the socket
 /// ends. After each, drain [`ChatServer::poll_event`] and [`ChatServer::poll_request`]; answer
 /// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later, and
 /// send the shell's own frames to a client through [`ChatServer::relay`].
@@ -172,6 +187,11 @@ pub struct ChatServer {
     requests: VecDeque<ChatRequest>,
     /// Every frame queued passes through it; it knows who overflowed.
     output: OutputBound,
+    /// Log lines per source address.
+    log_budget: LogBudget,
+    /// The `now` of the latest call that brought one: what calls without one (a
+    /// disconnect, a relayed frame) count log windows by.
+    last_now: Option<Instant>,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
 }
@@ -181,6 +201,8 @@ impl ChatServer {
     pub fn new(config: ChatConfig) -> Self {
         ChatServer {
             output: OutputBound::new(config.max_output_bytes),
+            log_budget: LogBudget::default(),
+            last_now: None,
             config,
             sessions: Vec::new(),
             session_count: 0,
@@ -230,24 +252,26 @@ impl ChatServer {
         peer: IpAddr,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
+        self.last_now = Some(now);
+        let address = AddressKey::of(peer);
         if self.session_count >= self.config.max_clients {
             let text = format!(
                 "server full: {} clients connected, the maximum",
                 self.session_count
             );
-            self.refuse(id, ErrorCode::ServerFull, true, &text, out);
+            self.send_error(Some(address), id, ErrorCode::ServerFull, true, &text, out);
             out.close(id);
             self.end_overflowed(out); // its ERROR alone may not fit a tiny bound
             return None;
         }
-        let address = AddressKey::of(peer);
         let from_address = self.per_address.count(address);
         if self.config.max_per_address != 0 && from_address >= self.config.max_per_address {
             let text = format!(
                 "too many connections from {}: {from_address}, the maximum per address",
                 peer.to_canonical()
             );
-            self.refuse(id, ErrorCode::TooManyFromAddress, true, &text, out);
+            let code = ErrorCode::TooManyFromAddress;
+            self.send_error(Some(address), id, code, true, &text, out);
             out.close(id);
             self.end_overflowed(out);
             return None;
@@ -283,6 +307,7 @@ impl ChatServer {
         buf: &[u8],
         out: &mut impl Outbox,
     ) -> usize {
+        self.last_now = Some(now);
         let mut used = 0;
         while self.is_open(id) {
             let rest = &buf[used..];
@@ -359,6 +384,7 @@ impl ChatServer {
         id: ClientId,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
+        self.last_now = Some(now);
         if let Some(session) = self.session_mut(id)
             && session.rate.paused_until.is_some_and(|t| t <= now)
         {
@@ -451,6 +477,25 @@ impl ChatServer {
         self.end_overflowed(out);
     }
 
+    /// When [`ChatServer::handle_server_timeout`] is next due, if ever: the next log window
+    /// closing.
+    pub fn next_server_deadline(&self) -> Option<Instant> {
+        self.log_budget.next_deadline()
+    }
+
+    /// Acts on the deadlines that belong to no one client and are due at `now`: closes log
+    /// windows (a [`ChatEvent::Suppressed`] for each that suppressed lines). Harmless when
+    /// called early or twice.
+    pub fn handle_server_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        while let Some(summary) = self.log_budget.poll_summary(now) {
+            self.events.push_back(ChatEvent::Suppressed {
+                source: summary.source,
+                lines: summary.lines,
+            });
+        }
+    }
+
     /// Tells every client the server is going away, and closes every session.
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();
@@ -466,6 +511,7 @@ impl ChatServer {
         self.members.clear();
         self.nicks.clear();
         self.per_address.clear();
+        self.log_budget.clear();
     }
 
     fn is_open(&self, id: ClientId) -> bool {
@@ -495,9 +541,25 @@ impl ChatServer {
         }
     }
 
-    /// Sends `id` an ERROR with `code`, its text cut to [`MAX_ERROR_TEXT`] bytes.
+    /// Sends `id` an ERROR with `code`, its text cut to [`MAX_ERROR_TEXT`] bytes. A text
+    /// that quotes the peer quotes it through [`peer_text::PeerText`].
     fn refuse(
         &mut self,
+        id: ClientId,
+        code: ErrorCode,
+        closing: bool,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
+        let source = self.session(id).map(|s| s.address);
+        self.send_error(source, id, code, closing, text, out);
+    }
+
+    /// [`ChatServer::refuse`] for a connection that may have no session (refused at
+    /// connect): its log line is charged to `source`.
+    fn send_error(
+        &mut self,
+        source: Option<AddressKey>,
         id: ClientId,
         code: ErrorCode,
         closing: bool,
@@ -515,12 +577,13 @@ impl ChatServer {
             },
             out,
         );
-        self.events.push_back(ChatEvent::Refused {
+        let event = ChatEvent::Refused {
             id,
             code,
             closing,
             text: text.to_string(),
-        });
+        };
+        self.log_from(source, event);
     }
 }
 

@@ -84,7 +84,7 @@ impl ChatServer {
                 continue; // ended already: overflowed twice, or a refused connection
             }
             out.discard(id);
-            self.events.push_back(ChatEvent::OutputOverflow { id });
+            self.log(id, ChatEvent::OutputOverflow { id });
             self.refuse(id, ErrorCode::OutputOverflow, true, OVERFLOW_TEXT, out);
             self.end_session(id, OVERFLOW_TEXT, out);
             out.close(id);

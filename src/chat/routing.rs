@@ -1,6 +1,7 @@
 //! Routing: what a logged-in client's frames do (relay, private message, requests for the
 //! shell) and the broadcast that encodes a frame once for every member.
 
+use super::peer_text::PeerText;
 use super::{ChatRequest, ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
@@ -72,7 +73,7 @@ impl ChatServer {
                             .send(target, &Frame::Private { from: &from, text }, out)
                     }
                     None => {
-                        let text = format!("no user named {to:?} is online");
+                        let text = format!("no user named \"{}\" is online", PeerText(to));
                         self.refuse(id, ErrorCode::UnknownUser, false, &text, out);
                     }
                 }

@@ -3,7 +3,7 @@
 
 use super::address::AddressKey;
 use super::rate::RateState;
-use super::{ChatEvent, ChatServer, ClientId, Outbox, nick};
+use super::{ChatEvent, ChatServer, ClientId, Outbox, nick, peer_text};
 use crate::wire::{self, ErrorCode, Frame, PROTOCOL_VERSION};
 use std::rc::Rc;
 use std::time::Instant;
@@ -90,14 +90,26 @@ impl ChatServer {
         if self.members.len() <= self.config.announce_max_users {
             self.broadcast(Some(id), &Frame::Joined { nick }, out);
         }
-        self.events.push_back(ChatEvent::Joined {
+        self.log(
             id,
-            nick: nick.into(),
-        });
+            ChatEvent::Joined {
+                id,
+                nick: nick.into(),
+            },
+        );
     }
 
     /// Forgets `id`: frees its nickname and, if it was logged in, tells the others it left.
     pub(super) fn end_session(&mut self, id: ClientId, reason: &str, out: &mut impl Outbox) {
+        let Some(session) = self.sessions.get(id.index()).and_then(Option::as_ref) else {
+            return;
+        };
+        // Its last line is charged while the session is there to name its source.
+        if let LoginState::LoggedIn { nick, .. } = &session.state {
+            let reason = peer_text::quote(reason);
+            let nick = nick.as_ref().into();
+            self.log(id, ChatEvent::Left { id, nick, reason });
+        }
         let Some(session) = self.sessions.get_mut(id.index()).and_then(Option::take) else {
             return;
         };
@@ -128,11 +140,6 @@ impl ChatServer {
                     out,
                 );
             }
-            self.events.push_back(ChatEvent::Left {
-                id,
-                nick: nick.as_ref().into(),
-                reason: reason.to_string(),
-            });
         }
     }
 }

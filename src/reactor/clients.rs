@@ -315,6 +315,13 @@ impl Server {
         }
     }
 
+    /// The chat machine's deadlines that belong to no one client (log windows), if due.
+    pub(super) fn chat_server_timeout(&mut self, now: Instant) {
+        if self.chat.next_server_deadline().is_some_and(|t| t <= now) {
+            self.chat.handle_server_timeout(now);
+        }
+    }
+
     fn queue_flush(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id)
             && !conn.flush_queued
@@ -414,7 +421,12 @@ fn log_event(conns: &ConnTable, event: ChatEvent) {
     let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
+        // The machine quoted the reason (cut and escaped: `chat::peer_text`).
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
+        // At the level of the lines it stands for (joins, leaves, refusals: info).
+        ChatEvent::Suppressed { source, lines } => {
+            info!("{source}: {lines} more log lines suppressed (over the per-address budget)");
+        }
         ChatEvent::OutputOverflow { id } => {
             warn!(
                 "client {id} ({}): output queue full, disconnecting",

@@ -4,6 +4,7 @@
 mod framing;
 mod limits;
 mod lists;
+mod log;
 mod output;
 mod rate;
 mod routing;
