@@ -80,9 +80,7 @@ impl ChatServer {
             }
             Frame::Who => self.send_who(id, out),
             Frame::Files => {
-                if let Some(session) = self.session_mut(id) {
-                    session.files_requested = session.files_requested.saturating_add(1);
-                }
+                self.note_files_requested(id);
                 self.requests
                     .push_back(ChatRequest::ListFiles { client: id });
             }

@@ -2,6 +2,7 @@
 //! who is online: HELLO (login) and the end of a session (its nickname freed, the others told).
 
 use super::address::AddressKey;
+use super::file_listing::FilesOwed;
 use super::rate::RateState;
 use super::{ChatEvent, ChatServer, ClientId, Outbox, nick, peer_text};
 use crate::wire::{self, ErrorCode, Frame, PROTOCOL_VERSION};
@@ -29,9 +30,9 @@ pub(super) struct Session {
     /// What the per-address limit counts this session under.
     pub(super) address: AddressKey,
     pub(super) rate: RateState,
-    /// FILES requests handed to the shell and not answered yet: an answer is sent only to
-    /// the session that asked, not to a later one given the same id.
-    pub(super) files_requested: u32,
+    /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,
+    /// so an answer goes only to the session that asked, not to a later one given its id.
+    pub(super) files: Option<Box<FilesOwed>>,
 }
 
 impl ChatServer {
@@ -115,6 +116,9 @@ impl ChatServer {
         };
         self.session_count -= 1;
         self.per_address.remove(session.address);
+        if session.files.is_some() {
+            self.forget_listing(id);
+        }
         if let LoginState::LoggedIn { nick, member_index } = session.state {
             self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);

@@ -310,15 +310,23 @@ impl Server {
         }
         // Keep the (empty) allocation for the next turn.
         self.conns.to_flush = batch;
+        // Clients whose input the chat machine let go (FILES answers sent): read them next
+        // turn, which starts at once.
+        while let Some(id) = self.chat.poll_resumed() {
+            if self.conns.get(id).is_some_and(|c| c.input_paused) {
+                self.still_readable.push(id);
+            }
+        }
         while let Some(event) = self.chat.poll_event() {
             log_event(&self.conns, event);
         }
     }
 
-    /// The chat machine's deadlines that belong to no one client (log windows), if due.
+    /// The chat machine's deadlines that belong to no one client (listings continued, log
+    /// windows), if due.
     pub(super) fn chat_server_timeout(&mut self, now: Instant) {
         if self.chat.next_server_deadline().is_some_and(|t| t <= now) {
-            self.chat.handle_server_timeout(now);
+            self.chat.handle_server_timeout(now, &mut self.conns);
         }
     }
 
@@ -338,6 +346,7 @@ impl Server {
             return;
         };
         conn.flush_queued = false;
+        let queued_before = conn.out.len();
         let flushed = match conn.out.write_to(&mut conn.stream, &mut self.staging) {
             Ok(flushed) => flushed,
             Err(e) => {
@@ -363,6 +372,11 @@ impl Server {
                 return;
             }
             conn.writable_interest = want_writable;
+        }
+        if conn.out.len() < queued_before && conn.state == ConnState::Open {
+            // The machine may have a listing to continue.
+            self.chat.handle_output_drained(now, id, &mut self.conns);
+            return;
         }
         if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) {
             if conn.read_closed {

@@ -36,7 +36,7 @@ fn lines_past_the_budget_are_counted_and_summed_up_when_the_window_closes() {
     );
     assert_eq!(f.chat.next_server_deadline(), Some(opened + LOG_WINDOW));
     f.now = opened + LOG_WINDOW;
-    f.chat.handle_server_timeout(f.now);
+    f.chat.handle_server_timeout(f.now, &mut f.out);
     let source = AddressKey::of("127.0.0.1".parse().unwrap());
     assert_eq!(
         events(&mut f),
