@@ -3,7 +3,7 @@
 //! OUTPUT_OVERFLOW error as its last word. The shell only queues and writes bytes.
 
 use super::{ChatEvent, ChatServer, ClientId};
-use crate::wire::{ErrorCode, Frame};
+use crate::wire::{self, ErrorCode, Frame};
 use std::rc::Rc;
 
 /// Where the chat machine's output goes. The reactor implements it over its connections;
@@ -24,24 +24,52 @@ pub trait Outbox {
 /// What the OUTPUT_OVERFLOW error says, and why the session ended.
 const OVERFLOW_TEXT: &str = "output queue full: client is not reading";
 
+/// Largest frame the server sends, its length prefix included: what every client must accept
+/// (`docs/PROTOCOL.md`, "Framing"). Every frame the machine queues is built to fit.
+pub const MAX_SENT_FRAME: usize = wire::LEN_PREFIX + wire::DEFAULT_MAX_FRAME_LEN as usize;
+
+/// The marks on a client's queue, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// A frame that would take the queue past this ends the client at once.
+    pub hard: usize,
+    /// A FILES listing is continued while the queue is under this.
+    pub low: usize,
+}
+
+impl OutputLimits {
+    /// The marks for a bound of `max_bytes`: low at an eighth.
+    pub fn for_max(max_bytes: usize) -> OutputLimits {
+        OutputLimits {
+            hard: max_bytes,
+            low: max_bytes / 8,
+        }
+    }
+}
+
 /// Every frame the machine queues passes here: it goes to the [`Outbox`] only while the
 /// recipient's queue stays within the bound. A recipient it would take past the bound is
 /// remembered instead, to be ended once the input being handled is done (it may be one of
 /// many in a broadcast loop, which must not change under the loop).
 #[derive(Debug)]
 pub(super) struct OutputBound {
-    max_bytes: usize,
+    limits: OutputLimits,
     /// Recipients that overflowed and are not ended yet (an id may appear more than once).
     overflowed: Vec<ClientId>,
 }
 
 impl OutputBound {
-    /// Keeps every client's queue within `max_bytes`.
-    pub(super) fn new(max_bytes: usize) -> OutputBound {
+    /// Keeps every client's queue within `limits`.
+    pub(super) fn new(limits: OutputLimits) -> OutputBound {
         OutputBound {
-            max_bytes,
+            limits,
             overflowed: Vec::new(),
         }
+    }
+
+    /// The marks in force.
+    pub(super) fn limits(&self) -> OutputLimits {
+        self.limits
     }
 
     /// Queues `frame` for `to` if it fits.
@@ -60,7 +88,11 @@ impl OutputBound {
 
     /// Whether `len` more bytes keep `to`'s queue within the bound; if not, `to` overflowed.
     fn fits(&mut self, to: ClientId, len: usize, out: &impl Outbox) -> bool {
-        if out.queued(to) + len <= self.max_bytes {
+        debug_assert!(
+            len <= MAX_SENT_FRAME,
+            "a {len}-byte frame is built too long"
+        );
+        if out.queued(to) + len <= self.limits.hard {
             return true;
         }
         self.overflowed.push(to);
@@ -84,7 +116,7 @@ impl ChatServer {
                 continue; // ended already: overflowed twice, or a refused connection
             }
             out.discard(id);
-            self.events.push_back(ChatEvent::OutputOverflow { id });
+            self.log(id, ChatEvent::OutputOverflow { id });
             self.refuse(id, ErrorCode::OutputOverflow, true, OVERFLOW_TEXT, out);
             self.end_session(id, OVERFLOW_TEXT, out);
             out.close(id);

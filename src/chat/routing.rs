@@ -1,6 +1,7 @@
 //! Routing: what a logged-in client's frames do (relay, private message, requests for the
 //! shell) and the broadcast that encodes a frame once for every member.
 
+use super::peer_text::PeerText;
 use super::{ChatRequest, ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
@@ -72,16 +73,14 @@ impl ChatServer {
                             .send(target, &Frame::Private { from: &from, text }, out)
                     }
                     None => {
-                        let text = format!("no user named {to:?} is online");
+                        let text = format!("no user named \"{}\" is online", PeerText(to));
                         self.refuse(id, ErrorCode::UnknownUser, false, &text, out);
                     }
                 }
             }
             Frame::Who => self.send_who(id, out),
             Frame::Files => {
-                if let Some(session) = self.session_mut(id) {
-                    session.files_requested = session.files_requested.saturating_add(1);
-                }
+                self.note_files_requested(id);
                 self.requests
                     .push_back(ChatRequest::ListFiles { client: id });
             }
