@@ -80,8 +80,16 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-output",
-        "output queued for a client before it is dropped as not reading (default 1048576)",
+        "most output queued for one client, bytes: past it the client is dropped at once; \
+         past a quarter of it the client is behind, heavy senders wait for it, and it must \
+         drain to an eighth within --slow-reader-timeout (default 1048576)",
         "BYTES",
+    );
+    opts.optopt(
+        "",
+        "slow-reader-timeout",
+        "seconds a client may stay behind before it is dropped as too slow (default 10)",
+        "SECS",
     );
     opts.optopt(
         "",
@@ -187,6 +195,21 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if max_message == 0 || max_message > u16::MAX as usize {
         return Err("--max-message must be between 1 and 65535".into());
     }
+    let max_output: usize = parse(matches, "max-output", defaults.max_output_bytes)?;
+    if max_output < MIN_MAX_OUTPUT {
+        return Err(format!(
+            "--max-output must be at least {MIN_MAX_OUTPUT}: four of the largest frames, so a \
+             client that reads is never dropped for one"
+        ));
+    }
+    let slow_reader: u64 = parse(
+        matches,
+        "slow-reader-timeout",
+        defaults.slow_reader_timeout.as_secs(),
+    )?;
+    if slow_reader == 0 {
+        return Err("--slow-reader-timeout must be at least 1 second".into());
+    }
     let keepalive: u64 = parse(matches, "keepalive", defaults.keepalive_idle.as_secs())?;
     let login: u64 = parse(matches, "login-timeout", defaults.login_timeout.as_secs())?;
     if keepalive == 0 || login == 0 {
@@ -243,7 +266,8 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
             announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
-            max_output_bytes: parse(matches, "max-output", defaults.max_output_bytes)?,
+            max_output_bytes: max_output,
+            slow_reader_timeout: Duration::from_secs(slow_reader),
         },
         udp_port: match matches.opt_str("udp-port") {
             None => None,
@@ -301,6 +325,9 @@ fn init_logging(matches: &getopts::Matches) {
     let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
+
+/// Smallest `--max-output`: the soft bound (a quarter) then holds the largest frame.
+const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
 
 /// File descriptors kept for the listener, epoll, signal pipe, UDP socket, log and a margin.
 const RESERVED_FDS: u64 = 64;
