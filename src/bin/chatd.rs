@@ -74,7 +74,7 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-message",
-        "longest message text, bytes (default 4096)",
+        "longest message text, bytes, at most 65499 (default 4096)",
         "BYTES",
     );
     opts.optopt(
@@ -192,8 +192,12 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         ));
     }
     let max_message: usize = parse(matches, "max-message", defaults.max_message_len)?;
-    if max_message == 0 || max_message > u16::MAX as usize {
-        return Err("--max-message must be between 1 and 65535".into());
+    if max_message == 0 || max_message > MAX_MESSAGE_LIMIT {
+        return Err(format!(
+            "--max-message must be between 1 and {MAX_MESSAGE_LIMIT}: a longer text makes a \
+             BROADCAST or PRIVATE frame longer than the {} bytes every client accepts",
+            wire::DEFAULT_MAX_FRAME_LEN
+        ));
     }
     let max_output: usize = parse(matches, "max-output", defaults.max_output_bytes)?;
     if max_output < MIN_MAX_OUTPUT {
@@ -326,6 +330,11 @@ fn init_logging(matches: &getopts::Matches) {
     let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
 
+/// Longest `--max-message`: a BROADCAST or PRIVATE carries the text behind a nickname of up
+/// to 32 bytes (type byte, two length fields: 1 + 2 + 32 + 2), and its length field must stay
+/// within the 65,536 every client accepts.
+const MAX_MESSAGE_LIMIT: usize =
+    wire::DEFAULT_MAX_FRAME_LEN as usize - 1 - 2 - chatd::chat::nick::MAX_NICK_LEN - 2;
 /// Smallest `--max-output`: the soft bound (a quarter) then holds the largest frame.
 const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
 
