@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{DEADLINE, Daemon, RawClient};
+use support::{DEADLINE, Daemon, RawClient, rss_of};
 
 const FLOODERS: usize = 10;
 const MESSAGES: usize = 10_000;
@@ -19,16 +19,6 @@ const READERS: usize = 3;
 /// chatd's resident memory may not exceed this during the flood (about 100 MB of broadcasts
 /// pass through; the output queue bound is 1 MiB per client, broadcasts are shared).
 const RSS_BOUND: u64 = 64 << 20;
-
-fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// What a reader saw: every flooder's messages, and the stalled clients leaving.
 struct Seen {
     messages: usize,
