@@ -1,6 +1,6 @@
-//! Slow consumers under a broadcast flood: clients that stop reading are cut off once their
-//! bounded output queue is full, chatd's memory stays bounded, and the clients that do read
-//! receive every message, once, in order.
+//! Slow consumers under a broadcast flood: clients that stop reading fall behind, hold the
+//! flooders for at most the slow-reader timeout and are cut off, chatd's memory stays bounded,
+//! and the clients that do read receive every message, once, in order.
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{DEADLINE, Daemon, RawClient};
+use support::{DEADLINE, Daemon, RawClient, rss_of};
 
 const FLOODERS: usize = 10;
 const MESSAGES: usize = 10_000;
@@ -19,16 +19,6 @@ const READERS: usize = 3;
 /// chatd's resident memory may not exceed this during the flood (about 100 MB of broadcasts
 /// pass through; the output queue bound is 1 MiB per client, broadcasts are shared).
 const RSS_BOUND: u64 = 64 << 20;
-
-fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// What a reader saw: every flooder's messages, and the stalled clients leaving.
 struct Seen {
     messages: usize,
@@ -88,8 +78,9 @@ fn read_all(mut stream: TcpStream) -> Result<Seen, String> {
 #[test]
 fn stalled_readers_are_cut_off_and_readers_get_everything_in_order() {
     rlimit::increase_nofile_limit(4096).unwrap();
-    // The flooders flood on purpose; this test is about output queues, not input rates.
-    let daemon = Daemon::start(&["--msg-rate", "0"]);
+    // The flooders flood on purpose; this test is about output queues, not input rates. The
+    // stalled clients hold the flood while they are behind: for 2 s, not the default 10.
+    let daemon = Daemon::start(&["--msg-rate", "0", "--slow-reader-timeout", "2"]);
     let pid = daemon.child.id();
     let readers: Vec<_> = (0..READERS)
         .map(|i| {

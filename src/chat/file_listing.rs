@@ -3,8 +3,8 @@
 //! owed keeps a cursor into it, and FILE_LIST frames are queued for it only while its queue is
 //! under the low-water mark, continued when the shell reports the queue written down
 //! ([`ChatServer::handle_output_drained`]). A listing of any size therefore never overflows
-//! the asker's queue, and costs the loop at most [`LIST_TURN_BUDGET`] bytes of encoding per
-//! turn, whoever asked.
+//! the asker's queue, never makes it count as behind, and costs the loop at most
+//! [`LIST_TURN_BUDGET`] bytes of encoding per turn, whoever asked.
 
 use super::lists::{LIST_FRAME_BUDGET, next_run};
 use super::{ChatServer, ClientId, Outbox};
@@ -184,7 +184,7 @@ impl ChatServer {
     /// the client is no longer streaming (and may send again if it was owed in full).
     pub(super) fn pump_listing(&mut self, now: Instant, id: ClientId, out: &mut impl Outbox) {
         let low = self.output.limits().low;
-        // A small bound gets small frames, so a listing stays well within it.
+        // A small bound gets small frames, so a listing never makes its reader behind.
         let frame_budget = LIST_FRAME_BUDGET.min(low).max(1);
         loop {
             // Fields, not `session_mut`: the listings are borrowed beside the session.

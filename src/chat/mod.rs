@@ -10,11 +10,13 @@
 //! `config` (limits and timers), `session` (login and the end of a session), `routing` (what
 //! a logged-in client's frames do), `lists` (WHO, and lists split into frames),
 //! `file_listing` (FILES streamed as the client reads), `output` (the [`Outbox`] and the
-//! per-client output bound), `rate` (the per-client rate limit), `address`
-//! (per-address limits), `nick` (nickname rules), `log_budget` (log lines per source
-//! address), `peer_text` (a peer's string in the server's own words).
+//! per-client output bounds), `backpressure` (readers behind, flooders held, slow readers
+//! ended), `rate` (the per-client rate limit), `address` (per-address limits), `nick`
+//! (nickname rules), `log_budget` (log lines per source address), `peer_text` (a peer's
+//! string in the server's own words).
 
 mod address;
+mod backpressure;
 mod config;
 mod file_listing;
 mod lists;
@@ -27,6 +29,7 @@ mod routing;
 mod session;
 
 pub use address::AddressKey;
+pub use backpressure::{LIGHT_BURST, LIGHT_RATE, STALL_GRACE};
 pub use config::ChatConfig;
 pub use file_listing::{FileListing, LIST_TURN_BUDGET, MAX_FILES_OWED};
 pub use log_budget::{LINES_PER_WINDOW, WINDOW as LOG_WINDOW};
@@ -34,6 +37,7 @@ pub use output::{MAX_SENT_FRAME, Outbox, OutputLimits};
 
 use crate::wire::{self, ErrorCode, Frame};
 use address::AddressCounts;
+use backpressure::{Backpressure, Flow};
 use file_listing::Listings;
 use log::debug;
 use log_budget::LogBudget;
@@ -86,11 +90,13 @@ pub enum ChatEvent {
         /// The reason, as [`peer_text::quote`] shows a peer's string.
         reason: String,
     },
-    /// A client stopped reading: a frame would have taken its output queue past
-    /// [`ChatConfig::max_output_bytes`], so the queue was dropped and the client is being
-    /// disconnected (a [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
+    /// A client fell too far behind: a frame would have taken its output queue past the hard
+    /// bound ([`ChatConfig::max_output_bytes`]), or it did not catch up within the slow-reader
+    /// timeout. Its `queued` bytes were dropped and it is being disconnected (a
+    /// [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
     OutputOverflow {
         id: ClientId,
+        queued: usize,
     },
     /// A refusal sent to a client, and whether it ended the connection.
     Refused {
@@ -173,10 +179,10 @@ const MAX_ERROR_TEXT: usize = 1024;
 /// send the shell's own frames to a client through [`ChatServer::relay`]. Once a turn, read
 /// again the clients [`ChatServer::poll_resumed`] names.
 ///
-/// The machine decides what the shell's queues hold: every frame passes the per-client bound
-/// ([`ChatConfig::max_output_bytes`], checked with [`Outbox::queued`]), and a client that
-/// would pass it is ended by the machine itself ([`Outbox::discard`], then OUTPUT_OVERFLOW,
-/// then close), so the shell's queues need no limit of their own.
+/// The machine decides what the shell's queues hold: every frame passes the per-client
+/// bounds ([`OutputLimits`], checked with [`Outbox::queued`]); a client that would pass the
+/// hard bound, or stays behind too long, is ended by the machine itself ([`Outbox::discard`],
+/// then OUTPUT_OVERFLOW, then close), so the shell's queues need no limit of their own.
 pub struct ChatServer {
     config: ChatConfig,
     sessions: Vec<Option<Session>>,
@@ -192,11 +198,13 @@ pub struct ChatServer {
     requests: VecDeque<ChatRequest>,
     /// Every frame queued passes through it; it knows who overflowed.
     output: OutputBound,
+    /// Readers behind and the flooders held for them.
+    backpressure: Backpressure,
     /// FILES answers being streamed, and the one snapshot they read.
     listings: Listings,
     /// Log lines per source address.
     log_budget: LogBudget,
-    /// Clients whose input may be read again (owed fewer FILES answers).
+    /// Clients whose input may be read again (no longer held, or owed fewer FILES answers).
     resumed: Vec<ClientId>,
     /// The `now` of the latest call that brought one: what calls without one (a
     /// disconnect, a relayed frame) count log windows by, and the instant
@@ -211,6 +219,7 @@ impl ChatServer {
     pub fn new(config: ChatConfig) -> Self {
         ChatServer {
             output: OutputBound::new(OutputLimits::for_max(config.max_output_bytes)),
+            backpressure: Backpressure::new(config.slow_reader_timeout),
             listings: Listings::default(),
             log_budget: LogBudget::default(),
             resumed: Vec::new(),
@@ -303,6 +312,7 @@ impl ChatServer {
             ping: None,
             address,
             rate: RateState::new(now),
+            flow: Flow::new(now),
             files: None,
         });
         self.session_count += 1;
@@ -326,7 +336,7 @@ impl ChatServer {
             match wire::check(rest, self.config.max_frame_len) {
                 Ok(None) => break,
                 Ok(Some(len)) => {
-                    if self.files_owed_in_full(id) {
+                    if self.files_owed_in_full(id) || self.hold_if_heavy(now, id) {
                         break; // see `input_paused`
                     }
                     match self.admit(now, id, out) {
@@ -352,7 +362,7 @@ impl ChatServer {
             // Frame by frame, so a sender that overflowed on its own answers stops here.
             self.end_overflowed(out);
         }
-        self.end_overflowed(out); // a rate-limit warning may have overflowed
+        self.settle_output(now, out); // a rate-limit warning may have overflowed
         if self.is_open(id) { used } else { buf.len() }
     }
 
@@ -383,14 +393,16 @@ impl ChatServer {
         })
     }
 
-    /// Whether input from `id` must wait: its rate limit paused it, or it is owed
-    /// [`MAX_FILES_OWED`] FILES answers. The shell then stops reading the socket, keeps what
-    /// [`ChatServer::handle_bytes`] did not consume, and feeds it again once
-    /// [`ChatServer::handle_timeout`] (at [`ChatServer::next_deadline`]) lifted a rate pause,
-    /// or [`ChatServer::poll_resumed`] named the client.
+    /// Whether input from `id` must wait: its rate limit paused it, or it sends heavily and
+    /// a reader is behind (`backpressure`), or it is owed [`MAX_FILES_OWED`] FILES answers.
+    /// The shell then stops reading the socket, keeps what [`ChatServer::handle_bytes`] did
+    /// not consume, and feeds it again once [`ChatServer::handle_timeout`] (at
+    /// [`ChatServer::next_deadline`]) lifted a rate pause, or [`ChatServer::poll_resumed`]
+    /// named the client.
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id).is_some_and(|s| {
             s.rate.paused_until.is_some()
+                || s.flow.held
                 || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)
         })
     }
@@ -412,6 +424,15 @@ impl ChatServer {
         let deadline = self.next_deadline(id)?;
         if now < deadline {
             return Some(deadline);
+        }
+        if let Some(session) = self.session_mut(id)
+            && session.flow.held
+            && matches!(session.state, LoginState::LoggedIn { .. })
+        {
+            // Held for a reader behind, it cannot answer a PING: we are not reading it.
+            session.last_input = now;
+            session.ping = None;
+            return self.next_deadline(id);
         }
         let (timeout, ping_due) = match self.session(id) {
             Some(Session {
@@ -438,7 +459,7 @@ impl ChatServer {
             }
             self.output.send(id, &Frame::Ping { token }, out);
         }
-        self.end_overflowed(out);
+        self.settle_output(now, out);
         self.next_deadline(id)
     }
 
@@ -490,45 +511,53 @@ impl ChatServer {
         self.last_now = Some(now);
         if self.take_files_answer(client, listing) {
             self.pump_listing(now, client, out);
-            self.end_overflowed(out);
+            self.settle_output(now, out);
         }
     }
 
     /// The shell wrote some of `id`'s queue (call after every write that took bytes, with
-    /// [`Outbox::queued`] telling what is left): the FILES listing it is owed continues while
-    /// its queue is under the low-water mark.
+    /// [`Outbox::queued`] telling what is left): a client behind may have caught up, and the
+    /// FILES listing it is owed continues while its queue is under the low-water mark.
     pub fn handle_output_drained(&mut self, now: Instant, id: ClientId, out: &mut impl Outbox) {
         let Some(session) = self.session(id) else {
             return;
         };
-        if session.files.is_none() {
+        if session.flow.behind_since.is_none() && session.files.is_none() {
             return; // the common case, kept cheap: a flush per client per turn comes here
         }
         self.last_now = Some(now);
+        self.note_drained(id, out.queued(id));
         self.pump_listing(now, id, out);
-        self.end_overflowed(out);
+        self.settle_output(now, out);
     }
 
-    /// When [`ChatServer::handle_server_timeout`] is next due, if ever: a log window closing,
-    /// or work due at once (an instant already past: a listing the last turn's budget
-    /// stopped).
+    /// When [`ChatServer::handle_server_timeout`] is next due, if ever: a behind reader's time
+    /// to catch up, a log window closing, or work due at once (an instant already past: a
+    /// listing the last turn's budget stopped, a queue to look at).
     pub fn next_server_deadline(&self) -> Option<Instant> {
-        let at_once = (self.listings.waits_for_next_turn())
+        let at_once = (self.output.has_passed_soft() || self.listings.waits_for_next_turn())
             .then_some(self.last_now)
             .flatten();
-        [at_once, self.log_budget.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            at_once,
+            self.backpressure.next_deadline(),
+            self.log_budget.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Acts on the deadlines that belong to no one client and are due at `now`: continues the
-    /// listings the last turn's budget stopped, closes log windows (a [`ChatEvent::Suppressed`]
-    /// for each that suppressed lines). Harmless when called early or twice.
+    /// Acts on the deadlines that belong to no one client and are due at `now`: ends the
+    /// readers that did not catch up in time, continues the listings the last turn's budget
+    /// stopped, closes log windows (a [`ChatEvent::Suppressed`] for each that suppressed
+    /// lines). Harmless when called early or twice.
     pub fn handle_server_timeout(&mut self, now: Instant, out: &mut impl Outbox) {
         self.last_now = Some(now);
+        self.settle_output(now, out);
+        self.end_slow_readers(now, out);
         self.pump_waiting_listings(now, out);
-        self.end_overflowed(out);
+        self.settle_output(now, out);
         while let Some(summary) = self.log_budget.poll_summary(now) {
             self.events.push_back(ChatEvent::Suppressed {
                 source: summary.source,
@@ -537,12 +566,17 @@ impl ChatServer {
         }
     }
 
-    /// Next client whose input may be read again (it was owed [`MAX_FILES_OWED`] FILES
-    /// answers), if any. The shell drains these once a turn and reads those still paused on
-    /// its side; a stale or repeated id is harmless, since [`ChatServer::input_paused`] is
-    /// asked again before reading.
+    /// Next client whose input may be read again (it was held for a reader behind, or owed
+    /// [`MAX_FILES_OWED`] FILES answers), if any. The shell drains these once a turn and
+    /// reads those still paused on its side; a stale or repeated id is harmless, since
+    /// [`ChatServer::input_paused`] is asked again before reading.
     pub fn poll_resumed(&mut self) -> Option<ClientId> {
         self.resumed.pop()
+    }
+
+    /// Readers behind now: their queues passed the soft bound and have not caught up.
+    pub fn behind_count(&self) -> usize {
+        self.backpressure.behind()
     }
 
     /// Tells every client the server is going away, and closes every session.
@@ -560,9 +594,17 @@ impl ChatServer {
         self.members.clear();
         self.nicks.clear();
         self.per_address.clear();
+        self.backpressure = Backpressure::new(self.config.slow_reader_timeout);
         self.listings = Listings::default();
         self.log_budget.clear();
         self.resumed.clear();
+    }
+
+    /// After input that carried `now`: ends the clients that overflowed, marks those that
+    /// fell behind (and resumes the held clients if nobody is behind any more).
+    fn settle_output(&mut self, now: Instant, out: &mut impl Outbox) {
+        self.end_overflowed(out);
+        self.note_behind(now, out);
     }
 
     fn is_open(&self, id: ClientId) -> bool {

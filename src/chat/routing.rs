@@ -58,7 +58,9 @@ impl ChatServer {
             Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
             Frame::Say { text } => {
                 if self.check_text(id, text, out) {
-                    self.broadcast(Some(id), &Frame::Broadcast { from: &from, text }, out);
+                    let frame = Frame::Broadcast { from: &from, text };
+                    self.charge_relayed(now, id, frame.encoded_len());
+                    self.broadcast(Some(id), &frame, out);
                 }
             }
             Frame::Msg { to, text } => {
@@ -69,8 +71,9 @@ impl ChatServer {
                 let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
                 match target {
                     Some(&target) => {
-                        self.output
-                            .send(target, &Frame::Private { from: &from, text }, out)
+                        let frame = Frame::Private { from: &from, text };
+                        self.charge_relayed(now, id, frame.encoded_len());
+                        self.output.send(target, &frame, out);
                     }
                     None => {
                         let text = format!("no user named \"{}\" is online", PeerText(to));
@@ -121,6 +124,13 @@ impl ChatServer {
                 "server-only frame {:?} reached routing",
                 frame.kind()
             ),
+        }
+    }
+
+    /// Charges `bytes` that `id` relayed to others (see `backpressure`).
+    fn charge_relayed(&mut self, now: Instant, id: ClientId, bytes: usize) {
+        if let Some(session) = self.session_mut(id) {
+            session.flow.charge_relayed(now, bytes);
         }
     }
 

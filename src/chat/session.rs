@@ -2,6 +2,7 @@
 //! who is online: HELLO (login) and the end of a session (its nickname freed, the others told).
 
 use super::address::AddressKey;
+use super::backpressure::Flow;
 use super::file_listing::FilesOwed;
 use super::rate::RateState;
 use super::{ChatEvent, ChatServer, ClientId, Outbox, nick, peer_text};
@@ -30,6 +31,8 @@ pub(super) struct Session {
     /// What the per-address limit counts this session under.
     pub(super) address: AddressKey,
     pub(super) rate: RateState,
+    /// As a reader: behind or not; as a sender: light or heavy, held or not.
+    pub(super) flow: Flow,
     /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,
     /// so an answer goes only to the session that asked, not to a later one given its id.
     pub(super) files: Option<Box<FilesOwed>>,
@@ -116,6 +119,7 @@ impl ChatServer {
         };
         self.session_count -= 1;
         self.per_address.remove(session.address);
+        self.forget_flow(&session.flow);
         if session.files.is_some() {
             self.forget_listing(id);
         }

@@ -310,8 +310,8 @@ impl Server {
         }
         // Keep the (empty) allocation for the next turn.
         self.conns.to_flush = batch;
-        // Clients whose input the chat machine let go (FILES answers sent): read them next
-        // turn, which starts at once.
+        // Clients whose input the chat machine let go (no reader behind any more, FILES
+        // answers sent): read them next turn, which starts at once.
         while let Some(id) = self.chat.poll_resumed() {
             if self.conns.get(id).is_some_and(|c| c.input_paused) {
                 self.still_readable.push(id);
@@ -322,8 +322,8 @@ impl Server {
         }
     }
 
-    /// The chat machine's deadlines that belong to no one client (listings continued, log
-    /// windows), if due.
+    /// The chat machine's deadlines that belong to no one client (slow readers, listings
+    /// continued, log windows), if due.
     pub(super) fn chat_server_timeout(&mut self, now: Instant) {
         if self.chat.next_server_deadline().is_some_and(|t| t <= now) {
             self.chat.handle_server_timeout(now, &mut self.conns);
@@ -374,7 +374,7 @@ impl Server {
             conn.writable_interest = want_writable;
         }
         if conn.out.len() < queued_before && conn.state == ConnState::Open {
-            // The machine may have a listing to continue.
+            // The machine may have a reader catch up, or a listing to continue.
             self.chat.handle_output_drained(now, id, &mut self.conns);
             return;
         }
@@ -437,15 +437,15 @@ fn log_event(conns: &ConnTable, event: ChatEvent) {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
         // The machine quoted the reason (cut and escaped: `chat::peer_text`).
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
+        ChatEvent::OutputOverflow { id, queued } => {
+            warn!(
+                "client {id} ({}): fell too far behind ({queued} bytes not taken), disconnecting",
+                peer(id)
+            );
+        }
         // At the level of the lines it stands for (joins, leaves, refusals: info).
         ChatEvent::Suppressed { source, lines } => {
             info!("{source}: {lines} more log lines suppressed (over the per-address budget)");
-        }
-        ChatEvent::OutputOverflow { id } => {
-            warn!(
-                "client {id} ({}): output queue full, disconnecting",
-                peer(id)
-            );
         }
         ChatEvent::Refused {
             id,

@@ -175,6 +175,11 @@ fn a_long_listing_is_queued_only_while_the_queue_is_under_the_low_water_mark() {
     f.now += Duration::from_secs(1);
     f.chat.handle_server_timeout(f.now, &mut f.out);
     assert_eq!(f.out.queued(client(0)), queued);
+    assert_eq!(
+        f.chat.behind_count(),
+        0,
+        "a listing never makes its reader behind"
+    );
     assert_eq!(read_listing(&mut f, client(0), 100), names(&entries));
 }
 

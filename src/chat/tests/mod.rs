@@ -1,6 +1,7 @@
 //! Chat machine tests over a recording outbox: the fixture here, the tests by concept in the
 //! child files.
 
+mod backpressure;
 mod file_listing;
 mod framing;
 mod limits;
@@ -11,6 +12,7 @@ mod rate;
 mod routing;
 mod session;
 
+use super::backpressure::Flow;
 use super::*;
 use crate::wire::Decoded;
 use std::time::Duration;
