@@ -81,8 +81,8 @@ fn options() -> Options {
         "",
         "max-output",
         "most output queued for one client, bytes: past it the client is dropped at once; \
-         past a quarter of it the client is behind, heavy senders wait for it, and it must \
-         drain to an eighth within --slow-reader-timeout (default 1048576)",
+         past a quarter of it the client is behind, heavy senders wait for it while it reads, \
+         and it must drain to an eighth within --slow-reader-timeout (default 1048576)",
         "BYTES",
     );
     opts.optopt(

@@ -37,8 +37,8 @@ pub struct ChatConfig {
     /// [`ChatConfig::slow_reader_timeout`] (see [`super::OutputLimits`]).
     pub max_output_bytes: usize,
     /// How long a client may stay behind (its queue past the soft bound, not yet drained to
-    /// the low-water mark) before it is ended with OUTPUT_OVERFLOW. Meanwhile heavy senders'
-    /// input waits (`backpressure`).
+    /// the low-water mark) before it is ended with OUTPUT_OVERFLOW. Meanwhile, as long as it
+    /// takes bytes, heavy senders' input waits (`backpressure`).
     pub slow_reader_timeout: Duration,
 }
 

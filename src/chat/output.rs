@@ -36,7 +36,8 @@ pub const MAX_SENT_FRAME: usize = wire::LEN_PREFIX + wire::DEFAULT_MAX_FRAME_LEN
 pub struct OutputLimits {
     /// A frame that would take the queue past this ends the client at once.
     pub hard: usize,
-    /// A queue past this is behind (flooders are held; it must catch up in time).
+    /// A queue past this is behind (while it is read, heavy senders are held; it must catch
+    /// up in time).
     pub soft: usize,
     /// A behind queue written down to this has caught up; a FILES listing is continued while
     /// the queue is under it.

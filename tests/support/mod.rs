@@ -404,12 +404,13 @@ impl RawClient {
     #[track_caller]
     pub fn recv_within(&mut self, wait: Duration) -> Option<String> {
         self.stream.set_read_timeout(Some(wait)).unwrap();
-        let frame = self.read_frame().ok().flatten().map(|(_, text)| text); // timed out, or gone
+        let frame = self.read_frame().ok().flatten(); // timed out, or gone
         self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        frame
+        frame.map(|(_, frame)| frame)
     }
 
-    /// Reads until a whole frame is in: its size and debug string, `None` at EOF, or the read's error.
+    /// Reads until a whole frame is in: its size and debug string, `None` at EOF, or the
+    /// read's error.
     #[track_caller]
     fn read_frame(&mut self) -> std::io::Result<Option<(usize, String)>> {
         loop {
