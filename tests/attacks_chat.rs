@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{DEADLINE, Daemon, RawClient, rss_of, temp_dir, wait_exit};
+use support::{DEADLINE, Daemon, LOBBY, RawClient, rss_of, temp_dir, wait_exit};
 
 /// Largest frame a client must accept, its length prefix included (`docs/PROTOCOL.md`).
 const MAX_FRAME: usize = 4 + wire::DEFAULT_MAX_FRAME_LEN as usize;
@@ -137,7 +137,11 @@ fn start_flooders(port: u16, count: usize, each: usize) -> Vec<thread::JoinHandl
                 let mut bytes = Vec::new();
                 for seq in 0..each {
                     let text = format!("{seq:<width$}", width = FLOOD_TEXT);
-                    Frame::Say { text: &text }.encode(&mut bytes);
+                    Frame::Say {
+                        room: LOBBY,
+                        text: &text,
+                    }
+                    .encode(&mut bytes);
                 }
                 c.stream.write_all(&bytes).expect("the flood is read");
                 thread::sleep(DEADLINE); // stay connected while the readers finish
@@ -198,7 +202,7 @@ fn read_flood(
         {
             used += len;
             match frame {
-                Frame::Broadcast { from, text } if from.starts_with('f') => {
+                Frame::Message { from, text, .. } if from.starts_with('f') => {
                     let sender: usize = from[1..].parse().unwrap();
                     let seq: usize = text.split(' ').next().unwrap().parse().unwrap();
                     if next.len() <= sender {
@@ -250,7 +254,14 @@ fn honest_reader_keeps_up(flooders: usize, each: usize, rate: u64) {
     let started = Instant::now();
     let reading = thread::spawn(move || read_flood(stream, Some(rate), total, None, None));
     let _flood = start_flooders(daemon.port, flooders, each);
-    let bytes = (total * (FLOOD_TEXT + 9)) as u64;
+    let message = Frame::Message {
+        room: LOBBY,
+        id: 0,
+        time: 0,
+        from: "f0",
+        text: &" ".repeat(FLOOD_TEXT),
+    };
+    let bytes = (total * message.encoded_len()) as u64;
     let deadline = started + Duration::from_secs(bytes / rate) * 2 + DEADLINE;
     let mut peak_rss = 0;
     while !reading.is_finished() {
@@ -314,7 +325,10 @@ fn a_reader_that_stops_reading_is_ended_and_the_flood_and_chat_go_on() {
     // Half the flood: by then the stalled client's buffers are full and it is behind.
     halfway.recv_timeout(DEADLINE).expect("half the flood");
     // Someone chatting at a human rate meanwhile is heard.
-    bob.send(&Frame::Say { text: "meanwhile" });
+    bob.send(&Frame::Say {
+        room: LOBBY,
+        text: "meanwhile",
+    });
     let mut peak_rss = 0;
     while !reading.is_finished() {
         assert!(started.elapsed() < 2 * DEADLINE, "the flood did not end");
@@ -328,13 +342,16 @@ fn a_reader_that_stops_reading_is_ended_and_the_flood_and_chat_go_on() {
         .others;
     let left = others
         .iter()
-        .position(|f| f.starts_with(r#"Left { nick: "stalled""#))
+        .position(|f| f.starts_with(r##"Left { room: "#lobby", nick: "stalled""##))
         .expect("read until the LEFT");
     // Ended for its output: at the hard bound, or at the slow-reader timeout if the flood
     // ended first.
     assert!(others[left].contains("output queue"), "{}", others[left]);
     assert!(
-        others.contains(&r#"Broadcast { from: "bob", text: "meanwhile" }"#.to_string()),
+        others
+            .iter()
+            .any(|f| f.starts_with(r##"Message { room: "#lobby", "##)
+                && f.ends_with(r#"from: "bob", text: "meanwhile" }"#)),
         "bob was heard: {others:?}"
     );
     eprintln!(
@@ -398,18 +415,39 @@ fn provoked_refusals_grow_the_log_by_a_bounded_amount() {
 
 #[test]
 fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
-    let daemon = Daemon::start(&["--max-message", "65499"]);
+    let daemon = Daemon::start(&["--max-message", "65431"]);
     let port = daemon.port;
-    let alice_nick = "a".repeat(32); // the longest nickname: the longest BROADCAST
+    // The longest nickname in the longest room name: the longest MESSAGE.
+    let alice_nick = "a".repeat(32);
     let bob_nick = "b".repeat(32);
+    let room = format!("#{}", "r".repeat(49));
     let mut alice = RawClient::login(port, &alice_nick);
     let mut bob = RawClient::login(port, &bob_nick);
+    for c in [&mut alice, &mut bob] {
+        c.send(&Frame::Join {
+            room: &room,
+            after: 0,
+            count: 0,
+        });
+        c.expect("HistoryEnd");
+    }
     let control = "\u{1}".repeat(65_000);
-    let longest_text = "z".repeat(65_499);
+    let longest_text = "z".repeat(65_431);
     // Every input of the attack that made the server echo or relay something long.
     alice.send(&Frame::Say {
+        room: &room,
         text: &longest_text,
     });
+    alice.send(&Frame::Part {
+        room: &room,
+        reason: &"p".repeat(65_000),
+    });
+    alice.send(&Frame::Join {
+        room: &control,
+        after: 0,
+        count: 0,
+    });
+    alice.send(&Frame::Names { room: &control });
     alice.send(&Frame::Msg {
         to: &bob_nick,
         text: &longest_text,
@@ -435,7 +473,7 @@ fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
     });
     let mut stranger = RawClient::connect(port);
     stranger.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: &control,
     });
     stranger.stream.shutdown(std::net::Shutdown::Write).unwrap();
@@ -444,14 +482,18 @@ fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
     for client in [&mut alice, &mut bob, &mut stranger] {
         while let Some((len, frame)) = client.recv_sized() {
             largest = largest.max(len);
-            if frame.starts_with("Left") && frame.contains(&alice_nick) {
+            if frame.starts_with(r##"Left { room: "#lobby""##) && frame.contains(&alice_nick) {
                 break; // bob's last: alice quit
             }
         }
     }
     eprintln!("(11) the largest frame received: at most {largest} bytes (limit {MAX_FRAME})");
+    assert_eq!(
+        largest, MAX_FRAME,
+        "the longest MESSAGE is just the maximum"
+    );
 
-    // A --max-message that would let a BROADCAST pass that maximum is refused at startup.
+    // A --max-message that would let a MESSAGE pass that maximum is refused at startup.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
         .args([
             "--bind",
@@ -459,12 +501,12 @@ fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
             "--port",
             "0",
             "--max-message",
-            "65500",
+            "65432",
         ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_exit(&mut child, "chatd with --max-message 65500");
+    let status = wait_exit(&mut child, "chatd with --max-message 65432");
     let mut message = String::new();
     child
         .stderr
@@ -474,7 +516,7 @@ fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
         .unwrap();
     assert_eq!(status.code(), Some(2), "{message}");
     assert!(
-        message.contains("--max-message must be between 1 and 65499"),
+        message.contains("--max-message must be between 1 and 65431"),
         "{message}"
     );
 }

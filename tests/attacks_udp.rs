@@ -415,7 +415,7 @@ fn measure_memory_under_the_out_of_order_upload_attack() {
         let mut raw = RawClient::connect_from(daemon.port, &source);
         let nick = format!("filler{c}");
         raw.send(&Frame::Hello {
-            version: 1,
+            version: 2,
             nick: &nick,
         });
         raw.expect("Welcome");

@@ -5,7 +5,7 @@ mod support;
 use chatd::wire::Frame;
 use std::collections::HashMap;
 use std::process::Stdio;
-use support::{Chatc, Daemon, RawClient, signal, wait_exit};
+use support::{Chatc, Daemon, LOBBY, RawClient, signal, wait_exit};
 
 #[test]
 fn two_clients_chat_and_leave_cleanly() {
@@ -37,9 +37,15 @@ fn fifty_clients_get_every_message_exactly_once_in_order() {
     let mut clients: Vec<Chatc> = (0..CLIENTS)
         .map(|i| daemon.chatc(&format!("user{i}")))
         .collect();
-    // WELCOME comes after registration: once all are logged in, every broadcast reaches all.
-    for c in &clients {
+    // Each chatc sends JOIN on WELCOME, and the server answers a connection's frames in
+    // order: once each has shown the answer to a later WHO, all are in the lobby, so every
+    // message reaches all.
+    for c in &mut clients {
         c.out.expect_contains("*** logged in as");
+        c.line("/who");
+    }
+    for c in &clients {
+        c.out.expect_contains(" online: ");
     }
     for (i, c) in clients.iter_mut().enumerate() {
         for seq in 0..BROADCASTS {
@@ -140,6 +146,10 @@ fn a_killed_client_is_announced_and_the_server_keeps_serving() {
     let alice = Chatc::logged_in(&daemon, "alice");
     let mut bob = Chatc::logged_in(&daemon, "bob");
     alice.out.expect_contains("*** bob joined");
+    // Once bob has shown the answer to a later frame, he has read his JOIN's answer too:
+    // killed with nothing unread, his socket ends with a FIN, not a reset.
+    bob.line("/who");
+    bob.out.expect_contains("*** 2 online: alice, bob");
     signal(&bob.child, "KILL");
     wait_exit(&mut bob.child, "killed chatc");
     alice
@@ -177,7 +187,10 @@ fn a_client_sending_garbage_is_dropped_and_the_others_are_unaffected() {
 fn frames_before_login_are_refused_and_a_silent_connection_times_out() {
     let daemon = Daemon::start(&["--login-timeout", "1"]);
     let mut raw = RawClient::connect(daemon.port);
-    raw.send(&Frame::Say { text: "hi" });
+    raw.send(&Frame::Say {
+        room: LOBBY,
+        text: "hi",
+    });
     raw.expect("NotLoggedIn");
     raw.expect("LoginTimeout");
     raw.expect_eof();
@@ -189,6 +202,7 @@ fn other_users_control_sequences_are_shown_escaped() {
     let alice = Chatc::logged_in(&daemon, "alice");
     let mut evil = RawClient::login(daemon.port, "evil");
     evil.send(&Frame::Say {
+        room: LOBBY,
         text: "\x1b[2J\x1b]0;owned\x07 \u{202e}txt",
     });
     let line = alice.out.expect_contains("<evil>");
@@ -309,11 +323,21 @@ fn a_message_and_eof_in_one_burst_are_both_seen() {
     let mut alice = RawClient::login(daemon.port, "alice");
     let mut bob = RawClient::login(daemon.port, "bob");
     alice.expect("Joined");
-    let mut burst = Frame::Say { text: "bye now" }.to_bytes();
-    burst.extend_from_slice(&Frame::Say { text: "really" }.to_bytes());
+    let mut burst = Frame::Say {
+        room: LOBBY,
+        text: "bye now",
+    }
+    .to_bytes();
+    burst.extend_from_slice(
+        &Frame::Say {
+            room: LOBBY,
+            text: "really",
+        }
+        .to_bytes(),
+    );
     bob.send_bytes(&burst);
     bob.stream.shutdown(std::net::Shutdown::Write).unwrap();
     alice.expect(r#"text: "bye now""#);
     alice.expect(r#"text: "really""#);
-    alice.expect(r#"Left { nick: "bob", reason: "connection closed" }"#);
+    alice.expect(r##"Left { room: "#lobby", nick: "bob", reason: "connection closed" }"##);
 }

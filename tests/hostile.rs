@@ -7,13 +7,16 @@ use chatd::wire::Frame;
 use std::io::Write;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
-use support::{Chatc, Daemon, RawClient};
+use support::{Chatc, Daemon, LOBBY, RawClient};
 
 /// A logged-in witness that must keep working through every abuse.
 fn assert_still_serving(daemon: &Daemon, witness: &mut RawClient) {
     let mut other = RawClient::login(daemon.port, "checker");
-    other.send(&Frame::Say { text: "ping?" });
-    witness.expect(r#"Broadcast { from: "checker", text: "ping?" }"#);
+    other.send(&Frame::Say {
+        room: LOBBY,
+        text: "ping?",
+    });
+    witness.expect(r#"from: "checker", text: "ping?" }"#);
     other.send(&Frame::Quit { reason: "" });
     other.expect_eof();
 }
@@ -24,13 +27,14 @@ fn truncated_frame_then_eof_is_just_a_disconnect() {
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut c = RawClient::login(daemon.port, "cut");
     let bytes = Frame::Say {
+        room: LOBBY,
         text: "never finished",
     }
     .to_bytes();
     c.send_bytes(&bytes[..bytes.len() - 3]);
     c.stream.shutdown(Shutdown::Write).unwrap();
     c.expect_eof();
-    witness.expect(r#"Left { nick: "cut", reason: "connection closed" }"#);
+    witness.expect(r##"Left { room: "#lobby", nick: "cut", reason: "connection closed" }"##);
     assert_still_serving(&daemon, &mut witness);
 }
 
@@ -39,10 +43,15 @@ fn a_frame_sent_one_byte_at_a_time_is_reassembled() {
     let daemon = Daemon::start(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut slow = RawClient::login(daemon.port, "slow");
-    for byte in (Frame::Say { text: "drip" }).to_bytes() {
+    for byte in (Frame::Say {
+        room: LOBBY,
+        text: "drip",
+    })
+    .to_bytes()
+    {
         slow.stream.write_all(&[byte]).unwrap();
     }
-    witness.expect(r#"Broadcast { from: "slow", text: "drip" }"#);
+    witness.expect(r#"from: "slow", text: "drip" }"#);
 }
 
 #[test]
@@ -51,19 +60,27 @@ fn many_frames_in_one_write_are_all_handled_in_order() {
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut burst = RawClient::connect(daemon.port);
     let mut bytes = Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "burst",
     }
     .to_bytes();
+    Frame::Join {
+        room: LOBBY,
+        after: 0,
+        count: 0,
+    }
+    .encode(&mut bytes);
     for i in 0..500 {
         Frame::Say {
+            room: LOBBY,
             text: &format!("m{i}"),
         }
         .encode(&mut bytes);
     }
     burst.send_bytes(&bytes);
+    witness.expect(r##"Joined { room: "#lobby", nick: "burst" }"##);
     for i in 0..500 {
-        witness.expect(&format!(r#"text: "m{i}" }}"#));
+        witness.expect(&format!(r#"from: "burst", text: "m{i}" }}"#));
     }
 }
 
@@ -72,10 +89,17 @@ fn invalid_utf8_is_refused_and_the_connection_goes_on() {
     let daemon = Daemon::start(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut c = RawClient::login(daemon.port, "sloppy");
-    c.send_bytes(&[0, 0, 0, 5, 0x10, 0, 2, 0xc3, 0x28]);
+    // SAY to the lobby whose text is 0xc3 0x28.
+    let mut bytes = vec![0, 0, 0, 13, 0x10, 0, 6];
+    bytes.extend_from_slice(LOBBY.as_bytes());
+    bytes.extend_from_slice(&[0, 2, 0xc3, 0x28]);
+    c.send_bytes(&bytes);
     c.expect("MalformedFrame");
-    c.send(&Frame::Say { text: "valid now" });
-    witness.expect(r#"Broadcast { from: "sloppy", text: "valid now" }"#);
+    c.send(&Frame::Say {
+        room: LOBBY,
+        text: "valid now",
+    });
+    witness.expect(r#"from: "sloppy", text: "valid now" }"#);
 }
 
 #[test]
@@ -83,19 +107,19 @@ fn empty_and_huge_nicknames_are_refused() {
     let daemon = Daemon::start(&[]);
     let mut c = RawClient::connect(daemon.port);
     c.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "",
     });
     c.expect("InvalidNick");
     let huge = "n".repeat(60_000);
     c.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: &huge,
     });
     c.expect("nickname is 60000 bytes long, the maximum is 32");
     // Still waiting for a good HELLO.
     c.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "fine",
     });
     c.expect("Welcome");
@@ -106,7 +130,7 @@ fn out_of_state_frames_are_refused() {
     let daemon = Daemon::start(&[]);
     let mut c = RawClient::connect(daemon.port);
     c.send(&Frame::Welcome {
-        version: 1,
+        version: 2,
         nick: "x",
         users: 1,
     });
@@ -114,16 +138,19 @@ fn out_of_state_frames_are_refused() {
     c.send(&Frame::Who);
     c.expect("NotLoggedIn");
     c.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "late",
     });
     c.expect("Welcome");
     c.send(&Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "again",
     });
     c.expect("AlreadyLoggedIn");
-    c.send(&Frame::Broadcast {
+    c.send(&Frame::Message {
+        room: LOBBY,
+        id: 1,
+        time: 0,
         from: "late",
         text: "spoof",
     });
@@ -142,7 +169,7 @@ fn private_messages_to_self_and_to_a_departed_user() {
     let mut bob = RawClient::login(daemon.port, "bob");
     bob.send(&Frame::Quit { reason: "bye" });
     bob.expect_eof();
-    alice.expect(r#"Left { nick: "bob""#);
+    alice.expect(r##"Left { room: "#lobby", nick: "bob", reason: "bye" }"##);
     alice.send(&Frame::Msg {
         to: "bob",
         text: "still there?",
@@ -166,7 +193,7 @@ fn random_bytes_get_an_error_and_a_disconnect() {
         let mut c = RawClient::connect(daemon.port);
         if round % 2 == 1 {
             c.send(&Frame::Hello {
-                version: 1,
+                version: 2,
                 nick: &format!("r{round}"),
             });
             c.expect("Welcome");
@@ -187,7 +214,7 @@ fn a_half_closed_client_still_gets_its_answers() {
     let _alice = RawClient::login(daemon.port, "alice");
     let mut c = RawClient::connect(daemon.port);
     let mut bytes = Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "half",
     }
     .to_bytes();
@@ -263,6 +290,7 @@ fn flood(count: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     for n in 0..count {
         Frame::Say {
+            room: LOBBY,
             text: &format!("flood {n}"),
         }
         .encode(&mut bytes);
@@ -283,16 +311,17 @@ fn a_flooder_is_slowed_and_warned_and_loses_nothing_while_others_chat() {
     let warning = flooder.expect("RateLimited");
     assert!(warning.contains("closing: false"), "{warning}");
     // Someone else talks in the middle of the flood and is heard at once, ahead of it.
-    bob.send(&Frame::Say { text: "meanwhile" });
+    bob.send(&Frame::Say {
+        room: LOBBY,
+        text: "meanwhile",
+    });
     let mut next = 0;
     let mut bob_heard_at = None;
     while next < 400 {
         let frame = reader.recv().expect("the flood, in order");
         if frame.contains("\"meanwhile\"") {
             bob_heard_at = Some(next);
-        } else if let Some(rest) =
-            frame.strip_prefix("Broadcast { from: \"flooder\", text: \"flood ")
-        {
+        } else if let Some((_, rest)) = frame.split_once(r#"from: "flooder", text: "flood "#) {
             assert_eq!(rest, format!("{next}\" }}"), "lost or out of order");
             next += 1;
         }
@@ -341,7 +370,7 @@ fn a_flood_that_goes_on_is_disconnected() {
     let last = flooder.expect("RateLimited");
     assert!(last.contains("closing: true"), "{last}");
     flooder.expect_eof();
-    reader.expect("Left { nick: \"flooder\", reason: \"flooding\" }");
+    reader.expect(r##"Left { room: "#lobby", nick: "flooder", reason: "flooding" }"##);
     // The daemon goes on serving.
     let mut late = RawClient::login(daemon.port, "late");
     late.send(&Frame::Ping { token: 1 });

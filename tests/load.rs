@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{DEADLINE, Daemon, RawClient, rss_of};
+use support::{DEADLINE, Daemon, LOBBY, RawClient, rss_of};
 
 const FLOODERS: usize = 10;
 const MESSAGES: usize = 10_000;
@@ -40,19 +40,23 @@ fn read_all(mut stream: TcpStream) -> Result<Seen, String> {
             wire::decode(&input[used..], wire::DEFAULT_MAX_FRAME_LEN)
         {
             used += len;
-            if let Frame::Left { nick, reason } = frame
+            if let Frame::Left { nick, reason, .. } = frame
                 && nick.starts_with("stalled")
                 && reason.starts_with("output queue")
             {
                 stalled_cut_off += 1;
             }
-            let Frame::Broadcast { from, text } = frame else {
+            let Frame::Message { id, from, text, .. } = frame else {
                 continue; // join and leave notices
             };
             let sender: usize = from[1..].parse().map_err(|_| format!("sender {from}"))?;
             let seq: usize = text.split(' ').next().unwrap().parse().unwrap();
             if seq != next[sender] {
                 return Err(format!("from {from}: got {seq}, expected {}", next[sender]));
+            }
+            // Only the flooders speak in the lobby: its ids are 1, 2, 3, ... as they arrive.
+            if id != got as u64 + 1 {
+                return Err(format!("message id {id} after {got} messages"));
             }
             next[sender] += 1;
             got += 1;
@@ -102,12 +106,13 @@ fn stalled_readers_are_cut_off_and_readers_get_everything_in_order() {
             let mut bytes = Vec::new();
             for seq in 0..MESSAGES {
                 Frame::Say {
+                    room: LOBBY,
                     text: &format!("{seq} {pad}"),
                 }
                 .encode(&mut bytes);
             }
-            // A flooder is a member too: it receives the other flooders' broadcasts, and must
-            // read them like any client that keeps up.
+            // A flooder is a member too: it receives every flooder's messages (its own echoed),
+            // and must read them like any client that keeps up.
             let mut drain = c.stream.try_clone().unwrap();
             thread::spawn(move || {
                 let mut sink = vec![0u8; 256 * 1024];

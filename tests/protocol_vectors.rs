@@ -14,7 +14,7 @@ use chatd::rudp::packet::{
     self, AckHeader, Packet, PacketKind, encode_ack, encode_control, encode_data,
     encode_padded_handshake,
 };
-use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, FrameKind};
+use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, FrameKind, RoomEntry};
 use std::path::Path;
 
 /// Bytes shown on one line of a vector.
@@ -121,7 +121,18 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Who => "WHO",
         FrameKind::Files => "FILES",
         FrameKind::Quit => "QUIT",
-        FrameKind::Broadcast => "BROADCAST",
+        FrameKind::Join => "JOIN",
+        FrameKind::Part => "PART",
+        FrameKind::Rooms => "ROOMS",
+        FrameKind::Names => "NAMES",
+        FrameKind::SetTopic => "SET_TOPIC",
+        FrameKind::History => "HISTORY",
+        FrameKind::Message => "MESSAGE",
+        FrameKind::Room => "ROOM",
+        FrameKind::HistoryEnd => "HISTORY_END",
+        FrameKind::RoomList => "ROOM_LIST",
+        FrameKind::NameList => "NAME_LIST",
+        FrameKind::Topic => "TOPIC",
         FrameKind::Private => "PRIVATE",
         FrameKind::WhoList => "WHO_LIST",
         FrameKind::FileList => "FILE_LIST",
@@ -216,19 +227,19 @@ fn generated() -> Vec<Vector> {
     let mut vectors = vec![
         frame(
             Frame::Hello {
-                version: 1,
+                version: 2,
                 nick: "bob",
             },
-            vec![num("version", 2, 1), string("nick", "bob")],
+            vec![num("version", 2, 2), string("nick", "bob")],
         ),
         frame(
             Frame::Welcome {
-                version: 1,
+                version: 2,
                 nick: "bob",
                 users: 3,
             },
             vec![
-                num("version", 2, 1),
+                num("version", 2, 2),
                 string("nick", "bob"),
                 num("users", 4, 3),
             ],
@@ -257,7 +268,13 @@ fn generated() -> Vec<Vector> {
             },
             vec![id("token", 8, 0x0102_0304_0506_0708)],
         ),
-        frame(Frame::Say { text: "hi" }, vec![string("text", "hi")]),
+        frame(
+            Frame::Say {
+                room: "#rust",
+                text: "hi",
+            },
+            vec![string("room", "#rust"), string("text", "hi")],
+        ),
         frame(
             Frame::Msg {
                 to: "bob",
@@ -269,11 +286,140 @@ fn generated() -> Vec<Vector> {
         frame(Frame::Files, vec![]),
         frame(Frame::Quit { reason: "bye" }, vec![string("reason", "bye")]),
         frame(
-            Frame::Broadcast {
+            Frame::Join {
+                room: "#rust",
+                after: 41,
+                count: 100,
+            },
+            vec![
+                string("room", "#rust"),
+                id("after", 8, 41),
+                num("count", 2, 100),
+            ],
+        ),
+        frame(
+            Frame::Part {
+                room: "#rust",
+                reason: "bye",
+            },
+            vec![string("room", "#rust"), string("reason", "bye")],
+        ),
+        frame(Frame::Rooms { after: "" }, vec![string("after", "")]),
+        frame(
+            Frame::Names { room: "#rust" },
+            vec![string("room", "#rust")],
+        ),
+        frame(
+            Frame::SetTopic {
+                room: "#rust",
+                topic: "crabs",
+            },
+            vec![string("room", "#rust"), string("topic", "crabs")],
+        ),
+        frame(
+            Frame::History {
+                room: "#rust",
+                after: 0,
+                before: 42,
+                count: 50,
+            },
+            vec![
+                string("room", "#rust"),
+                id("after", 8, 0),
+                id("before", 8, 42),
+                num("count", 2, 50),
+            ],
+        ),
+        frame(
+            Frame::Message {
+                room: "#rust",
+                id: 42,
+                time: 1_796_428_800_000,
                 from: "alice",
                 text: "hi",
             },
-            vec![string("from", "alice"), string("text", "hi")],
+            vec![
+                string("room", "#rust"),
+                id("id", 8, 42),
+                id("time (2026-12-04T00:00:00Z)", 8, 1_796_428_800_000),
+                string("from", "alice"),
+                string("text", "hi"),
+            ],
+        ),
+        frame(
+            Frame::Room {
+                room: "#rust",
+                topic: "crabs",
+                members: 3,
+                first: 1,
+                last: 42,
+            },
+            vec![
+                string("room", "#rust"),
+                string("topic", "crabs"),
+                num("members", 4, 3),
+                id("first", 8, 1),
+                id("last", 8, 42),
+            ],
+        ),
+        frame(
+            Frame::HistoryEnd {
+                room: "#rust",
+                first: 12,
+                last: 42,
+                more: false,
+                missed: 3,
+            },
+            vec![
+                string("room", "#rust"),
+                id("first", 8, 12),
+                id("last", 8, 42),
+                flag("more", false),
+                id("missed", 8, 3),
+            ],
+        ),
+        frame(
+            Frame::RoomList {
+                more: false,
+                rooms: vec![RoomEntry {
+                    room: "#rust",
+                    members: 3,
+                    topic: "crabs",
+                }],
+            },
+            vec![
+                flag("more", false),
+                num("count", 2, 1),
+                string("room", "#rust"),
+                num("members", 4, 3),
+                string("topic", "crabs"),
+            ],
+        ),
+        frame(
+            Frame::NameList {
+                room: "#rust",
+                more: false,
+                nicks: vec!["alice", "bob"],
+            },
+            vec![
+                string("room", "#rust"),
+                flag("more", false),
+                num("count", 2, 2),
+                string("nick", "alice"),
+                string("nick", "bob"),
+            ],
+        ),
+        frame(
+            Frame::Topic {
+                room: "#rust",
+                by: "alice",
+                topic: "crabs",
+            },
+            vec![
+                string("room", "#rust"),
+                string("by", "alice"),
+                string("topic", "crabs"),
+            ],
         ),
         frame(
             Frame::Private {
@@ -310,15 +456,23 @@ fn generated() -> Vec<Vector> {
             ],
         ),
         frame(
-            Frame::Joined { nick: "carol" },
-            vec![string("nick", "carol")],
+            Frame::Joined {
+                room: "#rust",
+                nick: "carol",
+            },
+            vec![string("room", "#rust"), string("nick", "carol")],
         ),
         frame(
             Frame::Left {
+                room: "#rust",
                 nick: "carol",
                 reason: "quit",
             },
-            vec![string("nick", "carol"), string("reason", "quit")],
+            vec![
+                string("room", "#rust"),
+                string("nick", "carol"),
+                string("reason", "quit"),
+            ],
         ),
         frame(
             Frame::Shutdown {

@@ -579,7 +579,7 @@ fn play_server_until_get(listener: &TcpListener) -> (RawClient, u32) {
     let mut chatc = RawClient::from_stream(stream);
     chatc.recv_map(|f| matches!(f, Frame::Hello { .. }).then_some(()));
     chatc.send(&Frame::Welcome {
-        version: 1,
+        version: 2,
         nick: "getter",
         users: 1,
     });

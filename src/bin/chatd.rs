@@ -2,6 +2,7 @@
 //! the single-threaded reactor until SIGINT or SIGTERM.
 
 use chatd::chat::ChatConfig;
+use chatd::chat::rooms::RoomLimits;
 use chatd::files::SharedDir;
 use chatd::reactor::{Server, ServerConfig};
 use chatd::rudp::CongestionKind;
@@ -74,7 +75,7 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-message",
-        "longest message text, bytes, at most 65499 (default 4096)",
+        "longest message text, bytes, at most 65431 (default 4096)",
         "BYTES",
     );
     opts.optopt(
@@ -155,8 +156,39 @@ fn options() -> Options {
     opts.optopt(
         "",
         "announce-max",
-        "announce joins and leaves only while at most this many users are online (default 500)",
+        "announce joins and parts in a room only while it has at most this many members \
+         (default 500)",
         "N",
+    );
+    opts.optopt(
+        "",
+        "rooms-per-user",
+        "rooms one user may be in at once (default 32)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-rooms",
+        "rooms that may exist at once, with members or history (default 10000)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "history",
+        "messages each room keeps for replay and recovery (default 1000)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "history-bytes",
+        "bytes each room's history may hold, optional K, M or G suffix (default 1M)",
+        "BYTES",
+    );
+    opts.optopt(
+        "",
+        "history-total",
+        "bytes all rooms' history may hold together, optional K, M or G suffix (default 64M)",
+        "BYTES",
     );
     opts.optopt(
         "",
@@ -195,7 +227,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if max_message == 0 || max_message > MAX_MESSAGE_LIMIT {
         return Err(format!(
             "--max-message must be between 1 and {MAX_MESSAGE_LIMIT}: a longer text makes a \
-             BROADCAST or PRIVATE frame longer than the {} bytes every client accepts",
+             MESSAGE frame longer than the {} bytes every client accepts",
             wire::DEFAULT_MAX_FRAME_LEN
         ));
     }
@@ -270,6 +302,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
             announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
+            rooms: room_limits(matches)?,
             max_output_bytes: max_output,
             slow_reader_timeout: Duration::from_secs(slow_reader),
         },
@@ -312,6 +345,31 @@ fn release_memory() {
     }
 }
 
+/// The room and history bounds from their options.
+fn room_limits(matches: &getopts::Matches) -> Result<RoomLimits, String> {
+    let defaults = RoomLimits::default();
+    let bytes = |name: &str, default: usize| -> Result<usize, String> {
+        match matches.opt_str(name) {
+            None => Ok(default),
+            Some(text) => chatd::units::parse_bytes(&text)
+                .map(|n| n as usize)
+                .map_err(|e| format!("--{name}: {e}")),
+        }
+    };
+    let limits = RoomLimits {
+        rooms_per_client: parse(matches, "rooms-per-user", defaults.rooms_per_client)?,
+        max_rooms: parse(matches, "max-rooms", defaults.max_rooms)?,
+        history_messages: parse(matches, "history", defaults.history_messages)?,
+        history_bytes: bytes("history-bytes", defaults.history_bytes)?,
+        history_total_bytes: bytes("history-total", defaults.history_total_bytes)?,
+        ..defaults
+    };
+    if limits.rooms_per_client == 0 || limits.max_rooms == 0 {
+        return Err("--rooms-per-user and --max-rooms must be at least 1".into());
+    }
+    Ok(limits)
+}
+
 /// `--max-rate`: None when absent or 0.
 fn max_rate(matches: &getopts::Matches) -> Result<Option<u64>, String> {
     match matches.opt_str("max-rate") {
@@ -342,11 +400,18 @@ fn init_logging(matches: &getopts::Matches) {
     let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
 
-/// Longest `--max-message`: a BROADCAST or PRIVATE carries the text behind a nickname of up
-/// to 32 bytes (type byte, two length fields: 1 + 2 + 32 + 2), and its length field must stay
-/// within the 65,536 every client accepts.
-const MAX_MESSAGE_LIMIT: usize =
-    wire::DEFAULT_MAX_FRAME_LEN as usize - 1 - 2 - chatd::chat::nick::MAX_NICK_LEN - 2;
+/// Longest `--max-message`: a MESSAGE carries the text behind a room name of up to 50 bytes,
+/// its id and time and a nickname of up to 32 bytes (type byte, four length fields, two u64:
+/// 1 + 2 + 50 + 16 + 2 + 32 + 2), and its length field must stay within the 65,536 every
+/// client accepts.
+const MAX_MESSAGE_LIMIT: usize = wire::DEFAULT_MAX_FRAME_LEN as usize
+    - 1
+    - 2
+    - chatd::chat::rooms::name::MAX_ROOM_LEN
+    - 16
+    - 2
+    - chatd::chat::nick::MAX_NICK_LEN
+    - 2;
 /// Smallest `--max-output`: the soft bound (a quarter) then holds the largest frame.
 const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
 

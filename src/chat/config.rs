@@ -1,5 +1,6 @@
 //! The chat machine's limits and timers, as the daemon's options set them.
 
+use super::rooms::RoomLimits;
 use crate::wire;
 use std::time::Duration;
 
@@ -27,10 +28,12 @@ pub struct ChatConfig {
     pub keepalive_idle: Duration,
     /// Time a PING may stay unanswered before the client is disconnected.
     pub ping_timeout: Duration,
-    /// JOINED and LEFT are broadcast only while at most this many users are online, counting
-    /// the one joining or leaving. Above it every login would cost a frame to each of the
-    /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
+    /// JOINED and LEFT go to a room's members only while it has at most this many, counting
+    /// the one joining or leaving. Above it every join would cost a frame to each of the
+    /// others, so N joins would cost N²/2 frames; NAMES still lists everyone.
     pub announce_max_users: usize,
+    /// Rooms and history: how many, how much.
+    pub rooms: RoomLimits,
     /// Bytes of output a client may have queued and not read: its memory bound. A frame that
     /// would pass this ends the client at once with OUTPUT_OVERFLOW. A quarter of it is the
     /// soft bound: a queue past it is behind, and must drain to an eighth of it within
@@ -56,6 +59,7 @@ impl Default for ChatConfig {
             keepalive_idle: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
             announce_max_users: 500,
+            rooms: RoomLimits::default(),
             max_output_bytes: 1024 * 1024,
             slow_reader_timeout: Duration::from_secs(10),
         }

@@ -21,18 +21,31 @@ impl ChatServer {
             .iter()
             .filter_map(|&m| self.nick_rc(m))
             .collect();
-        // Folded forms are unique among members, so the order is total.
+        self.send_nick_list(id, &mut held, LIST_FRAME_BUDGET, out, |more, nicks| {
+            Frame::WhoList { more, nicks }
+        });
+    }
+
+    /// Sorts `held` as WHO sorts and queues it for `id` in list frames of at most `budget`
+    /// bytes of names, each made by `frame(more, nicks)`.
+    pub(super) fn send_nick_list<'a>(
+        &mut self,
+        id: ClientId,
+        held: &'a mut [Rc<str>],
+        budget: usize,
+        out: &mut impl Outbox,
+        frame: impl Fn(bool, Vec<&'a str>) -> Frame<'a>,
+    ) {
+        // Folded forms are unique among logged-in users, so the order is total.
         held.sort_unstable_by(|a, b| nick::cmp_folded(a, b));
+        let held: &'a [Rc<str>] = held;
         let nicks: Vec<&str> = held.iter().map(|n| &**n).collect();
         let mut start = 0;
         loop {
-            let end = next_run(&nicks, start, LIST_FRAME_BUDGET, |n| 2 + n.len());
+            let end = next_run(&nicks, start, budget, |n| 2 + n.len());
             let more = end < nicks.len();
-            let frame = Frame::WhoList {
-                more,
-                nicks: nicks[start..end].to_vec(),
-            };
-            self.output.send(id, &frame, out);
+            self.output
+                .send(id, &frame(more, nicks[start..end].to_vec()), out);
             if !more {
                 return;
             }

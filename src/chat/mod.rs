@@ -18,6 +18,7 @@
 mod address;
 mod backpressure;
 mod config;
+mod events;
 mod file_listing;
 mod lists;
 mod log_budget;
@@ -25,12 +26,15 @@ pub mod nick;
 mod output;
 pub mod peer_text;
 mod rate;
+mod room_frames;
+pub mod rooms;
 mod routing;
 mod session;
 
 pub use address::AddressKey;
 pub use backpressure::{LIGHT_BURST, LIGHT_RATE, STALL_GRACE};
 pub use config::ChatConfig;
+pub use events::{ChatEvent, ChatRequest, CloseReason};
 pub use file_listing::{FileListing, LIST_TURN_BUDGET, MAX_FILES_OWED};
 pub use log_budget::{LINES_PER_WINDOW, WINDOW as LOG_WINDOW};
 pub use output::{MAX_SENT_FRAME, Outbox, OutputLimits};
@@ -43,6 +47,7 @@ use log::debug;
 use log_budget::LogBudget;
 use output::OutputBound;
 use rate::{Admission, RateState};
+use rooms::RoomTable;
 use session::{LoginState, Session};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -72,93 +77,6 @@ impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
-}
-
-/// What happened, for the daemon's log: one line each. Every string a peer chose is cut and
-/// escaped already ([`peer_text`]), and each source address may cause at most
-/// [`LINES_PER_WINDOW`] events a [`LOG_WINDOW`]; the rest are counted, and reported by one
-/// [`ChatEvent::Suppressed`] when the window closes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatEvent {
-    Joined {
-        id: ClientId,
-        nick: Box<str>,
-    },
-    Left {
-        id: ClientId,
-        nick: Box<str>,
-        /// The reason, as [`peer_text::quote`] shows a peer's string.
-        reason: String,
-    },
-    /// A client fell too far behind: a frame would have taken its output queue past the hard
-    /// bound ([`ChatConfig::max_output_bytes`]), or it did not catch up within the slow-reader
-    /// timeout. Its `queued` bytes were dropped and it is being disconnected (a
-    /// [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
-    OutputOverflow {
-        id: ClientId,
-        queued: usize,
-    },
-    /// A refusal sent to a client, and whether it ended the connection.
-    Refused {
-        id: ClientId,
-        code: ErrorCode,
-        closing: bool,
-        text: String,
-    },
-    /// `lines` more events from `source` were not logged in the window that just closed.
-    Suppressed {
-        source: AddressKey,
-        lines: u64,
-    },
-}
-
-/// Work a logged-in client asked for that only the shell can do, because it touches the disk
-/// or the UDP socket. The shell answers transfers itself; a listing it hands back through
-/// [`ChatServer::handle_file_list`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatRequest {
-    Get {
-        client: ClientId,
-        request: u32,
-        name: String,
-        offset: u64,
-    },
-    Put {
-        client: ClientId,
-        request: u32,
-        name: String,
-        size: u64,
-        digest: [u8; wire::DIGEST_LEN],
-    },
-    Cancel {
-        client: ClientId,
-        conn_id: u64,
-    },
-    /// FILES: list the shared folder.
-    ListFiles {
-        client: ClientId,
-    },
-}
-
-impl ChatRequest {
-    /// The client that asked.
-    pub fn client(&self) -> ClientId {
-        match self {
-            ChatRequest::Get { client, .. }
-            | ChatRequest::Put { client, .. }
-            | ChatRequest::Cancel { client, .. }
-            | ChatRequest::ListFiles { client } => *client,
-        }
-    }
-}
-
-/// Why a connection ended, as far as the chat is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The peer closed its side (EOF).
-    PeerClosed,
-    /// A socket error (reset, ...).
-    Io(String),
 }
 
 /// Longest ERROR text the server sends, in bytes. A refusal quotes a peer's string cut short
@@ -212,6 +130,11 @@ pub struct ChatServer {
     last_now: Option<Instant>,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
+    /// Rooms, members, topics and history.
+    rooms: RoomTable,
+    /// Wall-clock time of the latest turn, ms since the Unix epoch: the time a message is
+    /// stamped with ([`ChatServer::set_wall_clock`]).
+    wall_ms: u64,
 }
 
 impl ChatServer {
@@ -224,7 +147,6 @@ impl ChatServer {
             log_budget: LogBudget::default(),
             resumed: Vec::new(),
             last_now: None,
-            config,
             sessions: Vec::new(),
             session_count: 0,
             nicks: HashMap::new(),
@@ -234,7 +156,21 @@ impl ChatServer {
             events: VecDeque::new(),
             requests: VecDeque::new(),
             encode_buf: Vec::new(),
+            rooms: RoomTable::new(config.rooms.clone()),
+            wall_ms: 0,
+            config,
         }
+    }
+
+    /// The wall-clock time, in ms since the Unix epoch, that messages handled from now on are
+    /// stamped with. The shell reads the clock once a turn and tells the machine.
+    pub fn set_wall_clock(&mut self, unix_ms: u64) {
+        self.wall_ms = unix_ms;
+    }
+
+    /// The rooms, for figures (how many, history held).
+    pub fn rooms(&self) -> &RoomTable {
+        &self.rooms
     }
 
     /// The configuration in force.
@@ -596,6 +532,7 @@ impl ChatServer {
         self.per_address.clear();
         self.backpressure = Backpressure::new(self.config.slow_reader_timeout);
         self.listings = Listings::default();
+        self.rooms = RoomTable::new(self.config.rooms.clone());
         self.log_budget.clear();
         self.resumed.clear();
     }

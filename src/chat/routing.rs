@@ -56,13 +56,20 @@ impl ChatServer {
             }
             Frame::Ping { token } => self.output.send(id, &Frame::Pong { token }, out),
             Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
-            Frame::Say { text } => {
-                if self.check_text(id, text, out) {
-                    let frame = Frame::Broadcast { from: &from, text };
-                    self.charge_relayed(now, id, frame.encoded_len());
-                    self.broadcast(Some(id), &frame, out);
-                }
+            Frame::Say { room, text } => self.room_say(now, id, &from, room, text, out),
+            Frame::Join { room, after, count } => {
+                self.room_join(id, &from, room, after, count, out);
             }
+            Frame::Part { room, reason } => self.room_part(id, &from, room, reason, out),
+            Frame::Rooms { after } => self.room_list(id, after, out),
+            Frame::Names { room } => self.room_names(id, room, out),
+            Frame::SetTopic { room, topic } => self.room_set_topic(id, &from, room, topic, out),
+            Frame::History {
+                room,
+                after,
+                before,
+                count,
+            } => self.room_history(id, room, (after, before, count), out),
             Frame::Msg { to, text } => {
                 if !self.check_text(id, text, out) {
                     return;
@@ -135,7 +142,7 @@ impl ChatServer {
     }
 
     /// Refuses empty or overlong message text; true when `text` may be relayed.
-    fn check_text(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) -> bool {
+    pub(super) fn check_text(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) -> bool {
         if text.is_empty() {
             self.refuse(id, ErrorCode::EmptyMessage, false, "message is empty", out);
             return false;

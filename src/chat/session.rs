@@ -91,9 +91,6 @@ impl ChatServer {
             },
             out,
         );
-        if self.members.len() <= self.config.announce_max_users {
-            self.broadcast(Some(id), &Frame::Joined { nick }, out);
-        }
         self.log(
             id,
             ChatEvent::Joined {
@@ -124,6 +121,8 @@ impl ChatServer {
             self.forget_listing(id);
         }
         if let LoginState::LoggedIn { nick, member_index } = session.state {
+            let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
+            self.leave_all_rooms(id, &nick, reason, out);
             self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);
             if let Some(&moved) = self.members.get(member_index)
@@ -136,17 +135,6 @@ impl ChatServer {
                 }) = self.sessions[moved.index()].as_mut()
             {
                 *m = member_index;
-            }
-            let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
-            if self.members.len() < self.config.announce_max_users {
-                self.broadcast(
-                    None,
-                    &Frame::Left {
-                        nick: &nick,
-                        reason,
-                    },
-                    out,
-                );
             }
         }
     }

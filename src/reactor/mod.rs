@@ -184,6 +184,11 @@ impl Server {
                 return Err(err);
             }
             let now = Instant::now();
+            // Messages are stamped with the turn's wall-clock time (read once, like `now`).
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.chat.set_wall_clock(unix_ms);
             readable.clear();
             readable.append(&mut self.still_readable);
             let mut accept_ready = false;

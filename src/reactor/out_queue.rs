@@ -192,12 +192,24 @@ mod tests {
     #[test]
     fn partial_writes_resume_where_they_stopped() {
         let mut q = OutQueue::default();
-        let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
+        let shared: Rc<[u8]> = Frame::Say {
+            room: "#r",
+            text: "shared",
+        }
+        .to_bytes()
+        .into();
         let mut expected = Vec::new();
         for i in 0..50 {
             let text = format!("message {i}");
-            q.push_frame(&Frame::Say { text: &text });
-            Frame::Say { text: &text }.encode(&mut expected);
+            q.push_frame(&Frame::Say {
+                room: "#r",
+                text: &text,
+            });
+            Frame::Say {
+                room: "#r",
+                text: &text,
+            }
+            .encode(&mut expected);
             q.push_shared(&shared);
             expected.extend_from_slice(&shared);
         }
@@ -225,7 +237,12 @@ mod tests {
 
     #[test]
     fn small_chunks_are_gathered_into_one_write_and_big_ones_are_not() {
-        let shared: Rc<[u8]> = Frame::Say { text: "shared" }.to_bytes().into();
+        let shared: Rc<[u8]> = Frame::Say {
+            room: "#r",
+            text: "shared",
+        }
+        .to_bytes()
+        .into();
         let mut q = OutQueue::default();
         for _ in 0..40 {
             q.push_shared(&shared);

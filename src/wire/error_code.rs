@@ -61,6 +61,16 @@ pub enum ErrorCode {
     /// The client sends frames faster than its rate limit: first a warning (input is slowed,
     /// nothing is dropped), then, if the flood goes on, a closing error.
     RateLimited,
+    /// A room name breaks the rules (a `#`, then letters, digits, `_`, `-`, `.`).
+    InvalidRoom,
+    /// A room frame for a room the client is not a member of.
+    NotInRoom,
+    /// NAMES of a room that does not exist.
+    NoSuchRoom,
+    /// JOIN past the client's room bound, or of a new room past the server's.
+    TooManyRooms,
+    /// A topic longer than the server allows.
+    TopicTooLong,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -97,6 +107,11 @@ impl ErrorCode {
             ErrorCode::UnknownTransfer => 26,
             ErrorCode::TooManyFromAddress => 27,
             ErrorCode::RateLimited => 28,
+            ErrorCode::InvalidRoom => 29,
+            ErrorCode::NotInRoom => 30,
+            ErrorCode::NoSuchRoom => 31,
+            ErrorCode::TooManyRooms => 32,
+            ErrorCode::TopicTooLong => 33,
             ErrorCode::Other(n) => n,
         }
     }
@@ -132,6 +147,11 @@ impl ErrorCode {
             26 => ErrorCode::UnknownTransfer,
             27 => ErrorCode::TooManyFromAddress,
             28 => ErrorCode::RateLimited,
+            29 => ErrorCode::InvalidRoom,
+            30 => ErrorCode::NotInRoom,
+            31 => ErrorCode::NoSuchRoom,
+            32 => ErrorCode::TooManyRooms,
+            33 => ErrorCode::TopicTooLong,
             other => ErrorCode::Other(other),
         }
     }
@@ -167,6 +187,11 @@ impl ErrorCode {
             ErrorCode::UnknownTransfer => "unknown transfer",
             ErrorCode::TooManyFromAddress => "too many from address",
             ErrorCode::RateLimited => "rate limited",
+            ErrorCode::InvalidRoom => "invalid room",
+            ErrorCode::NotInRoom => "not in room",
+            ErrorCode::NoSuchRoom => "no such room",
+            ErrorCode::TooManyRooms => "too many rooms",
+            ErrorCode::TopicTooLong => "topic too long",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -1,7 +1,7 @@
 //! Typed chat frames and their byte layouts: one enum variant per frame kind.
 
-use super::{ErrorCode, FrameError, HEADER_LEN, LEN_PREFIX};
-use byteorder::{ByteOrder, NetworkEndian, WriteBytesExt};
+use super::{ErrorCode, HEADER_LEN, LEN_PREFIX};
+use byteorder::{NetworkEndian, WriteBytesExt};
 
 /// Frame type byte values (`docs/PROTOCOL.md`, "Frame types").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,13 +17,24 @@ pub enum FrameKind {
     Who = 0x12,
     Files = 0x13,
     Quit = 0x14,
-    Broadcast = 0x20,
+    Join = 0x15,
+    Part = 0x16,
+    Rooms = 0x17,
+    Names = 0x18,
+    SetTopic = 0x19,
+    History = 0x1a,
+    Message = 0x20,
     Private = 0x21,
     WhoList = 0x22,
     FileList = 0x23,
     Joined = 0x24,
     Left = 0x25,
     Shutdown = 0x26,
+    Room = 0x27,
+    HistoryEnd = 0x28,
+    RoomList = 0x29,
+    NameList = 0x2a,
+    Topic = 0x2b,
     Get = 0x30,
     Put = 0x31,
     Cancel = 0x32,
@@ -48,13 +59,24 @@ impl FrameKind {
             0x12 => Who,
             0x13 => Files,
             0x14 => Quit,
-            0x20 => Broadcast,
+            0x15 => Join,
+            0x16 => Part,
+            0x17 => Rooms,
+            0x18 => Names,
+            0x19 => SetTopic,
+            0x1a => History,
+            0x20 => Message,
             0x21 => Private,
             0x22 => WhoList,
             0x23 => FileList,
             0x24 => Joined,
             0x25 => Left,
             0x26 => Shutdown,
+            0x27 => Room,
+            0x28 => HistoryEnd,
+            0x29 => RoomList,
+            0x2a => NameList,
+            0x2b => Topic,
             0x30 => Get,
             0x31 => Put,
             0x32 => Cancel,
@@ -71,7 +93,23 @@ impl FrameKind {
         use FrameKind::*;
         matches!(
             self,
-            Hello | Ping | Pong | Say | Msg | Who | Files | Quit | Get | Put | Cancel
+            Hello
+                | Ping
+                | Pong
+                | Say
+                | Msg
+                | Who
+                | Files
+                | Quit
+                | Join
+                | Part
+                | Rooms
+                | Names
+                | SetTopic
+                | History
+                | Get
+                | Put
+                | Cancel
         )
     }
 }
@@ -81,6 +119,14 @@ impl FrameKind {
 pub struct FileEntry<'a> {
     pub name: &'a str,
     pub size: u64,
+}
+
+/// One entry of a ROOM_LIST frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomEntry<'a> {
+    pub room: &'a str,
+    pub members: u32,
+    pub topic: &'a str,
 }
 
 /// A decoded or to-be-encoded frame. Strings borrow from the input buffer, so decoding
@@ -105,8 +151,8 @@ pub enum Frame<'a> {
     Ping { token: u64 },
     /// Either side: answer to PING.
     Pong { token: u64 },
-    /// Client: broadcast `text` to everyone else.
-    Say { text: &'a str },
+    /// Client: `text` to every member of `room` (the sender included).
+    Say { room: &'a str, text: &'a str },
     /// Client: private message to one nickname.
     Msg { to: &'a str, text: &'a str },
     /// Client: asks for the list of online users.
@@ -115,8 +161,38 @@ pub enum Frame<'a> {
     Files,
     /// Client: leaving, with a reason shown to the others.
     Quit { reason: &'a str },
-    /// Server: a broadcast from `from`.
-    Broadcast { from: &'a str, text: &'a str },
+    /// Client: join `room` (created if new), then replay its history: messages after id
+    /// `after`, oldest first, or (with `after` 0) the newest ones; at most `count`.
+    Join {
+        room: &'a str,
+        after: u64,
+        count: u16,
+    },
+    /// Client: leave `room`, with a reason shown to its members.
+    Part { room: &'a str, reason: &'a str },
+    /// Client: asks for the rooms whose names sort after `after` ("" for the first).
+    Rooms { after: &'a str },
+    /// Client: asks for the members of `room`.
+    Names { room: &'a str },
+    /// Client: sets the topic of `room` (empty clears it).
+    SetTopic { room: &'a str, topic: &'a str },
+    /// Client: a page of `room`'s history: ids in `(after, before)` (`before` 0: no upper
+    /// bound), the oldest of the range with `after` > 0, else the newest; at most `count`.
+    History {
+        room: &'a str,
+        after: u64,
+        before: u64,
+        count: u16,
+    },
+    /// Server: a room message, live or replayed: its id in the room and its time (ms since
+    /// the Unix epoch) as the server stamped them.
+    Message {
+        room: &'a str,
+        id: u64,
+        time: u64,
+        from: &'a str,
+        text: &'a str,
+    },
     /// Server: a private message from `from` to this client.
     Private { from: &'a str, text: &'a str },
     /// Server: online users; `more` says another WHO_LIST frame follows.
@@ -126,12 +202,51 @@ pub enum Frame<'a> {
         more: bool,
         files: Vec<FileEntry<'a>>,
     },
-    /// Server: `nick` logged in.
-    Joined { nick: &'a str },
-    /// Server: `nick` left, with a reason.
-    Left { nick: &'a str, reason: &'a str },
+    /// Server: `nick` joined `room`.
+    Joined { room: &'a str, nick: &'a str },
+    /// Server: `nick` left `room`, with a reason.
+    Left {
+        room: &'a str,
+        nick: &'a str,
+        reason: &'a str,
+    },
     /// Server: the server is shutting down and will close the connection.
     Shutdown { reason: &'a str },
+    /// Server: answer to JOIN: the room as the joiner finds it; `first` and `last` are the
+    /// oldest id the history holds and the newest id given (0 when none).
+    Room {
+        room: &'a str,
+        topic: &'a str,
+        members: u32,
+        first: u64,
+        last: u64,
+    },
+    /// Server: ends the replay of a JOIN or HISTORY: ids of the first and last MESSAGE sent
+    /// (0 when none), whether the range holds more, and how many of its messages are gone.
+    HistoryEnd {
+        room: &'a str,
+        first: u64,
+        last: u64,
+        more: bool,
+        missed: u64,
+    },
+    /// Server: rooms; `more` says another ROOM_LIST frame follows.
+    RoomList {
+        more: bool,
+        rooms: Vec<RoomEntry<'a>>,
+    },
+    /// Server: members of `room`; `more` says another NAME_LIST frame follows.
+    NameList {
+        room: &'a str,
+        more: bool,
+        nicks: Vec<&'a str>,
+    },
+    /// Server: `by` set the topic of `room`.
+    Topic {
+        room: &'a str,
+        by: &'a str,
+        topic: &'a str,
+    },
     /// Client: asks to download `name`, having its first `offset` bytes already (resume).
     Get {
         request: u32,
@@ -208,13 +323,24 @@ impl Frame<'_> {
             Frame::Who => FrameKind::Who,
             Frame::Files => FrameKind::Files,
             Frame::Quit { .. } => FrameKind::Quit,
-            Frame::Broadcast { .. } => FrameKind::Broadcast,
+            Frame::Join { .. } => FrameKind::Join,
+            Frame::Part { .. } => FrameKind::Part,
+            Frame::Rooms { .. } => FrameKind::Rooms,
+            Frame::Names { .. } => FrameKind::Names,
+            Frame::SetTopic { .. } => FrameKind::SetTopic,
+            Frame::History { .. } => FrameKind::History,
+            Frame::Message { .. } => FrameKind::Message,
             Frame::Private { .. } => FrameKind::Private,
             Frame::WhoList { .. } => FrameKind::WhoList,
             Frame::FileList { .. } => FrameKind::FileList,
             Frame::Joined { .. } => FrameKind::Joined,
             Frame::Left { .. } => FrameKind::Left,
             Frame::Shutdown { .. } => FrameKind::Shutdown,
+            Frame::Room { .. } => FrameKind::Room,
+            Frame::HistoryEnd { .. } => FrameKind::HistoryEnd,
+            Frame::RoomList { .. } => FrameKind::RoomList,
+            Frame::NameList { .. } => FrameKind::NameList,
+            Frame::Topic { .. } => FrameKind::Topic,
             Frame::Get { .. } => FrameKind::Get,
             Frame::Put { .. } => FrameKind::Put,
             Frame::Cancel { .. } => FrameKind::Cancel,
@@ -231,20 +357,39 @@ impl Frame<'_> {
             Frame::Welcome { nick, .. } => 2 + str_len(nick) + 4,
             Frame::Error { text, .. } => 2 + 1 + str_len(text),
             Frame::Ping { .. } | Frame::Pong { .. } => 8,
-            Frame::Say { text } => str_len(text),
-            Frame::Msg { to, text } => str_len(to) + str_len(text),
+            Frame::Msg { to: a, text: b }
+            | Frame::Say { room: a, text: b }
+            | Frame::Part { room: a, reason: b }
+            | Frame::SetTopic { room: a, topic: b }
+            | Frame::Private { from: a, text: b } => str_len(a) + str_len(b),
             Frame::Who | Frame::Files => 0,
             Frame::Quit { reason } => str_len(reason),
-            Frame::Broadcast { from, text } | Frame::Private { from, text } => {
-                str_len(from) + str_len(text)
-            }
+            Frame::Names { room: s } | Frame::Rooms { after: s } => str_len(s),
+            Frame::Join { room, .. } => str_len(room) + 8 + 2,
+            Frame::History { room, .. } => str_len(room) + 8 + 8 + 2,
+            Frame::Message {
+                room, from, text, ..
+            } => str_len(room) + 8 + 8 + str_len(from) + str_len(text),
             Frame::WhoList { nicks, .. } => 1 + 2 + nicks.iter().map(|n| str_len(n)).sum::<usize>(),
             Frame::FileList { files, .. } => {
                 1 + 2 + files.iter().map(|f| str_len(f.name) + 8).sum::<usize>()
             }
-            Frame::Joined { nick } => str_len(nick),
-            Frame::Left { nick, reason } => str_len(nick) + str_len(reason),
+            Frame::Joined { room, nick } => str_len(room) + str_len(nick),
+            Frame::Left { room, nick, reason } => str_len(room) + str_len(nick) + str_len(reason),
             Frame::Shutdown { reason } => str_len(reason),
+            Frame::Room { room, topic, .. } => str_len(room) + str_len(topic) + 4 + 8 + 8,
+            Frame::HistoryEnd { room, .. } => str_len(room) + 8 + 8 + 1 + 8,
+            Frame::RoomList { rooms, .. } => {
+                1 + 2
+                    + rooms
+                        .iter()
+                        .map(|r| str_len(r.room) + 4 + str_len(r.topic))
+                        .sum::<usize>()
+            }
+            Frame::NameList { room, nicks, .. } => {
+                str_len(room) + 1 + 2 + nicks.iter().map(|n| str_len(n)).sum::<usize>()
+            }
+            Frame::Topic { room, by, topic } => str_len(room) + str_len(by) + str_len(topic),
             Frame::Get { name, .. } => 4 + str_len(name) + 8,
             Frame::Put { name, .. } => 4 + str_len(name) + 8 + DIGEST_LEN,
             Frame::Cancel { .. } => 8,
@@ -295,14 +440,43 @@ impl Frame<'_> {
                 put_str(out, text);
             }
             Frame::Ping { token } | Frame::Pong { token } => put_u64(out, *token),
-            Frame::Say { text } => put_str(out, text),
-            Frame::Msg { to, text } => {
-                put_str(out, to);
-                put_str(out, text);
+            Frame::Msg { to: a, text: b }
+            | Frame::Say { room: a, text: b }
+            | Frame::Part { room: a, reason: b }
+            | Frame::SetTopic { room: a, topic: b }
+            | Frame::Private { from: a, text: b } => {
+                put_str(out, a);
+                put_str(out, b);
             }
             Frame::Who | Frame::Files => {}
             Frame::Quit { reason } => put_str(out, reason),
-            Frame::Broadcast { from, text } | Frame::Private { from, text } => {
+            Frame::Names { room: s } | Frame::Rooms { after: s } => put_str(out, s),
+            Frame::Join { room, after, count } => {
+                put_str(out, room);
+                put_u64(out, *after);
+                put_u16(out, *count);
+            }
+            Frame::History {
+                room,
+                after,
+                before,
+                count,
+            } => {
+                put_str(out, room);
+                put_u64(out, *after);
+                put_u64(out, *before);
+                put_u16(out, *count);
+            }
+            Frame::Message {
+                room,
+                id,
+                time,
+                from,
+                text,
+            } => {
+                put_str(out, room);
+                put_u64(out, *id);
+                put_u64(out, *time);
                 put_str(out, from);
                 put_str(out, text);
             }
@@ -321,12 +495,64 @@ impl Frame<'_> {
                     put_u64(out, file.size);
                 }
             }
-            Frame::Joined { nick } => put_str(out, nick),
-            Frame::Left { nick, reason } => {
+            Frame::Joined { room, nick } => {
+                put_str(out, room);
+                put_str(out, nick);
+            }
+            Frame::Left { room, nick, reason } => {
+                put_str(out, room);
                 put_str(out, nick);
                 put_str(out, reason);
             }
             Frame::Shutdown { reason } => put_str(out, reason),
+            Frame::Room {
+                room,
+                topic,
+                members,
+                first,
+                last,
+            } => {
+                put_str(out, room);
+                put_str(out, topic);
+                put_u32(out, *members);
+                put_u64(out, *first);
+                put_u64(out, *last);
+            }
+            Frame::HistoryEnd {
+                room,
+                first,
+                last,
+                more,
+                missed,
+            } => {
+                put_str(out, room);
+                put_u64(out, *first);
+                put_u64(out, *last);
+                out.push(u8::from(*more));
+                put_u64(out, *missed);
+            }
+            Frame::RoomList { more, rooms } => {
+                out.push(u8::from(*more));
+                put_u16(out, rooms.len() as u16);
+                for entry in rooms {
+                    put_str(out, entry.room);
+                    put_u32(out, entry.members);
+                    put_str(out, entry.topic);
+                }
+            }
+            Frame::NameList { room, more, nicks } => {
+                put_str(out, room);
+                out.push(u8::from(*more));
+                put_u16(out, nicks.len() as u16);
+                for nick in nicks {
+                    put_str(out, nick);
+                }
+            }
+            Frame::Topic { room, by, topic } => {
+                put_str(out, room);
+                put_str(out, by);
+                put_str(out, topic);
+            }
             Frame::Get {
                 request,
                 name,
@@ -434,182 +660,8 @@ pub fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Bounds-checked reader over one frame's payload.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        if self.buf.len() < n {
-            return Err("truncated payload");
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, &'static str> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn flag(&mut self) -> Result<bool, &'static str> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err("flag byte is neither 0 nor 1"),
-        }
-    }
-
-    fn u16(&mut self) -> Result<u16, &'static str> {
-        Ok(NetworkEndian::read_u16(self.take(2)?))
-    }
-
-    fn u32(&mut self) -> Result<u32, &'static str> {
-        Ok(NetworkEndian::read_u32(self.take(4)?))
-    }
-
-    fn u64(&mut self) -> Result<u64, &'static str> {
-        Ok(NetworkEndian::read_u64(self.take(8)?))
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn str(&mut self) -> Result<&'a str, &'static str> {
-        let len = self.u16()? as usize;
-        std::str::from_utf8(self.take(len)?).map_err(|_| "string is not valid UTF-8")
-    }
-
-    fn finish(&self) -> Result<(), &'static str> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err("trailing bytes after payload")
-        }
-    }
-}
-
-/// Parses one whole frame (prefix included) as delimited by `check`.
-pub(super) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
-    // `check` guarantees a prefix and a length of at least one; re-check rather than index.
-    let Some(&kind_byte) = frame.get(LEN_PREFIX) else {
-        return Err(FrameError::ZeroLength);
-    };
-    let kind = FrameKind::from_u8(kind_byte).ok_or(FrameError::UnknownKind(kind_byte))?;
-    let mut r = Reader {
-        buf: &frame[HEADER_LEN..],
-    };
-    parse_payload(kind, &mut r)
-        .and_then(|f| r.finish().map(|()| f))
-        .map_err(|why| FrameError::Malformed { kind, why })
-}
-
-fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &'static str> {
-    Ok(match kind {
-        FrameKind::Hello => Frame::Hello {
-            version: r.u16()?,
-            nick: r.str()?,
-        },
-        FrameKind::Welcome => Frame::Welcome {
-            version: r.u16()?,
-            nick: r.str()?,
-            users: r.u32()?,
-        },
-        FrameKind::Error => Frame::Error {
-            code: ErrorCode::from_u16(r.u16()?),
-            closing: r.flag()?,
-            text: r.str()?,
-        },
-        FrameKind::Ping => Frame::Ping { token: r.u64()? },
-        FrameKind::Pong => Frame::Pong { token: r.u64()? },
-        FrameKind::Say => Frame::Say { text: r.str()? },
-        FrameKind::Msg => Frame::Msg {
-            to: r.str()?,
-            text: r.str()?,
-        },
-        FrameKind::Who => Frame::Who,
-        FrameKind::Files => Frame::Files,
-        FrameKind::Quit => Frame::Quit { reason: r.str()? },
-        FrameKind::Broadcast => Frame::Broadcast {
-            from: r.str()?,
-            text: r.str()?,
-        },
-        FrameKind::Private => Frame::Private {
-            from: r.str()?,
-            text: r.str()?,
-        },
-        FrameKind::WhoList => {
-            let more = r.flag()?;
-            let count = r.u16()? as usize;
-            // Each nick takes at least 2 bytes: never pre-allocate more than the bytes allow.
-            let mut nicks = Vec::with_capacity(count.min(r.buf.len() / 2));
-            for _ in 0..count {
-                nicks.push(r.str()?);
-            }
-            Frame::WhoList { more, nicks }
-        }
-        FrameKind::FileList => {
-            let more = r.flag()?;
-            let count = r.u16()? as usize;
-            let mut files = Vec::with_capacity(count.min(r.buf.len() / 10));
-            for _ in 0..count {
-                files.push(FileEntry {
-                    name: r.str()?,
-                    size: r.u64()?,
-                });
-            }
-            Frame::FileList { more, files }
-        }
-        FrameKind::Joined => Frame::Joined { nick: r.str()? },
-        FrameKind::Left => Frame::Left {
-            nick: r.str()?,
-            reason: r.str()?,
-        },
-        FrameKind::Shutdown => Frame::Shutdown { reason: r.str()? },
-        FrameKind::Get => Frame::Get {
-            request: r.u32()?,
-            name: r.str()?,
-            offset: r.u64()?,
-        },
-        FrameKind::Put => Frame::Put {
-            request: r.u32()?,
-            name: r.str()?,
-            size: r.u64()?,
-            digest: r.array()?,
-        },
-        FrameKind::Cancel => Frame::Cancel { conn_id: r.u64()? },
-        FrameKind::Offer => Frame::Offer {
-            request: r.u32()?,
-            conn_id: r.u64()?,
-            token: r.array()?,
-            udp_port: r.u16()?,
-            start: r.u64()?,
-            size: r.u64()?,
-            digest: r.array()?,
-        },
-        FrameKind::Refused => Frame::Refused {
-            request: r.u32()?,
-            code: ErrorCode::from_u16(r.u16()?),
-            text: r.str()?,
-        },
-        FrameKind::TransferResult => Frame::TransferResult {
-            conn_id: r.u64()?,
-            ok: r.flag()?,
-            bytes_sent: r.u64()?,
-            bytes_retransmitted: r.u64()?,
-            text: r.str()?,
-        },
-        FrameKind::Shared => Frame::Shared {
-            from: r.str()?,
-            name: r.str()?,
-            size: r.u64()?,
-        },
-    })
-}
+mod decode;
+pub(super) use decode::parse;
 
 #[cfg(test)]
 mod tests;

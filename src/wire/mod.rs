@@ -9,12 +9,14 @@ mod error_code;
 mod frame;
 
 pub use error_code::ErrorCode;
-pub use frame::{DIGEST_LEN, FileEntry, Frame, FrameKind, TOKEN_LEN, truncate_to_char_boundary};
+pub use frame::{
+    DIGEST_LEN, FileEntry, Frame, FrameKind, RoomEntry, TOKEN_LEN, truncate_to_char_boundary,
+};
 
 use std::fmt;
 
 /// Protocol version carried in HELLO and WELCOME.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Bytes of the length prefix.
 pub const LEN_PREFIX: usize = 4;
 /// Bytes of the header: length prefix plus the type byte.

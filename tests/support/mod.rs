@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The room [`RawClient::login`] joins, as chatc does by default.
+pub const LOBBY: &str = "#lobby";
+
 /// How long any single expectation may wait before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -365,12 +368,18 @@ impl RawClient {
         }
     }
 
-    /// Connects and logs in as `nick`.
+    /// Connects, logs in as `nick` and joins [`LOBBY`].
     pub fn login(port: u16, nick: &str) -> RawClient {
         let mut c = RawClient::connect(port);
-        c.send(&Frame::Hello { version: 1, nick });
+        c.send(&Frame::Hello { version: 2, nick });
         let welcome = c.recv().expect("WELCOME");
         assert!(welcome.starts_with("Welcome"), "{welcome}");
+        c.send(&Frame::Join {
+            room: LOBBY,
+            after: 0,
+            count: 0,
+        });
+        c.expect("HistoryEnd");
         c
     }
 

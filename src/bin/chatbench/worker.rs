@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// The room every client of a run joins and every broadcast goes to.
+const BENCH_ROOM: &str = "#bench";
+
 /// Messages one sender writes per loop turn at most, so reading is not starved.
 const SEND_BATCH: u32 = 64;
 /// How long the run may take to deliver what was sent after the senders stop.
@@ -305,7 +308,11 @@ impl Worker {
         let text = std::str::from_utf8(&self.text).expect("stamp text is ASCII");
         match to {
             Some(to) => Frame::Msg { to, text }.encode(&mut client.output),
-            None => Frame::Say { text }.encode(&mut client.output),
+            None => Frame::Say {
+                room: BENCH_ROOM,
+                text,
+            }
+            .encode(&mut client.output),
         }
         client.seq += 1;
         self.shared.sent[client.index].store(client.seq, Ordering::Release);
@@ -397,6 +404,9 @@ impl Worker {
         let client = &mut self.clients[local];
         let mut used = 0;
         let mut pong = None;
+        // Something queued for the server (a JOIN, a PONG): writable events are edge-triggered,
+        // so it is written now, not when the socket next becomes writable.
+        let mut to_flush = false;
         loop {
             let frame = match wire::decode(&client.input[used..], wire::DEFAULT_MAX_FRAME_LEN) {
                 Ok(Decoded::Frame { frame, len }) => {
@@ -414,12 +424,23 @@ impl Worker {
                 }
             };
             match frame {
+                // Logged in, it joins the one room every client of the run is in; it counts
+                // as logged in once the room has answered.
                 Frame::Welcome { .. } => {
+                    Frame::Join {
+                        room: BENCH_ROOM,
+                        after: 0,
+                        count: 0,
+                    }
+                    .encode(&mut client.output);
+                    to_flush = true;
+                }
+                Frame::Room { .. } => {
                     client.logged_in = true;
                     self.welcomed += 1;
                     self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
                 }
-                Frame::Broadcast { text, .. } | Frame::Private { text, .. } => {
+                Frame::Message { text, .. } | Frame::Private { text, .. } => {
                     let Some(stamp) = Stamp::decode(text.as_bytes()) else {
                         continue; // not ours (another tool on the same daemon)
                     };
@@ -477,6 +498,9 @@ impl Worker {
         }
         if let Some(token) = pong {
             Frame::Pong { token }.encode(&mut client.output);
+            to_flush = true;
+        }
+        if to_flush {
             self.flush(local);
         }
     }

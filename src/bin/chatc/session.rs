@@ -58,6 +58,8 @@ enum Phase {
 struct Session {
     stream: TcpStream,
     nick: String,
+    /// The room plain lines go to.
+    room: String,
     phase: Phase,
     out: VecDeque<u8>,
     input: Vec<u8>,
@@ -137,6 +139,7 @@ pub fn run(
     let mut session = Session {
         stream,
         nick,
+        room: "#lobby".to_string(),
         phase: Phase::LoggingIn,
         out: VecDeque::new(),
         input: Vec::new(),

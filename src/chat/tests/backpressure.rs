@@ -26,12 +26,16 @@ fn limits(f: &Fixture) -> OutputLimits {
 /// A 4,000-byte SAY from `id`; returns how many bytes of it the machine took.
 fn say_big(f: &mut Fixture, id: ClientId, n: usize) -> usize {
     let text = format!("{n:>4000}");
-    let bytes = Frame::Say { text: &text }.to_bytes();
+    let bytes = Frame::Say {
+        room: LOBBY,
+        text: &text,
+    }
+    .to_bytes();
     f.chat.handle_bytes(f.now, id, &bytes, &mut f.out)
 }
 
-/// bob floods until alice, who reads nothing, is behind (dave and carol read as they go).
-/// Returns bob's messages relayed.
+/// bob floods until alice, who reads nothing, is behind (dave and carol read as they go, and
+/// bob reads his echoes). Returns bob's messages relayed.
 fn flood_until_alice_is_behind(f: &mut Fixture) -> usize {
     let soft = limits(f).soft;
     for n in 0..1000 {
@@ -59,14 +63,16 @@ fn a_heavy_sender_waits_while_a_reader_is_behind_and_a_light_one_does_not() {
     // bob has relayed far more than the light allowance: his next frame waits in his socket.
     assert_eq!(say_big(&mut f, client(1), sent), 0);
     assert!(f.chat.input_paused(client(1)));
-    // carol chats at a human rate: heard at once by everyone, alice included.
-    f.feed(client(2), Frame::Say { text: "meanwhile" });
-    let heard = r#"Broadcast { from: "carol", text: "meanwhile" }"#;
-    assert_eq!(f.out.take(client(3)), [heard]);
-    assert_eq!(
-        f.out.take(client(0)).last().map(String::as_str),
-        Some(heard)
+    // carol chats at a human rate: heard at once by everyone, alice and carol included; her
+    // message follows bob's last relayed one.
+    f.say(client(2), LOBBY, "meanwhile");
+    let heard = format!(
+        r##"Message {{ room: "#lobby", id: {}, time: 0, from: "carol", text: "meanwhile" }}"##,
+        sent + 1
     );
+    assert_eq!(f.out.take(client(3)), std::slice::from_ref(&heard));
+    assert_eq!(f.out.take(client(2)), std::slice::from_ref(&heard));
+    assert_eq!(f.out.take(client(0)).last(), Some(&heard));
     // alice read everything: caught up, bob may go on.
     f.drained(client(0));
     assert_eq!(f.chat.behind_count(), 0);
@@ -114,7 +120,7 @@ fn a_stalled_reader_holds_heavy_senders_for_its_grace_only_and_is_ended_in_time(
     assert_eq!(
         f.out.take(client(3)),
         [
-            r#"Left { nick: "alice", reason: "output queue not drained in time: client reads too slowly" }"#
+            r##"Left { room: "#lobby", nick: "alice", reason: "output queue not drained in time: client reads too slowly" }"##
         ]
     );
     assert_eq!(f.chat.behind_count(), 0);
@@ -184,15 +190,10 @@ fn the_hard_bound_still_ends_a_reader_at_once() {
     let mut f = crowd();
     let hard = limits(&f).hard;
     // carol is light, so she is never held: her messages pile up on alice (a pasted page at a
-    // time, with time to pay the allowance back in between).
+    // time, with time to pay the allowance back in between). carol reads her echoes.
     for n in 0.. {
-        f.feed(
-            client(2),
-            Frame::Say {
-                text: &"x".repeat(4000),
-            },
-        );
-        for reader in [client(1), client(3)] {
+        f.say(client(2), LOBBY, &"x".repeat(4000));
+        for reader in [client(1), client(2), client(3)] {
             f.out.take(reader);
             f.drained(reader);
         }

@@ -55,7 +55,7 @@ fn each_source_has_its_own_budget() {
     f.feed(
         client(0),
         Frame::Hello {
-            version: 1,
+            version: 2,
             nick: "mallory",
         },
     );
@@ -67,7 +67,7 @@ fn each_source_has_its_own_budget() {
     f.feed(
         client(1),
         Frame::Hello {
-            version: 1,
+            version: 2,
             nick: "alice",
         },
     );
@@ -116,7 +116,9 @@ fn a_quit_reason_reaches_the_others_as_sent_and_the_log_cut_and_escaped() {
     f.feed(client(1), Frame::Quit { reason: &reason });
     assert_eq!(
         f.out.take(client(0)),
-        [format!(r#"Left {{ nick: "bob", reason: {reason:?} }}"#)],
+        [format!(
+            r##"Left {{ room: "#lobby", nick: "bob", reason: {reason:?} }}"##
+        )],
         "clients escape what they show"
     );
     let Some(ChatEvent::Left { reason: logged, .. }) = events(&mut f).pop() else {

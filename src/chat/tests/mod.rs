@@ -17,6 +17,9 @@ use super::*;
 use crate::wire::Decoded;
 use std::time::Duration;
 
+/// The room [`Fixture::login`] puts everyone in.
+const LOBBY: &str = "#lobby";
+
 /// The client the shell numbered `index`.
 fn client(index: usize) -> ClientId {
     ClientId::new(index)
@@ -121,12 +124,40 @@ impl Fixture {
         assert_eq!(used, bytes.len());
     }
 
-    /// Connects and logs in `id` as `nick`, discarding everyone's output.
+    /// Connects and logs in `id` as `nick`, joins it to [`LOBBY`], and discards everyone's
+    /// output.
     fn login(&mut self, id: ClientId, nick: &str) {
-        self.connect(id);
-        self.feed(id, Frame::Hello { version: 1, nick });
-        assert!(self.out.take(id)[0].starts_with("Welcome"));
+        self.hello(id, nick);
+        self.join(id, LOBBY);
         self.out.clear();
+    }
+
+    /// Connects and logs in `id` as `nick`, in no room; takes its WELCOME.
+    #[track_caller]
+    fn hello(&mut self, id: ClientId, nick: &str) {
+        self.connect(id);
+        self.feed(id, Frame::Hello { version: 2, nick });
+        let got = self.out.take(id);
+        assert!(got[0].starts_with("Welcome"), "{got:?}");
+    }
+
+    /// `id` sends SAY `text` to `room`.
+    #[track_caller]
+    fn say(&mut self, id: ClientId, room: &str, text: &str) {
+        self.feed(id, Frame::Say { room, text });
+    }
+
+    /// `id` sends JOIN `room` asking for no replay (its answer stays queued).
+    #[track_caller]
+    fn join(&mut self, id: ClientId, room: &str) {
+        self.feed(
+            id,
+            Frame::Join {
+                room,
+                after: 0,
+                count: 0,
+            },
+        );
     }
 
     /// Takes the FILES request the machine handed out and answers it, as the shell would.

@@ -8,12 +8,18 @@ fn says(first: usize, count: usize) -> (Vec<u8>, Vec<String>) {
     let mut texts = Vec::new();
     for n in first..first + count {
         let text = format!("m{n}");
-        Frame::Say { text: &text }.encode(&mut bytes);
+        Frame::Say {
+            room: LOBBY,
+            text: &text,
+        }
+        .encode(&mut bytes);
         texts.push(text);
     }
     (bytes, texts)
 }
 
+/// alice (0) and bob (1) in the lobby, each with a full bucket: a login (HELLO, JOIN) costs
+/// two frames, so each is given a second to get its tokens back after each.
 fn rate_limited(rate: u32, burst: u32, flood_secs: u64) -> Fixture {
     let mut f = Fixture::with_config(ChatConfig {
         msg_rate: rate,
@@ -21,49 +27,68 @@ fn rate_limited(rate: u32, burst: u32, flood_secs: u64) -> Fixture {
         flood_timeout: Duration::from_secs(flood_secs),
         ..ChatConfig::default()
     });
-    f.login(client(0), "alice");
-    f.login(client(1), "bob");
+    for (id, nick) in [(client(0), "alice"), (client(1), "bob")] {
+        f.hello(id, nick);
+        f.now += Duration::from_secs(1);
+        f.join(id, LOBBY);
+        f.now += Duration::from_secs(1);
+    }
+    f.out.clear();
     f
 }
 
-/// The texts `id` received as broadcasts since the last call.
+/// What `id` received since the last call: the texts of bob's messages, in order, and every
+/// other frame.
+fn heard(f: &mut Fixture, id: ClientId) -> (Vec<String>, Vec<String>) {
+    let mut texts = Vec::new();
+    let mut others = Vec::new();
+    for frame in f.out.take(id) {
+        let text = frame
+            .strip_prefix(r##"Message { room: "#lobby", id: "##)
+            .and_then(|rest| rest.split_once(r#", time: 0, from: "bob", text: ""#))
+            .and_then(|(_, rest)| rest.strip_suffix(r#"" }"#));
+        match text {
+            Some(text) => texts.push(text.to_string()),
+            None => others.push(frame),
+        }
+    }
+    (texts, others)
+}
+
+/// The texts `id` received from bob since the last call.
 fn broadcasts(f: &mut Fixture, id: ClientId) -> Vec<String> {
-    f.out
-        .take(id)
-        .into_iter()
-        .filter_map(|frame| {
-            frame
-                .strip_prefix("Broadcast { from: \"bob\", text: \"")
-                .map(|rest| rest.trim_end_matches("\" }").to_string())
-        })
-        .collect()
+    let (texts, others) = heard(f, id);
+    assert!(others.is_empty(), "{others:?}");
+    texts
+}
+
+/// What `id` received since the last call but bob's messages (bob's echoes, for bob).
+fn others(f: &mut Fixture, id: ClientId) -> Vec<String> {
+    heard(f, id).1
 }
 
 #[test]
 fn a_client_over_its_rate_is_slowed_and_warned_once_and_nothing_is_lost() {
-    // Ten frames/s, bursts of three; HELLO took one token at login.
+    // Ten frames/s, bursts of three.
     let mut f = rate_limited(10, 3, 30);
-    let (bytes, texts) = says(0, 5);
-    let frame_len = bytes.len() / 5;
+    let (bytes, texts) = says(0, 6);
+    let frame_len = bytes.len() / 6;
     let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
-    assert_eq!(
-        used,
-        2 * frame_len,
-        "the bucket held two tokens after HELLO"
-    );
+    assert_eq!(used, 3 * frame_len, "the bucket held three tokens");
     assert!(f.chat.input_paused(client(1)));
-    let warning = f.out.take(client(1));
+    let (echoes, warning) = heard(&mut f, client(1));
+    assert_eq!(echoes, texts[..3], "bob's echoes of what was relayed");
     assert_eq!(warning.len(), 1, "{warning:?}");
     assert!(
         warning[0].contains("RateLimited") && warning[0].contains("closing: false"),
         "{warning:?}"
     );
-    assert_eq!(broadcasts(&mut f, client(0)), texts[..2]);
+    assert_eq!(broadcasts(&mut f, client(0)), texts[..3]);
     // The pause lasts until the next token: 100 ms.
     let resume = f.chat.next_deadline(client(1)).unwrap();
     assert_eq!(resume, f.now + Duration::from_millis(100));
     let mut rest = bytes[used..].to_vec();
-    let mut got = 2;
+    let mut got = 3;
     for _ in 0..3 {
         f.now = f.chat.next_deadline(client(1)).unwrap();
         f.chat.handle_timeout(f.now, client(1), &mut f.out);
@@ -74,7 +99,7 @@ fn a_client_over_its_rate_is_slowed_and_warned_once_and_nothing_is_lost() {
         got += 1;
         assert_eq!(broadcasts(&mut f, client(0)), texts[got - 1..got]);
         assert!(
-            f.out.take(client(1)).is_empty(),
+            others(&mut f, client(1)).is_empty(),
             "warned only once per flood"
         );
     }
@@ -88,14 +113,18 @@ fn a_client_that_goes_back_under_its_rate_is_warned_afresh_next_time() {
     let (bytes, _) = says(0, 3);
     let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(client(1)).len(), 1, "warning");
+    assert_eq!(others(&mut f, client(1)).len(), 1, "warning");
     // Quiet for longer than the bucket takes to refill (0.2 s) plus a second.
     f.now += Duration::from_millis(1300);
     f.chat.handle_timeout(f.now, client(1), &mut f.out);
     let (bytes, _) = says(10, 3);
     let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(client(1)).len(), 1, "a new flood, a new warning");
+    assert_eq!(
+        others(&mut f, client(1)).len(),
+        1,
+        "a new flood, a new warning"
+    );
 }
 
 #[test]
@@ -140,16 +169,13 @@ fn a_steady_flood_is_one_episode_even_with_a_bucket_of_one() {
     // With a bucket of one, every pause ends with the bucket exactly full: that must not
     // count as going back under the limit, or the flood timeout would never fire.
     let mut f = rate_limited(10, 1, 2);
-    f.now += Duration::from_secs(1); // the token HELLO took is back
     let (bytes, _) = says(0, 100);
     let mut rest = bytes;
     let mut warnings = 0;
     while f.chat.session_count() == 2 && !rest.is_empty() {
         let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         rest.drain(..used);
-        warnings += f
-            .out
-            .take(client(1))
+        warnings += others(&mut f, client(1))
             .iter()
             .filter(|l| l.contains("RateLimited") && l.contains("closing: false"))
             .count();
@@ -169,11 +195,10 @@ fn a_steady_flood_is_one_episode_even_with_a_bucket_of_one() {
 #[test]
 fn a_client_that_floods_then_sends_just_under_its_rate_starts_afresh() {
     let mut f = rate_limited(10, 5, 3);
-    f.now += Duration::from_secs(1);
     let (bytes, _) = says(0, 6);
     let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    assert_eq!(f.out.take(client(1)).len(), 1, "warned");
+    assert_eq!(others(&mut f, client(1)).len(), 1, "warned");
     // Four seconds at nine frames a second: under the limit, so the flood is over...
     for n in 0..36 {
         f.now += Duration::from_millis(1000 / 9);
@@ -188,7 +213,7 @@ fn a_client_that_floods_then_sends_just_under_its_rate_starts_afresh() {
     let (bytes, _) = says(200, 20);
     let used = f.chat.handle_bytes(f.now, client(1), &bytes, &mut f.out);
     assert!(used < bytes.len());
-    let got = f.out.take(client(1));
+    let got = others(&mut f, client(1));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("closing: false"), "{got:?}");
     assert!(f.out.closed.is_empty());
@@ -205,7 +230,7 @@ fn a_backlogged_flooder_woken_late_is_still_one_flood() {
     for _ in 0..400 {
         let used = f.chat.handle_bytes(f.now, client(1), &rest, &mut f.out);
         rest.drain(..used);
-        warnings += f.out.take(client(1)).len();
+        warnings += others(&mut f, client(1)).len();
         if rest.is_empty() {
             break;
         }

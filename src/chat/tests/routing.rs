@@ -1,27 +1,58 @@
-//! Routing: broadcasts, private messages, message checks, requests handed to the shell, SHARED.
+//! Routing: room messages, private messages, message checks, requests handed to the shell, SHARED.
 
 use super::*;
 
 #[test]
-fn broadcast_is_encoded_once_and_reaches_everyone_but_the_sender() {
+fn a_room_message_is_encoded_once_and_reaches_every_member_the_sender_included() {
     let mut f = Fixture::new();
     for (id, nick) in ["a", "b", "c", "d"].iter().enumerate() {
         f.login(client(id), nick);
     }
+    f.hello(client(4), "e");
+    f.join(client(4), "#other");
+    f.out.clear();
     f.out.shared_ptrs.clear();
-    f.feed(client(2), Frame::Say { text: "hello all" });
-    for id in [0, 1, 3] {
-        assert_eq!(
-            f.out.take(client(id)),
-            [r#"Broadcast { from: "c", text: "hello all" }"#]
-        );
+    f.say(client(2), LOBBY, "hello all");
+    let relayed = r##"Message { room: "#lobby", id: 1, time: 0, from: "c", text: "hello all" }"##;
+    for id in 0..4 {
+        assert_eq!(f.out.take(client(id)), [relayed]);
     }
-    assert!(f.out.take(client(2)).is_empty());
-    assert_eq!(f.out.shared_ptrs.len(), 3);
+    assert!(f.out.take(client(4)).is_empty(), "not in the room");
+    assert_eq!(f.out.shared_ptrs.len(), 4);
     assert!(
         f.out.shared_ptrs.windows(2).all(|w| w[0] == w[1]),
         "one encoding shared"
     );
+    let live = f.out.shared_ptrs[0];
+    // Ids count per room; the wall clock stamps each message.
+    f.chat.set_wall_clock(1_796_428_800_000);
+    f.say(client(4), "#other", "elsewhere");
+    assert_eq!(
+        f.out.take(client(4)),
+        [
+            r##"Message { room: "#other", id: 1, time: 1796428800000, from: "e", text: "elsewhere" }"##
+        ]
+    );
+    f.say(client(0), LOBBY, "again");
+    assert_eq!(
+        f.out.take(client(0)),
+        [r##"Message { room: "#lobby", id: 2, time: 1796428800000, from: "a", text: "again" }"##]
+    );
+    // The history keeps the encoding that was sent live: a replay shares it too.
+    f.out.clear();
+    f.out.shared_ptrs.clear();
+    f.feed(
+        client(4),
+        Frame::Join {
+            room: LOBBY,
+            after: 0,
+            count: 2,
+        },
+    );
+    let got = f.out.take(client(4));
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[1], relayed);
+    assert!(f.out.shared_ptrs.contains(&live));
 }
 
 #[test]
@@ -109,18 +140,17 @@ fn empty_and_overlong_messages_are_refused() {
     });
     f.login(client(0), "alice");
     f.login(client(1), "bob");
-    f.feed(client(0), Frame::Say { text: "" });
+    f.say(client(0), LOBBY, "");
     assert!(f.out.take(client(0))[0].contains("EmptyMessage"));
-    f.feed(
-        client(0),
-        Frame::Say {
-            text: "12345678901",
-        },
-    );
+    f.say(client(0), LOBBY, "12345678901");
     assert!(f.out.take(client(0))[0].contains("MessageTooLong"));
-    f.feed(client(0), Frame::Say { text: "1234567890" });
-    assert!(f.out.take(client(0)).is_empty());
-    assert_eq!(f.out.take(client(1)).len(), 1);
+    assert!(f.out.take(client(1)).is_empty(), "nothing relayed");
+    f.say(client(0), LOBBY, "1234567890");
+    // Relayed, as the room's first message: the refused ones took no id.
+    let relayed =
+        r##"Message { room: "#lobby", id: 1, time: 0, from: "alice", text: "1234567890" }"##;
+    assert_eq!(f.out.take(client(0)), [relayed]);
+    assert_eq!(f.out.take(client(1)), [relayed]);
 }
 
 #[test]
@@ -140,7 +170,7 @@ fn transfer_requests_are_handed_to_the_file_service_after_login_only() {
     f.feed(
         client(0),
         Frame::Hello {
-            version: 1,
+            version: 2,
             nick: "alice",
         },
     );

@@ -1,18 +1,18 @@
 //! Codec tests: golden bytes, round trips, every truncation point, oversize, garbage.
 
 use super::*;
-use crate::wire::{DEFAULT_MAX_FRAME_LEN, Decoded, check, decode};
+use crate::wire::{DEFAULT_MAX_FRAME_LEN, Decoded, FrameError, check, decode};
 
 const MAX: u32 = DEFAULT_MAX_FRAME_LEN;
 
 fn every_frame() -> Vec<Frame<'static>> {
     vec![
         Frame::Hello {
-            version: 1,
+            version: 2,
             nick: "alice",
         },
         Frame::Welcome {
-            version: 1,
+            version: 2,
             nick: "alice",
             users: 7,
         },
@@ -29,7 +29,79 @@ fn every_frame() -> Vec<Frame<'static>> {
         Frame::Ping { token: u64::MAX },
         Frame::Pong { token: 42 },
         Frame::Say {
+            room: "#rust",
             text: "héllo wörld ✓",
+        },
+        Frame::Join {
+            room: "#rust",
+            after: u64::MAX,
+            count: 100,
+        },
+        Frame::Part {
+            room: "#rust",
+            reason: "",
+        },
+        Frame::Rooms { after: "#a" },
+        Frame::Names { room: "#rust" },
+        Frame::SetTopic {
+            room: "#rust",
+            topic: "crabs ✓",
+        },
+        Frame::History {
+            room: "#rust",
+            after: 0,
+            before: 7,
+            count: 0,
+        },
+        Frame::Message {
+            room: "#rust",
+            id: 1,
+            time: 1_796_428_800_000,
+            from: "alice",
+            text: "hi",
+        },
+        Frame::Room {
+            room: "#rust",
+            topic: "",
+            members: 1,
+            first: 0,
+            last: 0,
+        },
+        Frame::HistoryEnd {
+            room: "#rust",
+            first: 3,
+            last: 9,
+            more: true,
+            missed: 2,
+        },
+        Frame::RoomList {
+            more: true,
+            rooms: vec![
+                RoomEntry {
+                    room: "#a",
+                    members: 0,
+                    topic: "",
+                },
+                RoomEntry {
+                    room: "#rust",
+                    members: 70_000,
+                    topic: "crabs",
+                },
+            ],
+        },
+        Frame::RoomList {
+            more: false,
+            rooms: vec![],
+        },
+        Frame::NameList {
+            room: "#rust",
+            more: false,
+            nicks: vec!["alice", "Bob"],
+        },
+        Frame::Topic {
+            room: "#rust",
+            by: "alice",
+            topic: "",
         },
         Frame::Msg {
             to: "bob",
@@ -38,10 +110,6 @@ fn every_frame() -> Vec<Frame<'static>> {
         Frame::Who,
         Frame::Files,
         Frame::Quit { reason: "bye" },
-        Frame::Broadcast {
-            from: "alice",
-            text: "hello",
-        },
         Frame::Private {
             from: "alice",
             text: "psst",
@@ -67,8 +135,12 @@ fn every_frame() -> Vec<Frame<'static>> {
                 },
             ],
         },
-        Frame::Joined { nick: "bob" },
+        Frame::Joined {
+            room: "#rust",
+            nick: "bob",
+        },
         Frame::Left {
+            room: "#rust",
             nick: "bob",
             reason: "connection lost",
         },
@@ -136,19 +208,24 @@ fn every_frame_round_trips() {
 #[test]
 fn hello_has_the_documented_golden_bytes() {
     let bytes = Frame::Hello {
-        version: 1,
+        version: 2,
         nick: "bob",
     }
     .to_bytes();
     // length 8 = type 1 + version 2 + string length 2 + "bob" 3
-    assert_eq!(bytes, [0, 0, 0, 8, 0x01, 0, 1, 0, 3, b'b', b'o', b'b']);
+    assert_eq!(bytes, [0, 0, 0, 8, 0x01, 0, 2, 0, 3, b'b', b'o', b'b']);
 }
 
 #[test]
 fn say_and_error_have_the_documented_golden_bytes() {
     assert_eq!(
-        Frame::Say { text: "hi" }.to_bytes(),
-        [0, 0, 0, 5, 0x10, 0, 2, b'h', b'i']
+        Frame::Say {
+            room: "#r",
+            text: "hi"
+        }
+        .to_bytes(),
+        // length 9 = type 1 + room (2 + "#r" 2) + text (2 + "hi" 2)
+        [0, 0, 0, 9, 0x10, 0, 2, b'#', b'r', 0, 2, b'h', b'i']
     );
     assert_eq!(
         Frame::Error {
@@ -158,6 +235,37 @@ fn say_and_error_have_the_documented_golden_bytes() {
         }
         .to_bytes(),
         [0, 0, 0, 8, 0x03, 0, 6, 0, 0, 2, b'n', b'o']
+    );
+}
+
+#[test]
+fn join_and_message_have_the_documented_golden_bytes() {
+    assert_eq!(
+        Frame::Join {
+            room: "#r",
+            after: 5,
+            count: 300
+        }
+        .to_bytes(),
+        // length 15 = type 1 + room (2 + 2) + after 8 + count 2
+        [
+            0, 0, 0, 15, 0x15, 0, 2, b'#', b'r', 0, 0, 0, 0, 0, 0, 0, 5, 0x01, 0x2c
+        ]
+    );
+    assert_eq!(
+        Frame::Message {
+            room: "#r",
+            id: 3,
+            time: 0x0102,
+            from: "al",
+            text: "hi"
+        }
+        .to_bytes(),
+        // length 29 = type 1 + room (2 + 2) + id 8 + time 8 + from (2 + 2) + text (2 + 2)
+        [
+            0, 0, 0, 29, 0x20, 0, 2, b'#', b'r', 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 1, 2, 0,
+            2, b'a', b'l', 0, 2, b'h', b'i'
+        ]
     );
 }
 
@@ -190,7 +298,11 @@ fn every_truncation_point_needs_more() {
 #[test]
 fn two_frames_in_one_buffer_decode_one_at_a_time() {
     let mut bytes = Frame::Who.to_bytes();
-    Frame::Say { text: "x" }.encode(&mut bytes);
+    Frame::Say {
+        room: "#r",
+        text: "x",
+    }
+    .encode(&mut bytes);
     let Ok(Decoded::Frame { frame, len }) = decode(&bytes, MAX) else {
         panic!("first frame");
     };
@@ -198,7 +310,13 @@ fn two_frames_in_one_buffer_decode_one_at_a_time() {
     let Ok(Decoded::Frame { frame, .. }) = decode(&bytes[len..], MAX) else {
         panic!("second frame");
     };
-    assert_eq!(frame, Frame::Say { text: "x" });
+    assert_eq!(
+        frame,
+        Frame::Say {
+            room: "#r",
+            text: "x"
+        }
+    );
 }
 
 #[test]
@@ -225,7 +343,11 @@ fn oversized_length_is_refused_from_the_header_alone() {
 #[test]
 fn a_frame_of_exactly_the_maximum_is_accepted() {
     let text = "x".repeat(100);
-    let bytes = Frame::Say { text: &text }.to_bytes();
+    let bytes = Frame::Say {
+        room: "#r",
+        text: &text,
+    }
+    .to_bytes();
     let len = (bytes.len() - LEN_PREFIX) as u32;
     assert!(matches!(decode(&bytes, len), Ok(Decoded::Frame { .. })));
     assert!(matches!(
@@ -249,20 +371,22 @@ fn unknown_kind_is_skippable() {
 
 #[test]
 fn invalid_utf8_is_malformed() {
-    let err = decode(&[0, 0, 0, 5, 0x10, 0, 2, 0xff, 0xfe], MAX).unwrap_err();
-    assert!(matches!(
+    // SAY to "#r" whose text is 0xff 0xfe.
+    let bytes = [0, 0, 0, 9, 0x10, 0, 2, b'#', b'r', 0, 2, 0xff, 0xfe];
+    let err = decode(&bytes, MAX).unwrap_err();
+    assert_eq!(
         err,
         FrameError::Malformed {
             kind: FrameKind::Say,
-            ..
+            why: "string is not valid UTF-8"
         }
-    ));
+    );
     assert!(!err.is_fatal());
 }
 
 #[test]
 fn string_length_beyond_the_frame_is_malformed_not_a_panic() {
-    // SAY whose string claims 1000 bytes inside a 3-byte payload.
+    // SAY whose room string claims 1000 bytes inside a 3-byte payload.
     let err = decode(&[0, 0, 0, 4, 0x10, 0x03, 0xe8, b'a'], MAX).unwrap_err();
     assert_eq!(
         err,
@@ -305,16 +429,20 @@ fn bad_flag_byte_is_malformed() {
 #[test]
 fn encoder_cuts_overlong_strings_at_a_char_boundary() {
     let text = "é".repeat(40_000); // 80,000 bytes
-    let frame = Frame::Say { text: &text };
+    let frame = Frame::Say {
+        room: "#r",
+        text: &text,
+    };
     let bytes = frame.to_bytes();
     assert_eq!(bytes.len(), frame.encoded_len());
     let Ok(Decoded::Frame {
-        frame: Frame::Say { text: back },
+        frame: Frame::Say { room, text: back },
         ..
     }) = decode(&bytes, crate::wire::MAX_FRAME_LEN_LIMIT)
     else {
         panic!("decode");
     };
+    assert_eq!(room, "#r");
     assert_eq!(back.len(), 65_534);
 }
 
@@ -339,7 +467,8 @@ fn random_garbage_never_panics() {
         buf.extend((0..len).map(|_| next() as u8));
         if next() % 4 == 0 {
             let at = 4.min(buf.len() - 1);
-            buf[at] = [0x01, 0x11, 0x22, 0x23, 0x25][(next() % 5) as usize];
+            let kinds = [0x01, 0x11, 0x20, 0x22, 0x23, 0x25, 0x28, 0x29, 0x2a];
+            buf[at] = kinds[(next() % kinds.len() as u64) as usize];
         }
         let _ = decode(&buf, MAX);
     }

@@ -166,7 +166,10 @@ impl Session {
             return;
         }
         match to {
-            None => self.queue(&Frame::Say { text }),
+            None => {
+                let room = self.room.clone();
+                self.queue(&Frame::Say { room: &room, text });
+            }
             Some(to) => self.queue(&Frame::Msg { to, text }),
         }
     }

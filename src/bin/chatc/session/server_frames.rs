@@ -115,6 +115,12 @@ impl Session {
                     render::escape(nick)
                 );
                 self.screen.say(&line);
+                let room = self.room.clone();
+                self.queue(&Frame::Join {
+                    room: &room,
+                    after: 0,
+                    count: 0,
+                });
                 if self.screen.console().is_some() {
                     // Who is online, for Tab: asked without showing the answer.
                     self.quiet_who += 1;
@@ -147,15 +153,20 @@ impl Session {
             }
             Frame::Ping { token } => self.queue(&Frame::Pong { token }),
             Frame::Pong { .. } => {}
-            Frame::Broadcast { from, text } => self.screen.show(Shown::Broadcast { from, text }),
+            // Our own messages come back as the room's echo; at a terminal they were shown
+            // as typed.
+            Frame::Message { from, .. } if from.eq_ignore_ascii_case(&self.nick) => {}
+            Frame::Message { from, text, .. } => {
+                self.screen.show(Shown::Broadcast { from, text });
+            }
             Frame::Private { from, text } => self.screen.show(Shown::Private { from, text }),
-            Frame::Joined { nick } => {
+            Frame::Joined { nick, .. } => {
                 if let Some(mut console) = self.screen.console() {
                     console.roster.joined(nick);
                 }
                 self.screen.say(&render::joined(nick));
             }
-            Frame::Left { nick, reason } => {
+            Frame::Left { nick, reason, .. } => {
                 if let Some(mut console) = self.screen.console() {
                     console.roster.left(nick);
                 }
