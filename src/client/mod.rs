@@ -7,6 +7,8 @@ pub mod command;
 pub mod completion;
 pub mod editor;
 pub mod history;
+pub mod reconnect;
 pub mod render;
+pub mod rooms;
 pub mod roster;
 pub mod style;
