@@ -22,7 +22,8 @@ fn two_clients_chat_and_leave_cleanly() {
     alice.out.expect_contains("*** 2 online: alice, bob");
 
     assert!(alice.finish().success());
-    bob.out.expect_contains("*** alice left (end of input)");
+    bob.out
+        .expect_contains("*** alice left #lobby (end of input)");
     bob.line("/quit see you");
     assert!(bob.finish().success());
     daemon.log.expect_contains("bob left (see you)");
@@ -67,7 +68,7 @@ fn fifty_clients_get_every_message_exactly_once_in_order() {
                 .unwrap_or_else(|| panic!("user{i} got {received} of {expected} messages"));
             let body = if let Some(rest) = line.strip_prefix("[pm] <") {
                 rest.split_once("> ").map(|(_, b)| b)
-            } else if let Some(rest) = line.strip_prefix('<') {
+            } else if let Some((_, rest)) = line.split_once(" #lobby] <") {
                 rest.split_once("> ").map(|(_, b)| b)
             } else {
                 None // join notices and the like
@@ -154,7 +155,7 @@ fn a_killed_client_is_announced_and_the_server_keeps_serving() {
     wait_exit(&mut bob.child, "killed chatc");
     alice
         .out
-        .expect_contains("*** bob left (connection closed)");
+        .expect_contains("*** bob left #lobby (connection closed)");
     let mut carol = Chatc::logged_in(&daemon, "carol");
     alice.out.expect_contains("*** carol joined");
     carol.line("still here?");
@@ -171,7 +172,7 @@ fn a_client_sending_garbage_is_dropped_and_the_others_are_unaffected() {
     evil.send_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     evil.expect("FrameTooLarge");
     evil.expect_eof();
-    alice.out.expect_contains("*** evil left (frame of");
+    alice.out.expect_contains("*** evil left #lobby (frame of");
     // Garbage before login gets the same treatment.
     let mut raw = RawClient::connect(daemon.port);
     raw.send_bytes(&[0, 0, 0, 0]);
@@ -206,7 +207,15 @@ fn other_users_control_sequences_are_shown_escaped() {
         text: "\x1b[2J\x1b]0;owned\x07 \u{202e}txt",
     });
     let line = alice.out.expect_contains("<evil>");
-    assert_eq!(line, "<evil> \\x1b[2J\\x1b]0;owned\\x07 \\u{202e}txt");
+    let (stamp, shown) = line.split_once(' ').unwrap();
+    assert!(
+        stamp.starts_with('[') && stamp.len() == "[12:03".len(),
+        "{line:?}"
+    );
+    assert_eq!(
+        shown,
+        "#lobby] <evil> \\x1b[2J\\x1b]0;owned\\x07 \\u{202e}txt"
+    );
 }
 
 #[test]
@@ -225,11 +234,15 @@ fn chatc_works_with_stdin_from_a_file_and_from_dev_null() {
     alice.out.expect_contains("[pm] <bob> two");
     alice.out.expect_contains("<bob> three");
     assert!(wait_exit(&mut bob.child, "chatc from a file").success());
-    alice.out.expect_contains("*** bob left (end of input)");
+    alice
+        .out
+        .expect_contains("*** bob left #lobby (end of input)");
 
     let mut carol = Chatc::start(daemon.port, "carol", Stdio::null());
     assert!(wait_exit(&mut carol.child, "chatc from /dev/null").success());
-    alice.out.expect_contains("*** carol left (end of input)");
+    alice
+        .out
+        .expect_contains("*** carol left #lobby (end of input)");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -21,7 +21,7 @@ fn bob_at_a_terminal(daemon: &Daemon, extra: &[&str], env: &[(&str, &str)]) -> P
     args.extend_from_slice(extra);
     let mut bob = PtyChatc::start(daemon.port, "bob", &cwd, &args, env);
     bob.wait_for_row("logged in as bob");
-    bob.wait_for_input("everyone> ");
+    bob.wait_for_input("#lobby> ");
     bob
 }
 
@@ -31,7 +31,7 @@ fn issue_19_a_message_while_typing_goes_above_the_half_typed_line() {
     let mut alice = Chatc::logged_in(&daemon, "alice");
     let mut bob = bob_at_a_terminal(&daemon, &[], &[]);
     bob.type_text("half typed line");
-    bob.wait_for_input("everyone> half typed line");
+    bob.wait_for_input("#lobby> half typed line");
 
     alice.line("message while bob types");
     bob.wait_for_row("<alice> message while bob types");
@@ -44,13 +44,13 @@ fn issue_19_a_message_while_typing_goes_above_the_half_typed_line() {
     assert!(!rows[message].contains("half typed"), "{rows:#?}");
     assert!(rows[message].starts_with('[') && rows[message].contains("] <alice>"));
     assert!(message < usize::from(cursor_row), "{rows:#?}");
-    bob.wait_for_input("everyone> half typed line");
+    bob.wait_for_input("#lobby> half typed line");
 
     // The line is intact where it was: typing on and Enter send all of it.
     bob.type_text(" and more\r");
     alice.out.expect_contains("<bob> half typed line and more");
     bob.wait_for_row("<bob> half typed line and more");
-    bob.wait_for_input("everyone> ");
+    bob.wait_for_input("#lobby> ");
 }
 
 #[test]
@@ -68,9 +68,9 @@ fn up_recalls_history_and_ctrl_r_searches_it_across_a_restart_without_secrets() 
     bob.type_text("/register bob hunter2\r");
     bob.wait_for_row("unknown command /register");
     bob.type_text(UP);
-    bob.wait_for_input("everyone> second line");
+    bob.wait_for_input("#lobby> second line");
     bob.type_text(UP);
-    bob.wait_for_input("everyone> first line");
+    bob.wait_for_input("#lobby> first line");
     bob.type_text(CTRL_U);
     bob.type_text("/quit\r");
     assert!(bob.wait_exit().success());
@@ -79,9 +79,9 @@ fn up_recalls_history_and_ctrl_r_searches_it_across_a_restart_without_secrets() 
     assert_eq!(saved, "first line\nsecond line\n/quit\n");
     let mut bob = bob_at_a_terminal(&daemon, &["--history", history_arg], &[]);
     bob.type_text(UP);
-    bob.wait_for_input("everyone> /quit");
+    bob.wait_for_input("#lobby> /quit");
     bob.type_text(UP);
-    bob.wait_for_input("everyone> second line");
+    bob.wait_for_input("#lobby> second line");
     bob.type_text(CTRL_U);
     bob.type_text(CTRL_R);
     bob.type_text("firs");
@@ -102,11 +102,11 @@ fn tab_completes_a_nickname_and_a_shared_file_name() {
     let _carol = Chatc::logged_in(&daemon, "carol");
     bob.wait_for_row("*** carol joined");
     bob.type_text("/msg ca\t");
-    bob.wait_for_input("everyone> /msg carol ");
+    bob.wait_for_input("#lobby> /msg carol ");
     bob.type_text(CTRL_U);
     // No listing yet: the Tab asks the server quietly and completes when it answers.
     bob.type_text("/get no\t");
-    bob.wait_for_input("everyone> /get notes-2024.txt ");
+    bob.wait_for_input("#lobby> /get notes-2024.txt ");
     let rows = bob.rows();
     assert!(!rows.iter().any(|r| r.contains("shared file")), "{rows:#?}");
     assert!(!rows.iter().any(|r| r.contains("online:")), "{rows:#?}");
@@ -128,12 +128,12 @@ fn download_progress_stays_in_the_status_row_and_leaves_the_input_intact() {
         cursor > 0
             && rows[cursor - 1].starts_with("... [1] big.bin: ")
             && rows[cursor - 1].contains("ETA")
-            && rows[cursor] == "everyone> typing during download"
+            && rows[cursor] == "#lobby> typing during download"
     });
     bob.wait_for_row("big.bin: done");
     bob.wait_screen("the status row gone, the input intact", |p| {
         !p.rows().iter().any(|r| r.contains("ETA"))
-            && p.cursor_row() == "everyone> typing during download"
+            && p.cursor_row() == "#lobby> typing during download"
     });
     let progress_rows = bob.rows().iter().filter(|r| r.starts_with("... [")).count();
     assert_eq!(
@@ -202,7 +202,7 @@ fn a_pasted_block_asks_first_then_sends_every_line_in_order() {
         alice.out.expect_contains(&format!("<bob> p{i}"));
     }
     bob.wait_for_row("*** sending 5 pasted lines");
-    bob.wait_for_input("everyone> unfinished");
+    bob.wait_for_input("#lobby> unfinished");
 }
 
 #[test]
@@ -213,16 +213,16 @@ fn a_resize_redraws_the_input_at_the_new_width() {
     bob.type_text(&long);
     bob.wait_screen("the long line scrolled to its end", |p| {
         let row = p.cursor_row();
-        row.starts_with("everyone> ") && long.ends_with(&row["everyone> ".len()..])
+        row.starts_with("#lobby> ") && long.ends_with(&row["#lobby> ".len()..])
     });
     assert!(bob.cursor_row().chars().count() < usize::from(COLUMNS));
     bob.resize(24, 40);
     bob.wait_screen("the line redrawn within 40 columns", |p| {
         let row = p.cursor_row();
         let (_, column) = p.parser.screen().cursor_position();
-        row.starts_with("everyone> ")
+        row.starts_with("#lobby> ")
             && row.chars().count() < 40
-            && long.ends_with(&row["everyone> ".len()..])
+            && long.ends_with(&row["#lobby> ".len()..])
             && usize::from(column) == row.chars().count()
     });
 }
@@ -234,7 +234,7 @@ fn ctrl_c_ends_chatc_and_restores_the_terminal() {
     let mut bob = bob_at_a_terminal(&daemon, &[], &[]);
     alice.out.expect_contains("*** bob joined");
     bob.type_text("never sent");
-    bob.wait_for_input("everyone> never sent");
+    bob.wait_for_input("#lobby> never sent");
     bob.type_text(CTRL_C);
     assert!(!bob.wait_exit().success());
     alice.out.expect_contains("*** bob left");

@@ -1,11 +1,12 @@
-//! Parsing of chatc's input lines: plain text is a broadcast, `/word` is a command.
+//! Parsing of chatc's input lines: plain text goes to the current room, `/word` is a command.
 
+use crate::chat::rooms::name;
 use std::fmt;
 
 /// What one input line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Broadcast this text.
+    /// Say this text in the current room.
     Say(String),
     /// Private message.
     Msg {
@@ -14,6 +15,29 @@ pub enum Command {
     },
     Who,
     Files,
+    /// Join a room (valid, lower case) and make it the current one.
+    Join {
+        room: String,
+    },
+    /// Leave a room (the current one if None).
+    Part {
+        room: Option<String>,
+        reason: String,
+    },
+    /// List the server's rooms.
+    Rooms,
+    /// Who is in a room (the current one if None).
+    Names {
+        room: Option<String>,
+    },
+    /// Show the current room's topic (None), or set it.
+    Topic {
+        text: Option<String>,
+    },
+    /// Show this many older messages of the current room.
+    History {
+        count: u16,
+    },
     Quit {
         reason: String,
     },
@@ -40,6 +64,8 @@ pub enum Command {
 pub enum CommandError {
     Unknown(String),
     Usage(&'static str),
+    /// A room name that breaks the rules (PROTOCOL.md, "Rooms").
+    Room(name::RoomNameError),
 }
 
 impl fmt::Display for CommandError {
@@ -47,12 +73,19 @@ impl fmt::Display for CommandError {
         match self {
             CommandError::Unknown(name) => write!(f, "unknown command /{name} (try /help)"),
             CommandError::Usage(usage) => write!(f, "usage: {usage}"),
+            CommandError::Room(e) => write!(f, "{e}"),
         }
     }
 }
 
 /// Every command's name, as Tab completes them (aliases such as `/m` left out).
 pub const COMMAND_NAMES: &[&str] = &[
+    "join",
+    "part",
+    "rooms",
+    "names",
+    "topic",
+    "history",
     "msg",
     "who",
     "files",
@@ -66,7 +99,13 @@ pub const COMMAND_NAMES: &[&str] = &[
 
 /// The `/help` text.
 pub const HELP: &str = "\
-Type a line to send it to everyone. Commands:
+Type a line to send it to the current room. Commands:
+  /join #ROOM      join ROOM and make it the current room (or switch to it)
+  /part [#ROOM] [REASON]  leave ROOM (default: the current room)
+  /rooms           the server's rooms, with members and topics
+  /names [#ROOM]   who is in ROOM (default: the current room)
+  /topic [TEXT]    show the current room's topic, or set it
+  /history N       show the N messages before the oldest shown (at most 200)
   /msg NICK TEXT   private message to NICK
   /who             who is online
   /files           files the server shares
@@ -102,6 +141,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
                 Command::Who => "/who",
                 Command::Files => "/files",
                 Command::Transfers => "/transfers",
+                Command::Rooms => "/rooms",
                 _ => "/help",
             }))
         }
@@ -119,6 +159,45 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
                 text: text.to_string(),
             }))
         }
+        "join" | "j" => {
+            let mut words = args.split_whitespace();
+            let usage = CommandError::Usage("/join #ROOM");
+            let room = room_arg(words.next().ok_or(usage.clone())?)?;
+            if words.next().is_some() {
+                return Err(usage);
+            }
+            Ok(Some(Command::Join { room }))
+        }
+        "part" | "leave" => {
+            let args = args.trim();
+            let (room, reason) = match args.split_once(char::is_whitespace) {
+                _ if !args.starts_with('#') => (None, args),
+                Some((room, reason)) => (Some(room_arg(room)?), reason.trim_start()),
+                None => (Some(room_arg(args)?), ""),
+            };
+            Ok(Some(Command::Part {
+                room,
+                reason: reason.to_string(),
+            }))
+        }
+        "rooms" | "list" => no_args(Command::Rooms),
+        "names" => match args.trim() {
+            "" => Ok(Some(Command::Names { room: None })),
+            room if !room.contains(char::is_whitespace) => Ok(Some(Command::Names {
+                room: Some(room_arg(room)?),
+            })),
+            _ => Err(CommandError::Usage("/names [#ROOM]")),
+        },
+        "topic" => {
+            let text = args.trim();
+            Ok(Some(Command::Topic {
+                text: (!text.is_empty()).then(|| text.to_string()),
+            }))
+        }
+        "history" => match args.trim().parse() {
+            Ok(count) if count > 0 => Ok(Some(Command::History { count })),
+            _ => Err(CommandError::Usage("/history N (1 to 200 messages)")),
+        },
         "who" => no_args(Command::Who),
         "files" => no_args(Command::Files),
         "quit" | "exit" => Ok(Some(Command::Quit {
@@ -151,6 +230,18 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
         },
         _ => Err(CommandError::Unknown(name.to_string())),
     }
+}
+
+/// A room name as typed: `#` added if missing, checked against the rules, in lower case (the
+/// server's form, so that names compare equal).
+fn room_arg(typed: &str) -> Result<String, CommandError> {
+    let room = if typed.starts_with('#') {
+        typed.to_ascii_lowercase()
+    } else {
+        format!("#{}", typed.to_ascii_lowercase())
+    };
+    name::validate(&room).map_err(CommandError::Room)?;
+    Ok(room)
 }
 
 #[cfg(test)]
@@ -254,6 +345,80 @@ mod tests {
         assert_eq!(parse_line("/transfers"), Ok(Some(Command::Transfers)));
         assert_eq!(parse_line("/cancel 3"), Ok(Some(Command::Cancel { id: 3 })));
         assert!(parse_line("/cancel x").is_err());
+    }
+
+    #[test]
+    fn room_commands() {
+        assert_eq!(
+            parse_line("/join #Rust"),
+            Ok(Some(Command::Join {
+                room: "#rust".into()
+            }))
+        );
+        assert_eq!(
+            parse_line("/join rust"),
+            Ok(Some(Command::Join {
+                room: "#rust".into()
+            }))
+        );
+        assert!(matches!(
+            parse_line("/join #a b"),
+            Err(CommandError::Usage(_))
+        ));
+        assert!(matches!(
+            parse_line("/join #no!"),
+            Err(CommandError::Room(_))
+        ));
+        assert!(parse_line("/join").is_err());
+        assert_eq!(
+            parse_line("/part"),
+            Ok(Some(Command::Part {
+                room: None,
+                reason: "".into()
+            }))
+        );
+        assert_eq!(
+            parse_line("/part bye all"),
+            Ok(Some(Command::Part {
+                room: None,
+                reason: "bye all".into()
+            }))
+        );
+        assert_eq!(
+            parse_line("/part #Go  bye"),
+            Ok(Some(Command::Part {
+                room: Some("#go".into()),
+                reason: "bye".into()
+            }))
+        );
+        assert_eq!(parse_line("/rooms"), Ok(Some(Command::Rooms)));
+        assert_eq!(
+            parse_line("/names"),
+            Ok(Some(Command::Names { room: None }))
+        );
+        assert_eq!(
+            parse_line("/names #go"),
+            Ok(Some(Command::Names {
+                room: Some("#go".into())
+            }))
+        );
+        assert_eq!(
+            parse_line("/topic"),
+            Ok(Some(Command::Topic { text: None }))
+        );
+        assert_eq!(
+            parse_line("/topic  all about Rust "),
+            Ok(Some(Command::Topic {
+                text: Some("all about Rust".into())
+            }))
+        );
+        assert_eq!(
+            parse_line("/history 20"),
+            Ok(Some(Command::History { count: 20 }))
+        );
+        assert!(parse_line("/history").is_err());
+        assert!(parse_line("/history 0").is_err());
+        assert!(parse_line("/history many").is_err());
     }
 
     #[test]

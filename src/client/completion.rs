@@ -1,5 +1,6 @@
-//! Tab completion: what the word before the cursor is (a command, a nickname, a shared file
-//! after `/get`, a local path after `/put`) and what it completes to among the candidates. The
+//! Tab completion: what the word before the cursor is (a command, a nickname, a room name
+//! after `/join`, `/part`, `/names` or wherever a word starts with `#`, a shared file after
+//! `/get`, a local path after `/put`) and what it completes to among the candidates. The
 //! shell supplies the candidates: who is online, the last file listing, a folder's entries.
 
 use super::command::COMMAND_NAMES;
@@ -11,6 +12,9 @@ pub enum WordKind {
     Command,
     /// A nickname: after `/msg`, or anywhere in a plain line.
     Nick,
+    /// A room name: the first word after `/join`, `/part` or `/names`, or any word that
+    /// starts with `#`.
+    Room,
     /// The first word after `/get`: a file the server shares.
     SharedFile,
     /// Everything after `/put`: a local path (spaces allowed, as `/put` takes the rest).
@@ -32,6 +36,9 @@ pub fn word_at(before: &str) -> Word {
         i + before[i..].chars().next().map_or(1, char::len_utf8)
     });
     let word = |kind| Word { start, kind };
+    if before[start..].starts_with('#') {
+        return word(WordKind::Room);
+    }
     if !before.starts_with('/') || before.starts_with("//") {
         return word(WordKind::Nick);
     }
@@ -51,6 +58,7 @@ pub fn word_at(before: &str) -> Word {
         // The nickname, then nicknames mentioned in the text.
         "msg" | "m" => word(WordKind::Nick),
         "get" if arg_index == 0 => word(WordKind::SharedFile),
+        "join" | "j" | "part" | "leave" | "names" if arg_index == 0 => word(WordKind::Room),
         _ => word(WordKind::Nothing),
     }
 }
@@ -165,6 +173,12 @@ mod tests {
         assert_eq!(kind("/get notes.txt my"), WordKind::Nothing);
         assert_eq!(kind("/put ~/my fi"), WordKind::LocalPath);
         assert_eq!(kind("/cancel 1"), WordKind::Nothing);
+        assert_eq!(kind("/join #ru"), WordKind::Room);
+        assert_eq!(kind("/join "), WordKind::Room);
+        assert_eq!(kind("/part #go bye"), WordKind::Nothing);
+        assert_eq!(kind("/names #"), WordKind::Room);
+        assert_eq!(kind("see #ru"), WordKind::Room);
+        assert_eq!(kind("/jo"), WordKind::Command);
     }
 
     #[test]

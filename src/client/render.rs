@@ -1,7 +1,7 @@
 //! How chatc shows what the server sends: one line per event, with other people's text
 //! escaped so it can never drive the terminal.
 
-use crate::wire::{ErrorCode, FileEntry};
+use crate::wire::{ErrorCode, FileEntry, RoomEntry};
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -67,9 +67,15 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A broadcast line: `<alice> hello`.
-pub fn broadcast(from: &str, text: &str) -> String {
-    format!("<{}> {}", escape(from), escape(text))
+/// A room's message, with its room and the local time the server took it:
+/// `[12:03 #rust] <alice> hello`.
+pub fn message(room: &str, hour: u32, minute: u32, from: &str, text: &str) -> String {
+    format!(
+        "[{hour:02}:{minute:02} {}] <{}> {}",
+        escape(room),
+        escape(from),
+        escape(text)
+    )
 }
 
 /// A private message line, marked as such: `[pm] <alice> hello`.
@@ -77,14 +83,99 @@ pub fn private(from: &str, text: &str) -> String {
     format!("[pm] <{}> {}", escape(from), escape(text))
 }
 
-/// A join notice.
-pub fn joined(nick: &str) -> String {
-    format!("*** {} joined", escape(nick))
+/// Someone joined a room we are in.
+pub fn joined(room: &str, nick: &str) -> String {
+    format!("*** {} joined {}", escape(nick), escape(room))
 }
 
-/// A leave notice with its reason.
-pub fn left(nick: &str, reason: &str) -> String {
-    format!("*** {} left ({})", escape(nick), escape(reason))
+/// Someone left a room we are in, and why.
+pub fn left(room: &str, nick: &str, reason: &str) -> String {
+    format!(
+        "*** {} left {} ({})",
+        escape(nick),
+        escape(room),
+        escape(reason)
+    )
+}
+
+/// We entered a room: `*** joined #rust (3 members; topic: all about Rust)`.
+pub fn entered(room: &str, members: u32, topic: &str) -> String {
+    let members = match members {
+        1 => "1 member".to_string(),
+        n => format!("{n} members"),
+    };
+    if topic.is_empty() {
+        format!("*** joined {} ({members})", escape(room))
+    } else {
+        format!(
+            "*** joined {} ({members}; topic: {})",
+            escape(room),
+            escape(topic)
+        )
+    }
+}
+
+/// A room's topic, as `/topic` shows it.
+pub fn topic(room: &str, topic: &str) -> String {
+    if topic.is_empty() {
+        format!("*** {} has no topic", escape(room))
+    } else {
+        format!("*** topic of {}: {}", escape(room), escape(topic))
+    }
+}
+
+/// Someone (maybe we) set a room's topic.
+pub fn topic_set(room: &str, by: &str, topic: &str) -> String {
+    if topic.is_empty() {
+        format!("*** {} cleared the topic of {}", escape(by), escape(room))
+    } else {
+        format!(
+            "*** {} set the topic of {}: {}",
+            escape(by),
+            escape(room),
+            escape(topic)
+        )
+    }
+}
+
+/// Messages a recovery could not bring back: where they were.
+pub fn lost(room: &str, missed: u64) -> String {
+    let messages = if missed == 1 { "message" } else { "messages" };
+    let were = if missed == 1 { "was" } else { "were" };
+    format!(
+        "*** {missed} {messages} in {} {were} lost (older than the server's history)",
+        escape(room)
+    )
+}
+
+/// The members of a room.
+pub fn names(room: &str, nicks: &[String]) -> String {
+    let names: Vec<Cow<'_, str>> = nicks.iter().map(|n| escape(n)).collect();
+    format!(
+        "*** {} in {}: {}",
+        nicks.len(),
+        escape(room),
+        names.join(", ")
+    )
+}
+
+/// The server's rooms: a heading and one line per room.
+pub fn rooms(rooms: &[RoomEntry<'_>]) -> Vec<String> {
+    let heading = match rooms.len() {
+        0 => "*** no rooms".to_string(),
+        1 => "*** 1 room".to_string(),
+        n => format!("*** {n} rooms"),
+    };
+    let mut lines = vec![heading];
+    for room in rooms {
+        let mut line = format!("    {:<20} {:>5}", escape(room.room), room.members);
+        if !room.topic.is_empty() {
+            line += "  ";
+            line += &escape(room.topic);
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 /// A server error: `error: nick taken (3): nickname "bob" is taken`.
@@ -143,7 +234,10 @@ mod tests {
     #[test]
     fn plain_text_is_shown_as_is() {
         assert!(matches!(escape("héllo ✓"), Cow::Borrowed("héllo ✓")));
-        assert_eq!(broadcast("alice", "hi"), "<alice> hi");
+        assert_eq!(
+            message("#rust", 9, 5, "alice", "hi"),
+            "[09:05 #rust] <alice> hi"
+        );
         assert_eq!(private("alice", "psst"), "[pm] <alice> psst");
     }
 
@@ -216,7 +310,7 @@ mod tests {
         ] {
             assert!(!is_unsafe(c), "U+{:04X} is visible", c as u32);
         }
-        assert_eq!(joined("b\u{200b}ob"), "*** b\\u{200b}ob joined");
+        assert_eq!(joined("#a", "b\u{200b}ob"), "*** b\\u{200b}ob joined #a");
     }
 
     #[test]
@@ -227,8 +321,12 @@ mod tests {
 
     #[test]
     fn nicknames_are_escaped_too() {
-        assert_eq!(joined("\x1b[31mevil"), "*** \\x1b[31mevil joined");
-        assert_eq!(left("bob", "bye\x07"), "*** bob left (bye\\x07)");
+        assert_eq!(joined("#a", "\x1b[31mevil"), "*** \\x1b[31mevil joined #a");
+        assert_eq!(left("#a", "bob", "bye\x07"), "*** bob left #a (bye\\x07)");
+        assert_eq!(
+            message("#a", 0, 0, "e\x1bvil", "\x1b[2J"),
+            "[00:00 #a] <e\\x1bvil> \\x1b[2J"
+        );
     }
 
     #[test]
@@ -236,6 +334,41 @@ mod tests {
         assert_eq!(files(&[]), ["*** no shared files"]);
         let one = [FileEntry { name: "a", size: 1 }];
         assert_eq!(files(&one), ["*** 1 shared file", "           1 B  a"]);
+    }
+
+    #[test]
+    fn room_notices_name_the_room() {
+        assert_eq!(entered("#a", 1, ""), "*** joined #a (1 member)");
+        assert_eq!(
+            entered("#a", 3, "hi"),
+            "*** joined #a (3 members; topic: hi)"
+        );
+        assert_eq!(
+            lost("#rust", 37),
+            "*** 37 messages in #rust were lost (older than the server's history)"
+        );
+        assert_eq!(
+            lost("#rust", 1),
+            "*** 1 message in #rust was lost (older than the server's history)"
+        );
+        assert_eq!(topic("#a", ""), "*** #a has no topic");
+        assert_eq!(
+            topic_set("#a", "bob", "x"),
+            "*** bob set the topic of #a: x"
+        );
+        assert_eq!(
+            names("#a", &["al".into(), "bo".into()]),
+            "*** 2 in #a: al, bo"
+        );
+        let listed = [RoomEntry {
+            room: "#a",
+            members: 2,
+            topic: "t",
+        }];
+        assert_eq!(
+            rooms(&listed),
+            ["*** 1 room", "    #a                       2  t"]
+        );
     }
 
     #[test]

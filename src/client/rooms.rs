@@ -470,6 +470,7 @@ impl Rooms {
     /// The connection is gone: answers owed will never come. Held messages that follow on
     /// from the last shown are shown; the rest will be asked again.
     pub fn connection_lost(&mut self) {
+        self.requests.clear();
         for room in self.rooms.values_mut() {
             room.owed.clear();
             room.older.clear();

@@ -1,14 +1,19 @@
 //! What chatc knows of the server for Tab completion: who is online (from WHO answers, kept up
-//! to date by JOINED and LEFT) and the names of shared files (from the last FILES listing and
-//! SHARED notices).
+//! to date by JOINED and LEFT), the names of shared files (from the last FILES listing and
+//! SHARED notices) and of rooms (those joined and those a ROOMS listing named).
 
 use std::collections::BTreeSet;
+
+/// Room names kept for completion: a server holds 10,000 rooms by default, and a listing
+/// of them all should not grow chatc without bound.
+pub const MAX_ROOMS: usize = 10_000;
 
 #[derive(Debug, Default, Clone)]
 pub struct Roster {
     nicks: BTreeSet<String>,
     /// None until a FILES listing arrived.
     files: Option<BTreeSet<String>>,
+    rooms: BTreeSet<String>,
 }
 
 impl Roster {
@@ -35,6 +40,17 @@ impl Roster {
         if let Some(files) = &mut self.files {
             files.insert(name.to_string());
         }
+    }
+
+    /// A room's name seen (joined, or in a listing); at most [`MAX_ROOMS`] are kept.
+    pub fn room(&mut self, room: &str) {
+        if self.rooms.len() < MAX_ROOMS {
+            self.rooms.insert(room.to_string());
+        }
+    }
+
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.iter().map(String::as_str)
     }
 
     pub fn nicks(&self) -> impl Iterator<Item = &str> {

@@ -38,11 +38,10 @@ impl Colour {
     }
 }
 
-/// Where a plain line goes today: to everyone. Once there are rooms, the current room's name
-/// takes its place in the prompt.
-pub const EVERYONE: &str = "everyone";
+/// The prompt's target while chatc is in no room.
+pub const NO_ROOM: &str = "(no room)";
 
-/// The prompt for lines that go to `target`: `everyone> `.
+/// The prompt for lines that go to `target`: `#rust> `.
 pub fn prompt_for(target: &str) -> String {
     format!("{target}> ")
 }
@@ -50,7 +49,12 @@ pub fn prompt_for(target: &str) -> String {
 /// What a line is, which decides how it looks. Text here is raw, as the server sent it.
 #[derive(Debug, Clone, Copy)]
 pub enum Shown<'a> {
-    Broadcast {
+    /// A room's message, stamped with the server's time of it (local `hour:minute`) rather
+    /// than the time it is shown: a replayed or recovered message keeps its own.
+    Message {
+        room: &'a str,
+        hour: u32,
+        minute: u32,
         from: &'a str,
         text: &'a str,
     },
@@ -58,7 +62,8 @@ pub enum Shown<'a> {
         from: &'a str,
         text: &'a str,
     },
-    /// Our own line, echoed as sent: to everyone (`to` None) or privately.
+    /// Our own line, echoed as sent: privately to `to` (room messages are shown from the
+    /// server's echo, as a [`Shown::Message`]).
     Own {
         to: Option<&'a str>,
         text: &'a str,
@@ -86,11 +91,22 @@ pub struct Styler {
 impl Styler {
     /// `shown` at local time `hour:minute`.
     pub fn line(&self, shown: Shown<'_>, hour: u32, minute: u32) -> Styled {
-        let mut out = self.paint(DIM, &format!("[{hour:02}:{minute:02}]"));
+        let stamp = match shown {
+            Shown::Message {
+                room, hour, minute, ..
+            } => format!("[{hour:02}:{minute:02} {}]", escape(room)),
+            _ => format!("[{hour:02}:{minute:02}]"),
+        };
+        let mut out = self.paint(DIM, &stamp);
         out.push(' ');
         let mut alert = false;
         match shown {
-            Shown::Broadcast { from, text } => {
+            Shown::Message { from, text, .. } if from.eq_ignore_ascii_case(&self.own_nick) => {
+                out += &self.nick(from);
+                out.push(' ');
+                out += &escape(text);
+            }
+            Shown::Message { from, text, .. } => {
                 let text = escape(text);
                 alert = mentions(&text, &self.own_nick);
                 out += &self.nick(from);
@@ -221,14 +237,17 @@ mod tests {
         let line = s.line(Shown::Notice("*** carol joined"), 9, 5);
         assert_eq!(line.text, "[09:05] *** carol joined");
         let line = s.line(
-            Shown::Broadcast {
+            Shown::Message {
+                room: "#rust",
+                hour: 9,
+                minute: 7,
                 from: "alice",
                 text: "hi",
             },
             23,
             59,
         );
-        assert_eq!(line.text, "[23:59] <alice> hi");
+        assert_eq!(line.text, "[09:07 #rust] <alice> hi");
         assert!(!line.alert);
     }
 
@@ -236,7 +255,10 @@ mod tests {
     fn without_colour_there_is_no_escape_sequence_at_all() {
         let s = styler(Colour::Off);
         let lines = [
-            Shown::Broadcast {
+            Shown::Message {
+                room: "#rust",
+                hour: 9,
+                minute: 7,
                 from: "alice",
                 text: "bob: look",
             },
@@ -258,7 +280,7 @@ mod tests {
             let text = s.line(shown, 1, 2).text;
             assert!(!text.contains('\x1b'), "{text:?}");
         }
-        assert_eq!(s.prompt(&prompt_for(EVERYONE)), "everyone> ");
+        assert_eq!(s.prompt(&prompt_for("#rust")), "#rust> ");
     }
 
     #[test]
@@ -281,7 +303,10 @@ mod tests {
             "colours should differ between people: {all:?}"
         );
         let line = styler(Colour::On).line(
-            Shown::Broadcast {
+            Shown::Message {
+                room: "#rust",
+                hour: 9,
+                minute: 7,
                 from: "alice",
                 text: "x",
             },
@@ -306,7 +331,10 @@ mod tests {
     fn mentions_and_private_messages_are_highlighted_and_alert() {
         let s = styler(Colour::On);
         let line = s.line(
-            Shown::Broadcast {
+            Shown::Message {
+                room: "#rust",
+                hour: 9,
+                minute: 7,
                 from: "alice",
                 text: "hi Bob!",
             },
@@ -346,13 +374,16 @@ mod tests {
     fn other_peoples_text_is_escaped_before_styling() {
         let s = styler(Colour::Off);
         let line = s.line(
-            Shown::Broadcast {
+            Shown::Message {
+                room: "#rust",
+                hour: 9,
+                minute: 7,
                 from: "e\x1bvil",
                 text: "\x1b[2J",
             },
             0,
             0,
         );
-        assert_eq!(line.text, "[00:00] <e\\x1bvil> \\x1b[2J");
+        assert_eq!(line.text, "[09:07 #rust] <e\\x1bvil> \\x1b[2J");
     }
 }

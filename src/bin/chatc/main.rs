@@ -11,20 +11,24 @@ mod stdin_reader;
 mod terminal;
 mod transfers;
 
+use chatd::chat::rooms::name as room_name;
 use chatd::client::command;
+use chatd::client::reconnect;
 use chatd::client::style::{Colour, Styler};
 use chatd::rudp::CongestionKind;
 use chatd::units;
 use getopts::Options;
 use log::LevelFilter;
-use session::Exit;
+use session::{Exit, RoomSettings};
 use std::io;
 use std::process::ExitCode;
 use transfers::UploadSettings;
 
 const USAGE: &str = "Usage: chatc [--host HOST] [--port PORT] --nick NAME
 
-Reads lines from standard input: a plain line is sent to everyone, /help lists commands.
+Reads lines from standard input: a plain line is sent to the current room (--room to begin
+with), /help lists commands. A lost connection is made again by itself (--reconnect), and
+what was said meanwhile is shown once, in order.
 At a terminal (standard input and output both terminals) lines are edited in place, with
 history (Up, Down, Ctrl-R), Tab completion, timestamps and colours; see README.";
 
@@ -73,6 +77,25 @@ fn main() -> ExitCode {
         "at a terminal, where typed lines are kept (default $XDG_STATE_HOME/chatc/history \
          or ~/.local/state/chatc/history; an empty FILE keeps none)",
         "FILE",
+    );
+    opts.optopt(
+        "",
+        "room",
+        "the room to join first, where plain lines go until /join (default #lobby)",
+        "#NAME",
+    );
+    opts.optopt(
+        "",
+        "replay",
+        "messages shown from a room's history when joining it, 0 to 200 (default 20 at a \
+         terminal, 0 when scripted)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "reconnect",
+        "tries to reconnect after a lost connection, 0 for none (default 8)",
+        "N",
     );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
@@ -126,6 +149,37 @@ fn main() -> ExitCode {
         congestion,
         max_rate,
     };
+    let first_room = matches
+        .opt_str("room")
+        .unwrap_or_else(|| "#lobby".into())
+        .to_ascii_lowercase();
+    if let Err(e) = room_name::validate(&first_room) {
+        eprintln!("chatc: --room: {e}");
+        return ExitCode::from(2);
+    }
+    let interactive = terminal::is_interactive();
+    let replay = match matches.opt_str("replay").map(|n| n.parse::<u16>()) {
+        None if interactive => 20,
+        None => 0,
+        Some(Ok(n)) if n <= chatd::client::rooms::PAGE => n,
+        Some(_) => {
+            eprintln!("chatc: --replay takes a number from 0 to 200");
+            return ExitCode::from(2);
+        }
+    };
+    let reconnect_tries = match matches.opt_str("reconnect").map(|n| n.parse::<u32>()) {
+        None => reconnect::DEFAULT_TRIES,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("chatc: --reconnect takes a number of tries (0 for none)");
+            return ExitCode::from(2);
+        }
+    };
+    let rooms = RoomSettings {
+        first_room,
+        replay,
+        reconnect_tries,
+    };
     let level = match matches.opt_count("v") {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Debug,
@@ -142,7 +196,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let terminal = terminal::is_interactive().then(|| terminal::TerminalSettings {
+    let terminal = interactive.then(|| terminal::TerminalSettings {
         styler: Styler {
             own_nick: nick.clone(),
             colour: Colour::choose(
@@ -161,7 +215,7 @@ fn main() -> ExitCode {
             None => terminal::default_history_path(),
         },
     });
-    match session::run(&host, port, nick, downloads, uploads, terminal) {
+    match session::run(&host, port, nick, downloads, uploads, terminal, rooms) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");

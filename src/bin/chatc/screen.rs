@@ -10,6 +10,18 @@ use chatd::client::style::{Shown, Styled};
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The local hour and minute of a MESSAGE's `time` (ms since 1970, UTC); chrono reads TZ and
+/// the system's zone files. A time chrono cannot place shows as 00:00.
+pub fn local_hour_minute_of(time_ms: u64) -> (u32, u32) {
+    use chrono::{Local, TimeZone, Timelike};
+    match Local.timestamp_millis_opt(i64::try_from(time_ms).unwrap_or(i64::MAX)) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            (t.hour(), t.minute())
+        }
+        chrono::LocalResult::None => (0, 0),
+    }
+}
+
 pub enum Screen {
     Plain {
         stdout: io::BufWriter<io::Stdout>,
@@ -49,6 +61,11 @@ impl Screen {
         }
     }
 
+    /// True at a terminal, where own messages are shown from the server's echo.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Screen::Terminal { .. })
+    }
+
     /// Prints one line (a notice, already escaped); a write error shows up at the flush.
     pub fn say(&mut self, line: &str) {
         self.show(Shown::Notice(line));
@@ -67,7 +84,13 @@ impl Screen {
             return;
         }
         let line = match shown {
-            Shown::Broadcast { from, text } => render::broadcast(from, text),
+            Shown::Message {
+                room,
+                hour,
+                minute,
+                from,
+                text,
+            } => render::message(room, hour, minute, from, text),
             Shown::Private { from, text } => render::private(from, text),
             Shown::Own { .. } => return,
             Shown::Notice(line) | Shown::Error(line) => line.to_string(),

@@ -2,16 +2,20 @@
 //! the loop that drives it together with stdin and the transfers. Lines are sent in order; at
 //! end of input chatc sends QUIT and waits for the server to close, so everything it sent was
 //! processed. What the server's frames do is in `server_frames.rs`, what the user's lines do
-//! in `commands.rs`.
+//! in `commands.rs`, how rooms are shown in `room_events.rs`, and how a lost connection is
+//! made again in `reconnect.rs`.
 
 mod commands;
+mod reconnect;
+mod room_events;
 mod server_frames;
 
 use crate::screen::Screen;
 use crate::stdin_reader::{self, Input};
 use crate::terminal::{self, TerminalMode, TerminalSettings};
 use crate::transfers::{self, TransferTable, UploadSettings};
-use chatd::client::render;
+use chatd::client::reconnect::Backoff;
+use chatd::client::rooms::Rooms;
 use chatd::sleep::Sleeper;
 use chatd::wire::{Frame, PROTOCOL_VERSION};
 use mio::net::TcpStream;
@@ -51,15 +55,40 @@ enum Phase {
     Quitting {
         deadline: Instant,
     },
+    /// The connection was lost: the next try to connect is due `at`.
+    Reconnecting {
+        at: Instant,
+    },
+}
+
+/// Rooms and reconnection, as the options set them.
+pub struct RoomSettings {
+    /// The room joined first.
+    pub first_room: String,
+    /// Messages a join replays.
+    pub replay: u16,
+    /// Tries to reconnect after a lost connection (0: none).
+    pub reconnect_tries: u32,
 }
 
 /// Everything the loop drives: the connection and its queues, stdin's lines, the screen and
 /// the transfers.
 struct Session {
-    stream: TcpStream,
+    /// None while disconnected.
+    stream: Option<TcpStream>,
+    host: String,
+    port: u16,
     nick: String,
-    /// The room plain lines go to.
-    room: String,
+    rooms: Rooms,
+    backoff: Backoff,
+    /// This login follows a lost connection: a refused nickname is retried (the old session
+    /// may still hold it) and the rooms are rejoined.
+    relogin: bool,
+    /// Lines typed while disconnected, sent in order once logged in again.
+    held_lines: VecDeque<String>,
+    /// A ROOMS or NAMES answer being gathered.
+    room_list: Vec<(String, u32, String)>,
+    names: Vec<String>,
     phase: Phase,
     out: VecDeque<u8>,
     input: Vec<u8>,
@@ -95,6 +124,16 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
     Err(last)
 }
 
+/// Makes a connected socket the loop's: no Nagle delay for chat lines, non-blocking, in the
+/// poll.
+fn register(std_stream: std::net::TcpStream, registry: &mio::Registry) -> io::Result<TcpStream> {
+    std_stream.set_nodelay(true)?;
+    std_stream.set_nonblocking(true)?;
+    let mut stream = TcpStream::from_std(std_stream);
+    registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+    Ok(stream)
+}
+
 /// Connects, logs in as `nick` and runs the session until it ends: at a terminal with the
 /// line editor when `terminal` is given, else as the scriptable line client.
 pub fn run(
@@ -104,18 +143,15 @@ pub fn run(
     downloads_dir: PathBuf,
     uploads: UploadSettings,
     terminal: Option<TerminalSettings>,
+    room_settings: RoomSettings,
 ) -> io::Result<Exit> {
     let std_stream = match connect(host, port) {
         Ok(s) => s,
         Err(reason) => return Ok(Exit::Failed(reason)),
     };
     let server_ip = std_stream.peer_addr()?.ip();
-    std_stream.set_nodelay(true)?;
-    std_stream.set_nonblocking(true)?;
-    let mut stream = TcpStream::from_std(std_stream);
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
+    let stream = register(std_stream, poll.registry())?;
     let waker = Arc::new(Waker::new(poll.registry(), STDIN)?);
     // Dropped when `run` returns, whichever way: the terminal is restored.
     let mut _terminal_mode = None;
@@ -136,10 +172,19 @@ pub fn run(
         }
     };
 
+    let mut rooms = Rooms::new(room_settings.replay);
+    rooms.join(&room_settings.first_room);
     let mut session = Session {
-        stream,
+        stream: Some(stream),
+        host: host.to_string(),
+        port,
         nick,
-        room: "#lobby".to_string(),
+        rooms,
+        backoff: Backoff::new(room_settings.reconnect_tries),
+        relogin: false,
+        held_lines: VecDeque::new(),
+        room_list: Vec::new(),
+        names: Vec::new(),
         phase: Phase::LoggingIn,
         out: VecDeque::new(),
         input: Vec::new(),
@@ -159,6 +204,7 @@ pub fn run(
         version: PROTOCOL_VERSION,
         nick: &session.nick.clone(),
     });
+    session.show_room_events();
     let sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
     let result = session.drive(poll, sleeper, signals);
     session.screen.close();
@@ -177,6 +223,7 @@ impl Session {
         loop {
             let quit_deadline = match self.phase {
                 Phase::Quitting { deadline } => Some(deadline),
+                Phase::Reconnecting { at } => Some(at),
                 _ => None,
             };
             let deadline = quit_deadline
@@ -203,6 +250,12 @@ impl Session {
                 }
             }
             self.transfers.timeouts(now);
+            if let Phase::Reconnecting { at } = self.phase
+                && now >= at
+                && let Some(exit) = self.try_reconnect(poll.registry())?
+            {
+                return Ok(exit);
+            }
             if let Some(exit) = self.turn(poll.registry())? {
                 return Ok(match exit {
                     Exit::Done if self.transfers.failures() > 0 => {
@@ -254,37 +307,37 @@ impl Session {
         self.send_puts();
         let now = Instant::now();
         self.report_transfers(now);
+        // Quit once everything typed was sent and every room has recovered, so that a script's
+        // last lines and what it missed are all in before the server closes.
         if self.phase == Phase::Chatting
             && !self.transfers.busy()
+            && self.held_lines.is_empty()
+            && !self.rooms.is_recovering()
             && let Some(reason) = self.quit_when_idle.take()
         {
             self.quit(&reason);
         }
         if let Err(e) = self.write_socket() {
-            return Ok(Some(self.lost(&e.to_string())));
+            return self.lost(registry, &e.to_string());
         }
         Ok(None)
-    }
-
-    fn lost(&self, why: &str) -> Exit {
-        match &self.shutdown_reason {
-            Some(reason) => Exit::Failed(format!("server shut down: {}", render::escape(reason))),
-            None => Exit::Failed(format!("connection lost: {why}")),
-        }
     }
 
     fn read_socket(&mut self, registry: &mio::Registry) -> io::Result<Option<Exit>> {
         let mut buf = [0u8; 64 * 1024];
         loop {
-            match self.stream.read(&mut buf) {
+            let Some(stream) = &mut self.stream else {
+                return Ok(None);
+            };
+            match stream.read(&mut buf) {
                 Ok(0) => {
-                    return Ok(Some(match self.phase {
-                        Phase::Quitting { .. } => Exit::Done,
-                        Phase::LoggingIn => {
-                            Exit::Failed("the server closed the connection before login".into())
-                        }
-                        Phase::Chatting => self.lost("the server closed the connection"),
-                    }));
+                    return match self.phase {
+                        Phase::Quitting { .. } => Ok(Some(Exit::Done)),
+                        Phase::LoggingIn if !self.relogin => Ok(Some(Exit::Failed(
+                            "the server closed the connection before login".into(),
+                        ))),
+                        _ => self.lost(registry, "the server closed the connection"),
+                    };
                 }
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
@@ -294,7 +347,7 @@ impl Session {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Ok(Some(self.lost(&e.to_string()))),
+                Err(e) => return self.lost(registry, &e.to_string()),
             }
         }
     }
@@ -307,9 +360,12 @@ impl Session {
     }
 
     fn write_socket(&mut self) -> io::Result<()> {
+        let Some(stream) = &mut self.stream else {
+            return Ok(());
+        };
         while !self.out.is_empty() {
             let (front, _) = self.out.as_slices();
-            match self.stream.write(front) {
+            match stream.write(front) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);

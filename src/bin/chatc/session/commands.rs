@@ -1,11 +1,13 @@
 //! What the user's lines do: each is parsed into a command, which becomes frames to the
-//! server, a transfer request or lines on screen. Lines are taken only while logged in and
-//! while the output queue has room.
+//! server, a transfer request or lines on screen. Lines are taken while logged in and the
+//! output queue has room; while disconnected they are held (up to a bound) and sent in order
+//! once logged in again.
 
 use super::{Phase, Session};
 use crate::stdin_reader::Input;
 use chatd::client::command::{self, Command};
 use chatd::client::render;
+use chatd::client::rooms::RoomError;
 use chatd::client::style::Shown;
 use chatd::wire::Frame;
 use std::sync::mpsc::TryRecvError;
@@ -13,20 +15,40 @@ use std::time::Instant;
 
 /// Output bytes queued towards the server before chatc stops taking input lines.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// Lines held while disconnected; past it input waits in the reader's channel (and then in
+/// the pipe), as it does when the server is slow.
+const MAX_HELD_LINES: usize = 1_000;
 
 impl Session {
-    /// Takes input lines while logged in and the output queue has room.
+    /// Takes input lines while logged in and the output queue has room, or holds them while
+    /// disconnected; lines held before go first.
     pub(super) fn take_lines(&mut self) {
         while self.phase == Phase::Chatting
-            && !self.stdin_done
             && self.out.len() < MAX_PENDING_OUTPUT
+            && let Some(line) = self.held_lines.pop_front()
         {
+            self.handle_line(&line);
+        }
+        loop {
+            let away = matches!(self.phase, Phase::Reconnecting { .. })
+                || (self.phase == Phase::LoggingIn && self.relogin);
+            let room = if away {
+                self.held_lines.len() < MAX_HELD_LINES
+            } else {
+                self.phase == Phase::Chatting
+                    && self.held_lines.is_empty()
+                    && self.out.len() < MAX_PENDING_OUTPUT
+            };
+            if self.stdin_done || !room {
+                return;
+            }
             let input = match self.lines.try_recv() {
                 Ok(input) => input,
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => Input::Eof,
             };
             match input {
+                Input::Line(line) if away => self.held_lines.push_back(line),
                 Input::Line(line) => self.handle_line(&line),
                 Input::Eof => {
                     self.stdin_done = true;
@@ -42,6 +64,7 @@ impl Session {
                     self.stop_now = Some("interrupted".into());
                     return;
                 }
+                Input::FetchFiles if away => {}
                 Input::FetchFiles => {
                     self.quiet_files += 1;
                     self.queue(&Frame::Files);
@@ -59,9 +82,10 @@ impl Session {
                 return;
             }
         };
-        // At a terminal the typed line leaves the input row: it is echoed as sent.
+        // At a terminal the typed line leaves the input row: it is echoed as sent (a room
+        // message by the server's echo, which carries its room and time).
         match &command {
-            Command::Say(text) => self.screen.show(Shown::Own { to: None, text }),
+            Command::Say(_) => {}
             Command::Msg { to, text } => self.screen.show(Shown::Own { to: Some(to), text }),
             _ if self.screen.console().is_some() => {
                 self.screen.show(Shown::Notice(&render::escape(line)));
@@ -71,6 +95,44 @@ impl Session {
         match command {
             Command::Say(text) => self.send_text(None, &text),
             Command::Msg { to, text } => self.send_text(Some(&to), &text),
+            Command::Join { room } => {
+                self.rooms.join(&room);
+                self.show_room_events();
+            }
+            Command::Part { room, reason } => {
+                if let Some(room) = self.room_named(room) {
+                    self.queue(&Frame::Part {
+                        room: &room,
+                        reason: &reason,
+                    });
+                }
+            }
+            Command::Rooms => {
+                self.room_list.clear();
+                self.queue(&Frame::Rooms { after: "" });
+            }
+            Command::Names { room } => match room.or(self.rooms.current().map(str::to_string)) {
+                Some(room) => self.queue(&Frame::Names { room: &room }),
+                None => self.screen.complain(&RoomError::NoCurrent.to_string()),
+            },
+            Command::Topic { text } => {
+                if let Some(room) = self.room_named(None) {
+                    match text {
+                        None => {
+                            let topic = self.rooms.topic(&room).unwrap_or_default();
+                            self.screen.say(&render::topic(&room, topic));
+                        }
+                        Some(text) => self.queue(&Frame::SetTopic {
+                            room: &room,
+                            topic: &text,
+                        }),
+                    }
+                }
+            }
+            Command::History { count } => match self.rooms.older(count) {
+                Ok(()) => self.show_room_events(),
+                Err(e) => self.screen.complain(&e.to_string()),
+            },
             Command::Who => self.queue(&Frame::Who),
             Command::Files => self.queue(&Frame::Files),
             Command::Quit { reason } => {
@@ -158,6 +220,22 @@ impl Session {
         }
     }
 
+    /// `room`, or the current room, if chatc is in it; else says why not.
+    fn room_named(&mut self, room: Option<String>) -> Option<String> {
+        let room = match room.or(self.rooms.current().map(str::to_string)) {
+            Some(room) => room,
+            None => {
+                self.screen.complain(&RoomError::NoCurrent.to_string());
+                return None;
+            }
+        };
+        if !self.rooms.is_in(&room) {
+            self.screen.complain(&RoomError::NotIn(room).to_string());
+            return None;
+        }
+        Some(room)
+    }
+
     fn send_text(&mut self, to: Option<&str>, text: &str) {
         // The wire's string length is a u16; the server enforces its own, smaller limit.
         if text.len() > u16::MAX as usize {
@@ -166,10 +244,13 @@ impl Session {
             return;
         }
         match to {
-            None => {
-                let room = self.room.clone();
-                self.queue(&Frame::Say { room: &room, text });
-            }
+            None => match self.rooms.say_room() {
+                Ok(room) => {
+                    let room = room.to_string();
+                    self.queue(&Frame::Say { room: &room, text });
+                }
+                Err(e) => self.screen.complain(&e.to_string()),
+            },
             Some(to) => self.queue(&Frame::Msg { to, text }),
         }
     }

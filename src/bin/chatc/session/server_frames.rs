@@ -5,8 +5,9 @@
 use super::{Exit, Phase, Session};
 use crate::transfers::OfferInfo;
 use chatd::client::render;
+use chatd::client::rooms::Message;
 use chatd::client::style::Shown;
-use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame};
+use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, RoomEntry};
 use log::debug;
 use std::io;
 use std::time::Instant;
@@ -24,6 +25,10 @@ impl Session {
                     used += len;
                     if let Some(exit) = self.handle_frame(frame, registry) {
                         break Some(exit);
+                    }
+                    if self.stream.is_none() {
+                        // Disconnected to try again: the rest belonged to that connection.
+                        return Ok(None);
                     }
                 }
                 Err(e) if e.is_fatal() => {
@@ -45,6 +50,12 @@ impl Session {
     }
 
     fn handle_frame(&mut self, frame: Frame<'_>, registry: &mio::Registry) -> Option<Exit> {
+        let exit = self.handle_one(frame, registry);
+        self.show_room_events();
+        exit
+    }
+
+    fn handle_one(&mut self, frame: Frame<'_>, registry: &mio::Registry) -> Option<Exit> {
         match frame {
             Frame::Offer {
                 request,
@@ -110,17 +121,21 @@ impl Session {
             }
             Frame::Welcome { nick, users, .. } => {
                 self.phase = Phase::Chatting;
-                let line = format!(
-                    "*** logged in as {} ({users} online; /help for commands)",
-                    render::escape(nick)
-                );
+                let line = if self.relogin {
+                    self.backoff.reset();
+                    self.rooms.rejoin();
+                    format!(
+                        "*** reconnected as {} ({users} online); recovering {} room(s)",
+                        render::escape(nick),
+                        self.rooms.names().count()
+                    )
+                } else {
+                    format!(
+                        "*** logged in as {} ({users} online; /help for commands)",
+                        render::escape(nick)
+                    )
+                };
                 self.screen.say(&line);
-                let room = self.room.clone();
-                self.queue(&Frame::Join {
-                    room: &room,
-                    after: 0,
-                    count: 0,
-                });
                 if self.screen.console().is_some() {
                     // Who is online, for Tab: asked without showing the answer.
                     self.quiet_who += 1;
@@ -132,6 +147,10 @@ impl Session {
                 text,
                 closing,
             } => {
+                if self.phase == Phase::LoggingIn && self.relogin && code == ErrorCode::NickTaken {
+                    self.disconnect(registry);
+                    return self.schedule_retry("nickname still held by the lost session");
+                }
                 if self.phase == Phase::LoggingIn
                     && matches!(
                         code,
@@ -144,6 +163,11 @@ impl Session {
                     )));
                 }
                 self.screen.complain(&render::error(code, text));
+                // Only a JOIN gets these (chatc checks room names itself): the oldest join
+                // owed was refused.
+                if matches!(code, ErrorCode::InvalidRoom | ErrorCode::TooManyRooms) {
+                    self.rooms.handle_join_refused();
+                }
                 if closing && !matches!(self.phase, Phase::Quitting { .. }) {
                     return Some(Exit::Failed(format!(
                         "disconnected by the server: {}",
@@ -153,24 +177,93 @@ impl Session {
             }
             Frame::Ping { token } => self.queue(&Frame::Pong { token }),
             Frame::Pong { .. } => {}
-            // Our own messages come back as the room's echo; at a terminal they were shown
-            // as typed.
-            Frame::Message { from, .. } if from.eq_ignore_ascii_case(&self.nick) => {}
-            Frame::Message { from, text, .. } => {
-                self.screen.show(Shown::Broadcast { from, text });
+            Frame::Message {
+                room,
+                id,
+                time,
+                from,
+                text,
+            } => self.rooms.handle_message(Message {
+                room: room.to_string(),
+                id,
+                time_ms: time,
+                from: from.to_string(),
+                text: text.to_string(),
+            }),
+            Frame::Room {
+                room,
+                topic,
+                members,
+                last,
+                ..
+            } => self.rooms.handle_room(room, topic, members, last),
+            Frame::HistoryEnd {
+                room,
+                first,
+                last,
+                more,
+                missed,
+            } => self
+                .rooms
+                .handle_history_end(room, first, last, more, missed),
+            Frame::Topic { room, by, topic } => {
+                self.rooms.handle_topic(room, topic);
+                self.screen.say(&render::topic_set(room, by, topic));
+            }
+            Frame::RoomList { more, rooms } => {
+                self.room_list.extend(
+                    rooms
+                        .iter()
+                        .map(|r| (r.room.to_string(), r.members, r.topic.to_string())),
+                );
+                if let Some(mut console) = self.screen.console() {
+                    rooms.iter().for_each(|r| console.roster.room(r.room));
+                }
+                match rooms.last() {
+                    Some(last) if more => self.queue(&Frame::Rooms { after: last.room }),
+                    _ => {
+                        let listed = std::mem::take(&mut self.room_list);
+                        let entries: Vec<RoomEntry<'_>> = listed
+                            .iter()
+                            .map(|(room, members, topic)| RoomEntry {
+                                room,
+                                members: *members,
+                                topic,
+                            })
+                            .collect();
+                        for line in render::rooms(&entries) {
+                            self.screen.say(&line);
+                        }
+                    }
+                }
+            }
+            Frame::NameList { room, more, nicks } => {
+                self.names.extend(nicks.iter().map(|n| n.to_string()));
+                if !more {
+                    let names = std::mem::take(&mut self.names);
+                    if let Some(mut console) = self.screen.console() {
+                        names.iter().for_each(|n| console.roster.joined(n));
+                    }
+                    self.screen.say(&render::names(room, &names));
+                }
             }
             Frame::Private { from, text } => self.screen.show(Shown::Private { from, text }),
-            Frame::Joined { nick, .. } => {
+            Frame::Joined { room, nick } => {
                 if let Some(mut console) = self.screen.console() {
                     console.roster.joined(nick);
                 }
-                self.screen.say(&render::joined(nick));
-            }
-            Frame::Left { nick, reason, .. } => {
-                if let Some(mut console) = self.screen.console() {
-                    console.roster.left(nick);
+                if self.rooms.is_in(room) {
+                    self.screen.say(&render::joined(room, nick));
                 }
-                self.screen.say(&render::left(nick, reason));
+            }
+            // Leaving one room is not leaving the server: the roster keeps the nickname.
+            Frame::Left { room, nick, .. } if nick.eq_ignore_ascii_case(&self.nick) => {
+                self.rooms.handle_own_left(room);
+            }
+            Frame::Left { room, nick, reason } => {
+                if self.rooms.is_in(room) {
+                    self.screen.say(&render::left(room, nick, reason));
+                }
             }
             Frame::WhoList { more, nicks } => {
                 self.who.extend(nicks.iter().map(|n| n.to_string()));

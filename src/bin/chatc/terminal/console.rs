@@ -13,7 +13,7 @@ use chatd::client::editor::{LineEditor, paste_lines};
 use chatd::client::history::History;
 use chatd::client::render;
 use chatd::client::roster::Roster;
-use chatd::client::style::{EVERYONE, Shown, Styled, prompt_for};
+use chatd::client::style::{NO_ROOM, Shown, Styled, prompt_for};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// A paste of more lines than this asks before sending them.
@@ -59,7 +59,7 @@ impl Console {
             history_file,
             mode: Mode::Editing,
             roster: Roster::default(),
-            target: EVERYONE.to_string(),
+            target: NO_ROOM.to_string(),
             completing_files: false,
         }
     }
@@ -102,6 +102,16 @@ impl Console {
     pub fn set_status(&mut self, status: Option<String>) {
         if self.painter.status() != status.as_deref() {
             self.painter.set_status(status);
+            let view = self.view();
+            let _ = self.painter.redraw(&view);
+        }
+    }
+
+    /// Plain lines now go to `room` (None: no room), as the prompt shows.
+    pub fn set_target(&mut self, room: Option<&str>) {
+        let target = room.unwrap_or(NO_ROOM);
+        if self.target != target {
+            self.target = target.to_string();
             let view = self.view();
             let _ = self.painter.redraw(&view);
         }
@@ -421,6 +431,10 @@ impl Console {
             WordKind::Nick => {
                 let nicks = self.roster.nicks().map(str::to_string);
                 completion::complete(&typed, nicks, LetterCase::Ignore, nick_then)
+            }
+            WordKind::Room => {
+                let rooms = self.roster.rooms().map(str::to_string);
+                completion::complete(&typed, rooms, LetterCase::Ignore, " ")
             }
             WordKind::SharedFile => match self.roster.files() {
                 Some(files) => {
