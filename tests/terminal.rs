@@ -246,3 +246,31 @@ fn ctrl_c_ends_chatc_and_restores_the_terminal() {
     assert!(bob.rows().iter().any(|r| r.contains("chatc: interrupted")));
     assert!(alice.finish().success());
 }
+
+#[test]
+fn a_join_switches_the_prompt_and_own_lines_show_once_with_room_and_time() {
+    let daemon = Daemon::start(&[]);
+    let alice = Chatc::start_with(
+        daemon.port,
+        "alice",
+        std::process::Stdio::piped(),
+        &["--room", "#rust"],
+    );
+    alice.out.expect_contains("*** joined #rust");
+    let mut bob = bob_at_a_terminal(&daemon, &[], &[]);
+    bob.type_text("/join #rust\r");
+    bob.wait_for_input("#rust> ");
+    bob.wait_for_row("*** joined #rust (2 members)");
+    bob.type_text("hello rust\r");
+    alice.out.expect_contains("#rust] <bob> hello rust");
+    bob.wait_for_row("#rust] <bob> hello rust");
+    let rows = bob.rows();
+    let shown = rows.iter().filter(|r| r.contains("hello rust")).count();
+    assert_eq!(
+        shown, 1,
+        "the typed line once, from the server's echo: {rows:#?}"
+    );
+    bob.type_text("/part\r");
+    bob.wait_for_row("*** left #rust");
+    bob.wait_for_input("#lobby> ");
+}
