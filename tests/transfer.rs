@@ -166,7 +166,8 @@ fn a_killed_server_is_reported_clearly() {
     let mut daemon = Daemon::start(&[]);
     random_file(&daemon.files.join("big.bin"), 256 << 20, 5);
     let down = temp_dir("dead");
-    let mut c = chatc_in(&daemon, "getter", &down);
+    // No reconnection: the report is what this test is about (tests/rooms.rs tries again).
+    let mut c = chatc_with(daemon.port, "getter", &down, &["--reconnect", "0"]);
     c.line("/get big.bin");
     c.out.expect_contains("*** big.bin: downloading");
     signal(&daemon.child, "KILL");
@@ -530,7 +531,8 @@ fn stop_mid_transfer_then_resume(signal_name: &str, expected_report: &str) {
     random_file(&original, MID_TRANSFER_SIZE, 41);
     let down = temp_dir("restart-down");
     let mut first = Daemon::start_in(&files, &["--max-rate", MID_TRANSFER_RATE]);
-    let mut c = chatc_in(&first, "getter", &down);
+    // No reconnection: chatc reports the loss and exits (tests/rooms.rs tries again).
+    let mut c = chatc_with(first.port, "getter", &down, &["--reconnect", "0"]);
     c.line("/get big.bin");
     c.out.expect("a progress line with some bytes", |l| {
         l.starts_with("... [1] big.bin:") && !l.contains(": 0% 0 B of")
