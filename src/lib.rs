@@ -24,7 +24,8 @@
 //!   the datagram codec, RTT, SACK ranges, congestion control and pacing.
 //! - [`timer`]: the hashed timer wheel the reactor indexes deadlines with.
 //! - [`client`]: chatc's pure half: command parsing, display, the terminal line editor.
-//! - [`bench`](mod@bench): chatbench's pure half: message stamps, latency histogram, sequence checks.
+//! - [`bench`](mod@bench): chatbench's pure half: message stamps, latency histogram, sequence
+//!   checks, the paced run's latency breakdown, RESP (Redis pub/sub as a yardstick).
 //!
 //! Shell (sockets, the clock, files, threads; no protocol decisions):
 //! - [`reactor`]: chatd's single-threaded mio loop, its connections, UDP socket and disk.

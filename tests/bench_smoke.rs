@@ -1,18 +1,26 @@
 //! CI smoke test of chatbench: every mode, briefly and with a few clients, against a real
-//! chatd. Checks the exit status and the lost/duplicated/reordered counts, never the speed.
+//! chatd, and the paced mode against a redis-server (`--resp`). Checks the exit status and the
+//! lost/duplicated/reordered counts, never the speed.
 
 mod support;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use support::Daemon;
 
 /// Runs chatbench against `daemon` and returns its table, asserting a clean exit.
 #[track_caller]
 fn chatbench(daemon: &Daemon, args: &[&str]) -> String {
+    chatbench_at(daemon.port, daemon.child.id(), args)
+}
+
+/// Runs chatbench against the server on `port` whose pid is `pid`.
+#[track_caller]
+fn chatbench_at(port: u16, pid: u32, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))
         .args(args)
-        .args(["--port", &daemon.port.to_string()])
-        .args(["--pid", &daemon.child.id().to_string()])
+        .args(["--port", &port.to_string()])
+        .args(["--pid", &pid.to_string()])
         .output()
         .expect("run chatbench");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -28,6 +36,9 @@ fn chatbench(daemon: &Daemon, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// A paced run of a second with a few clients.
+const PACED_BRIEFLY: &[&str] = &["paced", "--clients", "6", "--rate", "50", "--secs", "1"];
 
 #[track_caller]
 fn assert_nothing_lost(table: &str) {
@@ -87,20 +98,7 @@ fn private_mode_delivers_everything_in_order() {
 #[test]
 fn paced_mode_delivers_everything_in_order() {
     let daemon = Daemon::start(&[]);
-    let table = chatbench(
-        &daemon,
-        &[
-            "paced",
-            "--clients",
-            "6",
-            "--rate",
-            "50",
-            "--secs",
-            "1",
-            "--threads",
-            "1",
-        ],
-    );
+    let table = chatbench(&daemon, &[PACED_BRIEFLY, &["--threads", "1"]].concat());
     assert_nothing_lost(&table);
 }
 
@@ -116,4 +114,66 @@ fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("--msg-rate 0"), "{stdout}");
+}
+
+/// A redis-server of our own on a free loopback port, without persistence; killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts redis-server and waits until it accepts connections; `None` if it is not
+    /// installed (`scripts/test.sh` installs it).
+    fn start() -> Option<Redis> {
+        // The kernel picks a free port; redis-server binds it a moment after we let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            // chatbench spreads clients over 127.0.0.x, which protected mode refuses.
+            .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let ready = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("Ready to accept connections"));
+        assert!(ready, "redis-server on port {port} did not start");
+        Some(Redis { child, port })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn resp_mode_drives_the_paced_load_against_redis() {
+    let Some(redis) = Redis::start() else {
+        eprintln!("redis-server is not installed: skipped (scripts/test.sh installs it)");
+        return;
+    };
+    let table = chatbench_at(
+        redis.port,
+        redis.child.id(),
+        &[PACED_BRIEFLY, &["--resp"]].concat(),
+    );
+    assert_nothing_lost(&table);
+    assert!(
+        table.contains("| redis-server CPU per delivery |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| breakdown: first recipient, p50 / p99 / p999 / max (ms) |"),
+        "{table}"
+    );
 }

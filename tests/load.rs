@@ -1,6 +1,7 @@
 //! Slow consumers under a broadcast flood: clients that stop reading fall behind, hold the
 //! flooders for at most the slow-reader timeout and are cut off, chatd's memory stays bounded,
-//! and the clients that do read receive every message, once, in order.
+//! and the clients that do read receive every message, once, in order; and broadcasts read
+//! while a fan-out wider than one loop turn is being written still arrive once, in order.
 
 mod support;
 
@@ -154,4 +155,50 @@ fn stalled_readers_are_cut_off_and_readers_get_everything_in_order() {
         "chatd used {max_rss} bytes, bound {RSS_BOUND}"
     );
     drop(stalled);
+}
+
+/// Clients in a fan-out wider than chatd writes in one loop turn (128 connections), so the
+/// write of each broadcast spans turns and the next broadcasts are read in between.
+const WIDE: usize = 300;
+/// Clients that send, each `WIDE_MESSAGES` broadcasts, interleaved.
+const WIDE_SENDERS: usize = 3;
+const WIDE_MESSAGES: usize = 20;
+
+#[test]
+fn broadcasts_read_during_a_wide_fan_out_reach_everyone_once_in_order() {
+    rlimit::increase_nofile_limit(4096).unwrap();
+    let daemon = Daemon::start(&[
+        "--max-per-address",
+        "1000",
+        "--announce-max",
+        "0",
+        "--msg-rate",
+        "0",
+    ]);
+    let mut clients: Vec<RawClient> = (0..WIDE)
+        .map(|i| RawClient::login(daemon.port, &format!("w{i}")))
+        .collect();
+    for seq in 0..WIDE_MESSAGES {
+        for sender in &mut clients[..WIDE_SENDERS] {
+            sender.send(&Frame::Say {
+                room: LOBBY,
+                text: &seq.to_string(),
+            });
+        }
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let mut next = [0usize; WIDE_SENDERS];
+        // Every member hears every sender, itself included (its echo).
+        for _ in 0..WIDE_SENDERS * WIDE_MESSAGES {
+            let (sender, seq) = client.recv_map(|frame| match frame {
+                Frame::Message { from, text, .. } => Some((
+                    from[1..].parse::<usize>().unwrap(),
+                    text.parse::<usize>().unwrap(),
+                )),
+                _ => None,
+            });
+            assert_eq!(seq, next[sender], "client {i}, from w{sender}");
+            next[sender] += 1;
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //! socket and feed the transfers machine; take the disk workers' results; fire due timers;
 //! hand the chat machine's requests to the transfers machine (or the disk, for a listing) and
 //! perform the disk work it asks; send its datagrams; queue its replies; re-arm the deadlines
-//! that moved; start closes and flush every connection that got output (one `writev` each).
+//! that moved; start closes and flush the connections that got output (one `writev` each, at
+//! most 128 a turn: a wider fan-out goes on next turn, after reading what arrived meanwhile).
 //!
 //! Files: `clients` (the TCP side), `transfer_shell` (the UDP and disk side), `timers` (the
 //! one timer index), `conn` and `out_queue` (per-client state), `udp` (the socket), `disk`
@@ -100,6 +101,8 @@ pub struct Server {
     expired: Vec<TimerTarget>,
     /// Connections read up to their budget, to read again next turn.
     still_readable: Vec<ClientId>,
+    /// While a flush carries over to later turns: what those turns may still read.
+    carry_read_left: Option<usize>,
     accept_paused_until: Option<Instant>,
     /// Set once a signal asked us to stop: the time by which we exit regardless.
     shutdown_deadline: Option<Instant>,
@@ -149,6 +152,7 @@ impl Server {
             buffered_peak: 0,
             expired: Vec::new(),
             still_readable: Vec::new(),
+            carry_read_left: None,
             accept_paused_until: None,
             shutdown_deadline: None,
             scratch: vec![0; clients::SCRATCH_LEN],
@@ -248,6 +252,7 @@ impl Server {
             || self.udp_readable
             || datagrams_waiting
             || self.conns.has_closes()
+            || self.conns.has_flushes()
         {
             return Some(now);
         }

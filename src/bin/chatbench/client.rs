@@ -4,7 +4,6 @@
 
 use crate::config::RunConfig;
 use chatd::bench::SeqTracker;
-use chatd::wire::{Frame, PROTOCOL_VERSION};
 use mio::net::TcpStream;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,7 +27,7 @@ pub struct Client {
 impl Client {
     /// A client socket bound to one of the 127.0.0.x source addresses, connected (blocking,
     /// which on loopback completes in the kernel's handshake without waiting for accept),
-    /// HELLO written.
+    /// its login written (HELLO, or SUBSCRIBE for Redis).
     pub fn connect(config: &RunConfig, index: usize) -> io::Result<Client> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
         let family = match config.server {
@@ -46,11 +45,7 @@ impl Client {
         rustix::net::connect(&socket, &config.server)?;
         sockopt::set_tcp_nodelay(&socket, true)?;
         let mut output = Vec::new();
-        Frame::Hello {
-            version: PROTOCOL_VERSION,
-            nick: &RunConfig::nick(index),
-        }
-        .encode(&mut output);
+        config.protocol.login(index, &mut output);
         let mut stream: std::net::TcpStream = socket.into();
         stream.write_all(&output)?;
         stream.set_nonblocking(true)?;

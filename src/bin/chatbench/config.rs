@@ -3,6 +3,7 @@
 //! (whose messages a client hears, which thread drives it, its nickname). Reading it from
 //! the command line is `main.rs`'s.
 
+use crate::protocol::Protocol;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub mode: Mode,
+    /// What the server speaks: chatd's frames, or RESP pub/sub (Redis).
+    pub protocol: Protocol,
     pub server: SocketAddr,
     /// chatd's pid as given by --pid; `main` finds it when not given.
     pub pid: Option<u32>,
@@ -90,6 +93,7 @@ mod tests {
     fn config(mode: Mode, clients: usize, senders: usize, threads: usize) -> RunConfig {
         RunConfig {
             mode,
+            protocol: Protocol::Chat,
             server: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000),
             pid: None,
             clients,

@@ -70,25 +70,25 @@ impl CpuShares {
         )
     }
 
-    /// Names the likely bottleneck: chatd has one core; chatbench, chatd and the kernel's
-    /// loopback work share the machine's cores.
-    pub fn verdict(&self) -> String {
+    /// Names the likely bottleneck: the server (`server` is its name) has one core;
+    /// chatbench, the server and the kernel's loopback work share the machine's cores.
+    pub fn verdict(&self, server: &str) -> String {
         let cores = thread::available_parallelism().map_or(2, |n| n.get()) as f64;
         match (self.chatd, self.me, self.machine) {
             (Some(d), _, _) if d >= 0.9 => {
-                format!("chatd (busy {:.0} % of its one core)", d * 100.0)
+                format!("{server} (busy {:.0} % of its one core)", d * 100.0)
             }
             (Some(d), Some(b), Some(m)) if m >= 0.9 * cores => {
                 let rest = (m - d - b - self.softirq.unwrap_or(0.0)).max(0.0);
                 if rest >= 0.2 {
                     format!(
-                        "the machine, shared: other processes took {:.0} % while chatd had {:.0} %: this figure understates chatd",
+                        "the machine, shared: other processes took {:.0} % while {server} had {:.0} %: this figure understates {server}",
                         rest * 100.0,
                         d * 100.0
                     )
                 } else {
                     format!(
-                        "the machine: all {cores} cores busy, chatd only {:.0} %, chatbench {:.0} %: client-bound, chatd is not saturated",
+                        "the machine: all {cores} cores busy, {server} only {:.0} %, chatbench {:.0} %: client-bound, {server} is not saturated",
                         d * 100.0,
                         b * 100.0
                     )

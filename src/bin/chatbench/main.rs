@@ -11,6 +11,7 @@
 //! - `config.rs`: what the run does (mode, counts, who hears whom);
 //! - `shared.rs`: the phase and counters the threads share;
 //! - `worker.rs`: one thread's clients and poll loop; `client.rs`: one client's connection;
+//! - `protocol.rs`: the bytes a client sends and what it recognises, chatd's or RESP's;
 //! - `procfs.rs` and `cpu_shares.rs`: chatd's memory, fds and CPU, and the machine's;
 //! - `results.rs` and `figures.rs`: the printed table and how each figure is written.
 
@@ -19,15 +20,17 @@ mod config;
 mod cpu_shares;
 mod figures;
 mod procfs;
+mod protocol;
 mod results;
 mod shared;
 mod worker;
 
-use chatd::bench::STAMP_LEN;
+use chatd::bench::{FanOutSummary, STAMP_LEN};
 use config::{Mode, RunConfig};
 use cpu_shares::{CpuShares, CpuSpan};
 use getopts::Options;
-use procfs::{Footprint, find_chatd, rss_bytes};
+use procfs::{Footprint, find_server, rss_bytes};
+use protocol::Protocol;
 use results::Results;
 use shared::{PHASE_DONE, PHASE_DRAIN, PHASE_RUN, Shared};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -44,7 +47,10 @@ Modes:
   idle       --clients N: log in N clients, report logins/s and chatd's RSS and fds per client
   broadcast  --clients R --senders S --window W --secs T: fan-out deliveries/s and latency
   private    --pairs P --window W --secs T: private relays/s and latency
-  paced      --clients N --rate M --secs T: latency at M broadcasts/s in total";
+  paced      --clients N --rate M --secs T: latency at M broadcasts/s in total
+
+With --resp the server is Redis (or anything speaking RESP3 pub/sub): every client
+subscribes to one channel and publishes to it; idle, broadcast and paced work so.";
 
 /// Logins in flight across all workers (connected, WELCOME not yet seen): keeps chatd's listen
 /// backlog (4,096; 128 before it was raised) from overflowing, which costs a 1 s SYN
@@ -61,7 +67,7 @@ fn options() -> Options {
     o.optopt(
         "",
         "pid",
-        "chatd's process id, for /proc readings (default: find it)",
+        "the server's process id, for /proc readings (default: find chatd or redis-server)",
         "PID",
     );
     o.optopt(
@@ -122,6 +128,11 @@ fn options() -> Options {
     );
     o.optflag(
         "",
+        "resp",
+        "the server speaks RESP3 pub/sub (Redis): SUBSCRIBE one channel, PUBLISH to it",
+    );
+    o.optflag(
+        "",
         "spin",
         "busy-poll during the run (each thread spins a core; chatd pays no wake-ups)",
     );
@@ -155,6 +166,14 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         Some(other) => return Err(format!("unknown mode {other:?}")),
         None => return Err("missing mode (idle, broadcast, private or paced)".into()),
     };
+    let protocol = if m.opt_present("resp") {
+        Protocol::Resp
+    } else {
+        Protocol::Chat
+    };
+    if protocol == Protocol::Resp && mode == Mode::Private {
+        return Err("--resp drives idle, broadcast and paced (one channel), not private".into());
+    }
     let host: IpAddr = opt(&m, "host", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let port: u16 = opt(&m, "port", 50000)?;
     let pid = m
@@ -189,6 +208,7 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
     }
     Ok(Some(RunConfig {
         mode,
+        protocol,
         server: SocketAddr::new(host, port),
         pid: pid.transpose()?,
         clients,
@@ -220,7 +240,7 @@ fn main() -> ExitCode {
     };
     let pid = match config.pid {
         Some(p) => Some(p),
-        None => match find_chatd() {
+        None => match find_server(config.protocol.server_name()) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("chatbench: {e}");
@@ -288,6 +308,7 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
         run_cpu,
         report,
         sent: shared.sent_total(),
+        fan_out: (config.mode == Mode::Paced).then(|| FanOutSummary::of(shared.fan_outs())),
     };
     results.print(&config);
     Ok(results.is_clean(&config))

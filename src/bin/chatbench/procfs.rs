@@ -1,5 +1,5 @@
 //! Readings from Linux's /proc: a process's CPU seconds, resident memory and open files, the
-//! whole machine's CPU seconds, and which process is chatd. A reader returns `None` when /proc
+//! whole machine's CPU seconds, and which process is the server. A reader returns `None` when /proc
 //! cannot answer (another OS, a process gone) and the table then says "n/a"; what the readings
 //! mean is left to `cpu_shares.rs` and `results.rs`.
 
@@ -57,8 +57,8 @@ impl Footprint {
     }
 }
 
-/// The only process named chatd, if there is exactly one.
-pub fn find_chatd() -> Result<Option<u32>, String> {
+/// The only process named `name` (chatd, redis-server), if there is exactly one.
+pub fn find_server(name: &str) -> Result<Option<u32>, String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")
         .map_err(|e| e.to_string())?
@@ -67,14 +67,14 @@ pub fn find_chatd() -> Result<Option<u32>, String> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "chatd") {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name) {
             found.push(pid);
         }
     }
     match found.as_slice() {
         [] => Ok(None),
         [pid] => Ok(Some(*pid)),
-        _ => Err(format!("several chatd processes ({found:?}): pass --pid")),
+        _ => Err(format!("several {name} processes ({found:?}): pass --pid")),
     }
 }
 

@@ -7,11 +7,12 @@ use crate::cpu_shares::CpuShares;
 use crate::figures::{ms, thousands};
 use crate::procfs::Footprint;
 use crate::worker::Report;
+use chatd::bench::{FanOutSummary, Histogram};
 use std::fmt::Write as _;
 
 /// Everything the table shows, gathered by `main::run`.
 pub struct Results {
-    /// chatd's pid, if known.
+    /// The server's pid, if known.
     pub pid: Option<u32>,
     /// Clients that got their WELCOME before the logins ended.
     pub logged: usize,
@@ -28,6 +29,8 @@ pub struct Results {
     pub report: Report,
     /// Messages sent by all senders together.
     pub sent: u64,
+    /// Paced mode: the latency breakdown per broadcast.
+    pub fan_out: Option<FanOutSummary>,
 }
 
 impl Results {
@@ -76,10 +79,11 @@ impl Results {
             ),
         };
         format!(
-            "chatbench {header}; {}-byte texts, {} threads, {} source addresses, chatd pid {}",
+            "chatbench {header}; {}-byte texts, {} threads, {} source addresses, {} pid {}",
             config.text_len,
             config.threads,
             config.sources,
+            config.protocol.server_name(),
             self.pid.map_or("unknown".into(), |p| p.to_string())
         )
     }
@@ -99,9 +103,10 @@ impl Results {
                 thousands(self.logged as f64 / login_secs)
             ),
         );
+        let server = config.protocol.server_name();
         row(
             &mut table,
-            "CPU while logging in: chatd / chatbench / machine",
+            &format!("CPU while logging in: {server} / chatbench / machine"),
             self.login.line(),
         );
         if config.mode == Mode::Idle {
@@ -133,6 +138,7 @@ impl Results {
 
     /// Idle mode: chatd's memory and open files per client, and who stayed connected.
     fn idle_rows(&self, config: &RunConfig, table: &mut String) {
+        let server = config.protocol.server_name();
         let (rss_before, rss_after) = (self.before.rss, self.after.rss);
         let per_client = match (rss_before, rss_after) {
             (Some(a), Some(b)) => format!(
@@ -148,19 +154,22 @@ impl Results {
         };
         row(
             table,
-            "chatd RSS before / after",
+            &format!("{server} RSS before / after"),
             format!("{} / {}", kib(rss_before), kib(rss_after)),
         );
-        row(table, "chatd RSS per idle client", per_client);
+        row(table, &format!("{server} RSS per idle client"), per_client);
         let fds = |f: Option<usize>| f.map_or("n/a".into(), |f| f.to_string());
         row(
             table,
-            "chatd open fds before / after",
+            &format!("{server} open fds before / after"),
             format!("{} / {}", fds(self.before.fds), fds(self.after.fds)),
         );
         row(
             table,
-            &format!("chatd RSS after holding {:.0} s", config.hold.as_secs_f64()),
+            &format!(
+                "{server} RSS after holding {:.0} s",
+                config.hold.as_secs_f64()
+            ),
             kib(self.rss_held),
         );
         row(
@@ -189,30 +198,62 @@ impl Results {
         );
         let delivered = self.report.delivered_in_run;
         row(table, what, thousands(delivered as f64 / secs));
-        // Less sensitive to other load on the machine than the rate: chatd's CPU per message.
-        if let Some(chatd) = cpu.chatd {
-            let ns = chatd * secs * 1e9 / delivered.max(1) as f64;
-            row(table, "chatd CPU per delivery", format!("{ns:.0} ns"));
+        let server = config.protocol.server_name();
+        // Less sensitive to other load on the machine than the rate: the server's CPU per
+        // message.
+        if let Some(busy) = cpu.chatd {
+            let ns = busy * secs * 1e9 / delivered.max(1) as f64;
+            row(
+                table,
+                &format!("{server} CPU per delivery"),
+                format!("{ns:.0} ns"),
+            );
         }
-        let l = &self.report.latency;
         row(
             table,
             "latency p50 / p99 / p999 / max (ms)",
-            format!(
-                "{} / {} / {} / {}",
-                ms(l.quantile(0.5)),
-                ms(l.quantile(0.99)),
-                ms(l.quantile(0.999)),
-                ms(l.max())
-            ),
+            percentiles(&self.report.latency),
         );
+        if let Some(f) = &self.fan_out {
+            let overlapped = f.last_overlapped.count();
+            let all = overlapped + f.last_alone.count();
+            let share = 100.0 * overlapped as f64 / all.max(1) as f64;
+            for (what, h) in [
+                ("first recipient", &f.first),
+                ("first to last recipient", &f.span),
+            ] {
+                let what = format!("breakdown: {what}, p50 / p99 / p999 / max (ms)");
+                row(table, &what, percentiles(h));
+            }
+            row(
+                table,
+                "breakdown: sent while an earlier broadcast was still being delivered",
+                format!("{overlapped} of {all} ({share:.0} %)"),
+            );
+            for (what, h) in [("those", &f.last_overlapped), ("the others", &f.last_alone)] {
+                let what =
+                    format!("breakdown: last recipient of {what}, p50 / p99 / p999 / max (ms)");
+                row(table, &what, percentiles(h));
+            }
+        }
         row(
             table,
-            "CPU during the run: chatd / chatbench / machine",
+            &format!("CPU during the run: {server} / chatbench / machine"),
             cpu.line(),
         );
-        row(table, "bottleneck", cpu.verdict());
+        row(table, "bottleneck", cpu.verdict(server));
     }
+}
+
+/// "p50 / p99 / p999 / max" of `h`, in milliseconds.
+fn percentiles(h: &Histogram) -> String {
+    format!(
+        "{} / {} / {} / {}",
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.99)),
+        ms(h.quantile(0.999)),
+        ms(h.max())
+    )
 }
 
 /// Appends one table row.

@@ -1,8 +1,10 @@
 //! What the main thread and the worker threads share: the run's phase, which the main thread
 //! moves on and the workers follow, and the counters both sides read (logins, messages sent,
-//! how far each broadcast sender's window has been seen).
+//! how far each broadcast sender's window has been seen, when each paced broadcast reached its
+//! first and last recipient).
 
-use crate::config::RunConfig;
+use crate::config::{Mode, RunConfig};
+use chatd::bench::{FanOut, Stamp};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -28,6 +30,17 @@ pub struct Shared {
     /// Broadcast window: `acked[w * senders + s]` is how many of sender `s`'s messages the
     /// observing receiver of worker `w` has seen (`u32::MAX` if `w` observes none).
     pub acked: Vec<AtomicU32>,
+    /// Paced mode: each broadcast's first and last arrival, by `seq * clients + sender`
+    /// (empty in the other modes, whose floods have too many messages to keep).
+    arrivals: Vec<Arrival>,
+}
+
+/// One paced broadcast's arrivals, noted by every recipient's worker.
+struct Arrival {
+    sent_ns: AtomicU64,
+    /// Latency of the first recipient (`u64::MAX` until one had it) and of the last.
+    first_ns: AtomicU64,
+    last_ns: AtomicU64,
 }
 
 impl Shared {
@@ -44,6 +57,13 @@ impl Shared {
             acked: (0..config.threads * config.senders)
                 .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),
+            arrivals: (0..arrival_slots(&config))
+                .map(|_| Arrival {
+                    sent_ns: AtomicU64::new(0),
+                    first_ns: AtomicU64::new(u64::MAX),
+                    last_ns: AtomicU64::new(0),
+                })
+                .collect(),
             config,
         }
     }
@@ -53,6 +73,31 @@ impl Shared {
         self.start.elapsed().as_nanos() as u64
     }
 
+    /// Notes that a recipient had the broadcast `stamp` after `latency_ns` (paced mode; a
+    /// broadcast beyond the slots sized at the start is not noted).
+    pub fn note_arrival(&self, stamp: &Stamp, latency_ns: u64) {
+        let index = stamp.seq as usize * self.config.clients + stamp.sender as usize;
+        let Some(arrival) = self.arrivals.get(index) else {
+            return;
+        };
+        arrival.sent_ns.store(stamp.sent_ns, Ordering::Relaxed);
+        arrival.first_ns.fetch_min(latency_ns, Ordering::Relaxed);
+        arrival.last_ns.fetch_max(latency_ns, Ordering::Relaxed);
+    }
+
+    /// Every broadcast that reached a recipient, once the workers have finished.
+    pub fn fan_outs(&self) -> Vec<FanOut> {
+        self.arrivals
+            .iter()
+            .filter(|a| a.first_ns.load(Ordering::Acquire) != u64::MAX)
+            .map(|a| FanOut {
+                sent_ns: a.sent_ns.load(Ordering::Acquire),
+                first_ns: a.first_ns.load(Ordering::Acquire),
+                last_ns: a.last_ns.load(Ordering::Acquire),
+            })
+            .collect()
+    }
+
     /// Messages sent by all senders together.
     pub fn sent_total(&self) -> u64 {
         self.sent
@@ -60,4 +105,15 @@ impl Shared {
             .map(|s| u64::from(s.load(Ordering::Acquire)))
             .sum()
     }
+}
+
+/// Arrival slots a paced run needs: every sender's sequence numbers up to its share of the
+/// rate over the run, with room for timing slack.
+fn arrival_slots(config: &RunConfig) -> usize {
+    if config.mode != Mode::Paced {
+        return 0;
+    }
+    let total = config.rate * config.run.as_secs_f64();
+    let per_sender = (total / config.clients as f64).ceil() as usize + 2;
+    per_sender * config.clients
 }

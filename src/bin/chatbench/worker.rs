@@ -4,17 +4,14 @@
 
 use crate::client::Client;
 use crate::config::{Mode, RunConfig};
+use crate::protocol::Incoming;
 use crate::shared::{PHASE_DONE, PHASE_LOGIN, PHASE_RUN, Shared};
 use chatd::bench::{Histogram, SeqCounts, Stamp};
-use chatd::wire::{self, Decoded, Frame};
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// The room every client of a run joins and every broadcast goes to.
-const BENCH_ROOM: &str = "#bench";
 
 /// Messages one sender writes per loop turn at most, so reading is not starved.
 const SEND_BATCH: u32 = 64;
@@ -294,7 +291,7 @@ impl Worker {
         }
     }
 
-    /// Appends one stamped SAY (or MSG to `to`) to a client's output.
+    /// Appends one stamped message (broadcast, or private to `to`) to a client's output.
     fn queue_message(&mut self, local: usize, to: Option<&str>) {
         let client = &mut self.clients[local];
         let stamp = Stamp {
@@ -306,14 +303,10 @@ impl Worker {
         stamp.encode(self.shared.config.text_len, &mut self.text);
         // The stamp and its padding are ASCII.
         let text = std::str::from_utf8(&self.text).expect("stamp text is ASCII");
-        match to {
-            Some(to) => Frame::Msg { to, text }.encode(&mut client.output),
-            None => Frame::Say {
-                room: BENCH_ROOM,
-                text,
-            }
-            .encode(&mut client.output),
-        }
+        self.shared
+            .config
+            .protocol
+            .message(to, text, &mut client.output);
         client.seq += 1;
         self.shared.sent[client.index].store(client.seq, Ordering::Release);
     }
@@ -408,85 +401,63 @@ impl Worker {
         // so it is written now, not when the socket next becomes writable.
         let mut to_flush = false;
         loop {
-            let frame = match wire::decode(&client.input[used..], wire::DEFAULT_MAX_FRAME_LEN) {
-                Ok(Decoded::Frame { frame, len }) => {
+            let incoming = match config.protocol.decode(&client.input[used..]) {
+                Ok(Some((incoming, len))) => {
                     used += len;
-                    frame
+                    incoming
                 }
-                Ok(Decoded::NeedMore) => break,
+                Ok(None) => break,
                 Err(e) => {
                     client.closed = true;
-                    let text = format!("client {}: undecodable frame: {e}", client.index);
+                    let text = format!("client {}: {e}", client.index);
                     self.report.errors += 1;
                     self.report.first_error.get_or_insert(text);
                     self.shared.failed.store(true, Ordering::Release);
                     return;
                 }
             };
-            match frame {
-                // Logged in, it joins the one room every client of the run is in; it counts
-                // as logged in once the room has answered.
-                Frame::Welcome { .. } => {
-                    Frame::Join {
-                        room: BENCH_ROOM,
-                        after: 0,
-                        count: 0,
-                    }
-                    .encode(&mut client.output);
+            match incoming {
+                // Logged in, it joins the run's room; it counts as logged in once the room
+                // has answered.
+                Incoming::Welcomed => {
+                    config.protocol.join(&mut client.output);
                     to_flush = true;
                 }
-                Frame::Room { .. } => {
+                Incoming::LoggedIn => {
                     client.logged_in = true;
                     self.welcomed += 1;
                     self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
                 }
-                Frame::Message { text, .. } | Frame::Private { text, .. } => {
-                    let Some(stamp) = Stamp::decode(text.as_bytes()) else {
+                Incoming::Message(text) => {
+                    let Some(stamp) = Stamp::decode(text) else {
                         continue; // not ours (another tool on the same daemon)
                     };
                     let Some(slot) = config.slot(client.index, stamp.sender as usize) else {
                         continue;
                     };
                     client.tracker.record(slot, stamp.seq);
-                    self.report
-                        .latency
-                        .record(now_ns.saturating_sub(stamp.sent_ns));
+                    let latency = now_ns.saturating_sub(stamp.sent_ns);
+                    self.report.latency.record(latency);
+                    self.shared.note_arrival(&stamp, latency);
                     self.delivered += 1;
                 }
-                Frame::Ping { token } => pong = Some(token),
-                Frame::Error {
-                    code,
-                    closing,
-                    text,
-                } => {
+                Incoming::Ping(token) => pong = Some(token),
+                Incoming::Refused { line, closing } => {
                     self.report.errors += 1;
-                    let hint = match code {
-                        wire::ErrorCode::RateLimited => {
-                            " (chatd limits each client's rate: start it with --msg-rate 0 to benchmark floods)"
-                        }
-                        wire::ErrorCode::TooManyFromAddress => {
-                            " (raise --sources, or start chatd with a higher --max-per-address)"
-                        }
-                        _ => "",
-                    };
-                    let line = format!(
-                        "client {}: ERROR {}: {text}{hint}",
-                        client.index,
-                        code.name()
-                    );
+                    let line = format!("client {}: {line}", client.index);
                     self.report.first_error.get_or_insert(line);
                     if closing {
                         self.shared.failed.store(true, Ordering::Release);
                     }
                 }
-                Frame::Shutdown { .. } => {
+                Incoming::Shutdown => {
                     self.report.errors += 1;
                     self.report
                         .first_error
                         .get_or_insert("chatd shut down".into());
                     self.shared.failed.store(true, Ordering::Release);
                 }
-                _ => {} // JOINED, LEFT and the like
+                Incoming::Other => {}
             }
         }
         client.input.drain(..used);
@@ -497,7 +468,7 @@ impl Worker {
             }
         }
         if let Some(token) = pong {
-            Frame::Pong { token }.encode(&mut client.output);
+            config.protocol.pong(token, &mut client.output);
             to_flush = true;
         }
         if to_flush {

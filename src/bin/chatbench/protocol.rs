@@ -1,0 +1,172 @@
+//! What a benchmark client says and what it hears, in the protocol of the server under test:
+//! chatd's frames, or RESP for Redis pub/sub (`--resp`: every client subscribes to one
+//! channel and publishes the same stamped texts to it). The only place that builds the bytes
+//! a client sends and recognises the frames it receives; the worker sees [`Incoming`] only.
+
+use crate::config::RunConfig;
+use chatd::bench::resp;
+use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
+
+/// The server's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// chatd's chat frames.
+    Chat,
+    /// RESP3 pub/sub on one channel (Redis).
+    Resp,
+}
+
+/// A frame or reply as the worker acts on it.
+pub enum Incoming<'a> {
+    /// Logged in to chatd (WELCOME): it must now join the run's room ([`Protocol::join`]).
+    Welcomed,
+    /// In the run's room (ROOM), or subscribed to the run's channel.
+    LoggedIn,
+    /// A chat message or a published message: its text.
+    Message(&'a [u8]),
+    /// The server asks for a PONG with this token.
+    Ping(u64),
+    /// The server refused something; `closing` if it also ended the connection.
+    Refused { line: String, closing: bool },
+    /// The server is shutting down.
+    Shutdown,
+    /// Anything else (JOINED, LEFT, PUBLISH's count, HELLO's map).
+    Other,
+}
+
+impl Protocol {
+    /// The server's process name, for finding its pid and labelling its figures.
+    pub fn server_name(self) -> &'static str {
+        match self {
+            Protocol::Chat => "chatd",
+            Protocol::Resp => "redis-server",
+        }
+    }
+
+    /// Bytes client `index` sends once connected: HELLO, or RESP3 and SUBSCRIBE.
+    pub fn login(self, index: usize, out: &mut Vec<u8>) {
+        match self {
+            Protocol::Chat => Frame::Hello {
+                version: PROTOCOL_VERSION,
+                nick: &RunConfig::nick(index),
+            }
+            .encode(out),
+            Protocol::Resp => {
+                // RESP3 lets a subscribed connection PUBLISH too (RESP2 refuses it), so each
+                // client sends and receives on one connection, as a chat client does.
+                resp::encode_command(&[b"HELLO", b"3"], out);
+                resp::encode_command(&[b"SUBSCRIBE", channel().as_bytes()], out);
+            }
+        }
+    }
+
+    /// Appends one message: a broadcast (SAY, PUBLISH) or, with `to`, a private MSG.
+    pub fn message(self, to: Option<&str>, text: &str, out: &mut Vec<u8>) {
+        match (self, to) {
+            (Protocol::Chat, Some(to)) => Frame::Msg { to, text }.encode(out),
+            (Protocol::Chat, None) => Frame::Say {
+                room: BENCH_ROOM,
+                text,
+            }
+            .encode(out),
+            (Protocol::Resp, _) => {
+                resp::encode_command(&[b"PUBLISH", channel().as_bytes(), text.as_bytes()], out)
+            }
+        }
+    }
+
+    /// Appends the JOIN of the run's room, once logged in (chatd only).
+    pub fn join(self, out: &mut Vec<u8>) {
+        if self == Protocol::Chat {
+            Frame::Join {
+                room: BENCH_ROOM,
+                after: 0,
+                count: 0,
+            }
+            .encode(out);
+        }
+    }
+
+    /// Appends the answer to a PING.
+    pub fn pong(self, token: u64, out: &mut Vec<u8>) {
+        if self == Protocol::Chat {
+            Frame::Pong { token }.encode(out);
+        }
+    }
+
+    /// The frame or reply at the start of `input` and its length; `Ok(None)` if incomplete.
+    pub fn decode(self, input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
+        match self {
+            Protocol::Chat => decode_chat(input),
+            Protocol::Resp => decode_resp(input),
+        }
+    }
+}
+
+/// The chatd room every client of a run joins and every broadcast goes to.
+const BENCH_ROOM: &str = "#bench";
+
+/// The run's channel; the pid keeps two chatbench runs on one server apart.
+fn channel() -> String {
+    format!("chatbench{}", std::process::id())
+}
+
+fn decode_chat(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
+    let (frame, len) = match wire::decode(input, wire::DEFAULT_MAX_FRAME_LEN) {
+        Ok(Decoded::Frame { frame, len }) => (frame, len),
+        Ok(Decoded::NeedMore) => return Ok(None),
+        Err(e) => return Err(format!("undecodable frame: {e}")),
+    };
+    let incoming = match frame {
+        Frame::Welcome { .. } => Incoming::Welcomed,
+        Frame::Room { .. } => Incoming::LoggedIn,
+        Frame::Message { text, .. } | Frame::Private { text, .. } => {
+            Incoming::Message(text.as_bytes())
+        }
+        Frame::Ping { token } => Incoming::Ping(token),
+        Frame::Error {
+            code,
+            closing,
+            text,
+        } => {
+            let hint = match code {
+                wire::ErrorCode::RateLimited => {
+                    " (chatd limits each client's rate: start it with --msg-rate 0 to benchmark floods)"
+                }
+                wire::ErrorCode::TooManyFromAddress => {
+                    " (raise --sources, or start chatd with a higher --max-per-address)"
+                }
+                _ => "",
+            };
+            Incoming::Refused {
+                line: format!("ERROR {}: {text}{hint}", code.name()),
+                closing,
+            }
+        }
+        Frame::Shutdown { .. } => Incoming::Shutdown,
+        _ => Incoming::Other,
+    };
+    Ok(Some((incoming, len)))
+}
+
+fn decode_resp(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
+    let (reply, len) = match resp::decode(input) {
+        Ok(resp::Decoded::Reply { reply, len }) => (reply, len),
+        Ok(resp::Decoded::NeedMore) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let incoming = match reply {
+        resp::Reply::Subscribed { .. } => Incoming::LoggedIn,
+        resp::Reply::Message { payload, .. } => Incoming::Message(payload),
+        resp::Reply::Error(text) => Incoming::Refused {
+            // Cut: a server's text is not ours to print whole.
+            line: format!(
+                "RESP error: {}",
+                String::from_utf8_lossy(&text[..text.len().min(200)])
+            ),
+            closing: false,
+        },
+        resp::Reply::Integer(_) | resp::Reply::Other => Incoming::Other,
+    };
+    Ok(Some((incoming, len)))
+}
