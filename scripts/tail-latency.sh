@@ -4,7 +4,9 @@
 # persistence), drives each with the same chatbench paced load (1,000 clients, 200 msg/s,
 # 10 s by default; `--resp` for Redis), one after the other in an order that rotates each
 # round, and prints p50 / p99 / p999 and the server's CPU per round, then the medians and
-# ranges. With --old, an older chatd binary runs in every round as well (before and after).
+# ranges. With --old, an older chatd binary runs in every round as well (before and after),
+# driven by the chatbench beside it when there is one (a chatd before protocol 2 speaks only
+# to a chatbench of its own time).
 #
 # usage: scripts/tail-latency.sh [--rounds N] [--clients N] [--rate M] [--secs T]
 #                                [--old PATH_TO_OLD_CHATD] [--no-build] [--keep DIR]
@@ -79,9 +81,10 @@ measure() {
     esac
     server_pid=$!
     wait_listening "$port"
-    local resp=()
+    local resp=() bench=$bin/chatbench
     [ "$kind" = redis ] && resp=(--resp)
-    "$bin/chatbench" paced "${resp[@]}" --port "$port" --pid "$server_pid" \
+    [ "$kind" = old ] && [ -x "$(dirname "$old")/chatbench" ] && bench=$(dirname "$old")/chatbench
+    "$bench" paced "${resp[@]}" --port "$port" --pid "$server_pid" \
         --clients "$clients" --rate "$rate" --secs "$secs" >"$out" || {
         echo "tail-latency.sh: chatbench against $kind failed:" >&2
         cat "$out" >&2
@@ -99,7 +102,10 @@ figures() {
         /^\| latency p50/ { split($3, l, "/"); p50 = l[1]; p99 = l[2]; p999 = l[3] }
         /^\| CPU during the run/ {
             split($3, c, "/"); cpu = c[1]
-            other = $3; sub(/ % other processes.*/, "", other); sub(/.*, /, "", other)
+            other = "-" # an older chatbench does not print it
+            if ($3 ~ /other processes/) {
+                other = $3; sub(/ % other processes.*/, "", other); sub(/.*, /, "", other)
+            }
         }
         END { gsub(/[ %]/, "", cpu); printf "%.3f %.3f %.3f %s %s\n", p50, p99, p999, cpu, other }
     ' "$1"
