@@ -109,9 +109,7 @@ impl ChatServer {
         if self.encode_buf.capacity() > 4 * 1024 {
             self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
         }
-        if let Some(session) = self.session_mut(id) {
-            session.flow.charge_relayed(now, len);
-        }
+        self.charge_relayed(now, id, len);
         for &member in self.rooms.members(room) {
             self.output.send_shared(member, &bytes, out);
         }
@@ -122,11 +120,11 @@ impl ChatServer {
     /// bound), then the joiner its replay. Joining a room one is in only replays.
     pub(super) fn room_join(
         &mut self,
+        now: Instant,
         id: ClientId,
         nick: &str,
         name: &str,
-        after: u64,
-        count: u16,
+        (after, count): (u64, u16),
         out: &mut impl Outbox,
     ) {
         let mut folded = [0u8; MAX_ROOM_LEN];
@@ -159,6 +157,8 @@ impl ChatServer {
             for &member in members.iter().filter(|&&m| m != id) {
                 self.output.send_shared(member, &bytes, out);
             }
+            // A notice to the room is relayed like a message: a JOIN/PART cycle is heavy.
+            self.charge_relayed(now, id, bytes.len());
         }
         self.send_history_page(id, room, after, 0, count, out);
     }
@@ -211,6 +211,7 @@ impl ChatServer {
     /// PART: the room's members (the one leaving included, as its confirmation) get LEFT.
     pub(super) fn room_part(
         &mut self,
+        now: Instant,
         id: ClientId,
         nick: &str,
         name: &str,
@@ -236,6 +237,7 @@ impl ChatServer {
             for &member in self.rooms.members(room) {
                 self.output.send_shared(member, &bytes, out);
             }
+            self.charge_relayed(now, id, bytes.len());
         }
     }
 
@@ -271,6 +273,7 @@ impl ChatServer {
     /// SET_TOPIC: sets it and tells every member (the setter included) with TOPIC.
     pub(super) fn room_set_topic(
         &mut self,
+        now: Instant,
         id: ClientId,
         by: &str,
         name: &str,
@@ -297,6 +300,7 @@ impl ChatServer {
         for &member in self.rooms.members(room) {
             self.output.send_shared(member, &bytes, out);
         }
+        self.charge_relayed(now, id, bytes.len());
     }
 
     /// NAMES: the members of a room, whole, in NAME_LIST frames sorted as WHO sorts.

@@ -58,12 +58,14 @@ impl ChatServer {
             Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
             Frame::Say { room, text } => self.room_say(now, id, &from, room, text, out),
             Frame::Join { room, after, count } => {
-                self.room_join(id, &from, room, after, count, out);
+                self.room_join(now, id, &from, room, (after, count), out);
             }
-            Frame::Part { room, reason } => self.room_part(id, &from, room, reason, out),
+            Frame::Part { room, reason } => self.room_part(now, id, &from, room, reason, out),
             Frame::Rooms { after } => self.room_list(id, after, out),
             Frame::Names { room } => self.room_names(id, room, out),
-            Frame::SetTopic { room, topic } => self.room_set_topic(id, &from, room, topic, out),
+            Frame::SetTopic { room, topic } => {
+                self.room_set_topic(now, id, &from, room, topic, out);
+            }
             Frame::History {
                 room,
                 after,
@@ -135,7 +137,7 @@ impl ChatServer {
     }
 
     /// Charges `bytes` that `id` relayed to others (see `backpressure`).
-    fn charge_relayed(&mut self, now: Instant, id: ClientId, bytes: usize) {
+    pub(super) fn charge_relayed(&mut self, now: Instant, id: ClientId, bytes: usize) {
         if let Some(session) = self.session_mut(id) {
             session.flow.charge_relayed(now, bytes);
         }

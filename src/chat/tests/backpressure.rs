@@ -247,3 +247,34 @@ fn a_held_sender_is_not_timed_out_for_a_ping_it_cannot_answer() {
     }
     assert!(f.chat.input_paused(client(1)));
 }
+
+#[test]
+fn joining_and_parting_in_a_loop_is_heavy_like_a_flood_of_messages() {
+    // No rate limit: what is checked is the relayed allowance, not the frame rate.
+    let mut f = Fixture::with_config(ChatConfig {
+        msg_rate: 0,
+        ..ChatConfig::default()
+    });
+    for (id, nick) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+        f.login(client(id), nick);
+    }
+    let bob = client(1);
+    let heavy = |f: &Fixture| f.chat.session(bob).unwrap().flow.is_heavy(f.now);
+    // Each cycle sends JOINED and LEFT to the three others: relayed like messages, so the
+    // notices count against the light allowance (32 KiB, then 8 KiB a second).
+    let mut cycles = 0;
+    while !heavy(&f) {
+        f.feed(
+            bob,
+            Frame::Part {
+                room: LOBBY,
+                reason: "",
+            },
+        );
+        f.join(bob, LOBBY);
+        f.out.clear();
+        cycles += 1;
+        assert!(cycles < 10_000, "never heavy");
+    }
+    assert!(cycles > 100, "a few joins are light: heavy after {cycles}");
+}
