@@ -103,6 +103,49 @@ fn paced_mode_delivers_everything_in_order() {
 }
 
 #[test]
+fn idle_mode_joins_each_client_to_several_rooms() {
+    let daemon = Daemon::start(&[]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "idle",
+            "--clients",
+            "20",
+            "--rooms-per-client",
+            "3",
+            "--hold",
+            "0",
+        ],
+    );
+    assert!(table.contains("each in 3 room(s)"), "{table}");
+    assert!(table.contains("| logins | 20 of 20 in"), "{table}");
+}
+
+#[test]
+fn rooms_mode_checks_order_per_sender_and_room() {
+    let daemon = Daemon::start(&[]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "rooms",
+            "--clients",
+            "30",
+            "--rooms",
+            "10",
+            "--rooms-per-client",
+            "3",
+            "--rate",
+            "100",
+            "--secs",
+            "1",
+        ],
+    );
+    assert!(table.contains("30 clients in 10 rooms of"), "{table}");
+    assert_nothing_lost(&table);
+    assert!(!table.contains("| received (in order) | 0 |"), "{table}");
+}
+
+#[test]
 fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
     let daemon = Daemon::start(&["--msg-rate", "10", "--msg-burst", "10"]);
     let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))

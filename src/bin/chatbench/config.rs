@@ -4,6 +4,7 @@
 //! the command line is `main.rs`'s.
 
 use crate::protocol::Protocol;
+use crate::room_plan::RoomPlan;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub enum Mode {
     Private,
     /// Every client broadcasts in turn at a fixed total rate.
     Paced,
+    /// Many rooms ([`RoomPlan`]): every client sends in turn at a fixed total rate, each
+    /// message to the next of its rooms.
+    Rooms,
 }
 
 #[derive(Debug, Clone)]
@@ -51,13 +55,45 @@ pub struct RunConfig {
     /// Poll without sleeping during the run: no wake-ups for chatd to pay for, at the price
     /// of a busy core per thread.
     pub spin: bool,
+    /// The rooms each client joins after WELCOME.
+    pub plan: RoomPlan,
 }
 
 impl RunConfig {
-    /// Number of sequence slots each receiver tracks.
+    /// Streams each client sends: one per room it is in (rooms mode), else one. Stream
+    /// `index × streams_per_client() + k` is client `index`'s messages to its `k`-th room,
+    /// each with its own sequence numbers; its number is the stamp's `sender`.
+    pub fn streams_per_client(&self) -> usize {
+        match self.mode {
+            Mode::Rooms => self.plan.per_client(),
+            _ => 1,
+        }
+    }
+
+    /// Rooms mode: the streams client `me` hears (every other member's stream to each room it
+    /// shares with `me`), sorted: a receiver's sequence slots.
+    pub fn streams_heard(&self, me: usize) -> Vec<u32> {
+        let k_all = self.plan.per_client();
+        let mut heard = Vec::new();
+        for k in 0..k_all {
+            let room = self.plan.room_of(me, k);
+            for member in self.plan.members(room).filter(|&m| m != me) {
+                // A member of `room` has it among its rooms: the plan deals it so.
+                let position = self
+                    .plan
+                    .position_in(member, room)
+                    .expect("member of the room");
+                heard.push((member * k_all + position) as u32);
+            }
+        }
+        heard.sort_unstable();
+        heard
+    }
+
+    /// Number of sequence slots each receiver tracks (rooms mode: see [`Self::streams_heard`]).
     pub fn slots(&self) -> usize {
         match self.mode {
-            Mode::Idle => 0,
+            Mode::Idle | Mode::Rooms => 0,
             Mode::Broadcast | Mode::Paced => self.senders,
             Mode::Private => 1,
         }
@@ -66,7 +102,7 @@ impl RunConfig {
     /// Slot of `sender` at receiver `me`, if `me` should hear from it.
     pub fn slot(&self, me: usize, sender: usize) -> Option<usize> {
         match self.mode {
-            Mode::Idle => None,
+            Mode::Idle | Mode::Rooms => None,
             Mode::Broadcast | Mode::Paced => {
                 (sender < self.senders && sender != me).then_some(sender)
             }
@@ -107,6 +143,29 @@ mod tests {
             hold: Duration::from_secs(1),
             pending: 1000,
             spin: false,
+            plan: RoomPlan::single(clients),
+        }
+    }
+
+    #[test]
+    fn a_rooms_client_hears_each_stream_of_its_rooms_once() {
+        let mut c = config(Mode::Rooms, 30, 30, 2);
+        c.plan = RoomPlan::new(30, 10, 3).unwrap();
+        for me in 0..30 {
+            let heard = c.streams_heard(me);
+            let mut deduped = heard.clone();
+            deduped.dedup();
+            assert_eq!(heard, deduped);
+            let expected: usize = (0..3).map(|k| c.plan.size(c.plan.room_of(me, k)) - 1).sum();
+            assert_eq!(heard.len(), expected);
+            for stream in heard {
+                let (sender, k) = (stream as usize / 3, stream as usize % 3);
+                let room = c.plan.room_of(sender, k);
+                assert!(
+                    c.plan.position_in(me, room).is_some(),
+                    "{me} hears {sender} in {room}"
+                );
+            }
         }
     }
 

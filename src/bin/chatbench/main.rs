@@ -22,6 +22,7 @@ mod figures;
 mod procfs;
 mod protocol;
 mod results;
+mod room_plan;
 mod shared;
 mod worker;
 
@@ -32,6 +33,7 @@ use getopts::Options;
 use procfs::{Footprint, find_server, rss_bytes};
 use protocol::Protocol;
 use results::Results;
+use room_plan::RoomPlan;
 use shared::{PHASE_DONE, PHASE_DRAIN, PHASE_RUN, Shared};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -48,6 +50,12 @@ Modes:
   broadcast  --clients R --senders S --window W --secs T: fan-out deliveries/s and latency
   private    --pairs P --window W --secs T: private relays/s and latency
   paced      --clients N --rate M --secs T: latency at M broadcasts/s in total
+  rooms      --clients N --rooms R --rooms-per-client K --rate M --secs T: N clients in R
+             rooms of ramped sizes (10 to about twice the mean less 10), K rooms each; M
+             messages/s in total, each client's going round its rooms; order checked per
+             (sender, room)
+
+idle takes --rooms-per-client K too: every client joins the same K rooms.
 
 With --resp the server is Redis (or anything speaking RESP3 pub/sub): every client
 subscribes to one channel and publishes to it; idle, broadcast and paced work so.";
@@ -100,6 +108,18 @@ fn options() -> Options {
         "rate",
         "paced: broadcasts per second in total (default 200)",
         "M",
+    );
+    o.optopt(
+        "",
+        "rooms",
+        "rooms: how many rooms (default 1,000; idle: --rooms-per-client)",
+        "R",
+    );
+    o.optopt(
+        "",
+        "rooms-per-client",
+        "idle, rooms: rooms each client joins (default 1 idle, 5 rooms)",
+        "K",
     );
     o.optopt("", "threads", "client threads (default 2)", "N");
     o.optopt(
@@ -163,16 +183,17 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         Some("broadcast") => Mode::Broadcast,
         Some("private") => Mode::Private,
         Some("paced") => Mode::Paced,
+        Some("rooms") => Mode::Rooms,
         Some(other) => return Err(format!("unknown mode {other:?}")),
-        None => return Err("missing mode (idle, broadcast, private or paced)".into()),
+        None => return Err("missing mode (idle, broadcast, private, paced or rooms)".into()),
     };
     let protocol = if m.opt_present("resp") {
         Protocol::Resp
     } else {
         Protocol::Chat
     };
-    if protocol == Protocol::Resp && mode == Mode::Private {
-        return Err("--resp drives idle, broadcast and paced (one channel), not private".into());
+    if protocol == Protocol::Resp && !matches!(mode, Mode::Idle | Mode::Broadcast | Mode::Paced) {
+        return Err("--resp drives idle, broadcast and paced (one channel) only".into());
     }
     let host: IpAddr = opt(&m, "host", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let port: u16 = opt(&m, "port", 50000)?;
@@ -186,10 +207,23 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         Mode::Idle => (clients, 0),
         Mode::Broadcast => (clients + senders_opt, senders_opt),
         Mode::Private => (2 * pairs, 2 * pairs),
-        Mode::Paced => (clients, clients),
+        Mode::Paced | Mode::Rooms => (clients, clients),
     };
     if clients == 0 || clients >= 1_000_000 {
         return Err("between 1 and 999,999 clients".into());
+    }
+    let per_client: usize = opt(
+        &m,
+        "rooms-per-client",
+        if mode == Mode::Rooms { 5 } else { 1 },
+    )?;
+    let plan = match mode {
+        Mode::Rooms => RoomPlan::new(clients, opt(&m, "rooms", 1000)?, per_client)?,
+        Mode::Idle if per_client > 1 => RoomPlan::new(clients, per_client, per_client)?,
+        _ => RoomPlan::single(clients),
+    };
+    if clients * plan.per_client() >= 1_000_000 {
+        return Err("fewer than 1,000,000 streams (clients × rooms per client)".into());
     }
     let threads: usize = opt(&m, "threads", 2)?;
     let text_len: usize = opt(&m, "size", 64)?;
@@ -222,6 +256,7 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         hold: Duration::from_secs_f64(hold),
         pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
         spin: m.opt_present("spin"),
+        plan,
     }))
 }
 

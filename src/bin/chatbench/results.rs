@@ -57,7 +57,11 @@ impl Results {
     /// One line: what was run, against which chatd.
     fn heading(&self, config: &RunConfig) -> String {
         let header = match config.mode {
-            Mode::Idle => format!("idle: {} clients", config.clients),
+            Mode::Idle => format!(
+                "idle: {} clients, each in {} room(s)",
+                config.clients,
+                config.plan.per_client()
+            ),
             Mode::Broadcast => format!(
                 "broadcast: {} receivers + {} senders, window {}, {:.0} s",
                 config.clients - config.senders,
@@ -77,6 +81,18 @@ impl Results {
                 config.rate,
                 config.run.as_secs_f64()
             ),
+            Mode::Rooms => {
+                let (low, high) = config.plan.size_range();
+                format!(
+                    "rooms: {} clients in {} rooms of {low} to {high} members, {} rooms each, \
+                     {} messages/s, {:.0} s",
+                    config.clients,
+                    config.plan.rooms(),
+                    config.plan.per_client(),
+                    config.rate,
+                    config.run.as_secs_f64()
+                )
+            }
         };
         format!(
             "chatbench {header}; {}-byte texts, {} threads, {} source addresses, {} pid {}",

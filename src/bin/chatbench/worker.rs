@@ -5,6 +5,7 @@
 use crate::client::Client;
 use crate::config::{Mode, RunConfig};
 use crate::protocol::Incoming;
+use crate::room_plan::RoomPlan;
 use crate::shared::{PHASE_DONE, PHASE_LOGIN, PHASE_RUN, Shared};
 use chatd::bench::{Histogram, SeqCounts, Stamp};
 use mio::{Events, Interest, Poll, Token};
@@ -138,7 +139,7 @@ impl Worker {
                 break;
             }
             let busy = match config.mode {
-                Mode::Paced => {
+                Mode::Paced | Mode::Rooms => {
                     self.send_paced(now - run_start, &mut next_paced);
                     false
                 }
@@ -166,6 +167,7 @@ impl Worker {
             let counts = c.tracker.finish(|slot| {
                 let sender = match config.mode {
                     Mode::Private => c.index ^ 1,
+                    Mode::Rooms => c.heard[slot] as usize,
                     _ => slot,
                 };
                 if sender == c.index {
@@ -192,6 +194,12 @@ impl Worker {
         match config.mode {
             Mode::Idle => 0,
             Mode::Private => self.mine.iter().map(|&i| sent(i ^ 1)).sum(),
+            Mode::Rooms => self
+                .clients
+                .iter()
+                .flat_map(|c| c.heard.iter())
+                .map(|&stream| sent(stream as usize))
+                .sum(),
             Mode::Broadcast | Mode::Paced => {
                 let all: u64 = (0..config.senders).map(sent).sum();
                 self.mine
@@ -253,7 +261,7 @@ impl Worker {
                     .min()
                     .unwrap_or(u32::MAX),
             };
-            let seq = self.clients[local].seq;
+            let seq = self.clients[local].seqs[0];
             let room = config
                 .window
                 .saturating_sub(seq.wrapping_sub(delivered.min(seq)));
@@ -264,14 +272,15 @@ impl Worker {
             busy |= room > SEND_BATCH;
             let to = (config.mode == Mode::Private).then(|| RunConfig::nick(index ^ 1));
             for _ in 0..count {
-                self.queue_message(local, to.as_deref());
+                self.queue_message(local, to.as_deref(), 0);
             }
             self.flush(local);
         }
         busy
     }
 
-    /// Paced: this worker's share of the rate, round-robin over its clients.
+    /// Paced and rooms: this worker's share of the rate, round-robin over its clients (and,
+    /// in rooms mode, each client's messages round-robin over its rooms).
     fn send_paced(&mut self, since_start_ns: u64, next: &mut u64) {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
@@ -284,31 +293,35 @@ impl Worker {
             }
             let local = (*next as usize) % self.clients.len();
             *next += 1;
-            if !self.clients[local].closed {
-                self.queue_message(local, None);
+            let client = &mut self.clients[local];
+            if !client.closed {
+                let k = client.next_room;
+                client.next_room = (k + 1) % client.seqs.len();
+                self.queue_message(local, None, k);
                 self.flush(local);
             }
         }
     }
 
-    /// Appends one stamped message (broadcast, or private to `to`) to a client's output.
-    fn queue_message(&mut self, local: usize, to: Option<&str>) {
+    /// Appends one stamped message (to the client's `k`-th room, or private to `to`) to a
+    /// client's output.
+    fn queue_message(&mut self, local: usize, to: Option<&str>, k: usize) {
+        let config = &self.shared.config;
         let client = &mut self.clients[local];
+        let stream = client.index * config.streams_per_client() + k;
         let stamp = Stamp {
-            sender: client.index as u32,
-            seq: client.seq,
+            sender: stream as u32,
+            seq: client.seqs[k],
             sent_ns: self.shared.now_ns(),
         };
         self.text.clear();
         stamp.encode(self.shared.config.text_len, &mut self.text);
         // The stamp and its padding are ASCII.
         let text = std::str::from_utf8(&self.text).expect("stamp text is ASCII");
-        self.shared
-            .config
-            .protocol
-            .message(to, text, &mut client.output);
-        client.seq += 1;
-        self.shared.sent[client.index].store(client.seq, Ordering::Release);
+        let room = RoomPlan::name(config.plan.room_of(client.index, k));
+        config.protocol.message(to, &room, text, &mut client.output);
+        client.seqs[k] += 1;
+        self.shared.sent[stream].store(client.seqs[k], Ordering::Release);
     }
 
     /// Writes what `local` has queued, as far as the socket takes it.
@@ -419,20 +432,31 @@ impl Worker {
             match incoming {
                 // Logged in, it joins the run's room; it counts as logged in once the room
                 // has answered.
+                // Logged in, it joins its rooms; it counts as logged in once each has answered.
                 Incoming::Welcomed => {
-                    config.protocol.join(&mut client.output);
+                    for k in 0..config.plan.per_client() {
+                        let room = RoomPlan::name(config.plan.room_of(client.index, k));
+                        config.protocol.join(&room, 0, 0, &mut client.output);
+                    }
                     to_flush = true;
                 }
-                Incoming::LoggedIn => {
-                    client.logged_in = true;
-                    self.welcomed += 1;
-                    self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                Incoming::InRoom => {
+                    client.joined += 1;
+                    if client.joined == config.plan.per_client() && !client.logged_in {
+                        client.logged_in = true;
+                        self.welcomed += 1;
+                        self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
-                Incoming::Message(text) => {
+                Incoming::Message { text, .. } => {
                     let Some(stamp) = Stamp::decode(text) else {
                         continue; // not ours (another tool on the same daemon)
                     };
-                    let Some(slot) = config.slot(client.index, stamp.sender as usize) else {
+                    let slot = match config.mode {
+                        Mode::Rooms => client.heard.binary_search(&stamp.sender).ok(),
+                        _ => config.slot(client.index, stamp.sender as usize),
+                    };
+                    let Some(slot) = slot else {
                         continue;
                     };
                     client.tracker.record(slot, stamp.seq);
