@@ -28,6 +28,9 @@ pub struct Client {
     /// Rooms mode: the streams it hears, sorted; a stream's position is its sequence slot.
     pub heard: Vec<u32>,
     pub tracker: SeqTracker,
+    /// Replay and recover: when its JOIN was queued, and whether its last HISTORY_END came.
+    pub join_sent_ns: u64,
+    pub done: bool,
 }
 
 impl Client {
@@ -72,6 +75,8 @@ impl Client {
             next_room: 0,
             tracker: SeqTracker::new(config.slots().max(heard.len())),
             heard,
+            join_sent_ns: 0,
+            done: false,
         })
     }
 }

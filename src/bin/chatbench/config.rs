@@ -22,6 +22,21 @@ pub enum Mode {
     /// Many rooms ([`RoomPlan`]): every client sends in turn at a fixed total rate, each
     /// message to the next of its rooms.
     Rooms,
+    /// Fill room histories and report chatd's memory per stored message (no clients).
+    History,
+    /// Fill, then the clients JOIN a room at a fixed total rate, each asking for a replay of
+    /// the newest `count`: time from JOIN to HISTORY_END, chatd CPU per join.
+    Replay,
+    /// Fill, then the clients, all at once, recover what they missed: JOIN with `after = 1`,
+    /// then HISTORY while `more = 1`: time until all are recovered, chatd's peak memory.
+    Recover,
+}
+
+impl Mode {
+    /// The modes that fill room histories first ([`crate::history_fill`]).
+    pub fn fills_history(self) -> bool {
+        matches!(self, Mode::History | Mode::Replay | Mode::Recover)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +72,11 @@ pub struct RunConfig {
     pub spin: bool,
     /// The rooms each client joins after WELCOME.
     pub plan: RoomPlan,
+    /// History modes: rooms filled, and messages said in each.
+    pub history_rooms: usize,
+    pub messages: usize,
+    /// Replay and recover: messages asked for per JOIN or HISTORY page.
+    pub count: u16,
 }
 
 impl RunConfig {
@@ -90,10 +110,33 @@ impl RunConfig {
         heard
     }
 
-    /// Number of sequence slots each receiver tracks (rooms mode: see [`Self::streams_heard`]).
+    /// Replay and recover: the room client `index` joins.
+    pub fn history_room(&self, index: usize) -> usize {
+        index % self.history_rooms.max(1)
+    }
+
+    /// Replay and recover: the id of the first message a joiner should get, and how many in
+    /// all (ids then follow one by one). Replay asks for the newest `count` of the room's
+    /// `messages`; recover for everything after the room's first message, 1 (`messages` more
+    /// were said after it).
+    pub fn replayed_ids(&self) -> (u64, u64) {
+        let messages = self.messages as u64;
+        match self.mode {
+            Mode::Replay => {
+                let n = messages.min(u64::from(self.count));
+                (messages - n + 1, n)
+            }
+            Mode::Recover => (2, messages),
+            _ => (0, 0),
+        }
+    }
+
+    /// Number of sequence slots each receiver tracks (rooms mode: see [`Self::streams_heard`];
+    /// replay and recover: one, the room's ids).
     pub fn slots(&self) -> usize {
         match self.mode {
-            Mode::Idle | Mode::Rooms => 0,
+            Mode::Replay | Mode::Recover => 1,
+            Mode::Idle | Mode::Rooms | Mode::History => 0,
             Mode::Broadcast | Mode::Paced => self.senders,
             Mode::Private => 1,
         }
@@ -102,7 +145,7 @@ impl RunConfig {
     /// Slot of `sender` at receiver `me`, if `me` should hear from it.
     pub fn slot(&self, me: usize, sender: usize) -> Option<usize> {
         match self.mode {
-            Mode::Idle | Mode::Rooms => None,
+            Mode::Idle | Mode::Rooms | Mode::History | Mode::Replay | Mode::Recover => None,
             Mode::Broadcast | Mode::Paced => {
                 (sender < self.senders && sender != me).then_some(sender)
             }
@@ -144,7 +187,20 @@ mod tests {
             pending: 1000,
             spin: false,
             plan: RoomPlan::single(clients),
+            history_rooms: 1,
+            messages: 1000,
+            count: 100,
         }
+    }
+
+    #[test]
+    fn replay_expects_the_newest_count_and_recover_all_after_the_first() {
+        let mut c = config(Mode::Replay, 10, 0, 1);
+        assert_eq!(c.replayed_ids(), (901, 100));
+        c.messages = 40;
+        assert_eq!(c.replayed_ids(), (1, 40));
+        c.mode = Mode::Recover;
+        assert_eq!(c.replayed_ids(), (2, 40));
     }
 
     #[test]

@@ -22,8 +22,11 @@ pub enum Incoming<'a> {
     Welcomed,
     /// In one more room (ROOM), or subscribed to the run's channel.
     InRoom,
-    /// A chat message or a published message: its text.
-    Message { text: &'a [u8] },
+    /// A chat message or a published message: its room id (0 if none) and text.
+    Message { id: u64, text: &'a [u8] },
+    /// The end of a replay (HISTORY_END): the last id sent, whether the range holds more,
+    /// and how many ids of it the server no longer holds.
+    HistoryEnd { last: u64, more: bool, missed: u64 },
     /// The server asks for a PONG with this token.
     Ping(u64),
     /// The server refused something; `closing` if it also ended the connection.
@@ -80,6 +83,34 @@ impl Protocol {
         }
     }
 
+    /// Appends a HISTORY asking for the next `count` messages of `room` after id `after`
+    /// (chatd only).
+    pub fn history(self, room: &str, after: u64, count: u16, out: &mut Vec<u8>) {
+        if self == Protocol::Chat {
+            Frame::History {
+                room,
+                after,
+                before: 0,
+                count,
+            }
+            .encode(out);
+        }
+    }
+
+    /// Bytes of the MESSAGE frame chatd keeps in a room's history for a SAY of `text_len`
+    /// bytes to `room` by `nick` (history stores the frame as sent: PROTOCOL.md "History").
+    pub fn stored_message_len(room: &str, nick: &str, text_len: usize) -> usize {
+        let text = ".".repeat(text_len);
+        Frame::Message {
+            room,
+            id: 1,
+            time: 1,
+            from: nick,
+            text: &text,
+        }
+        .encoded_len()
+    }
+
     /// Appends the answer to a PING.
     pub fn pong(self, token: u64, out: &mut Vec<u8>) {
         if self == Protocol::Chat {
@@ -110,9 +141,17 @@ fn decode_chat(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
     let incoming = match frame {
         Frame::Welcome { .. } => Incoming::Welcomed,
         Frame::Room { .. } => Incoming::InRoom,
-        Frame::Message { text, .. } | Frame::Private { text, .. } => Incoming::Message {
+        Frame::Message { id, text, .. } => Incoming::Message {
+            id,
             text: text.as_bytes(),
         },
+        Frame::Private { text, .. } => Incoming::Message {
+            id: 0,
+            text: text.as_bytes(),
+        },
+        Frame::HistoryEnd {
+            last, more, missed, ..
+        } => Incoming::HistoryEnd { last, more, missed },
         Frame::Ping { token } => Incoming::Ping(token),
         Frame::Error {
             code,
@@ -147,7 +186,10 @@ fn decode_resp(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
     };
     let incoming = match reply {
         resp::Reply::Subscribed { .. } => Incoming::InRoom,
-        resp::Reply::Message { payload, .. } => Incoming::Message { text: payload },
+        resp::Reply::Message { payload, .. } => Incoming::Message {
+            id: 0,
+            text: payload,
+        },
         resp::Reply::Error(text) => Incoming::Refused {
             // Cut: a server's text is not ours to print whole.
             line: format!(

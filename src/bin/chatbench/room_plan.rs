@@ -73,6 +73,15 @@ impl RoomPlan {
         }
     }
 
+    /// No rooms: the clients of the replay and recover modes, which join later.
+    pub fn none(clients: usize) -> RoomPlan {
+        RoomPlan {
+            clients,
+            per_client: 0,
+            starts: vec![0],
+        }
+    }
+
     pub fn rooms(&self) -> usize {
         self.starts.len() - 1
     }

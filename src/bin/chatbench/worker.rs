@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 const SEND_BATCH: u32 = 64;
 /// How long the run may take to deliver what was sent after the senders stop.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// Replay and recover: how long the joins may take in all.
+const JOIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// What a worker found, merged by the main thread.
 #[derive(Default)]
@@ -31,6 +33,10 @@ pub struct Report {
     pub disconnected: u64,
     /// Idle mode: clients still logged in at the end.
     pub held: usize,
+    /// Replay and recover: clients whose last HISTORY_END arrived.
+    pub finished: usize,
+    /// Replay and recover: ids the HISTORY_END frames said were no longer held.
+    pub missed: u64,
 }
 
 impl Report {
@@ -42,6 +48,8 @@ impl Report {
         self.errors += other.errors;
         self.disconnected += other.disconnected;
         self.held += other.held;
+        self.finished += other.finished;
+        self.missed += other.missed;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -130,6 +138,43 @@ impl Worker {
                 .count();
             return self.report;
         }
+        match config.mode {
+            Mode::Replay | Mode::Recover => self.run_joins(),
+            _ => self.run_sends(&config),
+        }
+        self.report.delivered_in_run = self.delivered;
+        self.shared.stopped.fetch_add(1, Ordering::AcqRel);
+        while self.shared.phase.load(Ordering::Acquire) == PHASE_RUN {
+            self.turn(Some(Duration::from_millis(1)));
+        }
+        let expected = self.expected();
+        let drain_until = Instant::now() + DRAIN_LIMIT;
+        while self.delivered < expected && Instant::now() < drain_until {
+            self.turn(Some(Duration::from_millis(5)));
+        }
+        let sent = &self.shared.sent;
+        let (_, replayed) = config.replayed_ids();
+        for c in &self.clients {
+            let counts = c.tracker.finish(|slot| {
+                let sender = match config.mode {
+                    Mode::Private => c.index ^ 1,
+                    Mode::Rooms => c.heard[slot] as usize,
+                    Mode::Replay | Mode::Recover => return replayed as u32,
+                    _ => slot,
+                };
+                if sender == c.index {
+                    0
+                } else {
+                    sent[sender].load(Ordering::Acquire)
+                }
+            });
+            self.report.counts.add(&counts);
+        }
+        self.report
+    }
+
+    /// The load modes but replay and recover: send until the run's time is up.
+    fn run_sends(&mut self, config: &RunConfig) {
         let run_start = self.shared.run_start_ns.load(Ordering::Acquire);
         let run_end = run_start + config.run.as_nanos() as u64;
         let mut next_paced = 0u64;
@@ -152,33 +197,38 @@ impl Worker {
             };
             self.turn(Some(wait));
         }
-        self.report.delivered_in_run = self.delivered;
-        self.shared.stopped.fetch_add(1, Ordering::AcqRel);
-        while self.shared.phase.load(Ordering::Acquire) == PHASE_RUN {
+    }
+
+    /// Replay and recover: each client JOINs its room (recover: all at once; replay: this
+    /// worker's share of `--rate` joins/s) and follows the replay to its last HISTORY_END.
+    fn run_joins(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        let run_start = shared.run_start_ns.load(Ordering::Acquire);
+        let deadline = run_start + JOIN_LIMIT.as_nanos() as u64;
+        let per_worker_ns = 1e9 * config.threads as f64 / config.rate;
+        let mut next = 0;
+        while self.report.finished < self.clients.len()
+            && shared.now_ns() < deadline
+            && !shared.failed.load(Ordering::Acquire)
+        {
+            let since_start_ns = shared.now_ns() - run_start;
+            while next < self.clients.len()
+                && (config.mode == Mode::Recover
+                    || (next as f64 * per_worker_ns) as u64 <= since_start_ns)
+            {
+                let client = &mut self.clients[next];
+                let room = RoomPlan::name(config.history_room(client.index));
+                let after = u64::from(config.mode == Mode::Recover);
+                client.join_sent_ns = shared.now_ns();
+                config
+                    .protocol
+                    .join(&room, after, config.count, &mut client.output);
+                self.flush(next);
+                next += 1;
+            }
             self.turn(Some(Duration::from_millis(1)));
         }
-        let expected = self.expected();
-        let drain_until = Instant::now() + DRAIN_LIMIT;
-        while self.delivered < expected && Instant::now() < drain_until {
-            self.turn(Some(Duration::from_millis(5)));
-        }
-        let sent = &self.shared.sent;
-        for c in &self.clients {
-            let counts = c.tracker.finish(|slot| {
-                let sender = match config.mode {
-                    Mode::Private => c.index ^ 1,
-                    Mode::Rooms => c.heard[slot] as usize,
-                    _ => slot,
-                };
-                if sender == c.index {
-                    0
-                } else {
-                    sent[sender].load(Ordering::Acquire)
-                }
-            });
-            self.report.counts.add(&counts);
-        }
-        self.report
     }
 
     fn fail(&mut self, text: String) {
@@ -192,7 +242,10 @@ impl Worker {
         let config = &self.shared.config;
         let sent = |s: usize| u64::from(self.shared.sent[s].load(Ordering::Acquire));
         match config.mode {
-            Mode::Idle => 0,
+            Mode::Idle | Mode::History => 0,
+            Mode::Replay | Mode::Recover => {
+                self.clients.len() as u64 * self.shared.config.replayed_ids().1
+            }
             Mode::Private => self.mine.iter().map(|&i| sent(i ^ 1)).sum(),
             Mode::Rooms => self
                 .clients
@@ -439,6 +492,11 @@ impl Worker {
                         config.protocol.join(&room, 0, 0, &mut client.output);
                     }
                     to_flush = true;
+                    if config.plan.per_client() == 0 {
+                        client.logged_in = true;
+                        self.welcomed += 1;
+                        self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
                 Incoming::InRoom => {
                     client.joined += 1;
@@ -446,6 +504,32 @@ impl Worker {
                         client.logged_in = true;
                         self.welcomed += 1;
                         self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                // Replay and recover: the room's ids must follow one another.
+                Incoming::Message { id, .. } if config.mode.fills_history() => {
+                    let (first, _) = config.replayed_ids();
+                    match id.checked_sub(first) {
+                        Some(seq) => {
+                            client.tracker.record(0, seq as u32);
+                        }
+                        None => self.report.counts.duplicated += 1,
+                    }
+                    self.delivered += 1;
+                }
+                Incoming::HistoryEnd { last, more, missed } => {
+                    self.report.missed += missed;
+                    if config.mode == Mode::Recover && more {
+                        let room = RoomPlan::name(config.history_room(client.index));
+                        config
+                            .protocol
+                            .history(&room, last, config.count, &mut client.output);
+                        to_flush = true;
+                    } else if config.mode.fills_history() && !client.done {
+                        client.done = true;
+                        self.report.finished += 1;
+                        let latency = now_ns.saturating_sub(client.join_sent_ns);
+                        self.report.latency.record(latency);
                     }
                 }
                 Incoming::Message { text, .. } => {
