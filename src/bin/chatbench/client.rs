@@ -72,7 +72,9 @@ impl Client {
             closed: false,
             joined: 0,
             seqs: vec![0; config.streams_per_client()],
-            next_room: 0,
+            // Clients start at different rooms: a client's k-th rooms are, by the plan's dealing,
+            // of like size, so starting all at k = 0 would send to the small rooms first.
+            next_room: index % config.streams_per_client(),
             tracker: SeqTracker::new(config.slots().max(heard.len())),
             heard,
             join_sent_ns: 0,
