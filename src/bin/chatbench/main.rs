@@ -376,12 +376,15 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
     let mut rss_held = None;
     let mut run_cpu = None;
     let mut peak_rss = None;
+    let mut hwm_end = None;
     if config.mode == Mode::Idle {
         rss_held = hold_clients(&shared, pid);
     } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
         let (cpu, peak) = send_and_stop(&shared, pid);
         run_cpu = Some(cpu);
         peak_rss = peak;
+        // Before the clients leave: their LEFT notices are not what the run measures.
+        hwm_end = pid.and_then(hwm_bytes);
     } else {
         // Logins failed or ran out of time: call the run off.
         shared.phase.store(PHASE_DONE, Ordering::Release);
@@ -411,7 +414,7 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
         fan_out: (config.mode == Mode::Paced).then(|| FanOutSummary::of(shared.fan_outs())),
         fill,
         peak_rss,
-        hwm_end: pid.and_then(hwm_bytes),
+        hwm_end,
     };
     results.print(&config);
     Ok(results.is_clean(&config))

@@ -36,7 +36,7 @@ pub struct Results {
     pub fill: Option<FillFigures>,
     /// Replay and recover: chatd's largest RSS sampled while the clients joined.
     pub peak_rss: Option<u64>,
-    /// chatd's VmHWM at the end.
+    /// chatd's VmHWM once the senders or joiners stopped, before the clients leave.
     pub hwm_end: Option<u64>,
 }
 
@@ -337,7 +337,7 @@ impl Results {
         row(table, "missed (HISTORY_END)", thousands(r.missed as f64));
         row(
             table,
-            "chatd RSS peak sampled during the joins / VmHWM at the end",
+            "chatd RSS peak sampled during the joins / VmHWM after them",
             format!("{} / {}", kib(self.peak_rss), kib(self.hwm_end)),
         );
         row(
