@@ -103,6 +103,121 @@ fn paced_mode_delivers_everything_in_order() {
 }
 
 #[test]
+fn idle_mode_joins_each_client_to_several_rooms() {
+    let daemon = Daemon::start(&[]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "idle",
+            "--clients",
+            "20",
+            "--rooms-per-client",
+            "3",
+            "--hold",
+            "0",
+        ],
+    );
+    assert!(table.contains("each in 3 room(s)"), "{table}");
+    assert!(table.contains("| logins | 20 of 20 in"), "{table}");
+}
+
+#[test]
+fn rooms_mode_checks_order_per_sender_and_room() {
+    let daemon = Daemon::start(&[]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "rooms",
+            "--clients",
+            "30",
+            "--rooms",
+            "10",
+            "--rooms-per-client",
+            "3",
+            "--rate",
+            "100",
+            "--secs",
+            "1",
+        ],
+    );
+    assert!(table.contains("30 clients in 10 rooms of"), "{table}");
+    assert_nothing_lost(&table);
+    assert!(!table.contains("| received (in order) | 0 |"), "{table}");
+}
+
+#[test]
+fn history_mode_reports_memory_per_stored_message() {
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "history",
+            "--rooms",
+            "3",
+            "--messages",
+            "50",
+            "--size",
+            "100",
+        ],
+    );
+    assert!(
+        table.contains("3 rooms × 50 messages of 100-byte text: 150 in"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| chatd RSS growth per stored message |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn replay_mode_gets_the_newest_messages_in_order() {
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "replay",
+            "--rooms",
+            "2",
+            "--messages",
+            "30",
+            "--count",
+            "10",
+            "--clients",
+            "6",
+            "--rate",
+            "100",
+        ],
+    );
+    assert!(
+        table.contains("| joins answered to the last HISTORY_END | 6 of 6 in"),
+        "{table}"
+    );
+    assert!(table.contains("| received (in order) | 60 |"), "{table}");
+    assert_nothing_lost(&table);
+}
+
+#[test]
+fn recover_mode_pages_through_everything_missed() {
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "recover",
+            "--messages",
+            "50",
+            "--count",
+            "20",
+            "--clients",
+            "4",
+        ],
+    );
+    assert!(table.contains("| received (in order) | 200 |"), "{table}");
+    assert!(table.contains("| missed (HISTORY_END) | 0 |"), "{table}");
+    assert_nothing_lost(&table);
+}
+
+#[test]
 fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
     let daemon = Daemon::start(&["--msg-rate", "10", "--msg-burst", "10"]);
     let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))

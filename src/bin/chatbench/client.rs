@@ -2,7 +2,7 @@
 //! sequence checks of what it receives. Driving it (reading, writing, sending on schedule)
 //! is the worker's.
 
-use crate::config::RunConfig;
+use crate::config::{Mode, RunConfig};
 use chatd::bench::SeqTracker;
 use mio::net::TcpStream;
 use std::io::{self, Write};
@@ -19,9 +19,18 @@ pub struct Client {
     pub written: usize,
     pub logged_in: bool,
     pub closed: bool,
-    /// Next sequence number to send.
-    pub seq: u32,
+    /// Rooms joined so far (ROOM frames; SUBSCRIBE's answer for Redis).
+    pub joined: usize,
+    /// Next sequence number to send, per stream ([`RunConfig::streams_per_client`]).
+    pub seqs: Vec<u32>,
+    /// Rooms mode: which of its rooms the next message goes to.
+    pub next_room: usize,
+    /// Rooms mode: the streams it hears, sorted; a stream's position is its sequence slot.
+    pub heard: Vec<u32>,
     pub tracker: SeqTracker,
+    /// Replay and recover: when its JOIN was queued, and whether its last HISTORY_END came.
+    pub join_sent_ns: u64,
+    pub done: bool,
 }
 
 impl Client {
@@ -49,6 +58,10 @@ impl Client {
         let mut stream: std::net::TcpStream = socket.into();
         stream.write_all(&output)?;
         stream.set_nonblocking(true)?;
+        let heard = match config.mode {
+            Mode::Rooms => config.streams_heard(index),
+            _ => Vec::new(),
+        };
         Ok(Client {
             index,
             stream: TcpStream::from_std(stream),
@@ -57,8 +70,15 @@ impl Client {
             written: 0,
             logged_in: false,
             closed: false,
-            seq: 0,
-            tracker: SeqTracker::new(config.slots()),
+            joined: 0,
+            seqs: vec![0; config.streams_per_client()],
+            // Clients start at different rooms: a client's k-th rooms are, by the plan's dealing,
+            // of like size, so starting all at k = 0 would send to the small rooms first.
+            next_room: index % config.streams_per_client(),
+            tracker: SeqTracker::new(config.slots().max(heard.len())),
+            heard,
+            join_sent_ns: 0,
+            done: false,
         })
     }
 }

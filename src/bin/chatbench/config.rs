@@ -4,6 +4,7 @@
 //! the command line is `main.rs`'s.
 
 use crate::protocol::Protocol;
+use crate::room_plan::RoomPlan;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +19,24 @@ pub enum Mode {
     Private,
     /// Every client broadcasts in turn at a fixed total rate.
     Paced,
+    /// Many rooms ([`RoomPlan`]): every client sends in turn at a fixed total rate, each
+    /// message to the next of its rooms.
+    Rooms,
+    /// Fill room histories and report chatd's memory per stored message (no clients).
+    History,
+    /// Fill, then the clients JOIN a room at a fixed total rate, each asking for a replay of
+    /// the newest `count`: time from JOIN to HISTORY_END, chatd CPU per join.
+    Replay,
+    /// Fill, then the clients, all at once, recover what they missed: JOIN with `after = 1`,
+    /// then HISTORY while `more = 1`: time until all are recovered, chatd's peak memory.
+    Recover,
+}
+
+impl Mode {
+    /// The modes that fill room histories first ([`crate::history_fill`]).
+    pub fn fills_history(self) -> bool {
+        matches!(self, Mode::History | Mode::Replay | Mode::Recover)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,13 +70,73 @@ pub struct RunConfig {
     /// Poll without sleeping during the run: no wake-ups for chatd to pay for, at the price
     /// of a busy core per thread.
     pub spin: bool,
+    /// The rooms each client joins after WELCOME.
+    pub plan: RoomPlan,
+    /// History modes: rooms filled, and messages said in each.
+    pub history_rooms: usize,
+    pub messages: usize,
+    /// Replay and recover: messages asked for per JOIN or HISTORY page.
+    pub count: u16,
 }
 
 impl RunConfig {
-    /// Number of sequence slots each receiver tracks.
+    /// Streams each client sends: one per room it is in (rooms mode), else one. Stream
+    /// `index × streams_per_client() + k` is client `index`'s messages to its `k`-th room,
+    /// each with its own sequence numbers; its number is the stamp's `sender`.
+    pub fn streams_per_client(&self) -> usize {
+        match self.mode {
+            Mode::Rooms => self.plan.per_client(),
+            _ => 1,
+        }
+    }
+
+    /// Rooms mode: the streams client `me` hears (every other member's stream to each room it
+    /// shares with `me`), sorted: a receiver's sequence slots.
+    pub fn streams_heard(&self, me: usize) -> Vec<u32> {
+        let k_all = self.plan.per_client();
+        let mut heard = Vec::new();
+        for k in 0..k_all {
+            let room = self.plan.room_of(me, k);
+            for member in self.plan.members(room).filter(|&m| m != me) {
+                // A member of `room` has it among its rooms: the plan deals it so.
+                let position = self
+                    .plan
+                    .position_in(member, room)
+                    .expect("member of the room");
+                heard.push((member * k_all + position) as u32);
+            }
+        }
+        heard.sort_unstable();
+        heard
+    }
+
+    /// Replay and recover: the room client `index` joins.
+    pub fn history_room(&self, index: usize) -> usize {
+        index % self.history_rooms.max(1)
+    }
+
+    /// Replay and recover: the id of the first message a joiner should get, and how many in
+    /// all (ids then follow one by one). Replay asks for the newest `count` of the room's
+    /// `messages`; recover for everything after the room's first message, 1 (`messages` more
+    /// were said after it).
+    pub fn replayed_ids(&self) -> (u64, u64) {
+        let messages = self.messages as u64;
+        match self.mode {
+            Mode::Replay => {
+                let n = messages.min(u64::from(self.count));
+                (messages - n + 1, n)
+            }
+            Mode::Recover => (2, messages),
+            _ => (0, 0),
+        }
+    }
+
+    /// Number of sequence slots each receiver tracks (rooms mode: see [`Self::streams_heard`];
+    /// replay and recover: one, the room's ids).
     pub fn slots(&self) -> usize {
         match self.mode {
-            Mode::Idle => 0,
+            Mode::Replay | Mode::Recover => 1,
+            Mode::Idle | Mode::Rooms | Mode::History => 0,
             Mode::Broadcast | Mode::Paced => self.senders,
             Mode::Private => 1,
         }
@@ -66,7 +145,7 @@ impl RunConfig {
     /// Slot of `sender` at receiver `me`, if `me` should hear from it.
     pub fn slot(&self, me: usize, sender: usize) -> Option<usize> {
         match self.mode {
-            Mode::Idle => None,
+            Mode::Idle | Mode::Rooms | Mode::History | Mode::Replay | Mode::Recover => None,
             Mode::Broadcast | Mode::Paced => {
                 (sender < self.senders && sender != me).then_some(sender)
             }
@@ -107,6 +186,42 @@ mod tests {
             hold: Duration::from_secs(1),
             pending: 1000,
             spin: false,
+            plan: RoomPlan::single(clients),
+            history_rooms: 1,
+            messages: 1000,
+            count: 100,
+        }
+    }
+
+    #[test]
+    fn replay_expects_the_newest_count_and_recover_all_after_the_first() {
+        let mut c = config(Mode::Replay, 10, 0, 1);
+        assert_eq!(c.replayed_ids(), (901, 100));
+        c.messages = 40;
+        assert_eq!(c.replayed_ids(), (1, 40));
+        c.mode = Mode::Recover;
+        assert_eq!(c.replayed_ids(), (2, 40));
+    }
+
+    #[test]
+    fn a_rooms_client_hears_each_stream_of_its_rooms_once() {
+        let mut c = config(Mode::Rooms, 30, 30, 2);
+        c.plan = RoomPlan::new(30, 10, 3).unwrap();
+        for me in 0..30 {
+            let heard = c.streams_heard(me);
+            let mut deduped = heard.clone();
+            deduped.dedup();
+            assert_eq!(heard, deduped);
+            let expected: usize = (0..3).map(|k| c.plan.size(c.plan.room_of(me, k)) - 1).sum();
+            assert_eq!(heard.len(), expected);
+            for stream in heard {
+                let (sender, k) = (stream as usize / 3, stream as usize % 3);
+                let room = c.plan.room_of(sender, k);
+                assert!(
+                    c.plan.position_in(me, room).is_some(),
+                    "{me} hears {sender} in {room}"
+                );
+            }
         }
     }
 

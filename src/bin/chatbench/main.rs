@@ -19,9 +19,11 @@ mod client;
 mod config;
 mod cpu_shares;
 mod figures;
+mod history_fill;
 mod procfs;
 mod protocol;
 mod results;
+mod room_plan;
 mod shared;
 mod worker;
 
@@ -29,9 +31,10 @@ use chatd::bench::{FanOutSummary, STAMP_LEN};
 use config::{Mode, RunConfig};
 use cpu_shares::{CpuShares, CpuSpan};
 use getopts::Options;
-use procfs::{Footprint, find_server, rss_bytes};
+use procfs::{Footprint, find_server, hwm_bytes, rss_bytes};
 use protocol::Protocol;
-use results::Results;
+use results::{FillFigures, Results};
+use room_plan::RoomPlan;
 use shared::{PHASE_DONE, PHASE_DRAIN, PHASE_RUN, Shared};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -48,6 +51,22 @@ Modes:
   broadcast  --clients R --senders S --window W --secs T: fan-out deliveries/s and latency
   private    --pairs P --window W --secs T: private relays/s and latency
   paced      --clients N --rate M --secs T: latency at M broadcasts/s in total
+  rooms      --clients N --rooms R --rooms-per-client K --rate M --secs T: N clients in R
+             rooms of ramped sizes (10 to about twice the mean less 10), K rooms each; M
+             messages/s in total, each client's going round its rooms; order checked per
+             (sender, room)
+
+  history    --rooms R --messages M --size B: fill R rooms with M messages of B-byte texts,
+             report chatd's RSS growth per stored message
+  replay     --rooms R --messages M --clients N --count C --rate J: fill, then N clients JOIN
+             (J joins/s in all, round the rooms) asking for the newest C: time from JOIN to
+             HISTORY_END, chatd CPU per join
+  recover    --rooms R --messages M --clients N --count C: fill each room with 1 + M
+             messages, then N clients at once JOIN with after = 1 and ask HISTORY pages of C
+             while more = 1: time until all recovered, chatd's peak RSS
+
+idle takes --rooms-per-client K too: every client joins the same K rooms. The history modes
+flood chatd with SAYs while filling: start it with --msg-rate 0.
 
 With --resp the server is Redis (or anything speaking RESP3 pub/sub): every client
 subscribes to one channel and publishes to it; idle, broadcast and paced work so.";
@@ -100,6 +119,30 @@ fn options() -> Options {
         "rate",
         "paced: broadcasts per second in total (default 200)",
         "M",
+    );
+    o.optopt(
+        "",
+        "rooms",
+        "rooms: how many rooms (default 1,000; idle: --rooms-per-client)",
+        "R",
+    );
+    o.optopt(
+        "",
+        "rooms-per-client",
+        "idle, rooms: rooms each client joins (default 1 idle, 5 rooms)",
+        "K",
+    );
+    o.optopt(
+        "",
+        "messages",
+        "history modes: messages said in each room (default 1000)",
+        "M",
+    );
+    o.optopt(
+        "",
+        "count",
+        "replay, recover: messages asked per JOIN or HISTORY page (default 100, recover 200)",
+        "C",
     );
     o.optopt("", "threads", "client threads (default 2)", "N");
     o.optopt(
@@ -163,16 +206,20 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         Some("broadcast") => Mode::Broadcast,
         Some("private") => Mode::Private,
         Some("paced") => Mode::Paced,
+        Some("rooms") => Mode::Rooms,
+        Some("history") => Mode::History,
+        Some("replay") => Mode::Replay,
+        Some("recover") => Mode::Recover,
         Some(other) => return Err(format!("unknown mode {other:?}")),
-        None => return Err("missing mode (idle, broadcast, private or paced)".into()),
+        None => return Err("missing mode (see the list above)".into()),
     };
     let protocol = if m.opt_present("resp") {
         Protocol::Resp
     } else {
         Protocol::Chat
     };
-    if protocol == Protocol::Resp && mode == Mode::Private {
-        return Err("--resp drives idle, broadcast and paced (one channel), not private".into());
+    if protocol == Protocol::Resp && !matches!(mode, Mode::Idle | Mode::Broadcast | Mode::Paced) {
+        return Err("--resp drives idle, broadcast and paced (one channel) only".into());
     }
     let host: IpAddr = opt(&m, "host", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let port: u16 = opt(&m, "port", 50000)?;
@@ -186,10 +233,26 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         Mode::Idle => (clients, 0),
         Mode::Broadcast => (clients + senders_opt, senders_opt),
         Mode::Private => (2 * pairs, 2 * pairs),
-        Mode::Paced => (clients, clients),
+        Mode::Paced | Mode::Rooms => (clients, clients),
+        Mode::History => (0, 0),
+        Mode::Replay | Mode::Recover => (clients, 0),
     };
-    if clients == 0 || clients >= 1_000_000 {
+    if (clients == 0 && mode != Mode::History) || clients >= 1_000_000 {
         return Err("between 1 and 999,999 clients".into());
+    }
+    let per_client: usize = opt(
+        &m,
+        "rooms-per-client",
+        if mode == Mode::Rooms { 5 } else { 1 },
+    )?;
+    let plan = match mode {
+        Mode::Rooms => RoomPlan::new(clients, opt(&m, "rooms", 1000)?, per_client)?,
+        Mode::Idle if per_client > 1 => RoomPlan::new(clients, per_client, per_client)?,
+        Mode::History | Mode::Replay | Mode::Recover => RoomPlan::none(clients),
+        _ => RoomPlan::single(clients),
+    };
+    if clients * plan.per_client() >= 1_000_000 {
+        return Err("fewer than 1,000,000 streams (clients × rooms per client)".into());
     }
     let threads: usize = opt(&m, "threads", 2)?;
     let text_len: usize = opt(&m, "size", 64)?;
@@ -197,6 +260,19 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
     let secs: f64 = opt(&m, "secs", 5.0)?;
     let hold: f64 = opt(&m, "hold", 1.0)?;
     let rate: f64 = opt(&m, "rate", 200.0)?;
+    let history_rooms: usize = opt(
+        &m,
+        "rooms",
+        match mode {
+            Mode::Replay => 10,
+            Mode::Recover => 1,
+            _ => 100,
+        },
+    )?;
+    let count: u16 = opt(&m, "count", if mode == Mode::Recover { 200 } else { 100 })?;
+    if mode.fills_history() && history_rooms == 0 {
+        return Err("--rooms must be positive".into());
+    }
     let positive = |x: f64| x.is_finite() && x > 0.0;
     if threads == 0
         || sources == 0
@@ -216,12 +292,16 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         window: opt(&m, "window", 100)?,
         run: Duration::from_secs_f64(secs),
         rate,
-        threads: threads.min(clients),
+        threads: threads.min(clients).max(1),
         text_len: text_len.max(STAMP_LEN),
         sources,
         hold: Duration::from_secs_f64(hold),
         pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
         spin: m.opt_present("spin"),
+        plan,
+        history_rooms,
+        messages: opt(&m, "messages", 1000)?,
+        count,
     }))
 }
 
@@ -268,6 +348,23 @@ fn main() -> ExitCode {
 
 /// Runs the benchmark and prints the table; Ok(false) when something was lost or failed.
 fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
+    let fill = if config.mode.fills_history() {
+        let rss_before = pid.and_then(rss_bytes);
+        let filled = history_fill::fill(&config)?;
+        Some(FillFigures {
+            filled,
+            rss_before,
+            rss_after: pid.and_then(rss_bytes),
+            hwm_after: pid.and_then(hwm_bytes),
+        })
+    } else {
+        None
+    };
+    if config.mode == Mode::History {
+        // Filling is the whole run.
+        results::print_fill_only(&config, pid, fill.as_ref());
+        return Ok(true);
+    }
     let shared = Arc::new(Shared::new(config.clone()));
     let before = Footprint::read(pid);
     let login_cpu = CpuSpan::start(pid);
@@ -278,10 +375,16 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
     let after = Footprint::read(pid);
     let mut rss_held = None;
     let mut run_cpu = None;
+    let mut peak_rss = None;
+    let mut hwm_end = None;
     if config.mode == Mode::Idle {
         rss_held = hold_clients(&shared, pid);
     } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
-        run_cpu = Some(send_and_stop(&shared, pid));
+        let (cpu, peak) = send_and_stop(&shared, pid);
+        run_cpu = Some(cpu);
+        peak_rss = peak;
+        // Before the clients leave: their LEFT notices are not what the run measures.
+        hwm_end = pid.and_then(hwm_bytes);
     } else {
         // Logins failed or ran out of time: call the run off.
         shared.phase.store(PHASE_DONE, Ordering::Release);
@@ -309,6 +412,9 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
         report,
         sent: shared.sent_total(),
         fan_out: (config.mode == Mode::Paced).then(|| FanOutSummary::of(shared.fan_outs())),
+        fill,
+        peak_rss,
+        hwm_end,
     };
     results.print(&config);
     Ok(results.is_clean(&config))
@@ -353,17 +459,28 @@ fn hold_clients(shared: &Shared, pid: Option<u32>) -> Option<u64> {
 }
 
 /// Load modes: starts the senders, waits until every worker's senders stopped, and lets the
-/// workers drain. Returns the CPU used while they sent.
-fn send_and_stop(shared: &Shared, pid: Option<u32>) -> CpuShares {
+/// workers drain. Returns the CPU used while they sent, and in the history modes chatd's
+/// largest RSS sampled meanwhile (every [`RSS_SAMPLE`]).
+fn send_and_stop(shared: &Shared, pid: Option<u32>) -> (CpuShares, Option<u64>) {
     let cpu = CpuSpan::start(pid);
     shared
         .run_start_ns
         .store(shared.now_ns(), Ordering::Release);
     shared.phase.store(PHASE_RUN, Ordering::Release);
+    let sample = shared.config.mode.fills_history();
+    let mut peak = None;
+    let mut next_sample = Instant::now();
     while shared.stopped.load(Ordering::Acquire) < shared.config.threads {
+        if sample && Instant::now() >= next_sample {
+            peak = peak.max(pid.and_then(rss_bytes));
+            next_sample += RSS_SAMPLE;
+        }
         thread::sleep(Duration::from_millis(1));
     }
     let run_cpu = cpu.end(pid);
     shared.phase.store(PHASE_DRAIN, Ordering::Release);
-    run_cpu
+    (run_cpu, peak)
 }
+
+/// How often the history modes read chatd's RSS while the clients join.
+const RSS_SAMPLE: Duration = Duration::from_millis(5);

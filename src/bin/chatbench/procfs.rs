@@ -28,9 +28,20 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     rss_bytes_in_status(&status)
 }
 
+/// Peak resident set size in bytes (VmHWM, the high-water mark since the process started).
+pub fn hwm_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_field_in_status(&status, "VmHWM:")
+}
+
 /// Resident set size in bytes from the text of /proc/PID/status, which gives it in KiB.
 fn rss_bytes_in_status(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    kib_field_in_status(status, "VmRSS:")
+}
+
+/// The field `key` (with its colon) of /proc/PID/status, given in KiB, in bytes.
+fn kib_field_in_status(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -121,6 +132,7 @@ mod tests {
         let status = "Name:\tchatd\nVmPeak:\t  9000 kB\nVmRSS:\t    4160 kB\nThreads:\t1\n";
         assert_eq!(rss_bytes_in_status(status), Some(4160 * 1024));
         assert_eq!(rss_bytes_in_status("Name:\tchatd\n"), None);
+        assert_eq!(kib_field_in_status(status, "VmPeak:"), Some(9000 * 1024));
     }
 
     #[test]

@@ -18,12 +18,15 @@ pub enum Protocol {
 
 /// A frame or reply as the worker acts on it.
 pub enum Incoming<'a> {
-    /// Logged in to chatd (WELCOME): it must now join the run's room ([`Protocol::join`]).
+    /// Logged in to chatd (WELCOME): it must now join its rooms ([`Protocol::join`]).
     Welcomed,
-    /// In the run's room (ROOM), or subscribed to the run's channel.
-    LoggedIn,
-    /// A chat message or a published message: its text.
-    Message(&'a [u8]),
+    /// In one more room (ROOM), or subscribed to the run's channel.
+    InRoom,
+    /// A chat message or a published message: its room id (0 if none) and text.
+    Message { id: u64, text: &'a [u8] },
+    /// The end of a replay (HISTORY_END): the last id sent, whether the range holds more,
+    /// and how many ids of it the server no longer holds.
+    HistoryEnd { last: u64, more: bool, missed: u64 },
     /// The server asks for a PONG with this token.
     Ping(u64),
     /// The server refused something; `closing` if it also ended the connection.
@@ -60,31 +63,52 @@ impl Protocol {
         }
     }
 
-    /// Appends one message: a broadcast (SAY, PUBLISH) or, with `to`, a private MSG.
-    pub fn message(self, to: Option<&str>, text: &str, out: &mut Vec<u8>) {
+    /// Appends one message: to `room` (SAY; PUBLISH to the run's channel) or, with `to`, a
+    /// private MSG.
+    pub fn message(self, to: Option<&str>, room: &str, text: &str, out: &mut Vec<u8>) {
         match (self, to) {
             (Protocol::Chat, Some(to)) => Frame::Msg { to, text }.encode(out),
-            (Protocol::Chat, None) => Frame::Say {
-                room: BENCH_ROOM,
-                text,
-            }
-            .encode(out),
+            (Protocol::Chat, None) => Frame::Say { room, text }.encode(out),
             (Protocol::Resp, _) => {
                 resp::encode_command(&[b"PUBLISH", channel().as_bytes(), text.as_bytes()], out)
             }
         }
     }
 
-    /// Appends the JOIN of the run's room, once logged in (chatd only).
-    pub fn join(self, out: &mut Vec<u8>) {
+    /// Appends the JOIN of `room`, once logged in (chatd only), asking for a replay of `count`
+    /// messages: the newest with `after = 0`, else the oldest after id `after`.
+    pub fn join(self, room: &str, after: u64, count: u16, out: &mut Vec<u8>) {
         if self == Protocol::Chat {
-            Frame::Join {
-                room: BENCH_ROOM,
-                after: 0,
-                count: 0,
+            Frame::Join { room, after, count }.encode(out);
+        }
+    }
+
+    /// Appends a HISTORY asking for the next `count` messages of `room` after id `after`
+    /// (chatd only).
+    pub fn history(self, room: &str, after: u64, count: u16, out: &mut Vec<u8>) {
+        if self == Protocol::Chat {
+            Frame::History {
+                room,
+                after,
+                before: 0,
+                count,
             }
             .encode(out);
         }
+    }
+
+    /// Bytes of the MESSAGE frame chatd keeps in a room's history for a SAY of `text_len`
+    /// bytes to `room` by `nick` (history stores the frame as sent: PROTOCOL.md "History").
+    pub fn stored_message_len(room: &str, nick: &str, text_len: usize) -> usize {
+        let text = ".".repeat(text_len);
+        Frame::Message {
+            room,
+            id: 1,
+            time: 1,
+            from: nick,
+            text: &text,
+        }
+        .encoded_len()
     }
 
     /// Appends the answer to a PING.
@@ -103,9 +127,6 @@ impl Protocol {
     }
 }
 
-/// The chatd room every client of a run joins and every broadcast goes to.
-const BENCH_ROOM: &str = "#bench";
-
 /// The run's channel; the pid keeps two chatbench runs on one server apart.
 fn channel() -> String {
     format!("chatbench{}", std::process::id())
@@ -119,10 +140,18 @@ fn decode_chat(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
     };
     let incoming = match frame {
         Frame::Welcome { .. } => Incoming::Welcomed,
-        Frame::Room { .. } => Incoming::LoggedIn,
-        Frame::Message { text, .. } | Frame::Private { text, .. } => {
-            Incoming::Message(text.as_bytes())
-        }
+        Frame::Room { .. } => Incoming::InRoom,
+        Frame::Message { id, text, .. } => Incoming::Message {
+            id,
+            text: text.as_bytes(),
+        },
+        Frame::Private { text, .. } => Incoming::Message {
+            id: 0,
+            text: text.as_bytes(),
+        },
+        Frame::HistoryEnd {
+            last, more, missed, ..
+        } => Incoming::HistoryEnd { last, more, missed },
         Frame::Ping { token } => Incoming::Ping(token),
         Frame::Error {
             code,
@@ -156,8 +185,11 @@ fn decode_resp(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
         Err(e) => return Err(e.to_string()),
     };
     let incoming = match reply {
-        resp::Reply::Subscribed { .. } => Incoming::LoggedIn,
-        resp::Reply::Message { payload, .. } => Incoming::Message(payload),
+        resp::Reply::Subscribed { .. } => Incoming::InRoom,
+        resp::Reply::Message { payload, .. } => Incoming::Message {
+            id: 0,
+            text: payload,
+        },
         resp::Reply::Error(text) => Incoming::Refused {
             // Cut: a server's text is not ours to print whole.
             line: format!(

@@ -5,6 +5,7 @@
 use crate::config::{Mode, RunConfig};
 use crate::cpu_shares::CpuShares;
 use crate::figures::{ms, thousands};
+use crate::history_fill::{Filled, per_room};
 use crate::procfs::Footprint;
 use crate::worker::Report;
 use chatd::bench::{FanOutSummary, Histogram};
@@ -31,6 +32,85 @@ pub struct Results {
     pub sent: u64,
     /// Paced mode: the latency breakdown per broadcast.
     pub fan_out: Option<FanOutSummary>,
+    /// History modes: the fill and chatd's memory around it.
+    pub fill: Option<FillFigures>,
+    /// Replay and recover: chatd's largest RSS sampled while the clients joined.
+    pub peak_rss: Option<u64>,
+    /// chatd's VmHWM once the senders or joiners stopped, before the clients leave.
+    pub hwm_end: Option<u64>,
+}
+
+/// The history fill and chatd's RSS before and after it.
+pub struct FillFigures {
+    pub filled: Filled,
+    pub rss_before: Option<u64>,
+    pub rss_after: Option<u64>,
+    /// chatd's VmHWM after the fill.
+    pub hwm_after: Option<u64>,
+}
+
+impl FillFigures {
+    /// The fill's rows: what was stored, chatd's RSS growth per message against the frame
+    /// size plus the 48 bytes the history counts per message.
+    fn rows(&self, config: &RunConfig, table: &mut String) {
+        let f = &self.filled;
+        row(
+            table,
+            "history filled",
+            format!(
+                "{} rooms × {} messages of {}-byte text: {} in {:.3} s",
+                config.history_rooms,
+                per_room(config),
+                config.text_len,
+                thousands(f.messages as f64),
+                f.secs
+            ),
+        );
+        row(
+            table,
+            "chatd RSS before / after the fill",
+            format!("{} / {}", kib(self.rss_before), kib(self.rss_after)),
+        );
+        let per_message = match (self.rss_before, self.rss_after) {
+            (Some(a), Some(b)) => format!(
+                "{} B",
+                thousands((b as f64 - a as f64) / f.messages.max(1) as f64)
+            ),
+            _ => "n/a".into(),
+        };
+        row(table, "chatd RSS growth per stored message", per_message);
+        row(
+            table,
+            "stored MESSAGE frame / + 48 B (history's count)",
+            format!("{} B / {} B", f.frame_len, f.frame_len + 48),
+        );
+        row(table, "chatd VmHWM after the fill", kib(self.hwm_after));
+    }
+}
+
+/// History mode: prints the heading and the fill's rows (the run has no clients).
+pub fn print_fill_only(config: &RunConfig, pid: Option<u32>, fill: Option<&FillFigures>) {
+    println!(
+        "chatbench history: {} rooms × {} messages, {}-byte texts, chatd pid {}\n",
+        config.history_rooms,
+        config.messages,
+        config.text_len,
+        pid.map_or("unknown".into(), |p| p.to_string())
+    );
+    let mut table = String::from("| figure | value |\n|---|---|\n");
+    if let Some(f) = fill {
+        f.rows(config, &mut table);
+    }
+    // A fill that failed returned its error before this table.
+    row(&mut table, "errors / disconnects", "0 / 0".into());
+    print!("{table}");
+}
+
+/// Bytes as KiB, or "n/a".
+fn kib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| {
+        format!("{} KiB", thousands(b as f64 / 1024.0))
+    })
 }
 
 impl Results {
@@ -57,7 +137,11 @@ impl Results {
     /// One line: what was run, against which chatd.
     fn heading(&self, config: &RunConfig) -> String {
         let header = match config.mode {
-            Mode::Idle => format!("idle: {} clients", config.clients),
+            Mode::Idle => format!(
+                "idle: {} clients, each in {} room(s)",
+                config.clients,
+                config.plan.per_client()
+            ),
             Mode::Broadcast => format!(
                 "broadcast: {} receivers + {} senders, window {}, {:.0} s",
                 config.clients - config.senders,
@@ -77,6 +161,35 @@ impl Results {
                 config.rate,
                 config.run.as_secs_f64()
             ),
+            Mode::History | Mode::Replay | Mode::Recover => format!(
+                "{}: {} rooms × {} messages, {} clients each JOINing one ({}), {} per page",
+                if config.mode == Mode::Replay {
+                    "replay"
+                } else {
+                    "recover"
+                },
+                config.history_rooms,
+                per_room(config),
+                config.clients,
+                if config.mode == Mode::Replay {
+                    format!("{} joins/s", config.rate)
+                } else {
+                    "all at once, after = 1, then HISTORY while more = 1".to_string()
+                },
+                config.count
+            ),
+            Mode::Rooms => {
+                let (low, high) = config.plan.size_range();
+                format!(
+                    "rooms: {} clients in {} rooms of {low} to {high} members, {} rooms each, \
+                     {} messages/s, {:.0} s",
+                    config.clients,
+                    config.plan.rooms(),
+                    config.plan.per_client(),
+                    config.rate,
+                    config.run.as_secs_f64()
+                )
+            }
         };
         format!(
             "chatbench {header}; {}-byte texts, {} threads, {} source addresses, {} pid {}",
@@ -112,8 +225,15 @@ impl Results {
         if config.mode == Mode::Idle {
             self.idle_rows(config, &mut table);
         }
+        if let Some(f) = &self.fill {
+            f.rows(config, &mut table);
+        }
         if let Some(cpu) = &self.run_cpu {
-            self.run_rows(config, cpu, &mut table);
+            if config.mode.fills_history() {
+                self.join_rows(config, cpu, &mut table);
+            } else {
+                self.run_rows(config, cpu, &mut table);
+            }
         }
         let c = &self.report.counts;
         if config.mode != Mode::Idle {
@@ -147,11 +267,6 @@ impl Results {
             ),
             _ => "n/a".into(),
         };
-        let kib = |b: Option<u64>| {
-            b.map_or("n/a".into(), |b| {
-                format!("{} KiB", thousands(b as f64 / 1024.0))
-            })
-        };
         row(
             table,
             &format!("{server} RSS before / after"),
@@ -176,6 +291,59 @@ impl Results {
             table,
             "clients still connected at the end",
             format!("{} of {}", self.report.held, config.clients),
+        );
+    }
+
+    /// Replay and recover: how long the joins took, chatd's CPU and memory meanwhile.
+    fn join_rows(&self, config: &RunConfig, cpu: &CpuShares, table: &mut String) {
+        let r = &self.report;
+        let secs = cpu.wall;
+        row(
+            table,
+            "joins answered to the last HISTORY_END",
+            format!(
+                "{} of {} in {secs:.3} s ({}/s)",
+                r.finished,
+                config.clients,
+                thousands(r.finished as f64 / secs)
+            ),
+        );
+        row(
+            table,
+            "messages replayed",
+            format!(
+                "{} ({}/s)",
+                thousands(r.delivered_in_run as f64),
+                thousands(r.delivered_in_run as f64 / secs)
+            ),
+        );
+        row(
+            table,
+            "JOIN to last HISTORY_END, p50 / p99 / p999 / max (ms)",
+            percentiles(&r.latency),
+        );
+        if let Some(busy) = cpu.chatd {
+            let chatd_secs = busy * secs;
+            row(
+                table,
+                "chatd CPU per join / per replayed message",
+                format!(
+                    "{:.1} µs / {:.0} ns",
+                    chatd_secs * 1e6 / r.finished.max(1) as f64,
+                    chatd_secs * 1e9 / r.delivered_in_run.max(1) as f64
+                ),
+            );
+        }
+        row(table, "missed (HISTORY_END)", thousands(r.missed as f64));
+        row(
+            table,
+            "chatd RSS peak sampled during the joins / VmHWM after them",
+            format!("{} / {}", kib(self.peak_rss), kib(self.hwm_end)),
+        );
+        row(
+            table,
+            "CPU during the joins: chatd / chatbench / machine",
+            cpu.line(),
         );
     }
 

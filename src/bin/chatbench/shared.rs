@@ -25,7 +25,8 @@ pub struct Shared {
     /// Workers whose senders have stopped.
     pub stopped: AtomicUsize,
     pub failed: AtomicBool,
-    /// Messages sent by each sender (per destination stream; one stream per sender).
+    /// Messages sent on each stream (one per sender, or per sender and room in rooms mode:
+    /// [`RunConfig::streams_per_client`]).
     pub sent: Vec<AtomicU32>,
     /// Broadcast window: `acked[w * senders + s]` is how many of sender `s`'s messages the
     /// observing receiver of worker `w` has seen (`u32::MAX` if `w` observes none).
@@ -53,7 +54,9 @@ impl Shared {
             logged_in: AtomicUsize::new(0),
             stopped: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
-            sent: (0..config.clients).map(|_| AtomicU32::new(0)).collect(),
+            sent: (0..config.clients * config.streams_per_client())
+                .map(|_| AtomicU32::new(0))
+                .collect(),
             acked: (0..config.threads * config.senders)
                 .map(|_| AtomicU32::new(u32::MAX))
                 .collect(),

@@ -5,6 +5,7 @@
 use crate::client::Client;
 use crate::config::{Mode, RunConfig};
 use crate::protocol::Incoming;
+use crate::room_plan::RoomPlan;
 use crate::shared::{PHASE_DONE, PHASE_LOGIN, PHASE_RUN, Shared};
 use chatd::bench::{Histogram, SeqCounts, Stamp};
 use mio::{Events, Interest, Poll, Token};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 const SEND_BATCH: u32 = 64;
 /// How long the run may take to deliver what was sent after the senders stop.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// Replay and recover: how long the joins may take in all.
+const JOIN_LIMIT: Duration = Duration::from_secs(120);
 
 /// What a worker found, merged by the main thread.
 #[derive(Default)]
@@ -30,6 +33,10 @@ pub struct Report {
     pub disconnected: u64,
     /// Idle mode: clients still logged in at the end.
     pub held: usize,
+    /// Replay and recover: clients whose last HISTORY_END arrived.
+    pub finished: usize,
+    /// Replay and recover: ids the HISTORY_END frames said were no longer held.
+    pub missed: u64,
 }
 
 impl Report {
@@ -41,6 +48,8 @@ impl Report {
         self.errors += other.errors;
         self.disconnected += other.disconnected;
         self.held += other.held;
+        self.finished += other.finished;
+        self.missed += other.missed;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -129,27 +138,9 @@ impl Worker {
                 .count();
             return self.report;
         }
-        let run_start = self.shared.run_start_ns.load(Ordering::Acquire);
-        let run_end = run_start + config.run.as_nanos() as u64;
-        let mut next_paced = 0u64;
-        loop {
-            let now = self.shared.now_ns();
-            if now >= run_end {
-                break;
-            }
-            let busy = match config.mode {
-                Mode::Paced => {
-                    self.send_paced(now - run_start, &mut next_paced);
-                    false
-                }
-                _ => self.send_windowed(),
-            };
-            let wait = if busy || config.spin {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(1)
-            };
-            self.turn(Some(wait));
+        match config.mode {
+            Mode::Replay | Mode::Recover => self.run_joins(),
+            _ => self.run_sends(&config),
         }
         self.report.delivered_in_run = self.delivered;
         self.shared.stopped.fetch_add(1, Ordering::AcqRel);
@@ -162,10 +153,13 @@ impl Worker {
             self.turn(Some(Duration::from_millis(5)));
         }
         let sent = &self.shared.sent;
+        let (_, replayed) = config.replayed_ids();
         for c in &self.clients {
             let counts = c.tracker.finish(|slot| {
                 let sender = match config.mode {
                     Mode::Private => c.index ^ 1,
+                    Mode::Rooms => c.heard[slot] as usize,
+                    Mode::Replay | Mode::Recover => return replayed as u32,
                     _ => slot,
                 };
                 if sender == c.index {
@@ -179,6 +173,64 @@ impl Worker {
         self.report
     }
 
+    /// The load modes but replay and recover: send until the run's time is up.
+    fn run_sends(&mut self, config: &RunConfig) {
+        let run_start = self.shared.run_start_ns.load(Ordering::Acquire);
+        let run_end = run_start + config.run.as_nanos() as u64;
+        let mut next_paced = 0u64;
+        loop {
+            let now = self.shared.now_ns();
+            if now >= run_end {
+                break;
+            }
+            let busy = match config.mode {
+                Mode::Paced | Mode::Rooms => {
+                    self.send_paced(now - run_start, &mut next_paced);
+                    false
+                }
+                _ => self.send_windowed(),
+            };
+            let wait = if busy || config.spin {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1)
+            };
+            self.turn(Some(wait));
+        }
+    }
+
+    /// Replay and recover: each client JOINs its room (recover: all at once; replay: this
+    /// worker's share of `--rate` joins/s) and follows the replay to its last HISTORY_END.
+    fn run_joins(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        let run_start = shared.run_start_ns.load(Ordering::Acquire);
+        let deadline = run_start + JOIN_LIMIT.as_nanos() as u64;
+        let per_worker_ns = 1e9 * config.threads as f64 / config.rate;
+        let mut next = 0;
+        while self.report.finished < self.clients.len()
+            && shared.now_ns() < deadline
+            && !shared.failed.load(Ordering::Acquire)
+        {
+            let since_start_ns = shared.now_ns() - run_start;
+            while next < self.clients.len()
+                && (config.mode == Mode::Recover
+                    || (next as f64 * per_worker_ns) as u64 <= since_start_ns)
+            {
+                let client = &mut self.clients[next];
+                let room = RoomPlan::name(config.history_room(client.index));
+                let after = u64::from(config.mode == Mode::Recover);
+                client.join_sent_ns = shared.now_ns();
+                config
+                    .protocol
+                    .join(&room, after, config.count, &mut client.output);
+                self.flush(next);
+                next += 1;
+            }
+            self.turn(Some(Duration::from_millis(1)));
+        }
+    }
+
     fn fail(&mut self, text: String) {
         self.report.errors += 1;
         self.report.first_error.get_or_insert(text);
@@ -190,8 +242,17 @@ impl Worker {
         let config = &self.shared.config;
         let sent = |s: usize| u64::from(self.shared.sent[s].load(Ordering::Acquire));
         match config.mode {
-            Mode::Idle => 0,
+            Mode::Idle | Mode::History => 0,
+            Mode::Replay | Mode::Recover => {
+                self.clients.len() as u64 * self.shared.config.replayed_ids().1
+            }
             Mode::Private => self.mine.iter().map(|&i| sent(i ^ 1)).sum(),
+            Mode::Rooms => self
+                .clients
+                .iter()
+                .flat_map(|c| c.heard.iter())
+                .map(|&stream| sent(stream as usize))
+                .sum(),
             Mode::Broadcast | Mode::Paced => {
                 let all: u64 = (0..config.senders).map(sent).sum();
                 self.mine
@@ -253,7 +314,7 @@ impl Worker {
                     .min()
                     .unwrap_or(u32::MAX),
             };
-            let seq = self.clients[local].seq;
+            let seq = self.clients[local].seqs[0];
             let room = config
                 .window
                 .saturating_sub(seq.wrapping_sub(delivered.min(seq)));
@@ -264,14 +325,15 @@ impl Worker {
             busy |= room > SEND_BATCH;
             let to = (config.mode == Mode::Private).then(|| RunConfig::nick(index ^ 1));
             for _ in 0..count {
-                self.queue_message(local, to.as_deref());
+                self.queue_message(local, to.as_deref(), 0);
             }
             self.flush(local);
         }
         busy
     }
 
-    /// Paced: this worker's share of the rate, round-robin over its clients.
+    /// Paced and rooms: this worker's share of the rate, round-robin over its clients (and,
+    /// in rooms mode, each client's messages round-robin over its rooms).
     fn send_paced(&mut self, since_start_ns: u64, next: &mut u64) {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
@@ -284,31 +346,35 @@ impl Worker {
             }
             let local = (*next as usize) % self.clients.len();
             *next += 1;
-            if !self.clients[local].closed {
-                self.queue_message(local, None);
+            let client = &mut self.clients[local];
+            if !client.closed {
+                let k = client.next_room;
+                client.next_room = (k + 1) % client.seqs.len();
+                self.queue_message(local, None, k);
                 self.flush(local);
             }
         }
     }
 
-    /// Appends one stamped message (broadcast, or private to `to`) to a client's output.
-    fn queue_message(&mut self, local: usize, to: Option<&str>) {
+    /// Appends one stamped message (to the client's `k`-th room, or private to `to`) to a
+    /// client's output.
+    fn queue_message(&mut self, local: usize, to: Option<&str>, k: usize) {
+        let config = &self.shared.config;
         let client = &mut self.clients[local];
+        let stream = client.index * config.streams_per_client() + k;
         let stamp = Stamp {
-            sender: client.index as u32,
-            seq: client.seq,
+            sender: stream as u32,
+            seq: client.seqs[k],
             sent_ns: self.shared.now_ns(),
         };
         self.text.clear();
         stamp.encode(self.shared.config.text_len, &mut self.text);
         // The stamp and its padding are ASCII.
         let text = std::str::from_utf8(&self.text).expect("stamp text is ASCII");
-        self.shared
-            .config
-            .protocol
-            .message(to, text, &mut client.output);
-        client.seq += 1;
-        self.shared.sent[client.index].store(client.seq, Ordering::Release);
+        let room = RoomPlan::name(config.plan.room_of(client.index, k));
+        config.protocol.message(to, &room, text, &mut client.output);
+        client.seqs[k] += 1;
+        self.shared.sent[stream].store(client.seqs[k], Ordering::Release);
     }
 
     /// Writes what `local` has queued, as far as the socket takes it.
@@ -419,20 +485,62 @@ impl Worker {
             match incoming {
                 // Logged in, it joins the run's room; it counts as logged in once the room
                 // has answered.
+                // Logged in, it joins its rooms; it counts as logged in once each has answered.
                 Incoming::Welcomed => {
-                    config.protocol.join(&mut client.output);
+                    for k in 0..config.plan.per_client() {
+                        let room = RoomPlan::name(config.plan.room_of(client.index, k));
+                        config.protocol.join(&room, 0, 0, &mut client.output);
+                    }
                     to_flush = true;
+                    if config.plan.per_client() == 0 {
+                        client.logged_in = true;
+                        self.welcomed += 1;
+                        self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
-                Incoming::LoggedIn => {
-                    client.logged_in = true;
-                    self.welcomed += 1;
-                    self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                Incoming::InRoom => {
+                    client.joined += 1;
+                    if client.joined == config.plan.per_client() && !client.logged_in {
+                        client.logged_in = true;
+                        self.welcomed += 1;
+                        self.shared.logged_in.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
-                Incoming::Message(text) => {
+                // Replay and recover: the room's ids must follow one another.
+                Incoming::Message { id, .. } if config.mode.fills_history() => {
+                    let (first, _) = config.replayed_ids();
+                    match id.checked_sub(first) {
+                        Some(seq) => {
+                            client.tracker.record(0, seq as u32);
+                        }
+                        None => self.report.counts.duplicated += 1,
+                    }
+                    self.delivered += 1;
+                }
+                Incoming::HistoryEnd { last, more, missed } => {
+                    self.report.missed += missed;
+                    if config.mode == Mode::Recover && more {
+                        let room = RoomPlan::name(config.history_room(client.index));
+                        config
+                            .protocol
+                            .history(&room, last, config.count, &mut client.output);
+                        to_flush = true;
+                    } else if config.mode.fills_history() && !client.done {
+                        client.done = true;
+                        self.report.finished += 1;
+                        let latency = now_ns.saturating_sub(client.join_sent_ns);
+                        self.report.latency.record(latency);
+                    }
+                }
+                Incoming::Message { text, .. } => {
                     let Some(stamp) = Stamp::decode(text) else {
                         continue; // not ours (another tool on the same daemon)
                     };
-                    let Some(slot) = config.slot(client.index, stamp.sender as usize) else {
+                    let slot = match config.mode {
+                        Mode::Rooms => client.heard.binary_search(&stamp.sender).ok(),
+                        _ => config.slot(client.index, stamp.sender as usize),
+                    };
+                    let Some(slot) = slot else {
                         continue;
                     };
                     client.tracker.record(slot, stamp.seq);
