@@ -268,10 +268,12 @@ impl Chatc {
         }
     }
 
-    /// Starts chatc and waits until it is logged in.
+    /// Starts chatc and waits until it is logged in and in #lobby.
     pub fn logged_in(daemon: &Daemon, nick: &str) -> Chatc {
         let c = daemon.chatc(nick);
         c.out.expect_contains("*** logged in as");
+        // In its first room, so what others say from now on reaches it.
+        c.out.expect_contains("*** joined #lobby");
         c
     }
 
