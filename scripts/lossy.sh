@@ -29,6 +29,15 @@
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
+#   --side-by-side the issue-20 harness: for each loss of --loss (a comma list, e.g.
+#                  0,5,10,20), --runs rounds, each round one download with ours, one with
+#                  each --baseline build, one over TCP BBR and one over TCP CUBIC (the order
+#                  rotating from round to round), the same file in the same namespaces; prints
+#                  every transfer, then per contender the median goodput (min-max) and the
+#                  median CPU-seconds of sender and receiver (see "side by side" below)
+#   --baseline DIR another build's chatd and chatc (e.g. main's target/release) to run as a
+#                  contender of --side-by-side; may be given more than once
+#   --timeout SECS --side-by-side: a transfer not done by then counts as stalled (default 120)
 #
 # Needs root, iproute2 (ip, tc) and nftables (nft); ethtool (package ethtool) to turn
 # segmentation offloads off. Touches nothing outside its own namespaces. Exit status 1 if any
@@ -36,7 +45,8 @@
 set -euo pipefail
 
 loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+side_by_side=0 baselines=() timeout_s=120
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -50,6 +60,9 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --sweep) sweep=1; compare=1; shift ;;
         --duel) duel=1; shift ;;
+        --side-by-side) side_by_side=1; shift ;;
+        --baseline) baselines+=("$(realpath -- "$2")"); shift 2 ;;
+        --timeout) timeout_s=$2; shift 2 ;;
         --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
         --log) log_file=$(realpath -m -- "$2"); shift 2 ;;  # the script cds to the repo
@@ -67,7 +80,13 @@ need nft nftables
 need ss iproute2
 have_ethtool=1
 command -v ethtool >/dev/null || { have_ethtool=0; echo "lossy.sh: ethtool missing (package ethtool): offloads stay on" >&2; }
-[[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
+if [ "$side_by_side" -eq 1 ]; then
+    [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$ ]] || die "--loss takes percentages separated by commas, not $loss"
+    for b in "${baselines[@]}"; do [ -x "$b/chatd" ] && [ -x "$b/chatc" ] || die "--baseline $b: no chatd and chatc there"; done
+    [[ "$timeout_s" =~ ^[0-9]+$ ]] || die "--timeout takes whole seconds"
+else
+    [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
+fi
 [[ "$size" =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] || die "--size takes a whole number of MiB"
 
 [ "$duel" -eq 0 ] || [ "$loss_given" -eq 1 ] || loss=0
@@ -401,6 +420,14 @@ run_duel() {
 if [ "$duel" -eq 1 ]; then
     [ "$upload" -eq 0 ] || die "--duel measures downloads only"
     run_duel
+fi
+
+if [ "$side_by_side" -eq 1 ]; then
+    [ "$upload" -eq 0 ] || die "--side-by-side measures downloads only"
+    # shellcheck source=scripts/side_by_side.sh
+    . scripts/side_by_side.sh
+    run_side_by_side
+    exit 0
 fi
 
 header="| loss | rate | delay | size | seconds | MB/s | Mbit/s | retransmitted | verdict |"
