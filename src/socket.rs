@@ -17,3 +17,11 @@ pub fn set_udp_buffers(socket: &UdpSocket) {
         debug!("cannot enlarge the UDP send buffer: {e}");
     }
 }
+
+/// What a UDP socket's receive buffer holds, as the kernel counts it (`SO_RCVBUF`: twice what
+/// was asked, for its bookkeeping); None if it cannot be read.
+pub fn udp_receive_buffer(socket: &UdpSocket) -> Option<u64> {
+    rustix::net::sockopt::socket_recv_buffer_size(socket)
+        .ok()
+        .map(|n| n as u64)
+}

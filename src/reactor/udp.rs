@@ -2,7 +2,7 @@
 //! datagram belongs to, whether its sender may be heard and what to send back are the
 //! transfers machine's business.
 
-use crate::socket::set_udp_buffers;
+use crate::socket::{set_udp_buffers, udp_receive_buffer};
 use log::debug;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -36,6 +36,11 @@ impl UdpIo {
     /// The port clients send to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What the socket's receive buffer holds, in bytes as the kernel counts them.
+    pub fn receive_buffer(&self) -> Option<u64> {
+        udp_receive_buffer(&self.socket)
     }
 
     /// Reads the next datagram into `buf`: its length and sender, or `None` once nothing is

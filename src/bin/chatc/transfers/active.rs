@@ -85,9 +85,18 @@ impl Active {
         // less strictly.
         let _ = getrandom::fill(&mut config.skip_key);
         let name = pending.name().to_string();
+        let receive_buffer = chatd::socket::udp_receive_buffer(&socket);
         let (local_end, verb) = match pending {
-            Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)
-                .map(|r| (LocalEnd::Download(Box::new(r)), "downloading")),
+            Pending::Get { part, .. } => {
+                ReceiverWithSink::new(config, Some(*part), now).map(|mut r| {
+                    // The server's flights must fit our socket buffer (issue 20: a loopback
+                    // download overran it and resent 1-8 % of its bytes).
+                    if let Some(bytes) = receive_buffer {
+                        r.machine.set_socket_buffer(bytes);
+                    }
+                    (LocalEnd::Download(Box::new(r)), "downloading")
+                })
+            }
             Pending::Put { source, .. } => SenderWithSource::new(config, source, now)
                 .map(|s| (LocalEnd::Upload(Box::new(s)), "uploading")),
         }
