@@ -31,6 +31,7 @@
 //! - [`files`]: the shared folder: safe names, safe opening, part files, digests.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`socket`]: socket options the daemon's and the client's loops share.
+//! - [`udp_batch`]: batched datagram I/O (UDP GSO sends, GRO and `recvmmsg` receives).
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
 //! - The programs: `src/bin/chatd.rs`, `src/bin/chatc/`, `src/bin/chatbench/`.
 //!
@@ -52,5 +53,6 @@ pub mod sleep;
 pub mod socket;
 pub mod timer;
 pub mod transfers;
+pub mod udp_batch;
 pub mod units;
 pub mod wire;
