@@ -104,8 +104,10 @@ impl Server {
         mut stream: TcpStream,
         peer: SocketAddr,
     ) -> io::Result<()> {
-        // Chat frames are small and latency-bound: never wait for Nagle.
+        // Chat frames are small and latency-bound: never wait for Nagle, and a lost one
+        // should not wait for a doubling timer.
         stream.set_nodelay(true)?;
+        crate::socket::set_thin_stream(&stream);
         let (id, entry) = self.conns.vacant_entry();
         self.poll
             .registry()
