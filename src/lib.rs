@@ -17,7 +17,7 @@
 //! Machines (sans-IO: bytes, packets and `now` in; bytes, requests and deadlines out):
 //! - [`wire`]: chat frames, `check` then `parse`, `Frame::encode`. Start here.
 //! - [`chat`]: the server's chat state machine (login, nicknames, routing, rate limits,
-//!   keepalive, each client's output bound).
+//!   keepalive, each client's output bounds, FILES streamed, the log's budget).
 //! - [`transfers`]: the daemon's UDP side (quinn's `Endpoint`): every transfer, who may send
 //!   to it, whether a GET or PUT may start, and what the client is told.
 //! - [`rudp`]: the reliable-UDP engine: one transfer's [`rudp::Sender`] and [`rudp::Receiver`],

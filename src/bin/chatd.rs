@@ -74,14 +74,22 @@ fn options() -> Options {
     opts.optopt(
         "",
         "max-message",
-        "longest message text, bytes (default 4096)",
+        "longest message text, bytes, at most 65499 (default 4096)",
         "BYTES",
     );
     opts.optopt(
         "",
         "max-output",
-        "output queued for a client before it is dropped as not reading (default 1048576)",
+        "most output queued for one client, bytes: past it the client is dropped at once; \
+         past a quarter of it the client is behind, heavy senders wait for it while it reads, \
+         and it must drain to an eighth within --slow-reader-timeout (default 1048576)",
         "BYTES",
+    );
+    opts.optopt(
+        "",
+        "slow-reader-timeout",
+        "seconds a client may stay behind before it is dropped as too slow (default 10)",
+        "SECS",
     );
     opts.optopt(
         "",
@@ -184,8 +192,27 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         ));
     }
     let max_message: usize = parse(matches, "max-message", defaults.max_message_len)?;
-    if max_message == 0 || max_message > u16::MAX as usize {
-        return Err("--max-message must be between 1 and 65535".into());
+    if max_message == 0 || max_message > MAX_MESSAGE_LIMIT {
+        return Err(format!(
+            "--max-message must be between 1 and {MAX_MESSAGE_LIMIT}: a longer text makes a \
+             BROADCAST or PRIVATE frame longer than the {} bytes every client accepts",
+            wire::DEFAULT_MAX_FRAME_LEN
+        ));
+    }
+    let max_output: usize = parse(matches, "max-output", defaults.max_output_bytes)?;
+    if max_output < MIN_MAX_OUTPUT {
+        return Err(format!(
+            "--max-output must be at least {MIN_MAX_OUTPUT}: four of the largest frames, so a \
+             client that reads is never dropped for one"
+        ));
+    }
+    let slow_reader: u64 = parse(
+        matches,
+        "slow-reader-timeout",
+        defaults.slow_reader_timeout.as_secs(),
+    )?;
+    if slow_reader == 0 {
+        return Err("--slow-reader-timeout must be at least 1 second".into());
     }
     let keepalive: u64 = parse(matches, "keepalive", defaults.keepalive_idle.as_secs())?;
     let login: u64 = parse(matches, "login-timeout", defaults.login_timeout.as_secs())?;
@@ -243,7 +270,8 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             keepalive_idle: Duration::from_secs(keepalive),
             ping_timeout: Duration::from_secs(keepalive.div_ceil(2)),
             announce_max_users: parse(matches, "announce-max", defaults.announce_max_users)?,
-            max_output_bytes: parse(matches, "max-output", defaults.max_output_bytes)?,
+            max_output_bytes: max_output,
+            slow_reader_timeout: Duration::from_secs(slow_reader),
         },
         udp_port: match matches.opt_str("udp-port") {
             None => None,
@@ -313,6 +341,14 @@ fn init_logging(matches: &getopts::Matches) {
     let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     let _ = simplelog::WriteLogger::init(level, config, stderr);
 }
+
+/// Longest `--max-message`: a BROADCAST or PRIVATE carries the text behind a nickname of up
+/// to 32 bytes (type byte, two length fields: 1 + 2 + 32 + 2), and its length field must stay
+/// within the 65,536 every client accepts.
+const MAX_MESSAGE_LIMIT: usize =
+    wire::DEFAULT_MAX_FRAME_LEN as usize - 1 - 2 - chatd::chat::nick::MAX_NICK_LEN - 2;
+/// Smallest `--max-output`: the soft bound (a quarter) then holds the largest frame.
+const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
 
 /// File descriptors kept for the listener, epoll, signal pipe, UDP socket, log and a margin.
 const RESERVED_FDS: u64 = 64;

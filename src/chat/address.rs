@@ -1,7 +1,8 @@
 //! Per-address limits: which source addresses count as one, and how many sessions each holds.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A source address as the per-address limit counts it: IPv4 addresses one by one, IPv6 by
 /// /64 prefix (one host usually owns a whole /64, so counting single addresses would let it
@@ -17,6 +18,18 @@ impl AddressKey {
         match ip.to_canonical() {
             IpAddr::V4(v4) => AddressKey::V4(u32::from(v4)),
             IpAddr::V6(v6) => AddressKey::V6Prefix((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// As the log names a source: an IPv4 address, or an IPv6 /64 prefix.
+impl fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AddressKey::V4(v4) => write!(f, "{}", Ipv4Addr::from(v4)),
+            AddressKey::V6Prefix(prefix) => {
+                write!(f, "{}/64", Ipv6Addr::from(u128::from(prefix) << 64))
+            }
         }
     }
 }

@@ -31,9 +31,15 @@ pub struct ChatConfig {
     /// the one joining or leaving. Above it every login would cost a frame to each of the
     /// others, so logging in N users would cost N²/2 frames; WHO still lists everyone.
     pub announce_max_users: usize,
-    /// Bytes of output a client may have queued and not read; a frame that would pass this
-    /// ends the client (it is not reading) with OUTPUT_OVERFLOW.
+    /// Bytes of output a client may have queued and not read: its memory bound. A frame that
+    /// would pass this ends the client at once with OUTPUT_OVERFLOW. A quarter of it is the
+    /// soft bound: a queue past it is behind, and must drain to an eighth of it within
+    /// [`ChatConfig::slow_reader_timeout`] (see [`super::OutputLimits`]).
     pub max_output_bytes: usize,
+    /// How long a client may stay behind (its queue past the soft bound, not yet drained to
+    /// the low-water mark) before it is ended with OUTPUT_OVERFLOW. Meanwhile, as long as it
+    /// takes bytes, heavy senders' input waits (`backpressure`).
+    pub slow_reader_timeout: Duration,
 }
 
 impl Default for ChatConfig {
@@ -51,6 +57,7 @@ impl Default for ChatConfig {
             ping_timeout: Duration::from_secs(30),
             announce_max_users: 500,
             max_output_bytes: 1024 * 1024,
+            slow_reader_timeout: Duration::from_secs(10),
         }
     }
 }

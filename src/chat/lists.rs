@@ -1,14 +1,14 @@
-//! Lists too long for one frame (WHO, FILES): split into frames that fit a client's default
-//! frame size, each saying whether more follow.
+//! Lists too long for one frame (WHO, FILES): split into runs that fit a client's default
+//! frame size, each frame saying whether more follow. WHO is answered whole at once;
+//! FILES is streamed as the client reads (`file_listing`).
 
 use super::{ChatServer, ClientId, Outbox, nick};
-use crate::wire::{ErrorCode, FileEntry, Frame};
-use std::io;
+use crate::wire::Frame;
 use std::rc::Rc;
 
 /// Largest payload the server puts in one list frame, so every frame it sends fits in a
 /// client's default maximum ([`crate::wire::DEFAULT_MAX_FRAME_LEN`]) with room to spare.
-const LIST_FRAME_BUDGET: usize = 60 * 1024;
+pub(super) const LIST_FRAME_BUDGET: usize = 60 * 1024;
 
 impl ChatServer {
     /// Answers WHO: every logged-in nickname, as its holder typed it, sorted by its folded
@@ -24,70 +24,41 @@ impl ChatServer {
         // Folded forms are unique among members, so the order is total.
         held.sort_unstable_by(|a, b| nick::cmp_folded(a, b));
         let nicks: Vec<&str> = held.iter().map(|n| &**n).collect();
-        for (chunk, more) in chunks_by_size(&nicks, |n| 2 + n.len()) {
-            self.output.send(
-                id,
-                &Frame::WhoList {
-                    more,
-                    nicks: chunk.to_vec(),
-                },
-                out,
-            );
-        }
-    }
-
-    /// Answers FILES: every file the shared folder offers, or why it cannot be listed.
-    pub(super) fn send_file_list(
-        &mut self,
-        id: ClientId,
-        listing: io::Result<Vec<(String, u64)>>,
-        out: &mut impl Outbox,
-    ) {
-        let files = match listing {
-            Ok(files) => files,
-            Err(err) => {
-                let text = format!("cannot list the shared folder: {err}");
-                self.refuse(id, ErrorCode::FilesUnavailable, false, &text, out);
+        let mut start = 0;
+        loop {
+            let end = next_run(&nicks, start, LIST_FRAME_BUDGET, |n| 2 + n.len());
+            let more = end < nicks.len();
+            let frame = Frame::WhoList {
+                more,
+                nicks: nicks[start..end].to_vec(),
+            };
+            self.output.send(id, &frame, out);
+            if !more {
                 return;
             }
-        };
-        let entries: Vec<FileEntry<'_>> = files
-            .iter()
-            .map(|(name, size)| FileEntry { name, size: *size })
-            .collect();
-        for (chunk, more) in chunks_by_size(&entries, |f| 2 + f.name.len() + 8) {
-            self.output.send(
-                id,
-                &Frame::FileList {
-                    more,
-                    files: chunk.to_vec(),
-                },
-                out,
-            );
+            start = end;
         }
     }
 }
 
-/// Splits `items` into runs whose encoded size stays within [`LIST_FRAME_BUDGET`], each with
-/// a flag saying whether another run follows. An empty list yields one empty run, so the
-/// client always gets an answer.
-fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<(&[T], bool)> {
-    let mut runs = Vec::new();
-    let mut start = 0;
+/// Where the run of `items` that starts at `start` ends: as many items as fit in `budget`
+/// bytes (each costing `size`) and a frame's `u16` count, and at least one if any is left.
+/// An empty run (`start == items.len()`) still makes a frame: the list's last.
+pub(super) fn next_run<T>(
+    items: &[T],
+    start: usize,
+    budget: usize,
+    size: impl Fn(&T) -> usize,
+) -> usize {
     let mut bytes = 0;
-    for (i, item) in items.iter().enumerate() {
+    let mut end = start;
+    for item in &items[start..] {
         let item_bytes = size(item);
-        if i > start && (bytes + item_bytes > LIST_FRAME_BUDGET || i - start == u16::MAX as usize) {
-            runs.push(&items[start..i]);
-            start = i;
-            bytes = 0;
+        if end > start && (bytes + item_bytes > budget || end - start == u16::MAX as usize) {
+            break;
         }
         bytes += item_bytes;
+        end += 1;
     }
-    runs.push(&items[start..]);
-    let last = runs.len() - 1;
-    runs.into_iter()
-        .enumerate()
-        .map(|(i, run)| (run, i < last))
-        .collect()
+    end
 }

@@ -8,32 +8,44 @@
 //!
 //! Here: [`ChatServer`], its entry points and what they exchange with the shell. By concept:
 //! `config` (limits and timers), `session` (login and the end of a session), `routing` (what
-//! a logged-in client's frames do), `lists` (WHO and FILES split into frames), `output` (the
-//! [`Outbox`] and the per-client output bound), `rate` (the per-client rate limit), `address`
-//! (per-address limits), `nick` (nickname rules).
+//! a logged-in client's frames do), `lists` (WHO, and lists split into frames),
+//! `file_listing` (FILES streamed as the client reads), `output` (the [`Outbox`] and the
+//! per-client output bounds), `backpressure` (readers behind, flooders held, slow readers
+//! ended), `rate` (the per-client rate limit), `address` (per-address limits), `nick`
+//! (nickname rules), `log_budget` (log lines per source address), `peer_text` (a peer's
+//! string in the server's own words).
 
 mod address;
+mod backpressure;
 mod config;
+mod file_listing;
 mod lists;
+mod log_budget;
 pub mod nick;
 mod output;
+pub mod peer_text;
 mod rate;
 mod routing;
 mod session;
 
 pub use address::AddressKey;
+pub use backpressure::{LIGHT_BURST, LIGHT_RATE, STALL_GRACE};
 pub use config::ChatConfig;
-pub use output::Outbox;
+pub use file_listing::{FileListing, LIST_TURN_BUDGET, MAX_FILES_OWED};
+pub use log_budget::{LINES_PER_WINDOW, WINDOW as LOG_WINDOW};
+pub use output::{MAX_SENT_FRAME, Outbox, OutputLimits};
 
 use crate::wire::{self, ErrorCode, Frame};
 use address::AddressCounts;
+use backpressure::{Backpressure, Flow};
+use file_listing::Listings;
 use log::debug;
+use log_budget::LogBudget;
 use output::OutputBound;
 use rate::{Admission, RateState};
 use session::{LoginState, Session};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::io;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -62,7 +74,10 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// What happened, for the daemon's log.
+/// What happened, for the daemon's log: one line each. Every string a peer chose is cut and
+/// escaped already ([`peer_text`]), and each source address may cause at most
+/// [`LINES_PER_WINDOW`] events a [`LOG_WINDOW`]; the rest are counted, and reported by one
+/// [`ChatEvent::Suppressed`] when the window closes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
     Joined {
@@ -72,13 +87,16 @@ pub enum ChatEvent {
     Left {
         id: ClientId,
         nick: Box<str>,
+        /// The reason, as [`peer_text::quote`] shows a peer's string.
         reason: String,
     },
-    /// A client stopped reading: a frame would have taken its output queue past
-    /// [`ChatConfig::max_output_bytes`], so the queue was dropped and the client is being
-    /// disconnected (a [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
+    /// A client fell too far behind: a frame would have taken its output queue past the hard
+    /// bound ([`ChatConfig::max_output_bytes`]), or it did not catch up within the slow-reader
+    /// timeout. Its `queued` bytes were dropped and it is being disconnected (a
+    /// [`ChatEvent::Refused`] with OUTPUT_OVERFLOW follows).
     OutputOverflow {
         id: ClientId,
+        queued: usize,
     },
     /// A refusal sent to a client, and whether it ended the connection.
     Refused {
@@ -86,6 +104,11 @@ pub enum ChatEvent {
         code: ErrorCode,
         closing: bool,
         text: String,
+    },
+    /// `lines` more events from `source` were not logged in the window that just closed.
+    Suppressed {
+        source: AddressKey,
+        lines: u64,
     },
 }
 
@@ -138,25 +161,28 @@ pub enum CloseReason {
     Io(String),
 }
 
-/// Longest ERROR text the server sends, in bytes. A refusal may quote what the peer sent (a
-/// MSG to an unknown name of 60 KB, escaped): cut here, it is never echoed whole, and an ERROR
-/// frame stays far below any client's frame limit.
+/// Longest ERROR text the server sends, in bytes. A refusal quotes a peer's string cut short
+/// ([`peer_text`]); this cut is the last guard, so an ERROR frame stays far below any
+/// client's frame limit.
 const MAX_ERROR_TEXT: usize = 1024;
 
 /// The chat server's whole state. See the module doc for its place.
 ///
 /// Call order for the shell: [`ChatServer::handle_connect`] when a connection is accepted;
-/// [`ChatServer::handle_bytes`] with what it read (keep the unconsumed tail);
-/// [`ChatServer::handle_timeout`] when the session's deadline (from
-/// [`ChatServer::next_deadline`]) passes; [`ChatServer::handle_disconnect`] when the socket
+/// [`ChatServer::handle_bytes`] with what it read (keep the unconsumed tail) unless
+/// [`ChatServer::input_paused`]; [`ChatServer::handle_output_drained`] after every write that
+/// took bytes from a client's queue; [`ChatServer::handle_timeout`] when the session's deadline
+/// (from [`ChatServer::next_deadline`]) passes, and [`ChatServer::handle_server_timeout`] when
+/// [`ChatServer::next_server_deadline`] does; [`ChatServer::handle_disconnect`] when the socket
 /// ends. After each, drain [`ChatServer::poll_event`] and [`ChatServer::poll_request`]; answer
 /// a [`ChatRequest::ListFiles`] with [`ChatServer::handle_file_list`], at once or later, and
-/// send the shell's own frames to a client through [`ChatServer::relay`].
+/// send the shell's own frames to a client through [`ChatServer::relay`]. Once a turn, read
+/// again the clients [`ChatServer::poll_resumed`] names.
 ///
-/// The machine decides what the shell's queues hold: every frame passes the per-client bound
-/// ([`ChatConfig::max_output_bytes`], checked with [`Outbox::queued`]), and a client that
-/// would pass it is ended by the machine itself ([`Outbox::discard`], then OUTPUT_OVERFLOW,
-/// then close), so the shell's queues need no limit of their own.
+/// The machine decides what the shell's queues hold: every frame passes the per-client
+/// bounds ([`OutputLimits`], checked with [`Outbox::queued`]); a client that would pass the
+/// hard bound, or stays behind too long, is ended by the machine itself ([`Outbox::discard`],
+/// then OUTPUT_OVERFLOW, then close), so the shell's queues need no limit of their own.
 pub struct ChatServer {
     config: ChatConfig,
     sessions: Vec<Option<Session>>,
@@ -172,6 +198,18 @@ pub struct ChatServer {
     requests: VecDeque<ChatRequest>,
     /// Every frame queued passes through it; it knows who overflowed.
     output: OutputBound,
+    /// Readers behind and the flooders held for them.
+    backpressure: Backpressure,
+    /// FILES answers being streamed, and the one snapshot they read.
+    listings: Listings,
+    /// Log lines per source address.
+    log_budget: LogBudget,
+    /// Clients whose input may be read again (no longer held, or owed fewer FILES answers).
+    resumed: Vec<ClientId>,
+    /// The `now` of the latest call that brought one: what calls without one (a
+    /// disconnect, a relayed frame) count log windows by, and the instant
+    /// [`ChatServer::next_server_deadline`] gives for work due at once.
+    last_now: Option<Instant>,
     /// Where a broadcast is encoded before it is copied into its shared buffer.
     encode_buf: Vec<u8>,
 }
@@ -180,7 +218,12 @@ impl ChatServer {
     /// A server with no sessions.
     pub fn new(config: ChatConfig) -> Self {
         ChatServer {
-            output: OutputBound::new(config.max_output_bytes),
+            output: OutputBound::new(OutputLimits::for_max(config.max_output_bytes)),
+            backpressure: Backpressure::new(config.slow_reader_timeout),
+            listings: Listings::default(),
+            log_budget: LogBudget::default(),
+            resumed: Vec::new(),
+            last_now: None,
             config,
             sessions: Vec::new(),
             session_count: 0,
@@ -230,24 +273,26 @@ impl ChatServer {
         peer: IpAddr,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
+        self.last_now = Some(now);
+        let address = AddressKey::of(peer);
         if self.session_count >= self.config.max_clients {
             let text = format!(
                 "server full: {} clients connected, the maximum",
                 self.session_count
             );
-            self.refuse(id, ErrorCode::ServerFull, true, &text, out);
+            self.send_error(Some(address), id, ErrorCode::ServerFull, true, &text, out);
             out.close(id);
             self.end_overflowed(out); // its ERROR alone may not fit a tiny bound
             return None;
         }
-        let address = AddressKey::of(peer);
         let from_address = self.per_address.count(address);
         if self.config.max_per_address != 0 && from_address >= self.config.max_per_address {
             let text = format!(
                 "too many connections from {}: {from_address}, the maximum per address",
                 peer.to_canonical()
             );
-            self.refuse(id, ErrorCode::TooManyFromAddress, true, &text, out);
+            let code = ErrorCode::TooManyFromAddress;
+            self.send_error(Some(address), id, code, true, &text, out);
             out.close(id);
             self.end_overflowed(out);
             return None;
@@ -267,7 +312,8 @@ impl ChatServer {
             ping: None,
             address,
             rate: RateState::new(now),
-            files_requested: 0,
+            flow: Flow::new(now),
+            files: None,
         });
         self.session_count += 1;
         Some(deadline)
@@ -283,12 +329,16 @@ impl ChatServer {
         buf: &[u8],
         out: &mut impl Outbox,
     ) -> usize {
+        self.last_now = Some(now);
         let mut used = 0;
         while self.is_open(id) {
             let rest = &buf[used..];
             match wire::check(rest, self.config.max_frame_len) {
                 Ok(None) => break,
                 Ok(Some(len)) => {
+                    if self.files_owed_in_full(id) || self.hold_if_heavy(now, id) {
+                        break; // see `input_paused`
+                    }
                     match self.admit(now, id, out) {
                         Admission::Take => {}
                         Admission::Pause | Admission::Ended => break,
@@ -312,7 +362,7 @@ impl ChatServer {
             // Frame by frame, so a sender that overflowed on its own answers stops here.
             self.end_overflowed(out);
         }
-        self.end_overflowed(out); // a rate-limit warning may have overflowed
+        self.settle_output(now, out); // a rate-limit warning may have overflowed
         if self.is_open(id) { used } else { buf.len() }
     }
 
@@ -343,12 +393,18 @@ impl ChatServer {
         })
     }
 
-    /// Whether input from `id` must wait (its rate limit): the shell then stops reading the
-    /// socket, keeps what [`ChatServer::handle_bytes`] did not consume, and feeds it again
-    /// after [`ChatServer::handle_timeout`] at [`ChatServer::next_deadline`] lifts the pause.
+    /// Whether input from `id` must wait: its rate limit paused it, or it sends heavily and
+    /// a reader is behind (`backpressure`), or it is owed [`MAX_FILES_OWED`] FILES answers.
+    /// The shell then stops reading the socket, keeps what [`ChatServer::handle_bytes`] did
+    /// not consume, and feeds it again once [`ChatServer::handle_timeout`] (at
+    /// [`ChatServer::next_deadline`]) lifted a rate pause, or [`ChatServer::poll_resumed`]
+    /// named the client.
     pub fn input_paused(&self, id: ClientId) -> bool {
-        self.session(id)
-            .is_some_and(|s| s.rate.paused_until.is_some())
+        self.session(id).is_some_and(|s| {
+            s.rate.paused_until.is_some()
+                || s.flow.held
+                || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)
+        })
     }
 
     /// Acts on `id`'s deadlines that are due at `now` (login timeout, keepalive PING, ping
@@ -359,6 +415,7 @@ impl ChatServer {
         id: ClientId,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
+        self.last_now = Some(now);
         if let Some(session) = self.session_mut(id)
             && session.rate.paused_until.is_some_and(|t| t <= now)
         {
@@ -367,6 +424,15 @@ impl ChatServer {
         let deadline = self.next_deadline(id)?;
         if now < deadline {
             return Some(deadline);
+        }
+        if let Some(session) = self.session_mut(id)
+            && session.flow.held
+            && matches!(session.state, LoginState::LoggedIn { .. })
+        {
+            // Held for a reader behind, it cannot answer a PING: we are not reading it.
+            session.last_input = now;
+            session.ping = None;
+            return self.next_deadline(id);
         }
         let (timeout, ping_due) = match self.session(id) {
             Some(Session {
@@ -393,7 +459,7 @@ impl ChatServer {
             }
             self.output.send(id, &Frame::Ping { token }, out);
         }
-        self.end_overflowed(out);
+        self.settle_output(now, out);
         self.next_deadline(id)
     }
 
@@ -431,24 +497,86 @@ impl ChatServer {
     }
 
     /// The shell's answer to `client`'s [`ChatRequest::ListFiles`]: the shared folder's files
-    /// (name and size, in the order to show them), or why they could not be listed. Sends the
-    /// FILE_LIST frames, or a FILES_UNAVAILABLE error. Nothing is sent if `client` has left
-    /// since it asked (even if its id now belongs to another connection) or never asked.
+    /// (one [`FileListing`], which every client answered from it shares), or why they could
+    /// not be listed. The FILE_LIST frames (or a FILES_UNAVAILABLE error) follow the answers
+    /// owed before, streamed as the client reads. Nothing is sent if `client` has left since
+    /// it asked (even if its id now belongs to another connection) or never asked.
     pub fn handle_file_list(
         &mut self,
+        now: Instant,
         client: ClientId,
-        listing: io::Result<Vec<(String, u64)>>,
+        listing: Result<&FileListing, &str>,
         out: &mut impl Outbox,
     ) {
-        let Some(session) = self.session_mut(client) else {
+        self.last_now = Some(now);
+        if self.take_files_answer(client, listing) {
+            self.pump_listing(now, client, out);
+            self.settle_output(now, out);
+        }
+    }
+
+    /// The shell wrote some of `id`'s queue (call after every write that took bytes, with
+    /// [`Outbox::queued`] telling what is left): a client behind may have caught up, and the
+    /// FILES listing it is owed continues while its queue is under the low-water mark.
+    pub fn handle_output_drained(&mut self, now: Instant, id: ClientId, out: &mut impl Outbox) {
+        let Some(session) = self.session(id) else {
             return;
         };
-        if session.files_requested == 0 {
-            return;
+        if session.flow.behind_since.is_none() && session.files.is_none() {
+            return; // the common case, kept cheap: a flush per client per turn comes here
         }
-        session.files_requested -= 1;
-        self.send_file_list(client, listing, out);
-        self.end_overflowed(out);
+        self.last_now = Some(now);
+        self.note_drained(id, out.queued(id));
+        self.pump_listing(now, id, out);
+        self.settle_output(now, out);
+    }
+
+    /// When [`ChatServer::handle_server_timeout`] is next due, if ever: a behind reader's time
+    /// to catch up, a log window closing, or work due at once (an instant already past: a
+    /// listing the last turn's budget stopped, a queue to look at).
+    pub fn next_server_deadline(&self) -> Option<Instant> {
+        let at_once = (self.output.has_passed_soft() || self.listings.waits_for_next_turn())
+            .then_some(self.last_now)
+            .flatten();
+        [
+            at_once,
+            self.backpressure.next_deadline(),
+            self.log_budget.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Acts on the deadlines that belong to no one client and are due at `now`: ends the
+    /// readers that did not catch up in time, continues the listings the last turn's budget
+    /// stopped, closes log windows (a [`ChatEvent::Suppressed`] for each that suppressed
+    /// lines). Harmless when called early or twice.
+    pub fn handle_server_timeout(&mut self, now: Instant, out: &mut impl Outbox) {
+        self.last_now = Some(now);
+        self.settle_output(now, out);
+        self.end_slow_readers(now, out);
+        self.pump_waiting_listings(now, out);
+        self.settle_output(now, out);
+        while let Some(summary) = self.log_budget.poll_summary(now) {
+            self.events.push_back(ChatEvent::Suppressed {
+                source: summary.source,
+                lines: summary.lines,
+            });
+        }
+    }
+
+    /// Next client whose input may be read again (it was held for a reader behind, or owed
+    /// [`MAX_FILES_OWED`] FILES answers), if any. The shell drains these once a turn and
+    /// reads those still paused on its side; a stale or repeated id is harmless, since
+    /// [`ChatServer::input_paused`] is asked again before reading.
+    pub fn poll_resumed(&mut self) -> Option<ClientId> {
+        self.resumed.pop()
+    }
+
+    /// Readers behind now: their queues passed the soft bound and have not caught up.
+    pub fn behind_count(&self) -> usize {
+        self.backpressure.behind()
     }
 
     /// Tells every client the server is going away, and closes every session.
@@ -466,6 +594,17 @@ impl ChatServer {
         self.members.clear();
         self.nicks.clear();
         self.per_address.clear();
+        self.backpressure = Backpressure::new(self.config.slow_reader_timeout);
+        self.listings = Listings::default();
+        self.log_budget.clear();
+        self.resumed.clear();
+    }
+
+    /// After input that carried `now`: ends the clients that overflowed, marks those that
+    /// fell behind (and resumes the held clients if nobody is behind any more).
+    fn settle_output(&mut self, now: Instant, out: &mut impl Outbox) {
+        self.end_overflowed(out);
+        self.note_behind(now, out);
     }
 
     fn is_open(&self, id: ClientId) -> bool {
@@ -495,9 +634,25 @@ impl ChatServer {
         }
     }
 
-    /// Sends `id` an ERROR with `code`, its text cut to [`MAX_ERROR_TEXT`] bytes.
+    /// Sends `id` an ERROR with `code`, its text cut to [`MAX_ERROR_TEXT`] bytes. A text
+    /// that quotes the peer quotes it through [`peer_text::PeerText`].
     fn refuse(
         &mut self,
+        id: ClientId,
+        code: ErrorCode,
+        closing: bool,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
+        let source = self.session(id).map(|s| s.address);
+        self.send_error(source, id, code, closing, text, out);
+    }
+
+    /// [`ChatServer::refuse`] for a connection that may have no session (refused at
+    /// connect): its log line is charged to `source`.
+    fn send_error(
+        &mut self,
+        source: Option<AddressKey>,
         id: ClientId,
         code: ErrorCode,
         closing: bool,
@@ -515,12 +670,13 @@ impl ChatServer {
             },
             out,
         );
-        self.events.push_back(ChatEvent::Refused {
+        let event = ChatEvent::Refused {
             id,
             code,
             closing,
             text: text.to_string(),
-        });
+        };
+        self.log_from(source, event);
     }
 }
 

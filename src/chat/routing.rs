@@ -1,6 +1,7 @@
 //! Routing: what a logged-in client's frames do (relay, private message, requests for the
 //! shell) and the broadcast that encodes a frame once for every member.
 
+use super::peer_text::PeerText;
 use super::{ChatRequest, ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
@@ -57,7 +58,9 @@ impl ChatServer {
             Frame::Pong { .. } => {} // `touch` already cleared the outstanding PING.
             Frame::Say { text } => {
                 if self.check_text(id, text, out) {
-                    self.broadcast(Some(id), &Frame::Broadcast { from: &from, text }, out);
+                    let frame = Frame::Broadcast { from: &from, text };
+                    self.charge_relayed(now, id, frame.encoded_len());
+                    self.broadcast(Some(id), &frame, out);
                 }
             }
             Frame::Msg { to, text } => {
@@ -68,20 +71,19 @@ impl ChatServer {
                 let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
                 match target {
                     Some(&target) => {
-                        self.output
-                            .send(target, &Frame::Private { from: &from, text }, out)
+                        let frame = Frame::Private { from: &from, text };
+                        self.charge_relayed(now, id, frame.encoded_len());
+                        self.output.send(target, &frame, out);
                     }
                     None => {
-                        let text = format!("no user named {to:?} is online");
+                        let text = format!("no user named \"{}\" is online", PeerText(to));
                         self.refuse(id, ErrorCode::UnknownUser, false, &text, out);
                     }
                 }
             }
             Frame::Who => self.send_who(id, out),
             Frame::Files => {
-                if let Some(session) = self.session_mut(id) {
-                    session.files_requested = session.files_requested.saturating_add(1);
-                }
+                self.note_files_requested(id);
                 self.requests
                     .push_back(ChatRequest::ListFiles { client: id });
             }
@@ -122,6 +124,13 @@ impl ChatServer {
                 "server-only frame {:?} reached routing",
                 frame.kind()
             ),
+        }
+    }
+
+    /// Charges `bytes` that `id` relayed to others (see `backpressure`).
+    fn charge_relayed(&mut self, now: Instant, id: ClientId, bytes: usize) {
+        if let Some(session) = self.session_mut(id) {
+            session.flow.charge_relayed(now, bytes);
         }
     }
 

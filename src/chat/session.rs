@@ -2,8 +2,10 @@
 //! who is online: HELLO (login) and the end of a session (its nickname freed, the others told).
 
 use super::address::AddressKey;
+use super::backpressure::Flow;
+use super::file_listing::FilesOwed;
 use super::rate::RateState;
-use super::{ChatEvent, ChatServer, ClientId, Outbox, nick};
+use super::{ChatEvent, ChatServer, ClientId, Outbox, nick, peer_text};
 use crate::wire::{self, ErrorCode, Frame, PROTOCOL_VERSION};
 use std::rc::Rc;
 use std::time::Instant;
@@ -29,9 +31,11 @@ pub(super) struct Session {
     /// What the per-address limit counts this session under.
     pub(super) address: AddressKey,
     pub(super) rate: RateState,
-    /// FILES requests handed to the shell and not answered yet: an answer is sent only to
-    /// the session that asked, not to a later one given the same id.
-    pub(super) files_requested: u32,
+    /// As a reader: behind or not; as a sender: light or heavy, held or not.
+    pub(super) flow: Flow,
+    /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,
+    /// so an answer goes only to the session that asked, not to a later one given its id.
+    pub(super) files: Option<Box<FilesOwed>>,
 }
 
 impl ChatServer {
@@ -90,19 +94,35 @@ impl ChatServer {
         if self.members.len() <= self.config.announce_max_users {
             self.broadcast(Some(id), &Frame::Joined { nick }, out);
         }
-        self.events.push_back(ChatEvent::Joined {
+        self.log(
             id,
-            nick: nick.into(),
-        });
+            ChatEvent::Joined {
+                id,
+                nick: nick.into(),
+            },
+        );
     }
 
     /// Forgets `id`: frees its nickname and, if it was logged in, tells the others it left.
     pub(super) fn end_session(&mut self, id: ClientId, reason: &str, out: &mut impl Outbox) {
+        let Some(session) = self.sessions.get(id.index()).and_then(Option::as_ref) else {
+            return;
+        };
+        // Its last line is charged while the session is there to name its source.
+        if let LoginState::LoggedIn { nick, .. } = &session.state {
+            let reason = peer_text::quote(reason);
+            let nick = nick.as_ref().into();
+            self.log(id, ChatEvent::Left { id, nick, reason });
+        }
         let Some(session) = self.sessions.get_mut(id.index()).and_then(Option::take) else {
             return;
         };
         self.session_count -= 1;
         self.per_address.remove(session.address);
+        self.forget_flow(&session.flow);
+        if session.files.is_some() {
+            self.forget_listing(id);
+        }
         if let LoginState::LoggedIn { nick, member_index } = session.state {
             self.nicks.remove(&*nick::fold(&nick));
             self.members.swap_remove(member_index);
@@ -128,11 +148,6 @@ impl ChatServer {
                     out,
                 );
             }
-            self.events.push_back(ChatEvent::Left {
-                id,
-                nick: nick.as_ref().into(),
-                reason: reason.to_string(),
-            });
         }
     }
 }

@@ -312,8 +312,23 @@ impl Server {
         }
         // Keep the (empty) allocation for the next turn.
         self.conns.to_flush = batch;
+        // Clients whose input the chat machine let go (no reader behind any more, FILES
+        // answers sent): read them next turn, which starts at once.
+        while let Some(id) = self.chat.poll_resumed() {
+            if self.conns.get(id).is_some_and(|c| c.input_paused) {
+                self.still_readable.push(id);
+            }
+        }
         while let Some(event) = self.chat.poll_event() {
             log_event(&self.conns, event);
+        }
+    }
+
+    /// The chat machine's deadlines that belong to no one client (slow readers, listings
+    /// continued, log windows), if due.
+    pub(super) fn chat_server_timeout(&mut self, now: Instant) {
+        if self.chat.next_server_deadline().is_some_and(|t| t <= now) {
+            self.chat.handle_server_timeout(now, &mut self.conns);
         }
     }
 
@@ -333,6 +348,7 @@ impl Server {
             return;
         };
         conn.flush_queued = false;
+        let queued_before = conn.out.len();
         let flushed = match conn.out.write_to(&mut conn.stream, &mut self.staging) {
             Ok(flushed) => flushed,
             Err(e) => {
@@ -358,6 +374,11 @@ impl Server {
                 return;
             }
             conn.writable_interest = want_writable;
+        }
+        if conn.out.len() < queued_before && conn.state == ConnState::Open {
+            // The machine may have a reader catch up, or a listing to continue.
+            self.chat.handle_output_drained(now, id, &mut self.conns);
+            return;
         }
         if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) {
             if conn.read_closed {
@@ -416,12 +437,17 @@ fn log_event(conns: &ConnTable, event: ChatEvent) {
     let peer = |id: ClientId| conns.get(id).map_or_else(|| "gone".to_string(), peer_name);
     match event {
         ChatEvent::Joined { id, nick } => info!("{nick} joined from {}", peer(id)),
+        // The machine quoted the reason (cut and escaped: `chat::peer_text`).
         ChatEvent::Left { nick, reason, .. } => info!("{nick} left ({reason})"),
-        ChatEvent::OutputOverflow { id } => {
+        ChatEvent::OutputOverflow { id, queued } => {
             warn!(
-                "client {id} ({}): output queue full, disconnecting",
+                "client {id} ({}): fell too far behind ({queued} bytes not taken), disconnecting",
                 peer(id)
             );
+        }
+        // At the level of the lines it stands for (joins, leaves, refusals: info).
+        ChatEvent::Suppressed { source, lines } => {
+            info!("{source}: {lines} more log lines suppressed (over the per-address budget)");
         }
         ChatEvent::Refused {
             id,

@@ -251,6 +251,7 @@ impl Server {
         }
         [
             self.timers.next_deadline(),
+            self.chat.next_server_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
         ]
@@ -284,6 +285,7 @@ impl Server {
             }
         }
         self.expired = expired;
+        self.chat_server_timeout(now);
     }
 
     /// One line of what the daemon holds, on SIGUSR1 and at exit: how an operator (and the

@@ -5,12 +5,11 @@
 
 use super::Server;
 use super::disk::{Disk, Done};
-use crate::chat::{ChatRequest, ClientId};
+use crate::chat::{ChatRequest, ClientId, FileListing};
 use crate::files::digest::Digest;
 use crate::rudp::packet;
 use crate::transfers::{ConnId, Direction, Reply, Transfers};
 use log::{debug, info};
-use std::io;
 use std::time::Instant;
 
 /// Datagrams read per turn (in batches, so up to a batch more) before other work gets a turn.
@@ -89,27 +88,30 @@ impl Server {
                 ChatRequest::Cancel { conn_id, .. } => {
                     self.transfers.handle_cancel(now, client, ConnId(conn_id))
                 }
-                ChatRequest::ListFiles { .. } => self.list_files(client),
+                ChatRequest::ListFiles { .. } => self.list_files(now, client),
             }
         }
     }
 
     /// Has the shared folder listed for `client`, unless a listing is already under way.
-    fn list_files(&mut self, client: ClientId) {
+    fn list_files(&mut self, now: Instant, client: ClientId) {
         self.listing_for.push(client);
         if self.listing_for.len() > 1 {
             return;
         }
         if let Err(why) = self.disk.list() {
-            self.answer_listing(Err(why));
+            self.answer_listing(now, Err(why));
         }
     }
 
-    /// The listing every waiting client gets.
-    fn answer_listing(&mut self, listing: Result<Vec<(String, u64)>, String>) {
+    /// The listing every waiting client gets: one shared copy, which the chat machine streams
+    /// to each of them.
+    fn answer_listing(&mut self, now: Instant, listing: Result<Vec<(String, u64)>, String>) {
+        let listing = listing.map(FileListing::from);
         for client in std::mem::take(&mut self.listing_for) {
-            let listing = listing.clone().map_err(io::Error::other);
-            self.chat.handle_file_list(client, listing, &mut self.conns);
+            let listing = listing.as_ref().map_err(String::as_str);
+            self.chat
+                .handle_file_list(now, client, listing, &mut self.conns);
         }
     }
 
@@ -128,7 +130,7 @@ impl Server {
         while let Some(done) = self.disk.poll_done() {
             match done {
                 Done::Transfer(result) => self.transfers.handle_disk(now, result),
-                Done::Listed(listing) => self.answer_listing(listing),
+                Done::Listed(listing) => self.answer_listing(now, listing),
             }
         }
     }

@@ -186,7 +186,6 @@ impl Drop for Daemon {
     }
 }
 
-/// A fresh, empty temporary directory unique to this test process and call.
 /// Waits until `condition` holds, checking every few milliseconds, for at most 10 s; panics
 /// with `what` if it never does.
 #[track_caller]
@@ -201,6 +200,7 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// A fresh, empty temporary directory unique to this test process and call.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -208,6 +208,16 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Resident memory of process `pid`, in bytes (0 if it cannot be read).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// A running chatc, killed when dropped.
@@ -375,6 +385,14 @@ impl RawClient {
     /// The next frame as its debug string, or `None` at EOF. Panics at the deadline.
     #[track_caller]
     pub fn recv(&mut self) -> Option<String> {
+        self.recv_sized().map(|(_, frame)| frame)
+    }
+
+    /// The next frame's size in bytes (its length prefix included) and its debug string, or
+    /// `None` at EOF. Panics at the deadline, and on a frame longer than every client must
+    /// accept (a length above 65,536).
+    #[track_caller]
+    pub fn recv_sized(&mut self) -> Option<(usize, String)> {
         match self.read_frame() {
             Ok(frame) => frame,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
@@ -388,18 +406,19 @@ impl RawClient {
         self.stream.set_read_timeout(Some(wait)).unwrap();
         let frame = self.read_frame().ok().flatten(); // timed out, or gone
         self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        frame
+        frame.map(|(_, frame)| frame)
     }
 
-    /// Reads until a whole frame is in: its debug string, `None` at EOF, or the read's error.
+    /// Reads until a whole frame is in: its size and debug string, `None` at EOF, or the
+    /// read's error.
     #[track_caller]
-    fn read_frame(&mut self) -> std::io::Result<Option<String>> {
+    fn read_frame(&mut self) -> std::io::Result<Option<(usize, String)>> {
         loop {
             match wire::decode(&self.input, wire::DEFAULT_MAX_FRAME_LEN) {
                 Ok(Decoded::Frame { frame, len }) => {
                     let text = format!("{frame:?}");
                     self.input.drain(..len);
-                    return Ok(Some(text));
+                    return Ok(Some((len, text)));
                 }
                 Ok(Decoded::NeedMore) => {}
                 Err(e) => panic!("server sent an undecodable frame: {e}"),

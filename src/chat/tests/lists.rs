@@ -1,4 +1,4 @@
-//! WHO and FILES answers, split into frames that fit.
+//! WHO answers, split into frames that fit.
 
 use super::*;
 
@@ -90,86 +90,4 @@ fn a_long_who_list_is_split_into_frames_that_fit() {
         )
         .collect();
     assert!(nicks.is_sorted(), "WHO order across frames");
-}
-
-#[test]
-fn files_lists_the_catalog_or_says_why_not() {
-    let mut f = Fixture::new();
-    f.login(client(0), "alice");
-    f.feed(client(0), Frame::Files);
-    assert!(
-        f.out.take(client(0)).is_empty(),
-        "the shell answers, not the machine"
-    );
-    f.answer_list_files(two_files());
-    let got = f.out.take(client(0));
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].contains(r#"name: "a.txt", size: 3"#), "{got:?}");
-    f.feed(client(0), Frame::Files);
-    let denied = io::Error::new(io::ErrorKind::PermissionDenied, "denied");
-    f.answer_list_files(Err(denied));
-    let got = f.out.take(client(0));
-    assert!(
-        got[0].contains("FilesUnavailable")
-            && got[0].contains("cannot list the shared folder: denied")
-            && got[0].contains("closing: false"),
-        "{got:?}"
-    );
-}
-
-#[test]
-fn files_is_a_request_for_the_shell_naming_who_asked() {
-    let mut f = Fixture::new();
-    f.login(client(0), "alice");
-    f.login(client(1), "bob");
-    f.feed(client(1), Frame::Files);
-    assert_eq!(
-        f.chat.poll_request(),
-        Some(ChatRequest::ListFiles { client: client(1) })
-    );
-    assert_eq!(f.chat.poll_request(), None);
-}
-
-#[test]
-fn a_listing_for_a_client_gone_meanwhile_reaches_no_one() {
-    let mut f = Fixture::new();
-    f.login(client(0), "alice");
-    f.feed(client(0), Frame::Files);
-    let request = f.chat.poll_request();
-    assert_eq!(request, Some(ChatRequest::ListFiles { client: client(0) }));
-    f.chat
-        .handle_disconnect(client(0), CloseReason::PeerClosed, &mut f.out);
-    f.chat.handle_file_list(client(0), two_files(), &mut f.out);
-    assert!(f.out.sent.is_empty(), "{:?}", f.out.take(client(0)));
-    // Nor does it reach a later connection given the same id, which never asked.
-    f.login(client(0), "bob");
-    f.chat.handle_file_list(client(0), two_files(), &mut f.out);
-    assert!(f.out.take(client(0)).is_empty());
-}
-
-#[test]
-fn each_files_request_gets_one_answer() {
-    let mut f = Fixture::new();
-    f.login(client(0), "alice");
-    f.feed(client(0), Frame::Files);
-    f.feed(client(0), Frame::Files);
-    f.answer_list_files(two_files());
-    f.answer_list_files(Ok(Vec::new()));
-    assert_eq!(
-        f.out.take(client(0)).len(),
-        2,
-        "one FILE_LIST frame for each"
-    );
-    f.chat.handle_file_list(client(0), two_files(), &mut f.out);
-    assert!(f.out.take(client(0)).is_empty(), "a third answer, unasked");
-}
-
-#[test]
-fn a_long_file_list_is_split_into_frames_that_fit() {
-    let mut f = Fixture::new();
-    f.login(client(0), "alice");
-    f.feed(client(0), Frame::Files);
-    let files: Vec<(String, u64)> = (0..5000).map(|n| (format!("file{n:0>20}"), n)).collect();
-    f.answer_list_files(Ok(files));
-    assert_split_list(&f, client(0), 5000);
 }

@@ -1,14 +1,18 @@
 //! Chat machine tests over a recording outbox: the fixture here, the tests by concept in the
 //! child files.
 
+mod backpressure;
+mod file_listing;
 mod framing;
 mod limits;
 mod lists;
+mod log;
 mod output;
 mod rate;
 mod routing;
 mod session;
 
+use super::backpressure::Flow;
 use super::*;
 use crate::wire::Decoded;
 use std::time::Duration;
@@ -127,18 +131,31 @@ impl Fixture {
 
     /// Takes the FILES request the machine handed out and answers it, as the shell would.
     #[track_caller]
-    fn answer_list_files(&mut self, listing: io::Result<Vec<(String, u64)>>) {
+    fn answer_list_files(&mut self, listing: Result<FileListing, &str>) {
         let Some(ChatRequest::ListFiles { client }) = self.chat.poll_request() else {
             panic!("no FILES request was handed out");
         };
-        self.chat.handle_file_list(client, listing, &mut self.out);
+        let listing = listing.as_ref().map_err(|e| *e);
+        self.chat
+            .handle_file_list(self.now, client, listing, &mut self.out);
+    }
+
+    /// Reports that the shell wrote everything queued for `id` (the test took it), as the
+    /// shell does after a write.
+    fn drained(&mut self, id: ClientId) {
+        self.chat.handle_output_drained(self.now, id, &mut self.out);
     }
 }
 
 /// A shared folder's listing, as the shell hands it back.
-fn two_files() -> io::Result<Vec<(String, u64)>> {
-    Ok(vec![
+fn two_files() -> FileListing {
+    listing(vec![
         ("a.txt".to_string(), 3),
         ("b.bin".to_string(), 1 << 20),
     ])
+}
+
+/// A listing of `entries`, shared as the shell shares it.
+fn listing(entries: Vec<(String, u64)>) -> FileListing {
+    FileListing::from(entries)
 }

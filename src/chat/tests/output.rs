@@ -52,7 +52,7 @@ fn a_client_that_stops_reading_is_ended_with_the_error_as_its_last_word() {
     assert_eq!(f.chat.session_count(), 1);
     let got = events(&mut f);
     assert_eq!(got.len(), 3, "{got:?}");
-    assert_eq!(got[0], "OutputOverflow { id: ClientId(1) }");
+    assert_eq!(got[0], "OutputOverflow { id: ClientId(1), queued: 72 }");
     assert!(got[1].starts_with("Refused { id: ClientId(1), code: OutputOverflow, closing: true"));
     assert!(got[2].starts_with(r#"Left { id: ClientId(1), nick: "bob""#));
 }
@@ -182,7 +182,10 @@ fn at_shutdown_a_client_with_a_full_queue_gets_nothing_more() {
         [r#"Shutdown { reason: "maintenance" }"#]
     );
     assert_eq!(f.out.closed, [client(0), client(1)]);
-    assert_eq!(events(&mut f), ["OutputOverflow { id: ClientId(0) }"]);
+    assert_eq!(
+        events(&mut f),
+        ["OutputOverflow { id: ClientId(0), queued: 132 }"]
+    );
 }
 
 #[test]
