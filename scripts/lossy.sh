@@ -38,6 +38,8 @@
 #   --baseline DIR another build's chatd and chatc (e.g. main's target/release) to run as a
 #                  contender of --side-by-side; may be given more than once
 #   --timeout SECS --side-by-side: a transfer not done by then counts as stalled (default 120)
+#   --tcp LIST     --side-by-side: the TCP contenders, a comma list of bbr and cubic, or none
+#                  (default bbr,cubic; CUBIC stalls at 5 % loss and more, each costing --timeout)
 #
 # Needs root, iproute2 (ip, tc) and nftables (nft); ethtool (package ethtool) to turn
 # segmentation offloads off. Touches nothing outside its own namespaces. Exit status 1 if any
@@ -45,8 +47,8 @@
 set -euo pipefail
 
 loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
-side_by_side=0 baselines=() timeout_s=120
-usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+side_by_side=0 baselines=() timeout_s=120 sbs_tcp=bbr,cubic
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
         --side-by-side) side_by_side=1; shift ;;
         --baseline) baselines+=("$(realpath -- "$2")"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
+        --tcp) sbs_tcp=$2; shift 2 ;;
         --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
         --log) log_file=$(realpath -m -- "$2"); shift 2 ;;  # the script cds to the repo
@@ -84,6 +87,7 @@ if [ "$side_by_side" -eq 1 ]; then
     [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$ ]] || die "--loss takes percentages separated by commas, not $loss"
     for b in "${baselines[@]}"; do [ -x "$b/chatd" ] && [ -x "$b/chatc" ] || die "--baseline $b: no chatd and chatc there"; done
     [[ "$timeout_s" =~ ^[0-9]+$ ]] || die "--timeout takes whole seconds"
+    [[ "$sbs_tcp" =~ ^(none|(bbr|cubic)(,(bbr|cubic))*)$ ]] || die "--tcp takes bbr, cubic, both (comma) or none, not $sbs_tcp"
 else
     [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
 fi
@@ -166,9 +170,16 @@ for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" ip link set lo up; done
 in_a ip link set "$dev_a" up
 in_b ip link set "$dev_b" up
 if [ "$have_ethtool" -eq 1 ]; then
-    # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike.
-    in_a ethtool -K "$dev_a" tso off gso off gro off >/dev/null 2>&1 || true
-    in_b ethtool -K "$dev_b" tso off gso off gro off >/dev/null 2>&1 || true
+    # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike:
+    # with tx-udp-segmentation on, a UDP GSO send (up to 64 KiB of datagrams) crosses the veth
+    # as one packet and nftables drops or passes it whole, so our datagrams were lost in bursts
+    # of up to 44 (issue 20); off, the sender's kernel cuts it first, as for a NIC.
+    in_a ethtool -K "$dev_a" tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+    in_b ethtool -K "$dev_b" tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+    if in_a ethtool -k "$dev_a" | grep -q '^tx-udp-segmentation: on' ||
+        in_b ethtool -k "$dev_b" | grep -q '^tx-udp-segmentation: on'; then
+        die "cannot turn UDP segmentation offload off on the veth: loss would hit whole GSO sends"
+    fi
 fi
 
 # Impairment method: netem where the kernel has it, else nftables drop + tbf.

@@ -16,7 +16,7 @@
 # - a transfer that has not finished after --timeout seconds is "stalled": goodput 0.
 #
 # Uses from lossy.sh: ns_a ns_b ip_a port bin tmp size rate runs loss want timeout_s
-# baselines failures, and impair, wait_for, now_s, stop_tcp_senders.
+# baselines failures sbs_tcp, and impair, wait_for, now_s, stop_tcp_senders.
 
 clk_tck=$(getconf CLK_TCK)
 
@@ -69,7 +69,9 @@ start_baselines() {
         sbs_port[$name]=$p
         echo "# $name: $b" >&2
     done
-    sbs_names+=(tcp-bbr tcp-cubic)
+    for name in ${sbs_tcp//,/ }; do
+        [ "$name" = none ] || sbs_names+=("tcp-$name")
+    done
     for name in "${sbs_names[@]}"; do
         case "$name" in tcp-*) continue ;; esac
         sbs_pid[$name]=$(ns_pid_of "${sbs_bin[$name]}/chatd") || die "cannot find $name's chatd"
