@@ -14,6 +14,10 @@
 #   machine's softirq time over the transfer (the receive paths the kernel charges to no
 #   process; other work on the machine adds to it, so it is indicative).
 # - a transfer that has not finished after --timeout seconds is "stalled": goodput 0.
+# - set-up and quit (ours): chatc's lines are stamped as they arrive, giving the seconds from
+#   chatc's start to its "logged in" line (connect and login), to its "downloading" line (the
+#   OFFER: the first DATA follows one UDP handshake later), and from its "done" line to its
+#   exit (digest check, rename, QUIT).
 #
 # Uses from lossy.sh: ns_a ns_b ip_a port bin tmp size rate runs loss want timeout_s
 # baselines failures sbs_tcp, and impair, wait_for, now_s, stop_tcp_senders.
@@ -80,8 +84,18 @@ start_baselines() {
 
 # One transfer's figures, set by the run functions: goodput seconds (NaN if it failed or
 # stalled), transfer-only seconds (ours), CPU-seconds of sender and receiver, softirq seconds,
-# retransmitted share (ours), verdict.
-r_secs= r_xfer= r_snd= r_rcv= r_sirq= r_retx= r_verdict=
+# retransmitted share (ours), verdict, and (ours) seconds to login, to the OFFER, and to quit.
+r_secs= r_xfer= r_snd= r_rcv= r_sirq= r_retx= r_verdict= r_login= r_offer= r_quit=
+
+# stamp: copies its input, each line prefixed with the time it was read (bash's
+# EPOCHREALTIME: no process per line, so the receiver's CPU-seconds stay chatc's).
+stamp() {
+    local line
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
+}
+
+# stamp_of PATTERN: the time stamp of chatc's first output line matching PATTERN (or empty).
+stamp_of() { grep -m1 -E "^[0-9.]+ .*$1" "$tmp/chatc.out" | cut -d' ' -f1 || true; }
 
 # run_ours NAME: one download with that build's chatc from its chatd.
 run_ours() {
@@ -92,11 +106,16 @@ run_ours() {
     t0=$(now_s)
     (
         ip netns exec "$ns_b" timeout "$timeout_s" "$b/chatc" --host "$ip_a" --port "$p" \
-            --nick "sbs$RANDOM" --downloads "$tmp/client" <<< "/get file.bin" > "$tmp/chatc.out" 2>&1 || true
+            --nick "sbs$RANDOM" --downloads "$tmp/client" <<< "/get file.bin" 2>&1 | stamp > "$tmp/chatc.out" || true
         times > "$tmp/chatc.times"
     ) &
     wait $! || true
     t1=$(now_s)
+    local t_login t_offer t_done
+    t_login=$(stamp_of 'logged in as') t_offer=$(stamp_of 'file\.bin: downloading') t_done=$(stamp_of 'file\.bin: done')
+    r_login=$(awk -v a="$t0" -v b="$t_login" 'BEGIN { if (b == "") print "NaN"; else printf "%.3f", b - a }')
+    r_offer=$(awk -v a="$t0" -v b="$t_offer" 'BEGIN { if (b == "") print "NaN"; else printf "%.3f", b - a }')
+    r_quit=$(awk -v a="$t_done" -v b="$t1" 'BEGIN { if (a == "") print "NaN"; else printf "%.3f", b - a }')
     r_snd=$(awk -v a="$c0" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.3f", b - a }')
     r_sirq=$(awk -v a="$s0" -v b="$(softirq_s)" 'BEGIN { printf "%.3f", b - a }')
     r_rcv=$(children_cpu "$tmp/chatc.times")
@@ -138,7 +157,7 @@ run_tcp() {
     wait "$serve" 2>/dev/null || true
     r_snd=$(children_cpu "$tmp/serve.times")
     r_rcv=$(children_cpu "$tmp/fetch.times")
-    r_xfer=NaN r_retx=NaN
+    r_xfer=NaN r_retx=NaN r_login=NaN r_offer=NaN r_quit=NaN
     if [ -f "$tmp/tcp.bin" ] && [ "$(sha256sum < "$tmp/tcp.bin" | cut -d' ' -f1)" = "$want" ]; then
         r_verdict=ok
         r_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
@@ -153,8 +172,8 @@ sbs_summary() {
     local l=$1 name
     echo
     echo "# medians at loss $l %, rate ${rate:-none}, $runs runs of $size MiB (min-max in brackets)"
-    echo "| contender | goodput MB/s | Mbit/s | transfer-only MB/s | CPU-s sender | CPU-s receiver | CPU-s both | softirq s | retransmitted % | stalled / failed |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| contender | goodput MB/s | Mbit/s | transfer-only MB/s | CPU-s sender | CPU-s receiver | CPU-s both | softirq s | retransmitted % | to login s | to OFFER s | quit s | stalled / failed |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for name in "${sbs_names[@]}"; do
         awk -F'\t' -v l="$l" -v n="$name" -v s="$size" '
         function med(a, k,    i, j, t) {
@@ -172,12 +191,15 @@ sbs_summary() {
             if ($9 == "ok") { snd[++ns] = $5; rcv[++nr] = $6; both[++nb] = $5 + $6; irq[++ni] = $7 }
             if ($8 != "NaN") rt[++nt] = $8
             if ($9 != "ok") bad++
+            if ($10 != "NaN" && $10 != "") lg[++nl] = $10
+            if ($11 != "NaN" && $11 != "") of[++no] = $11
+            if ($12 != "NaN" && $12 != "") qu[++nq] = $12
         }
         END {
             if (!runs) exit
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", n, range(g, ng), range(m, nm),
-                range(x, nx), one(snd, ns, "%.2f"), one(rcv, nr, "%.2f"), range2(both, nb), one(irq, ni, "%.2f"),
-                one(rt, nt, "%.2f"), bad, runs
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", n, range(g, ng),
+                range(m, nm), range(x, nx), one(snd, ns, "%.2f"), one(rcv, nr, "%.2f"), range2(both, nb),
+                one(irq, ni, "%.2f"), one(rt, nt, "%.2f"), range2(lg, nl), range2(of, no), range2(qu, nq), bad, runs
         }' "$tmp/sbs.tsv"
     done
 }
@@ -194,8 +216,8 @@ run_side_by_side() {
     done
     : > "$tmp/sbs.tsv"
     echo "# side by side: download of $size MiB, rate ${rate:-none}, loss ${loss} % (both ways), $runs rounds, timeout ${timeout_s} s"
-    echo "| loss | round | contender | seconds | MB/s | transfer-only s | CPU-s sender | CPU-s receiver | softirq s | retransmitted % | verdict |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| loss | round | contender | seconds | MB/s | transfer-only s | CPU-s sender | CPU-s receiver | softirq s | retransmitted % | to login s | to OFFER s | quit s | verdict |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for l in ${loss//,/ }; do
         impair "$l" "$rate"
         for i in $(seq "$runs"); do
@@ -207,12 +229,13 @@ run_side_by_side() {
                     *) run_ours "$name" ;;
                 esac
                 [ "$r_verdict" = ok ] || [ "$r_verdict" = stalled ] || failures=$((failures + 1))
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$name" "$r_secs" "$r_xfer" "$r_snd" \
-                    "$r_rcv" "$r_sirq" "$r_retx" "$r_verdict" >> "$tmp/sbs.tsv"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$name" "$r_secs" "$r_xfer" \
+                    "$r_snd" "$r_rcv" "$r_sirq" "$r_retx" "$r_verdict" "$r_login" "$r_offer" "$r_quit" >> "$tmp/sbs.tsv"
                 awk -v l="$l" -v i="$i" -v n="$name" -v t="$r_secs" -v x="$r_xfer" -v a="$r_snd" -v b="$r_rcv" \
-                    -v q="$r_sirq" -v r="$r_retx" -v v="$r_verdict" -v s="$size" 'BEGIN {
+                    -v q="$r_sirq" -v r="$r_retx" -v v="$r_verdict" -v s="$size" -v lg="$r_login" -v of="$r_offer" \
+                    -v qu="$r_quit" 'BEGIN {
                     mb = (t == "NaN") ? 0 : s * 1048576 / t / 1e6
-                    printf "| %s %% | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s |\n", l, i, n, t, mb, x, a, b, q, r, v
+                    printf "| %s %% | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, i, n, t, mb, x, a, b, q, r, lg, of, qu, v
                 }'
             done
         done
