@@ -39,7 +39,8 @@
 //! congestion-control scenario harness; never in a release build.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
-#![forbid(unsafe_code)]
+// `unsafe` only in a commented syscall wrapper that allows it (`socket::set_tcp_int`).
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod chat;

@@ -45,6 +45,9 @@ pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
     // As mio and std do: a restarted daemon must not wait out TIME_WAIT.
     sockopt::set_socket_reuseaddr(&socket, true)?;
+    // Accepted connections inherit the chat options from the listener, so the handshake's
+    // RTT sample already sees the lower retransmission floor (see `socket::connect_chat`).
+    crate::socket::set_thin_stream(&socket);
     rustix::net::bind(&socket, &addr)?;
     rustix::net::listen(&socket, LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))

@@ -32,8 +32,8 @@ const SLEEPER: Token = Token(2);
 /// is restored (a script's chatc keeps the default action).
 const SIGNALS: Token = Token(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The first connection attempt's length (see `connect`).
-const FIRST_CONNECT_ATTEMPT: Duration = Duration::from_millis(250);
+/// How long a connection attempt runs alone before the next one starts (see `connect`).
+const CONNECT_ATTEMPT_INTERVAL: Duration = Duration::from_millis(250);
 /// After QUIT, how long to wait for the server to close before giving up.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -80,11 +80,10 @@ struct Session {
     stop_now: Option<String>,
 }
 
-/// Connects to the first address of `host` that answers. Each address gets attempts of
-/// growing length (250 ms, then doubling) within [`CONNECT_TIMEOUT`]: the kernel repeats a
-/// lost SYN only after a second, and on a lossy path (one SYN or SYN-ACK in three lost at
-/// 20 % each way) a fresh attempt after 250 ms is what makes login quick; a path slower than
-/// that still connects once an attempt outlasts its round trip.
+/// Connects to the first address of `host` that answers. Each address gets overlapping
+/// attempts, a new one every [`CONNECT_ATTEMPT_INTERVAL`], within [`CONNECT_TIMEOUT`] (see
+/// `chatd::socket::connect_chat`: on a lossy path a fresh SYN after 250 ms, not the kernel's
+/// retry after a second, is what makes login quick).
 fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
@@ -92,24 +91,9 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
         .collect();
     let mut last = format!("cannot resolve {host}: no addresses");
     for addr in addrs {
-        let give_up = Instant::now() + CONNECT_TIMEOUT;
-        let mut attempt = FIRST_CONNECT_ATTEMPT;
-        loop {
-            let left = give_up.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match std::net::TcpStream::connect_timeout(&addr, attempt.min(left)) {
-                Ok(stream) => return Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    last = format!("cannot connect to {host}:{port}: {e}");
-                    attempt *= 2;
-                }
-                Err(e) => {
-                    last = format!("cannot connect to {host}:{port}: {e}");
-                    break;
-                }
-            }
+        match chatd::socket::connect_chat(addr, CONNECT_ATTEMPT_INTERVAL, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("cannot connect to {host}:{port}: {e}"),
         }
     }
     Err(last)
@@ -131,7 +115,6 @@ pub fn run(
     };
     let server_ip = std_stream.peer_addr()?.ip();
     std_stream.set_nodelay(true)?;
-    chatd::socket::set_thin_stream(&std_stream);
     std_stream.set_nonblocking(true)?;
     let mut stream = TcpStream::from_std(std_stream);
     let poll = Poll::new()?;
