@@ -14,6 +14,8 @@
 #   machine's softirq time over the transfer (the receive paths the kernel charges to no
 #   process; other work on the machine adds to it, so it is indicative).
 # - a transfer that has not finished after --timeout seconds is "stalled": goodput 0.
+# - sender wake-ups (ours): how often chatd's loop slept and woke during the run (its main
+#   thread's voluntary context switches), the cost item 4 of issue 20 asks to keep low.
 # - set-up and quit (ours): chatc's lines are stamped as they arrive, giving the seconds from
 #   chatc's start to its "logged in" line (connect and login), to its "downloading" line (the
 #   OFFER: the first DATA follows one UDP handshake later), and from its "done" line to its
@@ -28,6 +30,10 @@ clk_tck=$(getconf CLK_TCK)
 proc_cpu() {
     awk -v hz="$clk_tck" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+
+# proc_wakeups PID: how often the process's main thread (chatd's loop) has slept and woken so
+# far (voluntary context switches; 0 if it is gone).
+proc_wakeups() { awk '$1 == "voluntary_ctxt_switches:" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # softirq_s: the machine's softirq CPU-seconds so far.
 softirq_s() { awk -v hz="$clk_tck" '$1 == "cpu" { printf "%.3f", $8 / hz }' /proc/stat; }
@@ -84,8 +90,9 @@ start_baselines() {
 
 # One transfer's figures, set by the run functions: goodput seconds (NaN if it failed or
 # stalled), transfer-only seconds (ours), CPU-seconds of sender and receiver, softirq seconds,
-# retransmitted share (ours), verdict, and (ours) seconds to login, to the OFFER, and to quit.
-r_secs= r_xfer= r_snd= r_rcv= r_sirq= r_retx= r_verdict= r_login= r_offer= r_quit=
+# retransmitted share (ours), verdict, and (ours) seconds to login, to the OFFER, and to quit,
+# and the sender's wake-ups.
+r_secs= r_xfer= r_snd= r_rcv= r_sirq= r_retx= r_verdict= r_login= r_offer= r_quit= r_wake=
 
 # stamp: copies its input, each line prefixed with the time it was read (bash's
 # EPOCHREALTIME: no process per line, so the receiver's CPU-seconds stay chatc's).
@@ -99,9 +106,10 @@ stamp_of() { grep -m1 -E "^[0-9.]+ .*$1" "$tmp/chatc.out" | cut -d' ' -f1 || tru
 
 # run_ours NAME: one download with that build's chatc from its chatd.
 run_ours() {
-    local name=$1 b=${sbs_bin[$1]} p=${sbs_port[$1]} pid=${sbs_pid[$1]} t0 t1 c0 s0 line
+    local name=$1 b=${sbs_bin[$1]} p=${sbs_port[$1]} pid=${sbs_pid[$1]} t0 t1 c0 w0 s0 line
     rm -f "$tmp/client/file.bin" "$tmp/client/file.bin.part"
     c0=$(proc_cpu "$pid")
+    w0=$(proc_wakeups "$pid")
     s0=$(softirq_s)
     t0=$(now_s)
     (
@@ -117,6 +125,7 @@ run_ours() {
     r_offer=$(awk -v a="$t0" -v b="$t_offer" 'BEGIN { if (b == "") print "NaN"; else printf "%.3f", b - a }')
     r_quit=$(awk -v a="$t_done" -v b="$t1" 'BEGIN { if (a == "") print "NaN"; else printf "%.3f", b - a }')
     r_snd=$(awk -v a="$c0" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.3f", b - a }')
+    r_wake=$(( $(proc_wakeups "$pid") - w0 ))
     r_sirq=$(awk -v a="$s0" -v b="$(softirq_s)" 'BEGIN { printf "%.3f", b - a }')
     r_rcv=$(children_cpu "$tmp/chatc.times")
     line=$(grep -E '\*\*\* file\.bin: done' "$tmp/chatc.out" | tail -1 || true)
@@ -157,7 +166,7 @@ run_tcp() {
     wait "$serve" 2>/dev/null || true
     r_snd=$(children_cpu "$tmp/serve.times")
     r_rcv=$(children_cpu "$tmp/fetch.times")
-    r_xfer=NaN r_retx=NaN r_login=NaN r_offer=NaN r_quit=NaN
+    r_xfer=NaN r_retx=NaN r_login=NaN r_offer=NaN r_quit=NaN r_wake=NaN
     if [ -f "$tmp/tcp.bin" ] && [ "$(sha256sum < "$tmp/tcp.bin" | cut -d' ' -f1)" = "$want" ]; then
         r_verdict=ok
         r_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
@@ -172,8 +181,8 @@ sbs_summary() {
     local l=$1 name
     echo
     echo "# medians at loss $l %, rate ${rate:-none}, $runs runs of $size MiB (min-max in brackets)"
-    echo "| contender | goodput MB/s | Mbit/s | transfer-only MB/s | CPU-s sender | CPU-s receiver | CPU-s both | softirq s | retransmitted % | to login s | to OFFER s | quit s | stalled / failed |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| contender | goodput MB/s | Mbit/s | transfer-only MB/s | CPU-s sender | CPU-s receiver | CPU-s both | softirq s | retransmitted % | to login s | to OFFER s | quit s | sender wake-ups | stalled / failed |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for name in "${sbs_names[@]}"; do
         awk -F'\t' -v l="$l" -v n="$name" -v s="$size" '
         function med(a, k,    i, j, t) {
@@ -194,12 +203,14 @@ sbs_summary() {
             if ($10 != "NaN" && $10 != "") lg[++nl] = $10
             if ($11 != "NaN" && $11 != "") of[++no] = $11
             if ($12 != "NaN" && $12 != "") qu[++nq] = $12
+            if ($13 != "NaN" && $13 != "") wk[++nw] = $13
         }
         END {
             if (!runs) exit
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", n, range(g, ng),
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d of %d |\n", n, range(g, ng),
                 range(m, nm), range(x, nx), one(snd, ns, "%.2f"), one(rcv, nr, "%.2f"), range2(both, nb),
-                one(irq, ni, "%.2f"), one(rt, nt, "%.2f"), range2(lg, nl), range2(of, no), range2(qu, nq), bad, runs
+                one(irq, ni, "%.2f"), one(rt, nt, "%.2f"), range2(lg, nl), range2(of, no), range2(qu, nq),
+                one(wk, nw, "%.0f"), bad, runs
         }' "$tmp/sbs.tsv"
     done
 }
@@ -216,8 +227,8 @@ run_side_by_side() {
     done
     : > "$tmp/sbs.tsv"
     echo "# side by side: download of $size MiB, rate ${rate:-none}, loss ${loss} % (both ways), $runs rounds, timeout ${timeout_s} s"
-    echo "| loss | round | contender | seconds | MB/s | transfer-only s | CPU-s sender | CPU-s receiver | softirq s | retransmitted % | to login s | to OFFER s | quit s | verdict |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| loss | round | contender | seconds | MB/s | transfer-only s | CPU-s sender | CPU-s receiver | softirq s | retransmitted % | to login s | to OFFER s | quit s | sender wake-ups | verdict |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for l in ${loss//,/ }; do
         impair "$l" "$rate"
         for i in $(seq "$runs"); do
@@ -229,13 +240,14 @@ run_side_by_side() {
                     *) run_ours "$name" ;;
                 esac
                 [ "$r_verdict" = ok ] || [ "$r_verdict" = stalled ] || failures=$((failures + 1))
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$name" "$r_secs" "$r_xfer" \
-                    "$r_snd" "$r_rcv" "$r_sirq" "$r_retx" "$r_verdict" "$r_login" "$r_offer" "$r_quit" >> "$tmp/sbs.tsv"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$l" "$name" "$r_secs" "$r_xfer" \
+                    "$r_snd" "$r_rcv" "$r_sirq" "$r_retx" "$r_verdict" "$r_login" "$r_offer" "$r_quit" "$r_wake" \
+                    >> "$tmp/sbs.tsv"
                 awk -v l="$l" -v i="$i" -v n="$name" -v t="$r_secs" -v x="$r_xfer" -v a="$r_snd" -v b="$r_rcv" \
                     -v q="$r_sirq" -v r="$r_retx" -v v="$r_verdict" -v s="$size" -v lg="$r_login" -v of="$r_offer" \
-                    -v qu="$r_quit" 'BEGIN {
+                    -v qu="$r_quit" -v wk="$r_wake" 'BEGIN {
                     mb = (t == "NaN") ? 0 : s * 1048576 / t / 1e6
-                    printf "| %s %% | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, i, n, t, mb, x, a, b, q, r, lg, of, qu, v
+                    printf "| %s %% | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, i, n, t, mb, x, a, b, q, r, lg, of, qu, wk, v
                 }'
             done
         done
