@@ -94,6 +94,8 @@ pub fn connect_chat(
     let mut events = Events::with_capacity(MAX_ATTEMPTS);
     let mut attempts: Vec<Option<mio::net::TcpStream>> = Vec::with_capacity(MAX_ATTEMPTS);
     let mut next_attempt = start;
+    // Why the latest attempt that failed did, to report if every one does.
+    let mut failed = None;
     loop {
         let now = Instant::now();
         if now >= give_up {
@@ -130,6 +132,7 @@ pub fn connect_chat(
                     return Err(e);
                 }
                 *slot = None; // this attempt failed otherwise (unreachable, ...): others go on
+                failed = Some(e);
                 continue;
             }
             if stream.peer_addr().is_err() {
@@ -143,10 +146,9 @@ pub fn connect_chat(
             return Ok(stream); // the other attempts close as `attempts` drops
         }
         if attempts.len() == MAX_ATTEMPTS && attempts.iter().all(Option::is_none) {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "every connection attempt failed",
-            ));
+            return Err(
+                failed.unwrap_or_else(|| io::Error::other("every connection attempt failed"))
+            );
         }
     }
 }
