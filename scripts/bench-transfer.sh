@@ -45,7 +45,8 @@ done
 
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
-# get NAME_SUFFIX: one download with chatc; prints "wall user sys" of chatc.
+# get NAME_SUFFIX: one download with chatc; prints "wall user sys" of chatc and the share of
+# bytes the server retransmitted, as chatc reports it (no loss on loopback: any is our own).
 get() {
     rm -f "$tmp/down/file.bin"
     # Start each phase with no dirty pages pending, so no run pays for the previous one's
@@ -55,13 +56,13 @@ get() {
         timeout 300 "$bin/chatc" --port "$port" --nick "bench$1" --downloads "$tmp/down" \
         <<< "/get file.bin" > "$tmp/chatc.out"
     cmp -s "$tmp/shared/file.bin" "$tmp/down/file.bin" || { echo "digest/compare failed" >&2; exit 1; }
-    cat "$tmp/time"
+    echo "$(cat "$tmp/time") $(sed -nE 's/.* ([0-9.]+)% retransmitted.*/\1/p' "$tmp/chatc.out" | tail -1)"
 }
 
 echo "== ${size_mib} MiB over 127.0.0.1 (chatd pid $chatd_pid, port $port)"
 bytes=$((size_mib << 20))
 before=$(cpu_of "$chatd_pid")
-read -r wall1 user1 sys1 < <(get first)
+read -r wall1 user1 sys1 _ < <(get first)
 after=$(cpu_of "$chatd_pid")
 awk -v b="$bytes" -v w="$wall1" -v u="$user1" -v s="$sys1" -v d="$(awk -v a="$before" -v c="$after" 'BEGIN{print c-a}')" 'BEGIN {
     printf "first GET (chatd hashes the file first): %.2f s, %.0f MB/s, receiver CPU %.2f s, sender CPU %.2f s\n\n", w, b/w/1e6, u+s, d
@@ -88,19 +89,19 @@ tcp_round() {
     awk -v w="$tw" -v r="$(awk -v a="$tu" -v b="$ts" 'BEGIN{print a+b}')" -v s="$(awk -v a="$su" -v b="$ss_" 'BEGIN{print a+b}')" 'BEGIN{print w, r, s}'
 }
 
-echo "| round | ours: wall s | MB/s | receiver CPU s | sender CPU s | TCP: wall s | MB/s | receiver CPU s | sender CPU s | ours/TCP |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| round | ours: wall s | MB/s | receiver CPU s | sender CPU s | retransmitted % | TCP: wall s | MB/s | receiver CPU s | sender CPU s | ours/TCP |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 : > "$tmp/rounds"
 for round in $(seq "$rounds"); do
     before=$(cpu_of "$chatd_pid")
-    read -r w u s < <(get "r$round")
+    read -r w u s x < <(get "r$round")
     after=$(cpu_of "$chatd_pid")
     d=$(awk -v a="$before" -v c="$after" 'BEGIN{print c-a}')
     read -r tw tr ts < <(tcp_round)
     echo "$w $(awk -v a="$u" -v b="$s" 'BEGIN{print a+b}') $d $tw $tr $ts" >> "$tmp/rounds"
     awk -v b="$bytes" -v round="$round" -v w="$w" -v rc="$(awk -v a="$u" -v b2="$s" 'BEGIN{print a+b2}')" -v d="$d" \
-        -v tw="$tw" -v tr="$tr" -v ts="$ts" 'BEGIN {
-        printf "| %d | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", round, w, b/w/1e6, rc, d, tw, b/tw/1e6, tr, ts, tw/w
+        -v tw="$tw" -v tr="$tr" -v ts="$ts" -v x="${x:-?}" 'BEGIN {
+        printf "| %d | %.2f | %.0f | %.2f | %.2f | %s | %.2f | %.0f | %.2f | %.2f | %.2f |\n", round, w, b/w/1e6, rc, d, x, tw, b/tw/1e6, tr, ts, tw/w
     }'
 done
 # Medians over the rounds, per column.
@@ -112,7 +113,7 @@ mtw=$(cut -d' ' -f4 "$tmp/rounds" | median)
 mtr=$(cut -d' ' -f5 "$tmp/rounds" | median)
 mts=$(cut -d' ' -f6 "$tmp/rounds" | median)
 awk -v b="$bytes" -v w="$mw" -v r="$mr" -v s="$ms" -v tw="$mtw" -v tr="$mtr" -v ts="$mts" 'BEGIN {
-    printf "| median | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n", w, b/w/1e6, r, s, tw, b/tw/1e6, tr, ts, tw/w
+    printf "| median | %.2f | %.0f | %.2f | %.2f | | %.2f | %.0f | %.2f | %.2f | %.2f |\n", w, b/w/1e6, r, s, tw, b/tw/1e6, tr, ts, tw/w
     printf "\nmedian goodput, ours / TCP: %.2f; MB per CPU-second (both sides): ours %.0f, TCP %.0f\n", tw/w, b/1e6/(r+s), b/1e6/(tr+ts)
 }'
 echo "(chatc wall time includes login, the digest check and the rename; TCP's only the copy)"

@@ -29,6 +29,17 @@
 #   --duel         on the 100mbit limit (loss 0 unless --loss is given): TCP CUBIC against
 #                  one of our downloads, then TCP CUBIC against TCP BBR, each pair concurrent
 #                  through the same tbf; prints each flow's goodput and CUBIC's share
+#   --side-by-side the issue-20 harness: for each loss of --loss (a comma list, e.g.
+#                  0,5,10,20), --runs rounds, each round one download with ours, one with
+#                  each --baseline build, one over TCP BBR and one over TCP CUBIC (the order
+#                  rotating from round to round), the same file in the same namespaces; prints
+#                  every transfer, then per contender the median goodput (min-max) and the
+#                  median CPU-seconds of sender and receiver (see "side by side" below)
+#   --baseline DIR another build's chatd and chatc (e.g. main's target/release) to run as a
+#                  contender of --side-by-side; may be given more than once
+#   --timeout SECS --side-by-side: a transfer not done by then counts as stalled (default 120)
+#   --tcp LIST     --side-by-side: the TCP contenders, a comma list of bbr and cubic, or none
+#                  (default bbr,cubic; CUBIC stalls at 5 % loss and more, each costing --timeout)
 #
 # Needs root, iproute2 (ip, tc) and nftables (nft); ethtool (package ethtool) to turn
 # segmentation offloads off. Touches nothing outside its own namespaces. Exit status 1 if any
@@ -36,7 +47,8 @@
 set -euo pipefail
 
 loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+side_by_side=0 baselines=() timeout_s=120 sbs_tcp=bbr,cubic
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -50,6 +62,10 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --sweep) sweep=1; compare=1; shift ;;
         --duel) duel=1; shift ;;
+        --side-by-side) side_by_side=1; shift ;;
+        --baseline) baselines+=("$(realpath -- "$2")"); shift 2 ;;
+        --timeout) timeout_s=$2; shift 2 ;;
+        --tcp) sbs_tcp=$2; shift 2 ;;
         --cc) our_cc=$2; shift 2 ;;
         --shape-ingress) shape_ingress=1; shift ;;
         --log) log_file=$(realpath -m -- "$2"); shift 2 ;;  # the script cds to the repo
@@ -67,7 +83,14 @@ need nft nftables
 need ss iproute2
 have_ethtool=1
 command -v ethtool >/dev/null || { have_ethtool=0; echo "lossy.sh: ethtool missing (package ethtool): offloads stay on" >&2; }
-[[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
+if [ "$side_by_side" -eq 1 ]; then
+    [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$ ]] || die "--loss takes percentages separated by commas, not $loss"
+    for b in "${baselines[@]}"; do [ -x "$b/chatd" ] && [ -x "$b/chatc" ] || die "--baseline $b: no chatd and chatc there"; done
+    [[ "$timeout_s" =~ ^[0-9]+$ ]] || die "--timeout takes whole seconds"
+    [[ "$sbs_tcp" =~ ^(none|(bbr|cubic)(,(bbr|cubic))*)$ ]] || die "--tcp takes bbr, cubic, both (comma) or none, not $sbs_tcp"
+else
+    [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
+fi
 [[ "$size" =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] || die "--size takes a whole number of MiB"
 
 [ "$duel" -eq 0 ] || [ "$loss_given" -eq 1 ] || loss=0
@@ -147,9 +170,16 @@ for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" ip link set lo up; done
 in_a ip link set "$dev_a" up
 in_b ip link set "$dev_b" up
 if [ "$have_ethtool" -eq 1 ]; then
-    # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike.
-    in_a ethtool -K "$dev_a" tso off gso off gro off >/dev/null 2>&1 || true
-    in_b ethtool -K "$dev_b" tso off gso off gro off >/dev/null 2>&1 || true
+    # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike:
+    # with tx-udp-segmentation on, a UDP GSO send (up to 64 KiB of datagrams) crosses the veth
+    # as one packet and nftables drops or passes it whole, so our datagrams were lost in bursts
+    # of up to 44 (issue 20); off, the sender's kernel cuts it first, as for a NIC.
+    in_a ethtool -K "$dev_a" tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+    in_b ethtool -K "$dev_b" tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
+    if in_a ethtool -k "$dev_a" | grep -q '^tx-udp-segmentation: on' ||
+        in_b ethtool -k "$dev_b" | grep -q '^tx-udp-segmentation: on'; then
+        die "cannot turn UDP segmentation offload off on the veth: loss would hit whole GSO sends"
+    fi
 fi
 
 # Impairment method: netem where the kernel has it, else nftables drop + tbf.
@@ -401,6 +431,14 @@ run_duel() {
 if [ "$duel" -eq 1 ]; then
     [ "$upload" -eq 0 ] || die "--duel measures downloads only"
     run_duel
+fi
+
+if [ "$side_by_side" -eq 1 ]; then
+    [ "$upload" -eq 0 ] || die "--side-by-side measures downloads only"
+    # shellcheck source=scripts/side_by_side.sh
+    . scripts/side_by_side.sh
+    run_side_by_side
+    exit 0
 fi
 
 header="| loss | rate | delay | size | seconds | MB/s | Mbit/s | retransmitted | verdict |"

@@ -32,6 +32,7 @@
 //! - [`files`]: the shared folder: safe names, safe opening, part files, digests.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`socket`]: socket options the daemon's and the client's loops share.
+//! - [`udp_batch`]: batched datagram I/O (UDP GSO sends, GRO and `recvmmsg` receives).
 //! - [`units`]: byte counts with K/M/G suffixes on the command line.
 //! - The programs: `src/bin/chatd.rs`, `src/bin/chatc/`, `src/bin/chatbench/`.
 //!
@@ -39,7 +40,8 @@
 //! congestion-control scenario harness; never in a release build.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
-#![forbid(unsafe_code)]
+// `unsafe` only in a commented syscall wrapper that allows it (`socket::set_tcp_int`).
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod chat;
@@ -53,5 +55,6 @@ pub mod sleep;
 pub mod socket;
 pub mod timer;
 pub mod transfers;
+pub mod udp_batch;
 pub mod units;
 pub mod wire;

@@ -161,6 +161,7 @@ fn datagram_name(kind: PacketKind) -> &'static str {
         PacketKind::Reset => "RESET",
         PacketKind::PathChallenge => "PATH_CHALLENGE",
         PacketKind::PathResponse => "PATH_RESPONSE",
+        PacketKind::AckFrequency => "ACK_FREQUENCY",
     }
 }
 
@@ -679,6 +680,21 @@ fn generated() -> Vec<Vector> {
         conn,
         vec![raw("data: the challenge's 8 bytes", &path_data)],
         &control(conn, &Packet::PathResponse { data: path_data }),
+    ));
+    let request = Packet::AckFrequency {
+        seq: 1,
+        threshold: 16,
+        max_delay_us: 5_000,
+    };
+    vectors.push(datagram(
+        PacketKind::AckFrequency,
+        conn,
+        vec![
+            num("sequence number", 4, 1),
+            num("threshold, DATA packets", 2, 16),
+            num("maximum ACK delay, µs", 4, 5_000),
+        ],
+        &control(conn, &request),
     ));
     vectors
 }

@@ -664,7 +664,7 @@ fn a_slow_offer_gets_a_still_waiting_line_instead_of_silence() {
     c.line("/get big.iso");
     c.out.expect_contains("*** big.iso: asked the server");
     c.out
-        .expect_contains("*** big.iso: still waiting for the server");
+        .expect_contains("*** big.iso: no answer from the server yet");
     assert!(started.elapsed() >= Duration::from_secs(2));
     go_on.send(()).unwrap();
     c.out.expect_contains("gone meanwhile");

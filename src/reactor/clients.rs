@@ -58,6 +58,9 @@ pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
     // As mio and std do: a restarted daemon must not wait out TIME_WAIT.
     sockopt::set_socket_reuseaddr(&socket, true)?;
+    // Accepted connections inherit the chat options from the listener, so the handshake's
+    // RTT sample already sees the lower retransmission floor (see `socket::connect_chat`).
+    crate::socket::set_thin_stream(&socket);
     rustix::net::bind(&socket, &addr)?;
     rustix::net::listen(&socket, LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
@@ -117,8 +120,10 @@ impl Server {
         mut stream: TcpStream,
         peer: SocketAddr,
     ) -> io::Result<()> {
-        // Chat frames are small and latency-bound: never wait for Nagle.
+        // Chat frames are small and latency-bound: never wait for Nagle, and a lost one
+        // should not wait for a doubling timer.
         stream.set_nodelay(true)?;
+        crate::socket::set_thin_stream(&stream);
         let (id, entry) = self.conns.vacant_entry();
         self.poll
             .registry()

@@ -134,7 +134,10 @@ impl Server {
         let disk = Disk::new(shared, poll.registry(), DISK)?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(io::Error::other)?;
-        let transfers = Transfers::new(config.transfers, udp.port(), seed);
+        let mut transfers = Transfers::new(config.transfers, udp.port(), seed);
+        if let Some(bytes) = udp.receive_buffer() {
+            transfers.set_socket_buffer(bytes);
+        }
         Ok(Server {
             poll,
             sleeper,

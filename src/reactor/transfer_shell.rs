@@ -4,15 +4,15 @@
 //! its deadlines in the wheel. It decides nothing about transfers.
 
 use super::Server;
-use super::disk::Done;
+use super::disk::{Disk, Done};
 use crate::chat::{ChatRequest, ClientId, FileListing};
 use crate::files::digest::Digest;
 use crate::rudp::packet;
-use crate::transfers::{ConnId, Direction, Reply};
+use crate::transfers::{ConnId, Direction, Reply, Transfers};
 use log::{debug, info};
 use std::time::Instant;
 
-/// Datagrams read per readiness event before other work gets a turn.
+/// Datagrams read per turn (in batches, so up to a batch more) before other work gets a turn.
 const RECV_BUDGET: usize = 256;
 /// Bytes of datagrams sent per loop turn over all transfers before chat input gets a turn
 /// again; the rest goes out next turn, at once. A sender may release 32 datagrams at once (the
@@ -22,40 +22,33 @@ const TURN_SEND_BUDGET: usize = 256 << 10;
 pub(super) const DATAGRAM_BUF_LEN: usize = 65_536;
 
 impl Server {
-    /// Reads datagrams until `WouldBlock` or the budget (then again next turn), feeding each
-    /// to the transfers machine and storing what an upload delivers.
+    /// Reads datagrams in batches until `WouldBlock` or the budget (then again next turn),
+    /// feeding each to the transfers machine and storing what an upload delivers.
     pub(super) fn receive_datagrams(&mut self, now: Instant) {
-        for _ in 0..RECV_BUDGET {
-            let Some((len, from)) = self.udp.recv(&mut self.datagram) else {
+        let mut read = 0;
+        while read < RECV_BUDGET {
+            if !self.udp.recv() {
                 return;
-            };
-            let datagram = &self.datagram[..len];
-            if let Some((conn, deliver)) = self.transfers.handle_datagram(now, from, datagram) {
-                let bytes = &datagram[deliver.range.clone()];
-                let result = self.disk.store(conn, deliver.offset, bytes);
-                let result = result.map_err(|e| e.kind());
-                self.transfers
-                    .handle_deliver(now, conn, &deliver, bytes, result);
-                self.store_buffered(now, conn);
+            }
+            for (from, datagram) in self.udp.received() {
+                read += 1;
+                if let Some((conn, deliver)) = self.transfers.handle_datagram(now, from, datagram) {
+                    let bytes = &datagram[deliver.range.clone()];
+                    let result = self.disk.store(conn, deliver.offset, bytes);
+                    let result = result.map_err(|e| e.kind());
+                    self.transfers
+                        .handle_deliver(now, conn, &deliver, bytes, result);
+                    store_buffered(&mut self.transfers, &mut self.disk, now, conn);
+                }
             }
         }
         self.udp_readable = true;
     }
 
-    /// Stores the bytes upload `conn` holds in order, until it has none or the disk refuses.
-    fn store_buffered(&mut self, now: Instant, conn: ConnId) {
-        while let Some((offset, bytes)) = self.transfers.poll_buffered(conn) {
-            let result = self.disk.store(conn, offset, bytes).map_err(|e| e.kind());
-            if !self.transfers.handle_buffered(now, conn, result) {
-                return;
-            }
-        }
-    }
-
     /// Transfer `conn`'s deadline passed.
     pub(super) fn transfer_timeout(&mut self, now: Instant, conn: ConnId) {
         self.transfers.handle_timeout(now, conn);
-        self.store_buffered(now, conn);
+        store_buffered(&mut self.transfers, &mut self.disk, now, conn);
     }
 
     /// Hands the chat machine's requests on: GET, PUT and CANCEL to the transfers machine,
@@ -148,7 +141,7 @@ impl Server {
         let mut budget = TURN_SEND_BUDGET;
         while budget > 0 && !self.udp.is_blocked() {
             let Some(out) = self.transfers.poll_transmit(now, &mut self.datagram) else {
-                return;
+                break;
             };
             let datagram = &mut self.datagram[..out.len];
             if let Some(fill) = &out.fill
@@ -161,6 +154,7 @@ impl Server {
             self.udp.send(datagram, out.to);
             budget = budget.saturating_sub(out.len);
         }
+        self.udp.flush();
     }
 
     /// Queues the transfers machine's replies on their clients' connections (through the chat
@@ -189,6 +183,17 @@ impl Server {
         while let Some(conn) = self.transfers.poll_touched() {
             let deadline = self.transfers.next_deadline(conn);
             self.timers.arm_transfer_if_earlier(conn, deadline);
+        }
+    }
+}
+
+/// Stores the bytes upload `conn` holds in order, until it has none or the disk refuses (a
+/// function of the two fields, so it runs while the UDP socket's batch is borrowed).
+fn store_buffered(transfers: &mut Transfers, disk: &mut Disk, now: Instant, conn: ConnId) {
+    while let Some((offset, bytes)) = transfers.poll_buffered(conn) {
+        let result = disk.store(conn, offset, bytes).map_err(|e| e.kind());
+        if !transfers.handle_buffered(now, conn, result) {
+            return;
         }
     }
 }

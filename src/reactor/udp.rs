@@ -1,8 +1,9 @@
-//! The daemon's UDP socket: reads datagrams and writes them, nothing else. Which transfer a
-//! datagram belongs to, whether its sender may be heard and what to send back are the
-//! transfers machine's business.
+//! The daemon's UDP socket: reads datagrams and writes them, in batches ([`UdpBatch`]: GSO
+//! sends, GRO and `recvmmsg` receives), nothing else. Which transfer a datagram belongs to,
+//! whether its sender may be heard and what to send back are the transfers machine's business.
 
-use crate::socket::set_udp_buffers;
+use crate::socket::{set_udp_buffers, udp_receive_buffer};
+use crate::udp_batch::UdpBatch;
 use log::debug;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 /// The socket transfers share, demultiplexed by connection id.
 pub struct UdpIo {
     socket: UdpSocket,
+    batch: UdpBatch,
     port: u16,
     /// A send would have blocked: wait for WRITABLE before sending again.
     blocked: bool,
@@ -26,8 +28,14 @@ impl UdpIo {
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         set_udp_buffers(&socket);
         let port = socket.local_addr()?.port();
+        let batch = UdpBatch::new(&socket)?;
+        debug!(
+            "udp: up to {} datagrams per send",
+            batch.segments_per_send()
+        );
         Ok(UdpIo {
             socket,
+            batch,
             port,
             blocked: false,
         })
@@ -38,25 +46,48 @@ impl UdpIo {
         self.port
     }
 
-    /// Reads the next datagram into `buf`: its length and sender, or `None` once nothing is
+    /// What the socket's receive buffer holds, in bytes as the kernel counts them.
+    pub fn receive_buffer(&self) -> Option<u64> {
+        udp_receive_buffer(&self.socket)
+    }
+
+    /// Reads the next batch of datagrams (see [`UdpIo::received`]): false once nothing is
     /// waiting. Errors that concern one peer (ICMP port unreachable surfaces here on Linux)
     /// are skipped: that peer's transfer times out, the socket stays usable.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    pub fn recv(&mut self) -> bool {
         loop {
-            match self.socket.recv_from(buf) {
-                Ok(pair) => return Some(pair),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            match self.batch.recv(&self.socket) {
+                Ok(_) => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => debug!("udp recv error: {e}"),
             }
         }
     }
 
-    /// Sends `datagram` to `to`. A full socket loses it like any dropped packet (the machine
-    /// recovers it) and marks the socket blocked until [`UdpIo::handle_writable`].
+    /// The datagrams of the last [`UdpIo::recv`], each with its sender.
+    pub fn received(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.batch.received()
+    }
+
+    /// Sends `datagram` to `to`, gathered with the datagrams before it into one system call
+    /// when they fit ([`UdpIo::flush`] sends what is gathered). A full socket loses them like
+    /// any dropped packet (the machine recovers them) and marks the socket blocked until
+    /// [`UdpIo::handle_writable`].
     pub fn send(&mut self, datagram: &[u8], to: SocketAddr) {
-        match self.socket.send_to(datagram, to) {
-            Ok(_) => {}
+        let result = self.batch.send(&self.socket, datagram, to);
+        self.note(result, to);
+    }
+
+    /// Sends the datagrams gathered so far.
+    pub fn flush(&mut self) {
+        let result = self.batch.flush(&self.socket);
+        self.note(result, "the batch's address");
+    }
+
+    fn note(&mut self, result: io::Result<()>, to: impl std::fmt::Display) {
+        match result {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.blocked = true,
             Err(e) => debug!("udp: send to {to} failed: {e}"),
         }

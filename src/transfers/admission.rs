@@ -335,7 +335,17 @@ impl Transfers {
             return self.fail_preparation(conn, ErrorCode::TransferFailed, text);
         }
         match Receiver::new(config_for(conn, t, 0, size), now) {
-            Ok(receiver) => {
+            Ok(mut receiver) => {
+                // The uploads share the daemon's one socket buffer: each is given its share
+                // as the uploads stand now (an earlier one keeps the window it was given).
+                if let Some(bytes) = self.socket_buffer {
+                    let uploads = self
+                        .transfers
+                        .values()
+                        .filter(|t| matches!(t.half(), Some(Half::Receiver(_))))
+                        .count() as u64;
+                    receiver.set_socket_buffer(bytes / (uploads + 1));
+                }
                 let half = Half::Receiver(Box::new(receiver));
                 self.offer(conn, half, 0, size, digest);
             }

@@ -151,6 +151,8 @@ pub struct Transfers {
     drops: DropCounters,
     /// What every upload's out-of-order bytes cost together (see `max_buffered`).
     buffered: u64,
+    /// Bytes the shell's UDP socket buffer holds, shared by the uploads' windows.
+    socket_buffer: Option<u64>,
 }
 
 impl Transfers {
@@ -169,7 +171,15 @@ impl Transfers {
             touched: Vec::new(),
             drops: DropCounters::default(),
             buffered: 0,
+            socket_buffer: None,
         }
+    }
+
+    /// The shell's UDP socket buffer holds `bytes` (as `SO_RCVBUF` reports it): uploads keep
+    /// what their senders may have in flight within a share of it (see
+    /// [`Receiver::set_socket_buffer`](crate::rudp::Receiver::set_socket_buffer)).
+    pub fn set_socket_buffer(&mut self, bytes: u64) {
+        self.socket_buffer = Some(bytes);
     }
 
     /// The UDP port clients send to.

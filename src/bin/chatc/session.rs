@@ -36,6 +36,8 @@ const SLEEPER: Token = Token(2);
 /// is restored (a script's chatc keeps the default action).
 const SIGNALS: Token = Token(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection attempt runs alone before the next one starts (see `connect`).
+const CONNECT_ATTEMPT_INTERVAL: Duration = Duration::from_millis(250);
 /// After QUIT, how long to wait for the server to close before giving up.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -109,6 +111,10 @@ struct Session {
     stop_now: Option<String>,
 }
 
+/// Connects to the first address of `host` that answers. Each address gets overlapping
+/// attempts, a new one every [`CONNECT_ATTEMPT_INTERVAL`], within [`CONNECT_TIMEOUT`] (see
+/// `chatd::socket::connect_chat`: on a lossy path a fresh SYN after 250 ms, not the kernel's
+/// retry after a second, is what makes login quick).
 fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
@@ -116,7 +122,7 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
         .collect();
     let mut last = format!("cannot resolve {host}: no addresses");
     for addr in addrs {
-        match std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        match chatd::socket::connect_chat(addr, CONNECT_ATTEMPT_INTERVAL, CONNECT_TIMEOUT) {
             Ok(stream) => return Ok(stream),
             Err(e) => last = format!("cannot connect to {host}:{port}: {e}"),
         }

@@ -174,10 +174,12 @@ impl TransferTable {
         };
         // A pending socket error is reported once, then reads go on until WouldBlock.
         loop {
-            match active.socket.recv(&mut self.buf) {
-                Ok(len) => {
-                    active.heard_from_server = true;
-                    active.local_end.handle_datagram(now, &self.buf[..len]);
+            match active.batch.recv(&active.socket) {
+                Ok(_) => {
+                    for (_, datagram) in active.batch.received() {
+                        active.heard_from_server = true;
+                        active.local_end.handle_datagram(now, datagram);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -1,6 +1,7 @@
 //! The small control packets: HANDSHAKE (the token, then padding), HANDSHAKE_ACK, FIN (the
 //! final size), FIN_ACK, RESET (a [`ResetReason`]), PATH_CHALLENGE and PATH_RESPONSE (8 opaque
-//! bytes). Each is exactly its kind's fixed length, but for HANDSHAKE, which may be padded.
+//! bytes), ACK_FREQUENCY (sequence, threshold, maximum ACK delay). Each is exactly its kind's
+//! fixed length, but for HANDSHAKE, which may be padded.
 
 use super::{
     AckHeader, PATH_DATA_LEN, Packet, PacketError, PacketKind, TOKEN_LEN, check_room, encode_ack,
@@ -107,6 +108,38 @@ pub(super) fn decode_path(
     exact_len(buf, packet(data))
 }
 
+/// Largest ACK_FREQUENCY threshold: a receiver holding back more ACKs than this per batch of
+/// DATA would leave the sender's window waiting (64 full 1,472-byte datagrams are a 64 KiB
+/// segmentation-offload batch).
+pub const MAX_ACK_THRESHOLD: u16 = 64;
+/// Largest maximum ACK delay an ACK_FREQUENCY may ask for: RFC 9000 §18.2's default
+/// `max_ack_delay` is 25 ms.
+pub const MAX_ACK_DELAY_US: u32 = 25_000;
+
+/// Decodes an ACK_FREQUENCY whose fixed part [`decode`](super::decode) has checked: the
+/// threshold is 1 to [`MAX_ACK_THRESHOLD`], the delay 1 µs to [`MAX_ACK_DELAY_US`].
+pub(super) fn decode_ack_frequency(buf: &[u8]) -> Result<Packet<'static>, PacketError> {
+    let seq = NetworkEndian::read_u32(&buf[field::ACK_FREQ_SEQ..field::ACK_FREQ_SEQ + 4]);
+    let threshold =
+        NetworkEndian::read_u16(&buf[field::ACK_FREQ_THRESHOLD..field::ACK_FREQ_THRESHOLD + 2]);
+    let max_delay_us =
+        NetworkEndian::read_u32(&buf[field::ACK_FREQ_MAX_DELAY..field::ACK_FREQ_MAX_DELAY + 4]);
+    if !(1..=MAX_ACK_THRESHOLD).contains(&threshold) {
+        return Err(PacketError::BadField("ACK_FREQUENCY threshold"));
+    }
+    if !(1..=MAX_ACK_DELAY_US).contains(&max_delay_us) {
+        return Err(PacketError::BadField("ACK_FREQUENCY maximum delay"));
+    }
+    exact_len(
+        buf,
+        Packet::AckFrequency {
+            seq,
+            threshold,
+            max_delay_us,
+        },
+    )
+}
+
 /// Encodes a HANDSHAKE padded with zero bytes after its token to `padded_len` bytes (at
 /// least its own 30); returns the length. A client pads to
 /// [`HANDSHAKE_PADDED_LEN`](super::HANDSHAKE_PADDED_LEN) so that the server's
@@ -148,6 +181,21 @@ pub fn encode_control(
         }
         Packet::PathChallenge { data } | Packet::PathResponse { data } => {
             buf[field::PATH_DATA..field::PATH_DATA + PATH_DATA_LEN].copy_from_slice(data)
+        }
+        Packet::AckFrequency {
+            seq,
+            threshold,
+            max_delay_us,
+        } => {
+            NetworkEndian::write_u32(&mut buf[field::ACK_FREQ_SEQ..field::ACK_FREQ_SEQ + 4], *seq);
+            NetworkEndian::write_u16(
+                &mut buf[field::ACK_FREQ_THRESHOLD..field::ACK_FREQ_THRESHOLD + 2],
+                *threshold,
+            );
+            NetworkEndian::write_u32(
+                &mut buf[field::ACK_FREQ_MAX_DELAY..field::ACK_FREQ_MAX_DELAY + 4],
+                *max_delay_us,
+            );
         }
         Packet::HandshakeAck | Packet::FinAck => {}
         Packet::Data {

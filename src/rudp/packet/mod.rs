@@ -1,7 +1,8 @@
 //! Wire codec of the reliable-UDP packets (layouts in docs/PROTOCOL.md, part 2): the common
 //! header and its field offsets, datagram sizes, [`PacketKind`], the decoded [`Packet`],
 //! [`decode`] and [`PacketError`]. Each kind's body has its own file (`data.rs`, `ack.rs` with
-//! the SACK ranges, `control.rs` for the small kinds: handshake, path validation, closing),
+//! the SACK ranges, `control.rs` for the small kinds: handshake, path validation, closing,
+//! the ACK frequency request),
 //! beside the checksum that seals every datagram (`checksum.rs`) and packet-number expansion
 //! (`packet_number.rs`).
 //!
@@ -16,7 +17,9 @@ mod packet_number;
 
 pub use ack::{AckFrame, AckHeader, MAX_ACK_RANGES, SackRanges, encode_ack};
 pub use checksum::{checksum, seal};
-pub use control::{ResetReason, encode_control, encode_padded_handshake};
+pub use control::{
+    MAX_ACK_DELAY_US, MAX_ACK_THRESHOLD, ResetReason, encode_control, encode_padded_handshake,
+};
 pub use data::{encode_data, write_data_header};
 pub use packet_number::expand_pn;
 
@@ -83,6 +86,9 @@ mod field {
     pub const PATH_DATA: usize = 14; // [u8; 8] (PATH_CHALLENGE, PATH_RESPONSE)
     pub const FINAL_SIZE: usize = 14; // u64 (FIN)
     pub const REASON: usize = 14; // u16 (RESET)
+    pub const ACK_FREQ_SEQ: usize = 14; // u32 (ACK_FREQUENCY)
+    pub const ACK_FREQ_THRESHOLD: usize = 18; // u16
+    pub const ACK_FREQ_MAX_DELAY: usize = 20; // u32 microseconds
 }
 
 /// Packet type, byte 1 of the header.
@@ -97,6 +103,7 @@ pub enum PacketKind {
     Reset = 7,
     PathChallenge = 8,
     PathResponse = 9,
+    AckFrequency = 10,
 }
 
 impl PacketKind {
@@ -112,6 +119,7 @@ impl PacketKind {
             7 => PacketKind::Reset,
             8 => PacketKind::PathChallenge,
             9 => PacketKind::PathResponse,
+            10 => PacketKind::AckFrequency,
             _ => return None,
         })
     }
@@ -126,6 +134,7 @@ impl PacketKind {
             PacketKind::Fin => COMMON_LEN + 8,
             PacketKind::Reset => COMMON_LEN + 2,
             PacketKind::PathChallenge | PacketKind::PathResponse => COMMON_LEN + PATH_DATA_LEN,
+            PacketKind::AckFrequency => COMMON_LEN + 10,
         }
     }
 }
@@ -147,6 +156,8 @@ pub enum PacketError {
     BadRanges,
     /// DATA whose end would pass the 48-bit offset limit.
     OffsetTooLarge(u64),
+    /// An ACK_FREQUENCY field out of its range.
+    BadField(&'static str),
     /// The caller's buffer cannot hold the packet.
     BufferTooSmall { len: usize, need: usize },
 }
@@ -165,6 +176,7 @@ impl fmt::Display for PacketError {
             }
             PacketError::BadRanges => write!(f, "malformed SACK ranges"),
             PacketError::OffsetTooLarge(o) => write!(f, "stream offset {o} beyond 2^48"),
+            PacketError::BadField(what) => write!(f, "field out of range: {what}"),
             PacketError::BufferTooSmall { len, need } => {
                 write!(f, "buffer of {len} bytes, need {need}")
             }
@@ -205,6 +217,14 @@ pub enum Packet<'a> {
     PathResponse {
         data: [u8; PATH_DATA_LEN],
     },
+    /// The sender asks the receiver to acknowledge less often (draft-ietf-quic-ack-frequency):
+    /// at least every `threshold` DATA packets and at most `max_delay_us` after an
+    /// unacknowledged one. `seq` orders them: only one newer than any seen before counts.
+    AckFrequency {
+        seq: u32,
+        threshold: u16,
+        max_delay_us: u32,
+    },
 }
 
 impl Packet<'_> {
@@ -219,6 +239,7 @@ impl Packet<'_> {
             Packet::Reset { .. } => PacketKind::Reset,
             Packet::PathChallenge { .. } => PacketKind::PathChallenge,
             Packet::PathResponse { .. } => PacketKind::PathResponse,
+            Packet::AckFrequency { .. } => PacketKind::AckFrequency,
         }
     }
 }
@@ -270,6 +291,7 @@ pub fn decode(buf: &[u8]) -> Result<(u64, Packet<'_>), PacketError> {
         PacketKind::PathResponse => {
             control::decode_path(buf, |data| Packet::PathResponse { data })?
         }
+        PacketKind::AckFrequency => control::decode_ack_frequency(buf)?,
     };
     Ok((conn_id, packet))
 }

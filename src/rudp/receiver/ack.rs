@@ -1,8 +1,9 @@
-//! The receiver's ACKs: when one is due, and what it says (RFC 9000 §13.2 timing; the
-//! cumulative point, the flow window, and at most [`MAX_ACK_RANGES`] SACK ranges, the highest
-//! ones plus the ranges holding the latest arrivals when more holes exist than fit).
+//! The receiver's ACKs: when one is due (RFC 9000 §13.2 timing, with the threshold an
+//! ACK_FREQUENCY sets) and what it says (the cumulative point, the flow window, and at most
+//! [`MAX_ACK_RANGES`] SACK ranges, the highest ones plus the ranges holding the latest
+//! arrivals when more holes exist than fit).
 
-use super::{ACK_EVERY, RECENT_ARRIVALS, Receiver};
+use super::{RECENT_ARRIVALS, Receiver};
 use crate::rudp::packet::{self, AckHeader, MAX_ACK_RANGES};
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ impl Receiver {
         // the socket is drained): send this one twice, never more than were due. One ACK for
         // a whole flight, lost, silenced the flight: at 20 % loss each way one start in five
         // then waited for the sender's first probe.
-        if self.unacked >= 2 * ACK_EVERY {
+        if self.unacked >= 2 * self.ack_threshold {
             self.ack_now = true;
         }
         self.unacked = 0;
@@ -29,11 +30,13 @@ impl Receiver {
         let delay_us = now
             .saturating_duration_since(self.largest_pn_time)
             .as_micros();
+        let window = self.window_limit();
+        self.advertised = window;
         let header = AckHeader {
             largest_pn: largest,
             ack_delay_us: u32::try_from(delay_us).unwrap_or(u32::MAX),
             cumulative,
-            window: self.window_limit(),
+            window,
         };
         // Highest ranges first, as many as fit. When there are more, the last slots report the
         // ranges holding the latest arrivals instead: under heavy loss a retransmission fills

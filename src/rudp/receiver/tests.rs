@@ -308,3 +308,105 @@ fn a_batch_read_before_polling_gets_its_ack_twice_and_a_pair_once() {
         assert!(matches!(packet::decode(&sent[0]), Ok((_, Packet::Ack(_)))));
     }
 }
+
+/// A receiver of `total` bytes with nothing received yet.
+fn fresh_receiver(t0: Instant, total: u64) -> ReceiverWithSink<MemorySink> {
+    ReceiverWithSink::new(config(total, CongestionKind::Bbr), MemorySink::new(0), t0).unwrap()
+}
+
+/// Feeds a DATA packet `pn` of `len` bytes at `offset`.
+#[track_caller]
+fn feed_data(r: &mut ReceiverWithSink<MemorySink>, now: Instant, pn: u64, offset: u64, len: usize) {
+    let mut buf = [0u8; 1472];
+    let n = packet::encode_data(&mut buf, CONN, pn, offset, &vec![3u8; len]).unwrap();
+    r.handle_datagram(now, &buf[..n]);
+}
+
+/// Feeds an ACK_FREQUENCY request.
+fn feed_ack_frequency(
+    r: &mut ReceiverWithSink<MemorySink>,
+    now: Instant,
+    seq: u32,
+    threshold: u16,
+) {
+    let mut buf = [0u8; 64];
+    let request = Packet::AckFrequency {
+        seq,
+        threshold,
+        max_delay_us: 5_000,
+    };
+    let n = packet::encode_control(&mut buf, CONN, &request).unwrap();
+    r.handle_datagram(now, &buf[..n]);
+}
+
+/// The window of the ACK due now.
+#[track_caller]
+fn expect_window(r: &mut ReceiverWithSink<MemorySink>, now: Instant) -> u64 {
+    let mut buf = [0u8; 1472];
+    let n = r.poll_transmit(now, &mut buf).expect("an ACK");
+    match packet::decode(&buf[..n]) {
+        Ok((_, Packet::Ack(a))) => a.window,
+        other => panic!("expected ACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_ack_frequency_request_thins_in_order_acks_and_an_older_one_changes_nothing() {
+    let t0 = Instant::now();
+    let mut r = fresh_receiver(t0, 1 << 20);
+    feed_ack_frequency(&mut r, t0, 5, 8);
+    feed_ack_frequency(&mut r, t0, 4, 2); // reordered, older: ignored
+    for pn in 0..7 {
+        feed_data(&mut r, t0, pn, pn * 1000, 1000);
+        assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None, "packet {pn}");
+    }
+    feed_data(&mut r, t0, 7, 7000, 1000);
+    assert_eq!(expect_ack(&mut r, t0), (7, 8000, vec![]));
+    assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None);
+}
+
+#[test]
+fn a_new_hole_and_its_filling_are_acked_at_once_whatever_the_threshold() {
+    let t0 = Instant::now();
+    let mut r = fresh_receiver(t0, 1 << 20);
+    feed_ack_frequency(&mut r, t0, 1, 16);
+    feed_data(&mut r, t0, 0, 0, 1000);
+    assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None);
+    feed_data(&mut r, t0, 2, 2000, 1000); // packet 1 lost: a hole
+    assert_eq!(expect_ack(&mut r, t0), (2, 1000, vec![(2000, 3000)]));
+    feed_data(&mut r, t0, 3, 3000, 1000); // above the hole: still acked at once
+    assert_eq!(expect_ack(&mut r, t0), (3, 1000, vec![(2000, 4000)]));
+    feed_data(&mut r, t0, 4, 1000, 1000); // the retransmission fills it
+    assert_eq!(expect_ack(&mut r, t0), (4, 4000, vec![]));
+    feed_data(&mut r, t0, 5, 4000, 1000); // in order again: the threshold counts
+    assert_eq!(r.poll_transmit(t0, &mut [0u8; 1472]), None);
+}
+
+#[test]
+fn a_socket_budget_keeps_the_window_within_the_buffer_beyond_the_bytes_received() {
+    let t0 = Instant::now();
+    let mut r = fresh_receiver(t0, 1 << 30);
+    // 1472-byte datagrams are charged 2048 + 1024 bytes each for 1448 of payload.
+    r.machine.set_socket_buffer(3072 * 100);
+    let budget = 1448 * 100;
+    feed_data(&mut r, t0, 0, 0, 1000);
+    feed_data(&mut r, t0, 1, 1000, 1000);
+    assert_eq!(expect_window(&mut r, t0), 2000 + budget);
+    // Out of order bytes count as received (they left the socket): the window follows them.
+    feed_data(&mut r, t0, 2, 5000, 1000);
+    assert_eq!(expect_window(&mut r, t0), 3000 + budget);
+    // A smaller share later never takes back a window already sent.
+    r.machine.set_socket_buffer(0);
+    feed_data(&mut r, t0, 3, 2000, 1000);
+    assert_eq!(expect_window(&mut r, t0), 3000 + budget);
+}
+
+#[test]
+fn without_a_socket_budget_the_window_is_the_flow_window() {
+    let t0 = Instant::now();
+    let cfg = config(1 << 30, CongestionKind::Bbr);
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    feed_data(&mut r, t0, 0, 0, 1000);
+    feed_data(&mut r, t0, 1, 1000, 1000);
+    assert_eq!(expect_window(&mut r, t0), 2000 + cfg.recv_window);
+}

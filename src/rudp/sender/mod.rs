@@ -9,11 +9,13 @@
 //! carries a delivery-rate snapshot ([`DeliveryRate`]); the controller hears of each packet
 //! acknowledged or lost and gets one rate sample per ACK.
 
+mod ack_frequency;
 mod audit;
 mod recovery;
 mod timers;
 mod transmit;
 
+use ack_frequency::AckFrequency;
 use audit::AckAudit;
 use recovery::{Episode, LostPacket};
 use timers::RetransmitTimer;
@@ -94,6 +96,8 @@ pub struct Sender {
     audit: AckAudit,
     /// The data of the latest PATH_CHALLENGE, to echo in a PATH_RESPONSE.
     path_response_due: Option<[u8; 8]>,
+    /// How often the receiver is asked to acknowledge (ACK_FREQUENCY).
+    ack_frequency: AckFrequency,
     recently_lost: VecDeque<LostPacket>,
     episode: Option<Episode>,
     bytes_in_flight: u64,
@@ -173,6 +177,7 @@ impl Sender {
             sent: VecDeque::new(),
             audit: AckAudit::new(cfg.skip_key, cfg.start),
             path_response_due: None,
+            ack_frequency: AckFrequency::new(),
             recently_lost: VecDeque::new(),
             episode: None,
             bytes_in_flight: 0,
@@ -263,7 +268,8 @@ impl Sender {
             Packet::Data { .. }
             | Packet::Fin { .. }
             | Packet::PathChallenge { .. }
-            | Packet::PathResponse { .. } => self.stats.datagrams_dropped += 1,
+            | Packet::PathResponse { .. }
+            | Packet::AckFrequency { .. } => self.stats.datagrams_dropped += 1,
         }
     }
 
@@ -366,7 +372,10 @@ impl Sender {
                 }
                 None
             }
-            State::Sending => self.transmit_data(now, buf),
+            State::Sending => match self.ack_frequency.poll(now, self.cfg.max_ack_delay) {
+                Some(request) => self.emit_control(buf, &request),
+                None => self.transmit_data(now, buf),
+            },
         }
     }
 
@@ -455,7 +464,8 @@ impl Sender {
             return false;
         }
         // A probe held back by the user's rate cap waits for `pace_at`.
-        (self.probes_due > 0 && self.pace_at.is_none())
+        self.ack_frequency.is_due()
+            || (self.probes_due > 0 && self.pace_at.is_none())
             || self.window_probe_due
             || (self.pace_at.is_none()
                 && self

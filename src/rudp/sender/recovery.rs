@@ -127,6 +127,8 @@ impl Sender {
             self.window_limited_since_ack = false;
             self.cwnd_limited_since_ack = false;
         }
+        self.ack_frequency
+            .on_ack(now, self.cc.window(), self.mss, self.rtt.srtt());
         self.check_all_acked(now);
     }
 

@@ -17,8 +17,8 @@ pub(super) enum RetransmitTimer {
 impl Sender {
     /// The next retransmission timer: probe timeouts, then the RTO.
     ///
-    /// The first probe is RFC 8985's tail loss probe, PTO = 2·SRTT (+ max_ack_delay with a
-    /// single packet in flight), at least the clock granularity. Until new data is acknowledged
+    /// The first probe is RFC 8985's tail loss probe, PTO = 2·SRTT (+ max_ack_delay with fewer
+    /// packets in flight than the receiver's ACK threshold), at least the clock granularity. Until new data is acknowledged
     /// further probes follow, each after twice the previous wait (RFC 9002 §6.2.1's backoff), as
     /// long as they come before the RFC 6298 RTO, which still fires on schedule and with its own
     /// backoff. On a short path under heavy random loss a probe or its ACK is lost often (36 %
@@ -33,7 +33,11 @@ impl Sender {
             .rto_base
             .map(|t| t + self.rtt.rto_backed_off(self.rto_backoff));
         if self.rto_backoff == 0 {
-            let pto = self.probe_timeout(self.bytes_in_flight <= self.mss, self.probes_sent);
+            // Fewer packets in flight than the receiver's ACK threshold: it may hold their
+            // ACK back for its maximum ACK delay.
+            let held_back =
+                self.bytes_in_flight < u64::from(self.ack_frequency.threshold()).max(2) * self.mss;
+            let pto = self.probe_timeout(held_back, self.probes_sent);
             let probe_at = self.last_send.map(|t| t + pto);
             // The first probe always goes out (as before: its wait is capped at the RTO).
             if let Some(at) = probe_at

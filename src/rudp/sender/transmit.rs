@@ -167,6 +167,7 @@ impl Sender {
             self.pacer.on_sent(size as u64);
         }
         self.last_send = Some(now);
+        self.ack_frequency.on_data_sent();
         self.stats.bytes_sent += n;
         self.count_sent(size);
         Some(Transmit {

@@ -8,6 +8,7 @@ use super::requests::Pending;
 use super::{OfferInfo, UploadSettings};
 use chatd::files::digest::Digest;
 use chatd::rudp::{Config, ConnId, Handshake, ReceiverWithSink, SenderWithSource};
+use chatd::udp_batch::UdpBatch;
 use mio::net::UdpSocket;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +27,10 @@ pub(super) struct Active {
     pub(super) start: u64,
     pub(super) digest: Digest,
     pub(super) socket: UdpSocket,
+    /// Batched sends and receives on `socket`.
+    pub(super) batch: UdpBatch,
+    /// The server's transfer port (the socket is connected to it).
+    pub(super) server: SocketAddr,
     pub(super) local_end: LocalEnd,
     pub(super) started: Instant,
     /// Set when the machine reported success, with the time it did.
@@ -75,6 +80,8 @@ impl Active {
             .and_then(|s| s.connect(server).map(|()| s))
             .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
         chatd::socket::set_udp_buffers(&socket);
+        let batch =
+            UdpBatch::new(&socket).map_err(|e| format!("cannot set up the UDP socket: {e}"))?;
         let mut config = Config::new(ConnId(offer.conn_id), offer.start, offer.size);
         config.congestion = uploads.congestion;
         config.max_rate = uploads.max_rate;
@@ -85,9 +92,18 @@ impl Active {
         // less strictly.
         let _ = getrandom::fill(&mut config.skip_key);
         let name = pending.name().to_string();
+        let receive_buffer = chatd::socket::udp_receive_buffer(&socket);
         let (local_end, verb) = match pending {
-            Pending::Get { part, .. } => ReceiverWithSink::new(config, Some(*part), now)
-                .map(|r| (LocalEnd::Download(Box::new(r)), "downloading")),
+            Pending::Get { part, .. } => {
+                ReceiverWithSink::new(config, Some(*part), now).map(|mut r| {
+                    // The server's flights must fit our socket buffer (issue 20: a loopback
+                    // download overran it and resent 1-8 % of its bytes).
+                    if let Some(bytes) = receive_buffer {
+                        r.machine.set_socket_buffer(bytes);
+                    }
+                    (LocalEnd::Download(Box::new(r)), "downloading")
+                })
+            }
             Pending::Put { source, .. } => SenderWithSource::new(config, source, now)
                 .map(|s| (LocalEnd::Upload(Box::new(s)), "uploading")),
         }
@@ -100,6 +116,8 @@ impl Active {
             start: offer.start,
             digest: Digest(offer.digest),
             socket,
+            batch,
+            server,
             local_end,
             started: now,
             ended: None,
@@ -120,14 +138,19 @@ impl Active {
     }
 
     /// Sends what the machine has to send now (handshakes, DATA, ACKs, FIN, FIN-ACK).
+    /// Datagrams go out in batches (one system call for a paced burst where the kernel has
+    /// UDP GSO).
     pub(super) fn drive(&mut self, now: Instant, buf: &mut [u8]) {
         while let Some(len) = self.local_end.poll_transmit(now, buf) {
-            if let Err(e) = self.socket.send(&buf[..len]) {
+            if let Err(e) = self.batch.send(&self.socket, &buf[..len], self.server) {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
                 self.note_socket_error(&e);
                 break;
             }
+        }
+        if let Err(e) = self.batch.flush(&self.socket) {
+            self.note_socket_error(&e);
         }
     }
 

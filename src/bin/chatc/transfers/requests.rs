@@ -164,9 +164,12 @@ impl TransferTable {
             {
                 *waiting = None;
                 let name = render::escape(name);
+                // Both causes are real: the first GET of a large file waits for its hash, and
+                // on a lossy path the GET or its OFFER may wait on TCP's retransmission timer.
                 lines.push(format!(
-                    "*** {name}: still waiting for the server (it reads a large file through \
-                     once to hash it before sending it)"
+                    "*** {name}: no answer from the server yet (it hashes a large file before \
+                     the first offer of it; on a lossy path the request or its answer may be \
+                     waiting to be sent again)"
                 ));
             }
         }

@@ -22,6 +22,14 @@ fn control_packets_round_trip_with_golden_lengths() {
         ),
         (Packet::PathChallenge { data: [3; 8] }, 22),
         (Packet::PathResponse { data: [4; 8] }, 22),
+        (
+            Packet::AckFrequency {
+                seq: 3,
+                threshold: 16,
+                max_delay_us: 5_000,
+            },
+            24,
+        ),
     ];
     for (p, len) in cases {
         let bytes = encode_fixed(&p);
@@ -105,4 +113,38 @@ fn a_padded_handshake_decodes_to_its_token() {
         encode_padded_handshake(&mut buf[..100], 9, token, 1200),
         Err(PacketError::BufferTooSmall { .. })
     ));
+}
+
+#[test]
+fn ack_frequency_refuses_a_threshold_or_delay_out_of_range_and_every_truncation() {
+    let good = Packet::AckFrequency {
+        seq: 7,
+        threshold: 64,
+        max_delay_us: 25_000,
+    };
+    let bytes = encode_fixed(&good);
+    assert_eq!(&bytes[14..], &[0, 0, 0, 7, 0, 64, 0, 0, 0x61, 0xa8]);
+    assert_eq!(decode(&bytes), Ok((CONN, good)));
+    for len in 0..bytes.len() {
+        let mut cut = bytes[..len].to_vec();
+        if len >= 14 {
+            seal(&mut cut);
+        }
+        assert!(decode(&cut).is_err(), "{len} bytes decoded");
+    }
+    let field_cases = [(0u16, 5_000u32), (65, 5_000), (2, 0), (2, 25_001)];
+    for (threshold, max_delay_us) in field_cases {
+        let mut bad = bytes.clone();
+        bad[18..20].copy_from_slice(&threshold.to_be_bytes());
+        bad[20..24].copy_from_slice(&max_delay_us.to_be_bytes());
+        seal(&mut bad);
+        assert!(
+            matches!(decode(&bad), Err(PacketError::BadField(_))),
+            "threshold {threshold}, delay {max_delay_us}"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    seal(&mut long);
+    assert!(matches!(decode(&long), Err(PacketError::BadLength { .. })));
 }
