@@ -127,6 +127,15 @@ impl ChatServer {
                 self.end_session(id, reason, out);
                 out.close(id);
             }
+            Frame::Login { .. }
+            | Frame::SetPassword { .. }
+            | Frame::Kick { .. }
+            | Frame::Ban { .. }
+            | Frame::Invite { .. }
+            | Frame::SetMode { .. } => {
+                let text = format!("{:?} is not served yet", frame.kind());
+                self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
+            }
             // Server-only kinds were refused above.
             _ => debug_assert!(
                 false,
