@@ -50,7 +50,7 @@ impl ChatServer {
             return self.handle_frame_before_login(now, id, frame, out);
         };
         match frame {
-            Frame::Hello { .. } => {
+            Frame::Hello { .. } | Frame::Login { .. } => {
                 let text = format!("already logged in as {from}");
                 self.refuse(id, ErrorCode::AlreadyLoggedIn, false, &text, out);
             }
@@ -127,9 +127,10 @@ impl ChatServer {
                 self.end_session(id, reason, out);
                 out.close(id);
             }
-            Frame::Login { .. }
-            | Frame::SetPassword { .. }
-            | Frame::Kick { .. }
+            Frame::SetPassword { old, new } => {
+                self.handle_set_password(now, id, &from, old, new, out);
+            }
+            Frame::Kick { .. }
             | Frame::Ban { .. }
             | Frame::Invite { .. }
             | Frame::SetMode { .. } => {
