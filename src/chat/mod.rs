@@ -24,6 +24,7 @@ mod file_listing;
 mod lists;
 mod log_budget;
 pub mod nick;
+mod operators;
 mod output;
 pub mod peer_text;
 mod rate;

@@ -130,12 +130,13 @@ impl ChatServer {
             Frame::SetPassword { old, new } => {
                 self.handle_set_password(now, id, &from, old, new, out);
             }
-            Frame::Kick { .. }
-            | Frame::Ban { .. }
-            | Frame::Invite { .. }
-            | Frame::SetMode { .. } => {
-                let text = format!("{:?} is not served yet", frame.kind());
-                self.refuse(id, ErrorCode::UnknownFrameType, false, &text, out);
+            Frame::Kick { room, nick, reason } => {
+                self.room_kick(now, id, &from, (room, nick, reason), out);
+            }
+            Frame::Ban { room, account } => self.room_ban(now, id, &from, (room, account), out),
+            Frame::Invite { room, nick } => self.room_invite(id, &from, (room, nick), out),
+            Frame::SetMode { room, invite_only } => {
+                self.room_set_mode(now, id, &from, (room, invite_only), out);
             }
             // Server-only kinds were refused above.
             _ => debug_assert!(
