@@ -105,3 +105,44 @@ fn the_first_registered_member_kicks_bans_invites_and_keeps_the_topic() {
     });
     alice.expect("NoSuchAccount"); // a guest has no account to ban
 }
+
+#[test]
+fn chatc_registers_logs_in_from_a_password_file_and_kicks() {
+    use std::process::Stdio;
+    use support::{Chatc, temp_dir};
+    let daemon = Daemon::start(&["--allow-plaintext-passwords"]);
+    let dir = temp_dir("chatc-password");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "correct horse\n").unwrap();
+    let file = file.to_str().unwrap();
+    let mut alice = Chatc::start_with(
+        daemon.port,
+        "alice",
+        Stdio::piped(),
+        &["--register", "--password-file", file],
+    );
+    alice.out.expect_contains("*** logged in as alice");
+    let bob = daemon.chatc("bob");
+    bob.out.expect_contains("*** logged in as bob");
+    alice.out.expect_contains("bob joined");
+    alice.line("/kick bob flooding");
+    bob.out
+        .expect_contains("*** alice kicked bob from #lobby: flooding");
+    alice.line("/quit");
+    alice.finish();
+
+    // The account is there: a guest may not take the nickname; the password logs in.
+    let guest = Chatc::start_with(daemon.port, "alice", Stdio::piped(), &["--reconnect", "0"]);
+    guest.err.expect_contains("registered");
+    let mut again = Chatc::start_with(
+        daemon.port,
+        "alice",
+        Stdio::piped(),
+        &["--login", "--password-file", file],
+    );
+    again.out.expect_contains("*** logged in as alice");
+    again.line("/quit");
+    again.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
