@@ -103,3 +103,88 @@ fn passwords_without_tls_are_refused_and_require_account_refuses_guests() {
     });
     c.expect("PlaintextPassword");
 }
+
+/// Figures for docs/PERFORMANCE.md: password checks per second (the worker's rate) and a
+/// room message's round trip while 16 clients log in with passwords as fast as they are
+/// answered, against the same round trip idle. Prints, asserts nothing.
+/// `cargo test --release --test accounts -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn password_checks_per_second_and_chat_latency_under_a_login_flood() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+    let daemon = Daemon::start(&[PLAIN, "--msg-rate", "0"]);
+    login(daemon.port, "flood", true, "correct horse");
+    let mut alice = RawClient::login(daemon.port, "alice");
+    // One round trip every 5 ms, as a chat user's messages come: `n` of them.
+    let mut round_trips = |n: usize| -> Vec<Duration> {
+        (0..n)
+            .map(|i| {
+                std::thread::sleep(Duration::from_millis(5));
+                let start = Instant::now();
+                alice.send(&Frame::Say {
+                    room: support::LOBBY,
+                    text: &format!("ping {i}"),
+                });
+                alice.expect(&format!("ping {i}\""));
+                start.elapsed()
+            })
+            .collect()
+    };
+    let summary = |mut v: Vec<Duration>| {
+        v.sort();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_micros();
+        format!(
+            "p50 {} µs, p99 {} µs, max {} µs",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )
+    };
+    let idle = round_trips(600);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (welcomed, busy) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let port = daemon.port;
+    let flooders: Vec<_> = (0..16)
+        .map(|i| {
+            let (stop, welcomed, busy) = (stop.clone(), welcomed.clone(), busy.clone());
+            std::thread::spawn(move || {
+                let source = format!("127.0.0.{}", 2 + i % 8);
+                while !stop.load(Ordering::Relaxed) {
+                    let mut c = RawClient::connect_from(port, &source);
+                    c.send(&Frame::Login {
+                        version: 2,
+                        nick: "flood",
+                        register: false,
+                        password: Secret("correct horse"),
+                    });
+                    let answer = c.recv().unwrap_or_default();
+                    let counter = if answer.starts_with("Welcome") {
+                        &welcomed
+                    } else {
+                        &busy
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let before = welcomed.load(Ordering::Relaxed);
+    let flooded = round_trips(600);
+    let seconds = start.elapsed().as_secs_f64();
+    let checks = welcomed.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    println!(
+        "password checks: {:.1}/s ({checks} in {seconds:.1} s; {} refused in all, nick taken or busy)",
+        checks as f64 / seconds,
+        busy.load(Ordering::Relaxed)
+    );
+    println!("room round trip idle:    {}", summary(idle));
+    println!("room round trip flooded: {}", summary(flooded));
+}
