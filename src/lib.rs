@@ -28,6 +28,7 @@
 //!   checks, the paced run's latency breakdown, RESP (Redis pub/sub as a yardstick).
 //!
 //! Shell (sockets, the clock, files, threads; no protocol decisions):
+//! - [`accounts`]: registered nicknames and their argon2id password hashes, on disk.
 //! - [`reactor`]: chatd's single-threaded mio loop, its connections, UDP socket and disk.
 //! - [`files`]: the shared folder: safe names, safe opening, part files, digests.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
@@ -43,6 +44,7 @@
 // `unsafe` only in a commented syscall wrapper that allows it (`socket::set_tcp_int`).
 #![deny(unsafe_code)]
 
+pub mod accounts;
 pub mod bench;
 pub mod chat;
 pub mod client;

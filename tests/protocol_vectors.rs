@@ -14,7 +14,7 @@ use chatd::rudp::packet::{
     self, AckHeader, Packet, PacketKind, encode_ack, encode_control, encode_data,
     encode_padded_handshake,
 };
-use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, FrameKind, RoomEntry};
+use chatd::wire::{self, Decoded, ErrorCode, FileEntry, Frame, FrameKind, RoomEntry, Secret};
 use std::path::Path;
 
 /// Bytes shown on one line of a vector.
@@ -146,6 +146,17 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Refused => "REFUSED",
         FrameKind::TransferResult => "TRANSFER_RESULT",
         FrameKind::Shared => "SHARED",
+        FrameKind::Login => "LOGIN",
+        FrameKind::SetPassword => "SET_PASSWORD",
+        FrameKind::PasswordSet => "PASSWORD_SET",
+        FrameKind::Kick => "KICK",
+        FrameKind::Ban => "BAN",
+        FrameKind::Invite => "INVITE",
+        FrameKind::SetMode => "SET_MODE",
+        FrameKind::Kicked => "KICKED",
+        FrameKind::Banned => "BANNED",
+        FrameKind::Invited => "INVITED",
+        FrameKind::Mode => "MODE",
     }
 }
 
@@ -569,6 +580,111 @@ fn generated() -> Vec<Vector> {
                 string("from", "alice"),
                 string("name", "b.txt"),
                 num("size", 8, 3),
+            ],
+        ),
+        frame(
+            Frame::Login {
+                version: 2,
+                nick: "bob",
+                register: true,
+                password: Secret("hunter22"),
+            },
+            vec![
+                num("version", 2, 2),
+                string("nick", "bob"),
+                flag("register", true),
+                string("password", "hunter22"),
+            ],
+        ),
+        frame(
+            Frame::SetPassword {
+                old: Secret("hunter22"),
+                new: Secret("correct horse"),
+            },
+            vec![string("old", "hunter22"), string("new", "correct horse")],
+        ),
+        frame(Frame::PasswordSet, vec![]),
+        frame(
+            Frame::Kick {
+                room: "#rust",
+                nick: "eve",
+                reason: "spam",
+            },
+            vec![
+                string("room", "#rust"),
+                string("nick", "eve"),
+                string("reason", "spam"),
+            ],
+        ),
+        frame(
+            Frame::Ban {
+                room: "#rust",
+                account: "eve",
+            },
+            vec![string("room", "#rust"), string("account", "eve")],
+        ),
+        frame(
+            Frame::Invite {
+                room: "#rust",
+                nick: "bob",
+            },
+            vec![string("room", "#rust"), string("nick", "bob")],
+        ),
+        frame(
+            Frame::SetMode {
+                room: "#rust",
+                invite_only: true,
+            },
+            vec![string("room", "#rust"), flag("invite_only", true)],
+        ),
+        frame(
+            Frame::Kicked {
+                room: "#rust",
+                nick: "eve",
+                by: "alice",
+                reason: "spam",
+            },
+            vec![
+                string("room", "#rust"),
+                string("nick", "eve"),
+                string("by", "alice"),
+                string("reason", "spam"),
+            ],
+        ),
+        frame(
+            Frame::Banned {
+                room: "#rust",
+                account: "eve",
+                by: "alice",
+            },
+            vec![
+                string("room", "#rust"),
+                string("account", "eve"),
+                string("by", "alice"),
+            ],
+        ),
+        frame(
+            Frame::Invited {
+                room: "#rust",
+                nick: "bob",
+                by: "alice",
+            },
+            vec![
+                string("room", "#rust"),
+                string("nick", "bob"),
+                string("by", "alice"),
+            ],
+        ),
+        frame(
+            Frame::Mode {
+                room: "#rust",
+                by: "alice",
+                invite_only: true,
+            },
+            vec![
+                string("room", "#rust"),
+                string("by", "alice"),
+                flag("invite_only", true),
             ],
         ),
     ];

@@ -66,7 +66,7 @@ fn up_recalls_history_and_ctrl_r_searches_it_across_a_restart_without_secrets() 
     bob.type_text("second line\r");
     alice.out.expect_contains("<bob> second line");
     bob.type_text("/register bob hunter2\r");
-    bob.wait_for_row("unknown command /register");
+    bob.wait_for_row("usage: /register");
     bob.type_text(UP);
     bob.wait_for_input("#lobby> second line");
     bob.type_text(UP);

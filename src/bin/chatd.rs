@@ -1,6 +1,7 @@
 //! chatd: the chat daemon. Parses options, sets up logging and the shared folder, then runs
 //! the single-threaded reactor until SIGINT or SIGTERM.
 
+use chatd::accounts::FileStore;
 use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
 use chatd::files::SharedDir;
@@ -196,6 +197,23 @@ fn options() -> Options {
         "congestion controller of downloads: newreno, cubic, bbr or bbr-plain (default bbr)",
         "NAME",
     );
+    opts.optopt(
+        "",
+        "state",
+        "folder of the daemon's own state: accounts, TLS key (default \
+         $XDG_STATE_HOME/chatd, or ~/.local/state/chatd)",
+        "DIR",
+    );
+    opts.optflag(
+        "",
+        "require-account",
+        "admit accounts only: guests' HELLO is refused",
+    );
+    opts.optflag(
+        "",
+        "allow-plaintext-passwords",
+        "UNSAFE, for tests: accept passwords on connections without TLS",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -305,7 +323,10 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             rooms: room_limits(matches)?,
             max_output_bytes: max_output,
             slow_reader_timeout: Duration::from_secs(slow_reader),
+            require_account: matches.opt_present("require-account"),
+            allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
         },
+        accounts: None, // opened in `main`, once logging is set up
         udp_port: match matches.opt_str("udp-port") {
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
@@ -332,6 +353,26 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))
+}
+
+/// The state folder: `--state`, else `$XDG_STATE_HOME/chatd`, else `~/.local/state/chatd`
+/// (the XDG base directory specification's place for state that survives restarts).
+fn state_dir(matches: &getopts::Matches) -> Result<PathBuf, String> {
+    if let Some(dir) = matches.opt_str("state") {
+        return Ok(PathBuf::from(dir));
+    }
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(state) = from_env("XDG_STATE_HOME") {
+        return Ok(state.join("chatd"));
+    }
+    match from_env("HOME") {
+        Some(home) => Ok(home.join(".local/state/chatd")),
+        None => Err("no state folder: set --state, XDG_STATE_HOME or HOME".into()),
+    }
 }
 
 /// Gives the heap's free memory back to the operating system: glibc keeps what is freed for
@@ -465,7 +506,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let (addr, files, config) = match build_config(&matches) {
+    let (addr, files, mut config) = match build_config(&matches) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("chatd: {e}");
@@ -490,6 +531,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let state = match state_dir(&matches).and_then(|dir| {
+        FileStore::open(&dir)
+            .map(|store| (dir, store))
+            .map_err(|e| e.to_string())
+    }) {
+        Ok((dir, store)) => {
+            info!("{} accounts in {}", store.len(), dir.display());
+            store
+        }
+        Err(e) => {
+            log::logger().flush();
+            eprintln!("chatd: cannot open the account store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if config.chat.allow_plaintext_passwords {
+        warn!("--allow-plaintext-passwords: passwords cross the network unencrypted (tests only)");
+    }
+    config.accounts = Some(Box::new(state));
     let shared_path = shared.root().display().to_string();
     let mut server = match Server::bind(addr, config, shared) {
         Ok(s) => s,

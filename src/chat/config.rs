@@ -43,6 +43,11 @@ pub struct ChatConfig {
     /// the low-water mark) before it is ended with OUTPUT_OVERFLOW. Meanwhile, as long as it
     /// takes bytes, heavy senders' input waits (`backpressure`).
     pub slow_reader_timeout: Duration,
+    /// Refuse guests: HELLO gets ACCOUNT_REQUIRED, only LOGIN logs in.
+    pub require_account: bool,
+    /// Accept passwords on connections that are not encrypted. For tests only: anyone on
+    /// the path reads them.
+    pub allow_plaintext_passwords: bool,
 }
 
 impl Default for ChatConfig {
@@ -62,6 +67,8 @@ impl Default for ChatConfig {
             rooms: RoomLimits::default(),
             max_output_bytes: 1024 * 1024,
             slow_reader_timeout: Duration::from_secs(10),
+            require_account: false,
+            allow_plaintext_passwords: false,
         }
     }
 }

@@ -68,6 +68,66 @@ pub enum ChatRequest {
     ListFiles {
         client: ClientId,
     },
+    /// A password to check or store (LOGIN, SET_PASSWORD): answered, by the password
+    /// worker, through [`super::ChatServer::handle_account_answer`] with the same `ticket`.
+    Account {
+        client: ClientId,
+        ticket: u64,
+        job: AccountJob,
+    },
+}
+
+/// What the password worker is asked to do. Names are folded nicknames.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AccountJob {
+    /// Does `password` match the account's?
+    Verify { name: Box<str>, password: String },
+    /// Create the account with `password` (refused if it exists).
+    Register { name: Box<str>, password: String },
+    /// If `old` matches, replace it with `new`.
+    Change {
+        name: Box<str>,
+        old: String,
+        new: String,
+    },
+}
+
+impl AccountJob {
+    /// The account the job is about.
+    pub fn name(&self) -> &str {
+        match self {
+            AccountJob::Verify { name, .. }
+            | AccountJob::Register { name, .. }
+            | AccountJob::Change { name, .. } => name,
+        }
+    }
+}
+
+/// Passwords never reach a log or a test failure's text.
+impl std::fmt::Debug for AccountJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            AccountJob::Verify { .. } => "Verify",
+            AccountJob::Register { .. } => "Register",
+            AccountJob::Change { .. } => "Change",
+        };
+        write!(f, "{kind} {{ name: {:?}, .. }}", self.name())
+    }
+}
+
+/// The password worker's answer to an [`AccountJob`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountAnswer {
+    /// The password matched, or the account was created or changed.
+    Done,
+    /// The password (or the old one) did not match.
+    WrongPassword,
+    /// Register: the account exists.
+    Exists,
+    /// Verify or Change: there is no such account.
+    Missing,
+    /// Not done: the worker's queue was full, or the store could not be written (why).
+    Busy(String),
 }
 
 impl ChatRequest {
@@ -77,7 +137,8 @@ impl ChatRequest {
             ChatRequest::Get { client, .. }
             | ChatRequest::Put { client, .. }
             | ChatRequest::Cancel { client, .. }
-            | ChatRequest::ListFiles { client } => *client,
+            | ChatRequest::ListFiles { client }
+            | ChatRequest::Account { client, .. } => *client,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! (nickname rules), `log_budget` (log lines per source address), `peer_text` (a peer's
 //! string in the server's own words).
 
+mod accounts;
 mod address;
 mod backpressure;
 mod config;
@@ -23,6 +24,7 @@ mod file_listing;
 mod lists;
 mod log_budget;
 pub mod nick;
+mod operators;
 mod output;
 pub mod peer_text;
 mod rate;
@@ -30,11 +32,13 @@ mod room_frames;
 pub mod rooms;
 mod routing;
 mod session;
+mod throttle;
 
+pub use accounts::Transport;
 pub use address::AddressKey;
 pub use backpressure::{LIGHT_BURST, LIGHT_RATE, STALL_GRACE};
 pub use config::ChatConfig;
-pub use events::{ChatEvent, ChatRequest, CloseReason};
+pub use events::{AccountAnswer, AccountJob, ChatEvent, ChatRequest, CloseReason};
 pub use file_listing::{FileListing, LIST_TURN_BUDGET, MAX_FILES_OWED};
 pub use log_budget::{LINES_PER_WINDOW, WINDOW as LOG_WINDOW};
 pub use output::{MAX_SENT_FRAME, Outbox, OutputLimits};
@@ -132,6 +136,8 @@ pub struct ChatServer {
     encode_buf: Vec<u8>,
     /// Rooms, members, topics and history.
     rooms: RoomTable,
+    /// Registered nicknames, password checks waiting, the throttle.
+    accounts: accounts::Accounts,
     /// Wall-clock time of the latest turn, ms since the Unix epoch: the time a message is
     /// stamped with ([`ChatServer::set_wall_clock`]).
     wall_ms: u64,
@@ -157,6 +163,7 @@ impl ChatServer {
             requests: VecDeque::new(),
             encode_buf: Vec::new(),
             rooms: RoomTable::new(config.rooms.clone()),
+            accounts: accounts::Accounts::default(),
             wall_ms: 0,
             config,
         }
@@ -199,7 +206,8 @@ impl ChatServer {
         self.requests.pop_front()
     }
 
-    /// A connection from `peer` was accepted as `id`. Refuses it (ERROR then close) when the
+    /// A connection from `peer` was accepted as `id`, over `transport` (passwords are
+    /// accepted over [`Transport::Tls`] only, unless configured otherwise). Refuses it (ERROR then close) when the
     /// server is full or `peer`'s address holds its share. Returns the session's first
     /// deadline, or `None` if it was refused.
     pub fn handle_connect(
@@ -207,6 +215,7 @@ impl ChatServer {
         now: Instant,
         id: ClientId,
         peer: IpAddr,
+        transport: Transport,
         out: &mut impl Outbox,
     ) -> Option<Instant> {
         self.last_now = Some(now);
@@ -249,6 +258,9 @@ impl ChatServer {
             address,
             rate: RateState::new(now),
             flow: Flow::new(now),
+            transport,
+            account: None,
+            check: None,
             files: None,
         });
         self.session_count += 1;
@@ -272,7 +284,10 @@ impl ChatServer {
             match wire::check(rest, self.config.max_frame_len) {
                 Ok(None) => break,
                 Ok(Some(len)) => {
-                    if self.files_owed_in_full(id) || self.hold_if_heavy(now, id) {
+                    if self.is_checking(id)
+                        || self.files_owed_in_full(id)
+                        || self.hold_if_heavy(now, id)
+                    {
                         break; // see `input_paused`
                     }
                     match self.admit(now, id, out) {
@@ -329,7 +344,8 @@ impl ChatServer {
         })
     }
 
-    /// Whether input from `id` must wait: its rate limit paused it, or it sends heavily and
+    /// Whether input from `id` must wait: a password check is under way (its answer comes
+    /// first), its rate limit paused it, or it sends heavily and
     /// a reader is behind (`backpressure`), or it is owed [`MAX_FILES_OWED`] FILES answers.
     /// The shell then stops reading the socket, keeps what [`ChatServer::handle_bytes`] did
     /// not consume, and feeds it again once [`ChatServer::handle_timeout`] (at
@@ -337,7 +353,8 @@ impl ChatServer {
     /// named the client.
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id).is_some_and(|s| {
-            s.rate.paused_until.is_some()
+            s.check.is_some()
+                || s.rate.paused_until.is_some()
                 || s.flow.held
                 || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)
         })

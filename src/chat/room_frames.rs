@@ -29,7 +29,12 @@ fn join_refusal(err: &JoinError) -> String {
 impl ChatServer {
     /// The room `name` names if it is valid and `id` is in it; else refuses the frame
     /// (INVALID_ROOM, NOT_IN_ROOM) and returns `None`.
-    fn member_room(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) -> Option<RoomId> {
+    pub(super) fn member_room(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        out: &mut impl Outbox,
+    ) -> Option<RoomId> {
         let room = self.existing_room(id, name, ErrorCode::NotInRoom, out)?;
         if self.rooms.is_member(id, room) {
             return Some(room);
@@ -131,6 +136,12 @@ impl ChatServer {
         let Some(key) = self.valid_room_name(id, name, &mut folded, out) else {
             return;
         };
+        if let Some(room) = self.rooms.find(key)
+            && !self.rooms.is_member(id, room)
+            && !self.may_join(id, nick, room, out)
+        {
+            return;
+        }
         let (room, newly) = match self.rooms.join(id, key) {
             Ok(joined) => joined,
             Err(err) => {
@@ -138,6 +149,7 @@ impl ChatServer {
                 return;
             }
         };
+        self.note_joined(id, room);
         let (first, last) = self.rooms.id_range(room);
         let members = self.rooms.members(room);
         let frame = Frame::Room {
@@ -283,6 +295,9 @@ impl ChatServer {
         let Some(room) = self.member_room(id, name, out) else {
             return;
         };
+        if !self.may_set_topic(id, room, out) {
+            return;
+        }
         let max = self.rooms.limits().max_topic_len;
         if topic.len() > max {
             let text = format!("topic is {} bytes long, the maximum is {max}", topic.len());

@@ -50,7 +50,7 @@ impl ChatServer {
             return self.handle_frame_before_login(now, id, frame, out);
         };
         match frame {
-            Frame::Hello { .. } => {
+            Frame::Hello { .. } | Frame::Login { .. } => {
                 let text = format!("already logged in as {from}");
                 self.refuse(id, ErrorCode::AlreadyLoggedIn, false, &text, out);
             }
@@ -126,6 +126,17 @@ impl ChatServer {
                 let reason = if reason.is_empty() { "quit" } else { reason };
                 self.end_session(id, reason, out);
                 out.close(id);
+            }
+            Frame::SetPassword { old, new } => {
+                self.handle_set_password(now, id, &from, old, new, out);
+            }
+            Frame::Kick { room, nick, reason } => {
+                self.room_kick(now, id, &from, (room, nick, reason), out);
+            }
+            Frame::Ban { room, account } => self.room_ban(now, id, &from, (room, account), out),
+            Frame::Invite { room, nick } => self.room_invite(id, &from, (room, nick), out),
+            Frame::SetMode { room, invite_only } => {
+                self.room_set_mode(now, id, &from, (room, invite_only), out);
             }
             // Server-only kinds were refused above.
             _ => debug_assert!(

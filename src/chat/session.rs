@@ -1,6 +1,7 @@
 //! A client's session: its login state and keepalive facts, and the two steps that change
 //! who is online: HELLO (login) and the end of a session (its nickname freed, the others told).
 
+use super::accounts::{Check, Transport};
 use super::address::AddressKey;
 use super::backpressure::Flow;
 use super::file_listing::FilesOwed;
@@ -33,14 +34,21 @@ pub(super) struct Session {
     pub(super) rate: RateState,
     /// As a reader: behind or not; as a sender: light or heavy, held or not.
     pub(super) flow: Flow,
+    /// Whether the connection is encrypted (passwords are refused on a plain one).
+    pub(super) transport: Transport,
+    /// The account it logged in with (folded), or registered since; `None` for a guest.
+    pub(super) account: Option<Rc<str>>,
+    /// A password check it waits for; meanwhile its input is not read.
+    pub(super) check: Option<Check>,
     /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,
     /// so an answer goes only to the session that asked, not to a later one given its id.
     pub(super) files: Option<Box<FilesOwed>>,
 }
 
 impl ChatServer {
-    /// Handles a frame from a client not logged in yet: HELLO logs it in (or is refused, with
-    /// the reason); anything else is refused.
+    /// Handles a frame from a client not logged in yet: HELLO logs it in as a guest, LOGIN
+    /// asks for its password to be checked (or are refused, with the reason); anything else
+    /// is refused.
     pub(super) fn handle_frame_before_login(
         &mut self,
         now: Instant,
@@ -48,31 +56,65 @@ impl ChatServer {
         frame: Frame<'_>,
         out: &mut impl Outbox,
     ) {
-        let Frame::Hello { version, nick } = frame else {
-            let text = format!("send HELLO first, not {:?}", frame.kind());
-            self.refuse(id, ErrorCode::NotLoggedIn, false, &text, out);
-            return;
-        };
-        if version != PROTOCOL_VERSION {
-            let text = format!(
-                "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
-            );
-            self.refuse(id, ErrorCode::BadVersion, true, &text, out);
-            self.end_session(id, "bad version", out);
-            out.close(id);
-            return;
+        match frame {
+            Frame::Hello { version, nick } => {
+                if !self.version_spoken(id, version, out) {
+                    return;
+                }
+                if let Err(err) = nick::validate(nick) {
+                    self.refuse(id, ErrorCode::InvalidNick, false, &err.to_string(), out);
+                    return;
+                }
+                if self.nicks.contains_key(&*nick::fold(nick)) {
+                    let text = format!("nickname {nick:?} is taken");
+                    self.refuse(id, ErrorCode::NickTaken, false, &text, out);
+                    return;
+                }
+                if self.guest_allowed(id, nick, out) {
+                    self.log_in(now, id, nick, None, out);
+                }
+            }
+            Frame::Login {
+                version,
+                nick,
+                register,
+                password,
+            } => {
+                if self.version_spoken(id, version, out) {
+                    self.handle_login(now, id, nick, register, password, out);
+                }
+            }
+            _ => {
+                let text = format!("send HELLO first, not {:?}", frame.kind());
+                self.refuse(id, ErrorCode::NotLoggedIn, false, &text, out);
+            }
         }
-        if let Err(err) = nick::validate(nick) {
-            self.refuse(id, ErrorCode::InvalidNick, false, &err.to_string(), out);
-            return;
+    }
+
+    /// Whether HELLO's or LOGIN's `version` is ours; if not, refuses and closes.
+    fn version_spoken(&mut self, id: ClientId, version: u16, out: &mut impl Outbox) -> bool {
+        if version == PROTOCOL_VERSION {
+            return true;
         }
-        let folded = nick::fold(nick);
-        if self.nicks.contains_key(&folded) {
-            let text = format!("nickname {nick:?} is taken");
-            self.refuse(id, ErrorCode::NickTaken, false, &text, out);
-            return;
-        }
-        self.nicks.insert(folded, id);
+        let text = format!(
+            "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
+        );
+        self.refuse(id, ErrorCode::BadVersion, true, &text, out);
+        self.end_session(id, "bad version", out);
+        out.close(id);
+        false
+    }
+
+    /// Logs `id` in as `nick` (checked free), with `account` if it proved one: WELCOME.
+    pub(super) fn log_in(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        nick: &str,
+        account: Option<Rc<str>>,
+        out: &mut impl Outbox,
+    ) {
+        self.nicks.insert(nick::fold(nick), id);
         let member_index = self.members.len();
         self.members.push(id);
         if let Some(session) = self.session_mut(id) {
@@ -80,6 +122,7 @@ impl ChatServer {
                 nick: Rc::from(nick),
                 member_index,
             };
+            session.account = account;
             session.last_input = now;
         }
         self.output.send(
@@ -117,6 +160,9 @@ impl ChatServer {
         self.session_count -= 1;
         self.per_address.remove(session.address);
         self.forget_flow(&session.flow);
+        if session.check.is_some() {
+            self.forget_check(session.address);
+        }
         if session.files.is_some() {
             self.forget_listing(id);
         }

@@ -53,6 +53,26 @@ pub enum Command {
     },
     /// List transfers in progress.
     Transfers,
+    /// Operator: take `nick` out of the current room.
+    Kick {
+        nick: String,
+        reason: String,
+    },
+    /// Operator: ban the account `account` from the current room.
+    Ban {
+        account: String,
+    },
+    /// Operator: let `nick` join the current room while it is invite-only.
+    Invite {
+        nick: String,
+    },
+    /// Operator: make the current room invite-only (`+i`) or open (`-i`).
+    Mode {
+        invite_only: bool,
+    },
+    /// Register the nickname in use as an account (the password from --password-file or
+    /// CHATC_PASSWORD).
+    Register,
     /// Stop transfer number `id` (as `/transfers` shows it).
     Cancel {
         id: u32,
@@ -93,6 +113,11 @@ pub const COMMAND_NAMES: &[&str] = &[
     "put",
     "transfers",
     "cancel",
+    "kick",
+    "ban",
+    "invite",
+    "mode",
+    "register",
     "quit",
     "help",
 ];
@@ -113,6 +138,11 @@ Type a line to send it to the current room. Commands:
   /put PATH        upload a local file
   /transfers       transfers in progress
   /cancel ID       stop a transfer
+  /kick NICK [REASON]  (room operator) take NICK out of the current room
+  /ban NICK        (room operator) keep NICK's account out of the current room
+  /invite NICK     (room operator) let NICK join the current room while invite-only
+  /mode +i|-i      (room operator) make the current room invite-only, or open
+  /register        register your nickname (password from --password-file or CHATC_PASSWORD)
   /quit [REASON]   leave (end of input does the same)
   /help            this text
 A line starting with // sends the rest, starting with /, as a plain message.";
@@ -142,6 +172,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
                 Command::Files => "/files",
                 Command::Transfers => "/transfers",
                 Command::Rooms => "/rooms",
+                Command::Register => "/register",
                 _ => "/help",
             }))
         }
@@ -228,7 +259,35 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
             Ok(id) => Ok(Some(Command::Cancel { id })),
             Err(_) => Err(CommandError::Usage("/cancel ID (a number from /transfers)")),
         },
+        "kick" => {
+            let args = args.trim();
+            let (nick, reason) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+            if nick.is_empty() {
+                return Err(CommandError::Usage("/kick NICK [REASON]"));
+            }
+            Ok(Some(Command::Kick {
+                nick: nick.to_string(),
+                reason: reason.trim_start().to_string(),
+            }))
+        }
+        "ban" => one_word(args, "/ban NICK").map(|account| Some(Command::Ban { account })),
+        "invite" => one_word(args, "/invite NICK").map(|nick| Some(Command::Invite { nick })),
+        "mode" => match args.trim() {
+            "+i" => Ok(Some(Command::Mode { invite_only: true })),
+            "-i" => Ok(Some(Command::Mode { invite_only: false })),
+            _ => Err(CommandError::Usage("/mode +i|-i")),
+        },
+        "register" => no_args(Command::Register),
         _ => Err(CommandError::Unknown(name.to_string())),
+    }
+}
+
+/// The single word `args` holds, or the usage.
+fn one_word(args: &str, usage: &'static str) -> Result<String, CommandError> {
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some(word), None) => Ok(word.to_string()),
+        _ => Err(CommandError::Usage(usage)),
     }
 }
 
@@ -402,6 +461,25 @@ mod tests {
                 room: Some("#go".into())
             }))
         );
+        assert_eq!(
+            parse_line("/kick eve go away"),
+            Ok(Some(Command::Kick {
+                nick: "eve".into(),
+                reason: "go away".into()
+            }))
+        );
+        assert_eq!(
+            parse_line("/mode +i"),
+            Ok(Some(Command::Mode { invite_only: true }))
+        );
+        assert_eq!(
+            parse_line("/ban eve"),
+            Ok(Some(Command::Ban {
+                account: "eve".into()
+            }))
+        );
+        assert!(parse_line("/mode i").is_err());
+        assert!(parse_line("/invite").is_err());
         assert_eq!(
             parse_line("/topic"),
             Ok(Some(Command::Topic { text: None }))

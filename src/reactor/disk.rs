@@ -78,6 +78,8 @@ pub struct Disk {
     hash_jobs: SyncSender<HashJob>,
     other_jobs: SyncSender<Job>,
     done: Receiver<Done>,
+    /// mio allows one waker per poll: the password worker wakes the loop with this one too.
+    waker: Arc<Waker>,
 }
 
 impl Disk {
@@ -86,13 +88,14 @@ impl Disk {
         let waker = Arc::new(Waker::new(registry, token)?);
         let (done_tx, done) = mpsc::channel();
         let hash_jobs = spawn_hasher(Arc::clone(&waker), done_tx.clone())?;
-        let other_jobs = spawn_storer(waker, done_tx)?;
+        let other_jobs = spawn_storer(Arc::clone(&waker), done_tx)?;
         Ok(Disk {
             shared,
             files: HashMap::new(),
             hash_jobs,
             other_jobs,
             done,
+            waker,
         })
     }
 
@@ -193,6 +196,11 @@ impl Disk {
         submit(&self.other_jobs, Job::List(self.shared.clone()))
     }
 
+    /// The loop's waker, for other workers.
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
     /// Work a worker finished, if any.
     pub fn poll_done(&mut self) -> Option<Done> {
         self.done.try_recv().ok()
@@ -233,7 +241,7 @@ fn submit<J>(queue: &SyncSender<J>, job: J) -> Result<(), String> {
 const HASH_SLICE: u64 = 4 << 20;
 
 /// Starts the thread `name` at the workers' priority, running `body`.
-fn spawn_thread(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
+pub(super) fn spawn_thread(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
     thread::Builder::new().name(name.into()).spawn(move || {
         // Best effort: at worst the worker competes at the loop's priority.
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICE);

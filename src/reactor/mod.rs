@@ -19,6 +19,7 @@
 //! one timer index), `conn` and `out_queue` (per-client state), `udp` (the socket), `disk`
 //! (open files and the disk workers).
 
+mod account_worker;
 mod clients;
 mod conn;
 mod disk;
@@ -27,10 +28,12 @@ mod timers;
 mod transfer_shell;
 mod udp;
 
+use crate::accounts::{AccountStore, Passwords};
 use crate::chat::{ChatConfig, ChatServer, ClientId};
 use crate::files::SharedDir;
 use crate::sleep::Sleeper;
 use crate::transfers::{TransferLimits, Transfers};
+use account_worker::AccountWorker;
 use clients::ConnTable;
 use disk::Disk;
 use log::info;
@@ -71,6 +74,9 @@ pub struct ServerConfig {
     /// for reuse); called once the uploads' out-of-order buffers, which can grow to tens of
     /// MiB, have emptied again. The binary provides it.
     pub release_memory: Option<fn()>,
+    /// The accounts; `None`: the daemon keeps none (LOGIN and SET_PASSWORD get
+    /// ACCOUNTS_BUSY).
+    pub accounts: Option<Box<dyn AccountStore>>,
 }
 
 /// Out-of-order upload buffers this large, once emptied, are worth giving back.
@@ -89,6 +95,8 @@ pub struct Server {
     transfers: Transfers,
     udp: UdpIo,
     disk: Disk,
+    /// The password worker, if the daemon keeps accounts.
+    passwords: Option<AccountWorker>,
     timers: Timers,
     /// The UDP socket was read up to its budget: read again next turn.
     udp_readable: bool,
@@ -138,16 +146,28 @@ impl Server {
         if let Some(bytes) = udp.receive_buffer() {
             transfers.set_socket_buffer(bytes);
         }
+        let mut chat = ChatServer::new(config.chat);
+        let passwords = match config.accounts {
+            Some(store) => {
+                for name in store.names() {
+                    chat.add_account(&name);
+                }
+                let hashing = Passwords::default();
+                Some(AccountWorker::start(store, hashing, disk.waker())?)
+            }
+            None => None,
+        };
         Ok(Server {
             poll,
             sleeper,
             listener,
             signals,
             conns: ConnTable::default(),
-            chat: ChatServer::new(config.chat),
+            chat,
             transfers,
             udp,
             disk,
+            passwords,
             timers: Timers::new(Instant::now(), TICK),
             udp_readable: false,
             listing_for: Vec::new(),
@@ -226,6 +246,9 @@ impl Server {
             if disk_ready {
                 self.take_disk_results(now);
             }
+            if disk_ready {
+                self.take_password_answers(now); // the workers share one waker
+            }
             self.fire_timers(now);
             self.serve_chat_requests(now);
             self.perform_disk_work(now);
@@ -280,6 +303,39 @@ impl Server {
             if let Some(release) = self.release_memory {
                 release();
             }
+        }
+    }
+
+    /// Hands the password worker's answers to the chat machine.
+    fn take_password_answers(&mut self, now: Instant) {
+        let Some(worker) = &mut self.passwords else {
+            return;
+        };
+        while let Some(done) = worker.poll_done() {
+            let out = &mut self.conns;
+            self.chat
+                .handle_account_answer(now, done.client, done.ticket, done.answer, out);
+        }
+    }
+
+    /// Hands a password job to the worker; a full queue (or no accounts) is answered at once.
+    fn ask_passwords(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        ticket: u64,
+        job: crate::chat::AccountJob,
+    ) {
+        let refused = match &self.passwords {
+            Some(worker) => worker.submit(client, ticket, job).err(),
+            None => Some(crate::chat::AccountAnswer::Busy(
+                "this server keeps no accounts".into(),
+            )),
+        };
+        if let Some(answer) = refused {
+            let out = &mut self.conns;
+            self.chat
+                .handle_account_answer(now, client, ticket, answer, out);
         }
     }
 

@@ -89,6 +89,9 @@ impl Server {
                     self.transfers.handle_cancel(now, client, ConnId(conn_id))
                 }
                 ChatRequest::ListFiles { .. } => self.list_files(now, client),
+                ChatRequest::Account { ticket, job, .. } => {
+                    self.ask_passwords(now, client, ticket, job);
+                }
             }
         }
     }

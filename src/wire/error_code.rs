@@ -71,6 +71,32 @@ pub enum ErrorCode {
     TooManyRooms,
     /// A topic longer than the server allows.
     TopicTooLong,
+    /// A guest HELLO, or a registration, for a nickname that is a registered account.
+    NickRegistered,
+    /// A guest HELLO to a server that admits accounts only (`--require-account`).
+    AccountRequired,
+    /// LOGIN or SET_PASSWORD with a password that does not match the account's.
+    WrongPassword,
+    /// LOGIN, or BAN, naming an account that is not registered.
+    NoSuchAccount,
+    /// Too many wrong passwords for the account or from the address: wait and retry.
+    LoginThrottled,
+    /// A password sent over a connection that is not encrypted.
+    PlaintextPassword,
+    /// A new password shorter than 8 or longer than 256 bytes.
+    WeakPassword,
+    /// The password checker's queue is full, or the account store could not be written.
+    AccountsBusy,
+    /// SET_PASSWORD with an old password from a guest, or BAN of a guest.
+    NotRegistered,
+    /// A room operator's frame (or SET_TOPIC in a room with operators) from a member who is not one.
+    NotOperator,
+    /// JOIN of a room whose operators banned the user's account.
+    Banned,
+    /// JOIN of an invite-only room without an invitation.
+    InviteOnly,
+    /// BAN past a room's bound of bans.
+    ListFull,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -112,6 +138,19 @@ impl ErrorCode {
             ErrorCode::NoSuchRoom => 31,
             ErrorCode::TooManyRooms => 32,
             ErrorCode::TopicTooLong => 33,
+            ErrorCode::NickRegistered => 34,
+            ErrorCode::AccountRequired => 35,
+            ErrorCode::WrongPassword => 36,
+            ErrorCode::NoSuchAccount => 37,
+            ErrorCode::LoginThrottled => 38,
+            ErrorCode::PlaintextPassword => 39,
+            ErrorCode::WeakPassword => 40,
+            ErrorCode::AccountsBusy => 41,
+            ErrorCode::NotRegistered => 42,
+            ErrorCode::NotOperator => 43,
+            ErrorCode::Banned => 44,
+            ErrorCode::InviteOnly => 45,
+            ErrorCode::ListFull => 46,
             ErrorCode::Other(n) => n,
         }
     }
@@ -152,6 +191,19 @@ impl ErrorCode {
             31 => ErrorCode::NoSuchRoom,
             32 => ErrorCode::TooManyRooms,
             33 => ErrorCode::TopicTooLong,
+            34 => ErrorCode::NickRegistered,
+            35 => ErrorCode::AccountRequired,
+            36 => ErrorCode::WrongPassword,
+            37 => ErrorCode::NoSuchAccount,
+            38 => ErrorCode::LoginThrottled,
+            39 => ErrorCode::PlaintextPassword,
+            40 => ErrorCode::WeakPassword,
+            41 => ErrorCode::AccountsBusy,
+            42 => ErrorCode::NotRegistered,
+            43 => ErrorCode::NotOperator,
+            44 => ErrorCode::Banned,
+            45 => ErrorCode::InviteOnly,
+            46 => ErrorCode::ListFull,
             other => ErrorCode::Other(other),
         }
     }
@@ -192,6 +244,19 @@ impl ErrorCode {
             ErrorCode::NoSuchRoom => "no such room",
             ErrorCode::TooManyRooms => "too many rooms",
             ErrorCode::TopicTooLong => "topic too long",
+            ErrorCode::NickRegistered => "nick registered",
+            ErrorCode::AccountRequired => "account required",
+            ErrorCode::WrongPassword => "wrong password",
+            ErrorCode::NoSuchAccount => "no such account",
+            ErrorCode::LoginThrottled => "login throttled",
+            ErrorCode::PlaintextPassword => "plaintext password",
+            ErrorCode::WeakPassword => "weak password",
+            ErrorCode::AccountsBusy => "accounts busy",
+            ErrorCode::NotRegistered => "not registered",
+            ErrorCode::NotOperator => "not operator",
+            ErrorCode::Banned => "banned",
+            ErrorCode::InviteOnly => "invite only",
+            ErrorCode::ListFull => "list full",
             ErrorCode::Other(_) => "error",
         }
     }
@@ -203,7 +268,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_through_its_number() {
-        for n in 0..=40u16 {
+        for n in 0..=60u16 {
             assert_eq!(ErrorCode::from_u16(n).to_u16(), n);
         }
     }

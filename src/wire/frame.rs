@@ -1,7 +1,6 @@
 //! Typed chat frames and their byte layouts: one enum variant per frame kind.
 
 use super::{ErrorCode, HEADER_LEN, LEN_PREFIX};
-use byteorder::{NetworkEndian, WriteBytesExt};
 
 /// Frame type byte values (`docs/PROTOCOL.md`, "Frame types").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +11,9 @@ pub enum FrameKind {
     Error = 0x03,
     Ping = 0x05,
     Pong = 0x06,
+    Login = 0x07,
+    SetPassword = 0x08,
+    PasswordSet = 0x09,
     Say = 0x10,
     Msg = 0x11,
     Who = 0x12,
@@ -23,6 +25,10 @@ pub enum FrameKind {
     Names = 0x18,
     SetTopic = 0x19,
     History = 0x1a,
+    Kick = 0x1b,
+    Ban = 0x1c,
+    Invite = 0x1d,
+    SetMode = 0x1e,
     Message = 0x20,
     Private = 0x21,
     WhoList = 0x22,
@@ -35,6 +41,10 @@ pub enum FrameKind {
     RoomList = 0x29,
     NameList = 0x2a,
     Topic = 0x2b,
+    Kicked = 0x2c,
+    Banned = 0x2d,
+    Invited = 0x2e,
+    Mode = 0x2f,
     Get = 0x30,
     Put = 0x31,
     Cancel = 0x32,
@@ -54,6 +64,9 @@ impl FrameKind {
             0x03 => Error,
             0x05 => Ping,
             0x06 => Pong,
+            0x07 => Login,
+            0x08 => SetPassword,
+            0x09 => PasswordSet,
             0x10 => Say,
             0x11 => Msg,
             0x12 => Who,
@@ -65,6 +78,10 @@ impl FrameKind {
             0x18 => Names,
             0x19 => SetTopic,
             0x1a => History,
+            0x1b => Kick,
+            0x1c => Ban,
+            0x1d => Invite,
+            0x1e => SetMode,
             0x20 => Message,
             0x21 => Private,
             0x22 => WhoList,
@@ -77,6 +94,10 @@ impl FrameKind {
             0x29 => RoomList,
             0x2a => NameList,
             0x2b => Topic,
+            0x2c => Kicked,
+            0x2d => Banned,
+            0x2e => Invited,
+            0x2f => Mode,
             0x30 => Get,
             0x31 => Put,
             0x32 => Cancel,
@@ -107,6 +128,12 @@ impl FrameKind {
                 | Names
                 | SetTopic
                 | History
+                | Login
+                | SetPassword
+                | Kick
+                | Ban
+                | Invite
+                | SetMode
                 | Get
                 | Put
                 | Cancel
@@ -127,6 +154,17 @@ pub struct RoomEntry<'a> {
     pub room: &'a str,
     pub members: u32,
     pub topic: &'a str,
+}
+
+/// A password as a frame carries it: the text, which `Debug` never shows (frames are
+/// printed in logs and test failures).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Secret<'a>(pub &'a str);
+
+impl std::fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
 }
 
 /// A decoded or to-be-encoded frame. Strings borrow from the input buffer, so decoding
@@ -151,6 +189,56 @@ pub enum Frame<'a> {
     Ping { token: u64 },
     /// Either side: answer to PING.
     Pong { token: u64 },
+    /// Client: instead of HELLO, log in as the account `nick` with `password`, or with
+    /// `register` create that account first.
+    Login {
+        version: u16,
+        nick: &'a str,
+        register: bool,
+        password: Secret<'a>,
+    },
+    /// Client, logged in: change the account's password from `old` to `new`; a guest (with
+    /// `old` empty) registers the nickname it holds.
+    SetPassword { old: Secret<'a>, new: Secret<'a> },
+    /// Server: the SET_PASSWORD was done.
+    PasswordSet,
+    /// Client, a room operator: take `nick` out of `room`.
+    Kick {
+        room: &'a str,
+        nick: &'a str,
+        reason: &'a str,
+    },
+    /// Client, a room operator: keep `account` out of `room` (and take it out).
+    Ban { room: &'a str, account: &'a str },
+    /// Client, a room operator: let `nick` join `room` while it is invite-only.
+    Invite { room: &'a str, nick: &'a str },
+    /// Client, a room operator: make `room` invite-only, or open again.
+    SetMode { room: &'a str, invite_only: bool },
+    /// Server: `by` took `nick` out of `room`.
+    Kicked {
+        room: &'a str,
+        nick: &'a str,
+        by: &'a str,
+        reason: &'a str,
+    },
+    /// Server: `by` banned `account` from `room`.
+    Banned {
+        room: &'a str,
+        account: &'a str,
+        by: &'a str,
+    },
+    /// Server: `by` invited `nick` into `room`.
+    Invited {
+        room: &'a str,
+        nick: &'a str,
+        by: &'a str,
+    },
+    /// Server: `by` made `room` invite-only or open.
+    Mode {
+        room: &'a str,
+        by: &'a str,
+        invite_only: bool,
+    },
     /// Client: `text` to every member of `room` (the sender included).
     Say { room: &'a str, text: &'a str },
     /// Client: private message to one nickname.
@@ -305,7 +393,7 @@ pub use crate::rudp::packet::TOKEN_LEN;
 /// Longest string a u16 length prefix can carry.
 pub(crate) const MAX_STR_LEN: usize = u16::MAX as usize;
 
-fn str_len(s: &str) -> usize {
+pub(super) fn str_len(s: &str) -> usize {
     2 + truncate_to_char_boundary(s, MAX_STR_LEN).len()
 }
 
@@ -318,6 +406,17 @@ impl Frame<'_> {
             Frame::Error { .. } => FrameKind::Error,
             Frame::Ping { .. } => FrameKind::Ping,
             Frame::Pong { .. } => FrameKind::Pong,
+            Frame::Login { .. } => FrameKind::Login,
+            Frame::SetPassword { .. } => FrameKind::SetPassword,
+            Frame::PasswordSet => FrameKind::PasswordSet,
+            Frame::Kick { .. } => FrameKind::Kick,
+            Frame::Ban { .. } => FrameKind::Ban,
+            Frame::Invite { .. } => FrameKind::Invite,
+            Frame::SetMode { .. } => FrameKind::SetMode,
+            Frame::Kicked { .. } => FrameKind::Kicked,
+            Frame::Banned { .. } => FrameKind::Banned,
+            Frame::Invited { .. } => FrameKind::Invited,
+            Frame::Mode { .. } => FrameKind::Mode,
             Frame::Say { .. } => FrameKind::Say,
             Frame::Msg { .. } => FrameKind::Msg,
             Frame::Who => FrameKind::Who,
@@ -362,7 +461,37 @@ impl Frame<'_> {
             | Frame::Part { room: a, reason: b }
             | Frame::SetTopic { room: a, topic: b }
             | Frame::Private { from: a, text: b } => str_len(a) + str_len(b),
-            Frame::Who | Frame::Files => 0,
+            Frame::Who | Frame::Files | Frame::PasswordSet => 0,
+            Frame::Login { nick, password, .. } => 2 + str_len(nick) + 1 + str_len(password.0),
+            Frame::SetPassword { old, new } => str_len(old.0) + str_len(new.0),
+            Frame::Kick {
+                room: a,
+                nick: b,
+                reason: c,
+            }
+            | Frame::Banned {
+                room: a,
+                account: b,
+                by: c,
+            }
+            | Frame::Invited {
+                room: a,
+                nick: b,
+                by: c,
+            } => str_len(a) + str_len(b) + str_len(c),
+            Frame::Ban {
+                room: a,
+                account: b,
+            }
+            | Frame::Invite { room: a, nick: b } => str_len(a) + str_len(b),
+            Frame::SetMode { room, .. } => str_len(room) + 1,
+            Frame::Kicked {
+                room,
+                nick,
+                by,
+                reason,
+            } => str_len(room) + str_len(nick) + str_len(by) + str_len(reason),
+            Frame::Mode { room, by, .. } => str_len(room) + str_len(by) + 1,
             Frame::Quit { reason } => str_len(reason),
             Frame::Names { room: s } | Frame::Rooms { after: s } => str_len(s),
             Frame::Join { room, .. } => str_len(room) + 8 + 2,
@@ -405,247 +534,12 @@ impl Frame<'_> {
         HEADER_LEN + self.payload_len()
     }
 
-    /// Appends the frame to `out`, exactly [`Frame::encoded_len`] bytes.
-    ///
-    /// Callers validate lengths first (nicknames, message text, list sizes); as a last guard a
-    /// string over 65,535 bytes is cut at a character boundary rather than written invalid.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        let body_len = 1 + self.payload_len();
-        out.reserve(LEN_PREFIX + body_len);
-        // Writes into a Vec cannot fail; `put_*` below unwrap nothing.
-        out.extend_from_slice(&(body_len as u32).to_be_bytes());
-        out.push(self.kind() as u8);
-        match self {
-            Frame::Hello { version, nick } => {
-                put_u16(out, *version);
-                put_str(out, nick);
-            }
-            Frame::Welcome {
-                version,
-                nick,
-                users,
-            } => {
-                put_u16(out, *version);
-                put_str(out, nick);
-                put_u32(out, *users);
-            }
-            Frame::Error {
-                code,
-                closing,
-                text,
-            } => {
-                put_u16(out, code.to_u16());
-                out.push(u8::from(*closing));
-                put_str(out, text);
-            }
-            Frame::Ping { token } | Frame::Pong { token } => put_u64(out, *token),
-            Frame::Msg { to: a, text: b }
-            | Frame::Say { room: a, text: b }
-            | Frame::Part { room: a, reason: b }
-            | Frame::SetTopic { room: a, topic: b }
-            | Frame::Private { from: a, text: b } => {
-                put_str(out, a);
-                put_str(out, b);
-            }
-            Frame::Who | Frame::Files => {}
-            Frame::Quit { reason } => put_str(out, reason),
-            Frame::Names { room: s } | Frame::Rooms { after: s } => put_str(out, s),
-            Frame::Join { room, after, count } => {
-                put_str(out, room);
-                put_u64(out, *after);
-                put_u16(out, *count);
-            }
-            Frame::History {
-                room,
-                after,
-                before,
-                count,
-            } => {
-                put_str(out, room);
-                put_u64(out, *after);
-                put_u64(out, *before);
-                put_u16(out, *count);
-            }
-            Frame::Message {
-                room,
-                id,
-                time,
-                from,
-                text,
-            } => {
-                put_str(out, room);
-                put_u64(out, *id);
-                put_u64(out, *time);
-                put_str(out, from);
-                put_str(out, text);
-            }
-            Frame::WhoList { more, nicks } => {
-                out.push(u8::from(*more));
-                put_u16(out, nicks.len() as u16);
-                for nick in nicks {
-                    put_str(out, nick);
-                }
-            }
-            Frame::FileList { more, files } => {
-                out.push(u8::from(*more));
-                put_u16(out, files.len() as u16);
-                for file in files {
-                    put_str(out, file.name);
-                    put_u64(out, file.size);
-                }
-            }
-            Frame::Joined { room, nick } => {
-                put_str(out, room);
-                put_str(out, nick);
-            }
-            Frame::Left { room, nick, reason } => {
-                put_str(out, room);
-                put_str(out, nick);
-                put_str(out, reason);
-            }
-            Frame::Shutdown { reason } => put_str(out, reason),
-            Frame::Room {
-                room,
-                topic,
-                members,
-                first,
-                last,
-            } => {
-                put_str(out, room);
-                put_str(out, topic);
-                put_u32(out, *members);
-                put_u64(out, *first);
-                put_u64(out, *last);
-            }
-            Frame::HistoryEnd {
-                room,
-                first,
-                last,
-                more,
-                missed,
-            } => {
-                put_str(out, room);
-                put_u64(out, *first);
-                put_u64(out, *last);
-                out.push(u8::from(*more));
-                put_u64(out, *missed);
-            }
-            Frame::RoomList { more, rooms } => {
-                out.push(u8::from(*more));
-                put_u16(out, rooms.len() as u16);
-                for entry in rooms {
-                    put_str(out, entry.room);
-                    put_u32(out, entry.members);
-                    put_str(out, entry.topic);
-                }
-            }
-            Frame::NameList { room, more, nicks } => {
-                put_str(out, room);
-                out.push(u8::from(*more));
-                put_u16(out, nicks.len() as u16);
-                for nick in nicks {
-                    put_str(out, nick);
-                }
-            }
-            Frame::Topic { room, by, topic } => {
-                put_str(out, room);
-                put_str(out, by);
-                put_str(out, topic);
-            }
-            Frame::Get {
-                request,
-                name,
-                offset,
-            } => {
-                put_u32(out, *request);
-                put_str(out, name);
-                put_u64(out, *offset);
-            }
-            Frame::Put {
-                request,
-                name,
-                size,
-                digest,
-            } => {
-                put_u32(out, *request);
-                put_str(out, name);
-                put_u64(out, *size);
-                out.extend_from_slice(digest);
-            }
-            Frame::Cancel { conn_id } => put_u64(out, *conn_id),
-            Frame::Offer {
-                request,
-                conn_id,
-                token,
-                udp_port,
-                start,
-                size,
-                digest,
-            } => {
-                put_u32(out, *request);
-                put_u64(out, *conn_id);
-                out.extend_from_slice(token);
-                put_u16(out, *udp_port);
-                put_u64(out, *start);
-                put_u64(out, *size);
-                out.extend_from_slice(digest);
-            }
-            Frame::Refused {
-                request,
-                code,
-                text,
-            } => {
-                put_u32(out, *request);
-                put_u16(out, code.to_u16());
-                put_str(out, text);
-            }
-            Frame::TransferResult {
-                conn_id,
-                ok,
-                bytes_sent,
-                bytes_retransmitted,
-                text,
-            } => {
-                put_u64(out, *conn_id);
-                out.push(u8::from(*ok));
-                put_u64(out, *bytes_sent);
-                put_u64(out, *bytes_retransmitted);
-                put_str(out, text);
-            }
-            Frame::Shared { from, name, size } => {
-                put_str(out, from);
-                put_str(out, name);
-                put_u64(out, *size);
-            }
-        }
-        debug_assert_eq!(out.len() - start, self.encoded_len());
-    }
-
     /// The frame encoded into a new buffer.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode(&mut out);
         out
     }
-}
-
-fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.write_u16::<NetworkEndian>(v).expect("Vec write");
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.write_u32::<NetworkEndian>(v).expect("Vec write");
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.write_u64::<NetworkEndian>(v).expect("Vec write");
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let s = truncate_to_char_boundary(s, MAX_STR_LEN);
-    put_u16(out, s.len() as u16);
-    out.extend_from_slice(s.as_bytes());
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -661,6 +555,7 @@ pub fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
 }
 
 mod decode;
+mod encode;
 pub(super) use decode::parse;
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ mod frame;
 
 pub use error_code::ErrorCode;
 pub use frame::{
-    DIGEST_LEN, FileEntry, Frame, FrameKind, RoomEntry, TOKEN_LEN, truncate_to_char_boundary,
+    DIGEST_LEN, FileEntry, Frame, FrameKind, RoomEntry, Secret, TOKEN_LEN,
+    truncate_to_char_boundary,
 };
 
 use std::fmt;

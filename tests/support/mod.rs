@@ -143,9 +143,17 @@ impl Daemon {
     /// Starts chatd sharing `files` (kept when the daemon is dropped, e.g. for a restart).
     pub fn start_in(files: &std::path::Path, extra: &[&str]) -> Daemon {
         let files = files.to_path_buf();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        // Accounts go beside the shared folder (never into it, nor into the user's own
+        // state folder), and stay with it across a restart.
+        let state = files.with_extension("state");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+        command
             .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
-            .arg(&files)
+            .arg(&files);
+        if !extra.contains(&"--state") {
+            command.arg("--state").arg(&state);
+        }
+        let mut child = command
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -186,6 +194,7 @@ impl Drop for Daemon {
         let _ = self.child.wait();
         if self.owns_files {
             let _ = std::fs::remove_dir_all(&self.files);
+            let _ = std::fs::remove_dir_all(self.files.with_extension("state"));
         }
     }
 }

@@ -4,6 +4,7 @@
 //! at a terminal, from the line editor's key thread (`terminal/`), output through `screen.rs`
 //! and file transfers in `transfers.rs`.
 
+mod password;
 mod put_hasher;
 mod screen;
 mod session;
@@ -19,7 +20,7 @@ use chatd::rudp::CongestionKind;
 use chatd::units;
 use getopts::Options;
 use log::LevelFilter;
-use session::{Exit, RoomSettings};
+use session::{AccountLogin, Exit, Identity, RoomSettings};
 use std::io;
 use std::process::ExitCode;
 use transfers::UploadSettings;
@@ -96,6 +97,23 @@ fn main() -> ExitCode {
         "reconnect",
         "tries to reconnect after a lost connection, 0 for none (default 8)",
         "N",
+    );
+    opts.optflag(
+        "",
+        "register",
+        "register --nick as an account, then log in (password as for --login)",
+    );
+    opts.optflag(
+        "",
+        "login",
+        "log in to the account --nick; the password from --password-file, else \
+         CHATC_PASSWORD, else asked at the terminal without echo",
+    );
+    opts.optopt(
+        "",
+        "password-file",
+        "read the account's password from FILE (its first line)",
+        "FILE",
     );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
@@ -180,6 +198,30 @@ fn main() -> ExitCode {
         replay,
         reconnect_tries,
     };
+    let account = match (
+        matches.opt_present("register"),
+        matches.opt_present("login"),
+    ) {
+        (true, true) => {
+            eprintln!("chatc: --register already logs in: give one of --register and --login");
+            return ExitCode::from(2);
+        }
+        (true, false) => Some(AccountLogin::Register),
+        (false, true) => Some(AccountLogin::Login),
+        (false, false) => None,
+    };
+    let password = match password::read(matches.opt_str("password-file"), account.is_some()) {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("chatc: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let identity = Identity {
+        nick,
+        password,
+        account,
+    };
     let level = match matches.opt_count("v") {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Debug,
@@ -198,7 +240,7 @@ fn main() -> ExitCode {
     }
     let terminal = interactive.then(|| terminal::TerminalSettings {
         styler: Styler {
-            own_nick: nick.clone(),
+            own_nick: identity.nick.clone(),
             colour: Colour::choose(
                 matches.opt_present("no-color"),
                 std::env::var("NO_COLOR").ok().as_deref(),
@@ -215,7 +257,7 @@ fn main() -> ExitCode {
             None => terminal::default_history_path(),
         },
     });
-    match session::run(&host, port, nick, downloads, uploads, terminal, rooms) {
+    match session::run(&host, port, identity, downloads, uploads, terminal, rooms) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");

@@ -17,7 +17,7 @@ use crate::transfers::{self, TransferTable, UploadSettings};
 use chatd::client::reconnect::Backoff;
 use chatd::client::rooms::Rooms;
 use chatd::sleep::Sleeper;
-use chatd::wire::{Frame, PROTOCOL_VERSION};
+use chatd::wire::{Frame, PROTOCOL_VERSION, Secret};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
@@ -63,6 +63,23 @@ enum Phase {
     },
 }
 
+/// Who chatc logs in as: a guest, or an account.
+pub struct Identity {
+    pub nick: String,
+    /// The password (from --password-file, CHATC_PASSWORD or the terminal), if one was
+    /// given: used by --login and --register, and by /register.
+    pub password: Option<String>,
+    /// Log in with LOGIN instead of HELLO; `Register` creates the account first.
+    pub account: Option<AccountLogin>,
+}
+
+/// How --login and --register log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountLogin {
+    Login,
+    Register,
+}
+
 /// Rooms and reconnection, as the options set them.
 pub struct RoomSettings {
     /// The room joined first.
@@ -73,6 +90,29 @@ pub struct RoomSettings {
     pub reconnect_tries: u32,
 }
 
+impl Session {
+    /// Queues HELLO, or LOGIN for an account. A registration is done once: a login after a
+    /// lost connection logs in to the account it made.
+    fn queue_login(&mut self) {
+        let nick = self.nick.clone();
+        match (self.identity.account, self.identity.password.clone()) {
+            (Some(how), Some(password)) => {
+                self.queue(&Frame::Login {
+                    version: PROTOCOL_VERSION,
+                    nick: &nick,
+                    register: how == AccountLogin::Register,
+                    password: Secret(&password),
+                });
+                self.identity.account = Some(AccountLogin::Login);
+            }
+            _ => self.queue(&Frame::Hello {
+                version: PROTOCOL_VERSION,
+                nick: &nick,
+            }),
+        }
+    }
+}
+
 /// Everything the loop drives: the connection and its queues, stdin's lines, the screen and
 /// the transfers.
 struct Session {
@@ -81,6 +121,7 @@ struct Session {
     host: String,
     port: u16,
     nick: String,
+    identity: Identity,
     rooms: Rooms,
     backoff: Backoff,
     /// This login follows a lost connection: a refused nickname is retried (the old session
@@ -145,7 +186,7 @@ fn register(std_stream: std::net::TcpStream, registry: &mio::Registry) -> io::Re
 pub fn run(
     host: &str,
     port: u16,
-    nick: String,
+    identity: Identity,
     downloads_dir: PathBuf,
     uploads: UploadSettings,
     terminal: Option<TerminalSettings>,
@@ -184,7 +225,8 @@ pub fn run(
         stream: Some(stream),
         host: host.to_string(),
         port,
-        nick,
+        nick: identity.nick.clone(),
+        identity,
         rooms,
         backoff: Backoff::new(room_settings.reconnect_tries),
         relogin: false,
@@ -206,10 +248,7 @@ pub fn run(
         quiet_files: 0,
         stop_now: None,
     };
-    session.queue(&Frame::Hello {
-        version: PROTOCOL_VERSION,
-        nick: &session.nick.clone(),
-    });
+    session.queue_login();
     session.show_room_events();
     let sleeper = Sleeper::new(poll.registry(), SLEEPER)?;
     let result = session.drive(poll, sleeper, signals);

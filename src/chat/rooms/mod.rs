@@ -14,12 +14,14 @@
 //! all rooms together [`RoomLimits::history_total_bytes`]; the oldest go first.
 
 mod history;
+pub mod moderation;
 pub mod name;
 
 pub use history::{PER_MESSAGE_OVERHEAD, PageBounds};
 
 use super::ClientId;
 use history::History;
+use moderation::Moderation;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -76,6 +78,8 @@ struct Room {
     last_arrival: u64,
     /// Tells a reused slot from the room that held it before.
     generation: u32,
+    /// Operators, bans, invitations, mode.
+    moderation: Moderation,
 }
 
 /// One stored message, in arrival order over all rooms: what the global bound evicts.
@@ -155,6 +159,14 @@ impl RoomTable {
 
     pub fn topic(&self, room: RoomId) -> &str {
         &self.room(room).topic
+    }
+
+    pub fn moderation(&self, room: RoomId) -> &Moderation {
+        &self.room(room).moderation
+    }
+
+    pub fn moderation_mut(&mut self, room: RoomId) -> &mut Moderation {
+        &mut self.room_mut(room).moderation
     }
 
     pub fn members(&self, room: RoomId) -> &[ClientId] {
@@ -240,6 +252,7 @@ impl RoomTable {
             history: History::new(),
             last_arrival: 0,
             generation,
+            moderation: Moderation::default(),
         };
         let id = match self.free_slots.pop() {
             Some(slot) => {

@@ -1,6 +1,7 @@
 //! Chat machine tests over a recording outbox: the fixture here, the tests by concept in the
 //! child files.
 
+mod accounts;
 mod backpressure;
 mod file_listing;
 mod framing;
@@ -114,7 +115,8 @@ impl Fixture {
 
     fn connect_from(&mut self, id: ClientId, peer: &str) -> Option<Instant> {
         let peer = peer.parse().expect("test address");
-        self.chat.handle_connect(self.now, id, peer, &mut self.out)
+        self.chat
+            .handle_connect(self.now, id, peer, Transport::Plain, &mut self.out)
     }
 
     #[track_caller]

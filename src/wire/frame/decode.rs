@@ -1,6 +1,6 @@
 //! Decoding: one whole frame's bytes into a typed [`Frame`] that borrows its strings.
 
-use super::{FileEntry, Frame, FrameKind, RoomEntry};
+use super::{FileEntry, Frame, FrameKind, RoomEntry, Secret};
 use crate::wire::{ErrorCode, FrameError, HEADER_LEN, LEN_PREFIX};
 use byteorder::{ByteOrder, NetworkEndian};
 
@@ -83,6 +83,55 @@ fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &
         FrameKind::Hello => Frame::Hello {
             version: r.u16()?,
             nick: r.str()?,
+        },
+        FrameKind::Login => Frame::Login {
+            version: r.u16()?,
+            nick: r.str()?,
+            register: r.flag()?,
+            password: Secret(r.str()?),
+        },
+        FrameKind::SetPassword => Frame::SetPassword {
+            old: Secret(r.str()?),
+            new: Secret(r.str()?),
+        },
+        FrameKind::PasswordSet => Frame::PasswordSet,
+        FrameKind::Kick => Frame::Kick {
+            room: r.str()?,
+            nick: r.str()?,
+            reason: r.str()?,
+        },
+        FrameKind::Ban => Frame::Ban {
+            room: r.str()?,
+            account: r.str()?,
+        },
+        FrameKind::Invite => Frame::Invite {
+            room: r.str()?,
+            nick: r.str()?,
+        },
+        FrameKind::SetMode => Frame::SetMode {
+            room: r.str()?,
+            invite_only: r.flag()?,
+        },
+        FrameKind::Kicked => Frame::Kicked {
+            room: r.str()?,
+            nick: r.str()?,
+            by: r.str()?,
+            reason: r.str()?,
+        },
+        FrameKind::Banned => Frame::Banned {
+            room: r.str()?,
+            account: r.str()?,
+            by: r.str()?,
+        },
+        FrameKind::Invited => Frame::Invited {
+            room: r.str()?,
+            nick: r.str()?,
+            by: r.str()?,
+        },
+        FrameKind::Mode => Frame::Mode {
+            room: r.str()?,
+            by: r.str()?,
+            invite_only: r.flag()?,
         },
         FrameKind::Welcome => Frame::Welcome {
             version: r.u16()?,

@@ -9,7 +9,7 @@ use chatd::client::command::{self, Command};
 use chatd::client::render;
 use chatd::client::rooms::RoomError;
 use chatd::client::style::Shown;
-use chatd::wire::Frame;
+use chatd::wire::{Frame, Secret};
 use std::sync::mpsc::TryRecvError;
 use std::time::Instant;
 
@@ -188,6 +188,48 @@ impl Session {
                 None => self
                     .screen
                     .complain(&format!("no transfer {id} (see /transfers)")),
+            },
+            Command::Kick { nick, reason } => {
+                if let Some(room) = self.room_named(None) {
+                    self.queue(&Frame::Kick {
+                        room: &room,
+                        nick: &nick,
+                        reason: &reason,
+                    });
+                }
+            }
+            Command::Ban { account } => {
+                if let Some(room) = self.room_named(None) {
+                    self.queue(&Frame::Ban {
+                        room: &room,
+                        account: &account,
+                    });
+                }
+            }
+            Command::Invite { nick } => {
+                if let Some(room) = self.room_named(None) {
+                    self.queue(&Frame::Invite {
+                        room: &room,
+                        nick: &nick,
+                    });
+                }
+            }
+            Command::Mode { invite_only } => {
+                if let Some(room) = self.room_named(None) {
+                    self.queue(&Frame::SetMode {
+                        room: &room,
+                        invite_only,
+                    });
+                }
+            }
+            Command::Register => match self.identity.password.clone() {
+                Some(password) => self.queue(&Frame::SetPassword {
+                    old: Secret(""),
+                    new: Secret(&password),
+                }),
+                None => self.screen.complain(
+                    "/register takes its password from --password-file or CHATC_PASSWORD",
+                ),
             },
             Command::Help => {
                 for line in command::HELP.lines() {

@@ -6,7 +6,6 @@
 
 use super::{Exit, Phase, Session, connect, register};
 use chatd::client::render;
-use chatd::wire::{Frame, PROTOCOL_VERSION};
 use std::io;
 use std::time::Instant;
 
@@ -75,11 +74,7 @@ impl Session {
                 self.stream = Some(register(std_stream, registry)?);
                 self.relogin = true;
                 self.phase = Phase::LoggingIn;
-                let nick = self.nick.clone();
-                self.queue(&Frame::Hello {
-                    version: PROTOCOL_VERSION,
-                    nick: &nick,
-                });
+                self.queue_login();
                 Ok(None)
             }
         }

@@ -312,6 +312,55 @@ impl Session {
                 ));
                 self.shutdown_reason = Some(reason.to_string());
             }
+            Frame::PasswordSet => self.screen.say("*** password set"),
+            Frame::Kicked {
+                room,
+                nick,
+                by,
+                reason,
+            } => {
+                let e = render::escape;
+                let line = format!(
+                    "*** {} kicked {} from {}: {}",
+                    e(by),
+                    e(nick),
+                    e(room),
+                    e(reason)
+                );
+                self.screen.say(&line);
+                if nick.eq_ignore_ascii_case(&self.nick) {
+                    self.rooms.handle_own_left(room);
+                }
+            }
+            Frame::Banned { room, account, by } => {
+                let e = render::escape;
+                self.screen.say(&format!(
+                    "*** {} banned {} from {}",
+                    e(by),
+                    e(account),
+                    e(room)
+                ));
+            }
+            Frame::Invited { room, nick, by } => {
+                let e = render::escape;
+                self.screen.say(&format!(
+                    "*** {} invited {} to {} (/join {})",
+                    e(by),
+                    e(nick),
+                    e(room),
+                    e(room)
+                ));
+            }
+            Frame::Mode {
+                room,
+                by,
+                invite_only,
+            } => {
+                let e = render::escape;
+                let mode = if invite_only { "invite-only" } else { "open" };
+                self.screen
+                    .say(&format!("*** {} made {} {mode}", e(by), e(room)));
+            }
             other => debug!("ignoring unexpected {:?} frame", other.kind()),
         }
         None
