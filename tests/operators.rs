@@ -133,8 +133,22 @@ fn chatc_registers_logs_in_from_a_password_file_and_kicks() {
     alice.finish();
 
     // The account is there: a guest may not take the nickname; the password logs in.
-    let guest = Chatc::start_with(daemon.port, "alice", Stdio::piped(), &["--reconnect", "0"]);
-    guest.err.expect_contains("registered");
+    // A script is not left waiting: a refused login ends chatc with a non-zero status.
+    let mut guest = Chatc::start_with(daemon.port, "alice", Stdio::piped(), &["--reconnect", "0"]);
+    guest
+        .err
+        .expect_contains("login refused: nickname alice is registered");
+    assert!(!support::wait_exit(&mut guest.child, "guest chatc").success());
+    std::fs::write(dir.join("wrong"), "wrong horse\n").unwrap();
+    let wrong = dir.join("wrong");
+    let mut wrong = Chatc::start_with(
+        daemon.port,
+        "alice",
+        Stdio::piped(),
+        &["--login", "--password-file", wrong.to_str().unwrap()],
+    );
+    wrong.err.expect_contains("login refused: wrong password");
+    assert!(!support::wait_exit(&mut wrong.child, "chatc with a wrong password").success());
     let mut again = Chatc::start_with(
         daemon.port,
         "alice",

@@ -162,6 +162,26 @@ impl Session {
                         render::escape(text)
                     )));
                 }
+                // A login the server will not take as sent: nothing to wait for (a script
+                // must not hang on a wrong password), so say why and exit non-zero.
+                if self.phase == Phase::LoggingIn
+                    && matches!(
+                        code,
+                        ErrorCode::NickRegistered
+                            | ErrorCode::AccountRequired
+                            | ErrorCode::WrongPassword
+                            | ErrorCode::NoSuchAccount
+                            | ErrorCode::LoginThrottled
+                            | ErrorCode::PlaintextPassword
+                            | ErrorCode::WeakPassword
+                            | ErrorCode::AccountsBusy
+                    )
+                {
+                    return Some(Exit::Failed(format!(
+                        "login refused: {}",
+                        render::escape(text)
+                    )));
+                }
                 self.screen.complain(&render::error(code, text));
                 // Only a JOIN gets these (chatc checks room names itself): the oldest join
                 // owed was refused.
