@@ -52,6 +52,7 @@ pub mod rudp;
 pub mod sleep;
 pub mod socket;
 pub mod timer;
+pub mod tls;
 pub mod transfers;
 pub mod units;
 pub mod wire;
