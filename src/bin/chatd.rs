@@ -4,8 +4,10 @@
 use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
 use chatd::files::SharedDir;
+use chatd::files::state::{self, Origin};
 use chatd::reactor::{Server, ServerConfig};
 use chatd::rudp::CongestionKind;
+use chatd::tls::identity::Identity;
 use chatd::transfers::TransferLimits;
 use chatd::wire;
 use getopts::Options;
@@ -14,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "Usage: chatd [options]
@@ -196,6 +199,26 @@ fn options() -> Options {
         "congestion controller of downloads: newreno, cubic, bbr or bbr-plain (default bbr)",
         "NAME",
     );
+    opts.optopt(
+        "",
+        "state",
+        "folder for the daemon's TLS key and certificate, created if missing (default \
+         $XDG_STATE_HOME/chatd, else ~/.local/state/chatd)",
+        "DIR",
+    );
+    opts.optopt(
+        "",
+        "tls-cert",
+        "TLS certificate chain, PEM, leaf first (default: a self-signed one made once in the \
+         state folder)",
+        "FILE",
+    );
+    opts.optopt("", "tls-key", "private key of --tls-cert, PEM", "FILE");
+    opts.optflag(
+        "",
+        "insecure-plaintext",
+        "UNSAFE: serve chat without TLS, readable and changeable by anyone on the path",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -311,6 +334,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
         },
         release_memory: Some(release_memory),
+        tls: None, // set by `tls_config` once logging is up
         transfers: TransferLimits {
             per_client,
             per_address,
@@ -332,6 +356,50 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
     };
     Ok((SocketAddr::new(ip, port), files, config))
+}
+
+/// The TLS settings the options ask for, logging where the key came from and its
+/// fingerprint; `None` with `--insecure-plaintext`.
+fn tls_config(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    if matches.opt_present("insecure-plaintext") {
+        if matches.opt_present("tls-cert") || matches.opt_present("tls-key") {
+            return Err("--insecure-plaintext cannot be used with --tls-cert or --tls-key".into());
+        }
+        warn!(
+            "serving chat WITHOUT TLS (--insecure-plaintext): anyone on the path can read \
+               and change every message"
+        );
+        return Ok(None);
+    }
+    let identity = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
+        (Some(cert), Some(key)) => {
+            let read =
+                |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+            let identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
+                .map_err(|e| format!("{cert}, {key}: {e}"))?;
+            info!("TLS certificate from {cert}");
+            identity
+        }
+        (None, None) => {
+            let dir = matches
+                .opt_str("state")
+                .map_or_else(|| state::default_dir("chatd"), PathBuf::from);
+            let (identity, origin) =
+                state::load_or_create_identity(&dir).map_err(|e| e.to_string())?;
+            let what = match origin {
+                Origin::Kept => "TLS key and self-signed certificate from",
+                Origin::Created => "made a TLS key and self-signed certificate in",
+            };
+            info!("{what} {}", dir.display());
+            identity
+        }
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let fingerprint = identity.fingerprint().map_err(|e| e.to_string())?;
+    info!("TLS key fingerprint {fingerprint} (chatc shows it on first connection: compare)");
+    chatd::tls::config::server(identity)
+        .map(Some)
+        .map_err(|e| format!("unusable TLS key or certificate: {e}"))
 }
 
 /// Gives the heap's free memory back to the operating system: glibc keeps what is freed for
@@ -473,6 +541,15 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&matches);
+    let mut config = config;
+    config.tls = match tls_config(&matches) {
+        Ok(tls) => tls,
+        Err(e) => {
+            log::logger().flush();
+            eprintln!("chatd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     raise_fd_limit(config.chat.max_clients);
     let shared = match SharedDir::open_or_create(&files) {
         Ok((shared, created)) => {
@@ -500,8 +577,13 @@ fn main() -> ExitCode {
         }
     };
     let bound = server.local_addr().map_or(addr, |a| a);
+    let security = if matches.opt_present("insecure-plaintext") {
+        "plaintext (UNSAFE)"
+    } else {
+        "TLS 1.3"
+    };
     info!(
-        "chatd listening on {bound}, UDP port {}, sharing {shared_path}",
+        "chatd listening on {bound}, UDP port {}, sharing {shared_path}, {security}",
         server.udp_port()
     );
     let result = server.run();

@@ -21,6 +21,8 @@ const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
 /// What [`TlsSession::handle_ciphertext`] saw besides data.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Bytes of the input used: whole records, now processed.
+    pub used: usize,
     /// The peer sent close_notify: no more data will come.
     pub peer_closed: bool,
 }
@@ -49,24 +51,23 @@ impl TlsSession {
         self.conn.is_handshaking()
     }
 
-    /// Processes the whole records at the front of `input` (removing them; an incomplete one
-    /// stays), appending their application data to `plain` and any records to send
-    /// (handshake flights, alerts) to `out`. An error ends the connection; what is in `out`
-    /// then (an alert) may still be sent.
+    /// Processes the whole records at the front of `input`, appending their application
+    /// data to `plain` and any records to send (handshake flights, alerts) to `out`; says how
+    /// many bytes of `input` it used (the caller keeps the rest, an incomplete record, for
+    /// the next call). `input` is decrypted in place. An error ends the connection; what is
+    /// in `out` then (an alert) may still be sent.
     pub fn handle_ciphertext(
         &mut self,
-        input: &mut Vec<u8>,
+        input: &mut [u8],
         plain: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<Progress, TlsError> {
         let mut progress = Progress::default();
         loop {
-            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(input);
+            let UnbufferedStatus { discard, state } =
+                self.conn.process_tls_records(&mut input[progress.used..]);
             let more = match state {
-                Err(e) => {
-                    input.drain(..discard.min(input.len()));
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => {
                     while let Some(record) = traffic.next_record() {
                         let record = record?;
@@ -104,18 +105,12 @@ impl TlsSession {
                     progress.peer_closed = true;
                     true
                 }
-                // Early data is never accepted (max_early_data_size is 0): nothing to read.
-                Ok(ConnectionState::ReadEarlyData(_)) => false,
-                Ok(ConnectionState::BlockedHandshake)
-                | Ok(ConnectionState::WriteTraffic(_))
-                | Ok(ConnectionState::Closed) => false,
+                // Early data is never accepted (max_early_data_size is 0); the others wait
+                // for more input or for data to send.
                 Ok(_) => false,
             };
-            input.drain(..discard);
+            progress.used += discard;
             if !more {
-                if input.is_empty() && input.capacity() > 0 {
-                    *input = Vec::new(); // idle connections keep no buffer
-                }
                 return Ok(progress);
             }
         }

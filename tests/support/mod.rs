@@ -144,7 +144,14 @@ impl Daemon {
     pub fn start_in(files: &std::path::Path, extra: &[&str]) -> Daemon {
         let files = files.to_path_buf();
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--insecure-plaintext",
+                "--files",
+            ])
             .arg(&files)
             .args(extra)
             .stdin(Stdio::null())
