@@ -210,7 +210,18 @@ impl Server {
             budget = budget.saturating_sub(n);
             *turn_budget = turn_budget.saturating_sub(n);
             if matches!(conn.state, ConnState::Closing { .. }) {
-                continue; // Draining towards EOF: input is discarded.
+                // Draining towards EOF: input is discarded, but a handshake goes on, so that
+                // a refusal queued at connect (SERVER_FULL) can still be sealed and sent.
+                if conn
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.session.is_handshaking())
+                    && self.tls_decrypt(id, n).is_none()
+                {
+                    self.drop_conn(now, id, CloseReason::Io("TLS failed".into()));
+                    return;
+                }
+                continue;
             }
             // Parse straight from the read buffer (the scratch buffer, or for TLS the
             // plaintext decrypted from it); keep only an incomplete tail.
@@ -429,7 +440,12 @@ impl Server {
             self.chat.handle_output_drained(now, id, &mut self.conns);
             return;
         }
-        if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) {
+        // A refusal queued during the handshake waits for it (within the linger).
+        let sealing = conn
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.session.is_handshaking() && !conn.out.is_empty());
+        if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) && !sealing {
             if conn.read_closed {
                 self.drop_conn(now, id, CloseReason::PeerClosed);
                 return;

@@ -10,6 +10,7 @@ mod reconnect;
 mod room_events;
 mod server_frames;
 
+use crate::link::{Link, Security};
 use crate::screen::Screen;
 use crate::stdin_reader::{self, Input};
 use crate::terminal::{self, TerminalMode, TerminalSettings};
@@ -21,7 +22,7 @@ use chatd::wire::{Frame, PROTOCOL_VERSION};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,13 @@ enum Phase {
     },
 }
 
+/// The server to talk to, and how to trust it.
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
 /// Rooms and reconnection, as the options set them.
 pub struct RoomSettings {
     /// The room joined first.
@@ -75,7 +83,8 @@ pub struct RoomSettings {
 /// the transfers.
 struct Session {
     /// None while disconnected.
-    stream: Option<TcpStream>,
+    stream: Option<Link>,
+    security: Security,
     host: String,
     port: u16,
     nick: String,
@@ -125,33 +134,44 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
 }
 
 /// Makes a connected socket the loop's: no Nagle delay for chat lines, non-blocking, in the
-/// poll.
-fn register(std_stream: std::net::TcpStream, registry: &mio::Registry) -> io::Result<TcpStream> {
+/// poll, with TLS over it as `security` says.
+fn register(
+    std_stream: std::net::TcpStream,
+    registry: &mio::Registry,
+    host: &str,
+    port: u16,
+    security: &Security,
+) -> io::Result<Link> {
     std_stream.set_nodelay(true)?;
     std_stream.set_nonblocking(true)?;
     let mut stream = TcpStream::from_std(std_stream);
     registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-    Ok(stream)
+    Link::new(stream, host, port, security)
 }
 
 /// Connects, logs in as `nick` and runs the session until it ends: at a terminal with the
 /// line editor when `terminal` is given, else as the scriptable line client.
 pub fn run(
-    host: &str,
-    port: u16,
+    target: Target,
     nick: String,
     downloads_dir: PathBuf,
     uploads: UploadSettings,
     terminal: Option<TerminalSettings>,
     room_settings: RoomSettings,
 ) -> io::Result<Exit> {
+    let Target {
+        host,
+        port,
+        security,
+    } = target;
+    let host = host.as_str();
     let std_stream = match connect(host, port) {
         Ok(s) => s,
         Err(reason) => return Ok(Exit::Failed(reason)),
     };
     let server_ip = std_stream.peer_addr()?.ip();
     let poll = Poll::new()?;
-    let stream = register(std_stream, poll.registry())?;
+    let stream = register(std_stream, poll.registry(), host, port, &security)?;
     let waker = Arc::new(Waker::new(poll.registry(), STDIN)?);
     // Dropped when `run` returns, whichever way: the terminal is restored.
     let mut _terminal_mode = None;
@@ -176,6 +196,7 @@ pub fn run(
     rooms.join(&room_settings.first_room);
     let mut session = Session {
         stream: Some(stream),
+        security,
         host: host.to_string(),
         port,
         nick,
@@ -340,6 +361,12 @@ impl Session {
                     };
                 }
                 Ok(n) => {
+                    if let Some(said) = stream.settle_pin() {
+                        match said {
+                            Ok(line) => self.screen.say(&line),
+                            Err(why) => return Ok(Some(Exit::Failed(why))),
+                        }
+                    }
                     self.input.extend_from_slice(&buf[..n]);
                     if let Some(exit) = self.handle_input(registry)? {
                         return Ok(Some(exit));
@@ -347,6 +374,11 @@ impl Session {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A refused key or a failed handshake: trying again would fail the same way.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let why = stream.refusal().unwrap_or_else(|| format!("TLS: {e}"));
+                    return Ok(Some(Exit::Failed(why)));
+                }
                 Err(e) => return self.lost(registry, &e.to_string()),
             }
         }
@@ -363,6 +395,7 @@ impl Session {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
+        stream.send_pending()?;
         while !self.out.is_empty() {
             let (front, _) = self.out.as_slices();
             match stream.write(front) {
