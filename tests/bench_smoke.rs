@@ -49,8 +49,25 @@ fn assert_nothing_lost(table: &str) {
 }
 
 #[test]
+fn broadcast_mode_speaks_plaintext_to_a_plaintext_chatd_with_the_flag() {
+    let daemon = Daemon::start_plaintext(&["--msg-rate", "0"]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "broadcast",
+            "--clients",
+            "5",
+            "--secs",
+            "0.5",
+            "--insecure-plaintext",
+        ],
+    );
+    assert_nothing_lost(&table);
+}
+
+#[test]
 fn idle_mode_logs_in_and_reports_memory() {
-    let daemon = Daemon::start_plaintext(&[]);
+    let daemon = Daemon::start(&[]);
     let table = chatbench(&daemon, &["idle", "--clients", "20", "--hold", "0"]);
     assert!(table.contains("| logins | 20 of 20 in"), "{table}");
     assert!(table.contains("| chatd RSS per idle client |"), "{table}");
@@ -63,7 +80,7 @@ fn idle_mode_logs_in_and_reports_memory() {
 #[test]
 fn broadcast_mode_delivers_everything_in_order() {
     // Floods on purpose: lift the per-client rate limit, as docs/PERFORMANCE.md does.
-    let daemon = Daemon::start_plaintext(&["--msg-rate", "0"]);
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
     let table = chatbench(
         &daemon,
         &[
@@ -87,7 +104,7 @@ fn broadcast_mode_delivers_everything_in_order() {
 
 #[test]
 fn private_mode_delivers_everything_in_order() {
-    let daemon = Daemon::start_plaintext(&["--msg-rate", "0"]);
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
     let table = chatbench(
         &daemon,
         &["private", "--pairs", "3", "--window", "10", "--secs", "1"],
@@ -97,14 +114,14 @@ fn private_mode_delivers_everything_in_order() {
 
 #[test]
 fn paced_mode_delivers_everything_in_order() {
-    let daemon = Daemon::start_plaintext(&[]);
+    let daemon = Daemon::start(&[]);
     let table = chatbench(&daemon, &[PACED_BRIEFLY, &["--threads", "1"]].concat());
     assert_nothing_lost(&table);
 }
 
 #[test]
 fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
-    let daemon = Daemon::start_plaintext(&["--msg-rate", "10", "--msg-burst", "10"]);
+    let daemon = Daemon::start(&["--msg-rate", "10", "--msg-burst", "10"]);
     let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))
         .args(["private", "--pairs", "1", "--window", "50", "--secs", "1"])
         .args(["--port", &daemon.port.to_string()])

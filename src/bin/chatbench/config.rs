@@ -51,6 +51,9 @@ pub struct RunConfig {
     /// Poll without sleeping during the run: no wake-ups for chatd to pay for, at the price
     /// of a busy core per thread.
     pub spin: bool,
+    /// TLS settings (chatd's default), or `None` for plaintext (`--insecure-plaintext`, or
+    /// RESP). Any server key is trusted: a benchmark on loopback pins nothing.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl RunConfig {
@@ -107,6 +110,7 @@ mod tests {
             hold: Duration::from_secs(1),
             pending: 1000,
             spin: false,
+            tls: None,
         }
     }
 

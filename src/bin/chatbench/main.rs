@@ -133,6 +133,11 @@ fn options() -> Options {
     );
     o.optflag(
         "",
+        "insecure-plaintext",
+        "talk to a chatd started with --insecure-plaintext (default: TLS, any key trusted)",
+    );
+    o.optflag(
+        "",
         "spin",
         "busy-poll during the run (each thread spins a core; chatd pays no wake-ups)",
     );
@@ -222,6 +227,12 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         hold: Duration::from_secs_f64(hold),
         pending: opt(&m, "pending", PENDING_LOGINS)?.max(1),
         spin: m.opt_present("spin"),
+        tls: if protocol == Protocol::Chat && !m.opt_present("insecure-plaintext") {
+            let verifier = chatd::tls::config::PinVerifier::new(None);
+            Some(chatd::tls::config::client_with_pin(verifier).map_err(|e| e.to_string())?)
+        } else {
+            None
+        },
     }))
 }
 

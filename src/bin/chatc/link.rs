@@ -8,7 +8,7 @@ use chatd::tls::known_servers;
 use mio::net::TcpStream;
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,19 +22,19 @@ pub enum Security {
     Ca(Arc<rustls::ClientConfig>),
 }
 
-/// A connected socket, with its TLS state.
+/// A connected socket, TLS or not, with what pinning needs.
 pub struct Link {
-    pub sock: TcpStream,
-    tls: Option<Tls>,
+    pub inner: chatd::link::Link,
+    pin: Option<Pinning>,
 }
 
-struct Tls {
-    conn: ClientConnection,
-    /// Set when pinning: what the handshake found of the server's key.
-    verifier: Option<Arc<PinVerifier>>,
+/// The pin's state for one connection.
+struct Pinning {
+    /// What the handshake found of the server's key.
+    verifier: Arc<PinVerifier>,
     /// The pin's name (`host:port`) and file, to record a first use.
     server: String,
-    known_servers: Option<PathBuf>,
+    known_servers: PathBuf,
     /// The first-use pin was written (or the key matched): nothing left to do.
     settled: bool,
 }
@@ -46,97 +46,54 @@ impl Link {
         let name = ServerName::try_from(host.to_string())
             .or_else(|_| ServerName::try_from("localhost".to_string()))
             .map_err(io::Error::other)?;
-        let (client_config, verifier, known) = match security {
-            Security::Plaintext => return Ok(Link { sock, tls: None }),
-            Security::Ca(config) => (Arc::clone(config), None, None),
+        let (client_config, pin) = match security {
+            Security::Plaintext => {
+                let inner = chatd::link::Link { sock, tls: None };
+                return Ok(Link { inner, pin: None });
+            }
+            Security::Ca(config) => (Arc::clone(config), None),
             Security::Pinned { known_servers } => {
                 let text = std::fs::read_to_string(known_servers).unwrap_or_default();
                 let pin = known_servers::lookup(&text, &server).map(|p| p.fingerprint);
                 let verifier = PinVerifier::new(pin);
                 let config =
                     config::client_with_pin(Arc::clone(&verifier)).map_err(io::Error::other)?;
-                (config, Some(verifier), Some(known_servers.clone()))
+                let pinning = Pinning {
+                    verifier,
+                    server,
+                    known_servers: known_servers.clone(),
+                    settled: false,
+                };
+                (config, Some(pinning))
             }
         };
         let conn = ClientConnection::new(client_config, name).map_err(io::Error::other)?;
-        Ok(Link {
+        let inner = chatd::link::Link {
             sock,
-            tls: Some(Tls {
-                conn,
-                verifier,
-                server,
-                known_servers: known,
-                settled: false,
-            }),
-        })
-    }
-
-    /// Reads plaintext: `Ok(0)` at the end of the stream; `WouldBlock` when the socket has
-    /// nothing more. A TLS failure is an `InvalidData` error ([`Link::refusal`] explains a
-    /// refused key).
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(tls) = &mut self.tls else {
-            return self.sock.read(buf);
+            tls: Some(conn),
         };
-        loop {
-            match tls.conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The TCP stream ended without close_notify: an end all the same.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
-            }
-            if tls.conn.read_tls(&mut self.sock)? == 0 {
-                return Ok(0);
-            }
-            let processed = tls.conn.process_new_packets();
-            send_pending(&mut tls.conn, &mut self.sock)?;
-            if let Err(e) = processed {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            }
-        }
-    }
-
-    /// Writes plaintext (into TLS's buffer, then as much as the socket takes).
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Some(tls) = &mut self.tls else {
-            return self.sock.write(buf);
-        };
-        let n = tls.conn.writer().write(buf)?;
-        send_pending(&mut tls.conn, &mut self.sock)?;
-        if n == 0 && !buf.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into()); // its buffer is full
-        }
-        Ok(n)
-    }
-
-    /// Writes records TLS holds (handshake, sealed data) as far as the socket takes them.
-    pub fn send_pending(&mut self) -> io::Result<()> {
-        match &mut self.tls {
-            Some(tls) => send_pending(&mut tls.conn, &mut self.sock),
-            None => Ok(()),
-        }
+        Ok(Link { inner, pin })
     }
 
     /// Once the handshake is done, on first use: pins the key the server proved it holds.
     /// Returns the line to show, once.
     pub fn settle_pin(&mut self) -> Option<Result<String, String>> {
-        let tls = self.tls.as_mut()?;
-        if tls.settled || tls.conn.is_handshaking() {
+        let pin = self.pin.as_mut()?;
+        if pin.settled || self.inner.tls.as_ref()?.is_handshaking() {
             return None;
         }
-        tls.settled = true;
-        let (verifier, file) = (tls.verifier.as_ref()?, tls.known_servers.as_ref()?);
-        let PinCheck::FirstUse(fingerprint) = verifier.check() else {
+        pin.settled = true;
+        let PinCheck::FirstUse(fingerprint) = pin.verifier.check() else {
             return None;
         };
-        let line = known_servers::line(&tls.server, &fingerprint);
+        let line = known_servers::line(&pin.server, &fingerprint);
+        let file = &pin.known_servers;
         Some(
             append(file, &line)
                 .map(|()| {
                     format!(
                         "*** first connection to {}: its key {fingerprint} is now pinned in {}",
-                        tls.server,
+                        pin.server,
                         file.display()
                     )
                 })
@@ -146,35 +103,22 @@ impl Link {
 
     /// Why the server's key was refused, as ssh says it, if that is why TLS failed.
     pub fn refusal(&self) -> Option<String> {
-        let tls = self.tls.as_ref()?;
-        let PinCheck::Mismatch { expected, got } = tls.verifier.as_ref()?.check() else {
+        let pin = self.pin.as_ref()?;
+        let PinCheck::Mismatch { expected, got } = pin.verifier.check() else {
             return None;
         };
-        let file = tls.known_servers.as_ref()?;
+        let file = &pin.known_servers;
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        let line = known_servers::lookup(&text, &tls.server).map_or(0, |p| p.line);
+        let line = known_servers::lookup(&text, &pin.server).map_or(0, |p| p.line);
         Some(format!(
-            "THE KEY OF {} HAS CHANGED: someone may be intercepting the connection (a man in \
-             the middle), or the server's key was replaced.\n  pinned:  {expected}\n  offered: \
-             {got}\nRefused. If you know the new key is right, remove line {line} of {} (or \
-             the whole line for {}) and connect again.",
-            tls.server,
+            "THE KEY OF {server} HAS CHANGED: someone may be intercepting the connection (a man \
+             in the middle), or the server's key was replaced.\n  pinned:  {expected}\n  \
+             offered: {got}\nRefused. If you know the new key is right, remove line {line} of \
+             {} (the pin of {server}) and connect again.",
             file.display(),
-            tls.server
+            server = pin.server,
         ))
     }
-}
-
-fn send_pending(conn: &mut ClientConnection, sock: &mut TcpStream) -> io::Result<()> {
-    while conn.wants_write() {
-        match conn.write_tls(sock) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Adds `line` to the known-servers `file`, rewriting it whole and crash-safely.

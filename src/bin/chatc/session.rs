@@ -350,7 +350,7 @@ impl Session {
             let Some(stream) = &mut self.stream else {
                 return Ok(None);
             };
-            match stream.read(&mut buf) {
+            match stream.inner.read(&mut buf) {
                 Ok(0) => {
                     return match self.phase {
                         Phase::Quitting { .. } => Ok(Some(Exit::Done)),
@@ -395,10 +395,10 @@ impl Session {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
-        stream.send_pending()?;
+        stream.inner.send_pending()?;
         while !self.out.is_empty() {
             let (front, _) = self.out.as_slices();
-            match stream.write(front) {
+            match stream.inner.write(front) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);

@@ -29,7 +29,7 @@ impl Session {
     /// (whether the server took them cannot be known), lists being gathered, answers owed.
     pub(super) fn disconnect(&mut self, registry: &mio::Registry) {
         if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(&mut stream.sock);
+            let _ = registry.deregister(&mut stream.inner.sock);
         }
         self.out.clear();
         self.input.clear();
