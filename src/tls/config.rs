@@ -14,9 +14,16 @@ use std::sync::{Arc, Mutex};
 /// The `ring` provider: it builds with a C compiler alone and quickly. Deprecated in rustls
 /// 0.23.48 only because it lacks the post-quantum key exchange (X25519MLKEM768) that the
 /// aws-lc-rs provider has; see docs/SECURITY.md.
+///
+/// Key exchange: X25519 first, then P-256. The provider's default puts P-384 first, which
+/// ring computes with generic bignum code: a profile of 3,000 logins found it took ~70 % of
+/// chatd's handshake CPU (docs/PERFORMANCE.md, "TLS: what it costs").
 #[allow(deprecated)]
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::kx_group::{SECP256R1, X25519};
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![X25519, SECP256R1];
+    Arc::new(provider)
 }
 
 /// The daemon's settings for `identity`.
