@@ -184,3 +184,58 @@ fn the_state_folder_keeps_the_key_across_restarts() {
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the key is private");
 }
+
+/// What the flooder of [`a_tls_reader_that_stops_reading_is_ended_within_the_output_bound`]
+/// sees of interest.
+enum Seen {
+    OwnEcho,
+    SleeperLeft(String),
+}
+
+#[test]
+fn a_tls_reader_that_stops_reading_is_ended_within_the_output_bound() {
+    // Queued output is counted as plaintext before it is sealed: the bound holds over TLS.
+    let daemon = Daemon::start(&["--msg-rate", "0", "--slow-reader-timeout", "2"]);
+    let sleeper = support::RawClient::login(daemon.port, "sleeper");
+    // A small receive buffer, so the backlog waits in chatd's queue, not in the kernel.
+    rustix::net::sockopt::set_socket_recv_buffer_size(&sleeper.stream, 64 * 1024).unwrap();
+    let mut flooder = support::RawClient::login(daemon.port, "flooder");
+    let text = "x".repeat(4000);
+    let mut peak_rss = 0;
+    for batch in 0..500 {
+        for _ in 0..20 {
+            flooder.send(&chatd::wire::Frame::Say {
+                room: support::LOBBY,
+                text: &text,
+            });
+        }
+        let mut echoes = 0;
+        while echoes < 20 {
+            let seen = flooder.recv_map(|f| match f {
+                chatd::wire::Frame::Message { from, .. } if *from == "flooder" => {
+                    Some(Seen::OwnEcho)
+                }
+                chatd::wire::Frame::Left { nick, reason, .. } if *nick == "sleeper" => {
+                    Some(Seen::SleeperLeft(reason.to_string()))
+                }
+                _ => None,
+            });
+            match seen {
+                Seen::OwnEcho => echoes += 1,
+                Seen::SleeperLeft(reason) => {
+                    eprintln!(
+                        "the sleeper left after {batch} batches of 20 x 4 KB ({reason}); \
+                         chatd peak RSS {} KiB",
+                        peak_rss / 1024
+                    );
+                    // Default --max-output is 1 MiB: chatd holds far less than the flood.
+                    assert!(peak_rss < 64 << 20, "peak RSS {peak_rss}");
+                    drop(sleeper);
+                    return;
+                }
+            }
+        }
+        peak_rss = peak_rss.max(support::rss_of(daemon.child.id()));
+    }
+    panic!("the sleeper was never ended");
+}
