@@ -6,7 +6,7 @@ use super::Server;
 use super::conn::TlsLayer;
 use super::out_queue::{Flushed, OutQueue};
 use crate::chat::ClientId;
-use crate::tls::TlsSession;
+use crate::tls::{TlsError, TlsSession};
 use log::debug;
 use mio::net::TcpStream;
 use std::io::{self, Write};
@@ -52,10 +52,11 @@ impl Server {
             }
         }
         if tls.input.len() > TlsSession::MAX_INPUT {
-            debug!(
-                "client {id}: {} bytes of TLS input unprocessed",
-                tls.input.len()
-            );
+            let e = TlsError::InputTooLarge {
+                len: tls.input.len(),
+                max: TlsSession::MAX_INPUT,
+            };
+            debug!("client {id}: {e}");
             return None;
         }
         let handshake_done = !tls.session.is_handshaking() && !conn.out.is_empty();
