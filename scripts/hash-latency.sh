@@ -42,7 +42,7 @@ run_case() { # case binary label
     port=$(free_port)
     # The raw frames below are plaintext: a chatd that speaks TLS by default is asked not to.
     local plain=()
-    "$chatd" --help | grep -q -- --insecure-plaintext && plain=(--insecure-plaintext)
+    [[ "$("$chatd" --help 2>&1)" == *--insecure-plaintext* ]] && plain=(--insecure-plaintext)
     "$chatd" --bind 127.0.0.1 --port "$port" --files "$tmp/shared" -q --msg-rate 0 "${plain[@]}" 2>/dev/null &
     pid=$!
     pids+=("$pid")
