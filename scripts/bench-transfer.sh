@@ -32,7 +32,7 @@ trap cleanup EXIT INT TERM
 mkdir -p "$tmp/shared" "$tmp/down"
 head -c $((size_mib << 20)) /dev/urandom > "$tmp/shared/file.bin"
 
-"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp/shared" --msg-rate 0 "${cc_args[@]}" 2> "$tmp/chatd.log" &
+"$bin/chatd" --bind 127.0.0.1 --port 0 --state "$tmp/state" --files "$tmp/shared" --msg-rate 0 "${cc_args[@]}" 2> "$tmp/chatd.log" &
 chatd_pid=$!
 pids+=("$chatd_pid")
 port=""
@@ -53,7 +53,7 @@ get() {
     # writeback.
     sync
     /usr/bin/time -f "%e %U %S" -o "$tmp/time" \
-        timeout 300 "$bin/chatc" --port "$port" --nick "bench$1" --downloads "$tmp/down" \
+        timeout 300 "$bin/chatc" --known-servers "$tmp/known_servers" --port "$port" --nick "bench$1" --downloads "$tmp/down" \
         <<< "/get file.bin" > "$tmp/chatc.out"
     cmp -s "$tmp/shared/file.bin" "$tmp/down/file.bin" || { echo "digest/compare failed" >&2; exit 1; }
     echo "$(cat "$tmp/time") $(sed -nE 's/.* ([0-9.]+)% retransmitted.*/\1/p' "$tmp/chatc.out" | tail -1)"
@@ -121,7 +121,7 @@ echo
 echo "== chat round trip through chatd (PING/PONG, 1000 pings, 2 ms apart)"
 printf 'idle:            '; "$bin/examples/chat_rtt" "$port" 1000 2
 rm -f "$tmp/down/file.bin"
-( timeout 300 "$bin/chatc" --port "$port" --nick loader --downloads "$tmp/down" \
+( timeout 300 "$bin/chatc" --known-servers "$tmp/known_servers" --port "$port" --nick loader --downloads "$tmp/down" \
     <<< "/get file.bin" > /dev/null ) &
 loader=$!
 pids+=("$loader")

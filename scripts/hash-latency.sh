@@ -40,7 +40,10 @@ send_get() {
 run_case() { # case binary label
     local case=$1 chatd=$2 port pid line
     port=$(free_port)
-    "$chatd" --bind 127.0.0.1 --port "$port" --files "$tmp/shared" -q --msg-rate 0 2>/dev/null &
+    # The raw frames below are plaintext: a chatd that speaks TLS by default is asked not to.
+    local plain=()
+    [[ "$("$chatd" --help 2>&1)" == *--insecure-plaintext* ]] && plain=(--insecure-plaintext)
+    "$chatd" --bind 127.0.0.1 --port "$port" --files "$tmp/shared" -q --msg-rate 0 "${plain[@]}" 2>/dev/null &
     pid=$!
     pids+=("$pid")
     for _ in $(seq 100); do

@@ -247,7 +247,7 @@ our_cc_args=()
 [ -z "$our_cc" ] || our_cc_args=(--cc "$our_cc")
 chatd_quiet=(-q)
 [ -z "$log_file" ] || chatd_quiet=(${LOSSY_CHATD_V:-})
-in_a "$bin/chatd" --bind "$ip_a" --port "$port" --files "$tmp/shared" "${chatd_quiet[@]}" "${our_cc_args[@]}" 2> "$tmp/chatd.log" &
+in_a "$bin/chatd" --bind "$ip_a" --port "$port" --state "$tmp/state" --files "$tmp/shared" "${chatd_quiet[@]}" "${our_cc_args[@]}" 2> "$tmp/chatd.log" &
 pids+=($!)
 chatd_pid=$!
 wait_for "chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$port' | grep -q LISTEN"
@@ -270,7 +270,7 @@ one_run() {
     fi
     # In the background plus `wait`: a signal to this script runs its trap at once, instead
     # of after a foreground command that may take minutes.
-    in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" "${our_cc_args[@]}" \
+    in_b timeout 900 "$bin/chatc" --known-servers "$tmp/known_servers" --host "$ip_a" --port "$port" --nick "lossy$RANDOM" "${our_cc_args[@]}" \
         ${LOSSY_CHATC_V:-} --downloads "$tmp/client" <<< "$cmd" > "$tmp/chatc.out" 2>&1 &
     wait $! || true
     out=$(cat "$tmp/chatc.out")
@@ -394,7 +394,7 @@ run_duel() {
     rival_started() { test -e "$tmp/client/file.bin.part" || test -e "$tmp/client/file.bin"; }
     start_rival() {
         rm -f "$tmp/client/file.bin" "$tmp/client/file.bin.part"
-        in_b timeout 900 "$bin/chatc" --host "$ip_a" --port "$port" --nick "duel$RANDOM" \
+        in_b timeout 900 "$bin/chatc" --known-servers "$tmp/known_servers" --host "$ip_a" --port "$port" --nick "duel$RANDOM" \
             --downloads "$tmp/client" <<< "/get file.bin" > "$tmp/chatc.out" 2>&1 &
         rival_pid=$!
     }

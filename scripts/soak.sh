@@ -11,7 +11,7 @@ clients=${2:-10000}
 cargo build --release --quiet --bins
 bin=target/release
 tmp=$(mktemp -d /tmp/chatd-soak.XXXXXX)
-"$bin/chatd" --bind 127.0.0.1 --port 0 --files "$tmp" --msg-rate 0 2> "$tmp/chatd.log" &
+"$bin/chatd" --bind 127.0.0.1 --port 0 --state "$tmp/state" --files "$tmp" --msg-rate 0 2> "$tmp/chatd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 port=""

@@ -71,7 +71,11 @@ measure() {
         chatd | old)
             local exe=$bin/chatd
             [ "$kind" = old ] && exe=$old
-            "$exe" --bind 127.0.0.1 --port "$port" --files "$files" -q --msg-rate 0 &
+            # Plaintext, as Redis here: the comparison is of the servers, not of TLS
+            # (docs/PERFORMANCE.md, "TLS: what it costs"). A chatd older than TLS has no flag.
+            local plain=()
+            [[ "$("$exe" --help 2>&1)" == *--insecure-plaintext* ]] && plain=(--insecure-plaintext)
+            "$exe" --bind 127.0.0.1 --port "$port" --files "$files" -q --msg-rate 0 "${plain[@]}" &
             ;;
         redis)
             # 127.0.0.x sources are refused in protected mode; the bind keeps it on loopback.
@@ -84,6 +88,8 @@ measure() {
     local resp=() bench=$bin/chatbench
     [ "$kind" = redis ] && resp=(--resp)
     [ "$kind" = old ] && [ -x "$(dirname "$old")/chatbench" ] && bench=$(dirname "$old")/chatbench
+    [ "$kind" != redis ] && [[ "$("$bench" --help 2>&1)" == *--insecure-plaintext* ]] &&
+        resp=(--insecure-plaintext)
     "$bench" paced "${resp[@]}" --port "$port" --pid "$server_pid" \
         --clients "$clients" --rate "$rate" --secs "$secs" >"$out" || {
         echo "tail-latency.sh: chatbench against $kind failed:" >&2

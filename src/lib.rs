@@ -24,13 +24,17 @@
 //!   the datagram codec, RTT, SACK ranges, congestion control and pacing.
 //! - [`timer`]: the hashed timer wheel the reactor indexes deadlines with.
 //! - [`client`]: chatc's pure half: command parsing, display, the terminal line editor.
+//! - [`tls`]: TLS 1.3 for the chat connection (rustls's unbuffered server connection, whose
+//!   buffers the reactor owns), key fingerprints, known-servers lines.
 //! - [`bench`](mod@bench): chatbench's pure half: message stamps, latency histogram, sequence
 //!   checks, the paced run's latency breakdown, RESP (Redis pub/sub as a yardstick).
 //!
 //! Shell (sockets, the clock, files, threads; no protocol decisions):
 //! - [`accounts`]: registered nicknames and their argon2id password hashes, on disk.
 //! - [`reactor`]: chatd's single-threaded mio loop, its connections, UDP socket and disk.
-//! - [`files`]: the shared folder: safe names, safe opening, part files, digests.
+//! - [`files`]: the shared folder: safe names, safe opening, part files, digests; state
+//!   folders and the daemon's key kept crash-safely.
+//! - [`link`]: the clients' connection: a non-blocking socket, TLS over it or not.
 //! - [`sleep`]: the loops' microsecond sleeps (a timerfd beside poll's millisecond timeout).
 //! - [`socket`]: socket options the daemon's and the client's loops share.
 //! - [`udp_batch`]: batched datagram I/O (UDP GSO sends, GRO and `recvmmsg` receives).
@@ -51,11 +55,13 @@ pub mod client;
 pub mod files;
 #[cfg(any(test, feature = "lab"))]
 pub mod lab;
+pub mod link;
 pub mod reactor;
 pub mod rudp;
 pub mod sleep;
 pub mod socket;
 pub mod timer;
+pub mod tls;
 pub mod transfers;
 pub mod udp_batch;
 pub mod units;

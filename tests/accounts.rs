@@ -7,9 +7,6 @@ mod support;
 use chatd::wire::{Frame, Secret};
 use support::{Daemon, RawClient, temp_dir};
 
-/// Plaintext passwords: TLS is not in this build yet (the flag is for tests only).
-const PLAIN: &str = "--allow-plaintext-passwords";
-
 fn login(port: u16, nick: &str, register: bool, password: &str) -> (RawClient, String) {
     let mut c = RawClient::connect(port);
     c.send(&Frame::Login {
@@ -25,7 +22,7 @@ fn login(port: u16, nick: &str, register: bool, password: &str) -> (RawClient, S
 #[test]
 fn register_log_in_change_the_password_and_keep_it_across_a_restart() {
     let files = temp_dir("accounts-restart");
-    let daemon = Daemon::start_in(&files, &[PLAIN]);
+    let daemon = Daemon::start_in(&files, &[]);
     let (mut alice, answer) = login(daemon.port, "Alice", true, "correct horse");
     assert!(
         answer.starts_with("Welcome") && answer.contains("\"Alice\""),
@@ -54,7 +51,7 @@ fn register_log_in_change_the_password_and_keep_it_across_a_restart() {
     assert!(answer.contains("WrongPassword"), "{answer}");
     drop(daemon);
 
-    let daemon = Daemon::start_in(&files, &[PLAIN]);
+    let daemon = Daemon::start_in(&files, &[]);
     let (_, answer) = login(daemon.port, "ALICE", false, "battery staple");
     assert!(answer.starts_with("Welcome"), "{answer}");
     drop(daemon);
@@ -64,7 +61,7 @@ fn register_log_in_change_the_password_and_keep_it_across_a_restart() {
 
 #[test]
 fn wrong_passwords_are_throttled_and_the_client_is_told_when_to_retry() {
-    let daemon = Daemon::start(&[PLAIN]);
+    let daemon = Daemon::start(&[]);
     login(daemon.port, "bob", true, "correct horse");
     let mut c = daemon.raw();
     for _ in 0..4 {
@@ -88,7 +85,8 @@ fn wrong_passwords_are_throttled_and_the_client_is_told_when_to_retry() {
 
 #[test]
 fn passwords_without_tls_are_refused_and_require_account_refuses_guests() {
-    let daemon = Daemon::start(&["--require-account"]);
+    // Every other test here logs in over TLS (the default); this daemon serves plaintext.
+    let daemon = Daemon::start_plaintext(&["--require-account"]);
     let mut c = daemon.raw();
     c.send(&Frame::Hello {
         version: 2,
@@ -114,7 +112,7 @@ fn password_checks_per_second_and_chat_latency_under_a_login_flood() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
-    let daemon = Daemon::start(&[PLAIN, "--msg-rate", "0"]);
+    let daemon = Daemon::start(&["--msg-rate", "0"]);
     login(daemon.port, "flood", true, "correct horse");
     let mut alice = RawClient::login(daemon.port, "alice");
     // One round trip every 5 ms, as a chat user's messages come: `n` of them.

@@ -59,7 +59,8 @@ fn files_on_a_large_folder_reaches_every_asker_whole_and_chat_goes_on() {
         std::fs::File::create(folder.join(name)).unwrap();
     }
     expected.sort();
-    let daemon = Daemon::start_in(&folder, &[]);
+    let daemon = Daemon::start_in(&folder, &["--insecure-plaintext"]);
+    support::mark_plaintext(daemon.port);
     let port = daemon.port;
 
     let mut one = RawClient::login(port, "one");
@@ -245,7 +246,7 @@ fn read_flood(
 /// `rate` bytes a second: it is kept and gets every message in order. Prints how long it took
 /// and chatd's peak RSS.
 fn honest_reader_keeps_up(flooders: usize, each: usize, rate: u64) {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let reader = RawClient::login(daemon.port, "reader");
     // A small receive buffer, so the backlog waits in chatd's queue, not in the kernel.
     rustix::net::sockopt::set_socket_recv_buffer_size(&reader.stream, 64 * 1024).unwrap();
@@ -303,7 +304,7 @@ fn a_reader_at_512_kb_per_s_is_kept_through_five_flooders() {
 fn a_reader_that_stops_reading_is_ended_and_the_flood_and_chat_go_on() {
     const TIMEOUT_SECS: u64 = 4;
     let timeout = TIMEOUT_SECS.to_string();
-    let daemon = Daemon::start(&["--slow-reader-timeout", &timeout]);
+    let daemon = Daemon::start_plaintext(&["--slow-reader-timeout", &timeout]);
     let port = daemon.port;
     let pid = daemon.child.id();
     let stalled = RawClient::login(port, "stalled"); // never reads again
@@ -368,7 +369,7 @@ fn a_reader_that_stops_reading_is_ended_and_the_flood_and_chat_go_on() {
 
 #[test]
 fn provoked_refusals_grow_the_log_by_a_bounded_amount() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let hostile = "\u{1}".repeat(65_000);
     let mut attackers: Vec<RawClient> = (0..4)
         .map(|i| RawClient::login(daemon.port, &format!("m{i}")))
@@ -415,7 +416,7 @@ fn provoked_refusals_grow_the_log_by_a_bounded_amount() {
 
 #[test]
 fn no_frame_the_server_sends_exceeds_the_documented_maximum() {
-    let daemon = Daemon::start(&["--max-message", "65431"]);
+    let daemon = Daemon::start_plaintext(&["--max-message", "65431"]);
     let port = daemon.port;
     // The longest nickname in the longest room name: the longest MESSAGE.
     let alice_nick = "a".repeat(32);

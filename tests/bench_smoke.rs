@@ -49,6 +49,23 @@ fn assert_nothing_lost(table: &str) {
 }
 
 #[test]
+fn broadcast_mode_speaks_plaintext_to_a_plaintext_chatd_with_the_flag() {
+    let daemon = Daemon::start_plaintext(&["--msg-rate", "0"]);
+    let table = chatbench(
+        &daemon,
+        &[
+            "broadcast",
+            "--clients",
+            "5",
+            "--secs",
+            "0.5",
+            "--insecure-plaintext",
+        ],
+    );
+    assert_nothing_lost(&table);
+}
+
+#[test]
 fn idle_mode_logs_in_and_reports_memory() {
     let daemon = Daemon::start(&[]);
     let table = chatbench(&daemon, &["idle", "--clients", "20", "--hold", "0"]);

@@ -23,7 +23,7 @@ fn assert_still_serving(daemon: &Daemon, witness: &mut RawClient) {
 
 #[test]
 fn truncated_frame_then_eof_is_just_a_disconnect() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut c = RawClient::login(daemon.port, "cut");
     let bytes = Frame::Say {
@@ -40,7 +40,7 @@ fn truncated_frame_then_eof_is_just_a_disconnect() {
 
 #[test]
 fn a_frame_sent_one_byte_at_a_time_is_reassembled() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut slow = RawClient::login(daemon.port, "slow");
     for byte in (Frame::Say {
@@ -56,7 +56,7 @@ fn a_frame_sent_one_byte_at_a_time_is_reassembled() {
 
 #[test]
 fn many_frames_in_one_write_are_all_handled_in_order() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut burst = RawClient::connect(daemon.port);
     let mut bytes = Frame::Hello {
@@ -86,7 +86,7 @@ fn many_frames_in_one_write_are_all_handled_in_order() {
 
 #[test]
 fn invalid_utf8_is_refused_and_the_connection_goes_on() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut c = RawClient::login(daemon.port, "sloppy");
     // SAY to the lobby whose text is 0xc3 0x28.
@@ -104,7 +104,7 @@ fn invalid_utf8_is_refused_and_the_connection_goes_on() {
 
 #[test]
 fn empty_and_huge_nicknames_are_refused() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut c = RawClient::connect(daemon.port);
     c.send(&Frame::Hello {
         version: 2,
@@ -127,7 +127,7 @@ fn empty_and_huge_nicknames_are_refused() {
 
 #[test]
 fn out_of_state_frames_are_refused() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut c = RawClient::connect(daemon.port);
     c.send(&Frame::Welcome {
         version: 2,
@@ -159,7 +159,7 @@ fn out_of_state_frames_are_refused() {
 
 #[test]
 fn private_messages_to_self_and_to_a_departed_user() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut alice = RawClient::login(daemon.port, "alice");
     alice.send(&Frame::Msg {
         to: "ALICE",
@@ -179,7 +179,7 @@ fn private_messages_to_self_and_to_a_departed_user() {
 
 #[test]
 fn random_bytes_get_an_error_and_a_disconnect() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut witness = RawClient::login(daemon.port, "witness");
     let mut state = 0x1234_5678_u64;
     for round in 0..20 {
@@ -210,7 +210,7 @@ fn random_bytes_get_an_error_and_a_disconnect() {
 
 #[test]
 fn a_half_closed_client_still_gets_its_answers() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let _alice = RawClient::login(daemon.port, "alice");
     let mut c = RawClient::connect(daemon.port);
     let mut bytes = Frame::Hello {
@@ -230,7 +230,7 @@ fn a_half_closed_client_still_gets_its_answers() {
 fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
     // The test process needs more than the default 1024 descriptors.
     rlimit::increase_nofile_limit(4096).unwrap();
-    let daemon = Daemon::start(&["--login-timeout", "2"]);
+    let daemon = Daemon::start_plaintext(&["--login-timeout", "2"]);
     // From five addresses, under the per-address limit (256); one address is the next test.
     let mut silent: Vec<RawClient> = (0..1000)
         .map(|i| RawClient::connect_from(daemon.port, &format!("127.0.0.{}", 2 + i % 5)))
@@ -248,7 +248,7 @@ fn a_thousand_silent_connections_time_out_while_chat_goes_on() {
 
 #[test]
 fn one_address_cannot_take_more_than_its_share_of_connections() {
-    let daemon = Daemon::start(&["--max-per-address", "10"]);
+    let daemon = Daemon::start_plaintext(&["--max-per-address", "10"]);
     let mut held: Vec<RawClient> = (0..10)
         .map(|_| RawClient::connect_from(daemon.port, "127.0.0.9"))
         .collect();
@@ -301,7 +301,7 @@ fn flood(count: usize) -> Vec<u8> {
 #[test]
 fn a_flooder_is_slowed_and_warned_and_loses_nothing_while_others_chat() {
     // 200 frames/s after a burst of 20: 400 messages need at least 1.9 s to get through.
-    let daemon = Daemon::start(&["--msg-rate", "200", "--msg-burst", "20"]);
+    let daemon = Daemon::start_plaintext(&["--msg-rate", "200", "--msg-burst", "20"]);
     let mut reader = RawClient::login(daemon.port, "reader");
     let mut bob = RawClient::login(daemon.port, "bob");
     let mut flooder = RawClient::login(daemon.port, "flooder");
@@ -354,7 +354,7 @@ fn a_flooder_is_slowed_and_warned_and_loses_nothing_while_others_chat() {
 
 #[test]
 fn a_flood_that_goes_on_is_disconnected() {
-    let daemon = Daemon::start(&[
+    let daemon = Daemon::start_plaintext(&[
         "--msg-rate",
         "100",
         "--msg-burst",
@@ -379,7 +379,7 @@ fn a_flood_that_goes_on_is_disconnected() {
 
 #[test]
 fn a_path_in_get_is_refused_and_cancel_of_a_stranger_transfer_too() {
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     let mut c = RawClient::login(daemon.port, "getter");
     c.send(&Frame::Get {
         request: 5,

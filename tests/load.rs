@@ -85,7 +85,7 @@ fn stalled_readers_are_cut_off_and_readers_get_everything_in_order() {
     rlimit::increase_nofile_limit(4096).unwrap();
     // The flooders flood on purpose; this test is about output queues, not input rates. The
     // stalled clients hold the flood while they are behind: for 2 s, not the default 10.
-    let daemon = Daemon::start(&["--msg-rate", "0", "--slow-reader-timeout", "2"]);
+    let daemon = Daemon::start_plaintext(&["--msg-rate", "0", "--slow-reader-timeout", "2"]);
     let pid = daemon.child.id();
     let readers: Vec<_> = (0..READERS)
         .map(|i| {
@@ -167,7 +167,7 @@ const WIDE_MESSAGES: usize = 20;
 #[test]
 fn broadcasts_read_during_a_wide_fan_out_reach_everyone_once_in_order() {
     rlimit::increase_nofile_limit(4096).unwrap();
-    let daemon = Daemon::start(&[
+    let daemon = Daemon::start_plaintext(&[
         "--max-per-address",
         "1000",
         "--announce-max",

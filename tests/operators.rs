@@ -37,7 +37,7 @@ fn join(c: &mut RawClient, room: &str) -> String {
 
 #[test]
 fn the_first_registered_member_kicks_bans_invites_and_keeps_the_topic() {
-    let daemon = Daemon::start(&["--allow-plaintext-passwords"]);
+    let daemon = Daemon::start(&[]);
     let mut eve = guest(daemon.port, "eve");
     assert!(join(&mut eve, "#ops").starts_with("Room"));
     let mut alice = account(daemon.port, "alice");
@@ -110,7 +110,7 @@ fn the_first_registered_member_kicks_bans_invites_and_keeps_the_topic() {
 fn chatc_registers_logs_in_from_a_password_file_and_kicks() {
     use std::process::Stdio;
     use support::{Chatc, temp_dir};
-    let daemon = Daemon::start(&["--allow-plaintext-passwords"]);
+    let daemon = Daemon::start(&[]);
     let dir = temp_dir("chatc-password");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("password");

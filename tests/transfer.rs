@@ -602,6 +602,7 @@ fn an_unreachable_udp_port_fails_the_download_at_once_with_a_clear_error() {
         .unwrap()
         .port();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    support::mark_plaintext(listener.local_addr().unwrap().port()); // the test plays chatd
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
         let (mut chatc, request) = play_server_until_get(&listener);
@@ -646,6 +647,7 @@ fn a_slow_offer_gets_a_still_waiting_line_instead_of_silence() {
     // The test plays a server that takes its time to offer (as chatd does while it hashes a
     // large file the first time), then refuses.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    support::mark_plaintext(listener.local_addr().unwrap().port()); // the test plays chatd
     let port = listener.local_addr().unwrap().port();
     let (go_on, wait) = std::sync::mpsc::channel::<()>();
     let server = std::thread::spawn(move || {

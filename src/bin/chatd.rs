@@ -5,8 +5,10 @@ use chatd::accounts::FileStore;
 use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
 use chatd::files::SharedDir;
+use chatd::files::state::{self, Origin};
 use chatd::reactor::{Server, ServerConfig};
 use chatd::rudp::CongestionKind;
+use chatd::tls::identity::Identity;
 use chatd::transfers::TransferLimits;
 use chatd::wire;
 use getopts::Options;
@@ -15,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "Usage: chatd [options]
@@ -214,6 +217,19 @@ fn options() -> Options {
         "allow-plaintext-passwords",
         "UNSAFE, for tests: accept passwords on connections without TLS",
     );
+    opts.optopt(
+        "",
+        "tls-cert",
+        "TLS certificate chain, PEM, leaf first (default: a self-signed one made once in the \
+         state folder)",
+        "FILE",
+    );
+    opts.optopt("", "tls-key", "private key of --tls-cert, PEM", "FILE");
+    opts.optflag(
+        "",
+        "insecure-plaintext",
+        "UNSAFE: serve chat without TLS, readable and changeable by anyone on the path",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -332,6 +348,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
         },
         release_memory: Some(release_memory),
+        tls: None, // set by `tls_config` once logging is up
         transfers: TransferLimits {
             per_client,
             per_address,
@@ -373,6 +390,48 @@ fn state_dir(matches: &getopts::Matches) -> Result<PathBuf, String> {
         Some(home) => Ok(home.join(".local/state/chatd")),
         None => Err("no state folder: set --state, XDG_STATE_HOME or HOME".into()),
     }
+}
+
+/// The TLS settings the options ask for, logging where the key came from and its
+/// fingerprint; `None` with `--insecure-plaintext`.
+fn tls_config(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    if matches.opt_present("insecure-plaintext") {
+        if matches.opt_present("tls-cert") || matches.opt_present("tls-key") {
+            return Err("--insecure-plaintext cannot be used with --tls-cert or --tls-key".into());
+        }
+        warn!(
+            "serving chat WITHOUT TLS (--insecure-plaintext): anyone on the path can read \
+               and change every message"
+        );
+        return Ok(None);
+    }
+    let identity = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
+        (Some(cert), Some(key)) => {
+            let read =
+                |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+            let identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
+                .map_err(|e| format!("{cert}, {key}: {e}"))?;
+            info!("TLS certificate from {cert}");
+            identity
+        }
+        (None, None) => {
+            let dir = state_dir(matches)?;
+            let (identity, origin) =
+                state::load_or_create_identity(&dir).map_err(|e| e.to_string())?;
+            let what = match origin {
+                Origin::Kept => "TLS key and self-signed certificate from",
+                Origin::Created => "made a TLS key and self-signed certificate in",
+            };
+            info!("{what} {}", dir.display());
+            identity
+        }
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let fingerprint = identity.fingerprint().map_err(|e| e.to_string())?;
+    info!("TLS key fingerprint {fingerprint} (chatc shows it on first connection: compare)");
+    chatd::tls::config::server(identity)
+        .map(Some)
+        .map_err(|e| format!("unusable TLS key or certificate: {e}"))
 }
 
 /// Gives the heap's free memory back to the operating system: glibc keeps what is freed for
@@ -514,6 +573,14 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&matches);
+    config.tls = match tls_config(&matches) {
+        Ok(tls) => tls,
+        Err(e) => {
+            log::logger().flush();
+            eprintln!("chatd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     raise_fd_limit(config.chat.max_clients);
     let shared = match SharedDir::open_or_create(&files) {
         Ok((shared, created)) => {
@@ -560,8 +627,13 @@ fn main() -> ExitCode {
         }
     };
     let bound = server.local_addr().map_or(addr, |a| a);
+    let security = if matches.opt_present("insecure-plaintext") {
+        "plaintext (UNSAFE)"
+    } else {
+        "TLS 1.3"
+    };
     info!(
-        "chatd listening on {bound}, UDP port {}, sharing {shared_path}",
+        "chatd listening on {bound}, UDP port {}, sharing {shared_path}, {security}",
         server.udp_port()
     );
     let result = server.run();

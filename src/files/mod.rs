@@ -3,8 +3,10 @@
 //! machine never reads the folder: it asks, and the shell answers with [`SharedDir::list`].
 
 pub mod digest;
+pub mod durable;
 pub mod name;
 pub mod part;
+pub mod state;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

@@ -5,8 +5,10 @@
 use super::conn::{Conn, ConnState};
 use super::out_queue::{Flushed, OutQueue};
 use super::timers::{TimerTarget, Timers};
+use super::tls_conn;
 use super::{FIRST_CLIENT, LINGER, Server};
 use crate::chat::{ChatEvent, ClientId, CloseReason, Outbox, Transport};
+use crate::tls::TlsSession;
 use crate::wire::Frame;
 use log::{debug, info, warn};
 use mio::event::Event;
@@ -124,17 +126,24 @@ impl Server {
         // should not wait for a doubling timer.
         stream.set_nodelay(true)?;
         crate::socket::set_thin_stream(&stream);
+        let tls = match &self.tls {
+            Some(config) => Some(TlsSession::new(config).map_err(io::Error::other)?),
+            None => None,
+        };
+        // Passwords are taken over TLS only: the machine knows which connections have it.
+        let transport = if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Plain
+        };
         let (id, entry) = self.conns.vacant_entry();
         self.poll
             .registry()
             .register(&mut stream, token_of(id), Interest::READABLE)?;
-        entry.insert(Conn::new(stream));
+        entry.insert(Conn::new(stream, tls));
         debug!("client {id}: connected from {peer}");
         let out = &mut self.conns;
-        // TLS comes with issue 17 item 1; until then every connection is plain.
-        let deadline = self
-            .chat
-            .handle_connect(now, id, peer.ip(), Transport::Plain, out);
+        let deadline = self.chat.handle_connect(now, id, peer.ip(), transport, out);
         self.arm_client(id, deadline, Arming::Now);
         // A connection accepted with data already waiting gets no further edge for it.
         self.still_readable.push(id);
@@ -212,40 +221,73 @@ impl Server {
             budget = budget.saturating_sub(n);
             *turn_budget = turn_budget.saturating_sub(n);
             if matches!(conn.state, ConnState::Closing { .. }) {
-                continue; // Draining towards EOF: input is discarded.
+                // Draining towards EOF: input is discarded, but a handshake goes on, so that
+                // a refusal queued at connect (SERVER_FULL) can still be sealed and sent.
+                if conn
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.session.is_handshaking())
+                    && self.tls_decrypt(id, n).is_none()
+                {
+                    self.drop_conn(now, id, CloseReason::Io("TLS failed".into()));
+                    return;
+                }
+                continue;
             }
-            // Parse straight from the scratch buffer; keep only an incomplete tail.
-            let mut input = std::mem::take(&mut conn.input);
-            let from_scratch = input.is_empty();
-            if !from_scratch {
-                input.extend_from_slice(&self.scratch[..n]);
-            }
-            let data: &[u8] = if from_scratch {
-                &self.scratch[..n]
+            // Parse straight from the read buffer (the scratch buffer, or for TLS the
+            // plaintext decrypted from it); keep only an incomplete tail.
+            let is_tls = conn.tls.is_some();
+            let (fresh, fresh_len) = if is_tls {
+                match self.tls_decrypt(id, n) {
+                    Some(len) => (std::mem::take(&mut self.plain), len),
+                    None => {
+                        self.drop_conn(now, id, CloseReason::Io("TLS failed".into()));
+                        return;
+                    }
+                }
             } else {
-                &input
+                (std::mem::take(&mut self.scratch), n)
             };
-            let out = &mut self.conns;
-            let used = self.chat.handle_bytes(now, id, data, out);
-            if let Some(conn) = self.conns.get_mut(id) {
-                if from_scratch {
-                    input.extend_from_slice(&self.scratch[used..n]);
-                } else {
-                    input.drain(..used);
-                }
-                if input.is_empty() && input.capacity() > 4096 {
-                    input = Vec::new(); // A big frame passed: don't keep its buffer.
-                }
-                conn.input = input;
-                if self.chat.input_paused(id) {
-                    conn.input_paused = true; // The rate limit stopped it mid-read.
-                }
+            self.feed(now, id, &fresh[..fresh_len]);
+            if is_tls {
+                self.plain = fresh;
+            } else {
+                self.scratch = fresh;
             }
             self.rearm_after_input(id);
             if n < self.scratch.len() && self.conns.get(id).is_some_and(|c| !c.read_to_end) {
                 // A short read emptied the receive queue: new bytes raise a new edge
                 // (epoll(7)), so the read that would only say WouldBlock is skipped.
                 return;
+            }
+        }
+    }
+
+    /// Feeds client `id`'s new input to the chat machine, after what it kept of the last.
+    fn feed(&mut self, now: Instant, id: ClientId, fresh: &[u8]) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let mut input = std::mem::take(&mut conn.input);
+        let from_fresh = input.is_empty();
+        if !from_fresh {
+            input.extend_from_slice(fresh);
+        }
+        let data: &[u8] = if from_fresh { fresh } else { &input };
+        let out = &mut self.conns;
+        let used = self.chat.handle_bytes(now, id, data, out);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if from_fresh {
+                input.extend_from_slice(&fresh[used..]);
+            } else {
+                input.drain(..used);
+            }
+            if input.is_empty() && input.capacity() > 4096 {
+                input = Vec::new(); // A big frame passed: don't keep its buffer.
+            }
+            conn.input = input;
+            if self.chat.input_paused(id) {
+                conn.input_paused = true; // The rate limit stopped it mid-read.
             }
         }
     }
@@ -357,7 +399,7 @@ impl Server {
         }
     }
 
-    fn queue_flush(&mut self, id: ClientId) {
+    pub(super) fn queue_flush(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id)
             && !conn.flush_queued
         {
@@ -374,7 +416,11 @@ impl Server {
         };
         conn.flush_queued = false;
         let queued_before = conn.out.len();
-        let flushed = match conn.out.write_to(&mut conn.stream, &mut self.staging) {
+        let written = match &mut conn.tls {
+            Some(tls) => tls_conn::write(tls, &mut conn.out, &mut conn.stream, &mut self.staging),
+            None => conn.out.write_to(&mut conn.stream, &mut self.staging),
+        };
+        let flushed = match written {
             Ok(flushed) => flushed,
             Err(e) => {
                 debug!("client {id}: write error: {e}");
@@ -405,7 +451,12 @@ impl Server {
             self.chat.handle_output_drained(now, id, &mut self.conns);
             return;
         }
-        if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) {
+        // A refusal queued during the handshake waits for it (within the linger).
+        let sealing = conn
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.session.is_handshaking() && !conn.out.is_empty());
+        if flushed == Flushed::All && matches!(conn.state, ConnState::Closing { .. }) && !sealing {
             if conn.read_closed {
                 self.drop_conn(now, id, CloseReason::PeerClosed);
                 return;
@@ -414,6 +465,9 @@ impl Server {
                 // FIN after the last byte, then wait (read and discard) for the peer's EOF:
                 // closing with unread input would send RST and could destroy our last words.
                 conn.write_closed = true;
+                if let Some(tls) = &mut conn.tls {
+                    tls_conn::close(tls, &mut conn.stream);
+                }
                 let _ = conn.stream.shutdown(Shutdown::Write);
             }
         }
@@ -525,7 +579,7 @@ impl ConnTable {
         self.slab.get(id.index())
     }
 
-    fn get_mut(&mut self, id: ClientId) -> Option<&mut Conn> {
+    pub(super) fn get_mut(&mut self, id: ClientId) -> Option<&mut Conn> {
         self.slab.get_mut(id.index())
     }
 

@@ -1,8 +1,9 @@
-//! Per-client connection state of the reactor: the socket, the unparsed input tail, the
-//! output queue and where the connection is in its life.
+//! Per-client connection state of the reactor: the socket, its TLS layer, the unparsed input
+//! tail, the output queue and where the connection is in its life.
 
 use super::out_queue::OutQueue;
 use super::timers::Armed;
+use crate::tls::TlsSession;
 use mio::net::TcpStream;
 use std::time::Instant;
 
@@ -15,9 +16,25 @@ pub enum ConnState {
     Closing { linger: Instant },
 }
 
+/// A connection's TLS layer: between the socket and the bytes the chat machine sees.
+pub struct TlsLayer {
+    pub session: TlsSession,
+    /// Ciphertext read and not yet processed: at most one incomplete record or handshake
+    /// message ([`TlsSession::MAX_INPUT`]). Empty (unallocated) between records.
+    pub input: Vec<u8>,
+    /// Records not yet written: a handshake flight, or what is left of one batch of at most
+    /// [`super::tls_conn::TLS_BATCH`] bytes of plaintext once sealed. More plaintext is
+    /// sealed only when this is empty, so queued output stays plaintext in [`OutQueue`],
+    /// where the chat machine counts it. Empty (unallocated) when all is written.
+    pub output: Vec<u8>,
+}
+
 /// One accepted client.
 pub struct Conn {
     pub stream: TcpStream,
+    /// None on a plaintext listener (`--insecure-plaintext`). Boxed: one allocation, and a
+    /// plaintext connection does not carry its size.
+    pub tls: Option<Box<TlsLayer>>,
     /// Unparsed input: at most one incomplete frame. Empty (unallocated) most of the time,
     /// because input is parsed straight from the reactor's scratch buffer.
     pub input: Vec<u8>,
@@ -43,9 +60,16 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection.
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, tls: Option<TlsSession>) -> Self {
         Conn {
             stream,
+            tls: tls.map(|session| {
+                Box::new(TlsLayer {
+                    session,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                })
+            }),
             input: Vec::new(),
             out: OutQueue::default(),
             state: ConnState::Open,

@@ -25,6 +25,7 @@ mod conn;
 mod disk;
 mod out_queue;
 mod timers;
+mod tls_conn;
 mod transfer_shell;
 mod udp;
 
@@ -43,6 +44,7 @@ use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timers::{TimerTarget, Timers};
 use udp::UdpIo;
@@ -77,6 +79,8 @@ pub struct ServerConfig {
     /// The accounts; `None`: the daemon keeps none (LOGIN and SET_PASSWORD get
     /// ACCOUNTS_BUSY).
     pub accounts: Option<Box<dyn AccountStore>>,
+    /// TLS settings for the chat connections; `None` serves plaintext (`--insecure-plaintext`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Out-of-order upload buffers this large, once emptied, are worth giving back.
@@ -114,8 +118,12 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     /// Set once a signal asked us to stop: the time by which we exit regardless.
     shutdown_deadline: Option<Instant>,
+    /// TLS settings every new connection starts from; `None`: plaintext.
+    tls: Option<Arc<rustls::ServerConfig>>,
     /// Where every client's input is read first.
     scratch: Vec<u8>,
+    /// Where a TLS client's input is decrypted to (the plaintext the chat machine reads).
+    plain: Vec<u8>,
     /// Where a connection's small output chunks are gathered for one write.
     staging: Vec<u8>,
     /// Where datagrams are received and built.
@@ -178,7 +186,9 @@ impl Server {
             carry_read_left: None,
             accept_paused_until: None,
             shutdown_deadline: None,
+            tls: config.tls,
             scratch: vec![0; clients::SCRATCH_LEN],
+            plain: Vec::new(),
             staging: Vec::new(),
             datagram: vec![0; transfer_shell::DATAGRAM_BUF_LEN],
         })

@@ -63,7 +63,6 @@ impl OutQueue {
     }
 
     /// True when nothing waits.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queued == 0
     }
@@ -147,7 +146,33 @@ impl OutQueue {
         Ok(Flushed::All)
     }
 
-    fn consume(&mut self, mut written: usize) {
+    /// Appends up to `max` bytes from the front of the queue to `into`, without taking them
+    /// (see [`OutQueue::consume`]): a TLS layer seals them as one record.
+    pub fn copy_front(&self, into: &mut Vec<u8>, max: usize) {
+        let mut left = max;
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let bytes = chunk.bytes();
+            let bytes = if i == 0 {
+                &bytes[self.front_written..]
+            } else {
+                bytes
+            };
+            let take = bytes.len().min(left);
+            into.extend_from_slice(&bytes[..take]);
+            left -= take;
+            if left == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Takes `written` bytes from the front of the queue (at most [`OutQueue::len`]); gives
+    /// the storage back once empty.
+    pub fn consume(&mut self, mut written: usize) {
+        if written == self.queued {
+            self.clear();
+            return;
+        }
         self.queued -= written;
         while written > 0 {
             // `written` never exceeds what the slices held, so a front chunk exists.
@@ -277,5 +302,24 @@ mod tests {
             q.push_frame(&Frame::Pong { token: 1 });
         }
         assert_eq!(q.chunks.len(), 1);
+    }
+
+    #[test]
+    fn front_bytes_are_copied_across_chunks_then_consumed() {
+        let shared: Rc<[u8]> = vec![1, 2, 3].into();
+        let mut q = OutQueue::default();
+        q.push_shared(&shared);
+        q.push_shared(&shared);
+        q.consume(1);
+        let mut got = Vec::new();
+        q.copy_front(&mut got, 4);
+        assert_eq!(got, [2, 3, 1, 2]);
+        q.consume(4);
+        assert_eq!(q.len(), 1);
+        got.clear();
+        q.copy_front(&mut got, 100);
+        assert_eq!(got, [3]);
+        q.consume(1);
+        assert!(q.is_empty() && q.chunks.capacity() == 0);
     }
 }

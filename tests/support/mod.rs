@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod pty;
 
 use chatd::wire::{self, Decoded, Frame};
+use std::io::ErrorKind;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -122,6 +123,34 @@ pub fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
+/// Ports of daemons started with `--insecure-plaintext` (or of a test playing one): the
+/// clients made for them speak plaintext; for every other port, TLS.
+static PLAINTEXT_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// Clients made for `port` speak plaintext from now on.
+pub fn mark_plaintext(port: u16) {
+    PLAINTEXT_PORTS.lock().unwrap().push(port);
+}
+
+fn is_plaintext(port: u16) -> bool {
+    PLAINTEXT_PORTS.lock().unwrap().contains(&port)
+}
+
+/// chatc's arguments for how to talk to `port`: `--insecure-plaintext` for a plaintext
+/// daemon, else TLS with a known-servers file of its own (so no test touches the user's),
+/// unless the test's own arguments (`extra`) say how to trust the server.
+pub fn chatc_security_args<S: AsRef<std::ffi::OsStr>>(port: u16, extra: &[S]) -> Vec<String> {
+    let says = |flag: &str| extra.iter().any(|a| a.as_ref() == flag);
+    if is_plaintext(port) {
+        vec!["--insecure-plaintext".into()]
+    } else if says("--known-servers") || says("--ca") {
+        Vec::new()
+    } else {
+        let file = temp_dir("known").join("known_servers");
+        vec!["--known-servers".into(), file.display().to_string()]
+    }
+}
+
 /// A running chatd on 127.0.0.1 with an OS-chosen port, killed when dropped.
 pub struct Daemon {
     pub child: Child,
@@ -133,19 +162,32 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts chatd with extra arguments and a fresh shared folder, and waits until it listens.
+    /// Starts chatd (TLS, a key made in a fresh state folder) with extra arguments and a fresh
+    /// shared folder, and waits until it listens.
     pub fn start(extra: &[&str]) -> Daemon {
         let mut daemon = Daemon::start_in(&temp_dir("shared"), extra);
         daemon.owns_files = true;
         daemon
     }
 
-    /// Starts chatd sharing `files` (kept when the daemon is dropped, e.g. for a restart).
+    /// As [`Daemon::start`], with `--insecure-plaintext`: for tests of what a peer does with
+    /// the bytes of the chat stream itself (floods, trickles, half-closes, socket buffers),
+    /// which TLS would only wrap; every client made for it speaks plaintext.
+    pub fn start_plaintext(extra: &[&str]) -> Daemon {
+        let mut args = vec!["--insecure-plaintext"];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start(&args);
+        mark_plaintext(daemon.port);
+        daemon
+    }
+
+    /// Starts chatd sharing `files` (kept when the daemon is dropped, e.g. for a restart),
+    /// with its state folder beside it (so a restart keeps its key).
     pub fn start_in(files: &std::path::Path, extra: &[&str]) -> Daemon {
         let files = files.to_path_buf();
-        // Accounts go beside the shared folder (never into it, nor into the user's own
-        // state folder), and stay with it across a restart.
-        let state = files.with_extension("state");
+        // Accounts and the TLS key go beside the shared folder (never into it, nor into the
+        // user's own state folder), and stay with it across a restart.
+        let state = Daemon::state_dir(&files);
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
         command
             .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
@@ -177,6 +219,13 @@ impl Daemon {
         }
     }
 
+    /// The state folder (TLS key and certificate) of a daemon sharing `files`.
+    pub fn state_dir(files: &std::path::Path) -> PathBuf {
+        let mut name = files.file_name().unwrap_or_default().to_os_string();
+        name.push("-state");
+        files.with_file_name(name)
+    }
+
     /// Starts chatc as `nick` with piped stdin and stdout.
     pub fn chatc(&self, nick: &str) -> Chatc {
         Chatc::start(self.port, nick, Stdio::piped())
@@ -194,7 +243,7 @@ impl Drop for Daemon {
         let _ = self.child.wait();
         if self.owns_files {
             let _ = std::fs::remove_dir_all(&self.files);
-            let _ = std::fs::remove_dir_all(self.files.with_extension("state"));
+            let _ = std::fs::remove_dir_all(Daemon::state_dir(&self.files));
         }
     }
 }
@@ -263,6 +312,7 @@ impl Chatc {
                 "--nick",
                 nick,
             ])
+            .args(chatc_security_args(port, extra))
             .args(extra)
             .stdin(stdin)
             .stdout(Stdio::piped())
@@ -309,8 +359,11 @@ impl Drop for Chatc {
 }
 
 /// A protocol-level client built on the library's codec, for what chatc would never send.
+/// Speaks TLS unless its port was marked plaintext; it trusts any server key (these tests
+/// are about the chat protocol; tests/tls.rs checks the keys).
 pub struct RawClient {
     pub stream: TcpStream,
+    tls: Option<rustls::ClientConnection>,
     input: Vec<u8>,
 }
 
@@ -334,12 +387,46 @@ impl RawClient {
         rustix::net::bind(&socket, &std::net::SocketAddr::new(source, 0)).expect("bind source");
         let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         rustix::net::connect(&socket, &server).expect("connect");
-        let stream: TcpStream = socket.into();
+        let mut stream: TcpStream = socket.into();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_nodelay(true).unwrap();
+        let tls = (!is_plaintext(port)).then(|| {
+            let verifier = chatd::tls::config::PinVerifier::new(None);
+            let config = chatd::tls::config::client_with_pin(verifier).unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = rustls::ClientConnection::new(config, name).unwrap();
+            while tls.is_handshaking() {
+                tls.complete_io(&mut stream).expect("TLS handshake");
+            }
+            tls
+        });
         RawClient {
             stream,
+            tls,
             input: Vec::new(),
+        }
+    }
+
+    /// Reads some plaintext: 0 at the end of the stream.
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            let processed = tls.process_new_packets();
+            while tls.wants_write() {
+                tls.write_tls(&mut self.stream)?;
+            }
+            processed.map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
         }
     }
 
@@ -349,6 +436,7 @@ impl RawClient {
         stream.set_nodelay(true).unwrap();
         RawClient {
             stream,
+            tls: None,
             input: Vec::new(),
         }
     }
@@ -370,7 +458,7 @@ impl RawClient {
                 Err(e) => panic!("undecodable frame: {e}"),
             }
             let mut buf = [0u8; 4096];
-            match self.stream.read(&mut buf) {
+            match self.read_some(&mut buf) {
                 Ok(0) => panic!("EOF while waiting for a frame"),
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 // A read with a timeout is not restarted after a signal (signal(7)).
@@ -400,7 +488,15 @@ impl RawClient {
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        match &mut self.tls {
+            None => self.stream.write_all(bytes).expect("send"),
+            Some(tls) => {
+                tls.writer().write_all(bytes).expect("send");
+                while tls.wants_write() {
+                    tls.write_tls(&mut self.stream).expect("send");
+                }
+            }
+        }
     }
 
     /// The next frame as its debug string, or `None` at EOF. Panics at the deadline.
@@ -445,7 +541,7 @@ impl RawClient {
                 Err(e) => panic!("server sent an undecodable frame: {e}"),
             }
             let mut buf = [0u8; 4096];
-            match self.stream.read(&mut buf) {
+            match self.read_some(&mut buf) {
                 Ok(0) => return Ok(None),
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -45,6 +45,7 @@ impl PtyChatc {
             "--nick",
             nick,
         ]);
+        cmd.args(super::chatc_security_args(port, extra));
         cmd.args(extra);
         cmd.cwd(cwd);
         cmd.env("TERM", "xterm-256color");

@@ -4,6 +4,7 @@
 
 use crate::config::{Mode, RunConfig};
 use chatd::bench::SeqTracker;
+use chatd::link::Link;
 use mio::net::TcpStream;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub struct Client {
     /// Index among all clients of the run, across workers.
     pub index: usize,
-    pub stream: TcpStream,
+    pub link: Link,
     /// Bytes read but not yet decoded into whole frames.
     pub input: Vec<u8>,
     /// Frames queued to send; `written` of them have gone to the socket.
@@ -36,7 +37,8 @@ pub struct Client {
 impl Client {
     /// A client socket bound to one of the 127.0.0.x source addresses, connected (blocking,
     /// which on loopback completes in the kernel's handshake without waiting for accept),
-    /// its login written (HELLO, or SUBSCRIBE for Redis).
+    /// its login written (HELLO, or SUBSCRIBE for Redis); over TLS the login is queued
+    /// instead, and the handshake runs in the worker's loop.
     pub fn connect(config: &RunConfig, index: usize) -> io::Result<Client> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
         let family = match config.server {
@@ -56,7 +58,17 @@ impl Client {
         let mut output = Vec::new();
         config.protocol.login(index, &mut output);
         let mut stream: std::net::TcpStream = socket.into();
-        stream.write_all(&output)?;
+        let tls = match &config.tls {
+            Some(tls) => {
+                let name = rustls::pki_types::ServerName::from(config.server.ip());
+                Some(rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?)
+            }
+            None => {
+                stream.write_all(&output)?;
+                output.clear();
+                None
+            }
+        };
         stream.set_nonblocking(true)?;
         let heard = match config.mode {
             Mode::Rooms => config.streams_heard(index),
@@ -64,9 +76,12 @@ impl Client {
         };
         Ok(Client {
             index,
-            stream: TcpStream::from_std(stream),
+            link: Link {
+                sock: TcpStream::from_std(stream),
+                tls,
+            },
             input: Vec::new(),
-            output: Vec::new(),
+            output,
             written: 0,
             logged_in: false,
             closed: false,

@@ -77,6 +77,9 @@ pub struct RunConfig {
     pub messages: usize,
     /// Replay and recover: messages asked for per JOIN or HISTORY page.
     pub count: u16,
+    /// TLS settings (chatd's default), or `None` for plaintext (`--insecure-plaintext`, or
+    /// RESP). Any server key is trusted: a benchmark on loopback pins nothing.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl RunConfig {
@@ -190,6 +193,7 @@ mod tests {
             history_rooms: 1,
             messages: 1000,
             count: 100,
+            tls: None,
         }
     }
 

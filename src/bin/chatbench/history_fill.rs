@@ -53,15 +53,29 @@ pub fn fill(config: &RunConfig) -> Result<Filled, String> {
     })
 }
 
+/// A blocking connection, TLS or not.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 fn fill_room(config: &RunConfig, r: usize) -> Result<(), String> {
     let protocol = config.protocol;
     let room = RoomPlan::name(r);
-    let mut stream = TcpStream::connect(config.server).map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(config.server).map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + FILL_LIMIT;
-    stream
-        .set_read_timeout(Some(FILL_LIMIT))
+    tcp.set_read_timeout(Some(FILL_LIMIT))
         .map_err(|e| e.to_string())?;
+    // Blocking I/O is enough for a filler: over TLS (chatd's default) through rustls's own
+    // blocking stream, else the socket itself.
+    let mut stream: Box<dyn ReadWrite> = match &config.tls {
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::from(config.server.ip());
+            let conn =
+                rustls::ClientConnection::new(tls.clone(), name).map_err(|e| e.to_string())?;
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+        None => Box::new(tcp),
+    };
     let mut out = Vec::new();
     protocol.login(FILLER_BASE + r, &mut out);
     protocol.join(&room, 0, 0, &mut out);

@@ -176,6 +176,11 @@ fn options() -> Options {
     );
     o.optflag(
         "",
+        "insecure-plaintext",
+        "talk to a chatd started with --insecure-plaintext (default: TLS, any key trusted)",
+    );
+    o.optflag(
+        "",
         "spin",
         "busy-poll during the run (each thread spins a core; chatd pays no wake-ups)",
     );
@@ -302,6 +307,12 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         history_rooms,
         messages: opt(&m, "messages", 1000)?,
         count,
+        tls: if protocol == Protocol::Chat && !m.opt_present("insecure-plaintext") {
+            let verifier = chatd::tls::config::PinVerifier::new(None);
+            Some(chatd::tls::config::client_with_pin(verifier).map_err(|e| e.to_string())?)
+        } else {
+            None
+        },
     }))
 }
 

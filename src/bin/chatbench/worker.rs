@@ -9,7 +9,7 @@ use crate::room_plan::RoomPlan;
 use crate::shared::{PHASE_DONE, PHASE_LOGIN, PHASE_RUN, Shared};
 use chatd::bench::{Histogram, SeqCounts, Stamp};
 use mio::{Events, Interest, Poll, Token};
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -275,7 +275,7 @@ impl Worker {
                 self.clients.push(client);
                 let local = self.clients.len() - 1;
                 self.poll.registry().register(
-                    &mut self.clients[local].stream,
+                    &mut self.clients[local].link.sock,
                     Token(local),
                     Interest::READABLE | Interest::WRITABLE,
                 )?;
@@ -380,8 +380,17 @@ impl Worker {
     /// Writes what `local` has queued, as far as the socket takes it.
     fn flush(&mut self, local: usize) {
         let client = &mut self.clients[local];
+        if let Err(e) = client.link.send_pending()
+            && e.kind() != io::ErrorKind::NotConnected
+        {
+            client.closed = true;
+            self.report.disconnected += 1;
+            let text = format!("client {}: write: {e}", client.index);
+            self.fail(text);
+            return;
+        }
         while client.written < client.output.len() {
-            match client.stream.write(&client.output[client.written..]) {
+            match client.link.write(&client.output[client.written..]) {
                 Ok(n) => client.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -427,7 +436,7 @@ impl Worker {
             if client.closed {
                 return;
             }
-            match client.stream.read(&mut self.scratch) {
+            match client.link.read(&mut self.scratch) {
                 Ok(0) => {
                     client.closed = true;
                     self.report.disconnected += 1;
@@ -438,7 +447,8 @@ impl Worker {
                 Ok(n) => {
                     client.input.extend_from_slice(&self.scratch[..n]);
                     self.handle_input(local);
-                    if n < self.scratch.len() {
+                    // (Over TLS a short read of plaintext says nothing of the socket.)
+                    if n < self.scratch.len() && self.clients[local].link.tls.is_none() {
                         // A short read emptied the socket's receive queue, so the next bytes
                         // raise a new edge (epoll(7)): skip the read that would only block.
                         return;

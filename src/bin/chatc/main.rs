@@ -4,6 +4,7 @@
 //! at a terminal, from the line editor's key thread (`terminal/`), output through `screen.rs`
 //! and file transfers in `transfers.rs`.
 
+mod link;
 mod password;
 mod put_hasher;
 mod screen;
@@ -19,6 +20,7 @@ use chatd::client::style::{Colour, Styler};
 use chatd::rudp::CongestionKind;
 use chatd::units;
 use getopts::Options;
+use link::Security;
 use log::LevelFilter;
 use session::{AccountLogin, Exit, Identity, RoomSettings};
 use std::io;
@@ -114,6 +116,25 @@ fn main() -> ExitCode {
         "password-file",
         "read the account's password from FILE (its first line)",
         "FILE",
+    );
+    opts.optopt(
+        "",
+        "known-servers",
+        "where servers' keys are pinned on first use, `host:port fingerprint` lines (default \
+         $XDG_STATE_HOME/chatc/known_servers or ~/.local/state/chatc/known_servers)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "ca",
+        "trust the server's certificate if these CAs (PEM) signed it for --host, instead of \
+         pinning its key",
+        "FILE",
+    );
+    opts.optflag(
+        "",
+        "insecure-plaintext",
+        "UNSAFE: talk to a server started with --insecure-plaintext, without TLS",
     );
     opts.optflagmulti("v", "verbose", "log protocol details on stderr");
     opts.optflag("h", "help", "print this help");
@@ -257,7 +278,19 @@ fn main() -> ExitCode {
             None => terminal::default_history_path(),
         },
     });
-    match session::run(&host, port, identity, downloads, uploads, terminal, rooms) {
+    let security = match security(&matches) {
+        Ok(security) => security,
+        Err(why) => {
+            eprintln!("chatc: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let target = session::Target {
+        host,
+        port,
+        security,
+    };
+    match session::run(target, identity, downloads, uploads, terminal, rooms) {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         Ok(Exit::Failed(reason)) => {
             eprintln!("chatc: {reason}");
@@ -268,4 +301,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How the server is trusted, from `--insecure-plaintext`, `--ca` and `--known-servers`.
+fn security(matches: &getopts::Matches) -> Result<Security, String> {
+    if matches.opt_present("insecure-plaintext") {
+        if matches.opt_present("ca") {
+            return Err("--insecure-plaintext and --ca exclude each other".into());
+        }
+        return Ok(Security::Plaintext);
+    }
+    if let Some(file) = matches.opt_str("ca") {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let roots = CertificateDer::pem_file_iter(&file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("--ca {file}: {e}"))?;
+        if roots.is_empty() {
+            return Err(format!("--ca {file}: no certificate in it"));
+        }
+        let config =
+            chatd::tls::config::client_with_ca(&roots).map_err(|e| format!("--ca {file}: {e}"))?;
+        return Ok(Security::Ca(config));
+    }
+    let known_servers = matches.opt_str("known-servers").map_or_else(
+        || chatd::files::state::default_dir("chatc").join("known_servers"),
+        std::path::PathBuf::from,
+    );
+    Ok(Security::Pinned { known_servers })
 }

@@ -10,6 +10,7 @@ mod reconnect;
 mod room_events;
 mod server_frames;
 
+use crate::link::{Link, Security};
 use crate::screen::Screen;
 use crate::stdin_reader::{self, Input};
 use crate::terminal::{self, TerminalMode, TerminalSettings};
@@ -21,7 +22,7 @@ use chatd::wire::{Frame, PROTOCOL_VERSION, Secret};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,6 +81,13 @@ pub enum AccountLogin {
     Register,
 }
 
+/// The server to talk to, and how to trust it.
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+}
+
 /// Rooms and reconnection, as the options set them.
 pub struct RoomSettings {
     /// The room joined first.
@@ -117,7 +125,8 @@ impl Session {
 /// the transfers.
 struct Session {
     /// None while disconnected.
-    stream: Option<TcpStream>,
+    stream: Option<Link>,
+    security: Security,
     host: String,
     port: u16,
     nick: String,
@@ -172,33 +181,44 @@ fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, String> {
 }
 
 /// Makes a connected socket the loop's: no Nagle delay for chat lines, non-blocking, in the
-/// poll.
-fn register(std_stream: std::net::TcpStream, registry: &mio::Registry) -> io::Result<TcpStream> {
+/// poll, with TLS over it as `security` says.
+fn register(
+    std_stream: std::net::TcpStream,
+    registry: &mio::Registry,
+    host: &str,
+    port: u16,
+    security: &Security,
+) -> io::Result<Link> {
     std_stream.set_nodelay(true)?;
     std_stream.set_nonblocking(true)?;
     let mut stream = TcpStream::from_std(std_stream);
     registry.register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)?;
-    Ok(stream)
+    Link::new(stream, host, port, security)
 }
 
 /// Connects, logs in as `nick` and runs the session until it ends: at a terminal with the
 /// line editor when `terminal` is given, else as the scriptable line client.
 pub fn run(
-    host: &str,
-    port: u16,
+    target: Target,
     identity: Identity,
     downloads_dir: PathBuf,
     uploads: UploadSettings,
     terminal: Option<TerminalSettings>,
     room_settings: RoomSettings,
 ) -> io::Result<Exit> {
+    let Target {
+        host,
+        port,
+        security,
+    } = target;
+    let host = host.as_str();
     let std_stream = match connect(host, port) {
         Ok(s) => s,
         Err(reason) => return Ok(Exit::Failed(reason)),
     };
     let server_ip = std_stream.peer_addr()?.ip();
     let poll = Poll::new()?;
-    let stream = register(std_stream, poll.registry())?;
+    let stream = register(std_stream, poll.registry(), host, port, &security)?;
     let waker = Arc::new(Waker::new(poll.registry(), STDIN)?);
     // Dropped when `run` returns, whichever way: the terminal is restored.
     let mut _terminal_mode = None;
@@ -223,6 +243,7 @@ pub fn run(
     rooms.join(&room_settings.first_room);
     let mut session = Session {
         stream: Some(stream),
+        security,
         host: host.to_string(),
         port,
         nick: identity.nick.clone(),
@@ -374,7 +395,7 @@ impl Session {
             let Some(stream) = &mut self.stream else {
                 return Ok(None);
             };
-            match stream.read(&mut buf) {
+            match stream.inner.read(&mut buf) {
                 Ok(0) => {
                     return match self.phase {
                         Phase::Quitting { .. } => Ok(Some(Exit::Done)),
@@ -385,6 +406,12 @@ impl Session {
                     };
                 }
                 Ok(n) => {
+                    if let Some(said) = stream.settle_pin() {
+                        match said {
+                            Ok(line) => self.screen.say(&line),
+                            Err(why) => return Ok(Some(Exit::Failed(why))),
+                        }
+                    }
                     self.input.extend_from_slice(&buf[..n]);
                     if let Some(exit) = self.handle_input(registry)? {
                         return Ok(Some(exit));
@@ -392,6 +419,11 @@ impl Session {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A refused key or a failed handshake: trying again would fail the same way.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let why = stream.refusal().unwrap_or_else(|| format!("TLS: {e}"));
+                    return Ok(Some(Exit::Failed(why)));
+                }
                 Err(e) => return self.lost(registry, &e.to_string()),
             }
         }
@@ -408,9 +440,10 @@ impl Session {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
+        stream.inner.send_pending()?;
         while !self.out.is_empty() {
             let (front, _) = self.out.as_slices();
-            match stream.write(front) {
+            match stream.inner.write(front) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);

@@ -28,7 +28,7 @@ impl Session {
     /// (whether the server took them cannot be known), lists being gathered, answers owed.
     pub(super) fn disconnect(&mut self, registry: &mio::Registry) {
         if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(&mut stream);
+            let _ = registry.deregister(&mut stream.inner.sock);
         }
         self.out.clear();
         self.input.clear();
@@ -71,7 +71,8 @@ impl Session {
         match connect(&self.host, self.port) {
             Err(why) => Ok(self.schedule_retry(&why)),
             Ok(std_stream) => {
-                self.stream = Some(register(std_stream, registry)?);
+                let link = register(std_stream, registry, &self.host, self.port, &self.security)?;
+                self.stream = Some(link);
                 self.relogin = true;
                 self.phase = Phase::LoggingIn;
                 self.queue_login();
