@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod name;
 pub mod part;
+pub mod read_ahead;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
