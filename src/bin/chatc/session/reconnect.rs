@@ -73,6 +73,7 @@ impl Session {
             Err(why) => Ok(self.schedule_retry(&why)),
             Ok(std_stream) => {
                 self.stream = Some(register(std_stream, registry)?);
+                self.stream_readable = true;
                 self.relogin = true;
                 self.phase = Phase::LoggingIn;
                 let nick = self.nick.clone();
