@@ -20,7 +20,7 @@ fn main() -> std::io::Result<()> {
     let nick = format!("rtt{}", std::process::id());
     stream.write_all(
         &Frame::Hello {
-            version: 1,
+            version: wire::PROTOCOL_VERSION,
             nick: &nick,
         }
         .to_bytes(),

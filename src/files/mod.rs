@@ -6,6 +6,7 @@ pub mod digest;
 pub mod durable;
 pub mod name;
 pub mod part;
+pub mod read_ahead;
 pub mod state;
 
 use std::fmt;

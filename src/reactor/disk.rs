@@ -5,11 +5,12 @@
 //! the results back; it decides nothing.
 //!
 //! On the loop thread stay only bounded pieces: opening a file, creating a part file, the
-//! positioned read or write of one datagram's bytes (the page cache's speed, hashed as they
-//! are written for uploads).
+//! positioned read of a download's next 64 KiB window or the write of one datagram's bytes (the
+//! page cache's speed, hashed as they are written for uploads).
 
 use crate::files::digest::{Digest, Hasher};
 use crate::files::part::PartFile;
+use crate::files::read_ahead::ReadAhead;
 use crate::files::{FileSource, OpenError, SharedDir, free_space};
 use crate::rudp::Fill;
 use crate::transfers::{ConnId, DiskRequest, DiskResult, FileVersion, OpenFailure, Room};
@@ -34,8 +35,8 @@ const WORKER_NICE: i32 = 10;
 
 /// A file a transfer holds open.
 enum OpenFile {
-    /// A download's source.
-    Source(FileSource),
+    /// A download's source, read a window ahead of the datagrams.
+    Source(ReadAhead<FileSource>),
     /// An upload's part file, hashed as it is written.
     Part(PartFile),
 }
@@ -109,7 +110,7 @@ impl Disk {
             }
             DiskRequest::Hash { conn, version } => {
                 let file = match self.files.get(&conn) {
-                    Some(OpenFile::Source(source)) => source.try_clone(),
+                    Some(OpenFile::Source(source)) => source.get_ref().try_clone(),
                     _ => Err(io::Error::other("the file is not open")),
                 };
                 let failed = |why: String| DiskResult::Hashed {
@@ -221,7 +222,8 @@ impl Disk {
             size: source.size(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
         };
-        self.files.insert(conn, OpenFile::Source(source));
+        self.files
+            .insert(conn, OpenFile::Source(ReadAhead::new(source)));
         Ok(version)
     }
 }

@@ -73,6 +73,7 @@ impl Session {
             Ok(std_stream) => {
                 let link = register(std_stream, registry, &self.host, self.port, &self.security)?;
                 self.stream = Some(link);
+                self.stream_readable = true;
                 self.relogin = true;
                 self.phase = Phase::LoggingIn;
                 self.queue_login();
