@@ -129,15 +129,17 @@ impl UdpBatch {
         Ok(n)
     }
 
-    /// The datagrams of the last receive, in order, each with its sender.
-    pub fn received(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+    /// The datagrams of the last receive, in order, each with its sender; mutable, so that a
+    /// protected datagram is opened where it lies.
+    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
         self.metas[..self.received]
             .iter()
-            .zip(self.recv_bufs.chunks(RECV_BUF_LEN))
+            .zip(self.recv_bufs.chunks_mut(RECV_BUF_LEN))
             .flat_map(|(meta, buf)| {
                 let stride = meta.stride.max(1);
-                buf[..meta.len.min(buf.len())]
-                    .chunks(stride)
+                let len = meta.len.min(buf.len());
+                buf[..len]
+                    .chunks_mut(stride)
                     .map(move |datagram| (meta.addr, datagram))
             })
     }

@@ -2,6 +2,10 @@
 //! hostile peer with a real chat session and a real token, speaking the datagram protocol by
 //! hand. Each test failed on the daemon before the fixes and passes now; figures it measures
 //! are printed, not asserted. Real binaries on loopback; every wait has a deadline.
+//!
+//! The daemons run in `--insecure-plaintext`, so that the hostile peer writes version-2
+//! datagrams by hand: it holds the keys anyway (a peer with the token can seal whatever it
+//! likes), so packet protection changes nothing of what these tests attack.
 
 mod support;
 
@@ -118,7 +122,7 @@ fn drain(udp: &UdpSocket, quiet: Duration, limit: Duration) -> u64 {
 fn a_forged_source_address_gets_nothing_reflected() {
     // Before: one 30-byte HANDSHAKE with another loopback host's address as its source made
     // chatd stream 3 MB to that host.
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     sparse_file(&daemon.files.join("big.bin"), 256 << 20);
     let mut attacker = RawClient::login(daemon.port, "attacker"); // from 127.0.0.1
     let offered = offer(&mut attacker, "big.bin", None);
@@ -146,7 +150,7 @@ fn a_forged_source_address_gets_nothing_reflected() {
 
 #[test]
 fn an_address_allowed_but_unproved_gets_at_most_three_times_what_it_sent() {
-    let daemon = Daemon::start(&["--udp-from-any-address"]);
+    let daemon = Daemon::start_plaintext(&["--udp-from-any-address"]);
     sparse_file(&daemon.files.join("big.bin"), 256 << 20);
     let mut attacker = RawClient::login(daemon.port, "attacker");
     let offered = offer(&mut attacker, "big.bin", None);
@@ -175,7 +179,7 @@ fn an_address_allowed_but_unproved_gets_at_most_three_times_what_it_sent() {
 #[test]
 fn optimistic_acks_that_never_read_end_the_transfer_early() {
     // Before: forged ACKs on a fixed schedule, never reading, moved the whole 256 MiB file.
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     sparse_file(&daemon.files.join("big.bin"), 256 << 20);
     let mut attacker = RawClient::login(daemon.port, "greedy");
     let offered = offer(&mut attacker, "big.bin", None);
@@ -207,7 +211,7 @@ fn optimistic_acks_that_never_read_end_the_transfer_early() {
 fn sack_ranges_that_split_every_packet_reset_the_transfer_and_chat_goes_on() {
     // Before: ACKs acknowledging every other byte made chatd resend thousands of 1-byte
     // pieces at 97 % CPU, and other users' chat waited seconds.
-    let daemon = Daemon::start(&[]);
+    let daemon = Daemon::start_plaintext(&[]);
     sparse_file(&daemon.files.join("big.bin"), 256 << 20);
     let mut attacker = RawClient::login(daemon.port, "splitter");
     let mut bystander = RawClient::login(daemon.port, "bystander");
@@ -264,7 +268,7 @@ fn sack_ranges_that_split_every_packet_reset_the_transfer_and_chat_goes_on() {
 fn out_of_order_uploads_hold_no_more_than_the_budget() {
     // Before: 64 connections x 4 uploads of out-of-order data took RSS from 2.8 MB to 2.33 GB.
     let budget = 4 << 20;
-    let daemon = Daemon::start(&["--max-upload-buffer", &budget.to_string()]);
+    let daemon = Daemon::start_plaintext(&["--max-upload-buffer", &budget.to_string()]);
     let mut uploads = Vec::new();
     for c in 0..4 {
         let mut raw = RawClient::login(daemon.port, &format!("filler{c}"));
@@ -305,7 +309,7 @@ fn out_of_order_uploads_hold_no_more_than_the_budget() {
 #[test]
 fn trickling_uploads_are_ended_and_their_slots_freed() {
     // Before: 256 uploads kept alive with one byte every 4 s held every transfer slot.
-    let daemon = Daemon::start(&["--transfer-stall", "2", "--max-transfers", "2"]);
+    let daemon = Daemon::start_plaintext(&["--transfer-stall", "2", "--max-transfers", "2"]);
     sparse_file(&daemon.files.join("small.bin"), 1000);
     let mut raw = RawClient::login(daemon.port, "trickler");
     let mut held = Vec::new();
@@ -355,7 +359,7 @@ fn trickling_uploads_are_ended_and_their_slots_freed() {
 fn a_small_file_is_offered_while_a_large_one_is_hashed_for_many() {
     // Before: hash jobs ran first in, first out, and each GET of a cold file hashed it again:
     // 64 GETs of one cold 1 GiB file made a 6-byte GET wait 16.8 s.
-    let daemon = Daemon::start(&["--max-transfers-per-client", "64"]);
+    let daemon = Daemon::start_plaintext(&["--max-transfers-per-client", "64"]);
     sparse_file(&daemon.files.join("cold.bin"), 2 << 30);
     fs::write(daemon.files.join("tiny.txt"), "tiny!\n").unwrap();
     let mut many = RawClient::login(daemon.port, "many");
@@ -406,7 +410,7 @@ fn rss_kib(daemon: &Daemon) -> u64 {
 #[test]
 #[ignore]
 fn measure_memory_under_the_out_of_order_upload_attack() {
-    let daemon = Daemon::start(&["--max-transfers-per-client", "4"]);
+    let daemon = Daemon::start_plaintext(&["--max-transfers-per-client", "4"]);
     let idle = rss_kib(&daemon);
     let mut sessions = Vec::new();
     let mut uploads = Vec::new();

@@ -154,8 +154,11 @@ impl Server {
                 self.transfers.handle_source_error(now, out.conn, e.kind());
                 continue;
             }
-            self.udp.send(datagram, out.to);
-            budget = budget.saturating_sub(out.len);
+            let Some(len) = self.transfers.seal(out.conn, &mut self.datagram, out.len) else {
+                continue;
+            };
+            self.udp.send(&self.datagram[..len], out.to);
+            budget = budget.saturating_sub(len);
         }
         self.udp.flush();
     }

@@ -66,7 +66,7 @@ impl UdpIo {
     }
 
     /// The datagrams of the last [`UdpIo::recv`], each with its sender.
-    pub fn received(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
         self.batch.received()
     }
 

@@ -10,6 +10,7 @@ use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::files::name;
 use crate::rudp::packet;
+use crate::rudp::packet::protection::{Protection, Side};
 use crate::rudp::{Config, Handshake, Receiver, Sender};
 use crate::wire::{ErrorCode, truncate_to_char_boundary};
 use log::debug;
@@ -157,10 +158,12 @@ impl Transfers {
                 break (conn, token);
             }
         };
-        self.transfers.insert(
-            conn,
-            Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage),
-        );
+        let mut transfer =
+            Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage);
+        if self.limits.protect_datagrams {
+            transfer.protection = Some(Protection::new(&token, conn.0, Side::Server));
+        }
+        self.transfers.insert(conn, transfer);
         conn
     }
 
@@ -368,7 +371,7 @@ fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
 fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
     let mut config = Config::new(conn, start, size);
     config.handshake = Handshake::Expect(t.token);
-    config.max_datagram = packet::max_datagram_for(t.peer_ip);
+    config.max_datagram = packet::max_datagram_for(t.peer_ip) - t.seal_overhead();
     config
 }
 

@@ -9,6 +9,7 @@ use super::path::Path;
 use super::transfer::{Half, Stage, Transfer};
 use super::{ConnId, Outgoing, Transfers};
 use crate::rudp::Deliver;
+use crate::rudp::packet::protection::OpenError;
 use crate::rudp::packet::{self, Packet, PacketKind};
 use log::debug;
 use std::net::SocketAddr;
@@ -19,12 +20,14 @@ const CHALLENGE_LEN: usize = 22;
 
 impl Transfers {
     /// Routes one datagram from `from` to its transfer if it may go there; counts it
-    /// otherwise. Returns the bytes an upload must store now (see the call order).
+    /// otherwise. Returns the bytes an upload must store now (see the call order): a
+    /// protected transfer's datagram is opened in place, so the range is of `datagram` as it
+    /// is after the call.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
     ) -> Option<(ConnId, Deliver)> {
         let Some(conn) = packet::peek_conn_id(datagram).map(ConnId) else {
             self.drops.undecodable += 1;
@@ -42,6 +45,26 @@ impl Transfers {
             debug!("udp: dropped a datagram from {from}, not the chat connection's address");
             return None;
         }
+        let wire_len = datagram.len();
+        let datagram = match &mut t.protection {
+            None => datagram,
+            Some(protection) => match protection.opener.open(datagram) {
+                Ok(len) => &mut datagram[..len],
+                Err(OpenError::Replayed) => {
+                    self.drops.replayed += 1;
+                    debug!("udp: dropped a replayed datagram from {from} for {conn}");
+                    return None;
+                }
+                Err(_) => {
+                    self.drops.forged += 1;
+                    debug!(
+                        "udp: dropped a datagram from {from} for {conn} that fails authentication"
+                    );
+                    return None;
+                }
+            },
+        };
+        let datagram = &*datagram;
         if t.path.as_ref().is_none_or(|p| p.addr != from) {
             // A HANDSHAKE with the token binds an address; once one was validated, any sound
             // datagram may move the transfer (NAT rebinding). Either way the new address must
@@ -71,7 +94,7 @@ impl Transfers {
             t.path = Some(Path::new(from, self.ids.draw_challenge()));
         }
         let path = t.path.as_mut()?; // just set if it was missing
-        path.on_received(datagram.len());
+        path.on_received(wire_len);
         let kind = datagram.get(1).copied().and_then(PacketKind::from_u8);
         if matches!(
             kind,
@@ -123,20 +146,32 @@ impl Transfers {
         }
         None
     }
+
+    /// Seals the datagram `buf[..len]` that [`poll_transmit`](Self::poll_transmit) gave for
+    /// `conn`, its fill performed, if the transfer is protected; returns the length to send,
+    /// or `None` if it must not be sent (the transfer is gone, or `buf` has no room for the
+    /// tag: the shell's buffer holds the largest datagram plus the tag).
+    pub fn seal(&mut self, conn: ConnId, buf: &mut [u8], len: usize) -> Option<usize> {
+        match &mut self.transfers.get_mut(&conn)?.protection {
+            None => Some(len),
+            Some(protection) => protection.sealer.seal(buf, len),
+        }
+    }
 }
 
 /// Transfer `t`'s next datagram to its address, within what the address may be sent.
 fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+    let overhead = t.seal_overhead();
     let max_datagram = packet::max_datagram_for(t.peer_ip);
     let conn_id = t.conn.0;
     let path = t.path.as_mut()?;
     let to = path.addr;
     if let Some(data) = path.challenge_due(now)
-        && path.may_send(CHALLENGE_LEN)
+        && path.may_send(CHALLENGE_LEN + overhead)
     {
         let len = packet::encode_control(buf, conn_id, &Packet::PathChallenge { data }).ok()?;
         path.on_challenged(now);
-        path.on_sent(len);
+        path.on_sent(len + overhead);
         return Some(Outgoing {
             conn: t.conn,
             to,
@@ -149,7 +184,7 @@ fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgo
     }
     let tx = t.half_mut()?.poll_transmit(now, buf)?;
     if let Some(path) = t.path.as_mut() {
-        path.on_sent(tx.len);
+        path.on_sent(tx.len + overhead);
     }
     Some(Outgoing {
         conn: t.conn,

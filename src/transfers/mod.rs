@@ -62,6 +62,10 @@ pub struct TransferLimits {
     /// clients whose UDP leaves through another address than their TCP). Each address must
     /// still prove it receives before it is sent more than three times what it sent.
     pub udp_from_any_address: bool,
+    /// Seal and open every datagram (packet protection, docs/PROTOCOL.md part 2): true when
+    /// the chat connections are TLS, whose tokens nobody else reads; false for a daemon in
+    /// `--insecure-plaintext`, whose transfers then go in the clear as version 2.
+    pub protect_datagrams: bool,
 }
 
 impl Default for TransferLimits {
@@ -77,6 +81,7 @@ impl Default for TransferLimits {
             stall_min_bytes: 64 << 10,
             max_buffered: 64 << 20,
             udp_from_any_address: false,
+            protect_datagrams: true,
         }
     }
 }
@@ -107,6 +112,10 @@ pub struct DropCounters {
     pub unproven_addr: u64,
     /// From another IP address than the chat connection's.
     pub foreign_addr: u64,
+    /// Protected transfers: the AEAD tag did not verify (forged, altered, or not protected).
+    pub forged: u64,
+    /// Protected transfers: a packet number already accepted, or older than the window.
+    pub replayed: u64,
 }
 
 /// A datagram to send, from [`Transfers::poll_transmit`]: the first `len` bytes of the

@@ -17,8 +17,10 @@ fn client(n: usize) -> ClientId {
     ClientId::new(n)
 }
 
+/// A machine whose datagrams go in the clear (as with `--insecure-plaintext`), so that tests
+/// read and write them directly; `protection.rs` tests the sealed ones.
 fn machine() -> Transfers {
-    Transfers::new(TransferLimits::default(), PORT, [9; 32])
+    machine_with(|_| {})
 }
 
 fn version(inode: u64, size: u64) -> FileVersion {
@@ -137,8 +139,8 @@ fn offered_put(t: &mut Transfers, now: Instant, who: usize, name: &str, size: u6
 fn prove_path(t: &mut Transfers, now: Instant, offer: &Offer, from: SocketAddr) {
     let mut buf = vec![0u8; packet::MAX_DATAGRAM];
     let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
-    let datagram = buf[..n].to_vec();
-    t.handle_datagram(now, from, &datagram);
+    let mut datagram = buf[..n].to_vec();
+    t.handle_datagram(now, from, &mut datagram);
     let data = loop {
         // Other transfers' datagrams may come first.
         let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
@@ -150,8 +152,8 @@ fn prove_path(t: &mut Transfers, now: Instant, offer: &Offer, from: SocketAddr) 
         }
     };
     let n = packet::encode_control(&mut buf, offer.conn.0, &Packet::PathResponse { data }).unwrap();
-    let datagram = buf[..n].to_vec();
-    t.handle_datagram(now, from, &datagram);
+    let mut datagram = buf[..n].to_vec();
+    t.handle_datagram(now, from, &mut datagram);
 }
 
 /// The client's side of a transfer, as chatc runs it.
@@ -202,8 +204,8 @@ fn run(
             };
             let Some(n) = n else { break };
             moved = true;
-            let datagram = buf[..n].to_vec();
-            if let Some((conn, deliver)) = t.handle_datagram(now, from, &datagram) {
+            let mut datagram = buf[..n].to_vec();
+            if let Some((conn, deliver)) = t.handle_datagram(now, from, &mut datagram) {
                 let bytes = &datagram[deliver.range.clone()];
                 let result = stored.write(deliver.offset, bytes).map_err(|e| e.kind());
                 t.handle_deliver(now, conn, &deliver, bytes, result);
@@ -416,6 +418,7 @@ fn limits_count_transfers_being_prepared() {
         TransferLimits {
             per_client: 2,
             total: 3,
+            protect_datagrams: false,
             ..TransferLimits::default()
         },
         PORT,
@@ -517,16 +520,16 @@ fn nothing_is_sent_before_the_token_is_proved() {
     assert_eq!(t.poll_transmit(now, &mut buf), None);
     // Anything but a HANDSHAKE with the token, from an unproved address, is dropped.
     let ack = packet::encode_control(&mut buf, offer.conn.0, &Packet::FinAck).unwrap();
-    let datagram = buf[..ack].to_vec();
-    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
+    let mut datagram = buf[..ack].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &mut datagram), None);
     let wrong = Packet::Handshake { token: [0; 16] };
     let n = packet::encode_control(&mut buf, offer.conn.0, &wrong).unwrap();
-    let datagram = buf[..n].to_vec();
-    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
+    let mut datagram = buf[..n].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &mut datagram), None);
     let n = packet::encode_control(&mut buf, offer.conn.0 ^ 1, &wrong).unwrap();
-    let datagram = buf[..n].to_vec();
-    assert_eq!(t.handle_datagram(now, peer(9), &datagram), None);
-    assert_eq!(t.handle_datagram(now, peer(9), b"\x01"), None);
+    let mut datagram = buf[..n].to_vec();
+    assert_eq!(t.handle_datagram(now, peer(9), &mut datagram), None);
+    assert_eq!(t.handle_datagram(now, peer(9), &mut [1u8]), None);
     assert_eq!(
         t.drops(),
         DropCounters {
@@ -535,6 +538,7 @@ fn nothing_is_sent_before_the_token_is_proved() {
             bad_token: 1,
             unproven_addr: 1,
             foreign_addr: 0,
+            ..DropCounters::default()
         }
     );
     assert_eq!(t.poll_transmit(now, &mut buf), None, "still silent");
@@ -542,8 +546,8 @@ fn nothing_is_sent_before_the_token_is_proved() {
     // echoes the challenge, the first DATA goes there.
     let right = Packet::Handshake { token: offer.token };
     let n = packet::encode_control(&mut buf, offer.conn.0, &right).unwrap();
-    let datagram = buf[..n].to_vec();
-    t.handle_datagram(now, peer(9), &datagram);
+    let mut datagram = buf[..n].to_vec();
+    t.handle_datagram(now, peer(9), &mut datagram);
     let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
     let Ok((_, Packet::PathChallenge { data })) = packet::decode(&buf[..out.len]) else {
         panic!("expected a challenge");
@@ -555,8 +559,8 @@ fn nothing_is_sent_before_the_token_is_proved() {
         "90 bytes allowed: no 64 KiB DATA"
     );
     let n = packet::encode_control(&mut buf, offer.conn.0, &Packet::PathResponse { data }).unwrap();
-    let datagram = buf[..n].to_vec();
-    t.handle_datagram(now, peer(9), &datagram);
+    let mut datagram = buf[..n].to_vec();
+    t.handle_datagram(now, peer(9), &mut datagram);
     let out = t.poll_transmit(now, &mut buf).expect("DATA");
     assert_eq!((out.conn, out.to), (offer.conn, peer(9)));
     let fill = out.fill.expect("DATA names its bytes");
@@ -810,7 +814,10 @@ fn touched_transfers_report_their_deadlines_and_their_end() {
 
 /// A machine whose limits `change` adjusts.
 fn machine_with(change: impl FnOnce(&mut TransferLimits)) -> Transfers {
-    let mut limits = TransferLimits::default();
+    let mut limits = TransferLimits {
+        protect_datagrams: false,
+        ..TransferLimits::default()
+    };
     change(&mut limits);
     Transfers::new(limits, PORT, [9; 32])
 }
@@ -835,7 +842,7 @@ fn a_forged_source_address_is_not_heard_and_not_answered() {
     let victim: SocketAddr = "127.0.0.2:7777".parse().unwrap();
     let mut buf = vec![0u8; 1500];
     let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
-    assert_eq!(t.handle_datagram(now, victim, &buf[..n]), None);
+    assert_eq!(t.handle_datagram(now, victim, &mut buf[..n]), None);
     assert_eq!(t.drops().foreign_addr, 1);
     assert_eq!(drain_out(&mut t, now), []);
 }
@@ -868,7 +875,7 @@ fn an_unproved_address_gets_at_most_three_times_what_it_sent() {
     let mut sent = 0;
     for i in 0..20 {
         let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
-        t.handle_datagram(now + Duration::from_millis(i * 50), victim, &buf[..n]);
+        t.handle_datagram(now + Duration::from_millis(i * 50), victim, &mut buf[..n]);
         received += n;
         for (to, len, _) in drain_out(&mut t, now + Duration::from_millis(i * 50)) {
             assert_eq!(to, victim);
@@ -901,7 +908,7 @@ fn a_peer_that_moves_is_challenged_again_at_its_new_address() {
         window: 1 << 20,
     };
     let n = packet::encode_ack(&mut buf, offer.conn.0, &ack, std::iter::empty()).unwrap();
-    t.handle_datagram(now, peer(10), &buf[..n]);
+    t.handle_datagram(now, peer(10), &mut buf[..n]);
     let out = drain_out(&mut t, now);
     assert_eq!(
         out.first().map(|&(to, _, kind)| (to, kind)),
@@ -925,7 +932,7 @@ fn a_transfer_that_stalls_is_ended_and_says_so() {
         // One byte per second, in order, keeps the idle timeout away.
         at = now + Duration::from_secs(i);
         let n = packet::encode_data(&mut buf, offer.conn.0, i, i, &[7]).unwrap();
-        if let Some((conn, d)) = t.handle_datagram(at, peer(9), &buf[..n]) {
+        if let Some((conn, d)) = t.handle_datagram(at, peer(9), &mut buf[..n]) {
             let bytes = buf[d.range.clone()].to_vec();
             t.handle_deliver(at, conn, &d, &bytes, Ok(()));
         }
@@ -1051,7 +1058,11 @@ fn uploads_share_one_budget_for_their_out_of_order_bytes() {
         for i in 1..200u64 {
             // Offset 0 never comes: everything else waits in memory, or is refused.
             let n = packet::encode_data(&mut buf, offer.conn.0, i, i * 1400, &[1; 1400]).unwrap();
-            t.handle_datagram(now, SocketAddr::new(LOOPBACK, 100 + u as u16), &buf[..n]);
+            t.handle_datagram(
+                now,
+                SocketAddr::new(LOOPBACK, 100 + u as u16),
+                &mut buf[..n],
+            );
             assert!(t.buffered() <= budget, "{}", t.buffered());
         }
     }
@@ -1060,4 +1071,51 @@ fn uploads_share_one_budget_for_their_out_of_order_bytes() {
         "the budget is used: {}",
         t.buffered()
     );
+}
+
+/// A protected machine (the default, as with TLS): the client's sealed HANDSHAKE is heard and
+/// answered with a sealed PATH_CHALLENGE; the same HANDSHAKE again, and one with a flipped
+/// byte, are dropped and counted, and nothing answers them.
+#[test]
+fn a_tampered_or_replayed_datagram_is_dropped_and_counted() {
+    use crate::rudp::packet::protection::{Protection, Side};
+    let now = Instant::now();
+    let mut t = Transfers::new(TransferLimits::default(), PORT, [9; 32]);
+    let offer = offered_get(&mut t, now, 1, "f", version(1, 3));
+    let mut client = Protection::new(&offer.token, offer.conn.0, Side::Client);
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
+    let n = client.sealer.seal(&mut buf, n).unwrap();
+    let sealed = buf[..n].to_vec();
+
+    let mut tampered = sealed.clone();
+    tampered[40] ^= 1;
+    assert_eq!(t.handle_datagram(now, peer(9), &mut tampered), None);
+    assert_eq!(t.drops().forged, 1);
+    let mut plain = vec![0u8; 1200];
+    let n = packet::encode_padded_handshake(&mut plain, offer.conn.0, offer.token, 1200).unwrap();
+    assert_eq!(t.handle_datagram(now, peer(9), &mut plain[..n]), None);
+    assert_eq!(
+        t.drops().forged,
+        2,
+        "a version-2 datagram is not heard either"
+    );
+    assert_eq!(t.poll_transmit(now, &mut buf), None, "silent");
+
+    t.handle_datagram(now, peer(9), &mut sealed.clone());
+    let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
+    let len = t.seal(out.conn, &mut buf, out.len).unwrap();
+    assert_eq!(len, out.len + 16);
+    let len = client
+        .opener
+        .open(&mut buf[..len])
+        .expect("sealed by the server");
+    assert!(matches!(
+        packet::decode(&buf[..len]),
+        Ok((_, Packet::PathChallenge { .. }))
+    ));
+
+    assert_eq!(t.handle_datagram(now, peer(9), &mut sealed.clone()), None);
+    assert_eq!(t.drops().replayed, 1);
+    assert_eq!(t.drops().forged, 2);
 }

@@ -7,6 +7,7 @@ use super::{ConnId, Direction};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::rudp::packet::TOKEN_LEN;
+use crate::rudp::packet::protection::{Protection, TAG_LEN};
 use crate::rudp::{Deliver, Event, Receiver, Sender, Stats, Transmit};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -121,6 +122,8 @@ pub(super) struct Transfer {
     /// The chat connection's address: the datagram size depends on the path.
     pub(super) peer_ip: IpAddr,
     pub(super) token: [u8; TOKEN_LEN],
+    /// The keys of its datagrams (none for a daemon without TLS).
+    pub(super) protection: Option<Protection>,
     /// The address that proved the token, and how far it proved it receives; nothing is sent
     /// before it is known.
     pub(super) path: Option<Path>,
@@ -162,6 +165,7 @@ impl Transfer {
             direction,
             peer_ip,
             token,
+            protection: None,
             path: None,
             buffered: 0,
             checkpoint: (now, 0),
@@ -170,6 +174,15 @@ impl Transfer {
             stage,
             ready: false,
             touched: false,
+        }
+    }
+
+    /// Bytes sealing adds to each of its datagrams.
+    pub(super) fn seal_overhead(&self) -> usize {
+        if self.protection.is_some() {
+            TAG_LEN
+        } else {
+            0
         }
     }
 

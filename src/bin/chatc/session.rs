@@ -251,6 +251,8 @@ pub fn run(
 
     let mut rooms = Rooms::new(room_settings.replay);
     rooms.join(&room_settings.first_room);
+    // Transfer keys come from the OFFER's token: sealing is worth it only when TLS hid it.
+    let protect = !matches!(security, Security::Plaintext);
     let mut session = Session {
         stream: Some(stream),
         security,
@@ -275,7 +277,13 @@ pub fn run(
         files: Vec::new(),
         shutdown_reason: None,
         screen,
-        transfers: TransferTable::new(downloads_dir, server_ip, uploads, Arc::clone(&waker)),
+        transfers: TransferTable::new(
+            downloads_dir,
+            server_ip,
+            uploads,
+            protect,
+            Arc::clone(&waker),
+        ),
         quit_when_idle: None,
         quiet_who: 0,
         quiet_files: 0,

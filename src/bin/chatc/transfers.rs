@@ -61,6 +61,8 @@ pub struct TransferTable {
     dir: PathBuf,
     server_ip: IpAddr,
     uploads: UploadSettings,
+    /// Seal and open transfer datagrams (the chat connection is TLS).
+    protect: bool,
     /// Wakes the loop when a `/put` file is hashed.
     waker: Arc<Waker>,
     /// Started at the first `/put`.
@@ -80,12 +82,14 @@ impl TransferTable {
         dir: PathBuf,
         server_ip: IpAddr,
         uploads: UploadSettings,
+        protect: bool,
         waker: Arc<Waker>,
     ) -> TransferTable {
         TransferTable {
             dir,
             server_ip,
             uploads,
+            protect,
             waker,
             put_hasher: None,
             next_request: 1,
@@ -142,6 +146,7 @@ impl TransferTable {
             self.next_id,
             self.server_ip,
             self.uploads,
+            self.protect,
             offer,
             pending,
         )?;
@@ -177,6 +182,9 @@ impl TransferTable {
             match active.batch.recv(&active.socket) {
                 Ok(_) => {
                     for (_, datagram) in active.batch.received() {
+                        let Some(datagram) = active.protection.open(datagram) else {
+                            continue;
+                        };
                         active.heard_from_server = true;
                         active.local_end.handle_datagram(now, datagram);
                     }

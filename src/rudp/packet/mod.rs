@@ -14,6 +14,7 @@ mod checksum;
 mod control;
 mod data;
 mod packet_number;
+pub mod protection;
 
 pub use ack::{AckFrame, AckHeader, MAX_ACK_RANGES, SackRanges, encode_ack};
 pub use checksum::{checksum, seal};

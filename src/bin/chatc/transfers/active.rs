@@ -7,6 +7,7 @@ use super::outcome::{Ended, ServerVerdict};
 use super::requests::Pending;
 use super::{OfferInfo, UploadSettings};
 use chatd::files::digest::Digest;
+use chatd::rudp::packet::protection::{OpenError, Protection, Side, TAG_LEN};
 use chatd::rudp::{Config, ConnId, Handshake, ReceiverWithSink, SenderWithSource};
 use chatd::udp_batch::UdpBatch;
 use mio::net::UdpSocket;
@@ -45,6 +46,44 @@ pub(super) struct Active {
     pub(super) heard_from_server: bool,
     /// ICMP port-unreachable reports (ECONNREFUSED on the connected socket) so far.
     pub(super) refusals: u32,
+    pub(super) protection: Sealing,
+}
+
+/// A transfer's packet protection, and the datagrams it refused.
+pub(super) struct Sealing {
+    keys: Option<Protection>,
+    /// Datagrams whose tag did not verify (forged, altered, or not protected).
+    pub(super) forged: u64,
+    /// Datagrams whose packet number was accepted before or fell behind the window.
+    pub(super) replayed: u64,
+}
+
+impl Sealing {
+    /// Opens `datagram` in place; `None` (counted) if it must be dropped.
+    pub(super) fn open<'a>(&mut self, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
+        let Some(keys) = &mut self.keys else {
+            return Some(datagram);
+        };
+        match keys.opener.open(datagram) {
+            Ok(len) => Some(&datagram[..len]),
+            Err(OpenError::Replayed) => {
+                self.replayed += 1;
+                None
+            }
+            Err(_) => {
+                self.forged += 1;
+                None
+            }
+        }
+    }
+
+    /// Seals `buf[..len]` in place; the length to send.
+    fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
+        match &mut self.keys {
+            None => Some(len),
+            Some(keys) => keys.sealer.seal(buf, len),
+        }
+    }
 }
 
 impl Active {
@@ -56,6 +95,7 @@ impl Active {
         id: u32,
         server_ip: IpAddr,
         uploads: UploadSettings,
+        protect: bool,
         offer: OfferInfo,
         pending: Pending,
     ) -> Result<(Active, &'static str), String> {
@@ -86,7 +126,9 @@ impl Active {
         config.congestion = uploads.congestion;
         config.max_rate = uploads.max_rate;
         config.handshake = Handshake::Send(offer.token);
-        config.max_datagram = chatd::rudp::packet::max_datagram_for(server_ip);
+        let keys = protect.then(|| Protection::new(&offer.token, offer.conn_id, Side::Client));
+        let overhead = if keys.is_some() { TAG_LEN } else { 0 };
+        config.max_datagram = chatd::rudp::packet::max_datagram_for(server_ip) - overhead;
         // The secret an upload's skipped packet numbers are drawn from (a server that invents
         // ACKs names one, sooner or later); without randomness an upload still runs, judged
         // less strictly.
@@ -125,6 +167,11 @@ impl Active {
             reset_by_server: None,
             heard_from_server: false,
             refusals: 0,
+            protection: Sealing {
+                keys,
+                forged: 0,
+                replayed: 0,
+            },
         };
         Ok((active, verb))
     }
@@ -142,6 +189,9 @@ impl Active {
     /// UDP GSO).
     pub(super) fn drive(&mut self, now: Instant, buf: &mut [u8]) {
         while let Some(len) = self.local_end.poll_transmit(now, buf) {
+            let Some(len) = self.protection.seal(buf, len) else {
+                continue;
+            };
             if let Err(e) = self.batch.send(&self.socket, &buf[..len], self.server) {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
