@@ -19,21 +19,8 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        ss -Hltun "sport = :$port" | grep -q . || { echo "$port"; return; }
-    done
-}
-wait_listening() {
-    for _ in $(seq 500); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
-        sleep 0.01
-    done
-    echo "sealed-cost.sh: nothing listens on port $1" >&2
-    return 1
-}
+# free_port, wait_listening
+source scripts/lib/ports.sh # the script runs from the repository root
 mkdir -p "$tmp/files" "$tmp/home"
 head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$tmp/files/big.bin"
 export HOME=$tmp/home XDG_STATE_HOME=

@@ -44,24 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A loopback port nobody listens on (others may run daemons on this machine).
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        ss -Hltn "sport = :$port" | grep -q . || { echo "$port"; return; }
-    done
-}
-
-# Waits until something listens on $1, for at most 5 s.
-wait_listening() {
-    for _ in $(seq 500); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
-        sleep 0.01
-    done
-    echo "tail-latency.sh: nothing listens on port $1" >&2
-    return 1
-}
+# free_port, wait_listening
+source scripts/lib/ports.sh # the script runs from the repository root
 
 # Runs one server ($1: chatd, old or redis) under the paced load; the table goes to $2.
 measure() {
