@@ -2,10 +2,12 @@
 //! plaintext the chat machine reads and plaintext into records (over rustls's unbuffered,
 //! sans-IO connection: the caller owns every buffer); [`config`] builds rustls's server and
 //! client settings, [`fingerprint`] names a key as ssh does, [`known_servers`] reads and
-//! writes the client's pins as text, [`identity`] makes a self-signed certificate. Sockets
+//! writes the client's pins as text, [`identity`] makes a self-signed certificate,
+//! [`exporter`] gives the server the TLS exporter that keys transfers. Sockets
 //! and files stay with the shell; the chat machine never knows TLS is there.
 
 pub mod config;
+pub mod exporter;
 pub mod fingerprint;
 pub mod identity;
 pub mod known_servers;
@@ -30,6 +32,8 @@ pub enum TlsError {
     InputTooLarge { len: usize, max: usize },
     /// The record sequence numbers ran out (after 2^64 records, or the AEAD's limit).
     Exhausted,
+    /// The connection's exporter secret could not be captured or attributed to it.
+    Exporter(&'static str),
 }
 
 impl fmt::Display for TlsError {
@@ -38,6 +42,7 @@ impl fmt::Display for TlsError {
             TlsError::Protocol(e) => write!(f, "TLS: {e}"),
             TlsError::Identity(why) => write!(f, "{why}"),
             TlsError::Exhausted => write!(f, "TLS: record sequence exhausted"),
+            TlsError::Exporter(why) => write!(f, "TLS exporter: {why}"),
             TlsError::InputTooLarge { len, max } => {
                 write!(f, "TLS: {len} bytes of unprocessed records (most {max})")
             }
