@@ -57,10 +57,14 @@ impl Server {
         while let Some(request) = self.chat.poll_request() {
             let client = request.client();
             // The connection may have been dropped since its request was parsed this turn.
-            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
-            let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
+            let Some(conn) = self.conns.get(client) else {
                 continue;
             };
+            let Ok(peer_ip) = conn.stream.peer_addr().map(|a| a.ip()) else {
+                continue;
+            };
+            // Its TLS exporter keys the transfer (plaintext: none, and none is needed).
+            let exporter = conn.tls.as_ref().and_then(|tls| tls.session.exporter());
             match request {
                 ChatRequest::Get {
                     request,
@@ -69,7 +73,7 @@ impl Server {
                     ..
                 } => self
                     .transfers
-                    .handle_get(now, client, peer_ip, request, &name, offset),
+                    .handle_get(now, client, peer_ip, exporter, request, &name, offset),
                 ChatRequest::Put {
                     request,
                     name,
@@ -80,6 +84,7 @@ impl Server {
                     now,
                     client,
                     peer_ip,
+                    exporter,
                     request,
                     &name,
                     size,

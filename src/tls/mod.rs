@@ -18,8 +18,10 @@ pub use session::{Progress, TlsSession};
 
 use std::fmt;
 
-/// The ALPN name of the chat protocol over TLS (version 2 of the chat frames).
-pub const ALPN: &[u8] = b"chatd/2";
+/// The ALPN name of the chat protocol over TLS: version 2 of the chat frames, with transfers
+/// keyed by the TLS exporter (`chatd/2` clients derived them from the token alone, and
+/// cannot open a transfer's datagrams: they are refused at the handshake instead).
+pub const ALPN: &[u8] = b"chatd/3";
 
 /// Why TLS work failed.
 #[derive(Debug)]

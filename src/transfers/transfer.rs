@@ -6,6 +6,7 @@ use super::path::Path;
 use super::{ConnId, Direction};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
+use crate::rudp::packet::Integrity;
 use crate::rudp::packet::TOKEN_LEN;
 use crate::rudp::packet::protection::{Protection, TAG_LEN};
 use crate::rudp::{Deliver, Event, Receiver, Sender, Stats, Transmit};
@@ -183,6 +184,15 @@ impl Transfer {
             TAG_LEN
         } else {
             0
+        }
+    }
+
+    /// What guards its datagrams once opened: the AEAD when protected, else the checksum.
+    pub(super) fn integrity(&self) -> Integrity {
+        if self.protection.is_some() {
+            Integrity::Authenticated
+        } else {
+            Integrity::Checksum
         }
     }
 

@@ -251,7 +251,7 @@ pub fn run(
 
     let mut rooms = Rooms::new(room_settings.replay);
     rooms.join(&room_settings.first_room);
-    // Transfer keys come from the OFFER's token: sealing is worth it only when TLS hid it.
+    // Transfer keys come from the TLS exporter: a plaintext connection has none to give.
     let protect = !matches!(security, Security::Plaintext);
     let mut session = Session {
         stream: Some(stream),

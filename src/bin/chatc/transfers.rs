@@ -18,6 +18,7 @@ mod requests;
 use crate::put_hasher::PutHasher;
 use active::Active;
 use chatd::client::render;
+use chatd::rudp::packet::protection::TransferKeying;
 use chatd::rudp::{CongestionKind, Event, TransferError};
 use chatd::wire::{DIGEST_LEN, TOKEN_LEN};
 use local_end::LocalEnd;
@@ -45,6 +46,9 @@ pub struct OfferInfo {
     pub start: u64,
     pub size: u64,
     pub digest: [u8; DIGEST_LEN],
+    /// The transfer's keys from the chat connection's TLS exporter (None: plaintext, or the
+    /// exporter failed, which a protected transfer refuses).
+    pub keying: Option<TransferKeying>,
 }
 
 /// How this chatc sends its uploads (downloads are the server's to pace).

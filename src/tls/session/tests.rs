@@ -254,3 +254,21 @@ fn a_secret_left_in_the_slot_ends_the_next_connection_that_reads() {
     pair.drive().unwrap();
     assert!(pair.server.exporter().is_some());
 }
+
+/// A client of the token-derived transfer keys (ALPN `chatd/2`) is refused at the handshake,
+/// not at its first transfer.
+#[test]
+fn a_client_offering_only_the_old_alpn_is_refused() {
+    let verifier = PinVerifier::new(None);
+    let mut client_config = (*config::client_with_pin(Arc::clone(&verifier)).unwrap()).clone();
+    client_config.alpn_protocols = vec![b"chatd/2".to_vec()];
+    let mut pair = Pair::with_client(identity(), verifier, Arc::new(client_config));
+    let result = pair.drive();
+    assert!(
+        matches!(
+            result,
+            Err(TlsError::Protocol(rustls::Error::NoApplicationProtocol))
+        ),
+        "{result:?}"
+    );
+}

@@ -66,6 +66,11 @@ impl Session {
                 size,
                 digest,
             } => {
+                let keying = self
+                    .stream
+                    .as_ref()
+                    .and_then(|link| link.inner.transfer_keying(conn_id, &token))
+                    .and_then(Result::ok); // a failed export: no keys, the offer is refused
                 let offer = OfferInfo {
                     request,
                     conn_id,
@@ -74,6 +79,7 @@ impl Session {
                     start,
                     size,
                     digest,
+                    keying,
                 };
                 match self.transfers.offered(Instant::now(), registry, offer) {
                     Ok(line) => self.screen.say(&line),
