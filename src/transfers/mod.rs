@@ -63,8 +63,9 @@ pub struct TransferLimits {
     /// still prove it receives before it is sent more than three times what it sent.
     pub udp_from_any_address: bool,
     /// Seal and open every datagram (packet protection, docs/PROTOCOL.md part 2): true when
-    /// the chat connections are TLS, whose tokens nobody else reads; false for a daemon in
-    /// `--insecure-plaintext`, whose transfers then go in the clear as version 2.
+    /// the chat connections are TLS, whose exporter keys each transfer (a request without
+    /// one is refused); false for a daemon in `--insecure-plaintext`, whose transfers then go
+    /// in the clear as version 2.
     pub protect_datagrams: bool,
 }
 

@@ -3,11 +3,13 @@
 //! [`decode`] and [`PacketError`]. Each kind's body has its own file (`data.rs`, `ack.rs` with
 //! the SACK ranges, `control.rs` for the small kinds: handshake, path validation, closing,
 //! the ACK frequency request),
-//! beside the checksum that seals every datagram (`checksum.rs`) and packet-number expansion
-//! (`packet_number.rs`).
+//! beside the checksum that seals every plain datagram (`checksum.rs`), packet protection
+//! (`protection.rs`) and packet-number expansion (`packet_number.rs`).
 //!
-//! Decoding checks the length of every field before reading it and verifies the checksum,
-//! so it never panics and never trusts a length field; encoding writes into a caller buffer.
+//! Decoding checks the length of every field before reading it and verifies the checksum
+//! (unless [`Integrity::Authenticated`]: the AEAD opened the datagram, and its tag covers more
+//! than the CRC would), so it never panics and never trusts a length field; encoding writes
+//! into a caller buffer.
 
 mod ack;
 mod checksum;
