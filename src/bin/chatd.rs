@@ -360,7 +360,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
                 TransferLimits::default().max_buffered,
             )?,
             udp_from_any_address: matches.opt_present("udp-from-any-address"),
-            // Without TLS the OFFER's token, from which the keys come, travels in the clear.
+            // Without TLS there is no exporter to key transfers: they go as version 2.
             protect_datagrams: !matches.opt_present("insecure-plaintext"),
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
             max_rate: max_rate(matches)?,
