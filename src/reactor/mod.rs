@@ -377,7 +377,7 @@ impl Server {
             "stats: {} connections ({} sessions, {} users), {} transfers, {} hash jobs, \
              {} timers, {} open fds, {} bytes of uploads held out of order; UDP datagrams \
              dropped: {} undecodable, {} for unknown connections, {} with a wrong token, {} from \
-             unproven addresses, {} from foreign addresses",
+             unproven addresses, {} from foreign addresses, {} forged, {} replayed",
             self.conns.len(),
             self.chat.session_count(),
             self.chat.user_count(),
@@ -390,7 +390,9 @@ impl Server {
             drops.unknown_conn,
             drops.bad_token,
             drops.unproven_addr,
-            drops.foreign_addr
+            drops.foreign_addr,
+            drops.forged,
+            drops.replayed
         );
     }
 
