@@ -212,6 +212,19 @@ fn options() -> Options {
         "require-account",
         "admit accounts only: guests' HELLO is refused",
     );
+    opts.optopt(
+        "",
+        "registrations-per-hour",
+        "accounts one source address (IPv6: one /64) may register per hour, 0 for none \
+         (default 5)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-accounts",
+        "accounts the server holds at most; registrations past it are refused (default 10000)",
+        "N",
+    );
     opts.optflag(
         "",
         "allow-plaintext-passwords",
@@ -341,6 +354,12 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             slow_reader_timeout: Duration::from_secs(slow_reader),
             require_account: matches.opt_present("require-account"),
             allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
+            registrations_per_hour: parse(
+                matches,
+                "registrations-per-hour",
+                defaults.registrations_per_hour,
+            )?,
+            max_accounts: parse(matches, "max-accounts", defaults.max_accounts)?,
         },
         accounts: None, // opened in `main`, once logging is set up
         udp_port: match matches.opt_str("udp-port") {

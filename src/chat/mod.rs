@@ -28,6 +28,7 @@ mod operators;
 mod output;
 pub mod peer_text;
 mod rate;
+mod registrations;
 mod room_frames;
 pub mod rooms;
 mod routing;

@@ -175,6 +175,7 @@ impl Session {
                             | ErrorCode::PlaintextPassword
                             | ErrorCode::WeakPassword
                             | ErrorCode::AccountsBusy
+                            | ErrorCode::RegistrationLimited
                     )
                 {
                     return Some(Exit::Failed(format!(
@@ -193,6 +194,7 @@ impl Session {
                         | ErrorCode::LoginThrottled
                         | ErrorCode::AccountsBusy
                         | ErrorCode::PlaintextPassword
+                        | ErrorCode::RegistrationLimited
                 ) {
                     self.password_sent = None;
                 }
