@@ -361,7 +361,8 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             )?,
             max_accounts: parse(matches, "max-accounts", defaults.max_accounts)?,
         },
-        accounts: None, // opened in `main`, once logging is set up
+        accounts: None,   // opened in `main`, once logging is set up
+        rooms_file: None, // read in `main` with the accounts
         udp_port: match matches.opt_str("udp-port") {
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
@@ -620,17 +621,23 @@ fn main() -> ExitCode {
         }
     };
     let state = match state_dir(&matches).and_then(|dir| {
-        FileStore::open(&dir)
-            .map(|store| (dir, store))
-            .map_err(|e| e.to_string())
+        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
+        let rooms = state::load_rooms(&dir)?;
+        Ok((dir, store, rooms))
     }) {
-        Ok((dir, store)) => {
-            info!("{} accounts in {}", store.len(), dir.display());
+        Ok((dir, store, rooms)) => {
+            info!(
+                "{} accounts and {} rooms' operators and bans in {}",
+                store.len(),
+                rooms.1.len(),
+                dir.display()
+            );
+            config.rooms_file = Some(rooms);
             store
         }
         Err(e) => {
             log::logger().flush();
-            eprintln!("chatd: cannot open the account store: {e}");
+            eprintln!("chatd: cannot open the account store or the rooms file: {e}");
             return ExitCode::FAILURE;
         }
     };
