@@ -212,6 +212,19 @@ fn options() -> Options {
         "require-account",
         "admit accounts only: guests' HELLO is refused",
     );
+    opts.optopt(
+        "",
+        "registrations-per-hour",
+        "accounts one source address (IPv6: one /64) may register per hour, 0 for none \
+         (default 5)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-accounts",
+        "accounts the server holds at most; registrations past it are refused (default 10000)",
+        "N",
+    );
     opts.optflag(
         "",
         "allow-plaintext-passwords",
@@ -341,8 +354,15 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             slow_reader_timeout: Duration::from_secs(slow_reader),
             require_account: matches.opt_present("require-account"),
             allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
+            registrations_per_hour: parse(
+                matches,
+                "registrations-per-hour",
+                defaults.registrations_per_hour,
+            )?,
+            max_accounts: parse(matches, "max-accounts", defaults.max_accounts)?,
         },
-        accounts: None, // opened in `main`, once logging is set up
+        accounts: None,   // opened in `main`, once logging is set up
+        rooms_file: None, // read in `main` with the accounts
         udp_port: match matches.opt_str("udp-port") {
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
@@ -601,17 +621,23 @@ fn main() -> ExitCode {
         }
     };
     let state = match state_dir(&matches).and_then(|dir| {
-        FileStore::open(&dir)
-            .map(|store| (dir, store))
-            .map_err(|e| e.to_string())
+        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
+        let rooms = state::load_rooms(&dir)?;
+        Ok((dir, store, rooms))
     }) {
-        Ok((dir, store)) => {
-            info!("{} accounts in {}", store.len(), dir.display());
+        Ok((dir, store, rooms)) => {
+            info!(
+                "{} accounts and {} rooms' operators and bans in {}",
+                store.len(),
+                rooms.1.len(),
+                dir.display()
+            );
+            config.rooms_file = Some(rooms);
             store
         }
         Err(e) => {
             log::logger().flush();
-            eprintln!("chatd: cannot open the account store: {e}");
+            eprintln!("chatd: cannot open the account store or the rooms file: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -48,6 +48,10 @@ pub struct ChatConfig {
     /// Accept passwords on connections that are not encrypted. For tests only: anyone on
     /// the path reads them.
     pub allow_plaintext_passwords: bool,
+    /// Registrations one source address (IPv6: its /64) may make per hour; 0: none.
+    pub registrations_per_hour: u32,
+    /// Accounts the server holds at most: past it, registrations are refused.
+    pub max_accounts: usize,
 }
 
 impl Default for ChatConfig {
@@ -69,6 +73,8 @@ impl Default for ChatConfig {
             slow_reader_timeout: Duration::from_secs(10),
             require_account: false,
             allow_plaintext_passwords: false,
+            registrations_per_hour: 5,
+            max_accounts: 10_000,
         }
     }
 }

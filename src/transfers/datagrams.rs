@@ -53,11 +53,13 @@ impl Transfers {
                 Ok(len) => &mut datagram[..len],
                 Err(OpenError::Replayed) => {
                     self.drops.replayed += 1;
+                    t.unopened.replayed += 1;
                     debug!("udp: dropped a replayed datagram from {from} for {conn}");
                     return None;
                 }
                 Err(_) => {
                     self.drops.forged += 1;
+                    t.unopened.forged += 1;
                     debug!(
                         "udp: dropped a datagram from {from} for {conn} that fails authentication"
                     );

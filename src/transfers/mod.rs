@@ -119,6 +119,17 @@ pub struct DropCounters {
     pub replayed: u64,
 }
 
+/// A protected transfer's datagrams that came for it but did not open: what an attacker on
+/// the path tried against that one transfer, for its end line (each is also among the
+/// daemon's [`DropCounters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unopened {
+    /// The tag did not verify (forged, altered, or not protected).
+    pub forged: u64,
+    /// A packet number already accepted, or older than the window.
+    pub replayed: u64,
+}
+
 /// A datagram to send, from [`Transfers::poll_transmit`]: the first `len` bytes of the
 /// caller's buffer go to `to` once the [`Fill`], if any, is performed (a failed fill is
 /// reported with [`Transfers::handle_source_error`] and the datagram is not sent).
@@ -440,7 +451,8 @@ impl Transfers {
             return;
         };
         let stored = result.is_ok();
-        let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+        let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result)
+            .with_unopened(t.unopened);
         self.replies.push_back(Reply::Ended {
             client: t.client,
             ending,
@@ -500,7 +512,8 @@ impl Transfers {
                     )),
                     Event::Failed(e) => Err(e.to_string()),
                 };
-                let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+                let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result)
+                    .with_unopened(t.unopened);
                 self.replies.push_back(Reply::Ended {
                     client: t.client,
                     ending,

@@ -3,7 +3,7 @@
 
 use super::disk::FileVersion;
 use super::path::Path;
-use super::{ConnId, Direction};
+use super::{ConnId, Direction, Unopened};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::rudp::packet::Integrity;
@@ -125,6 +125,8 @@ pub(super) struct Transfer {
     pub(super) token: [u8; TOKEN_LEN],
     /// The keys of its datagrams (none for a daemon without TLS).
     pub(super) protection: Option<Protection>,
+    /// Its datagrams that failed to open, for its end line.
+    pub(super) unopened: Unopened,
     /// The address that proved the token, and how far it proved it receives; nothing is sent
     /// before it is known.
     pub(super) path: Option<Path>,
@@ -167,6 +169,7 @@ impl Transfer {
             peer_ip,
             token,
             protection: None,
+            unopened: Unopened::default(),
             path: None,
             buffered: 0,
             checkpoint: (now, 0),

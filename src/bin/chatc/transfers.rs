@@ -290,7 +290,21 @@ impl TransferTable {
             done.push(token);
         }
         for token in done {
-            self.active.remove(&token);
+            self.forget(token);
+        }
+    }
+
+    /// Drops an ended transfer, logging (at `-v`) what someone on the path tried against it.
+    fn forget(&mut self, token: usize) {
+        if let Some(active) = self.active.remove(&token) {
+            let refused = &active.protection;
+            log::info!(
+                "transfer {} ({}): dropped {} forged and {} replayed datagrams",
+                active.id,
+                render::escape(&active.name),
+                refused.forged,
+                refused.replayed
+            );
         }
     }
 
@@ -350,7 +364,7 @@ impl TransferTable {
                     .find(|(_, a)| a.conn_id == conn_id)
                     .map(|(&t, _)| t);
                 if let Some(token) = token {
-                    self.active.remove(&token);
+                    self.forget(token);
                 }
                 self.failures += 1;
                 return Some(line);
