@@ -52,6 +52,7 @@ pub mod accounts;
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod files;
 #[cfg(any(test, feature = "lab"))]
 pub mod lab;
