@@ -97,6 +97,9 @@ pub enum ErrorCode {
     InviteOnly,
     /// BAN past a room's bound of bans.
     ListFull,
+    /// The servers' cluster cannot be reached (or is too busy): what needs it is refused
+    /// until it is back; nothing was done.
+    ClusterUnavailable,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -151,6 +154,7 @@ impl ErrorCode {
             ErrorCode::Banned => 44,
             ErrorCode::InviteOnly => 45,
             ErrorCode::ListFull => 46,
+            ErrorCode::ClusterUnavailable => 50,
             ErrorCode::Other(n) => n,
         }
     }
@@ -204,6 +208,7 @@ impl ErrorCode {
             44 => ErrorCode::Banned,
             45 => ErrorCode::InviteOnly,
             46 => ErrorCode::ListFull,
+            50 => ErrorCode::ClusterUnavailable,
             other => ErrorCode::Other(other),
         }
     }
@@ -257,6 +262,7 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::InviteOnly => "invite only",
             ErrorCode::ListFull => "list full",
+            ErrorCode::ClusterUnavailable => "cluster unavailable",
             ErrorCode::Other(_) => "error",
         }
     }

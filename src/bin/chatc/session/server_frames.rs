@@ -333,6 +333,10 @@ impl Session {
                 self.shutdown_reason = Some(reason.to_string());
             }
             Frame::PasswordSet => self.screen.say("*** password set"),
+            Frame::Notice { text } => {
+                self.screen
+                    .say(&format!("*** server notice: {}", render::escape(text)));
+            }
             Frame::Kicked {
                 room,
                 nick,
