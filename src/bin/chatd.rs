@@ -230,6 +230,25 @@ fn options() -> Options {
         "insecure-plaintext",
         "UNSAFE: serve chat without TLS, readable and changeable by anyone on the path",
     );
+    opts.optopt(
+        "",
+        "cluster",
+        "join the cluster of chatd nodes that share this Redis (password from \
+         CHATD_REDIS_PASSWORD); without it chatd runs alone",
+        "redis://HOST:PORT",
+    );
+    opts.optopt(
+        "",
+        "node",
+        "this node's name in the cluster (default: host name and port)",
+        "NAME",
+    );
+    opts.optflag(
+        "",
+        "reuse-port",
+        "share the TCP port with other chatd nodes on this host (SO_REUSEPORT); give each \
+         its own --udp-port",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
@@ -341,6 +360,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             slow_reader_timeout: Duration::from_secs(slow_reader),
             require_account: matches.opt_present("require-account"),
             allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
+            cluster: matches.opt_present("cluster"),
         },
         accounts: None, // opened in `main`, once logging is set up
         udp_port: match matches.opt_str("udp-port") {

@@ -48,6 +48,9 @@ pub struct ChatConfig {
     /// Accept passwords on connections that are not encrypted. For tests only: anyone on
     /// the path reads them.
     pub allow_plaintext_passwords: bool,
+    /// A node of a cluster: nicknames, rooms, history and presence are the cluster's
+    /// (`chat::cluster`), asked through intents the shell hands to the backplane.
+    pub cluster: bool,
 }
 
 impl Default for ChatConfig {
@@ -69,6 +72,7 @@ impl Default for ChatConfig {
             slow_reader_timeout: Duration::from_secs(10),
             require_account: false,
             allow_plaintext_passwords: false,
+            cluster: false,
         }
     }
 }

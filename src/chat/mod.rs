@@ -18,6 +18,7 @@
 mod accounts;
 mod address;
 mod backpressure;
+mod cluster;
 mod config;
 mod events;
 mod file_listing;
@@ -141,6 +142,10 @@ pub struct ChatServer {
     /// Wall-clock time of the latest turn, ms since the Unix epoch: the time a message is
     /// stamped with ([`ChatServer::set_wall_clock`]).
     wall_ms: u64,
+    /// In a cluster: intents waiting for the shell, and who waits for their answers.
+    cluster: Option<cluster::ClusterSide>,
+    /// Serial number of the next session: what a cluster answer is matched to.
+    next_serial: u64,
 }
 
 impl ChatServer {
@@ -165,6 +170,8 @@ impl ChatServer {
             rooms: RoomTable::new(config.rooms.clone()),
             accounts: accounts::Accounts::default(),
             wall_ms: 0,
+            cluster: config.cluster.then(cluster::ClusterSide::new),
+            next_serial: 1,
             config,
         }
     }
@@ -251,7 +258,12 @@ impl ChatServer {
             "id {id} reused while open"
         );
         let deadline = now + self.config.login_timeout;
+        let serial = self.next_serial;
+        self.next_serial += 1;
         self.sessions[id.index()] = Some(Session {
+            serial,
+            cluster_wait: false,
+            claiming: None,
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
             ping: None,
@@ -285,6 +297,7 @@ impl ChatServer {
                 Ok(None) => break,
                 Ok(Some(len)) => {
                     if self.is_checking(id)
+                        || self.awaits_cluster(id)
                         || self.files_owed_in_full(id)
                         || self.hold_if_heavy(now, id)
                     {
@@ -354,6 +367,7 @@ impl ChatServer {
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id).is_some_and(|s| {
             s.check.is_some()
+                || s.cluster_wait
                 || s.rate.paused_until.is_some()
                 || s.flow.held
                 || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)
@@ -426,6 +440,15 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         if let Some(nick) = self.nick_rc(from) {
+            if self.cluster.as_ref().is_some_and(|c| c.up) {
+                // Every node announces it, this one when it comes back.
+                self.tell_cluster(crate::cluster::Intent::Shared {
+                    from: (*nick).into(),
+                    name: name.into(),
+                    size,
+                });
+                return;
+            }
             self.broadcast(
                 None,
                 &Frame::Shared {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod backpressure;
+mod cluster;
 mod file_listing;
 mod framing;
 mod limits;
