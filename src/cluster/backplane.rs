@@ -645,6 +645,19 @@ impl Backplane {
     }
 }
 
+impl Commands for super::link::RedisLink {
+    fn send(&mut self, args: &[&[u8]]) -> Result<u64, SendError> {
+        super::link::RedisLink::send(self, args)
+    }
+    // The confirmation comes back as a reply to a ticket nobody waits for: ignored.
+    fn subscribe(&mut self, channel: &[u8]) -> Result<(), SendError> {
+        super::link::RedisLink::subscribe(self, &[channel]).map(drop)
+    }
+    fn unsubscribe(&mut self, channel: &[u8]) -> Result<(), SendError> {
+        super::link::RedisLink::unsubscribe(self, &[channel]).map(drop)
+    }
+}
+
 /// Runs `script` by its SHA-1 with `args` (no keys: see `scripts`).
 fn run(link: &mut impl Commands, script: &Script, args: &[&[u8]]) -> Result<u64, SendError> {
     let mut all: Vec<&[u8]> = Vec::with_capacity(3 + args.len());

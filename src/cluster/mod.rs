@@ -3,10 +3,15 @@
 //! unique or shared (nicknames, room members, topics, history) and carries room messages
 //! between nodes on pub/sub channels.
 //!
-//! Sans-IO like the rest: `resp` encodes commands and decodes replies, `link` is one Redis
-//! connection's machine (pipelining, reconnecting), `backplane` turns the chat machine's
-//! [`Intent`]s into Lua scripts (`scripts`) and replies and pushes (`payload`) into
-//! [`News`]. The reactor only moves bytes between the socket, the link and the machines.
+//! Sans-IO like the rest:
+//! - [`resp`]: the RESP3 codec (commands out, values in; reads RESP2 too).
+//! - [`link`]: one Redis server's connection as a machine: handshake (`HELLO 3`, AUTH,
+//!   SETNAME), pipelined commands matched to replies in order, pushes (pub/sub) as events,
+//!   reply timeout, idle keepalive, reconnection with jittered backoff, bounded queues.
+//! - [`backplane`]: the chat machine's [`Intent`]s as Lua scripts (`scripts`) on the link,
+//!   and replies and pushes (`payload`) as [`News`].
+//!
+//! The reactor's shell around a [`link::RedisLink`] (the socket) is `reactor::redis_socket`.
 
 pub mod backplane;
 pub mod intent;

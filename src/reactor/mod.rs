@@ -17,13 +17,17 @@
 //!
 //! Files: `clients` (the TCP side), `transfer_shell` (the UDP and disk side), `timers` (the
 //! one timer index), `conn` and `out_queue` (per-client state), `udp` (the socket), `disk`
-//! (open files and the disk workers).
+//! (open files and the disk workers), `redis_socket` (the Redis connection's socket in
+//! cluster mode).
 
 mod account_worker;
 mod clients;
 mod conn;
 mod disk;
 mod out_queue;
+// Not wired into the loop yet: `chatd --cluster` (issue 18) will own one per Redis server.
+#[allow(dead_code)]
+mod redis_socket;
 mod timers;
 mod tls_conn;
 mod transfer_shell;

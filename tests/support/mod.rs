@@ -5,6 +5,7 @@
 
 pub mod proxy;
 pub mod pty;
+pub mod redis;
 
 use chatd::wire::{self, Decoded, Frame};
 use std::io::ErrorKind;
