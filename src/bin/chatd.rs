@@ -6,7 +6,7 @@ use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
 use chatd::files::SharedDir;
 use chatd::files::state::{self, Origin};
-use chatd::reactor::{Server, ServerConfig};
+use chatd::reactor::{ClusterConfig, Server, ServerConfig};
 use chatd::rudp::CongestionKind;
 use chatd::tls::identity::Identity;
 use chatd::transfers::TransferLimits;
@@ -369,6 +369,15 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
         release_memory: Some(release_memory),
         tls: None, // set by `tls_config` once logging is up
+        cluster: match matches.opt_str("cluster") {
+            None => None,
+            Some(url) => Some(ClusterConfig::from_options(
+                &url,
+                matches.opt_str("node").as_deref(),
+                port,
+            )?),
+        },
+        reuse_port: matches.opt_present("reuse-port"),
         transfers: TransferLimits {
             per_client,
             per_address,

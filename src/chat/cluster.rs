@@ -77,6 +77,13 @@ impl ClusterSide {
     }
 }
 
+impl ClusterSide {
+    /// Queues an intent that expects no answer.
+    pub(super) fn tell(&mut self, intent: Intent) {
+        self.intents.push_back(intent);
+    }
+}
+
 impl ChatServer {
     /// Whether this server is a node of a cluster.
     pub(super) fn clustered(&self) -> bool {
@@ -119,7 +126,7 @@ impl ChatServer {
     /// Queues an intent that expects no answer.
     pub(super) fn tell_cluster(&mut self, intent: Intent) {
         if let Some(cluster) = self.cluster.as_mut() {
-            cluster.intents.push_back(intent);
+            cluster.tell(intent);
         }
     }
 

@@ -559,7 +559,16 @@ impl ChatServer {
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();
         for (index, session) in self.sessions.iter_mut().enumerate() {
-            if session.take().is_some() {
+            if let Some(session) = session.take() {
+                if let (Some(cluster), session::LoginState::LoggedIn { nick, .. }) =
+                    (self.cluster.as_mut(), &session.state)
+                {
+                    // Freed at once rather than when this node's lease runs out.
+                    cluster.tell(crate::cluster::Intent::Release {
+                        folded: nick::fold(nick),
+                        reason: reason.into(),
+                    });
+                }
                 let id = ClientId::new(index);
                 self.output.send_shared(id, &bytes, out);
                 out.close(id);

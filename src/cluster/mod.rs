@@ -19,6 +19,7 @@ pub mod link;
 mod payload;
 pub mod resp;
 mod scripts;
+pub mod url;
 
 pub use backplane::{Backplane, BackplaneConfig, Commands};
 pub use intent::{Answer, Failure, Intent, News, Page, StoredMessage};

@@ -22,6 +22,7 @@
 
 mod account_worker;
 mod clients;
+mod cluster_shell;
 mod conn;
 mod disk;
 mod out_queue;
@@ -40,6 +41,8 @@ use crate::sleep::Sleeper;
 use crate::transfers::{TransferLimits, Transfers};
 use account_worker::AccountWorker;
 use clients::ConnTable;
+pub use cluster_shell::ClusterConfig;
+use cluster_shell::ClusterShell;
 use disk::Disk;
 use log::info;
 use mio::net::TcpListener;
@@ -58,6 +61,7 @@ const SIGNALS: Token = Token(1);
 const UDP: Token = Token(2);
 const SLEEPER: Token = Token(3);
 const DISK: Token = Token(4);
+const REDIS: Token = Token(5);
 /// Client tokens are slab keys offset past the fixed tokens.
 const FIRST_CLIENT: usize = 16;
 
@@ -85,6 +89,10 @@ pub struct ServerConfig {
     pub accounts: Option<Box<dyn AccountStore>>,
     /// TLS settings for the chat connections; `None` serves plaintext (`--insecure-plaintext`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The cluster this node joins; `None`: it runs alone.
+    pub cluster: Option<ClusterConfig>,
+    /// Share the TCP port with other processes (SO_REUSEPORT): several nodes on one host.
+    pub reuse_port: bool,
 }
 
 /// Out-of-order upload buffers this large, once emptied, are worth giving back.
@@ -132,6 +140,8 @@ pub struct Server {
     staging: Vec<u8>,
     /// Where datagrams are received and built.
     datagram: Vec<u8>,
+    /// The Redis connection and backplane of a cluster node.
+    cluster: Option<ClusterShell>,
 }
 
 impl Server {
@@ -139,7 +149,7 @@ impl Server {
     /// number), starts the disk workers, and prepares the loop.
     pub fn bind(addr: SocketAddr, config: ServerConfig, shared: SharedDir) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = clients::listen(addr)?;
+        let mut listener = clients::listen(addr, config.reuse_port)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let udp_port = match config.udp_port {
@@ -195,6 +205,7 @@ impl Server {
             plain: Vec::new(),
             staging: Vec::new(),
             datagram: vec![0; transfer_shell::DATAGRAM_BUF_LEN],
+            cluster: config.cluster.map(ClusterShell::new),
         })
     }
 
@@ -213,6 +224,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         // Reused every turn: no allocation per turn once it has grown.
         let mut readable = Vec::new();
+        self.join_cluster()?;
         loop {
             // Log lines are buffered by the binary's logger: write them out before sleeping,
             // one write per turn instead of one per line.
@@ -241,6 +253,7 @@ impl Server {
                     SIGNALS => self.handle_signals(now),
                     SLEEPER => self.sleeper.fired(),
                     DISK => disk_ready = true,
+                    REDIS => self.cluster_event(now, event),
                     UDP => {
                         udp_ready |= event.is_readable();
                         if event.is_writable() {
@@ -270,9 +283,11 @@ impl Server {
             self.deliver_transfer_replies();
             self.rearm_transfers();
             self.release_memory_once_unused();
+            self.pump_cluster(now);
             self.settle(now);
             if let Some(deadline) = self.shutdown_deadline
-                && (self.conns.is_empty() || now >= deadline)
+                && ((self.conns.is_empty() && self.cluster.as_ref().is_none_or(|c| c.is_idle()))
+                    || now >= deadline)
             {
                 info!(
                     "shut down ({} connections still open were dropped)",
@@ -301,6 +316,7 @@ impl Server {
             self.chat.next_server_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
+            self.cluster.as_ref().and_then(|c| c.next_deadline(now)),
         ]
         .into_iter()
         .flatten()
