@@ -3,6 +3,8 @@
 //! Shell: it owns the socket. Reads loop until `WouldBlock`: a short read of plaintext says
 //! nothing of the socket, whose next edge may never come.
 
+use crate::rudp::packet::TOKEN_LEN;
+use crate::rudp::packet::protection::TransferKeying;
 use mio::net::TcpStream;
 use rustls::ClientConnection;
 use std::io::{self, Read, Write};
@@ -51,6 +53,24 @@ impl Link {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         Ok(n)
+    }
+
+    /// The keys of transfer `conn_id` with `token`, which this connection's OFFER named, from
+    /// its TLS exporter (RFC 8446 §7.5); `None` on a plaintext connection.
+    pub fn transfer_keying(
+        &self,
+        conn_id: u64,
+        token: &[u8; TOKEN_LEN],
+    ) -> Option<Result<TransferKeying, rustls::Error>> {
+        let tls = self.tls.as_ref()?;
+        Some(TransferKeying::export(
+            conn_id,
+            token,
+            |label, context, out| {
+                tls.export_keying_material(out, label, Some(context))
+                    .map(|_| ())
+            },
+        ))
     }
 
     /// Writes records TLS holds (handshake, sealed data) as far as the socket takes them.

@@ -186,3 +186,100 @@ fn password_checks_per_second_and_chat_latency_under_a_login_flood() {
     println!("room round trip idle:    {}", summary(idle));
     println!("room round trip flooded: {}", summary(flooded));
 }
+
+#[test]
+fn chatc_changes_its_password_with_slash_password_and_only_the_new_one_logs_in() {
+    use std::process::Stdio;
+    use support::Chatc;
+    let daemon = Daemon::start(&[]);
+    let dir = temp_dir("chatc-new-password");
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    std::fs::write(&old, "correct horse\n").unwrap();
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+
+    // A guest has no password to change; in a script the new one never comes from the line.
+    let mut guest = Chatc::start_with(daemon.port, "guest", Stdio::piped(), &["--reconnect", "0"]);
+    guest.out.expect_contains("*** logged in as guest");
+    guest.line("/password");
+    guest
+        .err
+        .expect_contains("a guest registers with /register");
+    guest.line("/password hunter22");
+    guest.err.expect_contains("usage: /password");
+    guest.line("/quit");
+    guest.finish();
+
+    let args = [
+        "--register",
+        "--password-file",
+        old,
+        "--new-password-file",
+        new,
+    ];
+    let mut alice = Chatc::start_with(daemon.port, "alice", Stdio::piped(), &args);
+    alice.out.expect_contains("*** logged in as alice");
+    alice.line("/password");
+    alice.err.expect_contains(&format!("{new}: "));
+    std::fs::write(new, "battery staple\n").unwrap();
+    alice.line("/password");
+    alice.out.expect_contains("*** password set");
+    alice.line("/quit");
+    assert!(alice.finish().success());
+
+    let (_, answer) = login(daemon.port, "alice", false, "correct horse");
+    assert!(answer.contains("WrongPassword"), "{answer}");
+    let mut again = Chatc::start_with(
+        daemon.port,
+        "alice",
+        Stdio::piped(),
+        &["--login", "--password-file", new],
+    );
+    again.out.expect_contains("*** logged in as alice");
+    again.line("/quit");
+    assert!(again.finish().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn registrations_are_bounded_per_address_per_hour_and_in_total() {
+    let daemon = Daemon::start(&["--registrations-per-hour", "2", "--max-accounts", "4"]);
+    let register_from = |source: &str, nick: &str| {
+        let mut c = RawClient::connect_from(daemon.port, source);
+        c.send(&Frame::Login {
+            version: 2,
+            nick,
+            register: true,
+            password: Secret("correct horse"),
+        });
+        c.recv().expect("an answer to LOGIN")
+    };
+    assert!(register_from("127.0.0.1", "one").starts_with("Welcome"));
+    assert!(register_from("127.0.0.1", "two").starts_with("Welcome"));
+    let refused = register_from("127.0.0.1", "three");
+    assert!(refused.contains("RegistrationLimited"), "{refused}");
+    assert!(refused.contains("try again in"), "{refused}");
+    // A refused registration made nothing: the name is free, and logging in finds no account.
+    let (_, answer) = login(daemon.port, "three", false, "correct horse");
+    assert!(answer.contains("NoSuchAccount"), "{answer}");
+
+    // A guest registering its nickname counts too.
+    let mut guest = RawClient::connect_from(daemon.port, "127.0.0.2");
+    guest.send(&Frame::Hello {
+        version: 2,
+        nick: "guest",
+    });
+    guest.expect("Welcome");
+    guest.send(&Frame::SetPassword {
+        old: Secret(""),
+        new: Secret("correct horse"),
+    });
+    guest.expect("PasswordSet");
+    assert!(register_from("127.0.0.2", "four").starts_with("Welcome"));
+    // Four accounts: the server is full for every address.
+    let full = register_from("127.0.0.3", "five");
+    assert!(full.contains("RegistrationLimited"), "{full}");
+    assert!(full.contains("maximum of 4 accounts"), "{full}");
+    // Logging in to an existing account is not a registration.
+    let (_, answer) = login(daemon.port, "one", false, "correct horse");
+    assert!(answer.starts_with("Welcome"), "{answer}");
+}

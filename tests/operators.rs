@@ -7,12 +7,22 @@ mod support;
 use chatd::wire::{Frame, Secret};
 use support::{Daemon, RawClient};
 
+/// A client that registered `nick` (password "correct horse") and is logged in.
 fn account(port: u16, nick: &str) -> RawClient {
+    sign_in(port, nick, true)
+}
+
+/// A client logged in to the existing account `nick`.
+fn log_in(port: u16, nick: &str) -> RawClient {
+    sign_in(port, nick, false)
+}
+
+fn sign_in(port: u16, nick: &str, register: bool) -> RawClient {
     let mut c = RawClient::connect(port);
     c.send(&Frame::Login {
         version: 2,
         nick,
-        register: true,
+        register,
         password: Secret("correct horse"),
     });
     c.expect("Welcome");
@@ -159,4 +169,89 @@ fn chatc_registers_logs_in_from_a_password_file_and_kicks() {
     again.line("/quit");
     again.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn operators_bans_and_the_mode_survive_a_restart() {
+    let files = support::temp_dir("ops-restart");
+    let daemon = Daemon::start_in(&files, &[]);
+    let mut alice = account(daemon.port, "alice");
+    assert!(join(&mut alice, "#den").starts_with("Room"));
+    let mut bob = account(daemon.port, "bob");
+    assert!(join(&mut bob, "#den").starts_with("Room"));
+    drop(account(daemon.port, "carol"));
+    alice.send(&Frame::Ban {
+        room: "#den",
+        account: "bob",
+    });
+    bob.expect("Banned");
+    alice.send(&Frame::SetMode {
+        room: "#den",
+        invite_only: true,
+    });
+    alice.expect("Mode");
+    // Saved off the loop: wait until it is on disk, then kill chatd (no clean shutdown).
+    let rooms = Daemon::state_dir(&files).join("rooms");
+    support::wait_until("the rooms file holds the ban and the mode", || {
+        std::fs::read_to_string(&rooms).is_ok_and(|t| t.contains("#den +i ops=alice bans=bob\n"))
+    });
+    drop((alice, bob));
+    drop(daemon);
+
+    let daemon = Daemon::start_in(&files, &[]);
+    daemon
+        .log
+        .seen()
+        .iter()
+        .find(|l| l.contains("1 rooms' operators and bans"))
+        .expect("loaded");
+    // The room is gone from memory, its moderation is not: the first registered member to
+    // come back does not become its operator, and a JOIN that recreates it is checked.
+    let mut carol = log_in(daemon.port, "carol");
+    assert!(join(&mut carol, "#den").contains("InviteOnly"));
+    let mut bob = log_in(daemon.port, "bob");
+    assert!(join(&mut bob, "#den").contains("Banned"));
+    let mut alice = log_in(daemon.port, "alice");
+    assert!(
+        join(&mut alice, "#den").starts_with("Room"),
+        "the operator enters"
+    );
+    alice.send(&Frame::Invite {
+        room: "#den",
+        nick: "carol",
+    });
+    carol.expect("Invited");
+    assert!(join(&mut carol, "#den").starts_with("Room"));
+    carol.send(&Frame::SetMode {
+        room: "#den",
+        invite_only: false,
+    });
+    carol.expect("NotOperator");
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&files);
+    let _ = std::fs::remove_dir_all(Daemon::state_dir(&files));
+}
+
+#[test]
+fn a_damaged_rooms_file_stops_chatd_at_start_naming_the_line() {
+    let files = support::temp_dir("ops-damaged");
+    let state = Daemon::state_dir(&files);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("rooms"),
+        "chatd-rooms 1\n#den +i ops=alice bans=bob\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
+        .arg(&files)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .expect("run chatd");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("rooms line 2: no end line"), "{said}");
+    let _ = std::fs::remove_dir_all(&files);
+    let _ = std::fs::remove_dir_all(&state);
 }

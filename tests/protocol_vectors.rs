@@ -7,8 +7,14 @@
 //! one, and they must be exactly the blocks [`generated`] writes: each is built field by field
 //! here, independently of the codec, and must equal the codec's own encoding.
 //!
+//! The packet-protection vector (keys from a TLS exporter secret, one sealed datagram) is a
+//! `keys` block, checked in `protocol_vectors/keys.rs`.
+//!
 //! After a change, print the blocks to paste into the spec with
 //! `cargo test --test protocol_vectors -- --ignored --nocapture`.
+
+#[path = "protocol_vectors/keys.rs"]
+mod keys;
 
 use chatd::rudp::packet::{
     self, AckHeader, Packet, PacketKind, encode_ack, encode_control, encode_data,
@@ -963,4 +969,5 @@ fn print_vectors() {
     for v in generated() {
         println!("```hex\n{}```\n", v.text());
     }
+    println!("```keys\n{}```", keys::text(&keys::generated()));
 }

@@ -274,3 +274,50 @@ fn a_join_switches_the_prompt_and_own_lines_show_once_with_room_and_time() {
     bob.wait_for_row("*** left #rust");
     bob.wait_for_input("#lobby> ");
 }
+
+#[test]
+fn slash_password_asks_twice_without_echo_and_changes_the_password() {
+    let daemon = Daemon::start(&[]);
+    let dir = temp_dir("pty-password");
+    let file = dir.join("password");
+    std::fs::write(&file, "correct horse\n").unwrap();
+    let args = ["--register", "--password-file", file.to_str().unwrap()];
+    let mut bob = bob_at_a_terminal(&daemon, &args, &[]);
+
+    // Two entries that differ change nothing; Ctrl-C gives up (and does not end chatc).
+    bob.type_text("/password\r");
+    bob.wait_for_input("new password (not shown): ");
+    bob.type_text("first try\r");
+    bob.wait_for_input("the new password again: ");
+    bob.type_text("second try\r");
+    bob.wait_for_row("the two entries differ: password not changed");
+    bob.type_text("/password\r");
+    bob.wait_for_input("new password (not shown): ");
+    bob.type_text("abandoned");
+    bob.type_text(CTRL_C);
+    bob.wait_for_row("*** password not changed");
+    bob.wait_for_input("#lobby> ");
+
+    bob.type_text("/password\r");
+    bob.wait_for_input("new password (not shown): ");
+    bob.type_text("battery staple\r");
+    bob.wait_for_input("the new password again: ");
+    bob.type_text("battery staple\r");
+    bob.wait_for_row("*** password set");
+    let rows = bob.rows();
+    for secret in ["battery", "first try", "second try", "abandoned"] {
+        assert!(!rows.iter().any(|r| r.contains(secret)), "{rows:#?}");
+    }
+    bob.type_text("/quit\r");
+    assert!(bob.wait_exit().success());
+
+    let mut raw = support::RawClient::connect(daemon.port);
+    raw.send(&chatd::wire::Frame::Login {
+        version: 2,
+        nick: "bob",
+        register: false,
+        password: chatd::wire::Secret("battery staple"),
+    });
+    let answer = raw.recv().expect("an answer to LOGIN");
+    assert!(answer.starts_with("Welcome"), "{answer}");
+}

@@ -11,6 +11,7 @@
 use super::password::Passwords;
 use super::{AccountStore, StoreError};
 use crate::chat::nick;
+use crate::files::durable;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -160,34 +161,18 @@ impl AccountStore for FileStore {
 
 /// The file's bytes: header, `name hash` lines, then `end COUNT CRC`.
 fn render(accounts: &BTreeMap<Box<str>, String>) -> Vec<u8> {
-    let mut out = String::from(HEADER);
-    for (name, hash) in accounts {
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(hash);
-        out.push('\n');
-    }
-    let crc = crc32c::crc32c(out.as_bytes());
-    out.push_str(&format!("end {} {crc:08x}\n", accounts.len()));
-    out.into_bytes()
+    let lines: Vec<String> = accounts
+        .iter()
+        .map(|(name, hash)| format!("{name} {hash}"))
+        .collect();
+    durable::with_trailer(HEADER, lines.iter().map(String::as_str))
 }
 
 /// The accounts of a file [`render`] wrote, or the line at fault and why.
 fn parse(bytes: &[u8]) -> Result<BTreeMap<Box<str>, String>, (usize, &'static str)> {
-    let text = std::str::from_utf8(bytes).map_err(|_| (0, "not UTF-8"))?;
-    if !text.starts_with(HEADER) {
-        return Err((1, "not a chatd accounts file (version 1)"));
-    }
-    let body_end = text
-        .trim_end_matches('\n')
-        .rfind('\n')
-        .map(|i| i + 1)
-        .ok_or((1, "no end line: the file is cut short"))?;
-    let (body, end) = text.split_at(body_end);
+    let lines = durable::checked_lines(bytes, HEADER, "not a chatd accounts file (version 1)")?;
     let mut accounts = BTreeMap::new();
-    let lines = body[HEADER.len()..].lines();
-    for (index, line) in lines.enumerate() {
-        let line_no = index + 2;
+    for (line_no, line) in lines {
         let (name, hash) = line.split_once(' ').ok_or((line_no, "not `name hash`"))?;
         if nick::validate(name).is_err() || *nick::fold(name) != *name {
             return Err((line_no, "not a folded nickname"));
@@ -198,19 +183,6 @@ fn parse(bytes: &[u8]) -> Result<BTreeMap<Box<str>, String>, (usize, &'static st
         if accounts.insert(name.into(), hash.to_string()).is_some() {
             return Err((line_no, "an account listed twice"));
         }
-    }
-    let end_no = accounts.len() + 2;
-    let mut fields = end.trim_end_matches('\n').split(' ');
-    let (Some("end"), Some(count), Some(crc), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
-        return Err((end_no, "no end line: the file is cut short"));
-    };
-    if count.parse::<usize>() != Ok(accounts.len()) {
-        return Err((end_no, "the account count does not match"));
-    }
-    if u32::from_str_radix(crc, 16) != Ok(crc32c::crc32c(body.as_bytes())) {
-        return Err((end_no, "the checksum does not match"));
     }
     Ok(accounts)
 }

@@ -212,6 +212,19 @@ fn options() -> Options {
         "require-account",
         "admit accounts only: guests' HELLO is refused",
     );
+    opts.optopt(
+        "",
+        "registrations-per-hour",
+        "accounts one source address (IPv6: one /64) may register per hour, 0 for none \
+         (default 5)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-accounts",
+        "accounts the server holds at most; registrations past it are refused (default 10000)",
+        "N",
+    );
     opts.optflag(
         "",
         "allow-plaintext-passwords",
@@ -361,8 +374,15 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             require_account: matches.opt_present("require-account"),
             allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
             cluster: matches.opt_present("cluster"),
+            registrations_per_hour: parse(
+                matches,
+                "registrations-per-hour",
+                defaults.registrations_per_hour,
+            )?,
+            max_accounts: parse(matches, "max-accounts", defaults.max_accounts)?,
         },
-        accounts: None, // opened in `main`, once logging is set up
+        accounts: None,   // opened in `main`, once logging is set up
+        rooms_file: None, // read in `main` with the accounts
         udp_port: match matches.opt_str("udp-port") {
             None => None,
             Some(_) => Some(parse(matches, "udp-port", 0u16)?),
@@ -389,7 +409,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
                 TransferLimits::default().max_buffered,
             )?,
             udp_from_any_address: matches.opt_present("udp-from-any-address"),
-            // Without TLS the OFFER's token, from which the keys come, travels in the clear.
+            // Without TLS there is no exporter to key transfers: they go as version 2.
             protect_datagrams: !matches.opt_present("insecure-plaintext"),
             max_upload: parse(matches, "max-upload", TransferLimits::default().max_upload)?,
             max_rate: max_rate(matches)?,
@@ -630,17 +650,23 @@ fn main() -> ExitCode {
         }
     };
     let state = match state_dir(&matches).and_then(|dir| {
-        FileStore::open(&dir)
-            .map(|store| (dir, store))
-            .map_err(|e| e.to_string())
+        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
+        let rooms = state::load_rooms(&dir)?;
+        Ok((dir, store, rooms))
     }) {
-        Ok((dir, store)) => {
-            info!("{} accounts in {}", store.len(), dir.display());
+        Ok((dir, store, rooms)) => {
+            info!(
+                "{} accounts and {} rooms' operators and bans in {}",
+                store.len(),
+                rooms.1.len(),
+                dir.display()
+            );
+            config.rooms_file = Some(rooms);
             store
         }
         Err(e) => {
             log::logger().flush();
-            eprintln!("chatd: cannot open the account store: {e}");
+            eprintln!("chatd: cannot open the account store or the rooms file: {e}");
             return ExitCode::FAILURE;
         }
     };

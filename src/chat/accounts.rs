@@ -3,6 +3,7 @@
 //! hash: it hands the shell an [`AccountJob`] and waits, the session paused, for the answer.
 
 use super::peer_text::PeerText;
+use super::registrations::{RegistrationRefusal, Registrations};
 use super::session::LoginState;
 use super::throttle::{Refusal, Throttle};
 use super::{AccountAnswer, AccountJob, ChatRequest, ChatServer, ClientId, Outbox, nick};
@@ -29,6 +30,16 @@ pub(super) struct Check {
     pub(super) purpose: Purpose,
 }
 
+impl Purpose {
+    /// Whether the check makes an account.
+    fn registers(&self) -> bool {
+        matches!(
+            self,
+            Purpose::Register | Purpose::Login { register: true, .. }
+        )
+    }
+}
+
 /// What a check is for, and so what its answer does.
 #[derive(Debug)]
 pub(super) enum Purpose {
@@ -46,6 +57,7 @@ pub(super) struct Accounts {
     /// Folded names of every account.
     registered: HashSet<Box<str>>,
     throttle: Throttle,
+    registrations: Registrations,
     next_ticket: u64,
 }
 
@@ -228,7 +240,13 @@ impl ChatServer {
                 return;
             }
         }
+        if purpose.registers() && !self.registration_allowed(now, id, address, out) {
+            return;
+        }
         self.accounts.throttle.begin(address);
+        if purpose.registers() {
+            self.accounts.registrations.begin(now, address);
+        }
         let ticket = self.accounts.next_ticket;
         self.accounts.next_ticket += 1;
         if let Some(session) = self.session_mut(id) {
@@ -239,6 +257,37 @@ impl ChatServer {
             ticket,
             job,
         });
+    }
+
+    /// Whether `address` may make an account now; refuses with REGISTRATION_LIMITED if not.
+    fn registration_allowed(
+        &mut self,
+        now: Instant,
+        id: ClientId,
+        address: super::AddressKey,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let registered = self.accounts.registered.len();
+        let (per_hour, max) = (self.config.registrations_per_hour, self.config.max_accounts);
+        let refusal = match self
+            .accounts
+            .registrations
+            .admit(now, address, registered, per_hour, max)
+        {
+            Ok(()) => return true,
+            Err(refusal) => refusal,
+        };
+        let text = match refusal {
+            RegistrationRefusal::Address { retry_in } => format!(
+                "your address made its {per_hour} registrations for the hour: try again in {} s",
+                retry_in.as_secs_f64().ceil() as u64
+            ),
+            RegistrationRefusal::Full => {
+                format!("this server holds its maximum of {max} accounts: no more registrations")
+            }
+        };
+        self.refuse(id, ErrorCode::RegistrationLimited, false, &text, out);
+        false
     }
 
     /// The password worker's answer to the [`ChatRequest::Account`] with `ticket`. Ignored
@@ -270,6 +319,10 @@ impl ChatServer {
         })
         .to_string();
         self.accounts.throttle.end(address);
+        if check.purpose.registers() {
+            let made = matches!(answer, AccountAnswer::Done);
+            self.accounts.registrations.end(address, made);
+        }
         self.resumed.push(client);
         match answer {
             AccountAnswer::Done => self.check_passed(now, client, &account, check.purpose, out),
@@ -337,7 +390,10 @@ impl ChatServer {
     }
 
     /// A session with a check waiting ends: its address's count of checks goes down.
-    pub(super) fn forget_check(&mut self, address: super::AddressKey) {
+    pub(super) fn forget_check(&mut self, address: super::AddressKey, purpose: &Purpose) {
         self.accounts.throttle.end(address);
+        if purpose.registers() {
+            self.accounts.registrations.abandon();
+        }
     }
 }

@@ -51,6 +51,10 @@ pub struct ChatConfig {
     /// A node of a cluster: nicknames, rooms, history and presence are the cluster's
     /// (`chat::cluster`), asked through intents the shell hands to the backplane.
     pub cluster: bool,
+    /// Registrations one source address (IPv6: its /64) may make per hour; 0: none.
+    pub registrations_per_hour: u32,
+    /// Accounts the server holds at most: past it, registrations are refused.
+    pub max_accounts: usize,
 }
 
 impl Default for ChatConfig {
@@ -73,6 +77,8 @@ impl Default for ChatConfig {
             require_account: false,
             allow_plaintext_passwords: false,
             cluster: false,
+            registrations_per_hour: 5,
+            max_accounts: 10_000,
         }
     }
 }

@@ -29,6 +29,7 @@ mod operators;
 mod output;
 pub mod peer_text;
 mod rate;
+mod registrations;
 mod room_frames;
 pub mod rooms;
 mod routing;
@@ -137,6 +138,8 @@ pub struct ChatServer {
     encode_buf: Vec<u8>,
     /// Rooms, members, topics and history.
     rooms: RoomTable,
+    /// Operators, bans or a mode changed since the shell last took the rooms file to save.
+    rooms_unsaved: bool,
     /// Registered nicknames, password checks waiting, the throttle.
     accounts: accounts::Accounts,
     /// Wall-clock time of the latest turn, ms since the Unix epoch: the time a message is
@@ -168,6 +171,7 @@ impl ChatServer {
             requests: VecDeque::new(),
             encode_buf: Vec::new(),
             rooms: RoomTable::new(config.rooms.clone()),
+            rooms_unsaved: false,
             accounts: accounts::Accounts::default(),
             wall_ms: 0,
             cluster: config.cluster.then(cluster::ClusterSide::new),

@@ -1,15 +1,33 @@
 //! What room operators may do (`docs/PROTOCOL.md`, "Room operators"): KICK, BAN, INVITE and
 //! SET_MODE, who may JOIN a room that bans or invites, and who may set a topic. The state is
-//! the room's [`super::rooms::moderation::Moderation`]; this file decides and sends.
+//! the room's [`super::rooms::moderation::Moderation`]; this file decides and sends, and
+//! tells the shell when the saved part of it changed ([`ChatServer::poll_rooms_to_save`]).
 
 use super::peer_text::PeerText;
 use super::rooms::RoomId;
+use super::rooms::saved::{self, SavedRoom};
 use super::{ChatServer, ClientId, Outbox, nick};
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
 use std::time::Instant;
 
 impl ChatServer {
+    /// Gives the machine the rooms' moderation saved before a restart (the shell reads the
+    /// rooms file at startup).
+    pub fn restore_rooms(&mut self, rooms: &[SavedRoom]) {
+        self.rooms.restore_saved(rooms);
+    }
+
+    /// The rooms file's new contents if operators, bans or a mode changed since the last
+    /// call: the shell writes them (crash-safely, off the loop) into the state folder. Call
+    /// after each turn's input; only the latest contents matter.
+    pub fn poll_rooms_to_save(&mut self) -> Option<Vec<u8>> {
+        if !std::mem::take(&mut self.rooms_unsaved) {
+            return None;
+        }
+        Some(saved::render(&self.rooms.saved()))
+    }
+
     /// The account `id` logged in with (folded), if any.
     fn account_of(&self, id: ClientId) -> Option<Rc<str>> {
         self.session(id)?.account.clone()
@@ -50,41 +68,40 @@ impl ChatServer {
         false
     }
 
-    /// Whether `id` (`nick`) may enter the existing `room`: not banned, and invited or an
-    /// operator if it is invite-only (the invitation is used up). Refuses if not.
+    /// Whether `id` (`nick`) may enter the room named `folded`, existing or kept from before
+    /// (a restart, or a time without members): not banned, and invited or an operator if it
+    /// is invite-only (the invitation is used up). Refuses if not.
     pub(super) fn may_join(
         &mut self,
         id: ClientId,
         nick: &str,
-        room: RoomId,
+        folded: &str,
         out: &mut impl Outbox,
     ) -> bool {
         let account = self.account_of(id);
-        let moderation = self.rooms.moderation(room);
-        if moderation.is_banned(account.as_deref()) {
-            let text = format!("you are banned from {}", self.rooms.name(room));
-            self.refuse(id, ErrorCode::Banned, false, &text, out);
-            return false;
-        }
-        if !moderation.invite_only() || moderation.is_operator(account.as_deref()) {
-            return true;
-        }
-        if self
-            .rooms
-            .moderation_mut(room)
-            .take_invitation(&nick::fold(nick))
+        let Some(moderation) = self.rooms.moderation_named_mut(folded) else {
+            return true; // a new room
+        };
+        let refusal = if moderation.is_banned(account.as_deref()) {
+            (ErrorCode::Banned, format!("you are banned from {folded}"))
+        } else if !moderation.invite_only()
+            || moderation.is_operator(account.as_deref())
+            || moderation.take_invitation(&nick::fold(nick))
         {
             return true;
-        }
-        let text = format!("{} is invite-only", self.rooms.name(room));
-        self.refuse(id, ErrorCode::InviteOnly, false, &text, out);
+        } else {
+            (ErrorCode::InviteOnly, format!("{folded} is invite-only"))
+        };
+        self.refuse(id, refusal.0, false, &refusal.1, out);
         false
     }
 
     /// `id` joined `room`: if it has an account and the room no operator, it becomes one.
     pub(super) fn note_joined(&mut self, id: ClientId, room: RoomId) {
-        if let Some(account) = self.account_of(id) {
-            self.rooms.moderation_mut(room).note_member(&account);
+        if let Some(account) = self.account_of(id)
+            && self.rooms.moderation_mut(room).note_member(&account)
+        {
+            self.rooms_unsaved = true;
         }
     }
 
@@ -189,6 +206,7 @@ impl ChatServer {
             self.refuse(id, ErrorCode::ListFull, false, text, out);
             return;
         }
+        self.rooms_unsaved = true;
         let room_name = Rc::clone(self.rooms.name(room));
         let frame = Frame::Banned {
             room: &room_name,
@@ -255,6 +273,7 @@ impl ChatServer {
             return;
         };
         self.rooms.moderation_mut(room).set_invite_only(invite_only);
+        self.rooms_unsaved = true;
         let room_name = Rc::clone(self.rooms.name(room));
         let frame = Frame::Mode {
             room: &room_name,

@@ -141,10 +141,11 @@ impl ChatServer {
         let Some(key) = self.valid_room_name(id, name, &mut folded, out) else {
             return;
         };
-        if let Some(room) = self.rooms.find(key)
-            && !self.rooms.is_member(id, room)
-            && !self.may_join(id, nick, room, out)
-        {
+        let member = self
+            .rooms
+            .find(key)
+            .is_some_and(|room| self.rooms.is_member(id, room));
+        if !member && !self.may_join(id, nick, key, out) {
             return;
         }
         if self.clustered() {

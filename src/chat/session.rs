@@ -168,8 +168,8 @@ impl ChatServer {
         self.session_count -= 1;
         self.per_address.remove(session.address);
         self.forget_flow(&session.flow);
-        if session.check.is_some() {
-            self.forget_check(session.address);
+        if let Some(check) = &session.check {
+            self.forget_check(session.address, &check.purpose);
         }
         if session.files.is_some() {
             self.forget_listing(id);

@@ -73,6 +73,9 @@ pub enum Command {
     /// Register the nickname in use as an account (the password from --password-file or
     /// CHATC_PASSWORD).
     Register,
+    /// Change the account's password: the new one is asked for with echo off at a terminal,
+    /// read from --new-password-file or CHATC_NEW_PASSWORD otherwise; never typed on the line.
+    Password,
     /// Stop transfer number `id` (as `/transfers` shows it).
     Cancel {
         id: u32,
@@ -118,6 +121,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "invite",
     "mode",
     "register",
+    "password",
     "quit",
     "help",
 ];
@@ -143,6 +147,8 @@ Type a line to send it to the current room. Commands:
   /invite NICK     (room operator) let NICK join the current room while invite-only
   /mode +i|-i      (room operator) make the current room invite-only, or open
   /register        register your nickname (password from --password-file or CHATC_PASSWORD)
+  /password        change your account's password (asked without echo; in a script, from
+                   --new-password-file or CHATC_NEW_PASSWORD)
   /quit [REASON]   leave (end of input does the same)
   /help            this text
 A line starting with // sends the rest, starting with /, as a plain message.";
@@ -173,6 +179,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
                 Command::Transfers => "/transfers",
                 Command::Rooms => "/rooms",
                 Command::Register => "/register",
+                Command::Password => "/password (the new password is asked for, never typed here)",
                 _ => "/help",
             }))
         }
@@ -278,6 +285,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, CommandError> {
             _ => Err(CommandError::Usage("/mode +i|-i")),
         },
         "register" => no_args(Command::Register),
+        "password" => no_args(Command::Password),
         _ => Err(CommandError::Unknown(name.to_string())),
     }
 }

@@ -38,6 +38,62 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// A text file of one record a line, as the daemon's state files are kept: `header` (its
+/// format and version, ending in a line break), the `lines`, then `end COUNT CRC` with a
+/// CRC-32C of everything before it, so that a file damaged other than by a crash (which the
+/// rename rules out) is noticed when it is read back with [`checked_lines`].
+pub fn with_trailer<'a>(header: &str, lines: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = String::from(header);
+    let mut count = 0;
+    for line in lines {
+        out.push_str(line);
+        out.push('\n');
+        count += 1;
+    }
+    let crc = crc32c::crc32c(out.as_bytes());
+    out.push_str(&format!("end {count} {crc:08x}\n"));
+    out.into_bytes()
+}
+
+/// The record lines of a file [`with_trailer`] wrote with `header`, each with its line
+/// number, once the count and the checksum match; else the line at fault and why
+/// (`not_ours` when the header is not there).
+pub fn checked_lines<'a>(
+    bytes: &'a [u8],
+    header: &str,
+    not_ours: &'static str,
+) -> Result<Vec<(usize, &'a str)>, (usize, &'static str)> {
+    let text = std::str::from_utf8(bytes).map_err(|_| (0, "not UTF-8"))?;
+    if !text.starts_with(header) {
+        return Err((1, not_ours));
+    }
+    let body_end = text
+        .trim_end_matches('\n')
+        .rfind('\n')
+        .map(|i| i + 1)
+        .ok_or((1, "no end line: the file is cut short"))?;
+    let (body, end) = text.split_at(body_end);
+    let lines: Vec<(usize, &str)> = body[header.len()..]
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 2, line))
+        .collect();
+    let end_no = lines.len() + 2;
+    let mut fields = end.trim_end_matches('\n').split(' ');
+    let (Some("end"), Some(count), Some(crc), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err((end_no, "no end line: the file is cut short"));
+    };
+    if count.parse::<usize>() != Ok(lines.len()) {
+        return Err((end_no, "the count of records does not match"));
+    }
+    if u32::from_str_radix(crc, 16) != Ok(crc32c::crc32c(body.as_bytes())) {
+        return Err((end_no, "the checksum does not match"));
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

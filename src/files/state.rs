@@ -1,8 +1,9 @@
-//! The daemon's and the client's state folders on disk: where they are by default, and the
+//! The daemon's and the client's state folders on disk: where they are by default, the
 //! daemon's TLS key and certificate kept there (made once, then reused, so clients that
-//! pinned the key keep trusting it).
+//! pinned the key keep trusting it), and its rooms file (operators, bans, modes).
 
 use super::durable;
+use crate::chat::rooms::saved::{self, SavedRoom};
 use crate::tls::TlsError;
 use crate::tls::identity::{self, Identity};
 use std::fs;
@@ -83,6 +84,21 @@ pub fn load_or_create_identity(dir: &Path) -> Result<(Identity, Origin), TlsErro
         .map_err(|e| io_error("write", &cert_path, e))?;
     let identity = Identity::from_pem(pem.cert.as_bytes(), pem.key.as_bytes())?;
     Ok((identity, Origin::Created))
+}
+
+/// The rooms file in the daemon's state folder `dir` and the rooms it holds (none if there
+/// is no file yet); Err says why a file that is there cannot be used (the daemon then
+/// refuses to start rather than forget bans). A temporary file a crash left is removed.
+pub fn load_rooms(dir: &Path) -> Result<(PathBuf, Vec<SavedRoom>), String> {
+    let path = dir.join(saved::FILE_NAME);
+    let _ = fs::remove_file(dir.join(format!(".{}.tmp", saved::FILE_NAME)));
+    let rooms = match fs::read(&path) {
+        Ok(bytes) => saved::parse(&bytes)
+            .map_err(|(line, why)| format!("{} line {line}: {why}", path.display()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    Ok((path, rooms))
 }
 
 #[cfg(test)]

@@ -26,15 +26,15 @@ mod cluster_shell;
 mod conn;
 mod disk;
 mod out_queue;
-// Not wired into the loop yet: `chatd --cluster` (issue 18) will own one per Redis server.
-#[allow(dead_code)]
 mod redis_socket;
+mod rooms_writer;
 mod timers;
 mod tls_conn;
 mod transfer_shell;
 mod udp;
 
 use crate::accounts::{AccountStore, Passwords};
+use crate::chat::rooms::saved::SavedRoom;
 use crate::chat::{ChatConfig, ChatServer, ClientId};
 use crate::files::SharedDir;
 use crate::sleep::Sleeper;
@@ -47,10 +47,12 @@ use disk::Disk;
 use log::info;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+use rooms_writer::RoomsWriter;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timers::{TimerTarget, Timers};
@@ -93,6 +95,9 @@ pub struct ServerConfig {
     pub cluster: Option<ClusterConfig>,
     /// Share the TCP port with other processes (SO_REUSEPORT): several nodes on one host.
     pub reuse_port: bool,
+    /// Where the rooms' operators, bans and modes are kept, and what it held at startup;
+    /// `None`: they live in memory only.
+    pub rooms_file: Option<(PathBuf, Vec<SavedRoom>)>,
 }
 
 /// Out-of-order upload buffers this large, once emptied, are worth giving back.
@@ -113,6 +118,8 @@ pub struct Server {
     disk: Disk,
     /// The password worker, if the daemon keeps accounts.
     passwords: Option<AccountWorker>,
+    /// Writes the rooms file, if the daemon keeps one.
+    rooms_writer: Option<RoomsWriter>,
     timers: Timers,
     /// The UDP socket was read up to its budget: read again next turn.
     udp_readable: bool,
@@ -179,6 +186,13 @@ impl Server {
             }
             None => None,
         };
+        let rooms_writer = match config.rooms_file {
+            Some((path, saved)) => {
+                chat.restore_rooms(&saved);
+                Some(RoomsWriter::start(path)?)
+            }
+            None => None,
+        };
         Ok(Server {
             poll,
             sleeper,
@@ -190,6 +204,7 @@ impl Server {
             udp,
             disk,
             passwords,
+            rooms_writer,
             timers: Timers::new(Instant::now(), TICK),
             udp_readable: false,
             listing_for: Vec::new(),
@@ -278,6 +293,7 @@ impl Server {
             }
             self.fire_timers(now);
             self.serve_chat_requests(now);
+            self.save_rooms();
             self.perform_disk_work(now);
             self.send_datagrams(now);
             self.deliver_transfer_replies();
@@ -296,6 +312,15 @@ impl Server {
                 self.log_stats();
                 return Ok(());
             }
+        }
+    }
+
+    /// Hands the rooms file to its writer if operators, bans or a mode changed this turn.
+    fn save_rooms(&mut self) {
+        if let Some(contents) = self.chat.poll_rooms_to_save()
+            && let Some(writer) = &self.rooms_writer
+        {
+            writer.save(contents);
         }
     }
 
@@ -397,7 +422,7 @@ impl Server {
             "stats: {} connections ({} sessions, {} users), {} transfers, {} hash jobs, \
              {} timers, {} open fds, {} bytes of uploads held out of order; UDP datagrams \
              dropped: {} undecodable, {} for unknown connections, {} with a wrong token, {} from \
-             unproven addresses, {} from foreign addresses",
+             unproven addresses, {} from foreign addresses, {} forged, {} replayed",
             self.conns.len(),
             self.chat.session_count(),
             self.chat.user_count(),
@@ -410,7 +435,9 @@ impl Server {
             drops.unknown_conn,
             drops.bad_token,
             drops.unproven_addr,
-            drops.foreign_addr
+            drops.foreign_addr,
+            drops.forged,
+            drops.replayed
         );
     }
 

@@ -32,12 +32,19 @@ impl Server {
             }
             for (from, datagram) in self.udp.received() {
                 read += 1;
+                let addressed_to = packet::peek_conn_id(datagram).map(ConnId);
                 if let Some((conn, deliver)) = self.transfers.handle_datagram(now, from, datagram) {
                     let bytes = &datagram[deliver.range.clone()];
                     let result = self.disk.store(conn, deliver.offset, bytes);
                     let result = result.map_err(|e| e.kind());
                     self.transfers
                         .handle_deliver(now, conn, &deliver, bytes, result);
+                }
+                // A retransmission that fills an upload's hole is kept by the machine, not
+                // delivered from the datagram: what it made contiguous must be stored now, or
+                // the upload waits for the next datagram that happens to deliver (none, once
+                // every byte was sent: the upload stalled until its idle timeout).
+                if let Some(conn) = addressed_to {
                     store_buffered(&mut self.transfers, &mut self.disk, now, conn);
                 }
             }
@@ -57,10 +64,14 @@ impl Server {
         while let Some(request) = self.chat.poll_request() {
             let client = request.client();
             // The connection may have been dropped since its request was parsed this turn.
-            let peer = self.conns.get(client).map(|c| c.stream.peer_addr());
-            let Some(Ok(peer_ip)) = peer.map(|p| p.map(|a| a.ip())) else {
+            let Some(conn) = self.conns.get(client) else {
                 continue;
             };
+            let Ok(peer_ip) = conn.stream.peer_addr().map(|a| a.ip()) else {
+                continue;
+            };
+            // Its TLS exporter keys the transfer (plaintext: none, and none is needed).
+            let exporter = conn.tls.as_ref().and_then(|tls| tls.session.exporter());
             match request {
                 ChatRequest::Get {
                     request,
@@ -69,7 +80,7 @@ impl Server {
                     ..
                 } => self
                     .transfers
-                    .handle_get(now, client, peer_ip, request, &name, offset),
+                    .handle_get(now, client, peer_ip, exporter, request, &name, offset),
                 ChatRequest::Put {
                     request,
                     name,
@@ -80,6 +91,7 @@ impl Server {
                     now,
                     client,
                     peer_ip,
+                    exporter,
                     request,
                     &name,
                     size,
@@ -229,6 +241,11 @@ fn log_reply(reply: &Reply) {
         ),
         Reply::Ended { ending, .. } => {
             let stats = &ending.stats;
+            // What someone on the path tried against this transfer (protected ones).
+            let unopened = format!(
+                "dropped {} forged and {} replayed datagrams",
+                ending.unopened.forged, ending.unopened.replayed
+            );
             match &ending.result {
                 Ok(()) => {
                     // The sender's congestion figures mean something only when we sent.
@@ -241,7 +258,7 @@ fn log_reply(reply: &Reply) {
                     };
                     info!(
                         "transfer {} ({}) {}: {} bytes in {:.2?}, {} bytes retransmitted, \
-                         {} datagrams{sender_figures}",
+                         {} datagrams{sender_figures}; {unopened}",
                         ending.conn,
                         ending.name,
                         ending.direction.verb(),
@@ -251,7 +268,10 @@ fn log_reply(reply: &Reply) {
                         stats.datagrams_sent,
                     );
                 }
-                Err(e) => info!("transfer {} ({}) failed: {e}", ending.conn, ending.name),
+                Err(e) => info!(
+                    "transfer {} ({}) failed: {e}; {unopened}",
+                    ending.conn, ending.name
+                ),
             }
         }
         Reply::Refused { .. } | Reply::NoSuchTransfer { .. } | Reply::Shared { .. } => {}

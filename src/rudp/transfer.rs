@@ -74,6 +74,10 @@ pub struct Config {
     pub skip_key: [u8; 32],
     /// Longest interval between repeated HANDSHAKE packets (see `handshake_retry`).
     pub handshake_interval: Duration,
+    /// What guards the datagrams: the checksum (version 2 in the clear, the default), or the
+    /// packet protection the owner applies at the socket (then the machine neither writes nor
+    /// checks checksums, and must be given only opened datagrams).
+    pub integrity: packet::Integrity,
 }
 
 /// Wait before the first repeated HANDSHAKE; each later one doubles, up to
@@ -101,6 +105,7 @@ impl Config {
             handshake: Handshake::None,
             skip_key: [0; 32],
             handshake_interval: Duration::from_millis(250),
+            integrity: packet::Integrity::Checksum,
         }
     }
 

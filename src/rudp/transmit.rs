@@ -23,11 +23,13 @@ pub struct Transmit {
 pub struct Fill {
     pub offset: u64,
     pub range: Range<usize>,
+    /// Whether the filled datagram gets its checksum (the machine's configuration says).
+    pub integrity: packet::Integrity,
 }
 
 impl Fill {
-    /// Copies the bytes from `source` into `datagram` and seals the datagram (its checksum
-    /// covers the payload). A source that ends early is an `UnexpectedEof` error: the
+    /// Copies the bytes from `source` into `datagram` and completes it (its checksum covers
+    /// the payload; a datagram to be protected gets none). A source that ends early is an `UnexpectedEof` error: the
     /// datagram must not be sent, and the sender hears of it through `handle_source_error`.
     pub fn perform(&self, datagram: &mut [u8], source: &mut impl ByteSource) -> io::Result<()> {
         let mut at = self.range.start;
@@ -40,7 +42,7 @@ impl Fill {
                 Err(e) => return Err(e),
             }
         }
-        packet::seal(datagram);
+        self.integrity.finish(datagram);
         Ok(())
     }
 }

@@ -37,6 +37,9 @@ pub fn server(identity: Identity) -> Result<Arc<ServerConfig>, TlsError> {
     // per client or in the daemon.
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    // The exporter master secret only, for the connection's own transfer keys (unbuffered
+    // connections offer no exporter; see `tls/exporter.rs`).
+    config.key_log = Arc::new(super::exporter::ExporterCapture);
     Ok(Arc::new(config))
 }
 

@@ -5,8 +5,11 @@
 //! The shell calls, per connection: [`TlsSession::handle_ciphertext`] with what it read
 //! (plaintext out for the chat machine, handshake records out for the socket), then, once
 //! [`TlsSession::is_handshaking`] is false, [`TlsSession::encrypt`] with queued plaintext.
+//! Once the handshake is done, [`TlsSession::exporter`] gives the connection's TLS exporter
+//! (RFC 8446 §7.5), which keys its transfers.
 
 use super::TlsError;
+use super::exporter::{self, ExporterSecret};
 use rustls::ServerConfig;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
@@ -30,6 +33,8 @@ pub struct Progress {
 /// A server-side TLS 1.3 connection whose bytes the caller moves.
 pub struct TlsSession {
     conn: UnbufferedServerConnection,
+    /// Captured from rustls's key log while the handshake ran (see `tls/exporter.rs`).
+    exporter: Option<ExporterSecret>,
 }
 
 impl TlsSession {
@@ -43,6 +48,7 @@ impl TlsSession {
     pub fn new(config: &Arc<ServerConfig>) -> Result<TlsSession, TlsError> {
         Ok(TlsSession {
             conn: UnbufferedServerConnection::new(Arc::clone(config))?,
+            exporter: None,
         })
     }
 
@@ -51,12 +57,52 @@ impl TlsSession {
         self.conn.is_handshaking()
     }
 
+    /// The connection's exporter master secret, once the handshake is done.
+    pub fn exporter(&self) -> Option<&ExporterSecret> {
+        if self.is_handshaking() {
+            return None;
+        }
+        self.exporter.as_ref()
+    }
+
     /// Processes the whole records at the front of `input`, appending their application
     /// data to `plain` and any records to send (handshake flights, alerts) to `out`; says how
     /// many bytes of `input` it used (the caller keeps the rest, an incomplete record, for
     /// the next call). `input` is decrypted in place. An error ends the connection; what is
     /// in `out` then (an alert) may still be sent.
+    ///
+    /// The exporter secret rustls logs while this call runs is this connection's: the
+    /// thread's slot must be empty before, at most one secret may come, and one must have
+    /// come by the time the handshake is done. Anything else ends the connection
+    /// ([`TlsError::Exporter`]): transfers must never run on keys of another connection.
     pub fn handle_ciphertext(
+        &mut self,
+        input: &mut [u8],
+        plain: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<Progress, TlsError> {
+        if !exporter::slot_is_empty() {
+            drop(exporter::take_captured()); // whose it was cannot be told
+            return Err(TlsError::Exporter("a secret was left from another call"));
+        }
+        let result = self.process(input, plain, out);
+        let captured = exporter::take_captured();
+        let progress = result?;
+        if let Some(secret) = captured {
+            if self.exporter.is_some() || !secret.is_usable() {
+                return Err(TlsError::Exporter(
+                    "more than one secret, or an unusable one",
+                ));
+            }
+            self.exporter = Some(secret);
+        }
+        if !self.conn.is_handshaking() && self.exporter.is_none() {
+            return Err(TlsError::Exporter("the handshake ended without one"));
+        }
+        Ok(progress)
+    }
+
+    fn process(
         &mut self,
         input: &mut [u8],
         plain: &mut Vec<u8>,

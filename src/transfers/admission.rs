@@ -10,8 +10,9 @@ use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::files::name;
 use crate::rudp::packet;
-use crate::rudp::packet::protection::{Protection, Side};
+use crate::rudp::packet::protection::{Protection, Side, TransferKeying};
 use crate::rudp::{Config, Handshake, Receiver, Sender};
+use crate::tls::exporter::ExporterSecret;
 use crate::wire::{ErrorCode, truncate_to_char_boundary};
 use log::debug;
 use std::net::IpAddr;
@@ -19,13 +20,16 @@ use std::time::Instant;
 
 impl Transfers {
     /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
-    /// `peer_ip`. Refusals, in the order they are checked: the transfer limits, the name's
-    /// rules, then (once the shell opened it) the file's existence and type, the offset.
+    /// `peer_ip` and has the TLS exporter `exporter` (`None`: plaintext). Refusals, in the
+    /// order they are checked: the transfer limits, the name's rules, then (once the shell
+    /// opened it) the file's existence and type, the offset.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the GET and its client
     pub fn handle_get(
         &mut self,
         now: Instant,
         client: ClientId,
         peer_ip: IpAddr,
+        exporter: Option<&ExporterSecret>,
         request: u32,
         file_name: &str,
         offset: u64,
@@ -37,22 +41,23 @@ impl Transfers {
             let text = format!("{}: {e}", shown(file_name));
             return self.refuse(client, request, (ErrorCode::BadFileName, text));
         }
-        let conn = self.admit(
+        let Some(conn) = self.admit(
             now,
-            client,
-            peer_ip,
+            (client, peer_ip, exporter),
             request,
             file_name,
             Stage::Opening { offset },
-        );
+        ) else {
+            return;
+        };
         self.disk.push_back(DiskRequest::Open {
             conn,
             name: file_name.to_string(),
         });
     }
 
-    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip`.
-    /// Refusals, in the order they are checked: the transfer limits, the name's rules, an
+    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip` with
+    /// the TLS exporter `exporter` (`None`: plaintext). Refusals, in the order they are checked: the transfer limits, the name's rules, an
     /// upload of that name under way, then (once the shell looked) an existing file of that
     /// name, the size limit, the free space ([`UPLOAD_FREE_MARGIN`] kept).
     #[allow(clippy::too_many_arguments)] // each is one fact of the PUT and its client
@@ -61,6 +66,7 @@ impl Transfers {
         now: Instant,
         client: ClientId,
         peer_ip: IpAddr,
+        exporter: Option<&ExporterSecret>,
         request: u32,
         file_name: &str,
         size: u64,
@@ -80,14 +86,15 @@ impl Transfers {
         if uploading {
             return self.refuse(client, request, exists_refusal(file_name));
         }
-        let conn = self.admit(
+        let Some(conn) = self.admit(
             now,
-            client,
-            peer_ip,
+            (client, peer_ip, exporter),
             request,
             file_name,
             Stage::CheckingRoom { size, digest },
-        );
+        ) else {
+            return;
+        };
         self.disk.push_back(DiskRequest::CheckRoom {
             conn,
             name: file_name.to_string(),
@@ -142,16 +149,17 @@ impl Transfers {
             .sum()
     }
 
-    /// Records a transfer being prepared under a fresh connection id and token.
+    /// Records a transfer being prepared under a fresh connection id and token, with its
+    /// keys from the client's TLS exporter when datagrams are protected; `None` (refused) if
+    /// they are and the connection has no exporter to key them.
     fn admit(
         &mut self,
         now: Instant,
-        client: ClientId,
-        peer_ip: IpAddr,
+        (client, peer_ip, exporter): (ClientId, IpAddr, Option<&ExporterSecret>),
         request: u32,
         file_name: &str,
         stage: Stage,
-    ) -> ConnId {
+    ) -> Option<ConnId> {
         let (conn, token) = loop {
             let (conn, token) = self.ids.draw();
             if !self.transfers.contains_key(&conn) {
@@ -161,10 +169,30 @@ impl Transfers {
         let mut transfer =
             Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage);
         if self.limits.protect_datagrams {
-            transfer.protection = Some(Protection::new(&token, conn.0, Side::Server));
+            // Never in the clear on a daemon that protects: no exporter, no transfer.
+            let keying = exporter.map(|secret| {
+                TransferKeying::export(conn.0, &token, |label, context, out| {
+                    secret.export(label, context, out)
+                })
+            });
+            match keying {
+                Some(Ok(keying)) => {
+                    transfer.protection = Some(Protection::new(&keying, Side::Server));
+                }
+                Some(Err(e)) => {
+                    let text = format!("cannot key the transfer: {e}");
+                    self.refuse(client, request, (ErrorCode::TransferFailed, text));
+                    return None;
+                }
+                None => {
+                    let text = "this connection has no TLS keys for a transfer".to_string();
+                    self.refuse(client, request, (ErrorCode::TransferFailed, text));
+                    return None;
+                }
+            }
         }
         self.transfers.insert(conn, transfer);
-        conn
+        Some(conn)
     }
 
     fn refuse(&mut self, client: ClientId, request: u32, (code, text): (ErrorCode, String)) {
@@ -371,6 +399,7 @@ fn exists_refusal(file_name: &str) -> (ErrorCode, String) {
 fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
     let mut config = Config::new(conn, start, size);
     config.handshake = Handshake::Expect(t.token);
+    config.integrity = t.integrity();
     config.max_datagram = packet::max_datagram_for(t.peer_ip) - t.seal_overhead();
     config
 }

@@ -46,17 +46,20 @@ impl Transfers {
             return None;
         }
         let wire_len = datagram.len();
+        let integrity = t.integrity();
         let datagram = match &mut t.protection {
             None => datagram,
             Some(protection) => match protection.opener.open(datagram) {
                 Ok(len) => &mut datagram[..len],
                 Err(OpenError::Replayed) => {
                     self.drops.replayed += 1;
+                    t.unopened.replayed += 1;
                     debug!("udp: dropped a replayed datagram from {from} for {conn}");
                     return None;
                 }
                 Err(_) => {
                     self.drops.forged += 1;
+                    t.unopened.forged += 1;
                     debug!(
                         "udp: dropped a datagram from {from} for {conn} that fails authentication"
                     );
@@ -70,7 +73,7 @@ impl Transfers {
             // datagram may move the transfer (NAT rebinding). Either way the new address must
             // prove itself before it gets more than three times what it sends.
             let validated_before = t.path.as_ref().is_some_and(Path::is_validated);
-            match packet::decode(datagram).map(|(_, packet)| packet) {
+            match packet::decode_with(datagram, integrity).map(|(_, packet)| packet) {
                 Ok(Packet::Handshake { token }) if token == t.token => {}
                 Ok(Packet::Handshake { .. }) => {
                     self.drops.bad_token += 1;
@@ -100,7 +103,7 @@ impl Transfers {
             kind,
             Some(PacketKind::PathResponse | PacketKind::PathChallenge)
         ) {
-            if let Ok((_, Packet::PathResponse { data })) = packet::decode(datagram)
+            if let Ok((_, Packet::PathResponse { data })) = packet::decode_with(datagram, integrity)
                 && path.on_response(data)
             {
                 debug!("transfer {conn}: {from} validated");
@@ -164,12 +167,14 @@ fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgo
     let overhead = t.seal_overhead();
     let max_datagram = packet::max_datagram_for(t.peer_ip);
     let conn_id = t.conn.0;
+    let integrity = t.integrity();
     let path = t.path.as_mut()?;
     let to = path.addr;
     if let Some(data) = path.challenge_due(now)
         && path.may_send(CHALLENGE_LEN + overhead)
     {
-        let len = packet::encode_control(buf, conn_id, &Packet::PathChallenge { data }).ok()?;
+        let challenge = Packet::PathChallenge { data };
+        let len = packet::encode_control_with(buf, conn_id, &challenge, integrity).ok()?;
         path.on_challenged(now);
         path.on_sent(len + overhead);
         return Some(Outgoing {

@@ -63,8 +63,9 @@ pub struct TransferLimits {
     /// still prove it receives before it is sent more than three times what it sent.
     pub udp_from_any_address: bool,
     /// Seal and open every datagram (packet protection, docs/PROTOCOL.md part 2): true when
-    /// the chat connections are TLS, whose tokens nobody else reads; false for a daemon in
-    /// `--insecure-plaintext`, whose transfers then go in the clear as version 2.
+    /// the chat connections are TLS, whose exporter keys each transfer (a request without
+    /// one is refused); false for a daemon in `--insecure-plaintext`, whose transfers then go
+    /// in the clear as version 2.
     pub protect_datagrams: bool,
 }
 
@@ -115,6 +116,17 @@ pub struct DropCounters {
     /// Protected transfers: the AEAD tag did not verify (forged, altered, or not protected).
     pub forged: u64,
     /// Protected transfers: a packet number already accepted, or older than the window.
+    pub replayed: u64,
+}
+
+/// A protected transfer's datagrams that came for it but did not open: what an attacker on
+/// the path tried against that one transfer, for its end line (each is also among the
+/// daemon's [`DropCounters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unopened {
+    /// The tag did not verify (forged, altered, or not protected).
+    pub forged: u64,
+    /// A packet number already accepted, or older than the window.
     pub replayed: u64,
 }
 
@@ -439,7 +451,8 @@ impl Transfers {
             return;
         };
         let stored = result.is_ok();
-        let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+        let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result)
+            .with_unopened(t.unopened);
         self.replies.push_back(Reply::Ended {
             client: t.client,
             ending,
@@ -499,7 +512,8 @@ impl Transfers {
                     )),
                     Event::Failed(e) => Err(e.to_string()),
                 };
-                let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result);
+                let ending = Ending::new(conn, t.direction, t.name.clone(), stats, elapsed, result)
+                    .with_unopened(t.unopened);
                 self.replies.push_back(Reply::Ended {
                     client: t.client,
                     ending,

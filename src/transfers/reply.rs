@@ -2,7 +2,7 @@
 //! or PUT (OFFER or REFUSED), to a CANCEL it cannot honour, and how a transfer ended
 //! (TRANSFER_RESULT). Each reply knows its frame; the shell only queues it.
 
-use super::{ConnId, Direction};
+use super::{ConnId, Direction, Unopened};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::rudp::Stats;
@@ -35,6 +35,8 @@ pub struct Ending {
     pub result: Result<(), String>,
     /// The TRANSFER_RESULT text: the figures, or why it failed.
     pub text: String,
+    /// Its datagrams that did not open (protected transfers), for the daemon's log.
+    pub unopened: Unopened,
 }
 
 /// A reply for one client, from `Transfers::poll_reply`.
@@ -149,6 +151,12 @@ impl Ending {
             elapsed,
             result,
             text,
+            unopened: Unopened::default(),
         }
+    }
+
+    /// The same ending, with the datagrams that came for it and did not open.
+    pub fn with_unopened(self, unopened: Unopened) -> Ending {
+        Ending { unopened, ..self }
     }
 }

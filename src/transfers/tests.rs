@@ -7,6 +7,7 @@ use crate::files::digest::Digest;
 use crate::rudp::packet::{self, Packet};
 use crate::rudp::stream::{ByteSink, MemorySink, MemorySource};
 use crate::rudp::{ReceiverWithSink, SenderWithSource};
+use crate::tls::exporter::ExporterSecret;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -15,6 +16,15 @@ const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn client(n: usize) -> ClientId {
     ClientId::new(n)
+}
+
+/// The exporter of every test client's chat connection (any 32 bytes stand for a TLS
+/// session's secret: `tls/session` tests that the exporter is TLS's).
+static EXPORTER: std::sync::LazyLock<ExporterSecret> =
+    std::sync::LazyLock::new(|| ExporterSecret::new(&[0x5E; 32]).unwrap());
+
+fn keys() -> Option<&'static ExporterSecret> {
+    Some(&EXPORTER)
 }
 
 /// A machine whose datagrams go in the clear (as with `--insecure-plaintext`), so that tests
@@ -76,7 +86,7 @@ fn expect_offer(t: &mut Transfers) -> Offer {
 /// A GET of `name` answered up to its OFFER: the file opens as `v`, whose digest is `digest`
 /// (hashed now unless the machine knows it).
 fn offered_get(t: &mut Transfers, now: Instant, who: usize, name: &str, v: FileVersion) -> Offer {
-    t.handle_get(now, client(who), LOOPBACK, 1, name, 0);
+    t.handle_get(now, client(who), LOOPBACK, keys(), 1, name, 0);
     let DiskRequest::Open { conn, .. } = expect_disk(t) else {
         panic!("expected Open");
     };
@@ -102,7 +112,16 @@ fn offered_get(t: &mut Transfers, now: Instant, who: usize, name: &str, v: FileV
 
 /// A PUT of `size` bytes as `name` answered up to its OFFER.
 fn offered_put(t: &mut Transfers, now: Instant, who: usize, name: &str, size: u64) -> Offer {
-    t.handle_put(now, client(who), LOOPBACK, 2, name, size, Digest::of(b"up"));
+    t.handle_put(
+        now,
+        client(who),
+        LOOPBACK,
+        keys(),
+        2,
+        name,
+        size,
+        Digest::of(b"up"),
+    );
     let DiskRequest::CheckRoom { conn, .. } = expect_disk(t) else {
         panic!("expected CheckRoom");
     };
@@ -263,7 +282,7 @@ fn a_cold_file_is_hashed_once_for_every_get_and_then_offered_at_once() {
     let v = version(1, 100);
     let mut asked = Vec::new();
     for who in [1, 2] {
-        t.handle_get(now, client(who), LOOPBACK, 7, "a.txt", 0);
+        t.handle_get(now, client(who), LOOPBACK, keys(), 7, "a.txt", 0);
         let DiskRequest::Open { conn, name } = expect_disk(&mut t) else {
             panic!("expected Open");
         };
@@ -339,7 +358,7 @@ fn a_failed_hash_refuses_every_waiter() {
     let now = Instant::now();
     let v = version(1, 100);
     for who in [1, 2] {
-        t.handle_get(now, client(who), LOOPBACK, 1, "a.txt", 0);
+        t.handle_get(now, client(who), LOOPBACK, keys(), 1, "a.txt", 0);
         let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
             panic!()
         };
@@ -367,7 +386,7 @@ fn a_failed_hash_refuses_every_waiter() {
 fn get_refusals_name_the_rule_and_release_the_file() {
     let now = Instant::now();
     let mut t = machine();
-    t.handle_get(now, client(1), LOOPBACK, 1, "../etc/passwd", 0);
+    t.handle_get(now, client(1), LOOPBACK, keys(), 1, "../etc/passwd", 0);
     expect_refused(&mut t, ErrorCode::BadFileName, "../etc/passwd: ");
     expect_quiet(&mut t); // refused before any disk work
     let cases = [
@@ -388,7 +407,7 @@ fn get_refusals_name_the_rule_and_release_the_file() {
         ),
     ];
     for (failure, code, text) in cases {
-        t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+        t.handle_get(now, client(1), LOOPBACK, keys(), 1, "f", 0);
         let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
             panic!()
         };
@@ -397,7 +416,7 @@ fn get_refusals_name_the_rule_and_release_the_file() {
         expect_refused(&mut t, code, text);
         assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
     }
-    t.handle_get(now, client(1), LOOPBACK, 1, "f", 101);
+    t.handle_get(now, client(1), LOOPBACK, keys(), 1, "f", 101);
     let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
         panic!()
     };
@@ -425,22 +444,22 @@ fn limits_count_transfers_being_prepared() {
         [1; 32],
     );
     for _ in 0..2 {
-        t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+        t.handle_get(now, client(1), LOOPBACK, keys(), 1, "f", 0);
         assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
     }
-    t.handle_put(now, client(1), LOOPBACK, 2, "g", 1, Digest::of(b""));
+    t.handle_put(now, client(1), LOOPBACK, keys(), 2, "g", 1, Digest::of(b""));
     expect_refused(
         &mut t,
         ErrorCode::TooManyTransfers,
         "at most 2 transfers at once per client",
     );
-    t.handle_get(now, client(2), LOOPBACK, 1, "f", 0);
+    t.handle_get(now, client(2), LOOPBACK, keys(), 1, "f", 0);
     assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
-    t.handle_get(now, client(3), LOOPBACK, 1, "f", 0);
+    t.handle_get(now, client(3), LOOPBACK, keys(), 1, "f", 0);
     expect_refused(&mut t, ErrorCode::TooManyTransfers, "too many transfers");
     // A client that leaves frees its slots.
     assert_eq!(t.handle_client_gone(now, client(1)), 0);
-    t.handle_get(now, client(3), LOOPBACK, 1, "f", 0);
+    t.handle_get(now, client(3), LOOPBACK, keys(), 1, "f", 0);
     assert!(matches!(expect_disk(&mut t), DiskRequest::Release { .. }));
 }
 
@@ -450,7 +469,7 @@ fn put_refusals_in_their_order() {
     let mut t = machine();
     let digest = Digest::of(b"x");
     let ask = |t: &mut Transfers, name: &str, size: u64, room: Room| {
-        t.handle_put(now, client(1), LOOPBACK, 3, name, size, digest);
+        t.handle_put(now, client(1), LOOPBACK, keys(), 3, name, size, digest);
         let DiskRequest::CheckRoom { conn, .. } = expect_disk(t) else {
             panic!("expected CheckRoom");
         };
@@ -495,7 +514,7 @@ fn put_refusals_in_their_order() {
         DiskRequest::CreatePart { .. }
     ));
     // While it is being created, a second PUT of the name is refused at once.
-    t.handle_put(now, client(2), LOOPBACK, 4, "a", 1, digest);
+    t.handle_put(now, client(2), LOOPBACK, keys(), 4, "a", 1, digest);
     expect_refused(&mut t, ErrorCode::FileExists, "being uploaded");
     expect_quiet(&mut t);
     let result = Err("No space left on device".to_string());
@@ -506,7 +525,7 @@ fn put_refusals_in_their_order() {
         "cannot create a temporary file: No space",
     );
     assert_eq!(expect_disk(&mut t), DiskRequest::Release { conn });
-    t.handle_put(now, client(1), LOOPBACK, 3, "bad/name", 1, digest);
+    t.handle_put(now, client(1), LOOPBACK, keys(), 3, "bad/name", 1, digest);
     expect_refused(&mut t, ErrorCode::BadFileName, "bad/name");
     expect_quiet(&mut t);
 }
@@ -748,7 +767,7 @@ fn a_client_leaving_while_its_file_is_hashed_drops_its_get_but_not_the_job() {
     let now = Instant::now();
     let mut t = machine();
     let v = version(1, 100);
-    t.handle_get(now, client(1), LOOPBACK, 1, "f", 0);
+    t.handle_get(now, client(1), LOOPBACK, keys(), 1, "f", 0);
     let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
         panic!()
     };
@@ -853,7 +872,7 @@ fn an_unproved_address_gets_at_most_three_times_what_it_sent() {
     let now = Instant::now();
     let mut t = machine_with(|l| l.udp_from_any_address = true);
     let lan: IpAddr = "10.0.0.1".parse().unwrap(); // 1,472-byte datagrams on this path
-    t.handle_get(now, client(1), lan, 1, "f", 0);
+    t.handle_get(now, client(1), lan, keys(), 1, "f", 0);
     let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
         panic!()
     };
@@ -972,6 +991,7 @@ fn uploads_under_way_keep_their_space() {
             now,
             client(i),
             LOOPBACK,
+            keys(),
             1,
             &format!("f{i}"),
             size,
@@ -1014,13 +1034,13 @@ fn one_address_holds_a_bounded_share_of_the_transfer_slots() {
     let now = Instant::now();
     let mut t = machine_with(|l| l.per_address = 3);
     for i in 0..3 {
-        t.handle_get(now, client(i), LOOPBACK, 1, "f", 0);
+        t.handle_get(now, client(i), LOOPBACK, keys(), 1, "f", 0);
         assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
     }
-    t.handle_get(now, client(9), LOOPBACK, 1, "f", 0);
+    t.handle_get(now, client(9), LOOPBACK, keys(), 1, "f", 0);
     expect_refused(&mut t, ErrorCode::TooManyTransfers, "from one address");
     let other: IpAddr = "127.0.0.5".parse().unwrap();
-    t.handle_get(now, client(9), other, 1, "f", 0);
+    t.handle_get(now, client(9), other, keys(), 1, "f", 0);
     assert!(matches!(expect_disk(&mut t), DiskRequest::Open { .. }));
 }
 
@@ -1029,7 +1049,7 @@ fn a_refusal_quotes_a_hostile_name_cut_short() {
     let now = Instant::now();
     let mut t = machine();
     let name = "\u{1}".repeat(65_000);
-    t.handle_get(now, client(1), LOOPBACK, 1, &name, 0);
+    t.handle_get(now, client(1), LOOPBACK, keys(), 1, &name, 0);
     match expect_reply(&mut t) {
         Reply::Refused { text, .. } => {
             assert!(text.len() < 400, "{} bytes", text.len());
@@ -1078,11 +1098,15 @@ fn uploads_share_one_budget_for_their_out_of_order_bytes() {
 /// byte, are dropped and counted, and nothing answers them.
 #[test]
 fn a_tampered_or_replayed_datagram_is_dropped_and_counted() {
-    use crate::rudp::packet::protection::{Protection, Side};
+    use crate::rudp::packet::protection::{Protection, Side, TransferKeying};
     let now = Instant::now();
     let mut t = Transfers::new(TransferLimits::default(), PORT, [9; 32]);
     let offer = offered_get(&mut t, now, 1, "f", version(1, 3));
-    let mut client = Protection::new(&offer.token, offer.conn.0, Side::Client);
+    let keying = TransferKeying::export(offer.conn.0, &offer.token, |label, context, out| {
+        EXPORTER.export(label, context, out)
+    })
+    .unwrap();
+    let mut client = Protection::new(&keying, Side::Client);
     let mut buf = vec![0u8; packet::MAX_DATAGRAM];
     let n = packet::encode_padded_handshake(&mut buf, offer.conn.0, offer.token, 1200).unwrap();
     let n = client.sealer.seal(&mut buf, n).unwrap();
@@ -1104,6 +1128,11 @@ fn a_tampered_or_replayed_datagram_is_dropped_and_counted() {
 
     t.handle_datagram(now, peer(9), &mut sealed.clone());
     let out = t.poll_transmit(now, &mut buf).expect("PATH_CHALLENGE");
+    assert_eq!(
+        buf[10..14],
+        [0; 4],
+        "no checksum is computed for a sealed datagram"
+    );
     let len = t.seal(out.conn, &mut buf, out.len).unwrap();
     assert_eq!(len, out.len + 16);
     let len = client
@@ -1111,11 +1140,24 @@ fn a_tampered_or_replayed_datagram_is_dropped_and_counted() {
         .open(&mut buf[..len])
         .expect("sealed by the server");
     assert!(matches!(
-        packet::decode(&buf[..len]),
+        packet::decode_with(&buf[..len], packet::Integrity::Authenticated),
         Ok((_, Packet::PathChallenge { .. }))
     ));
 
     assert_eq!(t.handle_datagram(now, peer(9), &mut sealed.clone()), None);
     assert_eq!(t.drops().replayed, 1);
     assert_eq!(t.drops().forged, 2);
+}
+
+/// A daemon that protects transfers never runs one in the clear: a request from a connection
+/// without a TLS exporter is refused before anything is opened.
+#[test]
+fn a_protected_machine_refuses_a_transfer_without_an_exporter() {
+    let now = Instant::now();
+    let mut t = Transfers::new(TransferLimits::default(), PORT, [9; 32]);
+    t.handle_get(now, client(1), LOOPBACK, None, 1, "f", 0);
+    expect_refused(&mut t, ErrorCode::TransferFailed, "no TLS keys");
+    t.handle_put(now, client(1), LOOPBACK, None, 2, "g", 1, Digest::of(b""));
+    expect_refused(&mut t, ErrorCode::TransferFailed, "no TLS keys");
+    assert!(t.poll_disk().is_none());
 }

@@ -3,9 +3,10 @@
 
 use super::disk::FileVersion;
 use super::path::Path;
-use super::{ConnId, Direction};
+use super::{ConnId, Direction, Unopened};
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
+use crate::rudp::packet::Integrity;
 use crate::rudp::packet::TOKEN_LEN;
 use crate::rudp::packet::protection::{Protection, TAG_LEN};
 use crate::rudp::{Deliver, Event, Receiver, Sender, Stats, Transmit};
@@ -124,6 +125,8 @@ pub(super) struct Transfer {
     pub(super) token: [u8; TOKEN_LEN],
     /// The keys of its datagrams (none for a daemon without TLS).
     pub(super) protection: Option<Protection>,
+    /// Its datagrams that failed to open, for its end line.
+    pub(super) unopened: Unopened,
     /// The address that proved the token, and how far it proved it receives; nothing is sent
     /// before it is known.
     pub(super) path: Option<Path>,
@@ -166,6 +169,7 @@ impl Transfer {
             peer_ip,
             token,
             protection: None,
+            unopened: Unopened::default(),
             path: None,
             buffered: 0,
             checkpoint: (now, 0),
@@ -183,6 +187,15 @@ impl Transfer {
             TAG_LEN
         } else {
             0
+        }
+    }
+
+    /// What guards its datagrams once opened: the AEAD when protected, else the checksum.
+    pub(super) fn integrity(&self) -> Integrity {
+        if self.protection.is_some() {
+            Integrity::Authenticated
+        } else {
+            Integrity::Checksum
         }
     }
 

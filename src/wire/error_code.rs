@@ -97,6 +97,9 @@ pub enum ErrorCode {
     InviteOnly,
     /// BAN past a room's bound of bans.
     ListFull,
+    /// A registration past the source address's hourly allowance, or while the server holds
+    /// its maximum of accounts.
+    RegistrationLimited,
     /// The servers' cluster cannot be reached (or is too busy): what needs it is refused
     /// until it is back; nothing was done.
     ClusterUnavailable,
@@ -154,6 +157,7 @@ impl ErrorCode {
             ErrorCode::Banned => 44,
             ErrorCode::InviteOnly => 45,
             ErrorCode::ListFull => 46,
+            ErrorCode::RegistrationLimited => 47,
             ErrorCode::ClusterUnavailable => 50,
             ErrorCode::Other(n) => n,
         }
@@ -208,6 +212,7 @@ impl ErrorCode {
             44 => ErrorCode::Banned,
             45 => ErrorCode::InviteOnly,
             46 => ErrorCode::ListFull,
+            47 => ErrorCode::RegistrationLimited,
             50 => ErrorCode::ClusterUnavailable,
             other => ErrorCode::Other(other),
         }
@@ -262,6 +267,7 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::InviteOnly => "invite only",
             ErrorCode::ListFull => "list full",
+            ErrorCode::RegistrationLimited => "registration limited",
             ErrorCode::ClusterUnavailable => "cluster unavailable",
             ErrorCode::Other(_) => "error",
         }

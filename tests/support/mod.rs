@@ -6,6 +6,7 @@
 pub mod proxy;
 pub mod pty;
 pub mod redis;
+pub mod udp_relay;
 
 use chatd::wire::{self, Decoded, Frame};
 use std::io::ErrorKind;
@@ -304,15 +305,19 @@ impl Chatc {
         stdin: Stdio,
         extra: &[S],
     ) -> Chatc {
+        Chatc::start_at("127.0.0.1", port, nick, stdin, extra)
+    }
+
+    /// As [`Chatc::start_with`], against `host` (another loopback address, say).
+    pub fn start_at<S: AsRef<std::ffi::OsStr>>(
+        host: &str,
+        port: u16,
+        nick: &str,
+        stdin: Stdio,
+        extra: &[S],
+    ) -> Chatc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatc"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--nick",
-                nick,
-            ])
+            .args(["--host", host, "--port", &port.to_string(), "--nick", nick])
             .args(chatc_security_args(port, extra))
             .args(extra)
             .stdin(stdin)

@@ -18,7 +18,13 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on a free loopback port and forwards to `target` on 127.0.0.1.
     pub fn start(target: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        Proxy::start_on("127.0.0.1", target)
+    }
+
+    /// Listens on a free port of loopback address `ip` (any of 127.0.0.0/8) and forwards to
+    /// `target` on 127.0.0.1: what the proxy forwards comes from 127.0.0.1.
+    pub fn start_on(ip: &str, target: u16) -> Proxy {
+        let listener = TcpListener::bind((ip, 0)).expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let paused = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));

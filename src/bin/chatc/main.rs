@@ -119,6 +119,13 @@ fn main() -> ExitCode {
     );
     opts.optopt(
         "",
+        "new-password-file",
+        "without a terminal, /password reads the new password from FILE (its first line), \
+         else from CHATC_NEW_PASSWORD",
+        "FILE",
+    );
+    opts.optopt(
+        "",
         "known-servers",
         "where servers' keys are pinned on first use, `host:port fingerprint` lines (default \
          $XDG_STATE_HOME/chatc/known_servers or ~/.local/state/chatc/known_servers)",
@@ -242,6 +249,7 @@ fn main() -> ExitCode {
         nick,
         password,
         account,
+        new_password_file: matches.opt_str("new-password-file"),
     };
     let level = match matches.opt_count("v") {
         0 => LevelFilter::Warn,

@@ -8,18 +8,7 @@ use std::io::{self, BufRead, BufReader, Write};
 
 /// The password, if one is given or `needed` (then asked at the terminal).
 pub fn read(file: Option<String>, needed: bool) -> Result<Option<String>, String> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let line = text.lines().next().unwrap_or("");
-        if line.is_empty() {
-            return Err(format!("{path}: the first line, the password, is empty"));
-        }
-        return Ok(Some(line.to_string()));
-    }
-    if let Some(password) = std::env::var("CHATC_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(password) = given(file.as_deref(), "CHATC_PASSWORD")? {
         return Ok(Some(password));
     }
     if !needed {
@@ -33,6 +22,27 @@ pub fn read(file: Option<String>, needed: bool) -> Result<Option<String>, String
     ask(tty)
         .map(Some)
         .map_err(|e| format!("cannot read the password at the terminal: {e}"))
+}
+
+/// The new password for `/password` without a terminal (a script): the first line of `file`
+/// (`--new-password-file`), else `CHATC_NEW_PASSWORD`; None if neither is given. At a
+/// terminal the console asks for it with echo off instead.
+pub fn read_new(file: Option<&str>) -> Result<Option<String>, String> {
+    given(file, "CHATC_NEW_PASSWORD")
+}
+
+/// A password given without a terminal: the first line of `file`, else the environment
+/// variable `env` if it is set and not empty.
+fn given(file: Option<&str>, env: &str) -> Result<Option<String>, String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            return Err(format!("{path}: the first line, the password, is empty"));
+        }
+        return Ok(Some(line.to_string()));
+    }
+    Ok(std::env::var(env).ok().filter(|p| !p.is_empty()))
 }
 
 /// Asks for the password on `tty` with echo off, and puts the terminal back as it was.

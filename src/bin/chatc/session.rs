@@ -74,6 +74,8 @@ pub struct Identity {
     pub password: Option<String>,
     /// Log in with LOGIN instead of HELLO; `Register` creates the account first.
     pub account: Option<AccountLogin>,
+    /// Where `/password` reads the new password without a terminal (`--new-password-file`).
+    pub new_password_file: Option<String>,
 }
 
 /// How --login and --register log in.
@@ -148,6 +150,9 @@ struct Session {
     relogin: bool,
     /// Lines typed while disconnected, sent in order once logged in again.
     held_lines: VecDeque<String>,
+    /// The password of a SET_PASSWORD (`/register`, `/password`) waiting for its answer: on
+    /// PASSWORD_SET it is the one to log in with after a lost connection.
+    password_sent: Option<String>,
     /// A ROOMS or NAMES answer being gathered.
     room_list: Vec<(String, u32, String)>,
     names: Vec<String>,
@@ -251,7 +256,7 @@ pub fn run(
 
     let mut rooms = Rooms::new(room_settings.replay);
     rooms.join(&room_settings.first_room);
-    // Transfer keys come from the OFFER's token: sealing is worth it only when TLS hid it.
+    // Transfer keys come from the TLS exporter: a plaintext connection has none to give.
     let protect = !matches!(security, Security::Plaintext);
     let mut session = Session {
         stream: Some(stream),
@@ -266,6 +271,7 @@ pub fn run(
         backoff: Backoff::new(room_settings.reconnect_tries),
         relogin: false,
         held_lines: VecDeque::new(),
+        password_sent: None,
         room_list: Vec::new(),
         names: Vec::new(),
         phase: Phase::LoggingIn,

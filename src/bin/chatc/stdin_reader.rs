@@ -22,6 +22,8 @@ pub enum Input {
     Interrupt,
     /// Tab wants shared file names and none are known: ask the server quietly.
     FetchFiles,
+    /// `/password` at a terminal: the new password, typed twice with echo off.
+    NewPassword(String),
 }
 
 /// Starts the thread and returns the loop's end of its channel. The waker is shared (`Arc`):

@@ -18,6 +18,7 @@ mod requests;
 use crate::put_hasher::PutHasher;
 use active::Active;
 use chatd::client::render;
+use chatd::rudp::packet::protection::TransferKeying;
 use chatd::rudp::{CongestionKind, Event, TransferError};
 use chatd::wire::{DIGEST_LEN, TOKEN_LEN};
 use local_end::LocalEnd;
@@ -45,6 +46,9 @@ pub struct OfferInfo {
     pub start: u64,
     pub size: u64,
     pub digest: [u8; DIGEST_LEN],
+    /// The transfer's keys from the chat connection's TLS exporter (None: plaintext, or the
+    /// exporter failed, which a protected transfer refuses).
+    pub keying: Option<TransferKeying>,
 }
 
 /// How this chatc sends its uploads (downloads are the server's to pace).
@@ -286,7 +290,21 @@ impl TransferTable {
             done.push(token);
         }
         for token in done {
-            self.active.remove(&token);
+            self.forget(token);
+        }
+    }
+
+    /// Drops an ended transfer, logging (at `-v`) what someone on the path tried against it.
+    fn forget(&mut self, token: usize) {
+        if let Some(active) = self.active.remove(&token) {
+            let refused = &active.protection;
+            log::info!(
+                "transfer {} ({}): dropped {} forged and {} replayed datagrams",
+                active.id,
+                render::escape(&active.name),
+                refused.forged,
+                refused.replayed
+            );
         }
     }
 
@@ -346,7 +364,7 @@ impl TransferTable {
                     .find(|(_, a)| a.conn_id == conn_id)
                     .map(|(&t, _)| t);
                 if let Some(token) = token {
-                    self.active.remove(&token);
+                    self.forget(token);
                 }
                 self.failures += 1;
                 return Some(line);

@@ -16,12 +16,14 @@
 mod history;
 pub mod moderation;
 pub mod name;
+pub mod saved;
 
 pub use history::{PER_MESSAGE_OVERHEAD, PageBounds};
 
 use super::ClientId;
 use history::History;
 use moderation::Moderation;
+use saved::{Dormant, SavedRoom};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -107,6 +109,8 @@ pub struct RoomTable {
     messages_held: usize,
     bytes_held: usize,
     next_generation: u32,
+    /// Moderation of rooms that do not exist now, back when they do.
+    dormant: Dormant,
 }
 
 impl RoomTable {
@@ -123,7 +127,36 @@ impl RoomTable {
             messages_held: 0,
             bytes_held: 0,
             next_generation: 0,
+            dormant: Dormant::default(),
         }
+    }
+
+    /// Takes the moderation saved before a restart: each room gets its own back when it
+    /// exists again.
+    pub fn restore_saved(&mut self, rooms: &[SavedRoom]) {
+        for saved in rooms {
+            let moderation = Moderation::from_saved(saved);
+            match self.by_name.get(&*saved.name) {
+                Some(&room) => self.room_mut(room).moderation = moderation,
+                None => self.dormant.keep(Rc::from(&*saved.name), moderation),
+            }
+        }
+    }
+
+    /// What is saved of every room's moderation, existing or not, by name.
+    pub fn saved(&self) -> Vec<SavedRoom> {
+        let live = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|room| (&room.name, &room.moderation));
+        let mut rooms: Vec<SavedRoom> = live
+            .chain(self.dormant.iter())
+            .filter(|(_, moderation)| moderation.is_kept())
+            .map(|(name, moderation)| moderation.to_saved(name))
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
     }
 
     pub fn limits(&self) -> &RoomLimits {
@@ -167,6 +200,15 @@ impl RoomTable {
 
     pub fn moderation_mut(&mut self, room: RoomId) -> &mut Moderation {
         &mut self.room_mut(room).moderation
+    }
+
+    /// The moderation of the room named `folded`, whether it exists or its moderation waits
+    /// for it to come back (a JOIN that would create it is checked against that).
+    pub fn moderation_named_mut(&mut self, folded: &str) -> Option<&mut Moderation> {
+        match self.by_name.get(folded) {
+            Some(&room) => Some(&mut self.room_mut(room).moderation),
+            None => self.dormant.get_mut(folded),
+        }
     }
 
     pub fn members(&self, room: RoomId) -> &[ClientId] {
@@ -252,7 +294,7 @@ impl RoomTable {
             history: History::new(),
             last_arrival: 0,
             generation,
-            moderation: Moderation::default(),
+            moderation: self.dormant.take(folded).unwrap_or_default(),
         };
         let id = match self.free_slots.pop() {
             Some(slot) => {
@@ -321,6 +363,7 @@ impl RoomTable {
             self.by_name.remove(&data.name);
             self.memberless.remove(&(data.last_arrival, room));
             self.free_slots.push(room.0);
+            self.dormant.keep(data.name, data.moderation);
         }
     }
 

@@ -1,6 +1,7 @@
 //! A room's operators, bans, invitations and mode: who may do what to the room. Plain data;
-//! what the frames do with it is `chat/operators.rs`'s.
+//! what the frames do with it is `chat/operators.rs`'s, and what of it is saved `saved.rs`'s.
 
+use super::saved::SavedRoom;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -28,10 +29,41 @@ impl Moderation {
         account.is_some_and(|a| self.operators.iter().any(|o| **o == *a))
     }
 
-    /// A registered member joined: the first one of a room without operators becomes one.
-    pub fn note_member(&mut self, account: &Rc<str>) {
+    /// A registered member joined: the first one of a room without operators becomes one
+    /// (then true: the saved state changed).
+    pub fn note_member(&mut self, account: &Rc<str>) -> bool {
         if self.operators.is_empty() {
             self.operators.push(Rc::clone(account));
+            return true;
+        }
+        false
+    }
+
+    /// Whether anything of it is saved (operators, bans, the mode): a room without any is
+    /// as good as new.
+    pub fn is_kept(&self) -> bool {
+        !self.operators.is_empty() || !self.bans.is_empty() || self.invite_only
+    }
+
+    /// What of it is saved, for the room `name`.
+    pub fn to_saved(&self, name: &str) -> SavedRoom {
+        let names = |list: &[Rc<str>]| list.iter().map(|n| Box::from(&**n)).collect();
+        SavedRoom {
+            name: name.into(),
+            operators: names(&self.operators),
+            bans: names(&self.bans),
+            invite_only: self.invite_only,
+        }
+    }
+
+    /// A room's moderation as it was saved (no invitations).
+    pub fn from_saved(saved: &SavedRoom) -> Moderation {
+        let names = |list: &[Box<str>]| list.iter().map(|n| Rc::from(&**n)).collect();
+        Moderation {
+            operators: names(&saved.operators),
+            bans: names(&saved.bans),
+            invited: VecDeque::new(),
+            invite_only: saved.invite_only,
         }
     }
 

@@ -274,3 +274,38 @@ fn room_list_is_sorted_and_pages_after_a_name() {
     let rest: Vec<_> = t.list_after("#a").map(|(n, _, _)| n.to_string()).collect();
     assert_eq!(rest, ["#b", "#c"]);
 }
+
+#[test]
+fn moderation_outlives_its_room_and_comes_back_with_it_or_from_a_saved_file() {
+    let mut table = RoomTable::new(limits());
+    let (room, _) = table.join(client(1), "#den").unwrap();
+    table.moderation_mut(room).note_member(&Rc::from("alice"));
+    table.moderation_mut(room).ban("bob");
+    let (open, _) = table.join(client(1), "#open").unwrap();
+    assert_eq!(
+        table.saved().len(),
+        1,
+        "a room with nothing to keep is not saved"
+    );
+    table.part(client(1), room);
+    table.part(client(1), open);
+    assert!(table.find("#den").is_none(), "no members, no history: gone");
+    assert!(
+        table
+            .moderation_named_mut("#den")
+            .unwrap()
+            .is_banned(Some("bob"))
+    );
+    assert!(table.moderation_named_mut("#open").is_none());
+    let saved = table.saved();
+    assert_eq!(saved[0].name.as_ref(), "#den");
+
+    // Back with its first member, and in a new table from the saved file.
+    let (room, _) = table.join(client(2), "#den").unwrap();
+    assert!(table.moderation(room).is_operator(Some("alice")));
+    let mut restarted = RoomTable::new(limits());
+    restarted.restore_saved(&saved::parse(&saved::render(&saved)).unwrap());
+    let (room, _) = restarted.join(client(3), "#den").unwrap();
+    assert!(restarted.moderation(room).is_banned(Some("bob")));
+    assert!(restarted.moderation(room).is_operator(Some("alice")));
+}

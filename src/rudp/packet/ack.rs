@@ -3,7 +3,8 @@
 //! the ranges before handing them out; encoding keeps as many as fit.
 
 use super::{
-    ACK_HEADER_LEN, ACK_RANGE_LEN, PacketError, PacketKind, check_room, field, seal, write_common,
+    ACK_HEADER_LEN, ACK_RANGE_LEN, Integrity, PacketError, PacketKind, check_room, field,
+    write_common,
 };
 use byteorder::{ByteOrder, NetworkEndian};
 
@@ -113,6 +114,17 @@ pub fn encode_ack(
     ack: &AckHeader,
     ranges: impl Iterator<Item = (u64, u64)>,
 ) -> Result<usize, PacketError> {
+    encode_ack_with(buf, conn_id, ack, ranges, Integrity::Checksum)
+}
+
+/// [`encode_ack`] for a datagram whose integrity `integrity` provides.
+pub fn encode_ack_with(
+    buf: &mut [u8],
+    conn_id: u64,
+    ack: &AckHeader,
+    ranges: impl Iterator<Item = (u64, u64)>,
+    integrity: Integrity,
+) -> Result<usize, PacketError> {
     check_room(buf, ACK_HEADER_LEN)?;
     write_common(buf, PacketKind::Ack, conn_id);
     NetworkEndian::write_u32(&mut buf[field::PN..field::PN + 4], ack.largest_pn as u32);
@@ -141,7 +153,7 @@ pub fn encode_ack(
         count as u16, // bounded by MAX_ACK_RANGES above
     );
     let len = ACK_HEADER_LEN + count * ACK_RANGE_LEN;
-    seal(&mut buf[..len]);
+    integrity.finish(&mut buf[..len]);
     Ok(len)
 }
 

@@ -4,8 +4,8 @@
 //! fixed length, but for HANDSHAKE, which may be padded.
 
 use super::{
-    AckHeader, PATH_DATA_LEN, Packet, PacketError, PacketKind, TOKEN_LEN, check_room, encode_ack,
-    encode_data, field, seal, write_common,
+    AckHeader, Integrity, PATH_DATA_LEN, Packet, PacketError, PacketKind, TOKEN_LEN, check_room,
+    encode_ack_with, encode_data_with, field, write_common,
 };
 use byteorder::{ByteOrder, NetworkEndian};
 use std::fmt;
@@ -150,19 +150,41 @@ pub fn encode_padded_handshake(
     token: [u8; TOKEN_LEN],
     padded_len: usize,
 ) -> Result<usize, PacketError> {
+    encode_padded_handshake_with(buf, conn_id, token, padded_len, Integrity::Checksum)
+}
+
+/// [`encode_padded_handshake`] for a datagram whose integrity `integrity` provides.
+pub fn encode_padded_handshake_with(
+    buf: &mut [u8],
+    conn_id: u64,
+    token: [u8; TOKEN_LEN],
+    padded_len: usize,
+    integrity: Integrity,
+) -> Result<usize, PacketError> {
     let len = padded_len.max(PacketKind::Handshake.fixed_len());
     check_room(buf, len)?;
-    let unpadded = encode_control(buf, conn_id, &Packet::Handshake { token })?;
+    let handshake = Packet::Handshake { token };
+    let unpadded = encode_control_with(buf, conn_id, &handshake, Integrity::Authenticated)?;
     buf[unpadded..len].fill(0);
-    seal(&mut buf[..len]);
+    integrity.finish(&mut buf[..len]);
     Ok(len)
 }
 
-/// Encodes one of the small control packets (not DATA or ACK); returns the length.
+/// Encodes any packet (DATA and ACK too, from their decoded form); returns the length.
 pub fn encode_control(
     buf: &mut [u8],
     conn_id: u64,
     packet: &Packet<'_>,
+) -> Result<usize, PacketError> {
+    encode_control_with(buf, conn_id, packet, Integrity::Checksum)
+}
+
+/// [`encode_control`] for a datagram whose integrity `integrity` provides.
+pub fn encode_control_with(
+    buf: &mut [u8],
+    conn_id: u64,
+    packet: &Packet<'_>,
+    integrity: Integrity,
 ) -> Result<usize, PacketError> {
     let kind = packet.kind();
     let len = kind.fixed_len();
@@ -202,7 +224,7 @@ pub fn encode_control(
             pn,
             offset,
             payload,
-        } => return encode_data(buf, conn_id, u64::from(*pn), *offset, payload),
+        } => return encode_data_with(buf, conn_id, u64::from(*pn), *offset, payload, integrity),
         Packet::Ack(a) => {
             let header = AckHeader {
                 largest_pn: u64::from(a.largest_pn),
@@ -210,10 +232,10 @@ pub fn encode_control(
                 cumulative: a.cumulative,
                 window: a.window,
             };
-            return encode_ack(buf, conn_id, &header, a.ranges);
+            return encode_ack_with(buf, conn_id, &header, a.ranges, integrity);
         }
     }
-    seal(&mut buf[..len]);
+    integrity.finish(&mut buf[..len]);
     Ok(len)
 }
 

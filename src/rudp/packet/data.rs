@@ -2,8 +2,8 @@
 //! header, copies the payload in place, then seals; the receiver decodes it here.
 
 use super::{
-    DATA_HEADER_LEN, MAX_STREAM_OFFSET, Packet, PacketError, PacketKind, check_room, field, seal,
-    write_common,
+    DATA_HEADER_LEN, Integrity, MAX_STREAM_OFFSET, Packet, PacketError, PacketKind, check_room,
+    field, write_common,
 };
 use byteorder::{ByteOrder, NetworkEndian};
 
@@ -23,7 +23,7 @@ pub(super) fn decode_data(buf: &[u8]) -> Result<Packet<'_>, PacketError> {
 }
 
 /// Writes a DATA header into `buf[..DATA_HEADER_LEN]`; the caller then puts the payload at
-/// `buf[DATA_HEADER_LEN..len]` and calls [`seal`] on `buf[..len]`. Splitting it this way lets
+/// `buf[DATA_HEADER_LEN..len]` and calls [`Integrity::finish`] on `buf[..len]`. Splitting it this way lets
 /// the sender read from its source straight into the datagram.
 pub fn write_data_header(
     buf: &mut [u8],
@@ -49,6 +49,18 @@ pub fn encode_data(
     offset: u64,
     payload: &[u8],
 ) -> Result<usize, PacketError> {
+    encode_data_with(buf, conn_id, pn, offset, payload, Integrity::Checksum)
+}
+
+/// [`encode_data`] for a datagram whose integrity `integrity` provides.
+pub fn encode_data_with(
+    buf: &mut [u8],
+    conn_id: u64,
+    pn: u64,
+    offset: u64,
+    payload: &[u8],
+    integrity: Integrity,
+) -> Result<usize, PacketError> {
     let len = DATA_HEADER_LEN + payload.len();
     check_room(buf, len)?;
     if offset + payload.len() as u64 > MAX_STREAM_OFFSET {
@@ -56,7 +68,7 @@ pub fn encode_data(
     }
     write_data_header(buf, conn_id, pn, offset)?;
     buf[DATA_HEADER_LEN..len].copy_from_slice(payload);
-    seal(&mut buf[..len]);
+    integrity.finish(&mut buf[..len]);
     Ok(len)
 }
 

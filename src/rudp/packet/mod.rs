@@ -3,11 +3,13 @@
 //! [`decode`] and [`PacketError`]. Each kind's body has its own file (`data.rs`, `ack.rs` with
 //! the SACK ranges, `control.rs` for the small kinds: handshake, path validation, closing,
 //! the ACK frequency request),
-//! beside the checksum that seals every datagram (`checksum.rs`) and packet-number expansion
-//! (`packet_number.rs`).
+//! beside the checksum that seals every plain datagram (`checksum.rs`), packet protection
+//! (`protection.rs`) and packet-number expansion (`packet_number.rs`).
 //!
-//! Decoding checks the length of every field before reading it and verifies the checksum,
-//! so it never panics and never trusts a length field; encoding writes into a caller buffer.
+//! Decoding checks the length of every field before reading it and verifies the checksum
+//! (unless [`Integrity::Authenticated`]: the AEAD opened the datagram, and its tag covers more
+//! than the CRC would), so it never panics and never trusts a length field; encoding writes
+//! into a caller buffer.
 
 mod ack;
 mod checksum;
@@ -16,12 +18,13 @@ mod data;
 mod packet_number;
 pub mod protection;
 
-pub use ack::{AckFrame, AckHeader, MAX_ACK_RANGES, SackRanges, encode_ack};
+pub use ack::{AckFrame, AckHeader, MAX_ACK_RANGES, SackRanges, encode_ack, encode_ack_with};
 pub use checksum::{checksum, seal};
 pub use control::{
-    MAX_ACK_DELAY_US, MAX_ACK_THRESHOLD, ResetReason, encode_control, encode_padded_handshake,
+    MAX_ACK_DELAY_US, MAX_ACK_THRESHOLD, ResetReason, encode_control, encode_control_with,
+    encode_padded_handshake, encode_padded_handshake_with,
 };
-pub use data::{encode_data, write_data_header};
+pub use data::{encode_data, encode_data_with, write_data_header};
 pub use packet_number::expand_pn;
 
 use byteorder::{ByteOrder, NetworkEndian};
@@ -55,6 +58,29 @@ pub fn max_datagram_for(peer: std::net::IpAddr) -> usize {
         (true, false) => 65_536 - 40 - 8,
         (false, true) => DEFAULT_DATAGRAM,
         (false, false) => 1500 - 40 - 8,
+    }
+}
+
+/// What guards a datagram against damage and forgery, which decides whether its checksum
+/// field is written and checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Integrity {
+    /// Version 2 in the clear: the CRC-32C is written by the encoder and checked by decode.
+    #[default]
+    Checksum,
+    /// Packet protection: the AEAD tag covers every bit, so the checksum field is neither
+    /// computed nor checked (it stays zero until the sealer puts the packet number there).
+    /// Only for datagrams that will be sealed, or that were opened.
+    Authenticated,
+}
+
+impl Integrity {
+    /// Completes a datagram whose header and body are written: stores its checksum, or
+    /// nothing when the AEAD is to guard it.
+    pub fn finish(self, datagram: &mut [u8]) {
+        if self == Integrity::Checksum {
+            seal(datagram);
+        }
     }
 }
 
@@ -251,11 +277,17 @@ pub fn peek_conn_id(buf: &[u8]) -> Option<u64> {
         .map(NetworkEndian::read_u64)
 }
 
-/// Decodes one datagram into its connection id and packet.
+/// Decodes one version-2 datagram into its connection id and packet.
 ///
 /// Order of checks: common header length, version, kind, the kind's fixed length, checksum,
 /// then the body. Never panics.
 pub fn decode(buf: &[u8]) -> Result<(u64, Packet<'_>), PacketError> {
+    decode_with(buf, Integrity::Checksum)
+}
+
+/// [`decode`] for a datagram whose integrity `integrity` vouches for: with
+/// [`Integrity::Authenticated`] (a datagram the AEAD opened) the checksum is not checked.
+pub fn decode_with(buf: &[u8], integrity: Integrity) -> Result<(u64, Packet<'_>), PacketError> {
     if buf.len() < COMMON_LEN {
         return Err(PacketError::Truncated {
             len: buf.len(),
@@ -274,7 +306,7 @@ pub fn decode(buf: &[u8]) -> Result<(u64, Packet<'_>), PacketError> {
         });
     }
     let stored = NetworkEndian::read_u32(&buf[field::CHECKSUM..field::CHECKSUM + 4]);
-    if stored != checksum(buf) {
+    if integrity == Integrity::Checksum && stored != checksum(buf) {
         return Err(PacketError::BadChecksum);
     }
     let conn_id = NetworkEndian::read_u64(&buf[field::CONN_ID..field::CONN_ID + 8]);

@@ -8,24 +8,36 @@
 //! body (everything after the 14-byte header) is encrypted with the header as associated data,
 //! and a 16-byte tag follows. [`Opener::open`] reverses it, refuses a datagram whose tag does
 //! not verify and one whose packet number it already accepted (or that fell behind its replay
-//! window), and restores the version-2 form with a fresh checksum for [`decode`](super::decode).
+//! window), and restores the version-2 form with a zero checksum field, for
+//! [`decode_with`](super::decode_with) with [`Integrity::Authenticated`]: the tag covers every
+//! bit, so no CRC-32C is computed on either side of a protected datagram.
 //!
-//! Keys: HKDF-SHA256 (RFC 5869) from the transfer's 16-byte token, which only the two ends of
-//! the TLS chat connection know (the OFFER carries it), and the connection id; one key and IV
-//! per direction. The cipher is AES-128-GCM from `ring`: no cryptography of our own.
+//! Keys: [`TransferKeying`], 56 bytes of the chat connection's TLS exporter (RFC 8446 §7.5)
+//! with the label [`EXPORTER_LABEL`] and the connection id and token as context: a key and
+//! an IV per direction that only the two ends of that TLS connection can compute. The
+//! cipher is AES-128-GCM from `ring`: no cryptography of our own.
 
-use super::{COMMON_LEN, VERSION, expand_pn, field, seal};
+#[cfg(doc)]
+use super::Integrity;
+use super::{COMMON_LEN, TOKEN_LEN, VERSION, expand_pn, field};
 use byteorder::{ByteOrder, NetworkEndian};
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hkdf;
 use std::fmt;
+use zeroize::Zeroize;
 
 /// Version byte of a protected datagram.
 pub const PROTECTED_VERSION: u8 = 3;
 /// Bytes the AEAD adds to every datagram: its tag (AES-128-GCM, RFC 5116 §5.1).
 pub const TAG_LEN: usize = 16;
-/// HKDF-Extract salt: names the protocol and its version, so keys never serve another use.
-const SALT: &[u8] = b"chatd transfer v3";
+/// Label of the TLS exporter whose output keys a transfer (RFC 8446 §7.5; the `EXPORTER-`
+/// prefix marks a label of our own, as RFC 5705 §4 asks).
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-chatd-transfer";
+/// AES-128's key length.
+const KEY_LEN: usize = 16;
+/// Bytes a transfer takes from the exporter: per direction a key and an IV, chatc's first.
+pub const KEYING_LEN: usize = 2 * (KEY_LEN + NONCE_LEN);
+/// Length of the exporter context: connection id, then token.
+pub const CONTEXT_LEN: usize = 8 + TOKEN_LEN;
 /// Packet numbers below the largest accepted that the replay window still remembers; an
 /// older one is dropped as a replay (RFC 4303 §3.4.3's sliding window, 128 wide).
 pub const REPLAY_WINDOW: u64 = 128;
@@ -38,10 +50,11 @@ pub enum Side {
 }
 
 impl Side {
-    fn label(self) -> &'static [u8] {
+    /// Where the side's key and IV start in [`TransferKeying`].
+    fn keying_offset(self) -> usize {
         match self {
-            Side::Client => b"client",
-            Side::Server => b"server",
+            Side::Client => 0,
+            Side::Server => KEY_LEN + NONCE_LEN,
         }
     }
 
@@ -83,15 +96,13 @@ struct DirectionKey {
 }
 
 impl DirectionKey {
-    fn derive(token: &[u8], conn_id: u64, side: Side) -> DirectionKey {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(token);
-        let conn = conn_id.to_be_bytes();
-        let mut key = [0u8; 16];
+    fn new(keying: &TransferKeying, side: Side) -> DirectionKey {
+        let at = side.keying_offset();
+        let key = &keying.bytes[at..at + KEY_LEN];
         let mut iv = [0u8; NONCE_LEN];
-        expand(&prk, &[side.label(), b" key", &conn], &mut key);
-        expand(&prk, &[side.label(), b" iv", &conn], &mut iv);
+        iv.copy_from_slice(&keying.bytes[at + KEY_LEN..at + KEY_LEN + NONCE_LEN]);
         // A 16-byte key is what AES-128 takes: `new` cannot fail here.
-        let key = UnboundKey::new(&AES_128_GCM, &key).expect("AES-128 key length");
+        let key = UnboundKey::new(&AES_128_GCM, key).expect("AES-128 key length");
         DirectionKey {
             key: LessSafeKey::new(key),
             iv,
@@ -108,20 +119,50 @@ impl DirectionKey {
     }
 }
 
-/// A fixed-length HKDF-Expand output (`ring` wants the length as a type).
-struct Len(usize);
+/// One transfer's key material from the TLS exporter: chatc's key (16 bytes) and IV (12),
+/// then chatd's. Wiped when dropped.
+pub struct TransferKeying {
+    bytes: [u8; KEYING_LEN],
+}
 
-impl hkdf::KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
+impl TransferKeying {
+    /// The material of transfer `conn_id` whose OFFER carried `token`, from `export`, a TLS
+    /// exporter called as (label, context, output) on the chat connection that asked for it.
+    pub fn export<E>(
+        conn_id: u64,
+        token: &[u8; TOKEN_LEN],
+        export: impl FnOnce(&[u8], &[u8], &mut [u8]) -> Result<(), E>,
+    ) -> Result<TransferKeying, E> {
+        let mut keying = TransferKeying {
+            bytes: [0; KEYING_LEN],
+        };
+        export(
+            EXPORTER_LABEL,
+            &exporter_context(conn_id, token),
+            &mut keying.bytes,
+        )?;
+        Ok(keying)
+    }
+
+    /// Material given as bytes (test vectors).
+    pub fn from_bytes(bytes: [u8; KEYING_LEN]) -> TransferKeying {
+        TransferKeying { bytes }
     }
 }
 
-fn expand(prk: &hkdf::Prk, info: &[&[u8]], out: &mut [u8]) {
-    // Lengths of 16 and 12 bytes are far below HKDF-SHA256's 255·32: cannot fail.
-    prk.expand(info, Len(out.len()))
-        .and_then(|okm| okm.fill(out))
-        .expect("HKDF output length");
+impl Drop for TransferKeying {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+/// The exporter context of transfer `conn_id` with `token`: the id big-endian, then the token.
+/// Both name the transfer, so no two transfers of a connection share keys.
+pub fn exporter_context(conn_id: u64, token: &[u8; TOKEN_LEN]) -> [u8; CONTEXT_LEN] {
+    let mut context = [0u8; CONTEXT_LEN];
+    context[..8].copy_from_slice(&conn_id.to_be_bytes());
+    context[8..].copy_from_slice(token);
+    context
 }
 
 /// Seals one direction's datagrams: numbers them and encrypts them.
@@ -131,15 +172,16 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// The sealer of the datagrams `side` sends in transfer `conn_id` with `token`.
-    pub fn new(token: &[u8], conn_id: u64, side: Side) -> Sealer {
+    /// The sealer of the datagrams `side` sends in the transfer keyed by `keying`.
+    pub fn new(keying: &TransferKeying, side: Side) -> Sealer {
         Sealer {
-            key: DirectionKey::derive(token, conn_id, side),
+            key: DirectionKey::new(keying, side),
             next_pn: 0,
         }
     }
 
-    /// Protects the version-2 datagram `buf[..len]` in place; returns its new length,
+    /// Protects the version-2 datagram `buf[..len]` in place (its checksum field, whatever it
+    /// holds, is replaced: encode it with [`Integrity::Authenticated`]); returns its new length,
     /// `len + TAG_LEN`, or `None` if `buf` has no room for the tag or `len` is shorter than
     /// a header (nothing is written then).
     pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
@@ -177,17 +219,18 @@ pub struct Opener {
 }
 
 impl Opener {
-    /// The opener of the datagrams the peer of `side` sends in transfer `conn_id`.
-    pub fn new(token: &[u8], conn_id: u64, side: Side) -> Opener {
+    /// The opener of the datagrams the peer of `side` sends in the transfer keyed by `keying`.
+    pub fn new(keying: &TransferKeying, side: Side) -> Opener {
         Opener {
-            key: DirectionKey::derive(token, conn_id, side.other()),
+            key: DirectionKey::new(keying, side.other()),
             next_expected: 0,
             window: 0,
         }
     }
 
     /// Opens the version-3 datagram `buf` in place; returns the length of the version-2
-    /// datagram now at the front of `buf` (its checksum recomputed).
+    /// datagram now at the front of `buf`, whose checksum field is zero (decode it as
+    /// [`Integrity::Authenticated`]).
     pub fn open(&mut self, buf: &mut [u8]) -> Result<usize, OpenError> {
         if buf.len() < COMMON_LEN + TAG_LEN || buf[field::VERSION] != PROTECTED_VERSION {
             return Err(OpenError::NotProtected);
@@ -207,7 +250,7 @@ impl Opener {
         self.accept(pn); // only now: a forgery must not move the window
         let len = COMMON_LEN + plain;
         buf[field::VERSION] = VERSION;
-        seal(&mut buf[..len]);
+        buf[field::CHECKSUM..field::CHECKSUM + 4].fill(0);
         Ok(len)
     }
 
@@ -243,11 +286,11 @@ pub struct Protection {
 }
 
 impl Protection {
-    /// The keys of `side` in transfer `conn_id`, whose OFFER carried `token`.
-    pub fn new(token: &[u8], conn_id: u64, side: Side) -> Protection {
+    /// The keys of `side` in the transfer keyed by `keying`.
+    pub fn new(keying: &TransferKeying, side: Side) -> Protection {
         Protection {
-            sealer: Sealer::new(token, conn_id, side),
-            opener: Opener::new(token, conn_id, side),
+            sealer: Sealer::new(keying, side),
+            opener: Opener::new(keying, side),
         }
     }
 }

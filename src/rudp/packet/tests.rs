@@ -148,3 +148,42 @@ fn oversize_and_bad_headers_are_refused() {
     v[1] = 99;
     assert_eq!(decode(&v), Err(PacketError::UnknownKind(99)));
 }
+
+/// A datagram the AEAD guards costs no CRC: every encoder leaves the checksum field zero, the
+/// bytes are otherwise those of the checksummed form, and only an authenticated decode (of an
+/// opened datagram) skips the check.
+#[test]
+fn authenticated_datagrams_carry_and_check_no_checksum() {
+    let ack = AckHeader {
+        largest_pn: 9,
+        ack_delay_us: 10,
+        cumulative: 1000,
+        window: 1 << 20,
+    };
+    let ranges = [(3000u64, 4000u64), (2000, 2500)];
+    type Encoder<'a> = &'a dyn Fn(&mut [u8], Integrity) -> usize;
+    let encoders: [Encoder<'_>; 4] = [
+        &|buf, i| encode_data_with(buf, CONN, 7, 100, b"payload", i).unwrap(),
+        &|buf, i| encode_ack_with(buf, CONN, &ack, ranges.iter().copied(), i).unwrap(),
+        &|buf, i| encode_control_with(buf, CONN, &Packet::Fin { final_size: 5 }, i).unwrap(),
+        &|buf, i| encode_padded_handshake_with(buf, CONN, [4; TOKEN_LEN], 1200, i).unwrap(),
+    ];
+    for encode in encoders {
+        let (mut checked, mut authenticated) = (vec![0xEE; 2000], vec![0xEE; 2000]);
+        let n = encode(&mut checked, Integrity::Checksum);
+        assert_eq!(encode(&mut authenticated, Integrity::Authenticated), n);
+        assert_eq!(authenticated[10..14], [0; 4]);
+        assert_eq!(authenticated[..10], checked[..10]);
+        assert_eq!(authenticated[14..n], checked[14..n]);
+        let checked_packet = decode(&checked[..n]).unwrap();
+        assert_eq!(
+            decode_with(&authenticated[..n], Integrity::Authenticated).unwrap(),
+            checked_packet
+        );
+        assert_eq!(
+            decode(&authenticated[..n]),
+            Err(PacketError::BadChecksum),
+            "a plain decode still checks"
+        );
+    }
+}

@@ -53,9 +53,9 @@ impl Receiver {
             let ranges = highest
                 .take(room - RECENT_ARRIVALS)
                 .chain(extra.into_iter().take(n));
-            packet::encode_ack(buf, conn, &header, ranges)
+            packet::encode_ack_with(buf, conn, &header, ranges, self.cfg.integrity)
         } else {
-            packet::encode_ack(buf, conn, &header, highest)
+            packet::encode_ack_with(buf, conn, &header, highest, self.cfg.integrity)
         };
         self.count(result)
     }

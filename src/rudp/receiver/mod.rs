@@ -171,7 +171,7 @@ impl Receiver {
         if self.state == State::Closed {
             return None;
         }
-        let packet = match packet::decode(datagram) {
+        let packet = match packet::decode_with(datagram, self.cfg.integrity) {
             Ok((conn, p)) if conn == self.cfg.conn_id.0 => p,
             _ => {
                 self.stats.datagrams_dropped += 1;
@@ -308,16 +308,21 @@ impl Receiver {
         self.last_now = self.last_now.max(now);
         let limit = buf.len().min(self.cfg.max_datagram);
         let buf = &mut buf[..limit];
-        let conn = self.cfg.conn_id.0;
+        let (conn, integrity) = (self.cfg.conn_id.0, self.cfg.integrity);
         if let Some(reason) = self.reset_pending.take() {
-            return self.count(packet::encode_control(buf, conn, &Packet::Reset { reason }));
+            return self.count(packet::encode_control_with(
+                buf,
+                conn,
+                &Packet::Reset { reason },
+                integrity,
+            ));
         }
         if self.state == State::Closed {
             return None;
         }
         if let Some(data) = self.path_response_due.take() {
             let response = Packet::PathResponse { data };
-            return self.count(packet::encode_control(buf, conn, &response));
+            return self.count(packet::encode_control_with(buf, conn, &response, integrity));
         }
         if self.state == State::Handshaking {
             if let Handshake::Send(token) = self.cfg.handshake
@@ -327,22 +332,33 @@ impl Receiver {
                 self.handshake_at = Some(now + self.cfg.handshake_retry(self.handshakes_sent));
                 // Padded, so the server's allowance before it has checked our address (three
                 // times what it received) covers its answer and first data.
-                return self.count(packet::encode_padded_handshake(
+                return self.count(packet::encode_padded_handshake_with(
                     buf,
                     conn,
                     token,
                     HANDSHAKE_PADDED_LEN,
+                    integrity,
                 ));
             }
             return None;
         }
         if self.handshake_ack_due {
             self.handshake_ack_due = false;
-            return self.count(packet::encode_control(buf, conn, &Packet::HandshakeAck));
+            return self.count(packet::encode_control_with(
+                buf,
+                conn,
+                &Packet::HandshakeAck,
+                integrity,
+            ));
         }
         if self.fin_ack_due {
             self.fin_ack_due = false;
-            return self.count(packet::encode_control(buf, conn, &Packet::FinAck));
+            return self.count(packet::encode_control_with(
+                buf,
+                conn,
+                &Packet::FinAck,
+                integrity,
+            ));
         }
         self.transmit_ack(now, buf)
     }

@@ -217,7 +217,7 @@ impl Sender {
         if self.state == State::Closed {
             return;
         }
-        let packet = match packet::decode(datagram) {
+        let packet = match packet::decode_with(datagram, self.cfg.integrity) {
             Ok((conn, p)) if conn == self.cfg.conn_id.0 => p,
             _ => {
                 self.stats.datagrams_dropped += 1;
@@ -348,9 +348,14 @@ impl Sender {
                     // Padded, so the server's allowance before it has checked our address
                     // (three times what it received) covers its answer.
                     let conn = self.cfg.conn_id.0;
-                    let len =
-                        packet::encode_padded_handshake(buf, conn, token, HANDSHAKE_PADDED_LEN)
-                            .ok()?;
+                    let len = packet::encode_padded_handshake_with(
+                        buf,
+                        conn,
+                        token,
+                        HANDSHAKE_PADDED_LEN,
+                        self.cfg.integrity,
+                    )
+                    .ok()?;
                     self.count_sent(len);
                     return Some(Transmit { len, fill: None });
                 }

@@ -60,8 +60,9 @@ impl Sender {
             self.window_probe_due = false;
             self.last_send = Some(now);
             let pn = self.audit.take_pn(&mut self.next_pn);
-            let len =
-                packet::encode_data(buf, self.cfg.conn_id.0, pn, self.next_offset, &[]).ok()?;
+            let (conn, offset, integrity) =
+                (self.cfg.conn_id.0, self.next_offset, self.cfg.integrity);
+            let len = packet::encode_data_with(buf, conn, pn, offset, &[], integrity).ok()?;
             self.count_sent(len);
             return Some(Transmit { len, fill: None });
         }
@@ -175,6 +176,7 @@ impl Sender {
             fill: Some(Fill {
                 offset,
                 range: DATA_HEADER_LEN..size,
+                integrity: self.cfg.integrity,
             }),
         })
     }
@@ -185,7 +187,8 @@ impl Sender {
     }
 
     pub(super) fn emit_control(&mut self, buf: &mut [u8], packet: &Packet<'_>) -> Option<Transmit> {
-        let len = packet::encode_control(buf, self.cfg.conn_id.0, packet).ok()?;
+        let len = packet::encode_control_with(buf, self.cfg.conn_id.0, packet, self.cfg.integrity)
+            .ok()?;
         self.count_sent(len);
         Some(Transmit { len, fill: None })
     }

@@ -25,9 +25,17 @@ fn identity() -> Identity {
 
 impl Pair {
     fn new(identity: Identity, pin: Option<crate::tls::Fingerprint>) -> Pair {
-        let server = TlsSession::new(&config::server(identity).unwrap()).unwrap();
         let verifier = PinVerifier::new(pin);
         let client_config = config::client_with_pin(Arc::clone(&verifier)).unwrap();
+        Pair::with_client(identity, verifier, client_config)
+    }
+
+    fn with_client(
+        identity: Identity,
+        verifier: Arc<PinVerifier>,
+        client_config: Arc<rustls::ClientConfig>,
+    ) -> Pair {
+        let server = TlsSession::new(&config::server(identity).unwrap()).unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         let client = ClientConnection::new(client_config, name).unwrap();
         Pair {
@@ -165,4 +173,102 @@ fn garbage_from_the_peer_is_an_error() {
         pair.server
             .handle_ciphertext(&mut pair.server_in, &mut pair.server_plain, &mut out);
     assert!(result.is_err());
+}
+
+/// A client that offers only `suite` (and trusts any key, on first use).
+#[allow(deprecated)] // rustls's ring provider, as in `config.rs`
+fn pair_with_suite(suite: rustls::SupportedCipherSuite) -> Pair {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![suite];
+    let verifier = PinVerifier::new(None);
+    let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::clone(&verifier) as Arc<_>)
+        .with_no_client_auth();
+    Pair::with_client(identity(), verifier, Arc::new(client_config))
+}
+
+/// The proof that the server's exporter is RFC 8446 §7.5's: it gives what rustls's client
+/// gives for the same label, context and length, under a SHA-256 and a SHA-384 suite.
+#[test]
+#[allow(deprecated)] // rustls's ring provider, as in `config.rs`
+fn the_server_exporter_equals_the_clients_for_both_hashes() {
+    use rustls::crypto::ring::cipher_suite::{TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384};
+    let long_context = [0xA5u8; 300];
+    let cases: [(&[u8], &[u8], usize); 6] = [
+        (b"EXPORTER-chatd-transfer", &[1, 2, 3, 4, 5, 6, 7, 8], 56),
+        (b"EXPORTER-chatd-transfer", b"", 16),
+        (b"EXPORTER-other", b"context", 1),
+        (b"EXPORTER-other", &long_context, 100),
+        (b"x", b"y", 32 * 20),
+        (&[b'L'; 249], b"longest label", 48),
+    ];
+    for suite in [TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384] {
+        let mut pair = pair_with_suite(suite);
+        assert!(
+            pair.server.exporter().is_none(),
+            "nothing before the handshake"
+        );
+        pair.drive().unwrap();
+        assert_eq!(pair.client.negotiated_cipher_suite(), Some(suite));
+        let server = pair
+            .server
+            .exporter()
+            .expect("the server captured its secret");
+        for (label, context, len) in cases {
+            let mut ours = vec![0u8; len];
+            server.export(label, context, &mut ours).unwrap();
+            let theirs = pair
+                .client
+                .export_keying_material(vec![0u8; len], label, Some(context))
+                .unwrap();
+            assert_eq!(
+                ours,
+                theirs,
+                "{suite:?}, label of {} bytes, {len} bytes",
+                label.len()
+            );
+        }
+        // Another connection has another secret.
+        let mut other = pair_with_suite(suite);
+        other.drive().unwrap();
+        let (mut a, mut b) = ([0u8; 56], [0u8; 56]);
+        server.export(b"EXPORTER-x", b"", &mut a).unwrap();
+        let other_server = other.server.exporter().unwrap();
+        other_server.export(b"EXPORTER-x", b"", &mut b).unwrap();
+        assert_ne!(a, b);
+    }
+}
+
+#[test]
+fn a_secret_left_in_the_slot_ends_the_next_connection_that_reads() {
+    use rustls::KeyLog;
+    let mut pair = Pair::new(identity(), None);
+    crate::tls::exporter::ExporterCapture.log("EXPORTER_SECRET", &[0; 32], &[9; 32]);
+    let result = pair.drive();
+    assert!(matches!(result, Err(TlsError::Exporter(_))), "{result:?}");
+    // The slot was emptied: a fresh connection on this thread is served.
+    let mut pair = Pair::new(identity(), None);
+    pair.drive().unwrap();
+    assert!(pair.server.exporter().is_some());
+}
+
+/// A client of the token-derived transfer keys (ALPN `chatd/2`) is refused at the handshake,
+/// not at its first transfer.
+#[test]
+fn a_client_offering_only_the_old_alpn_is_refused() {
+    let verifier = PinVerifier::new(None);
+    let mut client_config = (*config::client_with_pin(Arc::clone(&verifier)).unwrap()).clone();
+    client_config.alpn_protocols = vec![b"chatd/2".to_vec()];
+    let mut pair = Pair::with_client(identity(), verifier, Arc::new(client_config));
+    let result = pair.drive();
+    assert!(
+        matches!(
+            result,
+            Err(TlsError::Protocol(rustls::Error::NoApplicationProtocol))
+        ),
+        "{result:?}"
+    );
 }

@@ -4,6 +4,7 @@
 //! once logged in again.
 
 use super::{Phase, Session};
+use crate::password;
 use crate::stdin_reader::Input;
 use chatd::client::command::{self, Command};
 use chatd::client::render;
@@ -64,6 +65,10 @@ impl Session {
                     self.stop_now = Some("interrupted".into());
                     return;
                 }
+                Input::NewPassword(_) if away => self
+                    .screen
+                    .complain("not connected: the password was not changed"),
+                Input::NewPassword(new) => self.change_password(new),
                 Input::FetchFiles if away => {}
                 Input::FetchFiles => {
                     self.quiet_files += 1;
@@ -223,20 +228,61 @@ impl Session {
                 }
             }
             Command::Register => match self.identity.password.clone() {
-                Some(password) => self.queue(&Frame::SetPassword {
-                    old: Secret(""),
-                    new: Secret(&password),
-                }),
+                Some(password) => self.set_password("", password),
                 None => self.screen.complain(
                     "/register takes its password from --password-file or CHATC_PASSWORD",
                 ),
             },
+            Command::Password => self.ask_new_password(),
             Command::Help => {
                 for line in command::HELP.lines() {
                     self.screen.say(line);
                 }
             }
         }
+    }
+
+    /// `/password`: the new password, asked for at a terminal (it comes back as
+    /// [`Input::NewPassword`]), else read from --new-password-file or CHATC_NEW_PASSWORD.
+    fn ask_new_password(&mut self) {
+        if self.identity.account.is_none() {
+            return self.screen.complain(
+                "/password changes the password of the account you logged in to (--login, \
+                 --register or /register); a guest registers with /register",
+            );
+        }
+        if self.password_sent.is_some() {
+            return self
+                .screen
+                .complain("a password change is already waiting for the server's answer");
+        }
+        if let Some(mut console) = self.screen.console() {
+            console.ask_new_password();
+            return;
+        }
+        match password::read_new(self.identity.new_password_file.as_deref()) {
+            Ok(Some(new)) => self.change_password(new),
+            Ok(None) => self.screen.complain(
+                "/password without a terminal reads the new password from \
+                 --new-password-file or CHATC_NEW_PASSWORD",
+            ),
+            Err(why) => self.screen.complain(&why),
+        }
+    }
+
+    /// Sends SET_PASSWORD from the password logged in with to `new`.
+    fn change_password(&mut self, new: String) {
+        let old = self.identity.password.clone().unwrap_or_default();
+        self.set_password(&old, new);
+    }
+
+    /// Sends SET_PASSWORD, keeping `new` until the answer comes.
+    fn set_password(&mut self, old: &str, new: String) {
+        self.queue(&Frame::SetPassword {
+            old: Secret(old),
+            new: Secret(&new),
+        });
+        self.password_sent = Some(new);
     }
 
     /// `/put PATH`: queues the file to be hashed; [`Session::send_puts`] announces it.

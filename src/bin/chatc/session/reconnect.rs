@@ -32,6 +32,8 @@ impl Session {
         }
         self.out.clear();
         self.input.clear();
+        // Its answer is lost with the connection (the next login uses the old password).
+        self.password_sent = None;
         self.who.clear();
         self.files.clear();
         self.room_list.clear();

@@ -2,7 +2,7 @@
 //! one branch per frame kind. Transfer frames (OFFER, REFUSED, TRANSFER_RESULT) go to the
 //! transfer table, which answers with the line to show.
 
-use super::{Exit, Phase, Session};
+use super::{AccountLogin, Exit, Phase, Session};
 use crate::transfers::OfferInfo;
 use chatd::client::render;
 use chatd::client::rooms::Message;
@@ -66,6 +66,11 @@ impl Session {
                 size,
                 digest,
             } => {
+                let keying = self
+                    .stream
+                    .as_ref()
+                    .and_then(|link| link.inner.transfer_keying(conn_id, &token))
+                    .and_then(Result::ok); // a failed export: no keys, the offer is refused
                 let offer = OfferInfo {
                     request,
                     conn_id,
@@ -74,6 +79,7 @@ impl Session {
                     start,
                     size,
                     digest,
+                    keying,
                 };
                 match self.transfers.offered(Instant::now(), registry, offer) {
                     Ok(line) => self.screen.say(&line),
@@ -175,6 +181,7 @@ impl Session {
                             | ErrorCode::PlaintextPassword
                             | ErrorCode::WeakPassword
                             | ErrorCode::AccountsBusy
+                            | ErrorCode::RegistrationLimited
                     )
                 {
                     return Some(Exit::Failed(format!(
@@ -183,6 +190,20 @@ impl Session {
                     )));
                 }
                 self.screen.complain(&render::error(code, text));
+                // Only a SET_PASSWORD gets these once logged in: the password stays as it was.
+                if matches!(
+                    code,
+                    ErrorCode::WrongPassword
+                        | ErrorCode::WeakPassword
+                        | ErrorCode::NotRegistered
+                        | ErrorCode::NickRegistered
+                        | ErrorCode::LoginThrottled
+                        | ErrorCode::AccountsBusy
+                        | ErrorCode::PlaintextPassword
+                        | ErrorCode::RegistrationLimited
+                ) {
+                    self.password_sent = None;
+                }
                 // Only a JOIN gets these (chatc checks room names itself): the oldest join
                 // owed was refused.
                 if matches!(code, ErrorCode::InvalidRoom | ErrorCode::TooManyRooms) {
@@ -332,7 +353,14 @@ impl Session {
                 ));
                 self.shutdown_reason = Some(reason.to_string());
             }
-            Frame::PasswordSet => self.screen.say("*** password set"),
+            Frame::PasswordSet => {
+                // From now on a lost connection logs in to the account with this password.
+                if let Some(password) = self.password_sent.take() {
+                    self.identity.password = Some(password);
+                    self.identity.account = Some(AccountLogin::Login);
+                }
+                self.screen.say("*** password set");
+            }
             Frame::Notice { text } => {
                 self.screen
                     .say(&format!("*** server notice: {}", render::escape(text)));

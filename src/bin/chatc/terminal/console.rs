@@ -33,6 +33,13 @@ enum Mode {
     ConfirmPaste {
         lines: Vec<String>,
     },
+    /// `/password`: the new password is typed twice, shown as nothing and kept nowhere but
+    /// here until both agree; Esc or Ctrl-C gives up.
+    NewPassword {
+        typed: String,
+        /// The first entry, once Enter ended it.
+        first: Option<String>,
+    },
     /// End of input (Ctrl-D) was sent: only Ctrl-C still does something.
     Closed,
 }
@@ -88,7 +95,26 @@ impl Console {
                 prompt: format!("send {} pasted lines? [y/n] ", lines.len()),
                 ..InputView::default()
             },
+            Mode::NewPassword { first, .. } => InputView {
+                prompt: match first {
+                    None => "new password (not shown): ".into(),
+                    Some(_) => "the new password again: ".into(),
+                },
+                ..InputView::default()
+            },
             Mode::Closed => InputView::default(),
+        }
+    }
+
+    /// `/password`: asks for the new password at the input row (unless the keys are busy
+    /// with something else); it goes to the loop as [`Input::NewPassword`].
+    pub fn ask_new_password(&mut self) {
+        if matches!(self.mode, Mode::Editing) {
+            self.mode = Mode::NewPassword {
+                typed: String::new(),
+                first: None,
+            };
+            self.redraw();
         }
     }
 
@@ -164,8 +190,10 @@ impl Console {
     fn key(&mut self, key: KeyEvent, to_loop: &mut Vec<Input>) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') && !matches!(self.mode, Mode::Searching { .. }) {
-            if let Mode::ConfirmPaste { .. } = self.mode {
-                return self.confirm_key(key, to_loop);
+            match self.mode {
+                Mode::ConfirmPaste { .. } => return self.confirm_key(key, to_loop),
+                Mode::NewPassword { .. } => return self.password_key(key, to_loop),
+                _ => {}
             }
             to_loop.push(Input::Interrupt);
             return;
@@ -174,7 +202,46 @@ impl Console {
             Mode::Editing => self.edit_key(key, to_loop),
             Mode::Searching { .. } => self.search_key(key, to_loop),
             Mode::ConfirmPaste { .. } => self.confirm_key(key, to_loop),
+            Mode::NewPassword { .. } => self.password_key(key, to_loop),
             Mode::Closed => {}
+        }
+    }
+
+    /// Keys while the new password is typed: characters, Backspace, Enter; Esc, Ctrl-C or
+    /// Ctrl-G gives up. Nothing typed is shown or kept in the history.
+    fn password_key(&mut self, key: KeyEvent, to_loop: &mut Vec<Input>) {
+        let Mode::NewPassword { typed, first } = &mut self.mode else {
+            return;
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('c' | 'g') if ctrl || key.code == KeyCode::Esc => {
+                self.mode = Mode::Editing;
+                self.notice("*** password not changed");
+            }
+            KeyCode::Backspace => {
+                typed.pop();
+            }
+            KeyCode::Enter => match first.take() {
+                None if typed.is_empty() => {
+                    self.mode = Mode::Editing;
+                    self.notice("*** no password typed: password not changed");
+                }
+                None => *first = Some(std::mem::take(typed)),
+                Some(first) => {
+                    let again = std::mem::take(typed);
+                    self.mode = Mode::Editing;
+                    if first == again {
+                        to_loop.push(Input::NewPassword(again));
+                    } else {
+                        self.notice("*** the two entries differ: password not changed");
+                    }
+                }
+            },
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                typed.push(c);
+            }
+            _ => {}
         }
     }
 
@@ -376,6 +443,11 @@ impl Console {
     /// A bracketed paste: text without a line break is typed in; whole lines are sent, a few
     /// at once, more after a question; what follows the last break stays to be edited.
     fn paste(&mut self, text: &str, to_loop: &mut Vec<Input>) {
+        if let Mode::NewPassword { typed, .. } = &mut self.mode {
+            // From a password manager, say: its first line only, never shown.
+            typed.push_str(text.lines().next().unwrap_or(""));
+            return;
+        }
         if !matches!(self.mode, Mode::Editing) {
             return;
         }

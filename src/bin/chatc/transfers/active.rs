@@ -7,6 +7,7 @@ use super::outcome::{Ended, ServerVerdict};
 use super::requests::Pending;
 use super::{OfferInfo, UploadSettings};
 use chatd::files::digest::Digest;
+use chatd::rudp::packet::Integrity;
 use chatd::rudp::packet::protection::{OpenError, Protection, Side, TAG_LEN};
 use chatd::rudp::{Config, ConnId, Handshake, ReceiverWithSink, SenderWithSource};
 use chatd::udp_batch::UdpBatch;
@@ -126,8 +127,18 @@ impl Active {
         config.congestion = uploads.congestion;
         config.max_rate = uploads.max_rate;
         config.handshake = Handshake::Send(offer.token);
-        let keys = protect.then(|| Protection::new(&offer.token, offer.conn_id, Side::Client));
+        // Keys from the chat connection's TLS exporter; a protected transfer never runs
+        // without them.
+        let keys = match (protect, &offer.keying) {
+            (false, _) => None,
+            (true, Some(keying)) => Some(Protection::new(keying, Side::Client)),
+            (true, None) => return Err("no TLS keys for the transfer".to_string()),
+        };
         let overhead = if keys.is_some() { TAG_LEN } else { 0 };
+        if keys.is_some() {
+            // The tag guards every datagram: no checksum is written or checked.
+            config.integrity = Integrity::Authenticated;
+        }
         config.max_datagram = chatd::rudp::packet::max_datagram_for(server_ip) - overhead;
         // The secret an upload's skipped packet numbers are drawn from (a server that invents
         // ACKs names one, sooner or later); without randomness an upload still runs, judged
