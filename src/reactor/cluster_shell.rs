@@ -160,9 +160,9 @@ impl Server {
         }
     }
 
-    /// Connects to the cluster before serving anyone: a node that cannot reach Redis at
-    /// start says so and exits, rather than refusing every login.
-    pub(super) fn join_cluster(&mut self) -> io::Result<()> {
+    /// Connects to the cluster before serving anyone (call before [`Server::run`]): a node
+    /// that cannot reach Redis at start says so and exits, rather than refusing every login.
+    pub fn join_cluster(&mut self) -> io::Result<()> {
         let Some(cluster) = &self.cluster else {
             return Ok(());
         };

@@ -239,7 +239,6 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         // Reused every turn: no allocation per turn once it has grown.
         let mut readable = Vec::new();
-        self.join_cluster()?;
         loop {
             // Log lines are buffered by the binary's logger: write them out before sleeping,
             // one write per turn instead of one per line.
