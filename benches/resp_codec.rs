@@ -43,38 +43,41 @@ fn array(count: usize, len: usize) -> Vec<u8> {
     out
 }
 
-/// Decodes every value in `buf` with ours; returns how many.
-fn ours_all(buf: &[u8]) -> usize {
+/// Decodes every value in `buf` with `one` (the length of the value it decoded at the
+/// start of its input, the value itself given to `black_box`); returns how many.
+fn decode_all(buf: &[u8], one: impl Fn(&[u8]) -> Option<usize>) -> usize {
     let mut at = 0;
     let mut n = 0;
-    while let Ok(Decoded::Value(value, len)) = resp::decode(&buf[at..]) {
-        black_box(value);
+    while let Some(len) = one(&buf[at..]) {
         at += len;
         n += 1;
     }
     n
+}
+
+fn ours_all(buf: &[u8]) -> usize {
+    decode_all(buf, |input| match resp::decode(input) {
+        Ok(Decoded::Value(value, len)) => Some(black_box((value, len)).1),
+        _ => None,
+    })
 }
 
 fn theirs_all(buf: &[u8]) -> usize {
-    let mut at = 0;
-    let mut n = 0;
-    while let Ok(Some((frame, len))) = theirs::decode(&buf[at..]) {
-        black_box(frame);
-        at += len;
-        n += 1;
-    }
-    n
+    decode_all(buf, |input| {
+        theirs::decode(input)
+            .ok()
+            .flatten()
+            .map(|(frame, len)| black_box((frame, len)).1)
+    })
 }
 
 fn theirs_ranges_all(buf: &[u8]) -> usize {
-    let mut at = 0;
-    let mut n = 0;
-    while let Ok(Some((frame, len))) = theirs::decode_range(&buf[at..]) {
-        black_box(frame);
-        at += len;
-        n += 1;
-    }
-    n
+    decode_all(buf, |input| {
+        theirs::decode_range(input)
+            .ok()
+            .flatten()
+            .map(|(frame, len)| black_box((frame, len)).1)
+    })
 }
 
 /// A reply arriving in reads of `read` bytes, decoded as a shell would: tried after each
