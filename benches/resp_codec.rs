@@ -16,11 +16,6 @@ use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 7;
 
-/// `count` copies of `one`, back to back, as a read buffer full of them holds.
-fn repeated(one: &[u8], count: usize) -> Vec<u8> {
-    one.repeat(count)
-}
-
 /// A RESP3 push of a published chat message (a ~120-byte payload, as a chat line is).
 fn push_message() -> Vec<u8> {
     let channel = "chatd:room:lobby";
@@ -161,6 +156,20 @@ fn row(
     );
 }
 
+/// One row: `copies` of the value `one` back to back, decoded by each decoder.
+fn compare(label: &str, one: &[u8], copies: usize) {
+    let buf = one.repeat(copies);
+    assert_eq!(ours_all(&buf), copies);
+    assert_eq!(theirs_all(&buf), copies);
+    let (mut o, mut t, mut r) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        o = o.min(best(5, || ours_all(&buf)));
+        t = t.min(best(5, || theirs_all(&buf)));
+        r = r.min(best(5, || theirs_ranges_all(&buf)));
+    }
+    row(label, buf.len(), copies, o, t, Some(r));
+}
+
 fn main() {
     println!(
         "| workload (per value) | ours (owned `Value`) | redis-protocol 6 `decode` (owned) | redis-protocol `decode_range` (no copy) |"
@@ -168,46 +177,18 @@ fn main() {
     println!("| --- | --- | --- | --- |");
 
     let message = push_message();
-    let pushes = repeated(&message, 10_000);
-    assert_eq!(ours_all(&pushes), 10_000);
-    assert_eq!(theirs_all(&pushes), 10_000);
-    let (mut o, mut t, mut r) = (Duration::MAX, Duration::MAX, Duration::MAX);
-    for _ in 0..3 {
-        o = o.min(best(5, || ours_all(&pushes)));
-        t = t.min(best(5, || theirs_all(&pushes)));
-        r = r.min(best(5, || theirs_ranges_all(&pushes)));
-    }
-    row(
+    compare(
         &format!("pub/sub push message ({} B)", message.len()),
-        pushes.len(),
+        &message,
         10_000,
-        o,
-        t,
-        Some(r),
     );
-
     for (count, len) in [(100, 16), (100, 200)] {
         let one = array(count, len);
-        let arrays = repeated(&one, 1_000);
-        assert_eq!(ours_all(&arrays), 1_000);
-        assert_eq!(theirs_all(&arrays), 1_000);
-        let (mut o, mut t, mut r) = (Duration::MAX, Duration::MAX, Duration::MAX);
-        for _ in 0..3 {
-            o = o.min(best(5, || ours_all(&arrays)));
-            t = t.min(best(5, || theirs_all(&arrays)));
-            r = r.min(best(5, || theirs_ranges_all(&arrays)));
-        }
-        row(
-            &format!(
-                "{count}-element array of {len}-byte bulks ({} B)",
-                one.len()
-            ),
-            arrays.len(),
-            1_000,
-            o,
-            t,
-            Some(r),
+        let label = format!(
+            "{count}-element array of {len}-byte bulks ({} B)",
+            one.len()
         );
+        compare(&label, &one, 1_000);
     }
 
     // 1 MiB: 10,000 bulks of 100 bytes, read 4 KiB at a time.
