@@ -37,7 +37,7 @@
 //! [`LinkConfig::backoff_min`] to [`LinkConfig::backoff_max`], ±25 % seeded jitter (so nodes
 //! do not reconnect in step), reset when a connection reaches Up.
 
-use super::resp::{self, Step, Value};
+use super::resp::{self, Extent, Scanner, Step, Value};
 use log::debug;
 use std::collections::VecDeque;
 use std::fmt;
@@ -190,8 +190,11 @@ pub struct RedisLink {
     /// The latest `now` the shell gave: when a command [`RedisLink::send`] queues was
     /// queued, to within one loop turn (send takes no clock).
     now: Option<Instant>,
-    /// The input must hold at least this many bytes before decoding is tried again.
+    /// The value at the start of the input is incomplete (not 0) and needs at least this
+    /// many bytes before it is tried again.
     need: usize,
+    /// Where the incomplete value's scan stopped.
+    scanner: Scanner,
     /// The last count of subscriptions a confirmation push gave, for a subscription's reply.
     subscriptions: Option<i64>,
     rng: u64,
@@ -215,6 +218,7 @@ impl RedisLink {
             last_input: None,
             now: None,
             need: 0,
+            scanner: Scanner::default(),
             subscriptions: None,
         }
     }
@@ -282,13 +286,29 @@ impl RedisLink {
         }
         let mut used = 0;
         while self.close_reason.is_none() {
+            // A value found incomplete is scanned on, building nothing, until it is whole.
+            if self.need > 0 {
+                match self.scanner.scan(&buf[used..]) {
+                    Ok(Extent::Need(need)) => {
+                        self.need = need;
+                        return used;
+                    }
+                    Ok(Extent::Whole(_)) => self.need = 0,
+                    Err(e) => {
+                        self.close(format!("protocol error: {e}"));
+                        break;
+                    }
+                }
+            }
             match resp::decode_step(&buf[used..]) {
                 Ok(Step::Value(value, len)) => {
                     used += len;
+                    self.need = 0;
                     self.on_value(value);
                 }
                 Ok(Step::Need(need)) => {
                     self.need = need;
+                    self.scanner = Scanner::default();
                     return used;
                 }
                 Err(e) => self.close(format!("protocol error: {e}")),

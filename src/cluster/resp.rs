@@ -10,7 +10,9 @@
 //! A value that arrives in many small reads would be parsed again from its start after each
 //! read; [`decode_step`] also says how many bytes the buffer must hold before a retry can
 //! succeed (exact for a long bulk string, a lower bound for a long aggregate), so the caller
-//! retries only then and a big reply costs a few parses, not one per read.
+//! retries only then; and a [`Scanner`] finds where it ends without building anything,
+//! resuming where it stopped, so a big reply in small reads costs one scan of its bytes and
+//! one parse once it is whole, not a parse per read.
 //!
 //! Not read: RESP3's streamed strings and aggregates (`$?`, `*?`), which Redis never sends.
 //! Attributes (`|`) are read and dropped: the value after one is the value decoded.
@@ -200,17 +202,178 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, RespError> {
     })
 }
 
+/// How much of a value is at the start of the input, as [`Scanner::scan`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// A whole value of this many bytes.
+    Whole(usize),
+    /// Incomplete: no retry can succeed before the input holds at least this many bytes.
+    Need(usize),
+}
+
 /// Reads the value at the start of `buf`, or says how long `buf` must grow before trying
 /// again is worth it.
 pub fn decode_step(buf: &[u8]) -> Result<Step, RespError> {
     let step = value(buf, 0, 0)?;
-    let len = match step {
-        Step::Need(len) | Step::Value(_, len) => len,
-    };
+    match step {
+        Step::Need(len) | Step::Value(_, len) => within_bound(len)?,
+    }
+    Ok(step)
+}
+
+/// Checks the value at the start of `buf` as [`decode_step`] does, building nothing.
+pub fn extent(buf: &[u8]) -> Result<Extent, RespError> {
+    Scanner::default().scan(buf)
+}
+
+fn within_bound(len: usize) -> Result<(), RespError> {
     if len > MAX_VALUE_LEN {
         return Err(RespError::ValueTooLarge { len });
     }
-    Ok(step)
+    Ok(())
+}
+
+/// Finds where the value at the start of an input ends, across calls that each see the
+/// input grown at its end, resuming where the last call stopped: a value arriving in many
+/// reads has each byte looked at once, and nothing is built. The same checks and hints as
+/// [`decode_step`].
+#[derive(Debug, Clone, Default)]
+pub struct Scanner {
+    /// Offset of the next header to read.
+    at: usize,
+    /// How many values each open level still expects, outermost first; empty between values.
+    expected: Vec<usize>,
+}
+
+impl Scanner {
+    /// Scans on through `buf`: the input of the last call (if it returned `Need`) with more
+    /// bytes at its end. After `Whole` or an error the next call starts a new value.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Extent, RespError> {
+        let result = self.scan_on(buf);
+        if !matches!(result, Ok(Extent::Need(_))) {
+            self.at = 0;
+            self.expected.clear();
+        }
+        result
+    }
+
+    fn scan_on(&mut self, buf: &[u8]) -> Result<Extent, RespError> {
+        if self.expected.is_empty() {
+            self.at = 0;
+            self.expected.push(1);
+        }
+        loop {
+            while self.expected.last() == Some(&0) {
+                self.expected.pop();
+            }
+            let Some(&expected_here) = self.expected.last() else {
+                return Ok(Extent::Whole(self.at));
+            };
+            let depth = self.expected.len() - 1;
+            // What the values after this one need at least, as `aggregate` counts it.
+            let after = (self.expected.iter().sum::<usize>() - 1) * MIN_VALUE_LEN;
+            let need = |need: usize| {
+                within_bound(need + after)?;
+                Ok(Extent::Need(need + after))
+            };
+            let (kind, line, next) = match line(buf, self.at)? {
+                Ok(header) => header,
+                Err(at_least) => return need(at_least),
+            };
+            let shape = shape(kind, line)?;
+            if matches!(shape, Shape::Aggregate(_) | Shape::Attribute(_)) && depth >= MAX_DEPTH {
+                return Err(RespError::TooDeep);
+            }
+            self.at = match shape {
+                Shape::Blob(len) => match blob(buf, kind, next, len)? {
+                    Ok(_) => next + len + 2,
+                    Err(at_least) => return need(at_least),
+                },
+                _ => next,
+            };
+            within_bound(self.at)?;
+            // An attribute does not count as the value expected here: the one after it does.
+            if !matches!(shape, Shape::Attribute(_)) {
+                *self.expected.last_mut().expect("a level") = expected_here - 1;
+            }
+            if let Shape::Aggregate(elements) | Shape::Attribute(elements) = shape {
+                self.expected.push(elements);
+            }
+        }
+    }
+}
+
+/// What a value's header announces, checked.
+#[derive(Debug, Clone, Copy)]
+enum Shape<'a> {
+    /// `+`, `-` or `(`: the line is the value.
+    Text(&'a [u8]),
+    Integer(i64),
+    Double(f64),
+    Boolean(bool),
+    Null,
+    /// `$`, `!` or `=`: this many bytes, then CRLF.
+    Blob(usize),
+    /// `*`, `>`, `~` or `%`: this many elements (a map's keys and values both).
+    Aggregate(usize),
+    /// `|`: this many elements (keys and values), then the value they annotate.
+    Attribute(usize),
+}
+
+fn shape(kind: u8, line: &[u8]) -> Result<Shape<'_>, RespError> {
+    Ok(match kind {
+        b'+' | b'-' => Shape::Text(line),
+        b'(' => {
+            let digits = line.strip_prefix(b"-").unwrap_or(line);
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(RespError::BadNumber);
+            }
+            Shape::Text(line)
+        }
+        b':' => Shape::Integer(number(line)?),
+        b',' => Shape::Double(double(line)?),
+        b'#' => match line {
+            b"t" => Shape::Boolean(true),
+            b"f" => Shape::Boolean(false),
+            _ => return Err(RespError::BadNumber),
+        },
+        b'_' if line.is_empty() => Shape::Null,
+        b'_' => return Err(RespError::BadLine),
+        b'$' | b'!' | b'=' => match number(line)? {
+            -1 if kind == b'$' => Shape::Null,
+            len if (0..=MAX_BULK_LEN as i64).contains(&len) => Shape::Blob(len as usize),
+            len => return Err(RespError::TooLarge { len }),
+        },
+        b'*' | b'>' | b'~' | b'%' | b'|' => match number(line)? {
+            -1 if kind == b'*' => Shape::Null,
+            count if (0..=MAX_ELEMENTS as i64).contains(&count) => {
+                let count = count as usize;
+                match kind {
+                    b'|' => Shape::Attribute(2 * count),
+                    b'%' => Shape::Aggregate(2 * count),
+                    _ => Shape::Aggregate(count),
+                }
+            }
+            count => return Err(RespError::TooLarge { len: count }),
+        },
+        other => return Err(RespError::UnknownType(other)),
+    })
+}
+
+/// The `len` bytes of a blob at `buf[at..]` (checked), or the least length `buf` needs.
+fn blob(buf: &[u8], kind: u8, at: usize, len: usize) -> Result<Result<&[u8], usize>, RespError> {
+    let end = at + len;
+    let Some(tail) = buf.get(end..end + 2) else {
+        return Ok(Err(end + 2));
+    };
+    if tail != b"\r\n" {
+        return Err(RespError::BadLine);
+    }
+    let bytes = &buf[at..end];
+    if kind == b'=' && bytes.get(3) != Some(&b':') {
+        return Err(RespError::BadVerbatim);
+    }
+    Ok(Ok(bytes))
 }
 
 /// The value starting at `buf[at..]`, and the offset just past it.
@@ -219,75 +382,48 @@ fn value(buf: &[u8], at: usize, depth: usize) -> Result<Step, RespError> {
         Ok(header) => header,
         Err(need) => return Ok(Step::Need(need)),
     };
-    let value = match kind {
-        b'+' => Value::Simple(text(line)),
-        b'-' => Value::Error(text(line)),
-        b':' => Value::Integer(number(line)?),
-        b'_' if line.is_empty() => Value::Null,
-        b'#' => match line {
-            b"t" => Value::Boolean(true),
-            b"f" => Value::Boolean(false),
-            _ => return Err(RespError::BadNumber),
+    let value = match shape(kind, line)? {
+        Shape::Text(line) => match kind {
+            b'+' => Value::Simple(text(line)),
+            b'-' => Value::Error(text(line)),
+            _ => Value::BigNumber(text(line)),
         },
-        b',' => Value::Double(double(line)?),
-        b'(' => Value::BigNumber(big_number(line)?),
-        b'$' | b'!' | b'=' => return string(buf, kind, line, next),
-        b'*' | b'>' | b'~' | b'%' | b'|' => return aggregate(buf, kind, line, next, depth),
-        b'_' => return Err(RespError::BadLine),
-        other => return Err(RespError::UnknownType(other)),
+        Shape::Integer(n) => Value::Integer(n),
+        Shape::Double(d) => Value::Double(d),
+        Shape::Boolean(b) => Value::Boolean(b),
+        Shape::Null => Value::Null,
+        Shape::Blob(len) => {
+            let bytes = match blob(buf, kind, next, len)? {
+                Ok(bytes) => bytes,
+                Err(need) => return Ok(Step::Need(need)),
+            };
+            let value = match kind {
+                b'!' => Value::Error(text(bytes)),
+                b'=' => Value::Verbatim(bytes[4..].to_vec()),
+                _ => Value::Bulk(bytes.to_vec()),
+            };
+            return Ok(Step::Value(value, next + len + 2));
+        }
+        Shape::Aggregate(elements) | Shape::Attribute(elements) => {
+            return aggregate(buf, kind, elements, next, depth);
+        }
     };
     Ok(Step::Value(value, next))
 }
 
-/// A bulk string (`$`), blob error (`!`) or verbatim string (`=`) whose header is `line`.
-fn string(buf: &[u8], kind: u8, line: &[u8], at: usize) -> Result<Step, RespError> {
-    let len = number(line)?;
-    if len == -1 && kind == b'$' {
-        return Ok(Step::Value(Value::Null, at));
-    }
-    if !(0..=MAX_BULK_LEN as i64).contains(&len) {
-        return Err(RespError::TooLarge { len });
-    }
-    let end = at + len as usize;
-    let Some(tail) = buf.get(end..end + 2) else {
-        return Ok(Step::Need(end + 2));
-    };
-    if tail != b"\r\n" {
-        return Err(RespError::BadLine);
-    }
-    let bytes = &buf[at..end];
-    let value = match kind {
-        b'!' => Value::Error(text(bytes)),
-        b'=' => match bytes.get(3) {
-            Some(b':') => Value::Verbatim(bytes[4..].to_vec()),
-            _ => return Err(RespError::BadVerbatim),
-        },
-        _ => Value::Bulk(bytes.to_vec()),
-    };
-    Ok(Step::Value(value, end + 2))
-}
-
-/// An array, push, set, map or attribute whose header is `line`.
+/// An array, push, set, map or attribute of `elements` values from `buf[at..]`.
 fn aggregate(
     buf: &[u8],
     kind: u8,
-    line: &[u8],
+    elements: usize,
     at: usize,
     depth: usize,
 ) -> Result<Step, RespError> {
-    let count = number(line)?;
-    if count == -1 && kind == b'*' {
-        return Ok(Step::Value(Value::Null, at));
-    }
-    if !(0..=MAX_ELEMENTS as i64).contains(&count) {
-        return Err(RespError::TooLarge { len: count });
-    }
     if depth >= MAX_DEPTH {
         return Err(RespError::TooDeep);
     }
-    let pairs = matches!(kind, b'%' | b'|');
-    let count = count as usize;
-    let elements = if pairs { 2 * count } else { count };
+    // The value an attribute annotates is still to come after its elements.
+    let annotated = usize::from(kind == b'|');
     // The announced count is the peer's word: reserve no more than the bytes present can fill.
     let mut items = Vec::with_capacity(elements.min(buf.len().saturating_sub(at) / MIN_VALUE_LEN));
     let mut next = at;
@@ -298,17 +434,17 @@ fn aggregate(
                 next = after;
             }
             Step::Need(need) => {
-                return Ok(Step::Need(need + (elements - i - 1) * MIN_VALUE_LEN));
+                let after = elements - i - 1 + annotated;
+                return Ok(Step::Need(need + after * MIN_VALUE_LEN));
             }
         }
     }
     let value = match kind {
+        b'|' => return value(buf, next, depth),
         b'*' => Value::Array(items),
         b'>' => Value::Push(items),
         b'~' => Value::Set(items),
-        b'%' => Value::Map(into_pairs(items)),
-        // An attribute annotates the value after it: that value is the one decoded.
-        _ => return value(buf, next, depth),
+        _ => Value::Map(into_pairs(items)),
     };
     Ok(Step::Value(value, next))
 }
@@ -380,14 +516,6 @@ fn double(line: &[u8]) -> Result<f64, RespError> {
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse().ok())
         .ok_or(RespError::BadNumber)
-}
-
-fn big_number(line: &[u8]) -> Result<String, RespError> {
-    let digits = line.strip_prefix(b"-").unwrap_or(line);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(RespError::BadNumber);
-    }
-    Ok(text(line))
 }
 
 #[cfg(test)]

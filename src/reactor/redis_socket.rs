@@ -287,3 +287,6 @@ impl RedisSocket {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -461,3 +461,15 @@ fn output_is_consumed_in_parts() {
     link.consume_output(all.len() - 5);
     assert_eq!(link.output(), command(&[b"GET", b"j"]));
 }
+
+#[test]
+fn garbage_after_an_incomplete_start_closes_the_connection_too() {
+    let now = Instant::now();
+    let mut link = up(config(), now);
+    link.send(&[b"MGET", b"a", b"b"]).unwrap();
+    let mut tail = Tail::default();
+    tail.feed(&mut link, now, b"*2\r\n:1\r\n");
+    assert!(!link.should_close());
+    tail.feed(&mut link, now, b"?bad\r\n");
+    assert!(link.should_close());
+}

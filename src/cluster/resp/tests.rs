@@ -144,7 +144,24 @@ fn check_every_cut(input: &[u8]) {
             ),
         }
         assert_eq!(decode(&input[..cut]), Ok(Decoded::Incomplete));
+        assert_same_extent(&input[..cut]);
     }
+    assert_same_extent(input);
+}
+
+/// [`extent`] says what [`decode_step`] says, without the value.
+#[track_caller]
+fn assert_same_extent(input: &[u8]) {
+    let expected = decode_step(input).map(|step| match step {
+        Step::Need(need) => Extent::Need(need),
+        Step::Value(_, len) => Extent::Whole(len),
+    });
+    assert_eq!(
+        extent(input),
+        expected,
+        "{}",
+        String::from_utf8_lossy(input)
+    );
 }
 
 #[test]
@@ -155,6 +172,39 @@ fn every_cut_is_incomplete_with_a_hint_within_the_value() {
     let mut out = Vec::new();
     encode_command(&[b"SET", b"key", &[7u8; 300]], &mut out);
     check_every_cut(&out);
+}
+
+#[test]
+fn a_scanner_resumed_over_growing_input_says_what_a_fresh_decode_says() {
+    let mut inputs: Vec<Vec<u8>> = samples().into_iter().map(|(b, _)| b.to_vec()).collect();
+    let mut nested = b"*1\r\n|1\r\n+a\r\n:1\r\n%1\r\n$1\r\nk\r\n*2\r\n=6\r\ntxt:ab\r\n".to_vec();
+    nested.extend_from_slice(b"~1\r\n_\r\n");
+    inputs.push(nested);
+    for input in &inputs {
+        for step in [1, 2, 5] {
+            let mut scanner = Scanner::default();
+            let mut cut = 0;
+            loop {
+                cut = (cut + step).min(input.len());
+                let expected = match decode_step(&input[..cut]) {
+                    Ok(Step::Need(need)) => Extent::Need(need),
+                    Ok(Step::Value(_, len)) => Extent::Whole(len),
+                    Err(e) => panic!("{e}"),
+                };
+                assert_eq!(
+                    scanner.scan(&input[..cut]),
+                    Ok(expected),
+                    "{} cut at {cut}",
+                    String::from_utf8_lossy(input)
+                );
+                if cut == input.len() {
+                    break;
+                }
+            }
+            // Reset after a whole value: the next scan starts afresh.
+            assert_eq!(scanner.scan(input), Ok(Extent::Whole(input.len())));
+        }
+    }
 }
 
 #[test]
@@ -248,6 +298,7 @@ fn hostile_input_is_an_error_before_anything_is_buffered() {
             "{}",
             String::from_utf8_lossy(input)
         );
+        assert_same_extent(input);
         // Displayable without panicking, and says what went wrong.
         assert!(!expected.to_string().is_empty());
     }
@@ -296,6 +347,7 @@ fn random_bytes_never_panic() {
             state ^= state << 17;
             input.push(alphabet[(state % alphabet.len() as u64) as usize]);
         }
+        assert_same_extent(&input);
         match decode_step(&input) {
             Ok(Step::Value(_, len)) => assert!(len <= input.len()),
             Ok(Step::Need(need)) => assert!(need > input.len()),
