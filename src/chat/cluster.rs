@@ -226,6 +226,11 @@ impl ChatServer {
                 }
             }
             News::Left { room, nick, reason } => {
+                if self.is_local_member(&nick, &room) {
+                    // Stale: this node's lease ran out during a stall and another node reaped
+                    // its users; the RESYNC that follows registers them again.
+                    return;
+                }
                 if let Some(room_id) = self.announced_room(&room) {
                     let frame = Frame::Left {
                         room: &room,
@@ -267,6 +272,16 @@ impl ChatServer {
             }
         }
         self.settle_output(now, out);
+    }
+
+    /// Whether `nick` (as displayed) is a user of this node and a member of `room` here.
+    fn is_local_member(&self, nick: &str, room: &str) -> bool {
+        let Some(&id) = self.nicks.get(&*nick::fold(nick)) else {
+            return false;
+        };
+        self.rooms
+            .find(room)
+            .is_some_and(|r| self.rooms.is_member(id, r))
     }
 
     /// The local room `room` if its notices are announced (see `announce_max_users`).

@@ -444,15 +444,9 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         if let Some(nick) = self.nick_rc(from) {
-            if self.cluster.as_ref().is_some_and(|c| c.up) {
-                // Every node announces it, this one when it comes back.
-                self.tell_cluster(crate::cluster::Intent::Shared {
-                    from: (*nick).into(),
-                    name: name.into(),
-                    size,
-                });
-                return;
-            }
+            // In a cluster only this node's users hear of it: the file can be downloaded
+            // only from this node (files across nodes are not done yet), and an announcement
+            // of what one cannot get would mislead.
             self.broadcast(
                 None,
                 &Frame::Shared {

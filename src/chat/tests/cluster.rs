@@ -433,3 +433,23 @@ fn a_session_that_ends_releases_its_nickname_and_rooms_in_one_intent() {
         "no PART per room: the release covers them"
     );
 }
+
+#[test]
+fn a_stale_left_for_a_local_member_is_not_shown() {
+    let mut f = clustered();
+    f.cluster_hello(client(1), "alice");
+    f.cluster_hello(client(2), "bob");
+    f.cluster_join(client(1), "#rust");
+    f.cluster_join(client(2), "#rust");
+    // Another node reaped this node's users during a stall: bob is still here.
+    let left = |nick: &str| News::Left {
+        room: "#rust".into(),
+        nick: nick.into(),
+        reason: "connection to its server lost".into(),
+    };
+    f.news(left("bob"));
+    assert!(f.out.take(client(1)).is_empty());
+    // A remote user's LEFT is shown.
+    f.news(left("carol"));
+    assert!(f.out.take(client(1))[0].starts_with("Left"));
+}
