@@ -58,6 +58,11 @@ impl Default for BackplaneConfig {
     }
 }
 
+/// How old a WHO answer may be when it is given again instead of asking Redis: every user
+/// of the cluster in one reply is the heaviest query, and many clients asking at once (or
+/// one asking in a loop) would otherwise each cost one.
+pub const WHO_FRESHNESS: Duration = Duration::from_secs(1);
+
 /// Dead nodes one heartbeat reaps at most (each one's users are released in that script).
 const REAP_PER_HEARTBEAT: usize = 4;
 
@@ -77,7 +82,8 @@ enum Waiting {
     },
     Done(u64),
     Names(u64),
-    Who(u64),
+    /// The WHO query: every chat ticket waiting for it.
+    Who(Vec<u64>),
     Rooms(u64),
     History {
         ticket: u64,
@@ -129,6 +135,12 @@ pub struct Backplane {
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
+    /// The WHO query in flight (its link ticket), which later WHOs wait for too.
+    who_in_flight: Option<u64>,
+    /// The last WHO answer and when it came.
+    who_cache: Option<(Instant, Vec<Box<str>>)>,
+    /// The `now` of the latest call that brought one.
+    last_now: Option<Instant>,
 }
 
 impl Backplane {
@@ -144,6 +156,9 @@ impl Backplane {
             rooms: HashMap::new(),
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
+            who_in_flight: None,
+            who_cache: None,
+            last_now: None,
         }
     }
 
@@ -197,7 +212,8 @@ impl Backplane {
     }
 
     /// Takes one of the chat machine's intents.
-    pub fn submit(&mut self, intent: Intent, link: &mut impl Commands) {
+    pub fn submit(&mut self, now: Instant, intent: Intent, link: &mut impl Commands) {
+        self.last_now = Some(now);
         self.note_locally(&intent);
         if self.reach != Reach::Up {
             if let Some(ticket) = intent.ticket() {
@@ -379,8 +395,23 @@ impl Backplane {
                 Waiting::Names(ticket),
             ),
             Intent::Who { ticket } => {
+                let now = self.last_now;
+                if let Some((at, names)) = &self.who_cache
+                    && now.is_some_and(|now| now.saturating_duration_since(*at) < WHO_FRESHNESS)
+                {
+                    let names = names.clone();
+                    self.answer(ticket, Ok(Answer::Who(names)));
+                    return Ok(());
+                }
+                if let Some(Waiting::Who(tickets)) =
+                    self.who_in_flight.and_then(|t| self.waiting.get_mut(&t))
+                {
+                    tickets.push(ticket);
+                    return Ok(());
+                }
                 let sent = link.send(&[b"HVALS", b"chatd:users"])?;
-                (sent, Waiting::Who(ticket))
+                self.who_in_flight = Some(sent);
+                (sent, Waiting::Who(vec![ticket]))
             }
             Intent::Rooms { ticket, after } => {
                 let most = self.config.rooms_per_page.to_string();
@@ -429,12 +460,14 @@ impl Backplane {
 
     /// Takes one of the link's events.
     pub fn handle_link_event(&mut self, now: Instant, event: LinkEvent, link: &mut impl Commands) {
+        self.last_now = Some(now);
         match event {
             LinkEvent::Up => self.came_up(now, link),
             LinkEvent::Down { reason } => {
                 // Pending commands were answered with errors by the link already.
                 self.next_heartbeat = None;
                 self.pending_unsubscribe.clear();
+                self.who_in_flight = None;
                 if self.reach == Reach::Up {
                     warn!("cluster: lost the connection to Redis: {reason}");
                     self.reach = Reach::Degraded;
@@ -574,9 +607,16 @@ impl Backplane {
                 };
                 self.answer(ticket, answer);
             }
-            Waiting::Who(ticket) => {
-                let answer = value.map(|v| Answer::Who(strings(v)));
-                self.answer(ticket, answer.or_else(failed));
+            Waiting::Who(tickets) => {
+                self.who_in_flight = None;
+                let answer = value.map(strings);
+                if let (Ok(names), Some(now)) = (&answer, self.last_now) {
+                    self.who_cache = Some((now, names.clone()));
+                }
+                for ticket in tickets {
+                    let answer = answer.clone().map(Answer::Who);
+                    self.answer(ticket, answer.or_else(failed));
+                }
             }
             Waiting::Rooms(ticket) => {
                 let answer = match value.map(read_rooms) {

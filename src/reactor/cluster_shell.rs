@@ -137,7 +137,7 @@ impl Server {
         for _ in 0..ROUNDS_PER_TURN {
             let mut moved = false;
             while let Some(intent) = self.chat.poll_intent() {
-                cluster.backplane.submit(intent, &mut cluster.link);
+                cluster.backplane.submit(now, intent, &mut cluster.link);
                 moved = true;
             }
             cluster

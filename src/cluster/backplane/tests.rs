@@ -73,7 +73,8 @@ fn coming_up_loads_scripts_subscribes_and_registers() {
 fn intents_fail_at_once_while_unreachable() {
     let mut plane = Backplane::new(BackplaneConfig::default());
     let mut link = FakeLink::default();
-    plane.submit(Intent::Who { ticket: 7 }, &mut link);
+    let now = Instant::now();
+    plane.submit(now, Intent::Who { ticket: 7 }, &mut link);
     assert!(link.sent.is_empty());
     assert!(matches!(
         plane.poll_news(),
@@ -92,7 +93,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         folded: "alice".into(),
         display: "Alice".into(),
     };
-    plane.submit(claim, &mut link);
+    plane.submit(now, claim, &mut link);
     let claim_ticket = link.next;
     plane.handle_link_event(
         now,
@@ -119,7 +120,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         count: 2,
         budget: 64 * 1024,
     };
-    plane.submit(join, &mut link);
+    plane.submit(now, join, &mut link);
     assert_eq!(link.subscribed.last().unwrap(), b"chatd:ch:room:#rust");
     let join_ticket = link.next;
     // Topic, 3 members, ids 4..=9 held, newest first: 9, 8 and one more (count + 1).
@@ -190,7 +191,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         count: 0,
         budget: 1,
     };
-    plane.submit(join, &mut link);
+    plane.submit(now, join, &mut link);
     assert_eq!(link.subscribed.len(), subs);
     // Both leave: one unsubscription, sent with the next command.
     let part = Intent::Part {
@@ -199,15 +200,16 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         display: "Alice".into(),
         reason: "bye".into(),
     };
-    plane.submit(part, &mut link);
+    plane.submit(now, part, &mut link);
     plane.submit(
+        now,
         Intent::Release {
             folded: "bob".into(),
             reason: "quit".into(),
         },
         &mut link,
     );
-    plane.submit(Intent::Who { ticket: 4 }, &mut link);
+    plane.submit(now, Intent::Who { ticket: 4 }, &mut link);
     assert_eq!(link.unsubscribed, [b"chatd:ch:room:#rust".to_vec()]);
 }
 
@@ -275,6 +277,7 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
     assert_eq!(plane.next_deadline(), None);
     // A departure while down only changes the node's copy.
     plane.submit(
+        now,
         Intent::Release {
             folded: "gone".into(),
             reason: "quit".into(),
@@ -354,4 +357,49 @@ fn heartbeat_renews_and_a_lost_lease_registers_again() {
     );
     assert_eq!(last(&link)[1], plane.scripts.resync.sha1);
     assert_eq!(plane.next_deadline(), Some(later + Duration::from_secs(1)));
+}
+
+#[test]
+fn whos_at_once_share_one_query_and_a_fresh_answer_is_given_again() {
+    let (mut plane, mut link, now) = up();
+    let sent = link.sent.len();
+    plane.submit(now, Intent::Who { ticket: 1 }, &mut link);
+    plane.submit(now, Intent::Who { ticket: 2 }, &mut link);
+    assert_eq!(link.sent.len(), sent + 1, "one HVALS for both");
+    let ticket = link.next;
+    let reply = Value::Array(vec![bulk("alice"), bulk("bob")]);
+    plane.handle_link_event(
+        now,
+        LinkEvent::Reply {
+            ticket,
+            reply: Ok(reply),
+        },
+        &mut link,
+    );
+    let who = Answer::Who(vec!["alice".into(), "bob".into()]);
+    for ticket in [1, 2] {
+        assert_eq!(
+            plane.poll_news(),
+            Some(News::Answer {
+                ticket,
+                answer: Ok(who.clone())
+            })
+        );
+    }
+    // Within WHO_FRESHNESS: from the cache; after it: asked again.
+    plane.submit(
+        now + WHO_FRESHNESS / 2,
+        Intent::Who { ticket: 3 },
+        &mut link,
+    );
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Answer {
+            ticket: 3,
+            answer: Ok(who)
+        })
+    );
+    assert_eq!(link.sent.len(), sent + 1);
+    plane.submit(now + WHO_FRESHNESS, Intent::Who { ticket: 4 }, &mut link);
+    assert_eq!(link.sent.len(), sent + 2);
 }
