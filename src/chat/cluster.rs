@@ -7,9 +7,11 @@
 //! order; NAMES, WHO, ROOMS and HISTORY are answered from the cluster's state. The local
 //! room table keeps only this node's members, for delivery.
 //!
-//! A client waiting for an answer is not read meanwhile (as during a password check), so
-//! its frames keep their order and it has one request in the cluster at a time: the intent
-//! queue is bounded by the sessions. An answer is matched to its session by a serial
+//! A client waiting for an answer that later frames depend on (its login, a JOIN, a list) is
+//! not read meanwhile, as during a password check, so its frames keep their meaning; SAY and
+//! MSG, whose answers are only a possible error, may have [`MAX_IN_FLIGHT`] in the cluster
+//! at once (the link is in order, so their errors come in order): a talkative client is not
+//! held to one message per round trip, and the intent queue stays bounded by the sessions. An answer is matched to its session by a serial
 //! number, never by the reusable [`ClientId`] alone. When the cluster is unreachable every
 //! request gets CLUSTER_UNAVAILABLE and the users are told by a NOTICE, then again when it
 //! is back.
@@ -24,6 +26,25 @@ use crate::wire::{ErrorCode, Frame, RoomEntry};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
+
+/// SAYs and MSGs one client may have in the cluster at once before its input waits.
+pub const MAX_IN_FLIGHT: u16 = 32;
+
+/// A session's cluster answers outstanding.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Waits {
+    /// Answers outstanding.
+    count: u16,
+    /// Answers outstanding that the client's next frame must wait for.
+    ordered: u16,
+}
+
+impl Waits {
+    /// Whether its input must wait.
+    pub(super) fn blocks(self) -> bool {
+        self.ordered > 0 || self.count >= MAX_IN_FLIGHT
+    }
+}
 
 /// What a session waits for.
 enum Awaited {
@@ -98,7 +119,7 @@ impl ChatServer {
 
     /// Whether `id` waits for the cluster's answer (its input is not read meanwhile).
     pub(super) fn awaits_cluster(&self, id: ClientId) -> bool {
-        self.session(id).is_some_and(|s| s.cluster_wait)
+        self.session(id).is_some_and(|s| s.cluster_wait.blocks())
     }
 
     /// Queues `intent` (made with a fresh ticket) for `id`, which waits for its answer.
@@ -111,6 +132,7 @@ impl ChatServer {
         };
         let ticket = cluster.next_ticket;
         cluster.next_ticket += 1;
+        let ordered = !matches!(awaited, Awaited::Say | Awaited::Private { .. });
         cluster.intents.push_back(intent(ticket));
         let pending = Pending {
             client: id,
@@ -119,7 +141,8 @@ impl ChatServer {
         };
         cluster.pending.insert(ticket, pending);
         if let Some(session) = self.session_mut(id) {
-            session.cluster_wait = true;
+            session.cluster_wait.count += 1;
+            session.cluster_wait.ordered += u16::from(ordered);
         }
     }
 
@@ -329,10 +352,16 @@ impl ChatServer {
             self.undo_for_departed(pending.awaited, &answer);
             return;
         }
+        let ordered = !matches!(pending.awaited, Awaited::Say | Awaited::Private { .. });
         if let Some(session) = self.session_mut(id) {
-            session.cluster_wait = false;
+            let waits = &mut session.cluster_wait;
+            let blocked = waits.blocks();
+            waits.count -= 1;
+            waits.ordered -= u16::from(ordered);
+            if blocked && !waits.blocks() {
+                self.resumed.push(id);
+            }
         }
-        self.resumed.push(id);
         let answer = match answer {
             Ok(answer) => answer,
             Err(failure) => {

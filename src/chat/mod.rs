@@ -266,7 +266,7 @@ impl ChatServer {
         self.next_serial += 1;
         self.sessions[id.index()] = Some(Session {
             serial,
-            cluster_wait: false,
+            cluster_wait: cluster::Waits::default(),
             claiming: None,
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
@@ -371,7 +371,7 @@ impl ChatServer {
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id).is_some_and(|s| {
             s.check.is_some()
-                || s.cluster_wait
+                || s.cluster_wait.blocks()
                 || s.rate.paused_until.is_some()
                 || s.flow.held
                 || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)

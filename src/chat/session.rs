@@ -43,8 +43,9 @@ pub(super) struct Session {
     /// Numbers the session among all this server ever had: a cluster's answer is matched to
     /// it, not to its reusable [`ClientId`].
     pub(super) serial: u64,
-    /// It waits for a cluster's answer; meanwhile its input is not read.
-    pub(super) cluster_wait: bool,
+    /// Cluster answers it waits for, and whether one of them must come before its next
+    /// frame is read (see `chat::cluster`).
+    pub(super) cluster_wait: super::cluster::Waits,
     /// The nickname (folded) it is claiming in the cluster, held on this node meanwhile.
     pub(super) claiming: Option<Box<str>>,
     /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,

@@ -453,3 +453,39 @@ fn a_stale_left_for_a_local_member_is_not_shown() {
     f.news(left("carol"));
     assert!(f.out.take(client(1))[0].starts_with("Left"));
 }
+
+#[test]
+fn says_may_be_in_flight_up_to_a_bound_but_a_join_waits_for_its_answer() {
+    let mut f = clustered();
+    f.cluster_hello(client(1), "alice");
+    f.cluster_join(client(1), "#rust");
+    let mut tickets = Vec::new();
+    for n in 0..super::super::cluster::MAX_IN_FLIGHT {
+        assert!(!f.chat.input_paused(client(1)), "paused after {n}");
+        f.say(client(1), "#rust", "talk");
+        let Intent::Say { ticket, .. } = f.intent() else {
+            panic!()
+        };
+        tickets.push(ticket);
+    }
+    assert!(f.chat.input_paused(client(1)), "paused at the bound");
+    f.answer(tickets[0], Ok(Answer::Said { id: 1 }));
+    assert!(!f.chat.input_paused(client(1)));
+    assert_eq!(f.chat.poll_resumed(), Some(client(1)));
+    // An error for a SAY in flight comes back as an ERROR, in order.
+    f.answer(
+        tickets[1],
+        Err(Failure::Unavailable("the cluster is too busy".into())),
+    );
+    assert!(f.out.take(client(1))[0].contains("ClusterUnavailable"));
+    // A JOIN: nothing more is read until it is answered.
+    f.feed(
+        client(1),
+        Frame::Join {
+            room: "#go",
+            after: 0,
+            count: 0,
+        },
+    );
+    assert!(f.chat.input_paused(client(1)));
+}
