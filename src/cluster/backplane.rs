@@ -126,6 +126,10 @@ pub struct Backplane {
     users: HashMap<Box<str>, LocalUser>,
     /// Rooms this node's users are in, and how many of them.
     rooms: HashMap<Box<str>, usize>,
+    /// The newest message id heard in each of those rooms: RESYNC raises the room's counter
+    /// to it, so a Redis that lost its data never numbers a message again with an id a
+    /// client already holds (its JOIN after that id would skip the new messages).
+    last_ids: HashMap<Box<str>, u64>,
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
@@ -142,6 +146,7 @@ impl Backplane {
             news: VecDeque::new(),
             users: HashMap::new(),
             rooms: HashMap::new(),
+            last_ids: HashMap::new(),
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
         }
@@ -245,6 +250,7 @@ impl Backplane {
             *count -= 1;
             if *count == 0 {
                 self.rooms.remove(room);
+                self.last_ids.remove(room);
                 // Unsubscribed on the next send if the link is down; RESYNC starts clean.
                 self.pending_unsubscribe.push(room.into());
             }
@@ -477,8 +483,15 @@ impl Backplane {
     /// Makes Redis hold exactly this node's users and rooms.
     fn send_resync(&mut self, link: &mut impl Commands) {
         let lease = self.config.lease.as_millis().to_string();
-        let mut owned: Vec<Vec<u8>> =
-            vec![self.config.node.clone().into_bytes(), lease.into_bytes()];
+        let mut owned: Vec<Vec<u8>> = vec![
+            self.config.node.clone().into_bytes(),
+            lease.into_bytes(),
+            self.last_ids.len().to_string().into_bytes(),
+        ];
+        for (room, id) in &self.last_ids {
+            owned.push(room.as_bytes().to_vec());
+            owned.push(id.to_string().into_bytes());
+        }
         for (nick, user) in &self.users {
             owned.push(nick.as_bytes().to_vec());
             owned.push(user.display.as_bytes().to_vec());
@@ -640,6 +653,12 @@ impl Backplane {
             return;
         };
         if let Some(news) = payload::parse(&self.node_channel, channel, payload) {
+            if let News::RoomMessage { room, message } = &news
+                && self.rooms.contains_key(room)
+            {
+                let last = self.last_ids.entry(room.clone()).or_insert(0);
+                *last = (*last).max(message.id);
+            }
             self.news.push_back(news);
         }
     }

@@ -222,15 +222,23 @@ end
 return out
 "#;
 
-/// ARGV: node, lease ms, then per user: nick, display, room count, rooms. Makes Redis hold
-/// exactly this node's users and their rooms (after an outage), announcing what changed.
-/// Returns the nicknames another live node took meanwhile.
+/// ARGV: node, lease ms, room count, per room: room, newest id the node heard there; then
+/// per user: nick, display, room count, rooms. Makes Redis hold exactly this node's users
+/// and their rooms (after an outage), announcing what changed, and no room's counter below
+/// an id the node heard (a Redis restarted empty would number from 1 again). Returns the
+/// nicknames another live node took meanwhile.
 const RESYNC: &str = r#"
-local node, lease = ARGV[1], tonumber(ARGV[2])
+local node, lease, floors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 redis.call('ZADD', P..'nodes', now + lease, node)
+for k = 0, floors - 1 do
+  local seq, last = P..'room:'..ARGV[4 + 2 * k]..':seq', ARGV[5 + 2 * k]
+  if tonumber(redis.call('GET', seq) or '0') < tonumber(last) then
+    redis.call('SET', seq, last)
+  end
+end
 local wanted = {}
-local i = 3
+local i = 4 + 2 * floors
 while i <= #ARGV do
   local nick, display, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local rooms = {}

@@ -108,8 +108,11 @@ fn redis_lost_and_back_users_are_told_refused_meanwhile_and_registered_again() {
     let mut c = RawClient::login(cluster.port(3), "c");
     join(&mut a, "#o", 0, 0);
     join(&mut b, "#o", 0, 0);
-    say(&mut a, "#o", "before");
-    assert_eq!(next_message(&mut b, "#o").2, "before");
+    for text in ["long ago", "before"] {
+        say(&mut a, "#o", text);
+    }
+    next_message(&mut b, "#o");
+    let (before, _, _) = next_message(&mut b, "#o");
 
     cluster.redis.kill();
     for client in [&mut a, &mut b, &mut c] {
@@ -155,6 +158,24 @@ fn redis_lost_and_back_users_are_told_refused_meanwhile_and_registered_again() {
     // The refused line was not kept to come later: the next one b hears is this one.
     let next = next_message(&mut b, "#o");
     assert_eq!((next.1.as_str(), next.2.as_str()), ("a", "again"));
+    // Ids never go back, though the new Redis started empty: a client recovering with the
+    // last id it saw gets what was said since, and a count of what the outage lost.
+    assert_eq!(next.0, before + 1, "the id after {before}");
+    let mut late = RawClient::connect(cluster.port(3));
+    assert!(hello(&mut late, "late").starts_with("Welcome"));
+    let joined = join(&mut late, "#o", before, 100);
+    assert_eq!(joined.replay, [next]);
+    late.send(&Frame::History {
+        room: "#o",
+        after: before - 1,
+        before: 0,
+        count: 100,
+    });
+    let end = late.expect("HistoryEnd");
+    assert!(
+        end.contains("missed: 1"),
+        "the message Redis lost is counted: {end}"
+    );
     say(&mut b, LOBBY, "hello c");
     assert_eq!(next_message(&mut c, LOBBY).2, "hello c");
     // The nicknames are held again: "a" is refused on another node.

@@ -65,7 +65,7 @@ fn coming_up_loads_scripts_subscribes_and_registers() {
     assert!(link.subscribed.contains(&b"chatd:ch:all".to_vec()));
     let resync = last(&link);
     assert_eq!(resync[1], plane.scripts.resync.sha1);
-    assert_eq!(&resync[3..], ["n1", "5000"]);
+    assert_eq!(&resync[3..], ["n1", "5000", "0"]);
     assert_eq!(plane.next_deadline(), Some(now + Duration::from_secs(1)));
 }
 
@@ -259,6 +259,20 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
         },
     );
     plane.rooms.insert("#a".into(), 1);
+    // The newest ids heard in the node's rooms are kept (another room's are not).
+    for (channel, payload) in [
+        ("chatd:ch:room:#a", &b"M\x0041\x001\x00bob\x00hi"[..]),
+        ("chatd:ch:room:#a", b"M\x0040\x001\x00bob\x00late"),
+        ("chatd:ch:room:#z", b"M\x0099\x001\x00bob\x00hi"),
+    ] {
+        let push = vec![
+            bulk("message"),
+            bulk(channel),
+            Value::Bulk(payload.to_vec()),
+        ];
+        plane.handle_link_event(now, LinkEvent::Push(push), &mut link);
+        assert!(matches!(plane.poll_news(), Some(News::RoomMessage { .. })));
+    }
     plane.handle_link_event(
         now,
         LinkEvent::Down {
@@ -287,7 +301,7 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
     assert!(link.subscribed.contains(&b"chatd:ch:room:#a".to_vec()));
     assert_eq!(
         &last(&link)[3..],
-        ["n1", "5000", "alice", "Alice", "1", "#a"]
+        ["n1", "5000", "1", "#a", "41", "alice", "Alice", "1", "#a"]
     );
     assert_eq!(plane.poll_news(), Some(News::Restored));
     // The resync reports alice's nickname taken meanwhile.
