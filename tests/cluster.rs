@@ -30,9 +30,14 @@ struct Cluster {
 impl Cluster {
     /// Redis and `count` plaintext nodes named n1, n2, ...
     fn start(count: usize) -> Cluster {
+        Cluster::start_with(count, &[])
+    }
+
+    /// As [`Cluster::start`], each node with `extra` arguments.
+    fn start_with(count: usize, extra: &[&str]) -> Cluster {
         let redis = RedisServer::start();
         let nodes = (1..=count)
-            .map(|n| node(&redis, &format!("n{n}"), &[]))
+            .map(|n| node(&redis, &format!("n{n}"), extra))
             .collect();
         Cluster { nodes, redis }
     }

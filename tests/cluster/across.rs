@@ -193,8 +193,8 @@ fn private_messages_lists_and_topics_span_every_node() {
 }
 
 #[test]
-fn a_client_recovers_on_another_node_exactly_what_it_missed() {
-    let cluster = Cluster::start(3);
+fn a_client_recovers_on_another_node_exactly_what_it_missed_or_counts_the_gap() {
+    let cluster = Cluster::start_with(3, &["--history", "5"]);
     let mut a = RawClient::login(cluster.port(1), "a");
     let mut b = RawClient::login(cluster.port(2), "b");
     join(&mut a, "#r", 0, 0);
@@ -247,4 +247,26 @@ fn a_client_recovers_on_another_node_exactly_what_it_missed() {
         })
         .collect();
     assert_eq!(ids, ["1-0", "2-0", "3-0", "4-0", "5-0"]);
+
+    // Away for longer than the history holds (--history 5): the gap is counted exactly.
+    drop(a);
+    b.expect(r##"Left { room: "#r", nick: "a""##);
+    for n in 0..9 {
+        say(&mut b, "#r", &format!("later {n}"));
+    }
+    let last = (0..9).map(|_| next_message(&mut b, "#r").0).last();
+    assert_eq!(last, Some(14));
+    let mut a = RawClient::connect(cluster.port(1));
+    assert!(hello(&mut a, "a").starts_with("Welcome"));
+    let joined = join(&mut a, "#r", 5, 100);
+    // Ids 6..=14 were said; 10..=14 are held: 6..=9 are lost.
+    let ids: Vec<u64> = joined.replay.iter().map(|m| m.0).collect();
+    assert_eq!(ids, [10, 11, 12, 13, 14]);
+    assert!(
+        joined
+            .end
+            .contains("first: 10, last: 14, more: false, missed: 4"),
+        "{}",
+        joined.end
+    );
 }
