@@ -101,6 +101,28 @@ fn a_killed_node_s_users_leave_everywhere_within_the_lease() {
 }
 
 #[test]
+fn a_node_shut_down_frees_its_users_at_once() {
+    let mut cluster = Cluster::start(2);
+    let mut a = RawClient::login(cluster.port(1), "a");
+    let mut b = RawClient::login(cluster.port(2), "b");
+    let stopped_at = Instant::now();
+    support::signal(&cluster.nodes[0].child, "TERM");
+    a.expect("Shutdown");
+    let reason = next_left(&mut b, LOBBY, "a");
+    let took = stopped_at.elapsed();
+    println!("a stopped node's user was gone from the others after {took:?}");
+    // Released by the stopping node itself, not by its lease running out.
+    assert!(
+        took < Duration::from_secs(3),
+        "LEFT came after {took:?} ({reason})"
+    );
+    let mut again = RawClient::connect(cluster.port(2));
+    assert!(hello(&mut again, "a").starts_with("Welcome"));
+    let status = wait_exit(&mut cluster.nodes[0].child, "the stopped node");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn redis_lost_and_back_users_are_told_refused_meanwhile_and_registered_again() {
     let mut cluster = Cluster::start(3);
     let mut a = RawClient::login(cluster.port(1), "a");
