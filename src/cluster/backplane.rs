@@ -43,6 +43,11 @@ pub struct BackplaneConfig {
     pub history_max: usize,
     /// Most rooms one ROOMS answer lists.
     pub rooms_per_page: usize,
+    /// How long after it was sent a message or topic may still take effect: run later (by
+    /// Redis's clock) it does nothing and fails. Keep it below the link's reply timeout, so
+    /// a command this node already reported failed, its user told nothing was done, is not
+    /// done when a frozen Redis resumes and runs what it had buffered.
+    pub write_deadline: Duration,
 }
 
 impl Default for BackplaneConfig {
@@ -53,6 +58,7 @@ impl Default for BackplaneConfig {
             heartbeat: Duration::from_secs(1),
             history_max: 1000,
             rooms_per_page: 200,
+            write_deadline: Duration::from_secs(4),
         }
     }
 }
@@ -83,6 +89,8 @@ enum Waiting {
         query: PageQuery,
     },
     Heartbeat,
+    /// TIME, read to set [`Backplane::redis_clock`].
+    Clock,
     Resync,
     /// A command whose reply only matters if it is an error (script loads, departures).
     Unanswered(&'static str),
@@ -132,6 +140,10 @@ pub struct Backplane {
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
+    /// Redis's clock (ms since the Unix epoch) at a local instant: the base of write
+    /// deadlines. Read when the connection comes up and on every heartbeat (so drift between
+    /// the hosts does not add up); read at the reply, so a deadline errs early by a round trip.
+    redis_clock: Option<(u64, Instant)>,
 }
 
 impl Backplane {
@@ -148,6 +160,7 @@ impl Backplane {
             last_ids: HashMap::new(),
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
+            redis_clock: None,
         }
     }
 
@@ -201,7 +214,7 @@ impl Backplane {
     }
 
     /// Takes one of the chat machine's intents.
-    pub fn submit(&mut self, intent: Intent, link: &mut impl Commands) {
+    pub fn submit(&mut self, now: Instant, intent: Intent, link: &mut impl Commands) {
         self.note_locally(&intent);
         if self.reach != Reach::Up {
             if let Some(ticket) = intent.ticket() {
@@ -211,7 +224,7 @@ impl Backplane {
             return;
         }
         let ticket = intent.ticket();
-        if let Err(err) = self.send_intent(intent, link)
+        if let Err(err) = self.send_intent(now, intent, link)
             && let Some(ticket) = ticket
         {
             let reason = match err {
@@ -256,9 +269,25 @@ impl Backplane {
         }
     }
 
-    fn send_intent(&mut self, intent: Intent, link: &mut impl Commands) -> Result<(), SendError> {
+    /// Redis's time (ms) after which a write sent at `now` must not run, as text for a
+    /// script; "0" (no limit) until the clock has been read.
+    fn write_deadline(&self, now: Instant) -> String {
+        let Some((redis_ms, at)) = self.redis_clock else {
+            return "0".into();
+        };
+        let ahead = (now + self.config.write_deadline).saturating_duration_since(at);
+        (redis_ms + ahead.as_millis() as u64).to_string()
+    }
+
+    fn send_intent(
+        &mut self,
+        now: Instant,
+        intent: Intent,
+        link: &mut impl Commands,
+    ) -> Result<(), SendError> {
         self.flush_unsubscribes(link);
         let node = self.config.node.clone();
+        let deadline = self.write_deadline(now);
         let (ticket, waiting) = match intent {
             Intent::Claim {
                 ticket,
@@ -293,6 +322,7 @@ impl Backplane {
                     from.as_bytes(),
                     text.as_bytes(),
                     keep.as_bytes(),
+                    deadline.as_bytes(),
                 ];
                 (run(link, &self.scripts.say, &args)?, Waiting::Said(ticket))
             }
@@ -303,7 +333,7 @@ impl Backplane {
                 text,
             } => {
                 let bytes = payload::private(&to, &from, &text);
-                let args = [to.as_bytes(), bytes.as_slice()];
+                let args = [to.as_bytes(), bytes.as_slice(), deadline.as_bytes()];
                 (
                     run(link, &self.scripts.private, &args)?,
                     Waiting::Delivered(ticket),
@@ -373,7 +403,12 @@ impl Backplane {
                 by,
                 topic,
             } => {
-                let args = [room.as_bytes(), by.as_bytes(), topic.as_bytes()];
+                let args = [
+                    room.as_bytes(),
+                    by.as_bytes(),
+                    topic.as_bytes(),
+                    deadline.as_bytes(),
+                ];
                 (
                     run(link, &self.scripts.topic, &args)?,
                     Waiting::Done(ticket),
@@ -448,7 +483,7 @@ impl Backplane {
             }
             LinkEvent::Reply { ticket, reply } => {
                 if let Some(waiting) = self.waiting.remove(&ticket) {
-                    self.handle_reply(waiting, reply, link);
+                    self.handle_reply(now, waiting, reply, link);
                 }
             }
             LinkEvent::Push(values) => self.handle_push(values),
@@ -466,6 +501,9 @@ impl Backplane {
                 self.waiting
                     .insert(ticket, Waiting::Unanswered("script load"));
             }
+        }
+        if let Ok(ticket) = link.send(&[b"TIME"]) {
+            self.waiting.insert(ticket, Waiting::Clock);
         }
         let _ = link.subscribe(self.node_channel.as_bytes());
         let _ = link.subscribe(ALL_CHANNEL.as_bytes());
@@ -509,6 +547,7 @@ impl Backplane {
 
     fn handle_reply(
         &mut self,
+        now: Instant,
         waiting: Waiting,
         reply: Result<Value, String>,
         link: &mut impl Commands,
@@ -603,6 +642,9 @@ impl Backplane {
                     let fields = v.into_array().unwrap_or_default();
                     let fresh = fields.first().and_then(Value::as_int) == Some(1);
                     let reaped = fields.get(1).and_then(Value::as_int).unwrap_or(0);
+                    if let Some(redis_ms) = fields.get(2).and_then(number) {
+                        self.redis_clock = Some((redis_ms, now));
+                    }
                     if reaped > 0 {
                         info!("cluster: reaped {reaped} node(s) whose lease ran out");
                     }
@@ -617,6 +659,16 @@ impl Backplane {
                 }
                 Err(text) => warn!("cluster: heartbeat failed: {text}"),
             },
+            Waiting::Clock => {
+                // TIME: seconds and microseconds, as strings.
+                let fields = value.ok().and_then(Value::into_array).unwrap_or_default();
+                if let (Some(secs), Some(micros)) = (
+                    fields.first().and_then(number),
+                    fields.get(1).and_then(number),
+                ) {
+                    self.redis_clock = Some((secs * 1000 + micros / 1000, now));
+                }
+            }
             Waiting::Resync => match value {
                 Ok(v) => {
                     for nick in strings(v) {
@@ -686,7 +738,7 @@ fn run(link: &mut impl Commands, script: &Script, args: &[&[u8]]) -> Result<u64,
 
 mod replies;
 
-use replies::{read_joined, read_page, read_rooms, strings};
+use replies::{number, read_joined, read_page, read_rooms, strings};
 
 #[cfg(test)]
 mod tests;

@@ -67,6 +67,9 @@ impl ClusterConfig {
             },
             backplane: BackplaneConfig {
                 node,
+                // A write may run until a fifth of the reply timeout before the link gives
+                // up on it and its user is told it failed.
+                write_deadline: LinkConfig::default().reply_timeout * 4 / 5,
                 ..BackplaneConfig::default()
             },
         })
@@ -137,7 +140,7 @@ impl Server {
         for _ in 0..ROUNDS_PER_TURN {
             let mut moved = false;
             while let Some(intent) = self.chat.poll_intent() {
-                cluster.backplane.submit(intent, &mut cluster.link);
+                cluster.backplane.submit(now, intent, &mut cluster.link);
                 moved = true;
             }
             cluster

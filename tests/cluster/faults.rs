@@ -206,6 +206,71 @@ fn redis_lost_and_back_users_are_told_refused_meanwhile_and_registered_again() {
 }
 
 #[test]
+fn redis_frozen_past_the_leases_then_back_the_nodes_register_again() {
+    let cluster = Cluster::start(2);
+    let mut a = RawClient::login(cluster.port(1), "a");
+    let mut b = RawClient::login(cluster.port(2), "b");
+    join(&mut a, "#f", 0, 0);
+    join(&mut b, "#f", 0, 0);
+    say(&mut a, "#f", "before");
+    let (before, _, _) = next_message(&mut b, "#f");
+
+    // Frozen, not gone: the connections stay open and nothing is answered, so each node
+    // finds out by a reply not coming (its heartbeat's), and the leases run out meanwhile.
+    let frozen_at = Instant::now();
+    cluster.redis.pause();
+    // Sent before the node knows: Redis holds it unread, and the node gives up on it.
+    say(&mut a, "#f", "in flight");
+    let (code, closing, text) = next_error(&mut a);
+    assert_eq!(
+        (code, closing),
+        (ErrorCode::ClusterUnavailable, false),
+        "{text}"
+    );
+    for client in [&mut a, &mut b] {
+        let notice = next_notice(client);
+        assert!(notice.contains("cluster is unreachable"), "{notice}");
+    }
+    println!("a frozen Redis was noticed after {:?}", frozen_at.elapsed());
+    say(&mut a, "#f", "while frozen");
+    let (code, closing, _) = next_error(&mut a);
+    assert_eq!((code, closing), (ErrorCode::ClusterUnavailable, false));
+    cluster.redis.resume();
+    for client in [&mut a, &mut b] {
+        let notice = next_notice(client);
+        assert!(notice.contains("reachable again"), "{notice}");
+    }
+    for (client, nick) in [(&mut a, "a"), (&mut b, "b")] {
+        let online = who(client);
+        assert!(online.iter().any(|n| n == nick), "{nick} not in {online:?}");
+    }
+    // Whichever node came back first may have reaped the other (its lease had run out);
+    // the other's registration then brought its users back.
+    wait_for_who(&mut b, &["a", "b"]);
+    say(&mut a, "#f", "thawed");
+    let next = next_message(&mut b, "#f");
+    assert_eq!(
+        (next.0, next.2.as_str()),
+        (before + 1, "thawed"),
+        "the refused line stays unsaid"
+    );
+}
+
+/// Asks WHO until it lists exactly `nicks`, for at most the deadline.
+#[track_caller]
+fn wait_for_who(c: &mut RawClient, nicks: &[&str]) {
+    let deadline = Instant::now() + support::DEADLINE;
+    loop {
+        let online = who(c);
+        if online == nicks {
+            return;
+        }
+        assert!(Instant::now() < deadline, "WHO still says {online:?}");
+        std::thread::sleep(Duration::from_millis(50)); // polling interval, not synchronisation
+    }
+}
+
+#[test]
 fn a_node_that_cannot_reach_redis_at_start_exits_with_one_line_naming_it() {
     // A port nothing listens on: bound, then let go.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -20,7 +20,7 @@ fn text(value: &Value) -> Option<Box<str>> {
     Some(std::str::from_utf8(value.as_bytes()?).ok()?.into())
 }
 
-fn number(value: &Value) -> Option<u64> {
+pub(super) fn number(value: &Value) -> Option<u64> {
     match value {
         Value::Integer(n) => u64::try_from(*n).ok(),
         other => std::str::from_utf8(other.as_bytes()?).ok()?.parse().ok(),

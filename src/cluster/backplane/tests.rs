@@ -73,7 +73,7 @@ fn coming_up_loads_scripts_subscribes_and_registers() {
 fn intents_fail_at_once_while_unreachable() {
     let mut plane = Backplane::new(BackplaneConfig::default());
     let mut link = FakeLink::default();
-    plane.submit(Intent::Who { ticket: 7 }, &mut link);
+    plane.submit(Instant::now(), Intent::Who { ticket: 7 }, &mut link);
     assert!(link.sent.is_empty());
     assert!(matches!(
         plane.poll_news(),
@@ -92,7 +92,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         folded: "alice".into(),
         display: "Alice".into(),
     };
-    plane.submit(claim, &mut link);
+    plane.submit(now, claim, &mut link);
     let claim_ticket = link.next;
     plane.handle_link_event(
         now,
@@ -119,7 +119,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         count: 2,
         budget: 64 * 1024,
     };
-    plane.submit(join, &mut link);
+    plane.submit(now, join, &mut link);
     assert_eq!(link.subscribed.last().unwrap(), b"chatd:ch:room:#rust");
     let join_ticket = link.next;
     // Topic, 3 members, ids 4..=9 held, newest first: 9, 8 and one more (count + 1).
@@ -190,7 +190,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         count: 0,
         budget: 1,
     };
-    plane.submit(join, &mut link);
+    plane.submit(now, join, &mut link);
     assert_eq!(link.subscribed.len(), subs);
     // Both leave: one unsubscription, sent with the next command.
     let part = Intent::Part {
@@ -199,15 +199,16 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         display: "Alice".into(),
         reason: "bye".into(),
     };
-    plane.submit(part, &mut link);
+    plane.submit(now, part, &mut link);
     plane.submit(
+        now,
         Intent::Release {
             folded: "bob".into(),
             reason: "quit".into(),
         },
         &mut link,
     );
-    plane.submit(Intent::Who { ticket: 4 }, &mut link);
+    plane.submit(now, Intent::Who { ticket: 4 }, &mut link);
     assert_eq!(link.unsubscribed, [b"chatd:ch:room:#rust".to_vec()]);
 }
 
@@ -289,6 +290,7 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
     assert_eq!(plane.next_deadline(), None);
     // A departure while down only changes the node's copy.
     plane.submit(
+        now,
         Intent::Release {
             folded: "gone".into(),
             reason: "quit".into(),
@@ -368,4 +370,63 @@ fn heartbeat_renews_and_a_lost_lease_registers_again() {
     );
     assert_eq!(last(&link)[1], plane.scripts.resync.sha1);
     assert_eq!(plane.next_deadline(), Some(later + Duration::from_secs(1)));
+}
+
+#[test]
+fn writes_carry_a_deadline_on_redis_s_clock() {
+    let (mut plane, mut link, now) = up();
+    let say = |ticket| Intent::Say {
+        ticket,
+        room: "#a".into(),
+        from: "bob".into(),
+        text: "hi".into(),
+    };
+    // Before Redis's clock is known: no limit.
+    plane.submit(now, say(1), &mut link);
+    assert_eq!(last(&link)[7], "0");
+    // TIME went out when the link came up: 1000.5 s on Redis's clock, read at `now`.
+    let time = link
+        .sent
+        .iter()
+        .position(|c| c[0] == b"TIME")
+        .expect("TIME sent on coming up") as u64
+        + 1;
+    let reply = Value::Array(vec![bulk("1000"), bulk("500000")]);
+    let event = LinkEvent::Reply {
+        ticket: time,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    let later = now + Duration::from_secs(2);
+    plane.submit(later, say(2), &mut link);
+    // Sent 2 s after the reading, 4 s to run: 1,000,500 + 2,000 + 4,000 ms.
+    assert_eq!(last(&link)[7], "1006500");
+    let topic = Intent::SetTopic {
+        ticket: 3,
+        room: "#a".into(),
+        by: "bob".into(),
+        topic: "t".into(),
+    };
+    plane.submit(later, topic, &mut link);
+    assert_eq!(last(&link)[6], "1006500");
+    // Every heartbeat reads the clock again.
+    plane.handle_timeout(later, &mut link);
+    let reply = Value::Array(vec![
+        Value::Integer(0),
+        Value::Integer(0),
+        Value::Integer(2_000_000),
+    ]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(later, event, &mut link);
+    let private = Intent::Private {
+        ticket: 4,
+        to: "carol".into(),
+        from: "bob".into(),
+        text: "psst".into(),
+    };
+    plane.submit(later, private, &mut link);
+    assert_eq!(last(&link)[5], "2004000");
 }
