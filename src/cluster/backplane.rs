@@ -15,7 +15,7 @@ use super::link::{LinkEvent, SendError};
 use super::payload::{self, ALL_CHANNEL};
 use super::resp::Value;
 use super::scripts::{Script, Scripts};
-use log::{debug, info, warn};
+use log::{info, warn};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -545,154 +545,6 @@ impl Backplane {
         self.news.push_back(News::Answer { ticket, answer });
     }
 
-    fn handle_reply(
-        &mut self,
-        now: Instant,
-        waiting: Waiting,
-        reply: Result<Value, String>,
-        link: &mut impl Commands,
-    ) {
-        let value = match reply {
-            Ok(Value::Error(text)) => Err(text),
-            other => other,
-        };
-        let failed = |text: String| Err(Failure::Unavailable(format!("cluster error: {text}")));
-        match waiting {
-            Waiting::Claim {
-                ticket,
-                folded,
-                display,
-            } => {
-                let answer = match value {
-                    Ok(v) => {
-                        let granted = v.as_int() == Some(1);
-                        if granted {
-                            let user = LocalUser {
-                                display,
-                                rooms: BTreeSet::new(),
-                            };
-                            self.users.insert(folded, user);
-                        }
-                        Ok(Answer::Claimed(granted))
-                    }
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Said(ticket) => {
-                let answer = match value {
-                    Ok(v) => {
-                        let id = v
-                            .into_array()
-                            .and_then(|a| a.first().and_then(Value::as_int));
-                        Ok(Answer::Said {
-                            id: id.unwrap_or(0) as u64,
-                        })
-                    }
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Delivered(ticket) => {
-                let answer = value.map(|v| Answer::Delivered(v.as_int() == Some(1)));
-                self.answer(ticket, answer.or_else(failed));
-            }
-            Waiting::Done(ticket) => {
-                self.answer(ticket, value.map(|_| Answer::Done).or_else(failed));
-            }
-            Waiting::Join { ticket, query } => {
-                let answer = match value.map(|v| read_joined(v, &query)) {
-                    Ok(Some(answer)) => Ok(answer),
-                    Ok(None) => failed("malformed JOIN reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::History { ticket, query } => {
-                let answer = match value.map(|v| v.into_array().and_then(|a| read_page(&a, &query)))
-                {
-                    Ok(Some(page)) => Ok(Answer::History(page.page)),
-                    Ok(None) => failed("malformed HISTORY reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Names(ticket) => {
-                let answer = match value {
-                    Ok(Value::Null) | Ok(Value::Boolean(false)) => Err(Failure::NoSuchRoom),
-                    Ok(v) => Ok(Answer::Names(strings(v))),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Who(ticket) => {
-                let answer = value.map(|v| Answer::Who(strings(v)));
-                self.answer(ticket, answer.or_else(failed));
-            }
-            Waiting::Rooms(ticket) => {
-                let answer = match value.map(read_rooms) {
-                    Ok(Some(answer)) => Ok(answer),
-                    Ok(None) => failed("malformed ROOMS reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Heartbeat => match value {
-                Ok(v) => {
-                    let fields = v.into_array().unwrap_or_default();
-                    let fresh = fields.first().and_then(Value::as_int) == Some(1);
-                    let reaped = fields.get(1).and_then(Value::as_int).unwrap_or(0);
-                    if let Some(redis_ms) = fields.get(2).and_then(number) {
-                        self.redis_clock = Some((redis_ms, now));
-                    }
-                    if reaped > 0 {
-                        info!("cluster: reaped {reaped} node(s) whose lease ran out");
-                    }
-                    if fresh {
-                        // Our lease ran out (a long stall, or Redis lost its data): others
-                        // reaped our users. Register them again.
-                        warn!(
-                            "cluster: this node's lease had expired; registering its users again"
-                        );
-                        self.send_resync(link);
-                    }
-                }
-                Err(text) => warn!("cluster: heartbeat failed: {text}"),
-            },
-            Waiting::Clock => {
-                // TIME: seconds and microseconds, as strings.
-                let fields = value.ok().and_then(Value::into_array).unwrap_or_default();
-                if let (Some(secs), Some(micros)) = (
-                    fields.first().and_then(number),
-                    fields.get(1).and_then(number),
-                ) {
-                    self.redis_clock = Some((secs * 1000 + micros / 1000, now));
-                }
-            }
-            Waiting::Resync => match value {
-                Ok(v) => {
-                    for nick in strings(v) {
-                        if let Some(user) = self.users.remove(&nick) {
-                            for room in user.rooms {
-                                self.room_left(&room);
-                            }
-                        }
-                        self.news.push_back(News::NickLost { folded: nick });
-                    }
-                }
-                Err(text) => warn!("cluster: registering this node's users failed: {text}"),
-            },
-            Waiting::Unanswered(what) => {
-                if let Err(text) = value {
-                    debug!(
-                        "cluster: {what} failed: {}",
-                        crate::chat::peer_text::quote(&text)
-                    );
-                }
-            }
-        }
-    }
-
     fn handle_push(&mut self, values: Vec<Value>) {
         let [kind, channel, payload] = values.as_slice() else {
             return;
@@ -737,8 +589,6 @@ fn run(link: &mut impl Commands, script: &Script, args: &[&[u8]]) -> Result<u64,
 }
 
 mod replies;
-
-use replies::{number, read_joined, read_page, read_rooms, strings};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! The backplane against a recording fake link: what it sends for each intent, how it
 //! reads replies and pushes, and what it does when the link goes down and comes back.
 
+use super::replies::read_page;
 use super::*;
 
 #[derive(Default)]
