@@ -210,6 +210,7 @@ fn redis_frozen_past_the_leases_then_back_the_nodes_register_again() {
     let cluster = Cluster::start(2);
     let mut a = RawClient::login(cluster.port(1), "a");
     let mut b = RawClient::login(cluster.port(2), "b");
+    let mut quitter = RawClient::login(cluster.port(1), "q");
     join(&mut a, "#f", 0, 0);
     join(&mut b, "#f", 0, 0);
     say(&mut a, "#f", "before");
@@ -235,6 +236,9 @@ fn redis_frozen_past_the_leases_then_back_the_nodes_register_again() {
     say(&mut a, "#f", "while frozen");
     let (code, closing, _) = next_error(&mut a);
     assert_eq!((code, closing), (ErrorCode::ClusterUnavailable, false));
+    // Leaves while Redis cannot hear of it: its node's registration afterwards leaves it out.
+    quitter.send(&Frame::Quit { reason: "bye" });
+    quitter.expect_eof();
     cluster.redis.resume();
     for client in [&mut a, &mut b] {
         let notice = next_notice(client);
