@@ -10,13 +10,12 @@
 //! of its users is in the room, renews the node's lease on every heartbeat, and lets the
 //! heartbeat script reap nodes whose lease ran out (their users leave with LEFT notices).
 
-use super::intent::{Answer, Failure, Intent, News, Page, StoredMessage};
+use super::intent::{Answer, Failure, Intent, News};
 use super::link::{LinkEvent, SendError};
 use super::payload::{self, ALL_CHANNEL};
 use super::resp::Value;
 use super::scripts::{Script, Scripts};
-use crate::wire::Frame;
-use log::{debug, info, warn};
+use log::{info, warn};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -44,6 +43,11 @@ pub struct BackplaneConfig {
     pub history_max: usize,
     /// Most rooms one ROOMS answer lists.
     pub rooms_per_page: usize,
+    /// How long after it was sent a message or topic may still take effect: run later (by
+    /// Redis's clock) it does nothing and fails. Keep it below the link's reply timeout, so
+    /// a command this node already reported failed, its user told nothing was done, is not
+    /// done when a frozen Redis resumes and runs what it had buffered.
+    pub write_deadline: Duration,
 }
 
 impl Default for BackplaneConfig {
@@ -54,6 +58,7 @@ impl Default for BackplaneConfig {
             heartbeat: Duration::from_secs(1),
             history_max: 1000,
             rooms_per_page: 200,
+            write_deadline: Duration::from_secs(4),
         }
     }
 }
@@ -90,6 +95,8 @@ enum Waiting {
         query: PageQuery,
     },
     Heartbeat,
+    /// TIME, read to set [`Backplane::redis_clock`].
+    Clock,
     Resync,
     /// A command whose reply only matters if it is an error (script loads, departures).
     Unanswered(&'static str),
@@ -132,6 +139,10 @@ pub struct Backplane {
     users: HashMap<Box<str>, LocalUser>,
     /// Rooms this node's users are in, and how many of them.
     rooms: HashMap<Box<str>, usize>,
+    /// The newest message id heard in each of those rooms: RESYNC raises the room's counter
+    /// to it, so a Redis that lost its data never numbers a message again with an id a
+    /// client already holds (its JOIN after that id would skip the new messages).
+    last_ids: HashMap<Box<str>, u64>,
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
@@ -141,6 +152,10 @@ pub struct Backplane {
     who_cache: Option<(Instant, Vec<Box<str>>)>,
     /// The `now` of the latest call that brought one.
     last_now: Option<Instant>,
+    /// Redis's clock (ms since the Unix epoch) at a local instant: the base of write
+    /// deadlines. Read when the connection comes up and on every heartbeat (so drift between
+    /// the hosts does not add up); read at the reply, so a deadline errs early by a round trip.
+    redis_clock: Option<(u64, Instant)>,
 }
 
 impl Backplane {
@@ -154,11 +169,13 @@ impl Backplane {
             news: VecDeque::new(),
             users: HashMap::new(),
             rooms: HashMap::new(),
+            last_ids: HashMap::new(),
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
             who_in_flight: None,
             who_cache: None,
             last_now: None,
+            redis_clock: None,
         }
     }
 
@@ -223,7 +240,7 @@ impl Backplane {
             return;
         }
         let ticket = intent.ticket();
-        if let Err(err) = self.send_intent(intent, link)
+        if let Err(err) = self.send_intent(now, intent, link)
             && let Some(ticket) = ticket
         {
             let reason = match err {
@@ -261,15 +278,32 @@ impl Backplane {
             *count -= 1;
             if *count == 0 {
                 self.rooms.remove(room);
+                self.last_ids.remove(room);
                 // Unsubscribed on the next send if the link is down; RESYNC starts clean.
                 self.pending_unsubscribe.push(room.into());
             }
         }
     }
 
-    fn send_intent(&mut self, intent: Intent, link: &mut impl Commands) -> Result<(), SendError> {
+    /// Redis's time (ms) after which a write sent at `now` must not run, as text for a
+    /// script; "0" (no limit) until the clock has been read.
+    fn write_deadline(&self, now: Instant) -> String {
+        let Some((redis_ms, at)) = self.redis_clock else {
+            return "0".into();
+        };
+        let ahead = (now + self.config.write_deadline).saturating_duration_since(at);
+        (redis_ms + ahead.as_millis() as u64).to_string()
+    }
+
+    fn send_intent(
+        &mut self,
+        now: Instant,
+        intent: Intent,
+        link: &mut impl Commands,
+    ) -> Result<(), SendError> {
         self.flush_unsubscribes(link);
         let node = self.config.node.clone();
+        let deadline = self.write_deadline(now);
         let (ticket, waiting) = match intent {
             Intent::Claim {
                 ticket,
@@ -304,6 +338,7 @@ impl Backplane {
                     from.as_bytes(),
                     text.as_bytes(),
                     keep.as_bytes(),
+                    deadline.as_bytes(),
                 ];
                 (run(link, &self.scripts.say, &args)?, Waiting::Said(ticket))
             }
@@ -314,7 +349,7 @@ impl Backplane {
                 text,
             } => {
                 let bytes = payload::private(&to, &from, &text);
-                let args = [to.as_bytes(), bytes.as_slice()];
+                let args = [to.as_bytes(), bytes.as_slice(), deadline.as_bytes()];
                 (
                     run(link, &self.scripts.private, &args)?,
                     Waiting::Delivered(ticket),
@@ -384,7 +419,12 @@ impl Backplane {
                 by,
                 topic,
             } => {
-                let args = [room.as_bytes(), by.as_bytes(), topic.as_bytes()];
+                let args = [
+                    room.as_bytes(),
+                    by.as_bytes(),
+                    topic.as_bytes(),
+                    deadline.as_bytes(),
+                ];
                 (
                     run(link, &self.scripts.topic, &args)?,
                     Waiting::Done(ticket),
@@ -476,7 +516,7 @@ impl Backplane {
             }
             LinkEvent::Reply { ticket, reply } => {
                 if let Some(waiting) = self.waiting.remove(&ticket) {
-                    self.handle_reply(waiting, reply, link);
+                    self.handle_reply(now, waiting, reply, link);
                 }
             }
             LinkEvent::Push(values) => self.handle_push(values),
@@ -495,6 +535,9 @@ impl Backplane {
                     .insert(ticket, Waiting::Unanswered("script load"));
             }
         }
+        if let Ok(ticket) = link.send(&[b"TIME"]) {
+            self.waiting.insert(ticket, Waiting::Clock);
+        }
         let _ = link.subscribe(self.node_channel.as_bytes());
         let _ = link.subscribe(ALL_CHANNEL.as_bytes());
         for room in self.rooms.keys() {
@@ -510,8 +553,15 @@ impl Backplane {
     /// Makes Redis hold exactly this node's users and rooms.
     fn send_resync(&mut self, link: &mut impl Commands) {
         let lease = self.config.lease.as_millis().to_string();
-        let mut owned: Vec<Vec<u8>> =
-            vec![self.config.node.clone().into_bytes(), lease.into_bytes()];
+        let mut owned: Vec<Vec<u8>> = vec![
+            self.config.node.clone().into_bytes(),
+            lease.into_bytes(),
+            self.last_ids.len().to_string().into_bytes(),
+        ];
+        for (room, id) in &self.last_ids {
+            owned.push(room.as_bytes().to_vec());
+            owned.push(id.to_string().into_bytes());
+        }
         for (nick, user) in &self.users {
             owned.push(nick.as_bytes().to_vec());
             owned.push(user.display.as_bytes().to_vec());
@@ -528,147 +578,6 @@ impl Backplane {
         self.news.push_back(News::Answer { ticket, answer });
     }
 
-    fn handle_reply(
-        &mut self,
-        waiting: Waiting,
-        reply: Result<Value, String>,
-        link: &mut impl Commands,
-    ) {
-        let value = match reply {
-            Ok(Value::Error(text)) => Err(text),
-            other => other,
-        };
-        let failed = |text: String| Err(Failure::Unavailable(format!("cluster error: {text}")));
-        match waiting {
-            Waiting::Claim {
-                ticket,
-                folded,
-                display,
-            } => {
-                let answer = match value {
-                    Ok(v) => {
-                        let granted = v.as_int() == Some(1);
-                        if granted {
-                            let user = LocalUser {
-                                display,
-                                rooms: BTreeSet::new(),
-                            };
-                            self.users.insert(folded, user);
-                        }
-                        Ok(Answer::Claimed(granted))
-                    }
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Said(ticket) => {
-                let answer = match value {
-                    Ok(v) => {
-                        let id = v
-                            .into_array()
-                            .and_then(|a| a.first().and_then(Value::as_int));
-                        Ok(Answer::Said {
-                            id: id.unwrap_or(0) as u64,
-                        })
-                    }
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Delivered(ticket) => {
-                let answer = value.map(|v| Answer::Delivered(v.as_int() == Some(1)));
-                self.answer(ticket, answer.or_else(failed));
-            }
-            Waiting::Done(ticket) => {
-                self.answer(ticket, value.map(|_| Answer::Done).or_else(failed));
-            }
-            Waiting::Join { ticket, query } => {
-                let answer = match value.map(|v| read_joined(v, &query)) {
-                    Ok(Some(answer)) => Ok(answer),
-                    Ok(None) => failed("malformed JOIN reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::History { ticket, query } => {
-                let answer = match value.map(|v| v.into_array().and_then(|a| read_page(&a, &query)))
-                {
-                    Ok(Some(page)) => Ok(Answer::History(page.page)),
-                    Ok(None) => failed("malformed HISTORY reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Names(ticket) => {
-                let answer = match value {
-                    Ok(Value::Null) | Ok(Value::Boolean(false)) => Err(Failure::NoSuchRoom),
-                    Ok(v) => Ok(Answer::Names(strings(v))),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Who(tickets) => {
-                self.who_in_flight = None;
-                let answer = value.map(strings);
-                if let (Ok(names), Some(now)) = (&answer, self.last_now) {
-                    self.who_cache = Some((now, names.clone()));
-                }
-                for ticket in tickets {
-                    let answer = answer.clone().map(Answer::Who);
-                    self.answer(ticket, answer.or_else(failed));
-                }
-            }
-            Waiting::Rooms(ticket) => {
-                let answer = match value.map(read_rooms) {
-                    Ok(Some(answer)) => Ok(answer),
-                    Ok(None) => failed("malformed ROOMS reply".into()),
-                    Err(text) => failed(text),
-                };
-                self.answer(ticket, answer);
-            }
-            Waiting::Heartbeat => match value {
-                Ok(v) => {
-                    let fields = v.into_array().unwrap_or_default();
-                    let fresh = fields.first().and_then(Value::as_int) == Some(1);
-                    let reaped = fields.get(1).and_then(Value::as_int).unwrap_or(0);
-                    if reaped > 0 {
-                        info!("cluster: reaped {reaped} node(s) whose lease ran out");
-                    }
-                    if fresh {
-                        // Our lease ran out (a long stall, or Redis lost its data): others
-                        // reaped our users. Register them again.
-                        warn!(
-                            "cluster: this node's lease had expired; registering its users again"
-                        );
-                        self.send_resync(link);
-                    }
-                }
-                Err(text) => warn!("cluster: heartbeat failed: {text}"),
-            },
-            Waiting::Resync => match value {
-                Ok(v) => {
-                    for nick in strings(v) {
-                        if let Some(user) = self.users.remove(&nick) {
-                            for room in user.rooms {
-                                self.room_left(&room);
-                            }
-                        }
-                        self.news.push_back(News::NickLost { folded: nick });
-                    }
-                }
-                Err(text) => warn!("cluster: registering this node's users failed: {text}"),
-            },
-            Waiting::Unanswered(what) => {
-                if let Err(text) = value {
-                    debug!(
-                        "cluster: {what} failed: {}",
-                        crate::chat::peer_text::quote(&text)
-                    );
-                }
-            }
-        }
-    }
-
     fn handle_push(&mut self, values: Vec<Value>) {
         let [kind, channel, payload] = values.as_slice() else {
             return;
@@ -680,6 +589,12 @@ impl Backplane {
             return;
         };
         if let Some(news) = payload::parse(&self.node_channel, channel, payload) {
+            if let News::RoomMessage { room, message } = &news
+                && self.rooms.contains_key(room)
+            {
+                let last = self.last_ids.entry(room.clone()).or_insert(0);
+                *last = (*last).max(message.id);
+            }
             self.news.push_back(news);
         }
     }
@@ -706,137 +621,7 @@ fn run(link: &mut impl Commands, script: &Script, args: &[&[u8]]) -> Result<u64,
     link.send(&all)
 }
 
-/// Every string of an array reply.
-fn strings(value: Value) -> Vec<Box<str>> {
-    value
-        .into_array()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| std::str::from_utf8(v.as_bytes()?).ok().map(Into::into))
-        .collect()
-}
-
-fn text(value: &Value) -> Option<Box<str>> {
-    Some(std::str::from_utf8(value.as_bytes()?).ok()?.into())
-}
-
-fn number(value: &Value) -> Option<u64> {
-    match value {
-        Value::Integer(n) => u64::try_from(*n).ok(),
-        other => std::str::from_utf8(other.as_bytes()?).ok()?.parse().ok(),
-    }
-}
-
-/// A page read from the script's `{first, next, id, time, from, text, ...}`.
-struct ReadPage {
-    first: u64,
-    next: u64,
-    page: Page,
-}
-
-/// Reads a page as the chat protocol states it (see HISTORY_END): the entries are the
-/// range's first `count + 1` (oldest first when `after` > 0, newest first otherwise), and
-/// the page takes `count` of them within the byte budget (one at least).
-fn read_page(fields: &[Value], query: &PageQuery) -> Option<ReadPage> {
-    let first = number(fields.first()?)?;
-    let next = number(fields.get(1)?)?;
-    let end = if query.before == 0 {
-        next
-    } else {
-        query.before.min(next)
-    };
-    let lo = first.max(query.after.saturating_add(1));
-    let missed = first.min(end).saturating_sub(query.after.saturating_add(1));
-    let mut entries = Vec::new();
-    for chunk in fields[2..].chunks(4) {
-        let [id, time, from, body] = chunk else {
-            return None;
-        };
-        entries.push(StoredMessage {
-            id: number(id)?,
-            time: number(time)?,
-            from: text(from)?,
-            text: text(body)?,
-        });
-    }
-    let available = entries.len();
-    let mut bytes = 0;
-    let mut messages = Vec::new();
-    for message in entries {
-        let size = Frame::Message {
-            room: &query.room,
-            id: message.id,
-            time: message.time,
-            from: &message.from,
-            text: &message.text,
-        }
-        .encoded_len();
-        if messages.len() >= usize::from(query.count)
-            || (!messages.is_empty() && bytes + size > query.budget)
-        {
-            break;
-        }
-        bytes += size;
-        messages.push(message);
-    }
-    let more = if messages.is_empty() {
-        lo < end
-    } else {
-        messages.len() < available
-    };
-    if query.after == 0 {
-        messages.reverse();
-    }
-    Some(ReadPage {
-        first,
-        next,
-        page: Page {
-            messages,
-            more,
-            missed,
-        },
-    })
-}
-
-/// JOIN's `{topic, members, first, next, entries...}`.
-fn read_joined(value: Value, query: &PageQuery) -> Option<Answer> {
-    let fields = value.into_array()?;
-    let topic = text(fields.first()?)?;
-    let members = u32::try_from(number(fields.get(1)?)?).ok()?;
-    let read = read_page(&fields[2..], query)?;
-    let (first, last) = if read.next <= 1 {
-        (0, 0)
-    } else if read.first >= read.next {
-        (0, read.next - 1)
-    } else {
-        (read.first, read.next - 1)
-    };
-    Some(Answer::Joined {
-        topic,
-        members,
-        first,
-        last,
-        page: read.page,
-    })
-}
-
-/// ROOMS' `{more, name, members, topic, ...}`.
-fn read_rooms(value: Value) -> Option<Answer> {
-    let fields = value.into_array()?;
-    let more = number(fields.first()?)? == 1;
-    let mut rooms = Vec::new();
-    for chunk in fields[1..].chunks(3) {
-        let [name, members, topic] = chunk else {
-            return None;
-        };
-        rooms.push((
-            text(name)?,
-            u32::try_from(number(members)?).ok()?,
-            text(topic)?,
-        ));
-    }
-    Some(Answer::Rooms { rooms, more })
-}
+mod replies;
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Whether a write whose node gave up on it at deadline (Redis's ms; 0: none) runs too late.
+local function stale(deadline, now)
+  return deadline > 0 and now > deadline
+end
+local STALE = 'STALE run after its deadline: not done'
 local function live(node, now)
   local e = redis.call('ZSCORE', P..'nodes', node)
   return e and tonumber(e) > now
@@ -110,7 +115,7 @@ end
 
 /// ARGV: node, lease ms, most dead nodes to reap. Renews the node's lease and reaps nodes
 /// whose lease ran out. Returns {1 if the node was not registered (it must register its
-/// users again), nodes reaped}.
+/// users again), nodes reaped, Redis's time in ms}.
 const HEARTBEAT: &str = r#"
 local node, lease, most = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -120,7 +125,7 @@ for _, d in ipairs(dead) do
   if d ~= node then reap(d); reaped = reaped + 1 end
 end
 local fresh = redis.call('ZADD', P..'nodes', now + lease, node)
-return {fresh, reaped}
+return {fresh, reaped, now}
 "#;
 
 /// ARGV: node, nick, display. 1 if the nickname is now the node's, 0 if a live node holds
@@ -141,21 +146,24 @@ const RELEASE: &str = r#"
 return release(ARGV[1], ARGV[2], ARGV[3])
 "#;
 
-/// ARGV: room, from, text, most messages kept. Returns {id, time}.
+/// ARGV: room, from, text, most messages kept, deadline. Returns {id, time}.
 const SAY: &str = r#"
 local room, from, text, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local id = redis.call('INCR', P..'room:'..room..':seq')
 local time = now_ms()
+if stale(tonumber(ARGV[5]), time) then return redis.error_reply(STALE) end
+local id = redis.call('INCR', P..'room:'..room..':seq')
 redis.call('XADD', P..'room:'..room..':log', 'MAXLEN', keep, id..'-0', 't', time, 'f', from, 'x', text)
 redis.call('PUBLISH', P..'ch:room:'..room, 'M\0'..id..'\0'..time..'\0'..from..'\0'..text)
 return {id, time}
 "#;
 
-/// ARGV: to, payload. 1 if a live node holds nickname `to` (the payload is published to
-/// it), else 0.
+/// ARGV: to, payload, deadline. 1 if a live node holds nickname `to` (the payload is
+/// published to it), else 0.
 const PRIVATE: &str = r#"
+local now = now_ms()
+if stale(tonumber(ARGV[3]), now) then return redis.error_reply(STALE) end
 local holder = redis.call('GET', P..'nick:'..ARGV[1])
-if not holder or not live(holder, now_ms()) then return 0 end
+if not holder or not live(holder, now) then return 0 end
 redis.call('PUBLISH', P..'ch:node:'..holder, ARGV[2])
 return 1
 "#;
@@ -182,8 +190,9 @@ const HISTORY: &str = r#"
 return page(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 "#;
 
-/// ARGV: room, by, topic.
+/// ARGV: room, by, topic, deadline.
 const TOPIC: &str = r#"
+if stale(tonumber(ARGV[4]), now_ms()) then return redis.error_reply(STALE) end
 redis.call('HSET', P..'room:'..ARGV[1]..':topic', 'topic', ARGV[3], 'by', ARGV[2])
 redis.call('PUBLISH', P..'ch:room:'..ARGV[1], 'T\0'..ARGV[2]..'\0'..ARGV[3])
 return 1
@@ -222,15 +231,23 @@ end
 return out
 "#;
 
-/// ARGV: node, lease ms, then per user: nick, display, room count, rooms. Makes Redis hold
-/// exactly this node's users and their rooms (after an outage), announcing what changed.
-/// Returns the nicknames another live node took meanwhile.
+/// ARGV: node, lease ms, room count, per room: room, newest id the node heard there; then
+/// per user: nick, display, room count, rooms. Makes Redis hold exactly this node's users
+/// and their rooms (after an outage), announcing what changed, and no room's counter below
+/// an id the node heard (a Redis restarted empty would number from 1 again). Returns the
+/// nicknames another live node took meanwhile.
 const RESYNC: &str = r#"
-local node, lease = ARGV[1], tonumber(ARGV[2])
+local node, lease, floors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 redis.call('ZADD', P..'nodes', now + lease, node)
+for k = 0, floors - 1 do
+  local seq, last = P..'room:'..ARGV[4 + 2 * k]..':seq', ARGV[5 + 2 * k]
+  if tonumber(redis.call('GET', seq) or '0') < tonumber(last) then
+    redis.call('SET', seq, last)
+  end
+end
 local wanted = {}
-local i = 3
+local i = 4 + 2 * floors
 while i <= #ARGV do
   local nick, display, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local rooms = {}

@@ -67,6 +67,9 @@ impl ClusterConfig {
             },
             backplane: BackplaneConfig {
                 node,
+                // A write may run until a fifth of the reply timeout before the link gives
+                // up on it and its user is told it failed.
+                write_deadline: LinkConfig::default().reply_timeout * 4 / 5,
                 ..BackplaneConfig::default()
             },
         })

@@ -357,7 +357,7 @@ pub(crate) fn build_config(
     if stall == 0 {
         return Err("--transfer-stall must be at least 1 second".into());
     }
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         chat: ChatConfig {
             max_per_address: parse(matches, "max-per-address", defaults.max_per_address)?,
             msg_rate: parse(matches, "msg-rate", defaults.msg_rate)?,
@@ -422,6 +422,10 @@ pub(crate) fn build_config(
             ..TransferLimits::default()
         },
     };
+    if let Some(cluster) = &mut config.cluster {
+        // In a cluster the rooms' history is the cluster's: --history bounds it there.
+        cluster.backplane.history_max = config.chat.rooms.history_messages;
+    }
     Ok((SocketAddr::new(ip, port), files, config))
 }
 

@@ -1,6 +1,7 @@
 //! The backplane against a recording fake link: what it sends for each intent, how it
 //! reads replies and pushes, and what it does when the link goes down and comes back.
 
+use super::replies::read_page;
 use super::*;
 
 #[derive(Default)]
@@ -65,7 +66,7 @@ fn coming_up_loads_scripts_subscribes_and_registers() {
     assert!(link.subscribed.contains(&b"chatd:ch:all".to_vec()));
     let resync = last(&link);
     assert_eq!(resync[1], plane.scripts.resync.sha1);
-    assert_eq!(&resync[3..], ["n1", "5000"]);
+    assert_eq!(&resync[3..], ["n1", "5000", "0"]);
     assert_eq!(plane.next_deadline(), Some(now + Duration::from_secs(1)));
 }
 
@@ -73,8 +74,7 @@ fn coming_up_loads_scripts_subscribes_and_registers() {
 fn intents_fail_at_once_while_unreachable() {
     let mut plane = Backplane::new(BackplaneConfig::default());
     let mut link = FakeLink::default();
-    let now = Instant::now();
-    plane.submit(now, Intent::Who { ticket: 7 }, &mut link);
+    plane.submit(Instant::now(), Intent::Who { ticket: 7 }, &mut link);
     assert!(link.sent.is_empty());
     assert!(matches!(
         plane.poll_news(),
@@ -261,6 +261,20 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
         },
     );
     plane.rooms.insert("#a".into(), 1);
+    // The newest ids heard in the node's rooms are kept (another room's are not).
+    for (channel, payload) in [
+        ("chatd:ch:room:#a", &b"M\x0041\x001\x00bob\x00hi"[..]),
+        ("chatd:ch:room:#a", b"M\x0040\x001\x00bob\x00late"),
+        ("chatd:ch:room:#z", b"M\x0099\x001\x00bob\x00hi"),
+    ] {
+        let push = vec![
+            bulk("message"),
+            bulk(channel),
+            Value::Bulk(payload.to_vec()),
+        ];
+        plane.handle_link_event(now, LinkEvent::Push(push), &mut link);
+        assert!(matches!(plane.poll_news(), Some(News::RoomMessage { .. })));
+    }
     plane.handle_link_event(
         now,
         LinkEvent::Down {
@@ -290,7 +304,7 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
     assert!(link.subscribed.contains(&b"chatd:ch:room:#a".to_vec()));
     assert_eq!(
         &last(&link)[3..],
-        ["n1", "5000", "alice", "Alice", "1", "#a"]
+        ["n1", "5000", "1", "#a", "41", "alice", "Alice", "1", "#a"]
     );
     assert_eq!(plane.poll_news(), Some(News::Restored));
     // The resync reports alice's nickname taken meanwhile.
@@ -402,4 +416,63 @@ fn whos_at_once_share_one_query_and_a_fresh_answer_is_given_again() {
     assert_eq!(link.sent.len(), sent + 1);
     plane.submit(now + WHO_FRESHNESS, Intent::Who { ticket: 4 }, &mut link);
     assert_eq!(link.sent.len(), sent + 2);
+}
+
+#[test]
+fn writes_carry_a_deadline_on_redis_s_clock() {
+    let (mut plane, mut link, now) = up();
+    let say = |ticket| Intent::Say {
+        ticket,
+        room: "#a".into(),
+        from: "bob".into(),
+        text: "hi".into(),
+    };
+    // Before Redis's clock is known: no limit.
+    plane.submit(now, say(1), &mut link);
+    assert_eq!(last(&link)[7], "0");
+    // TIME went out when the link came up: 1000.5 s on Redis's clock, read at `now`.
+    let time = link
+        .sent
+        .iter()
+        .position(|c| c[0] == b"TIME")
+        .expect("TIME sent on coming up") as u64
+        + 1;
+    let reply = Value::Array(vec![bulk("1000"), bulk("500000")]);
+    let event = LinkEvent::Reply {
+        ticket: time,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    let later = now + Duration::from_secs(2);
+    plane.submit(later, say(2), &mut link);
+    // Sent 2 s after the reading, 4 s to run: 1,000,500 + 2,000 + 4,000 ms.
+    assert_eq!(last(&link)[7], "1006500");
+    let topic = Intent::SetTopic {
+        ticket: 3,
+        room: "#a".into(),
+        by: "bob".into(),
+        topic: "t".into(),
+    };
+    plane.submit(later, topic, &mut link);
+    assert_eq!(last(&link)[6], "1006500");
+    // Every heartbeat reads the clock again.
+    plane.handle_timeout(later, &mut link);
+    let reply = Value::Array(vec![
+        Value::Integer(0),
+        Value::Integer(0),
+        Value::Integer(2_000_000),
+    ]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(later, event, &mut link);
+    let private = Intent::Private {
+        ticket: 4,
+        to: "carol".into(),
+        from: "bob".into(),
+        text: "psst".into(),
+    };
+    plane.submit(later, private, &mut link);
+    assert_eq!(last(&link)[5], "2004000");
 }
