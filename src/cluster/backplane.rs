@@ -10,7 +10,7 @@
 //! of its users is in the room, renews the node's lease on every heartbeat, and lets the
 //! heartbeat script reap nodes whose lease ran out (their users leave with LEFT notices).
 
-use super::intent::{Answer, Failure, Intent, News, Page, StoredMessage};
+use super::intent::{Answer, ClaimOutcome, Failure, Intent, News, Page, StoredMessage};
 use super::link::{LinkEvent, SendError};
 use super::payload::{self, ALL_CHANNEL};
 use super::resp::Value;
@@ -259,8 +259,15 @@ impl Backplane {
                 ticket,
                 folded,
                 display,
+                guest,
             } => {
-                let args = [node.as_bytes(), folded.as_bytes(), display.as_bytes()];
+                let guest: &[u8] = if guest { b"1" } else { b"0" };
+                let args = [
+                    node.as_bytes(),
+                    folded.as_bytes(),
+                    display.as_bytes(),
+                    guest,
+                ];
                 let sent = run(link, &self.scripts.claim, &args)?;
                 let waiting = Waiting::Claim {
                     ticket,
@@ -514,15 +521,19 @@ impl Backplane {
             } => {
                 let answer = match value {
                     Ok(v) => {
-                        let granted = v.as_int() == Some(1);
-                        if granted {
+                        let outcome = match v.as_int() {
+                            Some(1) => ClaimOutcome::Granted,
+                            Some(2) => ClaimOutcome::Registered,
+                            _ => ClaimOutcome::Taken,
+                        };
+                        if outcome == ClaimOutcome::Granted {
                             let user = LocalUser {
                                 display,
                                 rooms: BTreeSet::new(),
                             };
                             self.users.insert(folded, user);
                         }
-                        Ok(Answer::Claimed(granted))
+                        Ok(Answer::Claimed(outcome))
                     }
                     Err(text) => failed(text),
                 };
