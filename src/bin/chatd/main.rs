@@ -53,12 +53,11 @@ fn open_accounts(
     dir: &std::path::Path,
 ) -> Result<Box<dyn AccountStore>, String> {
     if let Some(cluster) = &config.cluster {
+        // Worded as the cluster's join failure, which this usually is.
+        let failed = |e| format!("cannot join the cluster at redis://{}: {e}", cluster.redis);
         let access = RedisAccess::like_link(cluster.redis, &cluster.link);
-        let mut store = RedisStore::open(access)
-            .map_err(|e| format!("cannot use the cluster's accounts: {e}"))?;
-        let held = store
-            .count()
-            .map_err(|e| format!("cannot use the cluster's accounts: {e}"))?;
+        let mut store = RedisStore::open(access).map_err(failed)?;
+        let held = store.count().map_err(failed)?;
         info!("{held} accounts in the cluster's Redis");
         return Ok(Box::new(store));
     }
