@@ -48,6 +48,7 @@ fn store(redis: &RedisServer, password: &str) -> RedisStore {
         username: None,
         password: Some(password.into()),
         client_name: "cluster-accounts-test".into(),
+        node: "test".into(),
         timeout: Duration::from_secs(2),
     })
 }
@@ -106,6 +107,36 @@ fn an_account_made_on_one_node_is_every_nodes_and_survives_a_restart() {
     assert!(answer.contains("NickRegistered"), "{answer}");
     // Guests still take free nicknames.
     let answer = guest_hello(&two, "bob");
+    assert!(answer.starts_with("Welcome"), "{answer}");
+}
+
+#[test]
+fn an_online_guests_nickname_is_its_own_to_register_not_another_nodes_users() {
+    let redis = RedisServer::with_password(REDIS_PASSWORD);
+    let one = node(&redis, "one");
+    let two = node(&redis, "two");
+    let mut frank = one.raw();
+    frank.send(&Frame::Hello {
+        version: 2,
+        nick: "Frank",
+    });
+    frank.expect("Welcome");
+    // Someone on node two tries to register the online guest's nickname.
+    let (_, answer) = login(&two, "frank", true, "correct horse");
+    assert!(answer.contains("NickTaken"), "{answer}");
+    assert_eq!(
+        store(&redis, REDIS_PASSWORD).hash_of("frank").unwrap(),
+        None
+    );
+    // The guest registers it himself, on his node.
+    frank.send(&Frame::SetPassword {
+        old: Secret(""),
+        new: Secret("franks password"),
+    });
+    frank.expect("PasswordSet");
+    quit(frank);
+    assert!(guest_hello(&two, "frank").contains("NickRegistered"));
+    let (_, answer) = login(&two, "frank", false, "franks password");
     assert!(answer.starts_with("Welcome"), "{answer}");
 }
 

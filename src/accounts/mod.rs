@@ -38,6 +38,8 @@ pub enum StoreError {
     Missing,
     /// The write did not reach the disk; the store is unchanged.
     Io(io::Error),
+    /// Insert, in a cluster: another node's user holds the nickname now.
+    Held,
     /// A remote store could not be reached or refused the command (why); nothing was done
     /// (or, for a write that may have reached it, it is safe to do again).
     Unavailable(String),
@@ -48,6 +50,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Exists => write!(f, "the account exists"),
             StoreError::Missing => write!(f, "no such account"),
+            StoreError::Held => write!(f, "another server's user holds the nickname"),
             StoreError::Io(err) => write!(f, "the account store could not be written: {err}"),
             StoreError::Unavailable(why) => write!(f, "the account store is unreachable: {why}"),
         }

@@ -26,16 +26,31 @@ pub const ACCOUNTS_KEY: &str = "chatd:accounts";
 /// Longest text of Redis's kept in an error (it is a peer's string).
 const MAX_REASON_LEN: usize = 200;
 
-/// Registers a name unless it exists. Returns 1 if the hash is now the name's: set here,
-/// or set by this same call before its connection broke (a hash has a fresh salt, so an
-/// equal stored hash is this registration's own).
+/// ARGV: name, hash, this node. Registers a name unless it exists or a user of another
+/// live node holds it as a nickname (`chatd:nick:<name>`, leases in `chatd:nodes`: the
+/// backplane's data model), as a single node refuses to register an online guest's
+/// nickname. Returns 1 if the hash is now the name's: set here, or set by this same call
+/// before its connection broke (a hash has a fresh salt, so an equal stored hash is this
+/// registration's own); 0 if it exists; 2 if another node's user holds it.
 const INSERT: &str = r#"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 1 end
-return 0
+local name, hash, node = ARGV[1], ARGV[2], ARGV[3]
+local stored = redis.call('HGET', KEYS[1], name)
+if stored then
+  if stored == hash then return 1 end
+  return 0
+end
+local holder = redis.call('GET', 'chatd:nick:'..name)
+if holder and holder ~= node then
+  local lease = redis.call('ZSCORE', 'chatd:nodes', holder)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if lease and tonumber(lease) > now then return 2 end
+end
+redis.call('HSET', KEYS[1], name, hash)
+return 1
 "#;
 
-/// Replaces a name's hash if the name exists: 1 if it did.
+/// ARGV: name, hash. Replaces a name's hash if the name exists: 1 if it did.
 const REPLACE: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -52,14 +67,17 @@ pub struct RedisAccess {
     pub password: Option<String>,
     /// CLIENT SETNAME (no spaces); empty: none.
     pub client_name: String,
+    /// This node's id in the cluster (the backplane's): a registration of a nickname
+    /// another node's user holds is refused ([`StoreError::Held`]).
+    pub node: String,
     /// How long a connect, a write or a reply may take before Redis is taken for
     /// unreachable.
     pub timeout: Duration,
 }
 
 impl RedisAccess {
-    /// The access the cluster's link has (`link`), to the Redis at `addr`.
-    pub fn like_link(addr: SocketAddr, link: &LinkConfig) -> RedisAccess {
+    /// The access the cluster's link has (`link`), to the Redis at `addr`, for `node`.
+    pub fn like_link(addr: SocketAddr, link: &LinkConfig, node: &str) -> RedisAccess {
         let client_name = if link.client_name.is_empty() {
             String::new()
         } else {
@@ -70,6 +88,7 @@ impl RedisAccess {
             username: link.username.clone(),
             password: link.password.clone(),
             client_name,
+            node: node.to_string(),
             timeout: link.reply_timeout,
         }
     }
@@ -171,13 +190,15 @@ impl RedisStore {
     /// Runs a script (sent whole: it is short, and EVAL needs no SCRIPT LOAD after a
     /// restart of Redis) on the accounts hash with `name` and `hash`: its integer reply.
     fn script(&mut self, body: &str, name: &str, hash: &str) -> Result<i64, StoreError> {
-        let args: [&[u8]; 6] = [
+        let node = self.access.node.clone();
+        let args: [&[u8]; 7] = [
             b"EVAL",
             body.as_bytes(),
             b"1",
             ACCOUNTS_KEY.as_bytes(),
             name.as_bytes(),
             hash.as_bytes(),
+            node.as_bytes(),
         ];
         let value = self.command(&args)?;
         value
@@ -258,6 +279,7 @@ impl AccountStore for RedisStore {
     fn insert(&mut self, name: &str, hash: String) -> Result<(), StoreError> {
         match self.script(INSERT, name, &hash)? {
             1 => Ok(()),
+            2 => Err(StoreError::Held),
             _ => Err(StoreError::Exists),
         }
     }
@@ -282,6 +304,7 @@ mod tests {
             username: None,
             password: Some("secret".into()),
             client_name: "test".into(),
+            node: "n1".into(),
             timeout: Duration::from_secs(2),
         }
     }

@@ -338,6 +338,10 @@ impl ChatServer {
                 let text = "that nickname is registered already";
                 self.refuse(client, ErrorCode::NickRegistered, false, text, out);
             }
+            AccountAnswer::Taken => {
+                let text = "that nickname is in use (on another server)";
+                self.refuse(client, ErrorCode::NickTaken, false, text, out);
+            }
             AccountAnswer::Missing => {
                 self.accounts.registered.remove(account.as_str());
                 let text = "no such account";

@@ -102,6 +102,7 @@ pub fn perform(
     let stored = |why: StoreError| match why {
         StoreError::Exists => AccountAnswer::Exists,
         StoreError::Missing => AccountAnswer::Missing,
+        StoreError::Held => AccountAnswer::Taken,
         StoreError::Io(err) => {
             log::warn!("account store: {err}");
             AccountAnswer::Busy("the account store could not be written".into())

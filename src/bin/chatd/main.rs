@@ -55,7 +55,7 @@ fn open_accounts(
     if let Some(cluster) = &config.cluster {
         // Worded as the cluster's join failure, which this usually is.
         let failed = |e| format!("cannot join the cluster at redis://{}: {e}", cluster.redis);
-        let access = RedisAccess::like_link(cluster.redis, &cluster.link);
+        let access = RedisAccess::like_link(cluster.redis, &cluster.link, &cluster.backplane.node);
         let mut store = RedisStore::open(access).map_err(failed)?;
         let held = store.count().map_err(failed)?;
         info!("{held} accounts in the cluster's Redis");

@@ -122,3 +122,27 @@ fn a_single_node_still_refuses_an_unknown_account_at_once() {
     assert!(f.out.take(client(1))[0].contains("NoSuchAccount"));
     assert_eq!(f.chat.poll_request(), None);
 }
+
+#[test]
+fn a_registration_refused_as_held_elsewhere_is_nick_taken() {
+    let mut f = clustered();
+    f.connect(client(1));
+    f.feed(
+        client(1),
+        Frame::Login {
+            version: 2,
+            nick: "carol",
+            register: true,
+            password: Secret("correct horse"),
+        },
+    );
+    let Some(ChatRequest::Account { client, ticket, .. }) = f.chat.poll_request() else {
+        panic!("the registration was not handed to the password worker");
+    };
+    f.chat
+        .handle_account_answer(f.now, client, ticket, AccountAnswer::Taken, &mut f.out);
+    let got = f.out.take(client);
+    assert!(got.len() == 1 && got[0].contains("NickTaken"), "{got:?}");
+    assert!(!f.chat.is_registered("carol"));
+    assert!(f.chat.poll_intent().is_none(), "no claim for it");
+}
