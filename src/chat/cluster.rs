@@ -21,7 +21,7 @@ use super::peer_text::PeerText;
 use super::room_frames::HISTORY_PAGE_BYTES;
 use super::rooms::RoomId;
 use super::{ChatServer, ClientId, Outbox, nick};
-use crate::cluster::{Answer, Failure, Intent, News, Page};
+use crate::cluster::{Answer, ClaimOutcome, Failure, Intent, News, Page};
 use crate::wire::{ErrorCode, Frame, RoomEntry};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -173,6 +173,9 @@ impl ChatServer {
             session.claiming = Some(folded.clone());
         }
         let display: Box<str> = nick.into();
+        // A guest's claim is refused if the nickname is an account's, whichever node
+        // registered it and whenever: the accounts live in the cluster.
+        let guest = account.is_none();
         let awaited = Awaited::Claim {
             display: display.clone(),
             account,
@@ -181,6 +184,7 @@ impl ChatServer {
             ticket,
             folded,
             display,
+            guest,
         });
     }
 
@@ -384,18 +388,28 @@ impl ChatServer {
             }
         };
         match (pending.awaited, answer) {
-            (Awaited::Claim { display, account }, Answer::Claimed(granted)) => {
+            (Awaited::Claim { display, account }, Answer::Claimed(outcome)) => {
                 if let Some(session) = self.session_mut(id) {
                     session.claiming = None;
                 }
-                if granted {
+                if outcome == ClaimOutcome::Granted {
                     self.complete_log_in(now, id, &display, account, out);
                 } else {
-                    if self.nicks.get(&*nick::fold(&display)) == Some(&id) {
-                        self.nicks.remove(&*nick::fold(&display));
+                    let folded = nick::fold(&display);
+                    if self.nicks.get(&*folded) == Some(&id) {
+                        self.nicks.remove(&*folded);
                     }
-                    let text = format!("nickname {display:?} is taken (on another server)");
-                    self.refuse(id, ErrorCode::NickTaken, false, &text, out);
+                    if outcome == ClaimOutcome::Registered {
+                        self.add_account(&folded);
+                        let text = format!(
+                            "nickname {} is registered: log in with its password",
+                            PeerText(&display)
+                        );
+                        self.refuse(id, ErrorCode::NickRegistered, false, &text, out);
+                    } else {
+                        let text = format!("nickname {display:?} is taken (on another server)");
+                        self.refuse(id, ErrorCode::NickTaken, false, &text, out);
+                    }
                 }
             }
             (Awaited::Private { to }, Answer::Delivered(false)) => {
@@ -463,7 +477,9 @@ impl ChatServer {
     fn undo_for_departed(&mut self, awaited: Awaited, answer: &Result<Answer, Failure>) {
         // A JOIN answered after its session ended needs nothing: the session's release,
         // queued after the JOIN, took the user out of every room, this one included.
-        if let (Awaited::Claim { display, .. }, Ok(Answer::Claimed(true))) = (awaited, answer) {
+        if let (Awaited::Claim { display, .. }, Ok(Answer::Claimed(ClaimOutcome::Granted))) =
+            (awaited, answer)
+        {
             self.tell_cluster(Intent::Release {
                 folded: nick::fold(&display),
                 reason: "disconnected".into(),

@@ -309,8 +309,15 @@ impl Backplane {
                 ticket,
                 folded,
                 display,
+                guest,
             } => {
-                let args = [node.as_bytes(), folded.as_bytes(), display.as_bytes()];
+                let guest: &[u8] = if guest { b"1" } else { b"0" };
+                let args = [
+                    node.as_bytes(),
+                    folded.as_bytes(),
+                    display.as_bytes(),
+                    guest,
+                ];
                 let sent = run(link, &self.scripts.claim, &args)?;
                 let waiting = Waiting::Claim {
                     ticket,

@@ -10,11 +10,13 @@
 /// A request to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
-    /// Hold nickname `folded` cluster-wide for this node: [`Answer::Claimed`].
+    /// Hold nickname `folded` cluster-wide for this node: [`Answer::Claimed`]. A `guest`
+    /// (no account proved) is refused a nickname registered as an account on any node.
     Claim {
         ticket: u64,
         folded: Box<str>,
         display: Box<str>,
+        guest: bool,
     },
     /// This node's user `folded` left: the nickname is free again and the user leaves every
     /// room (the other members get LEFT with `reason`). No answer.
@@ -126,8 +128,8 @@ pub struct Page {
 /// What an intent got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// The nickname is now this node's (`true`), or another live node holds it.
-    Claimed(bool),
+    /// What became of a nickname claim.
+    Claimed(ClaimOutcome),
     /// The message got `id`.
     Said { id: u64 },
     /// The private message reached the node of its addressee (`false`: nobody holds it).
@@ -154,6 +156,17 @@ pub enum Answer {
     },
     /// A history page.
     History(Page),
+}
+
+/// What a [`Intent::Claim`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The nickname is now this node's.
+    Granted,
+    /// Another live node holds it.
+    Taken,
+    /// The claimant is a guest and the nickname is a registered account's.
+    Registered,
 }
 
 /// Why an intent got no answer.

@@ -22,4 +22,4 @@ mod scripts;
 pub mod url;
 
 pub use backplane::{Backplane, BackplaneConfig, Commands};
-pub use intent::{Answer, Failure, Intent, News, Page, StoredMessage};
+pub use intent::{Answer, ClaimOutcome, Failure, Intent, News, Page, StoredMessage};

@@ -7,6 +7,8 @@
 //! - `nodes`: sorted set, node -> lease expiry (ms, Redis's clock);
 //! - `nick:<nick>`: the node holding a nickname; `users`: hash nick -> display name;
 //!   `node:<node>:nicks`: set of a node's nicknames; `user:<nick>:rooms`: set of its rooms;
+//! - `accounts`: hash nick -> password hash (PHC string), written by the account store
+//!   (`accounts::RedisStore`), read here so a guest never claims a registered nickname;
 //! - `room:<room>:members`: hash nick -> display name; `room:<room>:topic`: hash with
 //!   `topic` and `by`; `room:<room>:seq`: the last message id; `room:<room>:log`: a stream
 //!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
@@ -128,10 +130,13 @@ local fresh = redis.call('ZADD', P..'nodes', now + lease, node)
 return {fresh, reaped, now}
 "#;
 
-/// ARGV: node, nick, display. 1 if the nickname is now the node's, 0 if a live node holds
-/// it. A dead holder's node is reaped first.
+/// ARGV: node, nick, display, guest (`1` if the claimant proved no account). 1 if the
+/// nickname is now the node's, 0 if a live node holds it, 2 if a guest asks for a
+/// registered account's nickname (`accounts`: hash nick -> password hash, the account
+/// store's). A dead holder's node is reaped first.
 const CLAIM: &str = r#"
-local node, nick, display = ARGV[1], ARGV[2], ARGV[3]
+local node, nick, display, guest = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if guest == '1' and redis.call('HEXISTS', P..'accounts', nick) == 1 then return 2 end
 local holder = redis.call('GET', P..'nick:'..nick)
 if holder and holder ~= node then
   if live(holder, now_ms()) then return 0 end

@@ -177,8 +177,9 @@ impl Server {
         }
         let mut chat = ChatServer::new(config.chat);
         let passwords = match config.accounts {
-            Some(store) => {
-                for name in store.names() {
+            Some(mut store) => {
+                let names = store.names().map_err(io::Error::other)?;
+                for name in names {
                     chat.add_account(&name);
                 }
                 let hashing = Passwords::default();

@@ -1,7 +1,7 @@
 //! chatd: the chat daemon. Parses options, sets up logging and the shared folder, then runs
 //! the single-threaded reactor until SIGINT or SIGTERM.
 
-use chatd::accounts::FileStore;
+use chatd::accounts::{AccountStore, FileStore, RedisAccess, RedisStore};
 use chatd::files::SharedDir;
 use chatd::files::state::{self};
 use chatd::reactor::Server;
@@ -44,6 +44,26 @@ fn raise_fd_limit(max_clients: usize) {
         Ok(_) => {}
         Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
+}
+
+/// The account store: the cluster's, in its Redis, with `--cluster` (checked reachable now);
+/// else the file in the state folder `dir`.
+fn open_accounts(
+    config: &chatd::reactor::ServerConfig,
+    dir: &std::path::Path,
+) -> Result<Box<dyn AccountStore>, String> {
+    if let Some(cluster) = &config.cluster {
+        // Worded as the cluster's join failure, which this usually is.
+        let failed = |e| format!("cannot join the cluster at redis://{}: {e}", cluster.redis);
+        let access = RedisAccess::like_link(cluster.redis, &cluster.link, &cluster.backplane.node);
+        let mut store = RedisStore::open(access).map_err(failed)?;
+        let held = store.count().map_err(failed)?;
+        info!("{held} accounts in the cluster's Redis");
+        return Ok(Box::new(store));
+    }
+    let store = FileStore::open(dir).map_err(|e| format!("cannot open the account store: {e}"))?;
+    info!("{} accounts in {}", store.len(), dir.display());
+    Ok(Box::new(store))
 }
 
 fn main() -> ExitCode {
@@ -101,14 +121,12 @@ fn main() -> ExitCode {
         }
     };
     let state = match state_dir(&matches).and_then(|dir| {
-        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
         let rooms = state::load_rooms(&dir)?;
-        Ok((dir, store, rooms))
+        Ok((dir, rooms))
     }) {
-        Ok((dir, store, rooms)) => {
+        Ok((dir, rooms)) => {
             info!(
-                "{} accounts and {} rooms' operators and bans in {}",
-                store.len(),
+                "{} rooms' operators and bans in {}",
                 rooms.1.len(),
                 dir.display()
             );
@@ -118,18 +136,26 @@ fn main() -> ExitCode {
                 // Nodes may share the folder; their moderation is not shared yet (issue 18).
                 warn!("in a cluster, room operators and bans are this node's, kept in memory");
             }
-            store
+            dir
         }
         Err(e) => {
             log::logger().flush();
-            eprintln!("chatd: cannot open the account store or the rooms file: {e}");
+            eprintln!("chatd: cannot open the rooms file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match open_accounts(&config, &state) {
+        Ok(store) => store,
+        Err(e) => {
+            log::logger().flush();
+            eprintln!("chatd: {e}");
             return ExitCode::FAILURE;
         }
     };
     if config.chat.allow_plaintext_passwords {
         warn!("--allow-plaintext-passwords: passwords cross the network unencrypted (tests only)");
     }
-    config.accounts = Some(Box::new(state));
+    config.accounts = Some(store);
     let shared_path = shared.root().display().to_string();
     let mut server = match Server::bind(addr, config, shared) {
         Ok(s) => s,

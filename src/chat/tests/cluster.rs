@@ -2,7 +2,7 @@
 //! answers and the other nodes' news. The test plays the backplane.
 
 use super::*;
-use crate::cluster::{Answer, Failure, Intent, News, Page, StoredMessage};
+use crate::cluster::{Answer, ClaimOutcome, Failure, Intent, News, Page, StoredMessage};
 
 fn clustered() -> Fixture {
     Fixture::with_config(ChatConfig {
@@ -34,7 +34,7 @@ impl Fixture {
             panic!("HELLO did not claim the nickname");
         };
         assert!(self.out.take(id).is_empty(), "no WELCOME before the claim");
-        self.answer(ticket, Ok(Answer::Claimed(true)));
+        self.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Granted)));
         let got = self.out.take(id);
         assert!(got[0].starts_with("Welcome"), "{got:?}");
     }
@@ -73,11 +73,12 @@ fn a_nickname_is_claimed_before_welcome_and_held_locally_meanwhile() {
         ticket,
         folded,
         display,
+        guest,
     } = f.intent()
     else {
         panic!("no claim");
     };
-    assert_eq!((&*folded, &*display), ("alice", "Alice"));
+    assert_eq!((&*folded, &*display, guest), ("alice", "Alice", true));
     assert!(f.chat.input_paused(client(1)), "not read while it waits");
     // A second local client asking for it meanwhile is refused without asking the cluster.
     f.connect(client(2));
@@ -90,7 +91,7 @@ fn a_nickname_is_claimed_before_welcome_and_held_locally_meanwhile() {
     );
     assert!(f.out.take(client(2))[0].contains("NickTaken"));
     assert!(f.chat.poll_intent().is_none());
-    f.answer(ticket, Ok(Answer::Claimed(true)));
+    f.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Granted)));
     assert!(f.out.take(client(1))[0].starts_with("Welcome"));
     assert!(!f.chat.input_paused(client(1)));
     assert_eq!(
@@ -114,7 +115,7 @@ fn a_nickname_held_elsewhere_or_an_unreachable_cluster_refuses_the_login() {
     let Intent::Claim { ticket, .. } = f.intent() else {
         panic!()
     };
-    f.answer(ticket, Ok(Answer::Claimed(false)));
+    f.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Taken)));
     let got = f.out.take(client(1));
     assert!(
         got[0].contains("NickTaken") && got[0].contains("another server"),
@@ -160,7 +161,7 @@ fn a_claim_granted_after_its_session_ended_is_released() {
         .handle_disconnect(client(1), CloseReason::PeerClosed, &mut f.out);
     // Its id goes to someone else before the answer comes.
     f.connect(client(1));
-    f.answer(ticket, Ok(Answer::Claimed(true)));
+    f.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Granted)));
     assert!(
         f.out.take(client(1)).is_empty(),
         "the new session is not logged in"

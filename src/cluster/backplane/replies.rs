@@ -4,7 +4,7 @@
 //! `first`, `last`, `more`, `missed`), JOIN's and ROOMS' lists.
 
 use super::{Backplane, Commands, LocalUser, PageQuery, Waiting};
-use crate::cluster::intent::{Answer, Failure, News, Page, StoredMessage};
+use crate::cluster::intent::{Answer, ClaimOutcome, Failure, News, Page, StoredMessage};
 use crate::cluster::resp::Value;
 use crate::wire::Frame;
 use log::{debug, info, warn};
@@ -34,15 +34,19 @@ impl Backplane {
             } => {
                 let answer = match value {
                     Ok(v) => {
-                        let granted = v.as_int() == Some(1);
-                        if granted {
+                        let outcome = match v.as_int() {
+                            Some(1) => ClaimOutcome::Granted,
+                            Some(2) => ClaimOutcome::Registered,
+                            _ => ClaimOutcome::Taken,
+                        };
+                        if outcome == ClaimOutcome::Granted {
                             let user = LocalUser {
                                 display,
                                 rooms: BTreeSet::new(),
                             };
                             self.users.insert(folded, user);
                         }
-                        Ok(Answer::Claimed(granted))
+                        Ok(Answer::Claimed(outcome))
                     }
                     Err(text) => failed(text),
                 };

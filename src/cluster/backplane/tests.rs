@@ -3,6 +3,7 @@
 
 use super::replies::read_page;
 use super::*;
+use crate::cluster::intent::ClaimOutcome;
 
 #[derive(Default)]
 struct FakeLink {
@@ -86,12 +87,48 @@ fn intents_fail_at_once_while_unreachable() {
 }
 
 #[test]
+fn a_guest_claim_says_so_and_a_registered_nickname_is_its_own_outcome() {
+    let (mut plane, mut link, now) = up();
+    let claim = Intent::Claim {
+        ticket: 3,
+        folded: "alice".into(),
+        display: "Alice".into(),
+        guest: true,
+    };
+    plane.submit(now, claim, &mut link);
+    let sent = last(&link);
+    assert_eq!(sent[0], "EVALSHA");
+    assert_eq!(&sent[sent.len() - 4..], ["n1", "alice", "Alice", "1"]);
+    let reply = Ok(Value::Integer(2));
+    let ticket = link.next;
+    plane.handle_link_event(now, LinkEvent::Reply { ticket, reply }, &mut link);
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Answer {
+            ticket: 3,
+            answer: Ok(Answer::Claimed(ClaimOutcome::Registered))
+        })
+    );
+    // Not granted: the user is not this node's (a RESYNC would not register it).
+    assert!(plane.users.is_empty());
+    let account = Intent::Claim {
+        ticket: 4,
+        folded: "alice".into(),
+        display: "Alice".into(),
+        guest: false,
+    };
+    plane.submit(now, account, &mut link);
+    assert_eq!(last(&link).last().map(String::as_str), Some("0"));
+}
+
+#[test]
 fn claim_then_join_subscribes_once_and_reads_the_replay() {
     let (mut plane, mut link, now) = up();
     let claim = Intent::Claim {
         ticket: 1,
         folded: "alice".into(),
         display: "Alice".into(),
+        guest: true,
     };
     plane.submit(now, claim, &mut link);
     let claim_ticket = link.next;
@@ -107,7 +144,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         plane.poll_news(),
         Some(News::Answer {
             ticket: 1,
-            answer: Ok(Answer::Claimed(true))
+            answer: Ok(Answer::Claimed(ClaimOutcome::Granted))
         })
     );
 
