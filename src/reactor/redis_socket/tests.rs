@@ -75,7 +75,7 @@ impl Harness {
         Harness {
             poll: Poll::new().unwrap(),
             events: Events::with_capacity(16),
-            socket: RedisSocket::new(TOKEN),
+            socket: RedisSocket::new(TOKEN, None),
             link: RedisLink::new(LinkConfig {
                 backoff_min: Duration::from_millis(10),
                 backoff_max: Duration::from_millis(40),
