@@ -1,5 +1,6 @@
-//! `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`, the address form Redis's own tools take,
-//! read into its parts (resolving the host is the caller's).
+//! `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`, the address form Redis's own tools take
+//! (`rediss://` for TLS), read into its parts (resolving the host and setting up TLS are
+//! the caller's).
 
 use std::fmt;
 
@@ -10,6 +11,8 @@ pub struct RedisUrl {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `rediss://`: the connection is TLS, the server's certificate checked for `host`.
+    pub tls: bool,
 }
 
 /// Why a URL was refused.
@@ -31,10 +34,18 @@ impl RedisUrl {
     /// Reads `text`; a database number other than 0 is refused (the cluster's keys live in
     /// database 0, and SELECT is not worth a round trip per connection).
     pub fn parse(text: &str) -> Result<RedisUrl, UrlError> {
-        let err = |why: &str| UrlError(format!("{why}: expected redis://HOST:PORT"));
-        let rest = text
-            .strip_prefix("redis://")
-            .ok_or_else(|| err("not a redis:// URL (rediss:// is not supported yet)"))?;
+        let err = |why: &str| {
+            UrlError(format!(
+                "{why}: expected redis://HOST:PORT (or rediss:// for TLS)"
+            ))
+        };
+        let (tls, rest) = if let Some(rest) = text.strip_prefix("rediss://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("redis://") {
+            (false, rest)
+        } else {
+            return Err(err("not a redis:// URL"));
+        };
         let (authority, db) = match rest.split_once('/') {
             Some((a, db)) => (a, db),
             None => (rest, ""),
@@ -74,6 +85,7 @@ impl RedisUrl {
             port,
             username,
             password,
+            tls,
         })
     }
 }
@@ -95,6 +107,10 @@ mod tests {
         let url = RedisUrl::parse("redis://chat:pw@[::1]:7000").unwrap();
         assert_eq!((url.host.as_str(), url.port), ("::1", 7000));
         assert_eq!(url.username.as_deref(), Some("chat"));
+        assert!(!url.tls);
+        let url = RedisUrl::parse("rediss://:pw@redis.example:6380").unwrap();
+        assert!(url.tls);
+        assert_eq!((url.host.as_str(), url.port), ("redis.example", 6380));
     }
 
     #[test]
@@ -104,7 +120,8 @@ mod tests {
             "redis://",
             "redis://h:port",
             "redis://h/2",
-            "rediss://h",
+            "rediss://",
+            "redis:/h",
         ] {
             assert!(RedisUrl::parse(bad).is_err(), "{bad}");
         }

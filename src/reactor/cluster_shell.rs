@@ -2,7 +2,7 @@
 //! and the backplane, pumped once a turn between the chat machine's intents and its news.
 //! One more socket in the same loop: no thread, nothing blocks.
 
-use super::redis_socket::RedisSocket;
+use super::redis_socket::{RedisSocket, RedisTls};
 use super::{REDIS, Server};
 use crate::cluster::link::{LinkConfig, RedisLink};
 use crate::cluster::{Backplane, BackplaneConfig};
@@ -11,25 +11,43 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// Files for TLS to Redis (`--cluster-ca`, `--cluster-cert`, `--cluster-key`): the CA that
+/// signed Redis's certificate, and this node's certificate and key if Redis asks for one.
+#[derive(Debug, Clone, Default)]
+pub struct RedisTlsFiles {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
 /// Where the cluster is and how this node joins it.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
     /// The Redis server, resolved once at start.
     pub redis: SocketAddr,
+    /// `rediss://`: TLS to it.
+    pub tls: Option<RedisTls>,
     pub link: LinkConfig,
     pub backplane: BackplaneConfig,
 }
 
 impl ClusterConfig {
-    /// The configuration for joining the Redis at `url` (`redis://HOST:PORT`) as node
-    /// `name` (default: this host's name and `port`); the password comes from the URL or,
-    /// kept off the command line, from `CHATD_REDIS_PASSWORD`. The host is resolved here,
-    /// once. The node's id gets a random suffix, so a restarted node is a new node and
-    /// never mistakes its predecessor's users for its own.
-    pub fn from_options(url: &str, name: Option<&str>, port: u16) -> Result<ClusterConfig, String> {
+    /// The configuration for joining the Redis at `url` (`redis://HOST:PORT`, or
+    /// `rediss://` with `tls_files`) as node `name` (default: this host's name and `port`);
+    /// the password comes from the URL or, kept off the command line, from
+    /// `CHATD_REDIS_PASSWORD`. The host is resolved here, once, and the TLS files read. The
+    /// node's id gets a random suffix, so a restarted node is a new node and never mistakes
+    /// its predecessor's users for its own.
+    pub fn from_options(
+        url: &str,
+        name: Option<&str>,
+        port: u16,
+        tls_files: &RedisTlsFiles,
+    ) -> Result<ClusterConfig, String> {
         use std::net::ToSocketAddrs;
         let url =
             crate::cluster::url::RedisUrl::parse(url).map_err(|e| format!("--cluster: {e}"))?;
+        let tls = redis_tls(&url, tls_files)?;
         let redis = (url.host.as_str(), url.port)
             .to_socket_addrs()
             .map_err(|e| format!("--cluster: cannot resolve {}: {e}", url.host))?
@@ -58,6 +76,7 @@ impl ClusterConfig {
         });
         Ok(ClusterConfig {
             redis,
+            tls,
             link: LinkConfig {
                 password,
                 username: url.username,
@@ -76,6 +95,47 @@ impl ClusterConfig {
     }
 }
 
+/// The TLS settings for `url` from `files`: a `rediss://` URL needs the CA (there is no
+/// system store to fall back on, and a silent "trust anything" would defeat the point);
+/// TLS files with a `redis://` URL are a mistake worth stopping for.
+fn redis_tls(
+    url: &crate::cluster::url::RedisUrl,
+    files: &RedisTlsFiles,
+) -> Result<Option<RedisTls>, String> {
+    use crate::tls::identity::{Identity, read_ca_file};
+    if !url.tls {
+        if files.ca.is_some() || files.cert.is_some() || files.key.is_some() {
+            return Err(
+                "--cluster-ca, --cluster-cert and --cluster-key need a rediss:// URL".into(),
+            );
+        }
+        return Ok(None);
+    }
+    let ca = files.ca.as_deref().ok_or(
+        "--cluster rediss://: --cluster-ca (the CA that signed Redis's certificate) is required",
+    )?;
+    let roots = read_ca_file(ca).map_err(|e| format!("--cluster-ca {e}"))?;
+    let identity = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => {
+            Some(Identity::from_files(cert, key).map_err(|e| format!("--cluster-cert: {e}"))?)
+        }
+        (None, None) => None,
+        _ => return Err("--cluster-cert and --cluster-key go together".into()),
+    };
+    let config = crate::tls::config::redis_client(&roots, identity)
+        .map_err(|e| format!("--cluster-ca, --cluster-cert: {e}"))?;
+    let server_name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|e| {
+        format!(
+            "--cluster: {:?} cannot be checked in a certificate: {e}",
+            url.host
+        )
+    })?;
+    Ok(Some(RedisTls {
+        config,
+        server_name,
+    }))
+}
+
 /// How long chatd waits at start for Redis before it gives up with an error.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rounds of intents and news one turn goes through at most (an answer may cause an
@@ -85,6 +145,8 @@ const ROUNDS_PER_TURN: usize = 4;
 /// The Redis connection and the backplane.
 pub(super) struct ClusterShell {
     redis: SocketAddr,
+    /// The server as the operator reads it in an error (`rediss://` with TLS).
+    shown: String,
     link: RedisLink,
     socket: RedisSocket,
     backplane: Backplane,
@@ -92,10 +154,16 @@ pub(super) struct ClusterShell {
 
 impl ClusterShell {
     pub(super) fn new(config: ClusterConfig) -> ClusterShell {
+        let scheme = if config.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         ClusterShell {
             redis: config.redis,
+            shown: format!("{scheme}://{}", config.redis),
             link: RedisLink::new(config.link),
-            socket: RedisSocket::new(REDIS),
+            socket: RedisSocket::new(REDIS, config.tls),
             backplane: Backplane::new(config.backplane),
         }
     }
@@ -170,6 +238,7 @@ impl Server {
             return Ok(());
         };
         let redis = cluster.redis;
+        let shown = cluster.shown.clone();
         let deadline = Instant::now() + JOIN_TIMEOUT;
         let mut events = mio::Events::with_capacity(16);
         loop {
@@ -185,7 +254,7 @@ impl Server {
                 use crate::cluster::link::LinkEvent;
                 if let LinkEvent::Down { reason } = &event {
                     return Err(io::Error::other(format!(
-                        "cannot join the cluster at redis://{redis}: {reason}"
+                        "cannot join the cluster at {shown}: {reason}"
                     )));
                 }
                 cluster
@@ -200,7 +269,7 @@ impl Server {
             }
             if now >= deadline {
                 return Err(io::Error::other(format!(
-                    "cannot join the cluster at redis://{redis}: no answer within {} s",
+                    "cannot join the cluster at {shown}: no answer within {} s",
                     JOIN_TIMEOUT.as_secs()
                 )));
             }

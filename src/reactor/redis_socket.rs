@@ -3,6 +3,13 @@
 //! bytes and makes no decisions: when to connect, what to send, what a reply means and when
 //! the connection is dead are the link's.
 //!
+//! With [`RedisTls`] (`rediss://`) the bytes go through rustls's buffered client connection:
+//! ciphertext from the socket into it, its plaintext to the link, the link's output into it
+//! and its records to the socket. The link is told the connection is made only once the
+//! handshake has verified the server (so HELLO, with its password, waits for that), and its
+//! connect deadline covers the handshake; a refused certificate is a `Down` naming why.
+//! The link never knows TLS is there.
+//!
 //! The reactor, per loop turn: [`RedisSocket::on_event`] for each mio event with this
 //! socket's token; then [`RedisSocket::poll`] once (also when the link's
 //! [`RedisLink::next_deadline`] has passed); then drains [`RedisLink::poll_event`]; after
@@ -15,8 +22,11 @@ use log::debug;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig, ClientConnection};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Most bytes read in one call: the rest waits for the next [`RedisSocket::poll`], so a
@@ -25,10 +35,21 @@ const READ_BUDGET: usize = 256 << 10;
 /// One read's size.
 const READ_CHUNK: usize = 16 << 10;
 
+/// TLS to Redis: the client settings and the name the server's certificate must carry.
+#[derive(Debug, Clone)]
+pub struct RedisTls {
+    pub config: Arc<ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
 /// One Redis connection's socket.
 pub struct RedisSocket {
     token: Token,
     stream: Option<TcpStream>,
+    /// Set: every connection is TLS with these settings.
+    tls: Option<RedisTls>,
+    /// The open connection's TLS state (with [`RedisSocket::tls`] only).
+    session: Option<ClientConnection>,
     /// The connect is under way: its outcome not yet seen.
     connecting: bool,
     /// Read but not consumed by the link: at most one incomplete value, so at most
@@ -44,11 +65,13 @@ pub struct RedisSocket {
 }
 
 impl RedisSocket {
-    /// A socket that will use `token` in the caller's registry.
-    pub fn new(token: Token) -> Self {
+    /// A socket that will use `token` in the caller's registry, over TLS if `tls` is set.
+    pub fn new(token: Token, tls: Option<RedisTls>) -> Self {
         RedisSocket {
             token,
             stream: None,
+            tls,
+            session: None,
             connecting: false,
             input: Vec::new(),
             interest: Interest::READABLE,
@@ -111,8 +134,8 @@ impl RedisSocket {
         self.flush(link, registry);
     }
 
-    /// Writes the link's output until done or `WouldBlock`, and keeps WRITABLE interest
-    /// registered only while some is left.
+    /// Writes the link's output (through TLS if there is TLS) until done or `WouldBlock`, and
+    /// keeps WRITABLE interest registered only while some is left.
     pub fn flush(&mut self, link: &mut RedisLink, registry: &Registry) {
         let Some(stream) = self.stream.as_mut() else {
             return;
@@ -120,31 +143,21 @@ impl RedisSocket {
         if self.connecting {
             return; // WRITABLE is registered until the connect's outcome is seen.
         }
-        let mut failed = None;
-        while !link.output().is_empty() {
-            match stream.write(link.output()) {
-                Ok(0) => {
-                    failed = Some("the socket accepts no more bytes".to_owned());
-                    break;
-                }
-                Ok(n) => link.consume_output(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(format!("write failed: {e}"));
-                    break;
-                }
-            }
-        }
-        if failed.is_some() {
+        let written = match self.session.as_mut() {
+            None => write_plain(stream, link),
+            Some(session) => write_sealed(stream, session, link),
+        };
+        if let Err(failed) = written {
             // Closed at the next poll, which has the turn's `now` for the link.
-            self.write_failed = failed;
+            self.write_failed = Some(failed);
             return;
         }
-        let interest = if link.output().is_empty() {
-            Interest::READABLE
-        } else {
+        let left =
+            !link.output().is_empty() || self.session.as_ref().is_some_and(|s| s.wants_write());
+        let interest = if left {
             Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
         };
         self.set_interest(registry, interest);
     }
@@ -194,7 +207,16 @@ impl RedisSocket {
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!("redis: TCP_NODELAY: {e}");
                 }
-                link.handle_connected(now);
+                match &self.tls {
+                    // The link hears of the connection when the handshake is done.
+                    Some(tls) => {
+                        let session =
+                            ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+                                .map_err(|e| format!("TLS: {e}"))?;
+                        self.session = Some(session);
+                    }
+                    None => link.handle_connected(now),
+                }
                 // Anything that arrived with the connect's edge is read on this edge.
                 self.read_pending = true;
                 Ok(())
@@ -203,7 +225,8 @@ impl RedisSocket {
         }
     }
 
-    /// Reads up to [`READ_BUDGET`] bytes into the link; `Err`: the connection ended.
+    /// Reads up to [`READ_BUDGET`] bytes (of ciphertext, with TLS) into the link; `Err`: the
+    /// connection ended.
     fn read(&mut self, now: Instant, link: &mut RedisLink) -> Result<(), String> {
         self.read_pending = false;
         let Some(stream) = self.stream.as_mut() else {
@@ -216,27 +239,25 @@ impl RedisSocket {
                 self.read_pending = true;
                 return Ok(());
             }
-            match stream.read(&mut chunk[..READ_CHUNK.min(budget)]) {
+            let read = match self.session.as_mut() {
+                None => stream.read(&mut chunk[..READ_CHUNK.min(budget)]),
+                // rustls reads no more than its buffer's room (a few records' worth).
+                Some(session) => session.read_tls(stream),
+            };
+            let n = match read {
                 Ok(0) => return Err("closed by the server".into()),
-                Ok(n) => {
-                    budget -= n;
-                    if self.input.is_empty() {
-                        // The usual case: whole values straight from the chunk.
-                        let used = link.handle_bytes(now, &chunk[..n]);
-                        self.input.extend_from_slice(&chunk[used..n]);
-                    } else {
-                        self.input.extend_from_slice(&chunk[..n]);
-                        let used = link.handle_bytes(now, &self.input);
-                        self.input.drain(..used);
-                    }
-                    debug_assert!(self.input.len() <= resp::MAX_VALUE_LEN + READ_CHUNK);
-                    if link.should_close() {
-                        return Ok(()); // closed by the caller, with the link's reason
-                    }
-                }
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("read failed: {e}")),
+            };
+            budget -= n.min(budget);
+            match self.session.as_mut() {
+                None => deliver(now, link, &mut self.input, &chunk[..n]),
+                Some(session) => unseal(now, link, session, stream, &mut self.input, &mut chunk)?,
+            }
+            if link.should_close() {
+                return Ok(()); // closed by the caller, with the link's reason
             }
         }
     }
@@ -269,6 +290,7 @@ impl RedisSocket {
 
     fn reset(&mut self) {
         self.connecting = false;
+        self.session = None;
         self.write_failed = None;
         self.input = Vec::new();
         self.read_pending = false;
@@ -284,6 +306,116 @@ impl RedisSocket {
                 debug!("redis: reregister: {e}");
             }
             self.interest = interest;
+        }
+    }
+}
+
+/// Hands `bytes` to the link after what `input` holds of an incomplete value, and keeps
+/// what the link did not consume.
+fn deliver(now: Instant, link: &mut RedisLink, input: &mut Vec<u8>, bytes: &[u8]) {
+    if input.is_empty() {
+        // The usual case: whole values straight from the chunk.
+        let used = link.handle_bytes(now, bytes);
+        input.extend_from_slice(&bytes[used..]);
+    } else {
+        input.extend_from_slice(bytes);
+        let used = link.handle_bytes(now, input);
+        input.drain(..used);
+    }
+    debug_assert!(input.len() <= resp::MAX_VALUE_LEN + READ_CHUNK);
+}
+
+/// Processes the records `session` has just read: a handshake now done tells the link the
+/// connection is made; the plaintext goes to the link through `chunk`. `Err`: TLS failed
+/// (the certificate refused, a bad record, an alert) or the server ended the session.
+fn unseal(
+    now: Instant,
+    link: &mut RedisLink,
+    session: &mut ClientConnection,
+    stream: &mut TcpStream,
+    input: &mut Vec<u8>,
+    chunk: &mut [u8],
+) -> Result<(), String> {
+    let handshaking = link.state() == LinkState::Connecting;
+    if let Err(e) = session.process_new_packets() {
+        // Our alert tells the server why, if the socket takes it: it is closed next.
+        let _ = session.write_tls(stream);
+        return Err(tls_failure(&e, handshaking));
+    }
+    if handshaking && !session.is_handshaking() {
+        link.handle_connected(now);
+    }
+    loop {
+        match session.reader().read(chunk) {
+            Ok(0) => return Err("closed by the server (TLS close_notify)".into()),
+            Ok(n) => {
+                deliver(now, link, input, &chunk[..n]);
+                if link.should_close() {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(format!("TLS: {e}")),
+        }
+    }
+}
+
+/// The reason a TLS failure gives the link (and, at start, the operator).
+fn tls_failure(e: &rustls::Error, handshaking: bool) -> String {
+    let hint = match e {
+        // BadSignature: a CA of the same name as the one given signed it.
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => " (not signed by the CA given)",
+        _ => "",
+    };
+    let when = if handshaking {
+        "TLS handshake failed"
+    } else {
+        "TLS"
+    };
+    format!("{when}: {e}{hint}")
+}
+
+/// Writes the link's output to a plaintext socket until done or `WouldBlock`; `Err`: why
+/// the write failed.
+fn write_plain(stream: &mut TcpStream, link: &mut RedisLink) -> Result<(), String> {
+    while !link.output().is_empty() {
+        match stream.write(link.output()) {
+            Ok(0) => return Err("the socket accepts no more bytes".into()),
+            Ok(n) => link.consume_output(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("write failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// [`write_plain`] through TLS: the link's output into the session once the handshake is
+/// done (rustls takes no more than its buffer limit), the session's records to the socket.
+fn write_sealed(
+    stream: &mut TcpStream,
+    session: &mut ClientConnection,
+    link: &mut RedisLink,
+) -> Result<(), String> {
+    loop {
+        if !session.is_handshaking() && !link.output().is_empty() {
+            let n = session
+                .writer()
+                .write(link.output())
+                .map_err(|e| format!("TLS: {e}"))?;
+            link.consume_output(n);
+        }
+        if !session.wants_write() {
+            return Ok(());
+        }
+        match session.write_tls(stream) {
+            Ok(0) => return Err("the socket accepts no more bytes".into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("write failed: {e}")),
         }
     }
 }

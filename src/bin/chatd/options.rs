@@ -3,7 +3,7 @@
 use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
 use chatd::files::state::{self, Origin};
-use chatd::reactor::{ClusterConfig, ServerConfig};
+use chatd::reactor::{ClusterConfig, RedisTlsFiles, ServerConfig};
 use chatd::rudp::CongestionKind;
 use chatd::tls::identity::Identity;
 use chatd::transfers::TransferLimits;
@@ -243,8 +243,28 @@ pub(crate) fn options() -> Options {
         "",
         "cluster",
         "join the cluster of chatd nodes that share this Redis (password from \
-         CHATD_REDIS_PASSWORD); without it chatd runs alone",
+         CHATD_REDIS_PASSWORD; rediss:// for TLS); without it chatd runs alone",
         "redis://HOST:PORT",
+    );
+    opts.optopt(
+        "",
+        "cluster-ca",
+        "with --cluster rediss://HOST:PORT (TLS): the CA certificate, PEM, that signed \
+         Redis's certificate (its name must be HOST)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "cluster-cert",
+        "with rediss://: this node's certificate chain, PEM, for a Redis that asks for one \
+         (tls-auth-clients)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "cluster-key",
+        "private key of --cluster-cert, PEM",
+        "FILE",
     );
     opts.optopt(
         "",
@@ -392,12 +412,23 @@ pub(crate) fn build_config(
         release_memory: Some(release_memory),
         tls: None, // set by `tls_config` once logging is up
         cluster: match matches.opt_str("cluster") {
-            None => None,
             Some(url) => Some(ClusterConfig::from_options(
                 &url,
                 matches.opt_str("node").as_deref(),
                 port,
+                &RedisTlsFiles {
+                    ca: matches.opt_str("cluster-ca"),
+                    cert: matches.opt_str("cluster-cert"),
+                    key: matches.opt_str("cluster-key"),
+                },
             )?),
+            None if ["cluster-ca", "cluster-cert", "cluster-key"]
+                .iter()
+                .any(|o| matches.opt_present(o)) =>
+            {
+                return Err("--cluster-ca, --cluster-cert and --cluster-key need --cluster".into());
+            }
+            None => None,
         },
         reuse_port: matches.opt_present("reuse-port"),
         transfers: TransferLimits {
@@ -466,10 +497,7 @@ pub(crate) fn tls_config(
     }
     let identity = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
         (Some(cert), Some(key)) => {
-            let read =
-                |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
-            let identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
-                .map_err(|e| format!("{cert}, {key}: {e}"))?;
+            let identity = Identity::from_files(&cert, &key)?;
             info!("TLS certificate from {cert}");
             identity
         }
