@@ -50,6 +50,7 @@ fn store(redis: &RedisServer, password: &str) -> RedisStore {
         client_name: "cluster-accounts-test".into(),
         node: "test".into(),
         timeout: Duration::from_secs(2),
+        tls: None,
     })
 }
 

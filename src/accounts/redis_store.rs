@@ -73,11 +73,26 @@ pub struct RedisAccess {
     /// How long a connect, a write or a reply may take before Redis is taken for
     /// unreachable.
     pub timeout: Duration,
+    /// TLS to Redis (`rediss://`), as the link has it: the client settings and the name
+    /// the server's certificate must carry.
+    pub tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl RedisAccess {
-    /// The access the cluster's link has (`link`), to the Redis at `addr`, for `node`.
-    pub fn like_link(addr: SocketAddr, link: &LinkConfig, node: &str) -> RedisAccess {
+    /// The access the cluster's link has (`link`, and `tls` if it uses it), to the Redis at
+    /// `addr`, for `node`.
+    pub fn like_link(
+        addr: SocketAddr,
+        link: &LinkConfig,
+        tls: Option<(
+            std::sync::Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+        node: &str,
+    ) -> RedisAccess {
         let client_name = if link.client_name.is_empty() {
             String::new()
         } else {
@@ -90,13 +105,14 @@ impl RedisAccess {
             client_name,
             node: node.to_string(),
             timeout: link.reply_timeout,
+            tls,
         }
     }
 }
 
 /// One open connection and the bytes read past the last reply.
 struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn ReadWrite>,
     input: Vec<u8>,
 }
 
@@ -165,6 +181,27 @@ impl RedisStore {
                 .and_then(|()| stream.set_write_timeout(Some(access.timeout)))
                 .and_then(|()| stream.set_nodelay(true));
             timeouts.map_err(|e| e.to_string())?;
+            let stream: Box<dyn ReadWrite> = match &access.tls {
+                None => Box::new(stream),
+                Some((config, name)) => {
+                    let mut tls = rustls::ClientConnection::new(config.clone(), name.clone())
+                        .map_err(|e| format!("TLS: {e}"))?;
+                    let mut stream = stream;
+                    // Blocking is this worker's way; done here, so a refused certificate is
+                    // said as the link says it.
+                    while tls.is_handshaking() {
+                        tls.complete_io(&mut stream).map_err(|e| {
+                            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                                Some(tls_error) => {
+                                    crate::tls::config::redis_failure(tls_error, true)
+                                }
+                                None => format!("TLS handshake failed: {e}"),
+                            }
+                        })?;
+                    }
+                    Box::new(rustls::StreamOwned::new(tls, stream))
+                }
+            };
             let mut connection = Connection {
                 stream,
                 input: Vec::new(),
@@ -206,6 +243,10 @@ impl RedisStore {
             .ok_or_else(|| StoreError::Unavailable(format!("unexpected reply {value:?}")))
     }
 }
+
+/// A blocking byte stream: a TCP socket, or TLS over one.
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
 
 impl Connection {
     /// Writes one command and reads its reply (pushes skipped: none are expected).
@@ -306,6 +347,7 @@ mod tests {
             client_name: "test".into(),
             node: "n1".into(),
             timeout: Duration::from_secs(2),
+            tls: None,
         }
     }
 

@@ -23,7 +23,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig, ClientConnection};
+use rustls::{ClientConfig, ClientConnection};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -340,7 +340,7 @@ fn unseal(
     if let Err(e) = session.process_new_packets() {
         // Our alert tells the server why, if the socket takes it: it is closed next.
         let _ = session.write_tls(stream);
-        return Err(tls_failure(&e, handshaking));
+        return Err(crate::tls::config::redis_failure(&e, handshaking));
     }
     if handshaking && !session.is_handshaking() {
         link.handle_connected(now);
@@ -358,23 +358,6 @@ fn unseal(
             Err(e) => return Err(format!("TLS: {e}")),
         }
     }
-}
-
-/// The reason a TLS failure gives the link (and, at start, the operator).
-fn tls_failure(e: &rustls::Error, handshaking: bool) -> String {
-    let hint = match e {
-        // BadSignature: a CA of the same name as the one given signed it.
-        rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer | CertificateError::BadSignature,
-        ) => " (not signed by the CA given)",
-        _ => "",
-    };
-    let when = if handshaking {
-        "TLS handshake failed"
-    } else {
-        "TLS"
-    };
-    format!("{when}: {e}{hint}")
 }
 
 /// Writes the link's output to a plaintext socket until done or `WouldBlock`; `Err`: why

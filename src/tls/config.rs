@@ -194,3 +194,22 @@ impl ServerCertVerifier for PinVerifier {
         self.algorithms.supported_schemes()
     }
 }
+
+/// What a TLS failure on the way to Redis is called, for the link's reason and the
+/// operator's one line at start: the error with a hint where rustls's words are terse.
+pub fn redis_failure(e: &rustls::Error, handshaking: bool) -> String {
+    use rustls::CertificateError;
+    let hint = match e {
+        // BadSignature: a CA of the same name as the one given signed it.
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => " (not signed by the CA given)",
+        _ => "",
+    };
+    let when = if handshaking {
+        "TLS handshake failed"
+    } else {
+        "TLS"
+    };
+    format!("{when}: {e}{hint}")
+}

@@ -53,9 +53,21 @@ fn open_accounts(
     dir: &std::path::Path,
 ) -> Result<Box<dyn AccountStore>, String> {
     if let Some(cluster) = &config.cluster {
-        // Worded as the cluster's join failure, which this usually is.
-        let failed = |e| format!("cannot join the cluster at redis://{}: {e}", cluster.redis);
-        let access = RedisAccess::like_link(cluster.redis, &cluster.link, &cluster.backplane.node);
+        // Checked now, worded as the cluster's join failure, which this usually is.
+        let scheme = if cluster.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        let failed = |e| {
+            format!(
+                "cannot join the cluster at {scheme}://{}: {e}",
+                cluster.redis
+            )
+        };
+        let tls = (cluster.tls.as_ref()).map(|t| (t.config.clone(), t.server_name.clone()));
+        let access =
+            RedisAccess::like_link(cluster.redis, &cluster.link, tls, &cluster.backplane.node);
         let mut store = RedisStore::open(access).map_err(failed)?;
         let held = store.count().map_err(failed)?;
         info!("{held} accounts in the cluster's Redis");
