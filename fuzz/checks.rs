@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use chatd::client::command::{Command, parse_line};
+use chatd::cluster::link::{LinkConfig, LinkState, RedisLink};
+use chatd::cluster::resp::{self, Extent, Scanner, Step};
 use chatd::rudp::stream::MemorySink;
 use chatd::rudp::{Config, ConnId, ReceiverWithSink};
 use chatd::wire::{self, Decoded};
@@ -73,5 +75,65 @@ pub fn chatc_command(data: &[u8]) {
             line.contains(text.as_str()),
             "broadcast text not taken from the line"
         );
+    }
+}
+
+/// The RESP decoder never panics; each value it accepts is found with the same length by a
+/// scanner fed it in 7-byte pieces, whose hints never ask for more than the value holds; and
+/// a Redis link that is up, fed the input as replies in 5-byte reads, never panics.
+pub fn resp_decoder(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(step) = resp::decode_step(rest) {
+        let len = match step {
+            Step::Value(_, len) => len,
+            Step::Need(need) => {
+                assert!(
+                    need > rest.len(),
+                    "a hint of {need} for {} bytes",
+                    rest.len()
+                );
+                break;
+            }
+        };
+        assert!(len > 0 && len <= rest.len());
+        let mut scanner = Scanner::default();
+        let mut cut = 0;
+        loop {
+            cut = (cut + 7).min(len);
+            match scanner.scan(&rest[..cut]) {
+                Ok(Extent::Whole(whole)) => {
+                    assert_eq!((cut, whole), (len, len));
+                    break;
+                }
+                Ok(Extent::Need(need)) => assert!(need > cut && need <= len && cut < len),
+                Err(e) => panic!("the scanner refuses a prefix of a value: {e}"),
+            }
+        }
+        rest = &rest[len..];
+    }
+
+    let now = Instant::now();
+    let mut link = RedisLink::new(LinkConfig {
+        max_pending: 4,
+        ..LinkConfig::default()
+    });
+    link.handle_connecting(now);
+    link.handle_connected(now);
+    link.handle_bytes(now, b"%1\r\n$5\r\nproto\r\n:3\r\n");
+    assert_eq!(link.state(), LinkState::Up);
+    let _ = link.send(&[b"GET", b"k"]);
+    let _ = link.subscribe(&[b"c"]);
+    let mut tail = Vec::new();
+    for piece in data.chunks(5) {
+        tail.extend_from_slice(piece);
+        let used = link.handle_bytes(now, &tail);
+        assert!(used <= tail.len());
+        tail.drain(..used);
+        while link.poll_event().is_some() {}
+        if link.should_close() {
+            link.handle_disconnect(now, "closed");
+            break;
+        }
+        assert!(link.pending() <= 4);
     }
 }

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder udp_packet receiver chatc_command)
+[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder udp_packet receiver chatc_command resp_decoder)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1

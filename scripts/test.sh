@@ -10,7 +10,8 @@ missing=()
 command -v nft >/dev/null || missing+=(nftables)
 command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
 command -v ethtool >/dev/null || missing+=(ethtool)
-# tests/bench_smoke.rs drives chatbench --resp against a redis-server it starts itself.
+# tests/bench_smoke.rs (chatbench --resp), tests/redis_link.rs and tests/cluster.rs start
+# redis-servers of their own.
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

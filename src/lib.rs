@@ -23,11 +23,14 @@
 //! - [`rudp`]: the reliable-UDP engine: one transfer's [`rudp::Sender`] and [`rudp::Receiver`],
 //!   the datagram codec, RTT, SACK ranges, congestion control and pacing.
 //! - [`timer`]: the hashed timer wheel the reactor indexes deadlines with.
+//! - [`cluster`]: several nodes joined through Redis: the RESP codec and one Redis server's
+//!   connection machine (handshake, pipelining, pushes, timeouts, reconnection).
 //! - [`client`]: chatc's pure half: command parsing, display, the terminal line editor.
 //! - [`tls`]: TLS 1.3 for the chat connection (rustls's unbuffered server connection, whose
 //!   buffers the reactor owns), key fingerprints, known-servers lines.
 //! - [`bench`](mod@bench): chatbench's pure half: message stamps, latency histogram, sequence
-//!   checks, the paced run's latency breakdown, RESP (Redis pub/sub as a yardstick).
+//!   checks, the paced run's latency breakdown (Redis pub/sub as a yardstick speaks
+//!   [`cluster::resp`]).
 //!
 //! Shell (sockets, the clock, files, threads; no protocol decisions):
 //! - [`accounts`]: registered nicknames and their argon2id password hashes, on disk.
@@ -52,6 +55,7 @@ pub mod accounts;
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod files;
 #[cfg(any(test, feature = "lab"))]
 pub mod lab;

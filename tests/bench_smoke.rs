@@ -4,9 +4,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::Daemon;
+use support::redis::RedisServer;
 
 /// Runs chatbench against `daemon` and returns its table, asserting a clean exit.
 #[track_caller]
@@ -248,55 +248,12 @@ fn a_flood_against_a_rate_limited_chatd_fails_and_says_why() {
     assert!(stdout.contains("--msg-rate 0"), "{stdout}");
 }
 
-/// A redis-server of our own on a free loopback port, without persistence; killed when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// Starts redis-server and waits until it accepts connections; `None` if it is not
-    /// installed (`scripts/test.sh` installs it).
-    fn start() -> Option<Redis> {
-        // The kernel picks a free port; redis-server binds it a moment after we let it go.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            // chatbench spreads clients over 127.0.0.x, which protected mode refuses.
-            .args(["--protected-mode", "no", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let ready = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("Ready to accept connections"));
-        assert!(ready, "redis-server on port {port} did not start");
-        Some(Redis { child, port })
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn resp_mode_drives_the_paced_load_against_redis() {
-    let Some(redis) = Redis::start() else {
-        eprintln!("redis-server is not installed: skipped (scripts/test.sh installs it)");
-        return;
-    };
+    let redis = RedisServer::start();
     let table = chatbench_at(
         redis.port,
-        redis.child.id(),
+        redis.pid(),
         &[PACED_BRIEFLY, &["--resp"]].concat(),
     );
     assert_nothing_lost(&table);

@@ -45,3 +45,8 @@ fn receiver_regressions() {
 fn chatc_command_regressions() {
     replay("chatc_command", checks::chatc_command);
 }
+
+#[test]
+fn resp_decoder_regressions() {
+    replay("resp_decoder", checks::resp_decoder);
+}

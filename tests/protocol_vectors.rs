@@ -145,6 +145,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Joined => "JOINED",
         FrameKind::Left => "LEFT",
         FrameKind::Shutdown => "SHUTDOWN",
+        FrameKind::Notice => "NOTICE",
         FrameKind::Get => "GET",
         FrameKind::Put => "PUT",
         FrameKind::Cancel => "CANCEL",
@@ -497,6 +498,12 @@ fn generated() -> Vec<Vector> {
                 reason: "server stopping",
             },
             vec![string("reason", "server stopping")],
+        ),
+        frame(
+            Frame::Notice {
+                text: "cluster unreachable",
+            },
+            vec![string("text", "cluster unreachable")],
         ),
         frame(
             Frame::Get {

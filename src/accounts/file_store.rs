@@ -136,12 +136,12 @@ impl FileStore {
 }
 
 impl AccountStore for FileStore {
-    fn names(&self) -> Vec<Box<str>> {
-        self.accounts.keys().cloned().collect()
+    fn names(&mut self) -> Result<Vec<Box<str>>, StoreError> {
+        Ok(self.accounts.keys().cloned().collect())
     }
 
-    fn hash_of(&self, name: &str) -> Option<&str> {
-        self.accounts.get(name).map(String::as_str)
+    fn hash_of(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.accounts.get(name).cloned())
     }
 
     fn insert(&mut self, name: &str, hash: String) -> Result<(), StoreError> {
@@ -208,11 +208,11 @@ mod tests {
         store.insert("alice", hash("a")).unwrap();
         store.insert("bob", hash("b")).unwrap();
         store.replace("alice", hash("c")).unwrap();
-        let again = FileStore::open(&dir).unwrap();
-        assert_eq!(again.names(), vec!["alice".into(), "bob".into()]);
+        let mut again = FileStore::open(&dir).unwrap();
+        assert_eq!(again.names().unwrap(), vec!["alice".into(), "bob".into()]);
         let passwords = Passwords::default();
-        assert!(passwords.verify("c", again.hash_of("alice").unwrap()));
-        assert!(passwords.verify("b", again.hash_of("bob").unwrap()));
+        assert!(passwords.verify("c", &again.hash_of("alice").unwrap().unwrap()));
+        assert!(passwords.verify("b", &again.hash_of("bob").unwrap().unwrap()));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -240,8 +240,8 @@ mod tests {
         // A crash in the middle of the next write: half a file, never renamed.
         let whole = fs::read(dir.join(FILE_NAME)).unwrap();
         fs::write(dir.join(TEMP_NAME), &whole[..whole.len() / 2]).unwrap();
-        let again = FileStore::open(&dir).unwrap();
-        assert_eq!(again.names(), vec!["alice".into()]);
+        let mut again = FileStore::open(&dir).unwrap();
+        assert_eq!(again.names().unwrap(), vec!["alice".into()]);
         assert!(!dir.join(TEMP_NAME).exists());
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,10 +1,9 @@
 //! chatbench's pure half: the stamp every benchmark message carries, the latency histogram,
-//! the per-sender sequence check, the paced run's latency breakdown, and RESP for driving the same load against Redis. No sockets
-//! or clocks: `src/bin/chatbench/` is the shell.
+//! the per-sender sequence check, the paced run's latency breakdown. No sockets or clocks:
+//! `src/bin/chatbench/` is the shell (which speaks RESP to Redis through [`crate::cluster::resp`]).
 
 mod fan_out;
 mod histogram;
-pub mod resp;
 mod sequence;
 mod stamp;
 

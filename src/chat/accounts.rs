@@ -152,7 +152,9 @@ impl ChatServer {
                 password: password.0.to_string(),
             }
         } else {
-            if !self.accounts.registered.contains(&name) {
+            // In a cluster another node may have made the account since this one started:
+            // the store (the cluster's) says whether it exists.
+            if !self.accounts.registered.contains(&name) && !self.clustered() {
                 let text = format!("no account named {nick:?}");
                 self.refuse(id, ErrorCode::NoSuchAccount, false, &text, out);
                 return;
@@ -336,6 +338,10 @@ impl ChatServer {
                 let text = "that nickname is registered already";
                 self.refuse(client, ErrorCode::NickRegistered, false, text, out);
             }
+            AccountAnswer::Taken => {
+                let text = "that nickname is in use (on another server)";
+                self.refuse(client, ErrorCode::NickTaken, false, text, out);
+            }
             AccountAnswer::Missing => {
                 self.accounts.registered.remove(account.as_str());
                 let text = "no such account";
@@ -358,17 +364,8 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         self.accounts.throttle.succeeded(account);
-        let registered = !matches!(
-            purpose,
-            Purpose::Change
-                | Purpose::Login {
-                    register: false,
-                    ..
-                }
-        );
-        if registered {
-            self.accounts.registered.insert(account.into());
-        }
+        // Made now, or proved to exist (in a cluster, perhaps made on another node).
+        self.accounts.registered.insert(account.into());
         let account: Rc<str> = Rc::from(account);
         match purpose {
             Purpose::Login { nick, .. } => {

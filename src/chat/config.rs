@@ -48,6 +48,9 @@ pub struct ChatConfig {
     /// Accept passwords on connections that are not encrypted. For tests only: anyone on
     /// the path reads them.
     pub allow_plaintext_passwords: bool,
+    /// A node of a cluster: nicknames, rooms, history and presence are the cluster's
+    /// (`chat::cluster`), asked through intents the shell hands to the backplane.
+    pub cluster: bool,
     /// Registrations one source address (IPv6: its /64) may make per hour; 0: none.
     pub registrations_per_hour: u32,
     /// Accounts the server holds at most: past it, registrations are refused.
@@ -73,6 +76,7 @@ impl Default for ChatConfig {
             slow_reader_timeout: Duration::from_secs(10),
             require_account: false,
             allow_plaintext_passwords: false,
+            cluster: false,
             registrations_per_hour: 5,
             max_accounts: 10_000,
         }

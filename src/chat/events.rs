@@ -126,6 +126,9 @@ pub enum AccountAnswer {
     Exists,
     /// Verify or Change: there is no such account.
     Missing,
+    /// Register, in a cluster: another node's user holds the nickname (a guest: its
+    /// nickname is not anyone else's to register while it is online).
+    Taken,
     /// Not done: the worker's queue was full, or the store could not be written (why).
     Busy(String),
 }

@@ -15,6 +15,9 @@ impl ChatServer {
     /// form (ASCII lower case, byte by byte): the order a reader expects, whatever order the
     /// server keeps its members in.
     pub(super) fn send_who(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if self.clustered() {
+            return self.cluster_who(id);
+        }
         // Shared handles, so the nicknames do not borrow `self` while the frames are queued.
         let mut held: Vec<Rc<str>> = self
             .members

@@ -18,6 +18,7 @@
 mod accounts;
 mod address;
 mod backpressure;
+mod cluster;
 mod config;
 mod events;
 mod file_listing;
@@ -144,6 +145,10 @@ pub struct ChatServer {
     /// Wall-clock time of the latest turn, ms since the Unix epoch: the time a message is
     /// stamped with ([`ChatServer::set_wall_clock`]).
     wall_ms: u64,
+    /// In a cluster: intents waiting for the shell, and who waits for their answers.
+    cluster: Option<cluster::ClusterSide>,
+    /// Serial number of the next session: what a cluster answer is matched to.
+    next_serial: u64,
 }
 
 impl ChatServer {
@@ -169,6 +174,8 @@ impl ChatServer {
             rooms_unsaved: false,
             accounts: accounts::Accounts::default(),
             wall_ms: 0,
+            cluster: config.cluster.then(cluster::ClusterSide::new),
+            next_serial: 1,
             config,
         }
     }
@@ -255,7 +262,12 @@ impl ChatServer {
             "id {id} reused while open"
         );
         let deadline = now + self.config.login_timeout;
+        let serial = self.next_serial;
+        self.next_serial += 1;
         self.sessions[id.index()] = Some(Session {
+            serial,
+            cluster_wait: cluster::Waits::default(),
+            claiming: None,
             state: LoginState::AwaitingHello { deadline },
             last_input: now,
             ping: None,
@@ -289,6 +301,7 @@ impl ChatServer {
                 Ok(None) => break,
                 Ok(Some(len)) => {
                     if self.is_checking(id)
+                        || self.awaits_cluster(id)
                         || self.files_owed_in_full(id)
                         || self.hold_if_heavy(now, id)
                     {
@@ -358,6 +371,7 @@ impl ChatServer {
     pub fn input_paused(&self, id: ClientId) -> bool {
         self.session(id).is_some_and(|s| {
             s.check.is_some()
+                || s.cluster_wait.blocks()
                 || s.rate.paused_until.is_some()
                 || s.flow.held
                 || s.files.as_ref().is_some_and(|f| f.owed() >= MAX_FILES_OWED)
@@ -430,6 +444,9 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         if let Some(nick) = self.nick_rc(from) {
+            // In a cluster only this node's users hear of it: the file can be downloaded
+            // only from this node (files across nodes are not done yet), and an announcement
+            // of what one cannot get would mislead.
             self.broadcast(
                 None,
                 &Frame::Shared {
@@ -540,7 +557,16 @@ impl ChatServer {
     pub fn shutdown(&mut self, reason: &str, out: &mut impl Outbox) {
         let bytes: Rc<[u8]> = Frame::Shutdown { reason }.to_bytes().into();
         for (index, session) in self.sessions.iter_mut().enumerate() {
-            if session.take().is_some() {
+            if let Some(session) = session.take() {
+                if let (Some(cluster), session::LoginState::LoggedIn { nick, .. }) =
+                    (self.cluster.as_mut(), &session.state)
+                {
+                    // Freed at once rather than when this node's lease runs out.
+                    cluster.tell(crate::cluster::Intent::Release {
+                        folded: nick::fold(nick),
+                        reason: reason.into(),
+                    });
+                }
                 let id = ClientId::new(index);
                 self.output.send_shared(id, &bytes, out);
                 out.close(id);

@@ -99,6 +99,11 @@ impl ChatServer {
         if !self.check_text(id, text, out) {
             return;
         }
+        if self.clustered() {
+            let room = Rc::clone(self.rooms.name(room));
+            self.charge_relayed(now, id, text.len() + from.len() + room.len() + 21);
+            return self.cluster_say(id, from, &room, text);
+        }
         let frame = Frame::Message {
             room: self.rooms.name(room),
             id: self.rooms.next_id(room),
@@ -143,6 +148,20 @@ impl ChatServer {
         if !member && !self.may_join(id, nick, key, out) {
             return;
         }
+        if self.clustered() {
+            let member = self
+                .rooms
+                .find(key)
+                .is_some_and(|r| self.rooms.is_member(id, r));
+            let max = self.rooms.limits().rooms_per_client;
+            if !member && self.rooms.rooms_of(id).count() >= max {
+                let err = JoinError::ClientFull(max);
+                self.refuse(id, ErrorCode::TooManyRooms, false, &join_refusal(&err), out);
+                return;
+            }
+            let key: Box<str> = key.into();
+            return self.cluster_join(id, nick, &key, (after, count), out);
+        }
         let (room, newly) = match self.rooms.join(id, key) {
             Ok(joined) => joined,
             Err(err) => {
@@ -185,6 +204,10 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         if let Some(room) = self.member_room(id, name, out) {
+            if self.clustered() {
+                let room = Rc::clone(self.rooms.name(room));
+                return self.cluster_history(id, &room, (after, before, count), out);
+            }
             self.send_history_page(id, room, after, before, count, out);
         }
     }
@@ -243,6 +266,19 @@ impl ChatServer {
         };
         let bytes: Rc<[u8]> = frame.to_bytes().into();
         self.output.send_shared(id, &bytes, out);
+        if self.clustered() {
+            // The others, on every node, get LEFT from the cluster.
+            let room_name = Rc::clone(self.rooms.name(room));
+            self.rooms.part(id, room);
+            self.tell_cluster(crate::cluster::Intent::Part {
+                room: (*room_name).into(),
+                folded: super::nick::fold(nick),
+                display: nick.into(),
+                reason: reason.into(),
+            });
+            self.charge_relayed(now, id, bytes.len());
+            return;
+        }
         let announce = self.rooms.members(room).len() <= self.config.announce_max_users;
         let name = Rc::clone(self.rooms.name(room));
         self.rooms.part(id, room);
@@ -262,6 +298,11 @@ impl ChatServer {
         reason: &str,
         out: &mut impl Outbox,
     ) {
+        if self.clustered() {
+            // The cluster tells every node's members, when the nickname is released.
+            self.rooms.part_all(id);
+            return;
+        }
         for room in self.rooms.rooms_of(id).collect::<Vec<_>>() {
             let name = Rc::clone(self.rooms.name(room));
             let announce = self.rooms.members(room).len() <= self.config.announce_max_users;
@@ -305,6 +346,11 @@ impl ChatServer {
             self.refuse(id, ErrorCode::TopicTooLong, false, &text, out);
             return;
         }
+        if self.clustered() {
+            let room = Rc::clone(self.rooms.name(room));
+            self.charge_relayed(now, id, topic.len() + by.len() + room.len());
+            return self.cluster_topic(id, by, &room, topic);
+        }
         self.rooms.set_topic(room, topic);
         let bytes: Rc<[u8]> = Frame::Topic {
             room: self.rooms.name(room),
@@ -321,6 +367,14 @@ impl ChatServer {
 
     /// NAMES: the members of a room, whole, in NAME_LIST frames sorted as WHO sorts.
     pub(super) fn room_names(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if self.clustered() {
+            let mut folded = [0u8; MAX_ROOM_LEN];
+            if let Some(key) = self.valid_room_name(id, name, &mut folded, out) {
+                let key: Box<str> = key.into();
+                self.cluster_names(id, &key);
+            }
+            return;
+        }
         let Some(room) = self.existing_room(id, name, ErrorCode::NoSuchRoom, out) else {
             return;
         };
@@ -342,6 +396,9 @@ impl ChatServer {
     /// ROOMS: one ROOM_LIST frame of the rooms named after `after`, as many as fit; `more`
     /// says to ask again after the last one.
     pub(super) fn room_list(&mut self, id: ClientId, after: &str, out: &mut impl Outbox) {
+        if self.clustered() {
+            return self.cluster_rooms(id, after);
+        }
         let after = after.to_ascii_lowercase();
         let table: &RoomTable = &self.rooms;
         let mut rooms = Vec::new();

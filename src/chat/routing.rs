@@ -77,12 +77,20 @@ impl ChatServer {
                     return;
                 }
                 let mut folded = [0; nick::MAX_NICK_LEN];
-                let target = nick::fold_into(to, &mut folded).and_then(|k| self.nicks.get(k));
+                let target = nick::fold_into(to, &mut folded)
+                    .and_then(|k| self.nicks.get(k))
+                    .copied()
+                    .filter(|&t| self.nick_rc(t).is_some()); // not one still logging in
                 match target {
-                    Some(&target) => {
+                    Some(target) => {
                         let frame = Frame::Private { from: &from, text };
                         self.charge_relayed(now, id, frame.encoded_len());
                         self.output.send(target, &frame, out);
+                    }
+                    None if self.clustered() && nick::validate(to).is_ok() => {
+                        let frame = Frame::Private { from: &from, text };
+                        self.charge_relayed(now, id, frame.encoded_len());
+                        self.cluster_private(id, &from, to, text);
                     }
                     None => {
                         let text = format!("no user named \"{}\" is online", PeerText(to));

@@ -40,6 +40,14 @@ pub(super) struct Session {
     pub(super) account: Option<Rc<str>>,
     /// A password check it waits for; meanwhile its input is not read.
     pub(super) check: Option<Check>,
+    /// Numbers the session among all this server ever had: a cluster's answer is matched to
+    /// it, not to its reusable [`ClientId`].
+    pub(super) serial: u64,
+    /// Cluster answers it waits for, and whether one of them must come before its next
+    /// frame is read (see `chat::cluster`).
+    pub(super) cluster_wait: super::cluster::Waits,
+    /// The nickname (folded) it is claiming in the cluster, held on this node meanwhile.
+    pub(super) claiming: Option<Box<str>>,
     /// FILES requests not yet answered whole (boxed: most sessions never ask). Kept here,
     /// so an answer goes only to the session that asked, not to a later one given its id.
     pub(super) files: Option<Box<FilesOwed>>,
@@ -105,8 +113,9 @@ impl ChatServer {
         false
     }
 
-    /// Logs `id` in as `nick` (checked free), with `account` if it proved one: WELCOME.
-    pub(super) fn log_in(
+    /// Logs `id` in as `nick` (checked free, claimed in the cluster if any), with `account`
+    /// if it proved one: WELCOME.
+    pub(super) fn complete_log_in(
         &mut self,
         now: Instant,
         id: ClientId,
@@ -166,10 +175,20 @@ impl ChatServer {
         if session.files.is_some() {
             self.forget_listing(id);
         }
+        if let Some(folded) = session.claiming
+            && self.nicks.get(&folded) == Some(&id)
+        {
+            self.nicks.remove(&folded);
+        }
         if let LoginState::LoggedIn { nick, member_index } = session.state {
             let reason = wire::truncate_to_char_boundary(reason, self.config.max_message_len);
             self.leave_all_rooms(id, &nick, reason, out);
-            self.nicks.remove(&*nick::fold(&nick));
+            let folded = nick::fold(&nick);
+            self.nicks.remove(&*folded);
+            self.tell_cluster(crate::cluster::Intent::Release {
+                folded,
+                reason: reason.into(),
+            });
             self.members.swap_remove(member_index);
             if let Some(&moved) = self.members.get(member_index)
                 && let Some(Session {

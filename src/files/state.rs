@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub const CERT_FILE: &str = "cert.pem";
 /// The private key's file name in the daemon's state folder (mode 0600).
 pub const KEY_FILE: &str = "key.pem";
+/// Held while the key is made: several daemons may share one state folder.
+const LOCK_FILE: &str = "identity.lock";
 
 /// `$XDG_STATE_HOME/<program>`, else `$HOME/.local/state/<program>` (the XDG base directory
 /// specification's default), else `./.<program>-state` when neither is set.
@@ -51,6 +53,23 @@ pub fn load_or_create_identity(dir: &Path) -> Result<(Identity, Origin), TlsErro
         return Ok((Identity::from_pem(&cert, &key)?, Origin::Kept));
     }
     durable::create_private_dir(dir).map_err(|e| io_error("create", dir, e))?;
+    // Nodes of a cluster started together share the folder: one makes the key, under an
+    // exclusive lock, and the others wait and read it (else each would write its own, and
+    // the files could end up one node's key with another's certificate).
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_error("open", &lock_path, e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io_error("lock", &lock_path, e.into()))?;
+    if cert_path.exists() && key_path.exists() {
+        let cert = fs::read(&cert_path).map_err(|e| io_error("read", &cert_path, e))?;
+        let key = fs::read(&key_path).map_err(|e| io_error("read", &key_path, e))?;
+        return Ok((Identity::from_pem(&cert, &key)?, Origin::Kept));
+    }
     let mut names = vec!["localhost".to_string()];
     if let Ok(host) = fs::read_to_string("/proc/sys/kernel/hostname") {
         let host = host.trim();

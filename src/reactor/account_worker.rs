@@ -102,20 +102,28 @@ pub fn perform(
     let stored = |why: StoreError| match why {
         StoreError::Exists => AccountAnswer::Exists,
         StoreError::Missing => AccountAnswer::Missing,
+        StoreError::Held => AccountAnswer::Taken,
         StoreError::Io(err) => {
             log::warn!("account store: {err}");
             AccountAnswer::Busy("the account store could not be written".into())
         }
+        StoreError::Unavailable(why) => {
+            log::warn!("account store: {why}");
+            AccountAnswer::Busy("the account store cannot be reached".into())
+        }
     };
     match job {
         AccountJob::Verify { name, password } => match store.hash_of(&name) {
-            None => AccountAnswer::Missing,
-            Some(hash) if passwords.verify(&password, hash) => AccountAnswer::Done,
-            Some(_) => AccountAnswer::WrongPassword,
+            Err(why) => stored(why),
+            Ok(None) => AccountAnswer::Missing,
+            Ok(Some(hash)) if passwords.verify(&password, &hash) => AccountAnswer::Done,
+            Ok(Some(_)) => AccountAnswer::WrongPassword,
         },
         AccountJob::Register { name, password } => {
-            if store.hash_of(&name).is_some() {
-                return AccountAnswer::Exists;
+            match store.hash_of(&name) {
+                Err(why) => return stored(why),
+                Ok(Some(_)) => return AccountAnswer::Exists,
+                Ok(None) => {}
             }
             match passwords.hash(&password) {
                 Ok(hash) => store
@@ -126,9 +134,12 @@ pub fn perform(
         }
         AccountJob::Change { name, old, new } => {
             match store.hash_of(&name) {
-                None => return AccountAnswer::Missing,
-                Some(hash) if !passwords.verify(&old, hash) => return AccountAnswer::WrongPassword,
-                Some(_) => {}
+                Err(why) => return stored(why),
+                Ok(None) => return AccountAnswer::Missing,
+                Ok(Some(hash)) if !passwords.verify(&old, &hash) => {
+                    return AccountAnswer::WrongPassword;
+                }
+                Ok(Some(_)) => {}
             }
             match passwords.hash(&new) {
                 Ok(hash) => store

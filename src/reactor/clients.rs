@@ -50,7 +50,7 @@ const LISTEN_BACKLOG: i32 = 4096;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A non-blocking listening socket on `addr` with [`LISTEN_BACKLOG`].
-pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(super) fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
@@ -60,6 +60,10 @@ pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
     // As mio and std do: a restarted daemon must not wait out TIME_WAIT.
     sockopt::set_socket_reuseaddr(&socket, true)?;
+    if reuse_port {
+        // Several nodes on one host share the port; the kernel spreads connections.
+        sockopt::set_socket_reuseport(&socket, true)?;
+    }
     // Accepted connections inherit the chat options from the listener, so the handshake's
     // RTT sample already sees the lower retransmission floor (see `socket::connect_chat`).
     crate::socket::set_thin_stream(&socket);

@@ -17,13 +17,16 @@
 //!
 //! Files: `clients` (the TCP side), `transfer_shell` (the UDP and disk side), `timers` (the
 //! one timer index), `conn` and `out_queue` (per-client state), `udp` (the socket), `disk`
-//! (open files and the disk workers).
+//! (open files and the disk workers), `redis_socket` (the Redis connection's socket in
+//! cluster mode).
 
 mod account_worker;
 mod clients;
+mod cluster_shell;
 mod conn;
 mod disk;
 mod out_queue;
+mod redis_socket;
 mod rooms_writer;
 mod timers;
 mod tls_conn;
@@ -38,10 +41,13 @@ use crate::sleep::Sleeper;
 use crate::transfers::{TransferLimits, Transfers};
 use account_worker::AccountWorker;
 use clients::ConnTable;
+use cluster_shell::ClusterShell;
+pub use cluster_shell::{ClusterConfig, RedisTlsFiles};
 use disk::Disk;
 use log::info;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+pub use redis_socket::RedisTls;
 use rooms_writer::RoomsWriter;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
@@ -58,6 +64,7 @@ const SIGNALS: Token = Token(1);
 const UDP: Token = Token(2);
 const SLEEPER: Token = Token(3);
 const DISK: Token = Token(4);
+const REDIS: Token = Token(5);
 /// Client tokens are slab keys offset past the fixed tokens.
 const FIRST_CLIENT: usize = 16;
 
@@ -85,6 +92,10 @@ pub struct ServerConfig {
     pub accounts: Option<Box<dyn AccountStore>>,
     /// TLS settings for the chat connections; `None` serves plaintext (`--insecure-plaintext`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The cluster this node joins; `None`: it runs alone.
+    pub cluster: Option<ClusterConfig>,
+    /// Share the TCP port with other processes (SO_REUSEPORT): several nodes on one host.
+    pub reuse_port: bool,
     /// Where the rooms' operators, bans and modes are kept, and what it held at startup;
     /// `None`: they live in memory only.
     pub rooms_file: Option<(PathBuf, Vec<SavedRoom>)>,
@@ -137,6 +148,8 @@ pub struct Server {
     staging: Vec<u8>,
     /// Where datagrams are received and built.
     datagram: Vec<u8>,
+    /// The Redis connection and backplane of a cluster node.
+    cluster: Option<ClusterShell>,
 }
 
 impl Server {
@@ -144,7 +157,7 @@ impl Server {
     /// number), starts the disk workers, and prepares the loop.
     pub fn bind(addr: SocketAddr, config: ServerConfig, shared: SharedDir) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = clients::listen(addr)?;
+        let mut listener = clients::listen(addr, config.reuse_port)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let udp_port = match config.udp_port {
@@ -165,8 +178,9 @@ impl Server {
         }
         let mut chat = ChatServer::new(config.chat);
         let passwords = match config.accounts {
-            Some(store) => {
-                for name in store.names() {
+            Some(mut store) => {
+                let names = store.names().map_err(io::Error::other)?;
+                for name in names {
                     chat.add_account(&name);
                 }
                 let hashing = Passwords::default();
@@ -208,6 +222,7 @@ impl Server {
             plain: Vec::new(),
             staging: Vec::new(),
             datagram: vec![0; transfer_shell::DATAGRAM_BUF_LEN],
+            cluster: config.cluster.map(ClusterShell::new),
         })
     }
 
@@ -254,6 +269,7 @@ impl Server {
                     SIGNALS => self.handle_signals(now),
                     SLEEPER => self.sleeper.fired(),
                     DISK => disk_ready = true,
+                    REDIS => self.cluster_event(now, event),
                     UDP => {
                         udp_ready |= event.is_readable();
                         if event.is_writable() {
@@ -284,9 +300,11 @@ impl Server {
             self.deliver_transfer_replies();
             self.rearm_transfers();
             self.release_memory_once_unused();
+            self.pump_cluster(now);
             self.settle(now);
             if let Some(deadline) = self.shutdown_deadline
-                && (self.conns.is_empty() || now >= deadline)
+                && ((self.conns.is_empty() && self.cluster.as_ref().is_none_or(|c| c.is_idle()))
+                    || now >= deadline)
             {
                 info!(
                     "shut down ({} connections still open were dropped)",
@@ -324,6 +342,7 @@ impl Server {
             self.chat.next_server_deadline(),
             self.accept_paused_until,
             self.shutdown_deadline,
+            self.cluster.as_ref().and_then(|c| c.next_deadline(now)),
         ]
         .into_iter()
         .flatten()

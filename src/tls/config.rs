@@ -1,6 +1,8 @@
 //! rustls's settings for both ends: TLS 1.3 only, the `ring` provider, ALPN [`super::ALPN`],
 //! no session tickets or resumption (nothing to keep per client once the handshake is done),
-//! and on the client either a pinned key ([`PinVerifier`]) or a CA file.
+//! and on the client either a pinned key ([`PinVerifier`]) or a CA file. A cluster node's
+//! connection to Redis is a client too ([`redis_client`]): CA file, optional client
+//! certificate, no ALPN.
 
 use super::identity::Identity;
 use super::{ALPN, Fingerprint, TlsError};
@@ -46,17 +48,40 @@ pub fn server(identity: Identity) -> Result<Arc<ServerConfig>, TlsError> {
 /// Client settings that trust the certificates signed by the CAs in `roots` (PEM
 /// certificates), checking the server's name as the web does.
 pub fn client_with_ca(roots: &[CertificateDer<'static>]) -> Result<Arc<ClientConfig>, TlsError> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&version::TLS13])?
+        .with_root_certificates(root_store(roots)?)
+        .with_no_client_auth();
+    Ok(finish_client(config))
+}
+
+/// A cluster node's settings for its Redis connection: the CAs in `roots` vouch for the
+/// server's certificate and name; `identity`, if given, answers a server that asks for a
+/// client certificate (Redis's `tls-auth-clients`). No ALPN (Redis names none), no
+/// resumption (one connection, rarely remade).
+pub fn redis_client(
+    roots: &[CertificateDer<'static>],
+    identity: Option<Identity>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&version::TLS13])?
+        .with_root_certificates(root_store(roots)?);
+    let mut config = match identity {
+        Some(identity) => builder.with_client_auth_cert(identity.chain, identity.key)?,
+        None => builder.with_no_client_auth(),
+    };
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+fn root_store(roots: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for root in roots {
         store
             .add(root.clone())
             .map_err(|e| TlsError::Identity(format!("unusable CA certificate: {e}")))?;
     }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&version::TLS13])?
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    Ok(finish_client(config))
+    Ok(store)
 }
 
 /// Client settings that trust the key `verifier` allows (pinning; see [`PinVerifier`]).
@@ -168,4 +193,23 @@ impl ServerCertVerifier for PinVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// What a TLS failure on the way to Redis is called, for the link's reason and the
+/// operator's one line at start: the error with a hint where rustls's words are terse.
+pub fn redis_failure(e: &rustls::Error, handshaking: bool) -> String {
+    use rustls::CertificateError;
+    let hint = match e {
+        // BadSignature: a CA of the same name as the one given signed it.
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => " (not signed by the CA given)",
+        _ => "",
+    };
+    let when = if handshaking {
+        "TLS handshake failed"
+    } else {
+        "TLS"
+    };
+    format!("{when}: {e}{hint}")
 }

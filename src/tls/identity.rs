@@ -32,10 +32,27 @@ impl Identity {
         Ok(Identity { chain, key })
     }
 
+    /// Reads [`Identity::from_pem`]'s two files; the error names them.
+    pub fn from_files(cert: &str, key: &str) -> Result<Identity, String> {
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+        Identity::from_pem(&read(cert)?, &read(key)?).map_err(|e| format!("{cert}, {key}: {e}"))
+    }
+
     /// The fingerprint of the leaf certificate's public key.
     pub fn fingerprint(&self) -> Result<Fingerprint, TlsError> {
         Fingerprint::of_certificate(&self.chain[0]).map_err(TlsError::Identity)
     }
+}
+
+/// The CA certificates in PEM file `path` (at least one), for a client to trust.
+pub fn read_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let roots = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{path}: {e}"))?;
+    if roots.is_empty() {
+        return Err(format!("{path}: no certificate in it"));
+    }
+    Ok(roots)
 }
 
 /// Makes a new key and a self-signed certificate for `names` (DNS names or IP addresses).

@@ -100,6 +100,9 @@ pub enum ErrorCode {
     /// A registration past the source address's hourly allowance, or while the server holds
     /// its maximum of accounts.
     RegistrationLimited,
+    /// The servers' cluster cannot be reached (or is too busy): what needs it is refused
+    /// until it is back; nothing was done.
+    ClusterUnavailable,
     /// A code this build does not know (kept so clients can show it).
     Other(u16),
 }
@@ -155,6 +158,7 @@ impl ErrorCode {
             ErrorCode::InviteOnly => 45,
             ErrorCode::ListFull => 46,
             ErrorCode::RegistrationLimited => 47,
+            ErrorCode::ClusterUnavailable => 50,
             ErrorCode::Other(n) => n,
         }
     }
@@ -209,6 +213,7 @@ impl ErrorCode {
             45 => ErrorCode::InviteOnly,
             46 => ErrorCode::ListFull,
             47 => ErrorCode::RegistrationLimited,
+            50 => ErrorCode::ClusterUnavailable,
             other => ErrorCode::Other(other),
         }
     }
@@ -263,6 +268,7 @@ impl ErrorCode {
             ErrorCode::InviteOnly => "invite only",
             ErrorCode::ListFull => "list full",
             ErrorCode::RegistrationLimited => "registration limited",
+            ErrorCode::ClusterUnavailable => "cluster unavailable",
             ErrorCode::Other(_) => "error",
         }
     }

@@ -9,6 +9,7 @@ pub enum FrameKind {
     Hello = 0x01,
     Welcome = 0x02,
     Error = 0x03,
+    Notice = 0x04,
     Ping = 0x05,
     Pong = 0x06,
     Login = 0x07,
@@ -62,6 +63,7 @@ impl FrameKind {
             0x01 => Hello,
             0x02 => Welcome,
             0x03 => Error,
+            0x04 => Notice,
             0x05 => Ping,
             0x06 => Pong,
             0x07 => Login,
@@ -300,6 +302,9 @@ pub enum Frame<'a> {
     },
     /// Server: the server is shutting down and will close the connection.
     Shutdown { reason: &'a str },
+    /// Server: something about the service the user should know (the cluster unreachable,
+    /// or reachable again); nothing to answer.
+    Notice { text: &'a str },
     /// Server: answer to JOIN: the room as the joiner finds it; `first` and `last` are the
     /// oldest id the history holds and the newest id given (0 when none).
     Room {
@@ -435,6 +440,7 @@ impl Frame<'_> {
             Frame::Joined { .. } => FrameKind::Joined,
             Frame::Left { .. } => FrameKind::Left,
             Frame::Shutdown { .. } => FrameKind::Shutdown,
+            Frame::Notice { .. } => FrameKind::Notice,
             Frame::Room { .. } => FrameKind::Room,
             Frame::HistoryEnd { .. } => FrameKind::HistoryEnd,
             Frame::RoomList { .. } => FrameKind::RoomList,
@@ -506,6 +512,7 @@ impl Frame<'_> {
             Frame::Joined { room, nick } => str_len(room) + str_len(nick),
             Frame::Left { room, nick, reason } => str_len(room) + str_len(nick) + str_len(reason),
             Frame::Shutdown { reason } => str_len(reason),
+            Frame::Notice { text } => str_len(text),
             Frame::Room { room, topic, .. } => str_len(room) + str_len(topic) + 4 + 8 + 8,
             Frame::HistoryEnd { room, .. } => str_len(room) + 8 + 8 + 1 + 8,
             Frame::RoomList { rooms, .. } => {

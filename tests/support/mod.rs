@@ -5,6 +5,7 @@
 
 pub mod proxy;
 pub mod pty;
+pub mod redis;
 pub mod udp_relay;
 
 use chatd::wire::{self, Decoded, Frame};
@@ -190,9 +191,11 @@ impl Daemon {
         // user's own state folder), and stay with it across a restart.
         let state = Daemon::state_dir(&files);
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
-        command
-            .args(["--bind", "127.0.0.1", "--port", "0", "--files"])
-            .arg(&files);
+        command.args(["--bind", "127.0.0.1", "--files"]).arg(&files);
+        // A port of the test's choosing (nodes sharing one with --reuse-port), else any.
+        if !extra.contains(&"--port") {
+            command.args(["--port", "0"]);
+        }
         if !extra.contains(&"--state") {
             command.arg("--state").arg(&state);
         }

@@ -4,7 +4,7 @@
 //! a client sends and recognises the frames it receives; the worker sees [`Incoming`] only.
 
 use crate::config::RunConfig;
-use chatd::bench::resp;
+use chatd::cluster::resp::{self, Value};
 use chatd::wire::{self, Decoded, Frame, PROTOCOL_VERSION};
 
 /// The server's protocol.
@@ -179,26 +179,35 @@ fn decode_chat(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
 }
 
 fn decode_resp(input: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, String> {
-    let (reply, len) = match resp::decode(input) {
-        Ok(resp::Decoded::Reply { reply, len }) => (reply, len),
-        Ok(resp::Decoded::NeedMore) => return Ok(None),
+    let (value, len) = match resp::decode(input) {
+        Ok(resp::Decoded::Value(value, len)) => (value, len),
+        Ok(resp::Decoded::Incomplete) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
-    let incoming = match reply {
-        resp::Reply::Subscribed { .. } => Incoming::InRoom,
-        resp::Reply::Message { payload, .. } => Incoming::Message {
-            id: 0,
-            text: payload,
-        },
-        resp::Reply::Error(text) => Incoming::Refused {
+    let incoming = match value {
+        Value::Error(text) => Incoming::Refused {
             // Cut: a server's text is not ours to print whole.
-            line: format!(
-                "RESP error: {}",
-                String::from_utf8_lossy(&text[..text.len().min(200)])
-            ),
+            line: format!("RESP error: {}", text.chars().take(200).collect::<String>()),
             closing: false,
         },
-        resp::Reply::Integer(_) | resp::Reply::Other => Incoming::Other,
+        // A published message or a subscription confirmed: a push after HELLO 3, an array
+        // from a RESP2 server.
+        Value::Push(items) | Value::Array(items) => match items.as_slice() {
+            [kind, _, Value::Bulk(payload)] if kind.as_bytes() == Some(b"message") => {
+                // The payload is the value's last bulk string, so its bytes end just before
+                // the value's final CRLF: borrowed from the input rather than copied again.
+                let end = len - 2;
+                Incoming::Message {
+                    id: 0,
+                    text: &input[end - payload.len()..end],
+                }
+            }
+            [kind, _, Value::Integer(_)] if kind.as_bytes() == Some(b"subscribe") => {
+                Incoming::InRoom
+            }
+            _ => Incoming::Other,
+        },
+        _ => Incoming::Other,
     };
     Ok(Some((incoming, len)))
 }

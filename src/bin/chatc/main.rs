@@ -320,14 +320,7 @@ fn security(matches: &getopts::Matches) -> Result<Security, String> {
         return Ok(Security::Plaintext);
     }
     if let Some(file) = matches.opt_str("ca") {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let roots = CertificateDer::pem_file_iter(&file)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("--ca {file}: {e}"))?;
-        if roots.is_empty() {
-            return Err(format!("--ca {file}: no certificate in it"));
-        }
+        let roots = chatd::tls::identity::read_ca_file(&file).map_err(|e| format!("--ca {e}"))?;
         let config =
             chatd::tls::config::client_with_ca(&roots).map_err(|e| format!("--ca {file}: {e}"))?;
         return Ok(Security::Ca(config));

@@ -3,6 +3,8 @@
 
 mod accounts;
 mod backpressure;
+mod cluster;
+mod cluster_accounts;
 mod file_listing;
 mod framing;
 mod limits;

@@ -220,6 +220,7 @@ fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &
             reason: r.str()?,
         },
         FrameKind::Shutdown => Frame::Shutdown { reason: r.str()? },
+        FrameKind::Notice => Frame::Notice { text: r.str()? },
         FrameKind::Room => Frame::Room {
             room: r.str()?,
             topic: r.str()?,

@@ -171,6 +171,7 @@ impl Frame<'_> {
                 put_str(out, reason);
             }
             Frame::Shutdown { reason } => put_str(out, reason),
+            Frame::Notice { text } => put_str(out, text),
             Frame::Room {
                 room,
                 topic,

@@ -361,6 +361,10 @@ impl Session {
                 }
                 self.screen.say("*** password set");
             }
+            Frame::Notice { text } => {
+                self.screen
+                    .say(&format!("*** server notice: {}", render::escape(text)));
+            }
             Frame::Kicked {
                 room,
                 nick,

@@ -1,30 +1,26 @@
-//! chatd: the chat daemon. Parses options, sets up logging and the shared folder, then runs
-//! the single-threaded reactor until SIGINT or SIGTERM.
+//! chatd's command line: the options, their checks, and the configuration they make.
 
-use chatd::accounts::FileStore;
 use chatd::chat::ChatConfig;
 use chatd::chat::rooms::RoomLimits;
-use chatd::files::SharedDir;
 use chatd::files::state::{self, Origin};
-use chatd::reactor::{Server, ServerConfig};
+use chatd::reactor::{ClusterConfig, RedisTlsFiles, ServerConfig};
 use chatd::rudp::CongestionKind;
 use chatd::tls::identity::Identity;
 use chatd::transfers::TransferLimits;
 use chatd::wire;
 use getopts::Options;
-use log::{LevelFilter, info, warn};
+use log::{info, warn};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "Usage: chatd [options]
+pub(crate) const USAGE: &str = "Usage: chatd [options]
 
 A chat daemon: nicknames, broadcasts, private messages and shared files.";
 
-fn options() -> Options {
+pub(crate) fn options() -> Options {
     let mut opts = Options::new();
     opts.optopt("", "bind", "address to listen on (default 0.0.0.0)", "ADDR");
     opts.optopt("p", "port", "TCP port to listen on (default 50000)", "PORT");
@@ -243,13 +239,56 @@ fn options() -> Options {
         "insecure-plaintext",
         "UNSAFE: serve chat without TLS, readable and changeable by anyone on the path",
     );
+    opts.optopt(
+        "",
+        "cluster",
+        "join the cluster of chatd nodes that share this Redis (password from \
+         CHATD_REDIS_PASSWORD; rediss:// for TLS); without it chatd runs alone",
+        "redis://HOST:PORT",
+    );
+    opts.optopt(
+        "",
+        "cluster-ca",
+        "with --cluster rediss://HOST:PORT (TLS): the CA certificate, PEM, that signed \
+         Redis's certificate (its name must be HOST)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "cluster-cert",
+        "with rediss://: this node's certificate chain, PEM, for a Redis that asks for one \
+         (tls-auth-clients)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "cluster-key",
+        "private key of --cluster-cert, PEM",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "node",
+        "this node's name in the cluster (default: host name and port)",
+        "NAME",
+    );
+    opts.optflag(
+        "",
+        "reuse-port",
+        "share the TCP port with other chatd nodes on this host (SO_REUSEPORT); give each \
+         its own --udp-port",
+    );
     opts.optflagmulti("v", "verbose", "log more (-v debug, -vv trace)");
     opts.optflag("q", "quiet", "log only warnings and errors");
     opts.optflag("h", "help", "print this help");
     opts
 }
 
-fn parse<T: FromStr>(matches: &getopts::Matches, name: &str, default: T) -> Result<T, String> {
+pub(crate) fn parse<T: FromStr>(
+    matches: &getopts::Matches,
+    name: &str,
+    default: T,
+) -> Result<T, String> {
     match matches.opt_str(name) {
         None => Ok(default),
         Some(text) => text
@@ -258,7 +297,9 @@ fn parse<T: FromStr>(matches: &getopts::Matches, name: &str, default: T) -> Resu
     }
 }
 
-fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, ServerConfig), String> {
+pub(crate) fn build_config(
+    matches: &getopts::Matches,
+) -> Result<(SocketAddr, PathBuf, ServerConfig), String> {
     let ip: IpAddr = parse(matches, "bind", IpAddr::from([0, 0, 0, 0]))?;
     let port: u16 = parse(matches, "port", 50000)?;
     let files = PathBuf::from(matches.opt_str("files").unwrap_or_else(|| "shared".into()));
@@ -336,7 +377,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
     if stall == 0 {
         return Err("--transfer-stall must be at least 1 second".into());
     }
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         chat: ChatConfig {
             max_per_address: parse(matches, "max-per-address", defaults.max_per_address)?,
             msg_rate: parse(matches, "msg-rate", defaults.msg_rate)?,
@@ -354,6 +395,7 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             slow_reader_timeout: Duration::from_secs(slow_reader),
             require_account: matches.opt_present("require-account"),
             allow_plaintext_passwords: matches.opt_present("allow-plaintext-passwords"),
+            cluster: matches.opt_present("cluster"),
             registrations_per_hour: parse(
                 matches,
                 "registrations-per-hour",
@@ -369,6 +411,26 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
         },
         release_memory: Some(release_memory),
         tls: None, // set by `tls_config` once logging is up
+        cluster: match matches.opt_str("cluster") {
+            Some(url) => Some(ClusterConfig::from_options(
+                &url,
+                matches.opt_str("node").as_deref(),
+                port,
+                &RedisTlsFiles {
+                    ca: matches.opt_str("cluster-ca"),
+                    cert: matches.opt_str("cluster-cert"),
+                    key: matches.opt_str("cluster-key"),
+                },
+            )?),
+            None if ["cluster-ca", "cluster-cert", "cluster-key"]
+                .iter()
+                .any(|o| matches.opt_present(o)) =>
+            {
+                return Err("--cluster-ca, --cluster-cert and --cluster-key need --cluster".into());
+            }
+            None => None,
+        },
+        reuse_port: matches.opt_present("reuse-port"),
         transfers: TransferLimits {
             per_client,
             per_address,
@@ -391,12 +453,16 @@ fn build_config(matches: &getopts::Matches) -> Result<(SocketAddr, PathBuf, Serv
             ..TransferLimits::default()
         },
     };
+    if let Some(cluster) = &mut config.cluster {
+        // In a cluster the rooms' history is the cluster's: --history bounds it there.
+        cluster.backplane.history_max = config.chat.rooms.history_messages;
+    }
     Ok((SocketAddr::new(ip, port), files, config))
 }
 
 /// The state folder: `--state`, else `$XDG_STATE_HOME/chatd`, else `~/.local/state/chatd`
 /// (the XDG base directory specification's place for state that survives restarts).
-fn state_dir(matches: &getopts::Matches) -> Result<PathBuf, String> {
+pub(crate) fn state_dir(matches: &getopts::Matches) -> Result<PathBuf, String> {
     if let Some(dir) = matches.opt_str("state") {
         return Ok(PathBuf::from(dir));
     }
@@ -416,7 +482,9 @@ fn state_dir(matches: &getopts::Matches) -> Result<PathBuf, String> {
 
 /// The TLS settings the options ask for, logging where the key came from and its
 /// fingerprint; `None` with `--insecure-plaintext`.
-fn tls_config(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+pub(crate) fn tls_config(
+    matches: &getopts::Matches,
+) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
     if matches.opt_present("insecure-plaintext") {
         if matches.opt_present("tls-cert") || matches.opt_present("tls-key") {
             return Err("--insecure-plaintext cannot be used with --tls-cert or --tls-key".into());
@@ -429,10 +497,7 @@ fn tls_config(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerCon
     }
     let identity = match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
         (Some(cert), Some(key)) => {
-            let read =
-                |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
-            let identity = Identity::from_pem(&read(&cert)?, &read(&key)?)
-                .map_err(|e| format!("{cert}, {key}: {e}"))?;
+            let identity = Identity::from_files(&cert, &key)?;
             info!("TLS certificate from {cert}");
             identity
         }
@@ -459,7 +524,7 @@ fn tls_config(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerCon
 /// Gives the heap's free memory back to the operating system: glibc keeps what is freed for
 /// reuse, so after uploads filled their out-of-order buffers (an attack can, up to
 /// `--max-upload-buffer`) the daemon's RSS would stay at that peak.
-fn release_memory() {
+pub(crate) fn release_memory() {
     // SAFETY: malloc_trim takes no pointers and only returns free pages to the kernel
     // (madvise/brk); glibc's allocator is thread-safe, so the disk workers may run meanwhile.
     unsafe {
@@ -468,7 +533,7 @@ fn release_memory() {
 }
 
 /// The room and history bounds from their options.
-fn room_limits(matches: &getopts::Matches) -> Result<RoomLimits, String> {
+pub(crate) fn room_limits(matches: &getopts::Matches) -> Result<RoomLimits, String> {
     let defaults = RoomLimits::default();
     let bytes = |name: &str, default: usize| -> Result<usize, String> {
         match matches.opt_str(name) {
@@ -493,40 +558,18 @@ fn room_limits(matches: &getopts::Matches) -> Result<RoomLimits, String> {
 }
 
 /// `--max-rate`: None when absent or 0.
-fn max_rate(matches: &getopts::Matches) -> Result<Option<u64>, String> {
+pub(crate) fn max_rate(matches: &getopts::Matches) -> Result<Option<u64>, String> {
     match matches.opt_str("max-rate") {
         None => Ok(None),
         Some(text) => chatd::units::parse_rate(&text).map_err(|e| format!("--max-rate: {e}")),
     }
 }
 
-fn init_logging(matches: &getopts::Matches) {
-    let level = if matches.opt_present("q") {
-        LevelFilter::Warn
-    } else {
-        match matches.opt_count("v") {
-            0 => LevelFilter::Info,
-            1 => LevelFilter::Debug,
-            _ => LevelFilter::Trace,
-        }
-    };
-    let config = simplelog::ConfigBuilder::new()
-        .set_time_format_rfc3339()
-        .set_target_level(LevelFilter::Off)
-        .set_thread_level(LevelFilter::Off)
-        .build();
-    // Buffered: the reactor flushes the log once per loop turn, before it sleeps, so a burst
-    // of logins costs one write, not one per line. Only fails if a logger is already set,
-    // which cannot be the case here.
-    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let _ = simplelog::WriteLogger::init(level, config, stderr);
-}
-
 /// Longest `--max-message`: a MESSAGE carries the text behind a room name of up to 50 bytes,
 /// its id and time and a nickname of up to 32 bytes (type byte, four length fields, two u64:
 /// 1 + 2 + 50 + 16 + 2 + 32 + 2), and its length field must stay within the 65,536 every
 /// client accepts.
-const MAX_MESSAGE_LIMIT: usize = wire::DEFAULT_MAX_FRAME_LEN as usize
+pub(crate) const MAX_MESSAGE_LIMIT: usize = wire::DEFAULT_MAX_FRAME_LEN as usize
     - 1
     - 2
     - chatd::chat::rooms::name::MAX_ROOM_LEN
@@ -535,142 +578,21 @@ const MAX_MESSAGE_LIMIT: usize = wire::DEFAULT_MAX_FRAME_LEN as usize
     - chatd::chat::nick::MAX_NICK_LEN
     - 2;
 /// Smallest `--max-output`: the soft bound (a quarter) then holds the largest frame.
-const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
+pub(crate) const MIN_MAX_OUTPUT: usize = 4 * chatd::chat::MAX_SENT_FRAME;
 
 /// File descriptors kept for the listener, epoll, signal pipe, UDP socket, log and a margin.
-const RESERVED_FDS: u64 = 64;
+pub(crate) const RESERVED_FDS: u64 = 64;
 /// Ceiling of the default `--max-clients` when the open-file limit is unlimited.
-const MAX_DEFAULT_CLIENTS: u64 = 1_000_000;
+pub(crate) const MAX_DEFAULT_CLIENTS: u64 = 1_000_000;
 
 /// As many clients as the hard open-file limit lets one process hold (19,936 under the
 /// 20,000 of our build machines), so the daemon is not the first to refuse; the library's
 /// default if the limit cannot be read.
-fn default_max_clients() -> usize {
+pub(crate) fn default_max_clients() -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((_, hard)) if hard > RESERVED_FDS => {
             (hard - RESERVED_FDS).min(MAX_DEFAULT_CLIENTS) as usize
         }
         _ => ChatConfig::default().max_clients,
-    }
-}
-
-/// Lets the process hold as many sockets as `max_clients` needs, up to the hard limit.
-fn raise_fd_limit(max_clients: usize) {
-    let wanted = max_clients as u64 + RESERVED_FDS;
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => warn!(
-            "open-file limit is {got}: fewer than --max-clients {max_clients} clients will fit"
-        ),
-        Ok(_) => {}
-        Err(e) => warn!("cannot raise the open-file limit: {e}"),
-    }
-}
-
-fn main() -> ExitCode {
-    let opts = options();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let matches = match opts.parse(&args) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("chatd: {e}\n{}", opts.usage(USAGE));
-            return ExitCode::from(2);
-        }
-    };
-    if matches.opt_present("h") {
-        print!("{}", opts.usage(USAGE));
-        return ExitCode::SUCCESS;
-    }
-    if !matches.free.is_empty() {
-        eprintln!(
-            "chatd: unexpected argument {:?} (see --help)",
-            matches.free[0]
-        );
-        return ExitCode::from(2);
-    }
-    let (addr, files, mut config) = match build_config(&matches) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("chatd: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    init_logging(&matches);
-    config.tls = match tls_config(&matches) {
-        Ok(tls) => tls,
-        Err(e) => {
-            log::logger().flush();
-            eprintln!("chatd: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    raise_fd_limit(config.chat.max_clients);
-    let shared = match SharedDir::open_or_create(&files) {
-        Ok((shared, created)) => {
-            if created {
-                info!(
-                    "created the shared folder {} (files put there are offered to everyone)",
-                    files.display()
-                );
-            }
-            shared
-        }
-        Err(e) => {
-            log::logger().flush();
-            eprintln!("chatd: cannot use shared folder {}: {e}", files.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let state = match state_dir(&matches).and_then(|dir| {
-        let store = FileStore::open(&dir).map_err(|e| e.to_string())?;
-        let rooms = state::load_rooms(&dir)?;
-        Ok((dir, store, rooms))
-    }) {
-        Ok((dir, store, rooms)) => {
-            info!(
-                "{} accounts and {} rooms' operators and bans in {}",
-                store.len(),
-                rooms.1.len(),
-                dir.display()
-            );
-            config.rooms_file = Some(rooms);
-            store
-        }
-        Err(e) => {
-            log::logger().flush();
-            eprintln!("chatd: cannot open the account store or the rooms file: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if config.chat.allow_plaintext_passwords {
-        warn!("--allow-plaintext-passwords: passwords cross the network unencrypted (tests only)");
-    }
-    config.accounts = Some(Box::new(state));
-    let shared_path = shared.root().display().to_string();
-    let mut server = match Server::bind(addr, config, shared) {
-        Ok(s) => s,
-        Err(e) => {
-            log::logger().flush();
-            eprintln!("chatd: cannot listen on {addr}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bound = server.local_addr().map_or(addr, |a| a);
-    let security = if matches.opt_present("insecure-plaintext") {
-        "plaintext (UNSAFE)"
-    } else {
-        "TLS 1.3"
-    };
-    info!(
-        "chatd listening on {bound}, UDP port {}, sharing {shared_path}, {security}",
-        server.udp_port()
-    );
-    let result = server.run();
-    log::logger().flush(); // the log is buffered (see `init_logging`)
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chatd: event loop failed: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -1,0 +1,228 @@
+//! What the chat machine asks of the cluster ([`Intent`]) and what the cluster tells it
+//! ([`News`]): the seam between chat semantics and the Redis backplane. Plain data, so the
+//! chat machine knows nothing of Redis and the backplane nothing of sessions.
+//!
+//! Names are given folded (nicknames and rooms compare case-insensitively) and as displayed.
+//! An intent that expects an answer carries the chat machine's `ticket`; its [`Answer`] (or
+//! [`Failure`]) comes back in [`News::Answer`] with that ticket, exactly once, in the order
+//! the intents were given.
+
+/// A request to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Hold nickname `folded` cluster-wide for this node: [`Answer::Claimed`]. A `guest`
+    /// (no account proved) is refused a nickname registered as an account on any node.
+    Claim {
+        ticket: u64,
+        folded: Box<str>,
+        display: Box<str>,
+        guest: bool,
+    },
+    /// This node's user `folded` left: the nickname is free again and the user leaves every
+    /// room (the other members get LEFT with `reason`). No answer.
+    Release { folded: Box<str>, reason: Box<str> },
+    /// A message to `room`: it gets the room's next id and is published to every node with
+    /// members there, this one included ([`News::RoomMessage`]). [`Answer::Said`].
+    Say {
+        ticket: u64,
+        room: Box<str>,
+        from: Box<str>,
+        text: Box<str>,
+    },
+    /// A private message to `to` (folded) on another node: [`Answer::Delivered`].
+    Private {
+        ticket: u64,
+        to: Box<str>,
+        from: Box<str>,
+        text: Box<str>,
+    },
+    /// `folded` (shown as `display`) joins `room`, and wants a replay of `count` messages
+    /// after id `after` (0: the newest): [`Answer::Joined`].
+    Join {
+        ticket: u64,
+        room: Box<str>,
+        folded: Box<str>,
+        display: Box<str>,
+        after: u64,
+        count: u16,
+        /// Bytes of MESSAGE frames after which the replay stops (one message at least).
+        budget: usize,
+    },
+    /// `folded` leaves `room`; the members get LEFT. No answer.
+    Part {
+        room: Box<str>,
+        folded: Box<str>,
+        display: Box<str>,
+        reason: Box<str>,
+    },
+    /// Sets `room`'s topic; every member gets TOPIC ([`News::Topic`]). [`Answer::Done`].
+    SetTopic {
+        ticket: u64,
+        room: Box<str>,
+        by: Box<str>,
+        topic: Box<str>,
+    },
+    /// Members of `room`: [`Answer::Names`].
+    Names { ticket: u64, room: Box<str> },
+    /// Everyone logged in on any node: [`Answer::Who`].
+    Who { ticket: u64 },
+    /// Rooms named after `after`: [`Answer::Rooms`].
+    Rooms { ticket: u64, after: Box<str> },
+    /// A page of `room`'s history: [`Answer::History`].
+    History {
+        ticket: u64,
+        room: Box<str>,
+        after: u64,
+        before: u64,
+        count: u16,
+        /// As for [`Intent::Join`].
+        budget: usize,
+    },
+    /// A user of this node shared a file: every node announces it ([`News::Shared`]).
+    Shared {
+        from: Box<str>,
+        name: Box<str>,
+        size: u64,
+    },
+}
+
+impl Intent {
+    /// The ticket of an intent that expects an answer.
+    pub fn ticket(&self) -> Option<u64> {
+        match self {
+            Intent::Claim { ticket, .. }
+            | Intent::Say { ticket, .. }
+            | Intent::Private { ticket, .. }
+            | Intent::Join { ticket, .. }
+            | Intent::SetTopic { ticket, .. }
+            | Intent::Names { ticket, .. }
+            | Intent::Who { ticket }
+            | Intent::Rooms { ticket, .. }
+            | Intent::History { ticket, .. } => Some(*ticket),
+            Intent::Release { .. } | Intent::Part { .. } | Intent::Shared { .. } => None,
+        }
+    }
+}
+
+/// A stored room message, as history gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: u64,
+    /// Milliseconds since the Unix epoch (the cluster's clock: Redis's).
+    pub time: u64,
+    pub from: Box<str>,
+    pub text: Box<str>,
+}
+
+/// A page of history and where it stands, as the chat protocol's HISTORY_END says it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// Oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// The asked range holds more messages beyond the page, in the direction asked.
+    pub more: bool,
+    /// Messages of the asked range no longer held.
+    pub missed: u64,
+}
+
+/// What an intent got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// What became of a nickname claim.
+    Claimed(ClaimOutcome),
+    /// The message got `id`.
+    Said { id: u64 },
+    /// The private message reached the node of its addressee (`false`: nobody holds it).
+    Delivered(bool),
+    /// Joined: the room as it stands and the replay asked for.
+    Joined {
+        topic: Box<str>,
+        members: u32,
+        /// Oldest and newest ids held (0, 0: none).
+        first: u64,
+        last: u64,
+        page: Page,
+    },
+    /// Done as asked.
+    Done,
+    /// Display names, in no particular order.
+    Names(Vec<Box<str>>),
+    /// Display names of everyone logged in, in no particular order.
+    Who(Vec<Box<str>>),
+    /// Rooms after the one asked, by name: (name, members, topic); `more` when more follow.
+    Rooms {
+        rooms: Vec<(Box<str>, u32, Box<str>)>,
+        more: bool,
+    },
+    /// A history page.
+    History(Page),
+}
+
+/// What a [`Intent::Claim`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The nickname is now this node's.
+    Granted,
+    /// Another live node holds it.
+    Taken,
+    /// The claimant is a guest and the nickname is a registered account's.
+    Registered,
+}
+
+/// Why an intent got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The cluster cannot be reached (or its queue is full): nothing was done.
+    Unavailable(String),
+    /// The room asked about does not exist.
+    NoSuchRoom,
+}
+
+/// What the cluster tells the chat machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum News {
+    /// The answer to the intent with `ticket`.
+    Answer {
+        ticket: u64,
+        answer: Result<Answer, Failure>,
+    },
+    /// The cluster cannot be reached: only what this node can do alone works meanwhile.
+    Degraded { reason: String },
+    /// The cluster is reachable again and this node's users, rooms and nicknames are
+    /// registered again.
+    Restored,
+    /// While the cluster was unreachable another node's user took nickname `folded`: this
+    /// node's holder must go.
+    NickLost { folded: Box<str> },
+    /// A message to a room this node has members in.
+    RoomMessage {
+        room: Box<str>,
+        message: StoredMessage,
+    },
+    /// `nick` joined `room`.
+    Joined { room: Box<str>, nick: Box<str> },
+    /// `nick` left `room`.
+    Left {
+        room: Box<str>,
+        nick: Box<str>,
+        reason: Box<str>,
+    },
+    /// `room`'s topic was set.
+    Topic {
+        room: Box<str>,
+        by: Box<str>,
+        topic: Box<str>,
+    },
+    /// A private message for this node's user `to` (folded).
+    Private {
+        to: Box<str>,
+        from: Box<str>,
+        text: Box<str>,
+    },
+    /// A file was shared on some node.
+    Shared {
+        from: Box<str>,
+        name: Box<str>,
+        size: u64,
+    },
+}

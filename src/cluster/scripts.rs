@@ -1,0 +1,357 @@
+//! The Lua scripts the backplane runs in Redis, one per cluster operation, so that each
+//! operation is atomic and costs one round trip: a nickname claimed only if no live node
+//! holds it, a message numbered, stored and published in one step (every node sees room
+//! messages in id order), a dead node's users reaped with their LEFT notices.
+//!
+//! The data model (all keys under `chatd:`; rooms and nicknames folded):
+//! - `nodes`: sorted set, node -> lease expiry (ms, Redis's clock);
+//! - `nick:<nick>`: the node holding a nickname; `users`: hash nick -> display name;
+//!   `node:<node>:nicks`: set of a node's nicknames; `user:<nick>:rooms`: set of its rooms;
+//! - `accounts`: hash nick -> password hash (PHC string), written by the account store
+//!   (`accounts::RedisStore`), read here so a guest never claims a registered nickname;
+//! - `room:<room>:members`: hash nick -> display name; `room:<room>:topic`: hash with
+//!   `topic` and `by`; `room:<room>:seq`: the last message id; `room:<room>:log`: a stream
+//!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
+//!   of room names (score 0, listed by name).
+//!
+//! Channels: `chatd:ch:room:<room>` (room events), `chatd:ch:node:<node>` (private
+//! messages to a node's users), `chatd:ch:all` (shared files). Payloads are a kind letter,
+//! then fields separated by NUL bytes, free text last: `M id time from text`, `J nick`,
+//! `L nick reason`, `T by topic`, `P to from text`, `S size from name`.
+//!
+//! Scripts are loaded with SCRIPT LOAD when the connection comes up and run with EVALSHA;
+//! the SHA-1 that names them is computed here. Keys are built inside the scripts (one Redis,
+//! not a Redis Cluster: see docs/SCALING.md for what sharding would change).
+
+use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+
+/// Functions every script may call.
+const PRELUDE: &str = r#"
+local P = 'chatd:'
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Whether a write whose node gave up on it at deadline (Redis's ms; 0: none) runs too late.
+local function stale(deadline, now)
+  return deadline > 0 and now > deadline
+end
+local STALE = 'STALE run after its deadline: not done'
+local function live(node, now)
+  local e = redis.call('ZSCORE', P..'nodes', node)
+  return e and tonumber(e) > now
+end
+local function leave_room(nick, display, room, reason)
+  local removed = redis.call('HDEL', P..'room:'..room..':members', nick)
+  redis.call('SREM', P..'user:'..nick..':rooms', room)
+  if removed == 1 then
+    redis.call('PUBLISH', P..'ch:room:'..room, 'L\0'..display..'\0'..reason)
+  end
+end
+local function enter_room(nick, display, room)
+  local added = redis.call('HSET', P..'room:'..room..':members', nick, display)
+  redis.call('SADD', P..'user:'..nick..':rooms', room)
+  redis.call('ZADD', P..'rooms', 0, room)
+  if added == 1 then
+    redis.call('PUBLISH', P..'ch:room:'..room, 'J\0'..display)
+  end
+end
+local function release(node, nick, reason)
+  if redis.call('GET', P..'nick:'..nick) ~= node then
+    redis.call('SREM', P..'node:'..node..':nicks', nick)
+    return 0
+  end
+  local display = redis.call('HGET', P..'users', nick) or nick
+  for _, room in ipairs(redis.call('SMEMBERS', P..'user:'..nick..':rooms')) do
+    leave_room(nick, display, room, reason)
+  end
+  redis.call('DEL', P..'nick:'..nick, P..'user:'..nick..':rooms')
+  redis.call('HDEL', P..'users', nick)
+  redis.call('SREM', P..'node:'..node..':nicks', nick)
+  return 1
+end
+local function reap(node)
+  for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
+    release(node, nick, 'connection to its server lost')
+  end
+  redis.call('DEL', P..'node:'..node..':nicks')
+  redis.call('ZREM', P..'nodes', node)
+end
+local function take(node, nick, display)
+  redis.call('SET', P..'nick:'..nick, node)
+  redis.call('HSET', P..'users', nick, display)
+  redis.call('SADD', P..'node:'..node..':nicks', nick)
+end
+-- The room's ids held and up to count+1 entries of the asked range, flat:
+-- {first, next, id, time, from, text, ...}; newest first when after is 0.
+local function page(room, after, before, count)
+  local log = P..'room:'..room..':log'
+  local nxt = tonumber(redis.call('GET', P..'room:'..room..':seq') or '0') + 1
+  local first = nxt
+  local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) end
+  local stop = nxt
+  if before > 0 and before < nxt then stop = before end
+  local lo = first
+  if after + 1 > lo then lo = after + 1 end
+  local out = {first, nxt}
+  if lo >= stop or count == 0 then return out end
+  local entries
+  if after > 0 then
+    entries = redis.call('XRANGE', log, lo..'-0', (stop - 1)..'-0', 'COUNT', count + 1)
+  else
+    entries = redis.call('XREVRANGE', log, (stop - 1)..'-0', lo..'-0', 'COUNT', count + 1)
+  end
+  for _, e in ipairs(entries) do
+    local f = e[2]
+    local fields = {}
+    for i = 1, #f, 2 do fields[f[i]] = f[i + 1] end
+    out[#out + 1] = tonumber(string.match(e[1], '^(%d+)'))
+    out[#out + 1] = fields['t']
+    out[#out + 1] = fields['f']
+    out[#out + 1] = fields['x']
+  end
+  return out
+end
+"#;
+
+/// ARGV: node, lease ms, most dead nodes to reap. Renews the node's lease and reaps nodes
+/// whose lease ran out. Returns {1 if the node was not registered (it must register its
+/// users again), nodes reaped, Redis's time in ms}.
+const HEARTBEAT: &str = r#"
+local node, lease, most = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', P..'nodes', '-inf', now, 'LIMIT', 0, most)
+local reaped = 0
+for _, d in ipairs(dead) do
+  if d ~= node then reap(d); reaped = reaped + 1 end
+end
+local fresh = redis.call('ZADD', P..'nodes', now + lease, node)
+return {fresh, reaped, now}
+"#;
+
+/// ARGV: node, nick, display, guest (`1` if the claimant proved no account). 1 if the
+/// nickname is now the node's, 0 if a live node holds it, 2 if a guest asks for a
+/// registered account's nickname (`accounts`: hash nick -> password hash, the account
+/// store's). A dead holder's node is reaped first.
+const CLAIM: &str = r#"
+local node, nick, display, guest = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if guest == '1' and redis.call('HEXISTS', P..'accounts', nick) == 1 then return 2 end
+local holder = redis.call('GET', P..'nick:'..nick)
+if holder and holder ~= node then
+  if live(holder, now_ms()) then return 0 end
+  reap(holder)
+end
+take(node, nick, display)
+return 1
+"#;
+
+/// ARGV: node, nick, reason. The node's user left: nickname freed, rooms left.
+const RELEASE: &str = r#"
+return release(ARGV[1], ARGV[2], ARGV[3])
+"#;
+
+/// ARGV: room, from, text, most messages kept, deadline. Returns {id, time}.
+const SAY: &str = r#"
+local room, from, text, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local time = now_ms()
+if stale(tonumber(ARGV[5]), time) then return redis.error_reply(STALE) end
+local id = redis.call('INCR', P..'room:'..room..':seq')
+redis.call('XADD', P..'room:'..room..':log', 'MAXLEN', keep, id..'-0', 't', time, 'f', from, 'x', text)
+redis.call('PUBLISH', P..'ch:room:'..room, 'M\0'..id..'\0'..time..'\0'..from..'\0'..text)
+return {id, time}
+"#;
+
+/// ARGV: to, payload, deadline. 1 if a live node holds nickname `to` (the payload is
+/// published to it), else 0.
+const PRIVATE: &str = r#"
+local now = now_ms()
+if stale(tonumber(ARGV[3]), now) then return redis.error_reply(STALE) end
+local holder = redis.call('GET', P..'nick:'..ARGV[1])
+if not holder or not live(holder, now) then return 0 end
+redis.call('PUBLISH', P..'ch:node:'..holder, ARGV[2])
+return 1
+"#;
+
+/// ARGV: room, nick, display, after, count. Returns {topic, members, first, next, entries...}.
+const JOIN: &str = r#"
+local room, nick, display = ARGV[1], ARGV[2], ARGV[3]
+enter_room(nick, display, room)
+local topic = redis.call('HGET', P..'room:'..room..':topic', 'topic') or ''
+local members = redis.call('HLEN', P..'room:'..room..':members')
+local out = {topic, members}
+for _, v in ipairs(page(room, tonumber(ARGV[4]), 0, tonumber(ARGV[5]))) do out[#out + 1] = v end
+return out
+"#;
+
+/// ARGV: room, nick, display, reason.
+const PART: &str = r#"
+leave_room(ARGV[2], ARGV[3], ARGV[1], ARGV[4])
+return 1
+"#;
+
+/// ARGV: room, after, before, count. Returns page()'s list.
+const HISTORY: &str = r#"
+return page(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+"#;
+
+/// ARGV: room, by, topic, deadline.
+const TOPIC: &str = r#"
+if stale(tonumber(ARGV[4]), now_ms()) then return redis.error_reply(STALE) end
+redis.call('HSET', P..'room:'..ARGV[1]..':topic', 'topic', ARGV[3], 'by', ARGV[2])
+redis.call('PUBLISH', P..'ch:room:'..ARGV[1], 'T\0'..ARGV[2]..'\0'..ARGV[3])
+return 1
+"#;
+
+/// ARGV: room. The members' display names, or false when the room does not exist.
+const NAMES: &str = r#"
+local members = redis.call('HVALS', P..'room:'..ARGV[1]..':members')
+if #members == 0 and redis.call('EXISTS', P..'room:'..ARGV[1]..':log') == 0 then return false end
+return members
+"#;
+
+/// ARGV: after, most. Returns {more, name, members, topic, ...}; forgets rooms with neither
+/// members nor history.
+const ROOMS: &str = r#"
+local after, most = ARGV[1], tonumber(ARGV[2])
+local from = '-'
+if after ~= '' then from = '('..after end
+local names = redis.call('ZRANGEBYLEX', P..'rooms', from, '+', 'LIMIT', 0, most + 1)
+local out = {0}
+local listed = 0
+for _, room in ipairs(names) do
+  local members = redis.call('HLEN', P..'room:'..room..':members')
+  if members == 0 and redis.call('EXISTS', P..'room:'..room..':log') == 0 then
+    redis.call('ZREM', P..'rooms', room)
+  elseif listed == most then
+    out[1] = 1
+    break
+  else
+    listed = listed + 1
+    out[#out + 1] = room
+    out[#out + 1] = members
+    out[#out + 1] = redis.call('HGET', P..'room:'..room..':topic', 'topic') or ''
+  end
+end
+return out
+"#;
+
+/// ARGV: node, lease ms, room count, per room: room, newest id the node heard there; then
+/// per user: nick, display, room count, rooms. Makes Redis hold exactly this node's users
+/// and their rooms (after an outage), announcing what changed, and no room's counter below
+/// an id the node heard (a Redis restarted empty would number from 1 again). Returns the
+/// nicknames another live node took meanwhile.
+const RESYNC: &str = r#"
+local node, lease, floors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+redis.call('ZADD', P..'nodes', now + lease, node)
+for k = 0, floors - 1 do
+  local seq, last = P..'room:'..ARGV[4 + 2 * k]..':seq', ARGV[5 + 2 * k]
+  if tonumber(redis.call('GET', seq) or '0') < tonumber(last) then
+    redis.call('SET', seq, last)
+  end
+end
+local wanted = {}
+local i = 4 + 2 * floors
+while i <= #ARGV do
+  local nick, display, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local rooms = {}
+  for k = 1, n do rooms[ARGV[i + 2 + k]] = true end
+  wanted[nick] = {display, rooms}
+  i = i + 3 + n
+end
+for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
+  if not wanted[nick] then release(node, nick, 'left while the cluster was unreachable') end
+end
+local lost = {}
+for nick, w in pairs(wanted) do
+  local holder = redis.call('GET', P..'nick:'..nick)
+  if holder and holder ~= node and live(holder, now) then
+    lost[#lost + 1] = nick
+  else
+    take(node, nick, w[1])
+    for _, room in ipairs(redis.call('SMEMBERS', P..'user:'..nick..':rooms')) do
+      if not w[2][room] then leave_room(nick, w[1], room, 'left while the cluster was unreachable') end
+    end
+    for room, _ in pairs(w[2]) do enter_room(nick, w[1], room) end
+  end
+end
+return lost
+"#;
+
+/// The scripts, each with the SHA-1 that EVALSHA names it by.
+pub struct Script {
+    pub source: String,
+    pub sha1: String,
+}
+
+impl Script {
+    fn new(body: &str) -> Script {
+        let source = format!("{PRELUDE}{body}");
+        let sha1 = digest(&SHA1_FOR_LEGACY_USE_ONLY, source.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Script { source, sha1 }
+    }
+}
+
+/// Every script the backplane runs.
+pub struct Scripts {
+    pub heartbeat: Script,
+    pub claim: Script,
+    pub release: Script,
+    pub say: Script,
+    pub private: Script,
+    pub join: Script,
+    pub part: Script,
+    pub history: Script,
+    pub topic: Script,
+    pub names: Script,
+    pub rooms: Script,
+    pub resync: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            heartbeat: Script::new(HEARTBEAT),
+            claim: Script::new(CLAIM),
+            release: Script::new(RELEASE),
+            say: Script::new(SAY),
+            private: Script::new(PRIVATE),
+            join: Script::new(JOIN),
+            part: Script::new(PART),
+            history: Script::new(HISTORY),
+            topic: Script::new(TOPIC),
+            names: Script::new(NAMES),
+            rooms: Script::new(ROOMS),
+            resync: Script::new(RESYNC),
+        }
+    }
+
+    /// All of them, for SCRIPT LOAD.
+    pub fn all(&self) -> [&Script; 12] {
+        [
+            &self.heartbeat,
+            &self.claim,
+            &self.release,
+            &self.say,
+            &self.private,
+            &self.join,
+            &self.part,
+            &self.history,
+            &self.topic,
+            &self.names,
+            &self.rooms,
+            &self.resync,
+        ]
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts::new()
+    }
+}
