@@ -63,11 +63,6 @@ impl Default for BackplaneConfig {
     }
 }
 
-/// How old a WHO answer may be when it is given again instead of asking Redis: every user
-/// of the cluster in one reply is the heaviest query, and many clients asking at once (or
-/// one asking in a loop) would otherwise each cost one.
-pub const WHO_FRESHNESS: Duration = Duration::from_secs(1);
-
 /// Dead nodes one heartbeat reaps at most (each one's users are released in that script).
 const REAP_PER_HEARTBEAT: usize = 4;
 
@@ -146,10 +141,11 @@ pub struct Backplane {
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
-    /// The WHO query in flight (its link ticket), which later WHOs wait for too.
+    /// The WHO query in flight (its link ticket), which later WHOs share: every user of the
+    /// cluster in one reply is the heaviest query, and many clients asking at once would
+    /// otherwise each cost one. (Not a cache kept for later: a WHO must list who logged in on
+    /// another node a moment ago, and this node hears of no logins.)
     who_in_flight: Option<u64>,
-    /// The last WHO answer and when it came.
-    who_cache: Option<(Instant, Vec<Box<str>>)>,
     /// The `now` of the latest call that brought one.
     last_now: Option<Instant>,
     /// Redis's clock (ms since the Unix epoch) at a local instant: the base of write
@@ -173,7 +169,6 @@ impl Backplane {
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
             who_in_flight: None,
-            who_cache: None,
             last_now: None,
             redis_clock: None,
         }
@@ -442,14 +437,6 @@ impl Backplane {
                 Waiting::Names(ticket),
             ),
             Intent::Who { ticket } => {
-                let now = self.last_now;
-                if let Some((at, names)) = &self.who_cache
-                    && now.is_some_and(|now| now.saturating_duration_since(*at) < WHO_FRESHNESS)
-                {
-                    let names = names.clone();
-                    self.answer(ticket, Ok(Answer::Who(names)));
-                    return Ok(());
-                }
                 if let Some(Waiting::Who(tickets)) =
                     self.who_in_flight.and_then(|t| self.waiting.get_mut(&t))
                 {

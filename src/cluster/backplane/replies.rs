@@ -101,9 +101,6 @@ impl Backplane {
             Waiting::Who(tickets) => {
                 self.who_in_flight = None;
                 let answer = value.map(strings);
-                if let (Ok(names), Some(now)) = (&answer, self.last_now) {
-                    self.who_cache = Some((now, names.clone()));
-                }
                 for ticket in tickets {
                     let answer = answer.clone().map(Answer::Who);
                     self.answer(ticket, answer.or_else(failed));
