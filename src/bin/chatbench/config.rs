@@ -49,6 +49,8 @@ pub struct RunConfig {
     pub servers: Vec<SocketAddr>,
     /// The server's pids as given by --pid; `main` finds chatd's when not given.
     pub pids: Option<Pids>,
+    /// A cluster's Redis (`--redis-pid`), whose CPU is reported beside chatd's; or none.
+    pub backplane: Pids,
     /// Clients logged in, in total.
     pub clients: usize,
     /// Clients that send (indices `0..senders`).
@@ -185,6 +187,7 @@ mod tests {
             protocol: Protocol::Chat,
             servers: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000)],
             pids: None,
+            backplane: Pids::default(),
             clients,
             senders,
             window: 100,

@@ -11,6 +11,7 @@ use std::time::Instant;
 pub struct CpuSpan {
     wall: Instant,
     chatd: Option<f64>,
+    backplane: Option<f64>,
     me: Option<f64>,
     machine: Option<(f64, f64)>,
 }
@@ -24,6 +25,8 @@ pub struct CpuShares {
     /// How many server processes `chatd` adds up (cluster nodes), each with one core to use.
     servers: usize,
     me: Option<f64>,
+    /// A cluster's Redis (`--redis-pid`), if given: counted in `machine`, not in `chatd`.
+    pub backplane: Option<f64>,
     /// Every process and the kernel.
     machine: Option<f64>,
     softirq: Option<f64>,
@@ -31,19 +34,22 @@ pub struct CpuShares {
 
 impl CpuSpan {
     /// Takes the readings a span starts from; `pids` are the server's, if known.
-    pub fn start(pids: &Pids) -> CpuSpan {
+    /// `backplane`: a cluster's Redis, or none.
+    pub fn start(pids: &Pids, backplane: &Pids) -> CpuSpan {
         CpuSpan {
             wall: Instant::now(),
             chatd: pids.cpu_secs(),
+            backplane: backplane.cpu_secs(),
             me: cpu_secs("self"),
             machine: machine_secs(),
         }
     }
 
     /// CPU shares since `start`.
-    pub fn end(&self, pids: &Pids) -> CpuShares {
+    pub fn end(&self, pids: &Pids, backplane: &Pids) -> CpuShares {
         let wall = self.wall.elapsed().as_secs_f64();
         let chatd = pids.cpu_secs();
+        let backplane_now = backplane.cpu_secs();
         let me = cpu_secs("self");
         let machine = machine_secs();
         let share = |a: Option<f64>, b: Option<f64>| Some((b? - a?) / wall);
@@ -51,6 +57,7 @@ impl CpuSpan {
             servers: pids.count().max(1),
             wall,
             chatd: share(self.chatd, chatd),
+            backplane: share(self.backplane, backplane_now),
             me: share(self.me, me),
             machine: share(self.machine.map(|m| m.0), machine.map(|m| m.0)),
             softirq: share(self.machine.map(|m| m.1), machine.map(|m| m.1)),
@@ -62,7 +69,10 @@ impl CpuShares {
     /// "chatd / chatbench / machine (softirq, rest)" in percent of one core; the rest is
     /// other processes (a concurrent build or test run makes a figure suspect).
     pub fn line(&self) -> String {
-        let rest = (|| Some((self.machine? - self.chatd? - self.me? - self.softirq?).max(0.0)))();
+        let rest = (|| {
+            let backplane = self.backplane.unwrap_or(0.0);
+            Some((self.machine? - self.chatd? - self.me? - self.softirq? - backplane).max(0.0))
+        })();
         format!(
             "{} / {} / {} ({} softirq, {} other processes)",
             pct(self.chatd),

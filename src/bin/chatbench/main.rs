@@ -153,6 +153,12 @@ fn options() -> Options {
         "replay, recover: messages asked per JOIN or HISTORY page (default 100, recover 200)",
         "C",
     );
+    o.optopt(
+        "",
+        "redis-pid",
+        "a cluster's redis-server: its CPU during the run and per message sent",
+        "PID",
+    );
     o.optopt("", "threads", "client threads (default 2)", "N");
     o.optopt(
         "",
@@ -313,6 +319,7 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         protocol,
         servers: ports.iter().map(|&p| SocketAddr::new(host, p)).collect(),
         pids: pids.map(Pids),
+        backplane: Pids(list(&m, "redis-pid")?.unwrap_or_default()),
         clients,
         senders,
         window: opt(&m, "window", 100)?,
@@ -399,10 +406,10 @@ fn run(config: RunConfig, pids: Pids) -> Result<bool, String> {
     }
     let shared = Arc::new(Shared::new(config.clone()));
     let before = Footprint::read(&pids);
-    let login_cpu = CpuSpan::start(&pids);
+    let login_cpu = CpuSpan::start(&pids, &config.backplane);
     let worker_threads = spawn_workers(&shared)?;
     wait_for_logins(&shared);
-    let login = login_cpu.end(&pids);
+    let login = login_cpu.end(&pids, &config.backplane);
     let logged = shared.logged_in.load(Ordering::Acquire);
     let after = Footprint::read(&pids);
     let mut rss_held = None;
@@ -494,7 +501,7 @@ fn hold_clients(shared: &Shared, pids: &Pids) -> Option<u64> {
 /// workers drain. Returns the CPU used while they sent, and in the history modes chatd's
 /// largest RSS sampled meanwhile (every [`RSS_SAMPLE`]).
 fn send_and_stop(shared: &Shared, pids: &Pids) -> (CpuShares, Option<u64>) {
-    let cpu = CpuSpan::start(&pids);
+    let cpu = CpuSpan::start(pids, &shared.config.backplane);
     shared
         .run_start_ns
         .store(shared.now_ns(), Ordering::Release);
@@ -509,7 +516,7 @@ fn send_and_stop(shared: &Shared, pids: &Pids) -> (CpuShares, Option<u64>) {
         }
         thread::sleep(Duration::from_millis(1));
     }
-    let run_cpu = cpu.end(pids);
+    let run_cpu = cpu.end(pids, &shared.config.backplane);
     shared.phase.store(PHASE_DRAIN, Ordering::Release);
     (run_cpu, peak)
 }

@@ -4,7 +4,7 @@
 
 use crate::config::{Mode, RunConfig};
 use crate::cpu_shares::CpuShares;
-use crate::figures::{ms, thousands};
+use crate::figures::{ms, pct, thousands};
 use crate::history_fill::{Filled, per_room};
 use crate::procfs::{Footprint, Pids};
 use crate::worker::Report;
@@ -375,6 +375,14 @@ impl Results {
                 table,
                 &format!("{server} CPU per delivery"),
                 format!("{ns:.0} ns"),
+            );
+        }
+        if let Some(busy) = cpu.backplane {
+            let ns = busy * secs * 1e9 / sent.max(1) as f64;
+            row(
+                table,
+                "redis-server CPU during the run / per message sent",
+                format!("{} / {ns:.0} ns", pct(Some(busy))),
             );
         }
         row(
