@@ -12,17 +12,21 @@
 # Prints one table line per run (kept in DIR/figures) and the raw chatbench tables in DIR.
 #
 # usage: scripts/cluster-bench.sh [--rounds N] [--secs T] [--only rooms,logins,paced,redis]
+#                                 [--rate M] [--clients N] [--rooms R] [--rooms-per-client K]
 #                                 [--no-build] [--keep DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 secs=5 only=rooms,logins,paced,redis build=1 keep=""
-# rooms: clients, rooms, rooms per client, messages/s in all
-room_load=(--clients 2000 --rooms 100 --rooms-per-client 2 --rate 2000)
+rounds=3 secs=5 only=rooms,logins,paced,redis build=1 keep="" rate=2000
+clients=2000 rooms=100 per_client=2 # rooms: the chatbench room plan
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
         --secs) secs=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --clients) clients=$2; shift 2 ;;
+        --rooms) rooms=$2; shift 2 ;;
+        --rooms-per-client) per_client=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --keep) keep=$2; shift 2 ;;
@@ -86,17 +90,26 @@ start_nodes() {
         else
             port=$(free_port)
         fi
-        "$bin/chatd" --bind 127.0.0.1 --port "$port" --files "$work/files" --state "$work/state" \
-            -q --msg-rate 0 "${plain[@]}" --max-per-address 0 "${cluster[@]}" \
-            2>>"$logs/chatd.log" &
-        started+=("$!")
-        node_pids="$node_pids${node_pids:+,}$!"
-        # Not all at once: with one port a listener must be each node's own, not the first's.
-        for _ in $(seq 500); do
-            ss -Hltnp "sport = :$port" 2>/dev/null | grep -q "pid=$!," && break
-            [ "$(id -u)" != 0 ] && ss -Hltn "sport = :$port" | grep -q . && break
-            sleep 0.01
+        local pid="" try
+        # A port free when picked may be taken before chatd binds it (the load generator's
+        # connections use the ephemeral range): a node that exits at once gets another.
+        for try in 1 2 3; do
+            [ "$try" -gt 1 ] && [ -z "$shared" ] && port=$(free_port)
+            "$bin/chatd" --bind 127.0.0.1 --port "$port" --files "$work/files" \
+                --state "$work/state" -q --msg-rate 0 "${plain[@]}" --max-per-address 0 \
+                "${cluster[@]}" 2>>"$logs/chatd.log" &
+            pid=$!
+            # One node at a time: with one port, the listener seen must be this node's own.
+            for _ in $(seq 500); do
+                [ -d "/proc/$pid" ] || break
+                ss -Hltnp "sport = :$port" 2>/dev/null | grep -q "pid=$pid," && break
+                [ "$(id -u)" != 0 ] && ss -Hltn "sport = :$port" | grep -q . && break
+                sleep 0.01
+            done
+            [ -d "/proc/$pid" ] && break
         done
+        started+=("$pid")
+        node_pids="$node_pids${node_pids:+,}$pid"
         case ",$node_ports," in *",$port,"*) ;; *) node_ports="$node_ports${node_ports:+,}$port" ;; esac
     done
 }
@@ -124,7 +137,10 @@ measure() {
     start_nodes "$setup"
     [ -n "$redis_pid" ] && [ "$setup" != alone ] && redis_arg=(--redis-pid "$redis_pid")
     case "$test" in
-        rooms) load=(rooms "${room_load[@]}" --secs "$secs" --insecure-plaintext) ;;
+        rooms)
+            load=(rooms --clients "$clients" --rooms "$rooms" --rooms-per-client "$per_client" --rate "$rate"
+                --secs "$secs" --insecure-plaintext)
+            ;;
         logins) load=(idle --clients 3000) ;;
         paced) load=(paced --clients 1000 --rate 200 --secs 10 --insecure-plaintext) ;;
     esac
