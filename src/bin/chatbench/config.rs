@@ -262,6 +262,15 @@ mod tests {
     }
 
     #[test]
+    fn clients_are_dealt_over_the_nodes_in_turn() {
+        let mut c = config(Mode::Rooms, 7, 7, 2);
+        let node = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        c.servers = vec![node(1), node(2), node(3)];
+        let ports: Vec<u16> = (0..7).map(|i| c.server_of(i).port()).collect();
+        assert_eq!(ports, [1, 2, 3, 1, 2, 3, 1]);
+    }
+
+    #[test]
     fn the_two_clients_of_a_pair_share_a_worker() {
         let c = config(Mode::Private, 12, 12, 3);
         for pair in 0..6 {

@@ -161,6 +161,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pids_add_up_and_one_without_a_reading_spoils_the_sum() {
+        let me = std::process::id();
+        assert_eq!(Pids::default().rss(), None);
+        assert_eq!(Pids::default().label(), "unknown");
+        let one = Pids(vec![me]).cpu_secs().expect("own stat");
+        let two = Pids(vec![me, me]).cpu_secs().expect("own stat");
+        assert!(two >= 2.0 * one, "{two} against {one}");
+        // No process has the largest pid: a partial sum would pass for the whole.
+        assert_eq!(Pids(vec![me, u32::MAX]).rss(), None);
+        assert_eq!(Pids(vec![12, 345]).label(), "12,345");
+    }
+
+    #[test]
     fn cpu_secs_adds_utime_and_stime_past_a_command_name_with_spaces_and_parens() {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
         // utime stime cutime cstime ...
