@@ -266,3 +266,52 @@ fn resp_mode_drives_the_paced_load_against_redis() {
         "{table}"
     );
 }
+
+#[test]
+fn rooms_mode_spreads_its_clients_over_the_nodes_of_a_cluster() {
+    let redis = RedisServer::start();
+    let url = format!("redis://{}", redis.addr());
+    let nodes: Vec<Daemon> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            Daemon::start_plaintext(&["--msg-rate", "0", "--cluster", &url, "--node", name])
+        })
+        .collect();
+    let ports = format!("{},{}", nodes[0].port, nodes[1].port);
+    let pids = format!("{},{}", nodes[0].child.id(), nodes[1].child.id());
+    let args = [
+        "rooms",
+        "--clients",
+        "30",
+        "--rooms",
+        "5",
+        "--rooms-per-client",
+        "2",
+        "--rate",
+        "200",
+        "--secs",
+        "1",
+        "--insecure-plaintext",
+        "--port",
+        &ports,
+        "--pid",
+        &pids,
+        "--redis-pid",
+        &redis.pid().to_string(),
+    ];
+    let output = Command::new(env!("CARGO_BIN_EXE_chatbench"))
+        .args(args)
+        .output()
+        .expect("run chatbench");
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{table}");
+    assert_nothing_lost(&table);
+    assert!(table.contains(&format!("chatd pid {pids}")), "{table}");
+    assert!(
+        table.contains("| redis-server CPU during the run / per message sent |"),
+        "{table}"
+    );
+    // Client i went to node i mod 2, so every room has members on both nodes: with nothing
+    // lost, each node delivered what the other's clients said.
+    assert!(!table.contains("| received (in order) | 0 |"), "{table}");
+}

@@ -41,26 +41,27 @@ impl Client {
     /// instead, and the handshake runs in the worker's loop.
     pub fn connect(config: &RunConfig, index: usize) -> io::Result<Client> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
-        let family = match config.server {
+        let server = config.server_of(index);
+        let family = match server {
             SocketAddr::V4(_) => AddressFamily::INET,
             SocketAddr::V6(_) => AddressFamily::INET6,
         };
         let socket =
             rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-        if let IpAddr::V4(v4) = config.server.ip()
+        if let IpAddr::V4(v4) = server.ip()
             && v4.is_loopback()
         {
             let source = Ipv4Addr::new(127, 0, 0, 1 + (index % usize::from(config.sources)) as u8);
             rustix::net::bind(&socket, &SocketAddr::new(IpAddr::V4(source), 0))?;
         }
-        rustix::net::connect(&socket, &config.server)?;
+        rustix::net::connect(&socket, &server)?;
         sockopt::set_tcp_nodelay(&socket, true)?;
         let mut output = Vec::new();
         config.protocol.login(index, &mut output);
         let mut stream: std::net::TcpStream = socket.into();
         let tls = match &config.tls {
             Some(tls) => {
-                let name = rustls::pki_types::ServerName::from(config.server.ip());
+                let name = rustls::pki_types::ServerName::from(server.ip());
                 Some(rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?)
             }
             None => {

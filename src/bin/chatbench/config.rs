@@ -3,6 +3,7 @@
 //! (whose messages a client hears, which thread drives it, its nickname). Reading it from
 //! the command line is `main.rs`'s.
 
+use crate::procfs::Pids;
 use crate::protocol::Protocol;
 use crate::room_plan::RoomPlan;
 use std::net::SocketAddr;
@@ -44,9 +45,12 @@ pub struct RunConfig {
     pub mode: Mode,
     /// What the server speaks: chatd's frames, or RESP pub/sub (Redis).
     pub protocol: Protocol,
-    pub server: SocketAddr,
-    /// chatd's pid as given by --pid; `main` finds it when not given.
-    pub pid: Option<u32>,
+    /// The server's address, or a cluster's nodes' ([`Self::server_of`]); never empty.
+    pub servers: Vec<SocketAddr>,
+    /// The server's pids as given by --pid; `main` finds chatd's when not given.
+    pub pids: Option<Pids>,
+    /// A cluster's Redis (`--redis-pid`), whose CPU is reported beside chatd's; or none.
+    pub backplane: Pids,
     /// Clients logged in, in total.
     pub clients: usize,
     /// Clients that send (indices `0..senders`).
@@ -156,6 +160,11 @@ impl RunConfig {
         }
     }
 
+    /// The server client `index` connects to: the nodes taken in turn.
+    pub fn server_of(&self, index: usize) -> SocketAddr {
+        self.servers[index % self.servers.len()]
+    }
+
     /// Worker thread of client `index`; the two clients of a pair share one.
     pub fn worker_of(&self, index: usize) -> usize {
         (index / 2) % self.threads
@@ -176,8 +185,9 @@ mod tests {
         RunConfig {
             mode,
             protocol: Protocol::Chat,
-            server: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000),
-            pid: None,
+            servers: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50000)],
+            pids: None,
+            backplane: Pids::default(),
             clients,
             senders,
             window: 100,
@@ -249,6 +259,15 @@ mod tests {
         assert_eq!(c.slot(0, 1), Some(1));
         assert_eq!(c.slot(0, 0), None);
         assert_eq!(c.slot(4, 3), None);
+    }
+
+    #[test]
+    fn clients_are_dealt_over_the_nodes_in_turn() {
+        let mut c = config(Mode::Rooms, 7, 7, 2);
+        let node = |port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        c.servers = vec![node(1), node(2), node(3)];
+        let ports: Vec<u16> = (0..7).map(|i| c.server_of(i).port()).collect();
+        assert_eq!(ports, [1, 2, 3, 1, 2, 3, 1]);
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl<T: Read + Write> ReadWrite for T {}
 fn fill_room(config: &RunConfig, r: usize) -> Result<(), String> {
     let protocol = config.protocol;
     let room = RoomPlan::name(r);
-    let tcp = TcpStream::connect(config.server).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(config.server_of(r)).map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + FILL_LIMIT;
     tcp.set_read_timeout(Some(FILL_LIMIT))
@@ -69,7 +69,7 @@ fn fill_room(config: &RunConfig, r: usize) -> Result<(), String> {
     // blocking stream, else the socket itself.
     let mut stream: Box<dyn ReadWrite> = match &config.tls {
         Some(tls) => {
-            let name = rustls::pki_types::ServerName::from(config.server.ip());
+            let name = rustls::pki_types::ServerName::from(config.server_of(r).ip());
             let conn =
                 rustls::ClientConnection::new(tls.clone(), name).map_err(|e| e.to_string())?;
             Box::new(rustls::StreamOwned::new(conn, tcp))

@@ -31,7 +31,7 @@ use chatd::bench::{FanOutSummary, STAMP_LEN};
 use config::{Mode, RunConfig};
 use cpu_shares::{CpuShares, CpuSpan};
 use getopts::Options;
-use procfs::{Footprint, find_server, hwm_bytes, rss_bytes};
+use procfs::{Footprint, Pids, find_server};
 use protocol::Protocol;
 use results::{FillFigures, Results};
 use room_plan::RoomPlan;
@@ -69,7 +69,11 @@ idle takes --rooms-per-client K too: every client joins the same K rooms. The hi
 flood chatd with SAYs while filling: start it with --msg-rate 0.
 
 With --resp the server is Redis (or anything speaking RESP3 pub/sub): every client
-subscribes to one channel and publishes to it; idle, broadcast and paced work so.";
+subscribes to one channel and publishes to it; idle, broadcast and paced work so.
+
+Against a cluster of chatd nodes: --port P1,P2,P3 connects client i to the (i mod 3)-th node
+(or give the one port they share with --reuse-port, and the kernel spreads the clients), and
+--pid N1,N2,N3 adds up the nodes' CPU, memory and descriptors.";
 
 /// Logins in flight across all workers (connected, WELCOME not yet seen): keeps chatd's listen
 /// backlog (4,096; 128 before it was raised) from overflowing, which costs a 1 s SYN
@@ -82,12 +86,17 @@ const LOGIN_LIMIT: Duration = Duration::from_secs(120);
 fn options() -> Options {
     let mut o = Options::new();
     o.optopt("", "host", "chatd address (default 127.0.0.1)", "ADDR");
-    o.optopt("p", "port", "chatd port (default 50000)", "PORT");
+    o.optopt(
+        "p",
+        "port",
+        "chatd port (default 50000); several nodes' ports separated by commas: client i connects to the (i mod n)-th",
+        "PORT[,PORT...]",
+    );
     o.optopt(
         "",
         "pid",
-        "the server's process id, for /proc readings (default: find chatd or redis-server)",
-        "PID",
+        "the server's process id, for /proc readings (default: find chatd or redis-server); several nodes' ids separated by commas add up",
+        "PID[,PID...]",
     );
     o.optopt(
         "",
@@ -144,6 +153,12 @@ fn options() -> Options {
         "replay, recover: messages asked per JOIN or HISTORY page (default 100, recover 200)",
         "C",
     );
+    o.optopt(
+        "",
+        "redis-pid",
+        "a cluster's redis-server: its CPU during the run and per message sent",
+        "PID",
+    );
     o.optopt("", "threads", "client threads (default 2)", "N");
     o.optopt(
         "",
@@ -198,6 +213,20 @@ fn opt<T: std::str::FromStr>(m: &getopts::Matches, name: &str, default: T) -> Re
     }
 }
 
+/// Option `--name` as a comma-separated list of `T`, or `None` when it is absent.
+fn list<T: std::str::FromStr>(m: &getopts::Matches, name: &str) -> Result<Option<Vec<T>>, String> {
+    let Some(s) = m.opt_str(name) else {
+        return Ok(None);
+    };
+    let items: Result<Vec<T>, _> = s.split(',').map(str::parse).collect();
+    match items {
+        Ok(items) if !items.is_empty() && items.len() <= 64 => Ok(Some(items)),
+        _ => Err(format!(
+            "invalid value for --{name}: {s:?} (1 to 64, comma-separated)"
+        )),
+    }
+}
+
 /// The run the command line asks for; `Ok(None)` once `--help` has printed the usage.
 fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
     let opts = options();
@@ -227,10 +256,8 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
         return Err("--resp drives idle, broadcast and paced (one channel) only".into());
     }
     let host: IpAddr = opt(&m, "host", IpAddr::V4(Ipv4Addr::LOCALHOST))?;
-    let port: u16 = opt(&m, "port", 50000)?;
-    let pid = m
-        .opt_str("pid")
-        .map(|p| p.parse().map_err(|_| format!("invalid --pid {p:?}")));
+    let ports: Vec<u16> = list(&m, "port")?.unwrap_or(vec![50000]);
+    let pids = list(&m, "pid")?;
     let clients: usize = opt(&m, "clients", 100)?;
     let senders_opt: usize = opt(&m, "senders", 1)?;
     let pairs: usize = opt(&m, "pairs", 100)?;
@@ -290,8 +317,9 @@ fn parse_config(args: &[String]) -> Result<Option<RunConfig>, String> {
     Ok(Some(RunConfig {
         mode,
         protocol,
-        server: SocketAddr::new(host, port),
-        pid: pid.transpose()?,
+        servers: ports.iter().map(|&p| SocketAddr::new(host, p)).collect(),
+        pids: pids.map(Pids),
+        backplane: Pids(list(&m, "redis-pid")?.unwrap_or_default()),
         clients,
         senders,
         window: opt(&m, "window", 100)?,
@@ -329,10 +357,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pid = match config.pid {
-        Some(p) => Some(p),
+    let pids = match &config.pids {
+        Some(p) => p.clone(),
         None => match find_server(config.protocol.server_name()) {
-            Ok(p) => p,
+            Ok(p) => Pids(p.into_iter().collect()),
             Err(e) => {
                 eprintln!("chatbench: {e}");
                 return ExitCode::from(2);
@@ -347,7 +375,7 @@ fn main() -> ExitCode {
         eprintln!("chatbench: open-file limit {got} is below the {wanted} this run needs");
         return ExitCode::from(2);
     }
-    match run(config, pid) {
+    match run(config, pids) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -358,44 +386,44 @@ fn main() -> ExitCode {
 }
 
 /// Runs the benchmark and prints the table; Ok(false) when something was lost or failed.
-fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
+fn run(config: RunConfig, pids: Pids) -> Result<bool, String> {
     let fill = if config.mode.fills_history() {
-        let rss_before = pid.and_then(rss_bytes);
+        let rss_before = pids.rss();
         let filled = history_fill::fill(&config)?;
         Some(FillFigures {
             filled,
             rss_before,
-            rss_after: pid.and_then(rss_bytes),
-            hwm_after: pid.and_then(hwm_bytes),
+            rss_after: pids.rss(),
+            hwm_after: pids.hwm(),
         })
     } else {
         None
     };
     if config.mode == Mode::History {
         // Filling is the whole run.
-        results::print_fill_only(&config, pid, fill.as_ref());
+        results::print_fill_only(&config, &pids, fill.as_ref());
         return Ok(true);
     }
     let shared = Arc::new(Shared::new(config.clone()));
-    let before = Footprint::read(pid);
-    let login_cpu = CpuSpan::start(pid);
+    let before = Footprint::read(&pids);
+    let login_cpu = CpuSpan::start(&pids, &config.backplane);
     let worker_threads = spawn_workers(&shared)?;
     wait_for_logins(&shared);
-    let login = login_cpu.end(pid);
+    let login = login_cpu.end(&pids, &config.backplane);
     let logged = shared.logged_in.load(Ordering::Acquire);
-    let after = Footprint::read(pid);
+    let after = Footprint::read(&pids);
     let mut rss_held = None;
     let mut run_cpu = None;
     let mut peak_rss = None;
     let mut hwm_end = None;
     if config.mode == Mode::Idle {
-        rss_held = hold_clients(&shared, pid);
+        rss_held = hold_clients(&shared, &pids);
     } else if logged == config.clients && !shared.failed.load(Ordering::Acquire) {
-        let (cpu, peak) = send_and_stop(&shared, pid);
+        let (cpu, peak) = send_and_stop(&shared, &pids);
         run_cpu = Some(cpu);
         peak_rss = peak;
         // Before the clients leave: their LEFT notices are not what the run measures.
-        hwm_end = pid.and_then(hwm_bytes);
+        hwm_end = pids.hwm();
     } else {
         // Logins failed or ran out of time: call the run off.
         shared.phase.store(PHASE_DONE, Ordering::Release);
@@ -413,7 +441,7 @@ fn run(config: RunConfig, pid: Option<u32>) -> Result<bool, String> {
         report.merge(r);
     }
     let results = Results {
-        pid,
+        pids,
         logged,
         login,
         before,
@@ -459,12 +487,12 @@ fn wait_for_logins(shared: &Shared) {
 
 /// Idle mode: holds the clients for `--hold` (less if one fails), reads chatd's RSS, and
 /// lets the workers finish.
-fn hold_clients(shared: &Shared, pid: Option<u32>) -> Option<u64> {
+fn hold_clients(shared: &Shared, pids: &Pids) -> Option<u64> {
     let hold_until = Instant::now() + shared.config.hold;
     while Instant::now() < hold_until && !shared.failed.load(Ordering::Acquire) {
         thread::sleep(Duration::from_millis(10));
     }
-    let rss_held = pid.and_then(rss_bytes);
+    let rss_held = pids.rss();
     shared.phase.store(PHASE_DONE, Ordering::Release);
     rss_held
 }
@@ -472,8 +500,8 @@ fn hold_clients(shared: &Shared, pid: Option<u32>) -> Option<u64> {
 /// Load modes: starts the senders, waits until every worker's senders stopped, and lets the
 /// workers drain. Returns the CPU used while they sent, and in the history modes chatd's
 /// largest RSS sampled meanwhile (every [`RSS_SAMPLE`]).
-fn send_and_stop(shared: &Shared, pid: Option<u32>) -> (CpuShares, Option<u64>) {
-    let cpu = CpuSpan::start(pid);
+fn send_and_stop(shared: &Shared, pids: &Pids) -> (CpuShares, Option<u64>) {
+    let cpu = CpuSpan::start(pids, &shared.config.backplane);
     shared
         .run_start_ns
         .store(shared.now_ns(), Ordering::Release);
@@ -483,12 +511,12 @@ fn send_and_stop(shared: &Shared, pid: Option<u32>) -> (CpuShares, Option<u64>) 
     let mut next_sample = Instant::now();
     while shared.stopped.load(Ordering::Acquire) < shared.config.threads {
         if sample && Instant::now() >= next_sample {
-            peak = peak.max(pid.and_then(rss_bytes));
+            peak = peak.max(pids.rss());
             next_sample += RSS_SAMPLE;
         }
         thread::sleep(Duration::from_millis(1));
     }
-    let run_cpu = cpu.end(pid);
+    let run_cpu = cpu.end(pids, &shared.config.backplane);
     shared.phase.store(PHASE_DRAIN, Ordering::Release);
     (run_cpu, peak)
 }

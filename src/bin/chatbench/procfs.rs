@@ -23,13 +23,13 @@ fn cpu_secs_in_stat(stat: &str) -> Option<f64> {
 }
 
 /// Resident set size in bytes.
-pub fn rss_bytes(pid: u32) -> Option<u64> {
+fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     rss_bytes_in_status(&status)
 }
 
 /// Peak resident set size in bytes (VmHWM, the high-water mark since the process started).
-pub fn hwm_bytes(pid: u32) -> Option<u64> {
+fn hwm_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     kib_field_in_status(&status, "VmHWM:")
 }
@@ -51,6 +51,53 @@ fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// The server's processes: one chatd (or redis-server), or the nodes of a cluster, whose
+/// CPU, memory and open files are added up. Empty when unknown: every reading is then `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pids(pub Vec<u32>);
+
+impl Pids {
+    /// How many processes the figures add up.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// "123" or "123,456", or "unknown".
+    pub fn label(&self) -> String {
+        if self.0.is_empty() {
+            return "unknown".into();
+        }
+        let all: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        all.join(",")
+    }
+
+    /// The sum of `read` over the processes; `None` if there are none or one gives no reading
+    /// (a partial sum would pass for the whole).
+    fn sum<T: std::iter::Sum<T>>(&self, read: impl Fn(u32) -> Option<T>) -> Option<T> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.iter().map(|&p| read(p)).sum()
+    }
+
+    pub fn cpu_secs(&self) -> Option<f64> {
+        self.sum(|p| cpu_secs(&p.to_string()))
+    }
+
+    pub fn rss(&self) -> Option<u64> {
+        self.sum(rss_bytes)
+    }
+
+    /// The sum of the processes' peaks (each its own; together an upper bound).
+    pub fn hwm(&self) -> Option<u64> {
+        self.sum(hwm_bytes)
+    }
+
+    pub fn fds(&self) -> Option<usize> {
+        self.sum(open_fds)
+    }
+}
+
 /// chatd's memory and open files at one moment; `None` where /proc gave no reading.
 pub struct Footprint {
     /// Resident set size in bytes.
@@ -59,11 +106,11 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// Reads the footprint of process `pid`, or none if the pid is unknown.
-    pub fn read(pid: Option<u32>) -> Footprint {
+    /// Reads the footprint of the server's processes, or none if they are unknown.
+    pub fn read(pids: &Pids) -> Footprint {
         Footprint {
-            rss: pid.and_then(rss_bytes),
-            fds: pid.and_then(open_fds),
+            rss: pids.rss(),
+            fds: pids.fds(),
         }
     }
 }
@@ -112,6 +159,19 @@ fn machine_secs_in_stat(stat: &str) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_add_up_and_one_without_a_reading_spoils_the_sum() {
+        let me = std::process::id();
+        assert_eq!(Pids::default().rss(), None);
+        assert_eq!(Pids::default().label(), "unknown");
+        let one = Pids(vec![me]).cpu_secs().expect("own stat");
+        let two = Pids(vec![me, me]).cpu_secs().expect("own stat");
+        assert!(two >= 2.0 * one, "{two} against {one}");
+        // No process has the largest pid: a partial sum would pass for the whole.
+        assert_eq!(Pids(vec![me, u32::MAX]).rss(), None);
+        assert_eq!(Pids(vec![12, 345]).label(), "12,345");
+    }
 
     #[test]
     fn cpu_secs_adds_utime_and_stime_past_a_command_name_with_spaces_and_parens() {

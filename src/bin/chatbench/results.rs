@@ -4,17 +4,17 @@
 
 use crate::config::{Mode, RunConfig};
 use crate::cpu_shares::CpuShares;
-use crate::figures::{ms, thousands};
+use crate::figures::{ms, pct, thousands};
 use crate::history_fill::{Filled, per_room};
-use crate::procfs::Footprint;
+use crate::procfs::{Footprint, Pids};
 use crate::worker::Report;
 use chatd::bench::{FanOutSummary, Histogram};
 use std::fmt::Write as _;
 
 /// Everything the table shows, gathered by `main::run`.
 pub struct Results {
-    /// The server's pid, if known.
-    pub pid: Option<u32>,
+    /// The server's pids (a cluster's nodes), if known.
+    pub pids: Pids,
     /// Clients that got their WELCOME before the logins ended.
     pub logged: usize,
     /// CPU while logging in; its `wall` is how long the logins took.
@@ -89,13 +89,13 @@ impl FillFigures {
 }
 
 /// History mode: prints the heading and the fill's rows (the run has no clients).
-pub fn print_fill_only(config: &RunConfig, pid: Option<u32>, fill: Option<&FillFigures>) {
+pub fn print_fill_only(config: &RunConfig, pids: &Pids, fill: Option<&FillFigures>) {
     println!(
         "chatbench history: {} rooms × {} messages, {}-byte texts, chatd pid {}\n",
         config.history_rooms,
         config.messages,
         config.text_len,
-        pid.map_or("unknown".into(), |p| p.to_string())
+        pids.label()
     );
     let mut table = String::from("| figure | value |\n|---|---|\n");
     if let Some(f) = fill {
@@ -197,7 +197,7 @@ impl Results {
             config.threads,
             config.sources,
             config.protocol.server_name(),
-            self.pid.map_or("unknown".into(), |p| p.to_string())
+            self.pids.label()
         )
     }
 
@@ -375,6 +375,14 @@ impl Results {
                 table,
                 &format!("{server} CPU per delivery"),
                 format!("{ns:.0} ns"),
+            );
+        }
+        if let Some(busy) = cpu.backplane {
+            let ns = busy * secs * 1e9 / sent.max(1) as f64;
+            row(
+                table,
+                "redis-server CPU during the run / per message sent",
+                format!("{} / {ns:.0} ns", pct(Some(busy))),
             );
         }
         row(
