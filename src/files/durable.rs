@@ -14,8 +14,15 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let temp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let _ = fs::remove_file(&temp); // a crash's leftover
+    // Named after this process: two processes writing the file at once (nodes sharing a
+    // state folder, two chatc pinning a key on first use) each write and rename their own
+    // whole copy, and neither removes the other's half-written one.
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&temp); // a crash's leftover (a reused process id)
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -28,6 +35,31 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     }
     fs::rename(&temp, path)?;
     File::open(dir)?.sync_all()
+}
+
+/// Removes the temporary copies of `path` that [`write`] left when its process died
+/// mid-write (those of running processes are theirs to finish).
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates folder `dir` and its parents if missing, new ones with permission bits 0700.
@@ -98,6 +130,34 @@ pub fn checked_lines<'a>(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writers_at_once_each_rename_their_own_copy_and_dead_ones_leftovers_go() {
+        let dir = std::env::temp_dir().join(format!("chatd-durable-race-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pins");
+        let writers: Vec<_> = (0..8u8)
+            .map(|n| {
+                let path = path.clone();
+                std::thread::spawn(move || write(&path, &[n; 4096], 0o600))
+            })
+            .collect();
+        for writer in writers {
+            // Threads share the process id, so they race on one temporary name: each write
+            // either lands whole or fails, never leaves a torn file.
+            let _ = writer.join().unwrap();
+        }
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes.len() == 4096 && bytes.iter().all(|&b| b == bytes[0]));
+        // A dead process's leftover goes; a live one's (ours) stays.
+        let dead = dir.join(".pins.4294967295.tmp");
+        let live = dir.join(format!(".pins.{}.tmp", std::process::id()));
+        fs::write(&dead, b"torn").unwrap();
+        fs::write(&live, b"busy").unwrap();
+        remove_stale_temps(&path);
+        assert!(!dead.exists() && live.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn replaces_the_file_whole_with_the_mode_asked() {

@@ -91,7 +91,7 @@ pub fn load_or_create_identity(dir: &Path) -> Result<(Identity, Origin), TlsErro
 /// refuses to start rather than forget bans). A temporary file a crash left is removed.
 pub fn load_rooms(dir: &Path) -> Result<(PathBuf, Vec<SavedRoom>), String> {
     let path = dir.join(saved::FILE_NAME);
-    let _ = fs::remove_file(dir.join(format!(".{}.tmp", saved::FILE_NAME)));
+    durable::remove_stale_temps(&path);
     let rooms = match fs::read(&path) {
         Ok(bytes) => saved::parse(&bytes)
             .map_err(|(line, why)| format!("{} line {line}: {why}", path.display()))?,
