@@ -15,7 +15,7 @@ use super::password::Passwords;
 use super::{AccountStore, StoreError};
 use crate::chat::nick;
 use crate::cluster::link::LinkConfig;
-use crate::cluster::resp::{self, Decoded, Value};
+use crate::cluster::resp::{self, Step, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -257,21 +257,29 @@ impl Connection {
             .write_all(&bytes)
             .map_err(|e| format!("cannot write to Redis: {e}"))?;
         let mut chunk = [0u8; 16 << 10];
+        // What the input must hold before decoding again can succeed: a long reply (every
+        // account's name) is parsed once, not again after every read.
+        let mut need = 0;
         loop {
-            match resp::decode(&self.input).map_err(|e| e.to_string())? {
-                Decoded::Value(Value::Push(_), used) => {
-                    self.input.drain(..used);
+            if self.input.len() >= need {
+                match resp::decode_step(&self.input).map_err(|e| e.to_string())? {
+                    Step::Value(Value::Push(_), used) => {
+                        self.input.drain(..used);
+                        need = 0;
+                        continue;
+                    }
+                    Step::Value(value, used) => {
+                        self.input.drain(..used);
+                        return Ok(value);
+                    }
+                    Step::Need(at_least) => need = at_least,
                 }
-                Decoded::Value(value, used) => {
-                    self.input.drain(..used);
-                    return Ok(value);
-                }
-                // The decoder bounds a value's size, so this buffer is bounded too.
-                Decoded::Incomplete => match self.stream.read(&mut chunk) {
-                    Ok(0) => return Err("Redis closed the connection".into()),
-                    Ok(n) => self.input.extend_from_slice(&chunk[..n]),
-                    Err(e) => return Err(format!("no reply from Redis: {e}")),
-                },
+            }
+            // The decoder bounds a value's size, so this buffer is bounded too.
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err("Redis closed the connection".into()),
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("no reply from Redis: {e}")),
             }
         }
     }
@@ -369,7 +377,7 @@ mod tests {
                 for reply in replies {
                     // One whole command in, one reply out.
                     loop {
-                        if let Ok(Decoded::Value(_, used)) = resp::decode(&input) {
+                        if let Ok(resp::Decoded::Value(_, used)) = resp::decode(&input) {
                             received.extend(input.drain(..used));
                             break;
                         }

@@ -18,7 +18,7 @@
 
 use super::lists::LIST_FRAME_BUDGET;
 use super::peer_text::PeerText;
-use super::room_frames::HISTORY_PAGE_BYTES;
+use super::room_frames::{HISTORY_PAGE_BYTES, HISTORY_PAGE_MESSAGES};
 use super::rooms::RoomId;
 use super::{ChatServer, ClientId, Outbox, nick};
 use crate::cluster::{Answer, ClaimOutcome, Failure, Intent, News, Page};
@@ -26,6 +26,12 @@ use crate::wire::{ErrorCode, Frame, RoomEntry};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
+
+/// A replay's count as a single server bounds it ([`HISTORY_PAGE_MESSAGES`]): Redis is
+/// not asked for more than a page holds.
+fn page_count(count: u16) -> u16 {
+    count.min(HISTORY_PAGE_MESSAGES as u16)
+}
 
 /// SAYs and MSGs one client may have in the cluster at once before its input waits.
 pub const MAX_IN_FLIGHT: u16 = 32;
@@ -244,6 +250,11 @@ impl ChatServer {
                 }
             }
             News::Joined { room, nick } => {
+                if self.is_local_member(&nick, &room) {
+                    // Stale, as a LEFT for one is: this node registering its users again
+                    // after its lease ran out; nobody here saw them leave.
+                    return;
+                }
                 if let Some(room_id) = self.announced_room(&room) {
                     let frame = Frame::Joined {
                         room: &room,
@@ -592,6 +603,7 @@ impl ChatServer {
         out: &impl Outbox,
     ) {
         let budget = self.replay_budget(id, out);
+        let count = page_count(count);
         let (folded, display) = (nick::fold(nick), nick.into());
         let awaited = Awaited::Join { room: room.into() };
         let room = room.into();
@@ -615,6 +627,7 @@ impl ChatServer {
         out: &impl Outbox,
     ) {
         let budget = self.replay_budget(id, out);
+        let count = page_count(count);
         let awaited = Awaited::History { room: room.into() };
         let room = room.into();
         self.ask(id, awaited, |ticket| Intent::History {

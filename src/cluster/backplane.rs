@@ -79,6 +79,8 @@ enum Waiting {
     Join {
         ticket: u64,
         query: PageQuery,
+        /// The user whose copy gained the room with this JOIN: taken back if it fails.
+        undo: Option<Box<str>>,
     },
     Done(u64),
     Names(u64),
@@ -141,6 +143,9 @@ pub struct Backplane {
     /// Rooms none of this node's users is in any more, to unsubscribe from on the next send.
     pending_unsubscribe: Vec<Box<str>>,
     next_heartbeat: Option<Instant>,
+    /// Redis may not hold exactly this node's copy (a command was not sent, a RESYNC
+    /// failed): the next heartbeat sends a RESYNC.
+    resync_due: bool,
     /// The WHO query in flight (its link ticket), which later WHOs share: every user of the
     /// cluster in one reply is the heaviest query, and many clients asking at once would
     /// otherwise each cost one. (Not a cache kept for later: a WHO must list who logged in on
@@ -168,6 +173,7 @@ impl Backplane {
             last_ids: HashMap::new(),
             pending_unsubscribe: Vec::new(),
             next_heartbeat: None,
+            resync_due: false,
             who_in_flight: None,
             last_now: None,
             redis_clock: None,
@@ -211,6 +217,9 @@ impl Backplane {
             _ => return,
         }
         self.next_heartbeat = Some(now + self.config.heartbeat);
+        if std::mem::take(&mut self.resync_due) {
+            self.send_resync(link);
+        }
         let lease = self.config.lease.as_millis().to_string();
         let most = REAP_PER_HEARTBEAT.to_string();
         let args = [
@@ -235,14 +244,17 @@ impl Backplane {
             return;
         }
         let ticket = intent.ticket();
-        if let Err(err) = self.send_intent(now, intent, link)
-            && let Some(ticket) = ticket
-        {
-            let reason = match err {
-                SendError::Down => "the cluster is unreachable",
-                SendError::Full => "the cluster is too busy",
-            };
-            self.answer(ticket, Err(Failure::Unavailable(reason.into())));
+        if let Err(err) = self.send_intent(now, intent, link) {
+            // A departure that did not go out (or anything else) is made good by the next
+            // heartbeat's RESYNC, which makes Redis hold exactly this node's copy.
+            self.resync_due = true;
+            if let Some(ticket) = ticket {
+                let reason = match err {
+                    SendError::Down => "the cluster is unreachable",
+                    SendError::Full => "the cluster is too busy",
+                };
+                self.answer(ticket, Err(Failure::Unavailable(reason.into())));
+            }
         }
     }
 
@@ -366,19 +378,18 @@ impl Backplane {
                 count,
                 budget,
             } => {
-                let Some(user) = self.users.get_mut(&folded) else {
+                let Some(user) = self.users.get(&folded) else {
                     // Not (or no longer) this node's user as far as the cluster knows.
                     let reason = "you are not registered in the cluster".to_string();
                     self.answer(ticket, Err(Failure::Unavailable(reason)));
                     return Ok(());
                 };
-                if user.rooms.insert(room.clone()) {
-                    let count = self.rooms.entry(room.clone()).or_insert(0);
-                    *count += 1;
-                    if *count == 1 {
-                        self.pending_unsubscribe.retain(|r| *r != room);
-                        link.subscribe(payload::room_channel(&room).as_bytes())?;
-                    }
+                let newly = !user.rooms.contains(&room);
+                // Subscribed and sent first: the node's copy changes only for a JOIN that
+                // went out (a refused one would leave a member RESYNC then made real).
+                if newly && !self.rooms.contains_key(&room) {
+                    self.pending_unsubscribe.retain(|r| *r != room);
+                    link.subscribe(payload::room_channel(&room).as_bytes())?;
                 }
                 let (after_s, count_s) = (after.to_string(), count.to_string());
                 let args = [
@@ -389,6 +400,10 @@ impl Backplane {
                     count_s.as_bytes(),
                 ];
                 let sent = run(link, &self.scripts.join, &args)?;
+                if newly && let Some(user) = self.users.get_mut(&folded) {
+                    user.rooms.insert(room.clone());
+                    *self.rooms.entry(room.clone()).or_insert(0) += 1;
+                }
                 let query = PageQuery {
                     room,
                     after,
@@ -396,7 +411,15 @@ impl Backplane {
                     count,
                     budget,
                 };
-                (sent, Waiting::Join { ticket, query })
+                let undo = newly.then_some(folded);
+                (
+                    sent,
+                    Waiting::Join {
+                        ticket,
+                        query,
+                        undo,
+                    },
+                )
             }
             Intent::Part {
                 room,
@@ -563,8 +586,16 @@ impl Backplane {
             owned.extend(user.rooms.iter().map(|r| r.as_bytes().to_vec()));
         }
         let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-        if let Ok(ticket) = run(link, &self.scripts.resync, &args) {
-            self.waiting.insert(ticket, Waiting::Resync);
+        match run(link, &self.scripts.resync, &args) {
+            Ok(ticket) => {
+                self.waiting.insert(ticket, Waiting::Resync);
+            }
+            Err(err) => {
+                warn!(
+                    "cluster: registering this node's users could not be sent ({err:?}); trying again"
+                );
+                self.resync_due = true;
+            }
         }
     }
 

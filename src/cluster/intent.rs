@@ -148,7 +148,8 @@ pub enum Answer {
     /// Display names, in no particular order.
     Names(Vec<Box<str>>),
     /// Display names of everyone logged in, in no particular order.
-    Who(Vec<Box<str>>),
+    /// Shared: the WHOs that waited for one query get one list, not a copy each.
+    Who(std::rc::Rc<[Box<str>]>),
     /// Rooms after the one asked, by name: (name, members, topic); `more` when more follow.
     Rooms {
         rooms: Vec<(Box<str>, u32, Box<str>)>,

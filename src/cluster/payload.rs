@@ -34,8 +34,16 @@ pub fn shared(from: &str, name: &str, size: u64) -> Vec<u8> {
 /// formed (anything else is ignored: another program may share the Redis).
 pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News> {
     let channel = std::str::from_utf8(channel).ok()?;
-    let mut fields = payload.splitn(5, |&b| b == 0);
-    let kind = fields.next()?;
+    let kind = payload.split(|&b| b == 0).next()?;
+    // Fields with the kind, the last one free text: it is split no further, NUL and all.
+    let pieces = match kind {
+        b"M" => 5,
+        b"P" | b"S" => 4,
+        b"L" | b"T" => 3,
+        _ => 2,
+    };
+    let mut fields = payload.splitn(pieces, |&b| b == 0);
+    fields.next();
     let mut text =
         || -> Option<Box<str>> { Some(std::str::from_utf8(fields.next()?).ok()?.into()) };
     if let Some(room) = channel.strip_prefix("chatd:ch:room:") {
@@ -124,6 +132,19 @@ mod tests {
         );
         assert_eq!(parse("n", ch.as_bytes(), b"M\x00x\x001\x00a\x00b"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"J"), None);
+        // Free text keeps its NUL bytes, whatever the kind's number of fields.
+        assert_eq!(
+            parse("n", ch.as_bytes(), b"T\x00bob\x00part1\x00part2"),
+            Some(News::Topic {
+                room: "#rust".into(),
+                by: "bob".into(),
+                topic: "part1\0part2".into()
+            })
+        );
+        let node = node_channel("n");
+        let bytes = private("bob", "al", "hi\0there");
+        assert!(matches!(parse(&node, node.as_bytes(), &bytes),
+            Some(News::Private { text, .. }) if &*text == "hi\0there"));
         assert_eq!(parse("n", ch.as_bytes(), b"Q\x00x"), None);
     }
 

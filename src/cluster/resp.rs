@@ -440,7 +440,9 @@ fn aggregate(
         }
     }
     let value = match kind {
-        b'|' => return value(buf, next, depth),
+        // Each attribute counts as a level: a chain of them is bounded like nesting is, not
+        // recursed through without limit (a hostile server could exhaust the stack).
+        b'|' => return value(buf, next, depth + 1),
         b'*' => Value::Array(items),
         b'>' => Value::Push(items),
         b'~' => Value::Set(items),

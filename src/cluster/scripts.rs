@@ -141,6 +141,9 @@ local holder = redis.call('GET', P..'nick:'..nick)
 if holder and holder ~= node then
   if live(holder, now_ms()) then return 0 end
   reap(holder)
+elseif holder == node then
+  -- A session of this node whose release never reached Redis: its rooms go with it.
+  release(node, nick, 'left')
 end
 take(node, nick, display)
 return 1
@@ -233,6 +236,8 @@ for _, room in ipairs(names) do
     out[#out + 1] = redis.call('HGET', P..'room:'..room..':topic', 'topic') or ''
   end
 end
+-- Names forgotten above may have left the page short: more may follow all the same.
+if #names > most then out[1] = 1 end
 return out
 "#;
 

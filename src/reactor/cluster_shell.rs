@@ -68,7 +68,9 @@ impl ClusterConfig {
         }
         let mut random = [0u8; 8];
         getrandom::fill(&mut random).map_err(|e| e.to_string())?;
-        let node = format!("{name}/{:04x}", u16::from_be_bytes([random[0], random[1]]));
+        // 64 random bits: nodes given one name (or the default under --reuse-port) must not
+        // collide, or one's RESYNC would release the other's users.
+        let node = format!("{name}/{:016x}", u64::from_be_bytes(random));
         let password = url.password.or_else(|| {
             std::env::var("CHATD_REDIS_PASSWORD")
                 .ok()

@@ -368,11 +368,9 @@ fn who_names_and_rooms_are_the_clusters() {
     };
     f.answer(
         ticket,
-        Ok(Answer::Who(vec![
-            "zed".into(),
-            "alice".into(),
-            "Bob".into(),
-        ])),
+        Ok(Answer::Who(
+            vec!["zed".into(), "alice".into(), "Bob".into()].into(),
+        )),
     );
     let got = f.out.take(client(1));
     assert!(

@@ -73,12 +73,29 @@ impl Backplane {
             Waiting::Done(ticket) => {
                 self.answer(ticket, value.map(|_| Answer::Done).or_else(failed));
             }
-            Waiting::Join { ticket, query } => {
+            Waiting::Join {
+                ticket,
+                query,
+                undo,
+            } => {
                 let answer = match value.map(|v| read_joined(v, &query)) {
                     Ok(Some(answer)) => Ok(answer),
                     Ok(None) => failed("malformed JOIN reply".into()),
                     Err(text) => failed(text),
                 };
+                if answer.is_err()
+                    && let Some(folded) = undo
+                {
+                    // The client is told it is not in the room: neither is it in the copy
+                    // a RESYNC would register (Redis, if it ran the JOIN, is corrected by
+                    // the RESYNC that follows a lost connection, or now).
+                    if let Some(user) = self.users.get_mut(&folded)
+                        && user.rooms.remove(&query.room)
+                    {
+                        self.room_left(&query.room);
+                    }
+                    self.resync_due = true;
+                }
                 self.answer(ticket, answer);
             }
             Waiting::History { ticket, query } => {
@@ -100,7 +117,7 @@ impl Backplane {
             }
             Waiting::Who(tickets) => {
                 self.who_in_flight = None;
-                let answer = value.map(strings);
+                let answer = value.map(|v| std::rc::Rc::<[Box<str>]>::from(strings(v)));
                 for ticket in tickets {
                     let answer = answer.clone().map(Answer::Who);
                     self.answer(ticket, answer.or_else(failed));
@@ -134,7 +151,10 @@ impl Backplane {
                         self.send_resync(link);
                     }
                 }
-                Err(text) => warn!("cluster: heartbeat failed: {text}"),
+                Err(text) => warn!(
+                    "cluster: heartbeat failed: {}",
+                    crate::chat::peer_text::quote(&text)
+                ),
             },
             Waiting::Clock => {
                 // TIME: seconds and microseconds, as strings.
@@ -157,7 +177,13 @@ impl Backplane {
                         self.news.push_back(News::NickLost { folded: nick });
                     }
                 }
-                Err(text) => warn!("cluster: registering this node's users failed: {text}"),
+                Err(text) => {
+                    warn!(
+                        "cluster: registering this node's users failed: {}; trying again",
+                        crate::chat::peer_text::quote(&text)
+                    );
+                    self.resync_due = true;
+                }
             },
             Waiting::Unanswered(what) => {
                 if let Err(text) = value {

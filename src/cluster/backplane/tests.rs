@@ -427,7 +427,7 @@ fn whos_at_once_share_one_query_and_a_later_one_asks_again() {
         },
         &mut link,
     );
-    let who = Answer::Who(vec!["alice".into(), "bob".into()]);
+    let who = Answer::Who(vec!["alice".into(), "bob".into()].into());
     for ticket in [1, 2] {
         assert_eq!(
             plane.poll_news(),

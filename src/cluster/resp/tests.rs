@@ -355,3 +355,16 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_chain_of_attributes_is_bounded_like_nesting() {
+    // 100,000 attributes before one integer (400 KB): recursing once per attribute without
+    // a bound overflowed the stack.
+    let mut bytes = b"|0\r\n".repeat(100_000);
+    bytes.extend_from_slice(b":1\r\n");
+    assert!(matches!(decode(&bytes), Err(RespError::TooDeep)));
+    // A few are read as before: the attributes dropped, the value kept.
+    let mut few = b"|0\r\n".repeat(3);
+    few.extend_from_slice(b":1\r\n");
+    assert!(matches!(decode(&few), Ok(Decoded::Value(Value::Integer(1), n)) if n == few.len()));
+}
