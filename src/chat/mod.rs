@@ -85,6 +85,17 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// The bounds of this server's room table. In a cluster it holds only the rooms this node
+/// has members in (it keeps no history) and the cluster bounds the rooms: a local
+/// `max_rooms` would refuse a JOIN the cluster granted.
+fn local_room_limits(config: &ChatConfig) -> rooms::RoomLimits {
+    let mut limits = config.rooms.clone();
+    if config.cluster {
+        limits.max_rooms = usize::MAX;
+    }
+    limits
+}
+
 /// Longest ERROR text the server sends, in bytes. A refusal quotes a peer's string cut short
 /// ([`peer_text`]); this cut is the last guard, so an ERROR frame stays far below any
 /// client's frame limit.
@@ -170,7 +181,7 @@ impl ChatServer {
             events: VecDeque::new(),
             requests: VecDeque::new(),
             encode_buf: Vec::new(),
-            rooms: RoomTable::new(config.rooms.clone()),
+            rooms: RoomTable::new(local_room_limits(&config)),
             rooms_unsaved: false,
             accounts: accounts::Accounts::default(),
             wall_ms: 0,
@@ -579,7 +590,7 @@ impl ChatServer {
         self.per_address.clear();
         self.backpressure = Backpressure::new(self.config.slow_reader_timeout);
         self.listings = Listings::default();
-        self.rooms = RoomTable::new(self.config.rooms.clone());
+        self.rooms = RoomTable::new(local_room_limits(&self.config));
         self.log_budget.clear();
         self.resumed.clear();
     }

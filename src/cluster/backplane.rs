@@ -41,6 +41,12 @@ pub struct BackplaneConfig {
     pub heartbeat: Duration,
     /// Messages kept per room's stream.
     pub history_max: usize,
+    /// Bytes of messages kept per room, and in all rooms together (sender and text, plus 32
+    /// each), and rooms holding history at most: the oldest messages go first. Every node
+    /// passes its own: give them all the same.
+    pub history_bytes: usize,
+    pub history_total_bytes: usize,
+    pub max_rooms: usize,
     /// Most rooms one ROOMS answer lists.
     pub rooms_per_page: usize,
     /// How long after it was sent a message or topic may still take effect: run later (by
@@ -57,6 +63,9 @@ impl Default for BackplaneConfig {
             lease: Duration::from_secs(5),
             heartbeat: Duration::from_secs(1),
             history_max: 1000,
+            history_bytes: 1 << 20,
+            history_total_bytes: 64 << 20,
+            max_rooms: 10_000,
             rooms_per_page: 200,
             write_deadline: Duration::from_secs(4),
         }
@@ -347,12 +356,18 @@ impl Backplane {
                 text,
             } => {
                 let keep = self.config.history_max.to_string();
+                let room_max = self.config.history_bytes.to_string();
+                let total_max = self.config.history_total_bytes.to_string();
+                let rooms_max = self.config.max_rooms.to_string();
                 let args = [
                     room.as_bytes(),
                     from.as_bytes(),
                     text.as_bytes(),
                     keep.as_bytes(),
                     deadline.as_bytes(),
+                    room_max.as_bytes(),
+                    total_max.as_bytes(),
+                    rooms_max.as_bytes(),
                 ];
                 (run(link, &self.scripts.say, &args)?, Waiting::Said(ticket))
             }

@@ -41,11 +41,50 @@ local function live(node, now)
   local e = redis.call('ZSCORE', P..'nodes', node)
   return e and tonumber(e) > now
 end
+-- What a stored message counts for the history bounds: its sender and text, and 32 for
+-- its id, time and the stream's overhead (the single server counts its frames likewise).
+local function entry_size(from, text) return #from + #text + 32 end
+-- A room with neither members nor history is forgotten whole: its id counter and topic too
+-- (a room made again starts at id 1, as on one server), so rooms cannot pile up in Redis.
+local function forget_if_unused(room)
+  local r = P..'room:'..room
+  if redis.call('EXISTS', r..':members') == 0 and redis.call('XLEN', r..':log') == 0 then
+    redis.call('DEL', r..':log', r..':seq', r..':topic', r..':bytes')
+    redis.call('ZREM', P..'rooms', room)
+    redis.call('ZREM', P..'history:age', room)
+  end
+end
+-- Drops `room`'s oldest message, keeping the counts and the age index right. False when
+-- the room holds none.
+local function drop_oldest(room)
+  local r = P..'room:'..room
+  local oldest = redis.call('XRANGE', r..':log', '-', '+', 'COUNT', 1)
+  if #oldest == 0 then return false end
+  local f = oldest[1][2]
+  local fields = {}
+  for i = 1, #f, 2 do fields[f[i]] = f[i + 1] end
+  local size = entry_size(fields['f'] or '', fields['x'] or '')
+  redis.call('XDEL', r..':log', oldest[1][1])
+  redis.call('DECRBY', r..':bytes', size)
+  redis.call('DECRBY', P..'history:bytes', size)
+  local next_one = redis.call('XRANGE', r..':log', '-', '+', 'COUNT', 1)
+  if #next_one > 0 then
+    local t = 0
+    local g = next_one[1][2]
+    for i = 1, #g, 2 do if g[i] == 't' then t = tonumber(g[i + 1]) end end
+    redis.call('ZADD', P..'history:age', t, room)
+  else
+    redis.call('ZREM', P..'history:age', room)
+    forget_if_unused(room)
+  end
+  return true
+end
 local function leave_room(nick, display, room, reason)
   local removed = redis.call('HDEL', P..'room:'..room..':members', nick)
   redis.call('SREM', P..'user:'..nick..':rooms', room)
   if removed == 1 then
     redis.call('PUBLISH', P..'ch:room:'..room, 'L\0'..display..'\0'..reason)
+    forget_if_unused(room)
   end
 end
 local function enter_room(nick, display, room)
@@ -70,12 +109,16 @@ local function release(node, nick, reason)
   redis.call('SREM', P..'node:'..node..':nicks', nick)
   return 1
 end
+-- Releases up to 256 of a dead node's users (a script must stay short: Redis serves nobody
+-- while it runs); the node is forgotten once none is left. True when it is.
 local function reap(node)
-  for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
+  local nicks = P..'node:'..node..':nicks'
+  for _, nick in ipairs(redis.call('SPOP', nicks, 256)) do
     release(node, nick, 'connection to its server lost')
   end
-  redis.call('DEL', P..'node:'..node..':nicks')
+  if redis.call('SCARD', nicks) > 0 then return false end
   redis.call('ZREM', P..'nodes', node)
+  return true
 end
 local function take(node, nick, display)
   redis.call('SET', P..'nick:'..nick, node)
@@ -117,14 +160,15 @@ end
 
 /// ARGV: node, lease ms, most dead nodes to reap. Renews the node's lease and reaps nodes
 /// whose lease ran out. Returns {1 if the node was not registered (it must register its
-/// users again), nodes reaped, Redis's time in ms}.
+/// users again), nodes whose last users were reaped, Redis's time in ms}. A dead node's users
+/// are reaped 256 at a time, a few nodes per heartbeat.
 const HEARTBEAT: &str = r#"
 local node, lease, most = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', P..'nodes', '-inf', now, 'LIMIT', 0, most)
 local reaped = 0
 for _, d in ipairs(dead) do
-  if d ~= node then reap(d); reaped = reaped + 1 end
+  if d ~= node and reap(d) then reaped = reaped + 1 end
 end
 local fresh = redis.call('ZADD', P..'nodes', now + lease, node)
 return {fresh, reaped, now}
@@ -133,14 +177,15 @@ return {fresh, reaped, now}
 /// ARGV: node, nick, display, guest (`1` if the claimant proved no account). 1 if the
 /// nickname is now the node's, 0 if a live node holds it, 2 if a guest asks for a
 /// registered account's nickname (`accounts`: hash nick -> password hash, the account
-/// store's). A dead holder's node is reaped first.
+/// store's). A dead holder lets it go first (its other users are reaped by heartbeats).
 const CLAIM: &str = r#"
 local node, nick, display, guest = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if guest == '1' and redis.call('HEXISTS', P..'accounts', nick) == 1 then return 2 end
 local holder = redis.call('GET', P..'nick:'..nick)
 if holder and holder ~= node then
   if live(holder, now_ms()) then return 0 end
-  reap(holder)
+  -- Its dead holder's other users are the heartbeats' to reap, a batch at a time.
+  release(holder, nick, 'connection to its server lost')
 elseif holder == node then
   -- A session of this node whose release never reached Redis: its rooms go with it.
   release(node, nick, 'left')
@@ -154,13 +199,35 @@ const RELEASE: &str = r#"
 return release(ARGV[1], ARGV[2], ARGV[3])
 "#;
 
-/// ARGV: room, from, text, most messages kept, deadline. Returns {id, time}.
+/// ARGV: room, from, text, most messages kept per room, deadline, most bytes per room, most
+/// bytes in all rooms, most rooms holding history. Returns {id, time}. The oldest messages go first: the room's own past
+/// its bounds, then the cluster's oldest anywhere past the total (a few per message, so one
+/// run stays short).
 const SAY: &str = r#"
 local room, from, text, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local time = now_ms()
 if stale(tonumber(ARGV[5]), time) then return redis.error_reply(STALE) end
-local id = redis.call('INCR', P..'room:'..room..':seq')
-redis.call('XADD', P..'room:'..room..':log', 'MAXLEN', keep, id..'-0', 't', time, 'f', from, 'x', text)
+local room_max, total_max = tonumber(ARGV[6]), tonumber(ARGV[7])
+local r = P..'room:'..room
+local id = redis.call('INCR', r..':seq')
+redis.call('XADD', r..':log', id..'-0', 't', time, 'f', from, 'x', text)
+local size = entry_size(from, text)
+local bytes = redis.call('INCRBY', r..':bytes', size)
+redis.call('INCRBY', P..'history:bytes', size)
+redis.call('ZADD', P..'history:age', 'NX', time, room)
+while redis.call('XLEN', r..':log') > tonumber(keep)
+    or (bytes > room_max and redis.call('XLEN', r..':log') > 1) do
+  drop_oldest(room)
+  bytes = tonumber(redis.call('GET', r..':bytes') or '0')
+end
+local rooms_max = tonumber(ARGV[8])
+local budget = 16
+while budget > 0 and (tonumber(redis.call('GET', P..'history:bytes') or '0') > total_max
+    or redis.call('ZCARD', P..'history:age') > rooms_max) do
+  local oldest = redis.call('ZRANGE', P..'history:age', 0, 0)
+  if #oldest == 0 or not drop_oldest(oldest[1]) then break end
+  budget = budget - 1
+end
 redis.call('PUBLISH', P..'ch:room:'..room, 'M\0'..id..'\0'..time..'\0'..from..'\0'..text)
 return {id, time}
 "#;

@@ -270,3 +270,61 @@ fn a_client_recovers_on_another_node_exactly_what_it_missed_or_counts_the_gap() 
         joined.end
     );
 }
+
+#[test]
+fn the_clusters_history_keeps_its_byte_and_room_bounds_oldest_first() {
+    // 2 KiB a room, 2,500 bytes and 3 rooms in all; each message below counts 138 bytes
+    // (its sender "a", 105 bytes of text, 32 for its id and time).
+    let bounds = [
+        "--history-bytes",
+        "2K",
+        "--history-total",
+        "2500",
+        "--max-rooms",
+        "3",
+    ];
+    let cluster = Cluster::start_with(2, &bounds);
+    let mut a = RawClient::login(cluster.port(1), "a");
+    let mut b = RawClient::login(cluster.port(2), "b");
+    let text = |n: usize| format!("{n:05}{}", "x".repeat(100));
+    join(&mut a, "#one", 0, 0);
+    for n in 0..30 {
+        say(&mut a, "#one", &text(n));
+        next_message(&mut a, "#one");
+    }
+    // One room alone: 14 messages fit its 2 KiB; the 16 oldest went, and are counted.
+    let joined = join(&mut b, "#one", 0, 100);
+    assert_eq!(joined.replay.len(), 14, "{}", joined.end);
+    assert_eq!(joined.replay[0].2, text(16));
+    assert!(joined.end.contains("missed: 16"), "{}", joined.end);
+    // A second room passes the 2,500 in all: the oldest messages anywhere (#one's) go.
+    join(&mut a, "#two", 0, 0);
+    for n in 0..10 {
+        say(&mut a, "#two", &text(n));
+        next_message(&mut a, "#two");
+    }
+    let bytes = redis_command(cluster.redis.port, &["GET", "chatd:history:bytes"]);
+    let bytes: u64 = String::from_utf8(bytes.as_bytes().unwrap().to_vec())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes <= 2500, "{bytes} bytes held");
+    let one = join(&mut b, "#one", 0, 100);
+    let two = join(&mut b, "#two", 0, 100);
+    assert_eq!(two.replay.len(), 10, "the newest room is whole");
+    assert!(
+        one.replay.len() < 14 && !one.replay.is_empty(),
+        "{}",
+        one.end
+    );
+    // Rooms past the third: the one whose newest message is oldest loses its history.
+    for room in ["#three", "#four"] {
+        join(&mut a, room, 0, 0);
+        say(&mut a, room, "here");
+        next_message(&mut a, room);
+    }
+    let rooms = redis_command(cluster.redis.port, &["ZCARD", "chatd:history:age"]);
+    assert_eq!(rooms.as_int(), Some(3));
+    let one = join(&mut b, "#one", 0, 100);
+    assert!(one.replay.is_empty(), "{}", one.end);
+}

@@ -455,7 +455,11 @@ pub(crate) fn build_config(
     };
     if let Some(cluster) = &mut config.cluster {
         // In a cluster the rooms' history is the cluster's: --history bounds it there.
-        cluster.backplane.history_max = config.chat.rooms.history_messages;
+        let rooms = &config.chat.rooms;
+        cluster.backplane.history_max = rooms.history_messages;
+        cluster.backplane.history_bytes = rooms.history_bytes;
+        cluster.backplane.history_total_bytes = rooms.history_total_bytes;
+        cluster.backplane.max_rooms = rooms.max_rooms;
     }
     Ok((SocketAddr::new(ip, port), files, config))
 }
