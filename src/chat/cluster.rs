@@ -233,6 +233,19 @@ impl ChatServer {
                     let text = "another server's user took your nickname while the cluster \
                                 was unreachable";
                     self.refuse(id, ErrorCode::NickTaken, true, text, out);
+                    // The cluster will not say it left (the name is another's now): this
+                    // node's members of its rooms are told here.
+                    if let Some(nick) = self.nick_rc(id) {
+                        for room in self.rooms.rooms_of(id).collect::<Vec<_>>() {
+                            let name = Rc::clone(self.rooms.name(room));
+                            let frame = Frame::Left {
+                                room: &name,
+                                nick: &nick,
+                                reason: "nickname lost",
+                            };
+                            self.send_to_room(room, Some(&nick), &frame, out);
+                        }
+                    }
                     self.end_session(id, "nickname lost", out);
                     out.close(id);
                 }

@@ -239,8 +239,9 @@ local now = now_ms()
 if stale(tonumber(ARGV[3]), now) then return redis.error_reply(STALE) end
 local holder = redis.call('GET', P..'nick:'..ARGV[1])
 if not holder or not live(holder, now) then return 0 end
-redis.call('PUBLISH', P..'ch:node:'..holder, ARGV[2])
-return 1
+-- Delivered only if its node listens (it may be reconnecting).
+if redis.call('PUBLISH', P..'ch:node:'..holder, ARGV[2]) > 0 then return 1 end
+return 0
 "#;
 
 /// ARGV: room, nick, display, after, count. Returns {topic, members, first, next, entries...}.

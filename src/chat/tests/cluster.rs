@@ -488,3 +488,20 @@ fn says_may_be_in_flight_up_to_a_bound_but_a_join_waits_for_its_answer() {
     );
     assert!(f.chat.input_paused(client(1)));
 }
+
+#[test]
+fn a_lost_nickname_leaves_its_rooms_for_this_nodes_members() {
+    let mut f = clustered();
+    f.cluster_hello(client(1), "alice");
+    f.cluster_hello(client(2), "bob");
+    f.cluster_join(client(1), "#rust");
+    f.cluster_join(client(2), "#rust");
+    f.news(News::NickLost {
+        folded: "alice".into(),
+    });
+    let got = f.out.take(client(2));
+    assert!(
+        got.len() == 1 && got[0].contains("Left") && got[0].contains("alice"),
+        "{got:?}"
+    );
+}
