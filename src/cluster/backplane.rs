@@ -93,6 +93,8 @@ enum Waiting {
     /// TIME, read to set [`Backplane::redis_clock`].
     Clock,
     Resync,
+    /// The other nodes' files, for [`News::Files`].
+    Files,
     /// A command whose reply only matters if it is an error (script loads, departures).
     Unanswered(&'static str),
 }
@@ -152,6 +154,9 @@ pub struct Backplane {
     /// deadlines. Read when the connection comes up and on every heartbeat (so drift between
     /// the hosts does not add up); read at the reply, so a deadline errs early by a round trip.
     redis_clock: Option<(u64, Instant)>,
+    /// This node's files as last published: published again when the connection comes
+    /// back (Redis may have lost them).
+    files: Vec<(String, u64)>,
 }
 
 impl Backplane {
@@ -171,6 +176,7 @@ impl Backplane {
             who_in_flight: None,
             last_now: None,
             redis_clock: None,
+            files: Vec::new(),
         }
     }
 
@@ -227,22 +233,22 @@ impl Backplane {
     pub fn submit(&mut self, now: Instant, intent: Intent, link: &mut impl Commands) {
         self.last_now = Some(now);
         self.note_locally(&intent);
-        if self.reach != Reach::Up {
-            if let Some(ticket) = intent.ticket() {
-                let reason = "the cluster is unreachable".to_string();
-                self.answer(ticket, Err(Failure::Unavailable(reason)));
-            }
-            return;
-        }
         let ticket = intent.ticket();
-        if let Err(err) = self.send_intent(now, intent, link)
-            && let Some(ticket) = ticket
-        {
-            let reason = match err {
-                SendError::Down => "the cluster is unreachable",
-                SendError::Full => "the cluster is too busy",
-            };
-            self.answer(ticket, Err(Failure::Unavailable(reason.into())));
+        let files_wanted = matches!(intent, Intent::Files { answer: true, .. });
+        let reason = if self.reach != Reach::Up {
+            "the cluster is unreachable"
+        } else {
+            match self.send_intent(now, intent, link) {
+                Ok(()) => return,
+                Err(SendError::Down) => "the cluster is unreachable",
+                Err(SendError::Full) => "the cluster is too busy",
+            }
+        };
+        let failure = Failure::Unavailable(reason.into());
+        if files_wanted {
+            self.news.push_back(News::Files(Err(failure)));
+        } else if let Some(ticket) = ticket {
+            self.answer(ticket, Err(failure));
         }
     }
 
@@ -264,6 +270,7 @@ impl Backplane {
                     self.room_left(room);
                 }
             }
+            Intent::Files { listing, .. } => self.files.clone_from(listing),
             _ => {}
         }
     }
@@ -475,6 +482,10 @@ impl Backplane {
                 };
                 (sent, Waiting::History { ticket, query })
             }
+            Intent::Files { listing, answer } => {
+                let sent = self.send_files(&listing, answer, link)?;
+                (sent, Waiting::Files)
+            }
             Intent::Shared { from, name, size } => {
                 let bytes = payload::shared(&from, &name, size);
                 let sent = link.send(&[b"PUBLISH", ALL_CHANNEL.as_bytes(), &bytes])?;
@@ -538,6 +549,13 @@ impl Backplane {
             let _ = link.subscribe(payload::room_channel(room).as_bytes());
         }
         self.send_resync(link);
+        if !self.files.is_empty() {
+            let files = std::mem::take(&mut self.files);
+            if let Ok(ticket) = self.send_files(&files, false, link) {
+                self.waiting.insert(ticket, Waiting::Unanswered("files"));
+            }
+            self.files = files;
+        }
         self.next_heartbeat = Some(now + self.config.heartbeat);
         if was == Reach::Degraded {
             self.news.push_back(News::Restored);
@@ -566,6 +584,23 @@ impl Backplane {
         if let Ok(ticket) = run(link, &self.scripts.resync, &args) {
             self.waiting.insert(ticket, Waiting::Resync);
         }
+    }
+
+    /// Replaces this node's listing in Redis; with `answer`, asks for the other nodes'.
+    fn send_files(
+        &self,
+        files: &[(String, u64)],
+        answer: bool,
+        link: &mut impl Commands,
+    ) -> Result<u64, SendError> {
+        let sizes: Vec<String> = files.iter().map(|(_, size)| size.to_string()).collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * files.len());
+        args.push(self.config.node.as_bytes());
+        args.push(if answer { b"1" } else { b"0" });
+        for ((name, _), size) in files.iter().zip(&sizes) {
+            args.extend([name.as_bytes(), size.as_bytes()]);
+        }
+        run(link, &self.scripts.files, &args)
     }
 
     fn answer(&mut self, ticket: u64, answer: Result<Answer, Failure>) {

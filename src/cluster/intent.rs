@@ -78,6 +78,13 @@ pub enum Intent {
         /// As for [`Intent::Join`].
         budget: usize,
     },
+    /// This node's shared folder as it lists it now (name, size; sorted by name): the other
+    /// nodes list and find these files. With `answer`, every other live node's files come
+    /// back in [`News::Files`].
+    Files {
+        listing: Vec<(String, u64)>,
+        answer: bool,
+    },
     /// A user of this node shared a file: every node announces it ([`News::Shared`]).
     Shared {
         from: Box<str>,
@@ -99,7 +106,10 @@ impl Intent {
             | Intent::Who { ticket }
             | Intent::Rooms { ticket, .. }
             | Intent::History { ticket, .. } => Some(*ticket),
-            Intent::Release { .. } | Intent::Part { .. } | Intent::Shared { .. } => None,
+            Intent::Release { .. }
+            | Intent::Part { .. }
+            | Intent::Shared { .. }
+            | Intent::Files { .. } => None,
         }
     }
 }
@@ -219,6 +229,10 @@ pub enum News {
         from: Box<str>,
         text: Box<str>,
     },
+    /// The other live nodes' files (name, size; a name may come more than once, in no
+    /// particular order), the answer to [`Intent::Files`] with `answer`: for the shell,
+    /// which lists the shared folder, not for the chat machine.
+    Files(Result<Vec<(String, u64)>, Failure>),
     /// A file was shared on some node.
     Shared {
         from: Box<str>,

@@ -12,7 +12,9 @@
 //! - `room:<room>:members`: hash nick -> display name; `room:<room>:topic`: hash with
 //!   `topic` and `by`; `room:<room>:seq`: the last message id; `room:<room>:log`: a stream
 //!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
-//!   of room names (score 0, listed by name).
+//!   of room names (score 0, listed by name);
+//! - `files:<node>`: hash name -> size, the node's shared folder as it last listed it
+//!   (replaced whole each time, removed when the node is reaped).
 //!
 //! Channels: `chatd:ch:room:<room>` (room events), `chatd:ch:node:<node>` (private
 //! messages to a node's users), `chatd:ch:all` (shared files). Payloads are a kind letter,
@@ -74,7 +76,7 @@ local function reap(node)
   for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
     release(node, nick, 'connection to its server lost')
   end
-  redis.call('DEL', P..'node:'..node..':nicks')
+  redis.call('DEL', P..'node:'..node..':nicks', P..'files:'..node)
   redis.call('ZREM', P..'nodes', node)
 end
 local function take(node, nick, display)
@@ -279,6 +281,23 @@ end
 return lost
 "#;
 
+/// ARGV: node, answer (`1`: the other nodes' files are wanted), then name, size of each
+/// file the node shares. Replaces the node's listing; returns {name, size, ...} of every
+/// other live node's files (a name may come more than once), or {} unless asked.
+const FILES: &str = r#"
+local node, key = ARGV[1], P..'files:'..ARGV[1]
+redis.call('DEL', key)
+for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local out = {}
+if ARGV[2] ~= '1' then return out end
+for _, other in ipairs(redis.call('ZRANGEBYSCORE', P..'nodes', '('..now_ms(), '+inf')) do
+  if other ~= node then
+    for _, v in ipairs(redis.call('HGETALL', P..'files:'..other)) do out[#out + 1] = v end
+  end
+end
+return out
+"#;
+
 /// The scripts, each with the SHA-1 that EVALSHA names it by.
 pub struct Script {
     pub source: String,
@@ -311,6 +330,7 @@ pub struct Scripts {
     pub names: Script,
     pub rooms: Script,
     pub resync: Script,
+    pub files: Script,
 }
 
 impl Scripts {
@@ -328,11 +348,12 @@ impl Scripts {
             names: Script::new(NAMES),
             rooms: Script::new(ROOMS),
             resync: Script::new(RESYNC),
+            files: Script::new(FILES),
         }
     }
 
     /// All of them, for SCRIPT LOAD.
-    pub fn all(&self) -> [&Script; 12] {
+    pub fn all(&self) -> [&Script; 13] {
         [
             &self.heartbeat,
             &self.claim,
@@ -346,6 +367,7 @@ impl Scripts {
             &self.names,
             &self.rooms,
             &self.resync,
+            &self.files,
         ]
     }
 }

@@ -5,7 +5,7 @@
 use super::redis_socket::{RedisSocket, RedisTls};
 use super::{REDIS, Server};
 use crate::cluster::link::{LinkConfig, RedisLink};
-use crate::cluster::{Backplane, BackplaneConfig};
+use crate::cluster::{Backplane, BackplaneConfig, News};
 use mio::event::Event;
 use std::io;
 use std::net::SocketAddr;
@@ -180,6 +180,12 @@ impl ClusterShell {
             .min()
     }
 
+    /// Hands the backplane an intent of the shell's own (not the chat machine's); it goes out
+    /// with this turn's pump.
+    pub(super) fn submit(&mut self, now: Instant, intent: crate::cluster::Intent) {
+        self.backplane.submit(now, intent, &mut self.link);
+    }
+
     /// Whether everything queued for Redis has been written and answered (a shutdown waits
     /// for its releases to go out, within its linger).
     pub(super) fn is_idle(&self) -> bool {
@@ -205,6 +211,7 @@ impl Server {
             return;
         };
         let registry = self.poll.registry();
+        let mut other_files = Vec::new();
         for _ in 0..ROUNDS_PER_TURN {
             let mut moved = false;
             while let Some(intent) = self.chat.poll_intent() {
@@ -221,13 +228,19 @@ impl Server {
             }
             cluster.backplane.handle_timeout(now, &mut cluster.link);
             while let Some(news) = cluster.backplane.poll_news() {
-                self.chat.handle_cluster_news(now, news, &mut self.conns);
+                match news {
+                    News::Files(files) => other_files.push(files),
+                    news => self.chat.handle_cluster_news(now, news, &mut self.conns),
+                }
                 moved = true;
             }
             cluster.socket.flush(&mut cluster.link, registry);
             if !moved {
                 break;
             }
+        }
+        for files in other_files {
+            self.other_files(now, files);
         }
     }
 
@@ -265,6 +278,8 @@ impl Server {
                 cluster
                     .socket
                     .flush(&mut cluster.link, self.poll.registry());
+                // The other nodes list this node's files from now on.
+                self.start_listing(now, true);
                 return Ok(());
             }
             if now >= deadline {

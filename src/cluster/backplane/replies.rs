@@ -159,6 +159,21 @@ impl Backplane {
                 }
                 Err(text) => warn!("cluster: registering this node's users failed: {text}"),
             },
+            Waiting::Files => {
+                let files = value.map(|v| -> Vec<(String, u64)> {
+                    let fields = v.into_array().unwrap_or_default();
+                    fields
+                        .chunks_exact(2)
+                        .filter_map(|pair| {
+                            let name = std::str::from_utf8(pair[0].as_bytes()?).ok()?;
+                            Some((name.to_string(), number(&pair[1])?))
+                        })
+                        .collect()
+                });
+                let files =
+                    files.map_err(|text| Failure::Unavailable(format!("cluster error: {text}")));
+                self.news.push_back(News::Files(files));
+            }
             Waiting::Unanswered(what) => {
                 if let Err(text) = value {
                     debug!(

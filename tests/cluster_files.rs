@@ -1,0 +1,148 @@
+//! Files in a cluster (issue 18): a real redis-server and two real chatd nodes, each sharing
+//! a folder of its own. A file shared on either node is listed by FILES on both, each name
+//! once; an upload to one node is announced (SHARED) on the other.
+
+mod support;
+
+use chatd::wire::Frame;
+use std::fs;
+use std::path::Path;
+use std::process::Stdio;
+use support::redis::RedisServer;
+use support::{Chatc, Daemon, RawClient, temp_dir, wait_until};
+
+/// A TLS chatd node named `name` sharing a fresh folder, joined to `redis`.
+fn node(redis: &RedisServer, name: &str) -> Daemon {
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    Daemon::start(&["--cluster", &url, "--node", name])
+}
+
+/// A raw client logged in as `nick` on `node`.
+fn login(node: &Daemon, nick: &str) -> RawClient {
+    RawClient::login(node.port, nick)
+}
+
+/// What FILES answers: (name, size) of every entry, in the order listed.
+#[track_caller]
+fn files(c: &mut RawClient) -> Vec<(String, u64)> {
+    c.send(&Frame::Files);
+    let mut all = Vec::new();
+    loop {
+        let (more, entries) = c.recv_map(|f| match f {
+            Frame::FileList { more, files } => Some((
+                *more,
+                files
+                    .iter()
+                    .map(|e| (e.name.to_string(), e.size))
+                    .collect::<Vec<_>>(),
+            )),
+            _ => None,
+        });
+        all.extend(entries);
+        if !more {
+            return all;
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, len: usize) {
+    fs::write(dir.join(name), vec![b'x'; len]).unwrap();
+}
+
+#[test]
+fn files_lists_every_nodes_files_sorted_each_name_once() {
+    let redis = RedisServer::start();
+    let n1 = temp_dir("n1-shared");
+    let n2 = temp_dir("n2-shared");
+    write(&n1, "from-one.txt", 11);
+    write(&n1, "both.txt", 100);
+    write(&n2, "from-two.txt", 22);
+    write(&n2, "both.txt", 200);
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let one = Daemon::start_in(&n1, &["--cluster", &url, "--node", "n1"]);
+    let two = Daemon::start_in(&n2, &["--cluster", &url, "--node", "n2"]);
+    let mut c = login(&two, "lister");
+    // Each node publishes its listing once it has joined: wait for node 1's.
+    let mut listed = Vec::new();
+    wait_until("node 2 lists node 1's file", || {
+        listed = files(&mut c);
+        listed.iter().any(|(n, _)| n == "from-one.txt")
+    });
+    let expected = [
+        ("both.txt".to_string(), 200), // node 2's own entry wins the name
+        ("from-one.txt".to_string(), 11),
+        ("from-two.txt".to_string(), 22),
+    ];
+    assert_eq!(listed, expected);
+    // On node 1, its own size of the name both hold.
+    let mut c1 = login(&one, "lister1");
+    assert_eq!(files(&mut c1)[0], ("both.txt".to_string(), 100));
+    drop((one, two));
+    for dir in [n1, n2] {
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(Daemon::state_dir(&dir));
+    }
+}
+
+#[test]
+fn a_dead_nodes_files_are_no_longer_listed() {
+    let redis = RedisServer::start();
+    let mut one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    write(&one.files, "gone-soon.txt", 5);
+    // A FILES on node 1 makes it list (and publish) its folder again.
+    let mut c1 = login(&one, "one");
+    assert_eq!(files(&mut c1), [("gone-soon.txt".to_string(), 5)]);
+    let mut c2 = login(&two, "two");
+    wait_until("node 2 lists node 1's file", || {
+        files(&mut c2).iter().any(|(n, _)| n == "gone-soon.txt")
+    });
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    // Its lease runs out (5 s): no longer listed, then reaped with its listing.
+    let killed = std::time::Instant::now();
+    wait_until("node 1's file is no longer listed", || {
+        files(&mut c2).is_empty()
+    });
+    eprintln!("unlisted after {:?}", killed.elapsed());
+    wait_until("node 1's listing is removed", || {
+        redis_keys(&redis, "chatd:files:n1/*").is_empty()
+    });
+    eprintln!("removed after {:?}", killed.elapsed());
+}
+
+/// The keys of `redis` matching `pattern`, read with redis-cli.
+fn redis_keys(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--raw", "KEYS", pattern])
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn an_upload_to_one_node_is_announced_and_listed_on_the_other() {
+    let redis = RedisServer::start();
+    let one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    let mut watcher = login(&two, "watcher");
+    let local = temp_dir("upload-src");
+    write(&local, "fresh.bin", 3000);
+    let mut uploader = Chatc::start(one.port, "uploader", Stdio::piped());
+    uploader.out.expect_contains("*** logged in as");
+    uploader.line(&format!("/put {}", local.join("fresh.bin").display()));
+    let shared = watcher.expect("Shared {");
+    assert!(
+        shared.contains("uploader") && shared.contains("fresh.bin") && shared.contains("3000"),
+        "{shared}"
+    );
+    wait_until("node 2 lists the upload", || {
+        files(&mut watcher).contains(&("fresh.bin".to_string(), 3000))
+    });
+    assert!(uploader.finish().success());
+    let _ = fs::remove_dir_all(local);
+}
