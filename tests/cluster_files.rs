@@ -146,3 +146,87 @@ fn an_upload_to_one_node_is_announced_and_listed_on_the_other() {
     assert!(uploader.finish().success());
     let _ = fs::remove_dir_all(local);
 }
+
+/// Writes `len` pseudo-random bytes (seeded) to `path`.
+fn random_file(path: &Path, len: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    fs::write(path, data).unwrap();
+}
+
+/// chatc logged in on `port` as `nick`, saving downloads in `downloads`.
+fn chatc_in(port: u16, nick: &str, downloads: &Path) -> Chatc {
+    let args = [std::ffi::OsStr::new("--downloads"), downloads.as_os_str()];
+    let c = Chatc::start_with(port, nick, Stdio::piped(), &args);
+    c.out.expect_contains("*** logged in as");
+    c
+}
+
+#[test]
+fn a_client_of_node_two_downloads_node_ones_file_byte_exact() {
+    let redis = RedisServer::start();
+    let one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    // Past one datagram's payload and several windows, so retransmission and pacing run.
+    random_file(&one.files.join("far.bin"), 3 << 20, 7);
+    let mut c1 = login(&one, "one");
+    files(&mut c1); // node 1 lists (and publishes) its folder again
+    let mut c2 = login(&two, "two");
+    wait_until("node 2 lists node 1's file", || {
+        files(&mut c2).iter().any(|(n, _)| n == "far.bin")
+    });
+    let down = temp_dir("far-down");
+    let mut getter = chatc_in(two.port, "getter", &down);
+    getter.line("/get far.bin");
+    getter.out.expect_contains("*** far.bin: done:");
+    assert!(getter.finish().success());
+    assert_eq!(
+        fs::read(down.join("far.bin")).unwrap(),
+        fs::read(one.files.join("far.bin")).unwrap(),
+        "the download differs from node 1's file"
+    );
+    assert!(
+        !two.files.join("far.bin").exists(),
+        "node 2 served nothing itself"
+    );
+    let _ = fs::remove_dir_all(down);
+}
+
+#[test]
+fn a_get_of_a_dead_nodes_file_is_refused_clearly_not_left_waiting() {
+    let redis = RedisServer::start();
+    let mut one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    write(&one.files, "orphan.txt", 10);
+    let mut c1 = login(&one, "one");
+    files(&mut c1);
+    let mut c2 = login(&two, "two");
+    wait_until("node 2 lists node 1's file", || {
+        files(&mut c2).iter().any(|(n, _)| n == "orphan.txt")
+    });
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    // Within its lease the dead node still counts as live, but does not listen.
+    let asked = std::time::Instant::now();
+    c2.send(&Frame::Get {
+        request: 5,
+        name: "orphan.txt",
+        offset: 0,
+    });
+    let refused = c2.expect("Refused {");
+    assert!(
+        refused.contains("request: 5") && refused.contains("cannot be reached"),
+        "{refused}"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "refused at once, not after a timeout"
+    );
+}

@@ -290,7 +290,7 @@ impl ChatServer {
                 }
             }
             // The shell's: it merges them into the listing it answers FILES with.
-            News::Files(_) => {}
+            News::Files(_) | News::Located { .. } | News::Remote(_) => {}
             News::Shared { from, name, size } => {
                 let frame = Frame::Shared {
                     from: &from,

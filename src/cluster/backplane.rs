@@ -95,6 +95,8 @@ enum Waiting {
     Resync,
     /// The other nodes' files, for [`News::Files`].
     Files,
+    /// Where download request `ask` went, for [`News::Located`].
+    Located(u64),
     /// A command whose reply only matters if it is an error (script loads, departures).
     Unanswered(&'static str),
 }
@@ -235,6 +237,10 @@ impl Backplane {
         self.note_locally(&intent);
         let ticket = intent.ticket();
         let files_wanted = matches!(intent, Intent::Files { answer: true, .. });
+        let locating = match &intent {
+            Intent::Locate { ask, .. } => Some(*ask),
+            _ => None,
+        };
         let reason = if self.reach != Reach::Up {
             "the cluster is unreachable"
         } else {
@@ -247,6 +253,9 @@ impl Backplane {
         let failure = Failure::Unavailable(reason.into());
         if files_wanted {
             self.news.push_back(News::Files(Err(failure)));
+        } else if let Some(ask) = locating {
+            let outcome = Err(failure);
+            self.news.push_back(News::Located { ask, outcome });
         } else if let Some(ticket) = ticket {
             self.answer(ticket, Err(failure));
         }
@@ -486,6 +495,18 @@ impl Backplane {
                 let sent = self.send_files(&listing, answer, link)?;
                 (sent, Waiting::Files)
             }
+            Intent::Locate { ask, name, message } => {
+                let args = [node.as_bytes(), name.as_bytes(), message.as_slice()];
+                (
+                    run(link, &self.scripts.locate, &args)?,
+                    Waiting::Located(ask),
+                )
+            }
+            Intent::ToNode { node, message } => {
+                let channel = payload::node_channel(&node);
+                let sent = link.send(&[b"PUBLISH", channel.as_bytes(), &message])?;
+                (sent, Waiting::Unanswered("publish"))
+            }
             Intent::Shared { from, name, size } => {
                 let bytes = payload::shared(&from, &name, size);
                 let sent = link.send(&[b"PUBLISH", ALL_CHANNEL.as_bytes(), &bytes])?;
@@ -617,6 +638,12 @@ impl Backplane {
         let (Some(channel), Some(payload)) = (channel.as_bytes(), payload.as_bytes()) else {
             return;
         };
+        if channel == self.node_channel.as_bytes()
+            && let Some(message) = super::RemoteMessage::decode(payload)
+        {
+            self.news.push_back(News::Remote(message));
+            return;
+        }
         if let Some(news) = payload::parse(&self.node_channel, channel, payload) {
             if let News::RoomMessage { room, message } = &news
                 && self.rooms.contains_key(room)

@@ -85,6 +85,17 @@ pub enum Intent {
         listing: Vec<(String, u64)>,
         answer: bool,
     },
+    /// A client of this node asks for `name`, which another live node lists: `message` (a
+    /// [`RemoteMessage::Get`] encoded) goes to that node; [`News::Located`] with `ask`.
+    ///
+    /// [`RemoteMessage::Get`]: super::RemoteMessage::Get
+    Locate {
+        ask: u64,
+        name: Box<str>,
+        message: Vec<u8>,
+    },
+    /// `message` (a [`super::RemoteMessage`] encoded) to node `node`. No answer.
+    ToNode { node: Box<str>, message: Vec<u8> },
     /// A user of this node shared a file: every node announces it ([`News::Shared`]).
     Shared {
         from: Box<str>,
@@ -109,7 +120,9 @@ impl Intent {
             Intent::Release { .. }
             | Intent::Part { .. }
             | Intent::Shared { .. }
-            | Intent::Files { .. } => None,
+            | Intent::Files { .. }
+            | Intent::Locate { .. }
+            | Intent::ToNode { .. } => None,
         }
     }
 }
@@ -166,6 +179,17 @@ pub enum Answer {
     },
     /// A history page.
     History(Page),
+}
+
+/// Where a download request went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// To this node, which lists the file.
+    Sent(Box<str>),
+    /// No other live node lists it.
+    Nowhere,
+    /// The nodes that list it do not listen (dead, not yet reaped).
+    Unreachable,
 }
 
 /// What a [`Intent::Claim`] got.
@@ -233,6 +257,13 @@ pub enum News {
     /// particular order), the answer to [`Intent::Files`] with `answer`: for the shell,
     /// which lists the shared folder, not for the chat machine.
     Files(Result<Vec<(String, u64)>, Failure>),
+    /// Where the request of [`Intent::Locate`] `ask` went (the shell's, like `Files`).
+    Located {
+        ask: u64,
+        outcome: Result<Located, Failure>,
+    },
+    /// A message from another node about a download ([`super::RemoteMessage`]), for the shell.
+    Remote(super::RemoteMessage),
     /// A file was shared on some node.
     Shared {
         from: Box<str>,

@@ -17,7 +17,8 @@
 //!   (replaced whole each time, removed when the node is reaped).
 //!
 //! Channels: `chatd:ch:room:<room>` (room events), `chatd:ch:node:<node>` (private
-//! messages to a node's users), `chatd:ch:all` (shared files). Payloads are a kind letter,
+//! messages to a node's users, downloads across nodes: `remote_get`), `chatd:ch:all`
+//! (shared files). Payloads are a kind letter,
 //! then fields separated by NUL bytes, free text last: `M id time from text`, `J nick`,
 //! `L nick reason`, `T by topic`, `P to from text`, `S size from name`.
 //!
@@ -298,6 +299,21 @@ end
 return out
 "#;
 
+/// ARGV: node, name, payload. Publishes the payload (a download request) to a live node
+/// other than `node` whose listing holds `name`. Returns that node's name, or 0 if no
+/// other live node lists it, or 2 if those that do are not subscribed (dead, not yet reaped).
+const LOCATE: &str = r#"
+local node, name = ARGV[1], ARGV[2]
+local found = 0
+for _, other in ipairs(redis.call('ZRANGEBYSCORE', P..'nodes', '('..now_ms(), '+inf')) do
+  if other ~= node and redis.call('HEXISTS', P..'files:'..other, name) == 1 then
+    if redis.call('PUBLISH', P..'ch:node:'..other, ARGV[3]) > 0 then return other end
+    found = 2
+  end
+end
+return found
+"#;
+
 /// The scripts, each with the SHA-1 that EVALSHA names it by.
 pub struct Script {
     pub source: String,
@@ -331,6 +347,7 @@ pub struct Scripts {
     pub rooms: Script,
     pub resync: Script,
     pub files: Script,
+    pub locate: Script,
 }
 
 impl Scripts {
@@ -349,11 +366,12 @@ impl Scripts {
             rooms: Script::new(ROOMS),
             resync: Script::new(RESYNC),
             files: Script::new(FILES),
+            locate: Script::new(LOCATE),
         }
     }
 
     /// All of them, for SCRIPT LOAD.
-    pub fn all(&self) -> [&Script; 13] {
+    pub fn all(&self) -> [&Script; 14] {
         [
             &self.heartbeat,
             &self.claim,
@@ -368,6 +386,7 @@ impl Scripts {
             &self.rooms,
             &self.resync,
             &self.files,
+            &self.locate,
         ]
     }
 }

@@ -52,6 +52,7 @@ impl Server {
         let answer = !self.listing.waiting.is_empty();
         match (listing, self.cluster.as_mut()) {
             (Ok(own), Some(cluster)) => {
+                self.remote_files.own = own.iter().map(|(name, _)| name.clone()).collect();
                 let intent = Intent::Files {
                     listing: own.clone(),
                     answer,

@@ -186,6 +186,11 @@ impl ClusterShell {
         self.backplane.submit(now, intent, &mut self.link);
     }
 
+    /// This node's name in the cluster.
+    pub(super) fn node(&self) -> &str {
+        self.backplane.node()
+    }
+
     /// Whether everything queued for Redis has been written and answered (a shutdown waits
     /// for its releases to go out, within its linger).
     pub(super) fn is_idle(&self) -> bool {
@@ -211,7 +216,7 @@ impl Server {
             return;
         };
         let registry = self.poll.registry();
-        let mut other_files = Vec::new();
+        let mut for_shell = Vec::new();
         for _ in 0..ROUNDS_PER_TURN {
             let mut moved = false;
             while let Some(intent) = self.chat.poll_intent() {
@@ -229,7 +234,9 @@ impl Server {
             cluster.backplane.handle_timeout(now, &mut cluster.link);
             while let Some(news) = cluster.backplane.poll_news() {
                 match news {
-                    News::Files(files) => other_files.push(files),
+                    news @ (News::Files(_) | News::Located { .. } | News::Remote(_)) => {
+                        for_shell.push(news);
+                    }
                     news => self.chat.handle_cluster_news(now, news, &mut self.conns),
                 }
                 moved = true;
@@ -239,9 +246,15 @@ impl Server {
                 break;
             }
         }
-        for files in other_files {
-            self.other_files(now, files);
+        for news in for_shell {
+            match news {
+                News::Files(files) => self.other_files(now, files),
+                News::Located { ask, outcome } => self.located(now, ask, outcome),
+                News::Remote(message) => self.remote_message(now, message),
+                _ => {}
+            }
         }
+        self.expire_asked(now);
     }
 
     /// Connects to the cluster before serving anyone (call before [`Server::run`]): a node

@@ -28,6 +28,7 @@ mod conn;
 mod disk;
 mod out_queue;
 mod redis_socket;
+mod remote_files;
 mod rooms_writer;
 mod timers;
 mod tls_conn;
@@ -127,6 +128,8 @@ pub struct Server {
     udp_readable: bool,
     /// The shared folder's listing under way, and the clients waiting for it.
     listing: cluster_files::Listing,
+    /// Downloads across the nodes of a cluster.
+    remote_files: remote_files::RemoteFiles,
     release_memory: Option<fn()>,
     /// The most the uploads' out-of-order buffers held since memory was last released.
     buffered_peak: u64,
@@ -211,6 +214,7 @@ impl Server {
             timers: Timers::new(Instant::now(), TICK),
             udp_readable: false,
             listing: cluster_files::Listing::default(),
+            remote_files: remote_files::RemoteFiles::default(),
             release_memory: config.release_memory,
             buffered_peak: 0,
             expired: Vec::new(),

@@ -67,7 +67,22 @@ impl Server {
             let Some(conn) = self.conns.get(client) else {
                 continue;
             };
-            let Ok(peer_ip) = conn.stream.peer_addr().map(|a| a.ip()) else {
+            let Ok(peer) = conn.stream.peer_addr() else {
+                continue;
+            };
+            let peer_ip = peer.ip();
+            // In a cluster, a file this node does not list may be another node's.
+            if let ChatRequest::Get {
+                request,
+                name,
+                offset,
+                ..
+            } = &request
+                && self.get_elsewhere(now, (client, peer), *request, name, *offset)
+            {
+                continue;
+            }
+            let Some(conn) = self.conns.get(client) else {
                 continue;
             };
             // Its TLS exporter keys the transfer (plaintext: none, and none is needed).
@@ -181,6 +196,9 @@ impl Server {
         let udp_port = self.udp.port();
         while let Some(reply) = self.transfers.poll_reply() {
             log_reply(&reply);
+            if self.reply_afar(now, &reply, udp_port) {
+                continue;
+            }
             match &reply {
                 Reply::Shared { from, name, size } => {
                     self.chat
