@@ -230,3 +230,48 @@ fn a_get_of_a_dead_nodes_file_is_refused_clearly_not_left_waiting() {
         "refused at once, not after a timeout"
     );
 }
+
+#[test]
+fn a_holder_that_does_not_answer_gets_the_get_refused_after_the_timeout() {
+    let redis = RedisServer::start();
+    let one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    write(&one.files, "frozen.txt", 10);
+    let mut c1 = login(&one, "one");
+    files(&mut c1);
+    let mut c2 = login(&two, "two");
+    wait_until("node 2 lists node 1's file", || {
+        files(&mut c2).iter().any(|(n, _)| n == "frozen.txt")
+    });
+    // Stopped, node 1 is still subscribed (Redis takes the request) but never answers.
+    support::signal(&one.child, "STOP");
+    let asked = std::time::Instant::now();
+    c2.send(&Frame::Get {
+        request: 8,
+        name: "frozen.txt",
+        offset: 0,
+    });
+    let refused = c2.expect("Refused {");
+    support::signal(&one.child, "CONT");
+    assert!(
+        refused.contains("request: 8") && refused.contains("did not answer within 5 s"),
+        "{refused}"
+    );
+    let waited = asked.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(9),
+        "refused after {waited:?}"
+    );
+    // Node 1's lease ran out meanwhile: it was reaped with its listing, and registers both
+    // again once it runs. Node 2's client was not held meanwhile, and is served again.
+    wait_until("node 2 lists node 1's file again", || {
+        files(&mut c2).iter().any(|(n, _)| n == "frozen.txt")
+    });
+    c2.send(&Frame::Get {
+        request: 9,
+        name: "frozen.txt",
+        offset: 0,
+    });
+    let offer = c2.expect("Offer {");
+    assert!(offer.contains("request: 9"), "{offer}");
+}

@@ -570,20 +570,13 @@ impl Backplane {
             let _ = link.subscribe(payload::room_channel(room).as_bytes());
         }
         self.send_resync(link);
-        if !self.files.is_empty() {
-            let files = std::mem::take(&mut self.files);
-            if let Ok(ticket) = self.send_files(&files, false, link) {
-                self.waiting.insert(ticket, Waiting::Unanswered("files"));
-            }
-            self.files = files;
-        }
         self.next_heartbeat = Some(now + self.config.heartbeat);
         if was == Reach::Degraded {
             self.news.push_back(News::Restored);
         }
     }
 
-    /// Makes Redis hold exactly this node's users and rooms.
+    /// Makes Redis hold exactly this node's users, rooms and files.
     fn send_resync(&mut self, link: &mut impl Commands) {
         let lease = self.config.lease.as_millis().to_string();
         let mut owned: Vec<Vec<u8>> = vec![
@@ -604,6 +597,12 @@ impl Backplane {
         let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         if let Ok(ticket) = run(link, &self.scripts.resync, &args) {
             self.waiting.insert(ticket, Waiting::Resync);
+        }
+        // Its files too: Redis lost them, or another node reaped them with this node.
+        if !self.files.is_empty()
+            && let Ok(ticket) = self.send_files(&self.files, false, link)
+        {
+            self.waiting.insert(ticket, Waiting::Unanswered("files"));
         }
     }
 
