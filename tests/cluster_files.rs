@@ -275,3 +275,51 @@ fn a_holder_that_does_not_answer_gets_the_get_refused_after_the_timeout() {
     let offer = c2.expect("Offer {");
     assert!(offer.contains("request: 9"), "{offer}");
 }
+
+#[test]
+fn a_holder_on_another_address_is_named_in_transfer_at_and_chatc_downloads_from_it() {
+    let redis = RedisServer::start();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    // Node 1 is another "host": chat and UDP on 127.0.0.2 only, which it names to others.
+    let n1 = temp_dir("n1-far-host");
+    random_file(&n1.join("remote.bin"), 1 << 20, 11);
+    let far = ["--cluster", &url, "--node", "n1", "--bind", "127.0.0.2"];
+    let one = Daemon::start_in(&n1, &[&far[..], &["--udp-address", "127.0.0.2"]].concat());
+    let two = node(&redis, "n2");
+    let mut c2 = login(&two, "two");
+    wait_until("node 2 lists node 1's file", || {
+        files(&mut c2).iter().any(|(n, _)| n == "remote.bin")
+    });
+    c2.send(&Frame::Get {
+        request: 4,
+        name: "remote.bin",
+        offset: 0,
+    });
+    let at = c2.recv_map(|f| match f {
+        Frame::TransferAt { conn_id, address } => Some((*conn_id, address.to_string())),
+        _ => None,
+    });
+    let offered = c2.recv_map(|f| match f {
+        Frame::Offer { conn_id, .. } => Some(*conn_id),
+        _ => None,
+    });
+    assert_eq!(at, (offered, "127.0.0.2".to_string()));
+    c2.send(&Frame::Cancel { conn_id: offered });
+
+    // Node 2's address (127.0.0.1) would reach nothing at node 1's UDP port: chatc must use
+    // the address TRANSFER_AT named.
+    let down = temp_dir("far-host-down");
+    let mut getter = chatc_in(two.port, "getter", &down);
+    getter.line("/get remote.bin");
+    getter.out.expect_contains("*** remote.bin: done:");
+    assert!(getter.finish().success());
+    assert_eq!(
+        fs::read(down.join("remote.bin")).unwrap(),
+        fs::read(n1.join("remote.bin")).unwrap()
+    );
+    drop(one);
+    for dir in [n1, down] {
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(Daemon::state_dir(&dir));
+    }
+}

@@ -29,6 +29,10 @@ pub struct ClusterConfig {
     pub tls: Option<RedisTls>,
     pub link: LinkConfig,
     pub backplane: BackplaneConfig,
+    /// The address other nodes' clients send this node's transfer datagrams to
+    /// (`--udp-address`, named to them in TRANSFER_AT); `None`: the address of their own
+    /// node (nodes on one host).
+    pub udp_address: Option<std::net::IpAddr>,
 }
 
 impl ClusterConfig {
@@ -91,6 +95,7 @@ impl ClusterConfig {
                 write_deadline: LinkConfig::default().reply_timeout * 4 / 5,
                 ..BackplaneConfig::default()
             },
+            udp_address: None,
         })
     }
 }
@@ -150,6 +155,8 @@ pub(super) struct ClusterShell {
     link: RedisLink,
     socket: RedisSocket,
     backplane: Backplane,
+    /// As [`ClusterConfig::udp_address`].
+    pub(super) udp_address: Option<std::net::IpAddr>,
 }
 
 impl ClusterShell {
@@ -165,6 +172,7 @@ impl ClusterShell {
             link: RedisLink::new(config.link),
             socket: RedisSocket::new(REDIS, config.tls),
             backplane: Backplane::new(config.backplane),
+            udp_address: config.udp_address,
         }
     }
 

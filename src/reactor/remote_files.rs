@@ -9,7 +9,9 @@
 //! listening: REFUSED, so the client never waits for a dead node. Found nowhere else (or
 //! the cluster unreachable): the GET is this node's, as alone.
 //!
-//! The client's UDP goes to this node's address, at the holder's UDP port: nodes on one host.
+//! The client's UDP goes to the holder's UDP port, at the address the holder names with
+//! `--udp-address` (a TRANSFER_AT frame before the OFFER), else at this node's address
+//! (nodes on one host).
 
 use super::Server;
 use crate::chat::ClientId;
@@ -264,6 +266,7 @@ impl Server {
                 false
             }
             Frame::Refused { .. } | Frame::TransferResult { .. } => true,
+            Frame::TransferAt { .. } => false,
             _ => return,
         };
         if ends {
@@ -282,6 +285,15 @@ impl Server {
             return false;
         }
         let ends = matches!(reply, Reply::Refused { .. } | Reply::Ended { .. });
+        let address = self.cluster.as_ref().and_then(|c| c.udp_address);
+        if let (Reply::Offer { offer, .. }, Some(address)) = (reply, address) {
+            let address = address.to_string();
+            let at = Frame::TransferAt {
+                conn_id: offer.conn.0,
+                address: &address,
+            };
+            self.answer_afar(now, client, &at, false);
+        }
         if let Some(frame) = reply.frame(udp_port) {
             self.answer_afar(now, client, &frame, ends);
         }
