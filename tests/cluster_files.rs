@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Stdio;
 use support::redis::RedisServer;
-use support::{Chatc, Daemon, RawClient, temp_dir, wait_until};
+use support::{Chatc, Daemon, RawClient, random_file, temp_dir, wait_until};
 
 /// A TLS chatd node named `name` sharing a fresh folder, joined to `redis`.
 fn node(redis: &RedisServer, name: &str) -> Daemon {
@@ -42,6 +42,42 @@ fn files(c: &mut RawClient) -> Vec<(String, u64)> {
         if !more {
             return all;
         }
+    }
+}
+
+/// Waits until FILES on `c`'s node lists `name`.
+#[track_caller]
+fn wait_listed(c: &mut RawClient, name: &str) {
+    wait_until(&format!("{name} is listed"), || {
+        files(c).iter().any(|(n, _)| n == name)
+    });
+}
+
+/// Redis, node 1 holding `name` (`len` pseudo-random bytes) and node 2, with a client of
+/// node 2 that FILES showed it to.
+struct TwoNodes {
+    one: Daemon,
+    two: Daemon,
+    c2: RawClient,
+    /// Dropped last: the nodes go first.
+    redis: RedisServer,
+}
+
+fn node_one_sharing(name: &str, len: usize) -> TwoNodes {
+    let redis = RedisServer::start();
+    let one = node(&redis, "n1");
+    let two = node(&redis, "n2");
+    random_file(&one.files.join(name), len, len as u64);
+    // A FILES on node 1 makes it list (and publish) its folder again.
+    let mut c1 = login(&one, "one");
+    assert!(files(&mut c1).iter().any(|(n, _)| n == name));
+    let mut c2 = login(&two, "two");
+    wait_listed(&mut c2, name);
+    TwoNodes {
+        one,
+        two,
+        c2,
+        redis,
     }
 }
 
@@ -86,29 +122,16 @@ fn files_lists_every_nodes_files_sorted_each_name_once() {
 
 #[test]
 fn a_dead_nodes_files_are_no_longer_listed() {
-    let redis = RedisServer::start();
-    let mut one = node(&redis, "n1");
-    let two = node(&redis, "n2");
-    write(&one.files, "gone-soon.txt", 5);
-    // A FILES on node 1 makes it list (and publish) its folder again.
-    let mut c1 = login(&one, "one");
-    assert_eq!(files(&mut c1), [("gone-soon.txt".to_string(), 5)]);
-    let mut c2 = login(&two, "two");
-    wait_until("node 2 lists node 1's file", || {
-        files(&mut c2).iter().any(|(n, _)| n == "gone-soon.txt")
-    });
-    one.child.kill().unwrap();
-    one.child.wait().unwrap();
+    let mut t = node_one_sharing("gone-soon.txt", 5);
+    t.one.child.kill().unwrap();
+    t.one.child.wait().unwrap();
     // Its lease runs out (5 s): no longer listed, then reaped with its listing.
-    let killed = std::time::Instant::now();
     wait_until("node 1's file is no longer listed", || {
-        files(&mut c2).is_empty()
+        files(&mut t.c2).is_empty()
     });
-    eprintln!("unlisted after {:?}", killed.elapsed());
     wait_until("node 1's listing is removed", || {
-        redis_keys(&redis, "chatd:files:n1/*").is_empty()
+        redis_keys(&t.redis, "chatd:files:n1/*").is_empty()
     });
-    eprintln!("removed after {:?}", killed.elapsed());
 }
 
 /// The keys of `redis` matching `pattern`, read with redis-cli.
@@ -147,20 +170,6 @@ fn an_upload_to_one_node_is_announced_and_listed_on_the_other() {
     let _ = fs::remove_dir_all(local);
 }
 
-/// Writes `len` pseudo-random bytes (seeded) to `path`.
-fn random_file(path: &Path, len: usize, seed: u64) {
-    let mut state = seed | 1;
-    let mut data = Vec::with_capacity(len + 8);
-    while data.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        data.extend_from_slice(&state.to_le_bytes());
-    }
-    data.truncate(len);
-    fs::write(path, data).unwrap();
-}
-
 /// chatc logged in on `port` as `nick`, saving downloads in `downloads`.
 fn chatc_in(port: u16, nick: &str, downloads: &Path) -> Chatc {
     let args = [std::ffi::OsStr::new("--downloads"), downloads.as_os_str()];
@@ -171,29 +180,20 @@ fn chatc_in(port: u16, nick: &str, downloads: &Path) -> Chatc {
 
 #[test]
 fn a_client_of_node_two_downloads_node_ones_file_byte_exact() {
-    let redis = RedisServer::start();
-    let one = node(&redis, "n1");
-    let two = node(&redis, "n2");
     // Past one datagram's payload and several windows, so retransmission and pacing run.
-    random_file(&one.files.join("far.bin"), 3 << 20, 7);
-    let mut c1 = login(&one, "one");
-    files(&mut c1); // node 1 lists (and publishes) its folder again
-    let mut c2 = login(&two, "two");
-    wait_until("node 2 lists node 1's file", || {
-        files(&mut c2).iter().any(|(n, _)| n == "far.bin")
-    });
+    let t = node_one_sharing("far.bin", 3 << 20);
     let down = temp_dir("far-down");
-    let mut getter = chatc_in(two.port, "getter", &down);
+    let mut getter = chatc_in(t.two.port, "getter", &down);
     getter.line("/get far.bin");
     getter.out.expect_contains("*** far.bin: done:");
     assert!(getter.finish().success());
     assert_eq!(
         fs::read(down.join("far.bin")).unwrap(),
-        fs::read(one.files.join("far.bin")).unwrap(),
+        fs::read(t.one.files.join("far.bin")).unwrap(),
         "the download differs from node 1's file"
     );
     assert!(
-        !two.files.join("far.bin").exists(),
+        !t.two.files.join("far.bin").exists(),
         "node 2 served nothing itself"
     );
     let _ = fs::remove_dir_all(down);
@@ -201,26 +201,17 @@ fn a_client_of_node_two_downloads_node_ones_file_byte_exact() {
 
 #[test]
 fn a_get_of_a_dead_nodes_file_is_refused_clearly_not_left_waiting() {
-    let redis = RedisServer::start();
-    let mut one = node(&redis, "n1");
-    let two = node(&redis, "n2");
-    write(&one.files, "orphan.txt", 10);
-    let mut c1 = login(&one, "one");
-    files(&mut c1);
-    let mut c2 = login(&two, "two");
-    wait_until("node 2 lists node 1's file", || {
-        files(&mut c2).iter().any(|(n, _)| n == "orphan.txt")
-    });
-    one.child.kill().unwrap();
-    one.child.wait().unwrap();
+    let mut t = node_one_sharing("orphan.txt", 10);
+    t.one.child.kill().unwrap();
+    t.one.child.wait().unwrap();
     // Within its lease the dead node still counts as live, but does not listen.
     let asked = std::time::Instant::now();
-    c2.send(&Frame::Get {
+    t.c2.send(&Frame::Get {
         request: 5,
         name: "orphan.txt",
         offset: 0,
     });
-    let refused = c2.expect("Refused {");
+    let refused = t.c2.expect("Refused {");
     assert!(
         refused.contains("request: 5") && refused.contains("cannot be reached"),
         "{refused}"
@@ -233,26 +224,17 @@ fn a_get_of_a_dead_nodes_file_is_refused_clearly_not_left_waiting() {
 
 #[test]
 fn a_holder_that_does_not_answer_gets_the_get_refused_after_the_timeout() {
-    let redis = RedisServer::start();
-    let one = node(&redis, "n1");
-    let two = node(&redis, "n2");
-    write(&one.files, "frozen.txt", 10);
-    let mut c1 = login(&one, "one");
-    files(&mut c1);
-    let mut c2 = login(&two, "two");
-    wait_until("node 2 lists node 1's file", || {
-        files(&mut c2).iter().any(|(n, _)| n == "frozen.txt")
-    });
+    let mut t = node_one_sharing("frozen.txt", 10);
     // Stopped, node 1 is still subscribed (Redis takes the request) but never answers.
-    support::signal(&one.child, "STOP");
+    support::signal(&t.one.child, "STOP");
     let asked = std::time::Instant::now();
-    c2.send(&Frame::Get {
+    t.c2.send(&Frame::Get {
         request: 8,
         name: "frozen.txt",
         offset: 0,
     });
-    let refused = c2.expect("Refused {");
-    support::signal(&one.child, "CONT");
+    let refused = t.c2.expect("Refused {");
+    support::signal(&t.one.child, "CONT");
     assert!(
         refused.contains("request: 8") && refused.contains("did not answer within 5 s"),
         "{refused}"
@@ -264,15 +246,13 @@ fn a_holder_that_does_not_answer_gets_the_get_refused_after_the_timeout() {
     );
     // Node 1's lease ran out meanwhile: it was reaped with its listing, and registers both
     // again once it runs. Node 2's client was not held meanwhile, and is served again.
-    wait_until("node 2 lists node 1's file again", || {
-        files(&mut c2).iter().any(|(n, _)| n == "frozen.txt")
-    });
-    c2.send(&Frame::Get {
+    wait_listed(&mut t.c2, "frozen.txt");
+    t.c2.send(&Frame::Get {
         request: 9,
         name: "frozen.txt",
         offset: 0,
     });
-    let offer = c2.expect("Offer {");
+    let offer = t.c2.expect("Offer {");
     assert!(offer.contains("request: 9"), "{offer}");
 }
 
@@ -287,9 +267,7 @@ fn a_holder_on_another_address_is_named_in_transfer_at_and_chatc_downloads_from_
     let one = Daemon::start_in(&n1, &[&far[..], &["--udp-address", "127.0.0.2"]].concat());
     let two = node(&redis, "n2");
     let mut c2 = login(&two, "two");
-    wait_until("node 2 lists node 1's file", || {
-        files(&mut c2).iter().any(|(n, _)| n == "remote.bin")
-    });
+    wait_listed(&mut c2, "remote.bin");
     c2.send(&Frame::Get {
         request: 4,
         name: "remote.bin",

@@ -257,6 +257,20 @@ impl Drop for Daemon {
     }
 }
 
+/// Writes `len` pseudo-random bytes (seeded, so failures replay) to `path`.
+pub fn random_file(path: &std::path::Path, len: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+}
+
 /// Waits until `condition` holds, checking every few milliseconds, for at most 10 s; panics
 /// with `what` if it never does.
 #[track_caller]
