@@ -282,7 +282,29 @@ fn a_holder_on_another_address_is_named_in_transfer_at_and_chatc_downloads_from_
         _ => None,
     });
     assert_eq!(at, (offered, "127.0.0.2".to_string()));
+    // A CANCEL reaches the holder, whose TRANSFER_RESULT comes back (not UNKNOWN_TRANSFER
+    // from node 2, which runs no such transfer).
     c2.send(&Frame::Cancel { conn_id: offered });
+    let ended = c2.recv_map(|f| match f {
+        Frame::TransferResult { conn_id, ok, .. } => Some((*conn_id, *ok)),
+        Frame::Error { code, .. } => panic!("CANCEL answered with {code:?}"),
+        _ => None,
+    });
+    assert_eq!(ended, (offered, false));
+    // A client that leaves after its OFFER: the holder ends that transfer too.
+    let mut leaver = login(&two, "leaver");
+    leaver.send(&Frame::Get {
+        request: 1,
+        name: "remote.bin",
+        offset: 0,
+    });
+    let left = leaver.recv_map(|f| match f {
+        Frame::Offer { conn_id, .. } => Some(*conn_id),
+        _ => None,
+    });
+    drop(leaver);
+    let ended = format!("transfer {left:016x} (remote.bin) failed: cancelled");
+    one.log.expect_contains(&ended);
 
     // Node 2's address (127.0.0.1) would reach nothing at node 1's UDP port: chatc must use
     // the address TRANSFER_AT named.

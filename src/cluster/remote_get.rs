@@ -3,7 +3,7 @@
 //! holder answers each of the frames its transfers machine has for that client
 //! ([`FrameFor`]: the OFFER, or REFUSED, then TRANSFER_RESULT); on an OFFER the asking node
 //! derives the transfer's keys from the client's TLS session and sends them back
-//! ([`KeysFor`]). Like every payload, a kind letter, then fields separated by NUL bytes,
+//! ([`KeysFor`]); a CANCEL, or the client leaving, is passed on too. Like every payload, a kind letter, then fields separated by NUL bytes,
 //! free bytes last.
 //!
 //! [`Get`]: RemoteMessage::Get
@@ -40,6 +40,10 @@ pub enum RemoteMessage {
         conn: u64,
         keying: Box<[u8; KEYING_LEN]>,
     },
+    /// Client `served` cancelled transfer `conn` (CANCEL).
+    Cancel { served: u64, conn: u64 },
+    /// Client `served` has gone: its transfer ends.
+    Gone { served: u64 },
 }
 
 /// Key material never reaches a log or a test failure's text.
@@ -55,6 +59,10 @@ impl std::fmt::Debug for RemoteMessage {
             RemoteMessage::KeysFor { served, conn, .. } => {
                 write!(f, "KeysFor {{ served: {served}, conn: {conn}, .. }}")
             }
+            RemoteMessage::Cancel { served, conn } => {
+                write!(f, "Cancel {{ served: {served}, conn: {conn} }}")
+            }
+            RemoteMessage::Gone { served } => write!(f, "Gone {{ served: {served} }}"),
         }
     }
 }
@@ -98,6 +106,12 @@ impl RemoteMessage {
                 conn.to_string().into_bytes(),
                 keying.to_vec(),
             ],
+            RemoteMessage::Cancel { served, conn } => vec![
+                b"C".to_vec(),
+                served.to_string().into_bytes(),
+                conn.to_string().into_bytes(),
+            ],
+            RemoteMessage::Gone { served } => vec![b"X".to_vec(), served.to_string().into_bytes()],
         };
         fields.join(&0u8)
     }
@@ -109,6 +123,8 @@ impl RemoteMessage {
         let count = match kind {
             b'G' => 6,
             b'F' | b'K' => 3,
+            b'C' => 2,
+            b'X' => 1,
             _ => return None,
         };
         let fields: Vec<&[u8]> = rest.splitn(count, |&b| b == 0).collect();
@@ -131,11 +147,16 @@ impl RemoteMessage {
                 served: number(1)?,
                 frame: fields[2].to_vec(),
             },
-            _ => RemoteMessage::KeysFor {
+            b'K' => RemoteMessage::KeysFor {
                 served: number(0)?,
                 conn: number(1)?,
                 keying: Box::new(fields[2].try_into().ok()?),
             },
+            b'C' => RemoteMessage::Cancel {
+                served: number(0)?,
+                conn: number(1)?,
+            },
+            _ => RemoteMessage::Gone { served: number(0)? },
         })
     }
 }
@@ -165,6 +186,8 @@ mod tests {
                 conn: u64::MAX,
                 keying: Box::new([0; KEYING_LEN]),
             },
+            RemoteMessage::Cancel { served: 9, conn: 4 },
+            RemoteMessage::Gone { served: 9 },
         ];
         for message in messages {
             assert_eq!(RemoteMessage::decode(&message.encode()), Some(message));
@@ -180,6 +203,8 @@ mod tests {
             b"G\0n\x001\0not-an-ip\x001\x000\0f",
             b"F\x001\x002",
             b"K\x001\x002\0short",
+            b"C\x001",
+            b"X\0x",
             b"P\0a\0b\0c",
         ] {
             assert_eq!(RemoteMessage::decode(bad), None, "{bad:?}");

@@ -7,7 +7,8 @@
 //! sends them to the holder, whose transfer opens no datagram until they come (the client
 //! retransmits its first ones). No answer within [`ASK_TIMEOUT`], or no live holder
 //! listening: REFUSED, so the client never waits for a dead node. Found nowhere else (or
-//! the cluster unreachable): the GET is this node's, as alone.
+//! the cluster unreachable): the GET is this node's, as alone. The client's CANCEL of such a
+//! transfer, or its leaving, is passed on to the holder, which ends the transfer.
 //!
 //! The client's UDP goes to the holder's UDP port, at the address the holder names with
 //! `--udp-address` (a TRANSFER_AT frame before the OFFER), else at this node's address
@@ -30,6 +31,8 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// it serves to other nodes' clients: beyond, a GET is refused as busy.
 const MAX_ASKED: usize = 1024;
 const MAX_SERVED: usize = 1024;
+/// How often the requests out are checked (each check asks the socket for its peer).
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Other nodes' clients are numbered from here on, far from this node's own ids.
 const SERVED_BASE: usize = usize::MAX / 2;
 
@@ -45,6 +48,8 @@ struct Asked {
     holder: Option<Box<str>>,
     /// Until the OFFER or REFUSED; none after (the transfer's own timeouts hold then).
     deadline: Option<Instant>,
+    /// Once offered: the client's number at the holder, and the transfer's id.
+    offered: Option<(u64, u64)>,
 }
 
 /// Another node's client this node serves a file to.
@@ -62,6 +67,8 @@ pub(super) struct RemoteFiles {
     next_ask: u64,
     served: HashMap<ClientId, Served>,
     next_served: usize,
+    /// When the requests are next checked for timeouts and departed clients.
+    next_sweep: Option<Instant>,
 }
 
 impl Server {
@@ -107,6 +114,7 @@ impl Server {
             offset,
             holder: None,
             deadline: Some(now + ASK_TIMEOUT),
+            offered: None,
         };
         remote.asked.insert(ask, asked);
         let intent = Intent::Locate {
@@ -221,6 +229,18 @@ impl Server {
                     debug!("files: keys for transfer {conn}, which waits for none");
                 }
             }
+            RemoteMessage::Cancel { served, conn } => {
+                let client = ClientId::new(SERVED_BASE.wrapping_add(served as usize));
+                if self.remote_files.served.contains_key(&client) {
+                    self.transfers.handle_cancel(now, client, ConnId(conn));
+                }
+            }
+            RemoteMessage::Gone { served } => {
+                let client = ClientId::new(SERVED_BASE.wrapping_add(served as usize));
+                if self.remote_files.served.remove(&client).is_some() {
+                    self.transfers.handle_client_gone(now, client);
+                }
+            }
         }
     }
 
@@ -241,6 +261,7 @@ impl Server {
         let ends = match &frame {
             Frame::Offer { conn_id, token, .. } => {
                 asked.deadline = None;
+                asked.offered = Some((served, *conn_id));
                 let exporter = self
                     .conns
                     .get(client)
@@ -327,10 +348,48 @@ impl Server {
         }
     }
 
+    /// `client`'s CANCEL of `conn_id`, if that is a transfer another node serves it: passed
+    /// on to that node. False if it is not one.
+    pub(super) fn cancel_elsewhere(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        conn_id: u64,
+    ) -> bool {
+        let found = self
+            .remote_files
+            .asked
+            .values()
+            .find_map(|asked| match asked {
+                Asked {
+                    offered: Some((served, conn)),
+                    holder: Some(holder),
+                    ..
+                } if asked.client == client && *conn == conn_id => Some((holder.clone(), *served)),
+                _ => None,
+            });
+        let Some((holder, served)) = found else {
+            return false;
+        };
+        let message = RemoteMessage::Cancel {
+            served,
+            conn: conn_id,
+        };
+        self.send_to_node(now, holder, &message);
+        true
+    }
+
     /// Refuses the requests whose holder did not answer in time, and forgets those whose
-    /// client has gone.
+    /// client has gone (telling the holder, which ends the transfer).
     pub(super) fn expire_asked(&mut self, now: Instant) {
+        if self.remote_files.asked.is_empty()
+            || self.remote_files.next_sweep.is_some_and(|at| now < at)
+        {
+            return;
+        }
+        self.remote_files.next_sweep = Some(now + SWEEP_EVERY);
         let mut expired = Vec::new();
+        let mut gone = Vec::new();
         let conns = &self.conns;
         self.remote_files.asked.retain(|_, asked| {
             let current = conns
@@ -340,8 +399,14 @@ impl Server {
                 expired.push((asked.client, asked.request, asked.name.clone()));
                 return false;
             }
+            if !current && let (Some((served, _)), Some(holder)) = (asked.offered, &asked.holder) {
+                gone.push((holder.clone(), served));
+            }
             current
         });
+        for (holder, served) in gone {
+            self.send_to_node(now, holder, &RemoteMessage::Gone { served });
+        }
         for (client, request, name) in expired {
             let text = format!(
                 "the server holding {} did not answer within {} s; try again later",

@@ -72,14 +72,17 @@ impl Server {
             };
             let peer_ip = peer.ip();
             // In a cluster, a file this node does not list may be another node's.
-            if let ChatRequest::Get {
-                request,
-                name,
-                offset,
-                ..
-            } = &request
-                && self.get_elsewhere(now, (client, peer), *request, name, *offset)
-            {
+            let elsewhere = match &request {
+                ChatRequest::Get {
+                    request,
+                    name,
+                    offset,
+                    ..
+                } => self.get_elsewhere(now, (client, peer), *request, name, *offset),
+                ChatRequest::Cancel { conn_id, .. } => self.cancel_elsewhere(now, client, *conn_id),
+                _ => false,
+            };
+            if elsewhere {
                 continue;
             }
             let Some(conn) = self.conns.get(client) else {
