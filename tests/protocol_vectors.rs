@@ -153,6 +153,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Refused => "REFUSED",
         FrameKind::TransferResult => "TRANSFER_RESULT",
         FrameKind::Shared => "SHARED",
+        FrameKind::TransferAt => "TRANSFER_AT",
         FrameKind::Login => "LOGIN",
         FrameKind::SetPassword => "SET_PASSWORD",
         FrameKind::PasswordSet => "PASSWORD_SET",
@@ -594,6 +595,13 @@ fn generated() -> Vec<Vector> {
                 string("name", "b.txt"),
                 num("size", 8, 3),
             ],
+        ),
+        frame(
+            Frame::TransferAt {
+                conn_id: conn,
+                address: "192.0.2.7",
+            },
+            vec![id("conn_id", 8, conn), string("address", "192.0.2.7")],
         ),
         frame(
             Frame::Login {

@@ -10,21 +10,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use support::{Chatc, Daemon, RawClient, signal, temp_dir, wait_exit, wait_until};
-
-/// Writes `len` pseudo-random bytes (seeded, so failures replay) to `path`.
-fn random_file(path: &Path, len: usize, seed: u64) {
-    let mut state = seed | 1;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        data.extend_from_slice(&state.to_le_bytes());
-    }
-    data.truncate(len);
-    fs::write(path, data).unwrap();
-}
+use support::{Chatc, Daemon, RawClient, random_file, signal, temp_dir, wait_exit, wait_until};
 
 #[track_caller]
 fn assert_same_file(a: &Path, b: &Path) {

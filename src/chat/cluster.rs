@@ -313,6 +313,8 @@ impl ChatServer {
                     self.output.send(id, &frame, out);
                 }
             }
+            // The shell's: it merges them into the listing it answers FILES with.
+            News::Files(_) | News::Located { .. } | News::Remote(_) => {}
             News::Shared { from, name, size } => {
                 let frame = Frame::Shared {
                     from: &from,

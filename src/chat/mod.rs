@@ -455,18 +455,24 @@ impl ChatServer {
         out: &mut impl Outbox,
     ) {
         if let Some(nick) = self.nick_rc(from) {
-            // In a cluster only this node's users hear of it: the file can be downloaded
-            // only from this node (files across nodes are not done yet), and an announcement
-            // of what one cannot get would mislead.
-            self.broadcast(
-                None,
-                &Frame::Shared {
-                    from: &nick,
-                    name,
+            match self.cluster.as_ref() {
+                // Every node announces it (this one too, when the announcement comes back):
+                // any node lists it and serves it through the node that holds it.
+                Some(cluster) if cluster.up => self.tell_cluster(crate::cluster::Intent::Shared {
+                    from: (*nick).into(),
+                    name: name.into(),
                     size,
-                },
-                out,
-            );
+                }),
+                _ => self.broadcast(
+                    None,
+                    &Frame::Shared {
+                        from: &nick,
+                        name,
+                        size,
+                    },
+                    out,
+                ),
+            }
         }
         self.end_overflowed(out);
     }

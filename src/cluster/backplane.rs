@@ -104,6 +104,10 @@ enum Waiting {
     /// TIME, read to set [`Backplane::redis_clock`].
     Clock,
     Resync,
+    /// The other nodes' files, for [`News::Files`].
+    Files,
+    /// Where download request `ask` went, for [`News::Located`].
+    Located(u64),
     /// A command whose reply only matters if it is an error (script loads, departures).
     Unanswered(&'static str),
 }
@@ -166,6 +170,9 @@ pub struct Backplane {
     /// deadlines. Read when the connection comes up and on every heartbeat (so drift between
     /// the hosts does not add up); read at the reply, so a deadline errs early by a round trip.
     redis_clock: Option<(u64, Instant)>,
+    /// This node's files as last published: published again when the connection comes
+    /// back (Redis may have lost them).
+    files: Vec<(String, u64)>,
 }
 
 impl Backplane {
@@ -186,6 +193,7 @@ impl Backplane {
             who_in_flight: None,
             last_now: None,
             redis_clock: None,
+            files: Vec::new(),
         }
     }
 
@@ -245,25 +253,35 @@ impl Backplane {
     pub fn submit(&mut self, now: Instant, intent: Intent, link: &mut impl Commands) {
         self.last_now = Some(now);
         self.note_locally(&intent);
-        if self.reach != Reach::Up {
-            if let Some(ticket) = intent.ticket() {
-                let reason = "the cluster is unreachable".to_string();
-                self.answer(ticket, Err(Failure::Unavailable(reason)));
-            }
-            return;
-        }
         let ticket = intent.ticket();
-        if let Err(err) = self.send_intent(now, intent, link) {
-            // A departure that did not go out (or anything else) is made good by the next
-            // heartbeat's RESYNC, which makes Redis hold exactly this node's copy.
-            self.resync_due = true;
-            if let Some(ticket) = ticket {
-                let reason = match err {
-                    SendError::Down => "the cluster is unreachable",
-                    SendError::Full => "the cluster is too busy",
-                };
-                self.answer(ticket, Err(Failure::Unavailable(reason.into())));
+        let files_wanted = matches!(intent, Intent::Files { answer: true, .. });
+        let locating = match &intent {
+            Intent::Locate { ask, .. } => Some(*ask),
+            _ => None,
+        };
+        let reason = if self.reach != Reach::Up {
+            "the cluster is unreachable"
+        } else {
+            let sent = self.send_intent(now, intent, link);
+            if sent.is_err() {
+                // A departure that did not go out (or anything else) is made good by the
+                // next heartbeat's RESYNC, which makes Redis hold exactly this node's copy.
+                self.resync_due = true;
             }
+            match sent {
+                Ok(()) => return,
+                Err(SendError::Down) => "the cluster is unreachable",
+                Err(SendError::Full) => "the cluster is too busy",
+            }
+        };
+        let failure = Failure::Unavailable(reason.into());
+        if files_wanted {
+            self.news.push_back(News::Files(Err(failure)));
+        } else if let Some(ask) = locating {
+            let outcome = Err(failure);
+            self.news.push_back(News::Located { ask, outcome });
+        } else if let Some(ticket) = ticket {
+            self.answer(ticket, Err(failure));
         }
     }
 
@@ -285,6 +303,7 @@ impl Backplane {
                     self.room_left(room);
                 }
             }
+            Intent::Files { listing, .. } => self.files.clone_from(listing),
             _ => {}
         }
     }
@@ -298,235 +317,6 @@ impl Backplane {
                 // Unsubscribed on the next send if the link is down; RESYNC starts clean.
                 self.pending_unsubscribe.push(room.into());
             }
-        }
-    }
-
-    /// Redis's time (ms) after which a write sent at `now` must not run, as text for a
-    /// script; "0" (no limit) until the clock has been read.
-    fn write_deadline(&self, now: Instant) -> String {
-        let Some((redis_ms, at)) = self.redis_clock else {
-            return "0".into();
-        };
-        let ahead = (now + self.config.write_deadline).saturating_duration_since(at);
-        (redis_ms + ahead.as_millis() as u64).to_string()
-    }
-
-    fn send_intent(
-        &mut self,
-        now: Instant,
-        intent: Intent,
-        link: &mut impl Commands,
-    ) -> Result<(), SendError> {
-        self.flush_unsubscribes(link);
-        let node = self.config.node.clone();
-        let deadline = self.write_deadline(now);
-        let (ticket, waiting) = match intent {
-            Intent::Claim {
-                ticket,
-                folded,
-                display,
-                guest,
-            } => {
-                let guest: &[u8] = if guest { b"1" } else { b"0" };
-                let args = [
-                    node.as_bytes(),
-                    folded.as_bytes(),
-                    display.as_bytes(),
-                    guest,
-                ];
-                let sent = run(link, &self.scripts.claim, &args)?;
-                let waiting = Waiting::Claim {
-                    ticket,
-                    folded,
-                    display,
-                };
-                (sent, waiting)
-            }
-            Intent::Release { folded, reason } => {
-                let args = [node.as_bytes(), folded.as_bytes(), reason.as_bytes()];
-                (
-                    run(link, &self.scripts.release, &args)?,
-                    Waiting::Unanswered("release"),
-                )
-            }
-            Intent::Say {
-                ticket,
-                room,
-                from,
-                text,
-            } => {
-                let keep = self.config.history_max.to_string();
-                let room_max = self.config.history_bytes.to_string();
-                let total_max = self.config.history_total_bytes.to_string();
-                let rooms_max = self.config.max_rooms.to_string();
-                let args = [
-                    room.as_bytes(),
-                    from.as_bytes(),
-                    text.as_bytes(),
-                    keep.as_bytes(),
-                    deadline.as_bytes(),
-                    room_max.as_bytes(),
-                    total_max.as_bytes(),
-                    rooms_max.as_bytes(),
-                ];
-                (run(link, &self.scripts.say, &args)?, Waiting::Said(ticket))
-            }
-            Intent::Private {
-                ticket,
-                to,
-                from,
-                text,
-            } => {
-                let bytes = payload::private(&to, &from, &text);
-                let args = [to.as_bytes(), bytes.as_slice(), deadline.as_bytes()];
-                (
-                    run(link, &self.scripts.private, &args)?,
-                    Waiting::Delivered(ticket),
-                )
-            }
-            Intent::Join {
-                ticket,
-                room,
-                folded,
-                display,
-                after,
-                count,
-                budget,
-            } => {
-                let Some(user) = self.users.get(&folded) else {
-                    // Not (or no longer) this node's user as far as the cluster knows.
-                    let reason = "you are not registered in the cluster".to_string();
-                    self.answer(ticket, Err(Failure::Unavailable(reason)));
-                    return Ok(());
-                };
-                let newly = !user.rooms.contains(&room);
-                // Subscribed and sent first: the node's copy changes only for a JOIN that
-                // went out (a refused one would leave a member RESYNC then made real).
-                if newly && !self.rooms.contains_key(&room) {
-                    self.pending_unsubscribe.retain(|r| *r != room);
-                    link.subscribe(payload::room_channel(&room).as_bytes())?;
-                }
-                let (after_s, count_s) = (after.to_string(), count.to_string());
-                let args = [
-                    room.as_bytes(),
-                    folded.as_bytes(),
-                    display.as_bytes(),
-                    after_s.as_bytes(),
-                    count_s.as_bytes(),
-                ];
-                let sent = run(link, &self.scripts.join, &args)?;
-                if newly && let Some(user) = self.users.get_mut(&folded) {
-                    user.rooms.insert(room.clone());
-                    *self.rooms.entry(room.clone()).or_insert(0) += 1;
-                }
-                let query = PageQuery {
-                    room,
-                    after,
-                    before: 0,
-                    count,
-                    budget,
-                };
-                let undo = newly.then_some(folded);
-                (
-                    sent,
-                    Waiting::Join {
-                        ticket,
-                        query,
-                        undo,
-                    },
-                )
-            }
-            Intent::Part {
-                room,
-                folded,
-                display,
-                reason,
-            } => {
-                let args = [
-                    room.as_bytes(),
-                    folded.as_bytes(),
-                    display.as_bytes(),
-                    reason.as_bytes(),
-                ];
-                (
-                    run(link, &self.scripts.part, &args)?,
-                    Waiting::Unanswered("part"),
-                )
-            }
-            Intent::SetTopic {
-                ticket,
-                room,
-                by,
-                topic,
-            } => {
-                let args = [
-                    room.as_bytes(),
-                    by.as_bytes(),
-                    topic.as_bytes(),
-                    deadline.as_bytes(),
-                ];
-                (
-                    run(link, &self.scripts.topic, &args)?,
-                    Waiting::Done(ticket),
-                )
-            }
-            Intent::Names { ticket, room } => (
-                run(link, &self.scripts.names, &[room.as_bytes()])?,
-                Waiting::Names(ticket),
-            ),
-            Intent::Who { ticket } => {
-                if let Some(Waiting::Who(tickets)) =
-                    self.who_in_flight.and_then(|t| self.waiting.get_mut(&t))
-                {
-                    tickets.push(ticket);
-                    return Ok(());
-                }
-                let sent = link.send(&[b"HVALS", b"chatd:users"])?;
-                self.who_in_flight = Some(sent);
-                (sent, Waiting::Who(vec![ticket]))
-            }
-            Intent::Rooms { ticket, after } => {
-                let most = self.config.rooms_per_page.to_string();
-                let args = [after.as_bytes(), most.as_bytes()];
-                (
-                    run(link, &self.scripts.rooms, &args)?,
-                    Waiting::Rooms(ticket),
-                )
-            }
-            Intent::History {
-                ticket,
-                room,
-                after,
-                before,
-                count,
-                budget,
-            } => {
-                let (a, b, c) = (after.to_string(), before.to_string(), count.to_string());
-                let args = [room.as_bytes(), a.as_bytes(), b.as_bytes(), c.as_bytes()];
-                let sent = run(link, &self.scripts.history, &args)?;
-                let query = PageQuery {
-                    room,
-                    after,
-                    before,
-                    count,
-                    budget,
-                };
-                (sent, Waiting::History { ticket, query })
-            }
-            Intent::Shared { from, name, size } => {
-                let bytes = payload::shared(&from, &name, size);
-                let sent = link.send(&[b"PUBLISH", ALL_CHANNEL.as_bytes(), &bytes])?;
-                (sent, Waiting::Unanswered("publish"))
-            }
-        };
-        self.waiting.insert(ticket, waiting);
-        Ok(())
-    }
-
-    fn flush_unsubscribes(&mut self, link: &mut impl Commands) {
-        for room in std::mem::take(&mut self.pending_unsubscribe) {
-            // A failure only leaves a subscription whose pushes find no members.
-            let _ = link.unsubscribe(payload::room_channel(&room).as_bytes());
         }
     }
 
@@ -582,7 +372,7 @@ impl Backplane {
         }
     }
 
-    /// Makes Redis hold exactly this node's users and rooms.
+    /// Makes Redis hold exactly this node's users, rooms and files.
     fn send_resync(&mut self, link: &mut impl Commands) {
         let lease = self.config.lease.as_millis().to_string();
         let mut owned: Vec<Vec<u8>> = vec![
@@ -612,6 +402,29 @@ impl Backplane {
                 self.resync_due = true;
             }
         }
+        // Its files too: Redis lost them, or another node reaped them with this node.
+        if !self.files.is_empty()
+            && let Ok(ticket) = self.send_files(&self.files, false, link)
+        {
+            self.waiting.insert(ticket, Waiting::Unanswered("files"));
+        }
+    }
+
+    /// Replaces this node's listing in Redis; with `answer`, asks for the other nodes'.
+    fn send_files(
+        &self,
+        files: &[(String, u64)],
+        answer: bool,
+        link: &mut impl Commands,
+    ) -> Result<u64, SendError> {
+        let sizes: Vec<String> = files.iter().map(|(_, size)| size.to_string()).collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * files.len());
+        args.push(self.config.node.as_bytes());
+        args.push(if answer { b"1" } else { b"0" });
+        for ((name, _), size) in files.iter().zip(&sizes) {
+            args.extend([name.as_bytes(), size.as_bytes()]);
+        }
+        run(link, &self.scripts.files, &args)
     }
 
     fn answer(&mut self, ticket: u64, answer: Result<Answer, Failure>) {
@@ -628,6 +441,12 @@ impl Backplane {
         let (Some(channel), Some(payload)) = (channel.as_bytes(), payload.as_bytes()) else {
             return;
         };
+        if channel == self.node_channel.as_bytes()
+            && let Some(message) = super::RemoteMessage::decode(payload)
+        {
+            self.news.push_back(News::Remote(message));
+            return;
+        }
         if let Some(news) = payload::parse(&self.node_channel, channel, payload) {
             if let News::RoomMessage { room, message } = &news
                 && self.rooms.contains_key(room)
@@ -661,6 +480,7 @@ fn run(link: &mut impl Commands, script: &Script, args: &[&[u8]]) -> Result<u64,
     link.send(&all)
 }
 
+mod intents;
 mod replies;
 
 #[cfg(test)]

@@ -78,6 +78,24 @@ pub enum Intent {
         /// As for [`Intent::Join`].
         budget: usize,
     },
+    /// This node's shared folder as it lists it now (name, size; sorted by name): the other
+    /// nodes list and find these files. With `answer`, every other live node's files come
+    /// back in [`News::Files`].
+    Files {
+        listing: Vec<(String, u64)>,
+        answer: bool,
+    },
+    /// A client of this node asks for `name`, which another live node lists: `message` (a
+    /// [`RemoteMessage::Get`] encoded) goes to that node; [`News::Located`] with `ask`.
+    ///
+    /// [`RemoteMessage::Get`]: super::RemoteMessage::Get
+    Locate {
+        ask: u64,
+        name: Box<str>,
+        message: Vec<u8>,
+    },
+    /// `message` (a [`super::RemoteMessage`] encoded) to node `node`. No answer.
+    ToNode { node: Box<str>, message: Vec<u8> },
     /// A user of this node shared a file: every node announces it ([`News::Shared`]).
     Shared {
         from: Box<str>,
@@ -99,7 +117,12 @@ impl Intent {
             | Intent::Who { ticket }
             | Intent::Rooms { ticket, .. }
             | Intent::History { ticket, .. } => Some(*ticket),
-            Intent::Release { .. } | Intent::Part { .. } | Intent::Shared { .. } => None,
+            Intent::Release { .. }
+            | Intent::Part { .. }
+            | Intent::Shared { .. }
+            | Intent::Files { .. }
+            | Intent::Locate { .. }
+            | Intent::ToNode { .. } => None,
         }
     }
 }
@@ -157,6 +180,17 @@ pub enum Answer {
     },
     /// A history page.
     History(Page),
+}
+
+/// Where a download request went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// To this node, which lists the file.
+    Sent(Box<str>),
+    /// No other live node lists it.
+    Nowhere,
+    /// The nodes that list it do not listen (dead, not yet reaped).
+    Unreachable,
 }
 
 /// What a [`Intent::Claim`] got.
@@ -220,6 +254,17 @@ pub enum News {
         from: Box<str>,
         text: Box<str>,
     },
+    /// The other live nodes' files (name, size; a name may come more than once, in no
+    /// particular order), the answer to [`Intent::Files`] with `answer`: for the shell,
+    /// which lists the shared folder, not for the chat machine.
+    Files(Result<Vec<(String, u64)>, Failure>),
+    /// Where the request of [`Intent::Locate`] `ask` went (the shell's, like `Files`).
+    Located {
+        ask: u64,
+        outcome: Result<Located, Failure>,
+    },
+    /// A message from another node about a download ([`super::RemoteMessage`]), for the shell.
+    Remote(super::RemoteMessage),
     /// A file was shared on some node.
     Shared {
         from: Box<str>,

@@ -17,9 +17,11 @@ pub mod backplane;
 pub mod intent;
 pub mod link;
 mod payload;
+pub mod remote_get;
 pub mod resp;
 mod scripts;
 pub mod url;
 
 pub use backplane::{Backplane, BackplaneConfig, Commands};
-pub use intent::{Answer, ClaimOutcome, Failure, Intent, News, Page, StoredMessage};
+pub use intent::{Answer, ClaimOutcome, Failure, Intent, Located, News, Page, StoredMessage};
+pub use remote_get::RemoteMessage;

@@ -12,10 +12,13 @@
 //! - `room:<room>:members`: hash nick -> display name; `room:<room>:topic`: hash with
 //!   `topic` and `by`; `room:<room>:seq`: the last message id; `room:<room>:log`: a stream
 //!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
-//!   of room names (score 0, listed by name).
+//!   of room names (score 0, listed by name);
+//! - `files:<node>`: hash name -> size, the node's shared folder as it last listed it
+//!   (replaced whole each time, removed when the node is reaped).
 //!
 //! Channels: `chatd:ch:room:<room>` (room events), `chatd:ch:node:<node>` (private
-//! messages to a node's users), `chatd:ch:all` (shared files). Payloads are a kind letter,
+//! messages to a node's users, downloads across nodes: `remote_get`), `chatd:ch:all`
+//! (shared files). Payloads are a kind letter,
 //! then fields separated by NUL bytes, free text last: `M id time from text`, `J nick`,
 //! `L nick reason`, `T by topic`, `P to from text`, `S size from name`.
 //!
@@ -117,6 +120,7 @@ local function reap(node)
     release(node, nick, 'connection to its server lost')
   end
   if redis.call('SCARD', nicks) > 0 then return false end
+  redis.call('DEL', P..'files:'..node)
   redis.call('ZREM', P..'nodes', node)
   return true
 end
@@ -352,6 +356,38 @@ end
 return lost
 "#;
 
+/// ARGV: node, answer (`1`: the other nodes' files are wanted), then name, size of each
+/// file the node shares. Replaces the node's listing; returns {name, size, ...} of every
+/// other live node's files (a name may come more than once), or {} unless asked.
+const FILES: &str = r#"
+local node, key = ARGV[1], P..'files:'..ARGV[1]
+redis.call('DEL', key)
+for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+local out = {}
+if ARGV[2] ~= '1' then return out end
+for _, other in ipairs(redis.call('ZRANGEBYSCORE', P..'nodes', '('..now_ms(), '+inf')) do
+  if other ~= node then
+    for _, v in ipairs(redis.call('HGETALL', P..'files:'..other)) do out[#out + 1] = v end
+  end
+end
+return out
+"#;
+
+/// ARGV: node, name, payload. Publishes the payload (a download request) to a live node
+/// other than `node` whose listing holds `name`. Returns that node's name, or 0 if no
+/// other live node lists it, or 2 if those that do are not subscribed (dead, not yet reaped).
+const LOCATE: &str = r#"
+local node, name = ARGV[1], ARGV[2]
+local found = 0
+for _, other in ipairs(redis.call('ZRANGEBYSCORE', P..'nodes', '('..now_ms(), '+inf')) do
+  if other ~= node and redis.call('HEXISTS', P..'files:'..other, name) == 1 then
+    if redis.call('PUBLISH', P..'ch:node:'..other, ARGV[3]) > 0 then return other end
+    found = 2
+  end
+end
+return found
+"#;
+
 /// The scripts, each with the SHA-1 that EVALSHA names it by.
 pub struct Script {
     pub source: String,
@@ -384,6 +420,8 @@ pub struct Scripts {
     pub names: Script,
     pub rooms: Script,
     pub resync: Script,
+    pub files: Script,
+    pub locate: Script,
 }
 
 impl Scripts {
@@ -401,11 +439,13 @@ impl Scripts {
             names: Script::new(NAMES),
             rooms: Script::new(ROOMS),
             resync: Script::new(RESYNC),
+            files: Script::new(FILES),
+            locate: Script::new(LOCATE),
         }
     }
 
     /// All of them, for SCRIPT LOAD.
-    pub fn all(&self) -> [&Script; 12] {
+    pub fn all(&self) -> [&Script; 14] {
         [
             &self.heartbeat,
             &self.claim,
@@ -419,6 +459,8 @@ impl Scripts {
             &self.names,
             &self.rooms,
             &self.resync,
+            &self.files,
+            &self.locate,
         ]
     }
 }

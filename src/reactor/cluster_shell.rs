@@ -5,7 +5,7 @@
 use super::redis_socket::{RedisSocket, RedisTls};
 use super::{REDIS, Server};
 use crate::cluster::link::{LinkConfig, RedisLink};
-use crate::cluster::{Backplane, BackplaneConfig};
+use crate::cluster::{Backplane, BackplaneConfig, News};
 use mio::event::Event;
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +29,10 @@ pub struct ClusterConfig {
     pub tls: Option<RedisTls>,
     pub link: LinkConfig,
     pub backplane: BackplaneConfig,
+    /// The address other nodes' clients send this node's transfer datagrams to
+    /// (`--udp-address`, named to them in TRANSFER_AT); `None`: the address of their own
+    /// node (nodes on one host).
+    pub udp_address: Option<std::net::IpAddr>,
 }
 
 impl ClusterConfig {
@@ -93,6 +97,7 @@ impl ClusterConfig {
                 write_deadline: LinkConfig::default().reply_timeout * 4 / 5,
                 ..BackplaneConfig::default()
             },
+            udp_address: None,
         })
     }
 }
@@ -152,6 +157,8 @@ pub(super) struct ClusterShell {
     link: RedisLink,
     socket: RedisSocket,
     backplane: Backplane,
+    /// As [`ClusterConfig::udp_address`].
+    pub(super) udp_address: Option<std::net::IpAddr>,
 }
 
 impl ClusterShell {
@@ -167,6 +174,7 @@ impl ClusterShell {
             link: RedisLink::new(config.link),
             socket: RedisSocket::new(REDIS, config.tls),
             backplane: Backplane::new(config.backplane),
+            udp_address: config.udp_address,
         }
     }
 
@@ -180,6 +188,17 @@ impl ClusterShell {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Hands the backplane an intent of the shell's own (not the chat machine's); it goes out
+    /// with this turn's pump.
+    pub(super) fn submit(&mut self, now: Instant, intent: crate::cluster::Intent) {
+        self.backplane.submit(now, intent, &mut self.link);
+    }
+
+    /// This node's name in the cluster.
+    pub(super) fn node(&self) -> &str {
+        self.backplane.node()
     }
 
     /// Whether everything queued for Redis has been written and answered (a shutdown waits
@@ -207,6 +226,7 @@ impl Server {
             return;
         };
         let registry = self.poll.registry();
+        let mut for_shell = Vec::new();
         for _ in 0..ROUNDS_PER_TURN {
             let mut moved = false;
             while let Some(intent) = self.chat.poll_intent() {
@@ -223,7 +243,12 @@ impl Server {
             }
             cluster.backplane.handle_timeout(now, &mut cluster.link);
             while let Some(news) = cluster.backplane.poll_news() {
-                self.chat.handle_cluster_news(now, news, &mut self.conns);
+                match news {
+                    news @ (News::Files(_) | News::Located { .. } | News::Remote(_)) => {
+                        for_shell.push(news);
+                    }
+                    news => self.chat.handle_cluster_news(now, news, &mut self.conns),
+                }
                 moved = true;
             }
             cluster.socket.flush(&mut cluster.link, registry);
@@ -231,6 +256,15 @@ impl Server {
                 break;
             }
         }
+        for news in for_shell {
+            match news {
+                News::Files(files) => self.other_files(now, files),
+                News::Located { ask, outcome } => self.located(now, ask, outcome),
+                News::Remote(message) => self.remote_message(now, message),
+                _ => {}
+            }
+        }
+        self.expire_asked(now);
     }
 
     /// Connects to the cluster before serving anyone (call before [`Server::run`]): a node
@@ -267,6 +301,8 @@ impl Server {
                 cluster
                     .socket
                     .flush(&mut cluster.link, self.poll.registry());
+                // The other nodes list this node's files from now on.
+                self.start_listing(now, true);
                 return Ok(());
             }
             if now >= deadline {

@@ -22,11 +22,13 @@
 
 mod account_worker;
 mod clients;
+mod cluster_files;
 mod cluster_shell;
 mod conn;
 mod disk;
 mod out_queue;
 mod redis_socket;
+mod remote_files;
 mod rooms_writer;
 mod timers;
 mod tls_conn;
@@ -124,8 +126,10 @@ pub struct Server {
     timers: Timers,
     /// The UDP socket was read up to its budget: read again next turn.
     udp_readable: bool,
-    /// Clients waiting for the shared folder's listing; one worker job serves them all.
-    listing_for: Vec<ClientId>,
+    /// The shared folder's listing under way, and the clients waiting for it.
+    listing: cluster_files::Listing,
+    /// Downloads across the nodes of a cluster.
+    remote_files: remote_files::RemoteFiles,
     release_memory: Option<fn()>,
     /// The most the uploads' out-of-order buffers held since memory was last released.
     buffered_peak: u64,
@@ -209,7 +213,8 @@ impl Server {
             rooms_writer,
             timers: Timers::new(Instant::now(), TICK),
             udp_readable: false,
-            listing_for: Vec::new(),
+            listing: cluster_files::Listing::default(),
+            remote_files: remote_files::RemoteFiles::default(),
             release_memory: config.release_memory,
             buffered_peak: 0,
             expired: Vec::new(),
@@ -297,7 +302,7 @@ impl Server {
             self.save_rooms();
             self.perform_disk_work(now);
             self.send_datagrams(now);
-            self.deliver_transfer_replies();
+            self.deliver_transfer_replies(now);
             self.rearm_transfers();
             self.release_memory_once_unused();
             self.pump_cluster(now);

@@ -67,7 +67,25 @@ impl Server {
             let Some(conn) = self.conns.get(client) else {
                 continue;
             };
-            let Ok(peer_ip) = conn.stream.peer_addr().map(|a| a.ip()) else {
+            let Ok(peer) = conn.stream.peer_addr() else {
+                continue;
+            };
+            let peer_ip = peer.ip();
+            // In a cluster, a file this node does not list may be another node's.
+            let elsewhere = match &request {
+                ChatRequest::Get {
+                    request,
+                    name,
+                    offset,
+                    ..
+                } => self.get_elsewhere(now, (client, peer), *request, name, *offset),
+                ChatRequest::Cancel { conn_id, .. } => self.cancel_elsewhere(now, client, *conn_id),
+                _ => false,
+            };
+            if elsewhere {
+                continue;
+            }
+            let Some(conn) = self.conns.get(client) else {
                 continue;
             };
             // Its TLS exporter keys the transfer (plaintext: none, and none is needed).
@@ -110,20 +128,19 @@ impl Server {
 
     /// Has the shared folder listed for `client`, unless a listing is already under way.
     fn list_files(&mut self, now: Instant, client: ClientId) {
-        self.listing_for.push(client);
-        if self.listing_for.len() > 1 {
-            return;
-        }
-        if let Err(why) = self.disk.list() {
-            self.answer_listing(now, Err(why));
-        }
+        self.listing.waiting.push(client);
+        self.start_listing(now, false);
     }
 
     /// The listing every waiting client gets: one shared copy, which the chat machine streams
     /// to each of them.
-    fn answer_listing(&mut self, now: Instant, listing: Result<Vec<(String, u64)>, String>) {
+    pub(super) fn answer_listing(
+        &mut self,
+        now: Instant,
+        listing: Result<Vec<(String, u64)>, String>,
+    ) {
         let listing = listing.map(FileListing::from);
-        for client in std::mem::take(&mut self.listing_for) {
+        for client in std::mem::take(&mut self.listing.waiting) {
             let listing = listing.as_ref().map_err(String::as_str);
             self.chat
                 .handle_file_list(now, client, listing, &mut self.conns);
@@ -145,7 +162,7 @@ impl Server {
         while let Some(done) = self.disk.poll_done() {
             match done {
                 Done::Transfer(result) => self.transfers.handle_disk(now, result),
-                Done::Listed(listing) => self.answer_listing(now, listing),
+                Done::Listed(listing) => self.folder_listed(now, listing),
             }
         }
     }
@@ -178,14 +195,20 @@ impl Server {
     /// Queues the transfers machine's replies on their clients' connections (through the chat
     /// machine, which keeps each client's output within its bound) and logs the transfers
     /// that began and ended.
-    pub(super) fn deliver_transfer_replies(&mut self) {
+    pub(super) fn deliver_transfer_replies(&mut self, now: Instant) {
         let udp_port = self.udp.port();
         while let Some(reply) = self.transfers.poll_reply() {
             log_reply(&reply);
+            if self.reply_afar(now, &reply, udp_port) {
+                continue;
+            }
             match &reply {
                 Reply::Shared { from, name, size } => {
                     self.chat
                         .announce_shared(*from, name, *size, &mut self.conns);
+                    if self.cluster.is_some() {
+                        self.start_listing(now, true); // the other nodes list it too
+                    }
                 }
                 reply => {
                     if let Some(frame) = reply.frame(udp_port) {

@@ -18,6 +18,16 @@ use log::debug;
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// Where a new transfer's keys come from.
+enum Keys<'a> {
+    /// The TLS exporter of the client's chat connection with this server.
+    Exporter(&'a ExporterSecret),
+    /// Its chat connection is with another node, which sends them later; meanwhile, this.
+    Later(TransferKeying),
+    /// A plaintext chat connection.
+    None,
+}
+
 impl Transfers {
     /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
     /// `peer_ip` and has the TLS exporter `exporter` (`None`: plaintext). Refusals, in the
@@ -34,6 +44,59 @@ impl Transfers {
         file_name: &str,
         offset: u64,
     ) {
+        let keys = match exporter {
+            Some(secret) => Keys::Exporter(secret),
+            None => Keys::None,
+        };
+        self.get(now, (client, peer_ip, keys), request, file_name, offset);
+    }
+
+    /// A GET that a client of another node of the cluster made, its chat connection from
+    /// `peer_ip`: as [`Transfers::handle_get`], but the transfer's keys come later, through
+    /// [`Transfers::install_keys`], once the client's own node has derived them from its TLS
+    /// session (they depend on the connection id and token offered). Until then the transfer
+    /// is protected by `placeholder` (random material from the shell): no datagram opens.
+    #[allow(clippy::too_many_arguments)] // as handle_get
+    pub fn handle_get_from_afar(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        peer_ip: IpAddr,
+        placeholder: TransferKeying,
+        request: u32,
+        file_name: &str,
+        offset: u64,
+    ) {
+        let keys = Keys::Later(placeholder);
+        self.get(now, (client, peer_ip, keys), request, file_name, offset);
+    }
+
+    /// The keys of transfer `conn`, made for `client` by [`Transfers::handle_get_from_afar`];
+    /// false (nothing done) if it has no such transfer waiting for its keys.
+    pub fn install_keys(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        keying: &TransferKeying,
+    ) -> bool {
+        match self.transfers.get_mut(&conn) {
+            Some(t) if t.client == client && t.keys_to_come => {
+                t.keys_to_come = false;
+                t.protection = Some(Protection::new(keying, Side::Server));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn get(
+        &mut self,
+        now: Instant,
+        (client, peer_ip, keys): (ClientId, IpAddr, Keys<'_>),
+        request: u32,
+        file_name: &str,
+        offset: u64,
+    ) {
         if let Err(refusal) = self.check_limits(client, peer_ip) {
             return self.refuse(client, request, refusal);
         }
@@ -43,7 +106,7 @@ impl Transfers {
         }
         let Some(conn) = self.admit(
             now,
-            (client, peer_ip, exporter),
+            (client, peer_ip, keys),
             request,
             file_name,
             Stage::Opening { offset },
@@ -86,9 +149,13 @@ impl Transfers {
         if uploading {
             return self.refuse(client, request, exists_refusal(file_name));
         }
+        let keys = match exporter {
+            Some(secret) => Keys::Exporter(secret),
+            None => Keys::None,
+        };
         let Some(conn) = self.admit(
             now,
-            (client, peer_ip, exporter),
+            (client, peer_ip, keys),
             request,
             file_name,
             Stage::CheckingRoom { size, digest },
@@ -155,7 +222,7 @@ impl Transfers {
     fn admit(
         &mut self,
         now: Instant,
-        (client, peer_ip, exporter): (ClientId, IpAddr, Option<&ExporterSecret>),
+        (client, peer_ip, keys): (ClientId, IpAddr, Keys<'_>),
         request: u32,
         file_name: &str,
         stage: Stage,
@@ -170,11 +237,18 @@ impl Transfers {
             Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage);
         if self.limits.protect_datagrams {
             // Never in the clear on a daemon that protects: no exporter, no transfer.
-            let keying = exporter.map(|secret| {
-                TransferKeying::export(conn.0, &token, |label, context, out| {
-                    secret.export(label, context, out)
-                })
-            });
+            let keying = match keys {
+                Keys::Exporter(secret) => Some(TransferKeying::export(
+                    conn.0,
+                    &token,
+                    |label, context, out| secret.export(label, context, out),
+                )),
+                Keys::Later(placeholder) => {
+                    transfer.keys_to_come = true;
+                    Some(Ok(placeholder))
+                }
+                Keys::None => None,
+            };
             match keying {
                 Some(Ok(keying)) => {
                     transfer.protection = Some(Protection::new(&keying, Side::Server));

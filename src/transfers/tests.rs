@@ -1161,3 +1161,68 @@ fn a_protected_machine_refuses_a_transfer_without_an_exporter() {
     expect_refused(&mut t, ErrorCode::TransferFailed, "no TLS keys");
     assert!(t.poll_disk().is_none());
 }
+
+/// A GET from another node's client runs under a placeholder until its keys come: its
+/// sealed HANDSHAKE is not heard before, and is after; keys are taken once, for a transfer
+/// admitted from afar by the client it was admitted for.
+#[test]
+fn a_transfer_from_afar_hears_nothing_until_its_keys_come_and_takes_them_once() {
+    use crate::rudp::packet::protection::{KEYING_LEN, Protection, Side, TransferKeying};
+    let now = Instant::now();
+    let mut t = Transfers::new(TransferLimits::default(), PORT, [9; 32]);
+    let placeholder = TransferKeying::from_bytes([0x77; KEYING_LEN]);
+    t.handle_get_from_afar(now, client(1), LOOPBACK, placeholder, 1, "f", 0);
+    let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+        panic!("expected Open");
+    };
+    let opened = DiskResult::Opened {
+        conn,
+        result: Ok(version(1, 3)),
+    };
+    t.handle_disk(now, opened);
+    if let Some(DiskRequest::Hash { version, .. }) = t.poll_disk() {
+        let result = Ok(Digest::of(b"file"));
+        t.handle_disk(now, DiskResult::Hashed { version, result });
+    }
+    let offer = expect_offer(&mut t);
+    // The client's own node derives these from the client's TLS session.
+    let keying = TransferKeying::from_bytes([0x42; KEYING_LEN]);
+    let mut client_side = Protection::new(&keying, Side::Client);
+    let mut buf = vec![0u8; packet::MAX_DATAGRAM];
+    let hello = |buf: &mut Vec<u8>, p: &mut Protection| {
+        let n = packet::encode_padded_handshake(buf, offer.conn.0, offer.token, 1200).unwrap();
+        let n = p.sealer.seal(buf, n).unwrap();
+        buf[..n].to_vec()
+    };
+    let early = hello(&mut buf, &mut client_side);
+    assert_eq!(t.handle_datagram(now, peer(9), &mut early.clone()), None);
+    assert_eq!(
+        t.poll_transmit(now, &mut buf),
+        None,
+        "not heard before its keys"
+    );
+
+    assert!(
+        !t.install_keys(offer.conn, client(2), &keying),
+        "not that client's"
+    );
+    assert!(t.install_keys(offer.conn, client(1), &keying));
+    assert!(
+        !t.install_keys(offer.conn, client(1), &keying),
+        "taken once"
+    );
+    let again = hello(&mut buf, &mut client_side);
+    t.handle_datagram(now, peer(9), &mut again.clone());
+    let out = t
+        .poll_transmit(now, &mut buf)
+        .expect("PATH_CHALLENGE once keyed");
+    let len = t.seal(out.conn, &mut buf, out.len).unwrap();
+    client_side
+        .opener
+        .open(&mut buf[..len])
+        .expect("sealed with the keys the client's node sent");
+
+    // A transfer of this node's own client takes no keys from afar.
+    let own = offered_get(&mut t, now, 3, "g", version(2, 3));
+    assert!(!t.install_keys(own.conn, client(3), &keying));
+}

@@ -125,6 +125,9 @@ pub(super) struct Transfer {
     pub(super) token: [u8; TOKEN_LEN],
     /// The keys of its datagrams (none for a daemon without TLS).
     pub(super) protection: Option<Protection>,
+    /// Its keys come from another node of the cluster ([`super::Transfers::install_keys`]);
+    /// until then `protection` holds a placeholder.
+    pub(super) keys_to_come: bool,
     /// Its datagrams that failed to open, for its end line.
     pub(super) unopened: Unopened,
     /// The address that proved the token, and how far it proved it receives; nothing is sent
@@ -169,6 +172,7 @@ impl Transfer {
             peer_ip,
             token,
             protection: None,
+            keys_to_come: false,
             unopened: Unopened::default(),
             path: None,
             buffered: 0,

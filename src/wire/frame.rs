@@ -53,6 +53,7 @@ pub enum FrameKind {
     Refused = 0x39,
     TransferResult = 0x3a,
     Shared = 0x3b,
+    TransferAt = 0x3c,
 }
 
 impl FrameKind {
@@ -107,6 +108,7 @@ impl FrameKind {
             0x39 => Refused,
             0x3a => TransferResult,
             0x3b => Shared,
+            0x3c => TransferAt,
             _ => return None,
         })
     }
@@ -388,6 +390,9 @@ pub enum Frame<'a> {
         name: &'a str,
         size: u64,
     },
+    /// Server, just before the OFFER of transfer `conn_id`: its datagrams go to `address`
+    /// (an IP address in text), not to the chat server's.
+    TransferAt { conn_id: u64, address: &'a str },
 }
 
 /// Bytes of a whole-file digest (BLAKE3) in PUT and OFFER: the digest's own length.
@@ -453,6 +458,7 @@ impl Frame<'_> {
             Frame::Refused { .. } => FrameKind::Refused,
             Frame::TransferResult { .. } => FrameKind::TransferResult,
             Frame::Shared { .. } => FrameKind::Shared,
+            Frame::TransferAt { .. } => FrameKind::TransferAt,
         }
     }
 
@@ -533,6 +539,7 @@ impl Frame<'_> {
             Frame::Refused { text, .. } => 4 + 2 + str_len(text),
             Frame::TransferResult { text, .. } => 8 + 1 + 8 + 8 + str_len(text),
             Frame::Shared { from, name, .. } => str_len(from) + str_len(name) + 8,
+            Frame::TransferAt { address, .. } => 8 + str_len(address),
         }
     }
 

@@ -191,7 +191,11 @@ impl Daemon {
         // user's own state folder), and stay with it across a restart.
         let state = Daemon::state_dir(&files);
         let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
-        command.args(["--bind", "127.0.0.1", "--files"]).arg(&files);
+        command.arg("--files").arg(&files);
+        // Another loopback address of the test's choosing (a second "host"), else 127.0.0.1.
+        if !extra.contains(&"--bind") {
+            command.args(["--bind", "127.0.0.1"]);
+        }
         // A port of the test's choosing (nodes sharing one with --reuse-port), else any.
         if !extra.contains(&"--port") {
             command.args(["--port", "0"]);
@@ -209,10 +213,11 @@ impl Daemon {
         let log = Lines::spawn(child.stderr.take().unwrap());
         let line = log.expect_contains("chatd listening on");
         let port = line
-            .split("listening on 127.0.0.1:")
+            .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split(',').next())
-            .and_then(|p| p.parse().ok())
+            .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+            .map(|addr| addr.port())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
         Daemon {
             child,
@@ -250,6 +255,20 @@ impl Drop for Daemon {
             let _ = std::fs::remove_dir_all(Daemon::state_dir(&self.files));
         }
     }
+}
+
+/// Writes `len` pseudo-random bytes (seeded, so failures replay) to `path`.
+pub fn random_file(path: &std::path::Path, len: usize, seed: u64) {
+    let mut state = seed | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
 }
 
 /// Waits until `condition` holds, checking every few milliseconds, for at most 10 s; panics

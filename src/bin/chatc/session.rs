@@ -172,6 +172,8 @@ struct Session {
     /// order, so the next ones are these).
     quiet_who: usize,
     quiet_files: usize,
+    /// The address the last TRANSFER_AT named, for the OFFER of its transfer that follows.
+    transfer_at: Option<(u64, std::net::IpAddr)>,
     /// Ctrl-C or a signal at a terminal: the reason to stop now.
     stop_now: Option<String>,
 }
@@ -293,6 +295,7 @@ pub fn run(
         quit_when_idle: None,
         quiet_who: 0,
         quiet_files: 0,
+        transfer_at: None,
         stop_now: None,
     };
     session.queue_login();

@@ -46,6 +46,9 @@ pub struct OfferInfo {
     pub start: u64,
     pub size: u64,
     pub digest: [u8; DIGEST_LEN],
+    /// Where its datagrams go, if a TRANSFER_AT named another address than the chat
+    /// server's (a cluster node holding the file on another machine).
+    pub address: Option<IpAddr>,
     /// The transfer's keys from the chat connection's TLS exporter (None: plaintext, or the
     /// exporter failed, which a protected transfer refuses).
     pub keying: Option<TransferKeying>,

@@ -272,6 +272,13 @@ pub(crate) fn options() -> Options {
         "this node's name in the cluster (default: host name and port)",
         "NAME",
     );
+    opts.optopt(
+        "",
+        "udp-address",
+        "in a cluster: the IP address clients of other nodes send this node's transfer \
+         datagrams to (default: their own node's, right for nodes on one host)",
+        "ADDR",
+    );
     opts.optflag(
         "",
         "reuse-port",
@@ -412,21 +419,33 @@ pub(crate) fn build_config(
         release_memory: Some(release_memory),
         tls: None, // set by `tls_config` once logging is up
         cluster: match matches.opt_str("cluster") {
-            Some(url) => Some(ClusterConfig::from_options(
-                &url,
-                matches.opt_str("node").as_deref(),
-                port,
-                &RedisTlsFiles {
-                    ca: matches.opt_str("cluster-ca"),
-                    cert: matches.opt_str("cluster-cert"),
-                    key: matches.opt_str("cluster-key"),
+            Some(url) => Some(ClusterConfig {
+                udp_address: match matches.opt_str("udp-address") {
+                    None => None,
+                    Some(a) => Some(
+                        a.parse()
+                            .map_err(|_| format!("--udp-address: {a:?} is not an IP address"))?,
+                    ),
                 },
-            )?),
-            None if ["cluster-ca", "cluster-cert", "cluster-key"]
+                ..ClusterConfig::from_options(
+                    &url,
+                    matches.opt_str("node").as_deref(),
+                    port,
+                    &RedisTlsFiles {
+                        ca: matches.opt_str("cluster-ca"),
+                        cert: matches.opt_str("cluster-cert"),
+                        key: matches.opt_str("cluster-key"),
+                    },
+                )?
+            }),
+            None if ["cluster-ca", "cluster-cert", "cluster-key", "udp-address"]
                 .iter()
                 .any(|o| matches.opt_present(o)) =>
             {
-                return Err("--cluster-ca, --cluster-cert and --cluster-key need --cluster".into());
+                return Err(
+                    "--cluster-ca, --cluster-cert, --cluster-key and --udp-address need --cluster"
+                        .into(),
+                );
             }
             None => None,
         },

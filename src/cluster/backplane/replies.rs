@@ -4,7 +4,7 @@
 //! `first`, `last`, `more`, `missed`), JOIN's and ROOMS' lists.
 
 use super::{Backplane, Commands, LocalUser, PageQuery, Waiting};
-use crate::cluster::intent::{Answer, ClaimOutcome, Failure, News, Page, StoredMessage};
+use crate::cluster::intent::{Answer, ClaimOutcome, Failure, Located, News, Page, StoredMessage};
 use crate::cluster::resp::Value;
 use crate::wire::Frame;
 use log::{debug, info, warn};
@@ -185,6 +185,33 @@ impl Backplane {
                     self.resync_due = true;
                 }
             },
+            Waiting::Files => {
+                let files = value.map(|v| -> Vec<(String, u64)> {
+                    let fields = v.into_array().unwrap_or_default();
+                    fields
+                        .chunks_exact(2)
+                        .filter_map(|pair| {
+                            let name = std::str::from_utf8(pair[0].as_bytes()?).ok()?;
+                            Some((name.to_string(), number(&pair[1])?))
+                        })
+                        .collect()
+                });
+                let files =
+                    files.map_err(|text| Failure::Unavailable(format!("cluster error: {text}")));
+                self.news.push_back(News::Files(files));
+            }
+            Waiting::Located(ask) => {
+                let outcome = match value {
+                    Ok(Value::Integer(0)) => Ok(Located::Nowhere),
+                    Ok(Value::Integer(_)) => Ok(Located::Unreachable),
+                    Ok(v) => match v.as_bytes().and_then(|b| std::str::from_utf8(b).ok()) {
+                        Some(holder) => Ok(Located::Sent(holder.into())),
+                        None => Err(Failure::Unavailable("malformed LOCATE reply".into())),
+                    },
+                    Err(text) => Err(Failure::Unavailable(format!("cluster error: {text}"))),
+                };
+                self.news.push_back(News::Located { ask, outcome });
+            }
             Waiting::Unanswered(what) => {
                 if let Err(text) = value {
                     debug!(

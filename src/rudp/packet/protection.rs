@@ -148,6 +148,11 @@ impl TransferKeying {
     pub fn from_bytes(bytes: [u8; KEYING_LEN]) -> TransferKeying {
         TransferKeying { bytes }
     }
+
+    /// The material, for a node that hands it to the cluster node serving the transfer.
+    pub fn as_bytes(&self) -> &[u8; KEYING_LEN] {
+        &self.bytes
+    }
 }
 
 impl Drop for TransferKeying {

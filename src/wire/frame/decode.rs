@@ -302,5 +302,9 @@ fn parse_payload<'a>(kind: FrameKind, r: &mut Reader<'a>) -> Result<Frame<'a>, &
             name: r.str()?,
             size: r.u64()?,
         },
+        FrameKind::TransferAt => Frame::TransferAt {
+            conn_id: r.u64()?,
+            address: r.str()?,
+        },
     })
 }

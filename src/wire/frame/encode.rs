@@ -285,6 +285,10 @@ impl Frame<'_> {
                 put_str(out, name);
                 put_u64(out, *size);
             }
+            Frame::TransferAt { conn_id, address } => {
+                put_u64(out, *conn_id);
+                put_str(out, address);
+            }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }

@@ -187,6 +187,10 @@ fn every_frame() -> Vec<Frame<'static>> {
             name: "pic.png",
             size: 2048,
         },
+        Frame::TransferAt {
+            conn_id: 7,
+            address: "192.0.2.7",
+        },
     ]
 }
 

@@ -71,6 +71,11 @@ impl Session {
                     .as_ref()
                     .and_then(|link| link.inner.transfer_keying(conn_id, &token))
                     .and_then(Result::ok); // a failed export: no keys, the offer is refused
+                let address = self
+                    .transfer_at
+                    .take()
+                    .filter(|(at, _)| *at == conn_id)
+                    .map(|(_, address)| address);
                 let offer = OfferInfo {
                     request,
                     conn_id,
@@ -79,6 +84,7 @@ impl Session {
                     start,
                     size,
                     digest,
+                    address,
                     keying,
                 };
                 match self.transfers.offered(Instant::now(), registry, offer) {
@@ -88,6 +94,10 @@ impl Session {
                         self.queue(&Frame::Cancel { conn_id });
                     }
                 }
+            }
+            // An address that does not parse is ignored: the chat server's is used.
+            Frame::TransferAt { conn_id, address } => {
+                self.transfer_at = address.parse().ok().map(|a| (conn_id, a));
             }
             Frame::Refused {
                 request,

@@ -110,6 +110,7 @@ impl Active {
                 "server offered from byte {start}, expected {expected_start}"
             ));
         }
+        let server_ip = offer.address.unwrap_or(server_ip);
         let server = SocketAddr::new(server_ip, offer.udp_port);
         let any: IpAddr = if server.is_ipv4() {
             [0, 0, 0, 0].into()
