@@ -27,6 +27,8 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
+mod moderation;
+
 /// SAYs and MSGs one client may have in the cluster at once before its input waits.
 pub const MAX_IN_FLIGHT: u16 = 32;
 
@@ -69,6 +71,11 @@ enum Awaited {
     Rooms,
     History {
         room: Box<str>,
+    },
+    /// An operator's act on this (folded) room naming `target` (a nickname or account).
+    Moderate {
+        room: Box<str>,
+        target: Box<str>,
     },
 }
 
@@ -289,6 +296,12 @@ impl ChatServer {
                     self.output.send(id, &frame, out);
                 }
             }
+            News::Kicked { .. }
+            | News::Banned { .. }
+            | News::Mode { .. }
+            | News::Invited { .. } => {
+                self.moderation_news(news, out);
+            }
             News::Shared { from, name, size } => {
                 let frame = Frame::Shared {
                     from: &from,
@@ -378,6 +391,7 @@ impl ChatServer {
                         format!("no room named {}", PeerText(room)),
                     ),
                     (Failure::NoSuchRoom, _) => (ErrorCode::NoSuchRoom, "no such room".into()),
+                    (Failure::Refused(refusal), awaited) => Self::refusal(*refusal, awaited),
                     (Failure::Unavailable(reason), _) => (
                         ErrorCode::ClusterUnavailable,
                         format!("not done: {}", PeerText(reason)),
@@ -467,7 +481,11 @@ impl ChatServer {
             (Awaited::History { room }, Answer::History(page)) => {
                 self.send_cluster_page(id, &room, page, out);
             }
-            // SAY's echo, a private message delivered, a topic set: nothing more to say.
+            (Awaited::Moderate { room, .. }, Answer::Invited { nick }) => {
+                self.invitation_kept(id, &room, &nick, out);
+            }
+            // SAY's echo, a private message delivered, a topic set, an operator's act done
+            // (its notices come from the room's channel): nothing more to say.
             _ => {}
         }
         self.settle_output(now, out);
@@ -513,7 +531,6 @@ impl ChatServer {
                 return;
             }
         };
-        self.note_joined(id, room_id);
         self.rooms.set_topic(room_id, topic);
         let frame = Frame::Room {
             room,
@@ -593,6 +610,9 @@ impl ChatServer {
     ) {
         let budget = self.replay_budget(id, out);
         let (folded, display) = (nick::fold(nick), nick.into());
+        let account = self
+            .session(id)
+            .and_then(|s| s.account.as_deref().map(Into::into));
         let awaited = Awaited::Join { room: room.into() };
         let room = room.into();
         self.ask(id, awaited, |ticket| Intent::Join {
@@ -600,6 +620,7 @@ impl ChatServer {
             room,
             folded,
             display,
+            account,
             after,
             count,
             budget,
@@ -630,10 +651,14 @@ impl ChatServer {
     /// SET_TOPIC in a cluster (allowed and checked).
     pub(super) fn cluster_topic(&mut self, id: ClientId, by: &str, room: &str, topic: &str) {
         let (room, by, topic) = (room.into(), by.into(), topic.into());
+        let account = self
+            .session(id)
+            .and_then(|s| s.account.as_deref().map(Into::into));
         self.ask(id, Awaited::Topic, |ticket| Intent::SetTopic {
             ticket,
             room,
             by,
+            account,
             topic,
         });
     }

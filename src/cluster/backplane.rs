@@ -10,11 +10,12 @@
 //! of its users is in the room, renews the node's lease on every heartbeat, and lets the
 //! heartbeat script reap nodes whose lease ran out (their users leave with LEFT notices).
 
-use super::intent::{Answer, Failure, Intent, News};
+use super::intent::{Answer, Failure, Intent, ModerationAct, News};
 use super::link::{LinkEvent, SendError};
 use super::payload::{self, ALL_CHANNEL};
 use super::resp::Value;
 use super::scripts::{Script, Scripts};
+use crate::chat::rooms::moderation::{MAX_BANS, MAX_INVITATIONS};
 use log::{info, warn};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -81,6 +82,8 @@ enum Waiting {
         query: PageQuery,
     },
     Done(u64),
+    /// An invitation: the answer names the invitee.
+    Invited(u64),
     Names(u64),
     /// The WHO query: every chat ticket waiting for it.
     Who(Vec<u64>),
@@ -257,14 +260,17 @@ impl Backplane {
                     }
                 }
             }
-            Intent::Part { room, folded, .. } => {
-                if let Some(user) = self.users.get_mut(folded)
-                    && user.rooms.remove(room)
-                {
-                    self.room_left(room);
-                }
-            }
+            Intent::Part { room, folded, .. } => self.user_left_room(folded, room),
             _ => {}
+        }
+    }
+
+    /// This node's user `folded` is no member of `room` any more.
+    fn user_left_room(&mut self, folded: &str, room: &str) {
+        if let Some(user) = self.users.get_mut(folded)
+            && user.rooms.remove(room)
+        {
+            self.room_left(room);
         }
     }
 
@@ -362,6 +368,7 @@ impl Backplane {
                 room,
                 folded,
                 display,
+                account,
                 after,
                 count,
                 budget,
@@ -387,6 +394,7 @@ impl Backplane {
                     display.as_bytes(),
                     after_s.as_bytes(),
                     count_s.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
                 ];
                 let sent = run(link, &self.scripts.join, &args)?;
                 let query = PageQuery {
@@ -419,6 +427,7 @@ impl Backplane {
                 ticket,
                 room,
                 by,
+                account,
                 topic,
             } => {
                 let args = [
@@ -426,11 +435,43 @@ impl Backplane {
                     by.as_bytes(),
                     topic.as_bytes(),
                     deadline.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
                 ];
                 (
                     run(link, &self.scripts.topic, &args)?,
                     Waiting::Done(ticket),
                 )
+            }
+            Intent::Moderate {
+                ticket,
+                room,
+                account,
+                by,
+                act,
+            } => {
+                let (letter, first, second): (&str, &str, String) = match &act {
+                    ModerationAct::Kick { folded, reason } => ("K", folded, reason.to_string()),
+                    ModerationAct::Ban { account } => ("B", account, MAX_BANS.to_string()),
+                    ModerationAct::Invite { folded } => ("I", folded, MAX_INVITATIONS.to_string()),
+                    ModerationAct::SetMode { invite_only } => {
+                        ("M", if *invite_only { "1" } else { "0" }, String::new())
+                    }
+                };
+                let args = [
+                    room.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
+                    by.as_bytes(),
+                    letter.as_bytes(),
+                    first.as_bytes(),
+                    second.as_bytes(),
+                ];
+                let sent = run(link, &self.scripts.moderate, &args)?;
+                let waiting = if matches!(act, ModerationAct::Invite { .. }) {
+                    Waiting::Invited(ticket)
+                } else {
+                    Waiting::Done(ticket)
+                };
+                (sent, waiting)
             }
             Intent::Names { ticket, room } => (
                 run(link, &self.scripts.names, &[room.as_bytes()])?,
@@ -588,6 +629,10 @@ impl Backplane {
             {
                 let last = self.last_ids.entry(room.clone()).or_insert(0);
                 *last = (*last).max(message.id);
+            }
+            if let News::Kicked { room, folded, .. } = &news {
+                // The script took the member out of the room: so does the node's own copy.
+                self.user_left_room(folded, room);
             }
             self.news.push_back(news);
         }

@@ -69,6 +69,23 @@ pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News>
                 by: text()?,
                 topic: text()?,
             }),
+            b"K" => Some(News::Kicked {
+                room,
+                folded: text()?,
+                nick: text()?,
+                by: text()?,
+                reason: text()?,
+            }),
+            b"B" => Some(News::Banned {
+                room,
+                account: text()?,
+                by: text()?,
+            }),
+            b"O" => Some(News::Mode {
+                room,
+                invite_only: &*text()? == "1",
+                by: text()?,
+            }),
             _ => None,
         };
     }
@@ -77,6 +94,14 @@ pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News>
             to: text()?,
             from: text()?,
             text: text()?,
+        });
+    }
+    if channel == node_channel && kind == b"I" {
+        return Some(News::Invited {
+            room: text()?,
+            to: text()?,
+            nick: text()?,
+            by: text()?,
         });
     }
     if channel == ALL_CHANNEL && kind == b"S" {
@@ -122,6 +147,37 @@ mod tests {
                 reason: "gone".into()
             })
         );
+        assert_eq!(
+            parse(
+                "n",
+                ch.as_bytes(),
+                b"K\x00bob\x00Bob\x00alice\x00be nice\x00now"
+            ),
+            Some(News::Kicked {
+                room: "#rust".into(),
+                folded: "bob".into(),
+                nick: "Bob".into(),
+                by: "alice".into(),
+                reason: "be nice\0now".into()
+            })
+        );
+        assert_eq!(
+            parse("n", ch.as_bytes(), b"O\x001\x00alice"),
+            Some(News::Mode {
+                room: "#rust".into(),
+                by: "alice".into(),
+                invite_only: true
+            })
+        );
+        assert_eq!(
+            parse("n", ch.as_bytes(), b"B\x00bob\x00alice"),
+            Some(News::Banned {
+                room: "#rust".into(),
+                account: "bob".into(),
+                by: "alice".into()
+            })
+        );
+        assert_eq!(parse("n", ch.as_bytes(), b"K\x00bob\x00Bob"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"M\x00x\x001\x00a\x00b"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"J"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"Q\x00x"), None);
@@ -143,6 +199,15 @@ mod tests {
             parse("other", ch.as_bytes(), &bytes),
             None,
             "another node's channel"
+        );
+        assert_eq!(
+            parse(&ch, ch.as_bytes(), b"I\x00#r\x00bob\x00Bob\x00alice"),
+            Some(News::Invited {
+                room: "#r".into(),
+                to: "bob".into(),
+                nick: "Bob".into(),
+                by: "alice".into()
+            })
         );
         let bytes = shared("carol", "a b.txt", 12);
         assert_eq!(

@@ -4,7 +4,7 @@
 //! `first`, `last`, `more`, `missed`), JOIN's and ROOMS' lists.
 
 use super::{Backplane, Commands, LocalUser, PageQuery, Waiting};
-use crate::cluster::intent::{Answer, ClaimOutcome, Failure, News, Page, StoredMessage};
+use crate::cluster::intent::{Answer, ClaimOutcome, Failure, News, Page, Refusal, StoredMessage};
 use crate::cluster::resp::Value;
 use crate::wire::Frame;
 use log::{debug, info, warn};
@@ -25,7 +25,10 @@ impl Backplane {
             Ok(Value::Error(text)) => Err(text),
             other => other,
         };
-        let failed = |text: String| Err(Failure::Unavailable(format!("cluster error: {text}")));
+        let failed = |text: String| match Refusal::from_reply(&text) {
+            Some(refusal) => Err(Failure::Refused(refusal)),
+            None => Err(Failure::Unavailable(format!("cluster error: {text}"))),
+        };
         match waiting {
             Waiting::Claim {
                 ticket,
@@ -72,6 +75,16 @@ impl Backplane {
             }
             Waiting::Done(ticket) => {
                 self.answer(ticket, value.map(|_| Answer::Done).or_else(failed));
+            }
+            Waiting::Invited(ticket) => {
+                let answer = match value {
+                    Ok(v) => match text(&v) {
+                        Some(nick) => Ok(Answer::Invited { nick }),
+                        None => failed("malformed INVITE reply".into()),
+                    },
+                    Err(text) => failed(text),
+                };
+                self.answer(ticket, answer);
             }
             Waiting::Join { ticket, query } => {
                 let answer = match value.map(|v| read_joined(v, &query)) {
