@@ -266,7 +266,7 @@ impl Backplane {
     }
 
     /// This node's user `folded` is no member of `room` any more.
-    fn user_left_room(&mut self, folded: &str, room: &str) {
+    pub(super) fn user_left_room(&mut self, folded: &str, room: &str) {
         if let Some(user) = self.users.get_mut(folded)
             && user.rooms.remove(room)
         {

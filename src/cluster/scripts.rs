@@ -14,7 +14,8 @@
 //!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
 //!   of room names (score 0, listed by name);
 //! - a room's moderation, kept while Redis keeps its data, members or not:
-//!   `room:<room>:ops` and `room:<room>:bans`: sets of (folded) accounts;
+//!   `room:<room>:ops`: set of (folded) accounts; `room:<room>:bans`: hash account -> who
+//!   banned it (as displayed);
 //!   `room:<room>:invites`: list of invited nicknames, oldest first (at most 64, each used
 //!   up by the JOIN it admits); `room:<room>:mode`: `1` while the room is invite-only.
 //!
@@ -190,7 +191,7 @@ const JOIN: &str = r#"
 local room, nick, display, account = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
 local R = P..'room:'..room
 if redis.call('HEXISTS', R..':members', nick) == 0 then
-  if account ~= '' and redis.call('SISMEMBER', R..':bans', account) == 1 then
+  if account ~= '' and redis.call('HEXISTS', R..':bans', account) == 1 then
     return redis.error_reply('BANNED')
   end
   if redis.call('GET', R..':mode') == '1' and not is_op(room, account)
@@ -258,11 +259,11 @@ elseif act == 'B' then
   if redis.call('HEXISTS', P..'accounts', banned) == 0 then
     return redis.error_reply('NO_SUCH_ACCOUNT')
   end
-  if redis.call('SISMEMBER', R..':bans', banned) == 0 then
-    if redis.call('SCARD', R..':bans') >= tonumber(ARGV[6]) then
+  if redis.call('HEXISTS', R..':bans', banned) == 0 then
+    if redis.call('HLEN', R..':bans') >= tonumber(ARGV[6]) then
       return redis.error_reply('LIST_FULL')
     end
-    redis.call('SADD', R..':bans', banned)
+    redis.call('HSET', R..':bans', banned, by)
   end
   redis.call('PUBLISH', P..'ch:room:'..room, 'B\0'..banned..'\0'..by)
   kick(banned, 'banned')
@@ -320,8 +321,9 @@ return out
 /// ARGV: node, lease ms, room count, per room: room, newest id the node heard there; then
 /// per user: nick, display, room count, rooms. Makes Redis hold exactly this node's users
 /// and their rooms (after an outage), announcing what changed, and no room's counter below
-/// an id the node heard (a Redis restarted empty would number from 1 again). Returns the
-/// nicknames another live node took meanwhile.
+/// an id the node heard (a Redis restarted empty would number from 1 again). A user whose
+/// account was banned from one of its rooms meanwhile does not enter it again. Returns
+/// {the nicknames another live node took meanwhile, {nick, display, room, banned by, ...}}.
 const RESYNC: &str = r#"
 local node, lease, floors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -344,7 +346,7 @@ end
 for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
   if not wanted[nick] then release(node, nick, 'left while the cluster was unreachable') end
 end
-local lost = {}
+local lost, banned = {}, {}
 for nick, w in pairs(wanted) do
   local holder = redis.call('GET', P..'nick:'..nick)
   if holder and holder ~= node and live(holder, now) then
@@ -354,10 +356,17 @@ for nick, w in pairs(wanted) do
     for _, room in ipairs(redis.call('SMEMBERS', P..'user:'..nick..':rooms')) do
       if not w[2][room] then leave_room(nick, w[1], room, 'left while the cluster was unreachable') end
     end
-    for room, _ in pairs(w[2]) do enter_room(nick, w[1], room) end
+    for room, _ in pairs(w[2]) do
+      local by = redis.call('HGET', P..'room:'..room..':bans', nick)
+      if by then
+        for _, v in ipairs({nick, w[1], room, by}) do banned[#banned + 1] = v end
+      else
+        enter_room(nick, w[1], room)
+      end
+    end
   end
 end
-return lost
+return {lost, banned}
 "#;
 
 /// The scripts, each with the SHA-1 that EVALSHA names it by.

@@ -161,7 +161,24 @@ impl Backplane {
             }
             Waiting::Resync => match value {
                 Ok(v) => {
-                    for nick in strings(v) {
+                    let mut parts = v.into_array().unwrap_or_default().into_iter();
+                    let (lost, banned) = (parts.next(), parts.next());
+                    let banned = banned.map(strings).unwrap_or_default();
+                    // Banned meanwhile (its node missed the notices): out of the room now.
+                    for chunk in banned.chunks_exact(4) {
+                        let [folded, nick, room, by] = chunk else {
+                            continue;
+                        };
+                        self.user_left_room(folded, room);
+                        self.news.push_back(News::Kicked {
+                            room: room.clone(),
+                            folded: folded.clone(),
+                            nick: nick.clone(),
+                            by: by.clone(),
+                            reason: "banned".into(),
+                        });
+                    }
+                    for nick in lost.map(strings).unwrap_or_default() {
                         if let Some(user) = self.users.remove(&nick) {
                             for room in user.rooms {
                                 self.room_left(&room);

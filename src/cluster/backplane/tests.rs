@@ -352,7 +352,10 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
         now,
         LinkEvent::Reply {
             ticket,
-            reply: Ok(Value::Array(vec![bulk("alice")])),
+            reply: Ok(Value::Array(vec![
+                Value::Array(vec![bulk("alice")]),
+                Value::Array(vec![]),
+            ])),
         },
         &mut link,
     );
@@ -632,4 +635,41 @@ fn a_kick_of_this_node_s_user_takes_it_out_of_its_copy() {
     assert!(plane.rooms.is_empty());
     plane.submit(now, Intent::Who { ticket: 2 }, &mut link);
     assert_eq!(link.unsubscribed, [b"chatd:ch:room:#r".to_vec()]);
+}
+
+#[test]
+fn a_user_banned_while_its_node_was_away_is_kicked_by_the_resync() {
+    let (mut plane, mut link, now) = up();
+    plane.users.insert(
+        "bob".into(),
+        LocalUser {
+            display: "Bob".into(),
+            rooms: ["#a".into(), "#b".into()].into(),
+        },
+    );
+    plane.rooms.insert("#a".into(), 1);
+    plane.rooms.insert("#b".into(), 1);
+    plane.handle_link_event(now, LinkEvent::Up, &mut link);
+    let reply = Value::Array(vec![
+        Value::Array(vec![]),
+        Value::Array(vec![bulk("bob"), bulk("Bob"), bulk("#a"), bulk("Alice")]),
+    ]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Kicked {
+            room: "#a".into(),
+            folded: "bob".into(),
+            nick: "Bob".into(),
+            by: "Alice".into(),
+            reason: "banned".into()
+        })
+    );
+    let rooms: Vec<&str> = plane.users["bob"].rooms.iter().map(|r| &**r).collect();
+    assert_eq!(rooms, ["#b"]);
+    assert!(!plane.rooms.contains_key("#a"));
 }
