@@ -213,7 +213,7 @@ impl ChatServer {
                 folded: nick::fold(target),
                 reason: reason.into(),
             };
-            return self.cluster_moderate(id, by, (&room, target), act);
+            return self.cluster_moderate(now, id, by, (&room, target), act);
         }
         let Some(room) = self.operated_room(id, name, out) else {
             return;
@@ -246,7 +246,7 @@ impl ChatServer {
         if clustered {
             let room = Rc::clone(self.rooms.name(room));
             let act = ModerationAct::Ban { account: folded };
-            return self.cluster_moderate(id, by, (&room, account), act);
+            return self.cluster_moderate(now, id, by, (&room, account), act);
         }
         if !self.rooms.moderation_mut(room).ban(&folded) {
             let text = "the room holds its maximum of bans";
@@ -274,6 +274,7 @@ impl ChatServer {
     /// INVITE: `target` may join `room` once; it and the inviter are told.
     pub(super) fn room_invite(
         &mut self,
+        now: Instant,
         id: ClientId,
         by: &str,
         (name, target): (&str, &str),
@@ -287,7 +288,7 @@ impl ChatServer {
             let act = ModerationAct::Invite {
                 folded: nick::fold(target),
             };
-            return self.cluster_moderate(id, by, (&room, target), act);
+            return self.cluster_moderate(now, id, by, (&room, target), act);
         }
         let mut folded = [0; nick::MAX_NICK_LEN];
         let invitee = nick::fold_into(target, &mut folded)
@@ -329,7 +330,7 @@ impl ChatServer {
         if self.clustered() {
             let room = Rc::clone(self.rooms.name(room));
             let act = ModerationAct::SetMode { invite_only };
-            return self.cluster_moderate(id, by, (&room, ""), act);
+            return self.cluster_moderate(now, id, by, (&room, ""), act);
         }
         self.rooms.moderation_mut(room).set_invite_only(invite_only);
         self.rooms_unsaved = true;

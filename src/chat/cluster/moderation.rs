@@ -9,17 +9,25 @@ use super::super::{ChatServer, ClientId, Outbox, nick};
 use super::Awaited;
 use crate::cluster::{Intent, ModerationAct, News, Refusal};
 use crate::wire::{ErrorCode, Frame};
+use std::time::Instant;
 
 impl ChatServer {
     /// Asks the cluster to do an operator's `act` on `room` (folded, the client a member
-    /// here); `target` is the nickname or account it names, for the refusals' texts.
+    /// here); `target` is the nickname or account it names, for the refusals' texts. Its
+    /// notice is charged to the actor as relayed, as a single server charges it.
     pub(in crate::chat) fn cluster_moderate(
         &mut self,
+        now: Instant,
         id: ClientId,
         by: &str,
         (room, target): (&str, &str),
         act: ModerationAct,
     ) {
+        let reason = match &act {
+            ModerationAct::Kick { reason, .. } => reason.len(),
+            _ => 0,
+        };
+        self.charge_relayed(now, id, room.len() + by.len() + target.len() + reason);
         let account = self
             .session(id)
             .and_then(|s| s.account.as_deref().map(Into::into));
