@@ -3,16 +3,23 @@
 //! operator on one node kicks and bans a member on another (who gets KICKED there, as on a
 //! single server), a banned account is refused on a third node, an invite-only room admits a
 //! user of a third node once invited, and all of it outlives a restart of the operator's
-//! node (`docs/PROTOCOL.md`, "Room operators").
+//! node (`docs/PROTOCOL.md`, "Room operators"). A member banned while its node could not
+//! reach Redis is kicked by its node when it is back.
 
 mod support;
 
 use chatd::wire::{Frame, Secret};
+use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::{Daemon, RawClient};
 
 fn node(redis: &RedisServer, name: &str) -> Daemon {
-    let url = format!("redis://127.0.0.1:{}", redis.port);
+    node_via(redis.port, name)
+}
+
+/// A node reaching Redis at `port` (Redis's, or a proxy's in front of it).
+fn node_via(port: u16, name: &str) -> Daemon {
+    let url = format!("redis://127.0.0.1:{port}");
     Daemon::start(&["--cluster", &url, "--node", name])
 }
 
@@ -190,4 +197,38 @@ fn operators_bans_and_invitations_are_the_cluster_s() {
     assert!(join(&mut dave, "#r").starts_with("Room"));
     kick(&mut dave, "alice", "");
     dave.expect("NotOperator");
+}
+
+#[test]
+fn a_member_banned_while_its_node_was_cut_off_is_kicked_when_it_is_back() {
+    let redis = RedisServer::start();
+    let one = node(&redis, "one");
+    let proxy = Proxy::start(redis.port);
+    let two = node_via(proxy.port, "two");
+    let mut alice = account(&one, "alice", true);
+    assert!(join(&mut alice, "#r").starts_with("Room"));
+    let mut bob = account(&two, "bob", true);
+    assert!(join(&mut bob, "#r").starts_with("Room"));
+    alice.expect("Joined");
+
+    proxy.pause();
+    bob.expect("Notice");
+    alice.send(&Frame::Ban {
+        room: "#r",
+        account: "bob",
+    });
+    alice.expect("Banned {");
+    proxy.resume();
+    // Node two missed the notices; back, it finds bob banned and takes him out.
+    let kicked = bob.expect("Kicked");
+    assert!(
+        kicked.contains("banned") && kicked.contains("\"alice\""),
+        "{kicked}"
+    );
+    bob.send(&Frame::Say {
+        room: "#r",
+        text: "still here?",
+    });
+    bob.expect("NotInRoom");
+    assert!(join(&mut bob, "#r").contains("Banned"));
 }
