@@ -4,8 +4,9 @@
 //! What must be unique or shared across nodes goes through the cluster: a nickname is
 //! claimed before WELCOME; room messages, joins, parts and topics are published and come
 //! back to every node with members (this one included), so every member everywhere sees one
-//! order; NAMES, WHO, ROOMS and HISTORY are answered from the cluster's state. The local
-//! room table keeps only this node's members, for delivery.
+//! order; NAMES, WHO, ROOMS and HISTORY are answered from the cluster's state; the rooms'
+//! operators, bans, invitations and modes are the cluster's (`cluster/moderation.rs`). The
+//! local room table keeps only this node's members, for delivery.
 //!
 //! A client waiting for an answer that later frames depend on (its login, a JOIN, a list) is
 //! not read meanwhile, as during a password check, so its frames keep their meaning; SAY and
