@@ -4,8 +4,9 @@
 //! What must be unique or shared across nodes goes through the cluster: a nickname is
 //! claimed before WELCOME; room messages, joins, parts and topics are published and come
 //! back to every node with members (this one included), so every member everywhere sees one
-//! order; NAMES, WHO, ROOMS and HISTORY are answered from the cluster's state. The local
-//! room table keeps only this node's members, for delivery.
+//! order; NAMES, WHO, ROOMS and HISTORY are answered from the cluster's state; the rooms'
+//! operators, bans, invitations and modes are the cluster's (`cluster/moderation.rs`). The
+//! local room table keeps only this node's members, for delivery.
 //!
 //! A client waiting for an answer that later frames depend on (its login, a JOIN, a list) is
 //! not read meanwhile, as during a password check, so its frames keep their meaning; SAY and
@@ -26,6 +27,9 @@ use crate::wire::{ErrorCode, Frame, RoomEntry};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
+
+mod moderation;
+mod requests;
 
 /// A replay's count as a single server bounds it ([`HISTORY_PAGE_MESSAGES`]): Redis is
 /// not asked for more than a page holds.
@@ -75,6 +79,11 @@ enum Awaited {
     Rooms,
     History {
         room: Box<str>,
+    },
+    /// An operator's act on this (folded) room naming `target` (a nickname or account).
+    Moderate {
+        room: Box<str>,
+        target: Box<str>,
     },
 }
 
@@ -315,6 +324,12 @@ impl ChatServer {
             }
             // The shell's: it merges them into the listing it answers FILES with.
             News::Files(_) | News::Located { .. } | News::Remote(_) => {}
+            News::Kicked { .. }
+            | News::Banned { .. }
+            | News::Mode { .. }
+            | News::Invited { .. } => {
+                self.moderation_news(news, out);
+            }
             News::Shared { from, name, size } => {
                 let frame = Frame::Shared {
                     from: &from,
@@ -404,6 +419,7 @@ impl ChatServer {
                         format!("no room named {}", PeerText(room)),
                     ),
                     (Failure::NoSuchRoom, _) => (ErrorCode::NoSuchRoom, "no such room".into()),
+                    (Failure::Refused(refusal), awaited) => Self::refusal(*refusal, awaited),
                     (Failure::Unavailable(reason), _) => (
                         ErrorCode::ClusterUnavailable,
                         format!("not done: {}", PeerText(reason)),
@@ -493,7 +509,11 @@ impl ChatServer {
             (Awaited::History { room }, Answer::History(page)) => {
                 self.send_cluster_page(id, &room, page, out);
             }
-            // SAY's echo, a private message delivered, a topic set: nothing more to say.
+            (Awaited::Moderate { room, .. }, Answer::Invited { nick }) => {
+                self.invitation_kept(id, &room, &nick, out);
+            }
+            // SAY's echo, a private message delivered, a topic set, an operator's act done
+            // (its notices come from the room's channel): nothing more to say.
             _ => {}
         }
         self.settle_output(now, out);
@@ -539,7 +559,6 @@ impl ChatServer {
                 return;
             }
         };
-        self.note_joined(id, room_id);
         self.rooms.set_topic(room_id, topic);
         let frame = Frame::Room {
             room,
@@ -581,106 +600,5 @@ impl ChatServer {
         } else {
             HISTORY_PAGE_BYTES
         }
-    }
-
-    /// SAY in a cluster: numbered and published by the cluster; the echo comes back with
-    /// everyone's copy.
-    pub(super) fn cluster_say(&mut self, id: ClientId, from: &str, room: &str, text: &str) {
-        let (room, from, text) = (room.into(), from.into(), text.into());
-        self.ask(id, Awaited::Say, |ticket| Intent::Say {
-            ticket,
-            room,
-            from,
-            text,
-        });
-    }
-
-    /// MSG to a user not on this node.
-    pub(super) fn cluster_private(&mut self, id: ClientId, from: &str, to: &str, text: &str) {
-        let folded = nick::fold(to);
-        let awaited = Awaited::Private { to: to.into() };
-        let (from, text) = (from.into(), text.into());
-        self.ask(id, awaited, |ticket| Intent::Private {
-            ticket,
-            to: folded,
-            from,
-            text,
-        });
-    }
-
-    /// JOIN in a cluster (the name checked, folded, and the client allowed in).
-    pub(super) fn cluster_join(
-        &mut self,
-        id: ClientId,
-        nick: &str,
-        room: &str,
-        (after, count): (u64, u16),
-        out: &impl Outbox,
-    ) {
-        let budget = self.replay_budget(id, out);
-        let count = page_count(count);
-        let (folded, display) = (nick::fold(nick), nick.into());
-        let awaited = Awaited::Join { room: room.into() };
-        let room = room.into();
-        self.ask(id, awaited, |ticket| Intent::Join {
-            ticket,
-            room,
-            folded,
-            display,
-            after,
-            count,
-            budget,
-        });
-    }
-
-    /// HISTORY in a cluster.
-    pub(super) fn cluster_history(
-        &mut self,
-        id: ClientId,
-        room: &str,
-        (after, before, count): (u64, u64, u16),
-        out: &impl Outbox,
-    ) {
-        let budget = self.replay_budget(id, out);
-        let count = page_count(count);
-        let awaited = Awaited::History { room: room.into() };
-        let room = room.into();
-        self.ask(id, awaited, |ticket| Intent::History {
-            ticket,
-            room,
-            after,
-            before,
-            count,
-            budget,
-        });
-    }
-
-    /// SET_TOPIC in a cluster (allowed and checked).
-    pub(super) fn cluster_topic(&mut self, id: ClientId, by: &str, room: &str, topic: &str) {
-        let (room, by, topic) = (room.into(), by.into(), topic.into());
-        self.ask(id, Awaited::Topic, |ticket| Intent::SetTopic {
-            ticket,
-            room,
-            by,
-            topic,
-        });
-    }
-
-    /// NAMES in a cluster (`room` folded).
-    pub(super) fn cluster_names(&mut self, id: ClientId, room: &str) {
-        let awaited = Awaited::Names { room: room.into() };
-        let room = room.into();
-        self.ask(id, awaited, |ticket| Intent::Names { ticket, room });
-    }
-
-    /// WHO in a cluster.
-    pub(super) fn cluster_who(&mut self, id: ClientId) {
-        self.ask(id, Awaited::Who, |ticket| Intent::Who { ticket });
-    }
-
-    /// ROOMS in a cluster.
-    pub(super) fn cluster_rooms(&mut self, id: ClientId, after: &str) {
-        let after = after.to_ascii_lowercase().into();
-        self.ask(id, Awaited::Rooms, |ticket| Intent::Rooms { ticket, after });
     }
 }

@@ -2,11 +2,14 @@
 //! SET_MODE, who may JOIN a room that bans or invites, and who may set a topic. The state is
 //! the room's [`super::rooms::moderation::Moderation`]; this file decides and sends, and
 //! tells the shell when the saved part of it changed ([`ChatServer::poll_rooms_to_save`]).
+//! In a cluster the moderation is the cluster's: these check what this node can (the
+//! actor's membership, the names' form) and hand the act to `cluster/moderation.rs`.
 
 use super::peer_text::PeerText;
 use super::rooms::RoomId;
 use super::rooms::saved::{self, SavedRoom};
 use super::{ChatServer, ClientId, Outbox, nick};
+use crate::cluster::ModerationAct;
 use crate::wire::{ErrorCode, Frame};
 use std::rc::Rc;
 use std::time::Instant;
@@ -50,6 +53,20 @@ impl ChatServer {
         None
     }
 
+    /// The room `name` names if `id` is a member of it and, on a single server, one of its
+    /// operators (in a cluster the cluster checks that with the act); else refuses.
+    fn moderated_room(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        out: &mut impl Outbox,
+    ) -> Option<RoomId> {
+        if self.clustered() {
+            return self.member_room(id, name, out);
+        }
+        self.operated_room(id, name, out)
+    }
+
     /// Whether `id` may set `room`'s topic: anyone in a room without operators, else only
     /// they. Refuses with NOT_OPERATOR.
     pub(super) fn may_set_topic(
@@ -58,6 +75,9 @@ impl ChatServer {
         room: RoomId,
         out: &mut impl Outbox,
     ) -> bool {
+        if self.clustered() {
+            return true; // the cluster checks it with the topic
+        }
         let account = self.account_of(id);
         let moderation = self.rooms.moderation(room);
         if !moderation.has_operators() || moderation.is_operator(account.as_deref()) {
@@ -78,6 +98,9 @@ impl ChatServer {
         folded: &str,
         out: &mut impl Outbox,
     ) -> bool {
+        if self.clustered() {
+            return true; // the cluster checks it with the JOIN
+        }
         let account = self.account_of(id);
         let Some(moderation) = self.rooms.moderation_named_mut(folded) else {
             return true; // a new room
@@ -174,6 +197,24 @@ impl ChatServer {
         (name, target, reason): (&str, &str, &str),
         out: &mut impl Outbox,
     ) {
+        if self.clustered() {
+            let Some(room) = self.member_room(id, name, out) else {
+                return;
+            };
+            let room = Rc::clone(self.rooms.name(room));
+            if nick::validate(target).is_err() {
+                let text = format!("{} is not in {}", PeerText(target), room);
+                return self.refuse(id, ErrorCode::NotInRoom, false, &text, out);
+            }
+            let reason = if reason.is_empty() { "kicked" } else { reason };
+            let reason =
+                crate::wire::truncate_to_char_boundary(reason, self.config.max_message_len);
+            let act = ModerationAct::Kick {
+                folded: nick::fold(target),
+                reason: reason.into(),
+            };
+            return self.cluster_moderate(now, id, by, (&room, target), act);
+        }
         let Some(room) = self.operated_room(id, name, out) else {
             return;
         };
@@ -192,15 +233,21 @@ impl ChatServer {
         (name, account): (&str, &str),
         out: &mut impl Outbox,
     ) {
-        let Some(room) = self.operated_room(id, name, out) else {
+        let Some(room) = self.moderated_room(id, name, out) else {
             return;
         };
-        if nick::validate(account).is_err() || !self.is_registered(account) {
+        let clustered = self.clustered();
+        if nick::validate(account).is_err() || (!clustered && !self.is_registered(account)) {
             let text = format!("no account named {}", PeerText(account));
             self.refuse(id, ErrorCode::NoSuchAccount, false, &text, out);
             return;
         }
         let folded = nick::fold(account);
+        if clustered {
+            let room = Rc::clone(self.rooms.name(room));
+            let act = ModerationAct::Ban { account: folded };
+            return self.cluster_moderate(now, id, by, (&room, account), act);
+        }
         if !self.rooms.moderation_mut(room).ban(&folded) {
             let text = "the room holds its maximum of bans";
             self.refuse(id, ErrorCode::ListFull, false, text, out);
@@ -227,14 +274,22 @@ impl ChatServer {
     /// INVITE: `target` may join `room` once; it and the inviter are told.
     pub(super) fn room_invite(
         &mut self,
+        now: Instant,
         id: ClientId,
         by: &str,
         (name, target): (&str, &str),
         out: &mut impl Outbox,
     ) {
-        let Some(room) = self.operated_room(id, name, out) else {
+        let Some(room) = self.moderated_room(id, name, out) else {
             return;
         };
+        if self.clustered() && nick::validate(target).is_ok() {
+            let room = Rc::clone(self.rooms.name(room));
+            let act = ModerationAct::Invite {
+                folded: nick::fold(target),
+            };
+            return self.cluster_moderate(now, id, by, (&room, target), act);
+        }
         let mut folded = [0; nick::MAX_NICK_LEN];
         let invitee = nick::fold_into(target, &mut folded)
             .and_then(|k| self.nicks.get(k))
@@ -269,9 +324,14 @@ impl ChatServer {
         (name, invite_only): (&str, bool),
         out: &mut impl Outbox,
     ) {
-        let Some(room) = self.operated_room(id, name, out) else {
+        let Some(room) = self.moderated_room(id, name, out) else {
             return;
         };
+        if self.clustered() {
+            let room = Rc::clone(self.rooms.name(room));
+            let act = ModerationAct::SetMode { invite_only };
+            return self.cluster_moderate(now, id, by, (&room, ""), act);
+        }
         self.rooms.moderation_mut(room).set_invite_only(invite_only);
         self.rooms_unsaved = true;
         let room_name = Rc::clone(self.rooms.name(room));

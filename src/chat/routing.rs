@@ -142,7 +142,7 @@ impl ChatServer {
                 self.room_kick(now, id, &from, (room, nick, reason), out);
             }
             Frame::Ban { room, account } => self.room_ban(now, id, &from, (room, account), out),
-            Frame::Invite { room, nick } => self.room_invite(id, &from, (room, nick), out),
+            Frame::Invite { room, nick } => self.room_invite(now, id, &from, (room, nick), out),
             Frame::SetMode { room, invite_only } => {
                 self.room_set_mode(now, id, &from, (room, invite_only), out);
             }

@@ -92,6 +92,8 @@ enum Waiting {
         undo: Option<Box<str>>,
     },
     Done(u64),
+    /// An invitation: the answer names the invitee.
+    Invited(u64),
     Names(u64),
     /// The WHO query: every chat ticket waiting for it.
     Who(Vec<u64>),
@@ -296,15 +298,18 @@ impl Backplane {
                     }
                 }
             }
-            Intent::Part { room, folded, .. } => {
-                if let Some(user) = self.users.get_mut(folded)
-                    && user.rooms.remove(room)
-                {
-                    self.room_left(room);
-                }
-            }
+            Intent::Part { room, folded, .. } => self.user_left_room(folded, room),
             Intent::Files { listing, .. } => self.files.clone_from(listing),
             _ => {}
+        }
+    }
+
+    /// This node's user `folded` is no member of `room` any more.
+    pub(super) fn user_left_room(&mut self, folded: &str, room: &str) {
+        if let Some(user) = self.users.get_mut(folded)
+            && user.rooms.remove(room)
+        {
+            self.room_left(room);
         }
     }
 
@@ -453,6 +458,10 @@ impl Backplane {
             {
                 let last = self.last_ids.entry(room.clone()).or_insert(0);
                 *last = (*last).max(message.id);
+            }
+            if let News::Kicked { room, folded, .. } = &news {
+                // The script took the member out of the room: so does the node's own copy.
+                self.user_left_room(folded, room);
             }
             self.news.push_back(news);
         }

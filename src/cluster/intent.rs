@@ -43,6 +43,9 @@ pub enum Intent {
         room: Box<str>,
         folded: Box<str>,
         display: Box<str>,
+        /// The account the joiner logged in with (folded), `None` for a guest: checked
+        /// against the room's bans and operators, and made its operator if it has none.
+        account: Option<Box<str>>,
         after: u64,
         count: u16,
         /// Bytes of MESSAGE frames after which the replay stops (one message at least).
@@ -55,12 +58,24 @@ pub enum Intent {
         display: Box<str>,
         reason: Box<str>,
     },
-    /// Sets `room`'s topic; every member gets TOPIC ([`News::Topic`]). [`Answer::Done`].
+    /// Sets `room`'s topic; every member gets TOPIC ([`News::Topic`]). [`Answer::Done`], or
+    /// [`Refusal::NotOperator`] in a room with operators if `account` is not one of them.
     SetTopic {
         ticket: u64,
         room: Box<str>,
         by: Box<str>,
+        account: Option<Box<str>>,
         topic: Box<str>,
+    },
+    /// An operator's act on `room`, done if `account` (folded; `None` for a guest) is one of
+    /// its operators, else [`Refusal::NotOperator`] or [`Refusal::NoOperators`]. `by` is the
+    /// actor as displayed. [`Answer::Done`], or [`Answer::Invited`] for an invitation.
+    Moderate {
+        ticket: u64,
+        room: Box<str>,
+        account: Option<Box<str>>,
+        by: Box<str>,
+        act: ModerationAct,
     },
     /// Members of `room`: [`Answer::Names`].
     Names { ticket: u64, room: Box<str> },
@@ -113,6 +128,7 @@ impl Intent {
             | Intent::Private { ticket, .. }
             | Intent::Join { ticket, .. }
             | Intent::SetTopic { ticket, .. }
+            | Intent::Moderate { ticket, .. }
             | Intent::Names { ticket, .. }
             | Intent::Who { ticket }
             | Intent::Rooms { ticket, .. }
@@ -125,6 +141,23 @@ impl Intent {
             | Intent::ToNode { .. } => None,
         }
     }
+}
+
+/// What an operator does to a room (see [`Intent::Moderate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModerationAct {
+    /// The member `folded` leaves the room ([`News::Kicked`]); [`Refusal::NotInRoom`] if it
+    /// is no member.
+    Kick { folded: Box<str>, reason: Box<str> },
+    /// The (folded) account may not join; a member holding it is kicked with reason
+    /// `banned` ([`News::Banned`], then [`News::Kicked`]). [`Refusal::NoSuchAccount`],
+    /// [`Refusal::ListFull`].
+    Ban { account: Box<str> },
+    /// The user `folded` may join once ([`News::Invited`] on its node);
+    /// [`Refusal::UnknownUser`] if nobody holds the nickname.
+    Invite { folded: Box<str> },
+    /// The room becomes invite-only or open ([`News::Mode`]).
+    SetMode { invite_only: bool },
 }
 
 /// A stored room message, as history gives it.
@@ -180,6 +213,8 @@ pub enum Answer {
     },
     /// A history page.
     History(Page),
+    /// The invitation is kept; `nick` is the invitee as displayed.
+    Invited { nick: Box<str> },
 }
 
 /// Where a download request went.
@@ -211,6 +246,48 @@ pub enum Failure {
     Unavailable(String),
     /// The room asked about does not exist.
     NoSuchRoom,
+    /// The room's moderation does not allow it (nothing was done).
+    Refused(Refusal),
+}
+
+/// Why the room's moderation refused an intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The joiner's account is banned from the room.
+    Banned,
+    /// The room is invite-only and the joiner neither invited nor an operator.
+    InviteOnly,
+    /// The actor is not one of the room's operators.
+    NotOperator,
+    /// The room has no operators (so nobody may moderate it).
+    NoOperators,
+    /// The user to kick is no member of the room.
+    NotInRoom,
+    /// The account to ban does not exist.
+    NoSuchAccount,
+    /// The user to invite is not online.
+    UnknownUser,
+    /// The room holds its maximum of bans.
+    ListFull,
+}
+
+impl Refusal {
+    /// The refusal a script's error reply names, if any (Redis may put `ERR ` before a
+    /// script's error without a code of its own).
+    pub fn from_reply(text: &str) -> Option<Refusal> {
+        let text = text.strip_prefix("ERR ").unwrap_or(text);
+        Some(match text.split(' ').next()? {
+            "BANNED" => Refusal::Banned,
+            "INVITE_ONLY" => Refusal::InviteOnly,
+            "NOT_OPERATOR" => Refusal::NotOperator,
+            "NO_OPERATORS" => Refusal::NoOperators,
+            "NOT_IN_ROOM" => Refusal::NotInRoom,
+            "NO_SUCH_ACCOUNT" => Refusal::NoSuchAccount,
+            "UNKNOWN_USER" => Refusal::UnknownUser,
+            "LIST_FULL" => Refusal::ListFull,
+            _ => return None,
+        })
+    }
 }
 
 /// What the cluster tells the chat machine.
@@ -248,6 +325,33 @@ pub enum News {
         by: Box<str>,
         topic: Box<str>,
     },
+    /// `nick` (`folded`) was kicked out of `room` by `by`: it is no member any more.
+    Kicked {
+        room: Box<str>,
+        folded: Box<str>,
+        nick: Box<str>,
+        by: Box<str>,
+        reason: Box<str>,
+    },
+    /// The (folded) `account` was banned from `room`.
+    Banned {
+        room: Box<str>,
+        account: Box<str>,
+        by: Box<str>,
+    },
+    /// `room` became invite-only or open.
+    Mode {
+        room: Box<str>,
+        by: Box<str>,
+        invite_only: bool,
+    },
+    /// This node's user `to` (folded; shown as `nick`) was invited into `room`.
+    Invited {
+        room: Box<str>,
+        to: Box<str>,
+        nick: Box<str>,
+        by: Box<str>,
+    },
     /// A private message for this node's user `to` (folded).
     Private {
         to: Box<str>,
@@ -271,4 +375,20 @@ pub enum News {
         name: Box<str>,
         size: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_read_with_or_without_redis_s_prefix() {
+        assert_eq!(Refusal::from_reply("BANNED"), Some(Refusal::Banned));
+        assert_eq!(
+            Refusal::from_reply("ERR NOT_OPERATOR"),
+            Some(Refusal::NotOperator)
+        );
+        assert_eq!(Refusal::from_reply("ERR out of memory"), None);
+        assert_eq!(Refusal::from_reply("NOSCRIPT No matching script"), None);
+    }
 }

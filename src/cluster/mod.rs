@@ -1,6 +1,6 @@
 //! The cluster: several chatd nodes joined through one Redis, as Centrifugo's Redis engine
 //! or Socket.IO's Redis adapter do. Each node stays single-threaded; Redis holds what must be
-//! unique or shared (nicknames, room members, topics, history) and carries room messages
+//! unique or shared (nicknames, room members, topics, history, rooms' moderation) and carries room messages
 //! between nodes on pub/sub channels.
 //!
 //! Sans-IO like the rest:
@@ -23,5 +23,8 @@ mod scripts;
 pub mod url;
 
 pub use backplane::{Backplane, BackplaneConfig, Commands};
-pub use intent::{Answer, ClaimOutcome, Failure, Intent, Located, News, Page, StoredMessage};
+pub use intent::{
+    Answer, ClaimOutcome, Failure, Intent, Located, ModerationAct, News, Page, Refusal,
+    StoredMessage,
+};
 pub use remote_get::RemoteMessage;

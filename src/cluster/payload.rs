@@ -37,9 +37,9 @@ pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News>
     let kind = payload.split(|&b| b == 0).next()?;
     // Fields with the kind, the last one free text: it is split no further, NUL and all.
     let pieces = match kind {
-        b"M" => 5,
+        b"M" | b"K" | b"I" => 5,
         b"P" | b"S" => 4,
-        b"L" | b"T" => 3,
+        b"L" | b"T" | b"B" | b"O" => 3,
         _ => 2,
     };
     let mut fields = payload.splitn(pieces, |&b| b == 0);
@@ -77,6 +77,23 @@ pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News>
                 by: text()?,
                 topic: text()?,
             }),
+            b"K" => Some(News::Kicked {
+                room,
+                folded: text()?,
+                nick: text()?,
+                by: text()?,
+                reason: text()?,
+            }),
+            b"B" => Some(News::Banned {
+                room,
+                account: text()?,
+                by: text()?,
+            }),
+            b"O" => Some(News::Mode {
+                room,
+                invite_only: &*text()? == "1",
+                by: text()?,
+            }),
             _ => None,
         };
     }
@@ -85,6 +102,14 @@ pub fn parse(node_channel: &str, channel: &[u8], payload: &[u8]) -> Option<News>
             to: text()?,
             from: text()?,
             text: text()?,
+        });
+    }
+    if channel == node_channel && kind == b"I" {
+        return Some(News::Invited {
+            room: text()?,
+            to: text()?,
+            nick: text()?,
+            by: text()?,
         });
     }
     if channel == ALL_CHANNEL && kind == b"S" {
@@ -130,6 +155,37 @@ mod tests {
                 reason: "gone".into()
             })
         );
+        assert_eq!(
+            parse(
+                "n",
+                ch.as_bytes(),
+                b"K\x00bob\x00Bob\x00alice\x00be nice\x00now"
+            ),
+            Some(News::Kicked {
+                room: "#rust".into(),
+                folded: "bob".into(),
+                nick: "Bob".into(),
+                by: "alice".into(),
+                reason: "be nice\0now".into()
+            })
+        );
+        assert_eq!(
+            parse("n", ch.as_bytes(), b"O\x001\x00alice"),
+            Some(News::Mode {
+                room: "#rust".into(),
+                by: "alice".into(),
+                invite_only: true
+            })
+        );
+        assert_eq!(
+            parse("n", ch.as_bytes(), b"B\x00bob\x00alice"),
+            Some(News::Banned {
+                room: "#rust".into(),
+                account: "bob".into(),
+                by: "alice".into()
+            })
+        );
+        assert_eq!(parse("n", ch.as_bytes(), b"K\x00bob\x00Bob"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"M\x00x\x001\x00a\x00b"), None);
         assert_eq!(parse("n", ch.as_bytes(), b"J"), None);
         // Free text keeps its NUL bytes, whatever the kind's number of fields.
@@ -164,6 +220,15 @@ mod tests {
             parse("other", ch.as_bytes(), &bytes),
             None,
             "another node's channel"
+        );
+        assert_eq!(
+            parse(&ch, ch.as_bytes(), b"I\x00#r\x00bob\x00Bob\x00alice"),
+            Some(News::Invited {
+                room: "#r".into(),
+                to: "bob".into(),
+                nick: "Bob".into(),
+                by: "alice".into()
+            })
         );
         let bytes = shared("carol", "a b.txt", 12);
         assert_eq!(

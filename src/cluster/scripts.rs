@@ -14,13 +14,20 @@
 //!   whose entry `<id>-0` holds fields `t` (time), `f` (from), `x` (text); `rooms`: sorted set
 //!   of room names (score 0, listed by name);
 //! - `files:<node>`: hash name -> size, the node's shared folder as it last listed it
-//!   (replaced whole each time, removed when the node is reaped).
+//!   (replaced whole each time, removed when the node is reaped);
+//! - a room's moderation, kept while Redis keeps its data, members or not:
+//!   `room:<room>:ops`: set of (folded) accounts; `room:<room>:bans`: hash account -> who
+//!   banned it (as displayed);
+//!   `room:<room>:invites`: list of invited nicknames, oldest first (at most 64, each used
+//!   up by the JOIN it admits); `room:<room>:mode`: `1` while the room is invite-only.
 //!
 //! Channels: `chatd:ch:room:<room>` (room events), `chatd:ch:node:<node>` (private
 //! messages to a node's users, downloads across nodes: `remote_get`), `chatd:ch:all`
 //! (shared files). Payloads are a kind letter,
 //! then fields separated by NUL bytes, free text last: `M id time from text`, `J nick`,
-//! `L nick reason`, `T by topic`, `P to from text`, `S size from name`.
+//! `L nick reason`, `T by topic`, `K folded nick by reason` (kicked), `B account by` (banned),
+//! `O on by` (mode), `P to from text`, `S size from name`, `I room to nick by` (invited, on the
+//! invitee's node channel).
 //!
 //! Scripts are loaded with SCRIPT LOAD when the connection comes up and run with EVALSHA;
 //! the SHA-1 that names them is computed here. Keys are built inside the scripts (one Redis,
@@ -123,6 +130,10 @@ local function reap(node)
   redis.call('DEL', P..'files:'..node)
   redis.call('ZREM', P..'nodes', node)
   return true
+end
+-- Whether account ('' for a guest) is one of room's operators.
+local function is_op(room, account)
+  return account ~= '' and redis.call('SISMEMBER', P..'room:'..room..':ops', account) == 1
 end
 local function take(node, nick, display)
   redis.call('SET', P..'nick:'..nick, node)
@@ -248,9 +259,24 @@ if redis.call('PUBLISH', P..'ch:node:'..holder, ARGV[2]) > 0 then return 1 end
 return 0
 "#;
 
-/// ARGV: room, nick, display, after, count. Returns {topic, members, first, next, entries...}.
+/// ARGV: room, nick, display, after, count, account ('' for a guest). Returns {topic,
+/// members, first, next, entries...}, or an error BANNED or INVITE_ONLY (a member joining
+/// again is not checked). A registered joiner of a room without operators becomes one.
 const JOIN: &str = r#"
-local room, nick, display = ARGV[1], ARGV[2], ARGV[3]
+local room, nick, display, account = ARGV[1], ARGV[2], ARGV[3], ARGV[6]
+local R = P..'room:'..room
+if redis.call('HEXISTS', R..':members', nick) == 0 then
+  if account ~= '' and redis.call('HEXISTS', R..':bans', account) == 1 then
+    return redis.error_reply('BANNED')
+  end
+  if redis.call('GET', R..':mode') == '1' and not is_op(room, account)
+     and redis.call('LREM', R..':invites', 1, nick) == 0 then
+    return redis.error_reply('INVITE_ONLY')
+  end
+end
+if account ~= '' and redis.call('SCARD', R..':ops') == 0 then
+  redis.call('SADD', R..':ops', account)
+end
 enter_room(nick, display, room)
 local topic = redis.call('HGET', P..'room:'..room..':topic', 'topic') or ''
 local members = redis.call('HLEN', P..'room:'..room..':members')
@@ -270,11 +296,67 @@ const HISTORY: &str = r#"
 return page(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 "#;
 
-/// ARGV: room, by, topic, deadline.
+/// ARGV: room, by, topic, deadline, account ('' for a guest): NOT_OPERATOR in a room with
+/// operators if the account is not one.
 const TOPIC: &str = r#"
 if stale(tonumber(ARGV[4]), now_ms()) then return redis.error_reply(STALE) end
+if redis.call('SCARD', P..'room:'..ARGV[1]..':ops') > 0 and not is_op(ARGV[1], ARGV[5]) then
+  return redis.error_reply('NOT_OPERATOR')
+end
 redis.call('HSET', P..'room:'..ARGV[1]..':topic', 'topic', ARGV[3], 'by', ARGV[2])
 redis.call('PUBLISH', P..'ch:room:'..ARGV[1], 'T\0'..ARGV[2]..'\0'..ARGV[3])
+return 1
+"#;
+
+/// ARGV: room, account ('' for a guest), by, act, then the act's: `K` nick reason, `B`
+/// account most-bans, `I` nick most-invitations, `M` on (`1`/`0`). Refused (an error naming
+/// the refusal) unless the account is one of the room's operators. Returns 1, or for `I` the
+/// invitee's display name.
+const MODERATE: &str = r#"
+local room, account, by, act = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local R = P..'room:'..room
+if not is_op(room, account) then
+  if redis.call('SCARD', R..':ops') == 0 then return redis.error_reply('NO_OPERATORS') end
+  return redis.error_reply('NOT_OPERATOR')
+end
+local function kick(nick, reason)
+  local display = redis.call('HGET', R..':members', nick)
+  if not display then return false end
+  redis.call('HDEL', R..':members', nick)
+  redis.call('SREM', P..'user:'..nick..':rooms', room)
+  redis.call('PUBLISH', P..'ch:room:'..room, 'K\0'..nick..'\0'..display..'\0'..by..'\0'..reason)
+  return true
+end
+if act == 'K' then
+  if not kick(ARGV[5], ARGV[6]) then return redis.error_reply('NOT_IN_ROOM') end
+elseif act == 'B' then
+  local banned = ARGV[5]
+  if redis.call('HEXISTS', P..'accounts', banned) == 0 then
+    return redis.error_reply('NO_SUCH_ACCOUNT')
+  end
+  if redis.call('HEXISTS', R..':bans', banned) == 0 then
+    if redis.call('HLEN', R..':bans') >= tonumber(ARGV[6]) then
+      return redis.error_reply('LIST_FULL')
+    end
+    redis.call('HSET', R..':bans', banned, by)
+  end
+  redis.call('PUBLISH', P..'ch:room:'..room, 'B\0'..banned..'\0'..by)
+  kick(banned, 'banned')
+elseif act == 'I' then
+  local nick = ARGV[5]
+  local holder = redis.call('GET', P..'nick:'..nick)
+  if not holder or not live(holder, now_ms()) then return redis.error_reply('UNKNOWN_USER') end
+  local display = redis.call('HGET', P..'users', nick) or nick
+  local key = R..':invites'
+  redis.call('LREM', key, 0, nick)
+  redis.call('RPUSH', key, nick)
+  redis.call('LTRIM', key, -tonumber(ARGV[6]), -1)
+  redis.call('PUBLISH', P..'ch:node:'..holder, 'I\0'..room..'\0'..nick..'\0'..display..'\0'..by)
+  return display
+elseif act == 'M' then
+  if ARGV[5] == '1' then redis.call('SET', R..':mode', '1') else redis.call('DEL', R..':mode') end
+  redis.call('PUBLISH', P..'ch:room:'..room, 'O\0'..ARGV[5]..'\0'..by)
+end
 return 1
 "#;
 
@@ -316,8 +398,9 @@ return out
 /// ARGV: node, lease ms, room count, per room: room, newest id the node heard there; then
 /// per user: nick, display, room count, rooms. Makes Redis hold exactly this node's users
 /// and their rooms (after an outage), announcing what changed, and no room's counter below
-/// an id the node heard (a Redis restarted empty would number from 1 again). Returns the
-/// nicknames another live node took meanwhile.
+/// an id the node heard (a Redis restarted empty would number from 1 again). A user whose
+/// account was banned from one of its rooms meanwhile does not enter it again. Returns
+/// {the nicknames another live node took meanwhile, {nick, display, room, banned by, ...}}.
 const RESYNC: &str = r#"
 local node, lease, floors = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
@@ -340,7 +423,7 @@ end
 for _, nick in ipairs(redis.call('SMEMBERS', P..'node:'..node..':nicks')) do
   if not wanted[nick] then release(node, nick, 'left while the cluster was unreachable') end
 end
-local lost = {}
+local lost, banned = {}, {}
 for nick, w in pairs(wanted) do
   local holder = redis.call('GET', P..'nick:'..nick)
   if holder and holder ~= node and live(holder, now) then
@@ -350,10 +433,17 @@ for nick, w in pairs(wanted) do
     for _, room in ipairs(redis.call('SMEMBERS', P..'user:'..nick..':rooms')) do
       if not w[2][room] then leave_room(nick, w[1], room, 'left while the cluster was unreachable') end
     end
-    for room, _ in pairs(w[2]) do enter_room(nick, w[1], room) end
+    for room, _ in pairs(w[2]) do
+      local by = redis.call('HGET', P..'room:'..room..':bans', nick)
+      if by then
+        for _, v in ipairs({nick, w[1], room, by}) do banned[#banned + 1] = v end
+      else
+        enter_room(nick, w[1], room)
+      end
+    end
   end
 end
-return lost
+return {lost, banned}
 "#;
 
 /// ARGV: node, answer (`1`: the other nodes' files are wanted), then name, size of each
@@ -417,6 +507,7 @@ pub struct Scripts {
     pub part: Script,
     pub history: Script,
     pub topic: Script,
+    pub moderate: Script,
     pub names: Script,
     pub rooms: Script,
     pub resync: Script,
@@ -436,6 +527,7 @@ impl Scripts {
             part: Script::new(PART),
             history: Script::new(HISTORY),
             topic: Script::new(TOPIC),
+            moderate: Script::new(MODERATE),
             names: Script::new(NAMES),
             rooms: Script::new(ROOMS),
             resync: Script::new(RESYNC),
@@ -445,7 +537,7 @@ impl Scripts {
     }
 
     /// All of them, for SCRIPT LOAD.
-    pub fn all(&self) -> [&Script; 14] {
+    pub fn all(&self) -> [&Script; 15] {
         [
             &self.heartbeat,
             &self.claim,
@@ -456,6 +548,7 @@ impl Scripts {
             &self.part,
             &self.history,
             &self.topic,
+            &self.moderate,
             &self.names,
             &self.rooms,
             &self.resync,

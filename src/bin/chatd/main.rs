@@ -142,11 +142,9 @@ fn main() -> ExitCode {
                 rooms.1.len(),
                 dir.display()
             );
+            // In a cluster the rooms' moderation is the cluster's, kept in Redis: no file.
             if config.cluster.is_none() {
                 config.rooms_file = Some(rooms);
-            } else {
-                // Nodes may share the folder; their moderation is not shared yet (issue 18).
-                warn!("in a cluster, room operators and bans are this node's, kept in memory");
             }
             dir
         }

@@ -4,30 +4,31 @@
 use super::*;
 use crate::cluster::{Answer, ClaimOutcome, Failure, Intent, News, Page, StoredMessage};
 
-fn clustered() -> Fixture {
+pub(super) fn clustered() -> Fixture {
     Fixture::with_config(ChatConfig {
         cluster: true,
+        allow_plaintext_passwords: true,
         ..ChatConfig::default()
     })
 }
 
 impl Fixture {
     #[track_caller]
-    fn intent(&mut self) -> Intent {
+    pub(super) fn intent(&mut self) -> Intent {
         self.chat.poll_intent().expect("an intent for the cluster")
     }
 
-    fn news(&mut self, news: News) {
+    pub(super) fn news(&mut self, news: News) {
         self.chat.handle_cluster_news(self.now, news, &mut self.out);
     }
 
-    fn answer(&mut self, ticket: u64, answer: Result<Answer, Failure>) {
+    pub(super) fn answer(&mut self, ticket: u64, answer: Result<Answer, Failure>) {
         self.news(News::Answer { ticket, answer });
     }
 
     /// Logs `id` in as `nick`, the cluster granting the nickname.
     #[track_caller]
-    fn cluster_hello(&mut self, id: ClientId, nick: &str) {
+    pub(super) fn cluster_hello(&mut self, id: ClientId, nick: &str) {
         self.connect(id);
         self.feed(id, Frame::Hello { version: 2, nick });
         let Intent::Claim { ticket, .. } = self.intent() else {
@@ -41,7 +42,7 @@ impl Fixture {
 
     /// `id` joins `room` and the cluster answers with an empty room.
     #[track_caller]
-    fn cluster_join(&mut self, id: ClientId, room: &str) {
+    pub(super) fn cluster_join(&mut self, id: ClientId, room: &str) {
         self.join(id, room);
         let Intent::Join { ticket, .. } = self.intent() else {
             panic!("JOIN did not go to the cluster");

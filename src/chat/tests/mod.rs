@@ -5,6 +5,7 @@ mod accounts;
 mod backpressure;
 mod cluster;
 mod cluster_accounts;
+mod cluster_moderation;
 mod file_listing;
 mod framing;
 mod limits;

@@ -2,7 +2,8 @@
 //! its reply will be read as. The node's copy changes here only for what was sent.
 
 use super::{Backplane, Commands, PageQuery, Waiting, run};
-use crate::cluster::intent::{Failure, Intent};
+use crate::chat::rooms::moderation::{MAX_BANS, MAX_INVITATIONS};
+use crate::cluster::intent::{Failure, Intent, ModerationAct};
 use crate::cluster::link::SendError;
 use crate::cluster::payload::{self, ALL_CHANNEL};
 use std::time::Instant;
@@ -96,6 +97,7 @@ impl Backplane {
                 room,
                 folded,
                 display,
+                account,
                 after,
                 count,
                 budget,
@@ -120,6 +122,7 @@ impl Backplane {
                     display.as_bytes(),
                     after_s.as_bytes(),
                     count_s.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
                 ];
                 let sent = run(link, &self.scripts.join, &args)?;
                 if newly && let Some(user) = self.users.get_mut(&folded) {
@@ -164,6 +167,7 @@ impl Backplane {
                 ticket,
                 room,
                 by,
+                account,
                 topic,
             } => {
                 let args = [
@@ -171,11 +175,43 @@ impl Backplane {
                     by.as_bytes(),
                     topic.as_bytes(),
                     deadline.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
                 ];
                 (
                     run(link, &self.scripts.topic, &args)?,
                     Waiting::Done(ticket),
                 )
+            }
+            Intent::Moderate {
+                ticket,
+                room,
+                account,
+                by,
+                act,
+            } => {
+                let (letter, first, second): (&str, &str, String) = match &act {
+                    ModerationAct::Kick { folded, reason } => ("K", folded, reason.to_string()),
+                    ModerationAct::Ban { account } => ("B", account, MAX_BANS.to_string()),
+                    ModerationAct::Invite { folded } => ("I", folded, MAX_INVITATIONS.to_string()),
+                    ModerationAct::SetMode { invite_only } => {
+                        ("M", if *invite_only { "1" } else { "0" }, String::new())
+                    }
+                };
+                let args = [
+                    room.as_bytes(),
+                    account.as_deref().unwrap_or("").as_bytes(),
+                    by.as_bytes(),
+                    letter.as_bytes(),
+                    first.as_bytes(),
+                    second.as_bytes(),
+                ];
+                let sent = run(link, &self.scripts.moderate, &args)?;
+                let waiting = if matches!(act, ModerationAct::Invite { .. }) {
+                    Waiting::Invited(ticket)
+                } else {
+                    Waiting::Done(ticket)
+                };
+                (sent, waiting)
             }
             Intent::Names { ticket, room } => (
                 run(link, &self.scripts.names, &[room.as_bytes()])?,

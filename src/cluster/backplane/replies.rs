@@ -4,7 +4,9 @@
 //! `first`, `last`, `more`, `missed`), JOIN's and ROOMS' lists.
 
 use super::{Backplane, Commands, LocalUser, PageQuery, Waiting};
-use crate::cluster::intent::{Answer, ClaimOutcome, Failure, Located, News, Page, StoredMessage};
+use crate::cluster::intent::{
+    Answer, ClaimOutcome, Failure, Located, News, Page, Refusal, StoredMessage,
+};
 use crate::cluster::resp::Value;
 use crate::wire::Frame;
 use log::{debug, info, warn};
@@ -25,7 +27,10 @@ impl Backplane {
             Ok(Value::Error(text)) => Err(text),
             other => other,
         };
-        let failed = |text: String| Err(Failure::Unavailable(format!("cluster error: {text}")));
+        let failed = |text: String| match Refusal::from_reply(&text) {
+            Some(refusal) => Err(Failure::Refused(refusal)),
+            None => Err(Failure::Unavailable(format!("cluster error: {text}"))),
+        };
         match waiting {
             Waiting::Claim {
                 ticket,
@@ -72,6 +77,16 @@ impl Backplane {
             }
             Waiting::Done(ticket) => {
                 self.answer(ticket, value.map(|_| Answer::Done).or_else(failed));
+            }
+            Waiting::Invited(ticket) => {
+                let answer = match value {
+                    Ok(v) => match text(&v) {
+                        Some(nick) => Ok(Answer::Invited { nick }),
+                        None => failed("malformed INVITE reply".into()),
+                    },
+                    Err(text) => failed(text),
+                };
+                self.answer(ticket, answer);
             }
             Waiting::Join {
                 ticket,
@@ -168,7 +183,24 @@ impl Backplane {
             }
             Waiting::Resync => match value {
                 Ok(v) => {
-                    for nick in strings(v) {
+                    let mut parts = v.into_array().unwrap_or_default().into_iter();
+                    let (lost, banned) = (parts.next(), parts.next());
+                    let banned = banned.map(strings).unwrap_or_default();
+                    // Banned meanwhile (its node missed the notices): out of the room now.
+                    for chunk in banned.chunks_exact(4) {
+                        let [folded, nick, room, by] = chunk else {
+                            continue;
+                        };
+                        self.user_left_room(folded, room);
+                        self.news.push_back(News::Kicked {
+                            room: room.clone(),
+                            folded: folded.clone(),
+                            nick: nick.clone(),
+                            by: by.clone(),
+                            reason: "banned".into(),
+                        });
+                    }
+                    for nick in lost.map(strings).unwrap_or_default() {
                         if let Some(user) = self.users.remove(&nick) {
                             for room in user.rooms {
                                 self.room_left(&room);

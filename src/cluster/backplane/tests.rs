@@ -3,7 +3,7 @@
 
 use super::replies::read_page;
 use super::*;
-use crate::cluster::intent::ClaimOutcome;
+use crate::cluster::intent::{ClaimOutcome, ModerationAct, Refusal};
 
 #[derive(Default)]
 struct FakeLink {
@@ -153,6 +153,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         room: "#rust".into(),
         folded: "alice".into(),
         display: "Alice".into(),
+        account: Some("alice".into()),
         after: 0,
         count: 2,
         budget: 64 * 1024,
@@ -224,6 +225,7 @@ fn claim_then_join_subscribes_once_and_reads_the_replay() {
         room: "#rust".into(),
         folded: "bob".into(),
         display: "bob".into(),
+        account: None,
         after: 0,
         count: 0,
         budget: 1,
@@ -350,7 +352,10 @@ fn down_then_up_tells_degraded_then_restored_and_registers_again() {
         now,
         LinkEvent::Reply {
             ticket,
-            reply: Ok(Value::Array(vec![bulk("alice")])),
+            reply: Ok(Value::Array(vec![
+                Value::Array(vec![bulk("alice")]),
+                Value::Array(vec![]),
+            ])),
         },
         &mut link,
     );
@@ -475,6 +480,7 @@ fn writes_carry_a_deadline_on_redis_s_clock() {
         ticket: 3,
         room: "#a".into(),
         by: "bob".into(),
+        account: None,
         topic: "t".into(),
     };
     plane.submit(later, topic, &mut link);
@@ -499,4 +505,171 @@ fn writes_carry_a_deadline_on_redis_s_clock() {
     };
     plane.submit(later, private, &mut link);
     assert_eq!(last(&link)[5], "2004000");
+}
+
+#[test]
+fn moderation_acts_run_one_script_and_refusals_come_back_as_such() {
+    let (mut plane, mut link, now) = up();
+    let kick = Intent::Moderate {
+        ticket: 1,
+        room: "#r".into(),
+        account: Some("alice".into()),
+        by: "Alice".into(),
+        act: ModerationAct::Kick {
+            folded: "bob".into(),
+            reason: "out".into(),
+        },
+    };
+    plane.submit(now, kick, &mut link);
+    let sent = last(&link);
+    assert_eq!(sent[1], plane.scripts.moderate.sha1);
+    assert_eq!(&sent[3..], ["#r", "alice", "Alice", "K", "bob", "out"]);
+    let reply = Ok(Value::Error("NOT_OPERATOR".into()));
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply,
+    };
+    plane.handle_link_event(now, event, &mut link);
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Answer {
+            ticket: 1,
+            answer: Err(Failure::Refused(Refusal::NotOperator))
+        })
+    );
+    // A guest bans: no account, the bound of bans travels with the act.
+    let ban = Intent::Moderate {
+        ticket: 2,
+        room: "#r".into(),
+        account: None,
+        by: "guest".into(),
+        act: ModerationAct::Ban {
+            account: "bob".into(),
+        },
+    };
+    plane.submit(now, ban, &mut link);
+    assert_eq!(&last(&link)[4..], ["", "guest", "B", "bob", "256"]);
+    let invite = Intent::Moderate {
+        ticket: 3,
+        room: "#r".into(),
+        account: Some("alice".into()),
+        by: "Alice".into(),
+        act: ModerationAct::Invite {
+            folded: "carol".into(),
+        },
+    };
+    plane.submit(now, invite, &mut link);
+    assert_eq!(&last(&link)[6..], ["I", "carol", "64"]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(bulk("Carol")),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Answer {
+            ticket: 3,
+            answer: Ok(Answer::Invited {
+                nick: "Carol".into()
+            })
+        })
+    );
+    // Another error stays the cluster's failure.
+    let mode = Intent::Moderate {
+        ticket: 4,
+        room: "#r".into(),
+        account: Some("alice".into()),
+        by: "Alice".into(),
+        act: ModerationAct::SetMode { invite_only: true },
+    };
+    plane.submit(now, mode, &mut link);
+    assert_eq!(&last(&link)[6..], ["M", "1", ""]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(Value::Error("ERR out of memory".into())),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    assert!(matches!(
+        plane.poll_news(),
+        Some(News::Answer {
+            ticket: 4,
+            answer: Err(Failure::Unavailable(_))
+        })
+    ));
+}
+
+#[test]
+fn a_kick_of_this_node_s_user_takes_it_out_of_its_copy() {
+    let (mut plane, mut link, now) = up();
+    plane.users.insert(
+        "bob".into(),
+        LocalUser {
+            display: "Bob".into(),
+            rooms: BTreeSet::new(),
+        },
+    );
+    let join = Intent::Join {
+        ticket: 1,
+        room: "#r".into(),
+        folded: "bob".into(),
+        display: "Bob".into(),
+        account: Some("bob".into()),
+        after: 0,
+        count: 0,
+        budget: 1,
+    };
+    plane.submit(now, join, &mut link);
+    assert_eq!(
+        last(&link)[8],
+        "bob",
+        "the joiner's account goes with the JOIN"
+    );
+    let push = vec![
+        bulk("message"),
+        bulk("chatd:ch:room:#r"),
+        Value::Bulk(b"K\0bob\0Bob\0Alice\0banned".to_vec()),
+    ];
+    plane.handle_link_event(now, LinkEvent::Push(push), &mut link);
+    assert!(matches!(plane.poll_news(), Some(News::Kicked { .. })));
+    assert!(plane.users["bob"].rooms.is_empty());
+    assert!(plane.rooms.is_empty());
+    plane.submit(now, Intent::Who { ticket: 2 }, &mut link);
+    assert_eq!(link.unsubscribed, [b"chatd:ch:room:#r".to_vec()]);
+}
+
+#[test]
+fn a_user_banned_while_its_node_was_away_is_kicked_by_the_resync() {
+    let (mut plane, mut link, now) = up();
+    plane.users.insert(
+        "bob".into(),
+        LocalUser {
+            display: "Bob".into(),
+            rooms: ["#a".into(), "#b".into()].into(),
+        },
+    );
+    plane.rooms.insert("#a".into(), 1);
+    plane.rooms.insert("#b".into(), 1);
+    plane.handle_link_event(now, LinkEvent::Up, &mut link);
+    let reply = Value::Array(vec![
+        Value::Array(vec![]),
+        Value::Array(vec![bulk("bob"), bulk("Bob"), bulk("#a"), bulk("Alice")]),
+    ]);
+    let event = LinkEvent::Reply {
+        ticket: link.next,
+        reply: Ok(reply),
+    };
+    plane.handle_link_event(now, event, &mut link);
+    assert_eq!(
+        plane.poll_news(),
+        Some(News::Kicked {
+            room: "#a".into(),
+            folded: "bob".into(),
+            nick: "Bob".into(),
+            by: "Alice".into(),
+            reason: "banned".into()
+        })
+    );
+    let rooms: Vec<&str> = plane.users["bob"].rooms.iter().map(|r| &**r).collect();
+    assert_eq!(rooms, ["#b"]);
+    assert!(!plane.rooms.contains_key("#a"));
 }
