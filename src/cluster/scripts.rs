@@ -15,7 +15,7 @@
 //!   of room names (score 0, listed by name);
 //! - `files:<node>`: hash name -> size, the node's shared folder as it last listed it
 //!   (replaced whole each time, removed when the node is reaped);
-//! - a room's moderation, kept while Redis keeps its data, members or not:
+//! - a room's moderation, kept while the room has members or history and a week after:
 //!   `room:<room>:ops`: set of (folded) accounts; `room:<room>:bans`: hash account -> who
 //!   banned it (as displayed);
 //!   `room:<room>:invites`: list of invited nicknames, oldest first (at most 64, each used
@@ -62,6 +62,11 @@ local function forget_if_unused(room)
     redis.call('DEL', r..':log', r..':seq', r..':topic', r..':bytes')
     redis.call('ZREM', P..'rooms', room)
     redis.call('ZREM', P..'history:age', room)
+    -- Its moderation outlives it a week (a room emptied and made again keeps its bans), not
+    -- for ever: rooms are free to make, so kept moderation must not pile up.
+    for _, key in ipairs({r..':ops', r..':bans', r..':invites', r..':mode'}) do
+      redis.call('EXPIRE', key, 604800)
+    end
   end
 end
 -- Drops `room`'s oldest message, keeping the counts and the age index right. False when
@@ -98,6 +103,10 @@ local function leave_room(nick, display, room, reason)
   end
 end
 local function enter_room(nick, display, room)
+  local r = P..'room:'..room
+  for _, key in ipairs({r..':ops', r..':bans', r..':invites', r..':mode'}) do
+    redis.call('PERSIST', key)
+  end
   local added = redis.call('HSET', P..'room:'..room..':members', nick, display)
   redis.call('SADD', P..'user:'..nick..':rooms', room)
   redis.call('ZADD', P..'rooms', 0, room)
