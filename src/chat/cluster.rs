@@ -367,13 +367,14 @@ impl ChatServer {
         frame: &Frame<'_>,
         out: &mut impl Outbox,
     ) {
-        let bytes: Rc<[u8]> = frame.to_bytes().into();
-        let members = self.rooms.members(room).to_vec();
-        for member in members {
-            if except.is_some_and(|e| self.nick_rc(member).is_some_and(|n| &*n == e)) {
-                continue;
+        // Per message on every node: one allocation, no copy of the member list.
+        let bytes = self.shared_bytes(frame);
+        // The one left out, by its id: nicknames are unique on the node.
+        let skipped = except.and_then(|e| self.nicks.get(&*nick::fold(e)).copied());
+        for &member in self.rooms.members(room) {
+            if Some(member) != skipped {
+                self.output.send_shared(member, &bytes, out);
             }
-            self.output.send_shared(member, &bytes, out);
         }
     }
 

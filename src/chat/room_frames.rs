@@ -104,21 +104,16 @@ impl ChatServer {
             self.charge_relayed(now, id, text.len() + from.len() + room.len() + 21);
             return self.cluster_say(id, from, &room, text);
         }
+        let name = Rc::clone(self.rooms.name(room));
         let frame = Frame::Message {
-            room: self.rooms.name(room),
+            room: &name,
             id: self.rooms.next_id(room),
             time: self.wall_ms,
             from,
             text,
         };
         let len = frame.encoded_len();
-        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
-        self.encode_buf.clear();
-        frame.encode(&mut self.encode_buf);
-        let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
-        if self.encode_buf.capacity() > 4 * 1024 {
-            self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
-        }
+        let bytes = self.shared_bytes(&frame);
         self.charge_relayed(now, id, len);
         for &member in self.rooms.members(room) {
             self.output.send_shared(member, &bytes, out);

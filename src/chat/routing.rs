@@ -19,18 +19,24 @@ impl ChatServer {
         if self.members.len() <= usize::from(except.is_some()) {
             return;
         }
-        // One allocation: `Rc<[u8]>` from a `Vec` would allocate twice.
+        let bytes = self.shared_bytes(frame);
+        for &member in &self.members {
+            if Some(member) != except {
+                self.output.send_shared(member, &bytes, out);
+            }
+        }
+    }
+
+    /// `frame` encoded once for many recipients, in one allocation (`Rc<[u8]>` from a `Vec`
+    /// would allocate twice), through a buffer kept between calls.
+    pub(super) fn shared_bytes(&mut self, frame: &Frame<'_>) -> Rc<[u8]> {
         self.encode_buf.clear();
         frame.encode(&mut self.encode_buf);
         let bytes: Rc<[u8]> = Rc::from(self.encode_buf.as_slice());
         if self.encode_buf.capacity() > 4 * 1024 {
             self.encode_buf = Vec::new(); // a list-sized frame passed: don't keep its buffer
         }
-        for &member in &self.members {
-            if Some(member) != except {
-                self.output.send_shared(member, &bytes, out);
-            }
-        }
+        bytes
     }
 
     /// Handles one whole frame from `id`: routed if it is logged in, else to the login step.

@@ -3,17 +3,10 @@
 //! node has not heard of still goes to the store. The test plays the backplane and the
 //! password worker.
 
+use super::cluster::clustered;
 use super::*;
 use crate::cluster::{Answer, ClaimOutcome, Intent, News};
 use crate::wire::Secret;
-
-fn clustered() -> Fixture {
-    Fixture::with_config(ChatConfig {
-        cluster: true,
-        allow_plaintext_passwords: true,
-        ..ChatConfig::default()
-    })
-}
 
 impl Fixture {
     /// The claim the machine asked for: its ticket and whether it is a guest's.
