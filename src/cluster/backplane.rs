@@ -175,6 +175,8 @@ pub struct Backplane {
     /// This node's files as last published: published again when the connection comes
     /// back (Redis may have lost them).
     files: Vec<(String, u64)>,
+    /// The latest FILES intent's listing was the one already published.
+    files_unchanged: bool,
 }
 
 impl Backplane {
@@ -196,6 +198,7 @@ impl Backplane {
             last_now: None,
             redis_clock: None,
             files: Vec::new(),
+            files_unchanged: false,
         }
     }
 
@@ -299,7 +302,11 @@ impl Backplane {
                 }
             }
             Intent::Part { room, folded, .. } => self.user_left_room(folded, room),
-            Intent::Files { listing, .. } => self.files.clone_from(listing),
+            Intent::Files { listing, .. } => {
+                // A FILES answered from an unchanged folder need not rewrite it in Redis.
+                self.files_unchanged = *listing == self.files;
+                self.files.clone_from(listing);
+            }
             _ => {}
         }
     }
@@ -409,23 +416,28 @@ impl Backplane {
         }
         // Its files too: Redis lost them, or another node reaped them with this node.
         if !self.files.is_empty()
-            && let Ok(ticket) = self.send_files(&self.files, false, link)
+            && let Ok(ticket) = self.send_files(Some(&self.files), false, link)
         {
             self.waiting.insert(ticket, Waiting::Unanswered("files"));
         }
     }
 
     /// Replaces this node's listing in Redis; with `answer`, asks for the other nodes'.
+    /// `files`: the listing to put in Redis, or `None` to leave the one there.
     fn send_files(
         &self,
-        files: &[(String, u64)],
+        files: Option<&[(String, u64)]>,
         answer: bool,
         link: &mut impl Commands,
     ) -> Result<u64, SendError> {
+        let flag = |on: bool| if on { b"1".as_slice() } else { b"0".as_slice() };
+        let rewrite = files.is_some();
+        let files = files.unwrap_or_default();
         let sizes: Vec<String> = files.iter().map(|(_, size)| size.to_string()).collect();
-        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * files.len());
+        let mut args: Vec<&[u8]> = Vec::with_capacity(3 + 2 * files.len());
         args.push(self.config.node.as_bytes());
-        args.push(if answer { b"1" } else { b"0" });
+        args.push(flag(answer));
+        args.push(flag(rewrite));
         for ((name, _), size) in files.iter().zip(&sizes) {
             args.extend([name.as_bytes(), size.as_bytes()]);
         }

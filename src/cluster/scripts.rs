@@ -455,13 +455,16 @@ end
 return {lost, banned}
 "#;
 
-/// ARGV: node, answer (`1`: the other nodes' files are wanted), then name, size of each
-/// file the node shares. Replaces the node's listing; returns {name, size, ...} of every
-/// other live node's files (a name may come more than once), or {} unless asked.
+/// ARGV: node, answer (`1`: the other nodes' files are wanted), rewrite (`1`: the listing
+/// changed), then name, size of each file the node shares. Replaces the node's listing if it
+/// changed; returns {name, size, ...} of every other live node's files (a name may come
+/// more than once), or {} unless asked.
 const FILES: &str = r#"
 local node, key = ARGV[1], P..'files:'..ARGV[1]
-redis.call('DEL', key)
-for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+if ARGV[3] == '1' then
+  redis.call('DEL', key)
+  for i = 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+end
 local out = {}
 if ARGV[2] ~= '1' then return out end
 for _, other in ipairs(redis.call('ZRANGEBYSCORE', P..'nodes', '('..now_ms(), '+inf')) do

@@ -257,7 +257,8 @@ impl Backplane {
                 (sent, Waiting::History { ticket, query })
             }
             Intent::Files { listing, answer } => {
-                let sent = self.send_files(&listing, answer, link)?;
+                let changed = (!self.files_unchanged).then_some(listing.as_slice());
+                let sent = self.send_files(changed, answer, link)?;
                 (sent, Waiting::Files)
             }
             Intent::Locate { ask, name, message } => {

@@ -673,3 +673,23 @@ fn a_user_banned_while_its_node_was_away_is_kicked_by_the_resync() {
     assert_eq!(rooms, ["#b"]);
     assert!(!plane.rooms.contains_key("#a"));
 }
+
+#[test]
+fn a_listing_is_rewritten_in_redis_only_when_it_changed() {
+    let (mut plane, mut link, now) = up();
+    let files = |names: &[&str]| -> Vec<(String, u64)> {
+        names.iter().map(|n| (n.to_string(), 1)).collect()
+    };
+    let listing = |listing| Intent::Files {
+        listing,
+        answer: true,
+    };
+    plane.submit(now, listing(files(&["a"])), &mut link);
+    assert_eq!(&last(&link)[3..], ["n1", "1", "1", "a", "1"]);
+    // Every FILES lists the folder: the same listing only asks for the others' files.
+    plane.submit(now, listing(files(&["a"])), &mut link);
+    assert_eq!(&last(&link)[3..], ["n1", "1", "0"]);
+    // An emptied folder is a change too.
+    plane.submit(now, listing(files(&[])), &mut link);
+    assert_eq!(&last(&link)[3..], ["n1", "1", "1"]);
+}
