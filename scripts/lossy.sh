@@ -6,7 +6,7 @@
 #
 #   scripts/lossy.sh [--loss PCT] [--rate RATE] [--delay MS] [--size MIB] [--runs N]
 #                    [--upload] [--compare-tcp] [--tcp-cc NAME] [--keep] [--sweep] [--duel]
-#                    [--shape-ingress] [--log FILE]
+#                    [--shape-ingress] [--log FILE] [--path-mtu BYTES]
 #
 #   --loss PCT     random loss on each side's input, percent (default 5; decimals allowed)
 #   --rate RATE    tc rate limit on each side's egress, e.g. 100mbit (default: none)
@@ -14,6 +14,9 @@
 #   --size MIB     size of the random file (default 16)
 #   --runs N       transfers per setting (default 1)
 #   --upload       upload (chatc -> chatd) instead of download
+#   --path-mtu BYTES  the receiving side's veth takes packets of at most BYTES (the sending
+#                  side's stays 1500): larger ones vanish without a word, as behind a smaller
+#                  MTU further on whose ICMP is filtered (a path MTU black hole)
 #   --compare-tcp  also send the file over one TCP connection, and print our/TCP goodput
 #   --tcp-cc NAME  TCP congestion control for that connection (TCP_CONGESTION), e.g. cubic
 #   --keep         keep the namespaces and files after the run (for inspection)
@@ -46,7 +49,7 @@
 # transfer failed or a file did not match.
 set -euo pipefail
 
-loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
+path_mtu="" loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
 side_by_side=0 baselines=() timeout_s=120 sbs_tcp=bbr,cubic
 usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
         --size) size=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --upload) upload=1; shift ;;
+        --path-mtu) path_mtu=$2; shift 2 ;;
         --compare-tcp) compare=1; shift ;;
         --tcp-cc) tcp_cc=$2; compare=1; shift 2 ;;
         --keep) keep=1; shift ;;
@@ -92,6 +96,8 @@ else
     [[ "$loss" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--loss takes a percentage, not $loss"
 fi
 [[ "$size" =~ ^[0-9]+$ ]] && [ "$size" -gt 0 ] || die "--size takes a whole number of MiB"
+[ -z "$path_mtu" ] || { [[ "$path_mtu" =~ ^[0-9]+$ ]] && [ "$path_mtu" -ge 1280 ] && [ "$path_mtu" -lt 1500 ]; } ||
+    die "--path-mtu takes a size from 1280 to 1499 bytes"
 
 [ "$duel" -eq 0 ] || [ "$loss_given" -eq 1 ] || loss=0
 
@@ -169,6 +175,11 @@ in_b ip addr add "$ip_b/24" dev "$dev_b"
 for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" ip link set lo up; done
 in_a ip link set "$dev_a" up
 in_b ip link set "$dev_b" up
+if [ -n "$path_mtu" ]; then
+    # A veth drops a packet longer than its own MTU that its peer sent: silently, no ICMP.
+    if [ "$upload" -eq 1 ]; then in_a ip link set "$dev_a" mtu "$path_mtu"; else in_b ip link set "$dev_b" mtu "$path_mtu"; fi
+    echo "lossy.sh: path MTU black hole: the receiving side takes packets of at most $path_mtu bytes" >&2
+fi
 if [ "$have_ethtool" -eq 1 ]; then
     # Loss must hit each wire-sized packet, not a 64 KiB super-packet, for TCP and us alike:
     # with tx-udp-segmentation on, a UDP GSO send (up to 64 KiB of datagrams) crosses the veth

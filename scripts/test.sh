@@ -27,3 +27,7 @@ cargo test
 cargo build --release --features lab --examples
 # One transfer under 5 % random loss each way; fails if the digest differs.
 scripts/lossy.sh --loss 5 --size 16
+# A path MTU black hole (the receiving side takes 1,400-byte packets, the sender's side 1,500,
+# and nothing says so): the sender must fall back to smaller datagrams, both ways.
+scripts/lossy.sh --loss 1 --size 8 --path-mtu 1400
+scripts/lossy.sh --loss 1 --size 8 --path-mtu 1400 --upload

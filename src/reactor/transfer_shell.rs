@@ -274,8 +274,11 @@ fn log_reply(reply: &Reply) {
                     // The sender's congestion figures mean something only when we sent.
                     let sender_figures = match ending.direction {
                         Direction::Download => format!(
-                            ", srtt {:?}, cwnd {} bytes, {} RTOs",
-                            stats.srtt, stats.cwnd, stats.rto_count
+                            ", srtt {:?}, cwnd {} bytes, {} RTOs{}",
+                            stats.srtt,
+                            stats.cwnd,
+                            stats.rto_count,
+                            fell_back(stats.datagram_size)
                         ),
                         Direction::Upload => String::new(),
                     };
@@ -303,3 +306,12 @@ fn log_reply(reply: &Reply) {
 
 /// Largest datagram the engine sends fits the buffer.
 const _: () = assert!(packet::MAX_DATAGRAM <= DATAGRAM_BUF_LEN);
+
+/// Says so when the path dropped full-size datagrams and the sender fell back to smaller ones.
+fn fell_back(datagram_size: usize) -> String {
+    if datagram_size == 0 {
+        String::new()
+    } else {
+        format!(" (the path dropped full-size datagrams: {datagram_size} bytes each)")
+    }
+}

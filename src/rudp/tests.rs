@@ -631,3 +631,48 @@ fn fewer_acks_keep_loss_detection_exact_under_random_loss() {
         );
     }
 }
+
+/// A path that silently drops datagrams over 1,300 bytes (a smaller MTU further on, its ICMP
+/// filtered): from the start, or from the middle of the transfer. The sender falls back to
+/// the 1,200-byte floor and the file arrives whole, well within the idle timeout.
+#[test]
+fn a_path_mtu_black_hole_makes_the_sender_fall_back_to_the_floor() {
+    for (from_ms, total) in [(0, 2 * MIB), (300, 8 * MIB)] {
+        for seed in 1..=3 {
+            let cfg = config(total, CongestionKind::Bbr);
+            let mut pair = Pair::new(&cfg, link(0.01), link(0.01), seed);
+            let at = pair.start + Duration::from_millis(from_ms);
+            pair.forward.drop_longer_than(1300, at);
+            let out = pair.run();
+            pair.assert_byte_exact(&out);
+            assert_eq!(
+                out.sender_stats.datagram_size,
+                packet::HANDSHAKE_PADDED_LEN,
+                "black hole from {from_ms} ms, seed {seed}"
+            );
+            let took = out.all_delivered.expect("delivered");
+            let at_line_rate = Duration::from_secs_f64(total as f64 * 8.0 / 100e6);
+            assert!(
+                took < at_line_rate + Duration::from_secs(2),
+                "black hole from {from_ms} ms, seed {seed}: {took:?}"
+            );
+        }
+    }
+}
+
+/// Heavy random loss is not a black hole: the sender keeps its datagram size.
+#[test]
+fn random_loss_never_lowers_the_datagram_size() {
+    for loss in [0.05, 0.20, 0.30] {
+        for seed in 1..=4 {
+            let cfg = config(4 * MIB, CongestionKind::Bbr);
+            let mut pair = Pair::new(&cfg, link(loss), link(loss), seed);
+            let out = pair.run();
+            pair.assert_byte_exact(&out);
+            assert_eq!(
+                out.sender_stats.datagram_size, 0,
+                "loss {loss}, seed {seed}"
+            );
+        }
+    }
+}

@@ -262,4 +262,7 @@ pub struct Stats {
     pub srtt: Duration,
     /// Congestion window in bytes (sender).
     pub cwnd: u64,
+    /// Sender: the datagram size it fell back to when the path dropped the configured one
+    /// (0: it never had to).
+    pub datagram_size: usize,
 }

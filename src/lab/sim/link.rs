@@ -239,6 +239,9 @@ pub struct SimLink {
     first_offer: Option<Instant>,
     chosen_drops: BTreeSet<u64>,
     cut_at: Option<Instant>,
+    /// From the instant on, datagrams longer than the size are lost (a smaller MTU further on
+    /// whose ICMP never comes back).
+    drop_longer: Option<(usize, Instant)>,
     stats: LinkStats,
     flow_stats: Vec<LinkStats>,
     record: bool,
@@ -265,6 +268,7 @@ impl SimLink {
             first_offer: None,
             chosen_drops: BTreeSet::new(),
             cut_at: None,
+            drop_longer: None,
             stats: LinkStats::default(),
             flow_stats: Vec::new(),
             record: false,
@@ -282,6 +286,12 @@ impl SimLink {
     /// From `at` on, every datagram offered is lost: the peer vanished.
     pub fn cut_at(&mut self, at: Instant) {
         self.cut_at = Some(at);
+    }
+
+    /// From `at` on, every datagram longer than `size` bytes (UDP payload) is lost: a path
+    /// MTU black hole.
+    pub fn drop_longer_than(&mut self, size: usize, at: Instant) {
+        self.drop_longer = Some((size, at));
     }
 
     /// Adds `extra` one-way propagation delay to `flow`'s datagrams after the bottleneck, so
@@ -429,7 +439,10 @@ impl SimLink {
             s.offered_bytes += size;
         });
         let chosen = flow == 0 && self.chosen_drops.remove(&fate.index);
-        if self.cut_at.is_some_and(|t| now >= t) || chosen {
+        let too_long = self
+            .drop_longer
+            .is_some_and(|(size, at)| now >= at && datagram.len() > size);
+        if self.cut_at.is_some_and(|t| now >= t) || chosen || too_long {
             return self.drop_datagram(now, flow, fate.index, datagram, DropCause::Chosen);
         }
         if fate.lose_before {

@@ -11,12 +11,14 @@
 
 mod ack_frequency;
 mod audit;
+mod path_size;
 mod recovery;
 mod timers;
 mod transmit;
 
 use ack_frequency::AckFrequency;
 use audit::AckAudit;
+use path_size::PathSize;
 use recovery::{Episode, LostPacket};
 use timers::RetransmitTimer;
 
@@ -81,7 +83,10 @@ impl SentPacket {
 pub struct Sender {
     cfg: Config,
     state: State,
+    /// DATA payload per packet: `path_size`'s limit less the DATA header.
     mss: u64,
+    /// The datagram size in use, lowered when the path turns out to drop it.
+    path_size: PathSize,
     next_pn: u64,
     /// First stream byte never sent.
     next_offset: u64,
@@ -171,6 +176,7 @@ impl Sender {
             cc,
             state,
             mss,
+            path_size: PathSize::new(cfg.max_datagram),
             next_pn: 0,
             acked: RangeSet::new(),
             lost: RangeSet::new(),
@@ -304,6 +310,19 @@ impl Sender {
                 }
                 RetransmitTimer::Rto => self.on_rto(now),
             }
+            if let Some(size) = self
+                .path_size
+                .on_timeouts(self.probes_sent, self.rto_backoff)
+            {
+                self.mss = (size - packet::DATA_HEADER_LEN) as u64;
+                self.stats.datagram_size = size;
+                self.lose_oversized(now, size);
+                log::debug!(
+                    "conn {}: nothing of {} bytes got through: datagrams of {size} bytes now",
+                    self.cfg.conn_id,
+                    self.cfg.max_datagram
+                );
+            }
         }
         if let Some(at) = self.window_probe_deadline()
             && at <= now
@@ -323,7 +342,7 @@ impl Sender {
     /// [`Fill`]: super::transmit::Fill
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
-        let limit = buf.len().min(self.cfg.max_datagram);
+        let limit = buf.len().min(self.path_size.limit());
         let buf = &mut buf[..limit];
         if let Some(reason) = self.reset_pending.take() {
             return self.emit_control(buf, &Packet::Reset { reason });

@@ -158,6 +158,8 @@ impl Sender {
             }
             if self.acked.contains(p.offset, p.end()) {
                 self.sent[i].state = PacketState::Acked;
+                self.path_size
+                    .on_acked(packet::DATA_HEADER_LEN + p.len as usize);
                 self.bytes_in_flight -= u64::from(p.len);
                 self.rate.on_packet_acked(now, u64::from(p.len), &p.sent);
                 self.cc.on_packet_acked(now, u64::from(p.len), &p.sent);
@@ -284,6 +286,22 @@ impl Sender {
             lost_time: now,
             resent: None,
         });
+    }
+
+    /// The datagram size fell to `limit`: the larger packets still in flight went into the
+    /// path's black hole. They are declared lost now, so their bytes go again in smaller
+    /// packets at once and no later ACK finds one of them covered in part (which would look
+    /// like a peer inventing its ranges).
+    pub(super) fn lose_oversized(&mut self, now: Instant, limit: usize) {
+        for i in 0..self.sent.len() {
+            let p = self.sent[i];
+            if p.state == PacketState::InFlight && packet::DATA_HEADER_LEN + p.len as usize > limit
+            {
+                self.sent[i].state = PacketState::Lost;
+                self.bytes_in_flight -= u64::from(p.len);
+                self.declare_lost(now, &p);
+            }
+        }
     }
 
     /// RFC 6298 §5.4–5.6: everything in flight is presumed lost, the timer backs off, the

@@ -104,7 +104,13 @@ impl Active {
             }
             (Ended::Uploaded, verdict) => {
                 let stats = self.local_end.stats();
-                let retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
+                let mut retrans = share(stats.bytes_retransmitted, stats.bytes_sent);
+                if stats.datagram_size != 0 {
+                    retrans += &format!(
+                        " (the path dropped full-size datagrams: {} bytes each)",
+                        stats.datagram_size
+                    );
+                }
                 let checked = match verdict {
                     Some(v) => format!(
                         "the server verified the digest and {}",
