@@ -36,6 +36,51 @@ pub fn set_udp_buffers(socket: &UdpSocket) {
     }
 }
 
+/// The largest UDP payload the route to `peer` takes unfragmented, by the kernel's route MTU:
+/// what a UDP socket connected there reads as `IP_MTU` (the interface's MTU, or a smaller path
+/// MTU the kernel learned), less the IP and UDP headers; never above
+/// [`packet::max_datagram_for`] nor below [`packet::MIN_DATAGRAM`], and that default when the
+/// kernel does not say. A transfer then starts at a size its first hop takes: on a tunnel or a
+/// loopback with a small MTU, every larger datagram would fail to send until the sender's
+/// black-hole fallback.
+///
+/// [`packet::max_datagram_for`]: crate::rudp::packet::max_datagram_for
+/// [`packet::MIN_DATAGRAM`]: crate::rudp::packet::MIN_DATAGRAM
+pub fn route_max_datagram(peer: std::net::IpAddr) -> usize {
+    let any: std::net::IpAddr = if peer.is_ipv4() {
+        [0, 0, 0, 0].into()
+    } else {
+        [0u16; 8].into()
+    };
+    // Connecting a UDP socket only looks the route up: nothing is sent (port 9: discard).
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(any, 0))
+        .and_then(|s| s.connect(SocketAddr::new(peer, 9)).map(|()| s));
+    match probe {
+        Ok(probe) => connected_max_datagram(&probe, peer),
+        Err(e) => {
+            debug!("no route MTU towards {peer}: {e}");
+            crate::rudp::packet::max_datagram_for(peer)
+        }
+    }
+}
+
+/// [`route_max_datagram`] for a UDP socket already connected to `peer`.
+pub fn connected_max_datagram(socket: &impl AsFd, peer: std::net::IpAddr) -> usize {
+    use crate::rudp::packet::{MIN_DATAGRAM, max_datagram_for};
+    let (mtu, headers) = if peer.is_ipv4() {
+        (rustix::net::sockopt::ip_mtu(socket), 20 + 8)
+    } else {
+        (rustix::net::sockopt::ipv6_mtu(socket), 40 + 8)
+    };
+    let most = max_datagram_for(peer);
+    match mtu {
+        Ok(mtu) => (mtu as usize)
+            .saturating_sub(headers)
+            .clamp(MIN_DATAGRAM, most),
+        Err(_) => most,
+    }
+}
+
 /// What a UDP socket's receive buffer holds, as the kernel counts it (`SO_RCVBUF`: twice what
 /// was asked, for its bookkeeping); None if it cannot be read.
 pub fn udp_receive_buffer(socket: &UdpSocket) -> Option<u64> {
@@ -189,5 +234,24 @@ fn set_tcp_int(stream: &impl AsFd, option: libc::c_int, value: libc::c_int) -> i
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rudp::packet::max_datagram_for;
+    use std::net::IpAddr;
+
+    /// The loopback's route MTU (65,536 by default) allows the largest datagram of each family.
+    #[test]
+    fn the_loopback_route_takes_the_largest_datagrams() {
+        for ip in ["127.0.0.1", "::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            if std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_err() {
+                continue; // no IPv6 here
+            }
+            assert_eq!(route_max_datagram(ip), max_datagram_for(ip), "{ip}");
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! (nodes on one host).
 
 use super::Server;
+use super::transfer_shell::path_to;
 use crate::chat::ClientId;
 use crate::cluster::{Failure, Intent, Located, RemoteMessage};
 use crate::rudp::packet::protection::TransferKeying;
@@ -163,7 +164,7 @@ impl Server {
                 self.transfers.handle_get(
                     now,
                     asked.client,
-                    asked.peer.ip(),
+                    path_to(asked.peer.ip()),
                     exporter,
                     asked.request,
                     &asked.name,
@@ -208,7 +209,7 @@ impl Server {
                 self.transfers.handle_get_from_afar(
                     now,
                     client,
-                    ip,
+                    path_to(ip),
                     TransferKeying::from_bytes(placeholder),
                     request,
                     &name,

@@ -96,9 +96,15 @@ impl Server {
                     name,
                     offset,
                     ..
-                } => self
-                    .transfers
-                    .handle_get(now, client, peer_ip, exporter, request, &name, offset),
+                } => self.transfers.handle_get(
+                    now,
+                    client,
+                    path_to(peer_ip),
+                    exporter,
+                    request,
+                    &name,
+                    offset,
+                ),
                 ChatRequest::Put {
                     request,
                     name,
@@ -108,7 +114,7 @@ impl Server {
                 } => self.transfers.handle_put(
                     now,
                     client,
-                    peer_ip,
+                    path_to(peer_ip),
                     exporter,
                     request,
                     &name,
@@ -313,5 +319,13 @@ fn fell_back(datagram_size: usize) -> String {
         String::new()
     } else {
         format!(" (the path dropped full-size datagrams: {datagram_size} bytes each)")
+    }
+}
+
+/// A transfer peer at `ip`, with the datagram size the kernel's route there takes.
+pub(super) fn path_to(ip: std::net::IpAddr) -> crate::transfers::Peer {
+    crate::transfers::Peer {
+        ip,
+        max_datagram: crate::socket::route_max_datagram(ip),
     }
 }

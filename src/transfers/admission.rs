@@ -4,12 +4,11 @@
 
 use super::disk::{DiskRequest, FileVersion, OpenFailure, Room};
 use super::transfer::{Half, Stage, Transfer};
-use super::{ConnId, Direction, Offer, Reply, Transfers, UPLOAD_FREE_MARGIN};
+use super::{ConnId, Direction, Offer, Peer, Reply, Transfers, UPLOAD_FREE_MARGIN};
 use crate::chat::AddressKey;
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::files::name;
-use crate::rudp::packet;
 use crate::rudp::packet::protection::{Protection, Side, TransferKeying};
 use crate::rudp::{Config, Handshake, Receiver, Sender};
 use crate::tls::exporter::ExporterSecret;
@@ -30,7 +29,7 @@ enum Keys<'a> {
 
 impl Transfers {
     /// A GET of `file_name` from byte `offset` by `client`, whose chat connection comes from
-    /// `peer_ip` and has the TLS exporter `exporter` (`None`: plaintext). Refusals, in the
+    /// `peer` and has the TLS exporter `exporter` (`None`: plaintext). Refusals, in the
     /// order they are checked: the transfer limits, the name's rules, then (once the shell
     /// opened it) the file's existence and type, the offset.
     #[allow(clippy::too_many_arguments)] // each is one fact of the GET and its client
@@ -38,7 +37,7 @@ impl Transfers {
         &mut self,
         now: Instant,
         client: ClientId,
-        peer_ip: IpAddr,
+        peer: impl Into<Peer>,
         exporter: Option<&ExporterSecret>,
         request: u32,
         file_name: &str,
@@ -48,11 +47,11 @@ impl Transfers {
             Some(secret) => Keys::Exporter(secret),
             None => Keys::None,
         };
-        self.get(now, (client, peer_ip, keys), request, file_name, offset);
+        self.get(now, (client, peer.into(), keys), request, file_name, offset);
     }
 
     /// A GET that a client of another node of the cluster made, its chat connection from
-    /// `peer_ip`: as [`Transfers::handle_get`], but the transfer's keys come later, through
+    /// `peer`: as [`Transfers::handle_get`], but the transfer's keys come later, through
     /// [`Transfers::install_keys`], once the client's own node has derived them from its TLS
     /// session (they depend on the connection id and token offered). Until then the transfer
     /// is protected by `placeholder` (random material from the shell): no datagram opens.
@@ -61,14 +60,14 @@ impl Transfers {
         &mut self,
         now: Instant,
         client: ClientId,
-        peer_ip: IpAddr,
+        peer: impl Into<Peer>,
         placeholder: TransferKeying,
         request: u32,
         file_name: &str,
         offset: u64,
     ) {
         let keys = Keys::Later(placeholder);
-        self.get(now, (client, peer_ip, keys), request, file_name, offset);
+        self.get(now, (client, peer.into(), keys), request, file_name, offset);
     }
 
     /// The keys of transfer `conn`, made for `client` by [`Transfers::handle_get_from_afar`];
@@ -92,12 +91,12 @@ impl Transfers {
     fn get(
         &mut self,
         now: Instant,
-        (client, peer_ip, keys): (ClientId, IpAddr, Keys<'_>),
+        (client, peer, keys): (ClientId, Peer, Keys<'_>),
         request: u32,
         file_name: &str,
         offset: u64,
     ) {
-        if let Err(refusal) = self.check_limits(client, peer_ip) {
+        if let Err(refusal) = self.check_limits(client, peer.ip) {
             return self.refuse(client, request, refusal);
         }
         if let Err(e) = name::validate(file_name) {
@@ -106,7 +105,7 @@ impl Transfers {
         }
         let Some(conn) = self.admit(
             now,
-            (client, peer_ip, keys),
+            (client, peer, keys),
             request,
             file_name,
             Stage::Opening { offset },
@@ -119,7 +118,7 @@ impl Transfers {
         });
     }
 
-    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer_ip` with
+    /// A PUT of `size` bytes as `file_name` with `digest`, by `client` from `peer` with
     /// the TLS exporter `exporter` (`None`: plaintext). Refusals, in the order they are checked: the transfer limits, the name's rules, an
     /// upload of that name under way, then (once the shell looked) an existing file of that
     /// name, the size limit, the free space ([`UPLOAD_FREE_MARGIN`] kept).
@@ -128,14 +127,15 @@ impl Transfers {
         &mut self,
         now: Instant,
         client: ClientId,
-        peer_ip: IpAddr,
+        peer: impl Into<Peer>,
         exporter: Option<&ExporterSecret>,
         request: u32,
         file_name: &str,
         size: u64,
         digest: Digest,
     ) {
-        if let Err(refusal) = self.check_limits(client, peer_ip) {
+        let peer = peer.into();
+        if let Err(refusal) = self.check_limits(client, peer.ip) {
             return self.refuse(client, request, refusal);
         }
         if let Err(e) = name::validate(file_name) {
@@ -155,7 +155,7 @@ impl Transfers {
         };
         let Some(conn) = self.admit(
             now,
-            (client, peer_ip, keys),
+            (client, peer, keys),
             request,
             file_name,
             Stage::CheckingRoom { size, digest },
@@ -222,7 +222,7 @@ impl Transfers {
     fn admit(
         &mut self,
         now: Instant,
-        (client, peer_ip, keys): (ClientId, IpAddr, Keys<'_>),
+        (client, peer, keys): (ClientId, Peer, Keys<'_>),
         request: u32,
         file_name: &str,
         stage: Stage,
@@ -234,7 +234,8 @@ impl Transfers {
             }
         };
         let mut transfer =
-            Transfer::new(conn, client, request, file_name, peer_ip, token, now, stage);
+            Transfer::new(conn, client, request, file_name, peer.ip, token, now, stage);
+        transfer.max_datagram = peer.max_datagram;
         if self.limits.protect_datagrams {
             // Never in the clear on a daemon that protects: no exporter, no transfer.
             let keying = match keys {
@@ -474,7 +475,7 @@ fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
     let mut config = Config::new(conn, start, size);
     config.handshake = Handshake::Expect(t.token);
     config.integrity = t.integrity();
-    config.max_datagram = packet::max_datagram_for(t.peer_ip) - t.seal_overhead();
+    config.max_datagram = t.max_datagram - t.seal_overhead();
     config
 }
 

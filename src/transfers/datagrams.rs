@@ -165,7 +165,7 @@ impl Transfers {
 /// Transfer `t`'s next datagram to its address, within what the address may be sent.
 fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
     let overhead = t.seal_overhead();
-    let max_datagram = packet::max_datagram_for(t.peer_ip);
+    let max_datagram = t.max_datagram;
     let conn_id = t.conn.0;
     let integrity = t.integrity();
     let path = t.path.as_mut()?;

@@ -32,6 +32,24 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use transfer::{Half, Stage, Transfer};
 
+/// Where a transfer's client is: the address of its chat connection, and the largest datagram
+/// the route there takes (the shell asks the kernel, `crate::socket::route_max_datagram`;
+/// from an address alone, the usual size for its kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub ip: std::net::IpAddr,
+    pub max_datagram: usize,
+}
+
+impl From<std::net::IpAddr> for Peer {
+    fn from(ip: std::net::IpAddr) -> Peer {
+        Peer {
+            ip,
+            max_datagram: crate::rudp::packet::max_datagram_for(ip),
+        }
+    }
+}
+
 /// Free space an upload must leave on the shared folder's file system, so that an upload
 /// never fills the disk to the last block.
 pub const UPLOAD_FREE_MARGIN: u64 = 64 << 20;

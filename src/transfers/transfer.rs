@@ -122,6 +122,8 @@ pub(super) struct Transfer {
     pub(super) direction: Direction,
     /// The chat connection's address: the datagram size depends on the path.
     pub(super) peer_ip: IpAddr,
+    /// Largest datagram (UDP payload, sealed) the route to the peer takes.
+    pub(super) max_datagram: usize,
     pub(super) token: [u8; TOKEN_LEN],
     /// The keys of its datagrams (none for a daemon without TLS).
     pub(super) protection: Option<Protection>,
@@ -170,6 +172,7 @@ impl Transfer {
             name: name.to_string(),
             direction,
             peer_ip,
+            max_datagram: crate::rudp::packet::max_datagram_for(peer_ip),
             token,
             protection: None,
             keys_to_come: false,

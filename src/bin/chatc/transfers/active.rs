@@ -140,7 +140,7 @@ impl Active {
             // The tag guards every datagram: no checksum is written or checked.
             config.integrity = Integrity::Authenticated;
         }
-        config.max_datagram = chatd::rudp::packet::max_datagram_for(server_ip) - overhead;
+        config.max_datagram = chatd::socket::connected_max_datagram(&socket, server_ip) - overhead;
         // The secret an upload's skipped packet numbers are drawn from (a server that invents
         // ACKs names one, sooner or later); without randomness an upload still runs, judged
         // less strictly.
