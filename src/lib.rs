@@ -48,7 +48,7 @@
 //! congestion-control scenario harness; never in a release build.
 //!
 //! See `docs/ARCHITECTURE.md` for how bytes flow, `docs/PROTOCOL.md` for the wire contract.
-// `unsafe` only in a commented syscall wrapper that allows it (`socket::set_tcp_int`).
+// `unsafe` only in a commented syscall wrapper that allows it (`socket::set_int_option`).
 #![deny(unsafe_code)]
 
 pub mod accounts;

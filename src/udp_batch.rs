@@ -54,6 +54,7 @@ impl UdpBatch {
     /// (GRO where the kernel has it).
     pub fn new(socket: &impl AsFd) -> io::Result<UdpBatch> {
         let state = UdpSocketState::new(UdpSockRef::from(socket))?;
+        crate::socket::quiet_udp_metadata(socket);
         let max_segments = state.max_gso_segments().max(1);
         Ok(UdpBatch {
             state,
