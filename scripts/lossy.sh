@@ -38,6 +38,8 @@
 #                  rotating from round to round), the same file in the same namespaces; prints
 #                  every transfer, then per contender the median goodput (min-max) and the
 #                  median CPU-seconds of sender and receiver (see "side by side" below)
+#   --plaintext-too --side-by-side: also ours with --insecure-plaintext on both sides
+#                  ("ours-plain"), to show what sealing the datagrams costs
 #   --baseline DIR another build's chatd and chatc (e.g. main's target/release) to run as a
 #                  contender of --side-by-side; may be given more than once
 #   --timeout SECS --side-by-side: a transfer not done by then counts as stalled (default 120)
@@ -50,8 +52,8 @@
 set -euo pipefail
 
 path_mtu="" loss=5 rate="" delay="" size=16 runs=1 upload=0 compare=0 tcp_cc="" keep=0 sweep=0 duel=0 loss_given=0 shape_ingress=0 our_cc= log_file=
-side_by_side=0 baselines=() timeout_s=120 sbs_tcp=bbr,cubic
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+side_by_side=0 plaintext_too=0 baselines=() timeout_s=120 sbs_tcp=bbr,cubic
+usage() { sed -n '2,/^set -euo pipefail/{/^set /!p}' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --loss) loss=$2; loss_given=1; shift 2 ;;
@@ -67,6 +69,7 @@ while [ $# -gt 0 ]; do
         --sweep) sweep=1; compare=1; shift ;;
         --duel) duel=1; shift ;;
         --side-by-side) side_by_side=1; shift ;;
+        --plaintext-too) plaintext_too=1; shift ;;
         --baseline) baselines+=("$(realpath -- "$2")"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
         --tcp) sbs_tcp=$2; shift 2 ;;

@@ -22,7 +22,7 @@
 #   exit (digest check, rename, QUIT).
 #
 # Uses from lossy.sh: ns_a ns_b ip_a port bin tmp size rate runs loss want timeout_s
-# baselines failures sbs_tcp, and impair, wait_for, now_s, stop_tcp_senders.
+# baselines plaintext_too failures sbs_tcp, and impair, wait_for, now_s, stop_tcp_senders.
 
 clk_tck=$(getconf CLK_TCK)
 
@@ -47,44 +47,52 @@ children_cpu() {
     }' "$1" 2>/dev/null || echo 0
 }
 
-# ns_pid_of EXE: the process in the server namespace running EXE (`ip netns exec` may leave a
-# wrapper between our `$!` and the program).
+# ns_pid_of PORT: the process in the server namespace listening on TCP PORT (`ip netns exec`
+# may leave a wrapper between our `$!` and the program, and two contenders may run one build).
 ns_pid_of() {
-    local p
-    for p in $(ip netns pids "$ns_a"); do
-        if [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$1" ]; then echo "$p"; return 0; fi
-    done
-    return 1
+    ip netns exec "$ns_a" ss -ltnpH "sport = :$1" | sed -nE 's/.*pid=([0-9]+).*/\1/p' | head -1 | grep .
 }
 
-# The contenders: "ours", "base1".. (each --baseline), "tcp-bbr", "tcp-cubic". Ours' chatd is
-# lossy.sh's; each baseline gets its own chatd on another port.
+# The contenders: "ours", "ours-plain" (--plaintext-too: the same build with
+# --insecure-plaintext on both sides, to show what sealing costs), "base1".. (each
+# --baseline), "tcp-bbr", "tcp-cubic". Ours' chatd is lossy.sh's; every other one gets its own
+# chatd on another port. sbs_flags: what that contender's chatd and chatc are also given.
 sbs_names=(ours)
-declare -A sbs_bin sbs_port sbs_pid
+declare -A sbs_bin sbs_port sbs_pid sbs_flags
 sbs_bin[ours]=$bin
 sbs_port[ours]=$port
+sbs_flags[ours]=""
 
 start_baselines() {
-    local i=0 b name p
+    local i=0 b name p flags
+    local -a others=()
+    [ "$plaintext_too" -eq 0 ] || others+=("ours-plain|$bin|--insecure-plaintext")
     for b in "${baselines[@]}"; do
         i=$((i + 1))
-        name=base$i
+        others+=("base$i|$b|")
+    done
+    i=0
+    for entry in "${others[@]}"; do
+        IFS='|' read -r name b flags <<< "$entry"
+        i=$((i + 1))
         p=$((port + 10 + i))
-        ip netns exec "$ns_a" "$b/chatd" --bind "$ip_a" --port "$p" --files "$tmp/shared" -q \
+        # shellcheck disable=SC2086 # flags: zero or more words
+        ip netns exec "$ns_a" "$b/chatd" --bind "$ip_a" --port "$p" --files "$tmp/shared" -q $flags \
             2> "$tmp/$name.chatd.log" &
         pids+=($!)
         wait_for "$name's chatd to listen" 10 sh -c "ip netns exec $ns_a ss -ltn 'sport = :$p' | grep -q LISTEN"
         sbs_names+=("$name")
         sbs_bin[$name]=$b
         sbs_port[$name]=$p
-        echo "# $name: $b" >&2
+        sbs_flags[$name]=$flags
+        echo "# $name: $b $flags" >&2
     done
     for name in ${sbs_tcp//,/ }; do
         [ "$name" = none ] || sbs_names+=("tcp-$name")
     done
     for name in "${sbs_names[@]}"; do
         case "$name" in tcp-*) continue ;; esac
-        sbs_pid[$name]=$(ns_pid_of "${sbs_bin[$name]}/chatd") || die "cannot find $name's chatd"
+        sbs_pid[$name]=$(ns_pid_of "${sbs_port[$name]}") || die "cannot find $name's chatd"
     done
 }
 
@@ -113,7 +121,8 @@ run_ours() {
     s0=$(softirq_s)
     t0=$(now_s)
     (
-        ip netns exec "$ns_b" timeout "$timeout_s" "$b/chatc" --host "$ip_a" --port "$p" \
+        # shellcheck disable=SC2086 # flags: zero or more words
+        ip netns exec "$ns_b" timeout "$timeout_s" "$b/chatc" --host "$ip_a" --port "$p" ${sbs_flags[$name]} \
             --nick "sbs$RANDOM" --downloads "$tmp/client" <<< "/get file.bin" 2>&1 | stamp > "$tmp/chatc.out" || true
         times > "$tmp/chatc.times"
     ) &
