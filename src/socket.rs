@@ -81,6 +81,20 @@ pub fn connected_max_datagram(socket: &impl AsFd, peer: std::net::IpAddr) -> usi
     }
 }
 
+/// Whether replies from `socket` must name their source address: it is bound to an
+/// unspecified address (any of the host's) and not connected, so each peer may have written
+/// to a different one of them.
+pub fn needs_local_address(socket: &impl AsFd) -> bool {
+    let unspecified = match rustix::net::getsockname(socket) {
+        Ok(addr) => match SocketAddr::try_from(addr) {
+            Ok(addr) => addr.ip().is_unspecified(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    unspecified && rustix::net::getpeername(socket).ok().flatten().is_none()
+}
+
 /// What a UDP socket's receive buffer holds, as the kernel counts it (`SO_RCVBUF`: twice what
 /// was asked, for its bookkeeping); None if it cannot be read.
 pub fn udp_receive_buffer(socket: &UdpSocket) -> Option<u64> {
@@ -243,18 +257,20 @@ fn set_int_option(
 }
 
 /// Asks the kernel not to attach, to every datagram received, the metadata no transfer reads:
-/// the TOS/ECN byte, the destination address (`IP_PKTINFO`) and a receive time stamp, which
-/// quinn-udp turns on for QUIC. Each was a control message the kernel built and copied out
-/// per datagram (`put_cmsg` alone 1.4 % of a 0 %-loss download's CPU, issue 20), and the time
-/// stamp made the kernel read the clock for every packet the machine received. Best effort.
-pub fn quiet_udp_metadata(socket: &impl AsFd) {
+/// the TOS/ECN byte and a receive time stamp, which quinn-udp turns on for QUIC, and the
+/// destination address (`IP_PKTINFO`) unless `keep_local_address`. Each was a control message
+/// the kernel built and copied out per datagram (`put_cmsg` alone 1.4 % of a 0 %-loss
+/// download's CPU, issue 20), and the time stamp made the kernel read the clock for every
+/// packet the machine received. Best effort.
+pub fn quiet_udp_metadata(socket: &impl AsFd, keep_local_address: bool) {
+    let pktinfo = libc::c_int::from(keep_local_address);
     let ipv6 = matches!(
         rustix::net::getsockname(socket),
         Ok(addr) if addr.address_family() == rustix::net::AddressFamily::INET6
     );
     let mut results = vec![
         rustix::net::sockopt::set_ip_recvtos(socket, false).map_err(io::Error::from),
-        set_int_option(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 0),
+        set_int_option(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, pktinfo),
         set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 0),
     ];
     if ipv6 {
@@ -266,7 +282,7 @@ pub fn quiet_udp_metadata(socket: &impl AsFd) {
             socket,
             libc::IPPROTO_IPV6,
             libc::IPV6_RECVPKTINFO,
-            0,
+            pktinfo,
         ));
     }
     for e in results.into_iter().filter_map(Result::err) {

@@ -7,7 +7,11 @@
 //! first. Receiving: `recvmmsg` reads up to [`BATCH`] messages a call, and with UDP GRO each
 //! message may hold several datagrams of one size, which [`UdpBatch::received`] cuts apart.
 //! Each datagram stays a datagram of its own on the wire, so per-datagram encryption works
-//! the same over batches.
+//! the same over batches. A socket bound to an unspecified address and not connected (the
+//! daemon's) learns which of the host's addresses each datagram was sent to (`IP_PKTINFO`),
+//! and replies from that address: on a host with several, the kernel would otherwise pick
+//! its own source, and a client whose socket is connected to the address it used drops
+//! replies from any other.
 //!
 //! The system calls and their control messages are quinn-udp's (the crate quinn's QUIC uses):
 //! it detects at run time what the kernel offers (GSO, GRO), falls back to one `sendmsg` per
@@ -15,7 +19,7 @@
 
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use std::io::{self, IoSliceMut};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 
 /// Messages read per receive call (quinn-udp's `recvmmsg` batch).
@@ -35,7 +39,7 @@ pub struct UdpBatch {
     state: UdpSocketState,
     /// Datagrams gathered, back to back, for one GSO send (bounded by `MAX_GSO_BYTES`).
     pending: Vec<u8>,
-    pending_to: Option<SocketAddr>,
+    pending_to: Option<(SocketAddr, Option<IpAddr>)>,
     /// Size of each gathered datagram but the last (0: none gathered).
     segment: usize,
     segments: usize,
@@ -54,7 +58,7 @@ impl UdpBatch {
     /// (GRO where the kernel has it).
     pub fn new(socket: &impl AsFd) -> io::Result<UdpBatch> {
         let state = UdpSocketState::new(UdpSockRef::from(socket))?;
-        crate::socket::quiet_udp_metadata(socket);
+        crate::socket::quiet_udp_metadata(socket, crate::socket::needs_local_address(socket));
         let max_segments = state.max_gso_segments().max(1);
         Ok(UdpBatch {
             state,
@@ -75,11 +79,17 @@ impl UdpBatch {
         self.max_segments
     }
 
-    /// Queues `datagram` for `to`, sending what is gathered first when it cannot join it.
-    /// Errors are the send's (`WouldBlock`: the socket is full, the datagrams are lost like
-    /// any dropped packet).
-    pub fn send(&mut self, socket: &impl AsFd, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
-        let joins = self.pending_to == Some(to)
+    /// Queues `datagram` for `to`, from the host's address `from` (None: the kernel's choice),
+    /// sending what is gathered first when it cannot join it. Errors are the send's
+    /// (`WouldBlock`: the socket is full, the datagrams are lost like any dropped packet).
+    pub fn send(
+        &mut self,
+        socket: &impl AsFd,
+        datagram: &[u8],
+        to: SocketAddr,
+        from: Option<IpAddr>,
+    ) -> io::Result<()> {
+        let joins = self.pending_to == Some((to, from))
             && !self.closed
             && datagram.len() <= self.segment
             && self.segments < self.max_segments
@@ -88,10 +98,10 @@ impl UdpBatch {
             self.flush(socket)?;
         }
         if datagram.len() > ALONE_ABOVE || self.max_segments == 1 {
-            return send_one(&self.state, socket, datagram, to, None);
+            return send_one(&self.state, socket, datagram, (to, from), None);
         }
         if self.segments == 0 {
-            self.pending_to = Some(to);
+            self.pending_to = Some((to, from));
             self.segment = datagram.len();
         }
         self.pending.extend_from_slice(datagram);
@@ -130,9 +140,10 @@ impl UdpBatch {
         Ok(n)
     }
 
-    /// The datagrams of the last receive, in order, each with its sender; mutable, so that a
-    /// protected datagram is opened where it lies.
-    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
+    /// The datagrams of the last receive, in order, each with its sender and (on a socket
+    /// that learns it) the host's address it was sent to; mutable, so that a protected
+    /// datagram is opened where it lies.
+    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, Option<IpAddr>, &mut [u8])> {
         self.metas[..self.received]
             .iter()
             .zip(self.recv_bufs.chunks_mut(RECV_BUF_LEN))
@@ -141,17 +152,18 @@ impl UdpBatch {
                 let len = meta.len.min(buf.len());
                 buf[..len]
                     .chunks_mut(stride)
-                    .map(move |datagram| (meta.addr, datagram))
+                    .map(move |datagram| (meta.addr, meta.dst_ip, datagram))
             })
     }
 }
 
-/// One send of `contents` to `to`: a single datagram, or GSO segments of `segment` bytes.
+/// One send of `contents` to `to` from `from`: a single datagram, or GSO segments of
+/// `segment` bytes.
 fn send_one(
     state: &UdpSocketState,
     socket: &impl AsFd,
     contents: &[u8],
-    to: SocketAddr,
+    (to, from): (SocketAddr, Option<IpAddr>),
     segment: Option<usize>,
 ) -> io::Result<()> {
     let transmit = Transmit {
@@ -159,7 +171,7 @@ fn send_one(
         ecn: None,
         contents,
         segment_size: segment,
-        src_ip: None,
+        src_ip: from,
     };
     state.try_send(UdpSockRef::from(socket), &transmit)
 }
@@ -182,7 +194,7 @@ mod tests {
         let to = rx.local_addr().unwrap();
         let sizes = [1472, 1472, 1472, 700, 1472, 1472, 60_000, 1472, 9, 1472];
         for (i, &len) in sizes.iter().enumerate() {
-            tx.send(&a, &vec![i as u8; len], to).unwrap();
+            tx.send(&a, &vec![i as u8; len], to, None).unwrap();
         }
         tx.flush(&a).unwrap();
         let _ = b; // a second socket, unused: the receiver hears only `a`
@@ -190,7 +202,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         while got.len() < sizes.len() && Instant::now() < deadline {
             match rxb.recv(&rx) {
-                Ok(_) => got.extend(rxb.received().map(|(from, d)| (from, d.to_vec()))),
+                Ok(_) => got.extend(rxb.received().map(|(from, _, d)| (from, d.to_vec()))),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(1))
                 }

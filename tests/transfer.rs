@@ -902,3 +902,29 @@ fn max_rate_caps_downloads_on_chatd_and_uploads_on_chatc() {
     fs::remove_dir_all(down).unwrap();
     fs::remove_dir_all(local).unwrap();
 }
+
+/// A daemon bound to all of the host's addresses, reached at one that is not the kernel's
+/// first choice towards the client (127.0.0.2, the client being 127.0.0.1): its datagrams
+/// must come from that address, or the client's socket, connected to it, drops them all and
+/// the transfer dies at its idle timeout (as on any host with several addresses).
+#[test]
+fn a_daemon_bound_to_every_address_answers_from_the_one_the_client_used() {
+    let daemon = Daemon::start(&["--bind", "0.0.0.0"]);
+    random_file(&daemon.files.join("multi.bin"), 3 << 20, 77);
+    let local = temp_dir("multi-local");
+    random_file(&local.join("up.bin"), 3 << 20, 78);
+    let down = temp_dir("multi-down");
+    let mut args: Vec<&std::ffi::OsStr> = vec![std::ffi::OsStr::new("--downloads")];
+    args.push(down.as_os_str());
+    let mut c = Chatc::start_at("127.0.0.2", daemon.port, "elsewhere", Stdio::piped(), &args);
+    c.out.expect_contains("*** logged in as");
+    c.line("/get multi.bin");
+    c.line(&format!("/put {}", local.join("up.bin").display()));
+    c.out
+        .expect_all(&["*** multi.bin: done:".into(), "*** up.bin: uploaded".into()]);
+    assert!(c.finish().success());
+    assert_same_file(&daemon.files.join("multi.bin"), &down.join("multi.bin"));
+    assert_same_file(&local.join("up.bin"), &daemon.files.join("up.bin"));
+    fs::remove_dir_all(down).unwrap();
+    fs::remove_dir_all(local).unwrap();
+}

@@ -8,7 +8,7 @@ use super::disk::{Disk, Done};
 use crate::chat::{ChatRequest, ClientId, FileListing};
 use crate::files::digest::Digest;
 use crate::rudp::packet;
-use crate::transfers::{ConnId, Direction, Reply, Transfers};
+use crate::transfers::{ConnId, Direction, Heard, Reply, Transfers};
 use log::{debug, info};
 use std::time::Instant;
 
@@ -30,10 +30,12 @@ impl Server {
             if !self.udp.recv() {
                 return;
             }
-            for (from, datagram) in self.udp.received() {
+            for (from, to, datagram) in self.udp.received() {
                 read += 1;
                 let addressed_to = packet::peek_conn_id(datagram).map(ConnId);
-                if let Some((conn, deliver)) = self.transfers.handle_datagram(now, from, datagram) {
+                let heard = Heard { from, to };
+                if let Some((conn, deliver)) = self.transfers.handle_datagram(now, heard, datagram)
+                {
                     let bytes = &datagram[deliver.range.clone()];
                     let result = self.disk.store(conn, deliver.offset, bytes);
                     let result = result.map_err(|e| e.kind());
@@ -192,7 +194,7 @@ impl Server {
             let Some(len) = self.transfers.seal(out.conn, &mut self.datagram, out.len) else {
                 continue;
             };
-            self.udp.send(&self.datagram[..len], out.to);
+            self.udp.send(&self.datagram[..len], out.to, out.from);
             budget = budget.saturating_sub(len);
         }
         self.udp.flush();

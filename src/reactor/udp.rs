@@ -8,7 +8,7 @@ use log::debug;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The socket transfers share, demultiplexed by connection id.
 pub struct UdpIo {
@@ -65,17 +65,19 @@ impl UdpIo {
         }
     }
 
-    /// The datagrams of the last [`UdpIo::recv`], each with its sender.
-    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
+    /// The datagrams of the last [`UdpIo::recv`], each with its sender and the host's address
+    /// it was sent to (when the socket is bound to any).
+    pub fn received(&mut self) -> impl Iterator<Item = (SocketAddr, Option<IpAddr>, &mut [u8])> {
         self.batch.received()
     }
 
-    /// Sends `datagram` to `to`, gathered with the datagrams before it into one system call
+    /// Sends `datagram` to `to` from the host's address `from` (None: the kernel's choice),
+    /// gathered with the datagrams before it into one system call
     /// when they fit ([`UdpIo::flush`] sends what is gathered). A full socket loses them like
     /// any dropped packet (the machine recovers them) and marks the socket blocked until
     /// [`UdpIo::handle_writable`].
-    pub fn send(&mut self, datagram: &[u8], to: SocketAddr) {
-        let result = self.batch.send(&self.socket, datagram, to);
+    pub fn send(&mut self, datagram: &[u8], to: SocketAddr, from: Option<IpAddr>) {
+        let result = self.batch.send(&self.socket, datagram, to, from);
         self.note(result, to);
     }
 

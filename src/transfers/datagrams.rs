@@ -7,12 +7,11 @@
 
 use super::path::Path;
 use super::transfer::{Half, Stage, Transfer};
-use super::{ConnId, Outgoing, Transfers};
+use super::{ConnId, Heard, Outgoing, Transfers};
 use crate::rudp::Deliver;
 use crate::rudp::packet::protection::OpenError;
 use crate::rudp::packet::{self, Packet, PacketKind};
 use log::debug;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Bytes of a PATH_CHALLENGE on the wire.
@@ -26,9 +25,10 @@ impl Transfers {
     pub fn handle_datagram(
         &mut self,
         now: Instant,
-        from: SocketAddr,
+        heard: impl Into<Heard>,
         datagram: &mut [u8],
     ) -> Option<(ConnId, Deliver)> {
+        let Heard { from, to: local } = heard.into();
         let Some(conn) = packet::peek_conn_id(datagram).map(ConnId) else {
             self.drops.undecodable += 1;
             return None;
@@ -95,6 +95,11 @@ impl Transfers {
                 debug!("transfer {conn}: peer moved from {} to {from}", old.addr);
             }
             t.path = Some(Path::new(from, self.ids.draw_challenge()));
+        }
+        if let Some(local) = local
+            && let Some(path) = t.path.as_mut()
+        {
+            path.local = Some(local);
         }
         let path = t.path.as_mut()?; // just set if it was missing
         path.on_received(wire_len);
@@ -169,7 +174,7 @@ fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgo
     let conn_id = t.conn.0;
     let integrity = t.integrity();
     let path = t.path.as_mut()?;
-    let to = path.addr;
+    let (to, from) = (path.addr, path.local);
     if let Some(data) = path.challenge_due(now)
         && path.may_send(CHALLENGE_LEN + overhead)
     {
@@ -180,6 +185,7 @@ fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgo
         return Some(Outgoing {
             conn: t.conn,
             to,
+            from,
             len,
             fill: None,
         });
@@ -194,6 +200,7 @@ fn next_datagram(t: &mut Transfer, now: Instant, buf: &mut [u8]) -> Option<Outgo
     Some(Outgoing {
         conn: t.conn,
         to,
+        from,
         len: tx.len,
         fill: tx.fill,
     })

@@ -50,6 +50,20 @@ impl From<std::net::IpAddr> for Peer {
     }
 }
 
+/// Where a datagram came from: its sender, and the host's address it was sent to when the
+/// socket says (a daemon bound to all of the host's addresses replies from that one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heard {
+    pub from: SocketAddr,
+    pub to: Option<std::net::IpAddr>,
+}
+
+impl From<SocketAddr> for Heard {
+    fn from(from: SocketAddr) -> Heard {
+        Heard { from, to: None }
+    }
+}
+
 /// Free space an upload must leave on the shared folder's file system, so that an upload
 /// never fills the disk to the last block.
 pub const UPLOAD_FREE_MARGIN: u64 = 64 << 20;
@@ -155,6 +169,9 @@ pub struct Unopened {
 pub struct Outgoing {
     pub conn: ConnId,
     pub to: SocketAddr,
+    /// The host's address to send from: the one the peer's datagrams were sent to (None:
+    /// unknown, the kernel chooses).
+    pub from: Option<std::net::IpAddr>,
     pub len: usize,
     pub fill: Option<Fill>,
 }

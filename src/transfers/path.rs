@@ -4,7 +4,7 @@
 //! it, from that address, proves the path. A peer that moves (NAT rebinding) is challenged
 //! again at its new address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// An unvalidated address receives at most this many times the bytes it sent (RFC 9000 §8.1).
@@ -18,6 +18,8 @@ const CHALLENGE_RETRY_MAX: Duration = Duration::from_millis(400);
 #[derive(Debug, Clone)]
 pub(super) struct Path {
     pub(super) addr: SocketAddr,
+    /// The host's address the peer sends to, which replies come from (None: not known).
+    pub(super) local: Option<IpAddr>,
     /// The value it must echo; `None` once it did.
     challenge: Option<[u8; 8]>,
     /// When the challenge last went out, and how many times it did.
@@ -32,6 +34,7 @@ impl Path {
     pub(super) fn new(addr: SocketAddr, challenge: [u8; 8]) -> Path {
         Path {
             addr,
+            local: None,
             challenge: Some(challenge),
             challenged: None,
             received: 0,

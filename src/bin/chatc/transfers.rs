@@ -188,7 +188,7 @@ impl TransferTable {
         loop {
             match active.batch.recv(&active.socket) {
                 Ok(_) => {
-                    for (_, datagram) in active.batch.received() {
+                    for (_, _, datagram) in active.batch.received() {
                         let Some(datagram) = active.protection.open(datagram) else {
                             continue;
                         };

@@ -204,7 +204,10 @@ impl Active {
             let Some(len) = self.protection.seal(buf, len) else {
                 continue;
             };
-            if let Err(e) = self.batch.send(&self.socket, &buf[..len], self.server) {
+            if let Err(e) = self
+                .batch
+                .send(&self.socket, &buf[..len], self.server, None)
+            {
                 // A full socket buffer or an ICMP error: like a lost packet, the machines
                 // recover (or the idle timeout decides).
                 self.note_socket_error(&e);
