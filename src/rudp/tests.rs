@@ -676,3 +676,55 @@ fn random_loss_never_lowers_the_datagram_size() {
         }
     }
 }
+
+/// A path that carries no UDP at all (a firewall): the side that sends HANDSHAKE says so
+/// after the handshake timeout, well before the idle timeout, whichever way the bytes were to
+/// go; the other side, which never heard a thing, keeps the idle timeout.
+#[test]
+fn unanswered_handshakes_end_the_transfer_at_the_handshake_timeout() {
+    let token = [9u8; 16];
+    for (sender_role, receiver_role, client_is_sender) in [
+        (Handshake::Expect(token), Handshake::Send(token), false), // download
+        (Handshake::Send(token), Handshake::Expect(token), true),  // upload
+    ] {
+        let mut cfg_s = config(MIB, CongestionKind::Bbr);
+        cfg_s.handshake = sender_role;
+        let mut cfg_r = cfg_s.clone();
+        cfg_r.handshake = receiver_role;
+        let mut p = Pair::with(
+            &cfg_s,
+            GeneratorSource::new(1, MIB),
+            &cfg_r,
+            CheckingSink::new(1, 0),
+            (link(0.0), link(0.0)),
+            1,
+        );
+        p.forward.cut_at(p.start);
+        p.backward.cut_at(p.start);
+        let out = p.run();
+        let (client, server) = if client_is_sender {
+            (out.sender.clone(), out.receiver.clone())
+        } else {
+            (out.receiver.clone(), out.sender.clone())
+        };
+        let (event, at) = client.expect("the client side ended");
+        assert!(
+            matches!(
+                event,
+                Event::Failed(TransferError::NoAnswer { handshakes, .. }) if handshakes >= 16
+            ),
+            "{event:?}"
+        );
+        let wait = cfg_s.handshake_timeout;
+        assert!(
+            at >= wait && at <= wait + Duration::from_millis(10),
+            "{at:?}"
+        );
+        let (event, at) = server.expect("the server side ended");
+        assert!(
+            matches!(event, Event::Failed(TransferError::DeadPeer { .. })),
+            "{event:?}"
+        );
+        assert!(at >= cfg_s.idle_timeout, "{at:?}");
+    }
+}

@@ -57,6 +57,11 @@ pub struct Config {
     pub max_rto: Duration,
     /// No progress for this long ends the transfer with `DeadPeer` on that side.
     pub idle_timeout: Duration,
+    /// The side that sends HANDSHAKE gives up after this long without an answer
+    /// (`NoAnswer`): about 18 handshakes went out by then (see `handshake_retry`), and a path
+    /// that loses them all most likely carries no UDP (a firewall), which is worth saying
+    /// sooner than the idle timeout.
+    pub handshake_timeout: Duration,
     /// Receiver: longest wait before acknowledging a lone in-order packet.
     pub max_ack_delay: Duration,
     /// Receiver: flow window: bytes accepted beyond what the sink has taken.
@@ -98,6 +103,7 @@ impl Config {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(4),
             max_ack_delay: Duration::from_millis(5),
             recv_window: 16 * 1024 * 1024,
             linger: Duration::from_secs(10),
@@ -117,6 +123,30 @@ impl Config {
         FIRST_HANDSHAKE_RETRY
             .saturating_mul(1 << sent.saturating_sub(1).min(16))
             .min(self.handshake_interval)
+    }
+
+    /// How long without progress ends a transfer: the handshake's wait while the side that
+    /// sends HANDSHAKE has had no answer, else the idle timeout.
+    pub(crate) fn silence_allowed(&self, handshaking: bool) -> Duration {
+        if handshaking {
+            self.handshake_timeout.min(self.idle_timeout)
+        } else {
+            self.idle_timeout
+        }
+    }
+
+    /// Why a transfer ends after [`Config::silence_allowed`], `handshakes` having been sent.
+    pub(crate) fn silence_error(&self, handshaking: bool, handshakes: u32) -> TransferError {
+        if handshaking {
+            TransferError::NoAnswer {
+                waited: self.silence_allowed(true),
+                handshakes,
+            }
+        } else {
+            TransferError::DeadPeer {
+                idle: self.idle_timeout,
+            }
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -178,6 +208,8 @@ impl std::error::Error for ConfigError {}
 pub enum TransferError {
     /// No progress for the idle timeout.
     DeadPeer { idle: Duration },
+    /// Not one of `handshakes` HANDSHAKE datagrams was answered in `waited`.
+    NoAnswer { waited: Duration, handshakes: u32 },
     /// The peer sent RESET.
     PeerReset(ResetReason),
     /// Reading the local source failed.
@@ -200,6 +232,11 @@ impl fmt::Display for TransferError {
                     idle.as_millis()
                 )
             }
+            TransferError::NoAnswer { waited, handshakes } => write!(
+                f,
+                "no answer to {handshakes} handshakes in {:.1} s",
+                waited.as_secs_f64()
+            ),
             TransferError::PeerReset(r) => write!(f, "reset by peer: {r}"),
             TransferError::Source(k) => write!(f, "cannot read the data to send: {k}"),
             TransferError::Sink(k) => write!(f, "cannot store the data received: {k}"),
@@ -215,7 +252,9 @@ impl TransferError {
     /// The RESET code that tells the peer about this failure.
     pub(crate) fn reset_reason(&self) -> ResetReason {
         match self {
-            TransferError::DeadPeer { .. } => ResetReason::DeadPeer,
+            TransferError::DeadPeer { .. } | TransferError::NoAnswer { .. } => {
+                ResetReason::DeadPeer
+            }
             TransferError::PeerReset(r) => *r,
             TransferError::Source(_) | TransferError::Sink(_) => ResetReason::IoError,
             TransferError::ProtocolViolation(_) => ResetReason::ProtocolViolation,

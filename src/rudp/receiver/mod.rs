@@ -291,10 +291,9 @@ impl Receiver {
             }
             _ => {}
         }
-        if now >= self.last_progress + self.cfg.idle_timeout {
-            self.fail(TransferError::DeadPeer {
-                idle: self.cfg.idle_timeout,
-            });
+        let handshaking = self.state == State::Handshaking;
+        if now >= self.last_progress + self.cfg.silence_allowed(handshaking) {
+            self.fail(self.cfg.silence_error(handshaking, self.handshakes_sent));
             return;
         }
         if self.sink_retry_at.is_some_and(|t| t <= now) {
@@ -377,7 +376,9 @@ impl Receiver {
             State::Closed => None,
             State::Draining { until } => Some(until),
             _ => [
-                Some(self.last_progress + self.cfg.idle_timeout),
+                Some(
+                    self.last_progress + self.cfg.silence_allowed(self.state == State::Handshaking),
+                ),
                 self.ack_at,
                 self.handshake_at,
                 self.sink_retry_at,

@@ -253,7 +253,7 @@ fn a_path_challenge_is_echoed_at_once_even_while_handshaking() {
 }
 
 #[test]
-fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
+fn unanswered_handshake_repeats_then_ends_at_the_handshake_timeout() {
     let t0 = Instant::now();
     let mut cfg = config(MIB, CongestionKind::Cubic);
     cfg.handshake = Handshake::Send([9; 16]);
@@ -271,14 +271,16 @@ fn unanswered_handshake_repeats_then_ends_in_dead_peer() {
             }
         }
     }
-    assert_eq!(now - t0, cfg.idle_timeout);
-    // 50, 100 and 200 ms apart, then every 250 ms (handshake_interval) until the idle timeout.
+    assert_eq!(now - t0, cfg.handshake_timeout);
+    // 50, 100 and 200 ms apart, then every 250 ms (handshake_interval) until the handshake
+    // timeout: 0 to 350, then 600 to 3,850 ms.
     assert_eq!(sent_at[..6], [0, 50, 150, 350, 600, 850]);
-    assert_eq!(sent_at.len(), 4 + 38);
+    assert_eq!(sent_at.len(), 4 + 14);
     assert_eq!(
         r.poll_event(),
-        Some(Event::Failed(TransferError::DeadPeer {
-            idle: cfg.idle_timeout
+        Some(Event::Failed(TransferError::NoAnswer {
+            waited: cfg.handshake_timeout,
+            handshakes: 18,
         }))
     );
 }

@@ -285,10 +285,9 @@ impl Sender {
         if self.state == State::Closed {
             return;
         }
-        if now >= self.last_progress + self.cfg.idle_timeout {
-            self.fail(TransferError::DeadPeer {
-                idle: self.cfg.idle_timeout,
-            });
+        let handshaking = self.state == State::Handshaking;
+        if now >= self.last_progress + self.cfg.silence_allowed(handshaking) {
+            self.fail(self.cfg.silence_error(handshaking, self.handshakes_sent));
             return;
         }
         if self.state != State::Sending {
@@ -422,7 +421,8 @@ impl Sender {
         if self.state == State::Closed {
             return None;
         }
-        let idle = Some(self.last_progress + self.cfg.idle_timeout);
+        let handshaking = self.state == State::Handshaking;
+        let idle = Some(self.last_progress + self.cfg.silence_allowed(handshaking));
         let timers = match self.state {
             State::Handshaking => [self.handshake_at, None, None, None],
             State::Closing => [self.fin_at, None, None, None],

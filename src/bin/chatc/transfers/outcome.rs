@@ -6,7 +6,7 @@ use super::active::Active;
 use super::local_end::LocalEnd;
 use chatd::client::render;
 use chatd::files::part::FinishError;
-use chatd::rudp::Event;
+use chatd::rudp::{Event, TransferError};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,18 @@ impl Active {
     /// What a reported end means here: a download is verified and put in place now.
     pub(super) fn outcome(&mut self, event: Event) -> Result<Ended, String> {
         let name = render::escape(&self.name).into_owned();
+        if let Event::Failed(e @ TransferError::NoAnswer { .. }) = &event {
+            let kept = match self.local_end {
+                LocalEnd::Download(_) => format!("; the .part file is kept: /get {name} resumes"),
+                LocalEnd::Upload(_) => String::new(),
+            };
+            return Err(format!(
+                "*** {name}: failed: the server's UDP port {} never answered ({e}): something \
+                 between you and the server (a firewall?) drops the UDP that transfers need; \
+                 chat goes on over TCP{kept}",
+                self.server.port()
+            ));
+        }
         match (&mut self.local_end, event) {
             (LocalEnd::Upload(_), Event::Finished) => Ok(Ended::Uploaded),
             (LocalEnd::Upload(_), Event::Failed(e)) => {
