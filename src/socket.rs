@@ -47,6 +47,8 @@ pub fn set_udp_buffers(socket: &UdpSocket) {
 /// [`packet::max_datagram_for`]: crate::rudp::packet::max_datagram_for
 /// [`packet::MIN_DATAGRAM`]: crate::rudp::packet::MIN_DATAGRAM
 pub fn route_max_datagram(peer: std::net::IpAddr) -> usize {
+    // An IPv4-mapped address is asked about as the IPv4 address it is.
+    let peer = peer.to_canonical();
     let any: std::net::IpAddr = if peer.is_ipv4() {
         [0, 0, 0, 0].into()
     } else {
@@ -67,11 +69,15 @@ pub fn route_max_datagram(peer: std::net::IpAddr) -> usize {
 /// [`route_max_datagram`] for a UDP socket already connected to `peer`.
 pub fn connected_max_datagram(socket: &impl AsFd, peer: std::net::IpAddr) -> usize {
     use crate::rudp::packet::{MIN_DATAGRAM, max_datagram_for};
-    let (mtu, headers) = if peer.is_ipv4() {
-        (rustix::net::sockopt::ip_mtu(socket), 20 + 8)
+    // The headers are those of the packets that leave (IPv4 for a mapped address); the
+    // option, the socket's family's.
+    let headers = if peer.to_canonical().is_ipv4() {
+        20 + 8
     } else {
-        (rustix::net::sockopt::ipv6_mtu(socket), 40 + 8)
+        40 + 8
     };
+    let mtu =
+        rustix::net::sockopt::ip_mtu(socket).or_else(|_| rustix::net::sockopt::ipv6_mtu(socket));
     let most = max_datagram_for(peer);
     match mtu {
         Ok(mtu) => (mtu as usize)
@@ -263,14 +269,17 @@ fn set_int_option(
 /// download's CPU, issue 20), and the time stamp made the kernel read the clock for every
 /// packet the machine received. Best effort.
 pub fn quiet_udp_metadata(socket: &impl AsFd, keep_local_address: bool) {
-    let pktinfo = libc::c_int::from(keep_local_address);
     let ipv6 = matches!(
         rustix::net::getsockname(socket),
         Ok(addr) if addr.address_family() == rustix::net::AddressFamily::INET6
     );
+    // On an IPv6 socket IPV6_PKTINFO also names the (mapped) address of IPv4 datagrams, so
+    // IP_PKTINFO would only add a second control message to each.
+    let pktinfo = libc::c_int::from(keep_local_address);
+    let ip_pktinfo = libc::c_int::from(keep_local_address && !ipv6);
     let mut results = vec![
         rustix::net::sockopt::set_ip_recvtos(socket, false).map_err(io::Error::from),
-        set_int_option(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, pktinfo),
+        set_int_option(socket, libc::IPPROTO_IP, libc::IP_PKTINFO, ip_pktinfo),
         set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 0),
     ];
     if ipv6 {
@@ -299,9 +308,9 @@ mod tests {
     /// The loopback's route MTU (65,536 by default) allows the largest datagram of each family.
     #[test]
     fn the_loopback_route_takes_the_largest_datagrams() {
-        for ip in ["127.0.0.1", "::1"] {
+        for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
             let ip: IpAddr = ip.parse().unwrap();
-            if std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_err() {
+            if std::net::UdpSocket::bind(SocketAddr::new(ip.to_canonical(), 0)).is_err() {
                 continue; // no IPv6 here
             }
             assert_eq!(route_max_datagram(ip), max_datagram_for(ip), "{ip}");

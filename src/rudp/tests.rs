@@ -633,30 +633,62 @@ fn fewer_acks_keep_loss_detection_exact_under_random_loss() {
 }
 
 /// A path that silently drops datagrams over 1,300 bytes (a smaller MTU further on, its ICMP
-/// filtered): from the start, or from the middle of the transfer. The sender falls back to
-/// the 1,200-byte floor and the file arrives whole, well within the idle timeout.
+/// filtered), set up as chatd's downloads are (the client's HANDSHAKE first, which seeds the
+/// RTT: the sender's probe timeouts are then short): the sender falls back to the 1,200-byte
+/// floor and the file arrives whole, well within the idle timeout, under either controller.
 #[test]
 fn a_path_mtu_black_hole_makes_the_sender_fall_back_to_the_floor() {
-    for (from_ms, total) in [(0, 2 * MIB), (300, 8 * MIB)] {
+    let token = [4u8; 16];
+    for kind in [CongestionKind::Bbr, CongestionKind::Cubic] {
         for seed in 1..=3 {
-            let cfg = config(total, CongestionKind::Bbr);
-            let mut pair = Pair::new(&cfg, link(0.01), link(0.01), seed);
-            let at = pair.start + Duration::from_millis(from_ms);
-            pair.forward.drop_longer_than(1300, at);
+            let total = 2 * MIB;
+            let mut cfg_s = config(total, kind);
+            cfg_s.handshake = Handshake::Expect(token);
+            let mut cfg_r = cfg_s.clone();
+            cfg_r.handshake = Handshake::Send(token);
+            let mut pair = Pair::with(
+                &cfg_s,
+                GeneratorSource::new(seed, total),
+                &cfg_r,
+                CheckingSink::new(seed, 0),
+                (link(0.0), link(0.0)),
+                seed,
+            );
+            pair.forward.drop_longer_than(1300, pair.start);
             let out = pair.run();
             pair.assert_byte_exact(&out);
             assert_eq!(
                 out.sender_stats.datagram_size,
                 packet::HANDSHAKE_PADDED_LEN,
-                "black hole from {from_ms} ms, seed {seed}"
+                "{kind:?}, seed {seed}"
             );
             let took = out.all_delivered.expect("delivered");
             let at_line_rate = Duration::from_secs_f64(total as f64 * 8.0 / 100e6);
             assert!(
                 took < at_line_rate + Duration::from_secs(2),
-                "black hole from {from_ms} ms, seed {seed}: {took:?}"
+                "{kind:?}, seed {seed}: {took:?}"
             );
         }
+    }
+}
+
+/// An outage of 1.5 s both ways after the size was acknowledged (a client roaming, a laptop
+/// asleep) is not a black hole: the transfer resumes at its full datagram size.
+#[test]
+fn an_outage_after_the_size_was_confirmed_keeps_it() {
+    for seed in 1..=3 {
+        let cfg = config(8 * MIB, CongestionKind::Bbr);
+        let mut pair = Pair::new(&cfg, link(0.0), link(0.0), seed);
+        let (from, until) = (
+            pair.start + Duration::from_millis(200),
+            pair.start + Duration::from_millis(1700),
+        );
+        pair.forward.outage(from, until);
+        pair.backward.outage(from, until);
+        let out = pair.run();
+        pair.assert_byte_exact(&out);
+        assert!(out.sender_stats.rto_count >= 3, "{:?}", out.sender_stats);
+        assert_eq!(out.sender_stats.datagram_size, 0, "seed {seed}");
     }
 }
 

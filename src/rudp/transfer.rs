@@ -126,9 +126,10 @@ impl Config {
     }
 
     /// How long without progress ends a transfer: the handshake's wait while the side that
-    /// sends HANDSHAKE has had no answer, else the idle timeout.
-    pub(crate) fn silence_allowed(&self, handshaking: bool) -> Duration {
-        if handshaking {
+    /// sends HANDSHAKE has heard nothing at all from its peer (`unanswered`), else the idle
+    /// timeout.
+    pub(crate) fn silence_allowed(&self, unanswered: bool) -> Duration {
+        if unanswered {
             self.handshake_timeout.min(self.idle_timeout)
         } else {
             self.idle_timeout
@@ -136,8 +137,8 @@ impl Config {
     }
 
     /// Why a transfer ends after [`Config::silence_allowed`], `handshakes` having been sent.
-    pub(crate) fn silence_error(&self, handshaking: bool, handshakes: u32) -> TransferError {
-        if handshaking {
+    pub(crate) fn silence_error(&self, unanswered: bool, handshakes: u32) -> TransferError {
+        if unanswered {
             TransferError::NoAnswer {
                 waited: self.silence_allowed(true),
                 handshakes,

@@ -9,6 +9,7 @@ use crate::chat::AddressKey;
 use crate::chat::ClientId;
 use crate::files::digest::Digest;
 use crate::files::name;
+use crate::rudp::packet;
 use crate::rudp::packet::protection::{Protection, Side, TransferKeying};
 use crate::rudp::{Config, Handshake, Receiver, Sender};
 use crate::tls::exporter::ExporterSecret;
@@ -475,7 +476,13 @@ fn config_for(conn: ConnId, t: &Transfer, start: u64, size: u64) -> Config {
     let mut config = Config::new(conn, start, size);
     config.handshake = Handshake::Expect(t.token);
     config.integrity = t.integrity();
-    config.max_datagram = t.max_datagram - t.seal_overhead();
+    // Never under the engine's floor, whatever the route said: a path MTU the kernel cached
+    // (from an ICMP message anyone can forge) must not make transfers impossible; the sender
+    // falls back to its floor if the path really drops larger datagrams.
+    config.max_datagram = t
+        .max_datagram
+        .saturating_sub(t.seal_overhead())
+        .max(packet::MIN_DATAGRAM);
     config
 }
 

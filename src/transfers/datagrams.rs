@@ -94,12 +94,13 @@ impl Transfers {
             if let Some(old) = &t.path {
                 debug!("transfer {conn}: peer moved from {} to {from}", old.addr);
             }
-            t.path = Some(Path::new(from, self.ids.draw_challenge()));
-        }
-        if let Some(local) = local
-            && let Some(path) = t.path.as_mut()
-        {
-            path.local = Some(local);
+            let mut path = Path::new(from, self.ids.draw_challenge());
+            // Replies leave from the address this datagram was sent to. Set only with the
+            // path, by a HANDSHAKE with the token or a sound datagram of a validated peer: a
+            // datagram the engine may yet find damaged (plaintext: its CRC is checked later)
+            // moves nothing.
+            path.local = local;
+            t.path = Some(path);
         }
         let path = t.path.as_mut()?; // just set if it was missing
         path.on_received(wire_len);

@@ -1226,3 +1226,32 @@ fn a_transfer_from_afar_hears_nothing_until_its_keys_come_and_takes_them_once() 
     let own = offered_get(&mut t, now, 3, "g", version(2, 3));
     assert!(!t.install_keys(own.conn, client(3), &keying));
 }
+
+/// A route whose MTU the kernel says is tiny (a path MTU cached from a forged ICMP message,
+/// say) must not make a sealed transfer impossible: the engine's floor of 1,200 bytes before
+/// sealing holds, and the GET is offered.
+#[test]
+fn a_tiny_route_mtu_still_gets_a_sealed_transfer_offered() {
+    let now = Instant::now();
+    let mut t = Transfers::new(TransferLimits::default(), PORT, [9; 32]);
+    let peer = crate::transfers::Peer {
+        ip: LOOPBACK,
+        max_datagram: 552 - 28,
+    };
+    t.handle_get(now, client(1), peer, keys(), 1, "f", 0);
+    let DiskRequest::Open { conn, .. } = expect_disk(&mut t) else {
+        panic!("expected Open");
+    };
+    t.handle_disk(
+        now,
+        DiskResult::Opened {
+            conn,
+            result: Ok(version(1, 3)),
+        },
+    );
+    if let Some(DiskRequest::Hash { version, .. }) = t.poll_disk() {
+        let result = Ok(Digest::of(b"file"));
+        t.handle_disk(now, DiskResult::Hashed { version, result });
+    }
+    expect_offer(&mut t);
+}

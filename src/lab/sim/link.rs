@@ -242,6 +242,8 @@ pub struct SimLink {
     /// From the instant on, datagrams longer than the size are lost (a smaller MTU further on
     /// whose ICMP never comes back).
     drop_longer: Option<(usize, Instant)>,
+    /// Every datagram offered in this interval is lost (an outage the link recovers from).
+    outage: Option<(Instant, Instant)>,
     stats: LinkStats,
     flow_stats: Vec<LinkStats>,
     record: bool,
@@ -269,6 +271,7 @@ impl SimLink {
             chosen_drops: BTreeSet::new(),
             cut_at: None,
             drop_longer: None,
+            outage: None,
             stats: LinkStats::default(),
             flow_stats: Vec::new(),
             record: false,
@@ -286,6 +289,11 @@ impl SimLink {
     /// From `at` on, every datagram offered is lost: the peer vanished.
     pub fn cut_at(&mut self, at: Instant) {
         self.cut_at = Some(at);
+    }
+
+    /// Every datagram offered from `from` until `until` is lost: an outage that ends.
+    pub fn outage(&mut self, from: Instant, until: Instant) {
+        self.outage = Some((from, until));
     }
 
     /// From `at` on, every datagram longer than `size` bytes (UDP payload) is lost: a path
@@ -442,7 +450,10 @@ impl SimLink {
         let too_long = self
             .drop_longer
             .is_some_and(|(size, at)| now >= at && datagram.len() > size);
-        if self.cut_at.is_some_and(|t| now >= t) || chosen || too_long {
+        let out = self
+            .outage
+            .is_some_and(|(from, until)| now >= from && now < until);
+        if self.cut_at.is_some_and(|t| now >= t) || chosen || too_long || out {
             return self.drop_datagram(now, flow, fate.index, datagram, DropCause::Chosen);
         }
         if fate.lose_before {

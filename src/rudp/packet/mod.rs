@@ -52,7 +52,10 @@ pub const DEFAULT_DATAGRAM: usize = 1472;
 /// header), else the ordinary-path default (1,472 bytes; 1,452 over IPv6).
 ///
 /// Fewer, larger datagrams are what make a loopback transfer cheap: the cost is per system call.
+/// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4 peer) counts as the IPv4
+/// address it is: its datagrams are IPv4 packets.
 pub fn max_datagram_for(peer: std::net::IpAddr) -> usize {
+    let peer = peer.to_canonical();
     match (peer.is_loopback(), peer.is_ipv4()) {
         (true, true) => MAX_DATAGRAM,
         (true, false) => 65_536 - 40 - 8,

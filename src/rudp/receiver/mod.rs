@@ -291,9 +291,9 @@ impl Receiver {
             }
             _ => {}
         }
-        let handshaking = self.state == State::Handshaking;
-        if now >= self.last_progress + self.cfg.silence_allowed(handshaking) {
-            self.fail(self.cfg.silence_error(handshaking, self.handshakes_sent));
+        let unanswered = self.is_unanswered();
+        if now >= self.last_progress + self.cfg.silence_allowed(unanswered) {
+            self.fail(self.cfg.silence_error(unanswered, self.handshakes_sent));
             return;
         }
         if self.sink_retry_at.is_some_and(|t| t <= now) {
@@ -376,9 +376,7 @@ impl Receiver {
             State::Closed => None,
             State::Draining { until } => Some(until),
             _ => [
-                Some(
-                    self.last_progress + self.cfg.silence_allowed(self.state == State::Handshaking),
-                ),
+                Some(self.last_progress + self.cfg.silence_allowed(self.is_unanswered())),
                 self.ack_at,
                 self.handshake_at,
                 self.sink_retry_at,
@@ -591,6 +589,12 @@ impl Receiver {
         self.stats.datagrams_sent += 1;
         self.stats.wire_bytes_sent += n as u64;
         Some(n)
+    }
+
+    /// Handshaking and not one sound datagram heard from the peer yet (a PATH_CHALLENGE
+    /// counts: the peer is there, only slow to start).
+    fn is_unanswered(&self) -> bool {
+        self.state == State::Handshaking && self.stats.datagrams_received == 0
     }
 
     fn fail(&mut self, error: TransferError) {

@@ -6,7 +6,7 @@ use crate::rudp::packet::{self, Packet, ResetReason};
 use crate::rudp::receiver::SEGMENT_COST;
 use crate::rudp::stream::MemorySink;
 use crate::rudp::*;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[test]
 fn out_of_order_arrival_is_acked_at_once_with_its_sack_range() {
@@ -281,6 +281,36 @@ fn unanswered_handshake_repeats_then_ends_at_the_handshake_timeout() {
         Some(Event::Failed(TransferError::NoAnswer {
             waited: cfg.handshake_timeout,
             handshakes: 18,
+        }))
+    );
+}
+
+/// A server that answered with a PATH_CHALLENGE is there, only slow to start (keys still on
+/// their way through the cluster, a disk spinning up): the client waits out the idle timeout
+/// instead of blaming a firewall at the handshake timeout.
+#[test]
+fn a_handshake_answered_by_a_challenge_waits_for_the_idle_timeout() {
+    let t0 = Instant::now();
+    let mut cfg = config(MIB, CongestionKind::Cubic);
+    cfg.handshake = Handshake::Send([9; 16]);
+    let mut r = ReceiverWithSink::new(cfg.clone(), MemorySink::new(0), t0).unwrap();
+    let mut buf = [0u8; 1472];
+    let challenge = Packet::PathChallenge { data: [3; 8] };
+    let n = packet::encode_control(&mut buf, CONN, &challenge).unwrap();
+    let heard = t0 + Duration::from_millis(100);
+    let challenge = buf[..n].to_vec();
+    r.handle_datagram(heard, &challenge);
+    let mut now = heard;
+    while let Some(deadline) = r.next_deadline() {
+        now = deadline.max(now);
+        r.handle_timeout(now);
+        while r.poll_transmit(now, &mut buf).is_some() {}
+    }
+    assert_eq!(now - t0, cfg.idle_timeout);
+    assert_eq!(
+        r.poll_event(),
+        Some(Event::Failed(TransferError::DeadPeer {
+            idle: cfg.idle_timeout
         }))
     );
 }

@@ -285,9 +285,10 @@ impl Sender {
         if self.state == State::Closed {
             return;
         }
-        let handshaking = self.state == State::Handshaking;
-        if now >= self.last_progress + self.cfg.silence_allowed(handshaking) {
-            self.fail(self.cfg.silence_error(handshaking, self.handshakes_sent));
+        // Handshaking with not one sound datagram heard (a PATH_CHALLENGE counts).
+        let unanswered = self.state == State::Handshaking && self.stats.datagrams_received == 0;
+        if now >= self.last_progress + self.cfg.silence_allowed(unanswered) {
+            self.fail(self.cfg.silence_error(unanswered, self.handshakes_sent));
             return;
         }
         if self.state != State::Sending {
@@ -315,7 +316,7 @@ impl Sender {
             {
                 self.mss = (size - packet::DATA_HEADER_LEN) as u64;
                 self.stats.datagram_size = size;
-                self.lose_oversized(now, size);
+                self.lose_oversized(size);
                 log::debug!(
                     "conn {}: nothing of {} bytes got through: datagrams of {size} bytes now",
                     self.cfg.conn_id,
@@ -421,8 +422,8 @@ impl Sender {
         if self.state == State::Closed {
             return None;
         }
-        let handshaking = self.state == State::Handshaking;
-        let idle = Some(self.last_progress + self.cfg.silence_allowed(handshaking));
+        let unanswered = self.state == State::Handshaking && self.stats.datagrams_received == 0;
+        let idle = Some(self.last_progress + self.cfg.silence_allowed(unanswered));
         let timers = match self.state {
             State::Handshaking => [self.handshake_at, None, None, None],
             State::Closing => [self.fin_at, None, None, None],

@@ -289,17 +289,19 @@ impl Sender {
     }
 
     /// The datagram size fell to `limit`: the larger packets still in flight went into the
-    /// path's black hole. They are declared lost now, so their bytes go again in smaller
+    /// path's black hole. They are counted lost now, so their bytes go again in smaller
     /// packets at once and no later ACK finds one of them covered in part (which would look
-    /// like a peer inventing its ranges).
-    pub(super) fn lose_oversized(&mut self, now: Instant, limit: usize) {
+    /// like a peer inventing its ranges). Neither the controller nor the rate sampler hears
+    /// of them: the path dropped them for their size, not for congestion (RFC 8899 §4.4).
+    pub(super) fn lose_oversized(&mut self, limit: usize) {
         for i in 0..self.sent.len() {
             let p = self.sent[i];
             if p.state == PacketState::InFlight && packet::DATA_HEADER_LEN + p.len as usize > limit
             {
                 self.sent[i].state = PacketState::Lost;
                 self.bytes_in_flight -= u64::from(p.len);
-                self.declare_lost(now, &p);
+                self.stats.packets_lost += 1;
+                self.lost.insert(p.offset, p.end());
             }
         }
     }

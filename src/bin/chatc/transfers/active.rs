@@ -140,7 +140,11 @@ impl Active {
             // The tag guards every datagram: no checksum is written or checked.
             config.integrity = Integrity::Authenticated;
         }
-        config.max_datagram = chatd::socket::connected_max_datagram(&socket, server_ip) - overhead;
+        // Never under the engine's floor (a path MTU cached from a forged ICMP message must
+        // not make the transfer impossible; the sender falls back if the path drops more).
+        config.max_datagram = chatd::socket::connected_max_datagram(&socket, server_ip)
+            .saturating_sub(overhead)
+            .max(chatd::rudp::packet::MIN_DATAGRAM);
         // The secret an upload's skipped packet numbers are drawn from (a server that invents
         // ACKs names one, sooner or later); without randomness an upload still runs, judged
         // less strictly.
