@@ -272,15 +272,15 @@ fn unanswered_handshake_repeats_then_ends_at_the_handshake_timeout() {
         }
     }
     assert_eq!(now - t0, cfg.handshake_timeout);
-    // 50, 100 and 200 ms apart, then every 250 ms (handshake_interval) until the handshake
-    // timeout: 0 to 350, then 600 to 3,850 ms.
-    assert_eq!(sent_at[..6], [0, 50, 150, 350, 600, 850]);
-    assert_eq!(sent_at.len(), 4 + 14);
+    // 10, 20, 40, 80 and 160 ms apart, then every 250 ms (handshake_interval) until the
+    // handshake timeout: 0 to 310, then 560 to 3,810 ms.
+    assert_eq!(sent_at[..7], [0, 10, 30, 70, 150, 310, 560]);
+    assert_eq!(sent_at.len(), 6 + 14);
     assert_eq!(
         r.poll_event(),
         Some(Event::Failed(TransferError::NoAnswer {
             waited: cfg.handshake_timeout,
-            handshakes: 18,
+            handshakes: 20,
         }))
     );
 }

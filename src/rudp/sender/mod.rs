@@ -382,12 +382,14 @@ impl Sender {
             }
             State::Closing => {
                 if self.fin_at.is_some_and(|t| t <= now) {
-                    // Repeated like a lone packet's probe, doubling up to one RTO apart, and
-                    // then at that pace without further backoff: a FIN is one tiny datagram,
-                    // a lost one (or its FIN-ACK) should cost milliseconds, not a 200 ms RTO,
-                    // and at heavy loss more tries before the idle timeout decide between
-                    // Finished and DeadPeer.
-                    self.fin_at = Some(now + self.probe_timeout(true, self.fins_sent));
+                    // Repeated like a probe, doubling up to one RTO apart, and then at that
+                    // pace without further backoff: a FIN is one tiny datagram, a lost one
+                    // (or its FIN-ACK) should cost milliseconds, not a 200 ms RTO, and at heavy
+                    // loss more tries before the idle timeout decide between Finished and
+                    // DeadPeer. Without the receiver's ACK delay in the wait: FIN-ACK goes at
+                    // once. (With it, a short path's repeats came 6, 13, 26, 52 and 104 ms
+                    // apart, and four losses in a row at 10 % held a transfer's end 200 ms.)
+                    self.fin_at = Some(now + self.probe_timeout(false, self.fins_sent));
                     self.fins_sent += 1;
                     let fin = Packet::Fin {
                         final_size: self.cfg.total,

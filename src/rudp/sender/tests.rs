@@ -268,8 +268,9 @@ fn fin_repeats_at_the_probe_pace_doubling_up_to_the_rto() {
             Ok((_, Packet::Fin { final_size: 1000 }))
         ));
     }
-    // 2·SRTT + max_ack_delay = 25 ms, doubled each time, then one RTO apart.
-    assert_eq!(gaps, [0, 25, 50, 100, 200, 200, 200]);
+    // 2·SRTT = 20 ms (no ACK delay: FIN-ACK is answered at once), doubled each time, then one
+    // RTO apart.
+    assert_eq!(gaps, [0, 20, 40, 80, 160, 200, 200]);
 }
 
 #[test]
