@@ -7,7 +7,7 @@
 use super::packet::{self, AckHeader, Packet};
 use super::shell::{ReceiverWithSink, SenderWithSource};
 use super::stream::{ByteSink, ByteSource, CheckingSink, GeneratorSource, MemorySink};
-use super::{Config, CongestionKind, ConnId};
+use super::{Config, CongestionKind, ConnId, Handshake};
 use crate::lab::sim::{self, Limits, LinkConfig, Outcome, SimLink};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,24 @@ impl Pair {
         let source = GeneratorSource::new(seed, cfg.total);
         let sink = CheckingSink::new(seed, cfg.start);
         Pair::with(cfg, source, cfg, sink, (forward, backward), seed)
+    }
+
+    /// A pair set up as chatd's transfers are: `cfg` on both sides but for the HANDSHAKE
+    /// roles (sender's, receiver's), generator bytes checked on arrival, links seeded from
+    /// `seed`.
+    pub fn with_roles(
+        cfg: &Config,
+        (sender_role, receiver_role): (Handshake, Handshake),
+        links: (LinkConfig, LinkConfig),
+        seed: u64,
+    ) -> Pair {
+        let mut cfg_s = cfg.clone();
+        cfg_s.handshake = sender_role;
+        let mut cfg_r = cfg.clone();
+        cfg_r.handshake = receiver_role;
+        let source = GeneratorSource::new(seed, cfg.total);
+        let sink = CheckingSink::new(seed, cfg.start);
+        Pair::with(&cfg_s, source, &cfg_r, sink, links, seed)
     }
 
     /// Asserts that both sides finished and the receiver got every byte, unchanged.

@@ -150,18 +150,9 @@ fn handshake_with_the_right_token_starts_the_transfer_over_loss() {
         (Handshake::Expect(token), Handshake::Send(token)), // download: client receives
         (Handshake::Send(token), Handshake::Expect(token)), // upload: client sends
     ] {
-        let mut cfg_s = config(MIB, CongestionKind::Cubic);
-        cfg_s.handshake = sender_role;
-        let mut cfg_r = cfg_s.clone();
-        cfg_r.handshake = receiver_role;
-        let mut p = Pair::with(
-            &cfg_s,
-            GeneratorSource::new(1, MIB),
-            &cfg_r,
-            CheckingSink::new(1, 0),
-            (link(0.3), link(0.3)),
-            1,
-        );
+        let cfg = config(MIB, CongestionKind::Cubic);
+        let roles = (sender_role, receiver_role);
+        let mut p = Pair::with_roles(&cfg, roles, (link(0.3), link(0.3)), 1);
         p.forward.drop_nth(0); // the first HANDSHAKE or first DATA is lost whichever way
         p.backward.drop_nth(0);
         let out = p.run();
@@ -325,18 +316,8 @@ fn run_random_cases(seed: u64, cases: u64, bounds: &CaseBounds) {
             1 => (Handshake::Expect(token), Handshake::Send(token)),
             _ => (Handshake::Send(token), Handshake::Expect(token)),
         };
-        let mut cfg_s = cfg.clone();
-        cfg_s.handshake = sender_role;
-        let mut cfg_r = cfg.clone();
-        cfg_r.handshake = receiver_role;
-        let mut p = Pair::with(
-            &cfg_s,
-            GeneratorSource::new(case, cfg.total),
-            &cfg_r,
-            CheckingSink::new(case, cfg.start),
-            (l.clone(), l.clone()),
-            case,
-        );
+        let roles = (sender_role, receiver_role);
+        let mut p = Pair::with_roles(&cfg, roles, (l.clone(), l.clone()), case);
         let limits = Limits {
             timer_tick: Duration::from_millis(case % 2), // exact, or a 1 ms reactor tick
             ..Limits::default()
@@ -642,18 +623,9 @@ fn a_path_mtu_black_hole_makes_the_sender_fall_back_to_the_floor() {
     for kind in [CongestionKind::Bbr, CongestionKind::Cubic] {
         for seed in 1..=3 {
             let total = 2 * MIB;
-            let mut cfg_s = config(total, kind);
-            cfg_s.handshake = Handshake::Expect(token);
-            let mut cfg_r = cfg_s.clone();
-            cfg_r.handshake = Handshake::Send(token);
-            let mut pair = Pair::with(
-                &cfg_s,
-                GeneratorSource::new(seed, total),
-                &cfg_r,
-                CheckingSink::new(seed, 0),
-                (link(0.0), link(0.0)),
-                seed,
-            );
+            let cfg = config(total, kind);
+            let download = (Handshake::Expect(token), Handshake::Send(token));
+            let mut pair = Pair::with_roles(&cfg, download, (link(0.0), link(0.0)), seed);
             pair.forward.drop_longer_than(1300, pair.start);
             let out = pair.run();
             pair.assert_byte_exact(&out);
@@ -719,18 +691,9 @@ fn unanswered_handshakes_end_the_transfer_at_the_handshake_timeout() {
         (Handshake::Expect(token), Handshake::Send(token), false), // download
         (Handshake::Send(token), Handshake::Expect(token), true),  // upload
     ] {
-        let mut cfg_s = config(MIB, CongestionKind::Bbr);
-        cfg_s.handshake = sender_role;
-        let mut cfg_r = cfg_s.clone();
-        cfg_r.handshake = receiver_role;
-        let mut p = Pair::with(
-            &cfg_s,
-            GeneratorSource::new(1, MIB),
-            &cfg_r,
-            CheckingSink::new(1, 0),
-            (link(0.0), link(0.0)),
-            1,
-        );
+        let cfg = config(MIB, CongestionKind::Bbr);
+        let roles = (sender_role, receiver_role);
+        let mut p = Pair::with_roles(&cfg, roles, (link(0.0), link(0.0)), 1);
         p.forward.cut_at(p.start);
         p.backward.cut_at(p.start);
         let out = p.run();
@@ -747,7 +710,7 @@ fn unanswered_handshakes_end_the_transfer_at_the_handshake_timeout() {
             ),
             "{event:?}"
         );
-        let wait = cfg_s.handshake_timeout;
+        let wait = cfg.handshake_timeout;
         assert!(
             at >= wait && at <= wait + Duration::from_millis(10),
             "{at:?}"
@@ -757,6 +720,6 @@ fn unanswered_handshakes_end_the_transfer_at_the_handshake_timeout() {
             matches!(event, Event::Failed(TransferError::DeadPeer { .. })),
             "{event:?}"
         );
-        assert!(at >= cfg_s.idle_timeout, "{at:?}");
+        assert!(at >= cfg.idle_timeout, "{at:?}");
     }
 }
