@@ -26,14 +26,21 @@ impl Fixture {
         self.news(News::Answer { ticket, answer });
     }
 
-    /// Logs `id` in as `nick`, the cluster granting the nickname.
+    /// `id` says HELLO as `nick`: the ticket of the nickname claim it makes the node ask for.
     #[track_caller]
-    pub(super) fn cluster_hello(&mut self, id: ClientId, nick: &str) {
-        self.connect(id);
+    pub(super) fn hello_claim(&mut self, id: ClientId, nick: &str) -> u64 {
         self.feed(id, Frame::Hello { version: 2, nick });
         let Intent::Claim { ticket, .. } = self.intent() else {
             panic!("HELLO did not claim the nickname");
         };
+        ticket
+    }
+
+    /// Logs `id` in as `nick`, the cluster granting the nickname.
+    #[track_caller]
+    pub(super) fn cluster_hello(&mut self, id: ClientId, nick: &str) {
+        self.connect(id);
+        let ticket = self.hello_claim(id, nick);
         assert!(self.out.take(id).is_empty(), "no WELCOME before the claim");
         self.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Granted)));
         let got = self.out.take(id);
@@ -106,16 +113,7 @@ fn a_nickname_is_claimed_before_welcome_and_held_locally_meanwhile() {
 fn a_nickname_held_elsewhere_or_an_unreachable_cluster_refuses_the_login() {
     let mut f = clustered();
     f.connect(client(1));
-    f.feed(
-        client(1),
-        Frame::Hello {
-            version: 2,
-            nick: "bob",
-        },
-    );
-    let Intent::Claim { ticket, .. } = f.intent() else {
-        panic!()
-    };
+    let ticket = f.hello_claim(client(1), "bob");
     f.answer(ticket, Ok(Answer::Claimed(ClaimOutcome::Taken)));
     let got = f.out.take(client(1));
     assert!(
@@ -123,16 +121,7 @@ fn a_nickname_held_elsewhere_or_an_unreachable_cluster_refuses_the_login() {
         "{got:?}"
     );
     // The local hold is gone: it may try again.
-    f.feed(
-        client(1),
-        Frame::Hello {
-            version: 2,
-            nick: "bob",
-        },
-    );
-    let Intent::Claim { ticket, .. } = f.intent() else {
-        panic!()
-    };
+    let ticket = f.hello_claim(client(1), "bob");
     f.answer(
         ticket,
         Err(Failure::Unavailable("the cluster is unreachable".into())),
@@ -148,16 +137,7 @@ fn a_nickname_held_elsewhere_or_an_unreachable_cluster_refuses_the_login() {
 fn a_claim_granted_after_its_session_ended_is_released() {
     let mut f = clustered();
     f.connect(client(1));
-    f.feed(
-        client(1),
-        Frame::Hello {
-            version: 2,
-            nick: "carol",
-        },
-    );
-    let Intent::Claim { ticket, .. } = f.intent() else {
-        panic!()
-    };
+    let ticket = f.hello_claim(client(1), "carol");
     f.chat
         .handle_disconnect(client(1), CloseReason::PeerClosed, &mut f.out);
     // Its id goes to someone else before the answer comes.

@@ -5,7 +5,7 @@
 
 use super::cluster::clustered;
 use super::*;
-use crate::cluster::{Answer, ClaimOutcome, Intent, News};
+use crate::cluster::{Answer, ClaimOutcome, Intent};
 use crate::wire::Secret;
 
 impl Fixture {
@@ -19,11 +19,7 @@ impl Fixture {
     }
 
     fn claimed(&mut self, ticket: u64, outcome: ClaimOutcome) {
-        let news = News::Answer {
-            ticket,
-            answer: Ok(Answer::Claimed(outcome)),
-        };
-        self.chat.handle_cluster_news(self.now, news, &mut self.out);
+        self.answer(ticket, Ok(Answer::Claimed(outcome)));
     }
 }
 
